@@ -1,0 +1,425 @@
+//! The clinic calendar: where a day, week, month or year begins for a clinic.
+//!
+//! Every rule in this crate that depends on a calendar boundary (points expiring at the end of
+//! the month, a retention cohort per week, "visits in the last 30 days") takes a
+//! [`ClinicCalendar`]. Instants are always [`chrono::DateTime<Utc>`]; the calendar turns them
+//! into local dates and back. Chinese clinics run on UTC+8 with no daylight saving, so the
+//! calendar is a fixed offset: that keeps every conversion total and fast (no ambiguous or
+//! missing local times), which is what PostHog #17415 (UTC+8 retention shown a day late) got
+//! wrong by bucketing in UTC.
+//!
+//! ```
+//! use chrono::{NaiveDate, TimeZone, Utc};
+//! use clinic_ops::calendar::{ClinicCalendar, Period};
+//!
+//! let cal = ClinicCalendar::default(); // UTC+8, weeks start on Monday
+//! // 2026-01-31 17:30 UTC is already 1 February in Beijing.
+//! let t = Utc.with_ymd_and_hms(2026, 1, 31, 17, 30, 0).unwrap();
+//! assert_eq!(cal.local_date(t), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap());
+//! assert_eq!(cal.bucket(t, Period::Month), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap());
+//! ```
+
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Seconds in one day; the calendar has no daylight saving, so every local day has this many.
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The largest offset a clinic calendar accepts, in seconds (±14:00, the widest in use).
+const MAX_OFFSET_SECONDS: i32 = 14 * 3600;
+
+/// A calendar bucket size used by the metrics and the campaign caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Period {
+    /// One local calendar day.
+    Day,
+    /// One local week, starting on Monday.
+    Week,
+    /// One local calendar month.
+    Month,
+    /// One local calendar year.
+    Year,
+}
+
+/// Errors from building a [`ClinicCalendar`] or parsing its offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalendarError {
+    /// The offset text is not of the form `+HH:MM` or `-HH:MM`.
+    #[error("calendar offset {value:?} is not of the form +HH:MM")]
+    Malformed {
+        /// The text that was given.
+        value: String,
+    },
+    /// The offset is beyond ±14:00.
+    #[error("calendar offset of {seconds} s is beyond ±14:00")]
+    OutOfRange {
+        /// The offset in seconds east of UTC.
+        seconds: i32,
+    },
+}
+
+/// A clinic's calendar: a fixed UTC offset (UTC+8 by default) with weeks starting on Monday.
+///
+/// Use it wherever a rule needs "today", "this month" or "N days later" for a clinic. Use a
+/// plain [`DateTime<Utc>`] for instants: the calendar never stores them, it only interprets
+/// them. It is `Copy`, so pass it by value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClinicCalendar {
+    offset_seconds: i32,
+}
+
+impl Default for ClinicCalendar {
+    /// China Standard Time, UTC+8.
+    fn default() -> Self {
+        Self::CHINA
+    }
+}
+
+impl fmt::Debug for ClinicCalendar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClinicCalendar({self})")
+    }
+}
+
+impl fmt::Display for ClinicCalendar {
+    /// Formats the offset as `+08:00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.offset_seconds;
+        let sign = if s < 0 { '-' } else { '+' };
+        let a = s.unsigned_abs();
+        write!(f, "{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+    }
+}
+
+impl From<ClinicCalendar> for String {
+    fn from(c: ClinicCalendar) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for ClinicCalendar {
+    type Error = CalendarError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl std::str::FromStr for ClinicCalendar {
+    type Err = CalendarError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl ClinicCalendar {
+    /// China Standard Time, UTC+8: the default for every clinic.
+    pub const CHINA: ClinicCalendar = ClinicCalendar {
+        offset_seconds: 8 * 3600,
+    };
+
+    /// UTC itself, useful in tests and for warehouses that bucket in UTC.
+    pub const UTC: ClinicCalendar = ClinicCalendar { offset_seconds: 0 };
+
+    /// A calendar at a fixed offset east of UTC, in seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`CalendarError::OutOfRange`] beyond ±14:00.
+    pub fn from_offset_seconds(seconds: i32) -> Result<Self, CalendarError> {
+        if !(-MAX_OFFSET_SECONDS..=MAX_OFFSET_SECONDS).contains(&seconds) {
+            return Err(CalendarError::OutOfRange { seconds });
+        }
+        Ok(Self {
+            offset_seconds: seconds,
+        })
+    }
+
+    /// Parses `+08:00`, `-05:30`, `+0800` or `Z`.
+    ///
+    /// # Errors
+    ///
+    /// [`CalendarError::Malformed`] for other text, [`CalendarError::OutOfRange`] beyond ±14:00.
+    pub fn parse(s: &str) -> Result<Self, CalendarError> {
+        let malformed = || CalendarError::Malformed {
+            value: s.to_owned(),
+        };
+        let t = s.trim();
+        if t == "Z" || t == "z" {
+            return Ok(Self::UTC);
+        }
+        let (sign, rest) = match t.as_bytes().first() {
+            Some(b'+') => (1, &t[1..]),
+            Some(b'-') => (-1, &t[1..]),
+            _ => return Err(malformed()),
+        };
+        let digits: String = rest.chars().filter(|c| *c != ':').collect();
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || rest.len() > 5 {
+            return Err(malformed());
+        }
+        let hh: i32 = digits[..2].parse().map_err(|_| malformed())?;
+        let mm: i32 = digits[2..].parse().map_err(|_| malformed())?;
+        if mm >= 60 {
+            return Err(malformed());
+        }
+        Self::from_offset_seconds(sign * (hh * 3600 + mm * 60))
+    }
+
+    /// The offset east of UTC, in seconds.
+    pub fn offset_seconds(self) -> i32 {
+        self.offset_seconds
+    }
+
+    fn offset(self) -> FixedOffset {
+        // The constructor bounds the offset to ±14:00, which chrono always accepts; the
+        // fallback is never taken.
+        FixedOffset::east_opt(self.offset_seconds).unwrap_or(Utc.fix())
+    }
+
+    /// The local date of an instant.
+    pub fn local_date(self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.offset()).date_naive()
+    }
+
+    /// The local wall-clock time of an instant.
+    pub fn local_time(self, at: DateTime<Utc>) -> NaiveTime {
+        at.with_timezone(&self.offset()).time()
+    }
+
+    /// The instant at which a local date begins (00:00 local time).
+    pub fn start_of(self, date: NaiveDate) -> DateTime<Utc> {
+        let naive = date.and_time(NaiveTime::MIN);
+        // A fixed offset has exactly one mapping for every local time.
+        match self.offset().from_local_datetime(&naive).single() {
+            Some(t) => t.with_timezone(&Utc),
+            None => Utc.from_utc_datetime(&naive),
+        }
+    }
+
+    /// The instant at which the local day containing `at` begins.
+    pub fn start_of_day(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        self.start_of(self.local_date(at))
+    }
+
+    /// The first local date of the period that contains `date`.
+    pub fn period_start(self, date: NaiveDate, period: Period) -> NaiveDate {
+        match period {
+            Period::Day => date,
+            Period::Week => {
+                let back = i64::from(date.weekday().num_days_from_monday());
+                date - Duration::days(back)
+            }
+            Period::Month => date.with_day(1).unwrap_or(date),
+            Period::Year => NaiveDate::from_ymd_opt(date.year(), 1, 1).unwrap_or(date),
+        }
+    }
+
+    /// The first local date of the period after the one that contains `date`.
+    ///
+    /// Saturates at the last date chrono represents.
+    pub fn next_period_start(self, date: NaiveDate, period: Period) -> NaiveDate {
+        let start = self.period_start(date, period);
+        let next = match period {
+            Period::Day => start.succ_opt(),
+            Period::Week => start.checked_add_signed(Duration::days(7)),
+            Period::Month => start.checked_add_months(chrono::Months::new(1)),
+            Period::Year => start.checked_add_months(chrono::Months::new(12)),
+        };
+        next.unwrap_or(NaiveDate::MAX)
+    }
+
+    /// The first local date of the period containing the instant `at`: the bucket label that
+    /// retention cohorts and usage caps use.
+    pub fn bucket(self, at: DateTime<Utc>, period: Period) -> NaiveDate {
+        self.period_start(self.local_date(at), period)
+    }
+
+    /// The instant the period containing `at` begins.
+    pub fn start_of_period(self, at: DateTime<Utc>, period: Period) -> DateTime<Utc> {
+        self.start_of(self.bucket(at, period))
+    }
+
+    /// The instant the period after the one containing `at` begins: the end (exclusive) of
+    /// `at`'s day, week, month or year.
+    ///
+    /// Open Loyalty's examples: month-end points earned on 22 January expire at 00:00 on
+    /// 1 February; year-end points earned in 2018 expire at 00:00 on 1 January 2019.
+    pub fn end_of_period(self, at: DateTime<Utc>, period: Period) -> DateTime<Utc> {
+        self.start_of(self.next_period_start(self.local_date(at), period))
+    }
+
+    /// The instant 00:00 local time, `days` local days after the local date of `at`.
+    ///
+    /// This is the rule for "expires N days after earning": points earned at any time on
+    /// 3 March with N = 30 expire at 00:00 on 2 April, local time. Saturates at the ends of
+    /// chrono's range.
+    pub fn midnight_after_days(self, at: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+        let date = self.local_date(at);
+        let target = date
+            .checked_add_days(chrono::Days::new(u64::from(days)))
+            .unwrap_or(NaiveDate::MAX);
+        self.start_of(target)
+    }
+
+    /// The number of whole local days from the local date of `from` to that of `to`
+    /// (negative when `to` is earlier). Used for "days since the last visit".
+    pub fn days_between(self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        (self.local_date(to) - self.local_date(from)).num_days()
+    }
+
+    /// The local day number of a Unix timestamp: days since 1970-01-01 local time.
+    ///
+    /// The hot loops in `metrics` bucket millions of events by integer arithmetic instead of
+    /// building dates; this is the single definition they share.
+    pub fn local_day_number(self, unix_seconds: i64) -> i64 {
+        unix_seconds
+            .saturating_add(i64::from(self.offset_seconds))
+            .div_euclid(SECONDS_PER_DAY)
+    }
+
+    /// The local date of a Unix timestamp, saturating outside chrono's range.
+    pub fn local_date_of_unix(self, unix_seconds: i64) -> NaiveDate {
+        let days = self.local_day_number(unix_seconds);
+        NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|epoch| {
+                if days >= 0 {
+                    epoch.checked_add_days(chrono::Days::new(days.unsigned_abs()))
+                } else {
+                    epoch.checked_sub_days(chrono::Days::new(days.unsigned_abs()))
+                }
+            })
+            .unwrap_or(if days < 0 {
+                NaiveDate::MIN
+            } else {
+                NaiveDate::MAX
+            })
+    }
+}
+
+/// The number of days from 1970-01-01 to `date` (negative before it).
+pub fn day_number(date: NaiveDate) -> i64 {
+    i64::from(date.num_days_from_ce()) - 719_163
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, mi, 0).single().unwrap()
+    }
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn utc8_day_starts_at_16_utc() {
+        let cal = ClinicCalendar::default();
+        assert_eq!(cal.local_date(utc(2026, 3, 1, 15, 59)), date(2026, 3, 1));
+        assert_eq!(cal.local_date(utc(2026, 3, 1, 16, 0)), date(2026, 3, 2));
+        assert_eq!(cal.start_of(date(2026, 3, 2)), utc(2026, 3, 1, 16, 0));
+    }
+
+    #[test]
+    fn open_loyalty_month_and_year_end() {
+        let cal = ClinicCalendar::default();
+        let jan22 = cal.start_of(date(2026, 1, 22)) + Duration::hours(15);
+        assert_eq!(
+            cal.end_of_period(jan22, Period::Month),
+            cal.start_of(date(2026, 2, 1))
+        );
+        let in_2018 = cal.start_of(date(2018, 7, 9));
+        assert_eq!(
+            cal.end_of_period(in_2018, Period::Year),
+            cal.start_of(date(2019, 1, 1))
+        );
+        // Last instant of December stays in that year.
+        let last = cal.start_of(date(2019, 1, 1)) - Duration::seconds(1);
+        assert_eq!(
+            cal.end_of_period(last, Period::Year),
+            cal.start_of(date(2019, 1, 1))
+        );
+    }
+
+    #[test]
+    fn weeks_start_monday() {
+        let cal = ClinicCalendar::default();
+        // 2026-11-23 is a Monday; 2026-11-29 a Sunday.
+        assert_eq!(
+            cal.period_start(date(2026, 11, 29), Period::Week),
+            date(2026, 11, 23)
+        );
+        assert_eq!(
+            cal.period_start(date(2026, 11, 23), Period::Week),
+            date(2026, 11, 23)
+        );
+        assert_eq!(
+            cal.next_period_start(date(2026, 11, 29), Period::Week),
+            date(2026, 11, 30)
+        );
+        assert_eq!(
+            cal.next_period_start(date(2026, 12, 31), Period::Month),
+            date(2027, 1, 1)
+        );
+    }
+
+    #[test]
+    fn midnight_after_days_counts_local_days() {
+        let cal = ClinicCalendar::default();
+        let late = utc(2026, 3, 3, 15, 30); // 23:30 on 3 March local
+        assert_eq!(
+            cal.midnight_after_days(late, 30),
+            cal.start_of(date(2026, 4, 2))
+        );
+        assert_eq!(cal.days_between(late, utc(2026, 3, 3, 16, 30)), 1);
+    }
+
+    #[test]
+    fn parse_and_display_round_trip() {
+        for s in ["+08:00", "-05:30", "+00:00", "+14:00"] {
+            assert_eq!(ClinicCalendar::parse(s).unwrap().to_string(), s);
+        }
+        assert_eq!(
+            ClinicCalendar::parse("+0800").unwrap(),
+            ClinicCalendar::CHINA
+        );
+        assert_eq!(ClinicCalendar::parse("Z").unwrap(), ClinicCalendar::UTC);
+        assert!(matches!(
+            ClinicCalendar::parse("8"),
+            Err(CalendarError::Malformed { .. })
+        ));
+        assert!(matches!(
+            ClinicCalendar::parse("+08:60"),
+            Err(CalendarError::Malformed { .. })
+        ));
+        assert!(matches!(
+            ClinicCalendar::parse("+15:00"),
+            Err(CalendarError::OutOfRange { .. })
+        ));
+        let json = serde_json::to_string(&ClinicCalendar::CHINA).unwrap();
+        assert_eq!(json, "\"+08:00\"");
+        let back: ClinicCalendar = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ClinicCalendar::CHINA);
+        assert!(serde_json::from_str::<ClinicCalendar>("\"+99:00\"").is_err());
+    }
+
+    #[test]
+    fn unix_day_numbers_agree_with_dates() {
+        let cal = ClinicCalendar::default();
+        for t in [
+            utc(1969, 12, 31, 15, 0),
+            utc(2026, 2, 28, 16, 0),
+            utc(2026, 2, 28, 15, 59),
+        ] {
+            let n = cal.local_day_number(t.timestamp());
+            assert_eq!(n, day_number(cal.local_date(t)));
+            assert_eq!(cal.local_date_of_unix(t.timestamp()), cal.local_date(t));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! # clinic-ops
+//!
+//! The rules of running a clinic's patient relationship, as a pure Rust library: patients and
+//! their consent, segmentation, membership points, campaigns, referrals, care follow-ups and
+//! the journey metrics, for the software teams that build HIS, SCRM and WeChat mini-program
+//! back ends for Chinese TCM clinic chains and community clinics.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use clinic_ops::calendar::ClinicCalendar;
+//! use clinic_ops::id::{ClinicId, PatientId};
+//! use clinic_ops::patient::{self, Channel, MobileNumber, PatientCommand, PersonName, Registration};
+//! use clinic_ops::store::{PatientStore, memory::MemoryPatientStore};
+//!
+//! let cal = ClinicCalendar::default(); // UTC+8
+//! let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
+//! let mut store = MemoryPatientStore::new();
+//!
+//! let id = PatientId::new(1);
+//! let cmd = PatientCommand::Register(Registration {
+//!     name: PersonName::parse("李四")?,
+//!     mobile: MobileNumber::parse("0086 139 0000 1111")?,
+//!     resident_id: None,
+//!     external_id: None,
+//!     sex: None,
+//!     birth_date: None,
+//!     owner: None,
+//!     home_clinic: ClinicId::new(1),
+//!     channel: Channel::parse("doctor_ip/douyin")?,
+//!     channel_code: None,
+//! });
+//! // Load, decide, commit: the library decides, the host stores.
+//! let events = patient::decide(None, id, &cmd, now, cal)?;
+//! store.commit(id, None, &events)?;
+//!
+//! let p = store.get(id)?.unwrap().value;
+//! assert_eq!(p.mobile().unwrap().to_string(), "139****1111"); // masked everywhere
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Overview
+//!
+//! The library follows the patient journey of a clinic (客户运营流程): a lead arrives from a
+//! channel (a doctor's Xiaohongshu account, a KOL, a free clinic), is converted on WeChat,
+//! books, arrives, sees a doctor, buys a course of treatment, is followed up, comes back, and
+//! refers friends. Each module owns one part of it:
+//!
+//! | module | what it decides |
+//! |---|---|
+//! | [`calendar`] | the clinic's local days, weeks and months (UTC+8 by default) |
+//! | [`money`] | yuan with a named rounding rule, whole points |
+//! | [`id`] | typed, compact ids |
+//! | [`patient`] | identity (mobile, resident id) with masking, consent per purpose, chronic files, anonymisation |
+//! | [`store`] | the storage ports, their shared error and version, the in-memory adapters |
+//! | `testkit` | the conformance kit every adapter runs (feature `testkit`) |
+//!
+//! ## Principles
+//!
+//! - **Pure.** Nothing here reads a clock, a random source, a file, the network or an
+//!   environment variable. `now`, the calendar and any seed are arguments. Domain operations
+//!   are `decide(state, command, now) -> events` plus `apply(state, event)`.
+//! - **Parse, don't validate.** A `MobileNumber`, `ResidentId`, `Yuan` or `Points` that exists
+//!   is valid; serde goes through the same checks.
+//! - **Private by construction.** Personal data is masked in `Debug` and `Display`
+//!   (`138****1234`, `110101********2176`, `张*`) and reached only through `expose()`.
+//! - **Deterministic.** The same inputs give the same outputs in the same order.
+//!
+//! ## Crate features
+//!
+//! - `testkit`: the conformance scenarios for storage adapters and proptest strategies.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod calendar;
+pub mod id;
+pub mod money;
+pub mod patient;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;

@@ -1,0 +1,532 @@
+//! Money in yuan and membership points.
+//!
+//! - [`Yuan`] is a non-negative amount of money with at most 2 decimal places (fen). Every
+//!   computation that can produce more places (a percentage, a proportional refund, a mean)
+//!   rounds with [`ROUNDING`]: banker's rounding, half to even, to the fen. One rule, named
+//!   once, used everywhere.
+//! - [`SignedYuan`] is the one money type that may be negative: profits, ROI numerators and
+//!   corrections.
+//! - [`Points`] are whole membership points, an `i64` with checked arithmetic. They are never
+//!   floating point and never rounded silently: where a rule turns yuan into points it names
+//!   its rounding (the points module floors).
+//!
+//! ```
+//! use clinic_ops::money::{Points, Yuan};
+//! use rust_decimal::Decimal;
+//!
+//! let price = Yuan::parse("128.50")?;
+//! // 5% cashback, rounded half-to-even to the fen.
+//! let back = price.percent(Decimal::new(5, 0));
+//! assert_eq!(back.to_string(), "6.42");
+//! assert_eq!(Points::new(100).checked_add(Points::new(20)), Some(Points::new(120)));
+//! # Ok::<(), clinic_ops::money::MoneyError>(())
+//! ```
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The crate's one rounding rule for money: half to even (banker's rounding) to 2 decimal
+/// places. It is unbiased over many roundings, which matters for sums of many refunds.
+pub const ROUNDING: RoundingStrategy = RoundingStrategy::MidpointNearestEven;
+
+/// Decimal places of a yuan amount (fen).
+pub const YUAN_SCALE: u32 = 2;
+
+/// The largest amount the crate accepts: ¥1 trillion, far above any clinic transaction and
+/// far below where `Decimal` arithmetic could overflow.
+pub const MAX_YUAN: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+
+/// Errors from parsing or building money values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MoneyError {
+    /// The text is not a decimal number.
+    #[error("amount {value:?} is not a decimal number")]
+    NotANumber {
+        /// The text given.
+        value: String,
+    },
+    /// A negative amount where the type does not allow one.
+    #[error("amount {value} is negative")]
+    Negative {
+        /// The amount given.
+        value: Decimal,
+    },
+    /// More than two decimal places: refused rather than silently rounded.
+    #[error("amount {value} has more than 2 decimal places")]
+    TooPrecise {
+        /// The amount given.
+        value: Decimal,
+    },
+    /// Beyond [`MAX_YUAN`].
+    #[error("amount {value} exceeds the limit of 1000000000000")]
+    TooLarge {
+        /// The amount given.
+        value: Decimal,
+    },
+}
+
+fn check_amount(value: Decimal, allow_negative: bool) -> Result<Decimal, MoneyError> {
+    if !allow_negative && value.is_sign_negative() && !value.is_zero() {
+        return Err(MoneyError::Negative { value });
+    }
+    if value.abs() > MAX_YUAN {
+        return Err(MoneyError::TooLarge { value });
+    }
+    let normal = value.normalize();
+    if normal.scale() > YUAN_SCALE {
+        return Err(MoneyError::TooPrecise { value });
+    }
+    let mut v = value;
+    v.rescale(YUAN_SCALE);
+    Ok(v)
+}
+
+fn parse_decimal(s: &str) -> Result<Decimal, MoneyError> {
+    let t = s.trim();
+    Decimal::from_str(t)
+        .or_else(|_| Decimal::from_scientific(t))
+        .map_err(|_| MoneyError::NotANumber {
+            value: s.to_owned(),
+        })
+}
+
+/// Rounds a decimal to the fen with [`ROUNDING`].
+pub fn round_fen(value: Decimal) -> Decimal {
+    let mut v = value.round_dp_with_strategy(YUAN_SCALE, ROUNDING);
+    v.rescale(YUAN_SCALE);
+    v
+}
+
+/// A non-negative amount of money in yuan (¥), exact to the fen.
+///
+/// Use `Yuan` for prices, payments, budgets and caps. Use [`SignedYuan`] only where a value
+/// can really be negative (a loss). Construction refuses negative values, more than two
+/// decimal places and amounts over [`MAX_YUAN`]; deserialisation goes through the same check.
+/// Serialised as a JSON string (`"12.30"`) so no precision is lost on the way.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(try_from = "RawAmount", into = "Decimal")]
+pub struct Yuan(Decimal);
+
+/// What serde reads for an amount: text goes through the same `parse` as callers use, so that
+/// `" 1.50 "` means the same in JSON as in code; numbers go through `new`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawAmount {
+    Text(String),
+    Number(Decimal),
+}
+
+impl TryFrom<RawAmount> for Yuan {
+    type Error = MoneyError;
+    fn try_from(raw: RawAmount) -> Result<Self, Self::Error> {
+        match raw {
+            RawAmount::Text(s) => Yuan::parse(&s),
+            RawAmount::Number(d) => Yuan::new(d),
+        }
+    }
+}
+
+impl TryFrom<RawAmount> for SignedYuan {
+    type Error = MoneyError;
+    fn try_from(raw: RawAmount) -> Result<Self, Self::Error> {
+        match raw {
+            RawAmount::Text(s) => SignedYuan::parse(&s),
+            RawAmount::Number(d) => SignedYuan::new(d),
+        }
+    }
+}
+
+impl Yuan {
+    /// ¥0.00.
+    pub const ZERO: Yuan = Yuan(Decimal::from_parts(0, 0, 0, false, YUAN_SCALE));
+
+    /// Builds an amount from a decimal.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::Negative`], [`MoneyError::TooPrecise`] or [`MoneyError::TooLarge`].
+    pub fn new(value: Decimal) -> Result<Self, MoneyError> {
+        check_amount(value, false).map(Yuan)
+    }
+
+    /// Builds an amount from a whole number of fen (1/100 yuan).
+    pub fn from_fen(fen: u32) -> Self {
+        Yuan(Decimal::new(i64::from(fen), YUAN_SCALE))
+    }
+
+    /// Builds an amount from whole yuan.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::TooLarge`] beyond [`MAX_YUAN`].
+    pub fn from_whole(yuan: u64) -> Result<Self, MoneyError> {
+        Self::new(Decimal::from(yuan))
+    }
+
+    /// Rounds any non-negative decimal to the fen with [`ROUNDING`].
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::Negative`] or [`MoneyError::TooLarge`].
+    pub fn rounded(value: Decimal) -> Result<Self, MoneyError> {
+        Self::new(round_fen(value))
+    }
+
+    /// Parses `"128.5"`, `"128.50"` or `"0"`.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::NotANumber`] and the errors of [`Yuan::new`].
+    pub fn parse(s: &str) -> Result<Self, MoneyError> {
+        Self::new(parse_decimal(s)?)
+    }
+
+    /// The amount as a decimal with exactly 2 places.
+    pub fn amount(self) -> Decimal {
+        self.0
+    }
+
+    /// Whether the amount is zero.
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// The sum, or `None` past [`MAX_YUAN`].
+    pub fn checked_add(self, other: Yuan) -> Option<Yuan> {
+        Yuan::new(self.0.checked_add(other.0)?).ok()
+    }
+
+    /// The difference, or `None` if it would be negative.
+    pub fn checked_sub(self, other: Yuan) -> Option<Yuan> {
+        Yuan::new(self.0.checked_sub(other.0)?).ok()
+    }
+
+    /// The difference, floored at zero.
+    pub fn saturating_sub(self, other: Yuan) -> Yuan {
+        self.checked_sub(other).unwrap_or(Yuan::ZERO)
+    }
+
+    /// `percent`% of the amount, rounded with [`ROUNDING`]; a negative percentage gives zero
+    /// and the result saturates at [`MAX_YUAN`].
+    pub fn percent(self, percent: Decimal) -> Yuan {
+        self.mul_ratio(percent, Decimal::ONE_HUNDRED)
+    }
+
+    /// `amount × numerator ÷ denominator`, rounded with [`ROUNDING`]: the rule for
+    /// proportional shares such as partial refunds. Zero when the denominator is zero or the
+    /// ratio negative; saturates at [`MAX_YUAN`].
+    pub fn mul_ratio(self, numerator: Decimal, denominator: Decimal) -> Yuan {
+        if denominator.is_zero() || numerator.is_sign_negative() != denominator.is_sign_negative() {
+            return Yuan::ZERO;
+        }
+        let product = self
+            .0
+            .checked_mul(numerator)
+            .and_then(|p| p.checked_div(denominator));
+        match product {
+            Some(v) => Yuan::rounded(v).unwrap_or(Yuan(MAX_YUAN)),
+            None => Yuan(MAX_YUAN),
+        }
+    }
+
+    /// The smaller of two amounts.
+    pub fn min(self, other: Yuan) -> Yuan {
+        if other < self { other } else { self }
+    }
+
+    /// Sums amounts, or `None` past [`MAX_YUAN`].
+    pub fn checked_sum<I: IntoIterator<Item = Yuan>>(items: I) -> Option<Yuan> {
+        items
+            .into_iter()
+            .try_fold(Yuan::ZERO, |acc, y| acc.checked_add(y))
+    }
+}
+
+impl fmt::Debug for Yuan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "¥{}", self.0)
+    }
+}
+
+impl fmt::Display for Yuan {
+    /// Two decimal places, no currency sign: `128.50`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for Yuan {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<Decimal> for Yuan {
+    type Error = MoneyError;
+    fn try_from(value: Decimal) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<Yuan> for Decimal {
+    fn from(y: Yuan) -> Decimal {
+        y.0
+    }
+}
+
+/// An amount of money that may be negative: profits and losses, ROI numerators, corrections.
+///
+/// Same precision, limit and rounding as [`Yuan`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(try_from = "RawAmount", into = "Decimal")]
+pub struct SignedYuan(Decimal);
+
+impl SignedYuan {
+    /// Builds a signed amount.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::TooPrecise`] or [`MoneyError::TooLarge`].
+    pub fn new(value: Decimal) -> Result<Self, MoneyError> {
+        check_amount(value, true).map(SignedYuan)
+    }
+
+    /// Parses a signed decimal amount.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::NotANumber`] and the errors of [`SignedYuan::new`].
+    pub fn parse(s: &str) -> Result<Self, MoneyError> {
+        Self::new(parse_decimal(s)?)
+    }
+
+    /// `a − b`, which may be negative.
+    pub fn difference(a: Yuan, b: Yuan) -> SignedYuan {
+        SignedYuan(a.0 - b.0)
+    }
+
+    /// The amount as a decimal with exactly 2 places.
+    pub fn amount(self) -> Decimal {
+        self.0
+    }
+}
+
+impl From<Yuan> for SignedYuan {
+    fn from(y: Yuan) -> Self {
+        SignedYuan(y.0)
+    }
+}
+
+impl TryFrom<Decimal> for SignedYuan {
+    type Error = MoneyError;
+    fn try_from(value: Decimal) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<SignedYuan> for Decimal {
+    fn from(y: SignedYuan) -> Decimal {
+        y.0
+    }
+}
+
+impl fmt::Debug for SignedYuan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "¥{}", self.0)
+    }
+}
+
+impl fmt::Display for SignedYuan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A whole number of membership points. May be negative where a ledger records a debt.
+///
+/// Arithmetic is checked: `checked_*` return `None` on overflow, and `saturating_*` clamp.
+/// There is no `Add` impl on purpose, so no overflow can hide behind `+`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Points(i64);
+
+impl Points {
+    /// Zero points.
+    pub const ZERO: Points = Points(0);
+
+    /// Wraps a whole number of points.
+    pub const fn new(points: i64) -> Self {
+        Points(points)
+    }
+
+    /// The number of points.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    /// Whether this is zero.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether this is above zero.
+    pub const fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
+    /// Whether this is below zero (a debt).
+    pub const fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    /// The sum, or `None` on overflow.
+    pub const fn checked_add(self, o: Points) -> Option<Points> {
+        match self.0.checked_add(o.0) {
+            Some(v) => Some(Points(v)),
+            None => None,
+        }
+    }
+
+    /// The difference, or `None` on overflow.
+    pub const fn checked_sub(self, o: Points) -> Option<Points> {
+        match self.0.checked_sub(o.0) {
+            Some(v) => Some(Points(v)),
+            None => None,
+        }
+    }
+
+    /// The product with a whole factor, or `None` on overflow.
+    pub const fn checked_mul(self, factor: i64) -> Option<Points> {
+        match self.0.checked_mul(factor) {
+            Some(v) => Some(Points(v)),
+            None => None,
+        }
+    }
+
+    /// The sum, clamped to the `i64` range.
+    pub const fn saturating_add(self, o: Points) -> Points {
+        Points(self.0.saturating_add(o.0))
+    }
+
+    /// The difference, clamped to the `i64` range.
+    pub const fn saturating_sub(self, o: Points) -> Points {
+        Points(self.0.saturating_sub(o.0))
+    }
+
+    /// The smaller of two amounts.
+    pub fn min(self, o: Points) -> Points {
+        Points(self.0.min(o.0))
+    }
+
+    /// The larger of two amounts.
+    pub fn max(self, o: Points) -> Points {
+        Points(self.0.max(o.0))
+    }
+
+    /// Sums points, or `None` on overflow.
+    pub fn checked_sum<I: IntoIterator<Item = Points>>(items: I) -> Option<Points> {
+        items
+            .into_iter()
+            .try_fold(Points::ZERO, |acc, p| acc.checked_add(p))
+    }
+}
+
+impl fmt::Debug for Points {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}pt", self.0)
+    }
+}
+
+impl fmt::Display for Points {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl From<i64> for Points {
+    fn from(v: i64) -> Self {
+        Points(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_refuses_negative_and_fractions_of_fen() {
+        assert!(matches!(
+            Yuan::parse("-1"),
+            Err(MoneyError::Negative { .. })
+        ));
+        assert!(matches!(
+            Yuan::parse("1.005"),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            Yuan::parse("abc"),
+            Err(MoneyError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            Yuan::parse("1000000000000.01"),
+            Err(MoneyError::TooLarge { .. })
+        ));
+        assert_eq!(Yuan::parse(" 1.50 ").unwrap().to_string(), "1.50");
+        assert_eq!(Yuan::parse("1.500").unwrap().to_string(), "1.50");
+        assert_eq!(Yuan::parse("-0").unwrap(), Yuan::ZERO);
+        assert_eq!(MAX_YUAN, Decimal::from(1_000_000_000_000u64));
+    }
+
+    #[test]
+    fn banker_rounding_is_the_rule() {
+        // 0.125 → 0.12 (half to even), 0.135 → 0.14
+        assert_eq!(
+            Yuan::rounded(Decimal::new(125, 3)).unwrap().to_string(),
+            "0.12"
+        );
+        assert_eq!(
+            Yuan::rounded(Decimal::new(135, 3)).unwrap().to_string(),
+            "0.14"
+        );
+        let y = Yuan::parse("10.25").unwrap();
+        assert_eq!(y.percent(Decimal::new(50, 0)).to_string(), "5.12");
+        assert_eq!(y.mul_ratio(Decimal::ONE, Decimal::ZERO), Yuan::ZERO);
+    }
+
+    #[test]
+    fn yuan_serde_goes_through_validation() {
+        let y: Yuan = serde_json::from_str("\"12.3\"").unwrap();
+        assert_eq!(y.to_string(), "12.30");
+        assert_eq!(serde_json::to_string(&y).unwrap(), "\"12.30\"");
+        assert!(serde_json::from_str::<Yuan>("\"-1\"").is_err());
+        assert!(serde_json::from_str::<Yuan>("\"0.001\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Yuan>("12.5").unwrap().to_string(),
+            "12.50"
+        );
+        assert_eq!(
+            serde_json::from_str::<Yuan>("\" 2 \"").unwrap().to_string(),
+            "2.00"
+        );
+        let s = SignedYuan::parse("-3.5").unwrap();
+        assert_eq!(s.to_string(), "-3.50");
+    }
+
+    #[test]
+    fn points_checked() {
+        assert_eq!(Points::new(i64::MAX).checked_add(Points::new(1)), None);
+        assert_eq!(
+            Points::new(i64::MIN).saturating_sub(Points::new(1)),
+            Points::new(i64::MIN)
+        );
+        assert_eq!(
+            Points::checked_sum([Points::new(2), Points::new(3)]),
+            Some(Points::new(5))
+        );
+        assert_eq!(serde_json::to_string(&Points::new(-4)).unwrap(), "-4");
+    }
+}

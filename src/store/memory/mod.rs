@@ -1,0 +1,15 @@
+//! In-memory reference adapters, one per port.
+//!
+//! Each is a cheap, cloneable handle on shared state behind a mutex: clones see the same
+//! data, so tests can hand one clone to each thread. They are the reference the conformance
+//! kit is written against, and a fine store for tests and single-process tools.
+
+mod patient;
+
+pub use patient::MemoryPatientStore;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: the adapters
+/// never leave their state half-updated across a panic point, so the data is still whole.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

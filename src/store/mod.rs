@@ -1,0 +1,227 @@
+//! Storage ports: the traits a host implements for its database.
+//!
+//! Every aggregate has one small, synchronous trait here. They share one error type,
+//! [`StoreError`], and one optimistic-concurrency token, [`Version`], so that one
+//! conformance kit (`testkit`, feature `testkit`) can hold every adapter to the same rules:
+//!
+//! - A write is one atomic call, `commit(id, expected, events)`. `expected` is the version the
+//!   caller loaded (`None` for "must not exist yet"). A stale `expected` fails with
+//!   [`StoreError::Conflict`] carrying both versions, and nothing is written.
+//! - No transaction handle crosses the port. A host retries a conflict by loading again,
+//!   deciding again and committing again; [`retry_on_conflict`] does exactly that.
+//! - A uniqueness violation (a mobile number already held by another patient) is
+//!   [`StoreError::Duplicate`], with the key masked.
+//!
+//! [`memory`] holds the in-memory reference adapters. The SQLite adapter lives in its own
+//! crate, `clinic-ops-sqlite`. Async hosts call the pure core directly and wrap these ports as
+//! they see fit.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub mod memory;
+mod patient;
+
+pub use patient::{PatientStore, StagedPatient, stage_patient_commit};
+
+/// The version of an aggregate in a store: 1 after its first commit, one more after each
+/// commit that wrote events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(u64);
+
+impl Version {
+    /// The version after the first commit.
+    pub const FIRST: Version = Version(1);
+
+    /// Wraps a stored version number. Adapters use this when reading their own rows.
+    pub const fn new(v: u64) -> Self {
+        Version(v)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The version after this one, or `None` at `u64::MAX`.
+    pub const fn next(self) -> Option<Version> {
+        match self.0.checked_add(1) {
+            Some(v) => Some(Version(v)),
+            None => None,
+        }
+    }
+
+    /// The version a commit produces after `expected`: [`Version::FIRST`] for a new
+    /// aggregate. Every adapter uses this one rule.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the version counter is exhausted.
+    pub fn after(expected: Option<Version>) -> Result<Version, StoreError> {
+        match expected {
+            None => Ok(Version::FIRST),
+            Some(v) => v
+                .next()
+                .ok_or_else(|| StoreError::backend(std::io::Error::other("version overflow"))),
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// A value with the version it was loaded at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// Its version.
+    pub version: Version,
+}
+
+fn show_version(v: &Option<Version>) -> String {
+    match v {
+        Some(v) => v.to_string(),
+        None => "none".to_owned(),
+    }
+}
+
+/// The one error type of every storage port.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The aggregate changed since it was loaded: reload, decide again, retry.
+    #[error("version conflict: expected {}, found {}", show_version(.expected), show_version(.actual))]
+    Conflict {
+        /// The version the caller expected (`None`: it expected no aggregate).
+        expected: Option<Version>,
+        /// The version in the store (`None`: there is none).
+        actual: Option<Version>,
+    },
+    /// Nothing stored under that key.
+    #[error("{what} {key} not found")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its key, masked if personal.
+        key: String,
+    },
+    /// A unique key is already taken by another aggregate.
+    #[error("{what} {key} is already held by {holder}")]
+    Duplicate {
+        /// Which key (`mobile`, `resident id`, `referee`).
+        what: &'static str,
+        /// The key, masked if personal.
+        key: String,
+        /// Who holds it.
+        holder: String,
+    },
+    /// The backend failed: I/O, corruption, a driver error.
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+
+    /// Whether this is a [`StoreError::Conflict`], the one error worth retrying.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// An error from a load–decide–commit loop: the domain refused, or the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecuteError<E: std::error::Error + 'static> {
+    /// The domain refused the command.
+    #[error(transparent)]
+    Domain(E),
+    /// The store failed (after retries, for conflicts).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs `attempt` until it does not fail with [`StoreError::Conflict`], at most
+/// `max_attempts` times (at least once). `attempt` must load, decide and commit afresh each
+/// time: that is what makes the retry correct.
+///
+/// # Errors
+///
+/// The first error that is not a conflict, or the last conflict.
+pub fn retry_on_conflict<T, E, F>(max_attempts: u32, mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+    E: AsConflict,
+{
+    let mut left = max_attempts.max(1);
+    loop {
+        left -= 1;
+        match attempt() {
+            Err(e) if left > 0 && e.is_conflict() => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Errors that may be a version conflict, for [`retry_on_conflict`].
+pub trait AsConflict {
+    /// Whether the error is a version conflict.
+    fn is_conflict(&self) -> bool;
+}
+
+impl AsConflict for StoreError {
+    fn is_conflict(&self) -> bool {
+        StoreError::is_conflict(self)
+    }
+}
+
+impl<E: std::error::Error + 'static> AsConflict for ExecuteError<E> {
+    fn is_conflict(&self) -> bool {
+        matches!(self, ExecuteError::Store(s) if s.is_conflict())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_stops_on_success_or_other_error() {
+        let mut n = 0;
+        let r: Result<u32, StoreError> = retry_on_conflict(5, || {
+            n += 1;
+            if n < 3 {
+                Err(StoreError::Conflict {
+                    expected: None,
+                    actual: Some(Version::FIRST),
+                })
+            } else {
+                Ok(n)
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+        let mut m = 0;
+        let r: Result<(), StoreError> = retry_on_conflict(5, || {
+            m += 1;
+            Err(StoreError::NotFound {
+                what: "patient",
+                key: "P1".into(),
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(m, 1);
+        let e = StoreError::Conflict {
+            expected: Some(Version::new(2)),
+            actual: Some(Version::new(3)),
+        };
+        assert_eq!(e.to_string(), "version conflict: expected v2, found v3");
+    }
+}

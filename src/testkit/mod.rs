@@ -1,0 +1,47 @@
+//! The conformance kit every storage adapter runs (feature `testkit`).
+//!
+//! Scenarios are plain `pub fn`s that panic with a clear message when an adapter breaks a
+//! rule of the ports, as `object_store`'s `integration` module does. An adapter's test calls
+//! `run_all` of each port module with a [`Factory`]:
+//!
+//! ```
+//! use clinic_ops::store::memory::MemoryPatientStore;
+//! use clinic_ops::testkit;
+//!
+//! let factory = (MemoryPatientStore::new, |s: &MemoryPatientStore| s.clone());
+//! testkit::patient_store::run_all(&factory);
+//! ```
+//!
+//! [`strategies`] has proptest strategies for valid and invalid inputs.
+
+pub mod patient_store;
+pub mod strategies;
+
+/// Makes stores for the conformance scenarios.
+///
+/// Implemented for a pair of closures `(fresh, handle)`.
+pub trait Factory<S>: Sync {
+    /// A new, empty store.
+    fn fresh(&self) -> S;
+    /// Another handle on the same store as `s` (for the in-memory adapter a clone, for a
+    /// database a new connection), to be moved to another thread.
+    fn handle(&self, s: &S) -> S;
+}
+
+impl<S, F, G> Factory<S> for (F, G)
+where
+    F: Fn() -> S + Sync,
+    G: Fn(&S) -> S + Sync,
+{
+    fn fresh(&self) -> S {
+        (self.0)()
+    }
+    fn handle(&self, s: &S) -> S {
+        (self.1)(s)
+    }
+}
+
+/// The instant every scenario treats as "now": 2026-03-02 10:00 in the clinic (UTC+8).
+pub fn scenario_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_772_416_800, 0).unwrap_or_default()
+}

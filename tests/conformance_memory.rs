@@ -1,0 +1,10 @@
+//! The conformance kit against the in-memory adapters.
+
+use clinic_ops::store::memory::MemoryPatientStore;
+use clinic_ops::testkit;
+
+#[test]
+fn memory_patient_store_conforms() {
+    let factory = (MemoryPatientStore::new, |s: &MemoryPatientStore| s.clone());
+    testkit::patient_store::run_all(&factory);
+}
