@@ -51,6 +51,13 @@
 //! | [`money`] | yuan with a named rounding rule, whole points |
 //! | [`id`] | typed, compact ids |
 //! | [`patient`] | identity (mobile, resident id) with masking, consent per purpose, chronic files, anonymisation |
+//! | [`journey`] | the shared records of what patients did: visits, purchases, medicine fills |
+//! | [`segment`] | tags, the one expression language, auto-tag rules, RFM, lifecycle, relationship strength |
+//! | [`points`] | the membership points ledger: lots, expiry, pending points, refunds, idempotency, tiers |
+//! | [`referral`] | the referral forest: binding rules, lawful rewards, referral analytics |
+//! | [`campaign`] | campaigns as data, the pure explainable engine, caps, conflicts, static checks |
+//! | [`followup`] | the care follow-up planner: due and overdue tasks, outcomes, contact caps |
+//! | [`metrics`] | ClickHouse-exact funnels, retention, clinic rates, adherence, satisfaction, economics |
 //! | [`store`] | the storage ports, their shared error and version, the in-memory adapters |
 //! | `testkit` | the conformance kit every adapter runs (feature `testkit`) |
 //!
@@ -75,9 +82,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod calendar;
+pub mod campaign;
+pub mod followup;
 pub mod id;
+pub mod journey;
+pub mod metrics;
 pub mod money;
 pub mod patient;
+pub mod points;
+pub mod referral;
+pub mod segment;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -1,0 +1,1 @@
+//! Campaign rules: campaigns as data, a pure explainable engine, caps, conflicts, consent and ad-law checks.

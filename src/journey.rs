@@ -1,0 +1,202 @@
+//! Journey records shared by every module: visits, purchases and medicine fills.
+//!
+//! Segmentation, referrals, follow-ups and the metrics all read the same facts about what a
+//! patient did. These are those facts, defined once. They are plain values the host builds
+//! from its HIS or order tables; the library never fetches them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::id::{ClinicId, DoctorId, PatientId, PurchaseId, VisitId};
+use crate::money::Yuan;
+use crate::patient::TextError;
+
+/// A visit (就诊): the patient checked in and was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visit {
+    /// The visit.
+    pub id: VisitId,
+    /// Who visited.
+    pub patient: PatientId,
+    /// When they checked in.
+    pub at: DateTime<Utc>,
+    /// Where.
+    pub clinic: ClinicId,
+    /// The doctor seen, if recorded.
+    pub doctor: Option<DoctorId>,
+    /// What the patient paid for the visit (consultation and medicine), ¥0 for a free one.
+    pub paid: Yuan,
+    /// When the payment was refunded in full, if it was.
+    pub refunded_at: Option<DateTime<Utc>>,
+}
+
+impl Visit {
+    /// Whether the visit was refunded at or before `at`.
+    pub fn is_refunded_by(&self, at: DateTime<Utc>) -> bool {
+        self.refunded_at.is_some_and(|r| r <= at)
+    }
+}
+
+/// A purchase (取药, 购买疗程): medicine, a course of treatment or a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    /// The order.
+    pub id: PurchaseId,
+    /// Who bought.
+    pub patient: PatientId,
+    /// When it was paid.
+    pub at: DateTime<Utc>,
+    /// The amount paid.
+    pub amount: Yuan,
+    /// The product category (`herbal`, `course`, `device`), which earning policies may rate
+    /// differently.
+    pub category: Option<Category>,
+    /// Days of supply, for medicine and courses: when it runs out.
+    pub days_supply: Option<DaysSupply>,
+}
+
+/// A short product-category code, at most 32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Category(String);
+
+impl Category {
+    /// Checks a category code.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError`] when empty, longer than 32 characters or holding control characters.
+    pub fn parse(s: &str) -> Result<Self, TextError> {
+        crate::patient::Label::parse(s).and_then(|l| {
+            if l.as_str().chars().count() > 32 {
+                Err(TextError::TooLong {
+                    field: "category",
+                    shown: format!("{:?}", l.as_str()),
+                    len: l.as_str().chars().count(),
+                    max: 32,
+                })
+            } else {
+                Ok(Category(l.as_str().to_owned()))
+            }
+        })
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Category {
+    type Error = TextError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Category> for String {
+    fn from(c: Category) -> String {
+        c.0
+    }
+}
+
+/// Days of medicine supplied: 1 to 3,650.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct DaysSupply(u32);
+
+/// Days of supply outside 1..=3650.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("days of supply {value} is outside 1..=3650")]
+pub struct DaysSupplyError {
+    /// The value given.
+    pub value: u32,
+}
+
+impl DaysSupply {
+    /// The largest supply accepted: ten years.
+    pub const MAX: u32 = 3650;
+
+    /// Checks a supply in days.
+    ///
+    /// # Errors
+    ///
+    /// [`DaysSupplyError`] for zero or more than ten years.
+    pub fn new(days: u32) -> Result<Self, DaysSupplyError> {
+        if (1..=Self::MAX).contains(&days) {
+            Ok(DaysSupply(days))
+        } else {
+            Err(DaysSupplyError { value: days })
+        }
+    }
+
+    /// The number of days.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for DaysSupply {
+    type Error = DaysSupplyError;
+    fn try_from(v: u32) -> Result<Self, Self::Error> {
+        Self::new(v)
+    }
+}
+
+impl From<DaysSupply> for u32 {
+    fn from(d: DaysSupply) -> u32 {
+        d.0
+    }
+}
+
+/// A medicine fill (配药): a drug dispensed on a local date with days of supply. Adherence
+/// (PDC) and refill reminders read these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fill {
+    /// Who it was for.
+    pub patient: PatientId,
+    /// The drug (a code or name the host uses consistently).
+    pub drug: Category,
+    /// The local date it was dispensed.
+    pub filled_on: NaiveDate,
+    /// How many days it lasts.
+    pub days_supply: DaysSupply,
+}
+
+impl Fill {
+    /// The last local date this fill covers: `filled_on + days − 1`.
+    pub fn last_covered_day(&self) -> NaiveDate {
+        self.filled_on
+            .checked_add_days(chrono::Days::new(u64::from(self.days_supply.get() - 1)))
+            .unwrap_or(NaiveDate::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_cover_their_days() {
+        let f = Fill {
+            patient: PatientId::new(1),
+            drug: Category::parse("metformin").unwrap(),
+            filled_on: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            days_supply: DaysSupply::new(30).unwrap(),
+        };
+        assert_eq!(
+            f.last_covered_day(),
+            NaiveDate::from_ymd_opt(2026, 1, 30).unwrap()
+        );
+        assert!(DaysSupply::new(0).is_err());
+        assert!(serde_json::from_str::<DaysSupply>("0").is_err());
+        assert!(Category::parse(&"x".repeat(33)).is_err());
+    }
+}
