@@ -107,10 +107,12 @@ proptest! {
             MobileNumber::parse(&format!("{mobile}9")).unwrap_err().to_string(),
         ];
         let birth = rid.birth_date().format("%Y%m%d").to_string();
+        let birth_dashed = rid.birth_date().format("%Y-%m-%d").to_string();
         for t in &texts {
             prop_assert!(!t.contains(&mobile), "mobile leaked: {}", t);
             prop_assert!(!t.contains(rid.expose()), "resident id leaked: {}", t);
             prop_assert!(!t.contains(&birth), "birth date leaked: {}", t);
+            prop_assert!(!t.contains(&birth_dashed), "birth date leaked: {}", t);
             if name.chars().count() > 1 {
                 prop_assert!(!t.contains(&name), "name leaked: {}", t);
             }

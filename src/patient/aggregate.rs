@@ -142,7 +142,10 @@ impl fmt::Debug for Identity {
 }
 
 /// What a clinic captures when a patient registers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` masks the personal fields and shows only the birth year: a full birth date next
+/// to a masked resident id would give away the id's masked digits.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// The name.
     pub name: PersonName,
@@ -154,7 +157,7 @@ pub struct Registration {
     pub external_id: Option<ExternalId>,
     /// Sex, if stated.
     pub sex: Option<Sex>,
-    /// Birth date, if stated. Masked to the year in `Debug` through [`Identity`].
+    /// Birth date, if stated. Shown only as the year in `Debug`.
     #[serde(default)]
     pub birth_date: Option<NaiveDate>,
     /// The staff member who owns the relationship.
@@ -165,6 +168,23 @@ pub struct Registration {
     pub channel: Channel,
     /// The raw channel code, such as WeCom's "contact me" `state`.
     pub channel_code: Option<Label>,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("name", &self.name)
+            .field("mobile", &self.mobile)
+            .field("resident_id", &self.resident_id)
+            .field("external_id", &self.external_id)
+            .field("sex", &self.sex)
+            .field("birth_year", &self.birth_date.map(|d| d.year()))
+            .field("owner", &self.owner)
+            .field("home_clinic", &self.home_clinic)
+            .field("channel", &self.channel)
+            .field("channel_code", &self.channel_code)
+            .finish()
+    }
 }
 
 /// A change of contact details or ownership. `None` fields stay as they are.
