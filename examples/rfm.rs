@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, BufReader, BufWriter, Read};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -132,24 +132,34 @@ fn parse_amount(b: &[u8]) -> Result<Yuan, String> {
     Yuan::parse(&s).map_err(|e| e.to_string())
 }
 
-/// FNV-1a: patient ids are short, and SipHash's DoS resistance buys nothing in a one-shot
-/// calculator over the caller's own file.
+/// A small word-at-a-time hash with a murmur3 finaliser: patient ids are short, and
+/// SipHash's DoS resistance buys nothing in a one-shot calculator over the caller's own file.
+/// The finaliser matters: hashbrown reads the top 7 bits, which a bare multiply leaves weak.
 #[derive(Default)]
-struct Fnv(u64);
+struct IdHasher(u64);
 
-impl Hasher for Fnv {
+impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
         }
         self.0 = h;
     }
@@ -190,7 +200,7 @@ fn load(reader: impl Read, cal: ClinicCalendar, as_of: i64) -> Result<Loaded, St
             ));
         }
     }
-    let mut ids: HashMap<Box<[u8]>, u32, BuildHasherDefault<Fnv>> = HashMap::default();
+    let mut ids: HashMap<Box<[u8]>, u32, BuildHasherDefault<IdHasher>> = HashMap::default();
     let mut rec = csv::ByteRecord::new();
     loop {
         match csv.read_byte_record(&mut rec) {
@@ -271,6 +281,50 @@ fn compute(loaded: Loaded, as_of: i64) -> Result<(Vec<Box<[u8]>>, Vec<(u32, RfmS
     Ok((names, out))
 }
 
+fn write_all<'a>(
+    out: &mut impl Write,
+    order: &[(u64, usize)],
+    summaries: &[(u32, RfmSummary)],
+    scores: &[rfm::RfmScore],
+    name: impl Fn(usize) -> &'a [u8],
+) -> io::Result<()> {
+    out.write_all(
+        b"patient_id,frequency,recency,T,monetary_value,r_score,f_score,m_score,segment\n",
+    )?;
+    for (_, i) in order {
+        let (Some((_, s)), Some(sc)) = (summaries.get(*i), scores.get(*i)) else {
+            continue;
+        };
+        let id = name(*i);
+        if id.iter().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+            // RFC 4180 quoting, only where needed.
+            out.write_all(b"\"")?;
+            for b in id {
+                if *b == b'"' {
+                    out.write_all(b"\"")?;
+                }
+                out.write_all(std::slice::from_ref(b))?;
+            }
+            out.write_all(b"\"")?;
+        } else {
+            out.write_all(id)?;
+        }
+        writeln!(
+            out,
+            ",{},{},{},{},{},{},{},{}",
+            s.frequency,
+            s.recency,
+            s.t,
+            s.monetary_value,
+            sc.r,
+            sc.f,
+            sc.m,
+            sc.class.name_zh()
+        )?;
+    }
+    out.flush()
+}
+
 fn run() -> Result<(), (u8, String)> {
     let args = parse_args().map_err(|e| (2, e))?;
     let t0 = Instant::now();
@@ -287,49 +341,29 @@ fn run() -> Result<(), (u8, String)> {
     let (names, summaries) = compute(loaded, as_of).map_err(|e| (2, e))?;
     let only: Vec<RfmSummary> = summaries.iter().map(|(_, s)| *s).collect();
     let scores = rfm::score(&only);
-    let mut order: Vec<usize> = (0..summaries.len()).collect();
     let name = |i: usize| {
         summaries
             .get(i)
             .and_then(|(p, _)| names.get(*p as usize))
             .map_or(&[][..], |n| &n[..])
     };
-    order.sort_unstable_by(|a, b| name(*a).cmp(name(*b)));
+    // Sort on an 8-byte big-endian prefix held inline, falling back to the whole id on equal
+    // prefixes: comparing through pointers to a million ids is cache misses all the way.
+    let mut order: Vec<(u64, usize)> = (0..summaries.len())
+        .map(|i| {
+            let mut w = [0u8; 8];
+            for (d, s) in w.iter_mut().zip(name(i)) {
+                *d = *s;
+            }
+            (u64::from_be_bytes(w), i)
+        })
+        .collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(name(b.1))));
     let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
 
-    let stdout = io::stdout().lock();
-    let mut w = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, stdout));
-    let io_err = |e: csv::Error| (1, format!("writing output: {e}"));
-    w.write_record([
-        "patient_id",
-        "frequency",
-        "recency",
-        "T",
-        "monetary_value",
-        "r_score",
-        "f_score",
-        "m_score",
-        "segment",
-    ])
-    .map_err(io_err)?;
-    for i in order {
-        let (Some((_, s)), Some(sc)) = (summaries.get(i), scores.get(i)) else {
-            continue;
-        };
-        w.write_record([
-            name(i),
-            s.frequency.to_string().as_bytes(),
-            s.recency.to_string().as_bytes(),
-            s.t.to_string().as_bytes(),
-            s.monetary_value.to_string().as_bytes(),
-            sc.r.to_string().as_bytes(),
-            sc.f.to_string().as_bytes(),
-            sc.m.to_string().as_bytes(),
-            sc.class.name_zh().as_bytes(),
-        ])
-        .map_err(io_err)?;
-    }
-    w.flush().map_err(|e| (1, format!("writing output: {e}")))?;
+    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    write_all(&mut out, &order, &summaries, &scores, name)
+        .map_err(|e| (1, format!("writing output: {e}")))?;
     if args.timing {
         eprintln!(
             "timing load_ms={:.3} compute_ms={:.3}",
