@@ -95,8 +95,8 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     let relationship = RelationshipRules::default();
     // Chinese labels are two columns wide; the header widths allow for it.
     println!(
-        "{:<5} {:<11} {:<7} {:>4} {:>9} {:<22} {}",
-        "pt", "lifecycle", "rel", "v90", "¥365d", "RFM r/f/m class", "tags"
+        "{:<5} {:<11} {:<7} {:>4} {:>9} {:<22} tags",
+        "pt", "lifecycle", "rel", "v90", "¥365d", "RFM r/f/m class"
     );
     // P8 (hypertension) gave separate consent to use health data for segmentation.
     super::patients::execute(
