@@ -179,8 +179,8 @@ impl Expr {
         Expr::Consent { purpose }
     }
 
-    /// Parses and validates an expression already deserialised into its raw form. Serde does
-    /// this on load; call it to check an expression built in code.
+    /// Checks the structural limits (depth, children per node, node count, window days) of an
+    /// expression built in code. Loading through serde checks these and every field already.
     ///
     /// # Errors
     ///

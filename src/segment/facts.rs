@@ -70,7 +70,10 @@ impl ConsentSet {
 ///
 /// Spend is what the patient paid: visits' `paid` (unless refunded by `now`) plus purchases'
 /// `amount`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Facts serialise (for audit logs and traces) but do not deserialise: they are derived
+/// values, rebuilt from their sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PatientFacts {
     pub(crate) patient: PatientId,
     pub(crate) today: NaiveDate,
@@ -84,6 +87,7 @@ pub struct PatientFacts {
     pub(crate) spend_ago: Vec<(u32, Decimal)>,
     pub(crate) conditions: Vec<ConditionCode>,
     /// Hashes of `conditions`, same order: a membership test reads these inline first.
+    #[serde(skip)]
     pub(crate) condition_hashes: Vec<u64>,
     pub(crate) points: Option<Points>,
     pub(crate) tier: Option<Label>,

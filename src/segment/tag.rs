@@ -184,12 +184,54 @@ pub struct TagEntry {
 /// but [`crate::segment::Expr::check_tags`] refuses it in new rules. Only live tags count
 /// towards the limit ([`DEFAULT_TAG_LIMIT`] by default, WeCom's). Groups marked sensitive hold
 /// health data (PIPL art. 28); `condition` is sensitive by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serde goes through the same check as [`TagCatalog::add`]: a stored catalog with more live
+/// tags than its limit is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CatalogData", into = "CatalogData")]
 pub struct TagCatalog {
     limit: usize,
     live: usize,
     tags: BTreeMap<TagName, TagEntry>,
     sensitive_groups: BTreeSet<String>,
+}
+
+/// The stored form of a catalog.
+#[derive(Serialize, Deserialize)]
+struct CatalogData {
+    limit: usize,
+    tags: BTreeMap<TagName, TagEntry>,
+    sensitive_groups: BTreeSet<String>,
+}
+
+impl TryFrom<CatalogData> for TagCatalog {
+    type Error = SegmentError;
+    fn try_from(d: CatalogData) -> Result<Self, Self::Error> {
+        let live = d.tags.values().filter(|e| e.deleted_at.is_none()).count();
+        if live > d.limit {
+            let last = d.tags.keys().last().map(|t| t.to_string());
+            return Err(SegmentError::CatalogFull {
+                tag: last.unwrap_or_default(),
+                limit: d.limit,
+            });
+        }
+        Ok(TagCatalog {
+            limit: d.limit,
+            live,
+            tags: d.tags,
+            sensitive_groups: d.sensitive_groups,
+        })
+    }
+}
+
+impl From<TagCatalog> for CatalogData {
+    fn from(c: TagCatalog) -> Self {
+        CatalogData {
+            limit: c.limit,
+            tags: c.tags,
+            sensitive_groups: c.sensitive_groups,
+        }
+    }
 }
 
 impl Default for TagCatalog {
@@ -447,6 +489,11 @@ mod tests {
         assert!(c.is_sensitive(&t("condition/unknown")));
         assert!(!c.is_sensitive(&t("value/vip")));
         assert!(c.delete(&t("x/y"), now).is_err());
+        let json = serde_json::to_string(&c).unwrap();
+        let back: TagCatalog = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        let over = json.replace("\"limit\":2", "\"limit\":1");
+        assert!(serde_json::from_str::<TagCatalog>(&over).is_err());
     }
 
     #[test]
