@@ -173,42 +173,112 @@ fn trim(b: &[u8]) -> &[u8] {
     b.trim_ascii()
 }
 
-/// Patient ids interned to dense `u32`s. Ids of up to 15 bytes (nearly all) are keyed inline
-/// as a `u128`, so a lookup touches the table only, never a string on the heap; the text
-/// lives once, in one arena.
-#[derive(Default)]
+/// An open-addressing table from an inline 15-byte id (plus its length) to its number:
+/// linear probing at a load of at most one half, so a lookup is usually one cache line, where
+/// a general map reads a control byte and a bucket.
+struct ShortIds {
+    /// (key low, key high, number + 1); a zero number marks an empty slot.
+    slots: Vec<(u64, u64, u32)>,
+    len: usize,
+}
+
+impl ShortIds {
+    fn new() -> Self {
+        ShortIds {
+            slots: vec![(0, 0, 0); 1 << 16],
+            len: 0,
+        }
+    }
+
+    fn slot(&self, lo: u64, hi: u64) -> usize {
+        let mut h = IdHasher::default();
+        h.write_u64(lo);
+        h.write_u64(hi);
+        (h.finish() as usize) & (self.slots.len() - 1)
+    }
+
+    /// The number of the key, inserting `next` when it is new; `true` when inserted.
+    fn get_or_insert(&mut self, lo: u64, hi: u64, next: u32) -> (u32, bool) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(lo, hi);
+        loop {
+            match self.slots.get_mut(i) {
+                Some((a, b, n)) if *n == 0 => {
+                    (*a, *b, *n) = (lo, hi, next + 1);
+                    self.len += 1;
+                    return (next, true);
+                }
+                Some((a, b, n)) if *a == lo && *b == hi => return (*n - 1, false),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let doubled = vec![(0, 0, 0); self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        let mask = self.slots.len() - 1;
+        for (lo, hi, n) in old.into_iter().filter(|s| s.2 != 0) {
+            let mut i = self.slot(lo, hi);
+            while self.slots.get(i).is_some_and(|s| s.2 != 0) {
+                i = (i + 1) & mask;
+            }
+            if let Some(s) = self.slots.get_mut(i) {
+                *s = (lo, hi, n);
+            }
+        }
+    }
+}
+
+/// Patient ids interned to dense `u32`s. Ids of up to 15 bytes (nearly all) are keyed inline,
+/// so a lookup touches the table only, never a string on the heap; the text lives once, in
+/// one arena, in first-seen order.
 struct Interner {
-    short: HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
+    short: ShortIds,
     long: HashMap<Box<[u8]>, u32, BuildHasherDefault<IdHasher>>,
     arena: Vec<u8>,
     spans: Vec<(usize, usize)>,
 }
 
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            short: ShortIds::new(),
+            long: HashMap::default(),
+            arena: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+}
+
 impl Interner {
     fn intern(&mut self, id: &[u8]) -> Result<u32, String> {
-        let inline = (id.len() < 16).then(|| {
+        let next = u32::try_from(self.spans.len())
+            .ok()
+            .filter(|n| *n < u32::MAX - 1)
+            .ok_or("more than 2^32 - 2 patients")?;
+        let (p, new) = if id.len() < 16 {
             let mut w = [0u8; 16];
             w[..id.len()].copy_from_slice(id);
             w[15] = id.len() as u8;
-            u128::from_le_bytes(w)
-        });
-        let found = match inline {
-            Some(k) => self.short.get(&k),
-            None => self.long.get(id),
+            let k = u128::from_le_bytes(w);
+            self.short.get_or_insert(k as u64, (k >> 64) as u64, next)
+        } else if let Some(p) = self.long.get(id) {
+            (*p, false)
+        } else {
+            self.long.insert(id.into(), next);
+            (next, true)
         };
-        if let Some(p) = found {
-            return Ok(*p);
+        if new {
+            if std::str::from_utf8(id).is_err() {
+                return Err("patient_id is not UTF-8".into());
+            }
+            self.spans.push((self.arena.len(), id.len()));
+            self.arena.extend_from_slice(id);
         }
-        if std::str::from_utf8(id).is_err() {
-            return Err("patient_id is not UTF-8".into());
-        }
-        let p = u32::try_from(self.spans.len()).map_err(|_| "more than 2^32 patients")?;
-        self.spans.push((self.arena.len(), id.len()));
-        self.arena.extend_from_slice(id);
-        match inline {
-            Some(k) => self.short.insert(k, p),
-            None => self.long.insert(id.into(), p),
-        };
         Ok(p)
     }
 
@@ -354,7 +424,10 @@ fn compute(loaded: Loaded, as_of: i64) -> Result<(Interner, Vec<(u32, RfmSummary
 }
 
 struct OutRow {
-    prefix: u64,
+    /// The first 16 bytes of the id, zero-padded: sorts big-endian, and is the whole id when
+    /// `len ≤ 16`, so most rows are written without touching the arena.
+    key: [u8; 16],
+    len: u32,
     patient: u32,
     summary: RfmSummary,
     score: rfm::RfmScore,
@@ -366,7 +439,10 @@ fn write_all(out: &mut impl Write, records: &[OutRow], names: &Interner) -> io::
     )?;
     for r in records {
         let (s, sc) = (&r.summary, &r.score);
-        let id = names.name(r.patient);
+        let id = match r.key.get(..r.len as usize) {
+            Some(inline) => inline,
+            None => names.name(r.patient),
+        };
         if id.iter().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
             // RFC 4180 quoting, only where needed.
             out.write_all(b"\"")?;
@@ -412,19 +488,21 @@ fn run() -> Result<(), (u8, String)> {
     let (names, summaries) = compute(loaded, as_of).map_err(|e| (2, e))?;
     let only: Vec<RfmSummary> = summaries.iter().map(|(_, s)| *s).collect();
     let scores = rfm::score(&only);
-    // Sort whole output records on an 8-byte big-endian prefix of the id held inline, falling
-    // back to the full id on equal prefixes, then write them in one sequential pass: sorting
+    // Sort whole output records on the first 16 bytes of the id held inline, falling back to
+    // the full id on equal prefixes, then write them in one sequential pass: sorting
     // indexes instead would chase pointers to a million ids, a cache miss each.
     let mut records: Vec<OutRow> = summaries
         .iter()
         .zip(&scores)
         .map(|((p, s), sc)| {
-            let mut w = [0u8; 8];
-            for (d, b) in w.iter_mut().zip(names.name(*p)) {
+            let name = names.name(*p);
+            let mut key = [0u8; 16];
+            for (d, b) in key.iter_mut().zip(name) {
                 *d = *b;
             }
             OutRow {
-                prefix: u64::from_be_bytes(w),
+                key,
+                len: u32::try_from(name.len()).unwrap_or(u32::MAX),
                 patient: *p,
                 summary: *s,
                 score: *sc,
@@ -432,8 +510,8 @@ fn run() -> Result<(), (u8, String)> {
         })
         .collect();
     records.sort_unstable_by(|a, b| {
-        a.prefix
-            .cmp(&b.prefix)
+        a.key
+            .cmp(&b.key)
             .then_with(|| names.name(a.patient).cmp(names.name(b.patient)))
     });
     let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
