@@ -17,3 +17,6 @@ pub use posting::{Posting, PostingKind, TierReason};
 pub use types::{
     CommandKey, Draw, EarnRate, Lot, Multiplier, MultiplierError, PendingLot, RateError, TierCode,
 };
+
+#[cfg(test)]
+mod tests;
