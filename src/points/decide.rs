@@ -134,6 +134,14 @@ fn upgrade(
     if rank == Some(top) || extra <= 0 {
         return None;
     }
+    // Growth in the window never exceeds lifetime growth (every prefix of the growth log
+    // sums to ≥ 0, as a clawback follows the credit it undoes), so when lifetime growth
+    // cannot reach the next tier the window walk and its calendar arithmetic are skipped.
+    let next = rank.map_or(0, |r| r + 1);
+    let lifetime = a.growth().saturating_add(extra);
+    if tiers.get(next).is_some_and(|t| lifetime < t.threshold()) {
+        return None;
+    }
     let wg = a
         .growth_since(tiers.window_start(now, calendar))
         .saturating_add(extra);
@@ -198,7 +206,7 @@ pub fn decide(
         command,
         at: now,
         seq: a.seq,
-        postings: Vec::with_capacity(2),
+        postings: Vec::with_capacity(1),
     };
     match &cmd.kind {
         CommandKind::Earn {

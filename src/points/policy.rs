@@ -28,6 +28,20 @@ pub enum ExpiryRule {
 impl ExpiryRule {
     /// The expiry of a lot earned at `at` (`None`: never).
     pub fn expires(self, at: DateTime<Utc>, calendar: ClinicCalendar) -> Option<DateTime<Utc>> {
+        if let ExpiryRule::AfterDays(n) = self {
+            // The hot path: the same instant as `ClinicCalendar::midnight_after_days`, by the
+            // calendar's own integer day numbering (a fixed offset has 86,400 s in every
+            // local day), without building dates. A unit test holds the two equal.
+            let day = calendar
+                .local_day_number(at.timestamp())
+                .saturating_add(i64::from(n));
+            let start = day
+                .saturating_mul(crate::calendar::SECONDS_PER_DAY)
+                .saturating_sub(i64::from(calendar.offset_seconds()));
+            if let Some(t) = DateTime::from_timestamp(start, 0) {
+                return Some(t);
+            }
+        }
         match self {
             ExpiryRule::Never => None,
             ExpiryRule::AfterDays(n) => Some(calendar.midnight_after_days(at, n)),
@@ -389,6 +403,19 @@ mod tests {
             Some(local(2026, 4, 2, 0))
         );
         assert_eq!(ExpiryRule::Never.expires(late, cal), None);
+        // The integer fast path agrees with the calendar, across offsets and hours.
+        for offset in [-12 * 3600, -5 * 3600 - 1800, 0, 8 * 3600, 14 * 3600] {
+            let c = ClinicCalendar::from_offset_seconds(offset).unwrap();
+            for h in 0..48 {
+                let t = late + chrono::Duration::minutes(h * 37);
+                for n in [1, 30, 365, 36_600] {
+                    assert_eq!(
+                        ExpiryRule::AfterDays(n).expires(t, c),
+                        Some(c.midnight_after_days(t, n))
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -599,3 +599,12 @@ fn postings_serialise_as_json() {
     assert!(json.contains("\"type\":\"earned\""), "{json}");
     let _ = LotId::new(1);
 }
+
+#[test]
+fn hot_structures_stay_small() {
+    // The lot is the per-open-lot memory (24 bytes, under the 64-byte bound); the
+    // idempotency record is per key.
+    assert_eq!(std::mem::size_of::<Lot>(), 24);
+    assert!(std::mem::size_of::<super::account::Seen>() <= 72);
+    assert!(std::mem::size_of::<Posting>() <= 192);
+}
