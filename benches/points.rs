@@ -15,8 +15,8 @@ use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::id::{PatientId, PurchaseId};
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::points::{
-    self, Account, CommandKey, CommandKind, ExpiryRule, LedgerCommand, Multiplier, Outcome,
-    Policy, Tier, TierCode, TierPolicy,
+    self, Account, CommandKey, CommandKind, ExpiryRule, LedgerCommand, Multiplier, Outcome, Policy,
+    Tier, TierCode, TierPolicy,
 };
 
 const ACCOUNTS: usize = 100_000;
@@ -161,8 +161,14 @@ fn mixed(c: &mut Criterion) {
     let mut g = c.benchmark_group("points_ledger");
     g.throughput(Throughput::Elements(1));
     for (name, run) in [
-        ("mixed command, random account (100k accounts x 20 lots)", 1u64),
-        ("mixed command, runs of 8 per account (100k accounts x 20 lots)", 8),
+        (
+            "mixed command, random account (100k accounts x 20 lots)",
+            1u64,
+        ),
+        (
+            "mixed command, runs of 8 per account (100k accounts x 20 lots)",
+            8,
+        ),
     ] {
         let mut world = build(&policy);
         g.bench_function(name, |b| {
