@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::*;
 use crate::calendar::ClinicCalendar;
-use crate::id::{LotId, PatientId, PurchaseId};
+use crate::id::{PatientId, PurchaseId};
 use crate::journey::Category;
 use crate::money::{Points, Yuan};
 
@@ -597,7 +597,6 @@ fn postings_serialise_as_json() {
     let back: Vec<Posting> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, l.log);
     assert!(json.contains("\"type\":\"earned\""), "{json}");
-    let _ = LotId::new(1);
 }
 
 #[test]
