@@ -58,7 +58,9 @@
 //! - **Spending order.** Soonest expiry first, then oldest (lot ids are posting sequence
 //!   numbers), no-expiry last. Every redemption records its [`Draw`]s.
 //! - **Pending points.** An earning with `lock_until` stays locked (not spendable, no growth)
-//!   until [`CommandKind::Release`] at or after that time; a refund meanwhile voids it.
+//!   until [`CommandKind::Release`] at or after that time; a refund meanwhile voids it. Its
+//!   expiry is fixed at earning; if that passes while locked, the first expiry run after the
+//!   release takes it.
 //! - **Refunds.** [`CommandKind::Refund`] claws back `floor(earned × refunded so far ÷ paid)`
 //!   less what earlier refunds took, so the member is never over-clawed and split refunds
 //!   add up to exactly the points earned. It takes the locked points first, then the
@@ -81,6 +83,8 @@
 //!   its [`TierReason`]. [`TierCode::as_label`] gives the tier as a segmentation label.
 //! - **Chronology.** Under [`Chronology::Strict`] a command dated before the account's last
 //!   posting is refused.
+//! - **Limits.** Every sum is checked: a credit that would overflow a balance or the growth
+//!   value is [`PointsError::Overflow`], never a silent saturation.
 //!
 //! Refunds claw back first, then give points back, within one command; a debt left by the
 //! clawback is paid from the points given back.

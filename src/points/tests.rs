@@ -559,6 +559,19 @@ fn bad_input_is_typed() {
         ),
         Err(PointsError::Overflow { .. })
     ));
+    // Credits that would overflow the balance are refused, not saturated.
+    l.policy = Policy::default();
+    l.run(
+        CommandKind::Adjust {
+            points: Points::new(i64::MAX - 20),
+            reason: AdjustReason::Migration,
+        },
+        t,
+    );
+    assert_eq!(
+        l.try_run(earn(5, "100"), t),
+        Err(PointsError::Overflow { field: "balance" })
+    );
     // Backdating is allowed when the policy says so.
     l.policy = Policy::default().with_chronology(Chronology::AllowBackdated);
     l.run(earn(4, "1"), t - Duration::days(1));
