@@ -1,10 +1,16 @@
 //! The conformance kit against the in-memory adapters.
 
-use clinic_ops::store::memory::MemoryPatientStore;
+use clinic_ops::store::memory::{MemoryLedgerStore, MemoryPatientStore};
 use clinic_ops::testkit;
 
 #[test]
 fn memory_patient_store_conforms() {
     let factory = (MemoryPatientStore::new, |s: &MemoryPatientStore| s.clone());
     testkit::patient_store::run_all(&factory);
+}
+
+#[test]
+fn memory_ledger_store_conforms() {
+    let factory = (MemoryLedgerStore::new, |s: &MemoryLedgerStore| s.clone());
+    testkit::ledger_store::run_all(&factory);
 }
