@@ -8,3 +8,12 @@ fn memory_patient_store_conforms() {
     let factory = (MemoryPatientStore::new, |s: &MemoryPatientStore| s.clone());
     testkit::patient_store::run_all(&factory);
 }
+
+#[test]
+fn memory_referral_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryReferralStore::new,
+        |s: &clinic_ops::store::memory::MemoryReferralStore| s.clone(),
+    );
+    testkit::referral_store::run_all(&factory);
+}
