@@ -23,10 +23,16 @@ fn p(n: usize) -> PatientId {
     PatientId::new(n as u64)
 }
 
-/// Patients 0..n: registration hour and an optional mobile from a small pool, so that
+/// Patients 0..n: registration at a whole day (ties happen) and an optional mobile from a small pool, so that
 /// shared identities happen.
 fn members() -> impl Strategy<Value = Vec<(i64, Option<u8>)>> {
-    prop::collection::vec((0i64..200, prop::option::weighted(0.3, 0u8..4)), 2..16)
+    prop::collection::vec(
+        (
+            (0i64..10).prop_map(|d| d * 24),
+            prop::option::weighted(0.3, 0u8..4),
+        ),
+        2..16,
+    )
 }
 
 fn forest_of(ms: &[(i64, Option<u8>)]) -> ReferralForest {
@@ -55,9 +61,14 @@ fn policy() -> impl Strategy<Value = BindingPolicy> {
         })
 }
 
-/// Attempts over patients 0..=n (n is unknown to the forest), at hours 0..1000.
+/// Attempts over patients 0..=n (n is unknown to the forest), at whole days (so that the
+/// window's and the protection's edges are hit exactly) or an hour after.
 fn attempts(n: usize) -> impl Strategy<Value = Vec<(usize, usize, i64)>> {
-    prop::collection::vec((0..=n, 0..=n, 0i64..1000), 0..60)
+    prop::collection::vec((0..=n, 0..=n, 0i64..40, 0i64..2), 0..60).prop_map(|v| {
+        v.into_iter()
+            .map(|(e, r, d, h)| (e, r, d * 24 + h))
+            .collect()
+    })
 }
 
 fn binds(raw: &[(usize, usize, i64)]) -> Vec<Bind> {
