@@ -13,4 +13,10 @@ fn memory_patient_store_conforms() {
 fn memory_ledger_store_conforms() {
     let factory = (MemoryLedgerStore::new, |s: &MemoryLedgerStore| s.clone());
     testkit::ledger_store::run_all(&factory);
+fn memory_referral_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryReferralStore::new,
+        |s: &clinic_ops::store::memory::MemoryReferralStore| s.clone(),
+    );
+    testkit::referral_store::run_all(&factory);
 }

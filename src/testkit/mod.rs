@@ -16,6 +16,7 @@
 
 pub mod ledger_store;
 pub mod patient_store;
+pub mod referral_store;
 pub mod strategies;
 
 /// Makes stores for the conformance scenarios.
