@@ -3,6 +3,7 @@
 
 mod history;
 mod metrics;
+mod occurrence;
 mod planner;
 mod policy;
 mod rules;
@@ -108,3 +109,6 @@ pub enum FollowUpError {
         key: RuleKey,
     },
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,16 +1,16 @@
 //! The pure planner: from a patient, their journey records, their follow-up history and a
 //! care plan, the tasks due today and those overdue.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::{FollowUpEvent, FollowUpHistory, TaskRecord};
 use super::policy::FollowUpPolicy;
-use super::rules::{CarePlan, Rule, RuleKind, SeasonDates};
+use super::rules::{CarePlan, Rule, RuleKind};
 use super::task::{Outcome, Reason, Task, task_id};
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::PatientId;
-use crate::journey::{Category, Fill, Purchase, Visit};
+use crate::journey::{Fill, Purchase, Visit};
 use crate::patient::{ConsentPurpose, Patient};
 
 /// What the patient did, as the host's HIS records it. Records of other patients are
@@ -142,26 +142,26 @@ impl Plan {
     }
 }
 
-struct Ctx<'a> {
-    patient: &'a Patient,
-    history: Option<&'a FollowUpHistory>,
-    policy: &'a FollowUpPolicy,
-    calendar: ClinicCalendar,
-    today: NaiveDate,
-    horizon: NaiveDate,
-    last_visit: Option<NaiveDate>,
+pub(super) struct Ctx<'a> {
+    pub(super) patient: &'a Patient,
+    pub(super) history: Option<&'a FollowUpHistory>,
+    pub(super) policy: &'a FollowUpPolicy,
+    pub(super) calendar: ClinicCalendar,
+    pub(super) today: NaiveDate,
+    pub(super) horizon: NaiveDate,
+    pub(super) last_visit: Option<NaiveDate>,
 }
 
-struct Occurrence {
-    on: NaiveDate,
-    reason: Reason,
+pub(super) struct Occurrence {
+    pub(super) on: NaiveDate,
+    pub(super) reason: Reason,
 }
 
-fn add_days(d: NaiveDate, n: u64) -> NaiveDate {
+pub(super) fn add_days(d: NaiveDate, n: u64) -> NaiveDate {
     d.checked_add_days(Days::new(n)).unwrap_or(NaiveDate::MAX)
 }
 
-fn sub_days(d: NaiveDate, n: u64) -> NaiveDate {
+pub(super) fn sub_days(d: NaiveDate, n: u64) -> NaiveDate {
     d.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN)
 }
 
@@ -246,7 +246,7 @@ pub fn plan(
             }
         }
         occurrences.clear();
-        derive(rule, &ctx, facts, &mut occurrences);
+        super::occurrence::derive(rule, &ctx, facts, &mut occurrences);
         for occ in occurrences.drain(..) {
             match schedule(rule, occ, &ctx) {
                 Scheduled::Task(t) => candidates.push(t),
@@ -330,209 +330,6 @@ fn apply_cap(out: &mut Plan, mut candidates: Vec<Task>, ctx: &Ctx<'_>) {
             .then(b.priority.cmp(&a.priority))
             .then(a.id.cmp(&b.id))
     });
-}
-
-/// The latest date in `dates` on or before `horizon`.
-fn latest_by(
-    horizon: NaiveDate,
-    dates: impl Iterator<Item = (NaiveDate, Reason)>,
-) -> Option<(NaiveDate, Reason)> {
-    dates.filter(|(d, _)| *d <= horizon).max_by_key(|(d, _)| *d)
-}
-
-fn derive(rule: &Rule, ctx: &Ctx<'_>, facts: &Facts<'_>, out: &mut Vec<Occurrence>) {
-    let p = ctx.patient;
-    match &rule.kind {
-        RuleKind::PostVisitCheck { days_after } => {
-            if let Some(v) = ctx.last_visit {
-                out.push(Occurrence {
-                    on: add_days(v, u64::from(*days_after)),
-                    reason: Reason::PostVisit {
-                        visit_on: v,
-                        days_after: *days_after,
-                    },
-                });
-            }
-        }
-        RuleKind::RevisitBooking { days_after } => {
-            if let Some(v) = ctx.last_visit {
-                out.push(Occurrence {
-                    on: add_days(v, u64::from(*days_after)),
-                    reason: Reason::Revisit {
-                        visit_on: v,
-                        days_after: *days_after,
-                    },
-                });
-            }
-        }
-        RuleKind::Refill { days_before } => refills(p.id(), facts, ctx, *days_before, out),
-        RuleKind::Recheck { intervals } => {
-            for f in p.chronic_files().iter().filter(|f| f.is_open()) {
-                if let Some(&interval) = intervals.get(&f.condition) {
-                    let since = ctx
-                        .last_visit
-                        .map_or(f.diagnosed_on, |v| v.max(f.diagnosed_on));
-                    out.push(Occurrence {
-                        on: add_days(since, u64::from(interval)),
-                        reason: Reason::Recheck {
-                            condition: f.condition.clone(),
-                            since,
-                            interval_days: interval,
-                        },
-                    });
-                }
-            }
-        }
-        RuleKind::ChronicFollowUp => {
-            for f in p.chronic_files().iter().filter(|f| f.is_open()) {
-                out.push(Occurrence {
-                    on: f.next_due(),
-                    reason: Reason::ChronicFollowUp {
-                        condition: f.condition.clone(),
-                        name: f.name.clone(),
-                        last: f.last_follow_up,
-                        per_year: f.cadence.get(),
-                    },
-                });
-            }
-        }
-        RuleKind::SeasonChange {
-            dates,
-            days_before,
-            chronic_only,
-        } => {
-            if *chronic_only && !p.chronic_files().iter().any(|f| f.is_open()) {
-                return;
-            }
-            let year = ctx.today.year();
-            let back = u64::from(*days_before);
-            let found = match dates {
-                SeasonDates::SolarTerms(terms) => latest_by(
-                    ctx.horizon,
-                    (year - 1..=year + 1).flat_map(|y| {
-                        terms.iter().filter_map(move |t| {
-                            ctx.policy.solar_terms().date(y, *t).map(|d| {
-                                (
-                                    sub_days(d, back),
-                                    Reason::SeasonChange {
-                                        name: t.name().to_owned(),
-                                        on: d,
-                                    },
-                                )
-                            })
-                        })
-                    }),
-                ),
-                SeasonDates::Fixed(fixed) => latest_by(
-                    ctx.horizon,
-                    (year - 1..=year + 1).flat_map(|y| {
-                        fixed.iter().filter_map(move |f| {
-                            f.in_year(y).map(|d| {
-                                (
-                                    sub_days(d, back),
-                                    Reason::SeasonChange {
-                                        name: f.name.trim().to_owned(),
-                                        on: d,
-                                    },
-                                )
-                            })
-                        })
-                    }),
-                ),
-            };
-            if let Some((on, reason)) = found {
-                out.push(Occurrence { on, reason });
-            }
-        }
-        RuleKind::Birthday { days_before } => {
-            if let Some(b) = p.birth_date() {
-                let year = ctx.today.year();
-                let back = u64::from(*days_before);
-                let found = latest_by(
-                    ctx.horizon,
-                    (year - 1..=year + 1).filter_map(|y| {
-                        b.with_year(y)
-                            .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))
-                            .map(|d| (sub_days(d, back), Reason::Birthday { on: d }))
-                    }),
-                );
-                if let Some((on, reason)) = found {
-                    out.push(Occurrence { on, reason });
-                }
-            }
-        }
-        RuleKind::WinBack {
-            lapsed_after_days,
-            max_attempts,
-            ..
-        } => {
-            if let Some(v) = ctx.last_visit {
-                // Lapsed means *more* than the threshold: the day after it.
-                out.push(Occurrence {
-                    on: add_days(v, u64::from(*lapsed_after_days) + 1),
-                    reason: Reason::WinBack {
-                        last_visit_on: v,
-                        attempt: 1,
-                        of: *max_attempts,
-                    },
-                });
-            }
-        }
-    }
-}
-
-/// Refill occurrences, one per drug: its fills in date order, each starting the day after
-/// the previous supply ends if they overlap (the PQA shift), give the first day without
-/// supply.
-fn refills(
-    id: PatientId,
-    facts: &Facts<'_>,
-    ctx: &Ctx<'_>,
-    days_before: u16,
-    out: &mut Vec<Occurrence>,
-) {
-    let mut supply: Vec<(&Category, NaiveDate, u32)> = facts
-        .fills
-        .iter()
-        .filter(|f| f.patient == id && f.filled_on <= ctx.today)
-        .map(|f| (&f.drug, f.filled_on, f.days_supply.get()))
-        .chain(
-            facts
-                .purchases
-                .iter()
-                .filter(|p| p.patient == id)
-                .filter_map(|p| {
-                    let on = ctx.calendar.local_date(p.at);
-                    match (&p.category, p.days_supply) {
-                        (Some(c), Some(d)) if on <= ctx.today => Some((c, on, d.get())),
-                        _ => None,
-                    }
-                }),
-        )
-        .collect();
-    if supply.is_empty() {
-        return;
-    }
-    supply.sort_unstable();
-    let mut i = 0;
-    while let Some(&(drug, _, _)) = supply.get(i) {
-        let mut runs_out = NaiveDate::MIN;
-        while let Some(&(d, on, days)) = supply.get(i) {
-            if d != drug {
-                break;
-            }
-            let start = on.max(runs_out);
-            runs_out = add_days(start, u64::from(days));
-            i += 1;
-        }
-        out.push(Occurrence {
-            on: sub_days(runs_out, u64::from(days_before)),
-            reason: Reason::Refill {
-                drug: drug.clone(),
-                runs_out_on: runs_out,
-            },
-        });
-    }
 }
 
 enum Scheduled {
