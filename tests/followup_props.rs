@@ -388,7 +388,7 @@ fn generated_worlds_do_plan_tasks() {
     }
     assert!(total > 200, "{total}");
     assert!(
-        marketing > 0 && held > 0,
-        "marketing {marketing}, held {held}"
+        marketing > 0 && held > 0 && overdue > 0 && retries > 0,
+        "marketing {marketing}, held {held}, overdue {overdue}, retries {retries}"
     );
 }
