@@ -209,9 +209,9 @@ pub struct Rule {
     /// their kind.
     #[serde(default)]
     pub promotional: bool,
-    /// Days past due after which an occurrence is dropped as missed. Defaults: 365 for
-    /// chronic follow-ups (a missed one must stay visible), 7 for season calls and
-    /// birthdays, 30 otherwise.
+    /// Days past due after which an occurrence is dropped as missed (0 to 730). Defaults:
+    /// 365 for chronic follow-ups (a missed one must stay visible), 7 for post-visit checks
+    /// and season calls, 3 for birthdays, 14 for refills, 30 otherwise.
     #[serde(default)]
     pub give_up_after_days: Option<u16>,
 }
@@ -230,7 +230,9 @@ impl Rule {
     pub fn give_up_after(&self) -> u16 {
         self.give_up_after_days.unwrap_or(match self.kind {
             RuleKind::ChronicFollowUp => 365,
-            RuleKind::SeasonChange { .. } | RuleKind::Birthday { .. } => 7,
+            RuleKind::PostVisitCheck { .. } | RuleKind::SeasonChange { .. } => 7,
+            RuleKind::Birthday { .. } => 3,
+            RuleKind::Refill { .. } => 14,
             _ => 30,
         })
     }
