@@ -9,67 +9,95 @@ use super::task::Reason;
 use crate::id::PatientId;
 use crate::journey::Category;
 
-/// The latest date in `dates` on or before `horizon`.
-fn latest_by(
-    horizon: NaiveDate,
-    dates: impl Iterator<Item = (NaiveDate, Reason)>,
-) -> Option<(NaiveDate, Reason)> {
-    dates.filter(|(d, _)| *d <= horizon).max_by_key(|(d, _)| *d)
+/// The occurrence dates worth building a task for. Outside it, a first attempt could not be
+/// due in the plan's window, so the reason (which allocates) is never built. A rule with
+/// tasks in the history gets an open window, since a retry can fall anywhere.
+#[derive(Clone, Copy)]
+pub(super) struct Window {
+    pub(super) lo: NaiveDate,
+    pub(super) hi: NaiveDate,
 }
 
-pub(super) fn derive(rule: &Rule, ctx: &Ctx<'_>, facts: &Facts<'_>, out: &mut Vec<Occurrence>) {
+impl Window {
+    pub(super) const OPEN: Window = Window {
+        lo: NaiveDate::MIN,
+        hi: NaiveDate::MAX,
+    };
+
+    fn holds(self, d: NaiveDate) -> bool {
+        self.lo <= d && d <= self.hi
+    }
+}
+
+/// The latest of `dates` on or before `horizon`, if it lies in the window.
+fn latest<T>(
+    horizon: NaiveDate,
+    window: Window,
+    dates: impl Iterator<Item = (NaiveDate, T)>,
+) -> Option<(NaiveDate, T)> {
+    dates
+        .filter(|(d, _)| *d <= horizon)
+        .max_by_key(|(d, _)| *d)
+        .filter(|(d, _)| window.holds(*d))
+}
+
+pub(super) fn derive(
+    rule: &Rule,
+    ctx: &Ctx<'_>,
+    facts: &Facts<'_>,
+    window: Window,
+    out: &mut Vec<Occurrence>,
+) {
     let p = ctx.patient;
+    let mut push = |on: NaiveDate, reason: &dyn Fn() -> Reason| {
+        if window.holds(on) {
+            out.push(Occurrence {
+                on,
+                reason: reason(),
+            });
+        }
+    };
     match &rule.kind {
         RuleKind::PostVisitCheck { days_after } => {
             if let Some(v) = ctx.last_visit {
-                out.push(Occurrence {
-                    on: add_days(v, u64::from(*days_after)),
-                    reason: Reason::PostVisit {
-                        visit_on: v,
-                        days_after: *days_after,
-                    },
+                push(add_days(v, u64::from(*days_after)), &|| Reason::PostVisit {
+                    visit_on: v,
+                    days_after: *days_after,
                 });
             }
         }
         RuleKind::RevisitBooking { days_after } => {
             if let Some(v) = ctx.last_visit {
-                out.push(Occurrence {
-                    on: add_days(v, u64::from(*days_after)),
-                    reason: Reason::Revisit {
-                        visit_on: v,
-                        days_after: *days_after,
-                    },
+                push(add_days(v, u64::from(*days_after)), &|| Reason::Revisit {
+                    visit_on: v,
+                    days_after: *days_after,
                 });
             }
         }
-        RuleKind::Refill { days_before } => refills(p.id(), facts, ctx, *days_before, out),
+        RuleKind::Refill { days_before } => {
+            refills(p.id(), facts, ctx, *days_before, &mut push);
+        }
         RuleKind::Recheck { intervals } => {
             for f in p.chronic_files().iter().filter(|f| f.is_open()) {
                 if let Some(&interval) = intervals.get(&f.condition) {
                     let since = ctx
                         .last_visit
                         .map_or(f.diagnosed_on, |v| v.max(f.diagnosed_on));
-                    out.push(Occurrence {
-                        on: add_days(since, u64::from(interval)),
-                        reason: Reason::Recheck {
-                            condition: f.condition.clone(),
-                            since,
-                            interval_days: interval,
-                        },
+                    push(add_days(since, u64::from(interval)), &|| Reason::Recheck {
+                        condition: f.condition.clone(),
+                        since,
+                        interval_days: interval,
                     });
                 }
             }
         }
         RuleKind::ChronicFollowUp => {
             for f in p.chronic_files().iter().filter(|f| f.is_open()) {
-                out.push(Occurrence {
-                    on: f.next_due(),
-                    reason: Reason::ChronicFollowUp {
-                        condition: f.condition.clone(),
-                        name: f.name.clone(),
-                        last: f.last_follow_up,
-                        per_year: f.cadence.get(),
-                    },
+                push(f.next_due(), &|| Reason::ChronicFollowUp {
+                    condition: f.condition.clone(),
+                    name: f.name.clone(),
+                    last: f.last_follow_up,
+                    per_year: f.cadence.get(),
                 });
             }
         }
@@ -84,57 +112,50 @@ pub(super) fn derive(rule: &Rule, ctx: &Ctx<'_>, facts: &Facts<'_>, out: &mut Ve
             let year = ctx.today.year();
             let back = u64::from(*days_before);
             let found = match dates {
-                SeasonDates::SolarTerms(terms) => latest_by(
+                SeasonDates::SolarTerms(terms) => latest(
                     ctx.horizon,
+                    window,
                     (year - 1..=year + 1).flat_map(|y| {
                         terms.iter().filter_map(move |t| {
-                            ctx.policy.solar_terms().date(y, *t).map(|d| {
-                                (
-                                    sub_days(d, back),
-                                    Reason::SeasonChange {
-                                        name: t.name().to_owned(),
-                                        on: d,
-                                    },
-                                )
-                            })
+                            let d = ctx.policy.solar_terms().date(y, *t)?;
+                            Some((sub_days(d, back), (d, t.name())))
                         })
                     }),
                 ),
-                SeasonDates::Fixed(fixed) => latest_by(
+                SeasonDates::Fixed(fixed) => latest(
                     ctx.horizon,
+                    window,
                     (year - 1..=year + 1).flat_map(|y| {
                         fixed.iter().filter_map(move |f| {
-                            f.in_year(y).map(|d| {
-                                (
-                                    sub_days(d, back),
-                                    Reason::SeasonChange {
-                                        name: f.name.trim().to_owned(),
-                                        on: d,
-                                    },
-                                )
-                            })
+                            let d = f.in_year(y)?;
+                            Some((sub_days(d, back), (d, f.name.trim())))
                         })
                     }),
                 ),
             };
-            if let Some((on, reason)) = found {
-                out.push(Occurrence { on, reason });
+            if let Some((on, (d, name))) = found {
+                push(on, &|| Reason::SeasonChange {
+                    name: name.to_owned(),
+                    on: d,
+                });
             }
         }
         RuleKind::Birthday { days_before } => {
             if let Some(b) = p.birth_date() {
                 let year = ctx.today.year();
                 let back = u64::from(*days_before);
-                let found = latest_by(
+                let found = latest(
                     ctx.horizon,
+                    window,
                     (year - 1..=year + 1).filter_map(|y| {
-                        b.with_year(y)
-                            .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))
-                            .map(|d| (sub_days(d, back), Reason::Birthday { on: d }))
+                        let d = b
+                            .with_year(y)
+                            .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
+                        Some((sub_days(d, back), d))
                     }),
                 );
-                if let Some((on, reason)) = found {
-                    out.push(Occurrence { on, reason });
+                if let Some((on, d)) = found {
+                    push(on, &|| Reason::Birthday { on: d });
                 }
             }
         }
@@ -145,14 +166,18 @@ pub(super) fn derive(rule: &Rule, ctx: &Ctx<'_>, facts: &Facts<'_>, out: &mut Ve
         } => {
             if let Some(v) = ctx.last_visit {
                 // Lapsed means *more* than the threshold: the day after it.
-                out.push(Occurrence {
-                    on: add_days(v, u64::from(*lapsed_after_days) + 1),
-                    reason: Reason::WinBack {
-                        last_visit_on: v,
-                        attempt: 1,
-                        of: *max_attempts,
-                    },
-                });
+                let lapse = add_days(v, u64::from(*lapsed_after_days) + 1);
+                // Later attempts come after the lapse, so only the upper bound prunes here.
+                if lapse <= window.hi {
+                    out.push(Occurrence {
+                        on: lapse,
+                        reason: Reason::WinBack {
+                            last_visit_on: v,
+                            attempt: 1,
+                            of: *max_attempts,
+                        },
+                    });
+                }
             }
         }
     }
@@ -166,7 +191,7 @@ fn refills(
     facts: &Facts<'_>,
     ctx: &Ctx<'_>,
     days_before: u16,
-    out: &mut Vec<Occurrence>,
+    push: &mut dyn FnMut(NaiveDate, &dyn Fn() -> Reason),
 ) {
     let mut supply: Vec<(&Category, NaiveDate, u32)> = facts
         .fills
@@ -202,12 +227,11 @@ fn refills(
             runs_out = add_days(start, u64::from(days));
             i += 1;
         }
-        out.push(Occurrence {
-            on: sub_days(runs_out, u64::from(days_before)),
-            reason: Reason::Refill {
+        push(sub_days(runs_out, u64::from(days_before)), &|| {
+            Reason::Refill {
                 drug: drug.clone(),
                 runs_out_on: runs_out,
-            },
+            }
         });
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::{FollowUpEvent, FollowUpHistory, TaskRecord};
+use super::occurrence::{Window, derive};
 use super::policy::FollowUpPolicy;
 use super::rules::{CarePlan, Rule, RuleKind};
 use super::task::{Outcome, Reason, Task, task_id};
@@ -144,7 +145,8 @@ impl Plan {
 
 pub(super) struct Ctx<'a> {
     pub(super) patient: &'a Patient,
-    pub(super) history: Option<&'a FollowUpHistory>,
+    /// The patient's task records, empty without a history.
+    pub(super) records: Vec<&'a TaskRecord>,
     pub(super) policy: &'a FollowUpPolicy,
     pub(super) calendar: ClinicCalendar,
     pub(super) today: NaiveDate,
@@ -203,6 +205,7 @@ pub fn plan(
     }
     let history = (history.patient() == id && !history.is_empty()).then_some(history);
     let opted_out = history.and_then(FollowUpHistory::opted_out_at);
+    let records: Vec<&TaskRecord> = history.map_or_else(Vec::new, |h| h.tasks().collect());
     let last_visit = facts
         .visits
         .iter()
@@ -212,7 +215,7 @@ pub fn plan(
         .map(|at| calendar.local_date(at));
     let ctx = Ctx {
         patient,
-        history,
+        records,
         policy,
         calendar,
         today,
@@ -246,7 +249,17 @@ pub fn plan(
             }
         }
         occurrences.clear();
-        super::occurrence::derive(rule, &ctx, facts, &mut occurrences);
+        // Without tasks of this rule in the history only first attempts are possible, due
+        // on the occurrence date or (pushed out of quiet hours) the day after.
+        let window = if ctx.records.iter().any(|r| r.task.rule == rule.key) {
+            Window::OPEN
+        } else {
+            Window {
+                lo: sub_days(today, u64::from(rule.give_up_after()) + 1),
+                hi: ctx.horizon,
+            }
+        };
+        derive(rule, &ctx, facts, window, &mut occurrences);
         for occ in occurrences.drain(..) {
             match schedule(rule, occ, &ctx) {
                 Scheduled::Task(t) => candidates.push(t),
@@ -278,8 +291,8 @@ fn apply_cap(out: &mut Plan, mut candidates: Vec<Task>, ctx: &Ctx<'_>) {
         Some((_, n)) => *n = n.saturating_add(1),
         None => used.push((week, 1)),
     };
-    if let Some(h) = ctx.history {
-        for r in h.tasks() {
+    {
+        for r in &ctx.records {
             if let (Some(o), true) = (r.outcome, r.task.channel.is_contact()) {
                 let week = cal.bucket(o.at, Period::Week);
                 if week >= this_week {
@@ -338,22 +351,21 @@ enum Scheduled {
     Skip(Skip),
 }
 
-fn same_occurrence<'h>(
-    history: Option<&'h FollowUpHistory>,
-    rule: &'h Rule,
+fn same_occurrence<'r, 'a: 'r>(
+    records: &'r [&'a TaskRecord],
+    rule: &'r Rule,
     on: NaiveDate,
-    subject: Option<&'h str>,
-) -> impl Iterator<Item = &'h TaskRecord> {
-    history.into_iter().flat_map(move |h| {
-        h.tasks().filter(move |r| {
-            r.task.rule == rule.key && r.task.occurrence == on && r.task.reason.subject() == subject
-        })
+    subject: Option<&'r str>,
+) -> impl Iterator<Item = &'a TaskRecord> + 'r {
+    records.iter().copied().filter(move |r| {
+        r.task.occurrence == on && r.task.rule == rule.key && r.task.reason.subject() == subject
     })
 }
 
 fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
     let subject = occ.reason.subject();
-    let latest = same_occurrence(ctx.history, rule, occ.on, subject).max_by_key(|r| r.task.attempt);
+    let latest =
+        same_occurrence(&ctx.records, rule, occ.on, subject).max_by_key(|r| r.task.attempt);
     let (attempt, base_on, retry_at) = if let RuleKind::WinBack {
         first_gap_days,
         max_attempts,
@@ -384,7 +396,7 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
             Some(r) => match r.outcome {
                 None if r.task.attempt == 0 => (0, occ.on, None),
                 None => {
-                    let prev = same_occurrence(ctx.history, rule, occ.on, subject)
+                    let prev = same_occurrence(&ctx.records, rule, occ.on, subject)
                         .find(|p| p.task.attempt + 1 == r.task.attempt)
                         .and_then(|p| p.outcome);
                     match prev {
