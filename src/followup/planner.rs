@@ -381,7 +381,7 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
             },
         };
         if next >= *max_attempts {
-            return Scheduled::Skip(Skip::AttemptsExhausted { attempts: next });
+            return exhausted(latest, next, rule, ctx);
         }
         // Attempt n is due first_gap × (2^n − 1) days after the lapse: the gaps double.
         let gaps = (1u64 << next.min(6)) - 1;
@@ -397,7 +397,7 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
                 None if r.task.attempt == 0 => (0, occ.on, None),
                 None => {
                     let prev = same_occurrence(&ctx.records, rule, occ.on, subject)
-                        .find(|p| p.task.attempt + 1 == r.task.attempt)
+                        .find(|p| p.task.attempt.checked_add(1) == Some(r.task.attempt))
                         .and_then(|p| p.outcome);
                     match prev {
                         Some(o) => (
@@ -412,7 +412,7 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
                 Some(o) if o.outcome == Outcome::NotReached => {
                     let next = r.task.attempt.saturating_add(1);
                     if next >= ctx.policy.max_attempts() {
-                        return Scheduled::Skip(Skip::AttemptsExhausted { attempts: next });
+                        return exhausted(Some(r), next, rule, ctx);
                     }
                     (next, occ.on, Some(o.at + ctx.policy.backoff_before(next)))
                 }
@@ -467,6 +467,17 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
         purpose: rule.purpose(),
         reason,
     })
+}
+
+/// Reports exhausted attempts while the last one is within the rule's give-up days, and
+/// then falls silent, so a plan does not repeat an old give-up for ever.
+fn exhausted(last: Option<&TaskRecord>, attempts: u8, rule: &Rule, ctx: &Ctx<'_>) -> Scheduled {
+    match last {
+        Some(r) if (ctx.today - r.task.due_on).num_days() > i64::from(rule.give_up_after()) => {
+            Scheduled::Nothing
+        }
+        _ => Scheduled::Skip(Skip::AttemptsExhausted { attempts }),
+    }
 }
 
 fn keep_stored(task: &Task, ctx: &Ctx<'_>) -> Scheduled {

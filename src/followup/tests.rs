@@ -539,11 +539,102 @@ fn win_back_gaps_double_and_stop() {
         &h,
         &c,
         &pol,
-        now() + Duration::days(100),
+        now() + Duration::days(50),
         CAL,
     );
     assert!(out.is_empty());
     assert_eq!(out.skipped[0].why, Skip::AttemptsExhausted { attempts: 3 });
+    // Past the give-up days the series falls silent.
+    let later = plan(
+        p.get(),
+        &facts,
+        &h,
+        &c,
+        &pol,
+        now() + Duration::days(200),
+        CAL,
+    );
+    assert!(later.is_empty() && later.skipped.is_empty(), "{later:?}");
+}
+
+#[test]
+fn history_round_trips_through_serde_with_its_opt_out() {
+    let p = P::new(1)
+        .consent(ConsentPurpose::CareReminder)
+        .diabetes(days_ago(150));
+    let c = care(vec![rule(
+        "file",
+        RuleKind::ChronicFollowUp,
+        TaskChannel::Call,
+    )]);
+    let mut h = FollowUpHistory::new(PatientId::new(1));
+    let out = run(
+        p.get(),
+        &Facts::default(),
+        &h,
+        &c,
+        &FollowUpPolicy::default(),
+    );
+    h.commit(out.events(&h));
+    let id = out.overdue[0].task.id;
+    h.commit(record_outcome(&h, id, Outcome::OptedOut, None, now()).unwrap());
+    let json = serde_json::to_string(&h).unwrap();
+    let back: FollowUpHistory = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, h);
+    assert_eq!(back.opted_out_at(), Some(now()));
+    assert!(matches!(
+        record_outcome(&h, crate::id::TaskId::new(1), Outcome::Reached, None, now()),
+        Err(FollowUpError::UnknownTask { .. })
+    ));
+    let care_json = serde_json::to_string(&c).unwrap();
+    assert_eq!(serde_json::from_str::<CarePlan>(&care_json).unwrap(), c);
+}
+
+#[test]
+fn every_reason_reads_as_a_sentence() {
+    let d = today();
+    let e11 = ConditionCode::parse("E11").unwrap();
+    let reasons = [
+        Reason::PostVisit {
+            visit_on: d,
+            days_after: 3,
+        },
+        Reason::Revisit {
+            visit_on: d,
+            days_after: 14,
+        },
+        Reason::Refill {
+            drug: Category::parse("metformin").unwrap(),
+            runs_out_on: d,
+        },
+        Reason::Recheck {
+            condition: e11.clone(),
+            since: d,
+            interval_days: 90,
+        },
+        Reason::ChronicFollowUp {
+            condition: e11,
+            name: "2型糖尿病".into(),
+            last: Some(d),
+            per_year: 4,
+        },
+        Reason::SeasonChange {
+            name: "立冬".into(),
+            on: d,
+        },
+        Reason::Birthday { on: d },
+        Reason::WinBack {
+            last_visit_on: d,
+            attempt: 2,
+            of: 3,
+        },
+    ];
+    for r in reasons {
+        let text = r.to_string();
+        assert!(text.contains("2026-11-23"), "{text}");
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+    }
 }
 
 #[test]
