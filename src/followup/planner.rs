@@ -1,13 +1,14 @@
 //! The pure planner: from a patient, their journey records, their follow-up history and a
 //! care plan, the tasks due today and those overdue.
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::{FollowUpEvent, FollowUpHistory, TaskRecord};
 use super::occurrence::{Window, derive};
 use super::policy::FollowUpPolicy;
-use super::rules::{CarePlan, Rule, RuleKind};
+use super::rules::{CarePlan, Rule, RuleKind, SeasonDates};
+use super::solar::SolarTerm;
 use super::task::{Outcome, Reason, Task, task_id};
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::PatientId;
@@ -79,6 +80,11 @@ pub enum Skip {
     AttemptsExhausted {
         /// The attempts made.
         attempts: u8,
+    },
+    /// The policy's solar-term table does not cover the year: load a table that does.
+    SolarTermsMissing {
+        /// The year.
+        year: i32,
     },
 }
 
@@ -246,6 +252,19 @@ pub fn plan(
                     });
                     continue;
                 }
+            }
+        }
+        if let RuleKind::SeasonChange {
+            dates: SeasonDates::SolarTerms(_),
+            ..
+        } = rule.kind
+        {
+            let year = today.year();
+            if policy.solar_terms().date(year, SolarTerm::Lichun).is_none() {
+                out.skipped.push(Skipped {
+                    rule: rule.key.clone(),
+                    why: Skip::SolarTermsMissing { year },
+                });
             }
         }
         occurrences.clear();

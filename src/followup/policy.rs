@@ -318,6 +318,10 @@ mod tests {
     fn policy_validates_on_load() {
         let p: FollowUpPolicy = serde_json::from_str("{}").unwrap();
         assert_eq!(p, FollowUpPolicy::default());
+        let json = serde_json::to_string(&p.clone().with_lookahead(3).unwrap()).unwrap();
+        let back: FollowUpPolicy = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.lookahead_days(), 3);
+        assert_eq!(back.solar_terms(), p.solar_terms());
         assert!(serde_json::from_str::<FollowUpPolicy>(r#"{"weekly_cap": 0}"#).is_err());
         let e = serde_json::from_str::<FollowUpPolicy>(
             r#"{"quiet_hours": {"start": "21:00:00", "end": "21:00:00"}}"#,
