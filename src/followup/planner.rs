@@ -169,6 +169,11 @@ pub(super) fn add_days(d: NaiveDate, n: u64) -> NaiveDate {
     d.checked_add_days(Days::new(n)).unwrap_or(NaiveDate::MAX)
 }
 
+/// `at + d`, saturating at the end of chrono's range (stored outcomes are input).
+pub(super) fn later(at: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
+    at.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 pub(super) fn sub_days(d: NaiveDate, n: u64) -> NaiveDate {
     d.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN)
 }
@@ -422,7 +427,7 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
                         Some(o) => (
                             r.task.attempt,
                             occ.on,
-                            Some(o.at + ctx.policy.backoff_before(r.task.attempt)),
+                            Some(later(o.at, ctx.policy.backoff_before(r.task.attempt))),
                         ),
                         // The earlier attempt is gone from the history: keep the task as stored.
                         None => return keep_stored(&r.task, ctx),
@@ -433,7 +438,11 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
                     if next >= ctx.policy.max_attempts() {
                         return exhausted(Some(r), next, rule, ctx);
                     }
-                    (next, occ.on, Some(o.at + ctx.policy.backoff_before(next)))
+                    (
+                        next,
+                        occ.on,
+                        Some(later(o.at, ctx.policy.backoff_before(next))),
+                    )
                 }
                 Some(_) => return Scheduled::Nothing,
             },
@@ -442,7 +451,10 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
     let cal = ctx.calendar;
     let (due_on, due_at) = if rule.channel.is_remote() {
         let at = retry_at.unwrap_or_else(|| {
-            cal.start_of(base_on) + (ctx.policy.contact_time() - chrono::NaiveTime::MIN)
+            later(
+                cal.start_of(base_on),
+                ctx.policy.contact_time() - chrono::NaiveTime::MIN,
+            )
         });
         let at = ctx.policy.quiet_hours().next_allowed(at, cal);
         (cal.local_date(at), Some(at))

@@ -86,7 +86,10 @@ impl QuietHours {
         } else {
             date
         };
-        calendar.start_of(end_day) + (self.end - NaiveTime::MIN)
+        let start = calendar.start_of(end_day);
+        start
+            .checked_add_signed(self.end - NaiveTime::MIN)
+            .unwrap_or(start)
     }
 }
 
