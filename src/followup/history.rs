@@ -150,9 +150,8 @@ impl FollowUpHistory {
 /// Decides the events that record an outcome for a planned task.
 ///
 /// Recording the same outcome again (at any time, by anyone) returns no events, so a retried
-/// request is harmless;
-/// a different outcome for a task that already has one is refused (a retry after "not
-/// reached" is a new task, which the next plan proposes).
+/// request is harmless; a different outcome for a task that already has one is refused (a
+/// retry after "not reached" is a new task, which the next plan proposes).
 ///
 /// # Errors
 ///
