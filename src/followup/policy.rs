@@ -314,6 +314,13 @@ mod tests {
         );
         let lunch = QuietHours::new(t(12, 0), t(14, 0)).unwrap();
         assert!(lunch.contains(t(13, 0)) && !lunch.contains(t(14, 0)));
+        // 12:30 local → 14:00 local the same day.
+        let noon = Utc.with_ymd_and_hms(2026, 11, 23, 4, 30, 0).unwrap();
+        assert_eq!(
+            lunch.next_allowed(noon, cal),
+            Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap()
+        );
+        assert_eq!(lunch.next_allowed(late, cal), late);
         assert!(QuietHours::new(t(8, 0), t(8, 0)).is_err());
     }
 
