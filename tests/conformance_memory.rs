@@ -19,4 +19,10 @@ fn memory_referral_store_conforms() {
         |s: &clinic_ops::store::memory::MemoryReferralStore| s.clone(),
     );
     testkit::referral_store::run_all(&factory);
+fn memory_task_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryTaskStore::new,
+        |s: &clinic_ops::store::memory::MemoryTaskStore| s.clone(),
+    );
+    testkit::task_store::run_all(&factory);
 }

@@ -18,6 +18,7 @@ pub mod ledger_store;
 pub mod patient_store;
 pub mod referral_store;
 pub mod strategies;
+pub mod task_store;
 
 /// Makes stores for the conformance scenarios.
 ///

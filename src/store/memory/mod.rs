@@ -7,10 +7,12 @@
 mod ledger;
 mod patient;
 mod referral;
+mod task;
 
 pub use ledger::MemoryLedgerStore;
 pub use patient::MemoryPatientStore;
 pub use referral::MemoryReferralStore;
+pub use task::MemoryTaskStore;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the adapters
 /// never leave their state half-updated across a panic point, so the data is still whole.
