@@ -311,6 +311,54 @@ pub(crate) fn period_index(period: Period, day: i64) -> i64 {
     }
 }
 
+/// Turns Unix seconds into period indices. Months and years go through a per-day table
+/// around the first day seen, filled on first use: the civil-date arithmetic was the costliest
+/// step of a retention run over ten million visits.
+struct Bucketer {
+    period: Period,
+    cal: ClinicCalendar,
+    base: i64,
+    table: Vec<i32>,
+}
+
+/// Days the month/year table covers (about 180 years; other days are computed directly).
+const TABLE_DAYS: i64 = 1 << 16;
+
+impl Bucketer {
+    fn new(period: Period, cal: ClinicCalendar, first_ts: Option<i64>) -> Self {
+        let cached = matches!(period, Period::Month | Period::Year);
+        let base = first_ts.map_or(0, |t| cal.local_day_number(t) - TABLE_DAYS / 2);
+        Self {
+            period,
+            cal,
+            base,
+            table: if cached {
+                vec![i32::MIN; TABLE_DAYS as usize]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The period index of a checked timestamp (1900..=9999, so every index fits an `i32`).
+    #[inline]
+    fn index(&mut self, ts: i64) -> i64 {
+        let day = self.cal.local_day_number(ts);
+        let slot = usize::try_from(day - self.base)
+            .ok()
+            .and_then(|i| self.table.get_mut(i));
+        match slot {
+            Some(e) => {
+                if *e == i32::MIN {
+                    *e = period_index(self.period, day) as i32;
+                }
+                i64::from(*e)
+            }
+            None => period_index(self.period, day),
+        }
+    }
+}
+
 /// The local date on which period `index` begins.
 fn index_start(period: Period, index: i64) -> NaiveDate {
     let day = match period {
@@ -463,13 +511,12 @@ fn bitmask_path(
     cal: ClinicCalendar,
 ) -> Result<RetentionMatrix, RetentionError> {
     let n_patients = patients.iter().map(|&p| p as usize + 1).max().unwrap_or(0);
+    let mut bucketer = Bucketer::new(spec.period, cal, unix_seconds.first().copied());
     // Period indices fit an i32: 1900..=9999 is under 3 million days.
     let mut first = vec![i32::MAX; n_patients];
-    let mut buckets = Vec::with_capacity(unix_seconds.len());
     let mut last = i32::MIN;
     for (&p, &ts) in patients.iter().zip(unix_seconds) {
-        let b = period_index(spec.period, cal.local_day_number(check_ts(ts)?)) as i32;
-        buckets.push(b);
+        let b = bucketer.index(check_ts(ts)?) as i32;
         last = last.max(b);
         if let Some(f) = first.get_mut(p as usize) {
             *f = (*f).min(b);
@@ -477,7 +524,9 @@ fn bitmask_path(
     }
     let words = (spec.periods as usize).div_ceil(64);
     let mut masks = vec![0u64; n_patients * words];
-    for (&p, &b) in patients.iter().zip(&buckets) {
+    // The second pass recomputes the (cached) index rather than keeping one per visit.
+    for (&p, &ts) in patients.iter().zip(unix_seconds) {
+        let b = bucketer.index(ts) as i32;
         let p = p as usize;
         let Some(&f) = first.get(p) else { continue };
         // b ≥ f by construction of `first`.
@@ -562,9 +611,10 @@ fn sort_path(
 ) -> Result<RetentionMatrix, RetentionError> {
     let mut pairs = Vec::with_capacity(patients.len());
     let mut last = None::<i64>;
+    let mut bucketer = Bucketer::new(spec.period, cal, unix_seconds.first().copied());
     for (&p, &ts) in patients.iter().zip(unix_seconds) {
         let ts = check_ts(ts)?;
-        let b = period_index(spec.period, cal.local_day_number(ts));
+        let b = bucketer.index(ts);
         last = Some(last.map_or(b, |l| l.max(b)));
         let value = match spec.window {
             Window::Calendar => b,
@@ -575,7 +625,6 @@ fn sort_path(
     pairs.sort_unstable();
     pairs.dedup();
     let n = i64::from(spec.periods);
-    let bucket = |ts: i64| period_index(spec.period, cal.local_day_number(ts));
     let len = rolling_len(spec.period).unwrap_or(SECONDS_PER_DAY);
     let mut rows = Rows::new(spec.periods as usize);
     for group in pairs.chunk_by(|a, b| a.0 == b.0) {
@@ -597,7 +646,7 @@ fn sort_path(
             (cohorts, Window::Rolling) => {
                 let mut prev_cohort = None;
                 for (i, &anchor) in values.iter().enumerate() {
-                    let c = bucket(anchor);
+                    let c = bucketer.index(anchor);
                     if prev_cohort == Some(c) {
                         continue;
                     }
