@@ -659,3 +659,70 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rows_of(r: &Rows) -> Vec<(u32, i64)> {
+        let mut v: Vec<_> = r
+            .patients
+            .iter()
+            .copied()
+            .zip(r.times.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Ids are assigned in different orders by the two paths, so compare the retention
+    /// matrices, and the multiset of (id's first time, time) rows.
+    fn matrix(r: &Rows) -> RetentionMatrix {
+        let spec = RetentionSpec::new(Period::Day, 5).unwrap();
+        retention_indexed(&r.patients, &r.times, &spec, ClinicCalendar::CHINA).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The two-thread fast path and the csv crate read the same rows.
+        #[test]
+        fn fast_path_agrees_with_csv(
+            rows in prop::collection::vec(("[a-zA-Z0-9]{1,12}", 0i64..3_000_000, "[a-z]{0,4}"), 0..300),
+            crlf in any::<bool>(),
+        ) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let mut text = format!("event,patient_id,timestamp,channel{nl}");
+            for (p, t, c) in &rows {
+                text.push_str(&format!("x,{p},{},{c}{nl}", 1_767_196_800 + t));
+            }
+            let fast = load_fast(text.as_bytes()).ok().flatten().unwrap();
+            let slow = load_csv(text.as_bytes()).ok().unwrap();
+            prop_assert_eq!(rows_of(&fast).len(), rows.len());
+            prop_assert_eq!(matrix(&fast), matrix(&slow));
+            let distinct = |r: &Rows| {
+                let mut p = r.patients.clone();
+                p.sort_unstable();
+                p.dedup();
+                p.len()
+            };
+            prop_assert_eq!(distinct(&fast), distinct(&slow));
+            prop_assert!(fast.patients.iter().all(|&p| (p as usize) < distinct(&fast)));
+        }
+    }
+
+    #[test]
+    fn quotes_fall_back_and_bad_lines_are_numbered() {
+        let quoted = b"patient_id,timestamp\n\"A\nB\",1767196800\nC,1767196800\n";
+        assert!(load_fast(quoted).ok().unwrap().is_none());
+        assert_eq!(load(quoted).ok().unwrap().patients.len(), 2);
+        let bad = b"patient_id,timestamp\nA,1\nB,x\n";
+        let Err(Fail(msg)) = load(bad) else { panic!() };
+        assert_eq!(msg, "line 3: timestamp \"x\" is not whole Unix seconds");
+        let Err(Fail(msg)) = load(b"patient_id,timestamp\nA,1\n\"B\",x\n") else {
+            panic!()
+        };
+        assert_eq!(msg, "line 3: timestamp \"x\" is not whole Unix seconds");
+    }
+}
