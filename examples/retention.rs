@@ -303,84 +303,6 @@ fn pack(id: &[u8]) -> Option<u64> {
     }
 }
 
-/// One half of the body, parsed and scattered: short ids by partition, long ids aside.
-struct Chunk<'a> {
-    parts: Vec<Vec<(u64, i64)>>,
-    long: Vec<(&'a [u8], i64)>,
-}
-
-enum ChunkError {
-    /// A quote somewhere: the caller re-reads everything with the csv crate.
-    Quoted,
-    /// Bad input at a byte offset within the chunk.
-    Bad(usize, String),
-}
-
-fn parse_chunk(chunk: &[u8], lay: Layout) -> Result<Chunk<'_>, ChunkError> {
-    if chunk.contains(&b'"') {
-        return Err(ChunkError::Quoted);
-    }
-    if let Err(e) = std::str::from_utf8(chunk) {
-        return Err(ChunkError::Bad(e.valid_up_to(), "invalid UTF-8".into()));
-    }
-    // Rows from the mean length of the first lines, to size the partitions once.
-    let sample = &chunk[..chunk.len().min(64 * 1024)];
-    let lines = sample.iter().filter(|&&b| b == b'\n').count().max(1);
-    let guess = chunk.len() / (sample.len() / lines).max(1);
-    let per_part = guess / PARTITIONS + guess / PARTITIONS / 8 + 16;
-    let mut out = Chunk {
-        parts: (0..PARTITIONS)
-            .map(|_| Vec::with_capacity(per_part))
-            .collect(),
-        long: Vec::new(),
-    };
-    let mut pos = 0;
-    while pos < chunk.len() {
-        let start = pos;
-        let mut field = 0;
-        let mut field_start = pos;
-        let mut pid: &[u8] = &[];
-        let mut ts: &[u8] = &[];
-        let end;
-        loop {
-            let at = find_delim(chunk, field_start);
-            if field == lay.patient {
-                pid = &chunk[field_start..at];
-            }
-            if field == lay.timestamp {
-                ts = &chunk[field_start..at];
-            }
-            field += 1;
-            field_start = at + 1;
-            if at >= chunk.len() || chunk[at] == b'\n' {
-                end = at.min(chunk.len());
-                break;
-            }
-        }
-        pos = end + 1;
-        let line = &chunk[start..end];
-        if line.is_empty() || line == b"\r" {
-            continue;
-        }
-        if field != lay.fields {
-            return Err(ChunkError::Bad(
-                start,
-                format!("found {field} fields, the header has {}", lay.fields),
-            ));
-        }
-        let (pid, ts) = (strip_cr(pid), strip_cr(ts));
-        if pid.is_empty() {
-            return Err(ChunkError::Bad(start, "patient_id is empty".into()));
-        }
-        let t = parse_ts(ts).map_err(|r| ChunkError::Bad(start, r))?;
-        match pack(pid) {
-            Some(k) => out.parts[partition(k)].push((k, t)),
-            None => out.long.push((pid, t)),
-        }
-    }
-    Ok(out)
-}
-
 /// Bytes of `w` equal to `b` get their high bit set (the classic SWAR zero-byte test; it can
 /// flag bytes above a true match, never below, so the lowest flag is exact).
 #[inline]
@@ -412,21 +334,228 @@ fn find_delim(s: &[u8], mut i: usize) -> usize {
     s.len()
 }
 
-fn strip_cr(f: &[u8]) -> &[u8] {
-    f.strip_suffix(b"\r").unwrap_or(f)
+/// Where the bytes come from: a file, read with positioned reads so that two threads read
+/// their halves at once without sharing a cursor, or stdin, already in memory.
+enum Source {
+    File(std::fs::File),
+    Memory(Vec<u8>),
 }
 
-fn line_of(data: &[u8], offset: usize) -> usize {
-    1 + data[..offset.min(data.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+/// The block each parser thread reads at a time: big enough to amortise the system call,
+/// small enough to stay in cache while it is parsed, and reused, so that a 370 MB file costs
+/// two 16 MB buffers instead of 370 MB of fresh pages.
+const BLOCK: usize = 8 << 20;
+
+impl Source {
+    fn len(&self) -> std::io::Result<u64> {
+        match self {
+            Source::File(f) => Ok(f.metadata()?.len()),
+            Source::Memory(v) => Ok(v.len() as u64),
+        }
+    }
+
+    /// Fills `buf` from `offset`, or fails if the input ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        match self {
+            Source::File(f) => {
+                use std::os::unix::fs::FileExt;
+                f.read_exact_at(buf, offset)
+            }
+            Source::Memory(v) => {
+                let from = usize::try_from(offset).unwrap_or(usize::MAX);
+                let src = from
+                    .checked_add(buf.len())
+                    .and_then(|to| v.get(from..to))
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    }
+
+    /// Up to `max` bytes from `offset` (fewer at the end of the input).
+    fn read_some(&self, offset: u64, max: usize) -> std::io::Result<Vec<u8>> {
+        let len = self.len()?;
+        let n = usize::try_from(len.saturating_sub(offset))
+            .unwrap_or(usize::MAX)
+            .min(max);
+        let mut buf = vec![0u8; n];
+        self.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Source::File(_) => {
+                let len = usize::try_from(self.len()?).unwrap_or(usize::MAX);
+                self.read_some(0, len)
+            }
+            Source::Memory(v) => Ok(v.clone()),
+        }
+    }
+
+    /// The offset of the first `\n` at or after `from`, if any.
+    fn next_newline(&self, mut from: u64) -> std::io::Result<Option<u64>> {
+        loop {
+            let block = self.read_some(from, 64 * 1024)?;
+            if block.is_empty() {
+                return Ok(None);
+            }
+            if let Some(i) = block.iter().position(|&b| b == b'\n') {
+                return Ok(Some(from + i as u64));
+            }
+            from += block.len() as u64;
+        }
+    }
+
+    /// The 1-based line number of the byte at `offset`; used only to report an error.
+    fn line_of(&self, offset: u64) -> usize {
+        let mut lines = 1;
+        let mut pos = 0;
+        while pos < offset {
+            let Ok(block) = self.read_some(pos, BLOCK) else {
+                break;
+            };
+            if block.is_empty() {
+                break;
+            }
+            let take = usize::try_from(offset - pos)
+                .unwrap_or(usize::MAX)
+                .min(block.len());
+            lines += block[..take].iter().filter(|&&b| b == b'\n').count();
+            pos += block.len() as u64;
+        }
+        lines
+    }
+}
+
+/// One half of the body, parsed and scattered: short ids by partition, long ids aside.
+struct Chunk {
+    parts: Vec<Vec<(u64, i64)>>,
+    long: Vec<(Box<[u8]>, i64)>,
+}
+
+enum ChunkError {
+    /// A quote somewhere: the caller re-reads everything with the csv crate.
+    Quoted,
+    /// Bad input at an offset in the input.
+    Bad(u64, String),
+    /// The input could not be read.
+    Io(String),
+}
+
+/// Parses whole lines (`block` starts at input offset `base`) into `out`.
+fn parse_block(block: &[u8], base: u64, lay: Layout, out: &mut Chunk) -> Result<(), ChunkError> {
+    if block.contains(&b'"') {
+        return Err(ChunkError::Quoted);
+    }
+    if let Err(e) = std::str::from_utf8(block) {
+        return Err(ChunkError::Bad(
+            base + e.valid_up_to() as u64,
+            "invalid UTF-8".into(),
+        ));
+    }
+    let mut pos = 0;
+    while pos < block.len() {
+        let start = pos;
+        let mut field = 0;
+        let mut field_start = pos;
+        let mut pid: &[u8] = &[];
+        let mut ts: &[u8] = &[];
+        let end;
+        loop {
+            let at = find_delim(block, field_start);
+            if field == lay.patient {
+                pid = &block[field_start..at];
+            }
+            if field == lay.timestamp {
+                ts = &block[field_start..at];
+            }
+            field += 1;
+            field_start = at + 1;
+            if at >= block.len() || block[at] == b'\n' {
+                end = at.min(block.len());
+                break;
+            }
+        }
+        pos = end + 1;
+        let line = &block[start..end];
+        if line.is_empty() || line == b"\r" {
+            continue;
+        }
+        let bad = |reason: String| ChunkError::Bad(base + start as u64, reason);
+        if field != lay.fields {
+            return Err(bad(format!(
+                "found {field} fields, the header has {}",
+                lay.fields
+            )));
+        }
+        let (pid, ts) = (strip_cr(pid), strip_cr(ts));
+        if pid.is_empty() {
+            return Err(bad("patient_id is empty".into()));
+        }
+        let t = parse_ts(ts).map_err(bad)?;
+        match pack(pid) {
+            Some(k) => out.parts[partition(k)].push((k, t)),
+            None => out.long.push((pid.into(), t)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses the input range `[start, end)`, which begins at a line start, block by
+/// block; a line cut by a block boundary is carried into the next block.
+fn parse_range(
+    src: &Source,
+    (start, end): (u64, u64),
+    lay: Layout,
+    rows_guess: usize,
+    block: usize,
+) -> Result<Chunk, ChunkError> {
+    let per_part = rows_guess / PARTITIONS + rows_guess / PARTITIONS / 8 + 16;
+    let mut out = Chunk {
+        parts: (0..PARTITIONS)
+            .map(|_| Vec::with_capacity(per_part))
+            .collect(),
+        long: Vec::new(),
+    };
+    let mut buf = vec![0u8; 2 * block];
+    let mut carry = 0;
+    let mut pos = start;
+    while pos < end {
+        let want = usize::try_from(end - pos).unwrap_or(usize::MAX).min(block);
+        if carry + want > buf.len() {
+            // A line longer than a block: make room for it.
+            buf.resize(carry + want, 0);
+        }
+        src.read_exact_at(&mut buf[carry..carry + want], pos)
+            .map_err(|e| ChunkError::Io(e.to_string()))?;
+        let base = pos - carry as u64;
+        pos += want as u64;
+        let filled = carry + want;
+        let upto = if pos >= end {
+            filled
+        } else {
+            buf[..filled]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+        };
+        parse_block(&buf[..upto], base, lay, &mut out)?;
+        buf.copy_within(upto..filled, 0);
+        carry = filled - upto;
+    }
+    Ok(out)
+}
+
+fn strip_cr(f: &[u8]) -> &[u8] {
+    f.strip_suffix(b"\r").unwrap_or(f)
 }
 
 /// Interns partitions `range` of both halves into `patients`/`times` (exactly their rows
 /// long), with partition-local ids; returns the number of ids per partition.
 fn intern_partitions(
-    halves: [&Chunk<'_>; 2],
+    halves: [&Chunk; 2],
     range: std::ops::Range<usize>,
     patients: &mut [u32],
     times: &mut [i64],
@@ -449,41 +578,60 @@ fn intern_partitions(
     counts
 }
 
-/// The fast path: parse two halves on two threads, scattering rows by a hash of the patient
-/// id; then intern the partitions on two threads (every id lives in exactly one partition,
-/// so no merge is needed), and turn partition-local ids into dense global ones.
-fn load_fast(data: &[u8]) -> Result<Option<Rows>, Fail> {
-    let header_end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
-    let header = &data[..header_end];
+/// The fast path: two threads each read and parse half of the body, block by block,
+/// scattering rows by a hash of the patient id; then two threads intern the partitions
+/// (every id lives in exactly one partition, so no merge is needed), and partition-local ids
+/// become dense global ones. `Ok(None)` when the input holds a quote.
+fn load_fast(src: &Source) -> Result<Option<Rows>, Fail> {
+    load_fast_in_blocks(src, BLOCK)
+}
+
+fn load_fast_in_blocks(src: &Source, block: usize) -> Result<Option<Rows>, Fail> {
+    let total = src.len()?;
+    let head = src.read_some(0, 64 * 1024)?;
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let header_end = src.next_newline(0)?.unwrap_or(total);
+    let header = src.read_some(bom, usize::try_from(header_end - bom.min(header_end))?)?;
     if header.contains(&b'"') {
         return Ok(None);
     }
-    let header = std::str::from_utf8(header.strip_suffix(b"\r").unwrap_or(header))
-        .map_err(|_| Fail("line 1: invalid UTF-8".into()))?;
+    let header =
+        std::str::from_utf8(strip_cr(&header)).map_err(|_| Fail("line 1: invalid UTF-8".into()))?;
     let names: Vec<&str> = header.split(',').collect();
     let lay = layout(&names)?;
-    let body_start = (header_end + 1).min(data.len());
-    let body = &data[body_start..];
-    let mid = body.len() / 2;
-    let split = body[mid..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(body.len(), |p| mid + p + 1);
-    let (a, b) = body.split_at(split);
+    let body_start = (header_end + 1).min(total);
+    // Rows from the mean length of the first lines, to size the partitions once.
+    let sample = head.get(usize::try_from(body_start)?..).unwrap_or(&[]);
+    let lines = sample.iter().filter(|&&b| b == b'\n').count().max(1);
+    let line_len = (sample.len() / lines).max(1) as u64;
+    let mid = body_start + (total - body_start) / 2;
+    let split = src.next_newline(mid)?.map_or(total, |n| n + 1);
+    let guess = |len: u64| usize::try_from(len / line_len).unwrap_or(0);
     let (ra, rb) = std::thread::scope(|s| {
-        let hb = s.spawn(|| parse_chunk(b, lay));
-        let ra = parse_chunk(a, lay);
+        let hb = s.spawn(|| parse_range(src, (split, total), lay, guess(total - split), block));
+        let ra = parse_range(
+            src,
+            (body_start, split),
+            lay,
+            guess(split - body_start),
+            block,
+        );
         (ra, hb.join())
     });
     let rb = rb.map_err(|_| Fail("the parser thread failed".into()))?;
-    let bad = |off: usize, reason: String| Fail(format!("line {}: {reason}", line_of(data, off)));
+    let bad = |off: u64, reason: String| Fail(format!("line {}: {reason}", src.line_of(off)));
     let (ca, cb) = match (ra, rb) {
-        // The first half has no quote when it reports a bad line, so that line is bad
+        (Err(ChunkError::Io(e)), _) | (_, Err(ChunkError::Io(e))) => return Err(Fail(e)),
+        // The first half has no quote before a bad line it reports, so that line is bad
         // whatever follows. A quote anywhere else may hide a newline inside a field, which
         // makes the split (and the second half's lines) meaningless: re-read with csv.
-        (Err(ChunkError::Bad(off, r)), _) => return Err(bad(body_start + off, r)),
+        (Err(ChunkError::Bad(off, r)), _) => return Err(bad(off, r)),
         (Err(ChunkError::Quoted), _) | (_, Err(ChunkError::Quoted)) => return Ok(None),
-        (_, Err(ChunkError::Bad(off, r))) => return Err(bad(body_start + split + off, r)),
+        (_, Err(ChunkError::Bad(off, r))) => return Err(bad(off, r)),
         (Ok(a), Ok(b)) => (a, b),
     };
     let halves = [&ca, &cb];
@@ -524,9 +672,10 @@ fn load_fast(data: &[u8]) -> Result<Option<Rows>, Fail> {
     }
     // Long ids (more than 8 bytes) are rare: one ordinary map after the short ones.
     let mut long: FxMap<&[u8], u32> = FxMap::default();
-    for (slot, &(id, t)) in ca.long.iter().chain(&cb.long).enumerate() {
+    for (slot, (id, t)) in ca.long.iter().chain(&cb.long).enumerate() {
         let next = base + long.len() as u32;
         patients[short_rows + slot] = *long.entry(id).or_insert(next);
+        let t = *t;
         times[short_rows + slot] = t;
     }
     Ok(Some(Rows { patients, times }))
@@ -566,38 +715,17 @@ fn load_csv(data: &[u8]) -> Result<Rows, Fail> {
     Ok(rows)
 }
 
-fn load(data: &[u8]) -> Result<Rows, Fail> {
-    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    if data.is_empty() {
+fn load(src: &Source) -> Result<Rows, Fail> {
+    if src.len()? == 0 {
         return Err(Fail("line 1: empty input, expected a header".into()));
     }
-    match load_fast(data)? {
+    match load_fast(src)? {
         Some(rows) => Ok(rows),
-        None => load_csv(data),
+        None => {
+            let data = src.read_all()?;
+            load_csv(data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data))
+        }
     }
-}
-
-/// Reads a file in two halves on two threads: copying 370 MB out of the page cache is a
-/// sixth of the whole run, and it splits as well as the parsing does.
-fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(path)?;
-    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    if len < 1 << 20 {
-        return std::fs::read(path);
-    }
-    let mut buf = vec![0u8; len];
-    let (a, b) = buf.split_at_mut(len / 2);
-    let offset = a.len() as u64;
-    std::thread::scope(|s| {
-        let hb = s.spawn(|| file.read_exact_at(b, offset));
-        let ra = file.read_exact_at(a, 0);
-        let rb = hb
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("reader failed")));
-        ra.and(rb)
-    })?;
-    Ok(buf)
 }
 
 fn render(m: &RetentionMatrix) -> String {
@@ -626,16 +754,17 @@ fn render(m: &RetentionMatrix) -> String {
 fn run() -> Result<(), Fail> {
     let args = parse_args()?;
     let started = Instant::now();
-    let data = match &args.input {
-        Some(path) => read_file(path).map_err(|e| Fail(format!("{path}: {e}")))?,
+    let src = match &args.input {
+        Some(path) => {
+            Source::File(std::fs::File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?)
+        }
         None => {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf)?;
-            buf
+            Source::Memory(buf)
         }
     };
-    let rows = load(&data)?;
-    drop(data);
+    let rows = load(&src)?;
     let loaded = Instant::now();
     let m = retention_indexed(&rows.patients, &rows.times, &args.spec, args.cal)?;
     let done = Instant::now();
@@ -691,15 +820,22 @@ mod tests {
         fn fast_path_agrees_with_csv(
             rows in prop::collection::vec(("[a-zA-Z0-9]{1,12}", 0i64..3_000_000, "[a-z]{0,4}"), 0..300),
             crlf in any::<bool>(),
+            block in 1usize..64,
         ) {
             let nl = if crlf { "\r\n" } else { "\n" };
             let mut text = format!("event,patient_id,timestamp,channel{nl}");
             for (p, t, c) in &rows {
                 text.push_str(&format!("x,{p},{},{c}{nl}", 1_767_196_800 + t));
             }
-            let fast = load_fast(text.as_bytes()).ok().flatten().unwrap();
+            let fast = load_fast(&Source::Memory(text.clone().into_bytes())).ok().flatten().unwrap();
             let slow = load_csv(text.as_bytes()).ok().unwrap();
             prop_assert_eq!(rows_of(&fast).len(), rows.len());
+            // Tiny blocks: lines cut at every boundary, and lines longer than a block.
+            let tiny = load_fast_in_blocks(&Source::Memory(text.clone().into_bytes()), block)
+                .ok()
+                .flatten()
+                .unwrap();
+            prop_assert_eq!(matrix(&tiny), matrix(&fast));
             prop_assert_eq!(matrix(&fast), matrix(&slow));
             let distinct = |r: &Rows| {
                 let mut p = r.patients.clone();
@@ -715,12 +851,19 @@ mod tests {
     #[test]
     fn quotes_fall_back_and_bad_lines_are_numbered() {
         let quoted = b"patient_id,timestamp\n\"A\nB\",1767196800\nC,1767196800\n";
-        assert!(load_fast(quoted).ok().unwrap().is_none());
-        assert_eq!(load(quoted).ok().unwrap().patients.len(), 2);
+        let mem = |b: &[u8]| Source::Memory(b.to_vec());
+        assert!(load_fast(&mem(quoted)).ok().unwrap().is_none());
+        assert_eq!(load(&mem(quoted)).ok().unwrap().patients.len(), 2);
         let bad = b"patient_id,timestamp\nA,1\nB,x\n";
-        let Err(Fail(msg)) = load(bad) else { panic!() };
+        let Err(Fail(msg)) = load(&mem(bad)) else {
+            panic!()
+        };
         assert_eq!(msg, "line 3: timestamp \"x\" is not whole Unix seconds");
-        let Err(Fail(msg)) = load(b"patient_id,timestamp\nA,1\n\"B\",x\n") else {
+        let Err(Fail(msg)) = load_fast_in_blocks(&mem(bad), 3) else {
+            panic!()
+        };
+        assert_eq!(msg, "line 3: timestamp \"x\" is not whole Unix seconds");
+        let Err(Fail(msg)) = load(&mem(b"patient_id,timestamp\nA,1\n\"B\",x\n")) else {
             panic!()
         };
         assert_eq!(msg, "line 3: timestamp \"x\" is not whole Unix seconds");
