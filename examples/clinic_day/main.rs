@@ -8,6 +8,7 @@ use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::store::memory::MemoryPatientStore;
 
 mod followup;
+mod metrics;
 mod patients;
 mod segment;
 mod points;
@@ -71,5 +72,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     points::run(&mut clinic)?;
     referral::run(&mut clinic)?;
     followup::run(&mut clinic)?;
+    metrics::run(&mut clinic)?;
     Ok(())
 }

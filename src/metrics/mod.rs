@@ -1,1 +1,28 @@
-//! Journey metrics: ClickHouse-exact funnels, retention cohorts, clinic rates, adherence, satisfaction, channel economics.
+//! Journey metrics: ClickHouse-exact funnels, retention cohorts, clinic rates, adherence,
+//! satisfaction and channel economics.
+//!
+//! Every metric here is a plain function over values the host already has (visits,
+//! appointments, purchases, fills, survey answers, spend), with `now` and the
+//! [`ClinicCalendar`](crate::calendar::ClinicCalendar) as arguments. Nothing reads a clock.
+//!
+//! | module | what it computes |
+//! |---|---|
+//! | [`retention`] | first-time or recurring cohorts by local day, week (Monday) or month; rolling 24-hour windows; the matrix and mean retention |
+//! | [`rates`] | revisit rate (复诊率) within N days, no-show rate, course repurchase rate with a grace period, wait and consultation time (median, p90), by doctor, clinic and channel |
+//! | [`adherence`] | PDC under the PQA rules (same-drug shift, index date, 91-day rule, cap, 0.80 threshold) and MPR |
+//! | [`satisfaction`] | NPS and CSAT, overall and by doctor |
+//! | [`economics`] | CAC, ROI and LTV per channel, in yuan with the rounding named |
+//!
+//! **Rates are `f64` only at the edge.** Each metric keeps its integer numerator and
+//! denominator (so partial results add up exactly across shards) and offers the ratio as
+//! `Option<f64>`: `None` where the denominator is zero, never a panic or a NaN.
+//!
+//! **Percentiles** use the nearest-rank rule: the `p`-th percentile of `n` sorted values is
+//! the value at rank `⌈p·n/100⌉` (1-based), so the median of an even count is the lower middle
+//! value. Results are always one of the observed values.
+
+pub mod adherence;
+pub mod economics;
+pub mod rates;
+pub mod retention;
+pub mod satisfaction;
