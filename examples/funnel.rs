@@ -46,10 +46,14 @@ impl Hasher for Fx {
         self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
     fn finish(&self) -> u64 {
-        // The multiply leaves low bits depending only on low input bits (the constant "P0"
-        // prefix); hashbrown indexes by low bits, so fold the high bits down.
-        let x = self.0;
-        (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 29)
+        // murmur3's fmix64: the multiply-xor loop leaves the low bits, which hashbrown
+        // indexes by, depending mostly on the constant prefix of ids like "P0538920".
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
     }
 }
 

@@ -111,17 +111,6 @@ impl<'a> Input<'a> {
             dim,
         })
     }
-
-    fn mask(&self, i: usize) -> u64 {
-        match &self.masks {
-            Masks::Table { kind, table } => kind
-                .get(i)
-                .and_then(|&c| table.get(c as usize))
-                .copied()
-                .unwrap_or(0),
-            Masks::Rows(m) => m.get(i).copied().unwrap_or(0),
-        }
-    }
 }
 
 /// How many records a row with this mask becomes.
@@ -140,6 +129,7 @@ struct Stats {
 
 fn stats(
     input: &Input<'_>,
+    mask_of: impl Fn(usize) -> u64,
     rows: std::ops::Range<usize>,
     so: bool,
     buckets: usize,
@@ -163,7 +153,7 @@ fn stats(
                 patient_count: input.patient_count,
             });
         }
-        let e = emits(input.mask(i), so);
+        let e = emits(mask_of(i), so);
         if e == 0 {
             continue;
         }
@@ -187,6 +177,7 @@ struct Partition<R> {
 
 fn partition<R: Rec>(
     input: &Input<'_>,
+    mask_of: impl Fn(usize) -> u64,
     rows: std::ops::Range<usize>,
     so: bool,
     l: &Layout,
@@ -209,7 +200,7 @@ fn partition<R: Rec>(
     };
     for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
         let i = rows.start + j;
-        let mask = input.mask(i);
+        let mask = mask_of(i);
         if emits(mask, so) == 0 {
             continue;
         }
@@ -388,13 +379,39 @@ pub(crate) fn run(
     input: &Input<'_>,
     threads: usize,
 ) -> Result<FunnelState, FunnelError> {
+    // Monomorphise the row-to-mask lookup so the hot loops do not branch on its source.
+    match &input.masks {
+        Masks::Table { kind, table } => run_with(spec, input, threads, |i: usize| {
+            kind.get(i)
+                .and_then(|&c| table.get(c as usize))
+                .copied()
+                .unwrap_or(0)
+        }),
+        Masks::Rows(m) => run_with(spec, input, threads, |i: usize| {
+            m.get(i).copied().unwrap_or(0)
+        }),
+    }
+}
+
+fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
+    spec: &FunnelSpec,
+    input: &Input<'_>,
+    threads: usize,
+    mask_of: M,
+) -> Result<FunnelState, FunnelError> {
     let threads = threads.max(1);
     let so = spec.mode() == FunnelMode::StrictOrder;
     let rows = input.patient.len();
     let buckets = (input.patient_count as usize).div_ceil(1 << BUCKET_SHIFT);
     let chunks = split(rows, threads);
     let stats = fan_out(threads, |t| {
-        stats(input, chunks.get(t).cloned().unwrap_or(0..0), so, buckets)
+        stats(
+            input,
+            mask_of,
+            chunks.get(t).cloned().unwrap_or(0..0),
+            so,
+            buckets,
+        )
     })
     .into_iter()
     .collect::<Result<Vec<_>, _>>()?;
@@ -442,9 +459,13 @@ pub(crate) fn run(
     }
     ranges.push(from..buckets);
     let partials = if layout.total_bits() <= 64 {
-        go::<u64>(input, &chunks, &stats, &ranges, &layout, &params, so, min)
+        go::<u64, M>(
+            input, mask_of, &chunks, &stats, &ranges, &layout, &params, so, min,
+        )
     } else if layout.total_bits() <= 128 {
-        go::<u128>(input, &chunks, &stats, &ranges, &layout, &params, so, min)
+        go::<u128, M>(
+            input, mask_of, &chunks, &stats, &ranges, &layout, &params, so, min,
+        )
     } else {
         return Err(FunnelError::TimeRangeTooWide);
     };
@@ -461,8 +482,9 @@ pub(crate) fn run(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn go<R: Rec>(
+fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
     input: &Input<'_>,
+    mask_of: M,
     chunks: &[std::ops::Range<usize>],
     stats: &[Stats],
     ranges: &[std::ops::Range<usize>],
@@ -474,7 +496,7 @@ fn go<R: Rec>(
     let parts: Vec<Partition<R>> = fan_out(chunks.len(), |t| {
         let rows = chunks.get(t).cloned().unwrap_or(0..0);
         let hist = stats.get(t).map_or(&[][..], |s| &s.hist[..]);
-        partition(input, rows, so, l, origin, hist)
+        partition(input, mask_of, rows, so, l, origin, hist)
     });
     fan_out(ranges.len(), |t| {
         reduce(

@@ -108,11 +108,17 @@ fn histogram(sorted: &[u32]) -> Vec<HistogramBin> {
             patients: 0,
         })
         .collect();
-    for &s in sorted {
-        let i = ((u64::from(s) - lo) / width).min(bins - 1) as usize;
-        if let Some(b) = out.get_mut(i) {
-            b.patients += 1;
-        }
+    // Samples are sorted, so each bar is a range found by binary search: O(bars · log n).
+    let mut from = 0usize;
+    let last = out.len().saturating_sub(1);
+    for (i, b) in out.iter_mut().enumerate() {
+        let to = if i == last {
+            sorted.len()
+        } else {
+            sorted.partition_point(|&s| u64::from(s) < b.to_seconds)
+        };
+        b.patients = to.saturating_sub(from) as u64;
+        from = to.max(from);
     }
     out
 }

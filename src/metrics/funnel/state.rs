@@ -99,8 +99,9 @@ impl Tally {
     }
 
     pub(crate) fn sort(&mut self) {
+        let mut scratch = Vec::new();
         for v in &mut self.seconds {
-            v.sort_unstable();
+            radix_sort(v, &mut scratch);
         }
     }
 
@@ -114,6 +115,40 @@ impl Tally {
         for (a, b) in self.seconds.iter_mut().zip(&other.seconds) {
             *a = merge_sorted(a, b);
         }
+    }
+}
+
+/// LSD radix sort with 11-bit digits: samples are bounded by the window, so two or three
+/// linear passes replace an `n log n` comparison sort over millions of samples.
+fn radix_sort(v: &mut Vec<u32>, scratch: &mut Vec<u32>) {
+    if v.len() < 512 {
+        v.sort_unstable();
+        return;
+    }
+    let max = v.iter().copied().max().unwrap_or(0);
+    let mut shift = 0u32;
+    while shift < 32 && (max >> shift) != 0 {
+        let mut counts = [0usize; 2048];
+        for &x in v.iter() {
+            counts[((x >> shift) & 2047) as usize] += 1;
+        }
+        let mut acc = 0;
+        for c in counts.iter_mut() {
+            let n = *c;
+            *c = acc;
+            acc += n;
+        }
+        scratch.clear();
+        scratch.resize(v.len(), 0);
+        for &x in v.iter() {
+            let d = &mut counts[((x >> shift) & 2047) as usize];
+            if let Some(slot) = scratch.get_mut(*d) {
+                *slot = x;
+            }
+            *d += 1;
+        }
+        std::mem::swap(v, scratch);
+        shift += 11;
     }
 }
 
@@ -245,6 +280,23 @@ impl FunnelState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn radix_sort_sorts() {
+        let mut x: u32 = 12345;
+        let mut v: Vec<u32> = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect();
+        let mut want = v.clone();
+        want.sort_unstable();
+        radix_sort(&mut v, &mut Vec::new());
+        assert_eq!(v, want);
+    }
 
     #[test]
     fn merge_sorted_is_a_merge() {
