@@ -234,21 +234,22 @@ impl FunnelSpec {
     pub fn compute(&self, events: &[JourneyEvent]) -> Result<FunnelState, FunnelError> {
         let mut ids: HashMap<u64, u32> = HashMap::new();
         let mut patient = Vec::with_capacity(events.len());
-        let mut dims: HashMap<u64, u32> = HashMap::new();
-        let mut raw_dims: Vec<u64> = Vec::new();
+        // Dimension codes are ranks of the raw values (0 = no value), so that ties between
+        // identical (time, step) events break by value, whatever the input order.
+        let mut raw_dims: Vec<u64> = match self.breakdown() {
+            Some(b) => events.iter().filter_map(|e| b.dimension.of(e)).collect(),
+            None => Vec::new(),
+        };
+        raw_dims.sort_unstable();
+        raw_dims.dedup();
         let mut dim = Vec::new();
         for e in events {
             let next = u32::try_from(ids.len()).map_err(|_| FunnelError::TooManyPatients)?;
             patient.push(*ids.entry(e.patient.get()).or_insert(next));
             if let Some(b) = self.breakdown() {
-                // Code 0 is "no value"; values are numbered in order of first appearance
-                // and mapped back below, so codes never show.
                 let code = match b.dimension.of(e) {
                     None => 0,
-                    Some(v) => *dims.entry(v).or_insert_with(|| {
-                        raw_dims.push(v);
-                        raw_dims.len() as u32
-                    }),
+                    Some(v) => raw_dims.binary_search(&v).map_or(0, |i| i as u32 + 1),
                 };
                 dim.push(code);
             }
