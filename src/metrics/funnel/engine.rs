@@ -236,14 +236,95 @@ fn partition<R: Rec>(
     Partition { recs, starts }
 }
 
+/// Records grouped by bucket: one buffer with bucket offsets, or one buffer per bucket.
+trait Segments<R>: Sync {
+    fn seg(&self, bucket: usize) -> &[R];
+}
+
+impl<R: Rec> Segments<R> for Partition<R> {
+    fn seg(&self, b: usize) -> &[R] {
+        match (self.starts.get(b), self.starts.get(b + 1)) {
+            (Some(&s), Some(&e)) => self.recs.get(s..e).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+impl<R: Rec> Segments<R> for Vec<Vec<R>> {
+    fn seg(&self, b: usize) -> &[R] {
+        self.get(b).map_or(&[], |v| &v[..])
+    }
+}
+
+/// Timestamp bits of the fixed layout: ±17,000 years around the first event.
+const FIXED_TS_BITS: u32 = 40;
+
+/// The partition pass without a stats pass: a fixed layout (no breakdown), one growable
+/// buffer per bucket. `Ok(None)` when a timestamp falls outside the fixed range, and the
+/// caller takes the measured path instead.
+fn partition_fixed(
+    input: &Input<'_>,
+    mask_of: impl Fn(usize) -> u64,
+    rows: std::ops::Range<usize>,
+    so: bool,
+    l: &Layout,
+    origin: i64,
+    buckets: usize,
+) -> Result<Option<Vec<Vec<u64>>>, FunnelError> {
+    let per = rows.len() / buckets.max(1);
+    let hint = per + per / 8 + 16;
+    let mut out: Vec<Vec<u64>> = (0..buckets).map(|_| Vec::with_capacity(hint)).collect();
+    let lmask = (1u32 << BUCKET_SHIFT) - 1;
+    let limit = (1u64 << FIXED_TS_BITS) - 1;
+    let (Some(pat), Some(at)) = (input.patient.get(rows.clone()), input.at.get(rows.clone()))
+    else {
+        return Ok(Some(out));
+    };
+    for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
+        let i = rows.start + j;
+        if p >= input.patient_count {
+            return Err(FunnelError::PatientOutOfRange {
+                row: i,
+                patient: p,
+                patient_count: input.patient_count,
+            });
+        }
+        let mask = mask_of(i);
+        if emits(mask, so) == 0 {
+            continue;
+        }
+        let ts = t.wrapping_sub(origin) as u64;
+        if ts > limit {
+            return Ok(None);
+        }
+        let Some(bucket) = out.get_mut((p >> BUCKET_SHIFT) as usize) else {
+            continue;
+        };
+        let local = u64::from(p & lmask);
+        let mut steps = mask & STEP_BITS;
+        if steps == 0 && so {
+            bucket.push(u64::pack(l, local, ts, OTHER_K, 0));
+        }
+        while steps != 0 {
+            let k = u64::from(steps.trailing_zeros()) + 1;
+            steps &= steps - 1;
+            bucket.push(u64::pack(l, local, ts, k, 0));
+        }
+        if mask & EXCLUSION_BIT != 0 {
+            bucket.push(u64::pack(l, local, ts, EXCL_K, 0));
+        }
+    }
+    Ok(Some(out))
+}
+
 struct Partial {
     excluded: u64,
     total: Tally,
     by_value: BTreeMap<BreakdownKey, Tally>,
 }
 
-fn reduce<R: Rec>(
-    parts: &[Partition<R>],
+fn reduce<R: Rec, P: Segments<R>>(
+    parts: &[P],
     buckets: std::ops::Range<usize>,
     l: &Layout,
     p: &ScanParams,
@@ -266,12 +347,7 @@ fn reduce<R: Rec>(
             .saturating_sub(first)
             .min(per_bucket) as u64;
         counts.iter_mut().for_each(|c| *c = 0);
-        let segs = || {
-            parts.iter().filter_map(move |pt| {
-                let (s, e) = (pt.starts.get(b)?, pt.starts.get(b + 1)?);
-                pt.recs.get(*s..*e)
-            })
-        };
+        let segs = || parts.iter().map(move |pt| pt.seg(b));
         let mut len = 0usize;
         for seg in segs() {
             len += seg.len();
@@ -404,6 +480,19 @@ fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
     let rows = input.patient.len();
     let buckets = (input.patient_count as usize).div_ceil(1 << BUCKET_SHIFT);
     let chunks = split(rows, threads);
+    let params = ScanParams::new(
+        spec.steps().len(),
+        spec.mode(),
+        u64::from(spec.window().get()),
+        spec.optional_mask(),
+        !spec.exclusions().is_empty(),
+        spec.breakdown().map(|b| b.attribution),
+    );
+    if spec.breakdown().is_none() {
+        if let Some(state) = run_fixed(spec, input, mask_of, &chunks, buckets, &params, so)? {
+            return Ok(state);
+        }
+    }
     let stats = fan_out(threads, |t| {
         stats(
             input,
@@ -423,22 +512,14 @@ fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
     } else {
         0
     };
-    let layout = Layout {
-        dim_bits: if spec.breakdown().is_some() {
+    let layout = Layout::new(
+        if spec.breakdown().is_some() {
             bits_for(u64::from(dim_max))
         } else {
             0
         },
-        ts_bits: bits_for(range),
-        local_bits: BUCKET_SHIFT,
-    };
-    let params = ScanParams::new(
-        spec.steps().len(),
-        spec.mode(),
-        u64::from(spec.window().get()),
-        spec.optional_mask(),
-        !spec.exclusions().is_empty(),
-        spec.breakdown().map(|b| b.attribution),
+        bits_for(range),
+        BUCKET_SHIFT,
     );
     // Balance the reduce by records, not by buckets.
     let mut per_bucket = vec![0u64; buckets];
@@ -469,6 +550,14 @@ fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
     } else {
         return Err(FunnelError::TimeRangeTooWide);
     };
+    finish(spec, input, partials)
+}
+
+fn finish(
+    spec: &FunnelSpec,
+    input: &Input<'_>,
+    partials: Vec<Partial>,
+) -> Result<FunnelState, FunnelError> {
     let mut state = FunnelState::empty(spec);
     state.patients = u64::from(input.patient_count);
     for part in partials {
@@ -479,6 +568,65 @@ fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
         state.merge(&s)?;
     }
     Ok(state)
+}
+
+/// Splits `buckets` into `parts` contiguous ranges of about equal `weight`.
+fn balance(weight: &[u64], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total: u64 = weight.iter().sum();
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut from, mut acc) = (0usize, 0u64);
+    for (b, c) in weight.iter().enumerate() {
+        acc += c;
+        if acc * parts as u64 >= total * (ranges.len() as u64 + 1) && ranges.len() + 1 < parts {
+            ranges.push(from..b + 1);
+            from = b + 1;
+        }
+    }
+    ranges.push(from..weight.len());
+    ranges
+}
+
+/// The fast path: no stats pass, a fixed 40-bit time field around the first event.
+fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
+    spec: &FunnelSpec,
+    input: &Input<'_>,
+    mask_of: M,
+    chunks: &[std::ops::Range<usize>],
+    buckets: usize,
+    params: &ScanParams,
+    so: bool,
+) -> Result<Option<FunnelState>, FunnelError> {
+    let first = (0..input.patient.len())
+        .find(|&i| emits(mask_of(i), so) > 0)
+        .and_then(|i| input.at.get(i).copied())
+        .unwrap_or(0);
+    let origin = first.saturating_sub(1 << (FIXED_TS_BITS - 1));
+    let layout = Layout::new(0, FIXED_TS_BITS, BUCKET_SHIFT);
+    let parts = fan_out(chunks.len(), |t| {
+        let rows = chunks.get(t).cloned().unwrap_or(0..0);
+        partition_fixed(input, mask_of, rows, so, &layout, origin, buckets)
+    });
+    let mut ready = Vec::with_capacity(parts.len());
+    for p in parts {
+        match p? {
+            Some(p) => ready.push(p),
+            None => return Ok(None),
+        }
+    }
+    let weight: Vec<u64> = (0..buckets)
+        .map(|b| ready.iter().map(|p| p.seg(b).len() as u64).sum())
+        .collect();
+    let ranges = balance(&weight, chunks.len());
+    let partials = fan_out(ranges.len(), |t| {
+        reduce(
+            &ready,
+            ranges.get(t).cloned().unwrap_or(0..0),
+            &layout,
+            params,
+            input.patient_count,
+        )
+    });
+    finish(spec, input, partials).map(Some)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -16,23 +16,38 @@ const K_BITS: u32 = 6;
 /// `dimension | step | timestamp - origin | patient within its bucket`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Layout {
-    pub(crate) dim_bits: u32,
-    pub(crate) ts_bits: u32,
-    pub(crate) local_bits: u32,
+    total: u32,
+    k_shift: u32,
+    ts_shift: u32,
+    local_shift: u32,
+    dim_mask: u64,
+    ts_mask: u64,
+    local_mask: u64,
+}
+
+fn mask_of_bits(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
 }
 
 impl Layout {
+    pub(crate) fn new(dim_bits: u32, ts_bits: u32, local_bits: u32) -> Self {
+        Layout {
+            total: dim_bits + K_BITS + ts_bits + local_bits,
+            k_shift: dim_bits,
+            ts_shift: dim_bits + K_BITS,
+            local_shift: dim_bits + K_BITS + ts_bits,
+            dim_mask: mask_of_bits(dim_bits),
+            ts_mask: mask_of_bits(ts_bits),
+            local_mask: mask_of_bits(local_bits),
+        }
+    }
+
     pub(crate) fn total_bits(&self) -> u32 {
-        self.dim_bits + K_BITS + self.ts_bits + self.local_bits
-    }
-    fn k_shift(&self) -> u32 {
-        self.dim_bits
-    }
-    fn ts_shift(&self) -> u32 {
-        self.dim_bits + K_BITS
-    }
-    fn local_shift(&self) -> u32 {
-        self.dim_bits + K_BITS + self.ts_bits
+        self.total
     }
 }
 
@@ -45,40 +60,33 @@ pub(crate) trait Rec: Copy + Ord + Default + Send + Sync + 'static {
     fn dim(self, l: &Layout) -> u64;
 }
 
-fn low_mask(bits: u32) -> u128 {
-    if bits >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << bits) - 1
-    }
-}
-
 macro_rules! impl_rec {
     ($t:ty) => {
         impl Rec for $t {
             #[inline(always)]
             fn pack(l: &Layout, local: u64, ts: u64, k: u64, dim: u64) -> Self {
-                // Widths were sized from the data, so no field spills into the next.
-                (<$t>::from(local) << l.local_shift())
-                    | (<$t>::from(ts) << l.ts_shift())
-                    | (<$t>::from(k) << l.k_shift())
+                // Widths were sized from the data, so no field spills into the next; shifts
+                // are below the type's width because the total fits.
+                (<$t>::from(local) << l.local_shift)
+                    | (<$t>::from(ts) << l.ts_shift)
+                    | (<$t>::from(k) << l.k_shift)
                     | <$t>::from(dim)
             }
             #[inline(always)]
             fn local(self, l: &Layout) -> usize {
-                ((self >> l.local_shift()) as u128 & low_mask(l.local_bits)) as usize
+                ((self >> l.local_shift) as u64 & l.local_mask) as usize
             }
             #[inline(always)]
             fn ts(self, l: &Layout) -> u64 {
-                ((self >> l.ts_shift()) as u128 & low_mask(l.ts_bits)) as u64
+                (self >> l.ts_shift) as u64 & l.ts_mask
             }
             #[inline(always)]
             fn k(self, l: &Layout) -> u64 {
-                ((self >> l.k_shift()) as u128 & low_mask(K_BITS)) as u64
+                (self >> l.k_shift) as u64 & ((1 << K_BITS) - 1)
             }
             #[inline(always)]
             fn dim(self, l: &Layout) -> u64 {
-                (self as u128 & low_mask(l.dim_bits)) as u64
+                self as u64 & l.dim_mask
             }
         }
     };

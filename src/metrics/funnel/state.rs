@@ -161,14 +161,12 @@ fn merge_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
     }
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
+    // Branch-free: which side wins is a coin flip the predictor cannot learn.
     while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
-        if x <= y {
-            out.push(x);
-            i += 1;
-        } else {
-            out.push(y);
-            j += 1;
-        }
+        let take_a = x <= y;
+        out.push(if take_a { x } else { y });
+        i += usize::from(take_a);
+        j += usize::from(!take_a);
     }
     out.extend_from_slice(a.get(i..).unwrap_or(&[]));
     out.extend_from_slice(b.get(j..).unwrap_or(&[]));
