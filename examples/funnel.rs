@@ -1,0 +1,609 @@
+//! Reference calculator: a funnel over a CSV event export, levels identical to ClickHouse
+//! `windowFunnel`. The contract is `../shared/CALCULATORS.md` (`funnel`).
+//!
+//! ```text
+//! cargo run --release --example funnel -- --input events.csv --steps lead,converted,booked \
+//!     --window 30d [--mode default|strict_order|strict_deduplication|strict_increase|unordered] \
+//!     [--breakdown channel|doctor|clinic] [--breakdown-limit N] [--threads N] [--timing]
+//! ```
+//!
+//! Loading parses the CSV and dictionary-encodes it the way a warehouse stores columns:
+//! patient strings to dense numbers, event names to kind codes, channels to codes. Everything
+//! after that (matching steps, grouping and sorting by patient, the scan, the report) is the
+//! `compute_ms` that `--timing` prints.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Instant;
+
+use clinic_ops::metrics::event::{EventKind, JourneyStage};
+use clinic_ops::metrics::funnel::{
+    Attribution, Breakdown, BreakdownBucket, Dimension, EventColumns, FunnelMode, FunnelSpec, Step,
+    StepMatcher, StepReport, Window,
+};
+use serde_json::{Value, json};
+
+/// FxHash: the patient dictionary hashes ~10M short keys, where SipHash would dominate load.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.0 = (self.0.rotate_left(5) ^ (i as u64)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.0 =
+            (self.0.rotate_left(5) ^ ((i >> 64) as u64)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        // murmur3's fmix64: the multiply-xor loop leaves the low bits, which hashbrown
+        // indexes by, depending mostly on the constant prefix of ids like "P0538920".
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+}
+
+type FxMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<Fx>>;
+
+/// Patient ids of up to 15 bytes (the usual case) live inline in the table as a `u128`
+/// (bytes, then the length in the top byte), so a lookup costs one cache miss, not two.
+fn inline_key(b: &[u8]) -> Option<u128> {
+    if b.len() > 15 {
+        return None;
+    }
+    let mut w = [0u8; 16];
+    w[..b.len()].copy_from_slice(b);
+    w[15] = b.len() as u8;
+    Some(u128::from_le_bytes(w))
+}
+
+struct Args {
+    input: Option<String>,
+    steps: Vec<String>,
+    window: Window,
+    mode: FunnelMode,
+    breakdown: Option<Dimension>,
+    breakdown_limit: usize,
+    threads: usize,
+    timing: bool,
+    repeat: usize,
+}
+
+fn usage(msg: &str) -> String {
+    format!(
+        "{msg}\nusage: funnel --input FILE --steps a,b,c --window 30d [--mode MODE] [--breakdown channel] [--timing]"
+    )
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let mut input = None;
+    let mut steps = None;
+    let mut window = None;
+    let mut mode = FunnelMode::Default;
+    let mut breakdown = None;
+    let mut breakdown_limit = usize::MAX;
+    let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut timing = false;
+    let mut repeat = 1usize;
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| usage(&format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--input" => input = Some(value()?),
+            "--steps" => {
+                let v = value()?;
+                let s: Vec<String> = v.split(',').map(str::to_owned).collect();
+                if s.iter().any(String::is_empty) {
+                    return Err(usage(&format!("--steps {v:?} has an empty step name")));
+                }
+                steps = Some(s);
+            }
+            "--window" => {
+                window = Some(Window::parse(&value()?).map_err(|e| usage(&e.to_string()))?)
+            }
+            "--mode" => {
+                mode = FunnelMode::from_str(&value()?).map_err(|e| usage(&e.to_string()))?
+            }
+            "--breakdown" => {
+                breakdown = Some(match value()?.as_str() {
+                    "channel" => Dimension::Channel,
+                    "doctor" => Dimension::Doctor,
+                    "clinic" => Dimension::Clinic,
+                    other => {
+                        return Err(usage(&format!(
+                            "--breakdown {other:?} is not channel, doctor or clinic"
+                        )));
+                    }
+                })
+            }
+            "--breakdown-limit" => {
+                breakdown_limit = value()?
+                    .parse()
+                    .map_err(|_| usage("--breakdown-limit is not a number"))?
+            }
+            "--threads" => {
+                threads = value()?
+                    .parse()
+                    .map_err(|_| usage("--threads is not a number"))?;
+            }
+            "--timing" => timing = true,
+            "--repeat" => {
+                repeat = value()?
+                    .parse()
+                    .map_err(|_| usage("--repeat is not a number"))?;
+            }
+            other => return Err(usage(&format!("unknown flag {other:?}"))),
+        }
+    }
+    Ok(Args {
+        input: input.filter(|i| i != "-"),
+        steps: steps.ok_or_else(|| usage("--steps is required"))?,
+        window: window.ok_or_else(|| usage("--window is required"))?,
+        mode,
+        breakdown,
+        breakdown_limit,
+        threads: threads.max(1),
+        timing,
+        repeat: repeat.max(1),
+    })
+}
+
+/// The input, dictionary-encoded.
+struct Columns {
+    patient: Vec<u32>,
+    kind: Vec<u32>,
+    at: Vec<i64>,
+    dim: Vec<u32>,
+    patients: u32,
+    kinds: HashMap<String, u32>,
+    dim_names: Vec<String>,
+}
+
+/// Splits one CSV record (RFC 4180 quoting) into field ranges. Unquoted records are ranges
+/// of `line`; a quoted record is unquoted into `scratch` and its ranges point there. Returns
+/// `None` on a stray quote, else whether the ranges point into `scratch`.
+fn split_fields(line: &[u8], scratch: &mut Vec<u8>, out: &mut Vec<(usize, usize)>) -> Option<bool> {
+    out.clear();
+    if !line.contains(&b'"') {
+        let mut start = 0;
+        for (i, &b) in line.iter().enumerate() {
+            if b == b',' {
+                out.push((start, i));
+                start = i + 1;
+            }
+        }
+        out.push((start, line.len()));
+        return Some(false);
+    }
+    scratch.clear();
+    let mut i = 0;
+    loop {
+        let from = scratch.len();
+        if line.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                match line.get(i) {
+                    None => return None,
+                    Some(b'"') if line.get(i + 1) == Some(&b'"') => {
+                        scratch.push(b'"');
+                        i += 2;
+                    }
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&b) => {
+                        scratch.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            out.push((from, scratch.len()));
+            match line.get(i) {
+                None => return Some(true),
+                Some(b',') => i += 1,
+                Some(_) => return None,
+            }
+        } else {
+            let rest = line.get(i..).unwrap_or(&[]);
+            let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+            let field = rest.get(..end).unwrap_or(&[]);
+            if field.contains(&b'"') {
+                return None;
+            }
+            scratch.extend_from_slice(field);
+            out.push((from, scratch.len()));
+            if end == rest.len() {
+                return Some(true);
+            }
+            i += end + 1;
+        }
+    }
+}
+
+fn parse_ts(f: &[u8]) -> Option<i64> {
+    let (neg, digits) = match f.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, f),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String)> {
+    let mut line = Vec::with_capacity(256);
+    let mut fields: Vec<(usize, usize)> = Vec::with_capacity(8);
+    let n = reader
+        .read_until(b'\n', &mut line)
+        .map_err(|e| (1, format!("cannot read: {e}")))?;
+    if n == 0 {
+        return Err((
+            1,
+            "empty input: the header row patient_id,event,timestamp is missing".into(),
+        ));
+    }
+    trim_eol(&mut line);
+    let header_text = String::from_utf8_lossy(&line).into_owned();
+    let mut scratch = Vec::new();
+    let quoted = split_fields(&line, &mut scratch, &mut fields)
+        .ok_or((1, "header has a stray quote".to_owned()))?;
+    let src = if quoted { &scratch } else { &line };
+    let header: Vec<String> = fields
+        .iter()
+        .map(|&(a, b)| String::from_utf8_lossy(&src[a..b]).trim().to_owned())
+        .collect();
+    if header.len() < 3
+        || header[0] != "patient_id"
+        || header[1] != "event"
+        || header[2] != "timestamp"
+    {
+        return Err((
+            1,
+            format!("header {header_text:?} does not start with patient_id,event,timestamp"),
+        ));
+    }
+    let mut dim_col = None;
+    let mut amount_col = None;
+    for (i, h) in header.iter().enumerate().skip(3) {
+        match h.as_str() {
+            "channel" | "doctor" | "clinic" => {
+                let wanted = match args.breakdown {
+                    Some(Dimension::Channel) => "channel",
+                    Some(Dimension::Doctor) => "doctor",
+                    Some(Dimension::Clinic) => "clinic",
+                    _ => "",
+                };
+                if h == wanted {
+                    dim_col = Some(i);
+                }
+            }
+            "amount" => amount_col = Some(i),
+            other => {
+                return Err((
+                    1,
+                    format!("unknown column {other:?}; expected channel, doctor, clinic or amount"),
+                ));
+            }
+        }
+    }
+    if args.breakdown.is_some() && dim_col.is_none() {
+        return Err((
+            1,
+            "--breakdown names a column the header does not have".into(),
+        ));
+    }
+    let width = header.len();
+    let mut patients: FxMap<u32> = FxMap::default();
+    let mut short_patients: HashMap<u128, u32, BuildHasherDefault<Fx>> = HashMap::default();
+    let mut kinds: HashMap<String, u32> = HashMap::new();
+    for s in JourneyStage::ALL {
+        kinds.insert(s.code().to_owned(), EventKind::stage(s).code());
+    }
+    let mut kind_cache: FxMap<u32> = FxMap::default();
+    let mut dims: FxMap<u32> = FxMap::default();
+    let mut dim_names = Vec::new();
+    let mut cols = Columns {
+        patient: Vec::new(),
+        kind: Vec::new(),
+        at: Vec::new(),
+        dim: Vec::new(),
+        patients: 0,
+        kinds: HashMap::new(),
+        dim_names: Vec::new(),
+    };
+    let mut lineno = 1usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| (lineno + 1, format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        lineno += 1;
+        // A quoted field may hold a line break: keep reading while quotes are unbalanced.
+        while line.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
+            let more = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| (lineno, format!("cannot read: {e}")))?;
+            if more == 0 {
+                return Err((lineno, "unterminated quoted field".into()));
+            }
+        }
+        trim_eol(&mut line);
+        if line.is_empty() {
+            continue;
+        }
+        let quoted = split_fields(&line, &mut scratch, &mut fields)
+            .ok_or((lineno, "malformed quoting".to_owned()))?;
+        if fields.len() != width {
+            return Err((
+                lineno,
+                format!("{} fields, the header has {width}", fields.len()),
+            ));
+        }
+        let src: &[u8] = if quoted { &scratch } else { &line };
+        let field = |i: usize| fields.get(i).and_then(|&(a, b)| src.get(a..b));
+        let (Some(p), Some(e), Some(t)) = (field(0), field(1), field(2)) else {
+            return Err((lineno, "fewer than 3 fields".into()));
+        };
+        if p.is_empty() {
+            return Err((lineno, "patient_id is empty".into()));
+        }
+        if e.is_empty() {
+            return Err((lineno, "event is empty".into()));
+        }
+        let ts = parse_ts(t).ok_or_else(|| {
+            (
+                lineno,
+                format!(
+                    "timestamp {:?} is not whole Unix seconds",
+                    String::from_utf8_lossy(t)
+                ),
+            )
+        })?;
+        if let Some(a) = amount_col.and_then(field) {
+            if !a.is_empty() {
+                let s = std::str::from_utf8(a).ok();
+                if s.and_then(|s| rust_decimal::Decimal::from_str(s.trim()).ok())
+                    .is_none()
+                {
+                    return Err((
+                        lineno,
+                        format!("amount {:?} is not a number", String::from_utf8_lossy(a)),
+                    ));
+                }
+            }
+        }
+        let next = (patients.len() + short_patients.len()) as u32;
+        if next == u32::MAX {
+            return Err((lineno, "more than 4294967294 patients".into()));
+        }
+        let pid = match inline_key(p) {
+            Some(key) => *short_patients.entry(key).or_insert(next),
+            None => match patients.get(p) {
+                Some(&id) => id,
+                None => {
+                    patients.insert(Box::from(p), next);
+                    next
+                }
+            },
+        };
+        let kind = match kind_cache.get(&e[..]) {
+            Some(&k) => k,
+            None => {
+                let name = std::str::from_utf8(e)
+                    .map_err(|_| (lineno, "event is not UTF-8".to_owned()))?
+                    .to_owned();
+                let custom = kinds.len() as u32;
+                let code = match kinds.get(&name) {
+                    Some(&c) => c,
+                    None => {
+                        let c = EventKind::custom(custom)
+                            .map_err(|err| (lineno, err.to_string()))?
+                            .code();
+                        kinds.insert(name, c);
+                        c
+                    }
+                };
+                kind_cache.insert(Box::from(&e[..]), code);
+                code
+            }
+        };
+        if let Some(d) = dim_col.and_then(field) {
+            let next = dims.len() as u32;
+            let code = *dims.entry(Box::from(&d[..])).or_insert_with(|| {
+                dim_names.push(String::from_utf8_lossy(d).into_owned());
+                next
+            });
+            cols.dim.push(code);
+        }
+        cols.patient.push(pid);
+        cols.kind.push(kind);
+        cols.at.push(ts);
+    }
+    cols.patients = (patients.len() + short_patients.len()) as u32;
+    cols.kinds = kinds;
+    cols.dim_names = dim_names;
+    Ok(cols)
+}
+
+fn trim_eol(line: &mut Vec<u8>) {
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+}
+
+fn steps_json(steps: &[StepReport]) -> Value {
+    Value::Array(
+        steps
+            .iter()
+            .map(|s| {
+                json!({
+                    "step": s.label,
+                    "patients": s.patients,
+                    "conversion_from_previous": s.conversion_from_previous,
+                    "conversion_from_first": s.conversion_from_first,
+                    "median_seconds_to_convert": s.median_seconds_to_convert,
+                    "mean_seconds_to_convert": s.mean_seconds_to_convert,
+                    "drop_off": s.drop_off,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn run() -> Result<(), (u8, String)> {
+    let args = parse_args().map_err(|m| (2, m))?;
+    let t0 = Instant::now();
+    let reader: Box<dyn Read> = match &args.input {
+        Some(path) => Box::new(
+            std::fs::File::open(path).map_err(|e| (2, format!("cannot open {path}: {e}")))?,
+        ),
+        None => Box::new(std::io::stdin()),
+    };
+    let cols = load(BufReader::with_capacity(1 << 20, reader), &args)
+        .map_err(|(line, why)| (2, format!("line {line}: {why}")))?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+
+    let t1 = Instant::now();
+    let steps: Vec<Step> = args
+        .steps
+        .iter()
+        .map(|name| {
+            // A step no row names gets a code no row has: it simply never matches.
+            let unused = EventKind::custom(cols.kinds.len() as u32).map_or(0, |k| k.code());
+            let code = cols.kinds.get(name).copied().unwrap_or(unused);
+            Step {
+                label: name.clone(),
+                matcher: StepMatcher::kind(EventKind::from_code(code)),
+                optional: false,
+            }
+        })
+        .collect();
+    let mut spec =
+        FunnelSpec::new(steps, args.window, args.mode).map_err(|e| (2, e.to_string()))?;
+    if let Some(dimension) = args.breakdown {
+        spec = spec
+            .with_breakdown(Breakdown {
+                dimension,
+                attribution: Attribution::FirstTouch,
+            })
+            .map_err(|e| (2, e.to_string()))?;
+    }
+    let input = EventColumns {
+        patient_count: cols.patients,
+        patient: &cols.patient,
+        kind: &cols.kind,
+        at: &cols.at,
+        dimension: args.breakdown.map(|_| &cols.dim[..]),
+    };
+    let state = spec
+        .compute_columns(&input, args.threads)
+        .map_err(|e| (2, e.to_string()))?;
+    let report = state.report(&spec, args.breakdown_limit);
+    let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
+    if args.repeat > 1 {
+        // Dev aid on a shared machine: wall time swings with other load, CPU time less so.
+        let cpu0 = process_cpu_ms();
+        let mut walls = Vec::new();
+        for _ in 0..args.repeat {
+            let t = Instant::now();
+            let s = spec
+                .compute_columns(&input, args.threads)
+                .map_err(|e| (2, e.to_string()))?;
+            std::hint::black_box(s.report(&spec, args.breakdown_limit));
+            walls.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        walls.sort_by(f64::total_cmp);
+        if let (Some(a), Some(b)) = (cpu0, process_cpu_ms()) {
+            eprintln!(
+                "repeat {}: wall_ms min={:.1} median={:.1}, cpu_ms per compute={:.1}",
+                args.repeat,
+                walls[0],
+                walls[walls.len() / 2],
+                (b - a) / args.repeat as f64
+            );
+        }
+    }
+
+    let mut out = json!({
+        "mode": args.mode.code(),
+        "window_seconds": args.window.get(),
+        "patients": report.patients,
+        "steps": steps_json(&report.steps),
+    });
+    if args.breakdown.is_some() {
+        let rows: Vec<Value> = report
+            .breakdown
+            .iter()
+            .filter_map(|b| {
+                let value = match b.value {
+                    BreakdownBucket::Value(v) => cols.dim_names.get(v as usize)?.clone(),
+                    BreakdownBucket::Other => "other".to_owned(),
+                    // Level-0 patients have no first-step event to take a channel from.
+                    BreakdownBucket::Unattributed => return None,
+                    _ => return None,
+                };
+                Some(json!({"value": value, "steps": steps_json(&b.steps)}))
+            })
+            .collect();
+        out["breakdown"] = Value::Array(rows);
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{out}").map_err(|e| (1, format!("cannot write: {e}")))?;
+    if args.timing {
+        eprintln!("timing load_ms={load_ms:.3} compute_ms={compute_ms:.3}");
+    }
+    Ok(())
+}
+
+/// User + system CPU time of this process, from `/proc/self/stat` (Linux only).
+fn process_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(code)
+        }
+    }
+}

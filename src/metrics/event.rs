@@ -1,0 +1,303 @@
+//! Journey events: the compact facts the funnel reads.
+//!
+//! A [`JourneyEvent`] is one thing a patient did: a [`EventKind`] (a stage of the patient
+//! journey, or a custom kind the host names), when, and optionally through which channel, with
+//! which doctor, at which clinic, for how much. Events may arrive in any order; the funnel
+//! sorts them itself.
+//!
+//! ```
+//! use clinic_ops::id::PatientId;
+//! use clinic_ops::metrics::event::{ChannelCode, EventKind, JourneyEvent, JourneyStage};
+//!
+//! let e = JourneyEvent::new(PatientId::new(7), EventKind::stage(JourneyStage::Booked), 1_767_200_000)
+//!     .with_channel(ChannelCode::new(3));
+//! assert_eq!(e.kind.as_stage(), Some(JourneyStage::Booked));
+//! assert_eq!("booked".parse::<JourneyStage>()?, JourneyStage::Booked);
+//! # Ok::<(), clinic_ops::metrics::event::EventError>(())
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::id::{ClinicId, DoctorId, PatientId};
+use crate::money::Yuan;
+
+/// A stage of the patient journey (客户运营流程), in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JourneyStage {
+    /// 引流: first contact through a channel.
+    Lead,
+    /// 转化: added the clinic's WeChat, basic file opened.
+    Converted,
+    /// 预约挂号: booked a slot.
+    Booked,
+    /// 到馆: checked in.
+    Arrived,
+    /// 问诊: saw the doctor.
+    Consulted,
+    /// 取药: took medicine or bought a course.
+    Purchased,
+    /// 诊后随访: was followed up.
+    FollowedUp,
+    /// 复诊: came back.
+    Revisited,
+    /// 转介绍: brought a friend.
+    Referred,
+}
+
+impl JourneyStage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [JourneyStage; 9] = [
+        JourneyStage::Lead,
+        JourneyStage::Converted,
+        JourneyStage::Booked,
+        JourneyStage::Arrived,
+        JourneyStage::Consulted,
+        JourneyStage::Purchased,
+        JourneyStage::FollowedUp,
+        JourneyStage::Revisited,
+        JourneyStage::Referred,
+    ];
+
+    /// The snake_case code (`followed_up`), as exports spell it.
+    pub fn code(self) -> &'static str {
+        match self {
+            JourneyStage::Lead => "lead",
+            JourneyStage::Converted => "converted",
+            JourneyStage::Booked => "booked",
+            JourneyStage::Arrived => "arrived",
+            JourneyStage::Consulted => "consulted",
+            JourneyStage::Purchased => "purchased",
+            JourneyStage::FollowedUp => "followed_up",
+            JourneyStage::Revisited => "revisited",
+            JourneyStage::Referred => "referred",
+        }
+    }
+}
+
+impl fmt::Display for JourneyStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Event text that is not a journey stage, or a custom kind number out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The text names no journey stage.
+    #[error("event kind {value:?} is not a journey stage")]
+    UnknownStage {
+        /// The text given.
+        value: String,
+    },
+    /// A custom kind number beyond [`EventKind::MAX_CUSTOM`].
+    #[error("custom event kind {value} is above {max}")]
+    CustomOutOfRange {
+        /// The number given.
+        value: u32,
+        /// The largest accepted.
+        max: u32,
+    },
+}
+
+impl FromStr for JourneyStage {
+    type Err = EventError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JourneyStage::ALL
+            .into_iter()
+            .find(|st| st.code() == s)
+            .ok_or_else(|| EventError::UnknownStage {
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// What happened: a journey stage, or a custom kind (`page_view`, `lecture_attended`) that
+/// the host numbers itself.
+///
+/// A kind is a 4-byte code, so millions of events stay small and a kind compares in one
+/// instruction. Codes `0..16` are reserved for stages; custom kind `n` is code `16 + n`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventKind(u32);
+
+impl EventKind {
+    const CUSTOM_BASE: u32 = 16;
+    /// The largest custom kind number.
+    pub const MAX_CUSTOM: u32 = u32::MAX - Self::CUSTOM_BASE;
+
+    /// The kind of a journey stage.
+    pub const fn stage(stage: JourneyStage) -> Self {
+        EventKind(stage as u32)
+    }
+
+    /// A custom kind numbered by the host (its own dictionary of event names).
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::CustomOutOfRange`] above [`EventKind::MAX_CUSTOM`].
+    pub fn custom(n: u32) -> Result<Self, EventError> {
+        if n > Self::MAX_CUSTOM {
+            return Err(EventError::CustomOutOfRange {
+                value: n,
+                max: Self::MAX_CUSTOM,
+            });
+        }
+        Ok(EventKind(n + Self::CUSTOM_BASE))
+    }
+
+    /// The code, as [`EventColumns`](crate::metrics::funnel::EventColumns) carry it.
+    pub const fn code(self) -> u32 {
+        self.0
+    }
+
+    /// The kind with this code (any `u32` is a kind; unused stage codes match nothing).
+    pub const fn from_code(code: u32) -> Self {
+        EventKind(code)
+    }
+
+    /// The journey stage, when this kind is one.
+    pub fn as_stage(self) -> Option<JourneyStage> {
+        JourneyStage::ALL.get(self.0 as usize).copied()
+    }
+
+    /// The custom number, when this kind is custom.
+    pub fn custom_number(self) -> Option<u32> {
+        self.0.checked_sub(Self::CUSTOM_BASE)
+    }
+}
+
+impl fmt::Debug for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.as_stage(), self.custom_number()) {
+            (Some(s), _) => write!(f, "{s}"),
+            (None, Some(n)) => write!(f, "custom#{n}"),
+            (None, None) => write!(f, "reserved#{}", self.0),
+        }
+    }
+}
+
+impl From<JourneyStage> for EventKind {
+    fn from(s: JourneyStage) -> Self {
+        EventKind::stage(s)
+    }
+}
+
+/// A channel, as a small code the host assigns (its dictionary of channel strings such as
+/// `doctor_ip/xiaohongshu` or a WeCom `state`), so events stay `Copy` and compact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChannelCode(u32);
+
+impl ChannelCode {
+    /// Wraps a host-assigned code.
+    pub const fn new(code: u32) -> Self {
+        ChannelCode(code)
+    }
+
+    /// The code.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// One journey event of one patient.
+///
+/// `at` is whole seconds since the Unix epoch (UTC), the resolution funnels and warehouses
+/// use; [`JourneyEvent::at_utc`] gives it as a `DateTime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JourneyEvent {
+    /// Who.
+    pub patient: PatientId,
+    /// What.
+    pub kind: EventKind,
+    /// When, in Unix seconds.
+    pub at: i64,
+    /// Through which channel, if known.
+    pub channel: Option<ChannelCode>,
+    /// With which doctor, if any.
+    pub doctor: Option<DoctorId>,
+    /// At which clinic, if known.
+    pub clinic: Option<ClinicId>,
+    /// How much was paid, for purchases.
+    pub amount: Option<Yuan>,
+}
+
+impl JourneyEvent {
+    /// An event with no dimensions.
+    pub const fn new(patient: PatientId, kind: EventKind, at: i64) -> Self {
+        JourneyEvent {
+            patient,
+            kind,
+            at,
+            channel: None,
+            doctor: None,
+            clinic: None,
+            amount: None,
+        }
+    }
+
+    /// An event at a `DateTime` (sub-second parts are dropped).
+    pub fn at_time(patient: PatientId, kind: EventKind, at: DateTime<Utc>) -> Self {
+        Self::new(patient, kind, at.timestamp())
+    }
+
+    /// The same event through a channel.
+    #[must_use]
+    pub const fn with_channel(mut self, channel: ChannelCode) -> Self {
+        self.channel = Some(channel);
+        self
+    }
+
+    /// The same event with a doctor.
+    #[must_use]
+    pub const fn with_doctor(mut self, doctor: DoctorId) -> Self {
+        self.doctor = Some(doctor);
+        self
+    }
+
+    /// The same event at a clinic.
+    #[must_use]
+    pub const fn with_clinic(mut self, clinic: ClinicId) -> Self {
+        self.clinic = Some(clinic);
+        self
+    }
+
+    /// The same event with an amount.
+    #[must_use]
+    pub const fn with_amount(mut self, amount: Yuan) -> Self {
+        self.amount = Some(amount);
+        self
+    }
+
+    /// When, as a `DateTime` (`None` beyond chrono's range).
+    pub fn at_utc(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(self.at, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for s in JourneyStage::ALL {
+            let k = EventKind::stage(s);
+            assert_eq!(k.as_stage(), Some(s));
+            assert_eq!(k.custom_number(), None);
+            assert_eq!(s.code().parse::<JourneyStage>().unwrap(), s);
+        }
+        let c = EventKind::custom(5).unwrap();
+        assert_eq!(c.as_stage(), None);
+        assert_eq!(c.custom_number(), Some(5));
+        assert_eq!(EventKind::from_code(c.code()), c);
+        assert!(EventKind::custom(EventKind::MAX_CUSTOM + 1).is_err());
+        assert!("page_view".parse::<JourneyStage>().is_err());
+    }
+}

@@ -1,0 +1,658 @@
+//! The columnar engine: rows in any order to a [`FunnelState`], in three passes.
+//!
+//! 1. **Stats** (rows split in chunks): which rows are funnel events, the time range, and
+//!    how many records each patient bucket gets. A bucket is 4,096 consecutive patient ids.
+//! 2. **Partition** (same chunks): each matching row becomes one packed integer per step it
+//!    matches, written to its bucket. Writes go to a few hundred sequential streams, not to
+//!    random places in a big array, so they stay in cache.
+//! 3. **Reduce** (buckets split in ranges): per bucket, a counting sort by patient into a
+//!    buffer that fits in L2, then per patient a tiny sort and the scan.
+//!
+//! Chunks and bucket ranges are independent, so with the `parallel` feature they run on
+//! scoped threads; without it the same code runs them one after the other.
+
+use std::collections::BTreeMap;
+
+use super::FunnelError;
+use super::scan::{self, EXCL_K, Layout, OTHER_K, Reach, Rec, ScanParams};
+use super::spec::{EXCLUSION_BIT, FunnelMode, FunnelSpec};
+use super::state::{BreakdownKey, FunnelState, Tally};
+
+/// Patients per bucket, as a power of two: 4,096 patients with ~5 events each is a buffer
+/// of ~160 KB, well inside L2.
+const BUCKET_SHIFT: u32 = 12;
+const STEP_BITS: u64 = (1 << 32) - 1;
+
+/// Journey events as columns, the layout a warehouse or a data frame already has: row `i`
+/// is patient `patient[i]` doing kind `kind[i]` at `at[i]`.
+///
+/// Patients are dense numbers `0..patient_count`, as a dictionary-encoded column gives
+/// them. Every number in that range is a patient of the set, with level 0 when none of its
+/// rows match a step.
+#[derive(Debug, Clone, Copy)]
+pub struct EventColumns<'a> {
+    /// How many patients the set has.
+    pub patient_count: u32,
+    /// The patient of each row, `< patient_count`.
+    pub patient: &'a [u32],
+    /// The [`EventKind`](crate::metrics::event::EventKind) code of each row.
+    pub kind: &'a [u32],
+    /// Unix seconds of each row.
+    pub at: &'a [i64],
+    /// The breakdown dimension of each row as a host code (only read with a breakdown).
+    pub dimension: Option<&'a [u32]>,
+}
+
+/// How rows map to steps.
+pub(crate) enum Masks<'a> {
+    Table { kind: &'a [u32], table: Vec<u64> },
+    Rows(&'a [u64]),
+}
+
+/// The engine's input.
+pub(crate) struct Input<'a> {
+    pub(crate) patient_count: u32,
+    pub(crate) patient: &'a [u32],
+    pub(crate) at: &'a [i64],
+    pub(crate) masks: Masks<'a>,
+    pub(crate) dim: Option<&'a [u32]>,
+}
+
+impl<'a> Input<'a> {
+    pub(crate) fn from_columns(
+        spec: &FunnelSpec,
+        cols: &EventColumns<'a>,
+    ) -> Result<Self, FunnelError> {
+        let n = cols.patient.len();
+        if cols.kind.len() != n || cols.at.len() != n {
+            return Err(FunnelError::ColumnLengths {
+                patient: n,
+                kind: cols.kind.len(),
+                at: cols.at.len(),
+            });
+        }
+        if !spec.kind_only() {
+            return Err(FunnelError::NeedsEvents);
+        }
+        let dim = match spec.breakdown() {
+            None => None,
+            Some(_) => match cols.dimension {
+                Some(d) if d.len() == n => Some(d),
+                Some(d) => {
+                    return Err(FunnelError::ColumnLengths {
+                        patient: n,
+                        kind: d.len(),
+                        at: n,
+                    });
+                }
+                None => return Err(FunnelError::MissingDimension),
+            },
+        };
+        // One lookup table from kind code to step mask, sized by the highest kind a step or
+        // exclusion names; every other code maps to 0.
+        let max_code = spec
+            .steps()
+            .iter()
+            .map(|s| s.matcher.kind.code())
+            .chain(spec.exclusions().iter().map(|x| x.kind.code()))
+            .max()
+            .unwrap_or(0);
+        let table = (0..=max_code)
+            .map(|c| spec.mask_of_kind(crate::metrics::event::EventKind::from_code(c)))
+            .collect();
+        Ok(Input {
+            patient_count: cols.patient_count,
+            patient: cols.patient,
+            at: cols.at,
+            masks: Masks::Table {
+                kind: cols.kind,
+                table,
+            },
+            dim,
+        })
+    }
+}
+
+/// How many records a row with this mask becomes.
+#[inline(always)]
+fn emits(mask: u64, strict_order: bool) -> u32 {
+    let steps = (mask & STEP_BITS).count_ones();
+    steps + u32::from(mask & EXCLUSION_BIT != 0) + u32::from(strict_order && steps == 0)
+}
+
+struct Stats {
+    min: i64,
+    max: i64,
+    dim_max: u32,
+    hist: Vec<u32>,
+}
+
+fn stats(
+    input: &Input<'_>,
+    mask_of: impl Fn(usize) -> u64,
+    rows: std::ops::Range<usize>,
+    so: bool,
+    buckets: usize,
+) -> Result<Stats, FunnelError> {
+    let mut s = Stats {
+        min: i64::MAX,
+        max: i64::MIN,
+        dim_max: 0,
+        hist: vec![0; buckets],
+    };
+    let (Some(pat), Some(at)) = (input.patient.get(rows.clone()), input.at.get(rows.clone()))
+    else {
+        return Ok(s);
+    };
+    for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
+        let i = rows.start + j;
+        if p >= input.patient_count {
+            return Err(FunnelError::PatientOutOfRange {
+                row: i,
+                patient: p,
+                patient_count: input.patient_count,
+            });
+        }
+        let e = emits(mask_of(i), so);
+        if e == 0 {
+            continue;
+        }
+        if let Some(h) = s.hist.get_mut((p >> BUCKET_SHIFT) as usize) {
+            *h += e;
+        }
+        s.min = s.min.min(t);
+        s.max = s.max.max(t);
+        if let Some(d) = input.dim.and_then(|d| d.get(i)) {
+            s.dim_max = s.dim_max.max(*d);
+        }
+    }
+    Ok(s)
+}
+
+struct Partition<R> {
+    recs: Vec<R>,
+    /// Start of each bucket in `recs`, plus the end.
+    starts: Vec<usize>,
+}
+
+fn partition<R: Rec>(
+    input: &Input<'_>,
+    mask_of: impl Fn(usize) -> u64,
+    rows: std::ops::Range<usize>,
+    so: bool,
+    l: &Layout,
+    origin: i64,
+    hist: &[u32],
+) -> Partition<R> {
+    let mut starts = Vec::with_capacity(hist.len() + 1);
+    let mut acc = 0usize;
+    for &h in hist {
+        starts.push(acc);
+        acc += h as usize;
+    }
+    starts.push(acc);
+    let mut next = starts.clone();
+    let mut recs = vec![R::default(); acc];
+    let lmask = (1u32 << BUCKET_SHIFT) - 1;
+    let (Some(pat), Some(at)) = (input.patient.get(rows.clone()), input.at.get(rows.clone()))
+    else {
+        return Partition { recs, starts };
+    };
+    for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
+        let i = rows.start + j;
+        let mask = mask_of(i);
+        if emits(mask, so) == 0 {
+            continue;
+        }
+        let Some(pos) = next.get_mut((p >> BUCKET_SHIFT) as usize) else {
+            continue;
+        };
+        // t >= origin, so the wrapping difference is the true one and fits in u64.
+        let ts = t.wrapping_sub(origin) as u64;
+        let local = u64::from(p & lmask);
+        let dim = input
+            .dim
+            .and_then(|d| d.get(i))
+            .map_or(0, |&d| u64::from(d));
+        let mut put = |k: u64| {
+            if let Some(slot) = recs.get_mut(*pos) {
+                *slot = R::pack(l, local, ts, k, dim);
+            }
+            *pos += 1;
+        };
+        let mut steps = mask & STEP_BITS;
+        if steps == 0 && so {
+            put(OTHER_K);
+        }
+        while steps != 0 {
+            let k = u64::from(steps.trailing_zeros()) + 1;
+            steps &= steps - 1;
+            put(k);
+        }
+        if mask & EXCLUSION_BIT != 0 {
+            put(EXCL_K);
+        }
+    }
+    Partition { recs, starts }
+}
+
+/// Records grouped by bucket: one buffer with bucket offsets, or one buffer per bucket.
+trait Segments<R>: Sync {
+    fn seg(&self, bucket: usize) -> &[R];
+}
+
+impl<R: Rec> Segments<R> for Partition<R> {
+    fn seg(&self, b: usize) -> &[R] {
+        match (self.starts.get(b), self.starts.get(b + 1)) {
+            (Some(&s), Some(&e)) => self.recs.get(s..e).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+impl<R: Rec> Segments<R> for Vec<Vec<R>> {
+    fn seg(&self, b: usize) -> &[R] {
+        self.get(b).map_or(&[], |v| &v[..])
+    }
+}
+
+/// Timestamp bits of the fixed layout: ±17,000 years around the first event.
+const FIXED_TS_BITS: u32 = 40;
+
+/// The partition pass without a stats pass: a fixed layout (no breakdown), one growable
+/// buffer per bucket. `Ok(None)` when a timestamp falls outside the fixed range, and the
+/// caller takes the measured path instead.
+fn partition_fixed(
+    input: &Input<'_>,
+    mask_of: impl Fn(usize) -> u64,
+    rows: std::ops::Range<usize>,
+    so: bool,
+    l: &Layout,
+    origin: i64,
+    buckets: usize,
+) -> Result<Option<Vec<Vec<u64>>>, FunnelError> {
+    let per = rows.len() / buckets.max(1);
+    let hint = per + per / 8 + 16;
+    let mut out: Vec<Vec<u64>> = (0..buckets).map(|_| Vec::with_capacity(hint)).collect();
+    let lmask = (1u32 << BUCKET_SHIFT) - 1;
+    let limit = (1u64 << FIXED_TS_BITS) - 1;
+    let (Some(pat), Some(at)) = (input.patient.get(rows.clone()), input.at.get(rows.clone()))
+    else {
+        return Ok(Some(out));
+    };
+    for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
+        let i = rows.start + j;
+        if p >= input.patient_count {
+            return Err(FunnelError::PatientOutOfRange {
+                row: i,
+                patient: p,
+                patient_count: input.patient_count,
+            });
+        }
+        let mask = mask_of(i);
+        if emits(mask, so) == 0 {
+            continue;
+        }
+        let ts = t.wrapping_sub(origin) as u64;
+        if ts > limit {
+            return Ok(None);
+        }
+        let Some(bucket) = out.get_mut((p >> BUCKET_SHIFT) as usize) else {
+            continue;
+        };
+        let local = u64::from(p & lmask);
+        let mut steps = mask & STEP_BITS;
+        if steps == 0 && so {
+            bucket.push(u64::pack(l, local, ts, OTHER_K, 0));
+        }
+        while steps != 0 {
+            let k = u64::from(steps.trailing_zeros()) + 1;
+            steps &= steps - 1;
+            bucket.push(u64::pack(l, local, ts, k, 0));
+        }
+        if mask & EXCLUSION_BIT != 0 {
+            bucket.push(u64::pack(l, local, ts, EXCL_K, 0));
+        }
+    }
+    Ok(Some(out))
+}
+
+struct Partial {
+    excluded: u64,
+    total: Tally,
+    by_value: BTreeMap<BreakdownKey, Tally>,
+}
+
+fn reduce<R: Rec, P: Segments<R>>(
+    parts: &[P],
+    buckets: std::ops::Range<usize>,
+    l: &Layout,
+    p: &ScanParams,
+    patient_count: u32,
+) -> Partial {
+    let mut out = Partial {
+        excluded: 0,
+        total: Tally::new(p.n),
+        by_value: BTreeMap::new(),
+    };
+    let per_bucket = 1usize << BUCKET_SHIFT;
+    let mut counts = vec![0u32; per_bucket + 1];
+    let mut buf: Vec<R> = Vec::new();
+    let mut reach = Reach::default();
+    let mut scanned = 0u64;
+    let mut owned = 0u64;
+    for b in buckets {
+        let first = b * per_bucket;
+        owned += (patient_count as usize)
+            .saturating_sub(first)
+            .min(per_bucket) as u64;
+        counts.iter_mut().for_each(|c| *c = 0);
+        let segs = || parts.iter().map(move |pt| pt.seg(b));
+        let mut len = 0usize;
+        for seg in segs() {
+            len += seg.len();
+            for r in seg {
+                if let Some(c) = counts.get_mut(r.local(l) + 1) {
+                    *c += 1;
+                }
+            }
+        }
+        if len == 0 {
+            continue;
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        buf.clear();
+        buf.resize(len, R::default());
+        // counts[local] is now the next write position of `local`.
+        for seg in segs() {
+            for &r in seg {
+                if let Some(c) = counts.get_mut(r.local(l)) {
+                    if let Some(slot) = buf.get_mut(*c as usize) {
+                        *slot = r;
+                    }
+                    *c += 1;
+                }
+            }
+        }
+        // After the scatter counts[local] is the end of `local`, the start of `local + 1`.
+        let mut start = 0usize;
+        for local in 0..per_bucket {
+            let end = counts.get(local).map_or(start, |&c| c as usize);
+            if end > start {
+                if let Some(slice) = buf.get_mut(start..end) {
+                    scan::sort_small(slice);
+                    scan::scan(slice, l, p, &mut reach);
+                    scanned += 1;
+                    if reach.excluded(slice, l, p) {
+                        out.excluded += 1;
+                    } else {
+                        out.total.record(&reach, p, true);
+                        if p.attribution.is_some() {
+                            let key = reach
+                                .attributed(p)
+                                .map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
+                            out.by_value
+                                .entry(key)
+                                .or_insert_with(|| Tally::new(p.n))
+                                .record(&reach, p, true);
+                        }
+                    }
+                }
+            }
+            start = end.max(start);
+        }
+    }
+    let unseen = owned.saturating_sub(scanned);
+    out.total.add_level0(unseen);
+    if p.attribution.is_some() && unseen > 0 {
+        out.by_value
+            .entry(BreakdownKey::Unattributed)
+            .or_insert_with(|| Tally::new(p.n))
+            .add_level0(unseen);
+    }
+    out.total.sort();
+    for t in out.by_value.values_mut() {
+        t.sort();
+    }
+    out
+}
+
+/// Runs `f(0..n)`, on scoped threads with the `parallel` feature.
+fn fan_out<T: Send, F: Fn(usize) -> T + Sync>(n: usize, f: F) -> Vec<T> {
+    #[cfg(feature = "parallel")]
+    if n > 1 {
+        let f = &f;
+        return std::thread::scope(|s| {
+            let handles: Vec<_> = (1..n).map(|i| s.spawn(move || f(i))).collect();
+            let mut out = vec![f(0)];
+            for h in handles {
+                match h.join() {
+                    Ok(v) => out.push(v),
+                    Err(e) => std::panic::resume_unwind(e),
+                }
+            }
+            out
+        });
+    }
+    (0..n).map(f).collect()
+}
+
+fn split(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    (0..parts)
+        .map(|i| len * i / parts..len * (i + 1) / parts)
+        .collect()
+}
+
+fn bits_for(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+/// Computes the state of `spec` over `input` with `threads` workers.
+pub(crate) fn run(
+    spec: &FunnelSpec,
+    input: &Input<'_>,
+    threads: usize,
+) -> Result<FunnelState, FunnelError> {
+    // Monomorphise the row-to-mask lookup so the hot loops do not branch on its source.
+    match &input.masks {
+        Masks::Table { kind, table } => run_with(spec, input, threads, |i: usize| {
+            kind.get(i)
+                .and_then(|&c| table.get(c as usize))
+                .copied()
+                .unwrap_or(0)
+        }),
+        Masks::Rows(m) => run_with(spec, input, threads, |i: usize| {
+            m.get(i).copied().unwrap_or(0)
+        }),
+    }
+}
+
+fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
+    spec: &FunnelSpec,
+    input: &Input<'_>,
+    threads: usize,
+    mask_of: M,
+) -> Result<FunnelState, FunnelError> {
+    let threads = threads.max(1);
+    let so = spec.mode() == FunnelMode::StrictOrder;
+    let rows = input.patient.len();
+    let buckets = (input.patient_count as usize).div_ceil(1 << BUCKET_SHIFT);
+    let chunks = split(rows, threads);
+    let params = ScanParams::new(
+        spec.steps().len(),
+        spec.mode(),
+        u64::from(spec.window().get()),
+        spec.optional_mask(),
+        !spec.exclusions().is_empty(),
+        spec.breakdown().map(|b| b.attribution),
+    );
+    if spec.breakdown().is_none() {
+        if let Some(state) = run_fixed(spec, input, mask_of, &chunks, buckets, &params, so)? {
+            return Ok(state);
+        }
+    }
+    let stats = fan_out(threads, |t| {
+        stats(
+            input,
+            mask_of,
+            chunks.get(t).cloned().unwrap_or(0..0),
+            so,
+            buckets,
+        )
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    let min = stats.iter().map(|s| s.min).min().unwrap_or(0);
+    let max = stats.iter().map(|s| s.max).max().unwrap_or(0);
+    let dim_max = stats.iter().map(|s| s.dim_max).max().unwrap_or(0);
+    let range = if max >= min {
+        max.wrapping_sub(min) as u64
+    } else {
+        0
+    };
+    let layout = Layout::new(
+        if spec.breakdown().is_some() {
+            bits_for(u64::from(dim_max))
+        } else {
+            0
+        },
+        bits_for(range),
+        BUCKET_SHIFT,
+    );
+    // Balance the reduce by records, not by buckets.
+    let mut per_bucket = vec![0u64; buckets];
+    for s in &stats {
+        for (a, h) in per_bucket.iter_mut().zip(&s.hist) {
+            *a += u64::from(*h);
+        }
+    }
+    let total: u64 = per_bucket.iter().sum();
+    let mut ranges = Vec::with_capacity(threads);
+    let (mut from, mut acc) = (0usize, 0u64);
+    for (b, c) in per_bucket.iter().enumerate() {
+        acc += c;
+        if acc * threads as u64 >= total * (ranges.len() as u64 + 1) && ranges.len() + 1 < threads {
+            ranges.push(from..b + 1);
+            from = b + 1;
+        }
+    }
+    ranges.push(from..buckets);
+    let partials = if layout.total_bits() <= 64 {
+        go::<u64, M>(
+            input, mask_of, &chunks, &stats, &ranges, &layout, &params, so, min,
+        )
+    } else if layout.total_bits() <= 128 {
+        go::<u128, M>(
+            input, mask_of, &chunks, &stats, &ranges, &layout, &params, so, min,
+        )
+    } else {
+        return Err(FunnelError::TimeRangeTooWide);
+    };
+    finish(spec, input, partials)
+}
+
+fn finish(
+    spec: &FunnelSpec,
+    input: &Input<'_>,
+    partials: Vec<Partial>,
+) -> Result<FunnelState, FunnelError> {
+    let mut state = FunnelState::empty(spec);
+    state.patients = u64::from(input.patient_count);
+    for part in partials {
+        let mut s = FunnelState::empty(spec);
+        s.excluded = part.excluded;
+        s.total = part.total;
+        s.by_value = part.by_value;
+        state.merge(&s)?;
+    }
+    Ok(state)
+}
+
+/// Splits `buckets` into `parts` contiguous ranges of about equal `weight`.
+fn balance(weight: &[u64], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total: u64 = weight.iter().sum();
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut from, mut acc) = (0usize, 0u64);
+    for (b, c) in weight.iter().enumerate() {
+        acc += c;
+        if acc * parts as u64 >= total * (ranges.len() as u64 + 1) && ranges.len() + 1 < parts {
+            ranges.push(from..b + 1);
+            from = b + 1;
+        }
+    }
+    ranges.push(from..weight.len());
+    ranges
+}
+
+/// The fast path: no stats pass, a fixed 40-bit time field around the first event.
+fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
+    spec: &FunnelSpec,
+    input: &Input<'_>,
+    mask_of: M,
+    chunks: &[std::ops::Range<usize>],
+    buckets: usize,
+    params: &ScanParams,
+    so: bool,
+) -> Result<Option<FunnelState>, FunnelError> {
+    let first = (0..input.patient.len())
+        .find(|&i| emits(mask_of(i), so) > 0)
+        .and_then(|i| input.at.get(i).copied())
+        .unwrap_or(0);
+    let origin = first.saturating_sub(1 << (FIXED_TS_BITS - 1));
+    let layout = Layout::new(0, FIXED_TS_BITS, BUCKET_SHIFT);
+    let parts = fan_out(chunks.len(), |t| {
+        let rows = chunks.get(t).cloned().unwrap_or(0..0);
+        partition_fixed(input, mask_of, rows, so, &layout, origin, buckets)
+    });
+    let mut ready = Vec::with_capacity(parts.len());
+    for p in parts {
+        match p? {
+            Some(p) => ready.push(p),
+            None => return Ok(None),
+        }
+    }
+    let weight: Vec<u64> = (0..buckets)
+        .map(|b| ready.iter().map(|p| p.seg(b).len() as u64).sum())
+        .collect();
+    let ranges = balance(&weight, chunks.len());
+    let partials = fan_out(ranges.len(), |t| {
+        reduce(
+            &ready,
+            ranges.get(t).cloned().unwrap_or(0..0),
+            &layout,
+            params,
+            input.patient_count,
+        )
+    });
+    finish(spec, input, partials).map(Some)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
+    input: &Input<'_>,
+    mask_of: M,
+    chunks: &[std::ops::Range<usize>],
+    stats: &[Stats],
+    ranges: &[std::ops::Range<usize>],
+    l: &Layout,
+    p: &ScanParams,
+    so: bool,
+    origin: i64,
+) -> Vec<Partial> {
+    let parts: Vec<Partition<R>> = fan_out(chunks.len(), |t| {
+        let rows = chunks.get(t).cloned().unwrap_or(0..0);
+        let hist = stats.get(t).map_or(&[][..], |s| &s.hist[..]);
+        partition(input, mask_of, rows, so, l, origin, hist)
+    });
+    fan_out(ranges.len(), |t| {
+        reduce(
+            &parts,
+            ranges.get(t).cloned().unwrap_or(0..0),
+            l,
+            p,
+            input.patient_count,
+        )
+    })
+}

@@ -1,0 +1,260 @@
+//! From an exact state to what a clinic manager reads: conversion rates, drop-off, time to
+//! convert with PostHog's histogram.
+
+use serde::{Deserialize, Serialize};
+
+use super::FunnelSpec;
+use super::spec::FunnelMode;
+use super::state::{BreakdownKey, FunnelState, Tally};
+
+/// One bar of a time-to-convert histogram: samples in `from_seconds .. to_seconds` (the last
+/// bar also holds its upper edge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistogramBin {
+    /// Lower edge, inclusive.
+    pub from_seconds: u64,
+    /// Upper edge, exclusive except for the last bar.
+    pub to_seconds: u64,
+    /// Patients in the bar.
+    pub patients: u64,
+}
+
+/// One step of a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// 1-based step number.
+    pub step: usize,
+    /// The step's label.
+    pub label: String,
+    /// Whether the step is optional.
+    pub optional: bool,
+    /// Patients at this step (funnel level ≥ step).
+    pub patients: u64,
+    /// `patients / previous step's patients`; 1.0 for a first step with patients, 0 when the
+    /// previous step has none.
+    pub conversion_from_previous: f64,
+    /// `patients / first step's patients`, 0 when the first step has none.
+    pub conversion_from_first: f64,
+    /// Patients lost since the previous step; for step 1, the patients with level 0.
+    pub drop_off: u64,
+    /// Median seconds from the chain's step-1 event to this step (the mean of the two middle
+    /// samples for an even count); `None` for step 1 or without samples.
+    pub median_seconds_to_convert: Option<f64>,
+    /// Mean of the same samples.
+    pub mean_seconds_to_convert: Option<f64>,
+    /// PostHog's histogram of the same samples: `clamp(ceil(cbrt(n)), 1, 60)` bars of equal
+    /// whole-second width `max(1, ceil((max - min) / bars))` from the smallest sample.
+    pub histogram: Vec<HistogramBin>,
+}
+
+/// A breakdown row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BreakdownBucket {
+    /// One value (channel code, doctor or clinic id).
+    Value(u64),
+    /// Every value beyond the report's limit, together.
+    Other,
+    /// Patients without a value.
+    Unattributed,
+}
+
+/// The steps of one breakdown row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakdownReport {
+    /// Which value.
+    pub value: BreakdownBucket,
+    /// Its steps.
+    pub steps: Vec<StepReport>,
+}
+
+/// A funnel report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelReport {
+    /// The mode.
+    pub mode: FunnelMode,
+    /// The window in seconds.
+    pub window_seconds: u32,
+    /// Every patient in the set, excluded ones included.
+    pub patients: u64,
+    /// Patients dropped by an exclusion.
+    pub excluded: u64,
+    /// The steps.
+    pub steps: Vec<StepReport>,
+    /// Breakdown rows: values by first-step patients (most first, then by value), then
+    /// `Other`, then `Unattributed`; empty without a breakdown.
+    pub breakdown: Vec<BreakdownReport>,
+}
+
+/// PostHog's bin count: `clamp(ceil(cbrt(n)), 1, 60)`.
+pub fn histogram_bins(samples: usize) -> usize {
+    (1..=60usize)
+        .find(|b| b.saturating_mul(*b).saturating_mul(*b) >= samples)
+        .unwrap_or(60)
+}
+
+fn histogram(sorted: &[u32]) -> Vec<HistogramBin> {
+    let (Some(&lo), Some(&hi)) = (sorted.first(), sorted.last()) else {
+        return Vec::new();
+    };
+    let bins = histogram_bins(sorted.len()) as u64;
+    let (lo, hi) = (u64::from(lo), u64::from(hi));
+    let width = (hi - lo).div_ceil(bins).max(1);
+    let mut out: Vec<HistogramBin> = (0..bins)
+        .map(|i| HistogramBin {
+            from_seconds: lo + i * width,
+            to_seconds: lo + (i + 1) * width,
+            patients: 0,
+        })
+        .collect();
+    // Samples are sorted, so each bar is a range found by binary search: O(bars · log n).
+    let mut from = 0usize;
+    let last = out.len().saturating_sub(1);
+    for (i, b) in out.iter_mut().enumerate() {
+        let to = if i == last {
+            sorted.len()
+        } else {
+            sorted.partition_point(|&s| u64::from(s) < b.to_seconds)
+        };
+        b.patients = to.saturating_sub(from) as u64;
+        from = to.max(from);
+    }
+    out
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn steps_of(spec: &FunnelSpec, t: &Tally, optional: u64) -> Vec<StepReport> {
+    let counts = t.step_patients(optional);
+    let first = counts.first().copied().unwrap_or(0);
+    let not_reached = t.by_level().first().copied().unwrap_or(0);
+    spec.steps()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let patients = counts.get(i).copied().unwrap_or(0);
+            let (prev, drop_off) = match i.checked_sub(1).and_then(|j| counts.get(j)) {
+                Some(&prev) => (ratio(patients, prev), prev.saturating_sub(patients)),
+                None => (if patients > 0 { 1.0 } else { 0.0 }, not_reached),
+            };
+            let samples = t.seconds().get(i).map_or(&[][..], |v| &v[..]);
+            let median = match samples.len() {
+                0 => None,
+                n if n % 2 == 1 => samples.get(n / 2).map(|&v| f64::from(v)),
+                n => match (samples.get(n / 2 - 1), samples.get(n / 2)) {
+                    (Some(&a), Some(&b)) => Some((f64::from(a) + f64::from(b)) / 2.0),
+                    _ => None,
+                },
+            };
+            let mean = (!samples.is_empty()).then(|| {
+                samples.iter().map(|&v| u64::from(v)).sum::<u64>() as f64 / samples.len() as f64
+            });
+            StepReport {
+                step: i + 1,
+                label: s.label.clone(),
+                optional: s.optional,
+                patients,
+                conversion_from_previous: prev,
+                conversion_from_first: if i == 0 {
+                    if patients > 0 { 1.0 } else { 0.0 }
+                } else {
+                    ratio(patients, first)
+                },
+                drop_off,
+                median_seconds_to_convert: median,
+                mean_seconds_to_convert: mean,
+                histogram: histogram(samples),
+            }
+        })
+        .collect()
+}
+
+impl FunnelState {
+    /// The report of this state, labelled by `spec` (the funnel it was computed with).
+    ///
+    /// With a breakdown, the `max_values` values with the most first-step patients get a row
+    /// each and the rest are summed, exactly, into [`BreakdownBucket::Other`].
+    pub fn report(&self, spec: &FunnelSpec, max_values: usize) -> FunnelReport {
+        let mut values: Vec<(u64, u64, &Tally)> = self
+            .by_value
+            .iter()
+            .filter_map(|(k, t)| match k {
+                BreakdownKey::Value(v) => Some((
+                    t.step_patients(self.optional).first().copied().unwrap_or(0),
+                    *v,
+                    t,
+                )),
+                BreakdownKey::Unattributed => None,
+            })
+            .collect();
+        values.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut breakdown: Vec<BreakdownReport> = values
+            .iter()
+            .take(max_values)
+            .map(|(_, v, t)| BreakdownReport {
+                value: BreakdownBucket::Value(*v),
+                steps: steps_of(spec, t, self.optional),
+            })
+            .collect();
+        if values.len() > max_values {
+            let mut other = FunnelState::empty(spec);
+            for (_, v, t) in values.iter().skip(max_values) {
+                let mut one = FunnelState::empty(spec);
+                one.by_value.insert(BreakdownKey::Value(*v), (*t).clone());
+                one.total = (*t).clone();
+                // Same funnel on both sides, so the merge cannot fail.
+                let _ = other.merge(&one);
+            }
+            breakdown.push(BreakdownReport {
+                value: BreakdownBucket::Other,
+                steps: steps_of(spec, &other.total, self.optional),
+            });
+        }
+        if let Some(t) = self.by_value.get(&BreakdownKey::Unattributed) {
+            breakdown.push(BreakdownReport {
+                value: BreakdownBucket::Unattributed,
+                steps: steps_of(spec, t, self.optional),
+            });
+        }
+        FunnelReport {
+            mode: self.mode,
+            window_seconds: self.window.get(),
+            patients: self.patients,
+            excluded: self.excluded,
+            steps: steps_of(spec, &self.total, self.optional),
+            breakdown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posthog_bin_rule() {
+        assert_eq!(histogram_bins(0), 1);
+        assert_eq!(histogram_bins(1), 1);
+        assert_eq!(histogram_bins(8), 2);
+        assert_eq!(histogram_bins(9), 3);
+        assert_eq!(histogram_bins(1000), 10);
+        assert_eq!(histogram_bins(1001), 11);
+        assert_eq!(histogram_bins(10_000_000), 60);
+    }
+
+    #[test]
+    fn histogram_holds_every_sample() {
+        let s: Vec<u32> = (0..100).map(|i| i * 7).collect();
+        let h = histogram(&s);
+        assert_eq!(h.len(), 5);
+        assert_eq!(h.iter().map(|b| b.patients).sum::<u64>(), 100);
+        assert_eq!(h[0].from_seconds, 0);
+        assert!(h[4].to_seconds >= 693);
+        let same = histogram(&[5, 5, 5]);
+        assert_eq!(same.len(), 2);
+        assert_eq!(same[0].patients, 3);
+    }
+}
