@@ -8,3 +8,12 @@ fn memory_patient_store_conforms() {
     let factory = (MemoryPatientStore::new, |s: &MemoryPatientStore| s.clone());
     testkit::patient_store::run_all(&factory);
 }
+
+#[test]
+fn memory_usage_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryUsageStore::new,
+        |s: &clinic_ops::store::memory::MemoryUsageStore| s.clone(),
+    );
+    testkit::usage_store::run_all(&factory);
+}

@@ -21,8 +21,10 @@ use std::fmt;
 
 pub mod memory;
 mod patient;
+mod usage;
 
 pub use patient::{PatientStore, StagedPatient, stage_patient_commit};
+pub use usage::{UsageStore, stage_usage_commit};
 
 /// The version of an aggregate in a store: 1 after its first commit, one more after each
 /// commit that wrote events.

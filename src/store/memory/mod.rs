@@ -5,8 +5,10 @@
 //! kit is written against, and a fine store for tests and single-process tools.
 
 mod patient;
+mod usage;
 
 pub use patient::MemoryPatientStore;
+pub use usage::MemoryUsageStore;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the adapters
 /// never leave their state half-updated across a panic point, so the data is still whole.
