@@ -4,11 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::audience::TagCatalog;
 use super::book::CampaignBook;
 use super::model::{Campaign, Effect};
 use crate::id::CampaignId;
 use crate::patient::ConsentPurpose;
+use crate::segment::TagCatalog;
 
 /// Which medical-advertising rule a word breaks (《广告法》 art. 16, and the rules DOMAIN.md
 /// lists for clinics).
@@ -131,6 +131,11 @@ pub enum FindingKind {
         /// Why, from the audience language.
         reason: String,
     },
+    /// The audience names a tag the catalog does not hold or has deleted.
+    UnknownTag {
+        /// What the catalog check said.
+        reason: String,
+    },
     /// Two exclusive campaigns of one group listen to the same events in overlapping windows:
     /// only the first in order can ever apply.
     OverlappingExclusive {
@@ -215,6 +220,15 @@ pub fn check_book(
                     reason: reason.clone(),
                 },
                 format!("the audience can never be true: {reason}"),
+            );
+        }
+        if let Err(e) = s.audience.check_tags(catalog) {
+            push(
+                id,
+                FindingKind::UnknownTag {
+                    reason: e.to_string(),
+                },
+                format!("the audience names a tag that is not live: {e}"),
             );
         }
         if s.exclusive {

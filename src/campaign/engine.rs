@@ -7,7 +7,6 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use std::fmt;
 
-use super::audience::{Explanation, PatientFacts};
 use super::book::{CampaignBook, CapRef, GroupMode, yuan_to_fen};
 use super::model::{Campaign, Effect, EventClass, Trigger, WindowMiss};
 use super::usage::{Bucket, UsageAction, UsageKey, UsageReservation, UsageSnapshot};
@@ -15,6 +14,7 @@ use crate::calendar::{ClinicCalendar, Period};
 use crate::id::{CampaignId, PatientId};
 use crate::money::{Points, Yuan};
 use crate::patient::ConsentPurpose;
+use crate::segment::{Explanation, PatientFacts};
 use crate::store::Version;
 
 /// What happened, as the host reports it to the engine.

@@ -17,7 +17,6 @@
 //! budget, sensitive targeting without `health_data_segmentation` consent, and copy that
 //! breaks the Advertising Law ([`AdLawWords`]).
 
-mod audience;
 mod book;
 mod checks;
 mod engine;
@@ -25,7 +24,6 @@ mod error;
 mod model;
 mod usage;
 
-pub use audience::{Explanation, Expr, PatientFacts, TagCatalog};
 pub use book::{BookSpec, CampaignBook, CapRef, GroupMode};
 pub use checks::{AdLawRule, AdLawWords, Finding, FindingKind, check_book, lint_copy};
 pub use engine::{

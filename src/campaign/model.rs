@@ -5,13 +5,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::audience::Expr;
 use super::error::CampaignError;
 use super::usage::UsageAction;
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::CampaignId;
 use crate::money::{Points, Yuan};
 use crate::patient::{ConsentPurpose, Label};
+use crate::segment::Expr;
 
 /// Longest campaign name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -463,7 +463,7 @@ fn default_consent() -> Vec<ConsentPurpose> {
 }
 
 fn everyone() -> Expr {
-    Expr::All(Vec::new())
+    Expr::all(Vec::new())
 }
 
 fn is_false(b: &bool) -> bool {
