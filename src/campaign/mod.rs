@@ -40,3 +40,6 @@ pub use usage::{
     Bucket, ReservationError, UsageAction, UsageIncrement, UsageKey, UsageReservation,
     UsageSnapshot,
 };
+
+#[cfg(test)]
+mod tests;
