@@ -161,10 +161,45 @@ pub struct UsageIncrement {
 }
 
 /// Counter increments that the host commits atomically: all or nothing, each guarded by the
-/// version it was read at. One increment per key, in key order.
+/// version it was read at. One increment per key, in key order. In JSON, a list of
+/// `{key, expected, add}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Reserved>", into = "Vec<Reserved>")]
 pub struct UsageReservation {
     increments: BTreeMap<UsageKey, UsageIncrement>,
+}
+
+/// One entry of a reservation's JSON form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reserved {
+    key: UsageKey,
+    expected: Option<Version>,
+    add: u64,
+}
+
+impl From<UsageReservation> for Vec<Reserved> {
+    fn from(r: UsageReservation) -> Self {
+        r.increments
+            .into_iter()
+            .map(|(key, i)| Reserved {
+                key,
+                expected: i.expected,
+                add: i.add,
+            })
+            .collect()
+    }
+}
+
+impl TryFrom<Vec<Reserved>> for UsageReservation {
+    type Error = ReservationError;
+    fn try_from(v: Vec<Reserved>) -> Result<Self, Self::Error> {
+        let mut r = UsageReservation::new();
+        for e in v {
+            r.reserve(e.key, e.expected, e.add)?;
+        }
+        Ok(r)
+    }
 }
 
 /// Two increments of one key expected different versions.
