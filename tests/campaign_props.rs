@@ -233,6 +233,9 @@ proptest! {
                 (Amount::Count(d), Amount::Count(x)) => prop_assert!(x <= d),
                 other => prop_assert!(false, "amount kinds differ: {other:?}"),
             }
+            if let clinic_ops::campaign::Effect::Cashback { percent, .. } = g.effect {
+                prop_assert_eq!(g.desired, Amount::Yuan(ev.kind.amount().percent(*percent)));
+            }
             if g.granted != g.desired {
                 prop_assert!(g.cut.is_some(), "a cut must say why: {g:?}");
             }

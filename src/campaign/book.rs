@@ -94,12 +94,23 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
     out
 }
 
-/// ¥ to whole fen. A [`Yuan`] has at most 2 places and is at most 10¹², so this is exact.
+/// ¥ to whole fen. A [`Yuan`] is kept at exactly 2 places and is at most 10¹², so this is
+/// exact; the general path is kept for safety.
 pub(crate) fn yuan_to_fen(y: Yuan) -> u64 {
-    (y.amount() * rust_decimal::Decimal::ONE_HUNDRED)
+    let d = y.amount();
+    if d.scale() == 2 {
+        return u64::try_from(d.mantissa()).unwrap_or(0);
+    }
+    (d * rust_decimal::Decimal::ONE_HUNDRED)
         .trunc()
         .try_into()
         .unwrap_or(u64::MAX)
+}
+
+/// Whole fen to ¥: exact below 10¹⁴ fen, which is every amount a [`Yuan`] holds.
+pub(crate) fn fen_to_yuan(fen: u64) -> Yuan {
+    let v = i64::try_from(fen).unwrap_or(i64::MAX);
+    Yuan::new(rust_decimal::Decimal::new(v, 2)).unwrap_or(Yuan::ZERO)
 }
 
 /// Windows spanning more months than this go to the always-checked list of their class.
@@ -129,6 +140,7 @@ fn month_key(t: DateTime<Utc>) -> i32 {
 pub struct CampaignBook {
     groups: BTreeMap<String, GroupMode>,
     point_value: Yuan,
+    pub(crate) point_fen: u64,
     campaigns: Vec<Campaign>,
     pub(crate) caps: Vec<Vec<CapSpec>>,
     pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
@@ -239,6 +251,7 @@ impl CampaignBook {
             }
         }
         Ok(CampaignBook {
+            point_fen: yuan_to_fen(point_value),
             groups,
             point_value,
             campaigns,

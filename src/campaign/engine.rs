@@ -2,14 +2,14 @@
 //! effects with provenance, a usage reservation and (optionally) a trace out.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use std::fmt;
 
-use super::book::{CampaignBook, CapRef, GroupMode, yuan_to_fen};
+use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
 use super::model::{Campaign, Effect, EventClass, Trigger, WindowMiss};
-use super::usage::{Bucket, UsageAction, UsageKey, UsageReservation, UsageSnapshot};
+use super::usage::{
+    Bucket, UsageAction, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot,
+};
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::{CampaignId, PatientId};
 use crate::money::{Points, Yuan};
@@ -369,10 +369,11 @@ struct Ctx<'a> {
     facts: &'a PatientFacts,
     usage: &'a UsageSnapshot,
     now: DateTime<Utc>,
-    calendar: ClinicCalendar,
     starts: [NaiveDate; 4],
     patient: PatientId,
     explain: bool,
+    amount_fen: u64,
+    base_points: u64,
 }
 
 impl Ctx<'_> {
@@ -437,23 +438,40 @@ fn pts_from_u64(n: u64) -> Points {
     Points::new(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// The desired amount of an effect, and whether computing it overflowed.
-fn desired(e: &Effect, event: &Event) -> (Amount, Option<Cut>) {
-    let floor_points = |v: Option<Decimal>| match v.and_then(|d| d.floor().to_i64()) {
-        Some(n) => (Amount::Points(Points::new(n.max(0))), None),
-        None => (Amount::Points(Points::new(i64::MAX)), Some(Cut::Overflow)),
+/// `n ÷ d` rounded half to even ([`crate::money::ROUNDING`]), for `d > 0`.
+fn div_half_even(n: u128, d: u128) -> u128 {
+    let (q, r) = (n / d, n % d);
+    match (2 * r).cmp(&d) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+        std::cmp::Ordering::Less => q,
+    }
+}
+
+/// The desired amount of an effect, in integers: points rounded down; cashback in fen,
+/// rounded half to even, as [`Yuan::percent`] does. A points amount past `i64::MAX` is cut
+/// there and says so.
+fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>) {
+    let points = |v: u128| match i64::try_from(v) {
+        Ok(n) => (Amount::Points(Points::new(n)), None),
+        Err(_) => (Amount::Points(Points::new(i64::MAX)), Some(Cut::Overflow)),
     };
     match e {
         Effect::FixedPoints { points } => (Amount::Points(*points), None),
-        Effect::PointsPerYuan { points } => {
-            floor_points(event.kind.amount().amount().checked_mul(*points))
+        // fen × (points per ¥ × 10⁴) ÷ (100 × 10⁴)
+        Effect::PointsPerYuan { .. } => {
+            points(u128::from(cx.amount_fen) * u128::from(rate) / 1_000_000)
         }
-        Effect::PointsMultiplier { factor } => {
-            let base = Decimal::from(event.base_points.get().max(0));
-            floor_points(base.checked_mul(*factor - Decimal::ONE))
+        Effect::PointsMultiplier { .. } => {
+            points(u128::from(cx.base_points) * u128::from(rate) / 10_000)
         }
-        Effect::Cashback { percent, .. } => {
-            (Amount::Yuan(event.kind.amount().percent(*percent)), None)
+        // fen × (percent × 10⁴) ÷ (100 × 10⁴)
+        Effect::Cashback { .. } => {
+            let fen = div_half_even(u128::from(cx.amount_fen) * u128::from(rate), 1_000_000);
+            (
+                Amount::Yuan(fen_to_yuan(u64::try_from(fen).unwrap_or(u64::MAX))),
+                None,
+            )
         }
         _ => (Amount::Count(1), None),
     }
@@ -475,7 +493,7 @@ fn assess<'b>(
     };
     let spec = c.spec();
     spec.window
-        .holds(cx.now, cx.calendar, cx.event.birth_date)
+        .holds_at(cx.now, cx.starts[0], cx.event.birth_date)
         .map_err(|miss| Outcome::OutsideWindow { miss })?;
     if let Some(miss) = trigger_miss(c, cx.event) {
         return Err(Outcome::NotTrigger { miss });
@@ -495,10 +513,11 @@ fn assess<'b>(
     let mut want_points: u64 = 0;
     let mut want_fen: u64 = 0;
     for (rule, e) in spec.effects.iter().enumerate() {
-        let (d, overflow) = desired(e, cx.event);
+        let rates = c.rates.get(rule).copied().unwrap_or((0, 0));
+        let (d, overflow) = desired(e, rates, cx);
         match d {
             Amount::Points(p) => want_points = want_points.saturating_add(pts_u64(p)),
-            Amount::Yuan(y) => want_fen = want_fen.saturating_add(yuan_to_fen(y)),
+            Amount::Yuan(y) => want_fen = want_fen.saturating_add(yuan_to_fen(y).min(rates.1)),
             Amount::Count(_) => {}
         }
         grants.push(Granted {
@@ -579,8 +598,9 @@ fn assess<'b>(
             }
             (Amount::Yuan(y), Effect::Cashback { cap, .. }) => {
                 let mut want = yuan_to_fen(y);
-                if y > *cap {
-                    want = yuan_to_fen(*cap);
+                let cap_fen = yuan_to_fen(*cap);
+                if want > cap_fen {
+                    want = cap_fen;
                     g.cut = Some(Cut::EffectCap { cap: *cap });
                 }
                 let give = match &mut fen_left {
@@ -615,7 +635,7 @@ fn assess<'b>(
             _ => got_fen,
         };
     }
-    let point_fen = u128::from(yuan_to_fen(book.point_value()));
+    let point_fen = u128::from(book.point_fen);
     let value = u128::from(got_points) * point_fen + u128::from(got_fen) + u128::from(coupon_fen);
     Ok(Eligible {
         idx: i,
@@ -623,10 +643,6 @@ fn assess<'b>(
         keys: k0..keys.len(),
         value,
     })
-}
-
-fn fen_to_yuan(fen: u64) -> Yuan {
-    Yuan::new(Decimal::from(fen) / Decimal::ONE_HUNDRED).unwrap_or(Yuan::ZERO)
 }
 
 /// Evaluates the book for one event of one patient.
@@ -661,7 +677,6 @@ pub fn evaluate<'b>(
         facts,
         usage,
         now,
-        calendar,
         starts: [
             today,
             calendar.period_start(today, Period::Week),
@@ -670,6 +685,8 @@ pub fn evaluate<'b>(
         ],
         patient: facts.patient(),
         explain: options.trace,
+        amount_fen: yuan_to_fen(event.kind.amount()),
+        base_points: pts_u64(event.base_points),
     };
     let mut candidates = Vec::new();
     book.candidates_into(event.kind.class(), now, &mut candidates);
@@ -701,10 +718,19 @@ pub fn evaluate<'b>(
                 let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
                 let cut = gs.iter().any(|g| g.cut.is_some());
                 out.effects.extend_from_slice(gs);
-                for (k, v, add) in keys.get(e.keys.clone()).unwrap_or(&[]) {
-                    // One snapshot gives one version per key, so this cannot refuse.
-                    let _ = out.reservation.reserve(*k, *v, *add);
-                }
+                // Each campaign owns its keys and `assess` lists each once.
+                out.reservation
+                    .extend_unique(keys.get(e.keys.clone()).unwrap_or(&[]).iter().map(
+                        |(k, v, add)| {
+                            (
+                                *k,
+                                UsageIncrement {
+                                    expected: *v,
+                                    add: *add,
+                                },
+                            )
+                        },
+                    ));
                 if options.trace {
                     results.push((e.idx, Outcome::Applied { cut }));
                 }
@@ -734,10 +760,10 @@ fn build_trace(
                 Some((_, o)) => o,
                 None => continue,
             }
-        } else if let Err(miss) = c
-            .spec()
-            .window
-            .holds(cx.now, cx.calendar, cx.event.birth_date)
+        } else if let Err(miss) =
+            c.spec()
+                .window
+                .holds_at(cx.now, cx.starts[0], cx.event.birth_date)
         {
             Outcome::OutsideWindow { miss }
         } else if let Some(miss) = trigger_miss(c, cx.event) {

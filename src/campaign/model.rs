@@ -152,6 +152,16 @@ impl Window {
         calendar: ClinicCalendar,
         birth_date: Option<NaiveDate>,
     ) -> Result<(), WindowMiss> {
+        self.holds_at(now, calendar.local_date(now), birth_date)
+    }
+
+    /// [`Window::holds`] with the local date of `now` already computed.
+    pub(crate) fn holds_at(
+        &self,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        birth_date: Option<NaiveDate>,
+    ) -> Result<(), WindowMiss> {
         if now < self.start {
             return Err(WindowMiss::NotStarted);
         }
@@ -159,7 +169,7 @@ impl Window {
             return Err(WindowMiss::Ended);
         }
         match self.recurrence {
-            Some(r) => r.holds_on(calendar.local_date(now), birth_date),
+            Some(r) => r.holds_on(today, birth_date),
             None => Ok(()),
         }
     }
@@ -520,6 +530,8 @@ pub struct CampaignSpec {
 pub struct Campaign {
     spec: CampaignSpec,
     care: bool,
+    /// Per effect, the integer forms the engine computes with: (rate × 10⁴, cap in fen).
+    pub(crate) rates: Vec<(u64, u64)>,
 }
 
 impl TryFrom<CampaignSpec> for Campaign {
@@ -635,7 +647,8 @@ impl Campaign {
             }
             text("copy.body", &c.body, MAX_COPY_CHARS)?;
         }
-        Ok(Campaign { spec, care })
+        let rates = spec.effects.iter().map(integer_rates).collect();
+        Ok(Campaign { spec, care, rates })
     }
 
     /// The spec it was built from.
@@ -662,6 +675,35 @@ impl Campaign {
     pub fn gives_marketing(&self) -> bool {
         self.spec.effects.iter().any(Effect::is_marketing)
     }
+}
+
+/// A decimal with at most 4 places, times 10⁴, as an integer (0 when negative or huge).
+pub(crate) fn e4(d: Decimal) -> u64 {
+    let n = d.normalize();
+    let scale = n.scale();
+    if scale > 4 {
+        return 0;
+    }
+    let factor = 10i128.pow(4 - scale);
+    u64::try_from(n.mantissa().saturating_mul(factor)).unwrap_or(0)
+}
+
+fn integer_rates(e: &Effect) -> (u64, u64) {
+    match e {
+        Effect::PointsPerYuan { points } => (e4(*points), 0),
+        Effect::PointsMultiplier { factor } => (e4(*factor - Decimal::ONE), 0),
+        Effect::Cashback { percent, cap } => (e4(*percent), super::book::yuan_to_fen(*cap)),
+        _ => (0, 0),
+    }
+}
+
+fn places(path: &str, d: Decimal) -> Result<(), CampaignError> {
+    range(
+        path,
+        d,
+        d.normalize().scale() <= 4,
+        "numbers with at most 4 decimal places",
+    )
 }
 
 fn check_window(w: &Window) -> Result<(), CampaignError> {
@@ -756,6 +798,7 @@ fn check_effect(e: &Effect, trigger: &Trigger, care: bool) -> Result<(), Campaig
         ),
         Effect::PointsPerYuan { points } => {
             needs_amount()?;
+            places("points", *points)?;
             range(
                 "points",
                 points,
@@ -765,6 +808,7 @@ fn check_effect(e: &Effect, trigger: &Trigger, care: bool) -> Result<(), Campaig
         }
         Effect::PointsMultiplier { factor } => {
             needs_amount()?;
+            places("factor", *factor)?;
             range(
                 "factor",
                 factor,
@@ -774,6 +818,7 @@ fn check_effect(e: &Effect, trigger: &Trigger, care: bool) -> Result<(), Campaig
         }
         Effect::Cashback { percent, cap } => {
             needs_amount()?;
+            places("percent", *percent)?;
             range(
                 "percent",
                 percent,

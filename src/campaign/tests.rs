@@ -106,7 +106,7 @@ fn member_day_applies_with_provenance_and_cuts_cashback_at_its_cap() {
         })
     );
     assert_eq!(outcome(&ev, 1), Outcome::Applied { cut: true });
-    // Reservation: 1 use for the patient this month, 2000 fen of the ¥ budget.
+    // Reservation, in cap order: 2000 fen of the ¥ budget, 1 use for the patient this month.
     let r: Vec<_> = ev
         .reservation
         .increments()
@@ -115,8 +115,8 @@ fn member_day_applies_with_provenance_and_cuts_cashback_at_its_cap() {
     assert_eq!(
         r,
         vec![
-            ("CP1/apply/P7/month:2026-11-01".to_owned(), 1),
             ("CP1/cashback/*/lifetime".to_owned(), 2000),
+            ("CP1/apply/P7/month:2026-11-01".to_owned(), 1),
         ]
     );
     let keys = b.usage_keys(
