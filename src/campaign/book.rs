@@ -109,8 +109,21 @@ pub(crate) fn yuan_to_fen(y: Yuan) -> u64 {
 
 /// Whole fen to ¥: exact below 10¹⁴ fen, which is every amount a [`Yuan`] holds.
 pub(crate) fn fen_to_yuan(fen: u64) -> Yuan {
+    if let Ok(small) = u32::try_from(fen) {
+        return Yuan::from_fen(small);
+    }
     let v = i64::try_from(fen).unwrap_or(i64::MAX);
     Yuan::new(rust_decimal::Decimal::new(v, 2)).unwrap_or(Yuan::ZERO)
+}
+
+/// What the trace needs of every campaign, packed so that a trace over the whole book reads
+/// one small array.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
+    pub(crate) id: CampaignId,
+    pub(crate) start_us: i64,
+    pub(crate) end_us: i64,
+    pub(crate) class: EventClass,
 }
 
 /// Windows spanning more months than this go to the always-checked list of their class.
@@ -144,6 +157,7 @@ pub struct CampaignBook {
     campaigns: Vec<Campaign>,
     pub(crate) caps: Vec<Vec<CapSpec>>,
     pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
+    pub(crate) meta: Vec<Meta>,
     index: Vec<ClassIndex>,
 }
 
@@ -235,6 +249,18 @@ impl CampaignBook {
             })
             .collect();
         let caps = campaigns.iter().map(compile_caps).collect();
+        let meta = campaigns
+            .iter()
+            .map(|c| {
+                let w = &c.spec().window;
+                Meta {
+                    id: c.id(),
+                    start_us: w.start.timestamp_micros(),
+                    end_us: w.end.map_or(i64::MAX, |e| e.timestamp_micros()),
+                    class: c.spec().trigger.class(),
+                }
+            })
+            .collect();
         let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
         for (i, c) in campaigns.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
@@ -257,6 +283,7 @@ impl CampaignBook {
             campaigns,
             caps,
             group_of,
+            meta,
             index,
         })
     }

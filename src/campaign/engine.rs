@@ -598,7 +598,7 @@ fn assess<'b>(
             }
             (Amount::Yuan(y), Effect::Cashback { cap, .. }) => {
                 let mut want = yuan_to_fen(y);
-                let cap_fen = yuan_to_fen(*cap);
+                let cap_fen = c.rates.get(g.rule).map_or(0, |r| r.1);
                 if want > cap_fen {
                     want = cap_fen;
                     g.cut = Some(Cut::EffectCap { cap: *cap });
@@ -688,11 +688,12 @@ pub fn evaluate<'b>(
         amount_fen: yuan_to_fen(event.kind.amount()),
         base_points: pts_u64(event.base_points),
     };
-    let mut candidates = Vec::new();
+    let mut candidates = Vec::with_capacity(32);
     book.candidates_into(event.kind.class(), now, &mut candidates);
-    let mut grants: Vec<Granted<'b>> = Vec::new();
-    let mut keys = Vec::new();
-    let mut eligible: Vec<Eligible> = Vec::new();
+    let n = candidates.len();
+    let mut grants: Vec<Granted<'b>> = Vec::with_capacity(n * 2);
+    let mut keys = Vec::with_capacity(n * 3);
+    let mut eligible: Vec<Eligible> = Vec::with_capacity(n);
     let mut refused: Vec<(usize, Outcome)> = Vec::new();
     for &i in &candidates {
         match assess(book, i, &cx, &mut grants, &mut keys) {
@@ -705,7 +706,11 @@ pub fn evaluate<'b>(
         }
     }
     let losses = resolve_groups(book, &eligible);
-    let mut out = Evaluation::default();
+    let mut out = Evaluation {
+        effects: Vec::with_capacity(grants.len()),
+        reservation: UsageReservation::with_capacity(keys.len()),
+        trace: Vec::new(),
+    };
     let mut results: Vec<(usize, Outcome)> = Vec::new();
     for (e, loss) in eligible.iter().zip(losses) {
         match loss {
@@ -750,37 +755,47 @@ fn build_trace(
     cx: &Ctx<'_>,
     results: Vec<(usize, Outcome)>,
 ) -> Vec<TraceEntry> {
-    let mut trace = Vec::with_capacity(book.campaigns().len());
-    let mut results = results.into_iter().peekable();
-    let mut scratch_g = Vec::new();
-    let mut scratch_k = Vec::new();
-    for (i, c) in book.campaigns().iter().enumerate() {
-        let outcome = if results.peek().is_some_and(|(j, _)| *j == i) {
-            match results.next() {
-                Some((_, o)) => o,
-                None => continue,
-            }
-        } else if let Err(miss) =
-            c.spec()
-                .window
-                .holds_at(cx.now, cx.starts[0], cx.event.birth_date)
-        {
-            Outcome::OutsideWindow { miss }
-        } else if let Some(miss) = trigger_miss(c, cx.event) {
-            Outcome::NotTrigger { miss }
-        } else {
-            // The index returns a superset of campaigns whose window holds, so this is not
-            // reached; assessing keeps the trace right even if it were.
-            match assess(book, i, cx, &mut scratch_g, &mut scratch_k) {
-                Ok(_) => Outcome::Applied { cut: false },
-                Err(o) => o,
-            }
-        };
-        trace.push(TraceEntry {
-            campaign: c.id(),
-            outcome,
-        });
+    let now_us = cx.now.timestamp_micros();
+    let class = cx.event.kind.class();
+    // Every campaign the engine did not assess gets its outcome from the packed metadata:
+    // the index hands out every campaign of the event's class whose window holds.
+    let mut trace: Vec<TraceEntry> = book
+        .meta
+        .iter()
+        .map(|m| TraceEntry {
+            campaign: m.id,
+            outcome: if now_us < m.start_us {
+                Outcome::OutsideWindow {
+                    miss: WindowMiss::NotStarted,
+                }
+            } else if now_us >= m.end_us {
+                Outcome::OutsideWindow {
+                    miss: WindowMiss::Ended,
+                }
+            } else {
+                Outcome::NotTrigger {
+                    miss: TriggerMiss::OtherEvent {
+                        listens_to: m.class,
+                    },
+                }
+            },
+        })
+        .collect();
+    for (i, o) in results {
+        if let Some(t) = trace.get_mut(i) {
+            t.outcome = o;
+        }
     }
+    debug_assert!(
+        trace.iter().zip(&book.meta).all(|(t, m)| m.class != class
+            || !matches!(
+                t.outcome,
+                Outcome::NotTrigger {
+                    miss: TriggerMiss::OtherEvent { .. }
+                }
+            )),
+        "the index missed a campaign whose window holds"
+    );
     trace
 }
 

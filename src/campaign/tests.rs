@@ -611,3 +611,13 @@ fn index_returns_only_the_class_and_month() {
     let ids: Vec<u64> = ev.applied().iter().map(|c| c.get()).collect();
     assert_eq!(ids, vec![5, 15, 25, 35]);
 }
+
+#[test]
+fn trace_entries_stay_small() {
+    // The trace holds one entry per campaign of the book; keep it compact.
+    assert!(
+        std::mem::size_of::<TraceEntry>() <= 56,
+        "{}",
+        std::mem::size_of::<TraceEntry>()
+    );
+}

@@ -279,6 +279,12 @@ impl UsageReservation {
         }
     }
 
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        UsageReservation {
+            increments: Vec::with_capacity(n),
+        }
+    }
+
     /// Appends keys the caller knows are not reserved yet (the engine: each campaign owns
     /// its keys, and lists each once).
     pub(crate) fn extend_unique(
