@@ -25,4 +25,10 @@ fn memory_task_store_conforms() {
         |s: &clinic_ops::store::memory::MemoryTaskStore| s.clone(),
     );
     testkit::task_store::run_all(&factory);
+fn memory_usage_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryUsageStore::new,
+        |s: &clinic_ops::store::memory::MemoryUsageStore| s.clone(),
+    );
+    testkit::usage_store::run_all(&factory);
 }
