@@ -19,9 +19,11 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod ledger;
 pub mod memory;
 mod patient;
 
+pub use ledger::{LedgerStore, stage_ledger_append};
 pub use patient::{PatientStore, StagedPatient, stage_patient_commit};
 
 /// The version of an aggregate in a store: 1 after its first commit, one more after each

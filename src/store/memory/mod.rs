@@ -4,8 +4,10 @@
 //! data, so tests can hand one clone to each thread. They are the reference the conformance
 //! kit is written against, and a fine store for tests and single-process tools.
 
+mod ledger;
 mod patient;
 
+pub use ledger::MemoryLedgerStore;
 pub use patient::MemoryPatientStore;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the adapters

@@ -1,0 +1,353 @@
+//! Small value types of the ledger: command keys, multipliers, rates, tier codes, lots, draws.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::id::LotId;
+use crate::money::Points;
+use crate::patient::{Label, TextError};
+
+/// The caller's idempotency key for one command (TigerBeetle's transfer id).
+///
+/// Hosts derive it from their own request id (an order number, a message id), for example by
+/// hashing it. Keys are per account: the same key on two accounts means two commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommandKey(u64);
+
+impl CommandKey {
+    /// Wraps a caller-chosen key.
+    pub const fn new(raw: u64) -> Self {
+        CommandKey(raw)
+    }
+
+    /// The number inside.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for CommandKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "K{}", self.0)
+    }
+}
+
+/// A points multiplier in percent: `100` is ×1, `200` a double-points member day (会员日),
+/// `150` is ×1.5. Campaigns decide it; the ledger only applies it. At most ×100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Multiplier(u32);
+
+/// A multiplier outside `1..=10000` percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("multiplier {percent}% is outside 1..=10000")]
+pub struct MultiplierError {
+    /// The percentage given.
+    pub percent: u32,
+}
+
+impl Multiplier {
+    /// ×1.
+    pub const ONE: Multiplier = Multiplier(100);
+
+    /// Checks a multiplier given in percent.
+    ///
+    /// # Errors
+    ///
+    /// [`MultiplierError`] outside `1..=10000`.
+    pub const fn percent(percent: u32) -> Result<Self, MultiplierError> {
+        if percent == 0 || percent > 10_000 {
+            Err(MultiplierError { percent })
+        } else {
+            Ok(Multiplier(percent))
+        }
+    }
+
+    /// The percentage.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for Multiplier {
+    fn default() -> Self {
+        Multiplier::ONE
+    }
+}
+
+impl TryFrom<u32> for Multiplier {
+    type Error = MultiplierError;
+    fn try_from(p: u32) -> Result<Self, Self::Error> {
+        Multiplier::percent(p)
+    }
+}
+
+impl From<Multiplier> for u32 {
+    fn from(m: Multiplier) -> u32 {
+        m.0
+    }
+}
+
+/// An earning rate: `points` points for every `per_yuan` yuan paid, e.g. 1 per ¥1, 3 per ¥2,
+/// 1 per ¥10. Integers, so the conversion is exact before its one floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawRate", into = "RawRate")]
+pub struct EarnRate {
+    points: u32,
+    per_yuan: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawRate {
+    points: u32,
+    per_yuan: u32,
+}
+
+/// An earning rate with a zero denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("earn rate of {points} points per {per_yuan} yuan has a zero denominator")]
+pub struct RateError {
+    /// Points given.
+    pub points: u32,
+    /// Yuan given.
+    pub per_yuan: u32,
+}
+
+impl EarnRate {
+    /// One point per yuan.
+    pub const ONE_PER_YUAN: EarnRate = EarnRate {
+        points: 1,
+        per_yuan: 1,
+    };
+
+    /// `points` points per `per_yuan` yuan. A zero `points` earns nothing (a category that
+    /// is excluded from earning).
+    ///
+    /// # Errors
+    ///
+    /// [`RateError`] when `per_yuan` is zero.
+    pub const fn new(points: u32, per_yuan: u32) -> Result<Self, RateError> {
+        if per_yuan == 0 {
+            Err(RateError { points, per_yuan })
+        } else {
+            Ok(EarnRate { points, per_yuan })
+        }
+    }
+
+    /// Points per `per_yuan()` yuan.
+    pub const fn points(self) -> u32 {
+        self.points
+    }
+
+    /// The yuan the rate is per.
+    pub const fn per_yuan(self) -> u32 {
+        self.per_yuan
+    }
+}
+
+impl TryFrom<RawRate> for EarnRate {
+    type Error = RateError;
+    fn try_from(r: RawRate) -> Result<Self, Self::Error> {
+        EarnRate::new(r.points, r.per_yuan)
+    }
+}
+
+impl From<EarnRate> for RawRate {
+    fn from(r: EarnRate) -> RawRate {
+        RawRate {
+            points: r.points,
+            per_yuan: r.per_yuan,
+        }
+    }
+}
+
+/// A membership tier code (`silver`, `gold`, `金卡`): a short label, at most 32 characters.
+///
+/// [`TierCode::as_label`] gives the same text as a [`Label`], so segmentation facts and tags
+/// can carry the tier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TierCode(Label);
+
+impl TierCode {
+    /// Checks a tier code.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError`] when empty, longer than 32 characters or holding control characters.
+    pub fn parse(s: &str) -> Result<Self, TextError> {
+        let l = Label::parse(s)?;
+        let len = l.as_str().chars().count();
+        if len > 32 {
+            return Err(TextError::TooLong {
+                field: "tier",
+                shown: format!("{:?}", l.as_str()),
+                len,
+                max: 32,
+            });
+        }
+        Ok(TierCode(l))
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The code as a segmentation label.
+    pub fn as_label(&self) -> &Label {
+        &self.0
+    }
+}
+
+impl fmt::Display for TierCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for TierCode {
+    type Error = TextError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TierCode> for String {
+    fn from(t: TierCode) -> String {
+        t.as_str().to_owned()
+    }
+}
+
+/// An instant in Unix seconds with `i64::MAX` meaning "never": the lot key that makes
+/// no-expiry lots sort last without an `Option` in the hot path.
+pub(crate) const NEVER: i64 = i64::MAX;
+
+pub(crate) fn to_unix(t: Option<DateTime<Utc>>) -> i64 {
+    t.map_or(NEVER, |t| t.timestamp())
+}
+
+pub(crate) fn from_unix(s: i64) -> Option<DateTime<Utc>> {
+    if s == NEVER {
+        None
+    } else {
+        DateTime::from_timestamp(s, 0)
+    }
+}
+
+/// An open, spendable lot: what is left of one earning.
+///
+/// 24 bytes, so an account's lots stay in one or two cache lines. The account keeps its lots
+/// sorted by `(expires, id)`: the spending order, soonest expiry first, then oldest (lot ids
+/// are posting sequence numbers, so a smaller id is older), no-expiry last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lot {
+    pub(crate) expires: i64,
+    pub(crate) id: LotId,
+    pub(crate) remaining: i64,
+}
+
+impl Lot {
+    /// The lot.
+    pub fn id(&self) -> LotId {
+        self.id
+    }
+
+    /// Points left in it.
+    pub fn remaining(&self) -> Points {
+        Points::new(self.remaining)
+    }
+
+    /// When it expires, or `None` for never.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        from_unix(self.expires)
+    }
+
+    pub(crate) fn order(&self) -> (i64, LotId) {
+        (self.expires, self.id)
+    }
+}
+
+/// A locked (pending) lot: earned, but inside the return window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingLot {
+    pub(crate) id: LotId,
+    pub(crate) points: i64,
+    pub(crate) expires: i64,
+    pub(crate) until: i64,
+    pub(crate) purchase: crate::id::PurchaseId,
+}
+
+impl PendingLot {
+    /// The lot it becomes on release.
+    pub fn id(&self) -> LotId {
+        self.id
+    }
+
+    /// Points locked.
+    pub fn points(&self) -> Points {
+        Points::new(self.points)
+    }
+
+    /// When it may be released.
+    pub fn until(&self) -> Option<DateTime<Utc>> {
+        from_unix(self.until)
+    }
+
+    /// The purchase that earned it.
+    pub fn purchase(&self) -> crate::id::PurchaseId {
+        self.purchase
+    }
+
+    /// When the lot will expire once released, or `None` for never.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        from_unix(self.expires)
+    }
+}
+
+/// Points taken from (or given back to) one lot: the line of a redemption, expiry, clawback
+/// or return, like Odoo's `loyalty.point.track`.
+///
+/// The lot's expiry travels with the draw, so that a return can reopen a lot that was
+/// emptied and dropped, with its original expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draw {
+    /// The lot.
+    pub lot: LotId,
+    /// How many points.
+    pub points: Points,
+    /// The lot's expiry (`None`: never).
+    pub expires: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lot_fits_in_64_bytes() {
+        // The issue's memory bound is 64 bytes per open lot; ours is 24.
+        assert_eq!(std::mem::size_of::<Lot>(), 24);
+        assert!(std::mem::size_of::<PendingLot>() <= 64);
+    }
+
+    #[test]
+    fn multiplier_and_rate_bounds() {
+        assert!(Multiplier::percent(0).is_err());
+        assert!(Multiplier::percent(10_001).is_err());
+        assert_eq!(Multiplier::percent(200).unwrap().get(), 200);
+        assert!(EarnRate::new(1, 0).is_err());
+        assert!(serde_json::from_str::<Multiplier>("0").is_err());
+        assert!(serde_json::from_str::<EarnRate>(r#"{"points":1,"per_yuan":0}"#).is_err());
+    }
+
+    #[test]
+    fn tier_code_is_a_label() {
+        let t = TierCode::parse(" gold ").unwrap();
+        assert_eq!(t.as_label().as_str(), "gold");
+        assert!(TierCode::parse("").is_err());
+        assert!(TierCode::parse(&"x".repeat(33)).is_err());
+    }
+}
