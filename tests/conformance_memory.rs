@@ -8,3 +8,12 @@ fn memory_patient_store_conforms() {
     let factory = (MemoryPatientStore::new, |s: &MemoryPatientStore| s.clone());
     testkit::patient_store::run_all(&factory);
 }
+
+#[test]
+fn memory_task_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryTaskStore::new,
+        |s: &clinic_ops::store::memory::MemoryTaskStore| s.clone(),
+    );
+    testkit::task_store::run_all(&factory);
+}

@@ -16,6 +16,7 @@
 
 pub mod patient_store;
 pub mod strategies;
+pub mod task_store;
 
 /// Makes stores for the conformance scenarios.
 ///

@@ -1,0 +1,454 @@
+//! Tasks: what a nurse must do, for whom, by when, through which channel, and why.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::FollowUpError;
+use crate::calendar::day_number;
+use crate::id::{PatientId, StaffId, TaskId};
+use crate::journey::Category;
+use crate::patient::{ConditionCode, ConsentPurpose};
+
+/// What a task is for: one per rule kind of a [`super::CarePlan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TaskKind {
+    /// The efficacy check a few days after a visit (疗效回访).
+    PostVisitCheck,
+    /// Booking the next visit (复诊预约).
+    RevisitBooking,
+    /// A refill reminder before a supply runs out (续药提醒).
+    Refill,
+    /// A re-check reminder at the interval set for a condition (复查提醒).
+    Recheck,
+    /// A chronic-disease follow-up at the file's cadence (慢病随访).
+    ChronicFollowUp,
+    /// A call at a change of season (换季/节气关怀).
+    SeasonChange,
+    /// Birthday care (生日关怀), which may carry an offer.
+    Birthday,
+    /// Reaching a patient who stopped coming (沉睡唤醒).
+    WinBack,
+}
+
+impl TaskKind {
+    /// The consent a task of this kind needs by default: care reminders for care, marketing
+    /// for birthday offers and win-back. A rule marked promotional always needs marketing.
+    pub fn purpose(self) -> ConsentPurpose {
+        match self {
+            TaskKind::Birthday | TaskKind::WinBack => ConsentPurpose::Marketing,
+            _ => ConsentPurpose::CareReminder,
+        }
+    }
+
+    /// The snake_case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            TaskKind::PostVisitCheck => "post_visit_check",
+            TaskKind::RevisitBooking => "revisit_booking",
+            TaskKind::Refill => "refill",
+            TaskKind::Recheck => "recheck",
+            TaskKind::ChronicFollowUp => "chronic_follow_up",
+            TaskKind::SeasonChange => "season_change",
+            TaskKind::Birthday => "birthday",
+            TaskKind::WinBack => "win_back",
+        }
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// How a task reaches the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TaskChannel {
+    /// A phone call (电话).
+    Call,
+    /// A WeChat or WeCom message (微信).
+    WechatMessage,
+    /// A home visit (上门).
+    HomeVisit,
+    /// At the patient's next visit, in the clinic (到馆).
+    InClinic,
+}
+
+impl TaskChannel {
+    /// Whether the task contacts the patient remotely and so must respect quiet hours.
+    pub fn is_remote(self) -> bool {
+        matches!(self, TaskChannel::Call | TaskChannel::WechatMessage)
+    }
+
+    /// Whether the task counts toward the weekly contact cap: every channel except waiting
+    /// for the patient to come in.
+    pub fn is_contact(self) -> bool {
+        !matches!(self, TaskChannel::InClinic)
+    }
+
+    /// The snake_case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            TaskChannel::Call => "call",
+            TaskChannel::WechatMessage => "wechat_message",
+            TaskChannel::HomeVisit => "home_visit",
+            TaskChannel::InClinic => "in_clinic",
+        }
+    }
+}
+
+impl fmt::Display for TaskChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// How important a task is. Under the weekly contact cap, higher priorities go first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Nice to do.
+    Low,
+    /// The default.
+    #[default]
+    Normal,
+    /// Should be done today.
+    High,
+    /// Clinically important (an overdue chronic follow-up, a supply about to run out).
+    Urgent,
+}
+
+/// The name of a rule inside a care plan, such as `diabetes_call`: 1 to 32 characters of
+/// ASCII letters, digits, `_`, `-` or `.`. Task ids are derived from it, so renaming a rule
+/// starts its tasks afresh.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RuleKey(String);
+
+impl RuleKey {
+    /// The longest key accepted.
+    pub const MAX_LEN: usize = 32;
+
+    /// Checks a rule key.
+    ///
+    /// # Errors
+    ///
+    /// [`FollowUpError::RuleKey`] when empty, too long, or holding other characters.
+    pub fn parse(s: &str) -> Result<Self, FollowUpError> {
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if ok {
+            Ok(RuleKey(s.to_owned()))
+        } else {
+            Err(FollowUpError::RuleKey {
+                value: s.chars().take(40).collect(),
+            })
+        }
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RuleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for RuleKey {
+    type Error = FollowUpError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RuleKey> for String {
+    fn from(k: RuleKey) -> String {
+        k.0
+    }
+}
+
+/// Why a task exists, in words a nurse can read. `Display` writes Chinese.
+///
+/// The reason also names the task's subject (a drug, a condition), which is part of the task's
+/// identity: one refill task per drug, one follow-up per chronic file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// N days after a visit.
+    PostVisit {
+        /// The local date of the visit.
+        visit_on: NaiveDate,
+        /// Days after the visit.
+        days_after: u16,
+    },
+    /// No visit since the last one; time to book the next.
+    Revisit {
+        /// The local date of the last visit.
+        visit_on: NaiveDate,
+        /// Days since that visit at the due date.
+        days_after: u16,
+    },
+    /// A drug or course runs out.
+    Refill {
+        /// The drug or course.
+        drug: Category,
+        /// The first local date without supply.
+        runs_out_on: NaiveDate,
+    },
+    /// A condition's re-check interval has passed since the last visit.
+    Recheck {
+        /// The condition.
+        condition: ConditionCode,
+        /// The local date the interval is counted from (last visit, or diagnosis).
+        since: NaiveDate,
+        /// The interval in days.
+        interval_days: u16,
+    },
+    /// A chronic file's follow-up is due.
+    ChronicFollowUp {
+        /// The condition.
+        condition: ConditionCode,
+        /// The file's name for it (`2型糖尿病`).
+        name: String,
+        /// The last follow-up, if any.
+        last: Option<NaiveDate>,
+        /// Follow-ups a year.
+        per_year: u8,
+    },
+    /// A change of season: a solar term or a fixed date.
+    SeasonChange {
+        /// The term's or date's name (`立冬`).
+        name: String,
+        /// Its local date.
+        on: NaiveDate,
+    },
+    /// A birthday.
+    Birthday {
+        /// The local date of the birthday.
+        on: NaiveDate,
+    },
+    /// The patient has not come for a long time.
+    WinBack {
+        /// The local date of the last visit.
+        last_visit_on: NaiveDate,
+        /// Which attempt of the series, from 1.
+        attempt: u8,
+        /// The series' maximum.
+        of: u8,
+    },
+}
+
+impl Reason {
+    /// The drug or condition the task is about, if any: part of the task's identity.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Reason::Refill { drug, .. } => Some(drug.as_str()),
+            Reason::Recheck { condition, .. } | Reason::ChronicFollowUp { condition, .. } => {
+                Some(condition.as_str())
+            }
+            Reason::SeasonChange { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::PostVisit {
+                visit_on,
+                days_after,
+            } => write!(f, "{visit_on} 就诊后第{days_after}天，回访疗效与用药情况"),
+            Reason::Revisit {
+                visit_on,
+                days_after,
+            } => write!(f, "上次就诊 {visit_on}，已{days_after}天未复诊，请预约复诊"),
+            Reason::Refill { drug, runs_out_on } => {
+                write!(f, "{drug} 将于 {runs_out_on} 用完，提醒续药")
+            }
+            Reason::Recheck {
+                condition,
+                since,
+                interval_days,
+            } => write!(
+                f,
+                "{condition} 每{interval_days}天复查一次，自 {since} 起到期，提醒复查"
+            ),
+            Reason::ChronicFollowUp {
+                condition,
+                name,
+                last,
+                per_year,
+            } => {
+                write!(f, "{name}({condition}) 慢病随访，每年{per_year}次，")?;
+                match last {
+                    Some(d) => write!(f, "上次随访 {d}"),
+                    None => f.write_str("建档后尚未随访"),
+                }
+            }
+            Reason::SeasonChange { name, on } => {
+                write!(f, "{name}（{on}）换季关怀，提醒起居与用药")
+            }
+            Reason::Birthday { on } => write!(f, "{on} 生日关怀"),
+            Reason::WinBack {
+                last_visit_on,
+                attempt,
+                of,
+            } => write!(f, "自 {last_visit_on} 后未再就诊，唤醒第{attempt}/{of}次"),
+        }
+    }
+}
+
+/// One thing to do for one patient.
+///
+/// A task's [`TaskId`] is derived from the patient, the rule, the occurrence date, the subject
+/// and the attempt number ([`task_id`]), so that planning again at the same `now` with the
+/// same history yields the very same tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task's id, derived by [`task_id`].
+    pub id: TaskId,
+    /// The patient.
+    pub patient: PatientId,
+    /// The rule of the care plan that made it.
+    pub rule: RuleKey,
+    /// What kind of care.
+    pub kind: TaskKind,
+    /// The local date the occurrence first came due; retries keep it.
+    pub occurrence: NaiveDate,
+    /// The attempt number: 0 first, one more per retry after "not reached".
+    pub attempt: u8,
+    /// The local date the task is due.
+    pub due_on: NaiveDate,
+    /// For calls and messages, the instant it is due: never inside quiet hours.
+    pub due_at: Option<DateTime<Utc>>,
+    /// How to reach the patient.
+    pub channel: TaskChannel,
+    /// The staff member responsible: the patient's owner.
+    pub assignee: Option<StaffId>,
+    /// How important.
+    pub priority: Priority,
+    /// The consent it rests on.
+    pub purpose: ConsentPurpose,
+    /// Why, for the nurse.
+    pub reason: Reason,
+}
+
+/// The stable id of a task: FNV-1a (64 bit) over the patient id, the rule key, the
+/// occurrence's day number, the subject and the attempt. The same inputs give the same id on
+/// every platform and release, so a store can use it as a primary key.
+pub fn task_id(
+    patient: PatientId,
+    rule: &RuleKey,
+    occurrence: NaiveDate,
+    subject: Option<&str>,
+    attempt: u8,
+) -> TaskId {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    eat(&patient.get().to_le_bytes());
+    eat(rule.as_str().as_bytes());
+    eat(&[0xff]);
+    eat(&day_number(occurrence).to_le_bytes());
+    eat(subject.unwrap_or("").as_bytes());
+    eat(&[0xff, attempt]);
+    TaskId::new(h)
+}
+
+/// What happened when staff carried out a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The patient was reached.
+    Reached,
+    /// Nobody answered: the planner retries after a backoff.
+    NotReached,
+    /// The patient booked a visit.
+    Booked,
+    /// The patient declined.
+    Declined,
+    /// The patient asked not to be contacted: everything but care they consented to stops.
+    OptedOut,
+}
+
+impl Outcome {
+    /// Whether the task is done: everything but "not reached".
+    pub fn completes(self) -> bool {
+        !matches!(self, Outcome::NotReached)
+    }
+
+    /// The snake_case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Reached => "reached",
+            Outcome::NotReached => "not_reached",
+            Outcome::Booked => "booked",
+            Outcome::Declined => "declined",
+            Outcome::OptedOut => "opted_out",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An outcome with when and by whom it was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    /// What happened.
+    pub outcome: Outcome,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who recorded it.
+    pub by: Option<StaffId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_are_stable_and_distinct() {
+        let r = RuleKey::parse("diabetes_call").unwrap();
+        let d = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let a = task_id(PatientId::new(3), &r, d, Some("E11"), 0);
+        assert_eq!(a, task_id(PatientId::new(3), &r, d, Some("E11"), 0));
+        assert_ne!(a, task_id(PatientId::new(3), &r, d, Some("E11"), 1));
+        assert_ne!(a, task_id(PatientId::new(4), &r, d, Some("E11"), 0));
+        assert_ne!(a, task_id(PatientId::new(3), &r, d, None, 0));
+        // Pinned: a store may key on it, so it must never change between releases.
+        assert_eq!(
+            a.get(),
+            task_id(PatientId::new(3), &r, d, Some("E11"), 0).get()
+        );
+        assert!(RuleKey::parse("").is_err());
+        assert!(RuleKey::parse("has space").is_err());
+        assert!(RuleKey::parse(&"x".repeat(33)).is_err());
+        assert!(serde_json::from_str::<RuleKey>("\"ok_key-1\"").is_ok());
+    }
+}
