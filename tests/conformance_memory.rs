@@ -17,3 +17,12 @@ fn memory_task_store_conforms() {
     );
     testkit::task_store::run_all(&factory);
 }
+
+#[test]
+fn memory_referral_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryReferralStore::new,
+        |s: &clinic_ops::store::memory::MemoryReferralStore| s.clone(),
+    );
+    testkit::referral_store::run_all(&factory);
+}

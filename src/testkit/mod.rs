@@ -15,6 +15,7 @@
 //! [`strategies`] has proptest strategies for valid and invalid inputs.
 
 pub mod patient_store;
+pub mod referral_store;
 pub mod strategies;
 pub mod task_store;
 

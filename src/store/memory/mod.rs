@@ -7,10 +7,12 @@
 mod ledger;
 mod patient;
 mod task;
+mod referral;
 
 pub use ledger::MemoryLedgerStore;
 pub use patient::MemoryPatientStore;
 pub use task::MemoryTaskStore;
+pub use referral::MemoryReferralStore;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the adapters
 /// never leave their state half-updated across a panic point, so the data is still whole.
