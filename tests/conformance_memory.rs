@@ -26,3 +26,12 @@ fn memory_referral_store_conforms() {
     );
     testkit::referral_store::run_all(&factory);
 }
+
+#[test]
+fn memory_usage_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryUsageStore::new,
+        |s: &clinic_ops::store::memory::MemoryUsageStore| s.clone(),
+    );
+    testkit::usage_store::run_all(&factory);
+}

@@ -22,13 +22,15 @@ use std::fmt;
 mod ledger;
 pub mod memory;
 mod patient;
-mod task;
 mod referral;
+mod task;
+mod usage;
 
 pub use ledger::{LedgerStore, stage_ledger_append};
 pub use patient::{PatientStore, StagedPatient, stage_patient_commit};
-pub use task::{TaskStore, stage_task_commit};
 pub use referral::{ReferralStore, stage_referral_commit};
+pub use task::{TaskStore, stage_task_commit};
+pub use usage::{UsageStore, stage_usage_commit};
 
 /// The version of an aggregate in a store: 1 after its first commit, one more after each
 /// commit that wrote events.

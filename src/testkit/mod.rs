@@ -18,6 +18,7 @@ pub mod patient_store;
 pub mod referral_store;
 pub mod strategies;
 pub mod task_store;
+pub mod usage_store;
 
 /// Makes stores for the conformance scenarios.
 ///

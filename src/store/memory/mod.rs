@@ -6,13 +6,15 @@
 
 mod ledger;
 mod patient;
-mod task;
 mod referral;
+mod task;
+mod usage;
 
 pub use ledger::MemoryLedgerStore;
 pub use patient::MemoryPatientStore;
-pub use task::MemoryTaskStore;
 pub use referral::MemoryReferralStore;
+pub use task::MemoryTaskStore;
+pub use usage::MemoryUsageStore;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the adapters
 /// never leave their state half-updated across a panic point, so the data is still whole.

@@ -1,0 +1,284 @@
+//! Usage counters: what a campaign has already given, per patient or per campaign, per
+//! calendar bucket.
+//!
+//! The engine reads a [`UsageSnapshot`] (counters with the version each was loaded at) and
+//! returns a [`UsageReservation`] (increments, each with the version it expects). The host
+//! commits the reservation through [`crate::store::UsageStore`]; a counter that moved in the
+//! meantime makes the whole commit fail with a conflict, and the host evaluates again. No
+//! counter is ever read and then written blindly (Medusa #16595).
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use crate::calendar::Period;
+use crate::id::{CampaignId, PatientId};
+use crate::store::{Version, Versioned};
+
+/// What a counter counts. Budgets and usage limits share these counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum UsageAction {
+    /// Applications of the campaign (one per evaluation that applied it), in uses.
+    Apply,
+    /// Points granted by the campaign's point effects, in points.
+    EarnPoints,
+    /// Cashback granted, in fen (¥0.01).
+    Cashback,
+}
+
+impl UsageAction {
+    /// The unit the counter is kept in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            UsageAction::Apply => "uses",
+            UsageAction::EarnPoints => "points",
+            UsageAction::Cashback => "fen",
+        }
+    }
+}
+
+impl fmt::Display for UsageAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UsageAction::Apply => "apply",
+            UsageAction::EarnPoints => "earn_points",
+            UsageAction::Cashback => "cashback",
+        })
+    }
+}
+
+/// The calendar bucket of a counter: the whole life of the campaign, or one local day, week,
+/// month or year (labelled by its first local date, see [`crate::calendar::ClinicCalendar::bucket`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Bucket {
+    /// Never resets.
+    Lifetime,
+    /// One calendar period, starting on `start` (local date).
+    Period {
+        /// Day, week, month or year.
+        period: Period,
+        /// The first local date of the period.
+        start: NaiveDate,
+    },
+}
+
+/// The key of one usage counter.
+///
+/// `patient` is `Some` for per-patient counters and `None` for counters of the whole
+/// campaign (its budget, or a campaign-wide limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UsageKey {
+    /// The campaign counted.
+    pub campaign: CampaignId,
+    /// What is counted.
+    pub action: UsageAction,
+    /// The patient, for per-patient counters.
+    pub patient: Option<PatientId>,
+    /// The calendar bucket.
+    pub bucket: Bucket,
+}
+
+impl fmt::Display for UsageKey {
+    /// A stable text form, usable as a database key: `CP7/earn_points/P3/month:2026-11-01`,
+    /// `CP7/apply/*/lifetime`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/", self.campaign, self.action)?;
+        match self.patient {
+            Some(p) => write!(f, "{p}/")?,
+            None => f.write_str("*/")?,
+        }
+        match self.bucket {
+            Bucket::Lifetime => f.write_str("lifetime"),
+            Bucket::Period { period, start } => {
+                let p = match period {
+                    Period::Day => "day",
+                    Period::Week => "week",
+                    Period::Month => "month",
+                    _ => "year",
+                };
+                write!(f, "{p}:{start}")
+            }
+        }
+    }
+}
+
+/// Counters as loaded from a store: the count and its version per key. A key that is absent
+/// counts zero and has never been written (version `None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageSnapshot {
+    counters: HashMap<UsageKey, Versioned<u64>>,
+}
+
+impl UsageSnapshot {
+    /// An empty snapshot: every counter at zero, never written.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a loaded counter.
+    pub fn insert(&mut self, key: UsageKey, counter: Versioned<u64>) {
+        self.counters.insert(key, counter);
+    }
+
+    /// The count and version of a key: `(0, None)` when absent.
+    pub fn get(&self, key: &UsageKey) -> (u64, Option<Version>) {
+        match self.counters.get(key) {
+            Some(v) => (v.value, Some(v.version)),
+            None => (0, None),
+        }
+    }
+
+    /// The number of counters loaded.
+    pub fn len(&self) -> usize {
+        self.counters.len()
+    }
+
+    /// Whether no counter was loaded.
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
+    }
+
+    /// Every loaded counter, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&UsageKey, &Versioned<u64>)> {
+        let mut v: Vec<_> = self.counters.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v.into_iter()
+    }
+}
+
+/// One increment of a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageIncrement {
+    /// The version the counter had when it was read (`None`: never written).
+    pub expected: Option<Version>,
+    /// How much to add.
+    pub add: u64,
+}
+
+/// Counter increments that the host commits atomically: all or nothing, each guarded by the
+/// version it was read at. One increment per key, in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReservation {
+    increments: BTreeMap<UsageKey, UsageIncrement>,
+}
+
+/// Two increments of one key expected different versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("usage key {key} reserved twice with different expected versions")]
+pub struct ReservationError {
+    /// The key.
+    pub key: UsageKey,
+}
+
+impl UsageReservation {
+    /// An empty reservation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `add` to `key`, expecting it at `expected`. Reserving a key again adds to the
+    /// same increment (saturating at `u64::MAX`, which a store then refuses as overflow).
+    ///
+    /// # Errors
+    ///
+    /// [`ReservationError`] when the key is already reserved with another expected version.
+    pub fn reserve(
+        &mut self,
+        key: UsageKey,
+        expected: Option<Version>,
+        add: u64,
+    ) -> Result<(), ReservationError> {
+        match self.increments.get_mut(&key) {
+            Some(inc) if inc.expected != expected => Err(ReservationError { key }),
+            Some(inc) => {
+                inc.add = inc.add.saturating_add(add);
+                Ok(())
+            }
+            None => {
+                self.increments
+                    .insert(key, UsageIncrement { expected, add });
+                Ok(())
+            }
+        }
+    }
+
+    /// The increments, in key order.
+    pub fn increments(&self) -> impl Iterator<Item = (&UsageKey, &UsageIncrement)> {
+        self.increments.iter()
+    }
+
+    /// The increment of one key.
+    pub fn get(&self, key: &UsageKey) -> Option<&UsageIncrement> {
+        self.increments.get(key)
+    }
+
+    /// The number of keys reserved.
+    pub fn len(&self) -> usize {
+        self.increments.len()
+    }
+
+    /// Whether nothing is reserved.
+    pub fn is_empty(&self) -> bool {
+        self.increments.is_empty()
+    }
+
+    /// Merges another reservation into this one.
+    ///
+    /// # Errors
+    ///
+    /// [`ReservationError`] when both reserve a key with different expected versions.
+    pub fn merge(&mut self, other: &UsageReservation) -> Result<(), ReservationError> {
+        for (k, inc) in &other.increments {
+            self.reserve(*k, inc.expected, inc.add)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(p: Option<u64>) -> UsageKey {
+        UsageKey {
+            campaign: CampaignId::new(7),
+            action: UsageAction::EarnPoints,
+            patient: p.map(PatientId::new),
+            bucket: Bucket::Period {
+                period: Period::Month,
+                start: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            },
+        }
+    }
+
+    #[test]
+    fn key_text_is_stable() {
+        assert_eq!(
+            key(Some(3)).to_string(),
+            "CP7/earn_points/P3/month:2026-11-01"
+        );
+        let k = UsageKey {
+            bucket: Bucket::Lifetime,
+            action: UsageAction::Apply,
+            ..key(None)
+        };
+        assert_eq!(k.to_string(), "CP7/apply/*/lifetime");
+    }
+
+    #[test]
+    fn reserve_merges_same_version_and_refuses_another() {
+        let mut r = UsageReservation::new();
+        r.reserve(key(None), None, 2).unwrap();
+        r.reserve(key(None), None, 3).unwrap();
+        assert_eq!(r.get(&key(None)).unwrap().add, 5);
+        assert!(r.reserve(key(None), Some(Version::FIRST), 1).is_err());
+        assert_eq!(r.len(), 1);
+        let s = UsageSnapshot::new();
+        assert_eq!(s.get(&key(None)), (0, None));
+    }
+}
