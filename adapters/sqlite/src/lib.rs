@@ -43,9 +43,13 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 mod error;
+mod ledger;
 mod patient;
+mod referral;
 mod schema;
 mod store;
+mod task;
+mod usage;
 
 pub use error::SqliteError;
 pub use store::SqliteStore;

@@ -19,6 +19,40 @@ const MIGRATIONS: &[&str] = &[
         resident_id TEXT UNIQUE,
         state       TEXT NOT NULL
     ) STRICT;",
+    // 2: the ports of the second wave. Follow-up histories and referral bindings are state
+    // rows like patients (referrer as a column for `referees_of`). Usage counters are keyed
+    // by `UsageKey`'s documented text form; the count is decimal text because counters go
+    // up to u64::MAX and SQLite integers stop at i64::MAX. The points ledger is one row per
+    // posting, the primary key (account, seq) refusing a half-raced append twice over; the
+    // account row carries the version and the posting count that the version check reads.
+    "CREATE TABLE followup_histories (
+        patient INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE referral_bindings (
+        referee  INTEGER PRIMARY KEY,
+        version  INTEGER NOT NULL CHECK (version >= 1),
+        referrer INTEGER NOT NULL,
+        state    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX referral_bindings_by_referrer ON referral_bindings (referrer, referee);
+    CREATE TABLE usage_counters (
+        key     TEXT PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        count   TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE ledger_accounts (
+        account  INTEGER PRIMARY KEY,
+        version  INTEGER NOT NULL CHECK (version >= 1),
+        postings INTEGER NOT NULL CHECK (postings >= 0)
+    ) STRICT;
+    CREATE TABLE ledger_postings (
+        account INTEGER NOT NULL REFERENCES ledger_accounts (account),
+        seq     INTEGER NOT NULL CHECK (seq >= 1),
+        posting TEXT NOT NULL,
+        PRIMARY KEY (account, seq)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
@@ -59,4 +93,44 @@ pub(crate) fn check_not_newer(found: i64) -> Result<(), SqliteError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_file_migrates_to_latest_keeping_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1; INSERT INTO patients VALUES (1, 1, NULL, NULL, '{}');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), LATEST);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM patients", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let t: i64 = conn
+            .query_row("SELECT count(*) FROM ledger_postings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(t, 0);
+        migrate(&mut conn).unwrap();
+        assert_eq!(
+            user_version(&conn).unwrap(),
+            LATEST,
+            "migrating twice is a no-op"
+        );
+    }
+
+    #[test]
+    fn newer_versions_are_refused() {
+        assert!(check_not_newer(LATEST).is_ok());
+        assert!(matches!(
+            check_not_newer(LATEST + 1),
+            Err(SqliteError::NewerSchema { .. })
+        ));
+    }
 }

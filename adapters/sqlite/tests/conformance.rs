@@ -38,3 +38,18 @@ impl Factory<SqliteStore> for TempFiles {
 fn sqlite_patient_store_conforms() {
     testkit::patient_store::run_all(&TempFiles::new());
 }
+
+#[test]
+fn sqlite_task_store_conforms() {
+    testkit::task_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_referral_store_conforms() {
+    testkit::referral_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_usage_store_conforms() {
+    testkit::usage_store::run_all(&TempFiles::new());
+}
