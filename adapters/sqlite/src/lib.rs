@@ -23,7 +23,7 @@
 //! - **Schema.** The adapter creates and migrates its tables on open and records the
 //!   schema version in `PRAGMA user_version`. A file from a newer adapter is refused with
 //!   [`SqliteError::NewerSchema`].
-//! - **Durability.** WAL mode, `synchronous = FULL`. Each `commit` is one `BEGIN IMMEDIATE`
+//! - **Durability.** WAL mode, `synchronous = FULL` by default ([`Durability`]). Each `commit` is one `BEGIN IMMEDIATE`
 //!   transaction: the optimistic version is checked inside it, a stale one is
 //!   [`StoreError::Conflict`](clinic_ops::store::StoreError::Conflict) and writes nothing, a
 //!   UNIQUE index violation is
@@ -52,4 +52,4 @@ mod task;
 mod usage;
 
 pub use error::SqliteError;
-pub use store::SqliteStore;
+pub use store::{Durability, SqliteStore};

@@ -11,6 +11,35 @@ use crate::{SqliteError, schema};
 /// holds the database far longer than a commit.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a commit that returned `Ok` survives: SQLite's `synchronous` setting in WAL mode.
+///
+/// Neither setting can corrupt the database or leave half a commit: the difference is only
+/// whether the last commits before a power cut or an operating-system crash may be rolled
+/// back. A killed process (SIGKILL, a panic, an OOM kill) loses nothing under either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous = FULL`: each commit waits for the write-ahead log to reach the disk
+    /// (one `fsync`), so it survives a power cut. The default, because points and
+    /// consents are promises made to patients.
+    #[default]
+    PowerSafe,
+    /// `synchronous = NORMAL`: the log is synced at checkpoints, not at each commit. A
+    /// commit survives the death of the process but may be rolled back by a power cut or
+    /// an OS crash. Several times faster on a disk with slow `fsync`; fine for imports and
+    /// for hosts that can replay their last requests.
+    ProcessSafe,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::PowerSafe => "FULL",
+            Durability::ProcessSafe => "NORMAL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     ReadWrite,
@@ -27,13 +56,15 @@ enum Mode {
 /// lost race into [`StoreError::Conflict`].
 ///
 /// Every handle runs in WAL mode with `synchronous = FULL` (a commit that returned `Ok` is
-/// on disk, even across a power cut), `secure_delete = ON` (anonymised personal data is
+/// on disk, even across a power cut; see [`Durability`] for the faster setting),
+/// `secure_delete = ON` (anonymised personal data is
 /// overwritten in the file, not left in free pages) and a busy timeout of 10 s.
 #[derive(Debug)]
 pub struct SqliteStore {
     pub(crate) conn: Connection,
     path: PathBuf,
     mode: Mode,
+    durability: Durability,
 }
 
 impl SqliteStore {
@@ -48,7 +79,16 @@ impl SqliteStore {
     /// [`SqliteError::Sqlite`] for anything else (a missing directory, a lock held past
     /// the busy timeout).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
-        Self::open_mode(path.as_ref(), Mode::ReadWrite)
+        Self::open_mode(path.as_ref(), Mode::ReadWrite, Durability::default())
+    }
+
+    /// As [`SqliteStore::open`], with a chosen [`Durability`] for this handle's commits.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStore::open`].
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, SqliteError> {
+        Self::open_mode(path.as_ref(), Mode::ReadWrite, durability)
     }
 
     /// Opens an existing database for reading only: every `commit` fails with
@@ -60,17 +100,17 @@ impl SqliteStore {
     /// As [`SqliteStore::open`], and [`SqliteError::OutdatedSchema`] when the file needs a
     /// migration (open it once for writing to migrate it).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
-        Self::open_mode(path.as_ref(), Mode::ReadOnly)
+        Self::open_mode(path.as_ref(), Mode::ReadOnly, Durability::default())
     }
 
-    /// A new connection to the same file, in the same mode: the handle to give another
-    /// thread.
+    /// A new connection to the same file, in the same mode and with the same durability:
+    /// the handle to give another thread.
     ///
     /// # Errors
     ///
     /// As [`SqliteStore::open`].
     pub fn reopen(&self) -> Result<Self, SqliteError> {
-        Self::open_mode(&self.path, self.mode)
+        Self::open_mode(&self.path, self.mode, self.durability)
     }
 
     /// The path this handle was opened with.
@@ -95,7 +135,12 @@ impl SqliteStore {
     /// The newest schema version this build of the adapter knows and writes.
     pub const LATEST_SCHEMA_VERSION: i64 = schema::LATEST;
 
-    fn open_mode(path: &Path, mode: Mode) -> Result<Self, SqliteError> {
+    /// This handle's durability.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn open_mode(path: &Path, mode: Mode, durability: Durability) -> Result<Self, SqliteError> {
         let flags = match mode {
             Mode::ReadWrite => OpenFlags::default(),
             Mode::ReadOnly => {
@@ -110,6 +155,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             mode,
+            durability,
         };
         store.configure().map_err(|e| classify(e, path))?;
         Ok(store)
@@ -121,9 +167,8 @@ impl SqliteStore {
         // The first statement reads the header: a file that is not a database fails here.
         let found = schema::user_version(conn)?;
         schema::check_not_newer(found)?;
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;",
-        )?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")?;
+        conn.pragma_update(None, "synchronous", self.durability.pragma())?;
         match self.mode {
             Mode::ReadOnly => {
                 if found < schema::LATEST {
