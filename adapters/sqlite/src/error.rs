@@ -48,6 +48,17 @@ pub enum SqliteError {
         /// The journal mode SQLite reported.
         mode: String,
     },
+    /// Rows that must agree do not (an account row and its postings): the file was edited
+    /// outside the adapter or is damaged.
+    #[error("stored {what} {key} is inconsistent: {detail}")]
+    Inconsistent {
+        /// The kind of aggregate.
+        what: &'static str,
+        /// Its key.
+        key: String,
+        /// What disagrees.
+        detail: String,
+    },
     /// A stored row did not decode into its domain type.
     #[error("stored {what} {key} does not decode: {source}")]
     Decode {

@@ -23,7 +23,8 @@ const MIGRATIONS: &[&str] = &[
     // rows like patients (referrer as a column for `referees_of`). Usage counters are keyed
     // by `UsageKey`'s documented text form; the count is decimal text because counters go
     // up to u64::MAX and SQLite integers stop at i64::MAX. The points ledger is one row per
-    // posting, the primary key (account, seq) refusing a half-raced append twice over; the
+    // append (a JSON array of its postings, keyed by the version it made): one B-tree insert
+    // per commit instead of one per posting, and the unit of atomicity is the row. The
     // account row carries the version and the posting count that the version check reads.
     "CREATE TABLE followup_histories (
         patient INTEGER PRIMARY KEY,
@@ -45,13 +46,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE ledger_accounts (
         account  INTEGER PRIMARY KEY,
         version  INTEGER NOT NULL CHECK (version >= 1),
-        postings INTEGER NOT NULL CHECK (postings >= 0)
+        postings INTEGER NOT NULL CHECK (postings >= 1)
     ) STRICT;
-    CREATE TABLE ledger_postings (
-        account INTEGER NOT NULL REFERENCES ledger_accounts (account),
-        seq     INTEGER NOT NULL CHECK (seq >= 1),
-        posting TEXT NOT NULL,
-        PRIMARY KEY (account, seq)
+    CREATE TABLE ledger_appends (
+        account   INTEGER NOT NULL REFERENCES ledger_accounts (account),
+        version   INTEGER NOT NULL CHECK (version >= 1),
+        first_seq INTEGER NOT NULL CHECK (first_seq >= 1),
+        last_seq  INTEGER NOT NULL CHECK (last_seq >= first_seq),
+        postings  TEXT NOT NULL,
+        PRIMARY KEY (account, version)
     ) STRICT, WITHOUT ROWID;",
 ];
 
@@ -114,7 +117,7 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         let t: i64 = conn
-            .query_row("SELECT count(*) FROM ledger_postings", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM ledger_appends", [], |r| r.get(0))
             .unwrap();
         assert_eq!(t, 0);
         migrate(&mut conn).unwrap();

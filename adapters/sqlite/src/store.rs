@@ -1,9 +1,11 @@
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clinic_ops::store::{StoreError, Version};
 use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags, TransactionBehavior};
 
+use crate::ledger::LedgerCache;
 use crate::{SqliteError, schema};
 
 /// How long a connection waits for another writer's lock before giving up with
@@ -59,12 +61,18 @@ enum Mode {
 /// on disk, even across a power cut; see [`Durability`] for the faster setting),
 /// `secure_delete = ON` (anonymised personal data is
 /// overwritten in the file, not left in free pages) and a busy timeout of 10 s.
+///
+/// A handle keeps the points postings it has read or written, per account (up to 100,000
+/// postings in all): ledger rows are never edited, so a later `load` only reads and decodes
+/// the appends made since. Replacing the database file under an open handle (restoring a
+/// backup) is not detected by that cache: reopen the handles after a restore.
 #[derive(Debug)]
 pub struct SqliteStore {
     pub(crate) conn: Connection,
     path: PathBuf,
     mode: Mode,
     durability: Durability,
+    pub(crate) ledger_cache: RefCell<LedgerCache>,
 }
 
 impl SqliteStore {
@@ -156,6 +164,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             mode,
             durability,
+            ledger_cache: RefCell::default(),
         };
         store.configure().map_err(|e| classify(e, path))?;
         Ok(store)

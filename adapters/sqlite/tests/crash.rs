@@ -186,15 +186,19 @@ fn check_database(path: &Path, (reported_v, reported_n): (u64, u64)) -> (u64, u6
         postings == &expected,
         "the stored postings differ from the committed batches"
     );
-    let (rows, max_seq, counted): (i64, i64, i64) = raw
+    let (appends, max_seq, counted): (i64, i64, i64) = raw
         .query_row(
-            "SELECT count(*), max(seq), (SELECT postings FROM ledger_accounts WHERE account = 1)
-             FROM ledger_postings WHERE account = 1",
+            "SELECT count(*), max(last_seq), (SELECT postings FROM ledger_accounts WHERE account = 1)
+             FROM ledger_appends WHERE account = 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!((rows, max_seq, counted), (n as i64, n as i64, n as i64));
+    assert_eq!(
+        (appends, max_seq, counted),
+        (v as i64, n as i64, n as i64),
+        "one append row per version, and the account row agrees"
+    );
     assert_eq!(
         (1..=v).map(batch_len).sum::<u64>(),
         n,
