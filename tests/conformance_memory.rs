@@ -1,6 +1,6 @@
 //! The conformance kit against the in-memory adapters.
 
-use clinic_ops::store::memory::MemoryPatientStore;
+use clinic_ops::store::memory::{MemoryLedgerStore, MemoryPatientStore};
 use clinic_ops::testkit;
 
 #[test]
@@ -34,4 +34,10 @@ fn memory_usage_store_conforms() {
         |s: &clinic_ops::store::memory::MemoryUsageStore| s.clone(),
     );
     testkit::usage_store::run_all(&factory);
+}
+
+#[test]
+fn memory_ledger_store_conforms() {
+    let factory = (MemoryLedgerStore::new, |s: &MemoryLedgerStore| s.clone());
+    testkit::ledger_store::run_all(&factory);
 }

@@ -8,6 +8,7 @@ use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::store::memory::MemoryPatientStore;
 
 mod patients;
+mod points;
 
 /// The world every section shares: the clinic's calendar, the story's "now", and the
 /// patients registered by the first section.
@@ -63,5 +64,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         calendar
     );
     patients::run(&mut clinic)?;
+    points::run(&mut clinic)?;
     Ok(())
 }

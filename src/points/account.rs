@@ -1,0 +1,480 @@
+//! The account state and `apply`: what the postings add up to.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::command::Fingerprint;
+use super::posting::{Posting, PostingKind};
+use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_unix};
+use crate::id::{LotId, PatientId, PurchaseId};
+use crate::money::Points;
+
+/// A multiplicative hasher for the `u64` ids the account maps are keyed by. SipHash's
+/// DoS resistance buys nothing here (keys of one member's own ledger) and costs most of a
+/// lookup on the hot path.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// What the account remembers of a key: the command's content and where its postings are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub(crate) command: Fingerprint,
+    pub(crate) first_seq: u64,
+    pub(crate) count: u32,
+}
+
+/// What the account remembers of a purchase, so refunds never take or give twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PurchaseRecord {
+    pub(crate) earned_on: bool,
+    pub(crate) paid_fen: i64,
+    pub(crate) refunded_fen: i64,
+    pub(crate) earned: i64,
+    pub(crate) clawed: i64,
+    pub(crate) lot: Option<(i64, LotId)>,
+    pub(crate) paid_with_points: bool,
+    pub(crate) redeemed: i64,
+    pub(crate) returned: i64,
+    pub(crate) draws: (u32, u32),
+}
+
+/// A draw kept for a purchase paid with points: 24 bytes in one shared per-account arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeptDraw {
+    pub(crate) expires: i64,
+    pub(crate) lot: LotId,
+    pub(crate) points: i64,
+}
+
+/// A member's points account: the result of applying its postings in order.
+///
+/// Getters answer balance questions; [`super::decide`] turns a command into postings and
+/// [`apply`] folds a posting in. The state is never edited any other way.
+///
+/// Invariants (checked by the state-machine test): `balance = available − debt`;
+/// `available` is the sum of the open lots' remaining points; `debt > 0` only under
+/// [`super::ShortfallPolicy::AllowNegative`], and then no lot is open.
+#[derive(Debug, Clone)]
+pub struct Account {
+    id: PatientId,
+    pub(crate) seq: u64,
+    pub(crate) last_at: i64,
+    pub(crate) lots: Vec<Lot>,
+    pub(crate) pending: Vec<PendingLot>,
+    pub(crate) available: i64,
+    pub(crate) locked: i64,
+    pub(crate) debt: i64,
+    pub(crate) growth: i64,
+    /// `(unix seconds, growth delta)`, sorted by time; reviews drop what left the window.
+    pub(crate) growth_log: Vec<(i64, i64)>,
+    pub(crate) tier: Option<TierCode>,
+    pub(crate) purchases: IdMap<PurchaseId, PurchaseRecord>,
+    pub(crate) kept_draws: Vec<KeptDraw>,
+    pub(crate) seen: IdMap<CommandKey, Seen>,
+}
+
+impl PartialEq for Account {
+    fn eq(&self, o: &Self) -> bool {
+        self.id == o.id
+            && self.seq == o.seq
+            && self.last_at == o.last_at
+            && self.lots == o.lots
+            && self.pending == o.pending
+            && self.available == o.available
+            && self.locked == o.locked
+            && self.debt == o.debt
+            && self.growth == o.growth
+            && self.growth_log == o.growth_log
+            && self.tier == o.tier
+            && self.purchases == o.purchases
+            && self.kept_draws == o.kept_draws
+            && self.seen == o.seen
+    }
+}
+
+impl Eq for Account {}
+
+impl Account {
+    /// An empty account for a member.
+    pub fn new(id: PatientId) -> Self {
+        Account {
+            id,
+            seq: 0,
+            last_at: i64::MIN,
+            lots: Vec::new(),
+            pending: Vec::new(),
+            available: 0,
+            locked: 0,
+            debt: 0,
+            growth: 0,
+            growth_log: Vec::new(),
+            tier: None,
+            purchases: IdMap::default(),
+            kept_draws: Vec::new(),
+            seen: IdMap::default(),
+        }
+    }
+
+    /// Rebuilds an account from its postings, in `seq` order.
+    pub fn replay<'a>(id: PatientId, postings: impl IntoIterator<Item = &'a Posting>) -> Self {
+        let mut a = Account::new(id);
+        for p in postings {
+            apply(&mut a, p);
+        }
+        a
+    }
+
+    /// The member.
+    pub fn id(&self) -> PatientId {
+        self.id
+    }
+
+    /// The `seq` of the last posting (0 for none): the next posting gets one more.
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The time of the latest posting.
+    pub fn last_posted_at(&self) -> Option<DateTime<Utc>> {
+        if self.last_at == i64::MIN {
+            None
+        } else {
+            DateTime::from_timestamp(self.last_at, 0)
+        }
+    }
+
+    /// The balance: spendable points less any debt. Negative only under `AllowNegative`.
+    pub fn balance(&self) -> Points {
+        Points::new(self.available.saturating_sub(self.debt))
+    }
+
+    /// Spendable points: the sum of the open lots.
+    pub fn available(&self) -> Points {
+        Points::new(self.available)
+    }
+
+    /// Locked (pending) points: not spendable, not counted toward tier.
+    pub fn locked(&self) -> Points {
+        Points::new(self.locked)
+    }
+
+    /// Points owed after a clawback of spent points (`AllowNegative`).
+    pub fn debt(&self) -> Points {
+        Points::new(self.debt)
+    }
+
+    /// Lifetime growth value (成长值): earned, never spent, reduced only by clawbacks.
+    pub fn growth(&self) -> i64 {
+        self.growth
+    }
+
+    /// Growth value credited at or after `since`.
+    pub fn growth_since(&self, since: DateTime<Utc>) -> i64 {
+        let s = since.timestamp();
+        self.growth_log
+            .iter()
+            .rev()
+            .take_while(|(at, _)| *at >= s)
+            .fold(0i64, |acc, (_, g)| acc.saturating_add(*g))
+    }
+
+    /// The current tier, `None` below every tier.
+    pub fn tier(&self) -> Option<&TierCode> {
+        self.tier.as_ref()
+    }
+
+    /// Open lots in spending order.
+    pub fn lots(&self) -> &[Lot] {
+        &self.lots
+    }
+
+    /// Locked lots, in earning order.
+    pub fn pending(&self) -> &[PendingLot] {
+        &self.pending
+    }
+
+    /// Open lots that expire at or before `by`, soonest first.
+    pub fn expiring_by(&self, by: DateTime<Utc>) -> &[Lot] {
+        let t = by.timestamp();
+        let n = self.lots.partition_point(|l| l.expires <= t);
+        self.lots.get(..n).unwrap_or(&[])
+    }
+
+    /// Whether the key has been posted, and if so the seq range of its postings.
+    pub fn postings_of(&self, key: CommandKey) -> Option<std::ops::Range<u64>> {
+        self.seen
+            .get(&key)
+            .map(|s| s.first_seq..s.first_seq.saturating_add(u64::from(s.count)))
+    }
+
+    /// Points the purchase earned, clawed back so far, paid with points, and returned so far.
+    pub fn purchase_points(&self, purchase: PurchaseId) -> Option<PurchasePoints> {
+        self.purchases.get(&purchase).map(|r| PurchasePoints {
+            earned: Points::new(r.earned),
+            clawed_back: Points::new(r.clawed),
+            redeemed: Points::new(r.redeemed),
+            returned: Points::new(r.returned),
+        })
+    }
+
+    pub(crate) fn lot_index(&self, expires: i64, lot: LotId) -> Result<usize, usize> {
+        self.lots
+            .binary_search_by(|l| l.order().cmp(&(expires, lot)))
+    }
+
+    fn take(&mut self, d: &Draw) {
+        let p = d.points.get();
+        if let Ok(i) = self.lot_index(to_unix(d.expires), d.lot) {
+            if let Some(l) = self.lots.get_mut(i) {
+                l.remaining = l.remaining.saturating_sub(p);
+                if l.remaining <= 0 {
+                    self.lots.remove(i);
+                }
+            }
+            self.available = self.available.saturating_sub(p);
+        }
+    }
+
+    fn put(&mut self, expires: i64, lot: LotId, points: i64) {
+        if points <= 0 {
+            return;
+        }
+        match self.lot_index(expires, lot) {
+            Ok(i) => {
+                if let Some(l) = self.lots.get_mut(i) {
+                    l.remaining = l.remaining.saturating_add(points);
+                }
+            }
+            Err(i) => self.lots.insert(
+                i,
+                Lot {
+                    expires,
+                    id: lot,
+                    remaining: points,
+                },
+            ),
+        }
+        self.available = self.available.saturating_add(points);
+    }
+
+    fn credit_growth(&mut self, at: i64, g: i64) {
+        if g == 0 {
+            return;
+        }
+        self.growth = self.growth.saturating_add(g);
+        let i = self.growth_log.partition_point(|(t, _)| *t <= at);
+        self.growth_log.insert(i, (at, g));
+    }
+
+    fn settle(&mut self, settled: Points) {
+        self.debt = self.debt.saturating_sub(settled.get()).max(0);
+    }
+
+    fn record(&mut self, p: PurchaseId) -> &mut PurchaseRecord {
+        self.purchases.entry(p).or_default()
+    }
+}
+
+/// What one purchase did to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurchasePoints {
+    /// Points it earned.
+    pub earned: Points,
+    /// Of those, clawed back by refunds.
+    pub clawed_back: Points,
+    /// Points that paid for it.
+    pub redeemed: Points,
+    /// Of those, given back by refunds.
+    pub returned: Points,
+}
+
+/// Folds one posting into the account. Postings must come in `seq` order; `apply` never
+/// fails, because [`super::decide`] checked everything when it made the posting.
+pub fn apply(a: &mut Account, p: &Posting) {
+    debug_assert_eq!(p.seq, a.seq.wrapping_add(1), "postings out of sequence");
+    a.seq = p.seq;
+    let at = p.at.timestamp();
+    a.last_at = a.last_at.max(at);
+    a.seen
+        .entry(p.key)
+        .and_modify(|s| s.count = s.count.saturating_add(1))
+        .or_insert(Seen {
+            command: p.command,
+            first_seq: p.seq,
+            count: 1,
+        });
+    match &p.kind {
+        PostingKind::Earned {
+            purchase,
+            paid,
+            lot,
+            points,
+            expires,
+            locked_until,
+            settled,
+            growth,
+        } => {
+            let exp = to_unix(*expires);
+            let r = a.record(*purchase);
+            r.earned_on = true;
+            r.paid_fen = super::policy::fen(*paid);
+            r.earned = points.get();
+            r.lot = lot.map(|l| (exp, l));
+            let Some(lot) = *lot else { return };
+            match locked_until {
+                Some(until) => {
+                    a.pending.push(PendingLot {
+                        id: lot,
+                        points: points.get(),
+                        expires: exp,
+                        until: until.timestamp(),
+                        purchase: *purchase,
+                    });
+                    a.locked = a.locked.saturating_add(points.get());
+                }
+                None => {
+                    a.settle(*settled);
+                    a.put(exp, lot, points.get().saturating_sub(settled.get()));
+                    a.credit_growth(at, *growth);
+                }
+            }
+        }
+        PostingKind::Released {
+            lot,
+            points,
+            expires,
+            settled,
+            growth,
+            ..
+        } => {
+            a.pending.retain(|l| l.id != *lot);
+            a.locked = a.locked.saturating_sub(points.get());
+            a.settle(*settled);
+            a.put(
+                to_unix(*expires),
+                *lot,
+                points.get().saturating_sub(settled.get()),
+            );
+            a.credit_growth(at, *growth);
+        }
+        PostingKind::Redeemed {
+            purchase, draws, ..
+        } => {
+            for d in draws {
+                a.take(d);
+            }
+            if let Some(pur) = purchase {
+                let start = u32::try_from(a.kept_draws.len()).unwrap_or(u32::MAX);
+                a.kept_draws.extend(draws.iter().map(|d| KeptDraw {
+                    expires: to_unix(d.expires),
+                    lot: d.lot,
+                    points: d.points.get(),
+                }));
+                let len = u32::try_from(draws.len()).unwrap_or(u32::MAX);
+                let total = draws
+                    .iter()
+                    .fold(0i64, |s, d| s.saturating_add(d.points.get()));
+                let r = a.record(*pur);
+                r.paid_with_points = true;
+                r.redeemed = total;
+                r.draws = (start, len);
+            }
+        }
+        PostingKind::Expired { draws, .. } => {
+            for d in draws {
+                a.take(d);
+            }
+        }
+        PostingKind::Adjusted {
+            points,
+            lot,
+            expires,
+            settled,
+            draws,
+            ..
+        } => {
+            for d in draws {
+                a.take(d);
+            }
+            if let Some(lot) = lot {
+                a.settle(*settled);
+                a.put(
+                    to_unix(*expires),
+                    *lot,
+                    points.get().saturating_sub(settled.get()),
+                );
+            }
+        }
+        PostingKind::ClawedBack {
+            purchase,
+            refunded,
+            points,
+            voided,
+            draws,
+            debt,
+            growth,
+            ..
+        } => {
+            if voided.is_positive() {
+                if let Some(i) = a.pending.iter().position(|l| l.purchase == *purchase) {
+                    if let Some(l) = a.pending.get_mut(i) {
+                        l.points = l.points.saturating_sub(voided.get());
+                        if l.points <= 0 {
+                            a.pending.remove(i);
+                        }
+                    }
+                }
+                a.locked = a.locked.saturating_sub(voided.get());
+            }
+            for d in draws {
+                a.take(d);
+            }
+            a.debt = a.debt.saturating_add(debt.get());
+            if *growth != 0 {
+                a.credit_growth(at, growth.saturating_neg());
+            }
+            let r = a.record(*purchase);
+            r.refunded_fen = r.refunded_fen.saturating_add(super::policy::fen(*refunded));
+            r.clawed = r.clawed.saturating_add(points.get());
+        }
+        PostingKind::Returned {
+            purchase,
+            points,
+            draws,
+            settled,
+        } => {
+            a.settle(*settled);
+            let mut to_settle = settled.get();
+            for d in draws {
+                let s = to_settle.min(d.points.get());
+                to_settle -= s;
+                a.put(to_unix(d.expires), d.lot, d.points.get().saturating_sub(s));
+            }
+            let r = a.record(*purchase);
+            r.returned = r.returned.saturating_add(points.get());
+        }
+        PostingKind::TierChanged { to, .. } => a.tier = to.clone(),
+        PostingKind::Reviewed { window_start, .. } => {
+            let s = window_start.timestamp();
+            let n = a.growth_log.partition_point(|(t, _)| *t < s);
+            a.growth_log.drain(..n);
+        }
+    }
+}

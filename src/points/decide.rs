@@ -1,0 +1,548 @@
+//! `decide`: a command against the account's state gives postings, or a typed refusal.
+
+use chrono::{DateTime, Utc};
+
+use super::account::Account;
+use super::command::{CommandKind, Fingerprint, LedgerCommand};
+use super::error::PointsError;
+use super::policy::{Chronology, Policy, ShortfallPolicy, fen, yuan};
+use super::posting::{Posting, PostingKind, TierReason};
+use super::types::{CommandKey, Draw, Lot, from_unix};
+use crate::calendar::ClinicCalendar;
+use crate::id::{LotId, PurchaseId};
+use crate::money::{Points, Yuan};
+
+/// What [`decide`] answers for an accepted command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// New postings: append them to the store, then [`super::apply`] each. May be empty
+    /// (an expiry run with nothing due); an empty outcome records no key.
+    Posted(Vec<Posting>),
+    /// The key was already posted with identical content: nothing to do. The original
+    /// postings are those with `seq` in the receipt's range.
+    Exists(Receipt),
+}
+
+impl Outcome {
+    /// The new postings (none for [`Outcome::Exists`]).
+    pub fn postings(&self) -> &[Posting] {
+        match self {
+            Outcome::Posted(p) => p,
+            Outcome::Exists(_) => &[],
+        }
+    }
+}
+
+/// Where the original postings of a replayed key are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The key.
+    pub key: CommandKey,
+    /// The `seq` of its first posting.
+    pub first_seq: u64,
+    /// How many postings it made.
+    pub postings: u32,
+}
+
+struct Out<'a> {
+    a: &'a Account,
+    key: CommandKey,
+    command: Fingerprint,
+    at: DateTime<Utc>,
+    seq: u64,
+    postings: Vec<Posting>,
+}
+
+impl Out<'_> {
+    fn next_seq(&self) -> Result<u64, PointsError> {
+        self.seq
+            .checked_add(1)
+            .ok_or(PointsError::SequenceExhausted)
+    }
+
+    fn push(&mut self, kind: PostingKind) -> Result<(), PointsError> {
+        self.seq = self.next_seq()?;
+        self.postings.push(Posting {
+            account: self.a.id(),
+            seq: self.seq,
+            key: self.key,
+            command: self.command,
+            at: self.at,
+            kind,
+        });
+        Ok(())
+    }
+}
+
+fn positive(field: &'static str, p: Points) -> Result<i64, PointsError> {
+    if p.is_positive() {
+        Ok(p.get())
+    } else {
+        Err(PointsError::NotPositive {
+            field,
+            value: p.get(),
+        })
+    }
+}
+
+fn draw(l: &Lot, points: i64) -> Draw {
+    Draw {
+        lot: l.id,
+        points: Points::new(points),
+        expires: from_unix(l.expires),
+    }
+}
+
+/// Draws up to `need` points from `lots` in spending order, skipping `skip`; returns the
+/// points taken.
+fn draw_in_order(lots: &[Lot], mut need: i64, skip: Option<LotId>, out: &mut Vec<Draw>) -> i64 {
+    let mut taken = 0i64;
+    for l in lots {
+        if need == 0 {
+            break;
+        }
+        if Some(l.id) == skip || l.remaining <= 0 {
+            continue;
+        }
+        let t = l.remaining.min(need);
+        out.push(draw(l, t));
+        need -= t;
+        taken += t;
+    }
+    taken
+}
+
+fn sum(draws: &[Draw]) -> i64 {
+    draws
+        .iter()
+        .fold(0i64, |s, d| s.saturating_add(d.points.get()))
+}
+
+/// An upgrade, if growth in the window (plus `extra` about to be credited) reaches a
+/// higher tier.
+fn upgrade(
+    a: &Account,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    calendar: ClinicCalendar,
+    extra: i64,
+) -> Option<PostingKind> {
+    let tiers = policy.tiers();
+    let top = tiers.tiers().len().checked_sub(1)?;
+    let rank = tiers.rank(a.tier());
+    if rank == Some(top) || extra <= 0 {
+        return None;
+    }
+    // Growth in the window never exceeds lifetime growth (every prefix of the growth log
+    // sums to ≥ 0, as a clawback follows the credit it undoes), so when lifetime growth
+    // cannot reach the next tier the window walk and its calendar arithmetic are skipped.
+    let next = rank.map_or(0, |r| r + 1);
+    let lifetime = a.growth().saturating_add(extra);
+    if tiers.get(next).is_some_and(|t| lifetime < t.threshold()) {
+        return None;
+    }
+    let wg = a
+        .growth_since(tiers.window_start(now, calendar))
+        .saturating_add(extra);
+    let reached = tiers.reached(wg)?;
+    if rank.is_some_and(|r| reached <= r) {
+        return None;
+    }
+    let t = tiers.get(reached)?;
+    Some(PostingKind::TierChanged {
+        from: a.tier().cloned(),
+        to: Some(t.code().clone()),
+        reason: TierReason::Upgrade {
+            threshold: t.threshold(),
+        },
+        window_growth: wg,
+    })
+}
+
+/// Decides a command at `now`: checks it against the account and the policy and returns
+/// the postings it makes, or the original outcome of a replayed key.
+///
+/// Rules, in order: a known key is a comparison (identical content → [`Outcome::Exists`],
+/// else [`PointsError::KeyReused`] naming the first differing field); then chronology; then
+/// the command's own checks. See [`CommandKind`] for what each command posts.
+///
+/// # Errors
+///
+/// [`PointsError`]: non-positive amounts, overflow, insufficient points, unknown or
+/// duplicate purchases, over-refunds, releases before the lock ends, backdated commands
+/// under [`Chronology::Strict`], and reused keys.
+pub fn decide(
+    a: &Account,
+    cmd: &LedgerCommand,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    calendar: ClinicCalendar,
+) -> Result<Outcome, PointsError> {
+    let command = Fingerprint::of(&cmd.kind);
+    if let Some(s) = a.seen.get(&cmd.key) {
+        return match s.command.first_difference(&command) {
+            None => Ok(Outcome::Exists(Receipt {
+                key: cmd.key,
+                first_seq: s.first_seq,
+                postings: s.count,
+            })),
+            Some(field) => Err(PointsError::KeyReused {
+                key: cmd.key,
+                field,
+            }),
+        };
+    }
+    let t = now.timestamp();
+    if policy.chronology() == Chronology::Strict && t < a.last_at {
+        return Err(PointsError::Backdated {
+            at: now,
+            last: a.last_posted_at().unwrap_or(now),
+        });
+    }
+    let mut out = Out {
+        a,
+        key: cmd.key,
+        command,
+        at: now,
+        seq: a.seq,
+        postings: Vec::with_capacity(1),
+    };
+    match &cmd.kind {
+        CommandKind::Earn {
+            purchase,
+            paid,
+            category,
+            multiplier,
+            lock_until,
+        } => {
+            if paid.is_zero() {
+                return Err(PointsError::NotPositive {
+                    field: "paid",
+                    value: 0,
+                });
+            }
+            if a.purchases.get(purchase).is_some_and(|r| r.earned_on) {
+                return Err(PointsError::DuplicatePurchase {
+                    purchase: *purchase,
+                    what: "earned points",
+                });
+            }
+            if let Some(u) = lock_until {
+                if *u <= now {
+                    return Err(PointsError::LockInPast { until: *u });
+                }
+            }
+            let points = policy
+                .earn()
+                .points(*paid, category.as_ref(), *multiplier)?;
+            let expires = policy.expiry().expires(now, calendar);
+            let lot = points.is_positive().then(|| out.next_seq()).transpose()?;
+            let lot = lot.map(LotId::new);
+            let locked = lock_until.is_some() && lot.is_some();
+            let (settled, growth) = if locked {
+                (Points::ZERO, 0)
+            } else {
+                (points.min(Points::new(a.debt)), points.get())
+            };
+            out.push(PostingKind::Earned {
+                purchase: *purchase,
+                paid: *paid,
+                lot,
+                points,
+                expires,
+                locked_until: if locked { *lock_until } else { None },
+                settled,
+                growth,
+            })?;
+            if let Some(k) = upgrade(a, policy, now, calendar, growth) {
+                out.push(k)?;
+            }
+        }
+        CommandKind::Redeem { points, purchase } => {
+            let need = positive("points", *points)?;
+            if let Some(p) = purchase {
+                if a.purchases.get(p).is_some_and(|r| r.paid_with_points) {
+                    return Err(PointsError::DuplicatePurchase {
+                        purchase: *p,
+                        what: "was paid with points",
+                    });
+                }
+            }
+            if need > a.available {
+                return Err(PointsError::Insufficient {
+                    requested: *points,
+                    available: a.available(),
+                });
+            }
+            let mut draws = Vec::with_capacity(4);
+            draw_in_order(&a.lots, need, None, &mut draws);
+            out.push(PostingKind::Redeemed {
+                purchase: *purchase,
+                points: *points,
+                draws,
+            })?;
+        }
+        CommandKind::Refund {
+            purchase,
+            amount,
+            points,
+        } => refund(&mut out, policy, *purchase, *amount, *points)?,
+        CommandKind::Release { purchase } => {
+            if !a.purchases.contains_key(purchase) {
+                return Err(PointsError::UnknownPurchase {
+                    purchase: *purchase,
+                });
+            }
+            let Some(l) = a.pending.iter().find(|l| l.purchase == *purchase) else {
+                return Err(PointsError::NotLocked {
+                    purchase: *purchase,
+                });
+            };
+            if t < l.until {
+                return Err(PointsError::StillLocked {
+                    purchase: *purchase,
+                    until: l.until().unwrap_or(now),
+                });
+            }
+            let pts = l.points();
+            out.push(PostingKind::Released {
+                purchase: *purchase,
+                lot: l.id,
+                points: pts,
+                expires: l.expires(),
+                settled: pts.min(Points::new(a.debt)),
+                growth: pts.get(),
+            })?;
+            if let Some(k) = upgrade(a, policy, now, calendar, pts.get()) {
+                out.push(k)?;
+            }
+        }
+        CommandKind::Expire => {
+            let due = a.expiring_by(now);
+            if !due.is_empty() {
+                let draws: Vec<Draw> = due.iter().map(|l| draw(l, l.remaining)).collect();
+                out.push(PostingKind::Expired {
+                    points: Points::new(sum(&draws)),
+                    draws,
+                })?;
+            }
+        }
+        CommandKind::Adjust { points, reason } => {
+            if points.is_zero() {
+                return Err(PointsError::NotPositive {
+                    field: "points",
+                    value: 0,
+                });
+            }
+            if points.is_positive() {
+                let lot = LotId::new(out.next_seq()?);
+                out.push(PostingKind::Adjusted {
+                    reason: *reason,
+                    points: *points,
+                    lot: Some(lot),
+                    expires: policy.expiry().expires(now, calendar),
+                    settled: (*points).min(Points::new(a.debt)),
+                    draws: Vec::new(),
+                })?;
+            } else {
+                let need = points
+                    .get()
+                    .checked_neg()
+                    .ok_or(PointsError::Overflow { field: "points" })?;
+                if need > a.available {
+                    return Err(PointsError::Insufficient {
+                        requested: Points::new(need),
+                        available: a.available(),
+                    });
+                }
+                let mut draws = Vec::with_capacity(4);
+                draw_in_order(&a.lots, need, None, &mut draws);
+                out.push(PostingKind::Adjusted {
+                    reason: *reason,
+                    points: *points,
+                    lot: None,
+                    expires: None,
+                    settled: Points::ZERO,
+                    draws,
+                })?;
+            }
+        }
+        CommandKind::Review => review(&mut out, policy, now, calendar)?,
+    }
+    Ok(Outcome::Posted(out.postings))
+}
+
+fn refund(
+    out: &mut Out<'_>,
+    policy: &Policy,
+    purchase: PurchaseId,
+    amount: Yuan,
+    points: Points,
+) -> Result<(), PointsError> {
+    let a = out.a;
+    let cash = fen(amount);
+    let back = points.get();
+    if back < 0 {
+        return Err(PointsError::NotPositive {
+            field: "points",
+            value: back,
+        });
+    }
+    if cash == 0 && back == 0 {
+        return Err(PointsError::NotPositive {
+            field: "amount",
+            value: 0,
+        });
+    }
+    let Some(r) = a.purchases.get(&purchase) else {
+        return Err(PointsError::UnknownPurchase { purchase });
+    };
+    let refundable = r.paid_fen.saturating_sub(r.refunded_fen);
+    if cash > 0 && (!r.earned_on || cash > refundable) {
+        return Err(PointsError::RefundExceedsPaid {
+            purchase,
+            requested: amount,
+            refundable: yuan(if r.earned_on { refundable } else { 0 }),
+        });
+    }
+    let returnable = r.redeemed.saturating_sub(r.returned);
+    if back > returnable {
+        return Err(PointsError::ReturnExceedsRedeemed {
+            purchase,
+            requested: points,
+            returnable: Points::new(returnable),
+        });
+    }
+    let mut debt_after = a.debt;
+    if cash > 0 {
+        // Floor of earned × (refunded so far ÷ paid), less what was already clawed: the
+        // cumulative clawback never exceeds the points earned, however refunds are split,
+        // and a full refund takes back exactly what was earned.
+        let total = r.refunded_fen.saturating_add(cash);
+        let target = i128::from(r.earned) * i128::from(total) / i128::from(r.paid_fen.max(1));
+        let target =
+            i64::try_from(target).map_err(|_| PointsError::Overflow { field: "points" })?;
+        let due = target.saturating_sub(r.clawed).max(0);
+        let voided = a
+            .pending
+            .iter()
+            .find(|l| l.purchase == purchase)
+            .map_or(0, |l| l.points.min(due));
+        let mut rest = due - voided;
+        let mut draws = Vec::new();
+        let own = r.lot.and_then(|(exp, id)| {
+            a.lot_index(exp, id)
+                .ok()
+                .and_then(|i| a.lots.get(i))
+                .map(|l| (l, id))
+        });
+        if let Some((l, _)) = own {
+            let t = l.remaining.min(rest);
+            if t > 0 {
+                draws.push(draw(l, t));
+                rest -= t;
+            }
+        }
+        rest -= draw_in_order(&a.lots, rest, own.map(|(_, id)| id), &mut draws);
+        let (debt, shortfall) = match policy.shortfall() {
+            ShortfallPolicy::AllowNegative => (rest, 0),
+            ShortfallPolicy::TakeAvailable => (0, rest),
+        };
+        debt_after = debt_after.saturating_add(debt);
+        out.push(PostingKind::ClawedBack {
+            purchase,
+            refunded: amount,
+            points: Points::new(due),
+            voided: Points::new(voided),
+            draws,
+            debt: Points::new(debt),
+            shortfall: Points::new(shortfall),
+            growth: due - voided,
+        })?;
+    }
+    if back > 0 {
+        // Give back the most recently drawn points first, so that successive partial
+        // returns unwind the redemption and a full return restores every lot exactly.
+        let (start, len) = r.draws;
+        let kept = a
+            .kept_draws
+            .get(start as usize..(start as usize).saturating_add(len as usize))
+            .unwrap_or(&[]);
+        let mut skip = r.returned;
+        let mut need = back;
+        let mut draws = Vec::new();
+        for k in kept.iter().rev() {
+            if need == 0 {
+                break;
+            }
+            let left = k.points - skip.min(k.points);
+            skip -= skip.min(k.points);
+            let t = left.min(need);
+            if t > 0 {
+                draws.push(Draw {
+                    lot: k.lot,
+                    points: Points::new(t),
+                    expires: from_unix(k.expires),
+                });
+                need -= t;
+            }
+        }
+        out.push(PostingKind::Returned {
+            purchase,
+            points,
+            draws,
+            settled: points.min(Points::new(debt_after)),
+        })?;
+    }
+    Ok(())
+}
+
+fn review(
+    out: &mut Out<'_>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    calendar: ClinicCalendar,
+) -> Result<(), PointsError> {
+    let a = out.a;
+    let tiers = policy.tiers();
+    let ws = tiers.window_start(now, calendar);
+    let wg = a.growth_since(ws);
+    let rank = tiers.rank(a.tier());
+    let reached = tiers.reached(wg);
+    if reached > rank {
+        if let Some(t) = reached.and_then(|r| tiers.get(r)) {
+            out.push(PostingKind::TierChanged {
+                from: a.tier().cloned(),
+                to: Some(t.code().clone()),
+                reason: TierReason::Upgrade {
+                    threshold: t.threshold(),
+                },
+                window_growth: wg,
+            })?;
+        }
+    } else if let Some(cur) = rank.and_then(|r| tiers.get(r)) {
+        if wg < cur.retain() {
+            let below = rank.unwrap_or(0);
+            let to = tiers
+                .tiers()
+                .get(..below)
+                .unwrap_or(&[])
+                .iter()
+                .rev()
+                .find(|t| wg >= t.retain());
+            out.push(PostingKind::TierChanged {
+                from: a.tier().cloned(),
+                to: to.map(|t| t.code().clone()),
+                reason: TierReason::BelowRetain {
+                    retain: cur.retain(),
+                },
+                window_growth: wg,
+            })?;
+        }
+    }
+    out.push(PostingKind::Reviewed {
+        window_start: ws,
+        window_growth: wg,
+    })
+}

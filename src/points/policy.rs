@@ -1,0 +1,466 @@
+//! The rules a clinic chooses: earning rates, expiry, shortfall, chronology and tiers.
+
+use chrono::{DateTime, Days, Utc};
+
+use super::error::{PointsError, PolicyError};
+use super::types::{EarnRate, Multiplier, TierCode};
+use crate::calendar::{ClinicCalendar, Period};
+use crate::journey::Category;
+use crate::money::{Points, Yuan};
+
+/// When a lot expires, in the clinic calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ExpiryRule {
+    /// Never.
+    #[default]
+    Never,
+    /// At 00:00 local time, N local days after the day of earning
+    /// ([`ClinicCalendar::midnight_after_days`]).
+    AfterDays(u32),
+    /// At 00:00 on the first day of the next local month: Open Loyalty's "earned 22 January,
+    /// expires 00:00 1 February".
+    EndOfMonth,
+    /// At 00:00 on 1 January of the next local year.
+    EndOfYear,
+}
+
+impl ExpiryRule {
+    /// The expiry of a lot earned at `at` (`None`: never).
+    pub fn expires(self, at: DateTime<Utc>, calendar: ClinicCalendar) -> Option<DateTime<Utc>> {
+        if let ExpiryRule::AfterDays(n) = self {
+            // The hot path: the same instant as `ClinicCalendar::midnight_after_days`, by the
+            // calendar's own integer day numbering (a fixed offset has 86,400 s in every
+            // local day), without building dates. A unit test holds the two equal.
+            let day = calendar
+                .local_day_number(at.timestamp())
+                .saturating_add(i64::from(n));
+            let start = day
+                .saturating_mul(crate::calendar::SECONDS_PER_DAY)
+                .saturating_sub(i64::from(calendar.offset_seconds()));
+            if let Some(t) = DateTime::from_timestamp(start, 0) {
+                return Some(t);
+            }
+        }
+        match self {
+            ExpiryRule::Never => None,
+            ExpiryRule::AfterDays(n) => Some(calendar.midnight_after_days(at, n)),
+            ExpiryRule::EndOfMonth => Some(calendar.end_of_period(at, Period::Month)),
+            ExpiryRule::EndOfYear => Some(calendar.end_of_period(at, Period::Year)),
+        }
+    }
+}
+
+/// What a clawback does when the points it must take were already spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ShortfallPolicy {
+    /// Book the rest as a debt: the balance goes negative and later earnings pay it first.
+    AllowNegative,
+    /// Take what is available and record the rest as a shortfall; the balance stays ≥ 0.
+    #[default]
+    TakeAvailable,
+}
+
+/// Whether a command may be dated before the account's last posting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Chronology {
+    /// Refuse it with [`PointsError::Backdated`].
+    #[default]
+    Strict,
+    /// Accept it (late imports); expiry still only touches lots due at the command's time.
+    AllowBackdated,
+}
+
+/// One membership tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    code: TierCode,
+    threshold: i64,
+    retain: i64,
+}
+
+impl Tier {
+    /// A tier reached at `threshold` growth in the window and kept at a review with at least
+    /// `retain` (保级). Checked by [`TierPolicy::new`].
+    pub fn new(code: TierCode, threshold: i64, retain: i64) -> Self {
+        Tier {
+            code,
+            threshold,
+            retain,
+        }
+    }
+
+    /// The code.
+    pub fn code(&self) -> &TierCode {
+        &self.code
+    }
+
+    /// Upgrade threshold.
+    pub fn threshold(&self) -> i64 {
+        self.threshold
+    }
+
+    /// Retain threshold.
+    pub fn retain(&self) -> i64 {
+        self.retain
+    }
+}
+
+/// Tiers over a rolling window of growth value (成长值).
+///
+/// Growth value is credited when points are earned and unlocked (one per point) and removed
+/// by clawbacks; it is never spent. A member moves up as soon as the growth in the window
+/// reaches a higher tier's threshold. A member moves down only at a review
+/// ([`super::CommandKind::Review`]): if the window's growth is below the current tier's retain
+/// threshold, to the highest lower tier whose retain threshold it meets (or to no tier).
+/// A review moves in one direction at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierPolicy {
+    tiers: Vec<Tier>,
+    window_days: u32,
+}
+
+impl Default for TierPolicy {
+    /// No tiers.
+    fn default() -> Self {
+        TierPolicy {
+            tiers: Vec::new(),
+            window_days: 365,
+        }
+    }
+}
+
+impl TierPolicy {
+    /// Tiers in ascending order with a rolling window in local days.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError`] when thresholds do not strictly increase, a retain threshold is
+    /// outside `0..=threshold`, or the window is outside `1..=3660` days.
+    pub fn new(tiers: Vec<Tier>, window_days: u32) -> Result<Self, PolicyError> {
+        if !(1..=3660).contains(&window_days) {
+            return Err(PolicyError::Window { days: window_days });
+        }
+        let mut prev: Option<i64> = None;
+        for t in &tiers {
+            if prev.is_some_and(|p| t.threshold <= p) || t.threshold < 0 {
+                return Err(PolicyError::TiersNotIncreasing {
+                    tier: t.code.to_string(),
+                    threshold: t.threshold,
+                });
+            }
+            if t.retain < 0 || t.retain > t.threshold {
+                return Err(PolicyError::RetainOutOfRange {
+                    tier: t.code.to_string(),
+                    retain: t.retain,
+                    threshold: t.threshold,
+                });
+            }
+            prev = Some(t.threshold);
+        }
+        Ok(TierPolicy { tiers, window_days })
+    }
+
+    /// The tiers, lowest first.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers
+    }
+
+    /// The rolling window in local days.
+    pub fn window_days(&self) -> u32 {
+        self.window_days
+    }
+
+    pub(crate) fn rank(&self, code: Option<&TierCode>) -> Option<usize> {
+        code.and_then(|c| self.tiers.iter().position(|t| &t.code == c))
+    }
+
+    /// The highest tier whose upgrade threshold `growth` reaches.
+    pub(crate) fn reached(&self, growth: i64) -> Option<usize> {
+        self.tiers.iter().rposition(|t| growth >= t.threshold)
+    }
+
+    pub(crate) fn get(&self, rank: usize) -> Option<&Tier> {
+        self.tiers.get(rank)
+    }
+
+    /// The start of the window that ends at `now`: 00:00 local time, `window_days` local
+    /// days before today.
+    pub fn window_start(&self, now: DateTime<Utc>, calendar: ClinicCalendar) -> DateTime<Utc> {
+        let today = calendar.local_date(now);
+        let start = today
+            .checked_sub_days(Days::new(u64::from(self.window_days)))
+            .unwrap_or(chrono::NaiveDate::MIN);
+        calendar.start_of(start)
+    }
+}
+
+/// How purchases earn points: `floor(paid × rate × multiplier)`, capped per transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarnPolicy {
+    base: EarnRate,
+    categories: Vec<(Category, EarnRate)>,
+    cap: Option<Points>,
+}
+
+impl Default for EarnPolicy {
+    /// One point per yuan, no category rates, no cap.
+    fn default() -> Self {
+        EarnPolicy {
+            base: EarnRate::ONE_PER_YUAN,
+            categories: Vec::new(),
+            cap: None,
+        }
+    }
+}
+
+impl EarnPolicy {
+    /// A policy with a base rate.
+    pub fn new(base: EarnRate) -> Self {
+        EarnPolicy {
+            base,
+            ..EarnPolicy::default()
+        }
+    }
+
+    /// Adds (or replaces) the rate of one category.
+    pub fn with_category(mut self, category: Category, rate: EarnRate) -> Self {
+        self.categories.retain(|(c, _)| c != &category);
+        self.categories.push((category, rate));
+        self
+    }
+
+    /// Caps the points of one transaction (after the multiplier).
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Cap`] unless the cap is positive.
+    pub fn with_cap(mut self, cap: Points) -> Result<Self, PolicyError> {
+        if !cap.is_positive() {
+            return Err(PolicyError::Cap { cap: cap.get() });
+        }
+        self.cap = Some(cap);
+        Ok(self)
+    }
+
+    /// The rate for a category: its own, or the base rate.
+    pub fn rate(&self, category: Option<&Category>) -> EarnRate {
+        category
+            .and_then(|c| self.categories.iter().find(|(k, _)| k == c))
+            .map_or(self.base, |(_, r)| *r)
+    }
+
+    /// The points a payment earns: `floor(fen × points × multiplier% ÷ (per_yuan × 100 ×
+    /// 100))` in exact integer arithmetic, then the cap. Floor, so a member is never
+    /// credited a fraction they did not pay for.
+    ///
+    /// # Errors
+    ///
+    /// [`PointsError::Overflow`] if the result does not fit in `i64`.
+    pub fn points(
+        &self,
+        paid: Yuan,
+        category: Option<&Category>,
+        multiplier: Multiplier,
+    ) -> Result<Points, PointsError> {
+        let rate = self.rate(category);
+        let fen = i128::from(fen(paid));
+        let num = fen * i128::from(rate.points()) * i128::from(multiplier.get());
+        let den = i128::from(rate.per_yuan()) * 10_000;
+        let p = i64::try_from(num / den).map_err(|_| PointsError::Overflow { field: "points" })?;
+        Ok(match self.cap {
+            Some(c) => Points::new(p).min(c),
+            None => Points::new(p),
+        })
+    }
+}
+
+/// A yuan amount in whole fen. [`Yuan`] is at most ¥10¹², so this never saturates in
+/// practice; it saturates rather than panics.
+pub(crate) fn fen(y: Yuan) -> i64 {
+    let mut d = y.amount();
+    d.rescale(2);
+    i64::try_from(d.mantissa()).unwrap_or(i64::MAX)
+}
+
+/// Whole fen back to yuan (zero for out-of-range values, which `fen` never produces).
+pub(crate) fn yuan(fen: i64) -> Yuan {
+    Yuan::new(rust_decimal::Decimal::new(fen, 2)).unwrap_or(Yuan::ZERO)
+}
+
+/// Everything a clinic decides about its points program.
+///
+/// Build it from [`Policy::default`] (1 point per ¥, never expires, `TakeAvailable`,
+/// `Strict`, no tiers) and the `with_*` methods.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    earn: EarnPolicy,
+    expiry: ExpiryRule,
+    shortfall: ShortfallPolicy,
+    chronology: Chronology,
+    tiers: TierPolicy,
+}
+
+impl Policy {
+    /// Sets the earning rule.
+    pub fn with_earn(mut self, earn: EarnPolicy) -> Self {
+        self.earn = earn;
+        self
+    }
+
+    /// Sets the expiry rule of new lots.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::ExpiryDays`] for `AfterDays` outside `1..=36600`.
+    pub fn with_expiry(mut self, expiry: ExpiryRule) -> Result<Self, PolicyError> {
+        if let ExpiryRule::AfterDays(d) = expiry {
+            if !(1..=36_600).contains(&d) {
+                return Err(PolicyError::ExpiryDays { days: d });
+            }
+        }
+        self.expiry = expiry;
+        Ok(self)
+    }
+
+    /// Sets the shortfall policy for clawbacks.
+    pub fn with_shortfall(mut self, shortfall: ShortfallPolicy) -> Self {
+        self.shortfall = shortfall;
+        self
+    }
+
+    /// Sets whether backdated commands are accepted.
+    pub fn with_chronology(mut self, chronology: Chronology) -> Self {
+        self.chronology = chronology;
+        self
+    }
+
+    /// Sets the tiers.
+    pub fn with_tiers(mut self, tiers: TierPolicy) -> Self {
+        self.tiers = tiers;
+        self
+    }
+
+    /// The earning rule.
+    pub fn earn(&self) -> &EarnPolicy {
+        &self.earn
+    }
+
+    /// The expiry rule.
+    pub fn expiry(&self) -> ExpiryRule {
+        self.expiry
+    }
+
+    /// The shortfall policy.
+    pub fn shortfall(&self) -> ShortfallPolicy {
+        self.shortfall
+    }
+
+    /// The chronology rule.
+    pub fn chronology(&self) -> Chronology {
+        self.chronology
+    }
+
+    /// The tiers.
+    pub fn tiers(&self) -> &TierPolicy {
+        &self.tiers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    fn local(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        let cal = ClinicCalendar::default();
+        cal.start_of(NaiveDate::from_ymd_opt(y, m, d).unwrap()) + chrono::Duration::hours(h.into())
+    }
+
+    #[test]
+    fn open_loyalty_examples() {
+        let cal = ClinicCalendar::default();
+        assert_eq!(
+            ExpiryRule::EndOfMonth.expires(local(2026, 1, 22, 15), cal),
+            Some(local(2026, 2, 1, 0))
+        );
+        for (m, d) in [(1, 1), (7, 9), (12, 31)] {
+            assert_eq!(
+                ExpiryRule::EndOfYear.expires(local(2018, m, d, 23), cal),
+                Some(local(2019, 1, 1, 0))
+            );
+        }
+        // 23:30 on 31 January in Beijing is 15:30 UTC: still January locally.
+        let late = Utc.with_ymd_and_hms(2026, 1, 31, 15, 30, 0).unwrap();
+        assert_eq!(
+            ExpiryRule::EndOfMonth.expires(late, cal),
+            Some(local(2026, 2, 1, 0))
+        );
+        assert_eq!(
+            ExpiryRule::AfterDays(30).expires(local(2026, 3, 3, 23), cal),
+            Some(local(2026, 4, 2, 0))
+        );
+        assert_eq!(ExpiryRule::Never.expires(late, cal), None);
+        // The integer fast path agrees with the calendar, across offsets and hours.
+        for offset in [-12 * 3600, -5 * 3600 - 1800, 0, 8 * 3600, 14 * 3600] {
+            let c = ClinicCalendar::from_offset_seconds(offset).unwrap();
+            for h in 0..48 {
+                let t = late + chrono::Duration::minutes(h * 37);
+                for n in [1, 30, 365, 36_600] {
+                    assert_eq!(
+                        ExpiryRule::AfterDays(n).expires(t, c),
+                        Some(c.midnight_after_days(t, n))
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn earning_floors_and_caps() {
+        let herbal = Category::parse("herbal").unwrap();
+        let p = EarnPolicy::new(EarnRate::new(1, 1).unwrap())
+            .with_category(herbal.clone(), EarnRate::new(3, 2).unwrap())
+            .with_cap(Points::new(500))
+            .unwrap();
+        let y = |s: &str| Yuan::parse(s).unwrap();
+        assert_eq!(
+            p.points(y("99.99"), None, Multiplier::ONE).unwrap(),
+            Points::new(99)
+        );
+        assert_eq!(
+            p.points(y("99.99"), Some(&herbal), Multiplier::ONE)
+                .unwrap(),
+            Points::new(149)
+        );
+        let double = Multiplier::percent(200).unwrap();
+        assert_eq!(
+            p.points(y("128.50"), None, double).unwrap(),
+            Points::new(257)
+        );
+        assert_eq!(p.points(y("1000"), None, double).unwrap(), Points::new(500));
+        assert_eq!(
+            p.points(y("0.99"), None, Multiplier::ONE).unwrap(),
+            Points::ZERO
+        );
+        assert!(EarnPolicy::default().with_cap(Points::ZERO).is_err());
+    }
+
+    #[test]
+    fn tier_policy_is_checked() {
+        let t = |c: &str, th, r| Tier::new(TierCode::parse(c).unwrap(), th, r);
+        assert!(TierPolicy::new(vec![t("a", 10, 5), t("b", 10, 5)], 365).is_err());
+        assert!(TierPolicy::new(vec![t("a", 10, 11)], 365).is_err());
+        assert!(TierPolicy::new(vec![t("a", 10, 5)], 0).is_err());
+        let ok = TierPolicy::new(vec![t("a", 0, 0), t("b", 100, 60)], 365).unwrap();
+        assert_eq!(ok.reached(99), Some(0));
+        assert_eq!(ok.reached(100), Some(1));
+        assert!(
+            Policy::default()
+                .with_expiry(ExpiryRule::AfterDays(0))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,520 @@
+//! State-machine test of the points ledger against a simple model, plus pinned regressions.
+//!
+//! Random command sequences run against `decide`/`apply`. A naive model keeps every lot in
+//! a plain map, updated only from the postings' own draws, and the per-purchase totals; after
+//! every step the account must agree with it and with the rules:
+//! - the balance is the sum of the remaining lots (less a debt, only under `AllowNegative`);
+//! - spendable points never go negative under `TakeAvailable`;
+//! - expiry never touches a lot before its time, and leaves nothing overdue;
+//! - redemptions draw in spending order;
+//! - replaying any earlier key returns the original outcome and changes nothing;
+//! - refunds never claw back more than was earned nor return more than was redeemed;
+//! - replaying the postings rebuilds the same account, and the same commands give the same
+//!   postings.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+
+use clinic_ops::calendar::ClinicCalendar;
+use clinic_ops::id::{PatientId, PurchaseId};
+use clinic_ops::money::{Points, Yuan};
+use clinic_ops::points::{
+    self, Account, AdjustReason, CommandKey, CommandKind, ExpiryRule, LedgerCommand, Multiplier,
+    Outcome, Policy, Posting, PostingKind, ShortfallPolicy, Tier, TierCode, TierPolicy,
+};
+
+const CAL: ClinicCalendar = ClinicCalendar::CHINA;
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Minutes.
+    Advance(i64),
+    /// Jump to this many minutes around the soonest lot expiry (never back in time).
+    NearExpiry(i64),
+    Earn {
+        purchase: u64,
+        fen: u32,
+        locked: bool,
+        mult: u32,
+    },
+    Redeem {
+        points: i64,
+        purchase: Option<u64>,
+    },
+    Refund {
+        purchase: u64,
+        fen: u32,
+        points: i64,
+    },
+    Release {
+        purchase: u64,
+    },
+    Expire,
+    Adjust(i64),
+    Review,
+    Retry(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        2 => (0i64..180).prop_map(Step::Advance),
+        2 => (0i64..100_000).prop_map(Step::Advance),
+        4 => (0u64..10, 0u32..50_000, any::<bool>(), prop_oneof![Just(100u32), Just(200), Just(150)])
+            .prop_map(|(purchase, fen, locked, mult)| Step::Earn { purchase, fen, locked, mult }),
+        3 => (-5i64..400, proptest::option::of(0u64..10))
+            .prop_map(|(points, purchase)| Step::Redeem { points, purchase }),
+        3 => (0u64..11, 0u32..30_000, 0i64..200)
+            .prop_map(|(purchase, fen, points)| Step::Refund { purchase, fen, points }),
+        1 => (0u64..10).prop_map(|purchase| Step::Release { purchase }),
+        2 => Just(Step::Expire),
+        2 => (-90i64..=90).prop_map(Step::NearExpiry),
+        1 => (-300i64..300).prop_map(Step::Adjust),
+        1 => Just(Step::Review),
+        2 => (0usize..1_000).prop_map(Step::Retry),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = Policy> {
+    let expiry = prop_oneof![
+        Just(ExpiryRule::Never),
+        (1u32..60).prop_map(ExpiryRule::AfterDays),
+        Just(ExpiryRule::EndOfMonth),
+        Just(ExpiryRule::EndOfYear),
+    ];
+    let shortfall = prop_oneof![
+        Just(ShortfallPolicy::TakeAvailable),
+        Just(ShortfallPolicy::AllowNegative)
+    ];
+    (expiry, shortfall).prop_map(|(e, s)| {
+        let code = |c: &str| TierCode::parse(c).unwrap();
+        let tiers = TierPolicy::new(
+            vec![
+                Tier::new(code("member"), 0, 0),
+                Tier::new(code("silver"), 300, 150),
+                Tier::new(code("gold"), 1000, 600),
+            ],
+            90,
+        )
+        .unwrap();
+        Policy::default()
+            .with_expiry(e)
+            .unwrap()
+            .with_shortfall(s)
+            .with_tiers(tiers)
+    })
+}
+
+#[derive(Default, Debug)]
+struct Model {
+    /// lot → (remaining, expires as unix seconds, `i64::MAX` for never)
+    lots: BTreeMap<u64, (i64, i64)>,
+    earned: BTreeMap<u64, i64>,
+    clawed: BTreeMap<u64, i64>,
+    paid: BTreeMap<u64, i64>,
+    refunded: BTreeMap<u64, i64>,
+    redeemed: BTreeMap<u64, i64>,
+    returned: BTreeMap<u64, i64>,
+}
+
+fn exp(e: Option<DateTime<Utc>>) -> i64 {
+    e.map_or(i64::MAX, |t| t.timestamp())
+}
+
+fn fen(y: Yuan) -> i64 {
+    let mut d = y.amount();
+    d.rescale(2);
+    i64::try_from(d.mantissa()).unwrap()
+}
+
+impl Model {
+    fn available(&self) -> i64 {
+        self.lots.values().map(|(r, _)| r).sum()
+    }
+
+    fn spending_order(&self) -> Vec<(u64, i64)> {
+        let mut v: Vec<(i64, u64, i64)> =
+            self.lots.iter().map(|(id, (r, e))| (*e, *id, *r)).collect();
+        v.sort();
+        v.into_iter().map(|(_, id, r)| (id, r)).collect()
+    }
+
+    fn take(&mut self, draws: &[points::Draw]) {
+        for d in draws {
+            let e = self
+                .lots
+                .get_mut(&d.lot.get())
+                .expect("draw from an open lot");
+            assert!(e.0 >= d.points.get(), "drew more than the lot holds");
+            e.0 -= d.points.get();
+            if e.0 == 0 {
+                self.lots.remove(&d.lot.get());
+            }
+        }
+    }
+
+    fn put(&mut self, lot: u64, points: i64, expires: i64) {
+        if points > 0 {
+            self.lots.entry(lot).or_insert((0, expires)).0 += points;
+        }
+    }
+
+    fn settle_into(&mut self, draws: &[points::Draw], mut settled: i64) {
+        for d in draws {
+            let s = settled.min(d.points.get());
+            settled -= s;
+            self.put(d.lot.get(), d.points.get() - s, exp(d.expires));
+        }
+    }
+
+    fn see(&mut self, p: &Posting, policy: &Policy) {
+        let at = p.at.timestamp();
+        match &p.kind {
+            PostingKind::Earned {
+                purchase,
+                paid,
+                lot,
+                points,
+                expires,
+                locked_until,
+                settled,
+                ..
+            } => {
+                self.earned.insert(purchase.get(), points.get());
+                self.paid.insert(purchase.get(), fen(*paid));
+                if let (Some(l), None) = (lot, locked_until) {
+                    self.put(l.get(), points.get() - settled.get(), exp(*expires));
+                }
+            }
+            PostingKind::Released {
+                lot,
+                points,
+                expires,
+                settled,
+                ..
+            } => {
+                self.put(lot.get(), points.get() - settled.get(), exp(*expires));
+            }
+            PostingKind::Redeemed {
+                purchase,
+                points,
+                draws,
+            } => {
+                let want = self.spending_order();
+                let mut need = points.get();
+                let mut expect = Vec::new();
+                for (id, r) in want {
+                    if need == 0 {
+                        break;
+                    }
+                    let t = r.min(need);
+                    expect.push((id, t));
+                    need -= t;
+                }
+                let got: Vec<(u64, i64)> = draws
+                    .iter()
+                    .map(|d| (d.lot.get(), d.points.get()))
+                    .collect();
+                assert_eq!(got, expect, "redemption out of spending order");
+                self.take(draws);
+                if let Some(pur) = purchase {
+                    self.redeemed.insert(pur.get(), points.get());
+                }
+            }
+            PostingKind::Expired { draws, .. } => {
+                for d in draws {
+                    assert!(exp(d.expires) <= at, "expired a lot before its time");
+                    assert_eq!(
+                        self.lots.get(&d.lot.get()).map(|x| x.0),
+                        Some(d.points.get()),
+                        "expiry empties the whole lot"
+                    );
+                }
+                self.take(draws);
+                assert!(
+                    self.lots.values().all(|(_, e)| *e > at),
+                    "an overdue lot survived an expiry run"
+                );
+            }
+            PostingKind::Adjusted {
+                points,
+                lot,
+                expires,
+                settled,
+                draws,
+                ..
+            } => {
+                self.take(draws);
+                if let Some(l) = lot {
+                    self.put(l.get(), points.get() - settled.get(), exp(*expires));
+                }
+            }
+            PostingKind::ClawedBack {
+                purchase,
+                refunded,
+                points,
+                voided,
+                draws,
+                debt,
+                shortfall,
+                ..
+            } => {
+                let taken: i64 = draws.iter().map(|d| d.points.get()).sum();
+                assert_eq!(
+                    points.get(),
+                    voided.get() + taken + debt.get() + shortfall.get()
+                );
+                match policy.shortfall() {
+                    ShortfallPolicy::TakeAvailable => assert_eq!(debt.get(), 0),
+                    _ => assert_eq!(shortfall.get(), 0),
+                }
+                self.take(draws);
+                *self.clawed.entry(purchase.get()).or_default() += points.get();
+                *self.refunded.entry(purchase.get()).or_default() += fen(*refunded);
+            }
+            PostingKind::Returned {
+                purchase,
+                points,
+                draws,
+                settled,
+            } => {
+                let total: i64 = draws.iter().map(|d| d.points.get()).sum();
+                assert_eq!(total, points.get());
+                self.settle_into(draws, settled.get());
+                *self.returned.entry(purchase.get()).or_default() += points.get();
+            }
+            _ => {}
+        }
+    }
+
+    fn check(&self, acc: &Account, policy: &Policy) {
+        let sum: i64 = acc.lots().iter().map(|l| l.remaining().get()).sum();
+        assert_eq!(acc.available().get(), sum, "available ≠ sum of lots");
+        assert_eq!(
+            acc.available().get(),
+            self.available(),
+            "account and model lots differ"
+        );
+        assert_eq!(acc.balance().get(), sum - acc.debt().get());
+        let lots: Vec<(u64, i64)> = acc
+            .lots()
+            .iter()
+            .map(|l| (l.id().get(), l.remaining().get()))
+            .collect();
+        assert_eq!(
+            lots,
+            self.spending_order(),
+            "lots not kept in spending order"
+        );
+        if policy.shortfall() == ShortfallPolicy::TakeAvailable {
+            assert!(
+                !acc.balance().is_negative(),
+                "negative balance under TakeAvailable"
+            );
+            assert_eq!(acc.debt(), Points::ZERO);
+        }
+        if acc.debt().is_positive() {
+            assert!(acc.lots().is_empty(), "open lots while in debt");
+        }
+        assert!(acc.growth() >= 0);
+        for (p, c) in &self.clawed {
+            assert!(
+                *c <= self.earned.get(p).copied().unwrap_or(0),
+                "clawed back more than earned"
+            );
+        }
+        for (p, r) in &self.refunded {
+            assert!(
+                *r <= self.paid.get(p).copied().unwrap_or(0),
+                "refunded more than paid"
+            );
+        }
+        for (p, r) in &self.returned {
+            assert!(
+                *r <= self.redeemed.get(p).copied().unwrap_or(0),
+                "returned more than redeemed"
+            );
+        }
+    }
+}
+
+fn to_kind(s: &Step, now: DateTime<Utc>) -> Option<CommandKind> {
+    Some(match s {
+        Step::Earn {
+            purchase,
+            fen,
+            locked,
+            mult,
+        } => CommandKind::Earn {
+            purchase: PurchaseId::new(*purchase),
+            paid: Yuan::from_fen(*fen),
+            category: None,
+            multiplier: Multiplier::percent(*mult).unwrap(),
+            lock_until: locked.then(|| now + Duration::days(7)),
+        },
+        Step::Redeem { points, purchase } => CommandKind::Redeem {
+            points: Points::new(*points),
+            purchase: purchase.map(PurchaseId::new),
+        },
+        Step::Refund {
+            purchase,
+            fen,
+            points,
+        } => CommandKind::Refund {
+            purchase: PurchaseId::new(*purchase),
+            amount: Yuan::from_fen(*fen),
+            points: Points::new(*points),
+        },
+        Step::Release { purchase } => CommandKind::Release {
+            purchase: PurchaseId::new(*purchase),
+        },
+        Step::Expire => CommandKind::Expire,
+        Step::Adjust(p) => CommandKind::Adjust {
+            points: Points::new(*p),
+            reason: AdjustReason::Correction,
+        },
+        Step::Review => CommandKind::Review,
+        Step::Advance(_) | Step::NearExpiry(_) | Step::Retry(_) => return None,
+    })
+}
+
+/// Runs the steps; returns every posting. Panics on a broken invariant.
+fn run(policy: &Policy, steps: &[Step]) -> Vec<Posting> {
+    let id = PatientId::new(1);
+    let mut acc = Account::new(id);
+    let mut model = Model::default();
+    let mut log: Vec<Posting> = Vec::new();
+    let mut accepted: Vec<LedgerCommand> = Vec::new();
+    let mut now = DateTime::from_timestamp(1_767_225_600, 0).unwrap(); // 2026-01-01 08:00 +08
+    for (i, s) in steps.iter().enumerate() {
+        match s {
+            Step::Advance(h) => {
+                now += Duration::minutes(*h);
+                continue;
+            }
+            Step::NearExpiry(m) => {
+                if let Some(e) = acc.lots().first().and_then(|l| l.expires()) {
+                    now = now.max(e + Duration::minutes(*m));
+                }
+                continue;
+            }
+            Step::Retry(k) => {
+                if accepted.is_empty() {
+                    continue;
+                }
+                let cmd = &accepted[k % accepted.len()];
+                let before = acc.clone();
+                match points::decide(&acc, cmd, now, policy, CAL) {
+                    Ok(Outcome::Exists(r)) => {
+                        let range = acc.postings_of(cmd.key).unwrap();
+                        assert_eq!(r.first_seq, range.start);
+                        assert!(
+                            log[(range.start - 1) as usize..(range.end - 1) as usize]
+                                .iter()
+                                .all(|p| p.key == cmd.key)
+                        );
+                    }
+                    other => panic!("a retry must be Exists, got {other:?}"),
+                }
+                assert_eq!(acc, before, "a retry changed the account");
+                // The same key with other content is refused, naming a field.
+                let other = LedgerCommand::new(cmd.key, CommandKind::Review);
+                if !matches!(cmd.kind, CommandKind::Review) {
+                    assert!(matches!(
+                        points::decide(&acc, &other, now, policy, CAL),
+                        Err(points::PointsError::KeyReused { field: "op", .. })
+                    ));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let Some(kind) = to_kind(s, now) else {
+            continue;
+        };
+        let cmd = LedgerCommand::new(CommandKey::new(i as u64 + 1), kind);
+        let available = model.available();
+        match points::decide(&acc, &cmd, now, policy, CAL) {
+            Ok(Outcome::Posted(ps)) => {
+                if let CommandKind::Redeem { points, .. } = &cmd.kind {
+                    assert!(points.get() <= available, "redeemed more than available");
+                }
+                for p in &ps {
+                    points::apply(&mut acc, p);
+                    model.see(p, policy);
+                }
+                log.extend(ps.iter().cloned());
+                if !ps.is_empty() {
+                    accepted.push(cmd);
+                }
+            }
+            Ok(other) => panic!("a fresh key replayed: {other:?}"),
+            Err(e) => {
+                if let CommandKind::Redeem {
+                    points,
+                    purchase: None,
+                } = &cmd.kind
+                {
+                    if points.is_positive() && points.get() <= available {
+                        panic!("a valid redemption was refused: {e}");
+                    }
+                }
+            }
+        }
+        model.check(&acc, policy);
+    }
+    assert_eq!(
+        Account::replay(id, &log),
+        acc,
+        "replay differs from the live account"
+    );
+    log
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn ledger_state_machine(policy in policy(), steps in proptest::collection::vec(step(), 1..80)) {
+        let a = run(&policy, &steps);
+        let b = run(&policy, &steps);
+        prop_assert_eq!(a, b, "the same commands gave different postings");
+    }
+}
+
+fn at(h: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600, 0).unwrap() + Duration::hours(h)
+}
+
+#[test]
+fn regression_full_refund_after_partial_void_and_release() {
+    // A locked earning partly refunded (voided), released, then refunded in full: the
+    // second clawback takes exactly the rest, and growth comes back to zero.
+    let policy = Policy::default();
+    let steps = [
+        Step::Earn {
+            purchase: 1,
+            fen: 10_000,
+            locked: true,
+            mult: 100,
+        },
+        Step::Refund {
+            purchase: 1,
+            fen: 2_500,
+            points: 0,
+        },
+        Step::Advance(60 * 24 * 8),
+        Step::Release { purchase: 1 },
+        Step::Refund {
+            purchase: 1,
+            fen: 7_500,
+            points: 0,
+        },
+    ];
+    let log = run(&policy, &steps);
+    let acc = Account::replay(PatientId::new(1), &log);
+    assert_eq!(acc.balance(), Points::ZERO);
+    assert_eq!(acc.growth(), 0);
+    let _ = at(0);
+}
