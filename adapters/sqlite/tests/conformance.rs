@@ -53,3 +53,8 @@ fn sqlite_referral_store_conforms() {
 fn sqlite_usage_store_conforms() {
     testkit::usage_store::run_all(&TempFiles::new());
 }
+
+#[test]
+fn sqlite_ledger_store_conforms() {
+    testkit::ledger_store::run_all(&TempFiles::new());
+}

@@ -1,7 +1,9 @@
-//! Crash safety: a child process appends points postings in a loop and is killed with
-//! SIGKILL at a random moment, five times over one database file. After each kill the
-//! database must hold every commit the child reported, nothing half-written, and a ledger
-//! whose invariants hold.
+//! Crash safety: a child process runs points commands through load, decide (the pure
+//! `points::decide`) and append in a loop, one to four commands per append, and is killed
+//! with SIGKILL at a random moment, five times over one database file. After each kill the
+//! database must hold every append the child reported, nothing half-written (every append
+//! equals what the pure core decides for it, recomputed from scratch), and a ledger whose
+//! invariants hold when `Account::replay` rebuilds it.
 //!
 //! The child is this test binary itself, re-run with `--ignored --exact crash_child` and
 //! the database path in an environment variable, so `cargo test` on a fresh clone needs
@@ -17,10 +19,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clinic_ops::id::PatientId;
-use clinic_ops::points::{Posting, PostingKind};
+use clinic_ops::points::{self, Account, Posting, PostingKind};
 use clinic_ops::store::{LedgerStore, Version};
 use clinic_ops_sqlite::{Durability, SqliteStore};
-use support::{batch_len, commit_batch};
+use support::decide_batch;
 
 const CHILD_ENV: &str = "CLINIC_OPS_SQLITE_CRASH_CHILD_DB";
 /// Set to `process` for a child that commits with `Durability::ProcessSafe`.
@@ -44,21 +46,23 @@ fn crash_child() {
         _ => Durability::PowerSafe,
     };
     let mut store = SqliteStore::open_with(&path, durability).expect("child opens the database");
-    let (mut version, mut stored) = match store.load(account()).expect("child loads") {
-        Some(v) => (Some(v.version), v.value.len() as u64),
-        None => (None, 0),
+    let (mut version, mut ledger) = match store.load(account()).expect("child loads") {
+        Some(v) => (Some(v.version), Account::replay(account(), &v.value)),
+        None => (None, Account::new(account())),
     };
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
     while started.elapsed() < CHILD_LIFETIME {
         let next = Version::after(version).expect("version").get();
-        let batch = commit_batch(account(), next, stored);
+        let batch = decide_batch(next, &ledger);
         let v = store
             .append(account(), version, &batch)
             .expect("child append");
-        stored += batch.len() as u64;
+        for p in &batch {
+            points::apply(&mut ledger, p);
+        }
         version = Some(v);
-        writeln!(out, "committed {} {stored}", v.get()).expect("report");
+        writeln!(out, "committed {} {}", v.get(), ledger.last_seq()).expect("report");
         out.flush().expect("flush");
     }
 }
@@ -175,16 +179,22 @@ fn check_database(path: &Path, (reported_v, reported_n): (u64, u64)) -> (u64, u6
         "reported v{reported_v}, found v{v}"
     );
     assert!(n >= reported_n, "reported {reported_n} postings, found {n}");
-    // Nothing half-written: the postings are exactly the whole batches of versions
-    // 1..=v, in order, and the account row agrees with the posting rows.
+    // Nothing half-written: the postings are exactly the whole appends of versions 1..=v,
+    // each as the pure core decides it from the ones before, and the account row agrees
+    // with the append rows.
+    let mut model = Account::new(account());
     let mut expected = Vec::new();
     for version in 1..=v {
-        expected.extend(commit_batch(account(), version, expected.len() as u64));
+        let batch = decide_batch(version, &model);
+        for p in &batch {
+            points::apply(&mut model, p);
+        }
+        expected.extend(batch);
     }
-    assert_eq!(postings.len(), expected.len(), "a batch was cut");
+    assert_eq!(postings.len(), expected.len(), "an append was cut");
     assert!(
         postings == &expected,
-        "the stored postings differ from the committed batches"
+        "the stored postings differ from the decided appends"
     );
     let (appends, max_seq, counted): (i64, i64, i64) = raw
         .query_row(
@@ -199,24 +209,38 @@ fn check_database(path: &Path, (reported_v, reported_n): (u64, u64)) -> (u64, u6
         (v as i64, n as i64, n as i64),
         "one append row per version, and the account row agrees"
     );
-    assert_eq!(
-        (1..=v).map(batch_len).sum::<u64>(),
-        n,
-        "versions and batch sizes agree"
-    );
-    check_ledger_invariants(postings);
+    check_ledger_invariants(postings, &model);
     (v, n)
 }
 
-/// The ledger invariants over the surviving postings.
-fn check_ledger_invariants(postings: &[Posting]) {
-    let mut balance = 0i64;
+/// The ledger invariants of the account the surviving postings replay to.
+fn check_ledger_invariants(postings: &[Posting], model: &Account) {
     for (i, p) in postings.iter().enumerate() {
         assert_eq!(p.seq, i as u64 + 1, "seq runs from 1 without gaps");
         assert_eq!(p.account, account());
-        if let PostingKind::Earned { points, .. } = &p.kind {
-            balance += points.get();
-        }
     }
-    assert!(balance >= 0);
+    let a = Account::replay(account(), postings);
+    assert!(&a == model, "replay equals the step-by-step model");
+    let lots: i64 = a.lots().iter().map(|l| l.remaining().get()).sum();
+    assert_eq!(a.available().get(), lots, "available == sum of open lots");
+    assert_eq!(
+        a.balance().get(),
+        lots - a.debt().get(),
+        "balance == sum of open lots - debt"
+    );
+    assert!(
+        a.lots().iter().all(|l| l.remaining().get() > 0),
+        "no empty lot stays open"
+    );
+    assert_eq!(a.debt().get(), 0, "the default policy never owes points");
+    assert!(a.balance().get() >= 0);
+    assert_eq!(a.last_seq(), postings.len() as u64);
+    if postings.len() > 20 {
+        assert!(
+            postings
+                .iter()
+                .any(|p| matches!(p.kind, PostingKind::Redeemed { .. })),
+            "the child redeems as well as earns"
+        );
+    }
 }
