@@ -65,7 +65,8 @@ enum Mode {
 /// A handle keeps the points postings it has read or written, per account (up to 100,000
 /// postings in all): ledger rows are never edited, so a later `load` only reads and decodes
 /// the appends made since. Replacing the database file under an open handle (restoring a
-/// backup) is not detected by that cache: reopen the handles after a restore.
+/// backup) is not detected by that cache: reopen the handles, or call
+/// [`SqliteStore::clear_cache`], after a restore.
 #[derive(Debug)]
 pub struct SqliteStore {
     pub(crate) conn: Connection,
@@ -142,6 +143,13 @@ impl SqliteStore {
 
     /// The newest schema version this build of the adapter knows and writes.
     pub const LATEST_SCHEMA_VERSION: i64 = schema::LATEST;
+
+    /// Forgets the points postings this handle keeps decoded, so the next `load` of each
+    /// account reads and decodes all its rows again. Needed only if the file was replaced
+    /// under the handle (a backup restored).
+    pub fn clear_cache(&self) {
+        *self.ledger_cache.borrow_mut() = LedgerCache::default();
+    }
 
     /// This handle's durability.
     pub fn durability(&self) -> Durability {
