@@ -217,7 +217,7 @@ struct Row {
     cmd: LedgerCommand,
 }
 
-fn field<'a>(rec: &'a csv::StringRecord, i: usize) -> &'a str {
+fn field(rec: &csv::StringRecord, i: usize) -> &str {
     rec.get(i).map(str::trim).unwrap_or("")
 }
 

@@ -516,5 +516,111 @@ fn regression_full_refund_after_partial_void_and_release() {
     let acc = Account::replay(PatientId::new(1), &log);
     assert_eq!(acc.balance(), Points::ZERO);
     assert_eq!(acc.growth(), 0);
-    let _ = at(0);
+}
+
+fn earn_cmd(key: u64, purchase: u64, fen: u32) -> LedgerCommand {
+    LedgerCommand::new(
+        CommandKey::new(key),
+        CommandKind::Earn {
+            purchase: PurchaseId::new(purchase),
+            paid: Yuan::from_fen(fen),
+            category: None,
+            multiplier: Multiplier::ONE,
+            lock_until: None,
+        },
+    )
+}
+
+fn posted(acc: &mut Account, cmd: &LedgerCommand, policy: &Policy) -> Vec<Posting> {
+    match points::decide(acc, cmd, at(0), policy, CAL).unwrap() {
+        Outcome::Posted(ps) => {
+            for p in &ps {
+                points::apply(acc, p);
+            }
+            ps
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// However a refund is split, each clawback is the floor of the cumulative share less
+    /// what was taken before, so the running total is exactly floor(earned × refunded ÷
+    /// paid) and a full refund takes back exactly what was earned.
+    #[test]
+    fn split_refunds_add_up_exactly(paid in 1u32..1_000_000, cuts in proptest::collection::vec(1u32..1_000, 1..8)) {
+        let policy = Policy::default();
+        let mut acc = Account::new(PatientId::new(1));
+        posted(&mut acc, &earn_cmd(1, 1, paid), &policy);
+        let earned = acc.balance().get();
+        // Split `paid` into parts proportional to `cuts`, the last part taking the rest.
+        let total_cut: u64 = cuts.iter().map(|c| u64::from(*c)).sum();
+        let mut parts: Vec<u32> = cuts.iter().map(|c| (u64::from(paid) * u64::from(*c) / total_cut) as u32).collect();
+        let used: u32 = parts.iter().sum();
+        if let Some(last) = parts.last_mut() { *last += paid - used; }
+        let (mut refunded, mut clawed) = (0i64, 0i64);
+        for (k, part) in parts.iter().enumerate() {
+            if *part == 0 { continue; }
+            let cmd = LedgerCommand::new(CommandKey::new(10 + k as u64), CommandKind::Refund {
+                purchase: PurchaseId::new(1),
+                amount: Yuan::from_fen(*part),
+                points: Points::ZERO,
+            });
+            for p in posted(&mut acc, &cmd, &policy) {
+                if let PostingKind::ClawedBack { points, .. } = p.kind {
+                    clawed += points.get();
+                }
+            }
+            refunded += i64::from(*part);
+            prop_assert_eq!(clawed, earned * refunded / i64::from(paid));
+        }
+        prop_assert_eq!(clawed, earned);
+        prop_assert_eq!(acc.balance(), Points::ZERO);
+        // Nothing is left to refund.
+        let more = LedgerCommand::new(CommandKey::new(99), CommandKind::Refund {
+            purchase: PurchaseId::new(1), amount: Yuan::from_fen(1), points: Points::ZERO,
+        });
+        let refused = matches!(
+            points::decide(&acc, &more, at(0), &policy, CAL),
+            Err(points::PointsError::RefundExceedsPaid { .. })
+        );
+        prop_assert!(refused);
+    }
+
+    /// Earning floors: never more than paid × rate × multiplier, less by under one point,
+    /// and never above the cap.
+    #[test]
+    fn earning_floors_and_caps(fen in 0u32..100_000_000, pts in 0u32..20, per in 1u32..20, mult in 1u32..1_000, cap in 1i64..100_000) {
+        let rate = points::EarnRate::new(pts, per).unwrap();
+        let p = points::EarnPolicy::new(rate).with_cap(Points::new(cap)).unwrap();
+        let got = p.points(Yuan::from_fen(fen), None, Multiplier::percent(mult).unwrap()).unwrap().get();
+        let exact_num = i128::from(fen) * i128::from(pts) * i128::from(mult);
+        let den = i128::from(per) * 10_000;
+        let floor = (exact_num / den) as i64;
+        prop_assert_eq!(got, floor.min(cap));
+        prop_assert!(i128::from(got) * den <= exact_num);
+    }
+
+    /// N-day expiry agrees with `ClinicCalendar::midnight_after_days` for any instant and
+    /// offset, and is never before the earning.
+    #[test]
+    fn n_day_expiry_matches_the_calendar(secs in 0i64..4_000_000_000, offset_min in -720i32..=840, n in 1u32..36_600) {
+        let cal = ClinicCalendar::from_offset_seconds(offset_min * 60).unwrap();
+        let t = DateTime::from_timestamp(secs, 0).unwrap();
+        let e = ExpiryRule::AfterDays(n).expires(t, cal).unwrap();
+        prop_assert_eq!(e, cal.midnight_after_days(t, n));
+        prop_assert!(e > t);
+    }
+
+    /// Postings survive a JSON round trip exactly (what a SQLite or document store keeps).
+    #[test]
+    fn postings_round_trip_json(policy in policy(), steps in proptest::collection::vec(step(), 1..40)) {
+        let log = run(&policy, &steps);
+        let json = serde_json::to_string(&log).unwrap();
+        let back: Vec<Posting> = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(&back, &log);
+        prop_assert_eq!(Account::replay(PatientId::new(1), &back), Account::replay(PatientId::new(1), &log));
+    }
 }

@@ -102,7 +102,9 @@ pub fn run(clinic: &mut Clinic) -> Res<()> {
         "{:<6} {:<6} {:>9} {:<8} {:>5} {:>7} {:<5} {:<12} {:<10}",
         "member", "order", "paid ¥", "category", "mult", "points", "lot", "expires", "tier"
     );
-    let orders: [(u64, u64, &str, Option<&Category>, u32, i64); 7] = [
+    // (member, order, paid, category, multiplier %, days before today)
+    type Order<'a> = (u64, u64, &'a str, Option<&'a Category>, u32, i64);
+    let orders: [Order; 7] = [
         (1, 101, "368.00", Some(&herbal), 200, -60),
         (2, 102, "1280.00", Some(&course), 200, -45),
         (3, 103, "89.90", None, 100, -40),
@@ -156,8 +158,8 @@ pub fn run(clinic: &mut Clinic) -> Res<()> {
 
     heading("Points redeemed (soonest-expiring lot first, then oldest)");
     println!(
-        "{:<6} {:<10} {:>7}  {}",
-        "member", "for order", "points", "lots drawn"
+        "{:<6} {:<10} {:>7}  lots drawn",
+        "member", "for order", "points"
     );
     for (who, order, pts) in [(1u64, 201u64, 500i64), (2, 202, 2_500), (3, 203, 100)] {
         let posted = l.run(
@@ -199,8 +201,8 @@ pub fn run(clinic: &mut Clinic) -> Res<()> {
         "Refunds (clawback = floor(earned × refunded ÷ paid), points given back to their lots)",
     );
     println!(
-        "{:<6} {:<6} {:>10} {:>8} {:>9} {:>9}  {}",
-        "member", "order", "refund ¥", "clawed", "shortfall", "returned", "lots"
+        "{:<6} {:<6} {:>10} {:>8} {:>9} {:>9}  lots",
+        "member", "order", "refund ¥", "clawed", "shortfall", "returned"
     );
     let refunds: [(u64, u64, &str, i64); 4] = [
         (2, 102, "640.00", 0), // half the course: half its points back
@@ -265,8 +267,8 @@ pub fn run(clinic: &mut Clinic) -> Res<()> {
 
     heading("Balances");
     println!(
-        "{:<6} {:>8} {:>7} {:>7} {:>18}  {}",
-        "member", "balance", "locked", "growth", "expiring by 1 Jan", "tier"
+        "{:<6} {:>8} {:>7} {:>7} {:>18}  tier",
+        "member", "balance", "locked", "growth", "expiring by 1 Jan"
     );
     let new_year = now + Duration::days(40);
     for who in [1u64, 2, 3, 5] {

@@ -113,6 +113,24 @@ fn draw_in_order(lots: &[Lot], mut need: i64, skip: Option<LotId>, out: &mut Vec
     taken
 }
 
+/// Refuses a credit that would overflow the account's totals, rather than saturating them.
+fn room(a: &Account, points: i64, locked: bool) -> Result<(), PointsError> {
+    let total = if locked { a.locked } else { a.available };
+    let (field, ok) = if locked {
+        ("locked", total.checked_add(points).is_some())
+    } else {
+        (
+            "balance",
+            total.checked_add(points).is_some() && a.growth.checked_add(points).is_some(),
+        )
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(PointsError::Overflow { field })
+    }
+}
+
 fn sum(draws: &[Draw]) -> i64 {
     draws
         .iter()
@@ -236,6 +254,7 @@ pub fn decide(
             let points = policy
                 .earn()
                 .points(*paid, category.as_ref(), *multiplier)?;
+            room(a, points.get(), lock_until.is_some())?;
             let expires = policy.expiry().expires(now, calendar);
             let lot = points.is_positive().then(|| out.next_seq()).transpose()?;
             let lot = lot.map(LotId::new);
@@ -306,6 +325,7 @@ pub fn decide(
                 });
             }
             let pts = l.points();
+            room(a, pts.get(), false)?;
             out.push(PostingKind::Released {
                 purchase: *purchase,
                 lot: l.id,
@@ -336,6 +356,7 @@ pub fn decide(
                 });
             }
             if points.is_positive() {
+                room(a, points.get(), false)?;
                 let lot = LotId::new(out.next_seq()?);
                 out.push(PostingKind::Adjusted {
                     reason: *reason,
@@ -462,6 +483,7 @@ fn refund(
         })?;
     }
     if back > 0 {
+        room(a, back, false)?;
         // Give back the most recently drawn points first, so that successive partial
         // returns unwind the redemption and a full return restores every lot exactly.
         let (start, len) = r.draws;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::*;
 use crate::calendar::ClinicCalendar;
-use crate::id::{LotId, PatientId, PurchaseId};
+use crate::id::{PatientId, PurchaseId};
 use crate::journey::Category;
 use crate::money::{Points, Yuan};
 
@@ -559,6 +559,19 @@ fn bad_input_is_typed() {
         ),
         Err(PointsError::Overflow { .. })
     ));
+    // Credits that would overflow the balance are refused, not saturated.
+    l.policy = Policy::default();
+    l.run(
+        CommandKind::Adjust {
+            points: Points::new(i64::MAX - 20),
+            reason: AdjustReason::Migration,
+        },
+        t,
+    );
+    assert_eq!(
+        l.try_run(earn(5, "100"), t),
+        Err(PointsError::Overflow { field: "balance" })
+    );
     // Backdating is allowed when the policy says so.
     l.policy = Policy::default().with_chronology(Chronology::AllowBackdated);
     l.run(earn(4, "1"), t - Duration::days(1));
@@ -597,7 +610,6 @@ fn postings_serialise_as_json() {
     let back: Vec<Posting> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, l.log);
     assert!(json.contains("\"type\":\"earned\""), "{json}");
-    let _ = LotId::new(1);
 }
 
 #[test]
