@@ -196,14 +196,6 @@ impl ReferralForest {
         self.nodes.get(i as usize).map(|n| n.member.id)
     }
 
-    pub(crate) fn bound_at_index(&self, i: u32) -> Option<DateTime<Utc>> {
-        self.nodes.get(i as usize).and_then(|n| n.bound_at)
-    }
-
-    pub(crate) fn member_at(&self, i: u32) -> Option<&Member> {
-        self.nodes.get(i as usize).map(|n| &n.member)
-    }
-
     pub(crate) fn referrals_at(&self, i: u32) -> u32 {
         self.nodes.get(i as usize).map_or(0, |n| n.referrals)
     }

@@ -1,0 +1,291 @@
+//! Reward decisions: what each referral earned, for whom, and where it stands.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+
+use super::forest::ReferralForest;
+use super::schedule::{Beneficiary, Reward, RewardSchedule, RuleId};
+use crate::calendar::{ClinicCalendar, Period, SECONDS_PER_DAY};
+use crate::id::{PatientId, VisitId};
+use crate::journey::Visit;
+use crate::money::Yuan;
+
+/// Which cap held a reward back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "cap")]
+#[non_exhaustive]
+pub enum CapKind {
+    /// The per-month cap, for the clinic calendar month starting on `month`.
+    Month {
+        /// The first local date of the month.
+        month: NaiveDate,
+    },
+    /// The lifetime cap.
+    Lifetime,
+}
+
+/// Where a reward stands at the statement's `as_of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+#[non_exhaustive]
+pub enum RewardStatus {
+    /// Earned, waiting out the pending delay: not yet spendable.
+    Pending {
+        /// When it will be approved, unless the visit is refunded first.
+        approves_at: DateTime<Utc>,
+    },
+    /// Earned and past the delay: the host pays it.
+    Approved {
+        /// When it was approved.
+        approved_at: DateTime<Utc>,
+    },
+    /// The qualifying visit was refunded: the reward is void, and taken back if it was paid.
+    Reversed {
+        /// When the visit was refunded.
+        refunded_at: DateTime<Utc>,
+    },
+    /// A cap held it back: nothing is paid.
+    Withheld {
+        /// The cap that was full.
+        cap: CapKind,
+    },
+}
+
+impl RewardStatus {
+    /// The lowercase code: `pending`, `approved`, `reversed` or `withheld`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RewardStatus::Pending { .. } => "pending",
+            RewardStatus::Approved { .. } => "approved",
+            RewardStatus::Reversed { .. } => "reversed",
+            RewardStatus::Withheld { .. } => "withheld",
+        }
+    }
+}
+
+/// One reward decision, with its provenance: who gets what, because of which referral,
+/// which visit and which rule. It is an effect: the host (or the points module) carries out
+/// approved rewards and takes back reversed ones it already paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardDecision {
+    /// The rule that made it.
+    pub rule: RuleId,
+    /// Who receives it.
+    pub beneficiary: PatientId,
+    /// The beneficiary's side of the referral.
+    pub role: Beneficiary,
+    /// The referee whose visit qualified.
+    pub referee: PatientId,
+    /// The referee's direct referrer.
+    pub referrer: PatientId,
+    /// The referee's first qualifying paid visit.
+    pub visit: VisitId,
+    /// When it happened.
+    pub visit_at: DateTime<Utc>,
+    /// What was paid.
+    pub paid: Yuan,
+    /// The reward.
+    pub reward: Reward,
+    /// Where it stands.
+    pub status: RewardStatus,
+}
+
+impl fmt::Display for RewardDecision {
+    /// The provenance in one line, for an audit log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = match self.role {
+            Beneficiary::Referee => "as the new patient".to_owned(),
+            Beneficiary::Referrer { level: 1 } => "as referrer".to_owned(),
+            Beneficiary::Referrer { level } => format!("as level-{level} referrer"),
+        };
+        write!(
+            f,
+            "{} gets {} {side}: {} referred {}, whose first paid visit {} (¥{}) qualified under rule {}; {}",
+            self.beneficiary,
+            self.reward,
+            self.referrer,
+            self.referee,
+            self.visit,
+            self.paid,
+            self.rule,
+            self.status.code()
+        )
+    }
+}
+
+/// The referee's first qualifying paid visit: the earliest (ties by visit id) with
+/// `paid >= min_paid`, refunded or not.
+pub fn first_qualifying_visit<'a>(
+    visits: impl IntoIterator<Item = &'a Visit>,
+    referee: PatientId,
+    min_paid: Yuan,
+) -> Option<&'a Visit> {
+    visits
+        .into_iter()
+        .filter(|v| v.patient == referee && v.paid >= min_paid)
+        .min_by_key(|v| (v.at, v.id))
+}
+
+/// Decides every reward the forest's bindings earned by `as_of`.
+///
+/// The rules:
+///
+/// - A bound referee's reward comes from their first qualifying paid visit (the earliest with
+///   `paid >= min_paid`, ties by visit id), never from sign-up. A later visit never replaces
+///   it, even when it was refunded: one referral pays at most once.
+/// - Each rule of the schedule names a beneficiary: the referee, the direct referrer, or
+///   (depth 2 only) the referrer's referrer; a missing level-2 referrer simply gets nothing.
+///   The referrer in force at `as_of` is the one rewarded.
+/// - Referrer-side rewards count against the beneficiary's caps, per clinic calendar month
+///   of the visit and for life; one referral counts once however many rules pay it.
+///   Referrals are counted in visit order (ties by visit id, then referee), and a reward
+///   counts even when it is later reversed, so a refund never turns a withheld reward into
+///   a paid one after the fact. Referee-side rewards have no cap.
+/// - Status at `as_of`: `Reversed` if the visit was refunded by then, else `Approved` once
+///   `pending_days` whole days (of 24 h) have passed since the visit, else `Pending`.
+///
+/// Decisions come in visit order, then in rule order. Runs in O(v + b log b) for v visits
+/// and b bound referees.
+pub fn decide_rewards(
+    forest: &ReferralForest,
+    visits: &[Visit],
+    schedule: &RewardSchedule,
+    as_of: DateTime<Utc>,
+    calendar: ClinicCalendar,
+) -> Vec<RewardDecision> {
+    let min_paid = schedule.min_paid();
+    let mut first: Vec<Option<u32>> = vec![None; forest.len()];
+    for (vi, v) in visits.iter().enumerate() {
+        if v.paid < min_paid {
+            continue;
+        }
+        let Some(ri) = forest.index_of(v.patient) else {
+            continue;
+        };
+        let Ok(vi) = u32::try_from(vi) else { break };
+        if let Some(slot) = first.get_mut(ri as usize) {
+            let earlier = match slot.and_then(|o| visits.get(o as usize)) {
+                Some(o) => (v.at, v.id) < (o.at, o.id),
+                None => true,
+            };
+            if earlier {
+                *slot = Some(vi);
+            }
+        }
+    }
+    let mut events: Vec<(&Visit, u32)> = first
+        .iter()
+        .enumerate()
+        .filter_map(|(ri, vi)| {
+            let ri = u32::try_from(ri).ok()?;
+            forest.id_at(forest.parent_index(ri))?;
+            Some((visits.get((*vi)? as usize)?, ri))
+        })
+        .collect();
+    events.sort_unstable_by_key(|(v, ri)| (v.at, v.id, forest.id_at(*ri)));
+
+    let caps = schedule.caps();
+    let mut lifetime: HashMap<u32, u32> = HashMap::new();
+    let mut monthly: HashMap<(u32, NaiveDate), u32> = HashMap::new();
+    let pending =
+        Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
+    let depth = u32::from(schedule.depth());
+    let mut out = Vec::with_capacity(events.len().saturating_mul(schedule.rules().len()));
+    for (visit, ri) in events {
+        let Some(referee) = forest.id_at(ri) else {
+            continue;
+        };
+        let parent = forest.parent_index(ri);
+        let Some(referrer) = forest.id_at(parent) else {
+            continue;
+        };
+        let grandparent = forest.parent_index(parent);
+        let month = calendar.bucket(visit.at, Period::Month);
+        let earned = match visit.refunded_at.filter(|r| *r <= as_of) {
+            Some(refunded_at) => RewardStatus::Reversed { refunded_at },
+            None => {
+                let approves_at = visit
+                    .at
+                    .checked_add_signed(pending)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                if as_of >= approves_at {
+                    RewardStatus::Approved {
+                        approved_at: approves_at,
+                    }
+                } else {
+                    RewardStatus::Pending { approves_at }
+                }
+            }
+        };
+        // Per level (index 1 and 2): the beneficiary's status for this referral, decided once.
+        let mut level_status: [Option<RewardStatus>; 3] = [None; 3];
+        for rule in schedule.rules() {
+            let (beneficiary, status) = match rule.beneficiary {
+                Beneficiary::Referee => (referee, earned),
+                Beneficiary::Referrer { level } => {
+                    let level = u32::from(level);
+                    let node = match level {
+                        1 => parent,
+                        2 if depth >= 2 => grandparent,
+                        _ => continue,
+                    };
+                    let Some(who) = forest.id_at(node) else {
+                        continue;
+                    };
+                    let slot = level_status.get_mut(level as usize);
+                    let status = match slot {
+                        Some(Some(s)) => *s,
+                        Some(slot) => {
+                            let s = cap_check(node, month, caps, &mut lifetime, &mut monthly)
+                                .map_or(earned, |cap| RewardStatus::Withheld { cap });
+                            *slot = Some(s);
+                            s
+                        }
+                        None => continue,
+                    };
+                    (who, status)
+                }
+            };
+            out.push(RewardDecision {
+                rule: rule.id.clone(),
+                beneficiary,
+                role: rule.beneficiary,
+                referee,
+                referrer,
+                visit: visit.id,
+                visit_at: visit.at,
+                paid: visit.paid,
+                reward: rule.reward.clone(),
+                status,
+            });
+        }
+    }
+    out
+}
+
+/// Takes one slot of the beneficiary's caps, or says which cap is full.
+fn cap_check(
+    node: u32,
+    month: NaiveDate,
+    caps: super::schedule::Caps,
+    lifetime: &mut HashMap<u32, u32>,
+    monthly: &mut HashMap<(u32, NaiveDate), u32>,
+) -> Option<CapKind> {
+    let life = lifetime.get(&node).copied().unwrap_or(0);
+    if caps.lifetime.is_some_and(|c| life >= c) {
+        return Some(CapKind::Lifetime);
+    }
+    let this_month = monthly.get(&(node, month)).copied().unwrap_or(0);
+    if caps.per_month.is_some_and(|c| this_month >= c) {
+        return Some(CapKind::Month { month });
+    }
+    if caps.lifetime.is_some() {
+        lifetime.insert(node, life.saturating_add(1));
+    }
+    if caps.per_month.is_some() {
+        monthly.insert((node, month), this_month.saturating_add(1));
+    }
+    None
+}
