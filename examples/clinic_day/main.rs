@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::store::memory::MemoryPatientStore;
 
+mod followup;
 mod patients;
 mod points;
 
@@ -65,5 +66,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     patients::run(&mut clinic)?;
     points::run(&mut clinic)?;
+    followup::run(&mut clinic)?;
     Ok(())
 }

@@ -36,9 +36,36 @@ pub enum FollowUpEvent {
 /// Every task planned for one patient and its outcome: the state the planner reads to know
 /// what was done, what to retry, and whether the patient opted out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RawHistory")]
 pub struct FollowUpHistory {
     patient: PatientId,
     tasks: BTreeMap<TaskId, TaskRecord>,
+    /// Derived from `tasks`, kept so the planner's hot loop need not scan for it.
+    #[serde(skip)]
+    opted_out_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawHistory {
+    patient: PatientId,
+    tasks: BTreeMap<TaskId, TaskRecord>,
+}
+
+impl From<RawHistory> for FollowUpHistory {
+    fn from(r: RawHistory) -> Self {
+        let opted_out_at = r
+            .tasks
+            .values()
+            .filter_map(|t| t.outcome)
+            .filter(|o| o.outcome == Outcome::OptedOut)
+            .map(|o| o.at)
+            .max();
+        FollowUpHistory {
+            patient: r.patient,
+            tasks: r.tasks,
+            opted_out_at,
+        }
+    }
 }
 
 impl FollowUpHistory {
@@ -47,6 +74,7 @@ impl FollowUpHistory {
         FollowUpHistory {
             patient,
             tasks: BTreeMap::new(),
+            opted_out_at: None,
         }
     }
 
@@ -77,12 +105,7 @@ impl FollowUpHistory {
 
     /// The latest instant the patient opted out, if they ever did.
     pub fn opted_out_at(&self) -> Option<DateTime<Utc>> {
-        self.tasks
-            .values()
-            .filter_map(|r| r.outcome)
-            .filter(|o| o.outcome == Outcome::OptedOut)
-            .map(|o| o.at)
-            .max()
+        self.opted_out_at
     }
 
     /// Applies one event. Events are facts already decided, so this never fails; an event for
@@ -102,6 +125,9 @@ impl FollowUpHistory {
                 if let Some(r) = self.tasks.get_mut(task) {
                     if r.outcome.is_none() {
                         r.outcome = Some(*record);
+                        if record.outcome == Outcome::OptedOut {
+                            self.opted_out_at = self.opted_out_at.max(Some(record.at));
+                        }
                     }
                 }
             }

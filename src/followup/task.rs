@@ -127,10 +127,10 @@ pub enum Priority {
 
 /// The name of a rule inside a care plan, such as `diabetes_call`: 1 to 32 characters of
 /// ASCII letters, digits, `_`, `-` or `.`. Task ids are derived from it, so renaming a rule
-/// starts its tasks afresh.
+/// starts its tasks afresh. Cloning is cheap (a shared string), since every task carries one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RuleKey(String);
+pub struct RuleKey(std::sync::Arc<str>);
 
 impl RuleKey {
     /// The longest key accepted.
@@ -147,7 +147,7 @@ impl RuleKey {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         if ok {
-            Ok(RuleKey(s.to_owned()))
+            Ok(RuleKey(std::sync::Arc::from(s)))
         } else {
             Err(FollowUpError::RuleKey {
                 value: s.chars().take(40).collect(),
@@ -176,7 +176,7 @@ impl TryFrom<String> for RuleKey {
 
 impl From<RuleKey> for String {
     fn from(k: RuleKey) -> String {
-        k.0
+        k.0.to_string()
     }
 }
 

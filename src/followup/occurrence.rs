@@ -1,0 +1,237 @@
+//! Occurrences: the dates each rule kind asks for, from the journey records, the chronic
+//! files and the birth date.
+
+use chrono::{Datelike, NaiveDate};
+
+use super::planner::{Ctx, Facts, Occurrence, add_days, sub_days};
+use super::rules::{Rule, RuleKind, SeasonDates};
+use super::task::Reason;
+use crate::id::PatientId;
+use crate::journey::Category;
+
+/// The occurrence dates worth building a task for. Outside it, a first attempt could not be
+/// due in the plan's window, so the reason (which allocates) is never built. A rule with
+/// tasks in the history gets an open window, since a retry can fall anywhere.
+#[derive(Clone, Copy)]
+pub(super) struct Window {
+    pub(super) lo: NaiveDate,
+    pub(super) hi: NaiveDate,
+}
+
+impl Window {
+    pub(super) const OPEN: Window = Window {
+        lo: NaiveDate::MIN,
+        hi: NaiveDate::MAX,
+    };
+
+    fn holds(self, d: NaiveDate) -> bool {
+        self.lo <= d && d <= self.hi
+    }
+}
+
+/// The latest of `dates` on or before `horizon`, if it lies in the window.
+fn latest<T>(
+    horizon: NaiveDate,
+    window: Window,
+    dates: impl Iterator<Item = (NaiveDate, T)>,
+) -> Option<(NaiveDate, T)> {
+    dates
+        .filter(|(d, _)| *d <= horizon)
+        .max_by_key(|(d, _)| *d)
+        .filter(|(d, _)| window.holds(*d))
+}
+
+pub(super) fn derive(
+    rule: &Rule,
+    ctx: &Ctx<'_>,
+    facts: &Facts<'_>,
+    window: Window,
+    out: &mut Vec<Occurrence>,
+) {
+    let p = ctx.patient;
+    let mut push = |on: NaiveDate, reason: &dyn Fn() -> Reason| {
+        if window.holds(on) {
+            out.push(Occurrence {
+                on,
+                reason: reason(),
+            });
+        }
+    };
+    match &rule.kind {
+        RuleKind::PostVisitCheck { days_after } => {
+            if let Some(v) = ctx.last_visit {
+                push(add_days(v, u64::from(*days_after)), &|| Reason::PostVisit {
+                    visit_on: v,
+                    days_after: *days_after,
+                });
+            }
+        }
+        RuleKind::RevisitBooking { days_after } => {
+            if let Some(v) = ctx.last_visit {
+                push(add_days(v, u64::from(*days_after)), &|| Reason::Revisit {
+                    visit_on: v,
+                    days_after: *days_after,
+                });
+            }
+        }
+        RuleKind::Refill { days_before } => {
+            refills(p.id(), facts, ctx, *days_before, &mut push);
+        }
+        RuleKind::Recheck { intervals } => {
+            for f in p.chronic_files().iter().filter(|f| f.is_open()) {
+                if let Some(&interval) = intervals.get(&f.condition) {
+                    let since = ctx
+                        .last_visit
+                        .map_or(f.diagnosed_on, |v| v.max(f.diagnosed_on));
+                    push(add_days(since, u64::from(interval)), &|| Reason::Recheck {
+                        condition: f.condition.clone(),
+                        since,
+                        interval_days: interval,
+                    });
+                }
+            }
+        }
+        RuleKind::ChronicFollowUp => {
+            for f in p.chronic_files().iter().filter(|f| f.is_open()) {
+                push(f.next_due(), &|| Reason::ChronicFollowUp {
+                    condition: f.condition.clone(),
+                    name: f.name.clone(),
+                    last: f.last_follow_up,
+                    per_year: f.cadence.get(),
+                });
+            }
+        }
+        RuleKind::SeasonChange {
+            dates,
+            days_before,
+            chronic_only,
+        } => {
+            if *chronic_only && !p.chronic_files().iter().any(|f| f.is_open()) {
+                return;
+            }
+            let year = ctx.today.year();
+            let back = u64::from(*days_before);
+            let found = match dates {
+                SeasonDates::SolarTerms(terms) => latest(
+                    ctx.horizon,
+                    window,
+                    (year - 1..=year + 1).flat_map(|y| {
+                        terms.iter().filter_map(move |t| {
+                            let d = ctx.policy.solar_terms().date(y, *t)?;
+                            Some((sub_days(d, back), (d, t.name())))
+                        })
+                    }),
+                ),
+                SeasonDates::Fixed(fixed) => latest(
+                    ctx.horizon,
+                    window,
+                    (year - 1..=year + 1).flat_map(|y| {
+                        fixed.iter().filter_map(move |f| {
+                            let d = f.in_year(y)?;
+                            Some((sub_days(d, back), (d, f.name.trim())))
+                        })
+                    }),
+                ),
+            };
+            if let Some((on, (d, name))) = found {
+                push(on, &|| Reason::SeasonChange {
+                    name: name.to_owned(),
+                    on: d,
+                });
+            }
+        }
+        RuleKind::Birthday { days_before } => {
+            if let Some(b) = p.birth_date() {
+                let year = ctx.today.year();
+                let back = u64::from(*days_before);
+                let found = latest(
+                    ctx.horizon,
+                    window,
+                    (year - 1..=year + 1).filter_map(|y| {
+                        let d = b
+                            .with_year(y)
+                            .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
+                        Some((sub_days(d, back), d))
+                    }),
+                );
+                if let Some((on, d)) = found {
+                    push(on, &|| Reason::Birthday { on: d });
+                }
+            }
+        }
+        RuleKind::WinBack {
+            lapsed_after_days,
+            max_attempts,
+            ..
+        } => {
+            if let Some(v) = ctx.last_visit {
+                // Lapsed means *more* than the threshold: the day after it.
+                let lapse = add_days(v, u64::from(*lapsed_after_days) + 1);
+                // Later attempts come after the lapse, so only the upper bound prunes here.
+                if lapse <= window.hi {
+                    out.push(Occurrence {
+                        on: lapse,
+                        reason: Reason::WinBack {
+                            last_visit_on: v,
+                            attempt: 1,
+                            of: *max_attempts,
+                        },
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Refill occurrences, one per drug: its fills in date order, each starting the day after
+/// the previous supply ends if they overlap (the PQA shift), give the first day without
+/// supply.
+fn refills(
+    id: PatientId,
+    facts: &Facts<'_>,
+    ctx: &Ctx<'_>,
+    days_before: u16,
+    push: &mut dyn FnMut(NaiveDate, &dyn Fn() -> Reason),
+) {
+    let mut supply: Vec<(&Category, NaiveDate, u32)> = facts
+        .fills
+        .iter()
+        .filter(|f| f.patient == id && f.filled_on <= ctx.today)
+        .map(|f| (&f.drug, f.filled_on, f.days_supply.get()))
+        .chain(
+            facts
+                .purchases
+                .iter()
+                .filter(|p| p.patient == id)
+                .filter_map(|p| {
+                    let on = ctx.calendar.local_date(p.at);
+                    match (&p.category, p.days_supply) {
+                        (Some(c), Some(d)) if on <= ctx.today => Some((c, on, d.get())),
+                        _ => None,
+                    }
+                }),
+        )
+        .collect();
+    if supply.is_empty() {
+        return;
+    }
+    supply.sort_unstable();
+    let mut i = 0;
+    while let Some(&(drug, _, _)) = supply.get(i) {
+        let mut runs_out = NaiveDate::MIN;
+        while let Some(&(d, on, days)) = supply.get(i) {
+            if d != drug {
+                break;
+            }
+            let start = on.max(runs_out);
+            runs_out = add_days(start, u64::from(days));
+            i += 1;
+        }
+        push(sub_days(runs_out, u64::from(days_before)), &|| {
+            Reason::Refill {
+                drug: drug.clone(),
+                runs_out_on: runs_out,
+            }
+        });
+    }
+}
