@@ -9,8 +9,9 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::calendar::Period;
 use crate::id::{CampaignId, PatientId};
@@ -107,11 +108,43 @@ impl fmt::Display for UsageKey {
     }
 }
 
+/// A small multiply-rotate hasher (the Fx hash of rustc) for usage keys: keys are not
+/// attacker-chosen strings but ids and dates the host builds, and SipHash's cost dominated
+/// the engine's counter lookups.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.write_u64(u64::from(i.cast_unsigned()));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 /// Counters as loaded from a store: the count and its version per key. A key that is absent
 /// counts zero and has never been written (version `None`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageSnapshot {
-    counters: HashMap<UsageKey, Versioned<u64>>,
+    counters: HashMap<UsageKey, Versioned<u64>, BuildHasherDefault<FxHasher>>,
 }
 
 impl UsageSnapshot {
@@ -127,6 +160,9 @@ impl UsageSnapshot {
 
     /// The count and version of a key: `(0, None)` when absent.
     pub fn get(&self, key: &UsageKey) -> (u64, Option<Version>) {
+        if self.counters.is_empty() {
+            return (0, None);
+        }
         match self.counters.get(key) {
             Some(v) => (v.value, Some(v.version)),
             None => (0, None),
@@ -161,10 +197,46 @@ pub struct UsageIncrement {
 }
 
 /// Counter increments that the host commits atomically: all or nothing, each guarded by the
-/// version it was read at. One increment per key, in key order.
+/// version it was read at. One increment per key, in the order first reserved (from the
+/// engine: evaluation order, then each campaign's caps), which is deterministic. In JSON, a
+/// list of `{key, expected, add}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Reserved>", into = "Vec<Reserved>")]
 pub struct UsageReservation {
-    increments: BTreeMap<UsageKey, UsageIncrement>,
+    increments: Vec<(UsageKey, UsageIncrement)>,
+}
+
+/// One entry of a reservation's JSON form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reserved {
+    key: UsageKey,
+    expected: Option<Version>,
+    add: u64,
+}
+
+impl From<UsageReservation> for Vec<Reserved> {
+    fn from(r: UsageReservation) -> Self {
+        r.increments
+            .into_iter()
+            .map(|(key, i)| Reserved {
+                key,
+                expected: i.expected,
+                add: i.add,
+            })
+            .collect()
+    }
+}
+
+impl TryFrom<Vec<Reserved>> for UsageReservation {
+    type Error = ReservationError;
+    fn try_from(v: Vec<Reserved>) -> Result<Self, Self::Error> {
+        let mut r = UsageReservation::new();
+        for e in v {
+            r.reserve(e.key, e.expected, e.add)?;
+        }
+        Ok(r)
+    }
 }
 
 /// Two increments of one key expected different versions.
@@ -193,28 +265,40 @@ impl UsageReservation {
         expected: Option<Version>,
         add: u64,
     ) -> Result<(), ReservationError> {
-        match self.increments.get_mut(&key) {
-            Some(inc) if inc.expected != expected => Err(ReservationError { key }),
-            Some(inc) => {
+        match self.increments.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, inc)) if inc.expected != expected => Err(ReservationError { key }),
+            Some((_, inc)) => {
                 inc.add = inc.add.saturating_add(add);
                 Ok(())
             }
             None => {
                 self.increments
-                    .insert(key, UsageIncrement { expected, add });
+                    .push((key, UsageIncrement { expected, add }));
                 Ok(())
             }
         }
     }
 
-    /// The increments, in key order.
+    /// Appends keys the caller knows are not reserved yet (the engine: each campaign owns
+    /// its keys, and lists each once).
+    pub(crate) fn extend_unique(
+        &mut self,
+        items: impl Iterator<Item = (UsageKey, UsageIncrement)>,
+    ) {
+        self.increments.extend(items);
+    }
+
+    /// The increments, in the order reserved.
     pub fn increments(&self) -> impl Iterator<Item = (&UsageKey, &UsageIncrement)> {
-        self.increments.iter()
+        self.increments.iter().map(|(k, i)| (k, i))
     }
 
     /// The increment of one key.
     pub fn get(&self, key: &UsageKey) -> Option<&UsageIncrement> {
-        self.increments.get(key)
+        self.increments
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, i)| i)
     }
 
     /// The number of keys reserved.

@@ -25,19 +25,19 @@ pub trait UsageStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Conflict`] naming the first stale key's versions (in key order), and
+    /// [`StoreError::Conflict`] naming the first stale key's versions (in reservation order), and
     /// nothing is written; [`StoreError::Backend`] when a counter would pass `u64::MAX` or the
     /// backend fails.
     fn commit(&mut self, reservation: &UsageReservation) -> Result<(), StoreError>;
 }
 
 /// Checks a reservation against the current counters and computes what to write: for each
-/// key, in key order, its new count and version. Every adapter runs this inside its
+/// key, in reservation order, its new count and version. Every adapter runs this inside its
 /// transaction, so the version rule is the same everywhere.
 ///
 /// # Errors
 ///
-/// [`StoreError::Conflict`] for the first key (in key order) whose version is not the
+/// [`StoreError::Conflict`] for the first key (in reservation order) whose version is not the
 /// expected one; [`StoreError::Backend`] when a count would overflow `u64`.
 pub fn stage_usage_commit<F>(
     reservation: &UsageReservation,

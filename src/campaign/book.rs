@@ -1,0 +1,321 @@
+//! The campaign book: every campaign of a clinic, its evaluation groups, and the index that
+//! lets the engine look only at campaigns that could apply.
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use super::error::CampaignError;
+use super::model::{Campaign, CampaignSpec, EventClass, LimitKey};
+use super::usage::UsageAction;
+use crate::calendar::Period;
+use crate::id::CampaignId;
+use crate::money::Yuan;
+
+/// How the campaigns of one evaluation group combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GroupMode {
+    /// Every eligible campaign applies.
+    StackAll,
+    /// Only the first eligible one in evaluation order (priority, then id) applies.
+    FirstMatch,
+    /// Only the eligible one worth most to the patient applies (ties: evaluation order).
+    BestForPatient,
+}
+
+/// Which cap of a campaign cut or stopped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "cap", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CapRef {
+    /// The campaign's lifetime budget of that action.
+    Budget {
+        /// Points, cashback or uses.
+        action: UsageAction,
+    },
+    /// `caps.limits[index]`.
+    Limit {
+        /// Its position in `caps.limits`.
+        index: usize,
+    },
+}
+
+impl fmt::Display for CapRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CapRef::Budget { action } => write!(f, "the {action} budget"),
+            CapRef::Limit { index } => write!(f, "usage limit caps.limits[{index}]"),
+        }
+    }
+}
+
+/// A cap in counter terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CapSpec {
+    pub(crate) action: UsageAction,
+    pub(crate) per_patient: bool,
+    pub(crate) period: Option<Period>,
+    pub(crate) max: u64,
+    pub(crate) origin: CapRef,
+}
+
+fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
+    let caps = &c.spec().caps;
+    let mut out = Vec::new();
+    let b = caps.budget;
+    let budget = |action, max| CapSpec {
+        action,
+        per_patient: false,
+        period: None,
+        max,
+        origin: CapRef::Budget { action },
+    };
+    if let Some(u) = b.uses {
+        out.push(budget(UsageAction::Apply, u));
+    }
+    if let Some(p) = b.points {
+        out.push(budget(UsageAction::EarnPoints, p));
+    }
+    if let Some(y) = b.yuan {
+        out.push(budget(UsageAction::Cashback, yuan_to_fen(y)));
+    }
+    for (index, l) in caps.limits.iter().enumerate() {
+        out.push(CapSpec {
+            action: l.action,
+            per_patient: l.per == LimitKey::Patient,
+            period: l.period.period(),
+            max: l.max,
+            origin: CapRef::Limit { index },
+        });
+    }
+    out
+}
+
+/// ¥ to whole fen. A [`Yuan`] is kept at exactly 2 places and is at most 10¹², so this is
+/// exact; the general path is kept for safety.
+pub(crate) fn yuan_to_fen(y: Yuan) -> u64 {
+    let d = y.amount();
+    if d.scale() == 2 {
+        return u64::try_from(d.mantissa()).unwrap_or(0);
+    }
+    (d * rust_decimal::Decimal::ONE_HUNDRED)
+        .trunc()
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
+/// Whole fen to ¥: exact below 10¹⁴ fen, which is every amount a [`Yuan`] holds.
+pub(crate) fn fen_to_yuan(fen: u64) -> Yuan {
+    let v = i64::try_from(fen).unwrap_or(i64::MAX);
+    Yuan::new(rust_decimal::Decimal::new(v, 2)).unwrap_or(Yuan::ZERO)
+}
+
+/// Windows spanning more months than this go to the always-checked list of their class.
+const MAX_INDEXED_MONTHS: i32 = 36;
+
+#[derive(Debug, Clone, Default)]
+struct ClassIndex {
+    by_month: HashMap<i32, Vec<u32>>,
+    long: Vec<u32>,
+}
+
+/// The UTC month of an instant. Windows are indexed one month wider on each side, so that
+/// any clinic offset (at most ±14 h) lands in an indexed month.
+fn month_key(t: DateTime<Utc>) -> i32 {
+    t.year()
+        .saturating_mul(12)
+        .saturating_add(t.month0() as i32)
+}
+
+/// The campaigns of a clinic, in evaluation order (priority high to low, then id low to
+/// high), with their groups and an index by event class and month.
+///
+/// The order of campaigns given to [`CampaignBook::new`] does not matter: the book sorts
+/// them, which is what makes evaluation independent of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "BookSpec", into = "BookSpec")]
+pub struct CampaignBook {
+    groups: BTreeMap<String, GroupMode>,
+    point_value: Yuan,
+    pub(crate) point_fen: u64,
+    campaigns: Vec<Campaign>,
+    pub(crate) caps: Vec<Vec<CapSpec>>,
+    pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
+    index: Vec<ClassIndex>,
+}
+
+/// A campaign book as written: what serde reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookSpec {
+    /// Evaluation groups and their modes.
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupMode>,
+    /// What one point is worth to the patient, for best-for-patient comparisons (default
+    /// ¥0.01).
+    #[serde(default = "default_point_value")]
+    pub point_value: Yuan,
+    /// The campaigns, in any order.
+    pub campaigns: Vec<CampaignSpec>,
+}
+
+fn default_point_value() -> Yuan {
+    Yuan::parse("0.01").unwrap_or(Yuan::ZERO)
+}
+
+impl TryFrom<BookSpec> for CampaignBook {
+    type Error = CampaignError;
+    fn try_from(b: BookSpec) -> Result<Self, Self::Error> {
+        let mut campaigns = Vec::with_capacity(b.campaigns.len());
+        for (i, spec) in b.campaigns.into_iter().enumerate() {
+            campaigns.push(Campaign::new(spec).map_err(|e| e.under(&format!("campaigns[{i}]")))?);
+        }
+        CampaignBook::build(b.groups, b.point_value, campaigns)
+    }
+}
+
+impl From<CampaignBook> for BookSpec {
+    fn from(b: CampaignBook) -> Self {
+        BookSpec {
+            groups: b.groups,
+            point_value: b.point_value,
+            campaigns: b.campaigns.into_iter().map(CampaignSpec::from).collect(),
+        }
+    }
+}
+
+impl CampaignBook {
+    /// A book with ¥0.01 per point.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::DuplicateId`] and [`CampaignError::UnknownGroup`], with the path
+    /// `campaigns[i]` in the order given.
+    pub fn new(
+        groups: BTreeMap<String, GroupMode>,
+        campaigns: Vec<Campaign>,
+    ) -> Result<Self, CampaignError> {
+        Self::build(groups, default_point_value(), campaigns)
+    }
+
+    fn build(
+        groups: BTreeMap<String, GroupMode>,
+        point_value: Yuan,
+        campaigns: Vec<Campaign>,
+    ) -> Result<Self, CampaignError> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in campaigns.iter().enumerate() {
+            if !seen.insert(c.id()) {
+                return Err(CampaignError::DuplicateId {
+                    path: format!("campaigns[{i}].id"),
+                    id: c.id().to_string(),
+                });
+            }
+            if let Some(g) = &c.spec().group {
+                if !groups.contains_key(g) {
+                    return Err(CampaignError::UnknownGroup {
+                        path: format!("campaigns[{i}].group"),
+                        group: g.clone(),
+                    });
+                }
+            }
+        }
+        let mut campaigns = campaigns;
+        campaigns.sort_by_key(|c| (std::cmp::Reverse(c.spec().priority), c.id()));
+        let names: Vec<&String> = groups.keys().collect();
+        let group_of = campaigns
+            .iter()
+            .map(|c| {
+                let g = c.spec().group.as_ref()?;
+                let pos = names.binary_search(&g).ok()?;
+                Some((u32::try_from(pos).ok()?, *groups.get(g)?))
+            })
+            .collect();
+        let caps = campaigns.iter().map(compile_caps).collect();
+        let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
+        for (i, c) in campaigns.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
+            let w = &c.spec().window;
+            let slot = &mut index[c.spec().trigger.class().slot()];
+            let first = month_key(w.start).saturating_sub(1);
+            match w.end.map(|e| month_key(e).saturating_add(1)) {
+                Some(last) if last - first < MAX_INDEXED_MONTHS => {
+                    for m in first..=last {
+                        slot.by_month.entry(m).or_default().push(i);
+                    }
+                }
+                _ => slot.long.push(i),
+            }
+        }
+        Ok(CampaignBook {
+            point_fen: yuan_to_fen(point_value),
+            groups,
+            point_value,
+            campaigns,
+            caps,
+            group_of,
+            index,
+        })
+    }
+
+    /// The campaigns, in evaluation order.
+    pub fn campaigns(&self) -> &[Campaign] {
+        &self.campaigns
+    }
+
+    /// The evaluation groups.
+    pub fn groups(&self) -> &BTreeMap<String, GroupMode> {
+        &self.groups
+    }
+
+    /// What a point is worth, for best-for-patient comparisons.
+    pub fn point_value(&self) -> Yuan {
+        self.point_value
+    }
+
+    /// The campaign with an id.
+    pub fn get(&self, id: CampaignId) -> Option<&Campaign> {
+        self.campaigns.iter().find(|c| c.id() == id)
+    }
+
+    /// The positions (in evaluation order, ascending) of the campaigns of `class` whose
+    /// window could hold at `now`: a superset of those that do, found without looking at
+    /// the rest of the book.
+    pub fn candidates(&self, class: EventClass, now: DateTime<Utc>) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.candidates_into(class, now, &mut out);
+        out
+    }
+
+    pub(crate) fn candidates_into(
+        &self,
+        class: EventClass,
+        now: DateTime<Utc>,
+        out: &mut Vec<usize>,
+    ) {
+        out.clear();
+        let Some(slot) = self.index.get(class.slot()) else {
+            return;
+        };
+        let month: &[u32] = slot
+            .by_month
+            .get(&month_key(now))
+            .map_or(&[], Vec::as_slice);
+        let (mut a, mut b) = (month.iter().peekable(), slot.long.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x <= y => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            if let Some(&i) = next {
+                out.push(i as usize);
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Static checks of a campaign book before it goes live, and the Advertising Law copy lint.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::book::CampaignBook;
+use super::model::{Campaign, Effect};
+use crate::id::CampaignId;
+use crate::patient::ConsentPurpose;
+use crate::segment::TagCatalog;
+
+/// Which medical-advertising rule a word breaks (《广告法》 art. 16, and the rules DOMAIN.md
+/// lists for clinics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdLawRule {
+    /// Claims of efficacy or cure rates (治愈率, 根治).
+    EfficacyClaim,
+    /// Guarantees (保证治愈, 无效退款).
+    Guarantee,
+    /// Comparison with other clinics or doctors.
+    Comparison,
+    /// Patient testimonials or endorsements.
+    Testimonial,
+}
+
+impl fmt::Display for AdLawRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AdLawRule::EfficacyClaim => "medical ads may not claim efficacy or cure rates",
+            AdLawRule::Guarantee => "medical ads may not guarantee results",
+            AdLawRule::Comparison => "medical ads may not compare with other clinics",
+            AdLawRule::Testimonial => "medical ads may not use patient testimonials",
+        })
+    }
+}
+
+/// The word list copy is checked against: data, extendable by the host.
+///
+/// Matching is by plain substring, so list the shortest form that is always a breach
+/// (`根治` also catches `根治高血压`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdLawWords {
+    words: Vec<(String, AdLawRule)>,
+}
+
+impl Default for AdLawWords {
+    /// The built-in list.
+    fn default() -> Self {
+        use AdLawRule::*;
+        let list: &[(&str, AdLawRule)] = &[
+            ("治愈率", EfficacyClaim),
+            ("有效率", EfficacyClaim),
+            ("根治", EfficacyClaim),
+            ("药到病除", EfficacyClaim),
+            ("包治", EfficacyClaim),
+            ("一次见效", EfficacyClaim),
+            ("保证治愈", Guarantee),
+            ("无效退款", Guarantee),
+            ("无效退费", Guarantee),
+            ("包好", Guarantee),
+            ("其他诊所", Comparison),
+            ("其他医院", Comparison),
+            ("别家", Comparison),
+            ("同行", Comparison),
+            ("最好的", Comparison),
+            ("最佳", Comparison),
+            ("排名第一", Comparison),
+            ("全国第一", Comparison),
+            ("患者证言", Testimonial),
+            ("患者推荐", Testimonial),
+            ("患者评价", Testimonial),
+            ("康复案例", Testimonial),
+            ("真实案例", Testimonial),
+            ("亲身经历", Testimonial),
+            ("感谢信", Testimonial),
+        ];
+        AdLawWords {
+            words: list.iter().map(|(w, r)| ((*w).to_owned(), *r)).collect(),
+        }
+    }
+}
+
+impl AdLawWords {
+    /// An empty list.
+    pub fn empty() -> Self {
+        AdLawWords { words: Vec::new() }
+    }
+
+    /// Adds a word (ignored when blank or already listed).
+    pub fn add(&mut self, word: &str, rule: AdLawRule) {
+        let w = word.trim();
+        if !w.is_empty() && !self.words.iter().any(|(x, _)| x == w) {
+            self.words.push((w.to_owned(), rule));
+        }
+    }
+
+    /// The same list with a word added.
+    pub fn with(mut self, word: &str, rule: AdLawRule) -> Self {
+        self.add(word, rule);
+        self
+    }
+
+    /// The words and their rules, in the order added.
+    pub fn words(&self) -> &[(String, AdLawRule)] {
+        &self.words
+    }
+}
+
+/// The listed words found in `text`, in list order.
+pub fn lint_copy<'w>(text: &str, words: &'w AdLawWords) -> Vec<(&'w str, AdLawRule)> {
+    words
+        .words
+        .iter()
+        .filter(|(w, _)| text.contains(w.as_str()))
+        .map(|(w, r)| (w.as_str(), *r))
+        .collect()
+}
+
+/// What a static check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// The window ended at or before `now`: it can never fire again.
+    WindowInPast,
+    /// The audience can never be true.
+    AudienceNeverTrue {
+        /// Why, from the audience language.
+        reason: String,
+    },
+    /// The audience names a tag the catalog does not hold or has deleted.
+    UnknownTag {
+        /// What the catalog check said.
+        reason: String,
+    },
+    /// Two exclusive campaigns of one group listen to the same events in overlapping windows:
+    /// only the first in order can ever apply.
+    OverlappingExclusive {
+        /// The other campaign.
+        other: CampaignId,
+    },
+    /// A cashback effect without a ¥ budget: the spend is unbounded.
+    CashWithoutBudget {
+        /// The rule (effect position).
+        rule: usize,
+    },
+    /// A marketing campaign whose audience reads sensitive data (conditions, sensitive tags)
+    /// without requiring `health_data_segmentation` consent (PIPL art. 29).
+    SensitiveWithoutConsent,
+    /// Copy uses a word the Advertising Law forbids in medical ads.
+    AdLaw {
+        /// The word found.
+        word: String,
+        /// The rule it breaks.
+        rule: AdLawRule,
+    },
+}
+
+/// One finding of [`check_book`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// What was found.
+    #[serde(flatten)]
+    pub kind: FindingKind,
+    /// A plain message for the manager.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.campaign, self.message)
+    }
+}
+
+fn overlaps(a: &Campaign, b: &Campaign) -> bool {
+    let (wa, wb) = (&a.spec().window, &b.spec().window);
+    let a_before_b_ends = wb.end.is_none_or(|e| wa.start < e);
+    let b_before_a_ends = wa.end.is_none_or(|e| wb.start < e);
+    a_before_b_ends && b_before_a_ends
+}
+
+/// Checks every campaign of a book. Findings are sorted by campaign id, then in the order
+/// the checks are listed in [`FindingKind`].
+pub fn check_book(
+    book: &CampaignBook,
+    now: DateTime<Utc>,
+    catalog: &TagCatalog,
+    words: &AdLawWords,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |campaign: CampaignId, kind: FindingKind, message: String| {
+        out.push(Finding {
+            campaign,
+            kind,
+            message,
+        });
+    };
+    for c in book.campaigns() {
+        let s = c.spec();
+        let id = c.id();
+        if let Some(end) = s.window.end.filter(|e| *e <= now) {
+            push(
+                id,
+                FindingKind::WindowInPast,
+                format!(
+                    "the window ended at {}: it can never fire",
+                    end.to_rfc3339()
+                ),
+            );
+        }
+        if let Some(reason) = s.audience.contradiction() {
+            push(
+                id,
+                FindingKind::AudienceNeverTrue {
+                    reason: reason.clone(),
+                },
+                format!("the audience can never be true: {reason}"),
+            );
+        }
+        if let Err(e) = s.audience.check_tags(catalog) {
+            push(
+                id,
+                FindingKind::UnknownTag {
+                    reason: e.to_string(),
+                },
+                format!("the audience names a tag that is not live: {e}"),
+            );
+        }
+        if s.exclusive {
+            for o in book.campaigns() {
+                let os = o.spec();
+                if o.id() != id
+                    && os.exclusive
+                    && os.group == s.group
+                    && os.trigger.class() == s.trigger.class()
+                    && overlaps(c, o)
+                {
+                    push(
+                        id,
+                        FindingKind::OverlappingExclusive { other: o.id() },
+                        format!(
+                            "exclusive in group {:?} with {} over overlapping windows: only the first in priority order can apply",
+                            s.group.as_deref().unwrap_or(""),
+                            o.id()
+                        ),
+                    );
+                }
+            }
+        }
+        if s.caps.budget.yuan.is_none() {
+            for (rule, e) in s.effects.iter().enumerate() {
+                if matches!(e, Effect::Cashback { .. }) {
+                    push(
+                        id,
+                        FindingKind::CashWithoutBudget { rule },
+                        format!("effects[{rule}] pays cashback but the campaign has no ¥ budget"),
+                    );
+                }
+            }
+        }
+        if !c.is_care()
+            && !s.consent.contains(&ConsentPurpose::HealthDataSegmentation)
+            && s.audience.uses_sensitive_data(catalog)
+        {
+            push(
+                id,
+                FindingKind::SensitiveWithoutConsent,
+                "a marketing audience reads health data but health_data_segmentation consent is not required".into(),
+            );
+        }
+        if let Some(copy) = &s.copy {
+            let mut text = copy.title.clone().unwrap_or_default();
+            text.push('\n');
+            text.push_str(&copy.body);
+            for (word, rule) in lint_copy(&text, words) {
+                push(
+                    id,
+                    FindingKind::AdLaw {
+                        word: word.to_owned(),
+                        rule,
+                    },
+                    format!("copy uses {word:?}: {rule}"),
+                );
+            }
+        }
+    }
+    out.sort_by_key(|f| f.campaign);
+    out
+}

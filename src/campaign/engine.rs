@@ -1,0 +1,886 @@
+//! The pure evaluation engine: an event, the patient's facts, the usage counters and `now` in;
+//! effects with provenance, a usage reservation and (optionally) a trace out.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use std::fmt;
+
+use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
+use super::model::{Campaign, Effect, EventClass, Trigger, WindowMiss};
+use super::usage::{
+    Bucket, UsageAction, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot,
+};
+use crate::calendar::{ClinicCalendar, Period};
+use crate::id::{CampaignId, PatientId};
+use crate::money::{Points, Yuan};
+use crate::patient::ConsentPurpose;
+use crate::segment::{Explanation, PatientFacts};
+use crate::store::Version;
+
+/// What happened, as the host reports it to the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A visit; `first` for the patient's first one.
+    Visit {
+        /// What the patient paid.
+        paid: Yuan,
+        /// Whether it is the patient's first visit.
+        #[serde(default)]
+        first: bool,
+    },
+    /// A purchase.
+    Purchase {
+        /// The amount paid.
+        amount: Yuan,
+    },
+    /// A referral the patient made qualified.
+    ReferralQualified,
+    /// The patient's birthday.
+    Birthday,
+    /// The patient enrolled as a member.
+    Enrollment,
+    /// The patient's tier changed.
+    TierChanged {
+        /// The new tier code.
+        to: String,
+    },
+    /// A follow-up came due.
+    FollowUpDue,
+    /// A manager broadcast one campaign.
+    ManualBroadcast {
+        /// The campaign broadcast.
+        campaign: CampaignId,
+    },
+}
+
+impl EventKind {
+    /// The class of the event, which picks the campaigns to look at.
+    pub fn class(&self) -> EventClass {
+        match self {
+            EventKind::Visit { .. } => EventClass::Visit,
+            EventKind::Purchase { .. } => EventClass::Purchase,
+            EventKind::ReferralQualified => EventClass::ReferralQualified,
+            EventKind::Birthday => EventClass::Birthday,
+            EventKind::Enrollment => EventClass::Enrollment,
+            EventKind::TierChanged { .. } => EventClass::TierChanged,
+            EventKind::FollowUpDue => EventClass::FollowUpDue,
+            EventKind::ManualBroadcast { .. } => EventClass::ManualBroadcast,
+        }
+    }
+
+    /// The amount paid, ¥0 for events without one.
+    pub fn amount(&self) -> Yuan {
+        match self {
+            EventKind::Visit { paid, .. } => *paid,
+            EventKind::Purchase { amount } => *amount,
+            _ => Yuan::ZERO,
+        }
+    }
+}
+
+/// A trigger event with what the engine needs beyond the patient's facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The points the standard earning policy gives for it, which multipliers multiply
+    /// (0 when none). Negative values count as 0.
+    #[serde(default)]
+    pub base_points: Points,
+    /// The patient's birth date, for birthday anniversaries (only month and day are read).
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+}
+
+impl Event {
+    /// An event with no base points and no birth date.
+    pub fn new(kind: EventKind) -> Self {
+        Event {
+            kind,
+            base_points: Points::ZERO,
+            birth_date: None,
+        }
+    }
+
+    /// The same event with base points for multipliers.
+    pub fn with_base_points(mut self, p: Points) -> Self {
+        self.base_points = p;
+        self
+    }
+
+    /// The same event with the patient's birth date.
+    pub fn with_birth_date(mut self, d: Option<NaiveDate>) -> Self {
+        self.birth_date = d;
+        self
+    }
+}
+
+/// Evaluation options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EvalOptions {
+    /// Build a trace entry for every campaign in the book.
+    pub trace: bool,
+}
+
+impl EvalOptions {
+    /// With the trace on.
+    pub const TRACE: EvalOptions = EvalOptions { trace: true };
+}
+
+/// An amount of an effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Amount {
+    /// Points.
+    Points(Points),
+    /// Money.
+    Yuan(Yuan),
+    /// A number of items (coupons, gifts, tasks, messages).
+    Count(u32),
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Amount::Points(p) => write!(f, "{p} pt"),
+            Amount::Yuan(y) => write!(f, "¥{y}"),
+            Amount::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Why a granted amount is below the desired one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Cut {
+    /// The cashback effect's own cap.
+    EffectCap {
+        /// The cap.
+        cap: Yuan,
+    },
+    /// A budget or usage limit, with what it had left before this effect.
+    Cap {
+        /// Which cap.
+        cap: CapRef,
+        /// What it had left, in its unit.
+        left: u64,
+    },
+    /// The amount would overflow; it was cut to the largest representable.
+    Overflow,
+}
+
+impl fmt::Display for Cut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cut::EffectCap { cap } => write!(f, "cut by the effect's cap of ¥{cap}"),
+            Cut::Cap { cap, left } => write!(f, "cut by {cap} ({left} left)"),
+            Cut::Overflow => f.write_str("cut at the largest representable amount"),
+        }
+    }
+}
+
+/// One effect the host must carry out, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Granted<'b> {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The rule: the effect's position in the campaign's `effects`.
+    pub rule: usize,
+    /// The effect as written.
+    pub effect: &'b Effect,
+    /// What the rule asked for.
+    pub desired: Amount,
+    /// What is granted: at most `desired`.
+    pub granted: Amount,
+    /// Why `granted` is below `desired`, if it is.
+    pub cut: Option<Cut>,
+}
+
+/// Why a rule of a campaign's trigger did not match the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TriggerMiss {
+    /// The campaign listens to another kind of event.
+    OtherEvent {
+        /// What it listens to.
+        listens_to: EventClass,
+    },
+    /// A first-visit campaign and a later visit.
+    NotFirstVisit,
+    /// A purchase below the minimum.
+    BelowMinimum {
+        /// The minimum.
+        min: Yuan,
+        /// What was paid.
+        paid: Yuan,
+    },
+    /// A tier change to another tier.
+    OtherTier,
+    /// A broadcast of another campaign.
+    OtherBroadcast,
+}
+
+/// Why a campaign applied or did not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It applied; `cut` when some effect got less than desired.
+    Applied {
+        /// Whether an effect was cut.
+        cut: bool,
+    },
+    /// Outside its window.
+    OutsideWindow {
+        /// Why.
+        miss: WindowMiss,
+    },
+    /// The event is not its trigger.
+    NotTrigger {
+        /// Why.
+        miss: TriggerMiss,
+    },
+    /// The patient lacks a consent it needs.
+    NoConsent {
+        /// The missing purpose.
+        purpose: ConsentPurpose,
+    },
+    /// The audience expression is false for the patient.
+    AudienceFalse {
+        /// The explanation tree (always present in a trace; the engine skips building it
+        /// when the trace is off).
+        explanation: Option<Box<Explanation>>,
+    },
+    /// A budget or usage limit has nothing left.
+    CapReached {
+        /// Which.
+        cap: CapRef,
+        /// Counted so far, in its unit.
+        used: u64,
+        /// Its maximum.
+        max: u64,
+    },
+    /// A first-match group: an earlier campaign of the group applied.
+    BeatenByPriority {
+        /// The campaign that applied.
+        by: CampaignId,
+    },
+    /// Its group applied another campaign: an exclusive one, or the best for the patient.
+    ExcludedByGroup {
+        /// The group.
+        group: String,
+        /// The group's mode.
+        mode: GroupMode,
+        /// The campaign that applied.
+        by: CampaignId,
+        /// Whether `by` is exclusive.
+        exclusive: bool,
+    },
+}
+
+impl Outcome {
+    /// Whether the campaign applied.
+    pub fn applied(&self) -> bool {
+        matches!(self, Outcome::Applied { .. })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Applied { cut: false } => f.write_str("applied"),
+            Outcome::Applied { cut: true } => f.write_str("applied, with an effect cut"),
+            Outcome::OutsideWindow { miss } => write!(f, "outside its window: {miss}"),
+            Outcome::NotTrigger { miss } => match miss {
+                TriggerMiss::OtherEvent { listens_to } => {
+                    write!(f, "not its trigger: it listens to {listens_to:?} events")
+                }
+                TriggerMiss::NotFirstVisit => f.write_str("not its trigger: not a first visit"),
+                TriggerMiss::BelowMinimum { min, paid } => {
+                    write!(f, "not its trigger: paid ¥{paid}, below the minimum ¥{min}")
+                }
+                TriggerMiss::OtherTier => f.write_str("not its trigger: a change to another tier"),
+                TriggerMiss::OtherBroadcast => {
+                    f.write_str("not its trigger: a broadcast of another campaign")
+                }
+            },
+            Outcome::NoConsent { purpose } => write!(f, "no {purpose} consent"),
+            Outcome::AudienceFalse { .. } => f.write_str("audience false for this patient"),
+            Outcome::CapReached { cap, used, max } => {
+                write!(f, "{cap} reached ({used} of {max} used)")
+            }
+            Outcome::BeatenByPriority { by } => {
+                write!(f, "beaten by priority: {by} matched first in its group")
+            }
+            Outcome::ExcludedByGroup {
+                group,
+                by,
+                exclusive,
+                mode,
+            } => {
+                if *exclusive {
+                    write!(f, "excluded: exclusive {by} applied in group {group:?}")
+                } else {
+                    write!(f, "excluded: group {group:?} ({mode:?}) chose {by}")
+                }
+            }
+        }
+    }
+}
+
+/// One line of the trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceEntry {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// Why it applied or not.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// What one evaluation decided.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Evaluation<'b> {
+    /// The effects to carry out, in evaluation order (campaign, then rule).
+    pub effects: Vec<Granted<'b>>,
+    /// The counter increments to commit through [`crate::store::UsageStore::commit`]. Until
+    /// it is committed, nothing was used: on a conflict, load and evaluate again.
+    pub reservation: UsageReservation,
+    /// One entry per campaign of the book, in evaluation order, when asked for.
+    pub trace: Vec<TraceEntry>,
+}
+
+impl Evaluation<'_> {
+    /// The campaigns that applied, in evaluation order.
+    pub fn applied(&self) -> Vec<CampaignId> {
+        let mut v: Vec<CampaignId> = self.effects.iter().map(|g| g.campaign).collect();
+        v.dedup();
+        v
+    }
+}
+
+struct Ctx<'a> {
+    event: &'a Event,
+    facts: &'a PatientFacts,
+    usage: &'a UsageSnapshot,
+    now: DateTime<Utc>,
+    starts: [NaiveDate; 4],
+    patient: PatientId,
+    explain: bool,
+    amount_fen: u64,
+    base_points: u64,
+}
+
+impl Ctx<'_> {
+    fn bucket(&self, p: Option<Period>) -> Bucket {
+        match p {
+            None => Bucket::Lifetime,
+            Some(period) => {
+                let start = match period {
+                    Period::Day => self.starts[0],
+                    Period::Week => self.starts[1],
+                    Period::Month => self.starts[2],
+                    _ => self.starts[3],
+                };
+                Bucket::Period { period, start }
+            }
+        }
+    }
+}
+
+struct Eligible {
+    idx: usize,
+    grants: std::ops::Range<usize>,
+    keys: std::ops::Range<usize>,
+    value: u128,
+}
+
+fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
+    let t = &c.spec().trigger;
+    if t.class() != event.kind.class() {
+        return Some(TriggerMiss::OtherEvent {
+            listens_to: t.class(),
+        });
+    }
+    match (t, &event.kind) {
+        (Trigger::FirstVisit, EventKind::Visit { first: false, .. }) => {
+            Some(TriggerMiss::NotFirstVisit)
+        }
+        (Trigger::Purchase { min }, EventKind::Purchase { amount }) if amount < min => {
+            Some(TriggerMiss::BelowMinimum {
+                min: *min,
+                paid: *amount,
+            })
+        }
+        (Trigger::TierChanged { to: Some(want) }, EventKind::TierChanged { to }) if want != to => {
+            Some(TriggerMiss::OtherTier)
+        }
+        (Trigger::ManualBroadcast, EventKind::ManualBroadcast { campaign })
+            if *campaign != c.id() =>
+        {
+            Some(TriggerMiss::OtherBroadcast)
+        }
+        _ => None,
+    }
+}
+
+/// Points as a non-negative `u64` counter amount.
+fn pts_u64(p: Points) -> u64 {
+    u64::try_from(p.get()).unwrap_or(0)
+}
+
+fn pts_from_u64(n: u64) -> Points {
+    Points::new(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// `n ÷ d` rounded half to even ([`crate::money::ROUNDING`]), for `d > 0`.
+fn div_half_even(n: u128, d: u128) -> u128 {
+    let (q, r) = (n / d, n % d);
+    match (2 * r).cmp(&d) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+        std::cmp::Ordering::Less => q,
+    }
+}
+
+/// The desired amount of an effect, in integers: points rounded down; cashback in fen,
+/// rounded half to even, as [`Yuan::percent`] does. A points amount past `i64::MAX` is cut
+/// there and says so.
+fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>) {
+    let points = |v: u128| match i64::try_from(v) {
+        Ok(n) => (Amount::Points(Points::new(n)), None),
+        Err(_) => (Amount::Points(Points::new(i64::MAX)), Some(Cut::Overflow)),
+    };
+    match e {
+        Effect::FixedPoints { points } => (Amount::Points(*points), None),
+        // fen × (points per ¥ × 10⁴) ÷ (100 × 10⁴)
+        Effect::PointsPerYuan { .. } => {
+            points(u128::from(cx.amount_fen) * u128::from(rate) / 1_000_000)
+        }
+        Effect::PointsMultiplier { .. } => {
+            points(u128::from(cx.base_points) * u128::from(rate) / 10_000)
+        }
+        // fen × (percent × 10⁴) ÷ (100 × 10⁴)
+        Effect::Cashback { .. } => {
+            let fen = div_half_even(u128::from(cx.amount_fen) * u128::from(rate), 1_000_000);
+            (
+                Amount::Yuan(fen_to_yuan(u64::try_from(fen).unwrap_or(u64::MAX))),
+                None,
+            )
+        }
+        _ => (Amount::Count(1), None),
+    }
+}
+
+/// Checks everything but the group for candidate `i`. On success, pushes its grants and
+/// counter increments and returns what it is worth to the patient.
+fn assess<'b>(
+    book: &'b CampaignBook,
+    i: usize,
+    cx: &Ctx<'_>,
+    grants: &mut Vec<Granted<'b>>,
+    keys: &mut Vec<(UsageKey, Option<Version>, u64)>,
+) -> Result<Eligible, Outcome> {
+    let Some(c) = book.campaigns().get(i) else {
+        return Err(Outcome::NotTrigger {
+            miss: TriggerMiss::OtherBroadcast,
+        });
+    };
+    let spec = c.spec();
+    spec.window
+        .holds_at(cx.now, cx.starts[0], cx.event.birth_date)
+        .map_err(|miss| Outcome::OutsideWindow { miss })?;
+    if let Some(miss) = trigger_miss(c, cx.event) {
+        return Err(Outcome::NotTrigger { miss });
+    }
+    if let Some(&purpose) = spec.consent.iter().find(|p| !cx.facts.may(**p)) {
+        return Err(Outcome::NoConsent { purpose });
+    }
+    if !spec.audience.evaluate(cx.facts) {
+        return Err(Outcome::AudienceFalse {
+            explanation: cx
+                .explain
+                .then(|| Box::new(spec.audience.explain(cx.facts))),
+        });
+    }
+    // Desired amounts, in counter units, per metered action.
+    let g0 = grants.len();
+    let mut want_points: u64 = 0;
+    let mut want_fen: u64 = 0;
+    for (rule, e) in spec.effects.iter().enumerate() {
+        let rates = c.rates.get(rule).copied().unwrap_or((0, 0));
+        let (d, overflow) = desired(e, rates, cx);
+        match d {
+            Amount::Points(p) => want_points = want_points.saturating_add(pts_u64(p)),
+            Amount::Yuan(y) => want_fen = want_fen.saturating_add(yuan_to_fen(y).min(rates.1)),
+            Amount::Count(_) => {}
+        }
+        grants.push(Granted {
+            campaign: c.id(),
+            rule,
+            effect: e,
+            desired: d,
+            granted: d,
+            cut: overflow,
+        });
+    }
+    // Counters: what each cap has left; the tightest per action binds.
+    let caps = book.caps.get(i).map_or(&[][..], Vec::as_slice);
+    let k0 = keys.len();
+    let mut points_left: Option<(u64, CapRef)> = None;
+    let mut fen_left: Option<(u64, CapRef)> = None;
+    for cap in caps {
+        let key = UsageKey {
+            campaign: c.id(),
+            action: cap.action,
+            patient: cap.per_patient.then_some(cx.patient),
+            bucket: cx.bucket(cap.period),
+        };
+        let (used, version) = cx.usage.get(&key);
+        let left = cap.max.saturating_sub(used);
+        let wanted = match cap.action {
+            UsageAction::Apply => 1,
+            UsageAction::EarnPoints => want_points,
+            _ => want_fen,
+        };
+        if left == 0 && wanted > 0 {
+            grants.truncate(g0);
+            keys.truncate(k0);
+            return Err(Outcome::CapReached {
+                cap: cap.origin,
+                used,
+                max: cap.max,
+            });
+        }
+        let slot = match cap.action {
+            UsageAction::EarnPoints => Some(&mut points_left),
+            UsageAction::Cashback => Some(&mut fen_left),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            if slot.is_none_or(|(l, _)| left < l) {
+                *slot = Some((left, cap.origin));
+            }
+        }
+        if !keys[k0..].iter().any(|(k, _, _)| *k == key) {
+            keys.push((key, version, 0));
+        }
+    }
+    // Grant in rule order, cutting to what is left.
+    let (mut got_points, mut got_fen, mut coupon_fen) = (0u64, 0u64, 0u64);
+    for g in &mut grants[g0..] {
+        match (g.desired, g.effect) {
+            (Amount::Points(p), _) => {
+                let want = pts_u64(p);
+                let give = match &mut points_left {
+                    Some((left, origin)) if want > *left => {
+                        g.cut = Some(Cut::Cap {
+                            cap: *origin,
+                            left: *left,
+                        });
+                        let give = *left;
+                        *left = 0;
+                        give
+                    }
+                    Some((left, _)) => {
+                        *left -= want;
+                        want
+                    }
+                    None => want,
+                };
+                got_points = got_points.saturating_add(give);
+                g.granted = Amount::Points(pts_from_u64(give));
+            }
+            (Amount::Yuan(y), Effect::Cashback { cap, .. }) => {
+                let mut want = yuan_to_fen(y);
+                let cap_fen = yuan_to_fen(*cap);
+                if want > cap_fen {
+                    want = cap_fen;
+                    g.cut = Some(Cut::EffectCap { cap: *cap });
+                }
+                let give = match &mut fen_left {
+                    Some((left, origin)) if want > *left => {
+                        g.cut = Some(Cut::Cap {
+                            cap: *origin,
+                            left: *left,
+                        });
+                        let give = *left;
+                        *left = 0;
+                        give
+                    }
+                    Some((left, _)) => {
+                        *left -= want;
+                        want
+                    }
+                    None => want,
+                };
+                got_fen = got_fen.saturating_add(give);
+                g.granted = Amount::Yuan(fen_to_yuan(give));
+            }
+            (_, Effect::Coupon { value: Some(v), .. }) => {
+                coupon_fen = coupon_fen.saturating_add(yuan_to_fen(*v));
+            }
+            _ => {}
+        }
+    }
+    for (k, _, add) in &mut keys[k0..] {
+        *add = match k.action {
+            UsageAction::Apply => 1,
+            UsageAction::EarnPoints => got_points,
+            _ => got_fen,
+        };
+    }
+    let point_fen = u128::from(book.point_fen);
+    let value = u128::from(got_points) * point_fen + u128::from(got_fen) + u128::from(coupon_fen);
+    Ok(Eligible {
+        idx: i,
+        grants: g0..grants.len(),
+        keys: k0..keys.len(),
+        value,
+    })
+}
+
+/// Evaluates the book for one event of one patient.
+///
+/// Campaigns are considered in the book's evaluation order (priority high to low, then id),
+/// so the result does not depend on the order they were written in. For each campaign of
+/// the event's class whose window could hold (found through the index), the checks run in
+/// this order: window (and recurrence), trigger details, consent, audience, caps. Eligible
+/// campaigns then meet their group: ungrouped campaigns all apply; in a group, an eligible
+/// exclusive campaign (the first in order) applies alone; otherwise `stack_all` applies all,
+/// `first_match` the first, `best_for_patient` the one worth most (points at the book's point
+/// value, plus cashback, plus coupon face value; ties to the first).
+///
+/// Caps: a budget or limit with nothing left stops the campaign (`cap_reached`); one with
+/// less left than desired cuts the effects, in rule order, and says so in [`Granted::cut`].
+/// The usage in `usage` is not changed: commit [`Evaluation::reservation`].
+///
+/// With `options.trace`, the trace has one entry per campaign in the book, with explain
+/// trees for audiences that were false.
+pub fn evaluate<'b>(
+    book: &'b CampaignBook,
+    event: &Event,
+    facts: &PatientFacts,
+    usage: &UsageSnapshot,
+    now: DateTime<Utc>,
+    calendar: ClinicCalendar,
+    options: EvalOptions,
+) -> Evaluation<'b> {
+    let today = calendar.local_date(now);
+    let cx = Ctx {
+        event,
+        facts,
+        usage,
+        now,
+        starts: [
+            today,
+            calendar.period_start(today, Period::Week),
+            calendar.period_start(today, Period::Month),
+            calendar.period_start(today, Period::Year),
+        ],
+        patient: facts.patient(),
+        explain: options.trace,
+        amount_fen: yuan_to_fen(event.kind.amount()),
+        base_points: pts_u64(event.base_points),
+    };
+    let mut candidates = Vec::new();
+    book.candidates_into(event.kind.class(), now, &mut candidates);
+    let mut grants: Vec<Granted<'b>> = Vec::new();
+    let mut keys = Vec::new();
+    let mut eligible: Vec<Eligible> = Vec::new();
+    let mut refused: Vec<(usize, Outcome)> = Vec::new();
+    for &i in &candidates {
+        match assess(book, i, &cx, &mut grants, &mut keys) {
+            Ok(e) => eligible.push(e),
+            Err(o) => {
+                if options.trace {
+                    refused.push((i, o));
+                }
+            }
+        }
+    }
+    let losses = resolve_groups(book, &eligible);
+    let mut out = Evaluation::default();
+    let mut results: Vec<(usize, Outcome)> = Vec::new();
+    for (e, loss) in eligible.iter().zip(losses) {
+        match loss {
+            Some(o) => {
+                if options.trace {
+                    results.push((e.idx, o));
+                }
+            }
+            None => {
+                let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                let cut = gs.iter().any(|g| g.cut.is_some());
+                out.effects.extend_from_slice(gs);
+                // Each campaign owns its keys and `assess` lists each once.
+                out.reservation
+                    .extend_unique(keys.get(e.keys.clone()).unwrap_or(&[]).iter().map(
+                        |(k, v, add)| {
+                            (
+                                *k,
+                                UsageIncrement {
+                                    expected: *v,
+                                    add: *add,
+                                },
+                            )
+                        },
+                    ));
+                if options.trace {
+                    results.push((e.idx, Outcome::Applied { cut }));
+                }
+            }
+        }
+    }
+    if options.trace {
+        results.append(&mut refused);
+        results.sort_by_key(|(i, _)| *i);
+        out.trace = build_trace(book, &cx, results);
+    }
+    out
+}
+
+fn build_trace(
+    book: &CampaignBook,
+    cx: &Ctx<'_>,
+    results: Vec<(usize, Outcome)>,
+) -> Vec<TraceEntry> {
+    let mut trace = Vec::with_capacity(book.campaigns().len());
+    let mut results = results.into_iter().peekable();
+    let mut scratch_g = Vec::new();
+    let mut scratch_k = Vec::new();
+    for (i, c) in book.campaigns().iter().enumerate() {
+        let outcome = if results.peek().is_some_and(|(j, _)| *j == i) {
+            match results.next() {
+                Some((_, o)) => o,
+                None => continue,
+            }
+        } else if let Err(miss) =
+            c.spec()
+                .window
+                .holds_at(cx.now, cx.starts[0], cx.event.birth_date)
+        {
+            Outcome::OutsideWindow { miss }
+        } else if let Some(miss) = trigger_miss(c, cx.event) {
+            Outcome::NotTrigger { miss }
+        } else {
+            // The index returns a superset of campaigns whose window holds, so this is not
+            // reached; assessing keeps the trace right even if it were.
+            match assess(book, i, cx, &mut scratch_g, &mut scratch_k) {
+                Ok(_) => Outcome::Applied { cut: false },
+                Err(o) => o,
+            }
+        };
+        trace.push(TraceEntry {
+            campaign: c.id(),
+            outcome,
+        });
+    }
+    trace
+}
+
+/// For each eligible campaign, `None` if it applies, or the outcome that stopped it.
+fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outcome>> {
+    let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
+    let group = |e: &Eligible| book.group_of.get(e.idx).copied().flatten();
+    let mut done: Vec<u32> = Vec::new();
+    for e in eligible {
+        let Some((g, mode)) = group(e) else { continue };
+        if done.contains(&g) {
+            continue;
+        }
+        done.push(g);
+        let members: Vec<usize> = eligible
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| group(x).map(|(h, _)| h) == Some(g))
+            .map(|(j, _)| j)
+            .collect();
+        let campaign = |j: usize| eligible.get(j).and_then(|x| book.campaigns().get(x.idx));
+        let exclusive = members
+            .iter()
+            .copied()
+            .find(|&j| campaign(j).is_some_and(|c| c.spec().exclusive));
+        let winner = match (exclusive, mode) {
+            (Some(j), _) => Some(j),
+            (None, GroupMode::StackAll) => None,
+            (None, GroupMode::FirstMatch) => members.first().copied(),
+            (None, _) => {
+                let mut best: Option<usize> = None;
+                for &j in &members {
+                    let v = eligible.get(j).map_or(0, |x| x.value);
+                    if best.is_none_or(|b| v > eligible.get(b).map_or(0, |x| x.value)) {
+                        best = Some(j);
+                    }
+                }
+                best
+            }
+        };
+        let Some(w) = winner else { continue };
+        let Some(wc) = campaign(w) else { continue };
+        let name = wc.spec().group.clone().unwrap_or_default();
+        for &j in &members {
+            if j == w {
+                continue;
+            }
+            let o = if exclusive.is_none() && mode == GroupMode::FirstMatch {
+                Outcome::BeatenByPriority { by: wc.id() }
+            } else {
+                Outcome::ExcludedByGroup {
+                    group: name.clone(),
+                    mode,
+                    by: wc.id(),
+                    exclusive: exclusive.is_some(),
+                }
+            };
+            if let Some(slot) = losses.get_mut(j) {
+                *slot = Some(o);
+            }
+        }
+    }
+    losses
+}
+
+impl CampaignBook {
+    /// The counters an evaluation of `event` for `patient` at `now` may read: load these
+    /// through [`crate::store::UsageStore::load`] before calling [`evaluate`].
+    pub fn usage_keys(
+        &self,
+        event: &Event,
+        patient: PatientId,
+        now: DateTime<Utc>,
+        calendar: ClinicCalendar,
+    ) -> Vec<UsageKey> {
+        let today = calendar.local_date(now);
+        let mut out = Vec::new();
+        for i in self.candidates(event.kind.class(), now) {
+            let (Some(c), Some(caps)) = (self.campaigns().get(i), self.caps.get(i)) else {
+                continue;
+            };
+            for cap in caps {
+                let bucket = match cap.period {
+                    None => Bucket::Lifetime,
+                    Some(period) => Bucket::Period {
+                        period,
+                        start: calendar.period_start(today, period),
+                    },
+                };
+                let key = UsageKey {
+                    campaign: c.id(),
+                    action: cap.action,
+                    patient: cap.per_patient.then_some(patient),
+                    bucket,
+                };
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+        }
+        out
+    }
+}

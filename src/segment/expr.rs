@@ -1,0 +1,672 @@
+//! The expression language: types, loading with validation, and walks over the tree.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::fmt::{self, Write as _};
+
+use super::SegmentError;
+use super::lifecycle::Lifecycle;
+use super::tag::{TagCatalog, TagName, TagStatus};
+use crate::money::{Points, Yuan};
+use crate::patient::{Channel, ConditionCode, ConsentPurpose, Label};
+
+/// The deepest nesting an expression may have; the root is level 1.
+pub const MAX_DEPTH: usize = 32;
+/// The most children one `all` or `any` may have.
+pub const MAX_CHILDREN: usize = 256;
+/// The most nodes one expression may have.
+pub const MAX_NODES: usize = 4096;
+/// The longest window, in days, that `visits_in` and `spend_in` accept (100 years).
+pub const MAX_WINDOW_DAYS: u32 = 36_500;
+/// The oldest age an `age` range accepts.
+pub const MAX_AGE: u32 = 150;
+/// The largest count (visits, referrals, days since) a range accepts.
+pub const MAX_COUNT: u32 = 1_000_000;
+
+/// An inclusive range over a whole-number fact; a missing bound is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct CountRange {
+    /// The smallest value that matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// The largest value that matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+impl CountRange {
+    /// Whether `v` is inside.
+    pub fn contains(&self, v: u32) -> bool {
+        self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
+    }
+
+    /// Whether no value can match (`min > max`).
+    pub fn is_empty(&self) -> bool {
+        matches!((self.min, self.max), (Some(a), Some(b)) if a > b)
+    }
+}
+
+/// An inclusive range over a points balance; a missing bound is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct PointsRange {
+    /// The smallest balance that matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Points>,
+    /// The largest balance that matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Points>,
+}
+
+impl PointsRange {
+    /// Whether `v` is inside.
+    pub fn contains(&self, v: Points) -> bool {
+        self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
+    }
+
+    /// Whether no value can match (`min > max`).
+    pub fn is_empty(&self) -> bool {
+        matches!((self.min, self.max), (Some(a), Some(b)) if a > b)
+    }
+}
+
+/// A condition on a patient: the one language of auto-tag rules and campaign audiences.
+///
+/// It is serde data. Each node is a one-key JSON object named by its kind:
+///
+/// ```json
+/// {"all": [
+///   {"has_tag": "condition/高血压"},
+///   {"not": {"lifecycle": "dormant"}},
+///   {"visits_in": {"days": 90, "min": 2}},
+///   {"spend_in": {"days": 365, "min": "1000.00"}},
+///   {"age": {"min": 60}},
+///   {"consent": {"purpose": "marketing"}}
+/// ]}
+/// ```
+///
+/// Loading validates (nesting ≤ [`MAX_DEPTH`], ≤ [`MAX_CHILDREN`] per node, ≤ [`MAX_NODES`]
+/// in all, every value parsed) and names the path of the first problem, like
+/// `any[2].not.visits_in.days`. Ranges are inclusive and either bound may be left out. A range
+/// with `min > max` loads (it is a valid if useless audience) and
+/// [`Expr::contradiction`] reports it. `all` of nothing is true, `any` of nothing false.
+///
+/// A fact that is unknown (no age, no visit yet, no points ledger, no tier) matches no range
+/// and no value, so `{"not": {"age": {"min": 60}}}` includes patients of unknown age.
+///
+/// Windows count local days back from the snapshot's day, today included: `visits_in` with
+/// `days: 30` counts visits on today and the 29 local days before.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "RawExpr")]
+#[non_exhaustive]
+pub enum Expr {
+    /// Every child holds (true when empty).
+    All(Vec<Expr>),
+    /// At least one child holds (false when empty).
+    Any(Vec<Expr>),
+    /// The child does not hold.
+    Not(Box<Expr>),
+    /// The patient carries the tag.
+    HasTag(TagName),
+    /// The patient has an open chronic file with this condition. Health data.
+    HasCondition(ConditionCode),
+    /// Age in whole years is in the range.
+    Age(CountRange),
+    /// The acquisition channel is this one.
+    Channel(Channel),
+    /// The lifecycle stage is this one.
+    Lifecycle(Lifecycle),
+    /// The number of visits in the last `days` local days is in `min..=max`.
+    VisitsIn {
+        /// The window, 1 to [`MAX_WINDOW_DAYS`].
+        days: u32,
+        /// At least this many.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<u32>,
+        /// At most this many.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u32>,
+    },
+    /// Money paid in the last `days` local days is in `min..=max`.
+    SpendIn {
+        /// The window, 1 to [`MAX_WINDOW_DAYS`].
+        days: u32,
+        /// At least this much.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<Yuan>,
+        /// At most this much.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<Yuan>,
+    },
+    /// Whole local days since the last visit are in the range (never visited: no match).
+    DaysSinceLastVisit(CountRange),
+    /// The points balance is in the range.
+    Points(PointsRange),
+    /// The membership tier is this code.
+    Tier(Label),
+    /// Referrals made are in the range.
+    ReferralsMade(CountRange),
+    /// The patient consented to the purpose at the snapshot instant.
+    Consent {
+        /// The purpose.
+        purpose: ConsentPurpose,
+    },
+}
+
+impl Expr {
+    /// `all` of the children.
+    pub fn all(children: Vec<Expr>) -> Expr {
+        Expr::All(children)
+    }
+
+    /// `any` of the children.
+    pub fn any(children: Vec<Expr>) -> Expr {
+        Expr::Any(children)
+    }
+
+    /// The negation.
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(e: Expr) -> Expr {
+        Expr::Not(Box::new(e))
+    }
+
+    /// The patient carries `tag`.
+    pub fn has_tag(tag: TagName) -> Expr {
+        Expr::HasTag(tag)
+    }
+
+    /// The patient consented to `purpose`.
+    pub fn consent(purpose: ConsentPurpose) -> Expr {
+        Expr::Consent { purpose }
+    }
+
+    /// Parses and validates an expression already deserialised into its raw form. Serde does
+    /// this on load; call it to check an expression built in code.
+    ///
+    /// # Errors
+    ///
+    /// A [`SegmentError`] naming the path of the first problem.
+    pub fn validate(&self) -> Result<(), SegmentError> {
+        let mut nodes = 0usize;
+        let mut path = String::new();
+        self.check_limits(&mut path, 1, &mut nodes)
+    }
+
+    fn check_limits(
+        &self,
+        path: &mut String,
+        depth: usize,
+        nodes: &mut usize,
+    ) -> Result<(), SegmentError> {
+        let len = enter(path, self.kind());
+        check_node(path, depth, nodes)?;
+        let window = |days: u32, path: &str| check_days(days, path);
+        match self {
+            Expr::All(cs) | Expr::Any(cs) => {
+                check_children(path, cs.len())?;
+                for (i, c) in cs.iter().enumerate() {
+                    let l = path.len();
+                    let _ = write!(path, "[{i}]");
+                    c.check_limits(path, depth + 1, nodes)?;
+                    path.truncate(l);
+                }
+            }
+            Expr::Not(c) => c.check_limits(path, depth + 1, nodes)?,
+            Expr::VisitsIn { days, .. } | Expr::SpendIn { days, .. } => window(*days, path)?,
+            _ => {}
+        }
+        path.truncate(len);
+        Ok(())
+    }
+
+    /// The node kind as written in JSON (`all`, `has_tag`, `visits_in`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Expr::All(_) => "all",
+            Expr::Any(_) => "any",
+            Expr::Not(_) => "not",
+            Expr::HasTag(_) => "has_tag",
+            Expr::HasCondition(_) => "has_condition",
+            Expr::Age(_) => "age",
+            Expr::Channel(_) => "channel",
+            Expr::Lifecycle(_) => "lifecycle",
+            Expr::VisitsIn { .. } => "visits_in",
+            Expr::SpendIn { .. } => "spend_in",
+            Expr::DaysSinceLastVisit(_) => "days_since_last_visit",
+            Expr::Points(_) => "points",
+            Expr::Tier(_) => "tier",
+            Expr::ReferralsMade(_) => "referrals_made",
+            Expr::Consent { .. } => "consent",
+        }
+    }
+
+    /// The direct children of `all`, `any` and `not`.
+    pub fn children(&self) -> &[Expr] {
+        match self {
+            Expr::All(cs) | Expr::Any(cs) => cs,
+            Expr::Not(c) => std::slice::from_ref(&**c),
+            _ => &[],
+        }
+    }
+
+    /// Visits every node depth first with its path.
+    pub fn walk<E>(&self, f: &mut impl FnMut(&Expr, &str) -> Result<(), E>) -> Result<(), E> {
+        let mut path = String::new();
+        self.walk_at(&mut path, f)
+    }
+
+    fn walk_at<E>(
+        &self,
+        path: &mut String,
+        f: &mut impl FnMut(&Expr, &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let len = enter(path, self.kind());
+        f(self, path)?;
+        match self {
+            Expr::All(cs) | Expr::Any(cs) => {
+                for (i, c) in cs.iter().enumerate() {
+                    let l = path.len();
+                    let _ = write!(path, "[{i}]");
+                    c.walk_at(path, f)?;
+                    path.truncate(l);
+                }
+            }
+            Expr::Not(c) => c.walk_at(path, f)?,
+            _ => {}
+        }
+        path.truncate(len);
+        Ok(())
+    }
+
+    /// Every tag the expression reads, in order of appearance (repeats included).
+    pub fn tags(&self) -> impl Iterator<Item = &TagName> {
+        let mut out = Vec::new();
+        self.collect_tags(&mut out);
+        out.into_iter()
+    }
+
+    fn collect_tags<'a>(&'a self, out: &mut Vec<&'a TagName>) {
+        if let Expr::HasTag(t) = self {
+            out.push(t);
+        }
+        for c in self.children() {
+            c.collect_tags(out);
+        }
+    }
+
+    /// Checks every tag against the catalog.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::UnknownTag`] or [`SegmentError::DeletedTag`] for the first offending tag,
+    /// with its path (`any[2].not.has_tag`).
+    pub fn check_tags(&self, catalog: &TagCatalog) -> Result<(), SegmentError> {
+        self.walk(&mut |e, path| match e {
+            Expr::HasTag(t) => match catalog.status(t) {
+                TagStatus::Live => Ok(()),
+                TagStatus::Deleted => Err(SegmentError::DeletedTag {
+                    path: path.to_owned(),
+                    tag: t.to_string(),
+                }),
+                TagStatus::Unknown => Err(SegmentError::UnknownTag {
+                    path: path.to_owned(),
+                    tag: t.to_string(),
+                }),
+            },
+            _ => Ok(()),
+        })
+    }
+
+    /// Whether the expression reads health data: a condition, or a tag in a sensitive group
+    /// of the catalog. Targeting with it for marketing needs the patient's
+    /// `HealthDataSegmentation` consent (PIPL arts. 28–29).
+    pub fn uses_sensitive_data(&self, catalog: &TagCatalog) -> bool {
+        match self {
+            Expr::HasCondition(_) => true,
+            Expr::HasTag(t) => catalog.is_sensitive(t),
+            _ => self
+                .children()
+                .iter()
+                .any(|c| c.uses_sensitive_data(catalog)),
+        }
+    }
+}
+
+fn enter(path: &mut String, kind: &str) -> usize {
+    let len = path.len();
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(kind);
+    len
+}
+
+fn check_node(path: &str, depth: usize, nodes: &mut usize) -> Result<(), SegmentError> {
+    if depth > MAX_DEPTH {
+        return Err(SegmentError::TooDeep {
+            path: path.to_owned(),
+            depth,
+            max: MAX_DEPTH,
+        });
+    }
+    *nodes += 1;
+    if *nodes > MAX_NODES {
+        return Err(SegmentError::TooManyNodes { max: MAX_NODES });
+    }
+    Ok(())
+}
+
+fn check_children(path: &str, count: usize) -> Result<(), SegmentError> {
+    if count > MAX_CHILDREN {
+        return Err(SegmentError::TooManyChildren {
+            path: path.to_owned(),
+            count,
+            max: MAX_CHILDREN,
+        });
+    }
+    Ok(())
+}
+
+fn check_days(days: u32, path: &str) -> Result<(), SegmentError> {
+    if (1..=MAX_WINDOW_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(SegmentError::OutOfRange {
+            path: format!("{path}.days"),
+            value: i64::from(days),
+            min: 1,
+            max: i64::from(MAX_WINDOW_DAYS),
+        })
+    }
+}
+
+/// What serde reads: plain strings and integers, so every value is checked here with its path.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawExpr {
+    All(Vec<RawExpr>),
+    Any(Vec<RawExpr>),
+    Not(Box<RawExpr>),
+    HasTag(String),
+    HasCondition(String),
+    Age(RawRange),
+    Channel(String),
+    Lifecycle(String),
+    VisitsIn(RawWindow),
+    SpendIn(RawMoneyWindow),
+    DaysSinceLastVisit(RawRange),
+    Points(RawRange),
+    Tier(String),
+    ReferralsMade(RawRange),
+    Consent(RawConsent),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRange {
+    #[serde(default)]
+    min: Option<i64>,
+    #[serde(default)]
+    max: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days: i64,
+    #[serde(default)]
+    min: Option<i64>,
+    #[serde(default)]
+    max: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMoneyWindow {
+    days: i64,
+    #[serde(default)]
+    min: Option<RawMoney>,
+    #[serde(default)]
+    max: Option<RawMoney>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawMoney {
+    Text(String),
+    Whole(u64),
+    Float(f64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsent {
+    purpose: String,
+}
+
+impl TryFrom<RawExpr> for Expr {
+    type Error = SegmentError;
+    fn try_from(raw: RawExpr) -> Result<Self, Self::Error> {
+        let mut path = String::new();
+        let mut nodes = 0;
+        convert(raw, &mut path, 1, &mut nodes)
+    }
+}
+
+fn raw_kind(raw: &RawExpr) -> &'static str {
+    match raw {
+        RawExpr::All(_) => "all",
+        RawExpr::Any(_) => "any",
+        RawExpr::Not(_) => "not",
+        RawExpr::HasTag(_) => "has_tag",
+        RawExpr::HasCondition(_) => "has_condition",
+        RawExpr::Age(_) => "age",
+        RawExpr::Channel(_) => "channel",
+        RawExpr::Lifecycle(_) => "lifecycle",
+        RawExpr::VisitsIn(_) => "visits_in",
+        RawExpr::SpendIn(_) => "spend_in",
+        RawExpr::DaysSinceLastVisit(_) => "days_since_last_visit",
+        RawExpr::Points(_) => "points",
+        RawExpr::Tier(_) => "tier",
+        RawExpr::ReferralsMade(_) => "referrals_made",
+        RawExpr::Consent(_) => "consent",
+    }
+}
+
+fn convert(
+    raw: RawExpr,
+    path: &mut String,
+    depth: usize,
+    nodes: &mut usize,
+) -> Result<Expr, SegmentError> {
+    let len = enter(path, raw_kind(&raw));
+    check_node(path, depth, nodes)?;
+    // Owned, because converting the children extends `path` in place.
+    let p = path.clone();
+    let p = p.as_str();
+    let text = |source| SegmentError::BadText {
+        path: p.to_owned(),
+        source,
+    };
+    let out = match raw {
+        RawExpr::All(cs) => Expr::All(convert_children(cs, path, depth, nodes)?),
+        RawExpr::Any(cs) => Expr::Any(convert_children(cs, path, depth, nodes)?),
+        RawExpr::Not(c) => Expr::Not(Box::new(convert(*c, path, depth + 1, nodes)?)),
+        RawExpr::HasTag(s) => {
+            Expr::HasTag(TagName::parse(&s).map_err(|source| SegmentError::BadTag {
+                path: p.to_owned(),
+                source,
+            })?)
+        }
+        RawExpr::HasCondition(s) => Expr::HasCondition(ConditionCode::parse(&s).map_err(text)?),
+        RawExpr::Channel(s) => Expr::Channel(Channel::parse(&s).map_err(text)?),
+        RawExpr::Tier(s) => Expr::Tier(Label::parse(&s).map_err(text)?),
+        RawExpr::Lifecycle(s) => {
+            Expr::Lifecycle(
+                Lifecycle::from_code(&s).ok_or_else(|| SegmentError::UnknownCode {
+                    path: p.to_owned(),
+                    value: s.clone(),
+                    expected: "new, active, at_risk, dormant, lost, won_back",
+                })?,
+            )
+        }
+        RawExpr::Consent(c) => Expr::Consent {
+            purpose: ConsentPurpose::ALL
+                .into_iter()
+                .find(|q| q.code() == c.purpose)
+                .ok_or_else(|| SegmentError::UnknownCode {
+                    path: format!("{p}.purpose"),
+                    value: c.purpose.clone(),
+                    expected: "care_reminder, marketing, health_data_segmentation, group_chat, \
+                               third_party_sharing",
+                })?,
+        },
+        RawExpr::Age(r) => Expr::Age(count_range(r, p, MAX_AGE)?),
+        RawExpr::DaysSinceLastVisit(r) => Expr::DaysSinceLastVisit(count_range(r, p, MAX_COUNT)?),
+        RawExpr::ReferralsMade(r) => Expr::ReferralsMade(count_range(r, p, MAX_COUNT)?),
+        RawExpr::Points(r) => Expr::Points(PointsRange {
+            min: r.min.map(Points::new),
+            max: r.max.map(Points::new),
+        }),
+        RawExpr::VisitsIn(w) => {
+            let r = count_range(
+                RawRange {
+                    min: w.min,
+                    max: w.max,
+                },
+                p,
+                MAX_COUNT,
+            )?;
+            Expr::VisitsIn {
+                days: window_days(w.days, p)?,
+                min: r.min,
+                max: r.max,
+            }
+        }
+        RawExpr::SpendIn(w) => Expr::SpendIn {
+            days: window_days(w.days, p)?,
+            min: w.min.map(|m| money(m, &format!("{p}.min"))).transpose()?,
+            max: w.max.map(|m| money(m, &format!("{p}.max"))).transpose()?,
+        },
+    };
+    path.truncate(len);
+    Ok(out)
+}
+
+fn convert_children(
+    cs: Vec<RawExpr>,
+    path: &mut String,
+    depth: usize,
+    nodes: &mut usize,
+) -> Result<Vec<Expr>, SegmentError> {
+    check_children(path, cs.len())?;
+    let mut out = Vec::with_capacity(cs.len());
+    for (i, c) in cs.into_iter().enumerate() {
+        let l = path.len();
+        let _ = write!(path, "[{i}]");
+        out.push(convert(c, path, depth + 1, nodes)?);
+        path.truncate(l);
+    }
+    Ok(out)
+}
+
+fn bounded(v: i64, path: String, max: u32) -> Result<u32, SegmentError> {
+    u32::try_from(v)
+        .ok()
+        .filter(|x| *x <= max)
+        .ok_or(SegmentError::OutOfRange {
+            path,
+            value: v,
+            min: 0,
+            max: i64::from(max),
+        })
+}
+
+fn count_range(r: RawRange, path: &str, max: u32) -> Result<CountRange, SegmentError> {
+    Ok(CountRange {
+        min: r
+            .min
+            .map(|v| bounded(v, format!("{path}.min"), max))
+            .transpose()?,
+        max: r
+            .max
+            .map(|v| bounded(v, format!("{path}.max"), max))
+            .transpose()?,
+    })
+}
+
+fn window_days(v: i64, path: &str) -> Result<u32, SegmentError> {
+    let d = bounded(v, format!("{path}.days"), MAX_WINDOW_DAYS)?;
+    check_days(d, path)?;
+    Ok(d)
+}
+
+fn money(raw: RawMoney, path: &str) -> Result<Yuan, SegmentError> {
+    let bad = |source| SegmentError::BadAmount {
+        path: path.to_owned(),
+        source,
+    };
+    match raw {
+        RawMoney::Text(s) => Yuan::parse(&s).map_err(bad),
+        RawMoney::Whole(n) => Yuan::new(Decimal::from(n)).map_err(bad),
+        // Shortest round-trip text of the float, so 12.3 reads as 12.30, not 12.2999….
+        RawMoney::Float(f) => Yuan::parse(&f.to_string()).map_err(bad),
+    }
+}
+
+impl fmt::Display for Expr {
+    /// A compact one-line form for traces and messages: `all(has_tag(condition/高血压),
+    /// not(lifecycle(dormant)))`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::All(cs) | Expr::Any(cs) => {
+                write!(f, "{}(", self.kind())?;
+                for (i, c) in cs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+                f.write_str(")")
+            }
+            Expr::Not(c) => write!(f, "not({c})"),
+            _ => f.write_str(&self.leaf_text()),
+        }
+    }
+}
+
+fn range_text<T: fmt::Display>(min: Option<T>, max: Option<T>, unit: &str) -> String {
+    match (min, max) {
+        (None, None) => "any".into(),
+        (Some(a), None) => format!("≥{unit}{a}"),
+        (None, Some(b)) => format!("≤{unit}{b}"),
+        (Some(a), Some(b)) => format!("{unit}{a}..={unit}{b}"),
+    }
+}
+
+impl Expr {
+    /// The node alone, without its children: `visits_in(90d, ≥2)`, or the kind for `all`,
+    /// `any` and `not`.
+    pub fn leaf_text(&self) -> String {
+        match self {
+            Expr::All(_) | Expr::Any(_) | Expr::Not(_) => self.kind().into(),
+            Expr::HasTag(t) => format!("has_tag({t})"),
+            Expr::HasCondition(c) => format!("has_condition({c})"),
+            Expr::Age(r) => format!("age({})", range_text(r.min, r.max, "")),
+            Expr::Channel(c) => format!("channel({c})"),
+            Expr::Lifecycle(l) => format!("lifecycle({l})"),
+            Expr::VisitsIn { days, min, max } => {
+                format!("visits_in({days}d, {})", range_text(*min, *max, ""))
+            }
+            Expr::SpendIn { days, min, max } => {
+                format!("spend_in({days}d, {})", range_text(*min, *max, "¥"))
+            }
+            Expr::DaysSinceLastVisit(r) => {
+                format!("days_since_last_visit({})", range_text(r.min, r.max, ""))
+            }
+            Expr::Points(r) => format!("points({})", range_text(r.min, r.max, "")),
+            Expr::Tier(t) => format!("tier({t})"),
+            Expr::ReferralsMade(r) => format!("referrals_made({})", range_text(r.min, r.max, "")),
+            Expr::Consent { purpose } => format!("consent({purpose})"),
+        }
+    }
+}
