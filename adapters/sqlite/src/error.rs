@@ -14,6 +14,12 @@ pub enum SqliteError {
         /// The file.
         path: PathBuf,
     },
+    /// SQLite found damaged pages in the file (open succeeded; a read or write hit them).
+    #[error("{} is corrupt", .path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file was opened for writing but the operating system only allows reading it, or
     /// a write was attempted through a handle opened with
     /// [`SqliteStore::open_read_only`](crate::SqliteStore::open_read_only).

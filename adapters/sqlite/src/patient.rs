@@ -61,10 +61,15 @@ impl PatientStore for SqliteStore {
             };
             let state = serde_json::to_string(&staged.patient).map_err(encode_err("patient"))?;
             let v = int("version", staged.version.get())?;
-            write_patient(tx, key, v, &staged, &state).map_err(|e| match unique_violation(&e) {
-                Some(c) => duplicate(tx, c, &staged).unwrap_or_else(&err),
-                None => err(e),
-            })?;
+            if let Err(e) = write_patient(tx, key, v, &staged, &state) {
+                // The UNIQUE indexes are the check; the holder is looked up only to name it.
+                return Err(
+                    match unique_violation(&e).and_then(|c| column_of(c, &staged)) {
+                        Some(key) => duplicate(tx, key).unwrap_or_else(&err),
+                        None => err(e),
+                    },
+                );
+            }
             Ok(staged.version)
         })
     }
@@ -140,22 +145,32 @@ fn write_patient(
     Ok(())
 }
 
-/// The [`StoreError::Duplicate`] for the unique index `constraint` that refused `staged`,
-/// with the key masked and its holder looked up in the same transaction.
-fn duplicate(
-    tx: &Transaction<'_>,
+/// The unique key of `staged` that the index `constraint` refused: its kind, column, raw
+/// value and masked form.
+fn column_of(
     constraint: &str,
     staged: &StagedPatient,
+) -> Option<(&'static str, &'static str, String, String)> {
+    match (constraint, &staged.mobile, &staged.resident_id) {
+        ("patients.mobile", Some(m), _) => {
+            Some(("mobile", "mobile", m.expose().to_owned(), m.masked()))
+        }
+        ("patients.resident_id", _, Some(r)) => Some((
+            "resident id",
+            "resident_id",
+            r.expose().to_owned(),
+            r.masked(),
+        )),
+        _ => None,
+    }
+}
+
+/// The [`StoreError::Duplicate`] for a refused key, with its holder looked up in the same
+/// transaction.
+fn duplicate(
+    tx: &Transaction<'_>,
+    (what, column, exposed, masked): (&'static str, &'static str, String, String),
 ) -> Result<StoreError, rusqlite::Error> {
-    let (what, column, exposed, masked) = match (constraint, &staged.mobile, &staged.resident_id) {
-        ("patients.mobile", Some(m), _) => ("mobile", "mobile", m.expose(), m.masked()),
-        ("patients.resident_id", _, Some(r)) => {
-            ("resident id", "resident_id", r.expose(), r.masked())
-        }
-        _ => {
-            return Err(rusqlite::Error::InvalidColumnName(constraint.to_owned()));
-        }
-    };
     let holder: i64 = tx.query_row(
         &format!("SELECT id FROM patients WHERE {column} = ?1"),
         [exposed],

@@ -250,6 +250,9 @@ fn classify(e: SqliteError, path: &Path) -> SqliteError {
             ErrorCode::ReadOnly => SqliteError::ReadOnly {
                 path: path.to_path_buf(),
             },
+            ErrorCode::DatabaseCorrupt => SqliteError::Corrupt {
+                path: path.to_path_buf(),
+            },
             _ => SqliteError::Sqlite(rusqlite::Error::SqliteFailure(f, None)),
         },
         other => other,
