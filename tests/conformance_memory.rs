@@ -32,3 +32,27 @@ fn memory_usage_store_conforms() {
     );
     testkit::usage_store::run_all(&factory);
 }
+
+#[test]
+fn memory_referral_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryReferralStore::new,
+        |s: &clinic_ops::store::memory::MemoryReferralStore| s.clone(),
+    );
+    testkit::referral_store::run_all(&factory);
+}
+
+#[test]
+fn memory_usage_store_conforms() {
+    let factory = (
+        clinic_ops::store::memory::MemoryUsageStore::new,
+        |s: &clinic_ops::store::memory::MemoryUsageStore| s.clone(),
+    );
+    testkit::usage_store::run_all(&factory);
+}
+
+#[test]
+fn memory_ledger_store_conforms() {
+    let factory = (MemoryLedgerStore::new, |s: &MemoryLedgerStore| s.clone());
+    testkit::ledger_store::run_all(&factory);
+}

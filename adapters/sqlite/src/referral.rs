@@ -1,0 +1,116 @@
+//! [`ReferralStore`] on SQLite.
+
+use clinic_ops::id::PatientId;
+use clinic_ops::referral::{Binding, ReferralEvent};
+use clinic_ops::store::{ReferralStore, StoreError, Version, Versioned, stage_referral_commit};
+use rusqlite::{OptionalExtension, params};
+
+use crate::SqliteStore;
+use crate::store::{db_at, decode_err, encode_err, int, uint, version};
+
+const WHAT: &str = "referral binding";
+
+fn row(referee: PatientId, v: i64, state: &str) -> Result<Versioned<Binding>, StoreError> {
+    Ok(Versioned {
+        value: serde_json::from_str(state).map_err(decode_err(WHAT, referee))?,
+        version: version(v)?,
+    })
+}
+
+impl ReferralStore for SqliteStore {
+    fn get(&self, referee: PatientId) -> Result<Option<Versioned<Binding>>, StoreError> {
+        let key = int("patient id", referee.get())?;
+        let found: Option<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT version, state FROM referral_bindings WHERE referee = ?1")
+            .and_then(|mut s| {
+                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.read_err(e))?;
+        found.map(|(v, s)| row(referee, v, &s)).transpose()
+    }
+
+    fn commit(
+        &mut self,
+        referee: PatientId,
+        expected: Option<Version>,
+        events: &[ReferralEvent],
+    ) -> Result<Version, StoreError> {
+        let key = int("patient id", referee.get())?;
+        let path = self.path().to_path_buf();
+        let err = move |e| db_at(e, &path);
+        self.write(|tx| {
+            let current: Option<(i64, String)> = tx
+                .prepare_cached("SELECT version, state FROM referral_bindings WHERE referee = ?1")
+                .and_then(|mut s| {
+                    s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(&err)?;
+            let current = current.map(|(v, s)| row(referee, v, &s)).transpose()?;
+            let Some(staged) = stage_referral_commit(referee, current, expected, events)? else {
+                return expected.ok_or(StoreError::NotFound {
+                    what: WHAT,
+                    key: referee.to_string(),
+                });
+            };
+            let state = serde_json::to_string(&staged.value).map_err(encode_err(WHAT))?;
+            let v = int("version", staged.version.get())?;
+            let referrer = int("patient id", staged.value.referrer.get())?;
+            tx.prepare_cached(
+                "INSERT INTO referral_bindings (referee, version, referrer, state)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (referee) DO UPDATE SET version = excluded.version,
+                     referrer = excluded.referrer, state = excluded.state",
+            )
+            .and_then(|mut s| s.execute(params![key, v, referrer, state]))
+            .map_err(&err)?;
+            Ok(staged.version)
+        })
+    }
+
+    fn referees_of(&self, referrer: PatientId) -> Result<Vec<Binding>, StoreError> {
+        let key = int("patient id", referrer.get())?;
+        let rows: Vec<(i64, i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT referee, version, state FROM referral_bindings
+                 WHERE referrer = ?1 ORDER BY referee",
+            )
+            .and_then(|mut s| {
+                s.query_map([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter()
+            .map(|(p, v, s)| Ok(row(PatientId::new(uint("patient id", p)?), v, &s)?.value))
+            .collect()
+    }
+
+    fn scan(
+        &self,
+        after: Option<PatientId>,
+        limit: usize,
+    ) -> Result<Vec<Versioned<Binding>>, StoreError> {
+        let after = match after {
+            Some(a) => int("patient id", a.get())?,
+            None => -1,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT referee, version, state FROM referral_bindings
+                 WHERE referee > ?1 ORDER BY referee LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map([after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter()
+            .map(|(p, v, s)| row(PatientId::new(uint("patient id", p)?), v, &s))
+            .collect()
+    }
+}

@@ -1,0 +1,139 @@
+//! The schema and its migrations, recorded in `PRAGMA user_version`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::SqliteError;
+
+/// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
+///
+/// Append only: a released migration is never edited, because files in the field already
+/// ran it. A port added later adds its tables as a new migration in the same change.
+const MIGRATIONS: &[&str] = &[
+    // 1: patients. The current state as JSON; mobile and resident id as columns so that
+    // their UNIQUE indexes, not a read-then-write check, keep them unique. NULL (anonymised,
+    // or no resident id) is never a duplicate.
+    "CREATE TABLE patients (
+        id          INTEGER PRIMARY KEY,
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        mobile      TEXT UNIQUE,
+        resident_id TEXT UNIQUE,
+        state       TEXT NOT NULL
+    ) STRICT;",
+    // 2: the ports of the second wave. Follow-up histories and referral bindings are state
+    // rows like patients (referrer as a column for `referees_of`). Usage counters are keyed
+    // by `UsageKey`'s documented text form; the count is decimal text because counters go
+    // up to u64::MAX and SQLite integers stop at i64::MAX. The points ledger is one row per
+    // append (a JSON array of its postings, keyed by the version it made): one B-tree insert
+    // per commit instead of one per posting, and the unit of atomicity is the row. The
+    // account row carries the version and the posting count that the version check reads.
+    "CREATE TABLE followup_histories (
+        patient INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE referral_bindings (
+        referee  INTEGER PRIMARY KEY,
+        version  INTEGER NOT NULL CHECK (version >= 1),
+        referrer INTEGER NOT NULL,
+        state    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX referral_bindings_by_referrer ON referral_bindings (referrer, referee);
+    CREATE TABLE usage_counters (
+        key     TEXT PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        count   TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE ledger_accounts (
+        account  INTEGER PRIMARY KEY,
+        version  INTEGER NOT NULL CHECK (version >= 1),
+        postings INTEGER NOT NULL CHECK (postings >= 1)
+    ) STRICT;
+    CREATE TABLE ledger_appends (
+        account   INTEGER NOT NULL REFERENCES ledger_accounts (account),
+        version   INTEGER NOT NULL CHECK (version >= 1),
+        first_seq INTEGER NOT NULL CHECK (first_seq >= 1),
+        last_seq  INTEGER NOT NULL CHECK (last_seq >= first_seq),
+        postings  TEXT NOT NULL,
+        PRIMARY KEY (account, version)
+    ) STRICT, WITHOUT ROWID;",
+];
+
+/// The schema version this build writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema up to [`LATEST`], or refuses a newer one.
+///
+/// The check and the migrations run in one `BEGIN IMMEDIATE` transaction, so two processes
+/// opening a fresh file at once migrate it exactly once.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), SqliteError> {
+    let found = user_version(conn)?;
+    if found == LATEST {
+        return Ok(());
+    }
+    check_not_newer(found)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_not_newer(found)?;
+    let start = usize::try_from(found).unwrap_or(0);
+    for sql in MIGRATIONS.iter().skip(start) {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", LATEST)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The schema version recorded in the file.
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, SqliteError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+pub(crate) fn check_not_newer(found: i64) -> Result<(), SqliteError> {
+    if found > LATEST {
+        return Err(SqliteError::NewerSchema {
+            found,
+            supported: LATEST,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_file_migrates_to_latest_keeping_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1; INSERT INTO patients VALUES (1, 1, NULL, NULL, '{}');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), LATEST);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM patients", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let t: i64 = conn
+            .query_row("SELECT count(*) FROM ledger_appends", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(t, 0);
+        migrate(&mut conn).unwrap();
+        assert_eq!(
+            user_version(&conn).unwrap(),
+            LATEST,
+            "migrating twice is a no-op"
+        );
+    }
+
+    #[test]
+    fn newer_versions_are_refused() {
+        assert!(check_not_newer(LATEST).is_ok());
+        assert!(matches!(
+            check_not_newer(LATEST + 1),
+            Err(SqliteError::NewerSchema { .. })
+        ));
+    }
+}

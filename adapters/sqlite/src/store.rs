@@ -1,0 +1,323 @@
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clinic_ops::store::{StoreError, Version};
+use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags, TransactionBehavior};
+
+use crate::ledger::LedgerCache;
+use crate::{SqliteError, schema};
+
+/// How long a connection waits for another writer's lock before giving up with
+/// [`StoreError::Backend`]. Commits are short, so this is only reached when something
+/// holds the database far longer than a commit.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a commit that returned `Ok` survives: SQLite's `synchronous` setting in WAL mode.
+///
+/// Neither setting can corrupt the database or leave half a commit: the difference is only
+/// whether the last commits before a power cut or an operating-system crash may be rolled
+/// back. A killed process (SIGKILL, a panic, an OOM kill) loses nothing under either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous = FULL`: each commit waits for the write-ahead log to reach the disk
+    /// (one `fsync`), so it survives a power cut. The default, because points and
+    /// consents are promises made to patients.
+    #[default]
+    PowerSafe,
+    /// `synchronous = NORMAL`: the log is synced at checkpoints, not at each commit. A
+    /// commit survives the death of the process but may be rolled back by a power cut or
+    /// an OS crash. Several times faster on a disk with slow `fsync`; fine for imports and
+    /// for hosts that can replay their last requests.
+    ProcessSafe,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::PowerSafe => "FULL",
+            Durability::ProcessSafe => "NORMAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// A connection to one SQLite database file, implementing every storage port of
+/// `clinic-ops`.
+///
+/// One handle is one connection: it is [`Send`] but not [`Sync`]. For another thread or
+/// another process, open the same path again ([`SqliteStore::reopen`], or
+/// [`SqliteStore::open`] in the other process); SQLite's file locks and the adapter's
+/// `BEGIN IMMEDIATE` transactions serialise the writers, and the optimistic versions turn a
+/// lost race into [`StoreError::Conflict`].
+///
+/// Every handle runs in WAL mode with `synchronous = FULL` (a commit that returned `Ok` is
+/// on disk, even across a power cut; see [`Durability`] for the faster setting),
+/// `secure_delete = ON` (anonymised personal data is
+/// overwritten in the file, not left in free pages) and a busy timeout of 10 s.
+///
+/// A handle keeps the points postings it has read or written, per account (up to 100,000
+/// postings in all): ledger rows are never edited, so a later `load` only reads and decodes
+/// the appends made since. Replacing the database file under an open handle (restoring a
+/// backup) is not detected by that cache: reopen the handles, or call
+/// [`SqliteStore::clear_cache`], after a restore.
+#[derive(Debug)]
+pub struct SqliteStore {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+    mode: Mode,
+    durability: Durability,
+    pub(crate) ledger_cache: RefCell<LedgerCache>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` for reading and writing, turns on
+    /// WAL mode and brings the schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::NotADatabase`] when the file is something else;
+    /// [`SqliteError::ReadOnly`] when the operating system will not let us write it;
+    /// [`SqliteError::NewerSchema`] when a newer adapter wrote it;
+    /// [`SqliteError::Sqlite`] for anything else (a missing directory, a lock held past
+    /// the busy timeout).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_mode(path.as_ref(), Mode::ReadWrite, Durability::default())
+    }
+
+    /// As [`SqliteStore::open`], with a chosen [`Durability`] for this handle's commits.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStore::open`].
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, SqliteError> {
+        Self::open_mode(path.as_ref(), Mode::ReadWrite, durability)
+    }
+
+    /// Opens an existing database for reading only: every `commit` fails with
+    /// [`SqliteError::ReadOnly`] inside [`StoreError::Backend`], and the file is never
+    /// migrated or written.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStore::open`], and [`SqliteError::OutdatedSchema`] when the file needs a
+    /// migration (open it once for writing to migrate it).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_mode(path.as_ref(), Mode::ReadOnly, Durability::default())
+    }
+
+    /// A new connection to the same file, in the same mode and with the same durability:
+    /// the handle to give another thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStore::open`].
+    pub fn reopen(&self) -> Result<Self, SqliteError> {
+        Self::open_mode(&self.path, self.mode, self.durability)
+    }
+
+    /// The path this handle was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether this handle only reads.
+    pub fn is_read_only(&self) -> bool {
+        self.mode == Mode::ReadOnly
+    }
+
+    /// The schema version recorded in the file (`PRAGMA user_version`).
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::Sqlite`] when the query fails.
+    pub fn schema_version(&self) -> Result<i64, SqliteError> {
+        schema::user_version(&self.conn)
+    }
+
+    /// The newest schema version this build of the adapter knows and writes.
+    pub const LATEST_SCHEMA_VERSION: i64 = schema::LATEST;
+
+    /// Forgets the points postings this handle keeps decoded, so the next `load` of each
+    /// account reads and decodes all its rows again. Needed only if the file was replaced
+    /// under the handle (a backup restored).
+    pub fn clear_cache(&self) {
+        *self.ledger_cache.borrow_mut() = LedgerCache::default();
+    }
+
+    /// This handle's durability.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn open_mode(path: &Path, mode: Mode, durability: Durability) -> Result<Self, SqliteError> {
+        let flags = match mode {
+            Mode::ReadWrite => OpenFlags::default(),
+            Mode::ReadOnly => {
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            }
+        };
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| classify(e.into(), path))?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            mode,
+            durability,
+            ledger_cache: RefCell::default(),
+        };
+        store.configure().map_err(|e| classify(e, path))?;
+        Ok(store)
+    }
+
+    fn configure(&mut self) -> Result<(), SqliteError> {
+        let conn = &mut self.conn;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // The first statement reads the header: a file that is not a database fails here.
+        let found = schema::user_version(conn)?;
+        schema::check_not_newer(found)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")?;
+        conn.pragma_update(None, "synchronous", self.durability.pragma())?;
+        match self.mode {
+            Mode::ReadOnly => {
+                if found < schema::LATEST {
+                    return Err(SqliteError::OutdatedSchema {
+                        found,
+                        supported: schema::LATEST,
+                    });
+                }
+            }
+            Mode::ReadWrite => {
+                // SQLite quietly falls back to read-only when the OS refuses writes: refuse
+                // now rather than fail at the first commit.
+                if conn.is_readonly(MAIN_DB)? {
+                    return Err(SqliteError::ReadOnly {
+                        path: self.path.clone(),
+                    });
+                }
+                let jm: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+                if !jm.eq_ignore_ascii_case("wal") {
+                    return Err(SqliteError::NoWal { mode: jm });
+                }
+                schema::migrate(conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it if `f` returns `Ok`.
+    /// Taking the write lock up front means the versions `f` reads cannot change before it
+    /// writes, and a second writer waits (busy timeout) instead of failing mid-transaction.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.mode == Mode::ReadOnly {
+            return Err(StoreError::backend(SqliteError::ReadOnly {
+                path: self.path.clone(),
+            }));
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_at(e, &path))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| db_at(e, &path))?;
+        Ok(out)
+    }
+
+    pub(crate) fn read_err(&self, e: rusqlite::Error) -> StoreError {
+        db_at(e, &self.path)
+    }
+}
+
+/// Gives SQLite's error codes that a host can act on their own variants.
+fn classify(e: SqliteError, path: &Path) -> SqliteError {
+    match e {
+        SqliteError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
+            ErrorCode::NotADatabase => SqliteError::NotADatabase {
+                path: path.to_path_buf(),
+            },
+            ErrorCode::ReadOnly => SqliteError::ReadOnly {
+                path: path.to_path_buf(),
+            },
+            ErrorCode::DatabaseCorrupt => SqliteError::Corrupt {
+                path: path.to_path_buf(),
+            },
+            _ => SqliteError::Sqlite(rusqlite::Error::SqliteFailure(f, None)),
+        },
+        other => other,
+    }
+}
+
+/// A rusqlite error inside a port call.
+pub(crate) fn db_at(e: rusqlite::Error, path: &Path) -> StoreError {
+    StoreError::backend(classify(SqliteError::Sqlite(e), path))
+}
+
+/// A u64 key or version as an SQLite integer.
+pub(crate) fn int(what: &'static str, v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| {
+        StoreError::backend(SqliteError::OutOfRange {
+            what,
+            value: v.to_string(),
+        })
+    })
+}
+
+/// A stored integer as a u64 (a key or a version).
+pub(crate) fn uint(what: &'static str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| {
+        StoreError::backend(SqliteError::OutOfRange {
+            what,
+            value: v.to_string(),
+        })
+    })
+}
+
+/// A stored version.
+pub(crate) fn version(v: i64) -> Result<Version, StoreError> {
+    uint("version", v).map(Version::new)
+}
+
+/// Why a value did not encode as JSON for a state column. (A function per direction rather
+/// than a generic helper, so that the crate needs no direct `serde` dependency.)
+pub(crate) fn encode_err(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+    move |source| StoreError::backend(SqliteError::Encode { what, source })
+}
+
+/// Why a JSON state column did not decode.
+pub(crate) fn decode_err(
+    what: &'static str,
+    key: impl std::fmt::Display,
+) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |source| {
+        StoreError::backend(SqliteError::Decode {
+            what,
+            key: key.to_string(),
+            source,
+        })
+    }
+}
+
+/// The constraint a unique-index violation names ("patients.mobile"), if it is one.
+pub(crate) fn unique_violation(e: &rusqlite::Error) -> Option<&str> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, Some(msg))
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            msg.strip_prefix("UNIQUE constraint failed: ")
+        }
+        _ => None,
+    }
+}

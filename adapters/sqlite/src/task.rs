@@ -1,0 +1,96 @@
+//! [`TaskStore`] on SQLite.
+
+use clinic_ops::followup::{FollowUpEvent, FollowUpHistory};
+use clinic_ops::id::PatientId;
+use clinic_ops::store::{StoreError, TaskStore, Version, Versioned, stage_task_commit};
+use rusqlite::{OptionalExtension, params};
+
+use crate::SqliteStore;
+use crate::store::{db_at, decode_err, encode_err, int, uint, version};
+
+const WHAT: &str = "follow-up history";
+
+fn row(patient: PatientId, v: i64, state: &str) -> Result<Versioned<FollowUpHistory>, StoreError> {
+    Ok(Versioned {
+        value: serde_json::from_str(state).map_err(decode_err(WHAT, patient))?,
+        version: version(v)?,
+    })
+}
+
+impl TaskStore for SqliteStore {
+    fn get(&self, patient: PatientId) -> Result<Option<Versioned<FollowUpHistory>>, StoreError> {
+        let key = int("patient id", patient.get())?;
+        let found: Option<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT version, state FROM followup_histories WHERE patient = ?1")
+            .and_then(|mut s| {
+                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.read_err(e))?;
+        found.map(|(v, s)| row(patient, v, &s)).transpose()
+    }
+
+    fn commit(
+        &mut self,
+        patient: PatientId,
+        expected: Option<Version>,
+        events: &[FollowUpEvent],
+    ) -> Result<Version, StoreError> {
+        let key = int("patient id", patient.get())?;
+        let path = self.path().to_path_buf();
+        let err = move |e| db_at(e, &path);
+        self.write(|tx| {
+            let current: Option<(i64, String)> = tx
+                .prepare_cached("SELECT version, state FROM followup_histories WHERE patient = ?1")
+                .and_then(|mut s| {
+                    s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(&err)?;
+            let current = current.map(|(v, s)| row(patient, v, &s)).transpose()?;
+            let Some(staged) = stage_task_commit(patient, current, expected, events)? else {
+                return expected.ok_or(StoreError::NotFound {
+                    what: WHAT,
+                    key: patient.to_string(),
+                });
+            };
+            let state = serde_json::to_string(&staged.value).map_err(encode_err(WHAT))?;
+            let v = int("version", staged.version.get())?;
+            tx.prepare_cached(
+                "INSERT INTO followup_histories (patient, version, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (patient) DO UPDATE SET version = excluded.version,
+                     state = excluded.state",
+            )
+            .and_then(|mut s| s.execute(params![key, v, state]))
+            .map_err(&err)?;
+            Ok(staged.version)
+        })
+    }
+
+    fn scan(
+        &self,
+        after: Option<PatientId>,
+        limit: usize,
+    ) -> Result<Vec<Versioned<FollowUpHistory>>, StoreError> {
+        let after = match after {
+            Some(a) => int("patient id", a.get())?,
+            None => -1,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT patient, version, state FROM followup_histories
+                 WHERE patient > ?1 ORDER BY patient LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map([after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter()
+            .map(|(p, v, s)| row(PatientId::new(uint("patient id", p)?), v, &s))
+            .collect()
+    }
+}
