@@ -1,6 +1,9 @@
-//! The conformance kit against the in-memory adapters.
+//! The conformance kit against the in-memory adapters: every port, races included.
 
-use clinic_ops::store::memory::{MemoryLedgerStore, MemoryPatientStore};
+use clinic_ops::store::memory::{
+    MemoryLedgerStore, MemoryPatientStore, MemoryReferralStore, MemoryTaskStore,
+    MemoryUsageStore,
+};
 use clinic_ops::testkit;
 
 #[test]
@@ -13,46 +16,22 @@ fn memory_patient_store_conforms() {
 fn memory_ledger_store_conforms() {
     let factory = (MemoryLedgerStore::new, |s: &MemoryLedgerStore| s.clone());
     testkit::ledger_store::run_all(&factory);
+}
+
+#[test]
 fn memory_referral_store_conforms() {
-    let factory = (
-        clinic_ops::store::memory::MemoryReferralStore::new,
-        |s: &clinic_ops::store::memory::MemoryReferralStore| s.clone(),
-    );
+    let factory = (MemoryReferralStore::new, |s: &MemoryReferralStore| s.clone());
     testkit::referral_store::run_all(&factory);
+}
+
+#[test]
 fn memory_task_store_conforms() {
-    let factory = (
-        clinic_ops::store::memory::MemoryTaskStore::new,
-        |s: &clinic_ops::store::memory::MemoryTaskStore| s.clone(),
-    );
+    let factory = (MemoryTaskStore::new, |s: &MemoryTaskStore| s.clone());
     testkit::task_store::run_all(&factory);
-fn memory_usage_store_conforms() {
-    let factory = (
-        clinic_ops::store::memory::MemoryUsageStore::new,
-        |s: &clinic_ops::store::memory::MemoryUsageStore| s.clone(),
-    );
-    testkit::usage_store::run_all(&factory);
-}
-
-#[test]
-fn memory_referral_store_conforms() {
-    let factory = (
-        clinic_ops::store::memory::MemoryReferralStore::new,
-        |s: &clinic_ops::store::memory::MemoryReferralStore| s.clone(),
-    );
-    testkit::referral_store::run_all(&factory);
 }
 
 #[test]
 fn memory_usage_store_conforms() {
-    let factory = (
-        clinic_ops::store::memory::MemoryUsageStore::new,
-        |s: &clinic_ops::store::memory::MemoryUsageStore| s.clone(),
-    );
+    let factory = (MemoryUsageStore::new, |s: &MemoryUsageStore| s.clone());
     testkit::usage_store::run_all(&factory);
-}
-
-#[test]
-fn memory_ledger_store_conforms() {
-    let factory = (MemoryLedgerStore::new, |s: &MemoryLedgerStore| s.clone());
-    testkit::ledger_store::run_all(&factory);
 }
