@@ -7,6 +7,7 @@
 //!
 //! | module | what it computes |
 //! |---|---|
+//! | [`event`], [`funnel`] | the compact [`JourneyEvent`](event::JourneyEvent); ordered funnels whose levels equal ClickHouse `windowFunnel` in its four modes, PostHog-style unordered funnels, exclusions, optional steps, breakdowns and time to convert, as an exact state that merges across shards of patients |
 //! | [`retention`] | first-time or recurring cohorts by local day, week (Monday) or month; rolling 24-hour windows; the matrix and mean retention |
 //! | [`rates`] | revisit rate (复诊率) within N days, no-show rate, course repurchase rate with a grace period, wait and consultation time (median, p90), by doctor, clinic and channel |
 //! | [`adherence`] | PDC under the PQA rules (same-drug shift, index date, 91-day rule, cap, 0.80 threshold) and MPR |
@@ -23,15 +24,8 @@
 
 pub mod adherence;
 pub mod economics;
+pub mod event;
+pub mod funnel;
 pub mod rates;
 pub mod retention;
 pub mod satisfaction;
-//! Journey metrics: ClickHouse-exact funnels, retention cohorts, clinic rates, adherence, satisfaction, channel economics.
-//!
-//! **Funnels.** [`event`] holds the compact [`JourneyEvent`](event::JourneyEvent); [`funnel`]
-//! computes ordered funnels whose levels equal ClickHouse `windowFunnel` in its four modes,
-//! PostHog-style unordered funnels, exclusions, optional steps, breakdowns and time to
-//! convert, as an exact state that merges across shards of patients.
-
-pub mod event;
-pub mod funnel;
