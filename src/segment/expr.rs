@@ -95,6 +95,9 @@ impl PointsRange {
 ///
 /// Windows count local days back from the snapshot's day, today included: `visits_in` with
 /// `days: 30` counts visits on today and the 29 local days before.
+///
+/// Evaluation recurses once per level, so an expression built in code (not loaded) should go
+/// through [`Expr::validate`] before it meets untrusted facts at scale.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", try_from = "RawExpr")]
 #[non_exhaustive]
