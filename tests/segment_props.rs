@@ -362,6 +362,69 @@ proptest! {
     }
 }
 
+#[derive(Debug, Clone)]
+enum CatalogOp {
+    Add(usize),
+    Delete(usize),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The catalog against a naive model: a map from name to "live", at most `limit` live.
+    #[test]
+    fn catalog_matches_a_simple_model(
+        ops in prop::collection::vec(
+            prop_oneof![(0..TAGS.len()).prop_map(CatalogOp::Add), (0..TAGS.len()).prop_map(CatalogOp::Delete)],
+            0..40,
+        ),
+        limit in 0..5usize,
+    ) {
+        use std::collections::BTreeMap;
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut c = TagCatalog::with_limit(limit);
+        let mut model: BTreeMap<usize, bool> = BTreeMap::new();
+        for op in ops {
+            match op {
+                CatalogOp::Add(i) => {
+                    let live = model.values().filter(|l| **l).count();
+                    let already = model.get(&i) == Some(&true);
+                    let r = c.add(tag(i), now);
+                    if already || live < limit {
+                        prop_assert!(r.is_ok());
+                        model.insert(i, true);
+                    } else {
+                        let full = matches!(r, Err(SegmentError::CatalogFull { .. }));
+                        prop_assert!(full);
+                    }
+                }
+                CatalogOp::Delete(i) => {
+                    let r = c.delete(&tag(i), now);
+                    match model.get_mut(&i) {
+                        Some(live) => {
+                            prop_assert!(r.is_ok());
+                            *live = false;
+                        }
+                        None => prop_assert!(r.is_err()),
+                    }
+                }
+            }
+            prop_assert_eq!(c.live_count(), model.values().filter(|l| **l).count());
+            prop_assert!(c.live_count() <= limit);
+            for i in 0..TAGS.len() {
+                let want = match model.get(&i) {
+                    Some(true) => segment::TagStatus::Live,
+                    Some(false) => segment::TagStatus::Deleted,
+                    None => segment::TagStatus::Unknown,
+                };
+                prop_assert_eq!(c.status(&tag(i)), want);
+            }
+        }
+        let json = serde_json::to_string(&c).unwrap();
+        prop_assert_eq!(serde_json::from_str::<TagCatalog>(&json).unwrap(), c);
+    }
+}
+
 #[test]
 fn typed_errors_name_the_path() {
     let err = |json: &str| serde_json::from_str::<Expr>(json).unwrap_err().to_string();
