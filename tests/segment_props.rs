@@ -7,8 +7,8 @@ use clinic_ops::id::PatientId;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::{Channel, ConditionCode, ConsentPurpose, Label};
 use clinic_ops::segment::{
-    self, CountRange, Expr, Lifecycle, PatientFacts, PointsRange, SegmentError, TagCatalog,
-    TagName, TagRule, TagRuleSet, TagUse, rfm,
+    self, CountRange, Expr, Lifecycle, LifecycleRules, PatientFacts, PointsRange, RfmSummary,
+    SegmentError, TagCatalog, TagName, TagRule, TagRuleSet, TagUse, rfm,
 };
 
 const TAGS: [&str; 6] = [
@@ -300,6 +300,128 @@ proptest! {
         let mut sb = rfm::score(&vb);
         sb.reverse();
         prop_assert_eq!(rfm::score(&va), sb);
+    }
+}
+
+fn stage_rank(l: Lifecycle) -> u8 {
+    match l {
+        Lifecycle::AtRisk => 1,
+        Lifecycle::Dormant => 2,
+        Lifecycle::Lost => 3,
+        _ => 0,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn lifecycle_only_moves_forward_while_no_one_visits(
+        mut days in prop::collection::vec(0..400i64, 0..8),
+        relative in any::<bool>(),
+        waits in prop::collection::vec(0..200i64, 1..6),
+    ) {
+        days.sort_unstable();
+        days.dedup();
+        let rules = if relative { LifecycleRules::relative() } else { LifecycleRules::default() };
+        let mut today = days.last().copied().unwrap_or(0);
+        let mut prev = rules.stage(&days, 0, today);
+        for w in waits {
+            today += w;
+            let next = rules.stage(&days, 0, today);
+            prop_assert!(stage_rank(next) >= stage_rank(prev), "{:?} -> {:?}", prev, next);
+            if stage_rank(prev) > 0 {
+                prop_assert!(stage_rank(next) > 0);
+            }
+            prev = next;
+        }
+    }
+
+    #[test]
+    fn rfm_scores_follow_the_values(
+        rows in prop::collection::vec((0..20u32, 0..100u32, 0..100u32, 0..5_000u32), 0..40),
+    ) {
+        let s: Vec<RfmSummary> = rows
+            .iter()
+            .map(|(f, r, extra, m)| RfmSummary {
+                frequency: *f,
+                recency: *r,
+                t: r + extra,
+                monetary_value: Yuan::from_fen(*m),
+            })
+            .collect();
+        let sc = rfm::score(&s);
+        for (a, x) in s.iter().zip(&sc) {
+            prop_assert!((1..=5).contains(&x.r) && (1..=5).contains(&x.f) && (1..=5).contains(&x.m));
+            for (b, y) in s.iter().zip(&sc) {
+                if a.frequency >= b.frequency { prop_assert!(x.f >= y.f); }
+                if a.monetary_value >= b.monetary_value { prop_assert!(x.m >= y.m); }
+                if a.days_since_last() <= b.days_since_last() { prop_assert!(x.r >= y.r); }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum CatalogOp {
+    Add(usize),
+    Delete(usize),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The catalog against a naive model: a map from name to "live", at most `limit` live.
+    #[test]
+    fn catalog_matches_a_simple_model(
+        ops in prop::collection::vec(
+            prop_oneof![(0..TAGS.len()).prop_map(CatalogOp::Add), (0..TAGS.len()).prop_map(CatalogOp::Delete)],
+            0..40,
+        ),
+        limit in 0..5usize,
+    ) {
+        use std::collections::BTreeMap;
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut c = TagCatalog::with_limit(limit);
+        let mut model: BTreeMap<usize, bool> = BTreeMap::new();
+        for op in ops {
+            match op {
+                CatalogOp::Add(i) => {
+                    let live = model.values().filter(|l| **l).count();
+                    let already = model.get(&i) == Some(&true);
+                    let r = c.add(tag(i), now);
+                    if already || live < limit {
+                        prop_assert!(r.is_ok());
+                        model.insert(i, true);
+                    } else {
+                        let full = matches!(r, Err(SegmentError::CatalogFull { .. }));
+                        prop_assert!(full);
+                    }
+                }
+                CatalogOp::Delete(i) => {
+                    let r = c.delete(&tag(i), now);
+                    match model.get_mut(&i) {
+                        Some(live) => {
+                            prop_assert!(r.is_ok());
+                            *live = false;
+                        }
+                        None => prop_assert!(r.is_err()),
+                    }
+                }
+            }
+            prop_assert_eq!(c.live_count(), model.values().filter(|l| **l).count());
+            prop_assert!(c.live_count() <= limit);
+            for i in 0..TAGS.len() {
+                let want = match model.get(&i) {
+                    Some(true) => segment::TagStatus::Live,
+                    Some(false) => segment::TagStatus::Deleted,
+                    None => segment::TagStatus::Unknown,
+                };
+                prop_assert_eq!(c.status(&tag(i)), want);
+            }
+        }
+        let json = serde_json::to_string(&c).unwrap();
+        prop_assert_eq!(serde_json::from_str::<TagCatalog>(&json).unwrap(), c);
     }
 }
 

@@ -14,6 +14,12 @@ use clinic_ops::segment::{
 };
 use clinic_ops::store::PatientStore;
 
+/// Pads to a terminal width, counting CJK characters as two columns.
+fn pad(s: &str, width: usize) -> String {
+    let w: usize = s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
 pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     heading("Segments");
     let (now, cal) = (clinic.now, clinic.calendar);
@@ -46,8 +52,10 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     let (mut vid, mut oid) = (0u64, 0u64);
     for p in &patients {
         let since = (now - p.registered_at()).num_days().max(1) as u64;
+        // Some patients kept coming, some stopped a while ago.
+        let active_for = (since * (1 + clinic.rng.below(4)) / 4).max(1);
         for _ in 0..clinic.rng.below(8) {
-            let at = p.registered_at() + Duration::days(clinic.rng.below(since) as i64);
+            let at = p.registered_at() + Duration::days(clinic.rng.below(active_for) as i64);
             vid += 1;
             visits.entry(p.id()).or_default().push(Visit {
                 id: VisitId::new(vid),
@@ -93,7 +101,6 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         ids.into_iter().zip(rfm::score(&values)).collect();
 
     let relationship = RelationshipRules::default();
-    // Chinese labels are two columns wide; the header widths allow for it.
     println!(
         "{:<5} {:<11} {:<7} {:>4} {:>9} {:<22} tags",
         "pt", "lifecycle", "rel", "v90", "¥365d", "RFM r/f/m class"
@@ -141,13 +148,13 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             .map(|s| format!("{}{}{} {}", s.r, s.f, s.m, s.class.name_zh()))
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<5} {:<9} {:<5} {:>4} {:>9} {:<16} {}",
+            "{:<5} {} {} {:>4} {:>9} {} {}",
             p.id().to_string(),
-            facts.lifecycle().label_zh(),
-            Relationship::classify(&facts, &relationship).label_zh(),
+            pad(facts.lifecycle().label_zh(), 11),
+            pad(Relationship::classify(&facts, &relationship).label_zh(), 7),
             facts.visits_in(90),
             facts.spend_in(365).to_string(),
-            rfm,
+            pad(&rfm, 22),
             tags.join(" ")
         );
         all_facts.push(facts);

@@ -314,11 +314,10 @@ impl TagCatalog {
     ///
     /// # Errors
     ///
-    /// [`SegmentError::UnknownTag`] when the tag was never added.
+    /// [`SegmentError::NotInCatalog`] when the tag was never added.
     pub fn delete(&mut self, tag: &TagName, now: DateTime<Utc>) -> Result<(), SegmentError> {
         match self.tags.get_mut(tag) {
-            None => Err(SegmentError::UnknownTag {
-                path: String::new(),
+            None => Err(SegmentError::NotInCatalog {
                 tag: tag.to_string(),
             }),
             Some(e) if e.deleted_at.is_some() => Ok(()),
