@@ -512,9 +512,48 @@ fn bitmask_path(
 ) -> Result<RetentionMatrix, RetentionError> {
     let n_patients = patients.iter().map(|&p| p as usize + 1).max().unwrap_or(0);
     let mut bucketer = Bucketer::new(spec.period, cal, unix_seconds.first().copied());
-    // Period indices fit an i32: 1900..=9999 is under 3 million days.
-    let mut first = vec![i32::MAX; n_patients];
     let mut last = i32::MIN;
+    let periods = spec.periods as usize;
+    if periods <= 64 {
+        // One pass, one cache line per patient: the mask is kept relative to the earliest
+        // period seen so far and shifted when an earlier one turns up. Bits shifted past the
+        // last column can never come back (the first period only moves earlier), so
+        // dropping them is exact. Random patient order makes this memory-bound: one miss a
+        // visit instead of three for two passes over two arrays.
+        let keep = if periods == 64 {
+            u64::MAX
+        } else {
+            (1u64 << periods) - 1
+        };
+        let mut slots = vec![(i32::MAX, 0u64); n_patients];
+        for (&p, &ts) in patients.iter().zip(unix_seconds) {
+            // Period indices fit an i32: 1900..=9999 is under 3 million days.
+            let b = bucketer.index(check_ts(ts)?) as i32;
+            last = last.max(b);
+            let Some((first, mask)) = slots.get_mut(p as usize) else {
+                continue;
+            };
+            if b < *first {
+                let shift = (i64::from(*first) - i64::from(b)) as u64;
+                *mask = if shift >= 64 {
+                    0
+                } else {
+                    (*mask << shift) & keep
+                };
+                *first = b;
+            }
+            let k = (i64::from(b) - i64::from(*first)) as u64;
+            if k < periods as u64 {
+                *mask |= 1 << k;
+            }
+        }
+        let rows = aggregate(
+            slots.iter().map(|(f, m)| (*f, std::slice::from_ref(m))),
+            periods,
+        );
+        return Ok(rows.finish(*spec, (last != i32::MIN).then_some(i64::from(last))));
+    }
+    let mut first = vec![i32::MAX; n_patients];
     for (&p, &ts) in patients.iter().zip(unix_seconds) {
         let b = bucketer.index(check_ts(ts)?) as i32;
         last = last.max(b);
@@ -522,7 +561,7 @@ fn bitmask_path(
             *f = (*f).min(b);
         }
     }
-    let words = (spec.periods as usize).div_ceil(64);
+    let words = periods.div_ceil(64);
     let mut masks = vec![0u64; n_patients * words];
     // The second pass recomputes the (cached) index rather than keeping one per visit.
     for (&p, &ts) in patients.iter().zip(unix_seconds) {
@@ -531,59 +570,64 @@ fn bitmask_path(
         let Some(&f) = first.get(p) else { continue };
         // b ≥ f by construction of `first`.
         let k = (i64::from(b) - i64::from(f)) as u64;
-        if k < u64::from(spec.periods) {
+        if k < periods as u64 {
             if let Some(w) = masks.get_mut(p * words + (k / 64) as usize) {
                 *w |= 1 << (k % 64);
             }
         }
     }
-    let periods = spec.periods as usize;
-    // Cohorts cluster in a narrow range; a dense table avoids a map lookup per patient.
-    let (lo, hi) = first
-        .iter()
-        .filter(|&&f| f != i32::MAX)
-        .fold((i32::MAX, i32::MIN), |(lo, hi), &f| (lo.min(f), hi.max(f)));
+    let rows = aggregate(first.iter().copied().zip(masks.chunks(words)), periods);
+    Ok(rows.finish(*spec, (last != i32::MIN).then_some(i64::from(last))))
+}
+
+/// Sums per-patient (first period, bit mask) pairs into cohort rows; `i32::MAX` marks an
+/// index with no visit.
+fn aggregate<'a, I>(patients: I, periods: usize) -> Rows
+where
+    I: Iterator<Item = (i32, &'a [u64])> + Clone,
+{
     let mut rows = Rows::new(periods);
-    if lo <= hi
-        && ((i64::from(hi) - i64::from(lo) + 1) as usize).saturating_mul(periods + 1) <= 1 << 24
-    {
-        let span = (i64::from(hi) - i64::from(lo) + 1) as usize;
-        let stride = periods + 1;
+    // Cohorts cluster in a narrow range; a dense table avoids a map lookup per patient.
+    let (lo, hi) = patients
+        .clone()
+        .filter(|&(f, _)| f != i32::MAX)
+        .fold((i32::MAX, i32::MIN), |(lo, hi), (f, _)| {
+            (lo.min(f), hi.max(f))
+        });
+    if lo > hi {
+        return rows;
+    }
+    let span = (i64::from(hi) - i64::from(lo) + 1) as usize;
+    let stride = periods + 1;
+    if span.saturating_mul(stride) <= 1 << 24 {
         let mut table = vec![0u64; span * stride];
-        for (p, &f) in first.iter().enumerate() {
-            if f == i32::MAX {
-                continue;
-            }
+        for (f, mask) in patients.filter(|&(f, _)| f != i32::MAX) {
             let base = (f - lo) as usize * stride;
-            count_bits(
-                &masks[p * words..(p + 1) * words],
-                &mut table[base..base + stride],
-            );
+            if let Some(row) = table.get_mut(base..base + stride) {
+                count_bits(mask, row);
+            }
         }
-        for c in 0..span {
-            let row = &table[c * stride..(c + 1) * stride];
-            if row[0] > 0 {
-                rows.rows
-                    .insert(i64::from(lo) + c as i64, (row[0], row[1..].to_vec()));
+        for (c, row) in table.chunks(stride).enumerate() {
+            if let Some((&size, retained)) = row.split_first() {
+                if size > 0 {
+                    rows.rows
+                        .insert(i64::from(lo) + c as i64, (size, retained.to_vec()));
+                }
             }
         }
     } else {
-        let mut scratch = vec![0u64; periods + 1];
-        for (p, &f) in first.iter().enumerate() {
-            if f == i32::MAX {
-                continue;
-            }
+        let mut scratch = vec![0u64; stride];
+        for (f, mask) in patients.filter(|&(f, _)| f != i32::MAX) {
             scratch.iter_mut().for_each(|x| *x = 0);
-            count_bits(&masks[p * words..(p + 1) * words], &mut scratch);
+            count_bits(mask, &mut scratch);
             let row = rows.row(i64::from(f));
             row.0 += 1;
-            for (r, s) in row.1.iter_mut().zip(&scratch[1..]) {
+            for (r, s) in row.1.iter_mut().zip(scratch.iter().skip(1)) {
                 *r += s;
             }
         }
     }
-    let last = (last != i32::MIN).then_some(i64::from(last));
-    Ok(rows.finish(*spec, last))
+    rows
 }
 
 /// Adds one patient's bits to a row laid out as `[size, retained[0], retained[1], …]`.
@@ -724,7 +768,7 @@ mod tests {
     fn bitmask_and_sort_paths_agree() {
         let (p, t) = sample();
         for period in [Period::Day, Period::Week, Period::Month] {
-            for n in [1, 5, 70] {
+            for n in [1, 5, 63, 64, 65, 70] {
                 let spec = RetentionSpec::new(period, n).unwrap();
                 let a = bitmask_path(&p, &t, &spec, ClinicCalendar::CHINA).unwrap();
                 let b = sort_path(&p, &t, &spec, ClinicCalendar::CHINA).unwrap();
