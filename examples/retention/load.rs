@@ -1,32 +1,11 @@
-//! Reference calculator: retention cohorts from a visit export.
-//!
-//! ```text
-//! cargo run --release --example retention -- --input visits.csv --period day|week|month \
-//!     --periods N [--tz +08:00] [--cohorts first|recurring] [--window calendar|rolling] [--timing]
-//! ```
-//!
-//! Input: CSV with a header naming at least `patient_id` and `timestamp` (Unix seconds, UTC);
-//! other columns are ignored, so the funnel export (`patient_id,event,timestamp,channel`)
-//! works as is. Output: `{"period":..,"cohorts":[{"start":"YYYY-MM-DD","size":n,"retained":[..]}]}`.
-//! Bad input: `line N: reason` on stderr and exit code 2.
-//!
-//! The loader is built for exports of ten million rows: it reads the whole file, splits it
-//! into two halves at a line boundary, and parses both on two threads with a hand-written
-//! path for unquoted lines, interning patient ids in a hash map. If any quote appears, the
-//! whole input goes through the `csv` crate instead (a quoted field may hold a newline, so
-//! splitting at newlines would no longer be safe).
+//! The fast loader of the `retention` calculator, and its `csv` crate fallback.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Read;
-use std::process::ExitCode;
-use std::time::Instant;
 
-use clinic_ops::calendar::{ClinicCalendar, Period};
-use clinic_ops::metrics::retention::{
-    CohortKind, MAX_UNIX_SECONDS, MIN_UNIX_SECONDS, RetentionMatrix, RetentionSpec, Window,
-    retention_indexed,
-};
+use clinic_ops::metrics::retention::{MAX_UNIX_SECONDS, MIN_UNIX_SECONDS};
+
+use super::Fail;
 
 /// FxHash (rustc's hasher): one multiply per 8 bytes. Patient ids come from the clinic's own
 /// export, so hash flooding is not a concern here and speed is.
@@ -71,102 +50,10 @@ impl Fx {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// A failure to report: the message, and the exit code.
-struct Fail(String);
-
-impl<E: std::fmt::Display> From<E> for Fail {
-    fn from(e: E) -> Self {
-        Fail(e.to_string())
-    }
-}
-
-struct Args {
-    input: Option<String>,
-    spec: RetentionSpec,
-    cal: ClinicCalendar,
-    timing: bool,
-}
-
-fn parse_args() -> Result<Args, Fail> {
-    let mut input = None;
-    let mut period = None;
-    let mut periods = None;
-    let mut cal = ClinicCalendar::default();
-    let mut cohorts = CohortKind::FirstTime;
-    let mut window = Window::Calendar;
-    let mut timing = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| Fail(format!("flag {flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--input" => input = Some(value()?).filter(|s| s != "-"),
-            "--period" => {
-                period = Some(match value()?.as_str() {
-                    "day" => Period::Day,
-                    "week" => Period::Week,
-                    "month" => Period::Month,
-                    other => {
-                        return Err(Fail(format!(
-                            "--period {other:?} is not day, week or month"
-                        )));
-                    }
-                })
-            }
-            "--periods" => {
-                let v = value()?;
-                periods = Some(
-                    v.parse::<u32>()
-                        .map_err(|_| Fail(format!("--periods {v:?} is not a whole number")))?,
-                )
-            }
-            "--tz" => cal = ClinicCalendar::parse(&value()?)?,
-            "--cohorts" => {
-                cohorts = match value()?.as_str() {
-                    "first" => CohortKind::FirstTime,
-                    "recurring" => CohortKind::Recurring,
-                    other => {
-                        return Err(Fail(format!(
-                            "--cohorts {other:?} is not first or recurring"
-                        )));
-                    }
-                }
-            }
-            "--window" => {
-                window = match value()?.as_str() {
-                    "calendar" => Window::Calendar,
-                    "rolling" => Window::Rolling,
-                    other => {
-                        return Err(Fail(format!(
-                            "--window {other:?} is not calendar or rolling"
-                        )));
-                    }
-                }
-            }
-            "--timing" => timing = true,
-            other => return Err(Fail(format!("unknown flag {other}"))),
-        }
-    }
-    let period = period.ok_or_else(|| Fail("--period is required".into()))?;
-    let periods = periods.ok_or_else(|| Fail("--periods is required".into()))?;
-    let spec = RetentionSpec::new(period, periods)?
-        .with_cohorts(cohorts)
-        .with_window(window)?;
-    Ok(Args {
-        input,
-        spec,
-        cal,
-        timing,
-    })
-}
-
-/// Rows in memory: a dense patient index and Unix seconds per row.
 #[derive(Default)]
-struct Rows {
-    patients: Vec<u32>,
-    times: Vec<i64>,
+pub(super) struct Rows {
+    pub(super) patients: Vec<u32>,
+    pub(super) times: Vec<i64>,
 }
 
 /// Where the columns we need are, from the header.
@@ -336,7 +223,7 @@ fn find_delim(s: &[u8], mut i: usize) -> usize {
 
 /// Where the bytes come from: a file, read with positioned reads so that two threads read
 /// their halves at once without sharing a cursor, or stdin, already in memory.
-enum Source {
+pub(super) enum Source {
     File(std::fs::File),
     Memory(Vec<u8>),
 }
@@ -715,7 +602,7 @@ fn load_csv(data: &[u8]) -> Result<Rows, Fail> {
     Ok(rows)
 }
 
-fn load(src: &Source) -> Result<Rows, Fail> {
+pub(super) fn load(src: &Source) -> Result<Rows, Fail> {
     if src.len()? == 0 {
         return Err(Fail("line 1: empty input, expected a header".into()));
     }
@@ -728,70 +615,11 @@ fn load(src: &Source) -> Result<Rows, Fail> {
     }
 }
 
-fn render(m: &RetentionMatrix) -> String {
-    let period = match m.spec().period() {
-        Period::Day => "day",
-        Period::Week => "week",
-        _ => "month",
-    };
-    let mut s = format!("{{\"period\":\"{period}\",\"cohorts\":[");
-    for (i, c) in m.cohorts().iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let retained: Vec<String> = c.retained.iter().map(u64::to_string).collect();
-        s.push_str(&format!(
-            "{{\"start\":\"{}\",\"size\":{},\"retained\":[{}]}}",
-            c.start,
-            c.size,
-            retained.join(",")
-        ));
-    }
-    s.push_str("]}");
-    s
-}
-
-fn run() -> Result<(), Fail> {
-    let args = parse_args()?;
-    let started = Instant::now();
-    let src = match &args.input {
-        Some(path) => {
-            Source::File(std::fs::File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?)
-        }
-        None => {
-            let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf)?;
-            Source::Memory(buf)
-        }
-    };
-    let rows = load(&src)?;
-    let loaded = Instant::now();
-    let m = retention_indexed(&rows.patients, &rows.times, &args.spec, args.cal)?;
-    let done = Instant::now();
-    println!("{}", render(&m));
-    if args.timing {
-        eprintln!(
-            "timing load_ms={:.3} compute_ms={:.3}",
-            (loaded - started).as_secs_f64() * 1e3,
-            (done - loaded).as_secs_f64() * 1e3
-        );
-    }
-    Ok(())
-}
-
-fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(2)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clinic_ops::calendar::{ClinicCalendar, Period};
+    use clinic_ops::metrics::retention::{RetentionMatrix, RetentionSpec, retention_indexed};
     use proptest::prelude::*;
 
     fn rows_of(r: &Rows) -> Vec<(u32, i64)> {
