@@ -312,8 +312,10 @@ pub fn retention_of_visits(
 
 /// Computes the matrix from parallel slices: a dense patient index (`0..n`, as a host's
 /// interner hands out) and the visit's Unix seconds. This is the fast path for millions of
-/// visits: calendar first-time cohorts of up to 256 periods take two linear passes and one
-/// bit per patient and period; other specs sort (patient, time) pairs.
+/// visits: calendar first-time cohorts take one pass with one 16-byte slot per patient (up to
+/// 64 periods) or two passes with one bit per patient and period (up to 256); other specs
+/// sort (patient, time) pairs. Visits grouped by patient run fastest (the per-patient slots
+/// stay in cache); any order gives the same matrix.
 ///
 /// # Errors
 ///
