@@ -74,7 +74,7 @@ pub enum RetentionError {
         value: u32,
     },
     /// Rolling windows have a fixed length, so they exist only for days and weeks.
-    #[error("rolling windows need a day or week period, not {period:?}")]
+    #[error("rolling windows need a day or week period, not a {}", period_name(*period))]
     RollingNeedsFixedLength {
         /// The period asked for.
         period: Period,
@@ -194,6 +194,15 @@ impl RetentionSpec {
     /// The window rule.
     pub fn window(&self) -> Window {
         self.window
+    }
+}
+
+fn period_name(period: Period) -> &'static str {
+    match period {
+        Period::Day => "day",
+        Period::Week => "week",
+        Period::Month => "month",
+        _ => "year",
     }
 }
 
@@ -450,12 +459,14 @@ mod tests {
         let m = retention_indexed(&p, &t, &rolling, ClinicCalendar::CHINA).unwrap();
         assert_eq!(m.cohorts()[0].retained, vec![1, 0]);
         assert_eq!(m.cohorts()[0].start.to_string(), "2026-03-02");
-        assert!(matches!(
-            RetentionSpec::new(Period::Month, 2)
-                .unwrap()
-                .with_window(Window::Rolling),
-            Err(RetentionError::RollingNeedsFixedLength { .. })
-        ));
+        let err = RetentionSpec::new(Period::Month, 2)
+            .unwrap()
+            .with_window(Window::Rolling)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rolling windows need a day or week period, not a month"
+        );
     }
 
     #[test]
