@@ -130,22 +130,53 @@ pub(super) fn check_ts(ts: i64) -> Result<i64, RetentionError> {
 pub(super) struct Rows {
     periods: usize,
     rows: BTreeMap<i64, (u64, Vec<u64>)>,
+    /// Cohorts `lo..lo + span` as rows of `[size, retained…]` in one table, when the range is
+    /// known and small: a map lookup per mark was most of the sorting path's time.
+    dense: Option<(i64, Vec<u64>)>,
 }
 
 impl Rows {
-    fn new(periods: usize) -> Self {
+    pub(super) fn new(periods: usize) -> Self {
         Self {
             periods,
             rows: BTreeMap::new(),
+            dense: None,
         }
     }
 
-    fn row(&mut self, cohort: i64) -> &mut (u64, Vec<u64>) {
+    /// Rows for cohorts known to lie in `lo..=hi`.
+    fn with_range(periods: usize, lo: i64, hi: i64) -> Self {
+        let mut rows = Self::new(periods);
+        let span = usize::try_from(hi.saturating_sub(lo).saturating_add(1)).unwrap_or(0);
+        if lo <= hi && span.saturating_mul(periods + 1) <= 1 << 24 {
+            rows.dense = Some((lo, vec![0; span * (periods + 1)]));
+        }
+        rows
+    }
+
+    pub(super) fn row(&mut self, cohort: i64) -> &mut (u64, Vec<u64>) {
         let n = self.periods;
         self.rows.entry(cohort).or_insert_with(|| (0, vec![0; n]))
     }
 
     fn mark(&mut self, cohort: i64, k: i64) {
+        let stride = self.periods + 1;
+        if let Some((lo, table)) = &mut self.dense {
+            let at = usize::try_from(cohort - *lo)
+                .ok()
+                .and_then(|c| c.checked_mul(stride));
+            if let (Some(at), Ok(k)) = (at, usize::try_from(k)) {
+                if let Some(row) = table.get_mut(at..at + stride) {
+                    if k == 0 {
+                        row[0] += 1;
+                    }
+                    if let Some(cell) = row.get_mut(k + 1) {
+                        *cell += 1;
+                    }
+                    return;
+                }
+            }
+        }
         let row = self.row(cohort);
         if k == 0 {
             row.0 += 1;
@@ -155,7 +186,20 @@ impl Rows {
         }
     }
 
-    fn finish(self, spec: RetentionSpec, last_index: Option<i64>) -> RetentionMatrix {
+    pub(super) fn finish(
+        mut self,
+        spec: RetentionSpec,
+        last_index: Option<i64>,
+    ) -> RetentionMatrix {
+        if let Some((lo, table)) = self.dense.take() {
+            for (c, row) in table.chunks(self.periods + 1).enumerate() {
+                if let Some((&size, retained)) = row.split_first() {
+                    if size > 0 {
+                        self.rows.insert(lo + c as i64, (size, retained.to_vec()));
+                    }
+                }
+            }
+        }
         let mut cohorts = Vec::with_capacity(self.rows.len());
         let mut cohort_index = Vec::with_capacity(self.rows.len());
         for (idx, (size, retained)) in self.rows {
@@ -324,65 +368,112 @@ pub(super) fn sort_path(
     spec: &RetentionSpec,
     cal: ClinicCalendar,
 ) -> Result<RetentionMatrix, RetentionError> {
-    let mut pairs = Vec::with_capacity(patients.len());
-    let mut last = None::<i64>;
+    let mut values = Vec::with_capacity(patients.len());
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     let mut bucketer = Bucketer::new(spec.period, cal, unix_seconds.first().copied());
-    for (&p, &ts) in patients.iter().zip(unix_seconds) {
+    for &ts in unix_seconds {
         let ts = check_ts(ts)?;
         let b = bucketer.index(ts);
-        last = Some(last.map_or(b, |l| l.max(b)));
-        let value = match spec.window {
+        lo = lo.min(b);
+        hi = hi.max(b);
+        values.push(match spec.window {
             Window::Calendar => b,
             Window::Rolling => ts,
-        };
-        pairs.push((p, value));
+        });
     }
-    pairs.sort_unstable();
-    pairs.dedup();
+    let last = (lo <= hi).then_some(hi);
+    let mut rows = Rows::with_range(spec.periods as usize, lo, hi);
+    let mut scratch = Vec::new();
+    let max_index = patients.iter().max().map_or(0, |&p| p as usize);
+    if max_index <= patients.len().saturating_mul(4).saturating_add(1024) {
+        // Dense indices: a counting sort by patient, then each patient's few values sorted.
+        let mut starts = vec![0usize; max_index + 2];
+        for &p in patients {
+            if let Some(s) = starts.get_mut(p as usize + 1) {
+                *s += 1;
+            }
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut grouped = vec![0i64; values.len()];
+        for (&p, &v) in patients.iter().zip(&values) {
+            if let Some(at) = next.get_mut(p as usize) {
+                if let Some(slot) = grouped.get_mut(*at) {
+                    *slot = v;
+                }
+                *at += 1;
+            }
+        }
+        for w in starts.windows(2) {
+            let Some(group) = grouped.get(w[0]..w[1]) else {
+                continue;
+            };
+            if group.is_empty() {
+                continue;
+            }
+            scratch.clear();
+            scratch.extend_from_slice(group);
+            scratch.sort_unstable();
+            scratch.dedup();
+            patient_marks(&scratch, spec, &mut bucketer, &mut rows);
+        }
+    } else {
+        let mut pairs: Vec<(u32, i64)> = patients.iter().copied().zip(values).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            scratch.clear();
+            scratch.extend(group.iter().map(|&(_, v)| v));
+            patient_marks(&scratch, spec, &mut bucketer, &mut rows);
+        }
+    }
+    Ok(rows.finish(*spec, last))
+}
+
+/// Marks one patient's cells. `values` are the patient's distinct period indices (calendar)
+/// or instants (rolling), ascending.
+fn patient_marks(values: &[i64], spec: &RetentionSpec, bucketer: &mut Bucketer, rows: &mut Rows) {
     let n = i64::from(spec.periods);
     let len = rolling_len(spec.period).unwrap_or(SECONDS_PER_DAY);
-    let mut rows = Rows::new(spec.periods as usize);
-    for group in pairs.chunk_by(|a, b| a.0 == b.0) {
-        let values: Vec<i64> = group.iter().map(|&(_, v)| v).collect();
-        match (spec.cohorts, spec.window) {
-            (CohortKind::FirstTime, Window::Calendar) => {
-                let c = values.first().copied().unwrap_or(0);
-                for &v in values.iter().take_while(|&&v| v - c < n) {
+    match (spec.cohorts, spec.window) {
+        (CohortKind::FirstTime, Window::Calendar) => {
+            let c = values.first().copied().unwrap_or(0);
+            for &v in values.iter().take_while(|&&v| v - c < n) {
+                rows.mark(c, v - c);
+            }
+        }
+        (CohortKind::Recurring, Window::Calendar) => {
+            for (i, &c) in values.iter().enumerate() {
+                for &v in values[i..].iter().take_while(|&&v| v - c < n) {
                     rows.mark(c, v - c);
                 }
             }
-            (CohortKind::Recurring, Window::Calendar) => {
-                for (i, &c) in values.iter().enumerate() {
-                    for &v in values[i..].iter().take_while(|&&v| v - c < n) {
-                        rows.mark(c, v - c);
-                    }
+        }
+        (cohorts, Window::Rolling) => {
+            let mut prev_cohort = None;
+            for (i, &anchor) in values.iter().enumerate() {
+                let c = bucketer.index(anchor);
+                if prev_cohort == Some(c) {
+                    continue;
                 }
-            }
-            (cohorts, Window::Rolling) => {
-                let mut prev_cohort = None;
-                for (i, &anchor) in values.iter().enumerate() {
-                    let c = bucketer.index(anchor);
-                    if prev_cohort == Some(c) {
-                        continue;
-                    }
-                    prev_cohort = Some(c);
-                    let mut prev_k = -1;
-                    for &t in &values[i..] {
-                        let k = (t - anchor) / len;
-                        if k >= n {
-                            break;
-                        }
-                        if k != prev_k {
-                            rows.mark(c, k);
-                            prev_k = k;
-                        }
-                    }
-                    if cohorts == CohortKind::FirstTime {
+                prev_cohort = Some(c);
+                let mut prev_k = -1;
+                for &t in &values[i..] {
+                    let k = (t - anchor) / len;
+                    if k >= n {
                         break;
                     }
+                    if k != prev_k {
+                        rows.mark(c, k);
+                        prev_k = k;
+                    }
+                }
+                if cohorts == CohortKind::FirstTime {
+                    break;
                 }
             }
         }
     }
-    Ok(rows.finish(*spec, last))
 }

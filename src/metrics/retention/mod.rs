@@ -420,6 +420,30 @@ mod tests {
         }
     }
 
+    /// Sparse indices take the comparison sort, dense ones the counting sort.
+    #[test]
+    fn sparse_and_dense_indices_agree() {
+        let (p, t) = sample();
+        let sparse: Vec<u32> = p.iter().map(|&x| x * 100_000 + 7).collect();
+        for period in [Period::Day, Period::Week, Period::Month] {
+            for kind in [CohortKind::FirstTime, CohortKind::Recurring] {
+                for window in [Window::Calendar, Window::Rolling] {
+                    let Ok(spec) = RetentionSpec::new(period, 300)
+                        .unwrap()
+                        .with_cohorts(kind)
+                        .with_window(window)
+                    else {
+                        continue;
+                    };
+                    let a = retention_indexed(&p, &t, &spec, ClinicCalendar::CHINA).unwrap();
+                    let b = retention_indexed(&sparse, &t, &spec, ClinicCalendar::CHINA).unwrap();
+                    assert_eq!(a, b, "{period:?} {kind:?} {window:?}");
+                    assert!(!a.cohorts().is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn recurring_counts_every_period_with_a_visit() {
         // Patient 0 visits in weeks 0, 1, 3; patient 1 in week 1.
