@@ -84,6 +84,25 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 
+    /// Shards by patient merge exactly, in any grouping.
+    #[test]
+    fn merging_disjoint_shards_equals_the_whole(v in visits(), spec in spec_strategy(), cut in 0u32..40) {
+        let (p, t) = split(&v);
+        let whole = retention_indexed(&p, &t, &spec, ClinicCalendar::CHINA).unwrap();
+        let (a, b): (Vec<(u32, i64)>, Vec<(u32, i64)>) = v.iter().partition(|(p, _)| *p < cut);
+        let (pa, ta) = split(&a);
+        let (pb, tb) = split(&b);
+        let ma = retention_indexed(&pa, &ta, &spec, ClinicCalendar::CHINA).unwrap();
+        let mb = retention_indexed(&pb, &tb, &spec, ClinicCalendar::CHINA).unwrap();
+        let mut ab = ma.clone();
+        ab.merge(&mb).unwrap();
+        let mut ba = mb.clone();
+        ba.merge(&ma).unwrap();
+        prop_assert_eq!(&ab, &whole);
+        prop_assert_eq!(&ba, &whole);
+        prop_assert_eq!(ab.mean_retention(), whole.mean_retention());
+    }
+
     /// Up to 256 periods the first-time calendar path uses bitmasks, beyond it sorting: the
     /// first columns must agree.
     #[test]

@@ -96,6 +96,9 @@ pub enum RetentionError {
     /// More distinct patients than a `u32` index can hold.
     #[error("more than 4294967295 distinct patients")]
     TooManyPatients,
+    /// Two matrices computed with different specs cannot be merged.
+    #[error("cannot merge retention matrices computed with different specs")]
+    SpecMismatch,
 }
 
 /// How patients are assigned to cohorts.
@@ -259,6 +262,48 @@ impl RetentionMatrix {
     /// The local start date of the period holding the latest visit, if there was any.
     pub fn last_observed(&self) -> Option<NaiveDate> {
         self.last_index.map(|i| index_start(self.spec.period, i))
+    }
+
+    /// Adds the matrix of a **disjoint** set of patients: sizes and cells add up, so a host can
+    /// shard visits by patient, compute each shard anywhere and merge the results exactly
+    /// (merging is associative and commutative). Merging overlapping patient sets counts the
+    /// shared patients twice.
+    ///
+    /// # Errors
+    ///
+    /// [`RetentionError::SpecMismatch`] when the specs differ.
+    pub fn merge(&mut self, other: &RetentionMatrix) -> Result<(), RetentionError> {
+        if self.spec != other.spec {
+            return Err(RetentionError::SpecMismatch);
+        }
+        let mut rows: std::collections::BTreeMap<i64, Cohort> = std::collections::BTreeMap::new();
+        let mine = std::mem::take(&mut self.cohorts);
+        let indices = std::mem::take(&mut self.cohort_index);
+        for (idx, c) in indices.into_iter().zip(mine) {
+            rows.insert(idx, c);
+        }
+        for (&idx, c) in other.cohort_index.iter().zip(&other.cohorts) {
+            match rows.get_mut(&idx) {
+                Some(row) => {
+                    row.size += c.size;
+                    for (a, b) in row.retained.iter_mut().zip(&c.retained) {
+                        *a += b;
+                    }
+                }
+                None => {
+                    rows.insert(idx, c.clone());
+                }
+            }
+        }
+        for (idx, c) in rows {
+            self.cohort_index.push(idx);
+            self.cohorts.push(c);
+        }
+        self.last_index = match (self.last_index, other.last_index) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(())
     }
 
     /// Mean retention per period, pooled over cohorts: `Σ retained[k] ÷ Σ size` over the
