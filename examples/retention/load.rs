@@ -54,6 +54,9 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 pub(super) struct Rows {
     pub(super) patients: Vec<u32>,
     pub(super) times: Vec<i64>,
+    /// Rows `..split` and `split..` hold disjoint patients, each numbered densely from 0, so
+    /// the two shards can be computed on two threads and their matrices merged.
+    pub(super) split: usize,
 }
 
 /// Where the columns we need are, from the header.
@@ -469,14 +472,14 @@ fn strip_cr(f: &[u8]) -> &[u8] {
 }
 
 /// Interns partitions `range` of both halves into `patients`/`times` (exactly their rows
-/// long), with partition-local ids; returns the number of ids per partition.
+/// long), numbering the ids of these partitions densely from 0; returns how many ids.
 fn intern_partitions(
     halves: [&Chunk; 2],
     range: std::ops::Range<usize>,
     patients: &mut [u32],
     times: &mut [i64],
-) -> Vec<u32> {
-    let mut counts = Vec::with_capacity(range.len());
+) -> u32 {
+    let mut base = 0;
     let mut at = 0;
     for p in range {
         let rows = halves[0].parts[p].len() + halves[1].parts[p].len();
@@ -484,14 +487,14 @@ fn intern_partitions(
         let mut table = ShortTable::with_capacity(rows / 4);
         for half in halves {
             for &(k, t) in &half.parts[p] {
-                patients[at] = table.intern(k);
+                patients[at] = base + table.intern(k);
                 times[at] = t;
                 at += 1;
             }
         }
-        counts.push(table.len);
+        base += table.len;
     }
-    counts
+    base
 }
 
 /// The fast path: two threads each read and parse half of the body, block by block,
@@ -565,7 +568,7 @@ fn load_fast_in_blocks(src: &Source, block: usize) -> Result<Option<Rows>, Fail>
         acc += part_rows[cut];
         cut += 1;
     }
-    let (counts_a, counts_b) = {
+    let (_, ids_b) = {
         let (pa, pb) = patients[..short_rows].split_at_mut(acc);
         let (ta, tb) = times[..short_rows].split_at_mut(acc);
         std::thread::scope(|s| {
@@ -575,26 +578,19 @@ fn load_fast_in_blocks(src: &Source, block: usize) -> Result<Option<Rows>, Fail>
         })
         .map_err(|_| Fail("the interning thread failed".into()))?
     };
-    // Partition-local ids to global ones: each partition's ids start after the previous
-    // partitions' ids.
-    let mut base = 0u32;
-    let mut row = 0;
-    for (p, &count) in counts_a.iter().chain(&counts_b).enumerate() {
-        for id in &mut patients[row..row + part_rows[p]] {
-            *id += base;
-        }
-        row += part_rows[p];
-        base += count;
-    }
-    // Long ids (more than 8 bytes) are rare: one ordinary map after the short ones.
+    // Long ids (more than 8 bytes) are rare: one ordinary map, numbered after the second
+    // shard's short ids (a long id never equals a short one).
     let mut long: FxMap<&[u8], u32> = FxMap::default();
     for (slot, (id, t)) in ca.long.iter().chain(&cb.long).enumerate() {
-        let next = base + long.len() as u32;
+        let next = ids_b + long.len() as u32;
         patients[short_rows + slot] = *long.entry(id).or_insert(next);
-        let t = *t;
-        times[short_rows + slot] = t;
+        times[short_rows + slot] = *t;
     }
-    Ok(Some(Rows { patients, times }))
+    Ok(Some(Rows {
+        patients,
+        times,
+        split: acc,
+    }))
 }
 
 /// The general path through the csv crate: quoting, embedded newlines, everything RFC 4180.
@@ -628,6 +624,7 @@ fn load_csv(data: &[u8]) -> Result<Rows, Fail> {
         rows.patients.push(id);
         rows.times.push(t);
     }
+    rows.split = rows.patients.len();
     Ok(rows)
 }
 
@@ -651,22 +648,28 @@ mod tests {
     use clinic_ops::metrics::retention::{RetentionMatrix, RetentionSpec, retention_indexed};
     use proptest::prelude::*;
 
-    fn rows_of(r: &Rows) -> Vec<(u32, i64)> {
-        let mut v: Vec<_> = r
-            .patients
-            .iter()
-            .copied()
-            .zip(r.times.iter().copied())
-            .collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// Ids are assigned in different orders by the two paths, so compare the retention
-    /// matrices, and the multiset of (id's first time, time) rows.
+    /// Ids are assigned in different orders by the two paths, and the fast path numbers its
+    /// two shards separately, so compare the retention matrices.
     fn matrix(r: &Rows) -> RetentionMatrix {
         let spec = RetentionSpec::new(Period::Day, 5).unwrap();
-        retention_indexed(&r.patients, &r.times, &spec, ClinicCalendar::CHINA).unwrap()
+        let cal = ClinicCalendar::CHINA;
+        let (pa, pb) = r.patients.split_at(r.split);
+        let (ta, tb) = r.times.split_at(r.split);
+        let mut m = retention_indexed(pa, ta, &spec, cal).unwrap();
+        m.merge(&retention_indexed(pb, tb, &spec, cal).unwrap())
+            .unwrap();
+        m
+    }
+
+    /// Distinct patients over both shards.
+    fn patients(r: &Rows) -> usize {
+        let count = |p: &[u32]| {
+            let mut p = p.to_vec();
+            p.sort_unstable();
+            p.dedup();
+            p.len()
+        };
+        count(&r.patients[..r.split]) + count(&r.patients[r.split..])
     }
 
     proptest! {
@@ -686,7 +689,7 @@ mod tests {
             }
             let fast = load_fast(&Source::Memory(text.clone().into_bytes())).ok().flatten().unwrap();
             let slow = load_csv(text.as_bytes()).ok().unwrap();
-            prop_assert_eq!(rows_of(&fast).len(), rows.len());
+            prop_assert_eq!(fast.patients.len(), rows.len());
             // Tiny blocks: lines cut at every boundary, and lines longer than a block.
             let tiny = load_fast_in_blocks(&Source::Memory(text.clone().into_bytes()), block)
                 .ok()
@@ -694,14 +697,18 @@ mod tests {
                 .unwrap();
             prop_assert_eq!(matrix(&tiny), matrix(&fast));
             prop_assert_eq!(matrix(&fast), matrix(&slow));
-            let distinct = |r: &Rows| {
-                let mut p = r.patients.clone();
+            let mut ids: Vec<&str> = rows.iter().map(|(p, _, _)| p.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            prop_assert_eq!(patients(&fast), ids.len());
+            prop_assert_eq!(patients(&slow), ids.len());
+            // Each shard is numbered densely from 0.
+            for shard in [&fast.patients[..fast.split], &fast.patients[fast.split..]] {
+                let mut p = shard.to_vec();
                 p.sort_unstable();
                 p.dedup();
-                p.len()
-            };
-            prop_assert_eq!(distinct(&fast), distinct(&slow));
-            prop_assert!(fast.patients.iter().all(|&p| (p as usize) < distinct(&fast)));
+                prop_assert!(p.iter().enumerate().all(|(i, &x)| i as u32 == x));
+            }
         }
     }
 
