@@ -89,7 +89,8 @@ proptest! {
     fn merging_disjoint_shards_equals_the_whole(v in visits(), spec in spec_strategy(), cut in 0u32..40) {
         let (p, t) = split(&v);
         let whole = retention_indexed(&p, &t, &spec, ClinicCalendar::CHINA).unwrap();
-        let (a, b): (Vec<(u32, i64)>, Vec<(u32, i64)>) = v.iter().partition(|(p, _)| *p < cut);
+        type Shard = Vec<(u32, i64)>;
+        let (a, b): (Shard, Shard) = v.iter().partition(|(p, _)| *p < cut);
         let (pa, ta) = split(&a);
         let (pb, tb) = split(&b);
         let ma = retention_indexed(&pa, &ta, &spec, ClinicCalendar::CHINA).unwrap();
