@@ -84,6 +84,26 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 
+    /// Shards by patient merge exactly, in any grouping.
+    #[test]
+    fn merging_disjoint_shards_equals_the_whole(v in visits(), spec in spec_strategy(), cut in 0u32..40) {
+        let (p, t) = split(&v);
+        let whole = retention_indexed(&p, &t, &spec, ClinicCalendar::CHINA).unwrap();
+        type Shard = Vec<(u32, i64)>;
+        let (a, b): (Shard, Shard) = v.iter().partition(|(p, _)| *p < cut);
+        let (pa, ta) = split(&a);
+        let (pb, tb) = split(&b);
+        let ma = retention_indexed(&pa, &ta, &spec, ClinicCalendar::CHINA).unwrap();
+        let mb = retention_indexed(&pb, &tb, &spec, ClinicCalendar::CHINA).unwrap();
+        let mut ab = ma.clone();
+        ab.merge(&mb).unwrap();
+        let mut ba = mb.clone();
+        ba.merge(&ma).unwrap();
+        prop_assert_eq!(&ab, &whole);
+        prop_assert_eq!(&ba, &whole);
+        prop_assert_eq!(ab.mean_retention(), whole.mean_retention());
+    }
+
     /// Up to 256 periods the first-time calendar path uses bitmasks, beyond it sorting: the
     /// first columns must agree.
     #[test]
@@ -272,5 +292,92 @@ proptest! {
         prop_assert!(a.overall.numerator <= a.overall.denominator);
         let per_doctor: u64 = a.by_doctor.values().map(|r| r.denominator).sum();
         prop_assert_eq!(per_doctor, a.overall.denominator);
+    }
+}
+
+// ---- no-shows, service times, economics -------------------------------------------------
+
+use clinic_ops::metrics::economics::{ChannelInput, economics};
+use clinic_ops::metrics::rates::{
+    Appointment, AppointmentStatus, DurationStats, nearest_rank, no_show_rate,
+};
+
+fn status() -> impl Strategy<Value = AppointmentStatus> {
+    prop_oneof![
+        Just(AppointmentStatus::Booked),
+        Just(AppointmentStatus::Cancelled),
+        Just(AppointmentStatus::Arrived),
+        Just(AppointmentStatus::NoShow),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn no_show_rate_counts_only_reached_uncancelled_slots(
+        (appts, shuffled) in prop::collection::vec((1u64..30, -5i64..5, status(), 1u64..3), 0..60)
+            .prop_map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, (p, day, status, d))| Appointment {
+                        id: VisitId::new(i as u64),
+                        patient: PatientId::new(p),
+                        slot: at(10 * 86_400 + day * 86_400),
+                        clinic: ClinicId::new(d),
+                        doctor: None,
+                        status,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+    ) {
+        let now = at(10 * 86_400);
+        let r = no_show_rate(&appts, now, &BTreeMap::new());
+        prop_assert_eq!(&r, &no_show_rate(&shuffled, now, &BTreeMap::new()));
+        let reached = appts
+            .iter()
+            .filter(|a| a.slot <= now && a.status != AppointmentStatus::Cancelled)
+            .count() as u64;
+        prop_assert_eq!(r.overall.denominator, reached);
+        prop_assert!(r.overall.numerator <= r.overall.denominator);
+        let per_clinic: u64 = r.by_clinic.values().map(|x| x.numerator).sum();
+        prop_assert_eq!(per_clinic, r.overall.numerator);
+    }
+
+    #[test]
+    fn median_is_at_most_p90_and_both_are_observed(v in prop::collection::vec(0i64..10_000, 1..100)) {
+        let s = DurationStats::from_seconds(v.clone());
+        let (m, p) = (s.median_seconds.unwrap(), s.p90_seconds.unwrap());
+        prop_assert!(m <= p);
+        prop_assert!(v.contains(&m) && v.contains(&p));
+        let mut sorted = v.clone();
+        sorted.sort_unstable();
+        // Nearest rank: at least half the values are ≤ the median, and fewer than half < it.
+        let at_most = sorted.iter().filter(|&&x| x <= m).count();
+        let below = sorted.iter().filter(|&&x| x < m).count();
+        prop_assert!(at_most * 2 >= sorted.len() && below * 2 < sorted.len());
+        prop_assert_eq!(nearest_rank(&sorted, 100), sorted.last().copied());
+    }
+
+    #[test]
+    fn economics_never_panics_and_rounds_to_the_fen(
+        spend in 0u64..10_000_000,
+        revenue in 0u64..10_000_000,
+        n in 0u64..5_000,
+    ) {
+        let e = economics(&ChannelInput {
+            spend: Yuan::from_fen(spend as u32),
+            new_patients: n,
+            revenue: Yuan::from_fen(revenue as u32),
+        });
+        prop_assert_eq!(e.cac.is_none(), n == 0);
+        prop_assert_eq!(e.roi.is_none(), spend == 0);
+        if let Some(cac) = e.cac {
+            // CAC × n is within half a fen per patient of the spend.
+            let back = cac.amount() * rust_decimal::Decimal::from(n);
+            let diff = (back - Yuan::from_fen(spend as u32).amount()).abs();
+            prop_assert!(diff <= rust_decimal::Decimal::new(5, 3) * rust_decimal::Decimal::from(n));
+        }
     }
 }

@@ -14,6 +14,12 @@ use clinic_ops::store::PatientStore;
 
 const DOCTORS: [&str; 3] = ["王医生 (D1)", "李医生 (D2)", "陈医生 (D3)"];
 
+/// Pads to `width` terminal columns, counting CJK characters as two.
+fn pad(s: &str, width: usize) -> String {
+    let cols: usize = s.chars().map(|c| if c > '\u{2e80}' { 2 } else { 1 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
+}
+
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "—".into(), |v| format!("{:.0}%", v * 100.0))
 }
@@ -66,8 +72,8 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         let name = DOCTORS.get((d.get() - 1) as usize).copied().unwrap_or("?");
         let t = nps.by_doctor.get(d).copied().unwrap_or_default();
         println!(
-            "{:<16} {:>9} {:>10} {:>8} {:>9} {:>6}",
-            name,
+            "{} {:>9} {:>10} {:>8} {:>9} {:>6}",
+            pad(name, 16),
             rate.denominator,
             rate.numerator,
             pct(rate.value()),

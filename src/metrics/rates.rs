@@ -227,21 +227,35 @@ pub fn no_show_rate(
     out
 }
 
+/// Which of a patient's courses the repurchase rate looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CourseBasis {
+    /// The first course: did the patient buy a second one? The seed's "second box" figure.
+    #[default]
+    First,
+    /// The latest course whose grace period is over: is the patient still on treatment?
+    LatestRunOut,
+}
+
 /// Treatment-course repurchase rate: patients who bought a next course within a grace period
 /// after their course ran out ÷ patients whose course ran out (and whose grace is over).
 ///
-/// - A course is a purchase with `days_supply`; other purchases are ignored.
-/// - The course measured is the patient's **first** (earliest, ties by purchase id): the
-///   seed's "second box" question. It runs out on local date `purchase date + days_supply`
-///   (the first day without medicine).
-/// - The patient repurchased when a later course was bought on or before
-///   `run-out date + grace_days` (buying early counts).
-/// - Only patients whose grace period is over by `now` (today's local date is past the
-///   run-out date + grace) are counted. Purchases after `now` are ignored.
+/// - A course is a purchase with `days_supply`; other purchases are ignored. Courses are
+///   ordered by time, ties by purchase id.
+/// - A course runs out on local date `purchase date + days_supply` (the first day without
+///   medicine); its deadline is that date + `grace_days`.
+/// - The course measured per patient is chosen by `basis`: the first course, or the latest
+///   one whose deadline is before today. A patient with no course past its deadline by `now`
+///   is not counted at all. Purchases after `now` are ignored.
+/// - The patient repurchased when a later course was bought on or before the deadline
+///   (buying early counts).
 /// - Purchases carry no doctor or clinic, so only the channel breakdown is filled.
 pub fn repurchase_rate(
     purchases: &[Purchase],
     grace_days: u32,
+    basis: CourseBasis,
     now: DateTime<Utc>,
     cal: ClinicCalendar,
     channels: &BTreeMap<PatientId, Channel>,
@@ -254,21 +268,28 @@ pub fn repurchase_rate(
         by_patient.entry(p.patient).or_default().push(p);
     }
     let today = cal.local_date(now);
+    let deadline = |p: &Purchase| {
+        let supply = p.days_supply.map_or(0, |d| d.get());
+        cal.local_date(p.at)
+            .checked_add_days(chrono::Days::new(u64::from(supply) + u64::from(grace_days)))
+    };
     let mut out = Breakdown::default();
     for (patient, mut ps) in by_patient {
         ps.sort_by_key(|p| (p.at, p.id));
-        let Some((first, rest)) = ps.split_first() else {
+        let matured = |i: &usize| {
+            ps.get(*i)
+                .and_then(|p| deadline(p))
+                .is_some_and(|d| d < today)
+        };
+        let chosen = match basis {
+            CourseBasis::First => Some(0).filter(matured),
+            CourseBasis::LatestRunOut => (0..ps.len()).rev().find(matured),
+        };
+        let Some(i) = chosen else { continue };
+        let Some(due) = ps.get(i).and_then(|p| deadline(p)) else {
             continue;
         };
-        let supply = first.days_supply.map_or(0, |d| d.get());
-        let deadline = cal
-            .local_date(first.at)
-            .checked_add_days(chrono::Days::new(u64::from(supply) + u64::from(grace_days)));
-        let Some(deadline) = deadline else { continue };
-        if today <= deadline {
-            continue;
-        }
-        let repurchased = rest.iter().any(|p| cal.local_date(p.at) <= deadline);
+        let repurchased = ps.iter().skip(i + 1).any(|p| cal.local_date(p.at) <= due);
         out.add(None, None, channel_of(channels, patient), |r: &mut Rate| {
             r.count(repurchased)
         });
@@ -512,14 +533,41 @@ mod tests {
             // P4: grace not over yet.
             buy(6, 4, at(4, 20, 2), Some(30)),
         ];
-        let r = repurchase_rate(&ps, 7, at(5, 20, 0), cal, &BTreeMap::new());
+        let first = |now| repurchase_rate(&ps, 7, CourseBasis::First, now, cal, &BTreeMap::new());
         assert_eq!(
-            r.overall,
+            first(at(5, 20, 0)).overall,
             Rate {
                 numerator: 1,
                 denominator: 2
             }
         );
+        // The latest course past its deadline: P1's and P2's second courses (7 and 8 April,
+        // 30 days + 7 grace → 14 and 15 May) have lapsed with no third one by 20 May.
+        let latest = repurchase_rate(
+            &ps,
+            7,
+            CourseBasis::LatestRunOut,
+            at(5, 20, 0),
+            cal,
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            latest.overall,
+            Rate {
+                numerator: 0,
+                denominator: 2
+            }
+        );
+        // On 10 May only the first courses are past their deadlines.
+        let latest = repurchase_rate(
+            &ps,
+            7,
+            CourseBasis::LatestRunOut,
+            at(5, 10, 0),
+            cal,
+            &BTreeMap::new(),
+        );
+        assert_eq!(latest.overall, first(at(5, 10, 0)).overall);
     }
 
     #[test]

@@ -1,32 +1,11 @@
-//! Reference calculator: retention cohorts from a visit export.
-//!
-//! ```text
-//! cargo run --release --example retention -- --input visits.csv --period day|week|month \
-//!     --periods N [--tz +08:00] [--cohorts first|recurring] [--window calendar|rolling] [--timing]
-//! ```
-//!
-//! Input: CSV with a header naming at least `patient_id` and `timestamp` (Unix seconds, UTC);
-//! other columns are ignored, so the funnel export (`patient_id,event,timestamp,channel`)
-//! works as is. Output: `{"period":..,"cohorts":[{"start":"YYYY-MM-DD","size":n,"retained":[..]}]}`.
-//! Bad input: `line N: reason` on stderr and exit code 2.
-//!
-//! The loader is built for exports of ten million rows: it reads the whole file, splits it
-//! into two halves at a line boundary, and parses both on two threads with a hand-written
-//! path for unquoted lines, interning patient ids in a hash map. If any quote appears, the
-//! whole input goes through the `csv` crate instead (a quoted field may hold a newline, so
-//! splitting at newlines would no longer be safe).
+//! The fast loader of the `retention` calculator, and its `csv` crate fallback.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Read;
-use std::process::ExitCode;
-use std::time::Instant;
 
-use clinic_ops::calendar::{ClinicCalendar, Period};
-use clinic_ops::metrics::retention::{
-    CohortKind, MAX_UNIX_SECONDS, MIN_UNIX_SECONDS, RetentionMatrix, RetentionSpec, Window,
-    retention_indexed,
-};
+use clinic_ops::metrics::retention::{MAX_UNIX_SECONDS, MIN_UNIX_SECONDS};
+
+use super::Fail;
 
 /// FxHash (rustc's hasher): one multiply per 8 bytes. Patient ids come from the clinic's own
 /// export, so hash flooding is not a concern here and speed is.
@@ -71,102 +50,13 @@ impl Fx {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// A failure to report: the message, and the exit code.
-struct Fail(String);
-
-impl<E: std::fmt::Display> From<E> for Fail {
-    fn from(e: E) -> Self {
-        Fail(e.to_string())
-    }
-}
-
-struct Args {
-    input: Option<String>,
-    spec: RetentionSpec,
-    cal: ClinicCalendar,
-    timing: bool,
-}
-
-fn parse_args() -> Result<Args, Fail> {
-    let mut input = None;
-    let mut period = None;
-    let mut periods = None;
-    let mut cal = ClinicCalendar::default();
-    let mut cohorts = CohortKind::FirstTime;
-    let mut window = Window::Calendar;
-    let mut timing = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| Fail(format!("flag {flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--input" => input = Some(value()?).filter(|s| s != "-"),
-            "--period" => {
-                period = Some(match value()?.as_str() {
-                    "day" => Period::Day,
-                    "week" => Period::Week,
-                    "month" => Period::Month,
-                    other => {
-                        return Err(Fail(format!(
-                            "--period {other:?} is not day, week or month"
-                        )));
-                    }
-                })
-            }
-            "--periods" => {
-                let v = value()?;
-                periods = Some(
-                    v.parse::<u32>()
-                        .map_err(|_| Fail(format!("--periods {v:?} is not a whole number")))?,
-                )
-            }
-            "--tz" => cal = ClinicCalendar::parse(&value()?)?,
-            "--cohorts" => {
-                cohorts = match value()?.as_str() {
-                    "first" => CohortKind::FirstTime,
-                    "recurring" => CohortKind::Recurring,
-                    other => {
-                        return Err(Fail(format!(
-                            "--cohorts {other:?} is not first or recurring"
-                        )));
-                    }
-                }
-            }
-            "--window" => {
-                window = match value()?.as_str() {
-                    "calendar" => Window::Calendar,
-                    "rolling" => Window::Rolling,
-                    other => {
-                        return Err(Fail(format!(
-                            "--window {other:?} is not calendar or rolling"
-                        )));
-                    }
-                }
-            }
-            "--timing" => timing = true,
-            other => return Err(Fail(format!("unknown flag {other}"))),
-        }
-    }
-    let period = period.ok_or_else(|| Fail("--period is required".into()))?;
-    let periods = periods.ok_or_else(|| Fail("--periods is required".into()))?;
-    let spec = RetentionSpec::new(period, periods)?
-        .with_cohorts(cohorts)
-        .with_window(window)?;
-    Ok(Args {
-        input,
-        spec,
-        cal,
-        timing,
-    })
-}
-
-/// Rows in memory: a dense patient index and Unix seconds per row.
 #[derive(Default)]
-struct Rows {
-    patients: Vec<u32>,
-    times: Vec<i64>,
+pub(super) struct Rows {
+    pub(super) patients: Vec<u32>,
+    pub(super) times: Vec<i64>,
+    /// Rows `..split` and `split..` hold disjoint patients, each numbered densely from 0, so
+    /// the two shards can be computed on two threads and their matrices merged.
+    pub(super) split: usize,
 }
 
 /// Where the columns we need are, from the header.
@@ -191,7 +81,36 @@ fn layout(header: &[&str]) -> Result<Layout, Fail> {
     })
 }
 
+/// Ten ASCII digits (every Unix time from 2001 to 2286) in a few multiplies, or `None` for
+/// anything else, which then takes the general path.
+#[inline]
+fn ten_digits(f: &[u8]) -> Option<i64> {
+    let (head, tail) = (f.get(..8)?, f.get(8..)?);
+    let [t0, t1] = *tail else { return None };
+    let mut w = [0u8; 8];
+    w.copy_from_slice(head);
+    let x = u64::from_le_bytes(w) ^ 0x3030_3030_3030_3030;
+    // A byte above 9 sets its high bit in `x + 0x76` or in `x` itself.
+    if ((x.wrapping_add(0x7676_7676_7676_7676)) | x) & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    let (d8, d9) = (t0.wrapping_sub(b'0'), t1.wrapping_sub(b'0'));
+    if d8 > 9 || d9 > 9 {
+        return None;
+    }
+    // Little-endian: the first digit is the lowest byte and the most significant.
+    let v = (x.wrapping_mul(10) + (x >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    let v = (v.wrapping_mul(10_000) + (v >> 32)) & 0xffff_ffff;
+    Some(v as i64 * 100 + i64::from(d8) * 10 + i64::from(d9))
+}
+
 fn parse_ts(field: &[u8]) -> Result<i64, String> {
+    if let Some(v) = ten_digits(field) {
+        if v <= MAX_UNIX_SECONDS {
+            return Ok(v);
+        }
+    }
     let shown = || String::from_utf8_lossy(field).into_owned();
     let t = field.trim_ascii();
     let (neg, digits) = match t.first() {
@@ -336,7 +255,7 @@ fn find_delim(s: &[u8], mut i: usize) -> usize {
 
 /// Where the bytes come from: a file, read with positioned reads so that two threads read
 /// their halves at once without sharing a cursor, or stdin, already in memory.
-enum Source {
+pub(super) enum Source {
     File(std::fs::File),
     Memory(Vec<u8>),
 }
@@ -553,14 +472,14 @@ fn strip_cr(f: &[u8]) -> &[u8] {
 }
 
 /// Interns partitions `range` of both halves into `patients`/`times` (exactly their rows
-/// long), with partition-local ids; returns the number of ids per partition.
+/// long), numbering the ids of these partitions densely from 0; returns how many ids.
 fn intern_partitions(
     halves: [&Chunk; 2],
     range: std::ops::Range<usize>,
     patients: &mut [u32],
     times: &mut [i64],
-) -> Vec<u32> {
-    let mut counts = Vec::with_capacity(range.len());
+) -> u32 {
+    let mut base = 0;
     let mut at = 0;
     for p in range {
         let rows = halves[0].parts[p].len() + halves[1].parts[p].len();
@@ -568,14 +487,14 @@ fn intern_partitions(
         let mut table = ShortTable::with_capacity(rows / 4);
         for half in halves {
             for &(k, t) in &half.parts[p] {
-                patients[at] = table.intern(k);
+                patients[at] = base + table.intern(k);
                 times[at] = t;
                 at += 1;
             }
         }
-        counts.push(table.len);
+        base += table.len;
     }
-    counts
+    base
 }
 
 /// The fast path: two threads each read and parse half of the body, block by block,
@@ -649,7 +568,7 @@ fn load_fast_in_blocks(src: &Source, block: usize) -> Result<Option<Rows>, Fail>
         acc += part_rows[cut];
         cut += 1;
     }
-    let (counts_a, counts_b) = {
+    let (_, ids_b) = {
         let (pa, pb) = patients[..short_rows].split_at_mut(acc);
         let (ta, tb) = times[..short_rows].split_at_mut(acc);
         std::thread::scope(|s| {
@@ -659,26 +578,19 @@ fn load_fast_in_blocks(src: &Source, block: usize) -> Result<Option<Rows>, Fail>
         })
         .map_err(|_| Fail("the interning thread failed".into()))?
     };
-    // Partition-local ids to global ones: each partition's ids start after the previous
-    // partitions' ids.
-    let mut base = 0u32;
-    let mut row = 0;
-    for (p, &count) in counts_a.iter().chain(&counts_b).enumerate() {
-        for id in &mut patients[row..row + part_rows[p]] {
-            *id += base;
-        }
-        row += part_rows[p];
-        base += count;
-    }
-    // Long ids (more than 8 bytes) are rare: one ordinary map after the short ones.
+    // Long ids (more than 8 bytes) are rare: one ordinary map, numbered after the second
+    // shard's short ids (a long id never equals a short one).
     let mut long: FxMap<&[u8], u32> = FxMap::default();
     for (slot, (id, t)) in ca.long.iter().chain(&cb.long).enumerate() {
-        let next = base + long.len() as u32;
+        let next = ids_b + long.len() as u32;
         patients[short_rows + slot] = *long.entry(id).or_insert(next);
-        let t = *t;
-        times[short_rows + slot] = t;
+        times[short_rows + slot] = *t;
     }
-    Ok(Some(Rows { patients, times }))
+    Ok(Some(Rows {
+        patients,
+        times,
+        split: acc,
+    }))
 }
 
 /// The general path through the csv crate: quoting, embedded newlines, everything RFC 4180.
@@ -712,10 +624,11 @@ fn load_csv(data: &[u8]) -> Result<Rows, Fail> {
         rows.patients.push(id);
         rows.times.push(t);
     }
+    rows.split = rows.patients.len();
     Ok(rows)
 }
 
-fn load(src: &Source) -> Result<Rows, Fail> {
+pub(super) fn load(src: &Source) -> Result<Rows, Fail> {
     if src.len()? == 0 {
         return Err(Fail("line 1: empty input, expected a header".into()));
     }
@@ -728,88 +641,35 @@ fn load(src: &Source) -> Result<Rows, Fail> {
     }
 }
 
-fn render(m: &RetentionMatrix) -> String {
-    let period = match m.spec().period() {
-        Period::Day => "day",
-        Period::Week => "week",
-        _ => "month",
-    };
-    let mut s = format!("{{\"period\":\"{period}\",\"cohorts\":[");
-    for (i, c) in m.cohorts().iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let retained: Vec<String> = c.retained.iter().map(u64::to_string).collect();
-        s.push_str(&format!(
-            "{{\"start\":\"{}\",\"size\":{},\"retained\":[{}]}}",
-            c.start,
-            c.size,
-            retained.join(",")
-        ));
-    }
-    s.push_str("]}");
-    s
-}
-
-fn run() -> Result<(), Fail> {
-    let args = parse_args()?;
-    let started = Instant::now();
-    let src = match &args.input {
-        Some(path) => {
-            Source::File(std::fs::File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?)
-        }
-        None => {
-            let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf)?;
-            Source::Memory(buf)
-        }
-    };
-    let rows = load(&src)?;
-    let loaded = Instant::now();
-    let m = retention_indexed(&rows.patients, &rows.times, &args.spec, args.cal)?;
-    let done = Instant::now();
-    println!("{}", render(&m));
-    if args.timing {
-        eprintln!(
-            "timing load_ms={:.3} compute_ms={:.3}",
-            (loaded - started).as_secs_f64() * 1e3,
-            (done - loaded).as_secs_f64() * 1e3
-        );
-    }
-    Ok(())
-}
-
-fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(2)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clinic_ops::calendar::{ClinicCalendar, Period};
+    use clinic_ops::metrics::retention::{RetentionMatrix, RetentionSpec, retention_indexed};
     use proptest::prelude::*;
 
-    fn rows_of(r: &Rows) -> Vec<(u32, i64)> {
-        let mut v: Vec<_> = r
-            .patients
-            .iter()
-            .copied()
-            .zip(r.times.iter().copied())
-            .collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// Ids are assigned in different orders by the two paths, so compare the retention
-    /// matrices, and the multiset of (id's first time, time) rows.
+    /// Ids are assigned in different orders by the two paths, and the fast path numbers its
+    /// two shards separately, so compare the retention matrices.
     fn matrix(r: &Rows) -> RetentionMatrix {
         let spec = RetentionSpec::new(Period::Day, 5).unwrap();
-        retention_indexed(&r.patients, &r.times, &spec, ClinicCalendar::CHINA).unwrap()
+        let cal = ClinicCalendar::CHINA;
+        let (pa, pb) = r.patients.split_at(r.split);
+        let (ta, tb) = r.times.split_at(r.split);
+        let mut m = retention_indexed(pa, ta, &spec, cal).unwrap();
+        m.merge(&retention_indexed(pb, tb, &spec, cal).unwrap())
+            .unwrap();
+        m
+    }
+
+    /// Distinct patients over both shards.
+    fn patients(r: &Rows) -> usize {
+        let count = |p: &[u32]| {
+            let mut p = p.to_vec();
+            p.sort_unstable();
+            p.dedup();
+            p.len()
+        };
+        count(&r.patients[..r.split]) + count(&r.patients[r.split..])
     }
 
     proptest! {
@@ -829,7 +689,7 @@ mod tests {
             }
             let fast = load_fast(&Source::Memory(text.clone().into_bytes())).ok().flatten().unwrap();
             let slow = load_csv(text.as_bytes()).ok().unwrap();
-            prop_assert_eq!(rows_of(&fast).len(), rows.len());
+            prop_assert_eq!(fast.patients.len(), rows.len());
             // Tiny blocks: lines cut at every boundary, and lines longer than a block.
             let tiny = load_fast_in_blocks(&Source::Memory(text.clone().into_bytes()), block)
                 .ok()
@@ -837,15 +697,43 @@ mod tests {
                 .unwrap();
             prop_assert_eq!(matrix(&tiny), matrix(&fast));
             prop_assert_eq!(matrix(&fast), matrix(&slow));
-            let distinct = |r: &Rows| {
-                let mut p = r.patients.clone();
+            let mut ids: Vec<&str> = rows.iter().map(|(p, _, _)| p.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            prop_assert_eq!(patients(&fast), ids.len());
+            prop_assert_eq!(patients(&slow), ids.len());
+            // Each shard is numbered densely from 0.
+            for shard in [&fast.patients[..fast.split], &fast.patients[fast.split..]] {
+                let mut p = shard.to_vec();
                 p.sort_unstable();
                 p.dedup();
-                p.len()
-            };
-            prop_assert_eq!(distinct(&fast), distinct(&slow));
-            prop_assert!(fast.patients.iter().all(|&p| (p as usize) < distinct(&fast)));
+                prop_assert!(p.iter().enumerate().all(|(i, &x)| i as u32 == x));
+            }
         }
+    }
+
+    #[test]
+    fn ten_digit_fast_path_agrees() {
+        for s in [
+            "1767196800",
+            "0000000000",
+            "9999999999",
+            "0123456789",
+            "2534023007",
+        ] {
+            assert_eq!(ten_digits(s.as_bytes()), s.parse::<i64>().ok(), "{s}");
+        }
+        for s in [
+            "176719680x",
+            "17671968:0",
+            "/767196800",
+            "176719680",
+            " 767196800",
+        ] {
+            assert_eq!(ten_digits(s.as_bytes()), None, "{s}");
+        }
+        assert!(parse_ts(b"9999999999").is_ok());
+        assert!(parse_ts(b"1767196800 ").is_ok());
     }
 
     #[test]
