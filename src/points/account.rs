@@ -279,8 +279,13 @@ impl Account {
             return;
         }
         self.growth = self.growth.saturating_add(g);
-        let i = self.growth_log.partition_point(|(t, _)| *t <= at);
-        self.growth_log.insert(i, (at, g));
+        // Postings almost always come in time order: append without searching.
+        if self.growth_log.last().is_none_or(|(t, _)| *t <= at) {
+            self.growth_log.push((at, g));
+        } else {
+            let i = self.growth_log.partition_point(|(t, _)| *t <= at);
+            self.growth_log.insert(i, (at, g));
+        }
     }
 
     fn settle(&mut self, settled: Points) {
@@ -470,7 +475,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             let r = a.record(*purchase);
             r.returned = r.returned.saturating_add(points.get());
         }
-        PostingKind::TierChanged { to, .. } => a.tier = to.clone(),
+        PostingKind::TierChanged { to, .. } => a.tier = *to,
         PostingKind::Reviewed { window_start, .. } => {
             let s = window_start.timestamp();
             let n = a.growth_log.partition_point(|(t, _)| *t < s);

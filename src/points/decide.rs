@@ -169,8 +169,8 @@ fn upgrade(
     }
     let t = tiers.get(reached)?;
     Some(PostingKind::TierChanged {
-        from: a.tier().cloned(),
-        to: Some(t.code().clone()),
+        from: a.tier().copied(),
+        to: Some(*t.code()),
         reason: TierReason::Upgrade {
             threshold: t.threshold(),
         },
@@ -535,8 +535,8 @@ fn review(
     if reached > rank {
         if let Some(t) = reached.and_then(|r| tiers.get(r)) {
             out.push(PostingKind::TierChanged {
-                from: a.tier().cloned(),
-                to: Some(t.code().clone()),
+                from: a.tier().copied(),
+                to: Some(*t.code()),
                 reason: TierReason::Upgrade {
                     threshold: t.threshold(),
                 },
@@ -554,8 +554,8 @@ fn review(
                 .rev()
                 .find(|t| wg >= t.retain());
             out.push(PostingKind::TierChanged {
-                from: a.tier().cloned(),
-                to: to.map(|t| t.code().clone()),
+                from: a.tier().copied(),
+                to: to.map(|t| *t.code()),
                 reason: TierReason::BelowRetain {
                     retain: cur.retain(),
                 },

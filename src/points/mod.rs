@@ -80,7 +80,7 @@
 //!   clawbacks, never spent. [`TierPolicy`]: upgrade as soon as the rolling window's growth
 //!   reaches a threshold; down only at [`CommandKind::Review`], below the retain (保级)
 //!   threshold; one direction per review; every change a [`PostingKind::TierChanged`] with
-//!   its [`TierReason`]. [`TierCode::as_label`] gives the tier as a segmentation label.
+//!   its [`TierReason`]. [`TierCode::to_label`] gives the tier as a segmentation label.
 //! - **Chronology.** Under [`Chronology::Strict`] a command dated before the account's last
 //!   posting is refused.
 //! - **Limits.** Every sum is checked: a credit that would overflow a balance or the growth

@@ -266,10 +266,21 @@ impl EarnPolicy {
         multiplier: Multiplier,
     ) -> Result<Points, PointsError> {
         let rate = self.rate(category);
-        let fen = i128::from(fen(paid));
-        let num = fen * i128::from(rate.points()) * i128::from(multiplier.get());
-        let den = i128::from(rate.per_yuan()) * 10_000;
-        let p = i64::try_from(num / den).map_err(|_| PointsError::Overflow { field: "points" })?;
+        let f = fen(paid);
+        let (pts, mult, per) = (
+            i64::from(rate.points()),
+            i64::from(multiplier.get()),
+            i64::from(rate.per_yuan()),
+        );
+        // Everyday amounts fit in i64; 128-bit division only for the rare huge payment.
+        let p = match f.checked_mul(pts).and_then(|x| x.checked_mul(mult)) {
+            Some(num) => num / (per * 10_000),
+            None => {
+                let num = i128::from(f) * i128::from(pts) * i128::from(mult);
+                i64::try_from(num / (i128::from(per) * 10_000))
+                    .map_err(|_| PointsError::Overflow { field: "points" })?
+            }
+        };
         Ok(match self.cap {
             Some(c) => Points::new(p).min(c),
             None => Points::new(p),
@@ -281,7 +292,10 @@ impl EarnPolicy {
 /// practice; it saturates rather than panics.
 pub(crate) fn fen(y: Yuan) -> i64 {
     let mut d = y.amount();
-    d.rescale(2);
+    // `Yuan` keeps every amount at scale 2, so the rescale is almost never needed.
+    if d.scale() != 2 {
+        d.rescale(2);
+    }
     i64::try_from(d.mantissa()).unwrap_or(i64::MAX)
 }
 

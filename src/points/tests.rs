@@ -484,7 +484,7 @@ fn tiers_upgrade_on_crossing_and_downgrade_only_at_review() {
     let p = l.run(CommandKind::Review, later + Duration::days(1));
     assert_eq!(p.len(), 1);
     l.check();
-    assert_eq!(l.acc.tier().unwrap().as_label().as_str(), "silver");
+    assert_eq!(l.acc.tier().unwrap().to_label().unwrap().as_str(), "silver");
 }
 
 #[test]

@@ -163,42 +163,78 @@ impl From<EarnRate> for RawRate {
     }
 }
 
-/// A membership tier code (`silver`, `gold`, `金卡`): a short label, at most 32 characters.
+/// A membership tier code (`silver`, `gold`, `金卡`): a short label of at most 31 bytes of
+/// UTF-8 (31 ASCII letters, 10 Chinese characters).
 ///
-/// [`TierCode::as_label`] gives the same text as a [`Label`], so segmentation facts and tags
+/// Kept inline (32 bytes, `Copy`), so checking a member's tier never leaves the account.
+/// [`TierCode::to_label`] gives the same text as a [`Label`], so segmentation facts and tags
 /// can carry the tier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct TierCode(Label);
+pub struct TierCode {
+    len: u8,
+    bytes: [u8; TierCode::MAX_BYTES],
+}
 
 impl TierCode {
-    /// Checks a tier code.
+    /// The longest code, in bytes of UTF-8.
+    pub const MAX_BYTES: usize = 31;
+
+    /// Checks a tier code: a [`Label`] of at most [`TierCode::MAX_BYTES`] bytes.
     ///
     /// # Errors
     ///
-    /// [`TextError`] when empty, longer than 32 characters or holding control characters.
+    /// [`TextError`] when empty, too long or holding control characters.
     pub fn parse(s: &str) -> Result<Self, TextError> {
         let l = Label::parse(s)?;
-        let len = l.as_str().chars().count();
-        if len > 32 {
-            return Err(TextError::TooLong {
+        let b = l.as_str().as_bytes();
+        let mut bytes = [0u8; TierCode::MAX_BYTES];
+        match (bytes.get_mut(..b.len()), u8::try_from(b.len())) {
+            (Some(dst), Ok(len)) => {
+                dst.copy_from_slice(b);
+                Ok(TierCode { len, bytes })
+            }
+            _ => Err(TextError::TooLong {
                 field: "tier",
                 shown: format!("{:?}", l.as_str()),
-                len,
-                max: 32,
-            });
+                len: b.len(),
+                max: TierCode::MAX_BYTES,
+            }),
         }
-        Ok(TierCode(l))
     }
 
     /// The code.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        let b = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
+        // Built from a `&str` cut at its own length, so always UTF-8.
+        std::str::from_utf8(b).unwrap_or_default()
     }
 
     /// The code as a segmentation label.
-    pub fn as_label(&self) -> &Label {
-        &self.0
+    ///
+    /// # Errors
+    ///
+    /// Never in practice: the code was checked as a label when parsed.
+    pub fn to_label(&self) -> Result<Label, TextError> {
+        Label::parse(self.as_str())
+    }
+}
+
+impl fmt::Debug for TierCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TierCode({:?})", self.as_str())
+    }
+}
+
+impl PartialOrd for TierCode {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TierCode {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
@@ -346,8 +382,17 @@ mod tests {
     #[test]
     fn tier_code_is_a_label() {
         let t = TierCode::parse(" gold ").unwrap();
-        assert_eq!(t.as_label().as_str(), "gold");
+        assert_eq!(t.to_label().unwrap().as_str(), "gold");
+        assert_eq!(t.as_str(), "gold");
         assert!(TierCode::parse("").is_err());
-        assert!(TierCode::parse(&"x".repeat(33)).is_err());
+        assert!(TierCode::parse(&"x".repeat(31)).is_ok());
+        assert!(TierCode::parse(&"x".repeat(32)).is_err());
+        let gold = TierCode::parse("金卡会员").unwrap();
+        assert_eq!(gold.to_string(), "金卡会员");
+        assert!(TierCode::parse(&"金".repeat(11)).is_err());
+        assert_eq!(std::mem::size_of::<TierCode>(), 32);
+        let json = serde_json::to_string(&gold).unwrap();
+        assert_eq!(serde_json::from_str::<TierCode>(&json).unwrap(), gold);
+        assert!(serde_json::from_str::<TierCode>("\"\"").is_err());
     }
 }
