@@ -8,7 +8,7 @@ use super::binding::{Bind, BindError, Binding, BindingPolicy, Member, ReferralEv
 use crate::id::PatientId;
 
 /// A hasher for the forest's id index. Patient ids are host-assigned integers, not attacker
-/// text, so a multiply-shift hash is enough and keeps a million-patient bind under budget.
+/// text, so a multiply-shift hash is enough for the ids that miss the dense index.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
