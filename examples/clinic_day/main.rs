@@ -10,6 +10,7 @@ use clinic_ops::store::memory::MemoryPatientStore;
 mod followup;
 mod patients;
 mod points;
+mod referral;
 
 /// The world every section shares: the clinic's calendar, the story's "now", and the
 /// patients registered by the first section.
@@ -67,5 +68,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     patients::run(&mut clinic)?;
     points::run(&mut clinic)?;
     followup::run(&mut clinic)?;
+    referral::run(&mut clinic)?;
     Ok(())
 }

@@ -175,10 +175,10 @@ impl ForestStats<'_> {
     pub fn top_advocates(&self, k: usize) -> Vec<Advocate> {
         let mut all: Vec<Advocate> = (0..self.subtree.len())
             .filter_map(|i| {
-                let i32_ = u32::try_from(i).ok()?;
-                let referrals = self.forest.referrals_at(i32_);
+                let ix = u32::try_from(i).ok()?;
+                let referrals = self.forest.referrals_at(ix);
                 (referrals > 0).then(|| Advocate {
-                    patient: self.forest.id_at(i32_).unwrap_or(PatientId::new(0)),
+                    patient: self.forest.id_at(ix).unwrap_or(PatientId::new(0)),
                     referrals,
                     descendants: self.subtree.get(i).copied().unwrap_or(1).saturating_sub(1),
                 })
@@ -234,7 +234,7 @@ pub fn conversion(
             continue;
         }
         if let Some(i) = forest.index_of(v.patient) {
-            if forest.id_at(forest.parent_index(i)).is_some() {
+            if forest.is_bound_at(i) {
                 if let Some(c) = converted.get_mut(i as usize) {
                     *c = true;
                 }
@@ -277,9 +277,29 @@ impl ViralReport {
     /// Builds the report from a batch of outcomes ([`super::bind_all`]) and the conversion of
     /// the forest they were applied to.
     pub fn new(outcomes: &[BindOutcome], forest: &ReferralForest, conversion: Conversion) -> Self {
-        let inviters: HashSet<PatientId> = outcomes.iter().map(|o| o.attempt.referrer).collect();
+        // Members are marked in a bitmap; only referrers unknown to the forest need a set.
+        let mut seen = vec![false; forest.len()];
+        let mut strangers: HashSet<PatientId> = HashSet::new();
+        let mut inviters = 0u64;
+        for o in outcomes {
+            match forest.index_of(o.attempt.referrer) {
+                Some(i) => {
+                    if let Some(s) = seen.get_mut(i as usize) {
+                        if !*s {
+                            *s = true;
+                            inviters += 1;
+                        }
+                    }
+                }
+                None => {
+                    if strangers.insert(o.attempt.referrer) {
+                        inviters += 1;
+                    }
+                }
+            }
+        }
         ViralReport {
-            inviters: inviters.len() as u64,
+            inviters,
             invites: outcomes.iter().filter(|o| o.result.is_ok()).count() as u64,
             conversion,
             cycle_time: cycle_time(forest),
@@ -322,11 +342,12 @@ impl ViralReport {
 /// The median time from a referrer's first contact to a binding in force they made (the
 /// lower median for an even count; negative gaps count as zero). O(n).
 pub fn cycle_time(forest: &ReferralForest) -> Option<Duration> {
-    let mut gaps: Vec<i64> = forest
-        .bindings()
-        .filter_map(|b| {
-            let m = forest.member(b.referrer)?;
-            Some((b.at - m.first_contact).num_seconds().max(0))
+    let mut gaps: Vec<i64> = (0..forest.len())
+        .filter_map(|i| {
+            let i = u32::try_from(i).ok()?;
+            let at = forest.bound_at_index(i)?;
+            let referrer = forest.member_at(forest.parent_index(i))?;
+            Some((at - referrer.first_contact).num_seconds().max(0))
         })
         .collect();
     if gaps.is_empty() {

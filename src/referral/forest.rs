@@ -8,7 +8,7 @@ use super::binding::{Bind, BindError, Binding, BindingPolicy, Member, ReferralEv
 use crate::id::PatientId;
 
 /// A hasher for the forest's id index. Patient ids are host-assigned integers, not attacker
-/// text, so a multiply-shift hash is enough and keeps a million-patient bind under budget.
+/// text, so a multiply-shift hash is enough for the ids that miss the dense index.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -32,13 +32,52 @@ pub(crate) type IdMap<V> = HashMap<PatientId, V, BuildHasherDefault<IdHasher>>;
 /// No parent.
 const ROOT: u32 = u32::MAX;
 
-#[derive(Debug, Clone)]
-struct Node {
-    member: Member,
-    parent: u32,
-    bound_at: Option<DateTime<Utc>>,
-    /// Direct referees: lets the cycle check skip referees who never referred anyone.
-    referrals: u32,
+/// Patient id → position. Hosts mostly number patients densely (auto-increment keys), so
+/// ids below about twice the member count live in a plain vector, one cache line away;
+/// the rest go to a hash map. Memory stays O(n) whatever ids a host uses.
+#[derive(Debug, Clone, Default)]
+struct IdIndex {
+    dense: Vec<u32>,
+    sparse: IdMap<u32>,
+}
+
+impl IdIndex {
+    fn with_capacity(n: usize) -> Self {
+        IdIndex {
+            dense: Vec::with_capacity(n),
+            sparse: IdMap::default(),
+        }
+    }
+
+    fn get(&self, id: PatientId) -> Option<u32> {
+        let hit = usize::try_from(id.get())
+            .ok()
+            .and_then(|k| self.dense.get(k))
+            .copied()
+            .filter(|i| *i != ROOT);
+        match hit {
+            Some(i) => Some(i),
+            None if self.sparse.is_empty() => None,
+            None => self.sparse.get(&id).copied(),
+        }
+    }
+
+    fn insert(&mut self, id: PatientId, i: u32, members: usize) {
+        let limit = members.saturating_mul(2).saturating_add(1024);
+        match usize::try_from(id.get()) {
+            Ok(k) if k < limit => {
+                if k >= self.dense.len() {
+                    self.dense.resize(k + 1, ROOT);
+                }
+                if let Some(slot) = self.dense.get_mut(k) {
+                    *slot = i;
+                }
+            }
+            _ => {
+                self.sparse.insert(id, i);
+            }
+        }
+    }
 }
 
 /// The referral forest (转介绍树): every patient known to the program, and for each at most
@@ -47,16 +86,25 @@ struct Node {
 /// It is the state of the binding rules. [`decide`] checks a [`Bind`] against it and a
 /// [`BindingPolicy`] and returns the [`ReferralEvent`] to record; [`apply`] records it;
 /// [`ReferralForest::bind`] does both. The forest never holds a cycle: every event `decide`
-/// produces keeps it acyclic, and the walks upward are bounded by the number of members
-/// even for events loaded from a corrupt store.
+/// produces keeps it acyclic, [`apply`] ignores one that would not, and the walks upward are
+/// bounded by the number of members whatever happens.
 ///
 /// Lookups: [`ReferralForest::referrer_of`] is O(1), [`ReferralForest::ancestors`] and
 /// [`ReferralForest::depth`] are O(depth). Whole-forest figures (subtree sizes, levels)
 /// come from [`ReferralForest::stats`] in O(n).
 #[derive(Debug, Clone, Default)]
 pub struct ReferralForest {
-    index: IdMap<u32>,
-    nodes: Vec<Node>,
+    index: IdIndex,
+    // Columns rather than one struct per node: the binding checks and the analytics each
+    // touch one or two of them, and a million-node forest stays in cache that way.
+    members: Vec<Member>,
+    /// The members' ids again, 8 bytes apart: the reward and analytics loops resolve
+    /// referrers to ids at random positions.
+    ids: Vec<PatientId>,
+    parent: Vec<u32>,
+    bound_at: Vec<Option<DateTime<Utc>>>,
+    /// Direct referees: lets the cycle check skip referees who never referred anyone.
+    referrals: Vec<u32>,
 }
 
 impl ReferralForest {
@@ -68,8 +116,12 @@ impl ReferralForest {
     /// An empty forest with room for `n` members.
     pub fn with_capacity(n: usize) -> Self {
         ReferralForest {
-            index: IdMap::with_capacity_and_hasher(n, BuildHasherDefault::default()),
-            nodes: Vec::with_capacity(n),
+            index: IdIndex::with_capacity(n),
+            members: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            parent: Vec::with_capacity(n),
+            bound_at: Vec::with_capacity(n),
+            referrals: Vec::with_capacity(n),
         }
     }
 
@@ -81,93 +133,84 @@ impl ReferralForest {
     /// [`BindError::UnknownPatient`] naming the member when the forest already holds
     /// `u32::MAX - 1` members, its limit.
     pub fn upsert_member(&mut self, member: Member) -> Result<(), BindError> {
-        if let Some(&i) = self.index.get(&member.id) {
-            if let Some(n) = self.nodes.get_mut(i as usize) {
-                n.member = member;
+        if let Some(i) = self.index.get(member.id) {
+            if let Some(m) = self.members.get_mut(i as usize) {
+                *m = member;
             }
             return Ok(());
         }
-        let Ok(i) = u32::try_from(self.nodes.len()) else {
-            return Err(BindError::UnknownPatient { patient: member.id });
+        let i = match u32::try_from(self.members.len()) {
+            Ok(i) if i < ROOT => i,
+            _ => return Err(BindError::UnknownPatient { patient: member.id }),
         };
-        if i >= ROOT {
-            return Err(BindError::UnknownPatient { patient: member.id });
-        }
-        self.index.insert(member.id, i);
-        self.nodes.push(Node {
-            member,
-            parent: ROOT,
-            bound_at: None,
-            referrals: 0,
-        });
+        self.index.insert(member.id, i, self.members.len());
+        self.ids.push(member.id);
+        self.members.push(member);
+        self.parent.push(ROOT);
+        self.bound_at.push(None);
+        self.referrals.push(0);
         Ok(())
     }
 
     /// The number of members.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.members.len()
     }
 
     /// Whether the forest has no members.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.members.is_empty()
     }
 
     /// A member, if known.
     pub fn member(&self, id: PatientId) -> Option<&Member> {
-        self.node(id).map(|n| &n.member)
+        self.member_at(self.index_of(id)?)
     }
 
     /// Members in the order they were added.
     pub fn members(&self) -> impl Iterator<Item = &Member> {
-        self.nodes.iter().map(|n| &n.member)
+        self.members.iter()
+    }
+
+    fn binding_at(&self, i: u32) -> Option<Binding> {
+        Some(Binding {
+            referee: self.id_at(i)?,
+            referrer: self.id_at(self.parent_index(i))?,
+            at: self.bound_at.get(i as usize).copied().flatten()?,
+        })
     }
 
     /// The binding in force for a referee.
     pub fn binding_of(&self, referee: PatientId) -> Option<Binding> {
-        let n = self.node(referee)?;
-        let parent = self.nodes.get(n.parent as usize)?;
-        Some(Binding {
-            referee,
-            referrer: parent.member.id,
-            at: n.bound_at?,
-        })
+        self.binding_at(self.index_of(referee)?)
     }
 
     /// Every binding in force, in the order the referees were added.
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        self.nodes.iter().filter_map(|n| {
-            let parent = self.nodes.get(n.parent as usize)?;
-            Some(Binding {
-                referee: n.member.id,
-                referrer: parent.member.id,
-                at: n.bound_at?,
-            })
-        })
+        (0..self.members.len()).filter_map(|i| self.binding_at(u32::try_from(i).ok()?))
     }
 
     /// The number of bindings in force.
     pub fn bound_count(&self) -> usize {
-        self.nodes.iter().filter(|n| n.parent != ROOT).count()
+        self.parent.iter().filter(|p| **p != ROOT).count()
     }
 
     /// The direct referrer of a patient. O(1).
     pub fn referrer_of(&self, id: PatientId) -> Option<PatientId> {
-        let n = self.node(id)?;
-        self.nodes.get(n.parent as usize).map(|p| p.member.id)
+        self.id_at(self.parent_index(self.index_of(id)?))
     }
 
     /// The number of patients `id` referred directly.
     pub fn referral_count(&self, id: PatientId) -> u32 {
-        self.node(id).map_or(0, |n| n.referrals)
+        self.index_of(id).map_or(0, |i| self.referrals_at(i))
     }
 
     /// The referrer, the referrer's referrer, and so on up to a root. O(depth).
     pub fn ancestors(&self, id: PatientId) -> Ancestors<'_> {
         Ancestors {
             forest: self,
-            next: self.index.get(&id).map_or(ROOT, |&i| self.parent_index(i)),
-            left: self.nodes.len(),
+            next: self.index_of(id).map_or(ROOT, |i| self.parent_index(i)),
+            left: self.members.len(),
         }
     }
 
@@ -180,34 +223,42 @@ impl ReferralForest {
     /// How many referrals up the patient sits from its root (a root is at depth 0), or
     /// `None` for an unknown patient. O(depth).
     pub fn depth(&self, id: PatientId) -> Option<u32> {
-        self.index.get(&id)?;
+        self.index_of(id)?;
         Some(u32::try_from(self.ancestors(id).count()).unwrap_or(u32::MAX))
     }
 
     pub(crate) fn index_of(&self, id: PatientId) -> Option<u32> {
-        self.index.get(&id).copied()
+        self.index.get(id)
     }
 
     pub(crate) fn parent_index(&self, i: u32) -> u32 {
-        self.nodes.get(i as usize).map_or(ROOT, |n| n.parent)
+        self.parent.get(i as usize).copied().unwrap_or(ROOT)
     }
 
     pub(crate) fn id_at(&self, i: u32) -> Option<PatientId> {
-        self.nodes.get(i as usize).map(|n| n.member.id)
+        self.ids.get(i as usize).copied()
+    }
+
+    pub(crate) fn is_bound_at(&self, i: u32) -> bool {
+        self.parent_index(i) != ROOT
+    }
+
+    pub(crate) fn member_at(&self, i: u32) -> Option<&Member> {
+        self.members.get(i as usize)
+    }
+
+    pub(crate) fn bound_at_index(&self, i: u32) -> Option<DateTime<Utc>> {
+        self.bound_at.get(i as usize).copied().flatten()
     }
 
     pub(crate) fn referrals_at(&self, i: u32) -> u32 {
-        self.nodes.get(i as usize).map_or(0, |n| n.referrals)
-    }
-
-    fn node(&self, id: PatientId) -> Option<&Node> {
-        self.nodes.get(*self.index.get(&id)? as usize)
+        self.referrals.get(i as usize).copied().unwrap_or(0)
     }
 
     /// Whether `a` is `b` or above it. Bounded by the member count.
     fn is_ancestor_or_self(&self, a: u32, b: u32) -> bool {
         let mut cur = b;
-        let mut left = self.nodes.len();
+        let mut left = self.members.len();
         while cur != ROOT && left > 0 {
             if cur == a {
                 return true;
@@ -216,6 +267,29 @@ impl ReferralForest {
             left -= 1;
         }
         false
+    }
+
+    /// Whether binding `ri` under `fi` would close a cycle. Only a referee who referred
+    /// someone can be above anyone, so most checks end without a walk.
+    fn would_cycle(&self, ri: u32, fi: u32) -> bool {
+        ri == fi || (self.referrals_at(ri) > 0 && self.is_ancestor_or_self(ri, fi))
+    }
+
+    /// Records a binding already known to be acyclic.
+    fn link(&mut self, ri: u32, fi: u32, at: DateTime<Utc>) {
+        let old = self.parent_index(ri);
+        if let Some(r) = self.referrals.get_mut(old as usize) {
+            *r = r.saturating_sub(1);
+        }
+        if let Some(r) = self.referrals.get_mut(fi as usize) {
+            *r = r.saturating_add(1);
+        }
+        if let Some(p) = self.parent.get_mut(ri as usize) {
+            *p = fi;
+        }
+        if let Some(b) = self.bound_at.get_mut(ri as usize) {
+            *b = Some(at);
+        }
     }
 
     /// Checks a binding and records it: [`decide`] then [`apply`].
@@ -230,16 +304,14 @@ impl ReferralForest {
         at: DateTime<Utc>,
         policy: &BindingPolicy,
     ) -> Result<ReferralEvent, BindError> {
-        let event = decide(
-            self,
-            &Bind {
-                referee,
-                referrer,
-                at,
-            },
-            policy,
-        )?;
-        apply(self, &event);
+        let cmd = Bind {
+            referee,
+            referrer,
+            at,
+        };
+        let (event, ri, fi) = decide_indexed(self, &cmd, policy)?;
+        // `decide` just proved the link acyclic; no second walk.
+        self.link(ri, fi, at);
         Ok(event)
     }
 }
@@ -259,9 +331,9 @@ impl Iterator for Ancestors<'_> {
             return None;
         }
         self.left -= 1;
-        let node = self.forest.nodes.get(self.next as usize)?;
-        self.next = node.parent;
-        Some(node.member.id)
+        let id = self.forest.id_at(self.next)?;
+        self.next = self.forest.parent_index(self.next);
+        Some(id)
     }
 }
 
@@ -291,69 +363,77 @@ pub fn decide(
     cmd: &Bind,
     policy: &BindingPolicy,
 ) -> Result<ReferralEvent, BindError> {
-    let Some(ri) = forest.index_of(cmd.referee) else {
-        return Err(BindError::UnknownPatient {
-            patient: cmd.referee,
-        });
-    };
-    let Some(fi) = forest.index_of(cmd.referrer) else {
-        return Err(BindError::UnknownPatient {
-            patient: cmd.referrer,
-        });
-    };
+    decide_indexed(forest, cmd, policy).map(|(event, _, _)| event)
+}
+
+fn decide_indexed(
+    forest: &ReferralForest,
+    cmd: &Bind,
+    policy: &BindingPolicy,
+) -> Result<(ReferralEvent, u32, u32), BindError> {
+    let resolved = (forest.index_of(cmd.referee), forest.index_of(cmd.referrer));
+    decide_resolved(forest, cmd, resolved, policy)
+}
+
+/// [`decide`] with the two positions already looked up (`None`: unknown).
+fn decide_resolved(
+    forest: &ReferralForest,
+    cmd: &Bind,
+    (ri, fi): (Option<u32>, Option<u32>),
+    policy: &BindingPolicy,
+) -> Result<(ReferralEvent, u32, u32), BindError> {
+    let unknown = |patient| BindError::UnknownPatient { patient };
+    let ri = ri.ok_or(unknown(cmd.referee))?;
+    let fi = fi.ok_or(unknown(cmd.referrer))?;
     if ri == fi {
         return Err(BindError::SelfReferral {
             patient: cmd.referee,
         });
     }
-    let (Some(referee), Some(referrer)) =
-        (forest.nodes.get(ri as usize), forest.nodes.get(fi as usize))
-    else {
-        return Err(BindError::UnknownPatient {
-            patient: cmd.referee,
-        });
-    };
-    if referee.referrals > 0 && forest.is_ancestor_or_self(ri, fi) {
+    let referee = forest.member_at(ri).ok_or(unknown(cmd.referee))?;
+    let referrer = forest.member_at(fi).ok_or(unknown(cmd.referrer))?;
+    if forest.would_cycle(ri, fi) {
         return Err(BindError::Cycle {
             referee: cmd.referee,
             referrer: cmd.referrer,
         });
     }
-    let previous = match (forest.nodes.get(referee.parent as usize), referee.bound_at) {
-        (Some(current), Some(bound_at)) => {
+    let current = forest.parent_index(ri);
+    let previous = match (forest.id_at(current), forest.bound_at_index(ri)) {
+        (Some(current_id), Some(bound_at)) => {
             let until = policy.protected_until(bound_at);
             let free = until.is_some_and(|u| u <= cmd.at);
-            if !free || referee.parent == fi {
+            if !free || current == fi {
                 return Err(BindError::AlreadyBound {
                     referee: cmd.referee,
-                    current: current.member.id,
+                    current: current_id,
                     protected_until: until,
                 });
             }
             Some(Binding {
                 referee: cmd.referee,
-                referrer: current.member.id,
+                referrer: current_id,
                 at: bound_at,
             })
         }
         _ => None,
     };
-    if referee.member.registered_at < referrer.member.registered_at {
+    if referee.registered_at < referrer.registered_at {
         return Err(BindError::RefereeRegisteredFirst {
             referee: cmd.referee,
             referrer: cmd.referrer,
-            referee_registered: referee.member.registered_at,
-            referrer_registered: referrer.member.registered_at,
+            referee_registered: referee.registered_at,
+            referrer_registered: referrer.registered_at,
         });
     }
-    if let Some(key) = referee.member.shared_identity(&referrer.member) {
+    if let Some(key) = referee.shared_identity(referrer) {
         return Err(BindError::SameIdentity {
             referee: cmd.referee,
             referrer: cmd.referrer,
             key,
         });
     }
-    let window_end = policy.window_end(referee.member.first_contact);
+    let window_end = policy.window_end(referee.first_contact);
     if cmd.at > window_end {
         return Err(BindError::OutsideWindow {
             referee: cmd.referee,
@@ -366,10 +446,11 @@ pub fn decide(
         referrer: cmd.referrer,
         at: cmd.at,
     };
-    Ok(match previous {
+    let event = match previous {
         None => ReferralEvent::Bound { binding },
         Some(previous) => ReferralEvent::Rebound { binding, previous },
-    })
+    };
+    Ok((event, ri, fi))
 }
 
 /// Records an event in the forest.
@@ -382,20 +463,10 @@ pub fn apply(forest: &mut ReferralForest, event: &ReferralEvent) {
     let (Some(ri), Some(fi)) = (forest.index_of(b.referee), forest.index_of(b.referrer)) else {
         return;
     };
-    if forest.is_ancestor_or_self(ri, fi) {
+    if forest.would_cycle(ri, fi) {
         return;
     }
-    let old = forest.parent_index(ri);
-    if let Some(p) = forest.nodes.get_mut(old as usize) {
-        p.referrals = p.referrals.saturating_sub(1);
-    }
-    if let Some(p) = forest.nodes.get_mut(fi as usize) {
-        p.referrals = p.referrals.saturating_add(1);
-    }
-    if let Some(n) = forest.nodes.get_mut(ri as usize) {
-        n.parent = fi;
-        n.bound_at = Some(b.at);
-    }
+    forest.link(ri, fi, b.at);
 }
 
 /// One attempt in a batch for [`bind_all`].
@@ -419,18 +490,58 @@ pub fn bind_all(
     attempts: &[Bind],
     policy: &BindingPolicy,
 ) -> Vec<BindOutcome> {
-    let mut order: Vec<usize> = (0..attempts.len()).collect();
-    order.sort_by_key(|&i| attempts.get(i).map(|a| a.at));
-    order
-        .into_iter()
-        .filter_map(|position| {
-            let attempt = *attempts.get(position)?;
-            let result = forest.bind(attempt.referee, attempt.referrer, attempt.at, policy);
-            Some(BindOutcome {
-                position,
+    // Exports usually come in time order already, and then the input order is the order.
+    // Otherwise (time, position) keys are unique, so an unstable sort gives the stable order.
+    let in_order = attempts.windows(2).all(|w| match w {
+        [a, b] => a.at <= b.at,
+        _ => true,
+    });
+    let order: Vec<usize> = if in_order {
+        (0..attempts.len()).collect()
+    } else {
+        let mut keyed: Vec<(DateTime<Utc>, usize)> = attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.at, i))
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, i)| i).collect()
+    };
+    let mut out = Vec::with_capacity(order.len());
+    // In blocks: first look every position up and read the referrers' records (independent
+    // loads the processor overlaps), then decide the block while those are still in cache.
+    // The outcome is the same as deciding one attempt at a time.
+    const BLOCK: usize = 64;
+    let mut resolved: Vec<(Option<u32>, Option<u32>)> = Vec::with_capacity(BLOCK);
+    for block in order.chunks(BLOCK) {
+        resolved.clear();
+        let mut warm = 0i64;
+        for position in block {
+            let Some(a) = attempts.get(*position) else {
+                resolved.push((None, None));
+                continue;
+            };
+            let (ri, fi) = (forest.index_of(a.referee), forest.index_of(a.referrer));
+            if let Some(m) = fi.and_then(|fi| forest.member_at(fi)) {
+                warm ^= m.registered_at.timestamp();
+            }
+            resolved.push((ri, fi));
+        }
+        std::hint::black_box(warm);
+        for (position, r) in block.iter().zip(&resolved) {
+            let Some(attempt) = attempts.get(*position).copied() else {
+                continue;
+            };
+            let result = decide_resolved(forest, &attempt, *r, policy).map(|(event, ri, fi)| {
+                forest.link(ri, fi, attempt.at);
+                event
+            });
+            out.push(BindOutcome {
+                position: *position,
                 attempt,
                 result,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    out
 }

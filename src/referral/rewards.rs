@@ -2,11 +2,10 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
 
 use super::forest::ReferralForest;
-use super::schedule::{Beneficiary, Reward, RewardSchedule, RuleId};
+use super::schedule::{Beneficiary, Caps, Reward, RewardSchedule, RuleId};
 use crate::calendar::{ClinicCalendar, Period, SECONDS_PER_DAY};
 use crate::id::{PatientId, VisitId};
 use crate::journey::Visit;
@@ -175,34 +174,49 @@ pub fn decide_rewards(
             }
         }
     }
-    let mut events: Vec<(&Visit, u32)> = first
+    // Keys computed once: a key function reaching into the forest would cost a cache miss
+    // per comparison.
+    // Everything the decisions need from the forest is read here, in member order, where
+    // the reads are independent and overlap; the time-ordered loop below then touches
+    // little but the cap counters.
+    let mut events: Vec<Qualified> = first
         .iter()
         .enumerate()
         .filter_map(|(ri, vi)| {
+            let vi = (*vi)?;
             let ri = u32::try_from(ri).ok()?;
-            forest.id_at(forest.parent_index(ri))?;
-            Some((visits.get((*vi)? as usize)?, ri))
+            let parent = forest.parent_index(ri);
+            let referrer = forest.id_at(parent)?;
+            let v = visits.get(vi as usize)?;
+            Some(Qualified {
+                at: v.at,
+                visit: v.id,
+                referee: forest.id_at(ri)?,
+                referrer,
+                parent,
+                vi,
+            })
         })
         .collect();
-    events.sort_unstable_by_key(|(v, ri)| (v.at, v.id, forest.id_at(*ri)));
+    events.sort_unstable_by_key(|q| (q.at, q.visit, q.referee));
 
     let caps = schedule.caps();
-    let mut lifetime: HashMap<u32, u32> = HashMap::new();
-    let mut monthly: HashMap<(u32, NaiveDate), u32> = HashMap::new();
+    let mut counters = CapCounters::new(caps, forest.len());
+    let mut month = MonthCache::new(calendar);
     let pending =
         Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
     let depth = u32::from(schedule.depth());
     let mut out = Vec::with_capacity(events.len().saturating_mul(schedule.rules().len()));
-    for (visit, ri) in events {
-        let Some(referee) = forest.id_at(ri) else {
+    for q in events {
+        let Some(visit) = visits.get(q.vi as usize) else {
             continue;
         };
-        let parent = forest.parent_index(ri);
-        let Some(referrer) = forest.id_at(parent) else {
-            continue;
+        let (referee, referrer, parent) = (q.referee, q.referrer, q.parent);
+        let month = if caps.per_month.is_some() {
+            month.of(visit.at)
+        } else {
+            NaiveDate::MIN
         };
-        let grandparent = forest.parent_index(parent);
-        let month = calendar.bucket(visit.at, Period::Month);
         let earned = match visit.refunded_at.filter(|r| *r <= as_of) {
             Some(refunded_at) => RewardStatus::Reversed { refunded_at },
             None => {
@@ -228,7 +242,7 @@ pub fn decide_rewards(
                     let level = u32::from(level);
                     let node = match level {
                         1 => parent,
-                        2 if depth >= 2 => grandparent,
+                        2 if depth >= 2 => forest.parent_index(parent),
                         _ => continue,
                     };
                     let Some(who) = forest.id_at(node) else {
@@ -238,7 +252,8 @@ pub fn decide_rewards(
                     let status = match slot {
                         Some(Some(s)) => *s,
                         Some(slot) => {
-                            let s = cap_check(node, month, caps, &mut lifetime, &mut monthly)
+                            let s = counters
+                                .take(node, month)
                                 .map_or(earned, |cap| RewardStatus::Withheld { cap });
                             *slot = Some(s);
                             s
@@ -265,27 +280,75 @@ pub fn decide_rewards(
     out
 }
 
-/// Takes one slot of the beneficiary's caps, or says which cap is full.
-fn cap_check(
-    node: u32,
+/// A bound referee's first qualifying visit, with what its decisions need.
+struct Qualified {
+    at: DateTime<Utc>,
+    visit: VisitId,
+    referee: PatientId,
+    referrer: PatientId,
+    parent: u32,
+    vi: u32,
+}
+
+/// The clinic month of an instant, remembering the last month's bounds: decisions are made
+/// in time order, so almost every lookup hits.
+struct MonthCache {
+    calendar: ClinicCalendar,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
     month: NaiveDate,
-    caps: super::schedule::Caps,
-    lifetime: &mut HashMap<u32, u32>,
-    monthly: &mut HashMap<(u32, NaiveDate), u32>,
-) -> Option<CapKind> {
-    let life = lifetime.get(&node).copied().unwrap_or(0);
-    if caps.lifetime.is_some_and(|c| life >= c) {
-        return Some(CapKind::Lifetime);
+}
+
+impl MonthCache {
+    fn new(calendar: ClinicCalendar) -> Self {
+        MonthCache {
+            calendar,
+            start: DateTime::<Utc>::MAX_UTC,
+            end: DateTime::<Utc>::MIN_UTC,
+            month: NaiveDate::MIN,
+        }
     }
-    let this_month = monthly.get(&(node, month)).copied().unwrap_or(0);
-    if caps.per_month.is_some_and(|c| this_month >= c) {
-        return Some(CapKind::Month { month });
+
+    fn of(&mut self, at: DateTime<Utc>) -> NaiveDate {
+        if at < self.start || at >= self.end {
+            self.month = self.calendar.bucket(at, Period::Month);
+            self.start = self.calendar.start_of(self.month);
+            self.end = self.calendar.end_of_period(at, Period::Month);
+        }
+        self.month
     }
-    if caps.lifetime.is_some() {
-        lifetime.insert(node, life.saturating_add(1));
+}
+
+/// Per-beneficiary cap counters, one slot per member. Referrals arrive in time order, so a
+/// month counter only ever needs the beneficiary's latest month: a new month resets it.
+struct CapCounters {
+    caps: Caps,
+    /// (lifetime count, count in `month`, `month`).
+    slots: Vec<(u32, u32, NaiveDate)>,
+}
+
+impl CapCounters {
+    fn new(caps: Caps, n: usize) -> Self {
+        let on = caps.lifetime.is_some() || caps.per_month.is_some();
+        CapCounters {
+            caps,
+            slots: vec![(0, 0, NaiveDate::MIN); if on { n } else { 0 }],
+        }
     }
-    if caps.per_month.is_some() {
-        monthly.insert((node, month), this_month.saturating_add(1));
+
+    /// Takes one slot of the beneficiary's caps, or says which cap is full.
+    fn take(&mut self, node: u32, month: NaiveDate) -> Option<CapKind> {
+        // No slots means no caps: nothing can be full.
+        let slot = self.slots.get_mut(node as usize)?;
+        let (life, in_month, m) = *slot;
+        if self.caps.lifetime.is_some_and(|c| life >= c) {
+            return Some(CapKind::Lifetime);
+        }
+        let this_month = if m == month { in_month } else { 0 };
+        if self.caps.per_month.is_some_and(|c| this_month >= c) {
+            return Some(CapKind::Month { month });
+        }
+        *slot = (life.saturating_add(1), this_month.saturating_add(1), month);
+        None
     }
-    None
 }
