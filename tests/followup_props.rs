@@ -392,3 +392,70 @@ fn generated_worlds_do_plan_tasks() {
         "marketing {marketing}, held {held}, overdue {overdue}, retries {retries}"
     );
 }
+
+#[derive(Debug, Clone)]
+enum Cmd {
+    Plan(u8),
+    Record(u8, u8, i64),
+}
+
+fn cmd() -> impl Strategy<Value = Cmd> {
+    prop_oneof![
+        (0u8..6).prop_map(Cmd::Plan),
+        (0u8..8, 0u8..5, 0i64..1000).prop_map(|(t, o, m)| Cmd::Record(t, o, m)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The history against a naive model: a map from task to its first outcome.
+    #[test]
+    fn history_matches_a_naive_model(cmds in proptest::collection::vec(cmd(), 0..40)) {
+        use clinic_ops::followup::FollowUpError;
+        use clinic_ops::testkit::task_store::sample_task;
+        let p = PatientId::new(1);
+        let outcomes = [Outcome::Reached, Outcome::NotReached, Outcome::Booked, Outcome::Declined, Outcome::OptedOut];
+        let mut h = FollowUpHistory::new(p);
+        let mut model: BTreeMap<u8, Option<(Outcome, DateTime<Utc>)>> = BTreeMap::new();
+        for c in cmds {
+            match c {
+                Cmd::Plan(n) => {
+                    h.apply(&clinic_ops::followup::FollowUpEvent::TaskPlanned(sample_task(p, n.into())));
+                    model.entry(n).or_insert(None);
+                }
+                Cmd::Record(n, o, m) => {
+                    let outcome = outcomes[o as usize];
+                    let at = base() + Duration::minutes(m);
+                    let got = record_outcome(&h, sample_task(p, n.into()).id, outcome, None, at);
+                    match (model.get(&n), got) {
+                        (None, Err(FollowUpError::UnknownTask { .. })) => {}
+                        (Some(None), Ok(ev)) => {
+                            prop_assert_eq!(ev.len(), 1);
+                            h.apply(&ev[0]);
+                            model.insert(n, Some((outcome, at)));
+                        }
+                        (Some(Some((first, _))), Ok(ev)) => {
+                            prop_assert_eq!(*first, outcome);
+                            prop_assert!(ev.is_empty());
+                        }
+                        (Some(Some((first, _))), Err(FollowUpError::OutcomeAlreadyRecorded { recorded, given, .. })) => {
+                            prop_assert_eq!((*first, outcome), (recorded, given));
+                            prop_assert_ne!(recorded, given);
+                        }
+                        (m, g) => prop_assert!(false, "model {:?} but got {:?}", m, g),
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(h.len(), model.len());
+        for (n, want) in &model {
+            let rec = h.get(sample_task(p, u64::from(*n)).id).expect("planned");
+            prop_assert_eq!(rec.outcome.map(|o| (o.outcome, o.at)), *want);
+        }
+        let opted = model.values().flatten().filter(|(o, _)| *o == Outcome::OptedOut).map(|(_, at)| *at).max();
+        prop_assert_eq!(h.opted_out_at(), opted);
+        let json = serde_json::to_string(&h).unwrap();
+        prop_assert_eq!(serde_json::from_str::<FollowUpHistory>(&json).unwrap(), h);
+    }
+}

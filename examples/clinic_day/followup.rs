@@ -97,7 +97,10 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             clinic.now,
             clinic.calendar,
         );
-        store.commit(p.id(), None, &day.events(&history)).ok();
+        let events = day.events(&history);
+        if !events.is_empty() {
+            store.commit(p.id(), None, &events)?;
+        }
         plans.insert(p.id(), day);
     }
     let nurse = StaffId::new(2);
@@ -108,47 +111,46 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         "{:<7} {:<7} {:<18} {:<15} {:>5} {:<8} {:<7} reason",
         "", "patient", "kind", "channel", "time", "priority", "overdue"
     );
+    // Overdue first (longest first), then today's by time, most important first.
+    let mut rows: Vec<(u32, &Task)> = plans
+        .values()
+        .flat_map(|d| {
+            let overdue = d.overdue.iter().map(|o| (o.days_overdue, &o.task));
+            overdue.chain(d.due.iter().map(|t| (0, t)))
+        })
+        .filter(|(_, t)| t.assignee == Some(nurse))
+        .collect();
+    rows.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1.due_at.cmp(&b.1.due_at))
+            .then(b.1.priority.cmp(&a.1.priority))
+            .then(a.1.patient.cmp(&b.1.patient))
+    });
     let mut first_call = None;
-    for (id, day) in &plans {
+    for (overdue, t) in rows {
         let name = clinic
             .patients
-            .get(*id)?
+            .get(t.patient)?
             .and_then(|v| v.value.name().map(|n| n.to_string()))
             .unwrap_or_default();
-        for o in day
-            .overdue
-            .iter()
-            .filter(|o| o.task.assignee == Some(nurse))
-        {
-            let t = &o.task;
-            println!(
-                "{:<7} {:<7} {:<18} {:<15} {:>5} {:<8} {:<7} {}",
-                "overdue",
-                format!("{id} {name}"),
-                t.kind.to_string(),
-                t.channel.to_string(),
-                when(clinic, t),
-                format!("{:?}", t.priority),
-                format!("{} d", o.days_overdue),
-                t.reason
-            );
+        if overdue == 0 && first_call.is_none() && t.channel.is_remote() {
+            first_call = Some(t.clone());
         }
-        for t in day.due.iter().filter(|t| t.assignee == Some(nurse)) {
-            if first_call.is_none() && t.channel.is_remote() {
-                first_call = Some(t.clone());
-            }
-            println!(
-                "{:<7} {:<7} {:<18} {:<15} {:>5} {:<8} {:<7} {}",
-                "today",
-                format!("{id} {name}"),
-                t.kind.to_string(),
-                t.channel.to_string(),
-                when(clinic, t),
-                format!("{:?}", t.priority),
-                "-",
-                t.reason
-            );
-        }
+        println!(
+            "{:<7} {:<7} {:<18} {:<15} {:>5} {:<8} {:<7} {}",
+            if overdue > 0 { "overdue" } else { "today" },
+            format!("{} {name}", t.patient),
+            t.kind.to_string(),
+            t.channel.to_string(),
+            when(clinic, t),
+            format!("{:?}", t.priority),
+            if overdue > 0 {
+                format!("{overdue} d")
+            } else {
+                "-".into()
+            },
+            t.reason
+        );
     }
     let skipped: usize = plans.values().map(|p| p.skipped.len()).sum();
     let held: usize = plans.values().map(|p| p.held.len()).sum();

@@ -149,9 +149,9 @@ impl FollowUpHistory {
 
 /// Decides the events that record an outcome for a planned task.
 ///
-/// Recording the identical outcome again returns no events, so a retried request is harmless;
-/// a different outcome for a task that already has one is refused (a retry after "not
-/// reached" is a new task, which the next plan proposes).
+/// Recording the same outcome again (at any time, by anyone) returns no events, so a retried
+/// request is harmless; a different outcome for a task that already has one is refused (a
+/// retry after "not reached" is a new task, which the next plan proposes).
 ///
 /// # Errors
 ///
@@ -174,7 +174,8 @@ pub fn record_outcome(
             task,
             record: given,
         }]),
-        Some(existing) if existing == given => Ok(vec![]),
+        // A retried request carries a later time; the outcome is what must agree.
+        Some(existing) if existing.outcome == outcome => Ok(vec![]),
         Some(existing) => Err(FollowUpError::OutcomeAlreadyRecorded {
             task,
             recorded: existing.outcome,

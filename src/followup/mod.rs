@@ -1,5 +1,88 @@
 //! The care follow-up planner (诊后随访): due and overdue care tasks from chronic files,
 //! visits, fills and consent.
+//!
+//! A clinic writes its [`CarePlan`]s as data: rules for the efficacy check after a visit,
+//! booking the revisit, refills before supply runs out, re-checks per condition, chronic
+//! follow-ups at the file's cadence, season-change calls (solar terms or fixed dates),
+//! birthdays and win-back. Each day the host calls [`plan`] per patient with the journey
+//! records ([`Facts`]), the patient's [`FollowUpHistory`] and the clinic's
+//! [`FollowUpPolicy`], stores the new tasks ([`Plan::events`]) through a
+//! [`crate::store::TaskStore`], and records what staff report with [`record_outcome`].
+//!
+//! The planner enforces the rules a host must not forget:
+//!
+//! - **Consent.** Refill, re-check, chronic follow-up, post-visit, revisit and season tasks
+//!   need [`ConsentPurpose::CareReminder`](crate::patient::ConsentPurpose); birthday, win-back
+//!   and any rule marked `promotional` need `Marketing`. An opt-out stops marketing even
+//!   where consent is on file, until marketing consent is granted again.
+//! - **Quiet hours.** Calls and messages are never due inside them (default 21:00–08:00).
+//! - **Weekly cap.** At most N contacts per patient per local week (Monday start), the most
+//!   important first; the rest are held, not lost.
+//! - **Anonymised patients** get nothing.
+//! - **Idempotency.** Task ids derive from patient, rule, occurrence, subject and attempt, so
+//!   planning twice stores nothing new, and "not reached" retries are new, predictable tasks.
+//!
+//! ```
+//! use chrono::{Duration, TimeZone, Utc};
+//! use clinic_ops::calendar::ClinicCalendar;
+//! use clinic_ops::followup::{self, CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome};
+//! use clinic_ops::id::PatientId;
+//! use clinic_ops::patient::{self, ConsentGiver, ConsentPurpose, Label, PatientCommand};
+//! use clinic_ops::testkit::patient_store::registration;
+//!
+//! let cal = ClinicCalendar::default();
+//! let now = Utc.with_ymd_and_hms(2026, 11, 23, 1, 30, 0).unwrap(); // 09:30 in the clinic
+//! let id = PatientId::new(1);
+//! let mut p = None;
+//! for cmd in [
+//!     PatientCommand::Register(registration(1)),
+//!     PatientCommand::GrantConsent {
+//!         purpose: ConsentPurpose::CareReminder,
+//!         source: Label::parse("mini_program")?,
+//!         policy_version: Label::parse("2026-01")?,
+//!         given_by: ConsentGiver::Patient,
+//!     },
+//!     PatientCommand::OpenChronicFile {
+//!         condition: patient::ConditionCode::parse("E11")?,
+//!         name: "2型糖尿病".into(),
+//!         diagnosed_on: cal.local_date(now) - Duration::days(120),
+//!         cadence: patient::FollowUpCadence::PUBLIC_HEALTH_DEFAULT,
+//!     },
+//! ] {
+//!     for e in patient::decide(p.as_ref(), id, &cmd, now, cal)? {
+//!         patient::apply(&mut p, &e);
+//!     }
+//! }
+//! let patient = p.unwrap();
+//! let care: CarePlan = serde_json::from_str(
+//!     r#"{"name": "糖尿病", "rules": [
+//!         {"key": "file", "kind": "chronic_follow_up", "channel": "call", "priority": "urgent"}
+//!     ]}"#,
+//! )?;
+//! let policy = FollowUpPolicy::default();
+//! let mut history = FollowUpHistory::new(id);
+//!
+//! let today = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal);
+//! let overdue = &today.overdue[0];
+//! assert_eq!(overdue.days_overdue, 120 - 91);
+//! println!("{}", overdue.task.reason); // 2型糖尿病(E11) 慢病随访，每年4次，建档后尚未随访
+//! for e in today.events(&history) {
+//!     history.apply(&e);
+//! }
+//! // Planning again stores nothing new.
+//! assert!(followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)
+//!     .events(&history)
+//!     .is_empty());
+//! // Nobody answered: the retry comes 4 hours later, outside quiet hours.
+//! let call = overdue.task.id;
+//! for e in followup::record_outcome(&history, call, Outcome::NotReached, None, now)? {
+//!     history.apply(&e);
+//! }
+//! let later = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal);
+//! let retry = later.tasks().next().unwrap();
+//! assert_eq!((retry.attempt, retry.due_at), (1, Some(now + Duration::hours(4))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod history;
 mod metrics;

@@ -1,13 +1,14 @@
 //! The pure planner: from a patient, their journey records, their follow-up history and a
 //! care plan, the tasks due today and those overdue.
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::{FollowUpEvent, FollowUpHistory, TaskRecord};
 use super::occurrence::{Window, derive};
 use super::policy::FollowUpPolicy;
-use super::rules::{CarePlan, Rule, RuleKind};
+use super::rules::{CarePlan, Rule, RuleKind, SeasonDates};
+use super::solar::SolarTerm;
 use super::task::{Outcome, Reason, Task, task_id};
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::PatientId;
@@ -79,6 +80,11 @@ pub enum Skip {
     AttemptsExhausted {
         /// The attempts made.
         attempts: u8,
+    },
+    /// The policy's solar-term table does not cover the year: load a table that does.
+    SolarTermsMissing {
+        /// The year.
+        year: i32,
     },
 }
 
@@ -161,6 +167,11 @@ pub(super) struct Occurrence {
 
 pub(super) fn add_days(d: NaiveDate, n: u64) -> NaiveDate {
     d.checked_add_days(Days::new(n)).unwrap_or(NaiveDate::MAX)
+}
+
+/// `at + d`, saturating at the end of chrono's range (stored outcomes are input).
+pub(super) fn later(at: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
+    at.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 pub(super) fn sub_days(d: NaiveDate, n: u64) -> NaiveDate {
@@ -246,6 +257,19 @@ pub fn plan(
                     });
                     continue;
                 }
+            }
+        }
+        if let RuleKind::SeasonChange {
+            dates: SeasonDates::SolarTerms(_),
+            ..
+        } = rule.kind
+        {
+            let year = today.year();
+            if policy.solar_terms().date(year, SolarTerm::Lichun).is_none() {
+                out.skipped.push(Skipped {
+                    rule: rule.key.clone(),
+                    why: Skip::SolarTermsMissing { year },
+                });
             }
         }
         occurrences.clear();
@@ -381,7 +405,7 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
             },
         };
         if next >= *max_attempts {
-            return Scheduled::Skip(Skip::AttemptsExhausted { attempts: next });
+            return exhausted(latest, next, rule, ctx);
         }
         // Attempt n is due first_gap × (2^n − 1) days after the lapse: the gaps double.
         let gaps = (1u64 << next.min(6)) - 1;
@@ -397,13 +421,13 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
                 None if r.task.attempt == 0 => (0, occ.on, None),
                 None => {
                     let prev = same_occurrence(&ctx.records, rule, occ.on, subject)
-                        .find(|p| p.task.attempt + 1 == r.task.attempt)
+                        .find(|p| p.task.attempt.checked_add(1) == Some(r.task.attempt))
                         .and_then(|p| p.outcome);
                     match prev {
                         Some(o) => (
                             r.task.attempt,
                             occ.on,
-                            Some(o.at + ctx.policy.backoff_before(r.task.attempt)),
+                            Some(later(o.at, ctx.policy.backoff_before(r.task.attempt))),
                         ),
                         // The earlier attempt is gone from the history: keep the task as stored.
                         None => return keep_stored(&r.task, ctx),
@@ -412,9 +436,13 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
                 Some(o) if o.outcome == Outcome::NotReached => {
                     let next = r.task.attempt.saturating_add(1);
                     if next >= ctx.policy.max_attempts() {
-                        return Scheduled::Skip(Skip::AttemptsExhausted { attempts: next });
+                        return exhausted(Some(r), next, rule, ctx);
                     }
-                    (next, occ.on, Some(o.at + ctx.policy.backoff_before(next)))
+                    (
+                        next,
+                        occ.on,
+                        Some(later(o.at, ctx.policy.backoff_before(next))),
+                    )
                 }
                 Some(_) => return Scheduled::Nothing,
             },
@@ -423,7 +451,10 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
     let cal = ctx.calendar;
     let (due_on, due_at) = if rule.channel.is_remote() {
         let at = retry_at.unwrap_or_else(|| {
-            cal.start_of(base_on) + (ctx.policy.contact_time() - chrono::NaiveTime::MIN)
+            later(
+                cal.start_of(base_on),
+                ctx.policy.contact_time() - chrono::NaiveTime::MIN,
+            )
         });
         let at = ctx.policy.quiet_hours().next_allowed(at, cal);
         (cal.local_date(at), Some(at))
@@ -467,6 +498,17 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
         purpose: rule.purpose(),
         reason,
     })
+}
+
+/// Reports exhausted attempts while the last one is within the rule's give-up days, and
+/// then falls silent, so a plan does not repeat an old give-up for ever.
+fn exhausted(last: Option<&TaskRecord>, attempts: u8, rule: &Rule, ctx: &Ctx<'_>) -> Scheduled {
+    match last {
+        Some(r) if (ctx.today - r.task.due_on).num_days() > i64::from(rule.give_up_after()) => {
+            Scheduled::Nothing
+        }
+        _ => Scheduled::Skip(Skip::AttemptsExhausted { attempts }),
+    }
 }
 
 fn keep_stored(task: &Task, ctx: &Ctx<'_>) -> Scheduled {

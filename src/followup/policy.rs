@@ -86,7 +86,10 @@ impl QuietHours {
         } else {
             date
         };
-        calendar.start_of(end_day) + (self.end - NaiveTime::MIN)
+        let start = calendar.start_of(end_day);
+        start
+            .checked_add_signed(self.end - NaiveTime::MIN)
+            .unwrap_or(start)
     }
 }
 
@@ -311,6 +314,13 @@ mod tests {
         );
         let lunch = QuietHours::new(t(12, 0), t(14, 0)).unwrap();
         assert!(lunch.contains(t(13, 0)) && !lunch.contains(t(14, 0)));
+        // 12:30 local → 14:00 local the same day.
+        let noon = Utc.with_ymd_and_hms(2026, 11, 23, 4, 30, 0).unwrap();
+        assert_eq!(
+            lunch.next_allowed(noon, cal),
+            Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap()
+        );
+        assert_eq!(lunch.next_allowed(late, cal), late);
         assert!(QuietHours::new(t(8, 0), t(8, 0)).is_err());
     }
 
@@ -318,6 +328,10 @@ mod tests {
     fn policy_validates_on_load() {
         let p: FollowUpPolicy = serde_json::from_str("{}").unwrap();
         assert_eq!(p, FollowUpPolicy::default());
+        let json = serde_json::to_string(&p.clone().with_lookahead(3).unwrap()).unwrap();
+        let back: FollowUpPolicy = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.lookahead_days(), 3);
+        assert_eq!(back.solar_terms(), p.solar_terms());
         assert!(serde_json::from_str::<FollowUpPolicy>(r#"{"weekly_cap": 0}"#).is_err());
         let e = serde_json::from_str::<FollowUpPolicy>(
             r#"{"quiet_hours": {"start": "21:00:00", "end": "21:00:00"}}"#,

@@ -38,6 +38,7 @@ impl FixedDate {
 /// Which dates a season-change rule calls on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SeasonDates {
     /// Solar terms, dated by the policy's [`super::SolarTermTable`].
     SolarTerms(BTreeSet<SolarTerm>),

@@ -7,7 +7,7 @@ use crate::id::PatientId;
 /// Where follow-up tasks and their outcomes are kept, one [`FollowUpHistory`] per patient.
 ///
 /// Planning and recording outcomes are load–decide–commit loops like every other aggregate:
-/// the planner's `Plan::events` and [`crate::followup::record_outcome`] decide the
+/// [`crate::followup::Plan::events`] and [`crate::followup::record_outcome`] decide the
 /// events, and `commit` writes them if the history is still at the version loaded. Adapters
 /// apply committed events with [`FollowUpHistory::apply`] (through [`stage_task_commit`]).
 pub trait TaskStore {
