@@ -530,7 +530,7 @@ fn assess<'b>(
         });
     }
     // Counters: what each cap has left; the tightest per action binds.
-    let caps = book.caps.get(i).map_or(&[][..], Vec::as_slice);
+    let caps = book.caps_of(i);
     let k0 = keys.len();
     let mut points_left: Option<(u64, CapRef)> = None;
     let mut fen_left: Option<(u64, CapRef)> = None;
@@ -705,14 +705,15 @@ pub fn evaluate<'b>(
             }
         }
     }
-    let losses = resolve_groups(book, &eligible);
+    let mut losses = resolve_groups(book, &eligible);
     let mut out = Evaluation {
         effects: Vec::with_capacity(grants.len()),
         reservation: UsageReservation::with_capacity(keys.len()),
         trace: Vec::new(),
     };
     let mut results: Vec<(usize, Outcome)> = Vec::new();
-    for (e, loss) in eligible.iter().zip(losses) {
+    for (j, e) in eligible.iter().enumerate() {
+        let loss = losses.get_mut(j).and_then(Option::take);
         match loss {
             Some(o) => {
                 if options.trace {
@@ -799,10 +800,15 @@ fn build_trace(
     trace
 }
 
-/// For each eligible campaign, `None` if it applies, or the outcome that stopped it.
+/// For each eligible campaign, `None` if it applies, or the outcome that stopped it. An
+/// empty result means all apply.
 fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outcome>> {
-    let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
     let group = |e: &Eligible| book.group_of.get(e.idx).copied().flatten();
+    if !eligible.iter().any(|e| group(e).is_some()) {
+        // No group involved: everything applies, and nothing is allocated.
+        return Vec::new();
+    }
+    let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
     let mut done: Vec<u32> = Vec::new();
     for e in eligible {
         let Some((g, mode)) = group(e) else { continue };
@@ -874,9 +880,10 @@ impl CampaignBook {
         let today = calendar.local_date(now);
         let mut out = Vec::new();
         for i in self.candidates(event.kind.class(), now) {
-            let (Some(c), Some(caps)) = (self.campaigns().get(i), self.caps.get(i)) else {
+            let Some(c) = self.campaigns().get(i) else {
                 continue;
             };
+            let caps = self.caps_of(i);
             for cap in caps {
                 let bucket = match cap.period {
                     None => Bucket::Lifetime,
