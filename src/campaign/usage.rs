@@ -130,7 +130,7 @@ impl Hasher for FxHasher {
         self.write_u64(u64::from(i));
     }
     fn write_i32(&mut self, i: i32) {
-        self.write_u64(u64::from(i.cast_unsigned()));
+        self.write_u64(u64::from(u32::from_ne_bytes(i.to_ne_bytes())));
     }
     fn write_usize(&mut self, i: usize) {
         self.write_u64(i as u64);
