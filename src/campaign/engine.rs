@@ -235,6 +235,7 @@ fn assess<'b>(
                     Some((left, origin)) if want > *left => {
                         g.cut = Some(Cut::Cap {
                             cap: *origin,
+                            action: UsageAction::EarnPoints,
                             left: *left,
                         });
                         let give = *left;
@@ -261,6 +262,7 @@ fn assess<'b>(
                     Some((left, origin)) if want > *left => {
                         g.cut = Some(Cut::Cap {
                             cap: *origin,
+                            action: UsageAction::Cashback,
                             left: *left,
                         });
                         let give = *left;

@@ -5,9 +5,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt;
 
-use super::book::{CapRef, GroupMode};
+use super::book::{CapRef, GroupMode, fen_to_yuan};
 use super::model::{Effect, EventClass, WindowMiss};
-use super::usage::UsageReservation;
+use super::usage::{UsageAction, UsageReservation};
 use crate::id::CampaignId;
 use crate::money::{Points, Yuan};
 use crate::patient::ConsentPurpose;
@@ -162,7 +162,9 @@ pub enum Cut {
     Cap {
         /// Which cap.
         cap: CapRef,
-        /// What it had left, in its unit.
+        /// What it counts.
+        action: UsageAction,
+        /// What it had left, in its unit (points, or fen for cashback).
         left: u64,
     },
     /// The amount would overflow; it was cut to the largest representable.
@@ -173,7 +175,14 @@ impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cut::EffectCap { cap } => write!(f, "cut by the effect's cap of ¥{cap}"),
-            Cut::Cap { cap, left } => write!(f, "cut by {cap} ({left} left)"),
+            Cut::Cap {
+                cap,
+                action: UsageAction::Cashback,
+                left,
+            } => write!(f, "cut by {cap} (¥{} left)", fen_to_yuan(*left)),
+            Cut::Cap { cap, action, left } => {
+                write!(f, "cut by {cap} ({left} {} left)", action.unit())
+            }
             Cut::Overflow => f.write_str("cut at the largest representable amount"),
         }
     }
@@ -294,7 +303,7 @@ impl fmt::Display for Outcome {
             Outcome::OutsideWindow { miss } => write!(f, "outside its window: {miss}"),
             Outcome::NotTrigger { miss } => match miss {
                 TriggerMiss::OtherEvent { listens_to } => {
-                    write!(f, "not its trigger: it listens to {listens_to:?} events")
+                    write!(f, "not its trigger: it listens to {listens_to} events")
                 }
                 TriggerMiss::NotFirstVisit => f.write_str("not its trigger: not a first visit"),
                 TriggerMiss::BelowMinimum { min, paid } => {

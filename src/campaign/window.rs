@@ -182,6 +182,22 @@ pub enum EventClass {
     ManualBroadcast,
 }
 
+impl fmt::Display for EventClass {
+    /// The snake_case code, as in JSON.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventClass::Visit => "visit",
+            EventClass::Purchase => "purchase",
+            EventClass::ReferralQualified => "referral_qualified",
+            EventClass::Birthday => "birthday",
+            EventClass::Enrollment => "enrollment",
+            EventClass::TierChanged => "tier_changed",
+            EventClass::FollowUpDue => "follow_up_due",
+            EventClass::ManualBroadcast => "manual_broadcast",
+        })
+    }
+}
+
 impl EventClass {
     /// Every class, in index order.
     pub const ALL: [EventClass; 8] = [
