@@ -9,6 +9,7 @@ use clinic_ops::store::memory::MemoryPatientStore;
 
 mod campaign;
 mod patients;
+mod segment;
 
 /// The world every section shares: the clinic's calendar, the story's "now", and the
 /// patients registered by the first section.
@@ -65,5 +66,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     patients::run(&mut clinic)?;
     campaign::run(&mut clinic)?;
+    segment::run(&mut clinic)?;
     Ok(())
 }
