@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
-use super::model::{Campaign, Effect, Trigger, WindowMiss};
+use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
 use super::outcome::{
     Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TraceEntry,
     TriggerMiss,
@@ -16,7 +16,6 @@ use crate::calendar::{ClinicCalendar, Period};
 use crate::id::PatientId;
 use crate::money::Points;
 use crate::segment::PatientFacts;
-use crate::store::Version;
 
 struct Ctx<'a> {
     event: &'a Event,
@@ -102,32 +101,43 @@ fn div_half_even(n: u128, d: u128) -> u128 {
     }
 }
 
-/// The desired amount of an effect, in integers: points rounded down; cashback in fen,
-/// rounded half to even, as [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut
-/// there and says so.
-fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>) {
+/// `a × b ÷ d`, rounded down, in 64 bits when the product fits (the usual case) and in 128
+/// bits otherwise.
+fn mul_div(a: u64, b: u64, d: u64) -> u128 {
+    match a.checked_mul(b) {
+        Some(p) => u128::from(p / d),
+        None => u128::from(a) * u128::from(b) / u128::from(d),
+    }
+}
+
+/// The desired amount of an effect, and the same in counter units (points, or fen for
+/// cashback), in integers: points rounded down; cashback rounded half to even, as
+/// [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut there and
+/// says so.
+fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>, u64) {
     let points = |v: u128| match i64::try_from(v) {
-        Ok(n) => (Amount::Points(Points::new(n)), None),
-        Err(_) => (Amount::Points(Points::new(i64::MAX)), Some(Cut::Overflow)),
+        Ok(n) => (Amount::Points(Points::new(n)), None, n.unsigned_abs()),
+        Err(_) => (
+            Amount::Points(Points::new(i64::MAX)),
+            Some(Cut::Overflow),
+            i64::MAX.unsigned_abs(),
+        ),
     };
     match e {
-        Effect::FixedPoints { points } => (Amount::Points(*points), None),
+        Effect::FixedPoints { points } => (Amount::Points(*points), None, pts_u64(*points)),
         // fen × (points per ¥ × 10⁴) ÷ (100 × 10⁴)
-        Effect::PointsPerYuan { .. } => {
-            points(u128::from(cx.amount_fen) * u128::from(rate) / 1_000_000)
-        }
-        Effect::PointsMultiplier { .. } => {
-            points(u128::from(cx.base_points) * u128::from(rate) / 10_000)
-        }
+        Effect::PointsPerYuan { .. } => points(mul_div(cx.amount_fen, rate, 1_000_000)),
+        Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
         // fen × (percent × 10⁴) ÷ (100 × 10⁴)
         Effect::Cashback { .. } => {
-            let fen = div_half_even(u128::from(cx.amount_fen) * u128::from(rate), 1_000_000);
-            (
-                Amount::Yuan(fen_to_yuan(u64::try_from(fen).unwrap_or(u64::MAX))),
-                None,
-            )
+            let product = match cx.amount_fen.checked_mul(rate) {
+                Some(p) => u128::from(p),
+                None => u128::from(cx.amount_fen) * u128::from(rate),
+            };
+            let fen = u64::try_from(div_half_even(product, 1_000_000)).unwrap_or(u64::MAX);
+            (Amount::Yuan(fen_to_yuan(fen)), None, fen)
         }
-        _ => (Amount::Count(1), None),
+        _ => (Amount::Count(1), None, 0),
     }
 }
 
@@ -138,7 +148,7 @@ fn assess<'b>(
     i: usize,
     cx: &Ctx<'_>,
     grants: &mut Vec<Granted<'b>>,
-    keys: &mut Vec<(UsageKey, Option<Version>, u64)>,
+    keys: &mut Vec<(UsageKey, UsageIncrement)>,
 ) -> Result<Eligible, Outcome> {
     let Some(c) = book.campaigns().get(i) else {
         return Err(Outcome::NotTrigger {
@@ -166,13 +176,18 @@ fn assess<'b>(
     let g0 = grants.len();
     let mut want_points: u64 = 0;
     let mut want_fen: u64 = 0;
+    // Counter units per rule, so the granting loop below stays in integers.
+    let mut units = [0u64; MAX_EFFECTS];
     for (rule, e) in spec.effects.iter().enumerate() {
         let rates = c.rates.get(rule).copied().unwrap_or((0, 0));
-        let (d, overflow) = desired(e, rates, cx);
+        let (d, overflow, n) = desired(e, rates, cx);
         match d {
-            Amount::Points(p) => want_points = want_points.saturating_add(pts_u64(p)),
-            Amount::Yuan(y) => want_fen = want_fen.saturating_add(yuan_to_fen(y).min(rates.1)),
+            Amount::Points(_) => want_points = want_points.saturating_add(n),
+            Amount::Yuan(_) => want_fen = want_fen.saturating_add(n.min(rates.1)),
             Amount::Count(_) => {}
+        }
+        if let Some(u) = units.get_mut(rule) {
+            *u = n;
         }
         grants.push(Granted {
             campaign: c.id(),
@@ -221,16 +236,22 @@ fn assess<'b>(
                 *slot = Some((left, cap.origin));
             }
         }
-        if !keys[k0..].iter().any(|(k, _, _)| *k == key) {
-            keys.push((key, version, 0));
+        if !keys[k0..].iter().any(|(k, _)| *k == key) {
+            keys.push((
+                key,
+                UsageIncrement {
+                    expected: version,
+                    add: 0,
+                },
+            ));
         }
     }
     // Grant in rule order, cutting to what is left.
     let (mut got_points, mut got_fen, mut coupon_fen) = (0u64, 0u64, 0u64);
     for g in &mut grants[g0..] {
+        let want = units.get(g.rule).copied().unwrap_or(0);
         match (g.desired, g.effect) {
-            (Amount::Points(p), _) => {
-                let want = pts_u64(p);
+            (Amount::Points(_), _) => {
                 let give = match &mut points_left {
                     Some((left, origin)) if want > *left => {
                         g.cut = Some(Cut::Cap {
@@ -251,8 +272,8 @@ fn assess<'b>(
                 got_points = got_points.saturating_add(give);
                 g.granted = Amount::Points(pts_from_u64(give));
             }
-            (Amount::Yuan(y), Effect::Cashback { cap, .. }) => {
-                let mut want = yuan_to_fen(y);
+            (Amount::Yuan(_), Effect::Cashback { cap, .. }) => {
+                let mut want = want;
                 let cap_fen = c.rates.get(g.rule).map_or(0, |r| r.1);
                 if want > cap_fen {
                     want = cap_fen;
@@ -278,14 +299,15 @@ fn assess<'b>(
                 got_fen = got_fen.saturating_add(give);
                 g.granted = Amount::Yuan(fen_to_yuan(give));
             }
-            (_, Effect::Coupon { value: Some(v), .. }) => {
-                coupon_fen = coupon_fen.saturating_add(yuan_to_fen(*v));
+            (_, Effect::Coupon { value: Some(_), .. }) => {
+                let face = c.rates.get(g.rule).map_or(0, |r| r.1);
+                coupon_fen = coupon_fen.saturating_add(face);
             }
             _ => {}
         }
     }
-    for (k, _, add) in &mut keys[k0..] {
-        *add = match k.action {
+    for (k, inc) in &mut keys[k0..] {
+        inc.add = match k.action {
             UsageAction::Apply => 1,
             UsageAction::EarnPoints => got_points,
             _ => got_fen,
@@ -362,43 +384,36 @@ pub fn evaluate<'b>(
         }
     }
     let mut losses = resolve_groups(book, &eligible);
-    let mut out = Evaluation {
-        effects: Vec::with_capacity(grants.len()),
-        reservation: UsageReservation::with_capacity(keys.len()),
-        trace: Vec::new(),
-    };
     let mut results: Vec<(usize, Outcome)> = Vec::new();
+    let (mut drop_grants, mut drop_keys) = (Vec::new(), Vec::new());
     for (j, e) in eligible.iter().enumerate() {
-        let loss = losses.get_mut(j).and_then(Option::take);
-        match loss {
+        match losses.get_mut(j).and_then(Option::take) {
             Some(o) => {
+                drop_grants.push(e.grants.clone());
+                drop_keys.push(e.keys.clone());
                 if options.trace {
                     results.push((e.idx, o));
                 }
             }
             None => {
-                let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                let cut = gs.iter().any(|g| g.cut.is_some());
-                out.effects.extend_from_slice(gs);
-                // Each campaign owns its keys and `assess` lists each once.
-                out.reservation
-                    .extend_unique(keys.get(e.keys.clone()).unwrap_or(&[]).iter().map(
-                        |(k, v, add)| {
-                            (
-                                *k,
-                                UsageIncrement {
-                                    expected: *v,
-                                    add: *add,
-                                },
-                            )
-                        },
-                    ));
                 if options.trace {
+                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                    let cut = gs.iter().any(|g| g.cut.is_some());
                     results.push((e.idx, Outcome::Applied { cut }));
                 }
             }
         }
     }
+    // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation order:
+    // drop the losers' and hand the rest over without copying.
+    remove_ranges(&mut grants, &drop_grants);
+    remove_ranges(&mut keys, &drop_keys);
+    let mut out = Evaluation {
+        effects: grants,
+        // Each campaign owns its keys and `assess` lists each once.
+        reservation: UsageReservation::from_unique(keys),
+        trace: Vec::new(),
+    };
     if options.trace {
         results.append(&mut refused);
         results.sort_by_key(|(i, _)| *i);
@@ -454,6 +469,23 @@ fn build_trace(
         "the index missed a campaign whose window holds"
     );
     trace
+}
+
+/// Removes the elements at the given ascending, disjoint index ranges.
+fn remove_ranges<T>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
+    if ranges.is_empty() {
+        return;
+    }
+    let mut i = 0;
+    let mut r = ranges.iter().peekable();
+    v.retain(|_| {
+        while r.peek().is_some_and(|x| x.end <= i) {
+            r.next();
+        }
+        let drop = r.peek().is_some_and(|x| x.contains(&i));
+        i += 1;
+        !drop
+    });
 }
 
 /// For each eligible campaign, `None` if it applies, or the outcome that stopped it. An

@@ -88,7 +88,8 @@ pub struct CampaignSpec {
 pub struct Campaign {
     spec: CampaignSpec,
     care: bool,
-    /// Per effect, the integer forms the engine computes with: (rate × 10⁴, cap in fen).
+    /// Per effect, the integer forms the engine computes with: (rate × 10⁴, cap or face
+    /// value in fen).
     pub(crate) rates: Vec<(u64, u64)>,
 }
 
@@ -251,6 +252,7 @@ fn integer_rates(e: &Effect) -> (u64, u64) {
         Effect::PointsPerYuan { points } => (e4(*points), 0),
         Effect::PointsMultiplier { factor } => (e4(*factor - Decimal::ONE), 0),
         Effect::Cashback { percent, cap } => (e4(*percent), super::book::yuan_to_fen(*cap)),
+        Effect::Coupon { value: Some(v), .. } => (0, super::book::yuan_to_fen(*v)),
         _ => (0, 0),
     }
 }

@@ -279,19 +279,10 @@ impl UsageReservation {
         }
     }
 
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        UsageReservation {
-            increments: Vec::with_capacity(n),
-        }
-    }
-
-    /// Appends keys the caller knows are not reserved yet (the engine: each campaign owns
+    /// A reservation of keys the caller knows are distinct (the engine: each campaign owns
     /// its keys, and lists each once).
-    pub(crate) fn extend_unique(
-        &mut self,
-        items: impl Iterator<Item = (UsageKey, UsageIncrement)>,
-    ) {
-        self.increments.extend(items);
+    pub(crate) fn from_unique(increments: Vec<(UsageKey, UsageIncrement)>) -> Self {
+        UsageReservation { increments }
     }
 
     /// The increments, in the order reserved.
