@@ -6,6 +6,7 @@
 //! entry for each of the 500 campaigns, explain trees for false audiences).
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -74,6 +75,10 @@ fn campaign(i: usize) -> Value {
 }
 
 fn bench(c: &mut Criterion) {
+    run(c, "campaign evaluate (500 campaigns, ~20 candidates)");
+}
+
+fn run<M: Measurement>(c: &mut Criterion<M>, name: &str) {
     let campaigns: Vec<Value> = (0..500).map(campaign).collect();
     let book: CampaignBook = serde_json::from_value(json!({
         "groups": { "member_day": "best_for_patient" },
@@ -122,7 +127,7 @@ fn bench(c: &mut Criterion) {
     );
     assert!(!probe.effects.is_empty());
 
-    let mut g = c.benchmark_group("campaign evaluate (500 campaigns, ~20 candidates)");
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(1));
     g.bench_function("trace off", |b| {
         b.iter(|| {

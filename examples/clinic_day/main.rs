@@ -11,6 +11,9 @@ mod followup;
 mod patients;
 mod points;
 mod referral;
+mod campaign;
+mod patients;
+mod segment;
 
 /// The world every section shares: the clinic's calendar, the story's "now", and the
 /// patients registered by the first section.
@@ -69,5 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     points::run(&mut clinic)?;
     followup::run(&mut clinic)?;
     referral::run(&mut clinic)?;
+    campaign::run(&mut clinic)?;
+    segment::run(&mut clinic)?;
     Ok(())
 }

@@ -109,8 +109,21 @@ pub(crate) fn yuan_to_fen(y: Yuan) -> u64 {
 
 /// Whole fen to ¥: exact below 10¹⁴ fen, which is every amount a [`Yuan`] holds.
 pub(crate) fn fen_to_yuan(fen: u64) -> Yuan {
+    if let Ok(small) = u32::try_from(fen) {
+        return Yuan::from_fen(small);
+    }
     let v = i64::try_from(fen).unwrap_or(i64::MAX);
     Yuan::new(rust_decimal::Decimal::new(v, 2)).unwrap_or(Yuan::ZERO)
+}
+
+/// What the trace needs of every campaign, packed so that a trace over the whole book reads
+/// one small array.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
+    pub(crate) id: CampaignId,
+    pub(crate) start_us: i64,
+    pub(crate) end_us: i64,
+    pub(crate) class: EventClass,
 }
 
 /// Windows spanning more months than this go to the always-checked list of their class.
@@ -142,8 +155,10 @@ pub struct CampaignBook {
     point_value: Yuan,
     pub(crate) point_fen: u64,
     campaigns: Vec<Campaign>,
-    pub(crate) caps: Vec<Vec<CapSpec>>,
+    caps_flat: Vec<CapSpec>,
+    caps_at: Vec<(u32, u32)>,
     pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
+    pub(crate) meta: Vec<Meta>,
     index: Vec<ClassIndex>,
 }
 
@@ -234,7 +249,29 @@ impl CampaignBook {
                 Some((u32::try_from(pos).ok()?, *groups.get(g)?))
             })
             .collect();
-        let caps = campaigns.iter().map(compile_caps).collect();
+        // One contiguous array of caps, sliced per campaign, for locality in the hot loop.
+        let mut caps_flat = Vec::new();
+        let mut caps_at = Vec::with_capacity(campaigns.len());
+        for c in &campaigns {
+            let from = caps_flat.len();
+            caps_flat.extend(compile_caps(c));
+            caps_at.push((
+                u32::try_from(from).unwrap_or(u32::MAX),
+                u32::try_from(caps_flat.len()).unwrap_or(u32::MAX),
+            ));
+        }
+        let meta = campaigns
+            .iter()
+            .map(|c| {
+                let w = &c.spec().window;
+                Meta {
+                    id: c.id(),
+                    start_us: w.start.timestamp_micros(),
+                    end_us: w.end.map_or(i64::MAX, |e| e.timestamp_micros()),
+                    class: c.spec().trigger.class(),
+                }
+            })
+            .collect();
         let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
         for (i, c) in campaigns.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
@@ -255,10 +292,20 @@ impl CampaignBook {
             groups,
             point_value,
             campaigns,
-            caps,
+            caps_flat,
+            caps_at,
             group_of,
+            meta,
             index,
         })
+    }
+
+    /// The caps of the campaign at position `i`.
+    pub(crate) fn caps_of(&self, i: usize) -> &[CapSpec] {
+        self.caps_at
+            .get(i)
+            .and_then(|&(a, b)| self.caps_flat.get(a as usize..b as usize))
+            .unwrap_or(&[])
     }
 
     /// The campaigns, in evaluation order.

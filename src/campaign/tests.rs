@@ -279,6 +279,7 @@ fn caps_stop_or_cut_and_say_so() {
             cap: CapRef::Budget {
                 action: UsageAction::Cashback
             },
+            action: UsageAction::Cashback,
             left: 500
         })
     );
@@ -610,4 +611,14 @@ fn index_returns_only_the_class_and_month() {
     assert_eq!(ev.trace.len(), 40);
     let ids: Vec<u64> = ev.applied().iter().map(|c| c.get()).collect();
     assert_eq!(ids, vec![5, 15, 25, 35]);
+}
+
+#[test]
+fn trace_entries_stay_small() {
+    // The trace holds one entry per campaign of the book; keep it compact.
+    assert!(
+        std::mem::size_of::<TraceEntry>() <= 56,
+        "{}",
+        std::mem::size_of::<TraceEntry>()
+    );
 }

@@ -84,10 +84,10 @@ pub enum SegmentError {
         /// The allowed values.
         expected: &'static str,
     },
-    /// A tag not in the catalog.
+    /// A tag used in an expression or rule that is not in the catalog.
     #[error("{path}: tag {tag:?} is not in the catalog")]
     UnknownTag {
-        /// Where it is used (empty for a catalog operation).
+        /// Where it is used.
         path: String,
         /// The tag.
         tag: String,
@@ -97,6 +97,12 @@ pub enum SegmentError {
     DeletedTag {
         /// Where it is used.
         path: String,
+        /// The tag.
+        tag: String,
+    },
+    /// A catalog operation on a tag that was never added.
+    #[error("tag {tag:?} is not in the catalog")]
+    NotInCatalog {
         /// The tag.
         tag: String,
     },

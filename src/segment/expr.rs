@@ -1,11 +1,11 @@
 //! The expression language: types, loading with validation, and walks over the tree.
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt::{self, Write as _};
 
 use super::SegmentError;
 use super::lifecycle::Lifecycle;
+use super::load::RawExpr;
 use super::tag::{TagCatalog, TagName, TagStatus};
 use crate::money::{Points, Yuan};
 use crate::patient::{Channel, ConditionCode, ConsentPurpose, Label};
@@ -95,6 +95,9 @@ impl PointsRange {
 ///
 /// Windows count local days back from the snapshot's day, today included: `visits_in` with
 /// `days: 30` counts visits on today and the 29 local days before.
+///
+/// Evaluation recurses once per level, so an expression built in code (not loaded) should go
+/// through [`Expr::validate`] before it meets untrusted facts at scale.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", try_from = "RawExpr")]
 #[non_exhaustive]
@@ -179,8 +182,8 @@ impl Expr {
         Expr::Consent { purpose }
     }
 
-    /// Parses and validates an expression already deserialised into its raw form. Serde does
-    /// this on load; call it to check an expression built in code.
+    /// Checks the structural limits (depth, children per node, node count, window days) of an
+    /// expression built in code. Loading through serde checks these and every field already.
     ///
     /// # Errors
     ///
@@ -331,7 +334,7 @@ impl Expr {
     }
 }
 
-fn enter(path: &mut String, kind: &str) -> usize {
+pub(super) fn enter(path: &mut String, kind: &str) -> usize {
     let len = path.len();
     if !path.is_empty() {
         path.push('.');
@@ -340,7 +343,7 @@ fn enter(path: &mut String, kind: &str) -> usize {
     len
 }
 
-fn check_node(path: &str, depth: usize, nodes: &mut usize) -> Result<(), SegmentError> {
+pub(super) fn check_node(path: &str, depth: usize, nodes: &mut usize) -> Result<(), SegmentError> {
     if depth > MAX_DEPTH {
         return Err(SegmentError::TooDeep {
             path: path.to_owned(),
@@ -355,7 +358,7 @@ fn check_node(path: &str, depth: usize, nodes: &mut usize) -> Result<(), Segment
     Ok(())
 }
 
-fn check_children(path: &str, count: usize) -> Result<(), SegmentError> {
+pub(super) fn check_children(path: &str, count: usize) -> Result<(), SegmentError> {
     if count > MAX_CHILDREN {
         return Err(SegmentError::TooManyChildren {
             path: path.to_owned(),
@@ -366,7 +369,7 @@ fn check_children(path: &str, count: usize) -> Result<(), SegmentError> {
     Ok(())
 }
 
-fn check_days(days: u32, path: &str) -> Result<(), SegmentError> {
+pub(super) fn check_days(days: u32, path: &str) -> Result<(), SegmentError> {
     if (1..=MAX_WINDOW_DAYS).contains(&days) {
         Ok(())
     } else {
@@ -376,240 +379,6 @@ fn check_days(days: u32, path: &str) -> Result<(), SegmentError> {
             min: 1,
             max: i64::from(MAX_WINDOW_DAYS),
         })
-    }
-}
-
-/// What serde reads: plain strings and integers, so every value is checked here with its path.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum RawExpr {
-    All(Vec<RawExpr>),
-    Any(Vec<RawExpr>),
-    Not(Box<RawExpr>),
-    HasTag(String),
-    HasCondition(String),
-    Age(RawRange),
-    Channel(String),
-    Lifecycle(String),
-    VisitsIn(RawWindow),
-    SpendIn(RawMoneyWindow),
-    DaysSinceLastVisit(RawRange),
-    Points(RawRange),
-    Tier(String),
-    ReferralsMade(RawRange),
-    Consent(RawConsent),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRange {
-    #[serde(default)]
-    min: Option<i64>,
-    #[serde(default)]
-    max: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWindow {
-    days: i64,
-    #[serde(default)]
-    min: Option<i64>,
-    #[serde(default)]
-    max: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMoneyWindow {
-    days: i64,
-    #[serde(default)]
-    min: Option<RawMoney>,
-    #[serde(default)]
-    max: Option<RawMoney>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawMoney {
-    Text(String),
-    Whole(u64),
-    Float(f64),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConsent {
-    purpose: String,
-}
-
-impl TryFrom<RawExpr> for Expr {
-    type Error = SegmentError;
-    fn try_from(raw: RawExpr) -> Result<Self, Self::Error> {
-        let mut path = String::new();
-        let mut nodes = 0;
-        convert(raw, &mut path, 1, &mut nodes)
-    }
-}
-
-fn raw_kind(raw: &RawExpr) -> &'static str {
-    match raw {
-        RawExpr::All(_) => "all",
-        RawExpr::Any(_) => "any",
-        RawExpr::Not(_) => "not",
-        RawExpr::HasTag(_) => "has_tag",
-        RawExpr::HasCondition(_) => "has_condition",
-        RawExpr::Age(_) => "age",
-        RawExpr::Channel(_) => "channel",
-        RawExpr::Lifecycle(_) => "lifecycle",
-        RawExpr::VisitsIn(_) => "visits_in",
-        RawExpr::SpendIn(_) => "spend_in",
-        RawExpr::DaysSinceLastVisit(_) => "days_since_last_visit",
-        RawExpr::Points(_) => "points",
-        RawExpr::Tier(_) => "tier",
-        RawExpr::ReferralsMade(_) => "referrals_made",
-        RawExpr::Consent(_) => "consent",
-    }
-}
-
-fn convert(
-    raw: RawExpr,
-    path: &mut String,
-    depth: usize,
-    nodes: &mut usize,
-) -> Result<Expr, SegmentError> {
-    let len = enter(path, raw_kind(&raw));
-    check_node(path, depth, nodes)?;
-    // Owned, because converting the children extends `path` in place.
-    let p = path.clone();
-    let p = p.as_str();
-    let text = |source| SegmentError::BadText {
-        path: p.to_owned(),
-        source,
-    };
-    let out = match raw {
-        RawExpr::All(cs) => Expr::All(convert_children(cs, path, depth, nodes)?),
-        RawExpr::Any(cs) => Expr::Any(convert_children(cs, path, depth, nodes)?),
-        RawExpr::Not(c) => Expr::Not(Box::new(convert(*c, path, depth + 1, nodes)?)),
-        RawExpr::HasTag(s) => {
-            Expr::HasTag(TagName::parse(&s).map_err(|source| SegmentError::BadTag {
-                path: p.to_owned(),
-                source,
-            })?)
-        }
-        RawExpr::HasCondition(s) => Expr::HasCondition(ConditionCode::parse(&s).map_err(text)?),
-        RawExpr::Channel(s) => Expr::Channel(Channel::parse(&s).map_err(text)?),
-        RawExpr::Tier(s) => Expr::Tier(Label::parse(&s).map_err(text)?),
-        RawExpr::Lifecycle(s) => {
-            Expr::Lifecycle(
-                Lifecycle::from_code(&s).ok_or_else(|| SegmentError::UnknownCode {
-                    path: p.to_owned(),
-                    value: s.clone(),
-                    expected: "new, active, at_risk, dormant, lost, won_back",
-                })?,
-            )
-        }
-        RawExpr::Consent(c) => Expr::Consent {
-            purpose: ConsentPurpose::ALL
-                .into_iter()
-                .find(|q| q.code() == c.purpose)
-                .ok_or_else(|| SegmentError::UnknownCode {
-                    path: format!("{p}.purpose"),
-                    value: c.purpose.clone(),
-                    expected: "care_reminder, marketing, health_data_segmentation, group_chat, \
-                               third_party_sharing",
-                })?,
-        },
-        RawExpr::Age(r) => Expr::Age(count_range(r, p, MAX_AGE)?),
-        RawExpr::DaysSinceLastVisit(r) => Expr::DaysSinceLastVisit(count_range(r, p, MAX_COUNT)?),
-        RawExpr::ReferralsMade(r) => Expr::ReferralsMade(count_range(r, p, MAX_COUNT)?),
-        RawExpr::Points(r) => Expr::Points(PointsRange {
-            min: r.min.map(Points::new),
-            max: r.max.map(Points::new),
-        }),
-        RawExpr::VisitsIn(w) => {
-            let r = count_range(
-                RawRange {
-                    min: w.min,
-                    max: w.max,
-                },
-                p,
-                MAX_COUNT,
-            )?;
-            Expr::VisitsIn {
-                days: window_days(w.days, p)?,
-                min: r.min,
-                max: r.max,
-            }
-        }
-        RawExpr::SpendIn(w) => Expr::SpendIn {
-            days: window_days(w.days, p)?,
-            min: w.min.map(|m| money(m, &format!("{p}.min"))).transpose()?,
-            max: w.max.map(|m| money(m, &format!("{p}.max"))).transpose()?,
-        },
-    };
-    path.truncate(len);
-    Ok(out)
-}
-
-fn convert_children(
-    cs: Vec<RawExpr>,
-    path: &mut String,
-    depth: usize,
-    nodes: &mut usize,
-) -> Result<Vec<Expr>, SegmentError> {
-    check_children(path, cs.len())?;
-    let mut out = Vec::with_capacity(cs.len());
-    for (i, c) in cs.into_iter().enumerate() {
-        let l = path.len();
-        let _ = write!(path, "[{i}]");
-        out.push(convert(c, path, depth + 1, nodes)?);
-        path.truncate(l);
-    }
-    Ok(out)
-}
-
-fn bounded(v: i64, path: String, max: u32) -> Result<u32, SegmentError> {
-    u32::try_from(v)
-        .ok()
-        .filter(|x| *x <= max)
-        .ok_or(SegmentError::OutOfRange {
-            path,
-            value: v,
-            min: 0,
-            max: i64::from(max),
-        })
-}
-
-fn count_range(r: RawRange, path: &str, max: u32) -> Result<CountRange, SegmentError> {
-    Ok(CountRange {
-        min: r
-            .min
-            .map(|v| bounded(v, format!("{path}.min"), max))
-            .transpose()?,
-        max: r
-            .max
-            .map(|v| bounded(v, format!("{path}.max"), max))
-            .transpose()?,
-    })
-}
-
-fn window_days(v: i64, path: &str) -> Result<u32, SegmentError> {
-    let d = bounded(v, format!("{path}.days"), MAX_WINDOW_DAYS)?;
-    check_days(d, path)?;
-    Ok(d)
-}
-
-fn money(raw: RawMoney, path: &str) -> Result<Yuan, SegmentError> {
-    let bad = |source| SegmentError::BadAmount {
-        path: path.to_owned(),
-        source,
-    };
-    match raw {
-        RawMoney::Text(s) => Yuan::parse(&s).map_err(bad),
-        RawMoney::Whole(n) => Yuan::new(Decimal::from(n)).map_err(bad),
-        // Shortest round-trip text of the float, so 12.3 reads as 12.30, not 12.2999….
-        RawMoney::Float(f) => Yuan::parse(&f.to_string()).map_err(bad),
     }
 }
 

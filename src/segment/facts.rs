@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::{Lifecycle, LifecycleRules};
-use super::tag::{TagName, TagSet};
+use super::tag::{TagName, TagSet, text_hash};
 use crate::calendar::{ClinicCalendar, day_number};
 use crate::id::PatientId;
 use crate::journey::{Purchase, Visit};
@@ -70,7 +70,10 @@ impl ConsentSet {
 ///
 /// Spend is what the patient paid: visits' `paid` (unless refunded by `now`) plus purchases'
 /// `amount`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Facts serialise (for audit logs and traces) but do not deserialise: they are derived
+/// values, rebuilt from their sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PatientFacts {
     pub(crate) patient: PatientId,
     pub(crate) today: NaiveDate,
@@ -83,6 +86,9 @@ pub struct PatientFacts {
     /// (days ago, cumulative spend up to and including that day), ascending by days ago.
     pub(crate) spend_ago: Vec<(u32, Decimal)>,
     pub(crate) conditions: Vec<ConditionCode>,
+    /// Hashes of `conditions`, same order: a membership test reads these inline first.
+    #[serde(skip)]
+    pub(crate) condition_hashes: Vec<u64>,
     pub(crate) points: Option<Points>,
     pub(crate) tier: Option<Label>,
     pub(crate) referrals_made: u32,
@@ -171,6 +177,7 @@ impl PatientFacts {
                 visits_ago: Vec::new(),
                 spend_ago: Vec::new(),
                 conditions: Vec::new(),
+                condition_hashes: Vec::new(),
                 points: None,
                 tier: None,
                 referrals_made: 0,
@@ -248,7 +255,11 @@ impl PatientFacts {
 
     /// Whether a chronic file with this condition is open.
     pub fn has_condition(&self, code: &ConditionCode) -> bool {
-        self.conditions.binary_search(code).is_ok()
+        let h = text_hash(code.as_str());
+        self.condition_hashes
+            .iter()
+            .zip(&self.conditions)
+            .any(|(x, c)| *x == h && c == code)
     }
 
     /// The points balance, when known.
@@ -375,6 +386,11 @@ impl FactsBuilder {
         facts.visits_ago.sort_unstable();
         facts.conditions.sort();
         facts.conditions.dedup();
+        facts.condition_hashes = facts
+            .conditions
+            .iter()
+            .map(|c| text_hash(c.as_str()))
+            .collect();
         spends.sort_unstable_by_key(|(d, _)| *d);
         let mut cumulative = Decimal::ZERO;
         for (d, amount) in spends {

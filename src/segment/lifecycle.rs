@@ -109,9 +109,9 @@ impl Threshold {
 
 /// The lifecycle rule, with its three thresholds on days since the last visit `s`.
 ///
-/// - `s ≤ active`: **new** when it was the patient's only visit day, **won back** when the gap
-///   before the last visit was longer than `at_risk` (the patient had gone dormant), else
-///   **active**;
+/// - `s ≤ active`: **new** when it was the patient's only visit day, **won back** when the
+///   patient returned after a gap longer than `at_risk` (they had gone dormant) and that return
+///   is itself within `active` of today, else **active**;
 /// - `s ≤ at_risk`: **at risk**; `s ≤ dormant`: **dormant**; beyond: **lost**.
 ///
 /// A patient with no visit yet is measured from registration and is **new** within `active`.
@@ -171,9 +171,16 @@ impl LifecycleRules {
         let last = visit_days.last().copied().unwrap_or(registered_day);
         let since = today.saturating_sub(last);
         if since <= i64::from(active) {
+            // Won back: a return after a gap longer than `at_risk`, on a day still within
+            // `active` of today (later visits since the return do not undo it).
+            let returned = visit_days
+                .windows(2)
+                .rev()
+                .take_while(|w| today.saturating_sub(w[1]) <= i64::from(active))
+                .any(|w| w[1] - w[0] > i64::from(at_risk));
             match visit_days {
                 [] | [_] => Lifecycle::New,
-                [.., before, last] if last - before > i64::from(at_risk) => Lifecycle::WonBack,
+                _ if returned => Lifecycle::WonBack,
                 _ => Lifecycle::Active,
             }
         } else if since <= i64::from(at_risk) {
@@ -301,6 +308,10 @@ mod tests {
         assert_eq!(r.stage(&[0, 30], 0, 396), Lifecycle::Lost);
         assert_eq!(r.stage(&[0, 200], 0, 210), Lifecycle::WonBack);
         assert_eq!(r.stage(&[0, 180], 0, 190), Lifecycle::Active);
+        // Still won back on a second visit soon after the return; active once the return
+        // is older than the active threshold.
+        assert_eq!(r.stage(&[0, 200, 230], 0, 240), Lifecycle::WonBack);
+        assert_eq!(r.stage(&[0, 200, 230, 295], 0, 300), Lifecycle::Active);
     }
 
     #[test]

@@ -48,6 +48,7 @@ mod eval;
 mod expr;
 mod facts;
 mod lifecycle;
+mod load;
 mod rules;
 mod tag;
 

@@ -55,44 +55,52 @@ impl RfmSummary {
         rows: &mut [(i64, Yuan)],
         as_of_day: i64,
     ) -> Result<Option<RfmSummary>, SegmentError> {
-        let overflow = || SegmentError::Overflow {
-            patient: String::new(),
-        };
         rows.sort_unstable_by_key(|(d, _)| *d);
-        let Some(&(first, _)) = rows.first().filter(|(d, _)| *d <= as_of_day) else {
-            return Ok(None);
-        };
-        let mut last = first;
-        let mut days = 1u32;
-        let mut repeat_total = Decimal::ZERO;
-        for (day, amount) in rows.iter().take_while(|(d, _)| *d <= as_of_day) {
-            if *day != last {
-                days = days.saturating_add(1);
-                last = *day;
-            }
-            if *day != first {
-                repeat_total = repeat_total
-                    .checked_add(amount.amount())
-                    .ok_or_else(overflow)?;
-            }
-        }
-        let frequency = days - 1;
-        let monetary_value = if frequency == 0 {
-            Yuan::ZERO
-        } else {
-            let mean = repeat_total
-                .checked_div(Decimal::from(frequency))
-                .ok_or_else(overflow)?;
-            Yuan::rounded(mean).map_err(|_| overflow())?
-        };
-        let span = |a: i64, b: i64| u32::try_from(b.saturating_sub(a)).unwrap_or(u32::MAX);
-        Ok(Some(RfmSummary {
-            frequency,
-            recency: span(first, last),
-            t: span(first, as_of_day),
-            monetary_value,
-        }))
+        summary_of_sorted(rows.iter().copied(), as_of_day)
     }
+}
+
+/// The summary of one customer's rows, sorted by day.
+fn summary_of_sorted(
+    mut rows: impl Iterator<Item = (i64, Yuan)>,
+    as_of_day: i64,
+) -> Result<Option<RfmSummary>, SegmentError> {
+    let overflow = || SegmentError::Overflow {
+        patient: String::new(),
+    };
+    let Some((first, _)) = rows.next().filter(|(d, _)| *d <= as_of_day) else {
+        return Ok(None);
+    };
+    let mut last = first;
+    let mut days = 1u32;
+    let mut repeat_total = Decimal::ZERO;
+    for (day, amount) in rows.take_while(|(d, _)| *d <= as_of_day) {
+        if day != last {
+            days = days.saturating_add(1);
+            last = day;
+        }
+        if day != first {
+            repeat_total = repeat_total
+                .checked_add(amount.amount())
+                .ok_or_else(overflow)?;
+        }
+    }
+    let frequency = days - 1;
+    let monetary_value = if frequency == 0 {
+        Yuan::ZERO
+    } else {
+        let mean = repeat_total
+            .checked_div(Decimal::from(frequency))
+            .ok_or_else(overflow)?;
+        Yuan::rounded(mean).map_err(|_| overflow())?
+    };
+    let span = |a: i64, b: i64| u32::try_from(b.saturating_sub(a)).unwrap_or(u32::MAX);
+    Ok(Some(RfmSummary {
+        frequency,
+        recency: span(first, last),
+        t: span(first, as_of_day),
+        monetary_value,
+    }))
 }
 
 /// Summarises transactions (customer, local date, amount) per customer, as of a local date.
@@ -109,17 +117,35 @@ where
     K: Ord + fmt::Debug,
     I: IntoIterator<Item = (K, NaiveDate, Yuan)>,
 {
-    let mut by: BTreeMap<K, Vec<(i64, Yuan)>> = BTreeMap::new();
-    for (k, date, amount) in transactions {
-        by.entry(k).or_default().push((day_number(date), amount));
-    }
     let as_of = day_number(as_of);
-    let mut out = BTreeMap::new();
-    for (k, mut rows) in by {
-        match RfmSummary::from_days(&mut rows, as_of) {
-            Ok(Some(s)) => {
-                out.insert(k, s);
-            }
+    // One sort by (customer, day) instead of a map of vectors: contiguous runs, no per-customer
+    // allocation.
+    let mut rows: Vec<(K, i64, Yuan)> = transactions
+        .into_iter()
+        .map(|(k, d, a)| (k, day_number(d), a))
+        .collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=rows.len() {
+        if rows.get(i).map(|r| &r.0) != rows.get(start).map(|r| &r.0) {
+            runs.push(i - start);
+            start = i;
+        }
+    }
+    let mut out = Vec::with_capacity(runs.len());
+    let mut it = rows.into_iter();
+    for len in runs {
+        let mut run = it.by_ref().take(len);
+        let Some((k, d0, a0)) = run.next() else {
+            continue;
+        };
+        let days = std::iter::once((d0, a0)).chain(run.by_ref().map(|(_, d, a)| (d, a)));
+        let result = summary_of_sorted(days, as_of);
+        // The summary stops at the as-of day; drain the rest of the run.
+        run.for_each(drop);
+        match result {
+            Ok(Some(s)) => out.push((k, s)),
             Ok(None) => {}
             Err(_) => {
                 return Err(SegmentError::Overflow {
@@ -128,7 +154,7 @@ where
             }
         }
     }
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 /// The 8 Chinese RFM classes (RFM 八类客户).

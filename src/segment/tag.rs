@@ -56,6 +56,16 @@ pub enum TagError {
 pub struct TagName {
     text: String,
     slash: usize,
+    /// A hash of `text`, so membership tests compare 8 inline bytes before touching the
+    /// string on the heap.
+    hash: u64,
+}
+
+/// FNV-1a over the text: deterministic across runs and machines, and cheap on short names.
+pub(crate) fn text_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl TagName {
@@ -94,6 +104,7 @@ impl TagName {
         Ok(TagName {
             text: t.to_owned(),
             slash,
+            hash: text_hash(t),
         })
     }
 
@@ -173,12 +184,54 @@ pub struct TagEntry {
 /// but [`crate::segment::Expr::check_tags`] refuses it in new rules. Only live tags count
 /// towards the limit ([`DEFAULT_TAG_LIMIT`] by default, WeCom's). Groups marked sensitive hold
 /// health data (PIPL art. 28); `condition` is sensitive by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serde goes through the same check as [`TagCatalog::add`]: a stored catalog with more live
+/// tags than its limit is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CatalogData", into = "CatalogData")]
 pub struct TagCatalog {
     limit: usize,
     live: usize,
     tags: BTreeMap<TagName, TagEntry>,
     sensitive_groups: BTreeSet<String>,
+}
+
+/// The stored form of a catalog.
+#[derive(Serialize, Deserialize)]
+struct CatalogData {
+    limit: usize,
+    tags: BTreeMap<TagName, TagEntry>,
+    sensitive_groups: BTreeSet<String>,
+}
+
+impl TryFrom<CatalogData> for TagCatalog {
+    type Error = SegmentError;
+    fn try_from(d: CatalogData) -> Result<Self, Self::Error> {
+        let live = d.tags.values().filter(|e| e.deleted_at.is_none()).count();
+        if live > d.limit {
+            let last = d.tags.keys().last().map(|t| t.to_string());
+            return Err(SegmentError::CatalogFull {
+                tag: last.unwrap_or_default(),
+                limit: d.limit,
+            });
+        }
+        Ok(TagCatalog {
+            limit: d.limit,
+            live,
+            tags: d.tags,
+            sensitive_groups: d.sensitive_groups,
+        })
+    }
+}
+
+impl From<TagCatalog> for CatalogData {
+    fn from(c: TagCatalog) -> Self {
+        CatalogData {
+            limit: c.limit,
+            tags: c.tags,
+            sensitive_groups: c.sensitive_groups,
+        }
+    }
 }
 
 impl Default for TagCatalog {
@@ -261,11 +314,10 @@ impl TagCatalog {
     ///
     /// # Errors
     ///
-    /// [`SegmentError::UnknownTag`] when the tag was never added.
+    /// [`SegmentError::NotInCatalog`] when the tag was never added.
     pub fn delete(&mut self, tag: &TagName, now: DateTime<Utc>) -> Result<(), SegmentError> {
         match self.tags.get_mut(tag) {
-            None => Err(SegmentError::UnknownTag {
-                path: String::new(),
+            None => Err(SegmentError::NotInCatalog {
                 tag: tag.to_string(),
             }),
             Some(e) if e.deleted_at.is_some() => Ok(()),
@@ -302,12 +354,14 @@ impl TagCatalog {
 
 /// The tags one patient carries: a sorted set without duplicates.
 ///
-/// Kept as a sorted vector because patients carry a handful of tags and rules test membership
-/// millions of times: a binary search over a few contiguous names beats a tree.
+/// Kept as a sorted vector with a parallel vector of name hashes, because patients carry a
+/// handful of tags and rules test membership millions of times: scanning a few inline hashes
+/// costs one cache line, where comparing names would chase a pointer per tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(from = "Vec<TagName>", into = "Vec<TagName>")]
 pub struct TagSet {
     tags: Vec<TagName>,
+    hashes: Vec<u64>,
 }
 
 impl TagSet {
@@ -318,7 +372,13 @@ impl TagSet {
 
     /// Whether the set holds the tag.
     pub fn contains(&self, tag: &TagName) -> bool {
-        self.tags.binary_search(tag).is_ok()
+        if self.tags.len() > 16 {
+            return self.tags.binary_search(tag).is_ok();
+        }
+        self.hashes
+            .iter()
+            .zip(&self.tags)
+            .any(|(h, t)| *h == tag.hash && t == tag)
     }
 
     /// Adds a tag; `true` when it was not there.
@@ -326,6 +386,7 @@ impl TagSet {
         match self.tags.binary_search(&tag) {
             Ok(_) => false,
             Err(at) => {
+                self.hashes.insert(at, tag.hash);
                 self.tags.insert(at, tag);
                 true
             }
@@ -337,6 +398,7 @@ impl TagSet {
         match self.tags.binary_search(tag) {
             Ok(at) => {
                 self.tags.remove(at);
+                self.hashes.remove(at);
                 true
             }
             Err(_) => false,
@@ -363,7 +425,8 @@ impl From<Vec<TagName>> for TagSet {
     fn from(mut tags: Vec<TagName>) -> Self {
         tags.sort();
         tags.dedup();
-        TagSet { tags }
+        let hashes = tags.iter().map(|t| t.hash).collect();
+        TagSet { tags, hashes }
     }
 }
 
@@ -425,6 +488,11 @@ mod tests {
         assert!(c.is_sensitive(&t("condition/unknown")));
         assert!(!c.is_sensitive(&t("value/vip")));
         assert!(c.delete(&t("x/y"), now).is_err());
+        let json = serde_json::to_string(&c).unwrap();
+        let back: TagCatalog = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        let over = json.replace("\"limit\":2", "\"limit\":1");
+        assert!(serde_json::from_str::<TagCatalog>(&over).is_err());
     }
 
     #[test]
