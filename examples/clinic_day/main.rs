@@ -7,12 +7,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::store::memory::MemoryPatientStore;
 
+mod campaign;
 mod followup;
 mod patients;
 mod points;
 mod referral;
-mod campaign;
-mod patients;
 mod segment;
 
 /// The world every section shares: the clinic's calendar, the story's "now", and the
