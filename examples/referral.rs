@@ -32,16 +32,17 @@ use clinic_ops::referral::{
     conversion, decide_rewards,
 };
 
-struct Args {
-    patients: String,
-    bindings: String,
-    visits: String,
-    as_of: DateTime<Utc>,
-    min_amount: Yuan,
-    pending_days: u32,
-    window_days: u32,
-    tz: ClinicCalendar,
-    timing: bool,
+/// The parsed command line.
+pub(crate) struct Args {
+    pub(crate) patients: String,
+    pub(crate) bindings: String,
+    pub(crate) visits: String,
+    pub(crate) as_of: DateTime<Utc>,
+    pub(crate) min_amount: Yuan,
+    pub(crate) pending_days: u32,
+    pub(crate) window_days: u32,
+    pub(crate) tz: ClinicCalendar,
+    pub(crate) timing: bool,
 }
 
 fn usage(msg: &str) -> String {
@@ -59,8 +60,8 @@ fn timestamp(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("timestamp {secs} is out of range"))
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
+/// Parses the flags (without the program name).
+pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut patients, mut bindings, mut visits, mut as_of) = (None, None, None, None);
     let mut min_amount = Yuan::from_fen(10_000);
     let (mut pending_days, mut window_days) = (7u32, 30u32);
@@ -106,9 +107,8 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// Reads a CSV file (or stdin for `-`), checks its header, and returns its rows with their
-/// line numbers.
-fn read_csv(path: &str, columns: &[&str]) -> Result<Vec<(u64, csv::StringRecord)>, String> {
+/// Reads a whole input file, or stdin for `-`.
+fn read_text(path: &str) -> Result<String, String> {
     let mut text = String::new();
     let read = if path == "-" {
         std::io::stdin().read_to_string(&mut text)
@@ -116,6 +116,15 @@ fn read_csv(path: &str, columns: &[&str]) -> Result<Vec<(u64, csv::StringRecord)
         std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text))
     };
     read.map_err(|e| format!("{path}: cannot read: {e}"))?;
+    Ok(text)
+}
+
+/// Checks a CSV text's header, and returns its rows with their line numbers.
+fn read_csv(
+    path: &str,
+    text: &str,
+    columns: &[&str],
+) -> Result<Vec<(u64, csv::StringRecord)>, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -192,11 +201,15 @@ struct Loaded {
     visits: Vec<Visit>,
 }
 
-fn load(args: &Args) -> Result<Loaded, String> {
+fn load(args: &Args, texts: &Texts) -> Result<Loaded, String> {
     let mut interner = Interner::default();
     let mut forest = ReferralForest::new();
     let path = &args.patients;
-    let rows = read_csv(path, &["patient_id", "registered_at", "mobile"])?;
+    let rows = read_csv(
+        path,
+        &texts.patients,
+        &["patient_id", "registered_at", "mobile"],
+    )?;
     for (line, rec) in &rows {
         let name = field(path, *line, rec, 0, "patient_id")?;
         let at = timestamp(field(path, *line, rec, 1, "registered_at")?)
@@ -218,7 +231,7 @@ fn load(args: &Args) -> Result<Loaded, String> {
     }
     let path = &args.bindings;
     let mut attempts = Vec::new();
-    for (line, rec) in read_csv(path, &["referee", "referrer", "timestamp"])? {
+    for (line, rec) in read_csv(path, &texts.bindings, &["referee", "referrer", "timestamp"])? {
         let referee = interner.id(field(path, line, &rec, 0, "referee")?);
         let referrer = interner.id(field(path, line, &rec, 1, "referrer")?);
         let at = timestamp(field(path, line, &rec, 2, "timestamp")?)
@@ -231,7 +244,11 @@ fn load(args: &Args) -> Result<Loaded, String> {
     }
     let path = &args.visits;
     let mut visits = Vec::new();
-    let rows = read_csv(path, &["patient_id", "timestamp", "amount", "refunded"])?;
+    let rows = read_csv(
+        path,
+        &texts.visits,
+        &["patient_id", "timestamp", "amount", "refunded"],
+    )?;
     for (n, (line, rec)) in rows.iter().enumerate() {
         let patient = interner.id(field(path, *line, rec, 0, "patient_id")?);
         let at = timestamp(field(path, *line, rec, 1, "timestamp")?)
@@ -265,15 +282,25 @@ fn load(args: &Args) -> Result<Loaded, String> {
     })
 }
 
-fn run() -> Result<(), String> {
-    let args = parse_args()?;
+/// The three input files' contents.
+pub(crate) struct Texts {
+    pub(crate) patients: String,
+    pub(crate) bindings: String,
+    pub(crate) visits: String,
+}
+
+/// Parses the inputs and computes the output JSON, with the load and compute times.
+pub(crate) fn calculate(
+    args: &Args,
+    texts: &Texts,
+) -> Result<(serde_json::Value, std::time::Duration, std::time::Duration), String> {
     let t0 = Instant::now();
     let Loaded {
         interner,
         mut forest,
         attempts,
         visits,
-    } = load(&args)?;
+    } = load(args, texts)?;
     let t1 = Instant::now();
 
     let policy = BindingPolicy {
@@ -335,12 +362,25 @@ fn run() -> Result<(), String> {
             "max_depth": max_depth,
         },
     });
+    Ok((out, t1 - t0, t2 - t1))
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args(std::env::args().skip(1))?;
+    let read0 = Instant::now();
+    let texts = Texts {
+        patients: read_text(&args.patients)?,
+        bindings: read_text(&args.bindings)?,
+        visits: read_text(&args.visits)?,
+    };
+    let read = read0.elapsed();
+    let (out, load, compute) = calculate(&args, &texts)?;
     println!("{out}");
     if args.timing {
         eprintln!(
             "timing load_ms={:.3} compute_ms={:.3}",
-            (t1 - t0).as_secs_f64() * 1e3,
-            (t2 - t1).as_secs_f64() * 1e3
+            (read + load).as_secs_f64() * 1e3,
+            compute.as_secs_f64() * 1e3
         );
     }
     Ok(())

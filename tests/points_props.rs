@@ -624,3 +624,64 @@ proptest! {
         prop_assert_eq!(Account::replay(PatientId::new(1), &back), Account::replay(PatientId::new(1), &log));
     }
 }
+
+/// Shrunk by the state-machine test against a mutant that clawed back the cumulative
+/// target again on every partial refund: ¥35 then ¥99 refunded of ¥168 (168 points earned,
+/// 97 spent) take 35 and then 134 − 35 = 99, never the cumulative 134 a second time.
+#[test]
+fn regression_split_refund_after_spending_claws_back_once() {
+    let steps = [
+        Step::Earn {
+            purchase: 2,
+            fen: 16_800,
+            locked: false,
+            mult: 100,
+        },
+        Step::Redeem {
+            points: 97,
+            purchase: Some(2),
+        },
+        Step::Refund {
+            purchase: 2,
+            fen: 3_500,
+            points: 0,
+        },
+        Step::Refund {
+            purchase: 2,
+            fen: 9_900,
+            points: 0,
+        },
+    ];
+    let log = run(&Policy::default(), &steps);
+    let clawed: Vec<i64> = log
+        .iter()
+        .filter_map(|p| match &p.kind {
+            PostingKind::ClawedBack { points, .. } => Some(points.get()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(clawed, vec![35, 99]);
+}
+
+/// Shrunk by the state-machine test against a mutant that expired lots an hour early: a
+/// lot due at midnight is untouched by an expiry run one minute before.
+#[test]
+fn regression_expiry_one_minute_early_touches_nothing() {
+    let policy = Policy::default()
+        .with_expiry(ExpiryRule::AfterDays(1))
+        .unwrap();
+    let steps = [
+        Step::Earn {
+            purchase: 0,
+            fen: 67,
+            locked: false,
+            mult: 200,
+        },
+        Step::NearExpiry(-1),
+        Step::Expire,
+    ];
+    let log = run(&policy, &steps);
+    assert_eq!(log.len(), 1, "only the earning was posted");
+    let acc = Account::replay(PatientId::new(1), &log);
+    assert_eq!(acc.balance(), Points::new(1));
+}

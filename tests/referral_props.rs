@@ -159,10 +159,12 @@ fn qualifying_schedule(depth: u8, levels: &[u8], caps: Caps) -> RewardSchedule {
     .unwrap()
 }
 
+/// A visit as generated: (patient, hour, yuan, refunded after hours).
+type RawVisit = (usize, i64, u32, Option<i64>);
+
 /// A forest of `n` patients where patient k is bound to a random earlier patient, plus
 /// random visits: (patient, hour, yuan, refunded after hours).
-fn bound_forest_and_visits()
--> impl Strategy<Value = (Vec<usize>, Vec<(usize, i64, u32, Option<i64>)>)> {
+fn bound_forest_and_visits() -> impl Strategy<Value = (Vec<usize>, Vec<RawVisit>)> {
     (2usize..40).prop_flat_map(|n| {
         (
             (1..n).map(|k| 0..k).collect::<Vec<_>>(),
@@ -196,7 +198,7 @@ fn build(parents: &[usize]) -> ReferralForest {
     f
 }
 
-fn visits_of(raw: &[(usize, i64, u32, Option<i64>)]) -> Vec<Visit> {
+fn visits_of(raw: &[RawVisit]) -> Vec<Visit> {
     raw.iter()
         .enumerate()
         .map(|(i, &(patient, h, yuan, refund))| Visit {

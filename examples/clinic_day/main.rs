@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::store::memory::MemoryPatientStore;
 
+mod campaign;
 mod followup;
 mod metrics;
 mod patients;
@@ -68,6 +69,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         calendar
     );
     patients::run(&mut clinic)?;
+    points::run(&mut clinic)?;
+    followup::run(&mut clinic)?;
+    referral::run(&mut clinic)?;
+    campaign::run(&mut clinic)?;
     segment::run(&mut clinic)?;
     points::run(&mut clinic)?;
     referral::run(&mut clinic)?;

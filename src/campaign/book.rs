@@ -155,7 +155,8 @@ pub struct CampaignBook {
     point_value: Yuan,
     pub(crate) point_fen: u64,
     campaigns: Vec<Campaign>,
-    pub(crate) caps: Vec<Vec<CapSpec>>,
+    caps_flat: Vec<CapSpec>,
+    caps_at: Vec<(u32, u32)>,
     pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
     pub(crate) meta: Vec<Meta>,
     index: Vec<ClassIndex>,
@@ -248,7 +249,17 @@ impl CampaignBook {
                 Some((u32::try_from(pos).ok()?, *groups.get(g)?))
             })
             .collect();
-        let caps = campaigns.iter().map(compile_caps).collect();
+        // One contiguous array of caps, sliced per campaign, for locality in the hot loop.
+        let mut caps_flat = Vec::new();
+        let mut caps_at = Vec::with_capacity(campaigns.len());
+        for c in &campaigns {
+            let from = caps_flat.len();
+            caps_flat.extend(compile_caps(c));
+            caps_at.push((
+                u32::try_from(from).unwrap_or(u32::MAX),
+                u32::try_from(caps_flat.len()).unwrap_or(u32::MAX),
+            ));
+        }
         let meta = campaigns
             .iter()
             .map(|c| {
@@ -281,11 +292,20 @@ impl CampaignBook {
             groups,
             point_value,
             campaigns,
-            caps,
+            caps_flat,
+            caps_at,
             group_of,
             meta,
             index,
         })
+    }
+
+    /// The caps of the campaign at position `i`.
+    pub(crate) fn caps_of(&self, i: usize) -> &[CapSpec] {
+        self.caps_at
+            .get(i)
+            .and_then(|&(a, b)| self.caps_flat.get(a as usize..b as usize))
+            .unwrap_or(&[])
     }
 
     /// The campaigns, in evaluation order.

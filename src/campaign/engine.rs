@@ -2,367 +2,20 @@
 //! effects with provenance, a usage reservation and (optionally) a trace out.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use std::fmt;
 
 use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
-use super::model::{Campaign, Effect, EventClass, Trigger, WindowMiss};
+use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
+use super::outcome::{
+    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TraceEntry,
+    TriggerMiss,
+};
 use super::usage::{
     Bucket, UsageAction, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot,
 };
 use crate::calendar::{ClinicCalendar, Period};
-use crate::id::{CampaignId, PatientId};
-use crate::money::{Points, Yuan};
-use crate::patient::ConsentPurpose;
-use crate::segment::{Explanation, PatientFacts};
-use crate::store::Version;
-
-/// What happened, as the host reports it to the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
-#[non_exhaustive]
-pub enum EventKind {
-    /// A visit; `first` for the patient's first one.
-    Visit {
-        /// What the patient paid.
-        paid: Yuan,
-        /// Whether it is the patient's first visit.
-        #[serde(default)]
-        first: bool,
-    },
-    /// A purchase.
-    Purchase {
-        /// The amount paid.
-        amount: Yuan,
-    },
-    /// A referral the patient made qualified.
-    ReferralQualified,
-    /// The patient's birthday.
-    Birthday,
-    /// The patient enrolled as a member.
-    Enrollment,
-    /// The patient's tier changed.
-    TierChanged {
-        /// The new tier code.
-        to: String,
-    },
-    /// A follow-up came due.
-    FollowUpDue,
-    /// A manager broadcast one campaign.
-    ManualBroadcast {
-        /// The campaign broadcast.
-        campaign: CampaignId,
-    },
-}
-
-impl EventKind {
-    /// The class of the event, which picks the campaigns to look at.
-    pub fn class(&self) -> EventClass {
-        match self {
-            EventKind::Visit { .. } => EventClass::Visit,
-            EventKind::Purchase { .. } => EventClass::Purchase,
-            EventKind::ReferralQualified => EventClass::ReferralQualified,
-            EventKind::Birthday => EventClass::Birthday,
-            EventKind::Enrollment => EventClass::Enrollment,
-            EventKind::TierChanged { .. } => EventClass::TierChanged,
-            EventKind::FollowUpDue => EventClass::FollowUpDue,
-            EventKind::ManualBroadcast { .. } => EventClass::ManualBroadcast,
-        }
-    }
-
-    /// The amount paid, ¥0 for events without one.
-    pub fn amount(&self) -> Yuan {
-        match self {
-            EventKind::Visit { paid, .. } => *paid,
-            EventKind::Purchase { amount } => *amount,
-            _ => Yuan::ZERO,
-        }
-    }
-}
-
-/// A trigger event with what the engine needs beyond the patient's facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Event {
-    /// What happened.
-    pub kind: EventKind,
-    /// The points the standard earning policy gives for it, which multipliers multiply
-    /// (0 when none). Negative values count as 0.
-    #[serde(default)]
-    pub base_points: Points,
-    /// The patient's birth date, for birthday anniversaries (only month and day are read).
-    #[serde(default)]
-    pub birth_date: Option<NaiveDate>,
-}
-
-impl Event {
-    /// An event with no base points and no birth date.
-    pub fn new(kind: EventKind) -> Self {
-        Event {
-            kind,
-            base_points: Points::ZERO,
-            birth_date: None,
-        }
-    }
-
-    /// The same event with base points for multipliers.
-    pub fn with_base_points(mut self, p: Points) -> Self {
-        self.base_points = p;
-        self
-    }
-
-    /// The same event with the patient's birth date.
-    pub fn with_birth_date(mut self, d: Option<NaiveDate>) -> Self {
-        self.birth_date = d;
-        self
-    }
-}
-
-/// Evaluation options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EvalOptions {
-    /// Build a trace entry for every campaign in the book.
-    pub trace: bool,
-}
-
-impl EvalOptions {
-    /// With the trace on.
-    pub const TRACE: EvalOptions = EvalOptions { trace: true };
-}
-
-/// An amount of an effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Amount {
-    /// Points.
-    Points(Points),
-    /// Money.
-    Yuan(Yuan),
-    /// A number of items (coupons, gifts, tasks, messages).
-    Count(u32),
-}
-
-impl fmt::Display for Amount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Amount::Points(p) => write!(f, "{p} pt"),
-            Amount::Yuan(y) => write!(f, "¥{y}"),
-            Amount::Count(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-/// Why a granted amount is below the desired one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Cut {
-    /// The cashback effect's own cap.
-    EffectCap {
-        /// The cap.
-        cap: Yuan,
-    },
-    /// A budget or usage limit, with what it had left before this effect.
-    Cap {
-        /// Which cap.
-        cap: CapRef,
-        /// What it had left, in its unit.
-        left: u64,
-    },
-    /// The amount would overflow; it was cut to the largest representable.
-    Overflow,
-}
-
-impl fmt::Display for Cut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cut::EffectCap { cap } => write!(f, "cut by the effect's cap of ¥{cap}"),
-            Cut::Cap { cap, left } => write!(f, "cut by {cap} ({left} left)"),
-            Cut::Overflow => f.write_str("cut at the largest representable amount"),
-        }
-    }
-}
-
-/// One effect the host must carry out, with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Granted<'b> {
-    /// The campaign.
-    pub campaign: CampaignId,
-    /// The rule: the effect's position in the campaign's `effects`.
-    pub rule: usize,
-    /// The effect as written.
-    pub effect: &'b Effect,
-    /// What the rule asked for.
-    pub desired: Amount,
-    /// What is granted: at most `desired`.
-    pub granted: Amount,
-    /// Why `granted` is below `desired`, if it is.
-    pub cut: Option<Cut>,
-}
-
-/// Why a rule of a campaign's trigger did not match the event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum TriggerMiss {
-    /// The campaign listens to another kind of event.
-    OtherEvent {
-        /// What it listens to.
-        listens_to: EventClass,
-    },
-    /// A first-visit campaign and a later visit.
-    NotFirstVisit,
-    /// A purchase below the minimum.
-    BelowMinimum {
-        /// The minimum.
-        min: Yuan,
-        /// What was paid.
-        paid: Yuan,
-    },
-    /// A tier change to another tier.
-    OtherTier,
-    /// A broadcast of another campaign.
-    OtherBroadcast,
-}
-
-/// Why a campaign applied or did not.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Outcome {
-    /// It applied; `cut` when some effect got less than desired.
-    Applied {
-        /// Whether an effect was cut.
-        cut: bool,
-    },
-    /// Outside its window.
-    OutsideWindow {
-        /// Why.
-        miss: WindowMiss,
-    },
-    /// The event is not its trigger.
-    NotTrigger {
-        /// Why.
-        miss: TriggerMiss,
-    },
-    /// The patient lacks a consent it needs.
-    NoConsent {
-        /// The missing purpose.
-        purpose: ConsentPurpose,
-    },
-    /// The audience expression is false for the patient.
-    AudienceFalse {
-        /// The explanation tree (always present in a trace; the engine skips building it
-        /// when the trace is off).
-        explanation: Option<Box<Explanation>>,
-    },
-    /// A budget or usage limit has nothing left.
-    CapReached {
-        /// Which.
-        cap: CapRef,
-        /// Counted so far, in its unit.
-        used: u64,
-        /// Its maximum.
-        max: u64,
-    },
-    /// A first-match group: an earlier campaign of the group applied.
-    BeatenByPriority {
-        /// The campaign that applied.
-        by: CampaignId,
-    },
-    /// Its group applied another campaign: an exclusive one, or the best for the patient.
-    ExcludedByGroup {
-        /// The group.
-        group: String,
-        /// The group's mode.
-        mode: GroupMode,
-        /// The campaign that applied.
-        by: CampaignId,
-        /// Whether `by` is exclusive.
-        exclusive: bool,
-    },
-}
-
-impl Outcome {
-    /// Whether the campaign applied.
-    pub fn applied(&self) -> bool {
-        matches!(self, Outcome::Applied { .. })
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Applied { cut: false } => f.write_str("applied"),
-            Outcome::Applied { cut: true } => f.write_str("applied, with an effect cut"),
-            Outcome::OutsideWindow { miss } => write!(f, "outside its window: {miss}"),
-            Outcome::NotTrigger { miss } => match miss {
-                TriggerMiss::OtherEvent { listens_to } => {
-                    write!(f, "not its trigger: it listens to {listens_to:?} events")
-                }
-                TriggerMiss::NotFirstVisit => f.write_str("not its trigger: not a first visit"),
-                TriggerMiss::BelowMinimum { min, paid } => {
-                    write!(f, "not its trigger: paid ¥{paid}, below the minimum ¥{min}")
-                }
-                TriggerMiss::OtherTier => f.write_str("not its trigger: a change to another tier"),
-                TriggerMiss::OtherBroadcast => {
-                    f.write_str("not its trigger: a broadcast of another campaign")
-                }
-            },
-            Outcome::NoConsent { purpose } => write!(f, "no {purpose} consent"),
-            Outcome::AudienceFalse { .. } => f.write_str("audience false for this patient"),
-            Outcome::CapReached { cap, used, max } => {
-                write!(f, "{cap} reached ({used} of {max} used)")
-            }
-            Outcome::BeatenByPriority { by } => {
-                write!(f, "beaten by priority: {by} matched first in its group")
-            }
-            Outcome::ExcludedByGroup {
-                group,
-                by,
-                exclusive,
-                mode,
-            } => {
-                if *exclusive {
-                    write!(f, "excluded: exclusive {by} applied in group {group:?}")
-                } else {
-                    write!(f, "excluded: group {group:?} ({mode:?}) chose {by}")
-                }
-            }
-        }
-    }
-}
-
-/// One line of the trace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TraceEntry {
-    /// The campaign.
-    pub campaign: CampaignId,
-    /// Why it applied or not.
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-/// What one evaluation decided.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct Evaluation<'b> {
-    /// The effects to carry out, in evaluation order (campaign, then rule).
-    pub effects: Vec<Granted<'b>>,
-    /// The counter increments to commit through [`crate::store::UsageStore::commit`]. Until
-    /// it is committed, nothing was used: on a conflict, load and evaluate again.
-    pub reservation: UsageReservation,
-    /// One entry per campaign of the book, in evaluation order, when asked for.
-    pub trace: Vec<TraceEntry>,
-}
-
-impl Evaluation<'_> {
-    /// The campaigns that applied, in evaluation order.
-    pub fn applied(&self) -> Vec<CampaignId> {
-        let mut v: Vec<CampaignId> = self.effects.iter().map(|g| g.campaign).collect();
-        v.dedup();
-        v
-    }
-}
+use crate::id::PatientId;
+use crate::money::Points;
+use crate::segment::PatientFacts;
 
 struct Ctx<'a> {
     event: &'a Event,
@@ -448,32 +101,43 @@ fn div_half_even(n: u128, d: u128) -> u128 {
     }
 }
 
-/// The desired amount of an effect, in integers: points rounded down; cashback in fen,
-/// rounded half to even, as [`Yuan::percent`] does. A points amount past `i64::MAX` is cut
-/// there and says so.
-fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>) {
+/// `a × b ÷ d`, rounded down, in 64 bits when the product fits (the usual case) and in 128
+/// bits otherwise.
+fn mul_div(a: u64, b: u64, d: u64) -> u128 {
+    match a.checked_mul(b) {
+        Some(p) => u128::from(p / d),
+        None => u128::from(a) * u128::from(b) / u128::from(d),
+    }
+}
+
+/// The desired amount of an effect, and the same in counter units (points, or fen for
+/// cashback), in integers: points rounded down; cashback rounded half to even, as
+/// [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut there and
+/// says so.
+fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>, u64) {
     let points = |v: u128| match i64::try_from(v) {
-        Ok(n) => (Amount::Points(Points::new(n)), None),
-        Err(_) => (Amount::Points(Points::new(i64::MAX)), Some(Cut::Overflow)),
+        Ok(n) => (Amount::Points(Points::new(n)), None, n.unsigned_abs()),
+        Err(_) => (
+            Amount::Points(Points::new(i64::MAX)),
+            Some(Cut::Overflow),
+            i64::MAX.unsigned_abs(),
+        ),
     };
     match e {
-        Effect::FixedPoints { points } => (Amount::Points(*points), None),
+        Effect::FixedPoints { points } => (Amount::Points(*points), None, pts_u64(*points)),
         // fen × (points per ¥ × 10⁴) ÷ (100 × 10⁴)
-        Effect::PointsPerYuan { .. } => {
-            points(u128::from(cx.amount_fen) * u128::from(rate) / 1_000_000)
-        }
-        Effect::PointsMultiplier { .. } => {
-            points(u128::from(cx.base_points) * u128::from(rate) / 10_000)
-        }
+        Effect::PointsPerYuan { .. } => points(mul_div(cx.amount_fen, rate, 1_000_000)),
+        Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
         // fen × (percent × 10⁴) ÷ (100 × 10⁴)
         Effect::Cashback { .. } => {
-            let fen = div_half_even(u128::from(cx.amount_fen) * u128::from(rate), 1_000_000);
-            (
-                Amount::Yuan(fen_to_yuan(u64::try_from(fen).unwrap_or(u64::MAX))),
-                None,
-            )
+            let product = match cx.amount_fen.checked_mul(rate) {
+                Some(p) => u128::from(p),
+                None => u128::from(cx.amount_fen) * u128::from(rate),
+            };
+            let fen = u64::try_from(div_half_even(product, 1_000_000)).unwrap_or(u64::MAX);
+            (Amount::Yuan(fen_to_yuan(fen)), None, fen)
         }
-        _ => (Amount::Count(1), None),
+        _ => (Amount::Count(1), None, 0),
     }
 }
 
@@ -484,7 +148,7 @@ fn assess<'b>(
     i: usize,
     cx: &Ctx<'_>,
     grants: &mut Vec<Granted<'b>>,
-    keys: &mut Vec<(UsageKey, Option<Version>, u64)>,
+    keys: &mut Vec<(UsageKey, UsageIncrement)>,
 ) -> Result<Eligible, Outcome> {
     let Some(c) = book.campaigns().get(i) else {
         return Err(Outcome::NotTrigger {
@@ -512,13 +176,18 @@ fn assess<'b>(
     let g0 = grants.len();
     let mut want_points: u64 = 0;
     let mut want_fen: u64 = 0;
+    // Counter units per rule, so the granting loop below stays in integers.
+    let mut units = [0u64; MAX_EFFECTS];
     for (rule, e) in spec.effects.iter().enumerate() {
         let rates = c.rates.get(rule).copied().unwrap_or((0, 0));
-        let (d, overflow) = desired(e, rates, cx);
+        let (d, overflow, n) = desired(e, rates, cx);
         match d {
-            Amount::Points(p) => want_points = want_points.saturating_add(pts_u64(p)),
-            Amount::Yuan(y) => want_fen = want_fen.saturating_add(yuan_to_fen(y).min(rates.1)),
+            Amount::Points(_) => want_points = want_points.saturating_add(n),
+            Amount::Yuan(_) => want_fen = want_fen.saturating_add(n.min(rates.1)),
             Amount::Count(_) => {}
+        }
+        if let Some(u) = units.get_mut(rule) {
+            *u = n;
         }
         grants.push(Granted {
             campaign: c.id(),
@@ -530,7 +199,7 @@ fn assess<'b>(
         });
     }
     // Counters: what each cap has left; the tightest per action binds.
-    let caps = book.caps.get(i).map_or(&[][..], Vec::as_slice);
+    let caps = book.caps_of(i);
     let k0 = keys.len();
     let mut points_left: Option<(u64, CapRef)> = None;
     let mut fen_left: Option<(u64, CapRef)> = None;
@@ -567,20 +236,27 @@ fn assess<'b>(
                 *slot = Some((left, cap.origin));
             }
         }
-        if !keys[k0..].iter().any(|(k, _, _)| *k == key) {
-            keys.push((key, version, 0));
+        if !keys[k0..].iter().any(|(k, _)| *k == key) {
+            keys.push((
+                key,
+                UsageIncrement {
+                    expected: version,
+                    add: 0,
+                },
+            ));
         }
     }
     // Grant in rule order, cutting to what is left.
     let (mut got_points, mut got_fen, mut coupon_fen) = (0u64, 0u64, 0u64);
     for g in &mut grants[g0..] {
+        let want = units.get(g.rule).copied().unwrap_or(0);
         match (g.desired, g.effect) {
-            (Amount::Points(p), _) => {
-                let want = pts_u64(p);
+            (Amount::Points(_), _) => {
                 let give = match &mut points_left {
                     Some((left, origin)) if want > *left => {
                         g.cut = Some(Cut::Cap {
                             cap: *origin,
+                            action: UsageAction::EarnPoints,
                             left: *left,
                         });
                         let give = *left;
@@ -596,8 +272,8 @@ fn assess<'b>(
                 got_points = got_points.saturating_add(give);
                 g.granted = Amount::Points(pts_from_u64(give));
             }
-            (Amount::Yuan(y), Effect::Cashback { cap, .. }) => {
-                let mut want = yuan_to_fen(y);
+            (Amount::Yuan(_), Effect::Cashback { cap, .. }) => {
+                let mut want = want;
                 let cap_fen = c.rates.get(g.rule).map_or(0, |r| r.1);
                 if want > cap_fen {
                     want = cap_fen;
@@ -607,6 +283,7 @@ fn assess<'b>(
                     Some((left, origin)) if want > *left => {
                         g.cut = Some(Cut::Cap {
                             cap: *origin,
+                            action: UsageAction::Cashback,
                             left: *left,
                         });
                         let give = *left;
@@ -622,14 +299,15 @@ fn assess<'b>(
                 got_fen = got_fen.saturating_add(give);
                 g.granted = Amount::Yuan(fen_to_yuan(give));
             }
-            (_, Effect::Coupon { value: Some(v), .. }) => {
-                coupon_fen = coupon_fen.saturating_add(yuan_to_fen(*v));
+            (_, Effect::Coupon { value: Some(_), .. }) => {
+                let face = c.rates.get(g.rule).map_or(0, |r| r.1);
+                coupon_fen = coupon_fen.saturating_add(face);
             }
             _ => {}
         }
     }
-    for (k, _, add) in &mut keys[k0..] {
-        *add = match k.action {
+    for (k, inc) in &mut keys[k0..] {
+        inc.add = match k.action {
             UsageAction::Apply => 1,
             UsageAction::EarnPoints => got_points,
             _ => got_fen,
@@ -705,43 +383,37 @@ pub fn evaluate<'b>(
             }
         }
     }
-    let losses = resolve_groups(book, &eligible);
-    let mut out = Evaluation {
-        effects: Vec::with_capacity(grants.len()),
-        reservation: UsageReservation::with_capacity(keys.len()),
-        trace: Vec::new(),
-    };
+    let mut losses = resolve_groups(book, &eligible);
     let mut results: Vec<(usize, Outcome)> = Vec::new();
-    for (e, loss) in eligible.iter().zip(losses) {
-        match loss {
+    let (mut drop_grants, mut drop_keys) = (Vec::new(), Vec::new());
+    for (j, e) in eligible.iter().enumerate() {
+        match losses.get_mut(j).and_then(Option::take) {
             Some(o) => {
+                drop_grants.push(e.grants.clone());
+                drop_keys.push(e.keys.clone());
                 if options.trace {
                     results.push((e.idx, o));
                 }
             }
             None => {
-                let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                let cut = gs.iter().any(|g| g.cut.is_some());
-                out.effects.extend_from_slice(gs);
-                // Each campaign owns its keys and `assess` lists each once.
-                out.reservation
-                    .extend_unique(keys.get(e.keys.clone()).unwrap_or(&[]).iter().map(
-                        |(k, v, add)| {
-                            (
-                                *k,
-                                UsageIncrement {
-                                    expected: *v,
-                                    add: *add,
-                                },
-                            )
-                        },
-                    ));
                 if options.trace {
+                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                    let cut = gs.iter().any(|g| g.cut.is_some());
                     results.push((e.idx, Outcome::Applied { cut }));
                 }
             }
         }
     }
+    // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation order:
+    // drop the losers' and hand the rest over without copying.
+    remove_ranges(&mut grants, &drop_grants);
+    remove_ranges(&mut keys, &drop_keys);
+    let mut out = Evaluation {
+        effects: grants,
+        // Each campaign owns its keys and `assess` lists each once.
+        reservation: UsageReservation::from_unique(keys),
+        trace: Vec::new(),
+    };
     if options.trace {
         results.append(&mut refused);
         results.sort_by_key(|(i, _)| *i);
@@ -799,10 +471,32 @@ fn build_trace(
     trace
 }
 
-/// For each eligible campaign, `None` if it applies, or the outcome that stopped it.
+/// Removes the elements at the given ascending, disjoint index ranges.
+fn remove_ranges<T>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
+    if ranges.is_empty() {
+        return;
+    }
+    let mut i = 0;
+    let mut r = ranges.iter().peekable();
+    v.retain(|_| {
+        while r.peek().is_some_and(|x| x.end <= i) {
+            r.next();
+        }
+        let drop = r.peek().is_some_and(|x| x.contains(&i));
+        i += 1;
+        !drop
+    });
+}
+
+/// For each eligible campaign, `None` if it applies, or the outcome that stopped it. An
+/// empty result means all apply.
 fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outcome>> {
-    let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
     let group = |e: &Eligible| book.group_of.get(e.idx).copied().flatten();
+    if !eligible.iter().any(|e| group(e).is_some()) {
+        // No group involved: everything applies, and nothing is allocated.
+        return Vec::new();
+    }
+    let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
     let mut done: Vec<u32> = Vec::new();
     for e in eligible {
         let Some((g, mode)) = group(e) else { continue };
@@ -874,9 +568,10 @@ impl CampaignBook {
         let today = calendar.local_date(now);
         let mut out = Vec::new();
         for i in self.candidates(event.kind.class(), now) {
-            let (Some(c), Some(caps)) = (self.campaigns().get(i), self.caps.get(i)) else {
+            let Some(c) = self.campaigns().get(i) else {
                 continue;
             };
+            let caps = self.caps_of(i);
             for cap in caps {
                 let bucket = match cap.period {
                     None => Bucket::Lifetime,

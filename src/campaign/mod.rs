@@ -19,22 +19,26 @@
 
 mod book;
 mod checks;
+mod effects;
 mod engine;
 mod error;
 mod model;
+mod outcome;
 mod usage;
+mod window;
 
 pub use book::{BookSpec, CampaignBook, CapRef, GroupMode};
 pub use checks::{AdLawRule, AdLawWords, Finding, FindingKind, check_book, lint_copy};
-pub use engine::{
-    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TraceEntry,
-    TriggerMiss, evaluate,
-};
+pub use engine::evaluate;
 pub use error::CampaignError;
 pub use model::{
     Anniversary, Budget, Campaign, CampaignSpec, Caps, Effect, EventClass, LimitKey, LimitPeriod,
     MAX_COPY_CHARS, MAX_EFFECTS, MAX_FIXED_POINTS, MAX_LIMITS, MAX_NAME_CHARS, MessageCopy,
     Recurrence, StaffTaskKind, Trigger, UsageLimit, Window, WindowMiss,
+};
+pub use outcome::{
+    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TraceEntry,
+    TriggerMiss,
 };
 pub use usage::{
     Bucket, ReservationError, UsageAction, UsageIncrement, UsageKey, UsageReservation,

@@ -279,6 +279,7 @@ fn caps_stop_or_cut_and_say_so() {
             cap: CapRef::Budget {
                 action: UsageAction::Cashback
             },
+            action: UsageAction::Cashback,
             left: 500
         })
     );

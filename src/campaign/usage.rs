@@ -130,7 +130,7 @@ impl Hasher for FxHasher {
         self.write_u64(u64::from(i));
     }
     fn write_i32(&mut self, i: i32) {
-        self.write_u64(u64::from(i.cast_unsigned()));
+        self.write_u64(u64::from(u32::from_ne_bytes(i.to_ne_bytes())));
     }
     fn write_usize(&mut self, i: usize) {
         self.write_u64(i as u64);
@@ -279,19 +279,10 @@ impl UsageReservation {
         }
     }
 
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        UsageReservation {
-            increments: Vec::with_capacity(n),
-        }
-    }
-
-    /// Appends keys the caller knows are not reserved yet (the engine: each campaign owns
+    /// A reservation of keys the caller knows are distinct (the engine: each campaign owns
     /// its keys, and lists each once).
-    pub(crate) fn extend_unique(
-        &mut self,
-        items: impl Iterator<Item = (UsageKey, UsageIncrement)>,
-    ) {
-        self.increments.extend(items);
+    pub(crate) fn from_unique(increments: Vec<(UsageKey, UsageIncrement)>) -> Self {
+        UsageReservation { increments }
     }
 
     /// The increments, in the order reserved.

@@ -175,10 +175,10 @@ impl ForestStats<'_> {
     pub fn top_advocates(&self, k: usize) -> Vec<Advocate> {
         let mut all: Vec<Advocate> = (0..self.subtree.len())
             .filter_map(|i| {
-                let i32_ = u32::try_from(i).ok()?;
-                let referrals = self.forest.referrals_at(i32_);
+                let ix = u32::try_from(i).ok()?;
+                let referrals = self.forest.referrals_at(ix);
                 (referrals > 0).then(|| Advocate {
-                    patient: self.forest.id_at(i32_).unwrap_or(PatientId::new(0)),
+                    patient: self.forest.id_at(ix).unwrap_or(PatientId::new(0)),
                     referrals,
                     descendants: self.subtree.get(i).copied().unwrap_or(1).saturating_sub(1),
                 })

@@ -8,7 +8,7 @@ use super::binding::{Bind, BindError, Binding, BindingPolicy, Member, ReferralEv
 use crate::id::PatientId;
 
 /// A hasher for the forest's id index. Patient ids are host-assigned integers, not attacker
-/// text, so a multiply-shift hash is enough and keeps a million-patient bind under budget.
+/// text, so a multiply-shift hash is enough for the ids that miss the dense index.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -490,13 +490,23 @@ pub fn bind_all(
     attempts: &[Bind],
     policy: &BindingPolicy,
 ) -> Vec<BindOutcome> {
-    // (time, position) keys are unique, so an unstable sort gives the stable order.
-    let mut order: Vec<(DateTime<Utc>, usize)> = attempts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.at, i))
-        .collect();
-    order.sort_unstable();
+    // Exports usually come in time order already, and then the input order is the order.
+    // Otherwise (time, position) keys are unique, so an unstable sort gives the stable order.
+    let in_order = attempts.windows(2).all(|w| match w {
+        [a, b] => a.at <= b.at,
+        _ => true,
+    });
+    let order: Vec<usize> = if in_order {
+        (0..attempts.len()).collect()
+    } else {
+        let mut keyed: Vec<(DateTime<Utc>, usize)> = attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.at, i))
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, i)| i).collect()
+    };
     let mut out = Vec::with_capacity(order.len());
     // In blocks: first look every position up and read the referrers' records (independent
     // loads the processor overlaps), then decide the block while those are still in cache.
@@ -506,7 +516,7 @@ pub fn bind_all(
     for block in order.chunks(BLOCK) {
         resolved.clear();
         let mut warm = 0i64;
-        for (_, position) in block {
+        for position in block {
             let Some(a) = attempts.get(*position) else {
                 resolved.push((None, None));
                 continue;
@@ -518,7 +528,7 @@ pub fn bind_all(
             resolved.push((ri, fi));
         }
         std::hint::black_box(warm);
-        for ((_, position), r) in block.iter().zip(&resolved) {
+        for (position, r) in block.iter().zip(&resolved) {
             let Some(attempt) = attempts.get(*position).copied() else {
                 continue;
             };

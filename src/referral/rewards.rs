@@ -338,9 +338,8 @@ impl CapCounters {
 
     /// Takes one slot of the beneficiary's caps, or says which cap is full.
     fn take(&mut self, node: u32, month: NaiveDate) -> Option<CapKind> {
-        let Some(slot) = self.slots.get_mut(node as usize) else {
-            return None;
-        };
+        // No slots means no caps: nothing can be full.
+        let slot = self.slots.get_mut(node as usize)?;
         let (life, in_month, m) = *slot;
         if self.caps.lifetime.is_some_and(|c| life >= c) {
             return Some(CapKind::Lifetime);

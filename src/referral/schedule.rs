@@ -255,8 +255,18 @@ pub enum ScheduleError {
     },
 }
 
-/// A validated reward schedule. See the [module docs](self) for the legal limits it
-/// enforces.
+/// A validated reward schedule: the only kind [`super::decide_rewards`] accepts.
+///
+/// [`RewardSchedule::new`] (and deserialisation) refuses, with an error that says why:
+///
+/// - **a depth beyond 2.** Rewarding people for recruits through several levels is pyramid
+///   selling (传销) under 《禁止传销条例》 art. 7; the criminal threshold is three levels and
+///   thirty people. The depth defaults to 1.
+/// - **a reward based on a referee's own recruits**, a reward through levels whatever the
+///   depth says, and a reward on sign-up rather than on a paid visit;
+/// - **cash under [`ComplianceProfile::MedicalInstitution`]** (the default): medical
+///   institutions may not pay kickbacks (回扣) to attract patients, so points, coupons,
+///   services or gifts instead.
 ///
 /// ```
 /// use clinic_ops::money::{Points, Yuan};

@@ -326,7 +326,7 @@ fn caps_hold_back_rewards_per_month_and_for_life() {
         ]
     );
     assert!(matches!(
-        out.iter().filter(|d| d.role == L1).last().unwrap().status,
+        out.iter().rfind(|d| d.role == L1).unwrap().status,
         RewardStatus::Withheld {
             cap: CapKind::Lifetime
         }
@@ -401,4 +401,35 @@ fn conversion_and_viral_report() {
 fn schedule_rewards_can_be_any_lawful_kind() {
     let gift = Reward::Gift(Label::parse("艾灸贴").unwrap());
     assert_eq!(gift.to_string(), "gift 艾灸贴");
+}
+
+#[test]
+fn ids_far_apart_and_refreshed_members_keep_working() {
+    let mut f = ReferralForest::with_capacity(4);
+    let big = PatientId::new(u64::MAX - 1);
+    let mid = PatientId::new(1 << 40);
+    for (id, day) in [(p(3), 1), (big, 2), (mid, 3), (p(2000), 4)] {
+        f.upsert_member(Member::new(id, t(day))).unwrap();
+    }
+    f.bind(big, p(3), t(2), &policy()).unwrap();
+    f.bind(mid, big, t(3), &policy()).unwrap();
+    f.bind(p(2000), mid, t(4), &policy()).unwrap();
+    assert_eq!(
+        f.ancestors(p(2000)).collect::<Vec<_>>(),
+        vec![mid, big, p(3)]
+    );
+    assert_eq!(f.member(p(4)), None);
+    assert_eq!(
+        f.bind(p(4), p(3), t(5), &policy()).unwrap_err().code(),
+        "unknown_patient"
+    );
+    // A refreshed member (a new mobile) keeps its place and bindings.
+    let m = MobileNumber::parse("13900001111").unwrap();
+    f.upsert_member(Member::new(mid, t(3)).with_mobile(m))
+        .unwrap();
+    assert_eq!(f.len(), 4);
+    assert_eq!(f.referrer_of(mid), Some(big));
+    assert_eq!(f.member(mid).unwrap().mobile, Some(m));
+    assert_eq!(f.binding_of(p(2000)).map(|b| b.referrer), Some(mid));
+    assert_eq!(f.bindings().count(), 3);
 }

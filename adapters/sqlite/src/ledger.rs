@@ -123,10 +123,17 @@ impl LedgerStore for SqliteStore {
             return Ok(None);
         };
         let (v, n) = (version(v)?, uint("posting count", n)?);
-        let usable = cached.filter(|c| c.version <= v && c.value.len() as u64 <= n);
+        let len = |c: &Versioned<Vec<Posting>>| c.value.len() as u64;
+        let usable =
+            cached.filter(|c| (c.version < v && len(c) < n) || (c.version == v && len(c) == n));
         let (mut postings, from) = match usable {
             Some(c) => (c.value, c.version.get()),
-            None => (Vec::with_capacity(usize::try_from(n).unwrap_or(0)), 0),
+            // The count is only a hint here (it is checked below): a damaged row must not
+            // make us reserve terabytes.
+            None => (
+                Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 16)),
+                0,
+            ),
         };
         if from < v.get() && !read_appends(&tx, account, key, from, &mut postings, path)? {
             postings.clear();
