@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use super::FunnelError;
 use super::scan::{self, EXCL_K, Layout, OTHER_K, Reach, Rec, ScanParams};
 use super::spec::{EXCLUSION_BIT, FunnelMode, FunnelSpec};
-use super::state::{BreakdownKey, FunnelState, Tally};
+use super::state::{BreakdownKey, FunnelState, Tally, sort_samples};
 
 /// Patients per bucket, as a power of two: 4,096 patients with ~5 events each is a buffer
 /// of ~160 KB, well inside L2.
@@ -297,21 +297,23 @@ fn partition_fixed(
         if ts > limit {
             return Ok(None);
         }
-        let Some(bucket) = out.get_mut((p >> BUCKET_SHIFT) as usize) else {
+        let b = (p >> BUCKET_SHIFT) as usize;
+        let local = u64::from(p & lmask);
+        let Some(bucket) = out.get_mut(b) else {
             continue;
         };
-        let local = u64::from(p & lmask);
+        let mut put = |rec: u64| bucket.push(rec);
         let mut steps = mask & STEP_BITS;
         if steps == 0 && so {
-            bucket.push(u64::pack(l, local, ts, OTHER_K, 0));
+            put(u64::pack(l, local, ts, OTHER_K, 0));
         }
         while steps != 0 {
             let k = u64::from(steps.trailing_zeros()) + 1;
             steps &= steps - 1;
-            bucket.push(u64::pack(l, local, ts, k, 0));
+            put(u64::pack(l, local, ts, k, 0));
         }
         if mask & EXCLUSION_BIT != 0 {
-            bucket.push(u64::pack(l, local, ts, EXCL_K, 0));
+            put(u64::pack(l, local, ts, EXCL_K, 0));
         }
     }
     Ok(Some(out))
@@ -363,8 +365,10 @@ fn reduce<R: Rec, P: Segments<R>>(
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
         }
-        buf.clear();
-        buf.resize(len, R::default());
+        // Only buf[..len] is read, and the scatter writes all of it: grow, never clear.
+        if buf.len() < len {
+            buf.resize(len, R::default());
+        }
         // counts[local] is now the next write position of `local`.
         for seg in segs() {
             for &r in seg {
@@ -411,10 +415,6 @@ fn reduce<R: Rec, P: Segments<R>>(
             .entry(BreakdownKey::Unattributed)
             .or_insert_with(|| Tally::new(p.n))
             .add_level0(unseen);
-    }
-    out.total.sort();
-    for t in out.by_value.values_mut() {
-        t.sort();
     }
     out
 }
@@ -558,16 +558,60 @@ fn finish(
     input: &Input<'_>,
     partials: Vec<Partial>,
 ) -> Result<FunnelState, FunnelError> {
+    let threads = partials.len();
     let mut state = FunnelState::empty(spec);
     state.patients = u64::from(input.patient_count);
     for part in partials {
-        let mut s = FunnelState::empty(spec);
-        s.excluded = part.excluded;
-        s.total = part.total;
-        s.by_value = part.by_value;
-        state.merge(&s)?;
+        state.excluded = state.excluded.saturating_add(part.excluded);
+        state.total.absorb(part.total);
+        for (k, t) in part.by_value {
+            state
+                .by_value
+                .entry(k)
+                .or_insert_with(|| Tally::new(spec.steps().len()))
+                .absorb(t);
+        }
     }
+    // One sort per sample vector over all partials (cheaper than sorting each and merging),
+    // the vectors dealt to threads largest first.
+    let mut jobs: Vec<&mut Vec<u32>> = state
+        .total
+        .samples_mut()
+        .chain(state.by_value.values_mut().flat_map(Tally::samples_mut))
+        .collect();
+    jobs.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut groups: Vec<(usize, Vec<&mut Vec<u32>>)> = (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
+    for job in jobs {
+        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+            g.0 += job.len();
+            g.1.push(job);
+        }
+    }
+    for_each_owned(groups, |(_, g)| sort_samples(g));
     Ok(state)
+}
+
+/// Runs `f` on each item, on scoped threads with the `parallel` feature.
+fn for_each_owned<T: Send, F: Fn(T) + Sync>(items: Vec<T>, f: F) {
+    #[cfg(feature = "parallel")]
+    if items.len() > 1 {
+        let f = &f;
+        std::thread::scope(|s| {
+            let mut items = items.into_iter();
+            let first = items.next();
+            let handles: Vec<_> = items.map(|it| s.spawn(move || f(it))).collect();
+            if let Some(it) = first {
+                f(it);
+            }
+            for h in handles {
+                if let Err(e) = h.join() {
+                    std::panic::resume_unwind(e);
+                }
+            }
+        });
+        return;
+    }
+    items.into_iter().for_each(f);
 }
 
 /// Splits `buckets` into `parts` contiguous ranges of about equal `weight`.

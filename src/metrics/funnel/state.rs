@@ -98,11 +98,26 @@ impl Tally {
         }
     }
 
-    pub(crate) fn sort(&mut self) {
-        let mut scratch = Vec::new();
-        for v in &mut self.seconds {
-            radix_sort(v, &mut scratch);
+    /// Adds another group's counts and appends its samples unsorted; the caller sorts with
+    /// [`sort_samples`] before anyone reads them.
+    pub(crate) fn absorb(&mut self, other: Tally) {
+        for (a, b) in self.by_level.iter_mut().zip(&other.by_level) {
+            *a = a.saturating_add(*b);
         }
+        for (a, b) in self.optional_hits.iter_mut().zip(&other.optional_hits) {
+            *a = a.saturating_add(*b);
+        }
+        for (a, b) in self.seconds.iter_mut().zip(other.seconds) {
+            if a.is_empty() {
+                *a = b;
+            } else {
+                a.extend_from_slice(&b);
+            }
+        }
+    }
+
+    pub(crate) fn samples_mut(&mut self) -> impl Iterator<Item = &mut Vec<u32>> {
+        self.seconds.iter_mut()
     }
 
     fn merge(&mut self, other: &Tally) {
@@ -115,6 +130,14 @@ impl Tally {
         for (a, b) in self.seconds.iter_mut().zip(&other.seconds) {
             *a = merge_sorted(a, b);
         }
+    }
+}
+
+/// Sorts sample vectors in place.
+pub(crate) fn sort_samples<'a>(vs: impl IntoIterator<Item = &'a mut Vec<u32>>) {
+    let mut scratch = Vec::new();
+    for v in vs {
+        radix_sort(v, &mut scratch);
     }
 }
 
