@@ -124,12 +124,27 @@ fn main() {
     if let Ok(t) = std::env::var("FUNNEL_AB") {
         let threads: usize = t.parse().unwrap_or(1);
         let (p, k, t) = dataset(2_000_000, 7);
-        let cols = EventColumns { patient_count: 2_000_000, patient: &p, kind: &k, at: &t, dimension: None };
-        let steps: Vec<Step> = JourneyStage::ALL[..8].iter().map(|&s| Step::kind(s)).collect();
+        let cols = EventColumns {
+            patient_count: 2_000_000,
+            patient: &p,
+            kind: &k,
+            at: &t,
+            dimension: None,
+        };
+        let steps: Vec<Step> = JourneyStage::ALL[..8]
+            .iter()
+            .map(|&s| Step::kind(s))
+            .collect();
         let spec = FunnelSpec::new(steps, Window::days(30).unwrap(), FunnelMode::Default).unwrap();
         let cpu = || {
             let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-            let f: Vec<u64> = stat.rsplit_once(')').unwrap().1.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+            let f: Vec<u64> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
             (f[11] + f[12]) * 10
         };
         black_box(spec.compute_columns(&cols, threads).unwrap());
@@ -139,10 +154,19 @@ fn main() {
         let mut best = f64::MAX;
         for _ in 0..n {
             let t = std::time::Instant::now();
-            black_box(spec.compute_columns(&cols, threads).unwrap().report(&spec, 10));
+            black_box(
+                spec.compute_columns(&cols, threads)
+                    .unwrap()
+                    .report(&spec, 10),
+            );
             best = best.min(t.elapsed().as_secs_f64() * 1e3);
         }
-        println!("cpu_ms/iter {} wall_ms/iter {:.0} best_wall {:.0}", (cpu() - c0) / n, t0.elapsed().as_secs_f64() * 1e3 / n as f64, best);
+        println!(
+            "cpu_ms/iter {} wall_ms/iter {:.0} best_wall {:.0}",
+            (cpu() - c0) / n,
+            t0.elapsed().as_secs_f64() * 1e3 / n as f64,
+            best
+        );
         return;
     }
     benches();

@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::store::memory::MemoryPatientStore;
 
+mod funnel;
 mod patients;
 
 /// The world every section shares: the clinic's calendar, the story's "now", and the
@@ -63,5 +64,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         calendar
     );
     patients::run(&mut clinic)?;
+    funnel::run(&mut clinic)?;
     Ok(())
 }

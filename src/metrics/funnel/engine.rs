@@ -580,7 +580,8 @@ fn finish(
         .chain(state.by_value.values_mut().flat_map(Tally::samples_mut))
         .collect();
     jobs.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    let mut groups: Vec<(usize, Vec<&mut Vec<u32>>)> = (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
+    let mut groups: Vec<(usize, Vec<&mut Vec<u32>>)> =
+        (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
     for job in jobs {
         if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
             g.0 += job.len();
