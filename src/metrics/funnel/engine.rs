@@ -701,3 +701,68 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::event::JourneyStage;
+    use crate::metrics::funnel::{Attribution, Breakdown, Dimension, Step, Window};
+
+    fn spec(mode: FunnelMode) -> FunnelSpec {
+        FunnelSpec::new(
+            vec![
+                Step::kind(JourneyStage::Lead),
+                Step::kind(JourneyStage::Booked),
+            ],
+            Window::seconds(10).unwrap_or_else(|_| unreachable!()),
+            mode,
+        )
+        .unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn balance_splits_by_weight() {
+        assert_eq!(balance(&[1, 1, 1, 1], 2), vec![0..2, 2..4]);
+        assert_eq!(balance(&[10, 0, 0, 1], 2), vec![0..1, 1..4]);
+        assert_eq!(balance(&[], 2), vec![0..0]);
+        assert_eq!(balance(&[3, 3], 1), vec![0..2]);
+    }
+
+    /// Timestamps too far apart for the fixed 40-bit field take the measured path, and
+    /// beyond 64 bits of record the u128 one; all give the same levels.
+    #[test]
+    fn wide_time_ranges_fall_back_exactly() {
+        let lead = JourneyStage::Lead as u32;
+        let booked = JourneyStage::Booked as u32;
+        for (base, far) in [(0i64, 5i64), (0, 1 << 41), (-(1 << 61), 1 << 61)] {
+            let patient = [0, 0, 1, 1, 2];
+            let kind = [lead, booked, lead, booked, lead];
+            let at = [base, base + 3, far, far + 11, far];
+            let dim = [7, 7, 1 << 20, 3, 5];
+            let cols = EventColumns {
+                patient_count: 3,
+                patient: &patient,
+                kind: &kind,
+                at: &at,
+                dimension: Some(&dim),
+            };
+            for with_breakdown in [false, true] {
+                let mut s = spec(FunnelMode::Default);
+                if with_breakdown {
+                    s = s
+                        .with_breakdown(Breakdown {
+                            dimension: Dimension::Channel,
+                            attribution: Attribution::FirstTouch,
+                        })
+                        .unwrap_or_else(|_| unreachable!());
+                }
+                for threads in [1, 2] {
+                    let st = s.compute_columns(&cols, threads);
+                    let st = st.unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(st.total().by_level(), &[0, 2, 1], "{base} {far}");
+                    assert_eq!(st.total().seconds()[1], vec![3]);
+                }
+            }
+        }
+    }
+}
