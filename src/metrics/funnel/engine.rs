@@ -338,6 +338,15 @@ fn reduce<R: Rec, P: Segments<R>>(
         by_value: BTreeMap::new(),
     };
     let per_bucket = 1usize << BUCKET_SHIFT;
+    let owned_patients: usize = buckets
+        .clone()
+        .map(|b| {
+            (patient_count as usize)
+                .saturating_sub(b * per_bucket)
+                .min(per_bucket)
+        })
+        .sum();
+    out.total.reserve_samples(owned_patients);
     let mut counts = vec![0u32; per_bucket + 1];
     let mut buf: Vec<R> = Vec::new();
     let mut reach = Reach::default();
