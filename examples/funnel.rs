@@ -420,7 +420,7 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
                 }
             },
         };
-        let kind = match kind_cache.get(&e[..]) {
+        let kind = match kind_cache.get(e) {
             Some(&k) => k,
             None => {
                 let name = std::str::from_utf8(e)
@@ -437,13 +437,13 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
                         c
                     }
                 };
-                kind_cache.insert(Box::from(&e[..]), code);
+                kind_cache.insert(Box::from(e), code);
                 code
             }
         };
         if let Some(d) = dim_col.and_then(field) {
             let next = dims.len() as u32;
-            let code = *dims.entry(Box::from(&d[..])).or_insert_with(|| {
+            let code = *dims.entry(Box::from(d)).or_insert_with(|| {
                 dim_names.push(String::from_utf8_lossy(d).into_owned());
                 next
             });

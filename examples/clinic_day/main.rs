@@ -10,6 +10,7 @@ use clinic_ops::store::memory::MemoryPatientStore;
 mod campaign;
 mod followup;
 mod metrics;
+mod funnel;
 mod patients;
 mod segment;
 mod points;
@@ -78,5 +79,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     referral::run(&mut clinic)?;
     followup::run(&mut clinic)?;
     metrics::run(&mut clinic)?;
+    funnel::run(&mut clinic)?;
     Ok(())
 }

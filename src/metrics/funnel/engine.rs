@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use super::FunnelError;
 use super::scan::{self, EXCL_K, Layout, OTHER_K, Reach, Rec, ScanParams};
 use super::spec::{EXCLUSION_BIT, FunnelMode, FunnelSpec};
-use super::state::{BreakdownKey, FunnelState, Tally};
+use super::state::{BreakdownKey, FunnelState, Tally, sort_samples};
 
 /// Patients per bucket, as a power of two: 4,096 patients with ~5 events each is a buffer
 /// of ~160 KB, well inside L2.
@@ -297,21 +297,23 @@ fn partition_fixed(
         if ts > limit {
             return Ok(None);
         }
-        let Some(bucket) = out.get_mut((p >> BUCKET_SHIFT) as usize) else {
+        let b = (p >> BUCKET_SHIFT) as usize;
+        let local = u64::from(p & lmask);
+        let Some(bucket) = out.get_mut(b) else {
             continue;
         };
-        let local = u64::from(p & lmask);
+        let mut put = |rec: u64| bucket.push(rec);
         let mut steps = mask & STEP_BITS;
         if steps == 0 && so {
-            bucket.push(u64::pack(l, local, ts, OTHER_K, 0));
+            put(u64::pack(l, local, ts, OTHER_K, 0));
         }
         while steps != 0 {
             let k = u64::from(steps.trailing_zeros()) + 1;
             steps &= steps - 1;
-            bucket.push(u64::pack(l, local, ts, k, 0));
+            put(u64::pack(l, local, ts, k, 0));
         }
         if mask & EXCLUSION_BIT != 0 {
-            bucket.push(u64::pack(l, local, ts, EXCL_K, 0));
+            put(u64::pack(l, local, ts, EXCL_K, 0));
         }
     }
     Ok(Some(out))
@@ -336,6 +338,15 @@ fn reduce<R: Rec, P: Segments<R>>(
         by_value: BTreeMap::new(),
     };
     let per_bucket = 1usize << BUCKET_SHIFT;
+    let owned_patients: usize = buckets
+        .clone()
+        .map(|b| {
+            (patient_count as usize)
+                .saturating_sub(b * per_bucket)
+                .min(per_bucket)
+        })
+        .sum();
+    out.total.reserve_samples(owned_patients);
     let mut counts = vec![0u32; per_bucket + 1];
     let mut buf: Vec<R> = Vec::new();
     let mut reach = Reach::default();
@@ -363,8 +374,10 @@ fn reduce<R: Rec, P: Segments<R>>(
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
         }
-        buf.clear();
-        buf.resize(len, R::default());
+        // Only buf[..len] is read, and the scatter writes all of it: grow, never clear.
+        if buf.len() < len {
+            buf.resize(len, R::default());
+        }
         // counts[local] is now the next write position of `local`.
         for seg in segs() {
             for &r in seg {
@@ -411,10 +424,6 @@ fn reduce<R: Rec, P: Segments<R>>(
             .entry(BreakdownKey::Unattributed)
             .or_insert_with(|| Tally::new(p.n))
             .add_level0(unseen);
-    }
-    out.total.sort();
-    for t in out.by_value.values_mut() {
-        t.sort();
     }
     out
 }
@@ -558,16 +567,61 @@ fn finish(
     input: &Input<'_>,
     partials: Vec<Partial>,
 ) -> Result<FunnelState, FunnelError> {
+    let threads = partials.len();
     let mut state = FunnelState::empty(spec);
     state.patients = u64::from(input.patient_count);
     for part in partials {
-        let mut s = FunnelState::empty(spec);
-        s.excluded = part.excluded;
-        s.total = part.total;
-        s.by_value = part.by_value;
-        state.merge(&s)?;
+        state.excluded = state.excluded.saturating_add(part.excluded);
+        state.total.absorb(part.total);
+        for (k, t) in part.by_value {
+            state
+                .by_value
+                .entry(k)
+                .or_insert_with(|| Tally::new(spec.steps().len()))
+                .absorb(t);
+        }
     }
+    // One sort per sample vector over all partials (cheaper than sorting each and merging),
+    // the vectors dealt to threads largest first.
+    let mut jobs: Vec<&mut Vec<u32>> = state
+        .total
+        .samples_mut()
+        .chain(state.by_value.values_mut().flat_map(Tally::samples_mut))
+        .collect();
+    jobs.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut groups: Vec<(usize, Vec<&mut Vec<u32>>)> =
+        (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
+    for job in jobs {
+        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+            g.0 += job.len();
+            g.1.push(job);
+        }
+    }
+    for_each_owned(groups, |(_, g)| sort_samples(g));
     Ok(state)
+}
+
+/// Runs `f` on each item, on scoped threads with the `parallel` feature.
+fn for_each_owned<T: Send, F: Fn(T) + Sync>(items: Vec<T>, f: F) {
+    #[cfg(feature = "parallel")]
+    if items.len() > 1 {
+        let f = &f;
+        std::thread::scope(|s| {
+            let mut items = items.into_iter();
+            let first = items.next();
+            let handles: Vec<_> = items.map(|it| s.spawn(move || f(it))).collect();
+            if let Some(it) = first {
+                f(it);
+            }
+            for h in handles {
+                if let Err(e) = h.join() {
+                    std::panic::resume_unwind(e);
+                }
+            }
+        });
+        return;
+    }
+    items.into_iter().for_each(f);
 }
 
 /// Splits `buckets` into `parts` contiguous ranges of about equal `weight`.
@@ -655,4 +709,69 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
             input.patient_count,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::event::JourneyStage;
+    use crate::metrics::funnel::{Attribution, Breakdown, Dimension, Step, Window};
+
+    fn spec(mode: FunnelMode) -> FunnelSpec {
+        FunnelSpec::new(
+            vec![
+                Step::kind(JourneyStage::Lead),
+                Step::kind(JourneyStage::Booked),
+            ],
+            Window::seconds(10).unwrap_or_else(|_| unreachable!()),
+            mode,
+        )
+        .unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn balance_splits_by_weight() {
+        assert_eq!(balance(&[1, 1, 1, 1], 2), vec![0..2, 2..4]);
+        assert_eq!(balance(&[10, 0, 0, 1], 2), vec![0..1, 1..4]);
+        assert_eq!(balance(&[], 2), vec![0..0]);
+        assert_eq!(balance(&[3, 3], 1), vec![0..2]);
+    }
+
+    /// Timestamps too far apart for the fixed 40-bit field take the measured path, and
+    /// beyond 64 bits of record the u128 one; all give the same levels.
+    #[test]
+    fn wide_time_ranges_fall_back_exactly() {
+        let lead = JourneyStage::Lead as u32;
+        let booked = JourneyStage::Booked as u32;
+        for (base, far) in [(0i64, 5i64), (0, 1 << 41), (-(1 << 61), 1 << 61)] {
+            let patient = [0, 0, 1, 1, 2];
+            let kind = [lead, booked, lead, booked, lead];
+            let at = [base, base + 3, far, far + 11, far];
+            let dim = [7, 7, 1 << 20, 3, 5];
+            let cols = EventColumns {
+                patient_count: 3,
+                patient: &patient,
+                kind: &kind,
+                at: &at,
+                dimension: Some(&dim),
+            };
+            for with_breakdown in [false, true] {
+                let mut s = spec(FunnelMode::Default);
+                if with_breakdown {
+                    s = s
+                        .with_breakdown(Breakdown {
+                            dimension: Dimension::Channel,
+                            attribution: Attribution::FirstTouch,
+                        })
+                        .unwrap_or_else(|_| unreachable!());
+                }
+                for threads in [1, 2] {
+                    let st = s.compute_columns(&cols, threads);
+                    let st = st.unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(st.total().by_level(), &[0, 2, 1], "{base} {far}");
+                    assert_eq!(st.total().seconds()[1], vec![3]);
+                }
+            }
+        }
+    }
 }

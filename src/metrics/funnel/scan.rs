@@ -205,12 +205,15 @@ impl Reach {
 #[inline]
 pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
     if v.len() <= 24 {
+        // Hold the key and shift the larger ones right: one store per step, not a swap.
         for i in 1..v.len() {
+            let x = v[i];
             let mut j = i;
-            while j > 0 && v[j - 1] > v[j] {
-                v.swap(j - 1, j);
+            while j > 0 && v[j - 1] > x {
+                v[j] = v[j - 1];
                 j -= 1;
             }
+            v[j] = x;
         }
     } else {
         v.sort_unstable();
@@ -220,20 +223,40 @@ pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
 /// Runs the scan of the patient's sorted records into `r`.
 #[inline]
 pub(crate) fn scan<R: Rec>(recs: &[R], l: &Layout, p: &ScanParams, r: &mut Reach) {
-    if p.mode == FunnelMode::Unordered {
-        scan_unordered(recs, l, p, r);
-    } else {
-        scan_ordered(recs, l, p, r);
+    // One predictable branch per patient picks a scan compiled for the mode, so the loop
+    // over events carries no mode tests and no dimension bookkeeping it does not need.
+    let dims = p.attribution.is_some();
+    match (p.mode, dims) {
+        (FunnelMode::Unordered, _) => scan_unordered(recs, l, p, r),
+        (FunnelMode::StrictOrder, false) => scan_ordered::<R, ORDER, false>(recs, l, p, r),
+        (FunnelMode::StrictOrder, true) => scan_ordered::<R, ORDER, true>(recs, l, p, r),
+        (FunnelMode::StrictDeduplication, false) => scan_ordered::<R, DEDUP, false>(recs, l, p, r),
+        (FunnelMode::StrictDeduplication, true) => scan_ordered::<R, DEDUP, true>(recs, l, p, r),
+        (FunnelMode::StrictIncrease, false) => scan_ordered::<R, INCREASE, false>(recs, l, p, r),
+        (FunnelMode::StrictIncrease, true) => scan_ordered::<R, INCREASE, true>(recs, l, p, r),
+        (_, false) => scan_ordered::<R, DEFAULT, false>(recs, l, p, r),
+        (_, true) => scan_ordered::<R, DEFAULT, true>(recs, l, p, r),
     }
 }
 
+const DEFAULT: u8 = 0;
+const ORDER: u8 = 1;
+const DEDUP: u8 = 2;
+const INCREASE: u8 = 3;
+
 /// The `windowFunnel` scan (DOMAIN.md, checked against chDB 4.4), extended with optional
 /// steps through `pred_mask`.
-fn scan_ordered<R: Rec>(recs: &[R], l: &Layout, p: &ScanParams, r: &mut Reach) {
+#[inline]
+fn scan_ordered<R: Rec, const MODE: u8, const DIMS: bool>(
+    recs: &[R],
+    l: &Layout,
+    p: &ScanParams,
+    r: &mut Reach,
+) {
     r.set = 0;
-    let strict_order = p.mode == FunnelMode::StrictOrder;
-    let dedup = p.mode == FunnelMode::StrictDeduplication;
-    let increase = p.mode == FunnelMode::StrictIncrease;
+    let strict_order = MODE == ORDER;
+    let dedup = MODE == DEDUP;
+    let increase = MODE == INCREASE;
     let mut seen = false;
     for &rec in recs {
         let k = rec.k(l) as usize;
@@ -254,9 +277,11 @@ fn scan_ordered<R: Rec>(recs: &[R], l: &Layout, p: &ScanParams, r: &mut Reach) {
             r.set |= 2;
             r.start[1] = ts;
             r.at[1] = ts;
-            let d = rec.dim(l);
-            r.start_dim[1] = d;
-            r.dim[1] = d;
+            if DIMS {
+                let d = rec.dim(l);
+                r.start_dim[1] = d;
+                r.dim[1] = d;
+            }
             seen = true;
             if p.n == 1 {
                 break;
@@ -279,8 +304,10 @@ fn scan_ordered<R: Rec>(recs: &[R], l: &Layout, p: &ScanParams, r: &mut Reach) {
             r.set |= 1 << k;
             r.start[k] = st;
             r.at[k] = ts;
-            r.start_dim[k] = r.start_dim[j];
-            r.dim[k] = rec.dim(l);
+            if DIMS {
+                r.start_dim[k] = r.start_dim[j];
+                r.dim[k] = rec.dim(l);
+            }
             if k == p.n {
                 break;
             }

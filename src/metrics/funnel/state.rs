@@ -98,11 +98,34 @@ impl Tally {
         }
     }
 
-    pub(crate) fn sort(&mut self) {
-        let mut scratch = Vec::new();
-        for v in &mut self.seconds {
-            radix_sort(v, &mut scratch);
+    /// Adds another group's counts and appends its samples unsorted; the caller sorts with
+    /// [`sort_samples`] before anyone reads them.
+    pub(crate) fn absorb(&mut self, other: Tally) {
+        for (a, b) in self.by_level.iter_mut().zip(&other.by_level) {
+            *a = a.saturating_add(*b);
         }
+        for (a, b) in self.optional_hits.iter_mut().zip(&other.optional_hits) {
+            *a = a.saturating_add(*b);
+        }
+        for (a, b) in self.seconds.iter_mut().zip(other.seconds) {
+            if a.is_empty() {
+                *a = b;
+            } else {
+                a.extend_from_slice(&b);
+            }
+        }
+    }
+
+    /// Room for `n` samples per step, so collecting them never reallocates (and never
+    /// touches fresh pages twice).
+    pub(crate) fn reserve_samples(&mut self, n: usize) {
+        for v in self.seconds.iter_mut().skip(1) {
+            v.reserve(n);
+        }
+    }
+
+    pub(crate) fn samples_mut(&mut self) -> impl Iterator<Item = &mut Vec<u32>> {
+        self.seconds.iter_mut()
     }
 
     fn merge(&mut self, other: &Tally) {
@@ -118,37 +141,50 @@ impl Tally {
     }
 }
 
-/// LSD radix sort with 11-bit digits: samples are bounded by the window, so two or three
-/// linear passes replace an `n log n` comparison sort over millions of samples.
+/// Sorts sample vectors in place.
+pub(crate) fn sort_samples<'a>(vs: impl IntoIterator<Item = &'a mut Vec<u32>>) {
+    let mut scratch = Vec::new();
+    for v in vs {
+        radix_sort(v, &mut scratch);
+    }
+}
+
+/// LSD radix sort with 11-bit digits: samples are bounded by the window, so a few linear
+/// passes replace an `n log n` comparison sort over millions of samples. One sweep counts
+/// all three digits; a digit every sample shares is skipped, so a 30-day window costs three
+/// sweeps in all.
 fn radix_sort(v: &mut Vec<u32>, scratch: &mut Vec<u32>) {
     if v.len() < 512 {
         v.sort_unstable();
         return;
     }
-    let max = v.iter().copied().max().unwrap_or(0);
-    let mut shift = 0u32;
-    while shift < 32 && (max >> shift) != 0 {
-        let mut counts = [0usize; 2048];
-        for &x in v.iter() {
-            counts[((x >> shift) & 2047) as usize] += 1;
+    let mut counts = [[0usize; 2048]; 3];
+    for &x in v.iter() {
+        counts[0][(x & 2047) as usize] += 1;
+        counts[1][((x >> 11) & 2047) as usize] += 1;
+        counts[2][(x >> 22) as usize & 2047] += 1;
+    }
+    for (d, c) in counts.iter_mut().enumerate() {
+        let shift = 11 * d as u32;
+        if c.iter().any(|&n| n == v.len()) {
+            continue;
         }
         let mut acc = 0;
-        for c in counts.iter_mut() {
-            let n = *c;
-            *c = acc;
+        for slot in c.iter_mut() {
+            let n = *slot;
+            *slot = acc;
             acc += n;
         }
         scratch.clear();
         scratch.resize(v.len(), 0);
         for &x in v.iter() {
-            let d = &mut counts[((x >> shift) & 2047) as usize];
-            if let Some(slot) = scratch.get_mut(*d) {
-                *slot = x;
+            let pos = &mut c[((x >> shift) & 2047) as usize];
+            if let Some(out) = scratch.get_mut(*pos) {
+                *out = x;
             }
-            *d += 1;
+            *pos += 1;
         }
         std::mem::swap(v, scratch);
-        shift += 11;
     }
 }
 
