@@ -9,12 +9,12 @@ use clinic_ops::store::memory::MemoryPatientStore;
 
 mod campaign;
 mod followup;
-mod metrics;
 mod funnel;
+mod metrics;
 mod patients;
-mod segment;
 mod points;
 mod referral;
+mod segment;
 
 /// The world every section shares: the clinic's calendar, the story's "now", and the
 /// patients registered by the first section.
@@ -70,15 +70,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         calendar
     );
     patients::run(&mut clinic)?;
-    points::run(&mut clinic)?;
-    followup::run(&mut clinic)?;
-    referral::run(&mut clinic)?;
-    campaign::run(&mut clinic)?;
+    funnel::run(&mut clinic)?;
     segment::run(&mut clinic)?;
     points::run(&mut clinic)?;
+    campaign::run(&mut clinic)?;
     referral::run(&mut clinic)?;
     followup::run(&mut clinic)?;
     metrics::run(&mut clinic)?;
-    funnel::run(&mut clinic)?;
     Ok(())
 }
