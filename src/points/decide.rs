@@ -198,7 +198,7 @@ pub fn decide(
     calendar: ClinicCalendar,
 ) -> Result<Outcome, PointsError> {
     let command = Fingerprint::of(&cmd.kind);
-    if let Some(s) = a.seen.get(&cmd.key) {
+    if let Some(s) = a.seen_of(cmd.key) {
         return match s.command.first_difference(&command) {
             None => Ok(Outcome::Exists(Receipt {
                 key: cmd.key,
