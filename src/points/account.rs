@@ -297,6 +297,17 @@ impl Account {
         if points <= 0 {
             return;
         }
+        // A new lot usually expires last and is the newest: append without searching, so an
+        // earning touches only the tail of the lots.
+        if self.lots.last().is_none_or(|l| l.order() < (expires, lot)) {
+            self.lots.push(Lot {
+                expires,
+                id: lot,
+                remaining: points,
+            });
+            self.available = self.available.saturating_add(points);
+            return;
+        }
         match self.lot_index(expires, lot) {
             Ok(i) => {
                 if let Some(l) = self.lots.get_mut(i) {

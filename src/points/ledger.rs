@@ -247,6 +247,12 @@ impl Ledger {
             if let (Some(f), Some(l)) = (a.lots.first(), a.lots.last()) {
                 sum = sum.wrapping_add(f.id.get() ^ l.id.get());
             }
+            if let Some((k, _)) = a.seen_log.last() {
+                sum = sum.wrapping_add(k.get());
+            }
+            if let Some((t, _)) = a.growth_log.last() {
+                sum = sum.wrapping_add(*t as u64);
+            }
             sum = sum.wrapping_add(u64::from(a.seen.contains_key(&cmd.key)));
             let purchase = match &cmd.kind {
                 CommandKind::Earn { purchase, .. }
