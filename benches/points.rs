@@ -1,10 +1,19 @@
-//! The points ledger hot path: `decide` + `apply` of mixed commands.
+//! The points ledger hot path: mixed commands through `points::Ledger`.
 //!
 //! Target (issue 4): at least 5,000,000 ledger commands per second on one core, mixed
 //! earn/redeem/expire/refund (3:3:2:2), over 100,000 accounts holding about 20 open lots each.
-//! Two access patterns: every command on a random account (cache-cold: each command pays for
-//! fetching its account from memory), and runs of 8 commands per account (how a ledger
-//! processor sharded or batched by account sees them).
+//!
+//! Entry points and access patterns measured:
+//! - `Ledger::execute`, every command on a random account (cache-cold: each command pays for
+//!   fetching its account from memory, one miss after another);
+//! - `Ledger::execute`, runs of 8 commands per account (how a processor sharded by account
+//!   sees them);
+//! - `Ledger::execute_batch`, batches of 1,024 commands, each on a random account (the batch
+//!   runs in input order but fetches the accounts of 16 commands at a time together);
+//! - `Ledger::execute_batch`, batches of 1,024 in runs of 8 per account.
+//!
+//! The machine these run on is shared, so besides criterion's wall-clock figure each bench
+//! prints commands per second of the thread's own CPU time (`/proc/thread-self/schedstat`).
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -15,8 +24,8 @@ use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::id::{PatientId, PurchaseId};
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::points::{
-    self, Account, CommandKey, CommandKind, ExpiryRule, LedgerCommand, Multiplier, Outcome, Policy,
-    Tier, TierCode, TierPolicy,
+    CommandKey, CommandKind, ExpiryRule, Ledger, LedgerCommand, Multiplier, Policy, Tier, TierCode,
+    TierPolicy,
 };
 
 const ACCOUNTS: usize = 100_000;
@@ -24,9 +33,11 @@ const LOTS: u64 = 20;
 /// Commands between rebuilds of the world, so idempotency records and lots stay at the
 /// sizes the target names rather than growing with criterion's iteration count.
 const RESET_EVERY: u64 = 2_000_000;
+/// Commands per `execute_batch` call.
+const BATCH: u64 = 1_024;
 
 struct World {
-    accounts: Vec<Account>,
+    ledger: Ledger,
     earned: Vec<u32>,
     rng: u64,
     key: u64,
@@ -60,10 +71,8 @@ fn purchase(acct: usize, n: u32) -> PurchaseId {
 }
 
 fn build(policy: &Policy) -> World {
-    let cal = ClinicCalendar::default();
-    let mut accounts = Vec::with_capacity(ACCOUNTS);
+    let mut ledger = Ledger::new(policy.clone(), ClinicCalendar::default());
     for a in 0..ACCOUNTS {
-        let mut acc = Account::new(PatientId::new(a as u64));
         for k in 0..LOTS {
             let cmd = LedgerCommand::new(
                 CommandKey::new(k),
@@ -76,16 +85,11 @@ fn build(policy: &Policy) -> World {
                 },
             );
             let at = t0() + Duration::days(2 * k as i64);
-            if let Ok(Outcome::Posted(ps)) = points::decide(&acc, &cmd, at, policy, cal) {
-                for p in &ps {
-                    points::apply(&mut acc, p);
-                }
-            }
+            let _ = ledger.execute(PatientId::new(a as u64), &cmd, at);
         }
-        accounts.push(acc);
     }
     World {
-        accounts,
+        ledger,
         earned: vec![LOTS as u32; ACCOUNTS],
         rng: 0x2545_f491_4f6c_dd1d,
         key: 1 << 40,
@@ -102,8 +106,8 @@ impl World {
         self.rng
     }
 
-    /// One command on account `a`; returns the postings made (to keep the work observable).
-    fn command(&mut self, a: usize, policy: &Policy, cal: ClinicCalendar) -> usize {
+    /// The next command, on account `a`.
+    fn make(&mut self, a: usize) -> LedgerCommand {
         let r = self.next();
         self.key += 1;
         // The clock moves a minute every 64 commands: cheap to keep, and still sweeps lots
@@ -111,7 +115,11 @@ impl World {
         if self.key % 64 == 0 {
             self.now += Duration::minutes(1);
         }
-        let acc = &self.accounts[a];
+        let available = self
+            .ledger
+            .accounts()
+            .get(a)
+            .map_or(0, |acc| acc.available().get());
         let kind = match r % 10 {
             0..=2 => {
                 let n = self.earned[a];
@@ -124,8 +132,8 @@ impl World {
                     lock_until: None,
                 }
             }
-            3..=5 if acc.available().get() > 0 => CommandKind::Redeem {
-                points: Points::new((1 + (r >> 8) as i64 % 300).min(acc.available().get())),
+            3..=5 if available > 0 => CommandKind::Redeem {
+                points: Points::new((1 + (r >> 8) as i64 % 300).min(available)),
                 purchase: None,
             },
             8 | 9 => {
@@ -138,25 +146,56 @@ impl World {
             }
             _ => CommandKind::Expire,
         };
-        let cmd = LedgerCommand::new(CommandKey::new(self.key), kind);
-        let acc = &mut self.accounts[a];
-        match points::decide(acc, &cmd, self.now, policy, cal) {
-            Ok(Outcome::Posted(ps)) => {
-                for p in &ps {
-                    points::apply(acc, p);
-                }
-                ps.len()
-            }
-            _ => 0,
-        }
+        LedgerCommand::new(CommandKey::new(self.key), kind)
     }
+
+    /// One command through `Ledger::execute`; returns the postings made.
+    fn one(&mut self, a: usize) -> usize {
+        let cmd = self.make(a);
+        let now = self.now;
+        self.ledger
+            .execute(PatientId::new(a as u64), &cmd, now)
+            .map_or(0, |o| o.postings().len())
+    }
+
+    /// `n` commands through `Ledger::execute_batch` in batches of `BATCH`, changing account
+    /// every `run` commands; returns the postings made.
+    fn batches(&mut self, n: u64, run: u64, buf: &mut Vec<(PatientId, LedgerCommand)>) -> usize {
+        let mut made = 0;
+        let mut a = 0usize;
+        let mut i = 0u64;
+        while i < n {
+            buf.clear();
+            let m = (n - i).min(BATCH);
+            for j in 0..m {
+                if (i + j) % run == 0 {
+                    a = (self.next() % ACCOUNTS as u64) as usize;
+                }
+                let cmd = self.make(a);
+                buf.push((PatientId::new(a as u64), cmd));
+            }
+            let now = self.now;
+            self.ledger.execute_batch(buf, now, |_, r| {
+                made += r.map_or(0, |o| o.postings().len());
+            });
+            i += m;
+        }
+        made
+    }
+}
+
+/// The thread's own CPU time in nanoseconds (0 where the kernel does not say).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0)
 }
 
 fn mixed(c: &mut Criterion) {
     let policy = policy();
-    let cal = ClinicCalendar::default();
     let probe = build(&policy);
-    let lots: usize = probe.accounts.iter().map(|a| a.lots().len()).sum();
+    let lots: usize = probe.ledger.accounts().iter().map(|a| a.lots().len()).sum();
     drop(probe);
     eprintln!(
         "points bench: {ACCOUNTS} accounts, {:.1} open lots each on average",
@@ -164,17 +203,23 @@ fn mixed(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("points_ledger");
     g.throughput(Throughput::Elements(1));
-    for (name, run) in [
+    for (name, run, batched) in [
         (
-            "mixed command, random account (100k accounts x 20 lots)",
+            "execute, random account (100k accounts x 20 lots)",
             1u64,
+            false,
         ),
+        ("execute, runs of 8 per account (100k x 20)", 8, false),
+        ("execute_batch 1024, random account (100k x 20)", 1, true),
         (
-            "mixed command, runs of 8 per account (100k accounts x 20 lots)",
+            "execute_batch 1024, runs of 8 per account (100k x 20)",
             8,
+            true,
         ),
     ] {
         let mut world = build(&policy);
+        let mut buf = Vec::with_capacity(BATCH as usize);
+        let (mut cmds, mut cpu) = (0u64, 0u64);
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = std::time::Duration::ZERO;
@@ -186,14 +231,21 @@ fn mixed(c: &mut Criterion) {
                     let n = left.min(200_000);
                     let mut made = 0usize;
                     let mut a = 0usize;
+                    let cpu0 = cpu_ns();
                     let start = Instant::now();
-                    for i in 0..n {
-                        if i % run == 0 {
-                            a = (world.next() % ACCOUNTS as u64) as usize;
+                    if batched {
+                        made += world.batches(n, run, &mut buf);
+                    } else {
+                        for i in 0..n {
+                            if i % run == 0 {
+                                a = (world.next() % ACCOUNTS as u64) as usize;
+                            }
+                            made += world.one(a);
                         }
-                        made += world.command(a, &policy, cal);
                     }
                     total += start.elapsed();
+                    cpu += cpu_ns().saturating_sub(cpu0);
+                    cmds += n;
                     black_box(made);
                     world.done += n;
                     left -= n;
@@ -201,6 +253,13 @@ fn mixed(c: &mut Criterion) {
                 total
             })
         });
+        if cpu > 0 {
+            eprintln!(
+                "{name}: {cmds} commands in {:.3} s of thread CPU time = {:.0} commands per CPU-second",
+                cpu as f64 / 1e9,
+                cmds as f64 / (cpu as f64 / 1e9)
+            );
+        }
     }
     g.finish();
 }

@@ -87,7 +87,11 @@ pub struct Account {
     pub(crate) tier: Option<TierCode>,
     pub(crate) purchases: IdMap<PurchaseId, PurchaseRecord>,
     pub(crate) kept_draws: Vec<KeptDraw>,
-    pub(crate) seen: IdMap<CommandKey, Seen>,
+    /// Key → index into `seen_log`. The map holds 16-byte entries, so the lookup every
+    /// command makes (and the rehash as keys accumulate) moves little memory; the full
+    /// fingerprints sit in an append-only log read only when a key comes back.
+    pub(crate) seen: IdMap<CommandKey, u32>,
+    pub(crate) seen_log: Vec<(CommandKey, Seen)>,
 }
 
 impl PartialEq for Account {
@@ -105,7 +109,7 @@ impl PartialEq for Account {
             && self.tier == o.tier
             && self.purchases == o.purchases
             && self.kept_draws == o.kept_draws
-            && self.seen == o.seen
+            && self.seen_log == o.seen_log
     }
 }
 
@@ -129,6 +133,7 @@ impl Account {
             purchases: IdMap::default(),
             kept_draws: Vec::new(),
             seen: IdMap::default(),
+            seen_log: Vec::new(),
         }
     }
 
@@ -219,8 +224,7 @@ impl Account {
 
     /// Whether the key has been posted, and if so the seq range of its postings.
     pub fn postings_of(&self, key: CommandKey) -> Option<std::ops::Range<u64>> {
-        self.seen
-            .get(&key)
+        self.seen_of(key)
             .map(|s| s.first_seq..s.first_seq.saturating_add(u64::from(s.count)))
     }
 
@@ -234,6 +238,41 @@ impl Account {
         })
     }
 
+    /// What the account remembers of a key.
+    pub(crate) fn seen_of(&self, key: CommandKey) -> Option<&Seen> {
+        let i = *self.seen.get(&key)?;
+        self.seen_log.get(i as usize).map(|(_, s)| s)
+    }
+
+    fn see(&mut self, p: &Posting) {
+        // The postings of one command come together, so a repeated key is almost always
+        // the last one logged: checked before hashing.
+        if let Some((k, s)) = self.seen_log.last_mut() {
+            if *k == p.key {
+                s.count = s.count.saturating_add(1);
+                return;
+            }
+        }
+        if let Some(s) = self
+            .seen
+            .get(&p.key)
+            .and_then(|&i| self.seen_log.get_mut(i as usize))
+        {
+            s.1.count = s.1.count.saturating_add(1);
+            return;
+        }
+        let i = u32::try_from(self.seen_log.len()).unwrap_or(u32::MAX);
+        self.seen.insert(p.key, i);
+        self.seen_log.push((
+            p.key,
+            Seen {
+                command: p.command,
+                first_seq: p.seq,
+                count: 1,
+            },
+        ));
+    }
+
     pub(crate) fn lot_index(&self, expires: i64, lot: LotId) -> Result<usize, usize> {
         self.lots
             .binary_search_by(|l| l.order().cmp(&(expires, lot)))
@@ -241,7 +280,9 @@ impl Account {
 
     fn take(&mut self, d: &Draw) {
         let p = d.points.get();
-        if let Ok(i) = self.lot_index(to_unix(d.expires), d.lot) {
+        // Lot ids are unique, and draws come from the front of the spending order, so a
+        // scan by id finds them at once without turning the expiry back into seconds.
+        if let Some(i) = self.lots.iter().position(|l| l.id == d.lot) {
             if let Some(l) = self.lots.get_mut(i) {
                 l.remaining = l.remaining.saturating_sub(p);
                 if l.remaining <= 0 {
@@ -254,6 +295,17 @@ impl Account {
 
     fn put(&mut self, expires: i64, lot: LotId, points: i64) {
         if points <= 0 {
+            return;
+        }
+        // A new lot usually expires last and is the newest: append without searching, so an
+        // earning touches only the tail of the lots.
+        if self.lots.last().is_none_or(|l| l.order() < (expires, lot)) {
+            self.lots.push(Lot {
+                expires,
+                id: lot,
+                remaining: points,
+            });
+            self.available = self.available.saturating_add(points);
             return;
         }
         match self.lot_index(expires, lot) {
@@ -317,14 +369,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
     a.seq = p.seq;
     let at = p.at.timestamp();
     a.last_at = a.last_at.max(at);
-    a.seen
-        .entry(p.key)
-        .and_modify(|s| s.count = s.count.saturating_add(1))
-        .or_insert(Seen {
-            command: p.command,
-            first_seq: p.seq,
-            count: 1,
-        });
+    a.see(p);
     match &p.kind {
         PostingKind::Earned {
             purchase,

@@ -45,16 +45,22 @@ pub struct Receipt {
     pub postings: u32,
 }
 
-struct Out<'a> {
+struct Out<'a, 'b> {
     a: &'a Account,
     key: CommandKey,
     command: Fingerprint,
     at: DateTime<Utc>,
     seq: u64,
-    postings: Vec<Posting>,
+    postings: &'b mut Vec<Posting>,
+    pool: &'b mut Vec<Vec<Draw>>,
 }
 
-impl Out<'_> {
+impl Out<'_, '_> {
+    /// An empty draw list, reusing one from the pool when there is one.
+    fn draws(&mut self) -> Vec<Draw> {
+        self.pool.pop().unwrap_or_else(|| Vec::with_capacity(4))
+    }
+
     fn next_seq(&self) -> Result<u64, PointsError> {
         self.seq
             .checked_add(1)
@@ -197,10 +203,76 @@ pub fn decide(
     policy: &Policy,
     calendar: ClinicCalendar,
 ) -> Result<Outcome, PointsError> {
+    let mut postings = Vec::with_capacity(1);
+    match decide_into(
+        a,
+        cmd,
+        now,
+        policy,
+        calendar,
+        &mut postings,
+        &mut Vec::new(),
+    )? {
+        Some(r) => Ok(Outcome::Exists(r)),
+        None => Ok(Outcome::Posted(postings)),
+    }
+}
+
+/// [`decide`] appending the postings to `postings` (left as it was on an error, and
+/// untouched for a replayed key, whose receipt is returned), taking draw lists from `pool`
+/// rather than allocating them.
+pub(crate) fn decide_into(
+    a: &Account,
+    cmd: &LedgerCommand,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    calendar: ClinicCalendar,
+    postings: &mut Vec<Posting>,
+    pool: &mut Vec<Vec<Draw>>,
+) -> Result<Option<Receipt>, PointsError> {
+    let start = postings.len();
+    let r = decide_in(a, cmd, now, policy, calendar, postings, pool);
+    if r.is_err() {
+        recycle(postings, start, pool);
+    }
+    r
+}
+
+/// Drops the postings from `start` on, keeping their draw lists in `pool` (at most 64).
+pub(crate) fn recycle(postings: &mut Vec<Posting>, start: usize, pool: &mut Vec<Vec<Draw>>) {
+    for p in postings.drain(start.min(postings.len())..) {
+        match p.kind {
+            PostingKind::Redeemed { mut draws, .. }
+            | PostingKind::Expired { mut draws, .. }
+            | PostingKind::Adjusted { mut draws, .. }
+            | PostingKind::ClawedBack { mut draws, .. }
+            | PostingKind::Returned { mut draws, .. } => {
+                if pool.len() < 64 && draws.capacity() > 0 {
+                    draws.clear();
+                    pool.push(draws);
+                }
+            }
+            PostingKind::Earned { .. }
+            | PostingKind::Released { .. }
+            | PostingKind::TierChanged { .. }
+            | PostingKind::Reviewed { .. } => {}
+        }
+    }
+}
+
+fn decide_in(
+    a: &Account,
+    cmd: &LedgerCommand,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    calendar: ClinicCalendar,
+    postings: &mut Vec<Posting>,
+    pool: &mut Vec<Vec<Draw>>,
+) -> Result<Option<Receipt>, PointsError> {
     let command = Fingerprint::of(&cmd.kind);
-    if let Some(s) = a.seen.get(&cmd.key) {
+    if let Some(s) = a.seen_of(cmd.key) {
         return match s.command.first_difference(&command) {
-            None => Ok(Outcome::Exists(Receipt {
+            None => Ok(Some(Receipt {
                 key: cmd.key,
                 first_seq: s.first_seq,
                 postings: s.count,
@@ -224,7 +296,8 @@ pub fn decide(
         command,
         at: now,
         seq: a.seq,
-        postings: Vec::with_capacity(1),
+        postings,
+        pool,
     };
     match &cmd.kind {
         CommandKind::Earn {
@@ -294,7 +367,7 @@ pub fn decide(
                     available: a.available(),
                 });
             }
-            let mut draws = Vec::with_capacity(4);
+            let mut draws = out.draws();
             draw_in_order(&a.lots, need, None, &mut draws);
             out.push(PostingKind::Redeemed {
                 purchase: *purchase,
@@ -341,7 +414,8 @@ pub fn decide(
         CommandKind::Expire => {
             let due = a.expiring_by(now);
             if !due.is_empty() {
-                let draws: Vec<Draw> = due.iter().map(|l| draw(l, l.remaining)).collect();
+                let mut draws = out.draws();
+                draws.extend(due.iter().map(|l| draw(l, l.remaining)));
                 out.push(PostingKind::Expired {
                     points: Points::new(sum(&draws)),
                     draws,
@@ -377,7 +451,7 @@ pub fn decide(
                         available: a.available(),
                     });
                 }
-                let mut draws = Vec::with_capacity(4);
+                let mut draws = out.draws();
                 draw_in_order(&a.lots, need, None, &mut draws);
                 out.push(PostingKind::Adjusted {
                     reason: *reason,
@@ -391,11 +465,11 @@ pub fn decide(
         }
         CommandKind::Review => review(&mut out, policy, now, calendar)?,
     }
-    Ok(Outcome::Posted(out.postings))
+    Ok(None)
 }
 
 fn refund(
-    out: &mut Out<'_>,
+    out: &mut Out<'_, '_>,
     policy: &Policy,
     purchase: PurchaseId,
     amount: Yuan,
@@ -451,7 +525,7 @@ fn refund(
             .find(|l| l.purchase == purchase)
             .map_or(0, |l| l.points.min(due));
         let mut rest = due - voided;
-        let mut draws = Vec::new();
+        let mut draws = out.draws();
         let own = r.lot.and_then(|(exp, id)| {
             a.lot_index(exp, id)
                 .ok()
@@ -493,7 +567,7 @@ fn refund(
             .unwrap_or(&[]);
         let mut skip = r.returned;
         let mut need = back;
-        let mut draws = Vec::new();
+        let mut draws = out.draws();
         for k in kept.iter().rev() {
             if need == 0 {
                 break;
@@ -521,7 +595,7 @@ fn refund(
 }
 
 fn review(
-    out: &mut Out<'_>,
+    out: &mut Out<'_, '_>,
     policy: &Policy,
     now: DateTime<Utc>,
     calendar: ClinicCalendar,

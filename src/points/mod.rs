@@ -93,6 +93,7 @@ mod account;
 mod command;
 mod decide;
 mod error;
+mod ledger;
 mod policy;
 mod posting;
 mod types;
@@ -101,6 +102,7 @@ pub use account::{Account, PurchasePoints, apply};
 pub use command::{AdjustReason, CommandKind, Fingerprint, LedgerCommand};
 pub use decide::{Outcome, Receipt, decide};
 pub use error::{PointsError, PolicyError};
+pub use ledger::{Executed, Ledger};
 pub use policy::{Chronology, EarnPolicy, ExpiryRule, Policy, ShortfallPolicy, Tier, TierPolicy};
 pub use posting::{Posting, PostingKind, TierReason};
 pub use types::{
