@@ -401,7 +401,7 @@ fn reduce<R: Rec, P: Segments<R>>(
                     if reach.excluded(slice, l, p) {
                         out.excluded += 1;
                     } else {
-                        out.total.record(&reach, p, true);
+                        out.total.record(&reach, p);
                         if p.attribution.is_some() {
                             let key = reach
                                 .attributed(p)
@@ -409,7 +409,7 @@ fn reduce<R: Rec, P: Segments<R>>(
                             out.by_value
                                 .entry(key)
                                 .or_insert_with(|| Tally::new(p.n))
-                                .record(&reach, p, true);
+                                .record(&reach, p);
                         }
                     }
                 }
