@@ -164,7 +164,7 @@ fn radix_sort(v: &mut Vec<u32>, scratch: &mut Vec<u32>) {
     }
     for (d, c) in counts.iter_mut().enumerate() {
         let shift = 11 * d as u32;
-        if c.iter().any(|&n| n == v.len()) {
+        if c.contains(&v.len()) {
             continue;
         }
         let mut acc = 0;
