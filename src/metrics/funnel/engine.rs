@@ -272,7 +272,8 @@ fn partition_fixed(
     buckets: usize,
 ) -> Result<Option<Vec<Vec<u64>>>, FunnelError> {
     let per = rows.len() / buckets.max(1);
-    let hint = per + per / 8 + 16;
+    // No slack for sparse ids: an empty bucket then allocates nothing.
+    let hint = per + per / 8;
     let mut out: Vec<Vec<u64>> = (0..buckets).map(|_| Vec::with_capacity(hint)).collect();
     let lmask = (1u32 << BUCKET_SHIFT) - 1;
     let limit = (1u64 << FIXED_TS_BITS) - 1;
@@ -357,19 +358,19 @@ fn reduce<R: Rec, P: Segments<R>>(
         owned += (patient_count as usize)
             .saturating_sub(first)
             .min(per_bucket) as u64;
-        counts.iter_mut().for_each(|c| *c = 0);
         let segs = || parts.iter().map(move |pt| pt.seg(b));
-        let mut len = 0usize;
+        let len: usize = segs().map(<[R]>::len).sum();
+        // Empty buckets (sparse patient ids) cost nothing beyond this check.
+        if len == 0 {
+            continue;
+        }
+        counts.iter_mut().for_each(|c| *c = 0);
         for seg in segs() {
-            len += seg.len();
             for r in seg {
                 if let Some(c) = counts.get_mut(r.local(l) + 1) {
                     *c += 1;
                 }
             }
-        }
-        if len == 0 {
-            continue;
         }
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
