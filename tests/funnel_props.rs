@@ -585,3 +585,20 @@ fn typed_errors() {
         Err(FunnelError::MergeMismatch)
     );
 }
+
+#[test]
+fn sparse_patient_ids_are_level_zero_patients() {
+    let s = spec(&[A, B], 10, FunnelMode::Default);
+    let lead = EventKind::from(A).code();
+    let booked = EventKind::from(B).code();
+    let cols = EventColumns {
+        patient_count: 50_000_000,
+        patient: &[49_999_999, 49_999_999, 7],
+        kind: &[lead, booked, lead],
+        at: &[0, 5, 0],
+        dimension: None,
+    };
+    let st = s.compute_columns(&cols, 2).unwrap();
+    assert_eq!(st.patients(), 50_000_000);
+    assert_eq!(st.total().by_level(), &[49_999_998, 1, 1]);
+}

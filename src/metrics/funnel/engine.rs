@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 
 use super::FunnelError;
+pub(crate) use super::columns::{Input, Masks};
+use super::par::{balance, fan_out, for_each_owned, split};
 use super::scan::{self, EXCL_K, Layout, OTHER_K, Reach, Rec, ScanParams};
 use super::spec::{EXCLUSION_BIT, FunnelMode, FunnelSpec};
 use super::state::{BreakdownKey, FunnelState, Tally, sort_samples};
@@ -22,96 +24,6 @@ use super::state::{BreakdownKey, FunnelState, Tally, sort_samples};
 /// of ~160 KB, well inside L2.
 const BUCKET_SHIFT: u32 = 12;
 const STEP_BITS: u64 = (1 << 32) - 1;
-
-/// Journey events as columns, the layout a warehouse or a data frame already has: row `i`
-/// is patient `patient[i]` doing kind `kind[i]` at `at[i]`.
-///
-/// Patients are dense numbers `0..patient_count`, as a dictionary-encoded column gives
-/// them. Every number in that range is a patient of the set, with level 0 when none of its
-/// rows match a step.
-#[derive(Debug, Clone, Copy)]
-pub struct EventColumns<'a> {
-    /// How many patients the set has.
-    pub patient_count: u32,
-    /// The patient of each row, `< patient_count`.
-    pub patient: &'a [u32],
-    /// The [`EventKind`](crate::metrics::event::EventKind) code of each row.
-    pub kind: &'a [u32],
-    /// Unix seconds of each row.
-    pub at: &'a [i64],
-    /// The breakdown dimension of each row as a host code (only read with a breakdown).
-    pub dimension: Option<&'a [u32]>,
-}
-
-/// How rows map to steps.
-pub(crate) enum Masks<'a> {
-    Table { kind: &'a [u32], table: Vec<u64> },
-    Rows(&'a [u64]),
-}
-
-/// The engine's input.
-pub(crate) struct Input<'a> {
-    pub(crate) patient_count: u32,
-    pub(crate) patient: &'a [u32],
-    pub(crate) at: &'a [i64],
-    pub(crate) masks: Masks<'a>,
-    pub(crate) dim: Option<&'a [u32]>,
-}
-
-impl<'a> Input<'a> {
-    pub(crate) fn from_columns(
-        spec: &FunnelSpec,
-        cols: &EventColumns<'a>,
-    ) -> Result<Self, FunnelError> {
-        let n = cols.patient.len();
-        if cols.kind.len() != n || cols.at.len() != n {
-            return Err(FunnelError::ColumnLengths {
-                patient: n,
-                kind: cols.kind.len(),
-                at: cols.at.len(),
-            });
-        }
-        if !spec.kind_only() {
-            return Err(FunnelError::NeedsEvents);
-        }
-        let dim = match spec.breakdown() {
-            None => None,
-            Some(_) => match cols.dimension {
-                Some(d) if d.len() == n => Some(d),
-                Some(d) => {
-                    return Err(FunnelError::ColumnLengths {
-                        patient: n,
-                        kind: d.len(),
-                        at: n,
-                    });
-                }
-                None => return Err(FunnelError::MissingDimension),
-            },
-        };
-        // One lookup table from kind code to step mask, sized by the highest kind a step or
-        // exclusion names; every other code maps to 0.
-        let max_code = spec
-            .steps()
-            .iter()
-            .map(|s| s.matcher.kind.code())
-            .chain(spec.exclusions().iter().map(|x| x.kind.code()))
-            .max()
-            .unwrap_or(0);
-        let table = (0..=max_code)
-            .map(|c| spec.mask_of_kind(crate::metrics::event::EventKind::from_code(c)))
-            .collect();
-        Ok(Input {
-            patient_count: cols.patient_count,
-            patient: cols.patient,
-            at: cols.at,
-            masks: Masks::Table {
-                kind: cols.kind,
-                table,
-            },
-            dim,
-        })
-    }
-}
 
 /// How many records a row with this mask becomes.
 #[inline(always)]
@@ -272,7 +184,8 @@ fn partition_fixed(
     buckets: usize,
 ) -> Result<Option<Vec<Vec<u64>>>, FunnelError> {
     let per = rows.len() / buckets.max(1);
-    let hint = per + per / 8 + 16;
+    // No slack for sparse ids: an empty bucket then allocates nothing.
+    let hint = per + per / 8;
     let mut out: Vec<Vec<u64>> = (0..buckets).map(|_| Vec::with_capacity(hint)).collect();
     let lmask = (1u32 << BUCKET_SHIFT) - 1;
     let limit = (1u64 << FIXED_TS_BITS) - 1;
@@ -357,19 +270,19 @@ fn reduce<R: Rec, P: Segments<R>>(
         owned += (patient_count as usize)
             .saturating_sub(first)
             .min(per_bucket) as u64;
-        counts.iter_mut().for_each(|c| *c = 0);
         let segs = || parts.iter().map(move |pt| pt.seg(b));
-        let mut len = 0usize;
+        let len: usize = segs().map(<[R]>::len).sum();
+        // Empty buckets (sparse patient ids) cost nothing beyond this check.
+        if len == 0 {
+            continue;
+        }
+        counts.iter_mut().for_each(|c| *c = 0);
         for seg in segs() {
-            len += seg.len();
             for r in seg {
                 if let Some(c) = counts.get_mut(r.local(l) + 1) {
                     *c += 1;
                 }
             }
-        }
-        if len == 0 {
-            continue;
         }
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
@@ -401,7 +314,7 @@ fn reduce<R: Rec, P: Segments<R>>(
                     if reach.excluded(slice, l, p) {
                         out.excluded += 1;
                     } else {
-                        out.total.record(&reach, p, true);
+                        out.total.record(&reach, p);
                         if p.attribution.is_some() {
                             let key = reach
                                 .attributed(p)
@@ -409,7 +322,7 @@ fn reduce<R: Rec, P: Segments<R>>(
                             out.by_value
                                 .entry(key)
                                 .or_insert_with(|| Tally::new(p.n))
-                                .record(&reach, p, true);
+                                .record(&reach, p);
                         }
                     }
                 }
@@ -426,32 +339,6 @@ fn reduce<R: Rec, P: Segments<R>>(
             .add_level0(unseen);
     }
     out
-}
-
-/// Runs `f(0..n)`, on scoped threads with the `parallel` feature.
-fn fan_out<T: Send, F: Fn(usize) -> T + Sync>(n: usize, f: F) -> Vec<T> {
-    #[cfg(feature = "parallel")]
-    if n > 1 {
-        let f = &f;
-        return std::thread::scope(|s| {
-            let handles: Vec<_> = (1..n).map(|i| s.spawn(move || f(i))).collect();
-            let mut out = vec![f(0)];
-            for h in handles {
-                match h.join() {
-                    Ok(v) => out.push(v),
-                    Err(e) => std::panic::resume_unwind(e),
-                }
-            }
-            out
-        });
-    }
-    (0..n).map(f).collect()
-}
-
-fn split(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
-    (0..parts)
-        .map(|i| len * i / parts..len * (i + 1) / parts)
-        .collect()
 }
 
 fn bits_for(v: u64) -> u32 {
@@ -601,45 +488,6 @@ fn finish(
     Ok(state)
 }
 
-/// Runs `f` on each item, on scoped threads with the `parallel` feature.
-fn for_each_owned<T: Send, F: Fn(T) + Sync>(items: Vec<T>, f: F) {
-    #[cfg(feature = "parallel")]
-    if items.len() > 1 {
-        let f = &f;
-        std::thread::scope(|s| {
-            let mut items = items.into_iter();
-            let first = items.next();
-            let handles: Vec<_> = items.map(|it| s.spawn(move || f(it))).collect();
-            if let Some(it) = first {
-                f(it);
-            }
-            for h in handles {
-                if let Err(e) = h.join() {
-                    std::panic::resume_unwind(e);
-                }
-            }
-        });
-        return;
-    }
-    items.into_iter().for_each(f);
-}
-
-/// Splits `buckets` into `parts` contiguous ranges of about equal `weight`.
-fn balance(weight: &[u64], parts: usize) -> Vec<std::ops::Range<usize>> {
-    let total: u64 = weight.iter().sum();
-    let mut ranges = Vec::with_capacity(parts);
-    let (mut from, mut acc) = (0usize, 0u64);
-    for (b, c) in weight.iter().enumerate() {
-        acc += c;
-        if acc * parts as u64 >= total * (ranges.len() as u64 + 1) && ranges.len() + 1 < parts {
-            ranges.push(from..b + 1);
-            from = b + 1;
-        }
-    }
-    ranges.push(from..weight.len());
-    ranges
-}
-
 /// The fast path: no stats pass, a fixed 40-bit time field around the first event.
 fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
     spec: &FunnelSpec,
@@ -715,7 +563,7 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
 mod tests {
     use super::*;
     use crate::metrics::event::JourneyStage;
-    use crate::metrics::funnel::{Attribution, Breakdown, Dimension, Step, Window};
+    use crate::metrics::funnel::{Attribution, Breakdown, Dimension, EventColumns, Step, Window};
 
     fn spec(mode: FunnelMode) -> FunnelSpec {
         FunnelSpec::new(

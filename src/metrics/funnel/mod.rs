@@ -110,7 +110,9 @@
 //! cache-sized buffer (see the engine notes in the source). With the `parallel` feature it
 //! splits both passes over scoped threads.
 
+mod columns;
 mod engine;
+mod par;
 mod report;
 mod scan;
 mod spec;
@@ -118,7 +120,7 @@ mod state;
 
 use std::collections::HashMap;
 
-pub use engine::EventColumns;
+pub use columns::EventColumns;
 pub use report::{
     BreakdownBucket, BreakdownReport, FunnelReport, HistogramBin, StepReport, histogram_bins,
 };

@@ -70,7 +70,7 @@ impl Tally {
     }
 
     #[inline]
-    pub(crate) fn record(&mut self, r: &Reach, p: &ScanParams, timing: bool) {
+    pub(crate) fn record(&mut self, r: &Reach, p: &ScanParams) {
         let level = r.level();
         if let Some(c) = self.by_level.get_mut(level) {
             *c += 1;
@@ -82,13 +82,11 @@ impl Tally {
         while bits != 0 {
             let k = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            if timing {
-                if let (Some(v), Some(at), Some(st)) =
-                    (self.seconds.get_mut(k - 1), r.at.get(k), r.start.get(k))
-                {
-                    // at - start <= window <= u32::MAX by construction of the scan.
-                    v.push(u32::try_from(at.saturating_sub(*st)).unwrap_or(u32::MAX));
-                }
+            if let (Some(v), Some(at), Some(st)) =
+                (self.seconds.get_mut(k - 1), r.at.get(k), r.start.get(k))
+            {
+                // at - start <= window <= u32::MAX by construction of the scan.
+                v.push(u32::try_from(at.saturating_sub(*st)).unwrap_or(u32::MAX));
             }
             if p.optional & (1 << k) != 0 {
                 if let Some(h) = self.optional_hits.get_mut(k - 1) {
@@ -166,7 +164,7 @@ fn radix_sort(v: &mut Vec<u32>, scratch: &mut Vec<u32>) {
     }
     for (d, c) in counts.iter_mut().enumerate() {
         let shift = 11 * d as u32;
-        if c.iter().any(|&n| n == v.len()) {
+        if c.contains(&v.len()) {
             continue;
         }
         let mut acc = 0;
@@ -231,7 +229,6 @@ pub struct FunnelState {
     pub(crate) window: Window,
     pub(crate) optional: u64,
     pub(crate) breakdown: Option<Breakdown>,
-    pub(crate) timing: bool,
     pub(crate) patients: u64,
     pub(crate) excluded: u64,
     pub(crate) total: Tally,
@@ -247,7 +244,6 @@ impl FunnelState {
             window: spec.window(),
             optional: spec.optional_mask(),
             breakdown: spec.breakdown(),
-            timing: true,
             patients: 0,
             excluded: 0,
             total: Tally::new(spec.steps().len()),
@@ -294,7 +290,6 @@ impl FunnelState {
             || self.window != other.window
             || self.optional != other.optional
             || self.breakdown != other.breakdown
-            || self.timing != other.timing
         {
             return Err(FunnelError::MergeMismatch);
         }

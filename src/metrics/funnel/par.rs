@@ -1,0 +1,67 @@
+//! Splitting work: row chunks, weighted bucket ranges, and scoped threads behind the
+//! `parallel` feature (the same code runs sequentially without it).
+
+/// Runs `f(0..n)`, on scoped threads with the `parallel` feature.
+pub(crate) fn fan_out<T: Send, F: Fn(usize) -> T + Sync>(n: usize, f: F) -> Vec<T> {
+    #[cfg(feature = "parallel")]
+    if n > 1 {
+        let f = &f;
+        return std::thread::scope(|s| {
+            let handles: Vec<_> = (1..n).map(|i| s.spawn(move || f(i))).collect();
+            let mut out = vec![f(0)];
+            for h in handles {
+                match h.join() {
+                    Ok(v) => out.push(v),
+                    Err(e) => std::panic::resume_unwind(e),
+                }
+            }
+            out
+        });
+    }
+    (0..n).map(f).collect()
+}
+
+pub(crate) fn split(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    (0..parts)
+        .map(|i| len * i / parts..len * (i + 1) / parts)
+        .collect()
+}
+
+/// Runs `f` on each item, on scoped threads with the `parallel` feature.
+pub(crate) fn for_each_owned<T: Send, F: Fn(T) + Sync>(items: Vec<T>, f: F) {
+    #[cfg(feature = "parallel")]
+    if items.len() > 1 {
+        let f = &f;
+        std::thread::scope(|s| {
+            let mut items = items.into_iter();
+            let first = items.next();
+            let handles: Vec<_> = items.map(|it| s.spawn(move || f(it))).collect();
+            if let Some(it) = first {
+                f(it);
+            }
+            for h in handles {
+                if let Err(e) = h.join() {
+                    std::panic::resume_unwind(e);
+                }
+            }
+        });
+        return;
+    }
+    items.into_iter().for_each(f);
+}
+
+/// Splits `buckets` into `parts` contiguous ranges of about equal `weight`.
+pub(crate) fn balance(weight: &[u64], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total: u64 = weight.iter().sum();
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut from, mut acc) = (0usize, 0u64);
+    for (b, c) in weight.iter().enumerate() {
+        acc += c;
+        if acc * parts as u64 >= total * (ranges.len() as u64 + 1) && ranges.len() + 1 < parts {
+            ranges.push(from..b + 1);
+            from = b + 1;
+        }
+    }
+    ranges.push(from..weight.len());
+    ranges
+}
