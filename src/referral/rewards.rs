@@ -174,27 +174,27 @@ pub fn decide_rewards(
             }
         }
     }
-    // Keys computed once: a key function reaching into the forest would cost a cache miss
-    // per comparison.
     // Everything the decisions need from the forest is read here, in member order, where
     // the reads are independent and overlap; the time-ordered loop below then touches
-    // little but the cap counters.
+    // little but the cap counters, and the sort keys never reach into the forest.
+    let pending =
+        Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
     let mut events: Vec<Qualified> = first
         .iter()
         .enumerate()
         .filter_map(|(ri, vi)| {
-            let vi = (*vi)?;
             let ri = u32::try_from(ri).ok()?;
             let parent = forest.parent_index(ri);
             let referrer = forest.id_at(parent)?;
-            let v = visits.get(vi as usize)?;
+            let v = visits.get((*vi)? as usize)?;
             Some(Qualified {
                 at: v.at,
                 visit: v.id,
                 referee: forest.id_at(ri)?,
                 referrer,
                 parent,
-                vi,
+                paid: v.paid,
+                earned: status_of(v, pending, as_of),
             })
         })
         .collect();
@@ -203,35 +203,14 @@ pub fn decide_rewards(
     let caps = schedule.caps();
     let mut counters = CapCounters::new(caps, forest.len());
     let mut month = MonthCache::new(calendar);
-    let pending =
-        Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
     let depth = u32::from(schedule.depth());
     let mut out = Vec::with_capacity(events.len().saturating_mul(schedule.rules().len()));
     for q in events {
-        let Some(visit) = visits.get(q.vi as usize) else {
-            continue;
-        };
-        let (referee, referrer, parent) = (q.referee, q.referrer, q.parent);
+        let (referee, referrer, parent, earned) = (q.referee, q.referrer, q.parent, q.earned);
         let month = if caps.per_month.is_some() {
-            month.of(visit.at)
+            month.of(q.at)
         } else {
             NaiveDate::MIN
-        };
-        let earned = match visit.refunded_at.filter(|r| *r <= as_of) {
-            Some(refunded_at) => RewardStatus::Reversed { refunded_at },
-            None => {
-                let approves_at = visit
-                    .at
-                    .checked_add_signed(pending)
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                if as_of >= approves_at {
-                    RewardStatus::Approved {
-                        approved_at: approves_at,
-                    }
-                } else {
-                    RewardStatus::Pending { approves_at }
-                }
-            }
         };
         // Per level (index 1 and 2): the beneficiary's status for this referral, decided once.
         let mut level_status: [Option<RewardStatus>; 3] = [None; 3];
@@ -245,8 +224,13 @@ pub fn decide_rewards(
                         2 if depth >= 2 => forest.parent_index(parent),
                         _ => continue,
                     };
-                    let Some(who) = forest.id_at(node) else {
-                        continue;
+                    let who = if level == 1 {
+                        referrer
+                    } else {
+                        match forest.id_at(node) {
+                            Some(who) => who,
+                            None => continue,
+                        }
                     };
                     let slot = level_status.get_mut(level as usize);
                     let status = match slot {
@@ -269,9 +253,9 @@ pub fn decide_rewards(
                 role: rule.beneficiary,
                 referee,
                 referrer,
-                visit: visit.id,
-                visit_at: visit.at,
-                paid: visit.paid,
+                visit: q.visit,
+                visit_at: q.at,
+                paid: q.paid,
                 reward: rule.reward.clone(),
                 status,
             });
@@ -280,14 +264,33 @@ pub fn decide_rewards(
     out
 }
 
-/// A bound referee's first qualifying visit, with what its decisions need.
+/// A bound referee's first qualifying visit, with everything its decisions need.
 struct Qualified {
     at: DateTime<Utc>,
     visit: VisitId,
     referee: PatientId,
     referrer: PatientId,
     parent: u32,
-    vi: u32,
+    paid: Yuan,
+    earned: RewardStatus,
+}
+
+/// Where a reward on `visit` stands at `as_of`, caps aside.
+fn status_of(visit: &Visit, pending: Duration, as_of: DateTime<Utc>) -> RewardStatus {
+    if let Some(refunded_at) = visit.refunded_at.filter(|r| *r <= as_of) {
+        return RewardStatus::Reversed { refunded_at };
+    }
+    let approves_at = visit
+        .at
+        .checked_add_signed(pending)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if as_of >= approves_at {
+        RewardStatus::Approved {
+            approved_at: approves_at,
+        }
+    } else {
+        RewardStatus::Pending { approves_at }
+    }
 }
 
 /// The clinic month of an instant, remembering the last month's bounds: decisions are made
