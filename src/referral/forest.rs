@@ -522,8 +522,11 @@ pub fn bind_all(
                 continue;
             };
             let (ri, fi) = (forest.index_of(a.referee), forest.index_of(a.referrer));
-            if let Some(m) = fi.and_then(|fi| forest.member_at(fi)) {
-                warm ^= m.registered_at.timestamp();
+            if let Some(fi) = fi {
+                if let Some(m) = forest.member_at(fi) {
+                    warm ^= m.registered_at.timestamp();
+                }
+                warm ^= i64::from(forest.referrals_at(fi));
             }
             resolved.push((ri, fi));
         }
