@@ -533,7 +533,9 @@ pub fn bind_all(
     let mut resolved: Vec<(Option<u32>, Option<u32>)> = Vec::with_capacity(BLOCK);
     for block in order.chunks(BLOCK) {
         resolved.clear();
-        let mut warm = 0i64;
+        // The warming loop does little besides the loads, so that many of them are in
+        // flight at once; a record may straddle two cache lines, so both ends are touched.
+        let mut warm = 0u64;
         for position in block {
             let Some(a) = attempts.get(*position) else {
                 resolved.push((None, None));
@@ -542,9 +544,11 @@ pub fn bind_all(
             let (ri, fi) = (forest.index_of(a.referee), forest.index_of(a.referrer));
             if let Some(fi) = fi {
                 if let Some(m) = forest.member_at(fi) {
-                    warm ^= m.registered_at.timestamp();
+                    warm ^= m.id.get()
+                        ^ u64::from(m.mobile.is_some())
+                        ^ u64::from(m.resident_id.is_some());
                 }
-                warm ^= i64::from(forest.referrals_at(fi));
+                warm ^= u64::from(forest.referrals_at(fi));
             }
             resolved.push((ri, fi));
         }

@@ -214,11 +214,24 @@ pub fn decide_rewards(
     // random positions, which the processor overlaps), then decide them in order.
     const BLOCK: usize = 64;
     let mut block: Vec<Qualified> = Vec::with_capacity(BLOCK);
+    let mut parents = [u32::MAX; BLOCK];
     for chunk in keys.chunks(BLOCK) {
         block.clear();
-        let mut warm = 0u32;
-        for k in chunk {
-            let parent = forest.parent_index(k.ri);
+        // Two light loops that only load (a record may straddle two cache lines, so both
+        // ends are touched), so that many loads are in flight at once: the referees' visits
+        // and positions, then what sits at the referrers' positions.
+        let mut warm = 0u64;
+        for (k, p) in chunk.iter().zip(parents.iter_mut()) {
+            *p = forest.parent_index(k.ri);
+            if let Some(v) = visits.get(k.vi as usize) {
+                warm ^= v.id.get() ^ u64::from(v.refunded_at.is_some());
+            }
+            warm ^= forest.id_at(k.ri).map_or(0, |id| id.get());
+        }
+        for p in parents.iter().take(chunk.len()) {
+            warm ^= forest.id_at(*p).map_or(0, |id| id.get()) ^ u64::from(counters.peek(*p));
+        }
+        for (k, parent) in chunk.iter().zip(parents) {
             let (Some(v), Some(referee), Some(referrer)) = (
                 visits.get(k.vi as usize),
                 forest.id_at(k.ri),
@@ -226,7 +239,6 @@ pub fn decide_rewards(
             ) else {
                 continue;
             };
-            warm ^= counters.peek(parent);
             block.push(Qualified {
                 at: v.at,
                 visit: v.id,
