@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::binding::{Bind, BindError, Binding, BindingPolicy, Member, ReferralEvent};
+use crate::calendar::SECONDS_PER_DAY;
 use crate::id::PatientId;
 
 /// A hasher for the forest's id index. Patient ids are host-assigned integers, not attacker
@@ -451,12 +452,11 @@ fn decide_resolved(
             key,
         });
     }
-    let window_end = policy.window_end(referee.first_contact);
-    if cmd.at > window_end {
+    if outside_window(forest.contact_at(ri), referee.first_contact, cmd.at, policy) {
         return Err(BindError::OutsideWindow {
             referee: cmd.referee,
             at: cmd.at,
-            window_end,
+            window_end: policy.window_end(referee.first_contact),
         });
     }
     let binding = Binding {
@@ -469,6 +469,26 @@ fn decide_resolved(
         Some(previous) => ReferralEvent::Rebound { binding, previous },
     };
     Ok((event, ri, fi))
+}
+
+/// Whether `at` is after the window that opens at the first contact: in integer seconds
+/// from the forest's contact column, or with chrono's arithmetic around a leap second.
+fn outside_window(
+    contact: Option<(i64, u32)>,
+    first_contact: DateTime<Utc>,
+    at: DateTime<Utc>,
+    policy: &BindingPolicy,
+) -> bool {
+    const NANOS: u32 = 1_000_000_000;
+    let (secs, nanos) = instant_key(at);
+    match contact {
+        Some((fs, fns)) if fns < NANOS && nanos < NANOS => {
+            // An end past chrono's range saturates there, and nothing is after that.
+            let window = i64::from(policy.window_days).saturating_mul(SECONDS_PER_DAY);
+            (secs, nanos) > (fs.saturating_add(window), fns)
+        }
+        _ => at > policy.window_end(first_contact),
+    }
 }
 
 /// Records an event in the forest.
@@ -515,7 +535,7 @@ pub fn bind_all(
         _ => true,
     });
     let order: Vec<usize> = if in_order {
-        (0..attempts.len()).collect()
+        Vec::new()
     } else {
         let mut keyed: Vec<(DateTime<Utc>, usize)> = attempts
             .iter()
@@ -525,18 +545,26 @@ pub fn bind_all(
         keyed.sort_unstable();
         keyed.into_iter().map(|(_, i)| i).collect()
     };
-    let mut out = Vec::with_capacity(order.len());
+    let mut out = Vec::with_capacity(attempts.len());
     // In blocks: first look every position up and read the referrers' records (independent
     // loads the processor overlaps), then decide the block while those are still in cache.
     // The outcome is the same as deciding one attempt at a time.
     const BLOCK: usize = 64;
     let mut resolved: Vec<(Option<u32>, Option<u32>)> = Vec::with_capacity(BLOCK);
-    for block in order.chunks(BLOCK) {
+    let mut block: Vec<usize> = Vec::with_capacity(BLOCK);
+    for start in (0..attempts.len()).step_by(BLOCK) {
+        let end = start.saturating_add(BLOCK).min(attempts.len());
+        block.clear();
+        if in_order {
+            block.extend(start..end);
+        } else {
+            block.extend_from_slice(order.get(start..end).unwrap_or(&[]));
+        }
         resolved.clear();
         // The warming loop does little besides the loads, so that many of them are in
         // flight at once; a record may straddle two cache lines, so both ends are touched.
         let mut warm = 0u64;
-        for position in block {
+        for position in &block {
             let Some(a) = attempts.get(*position) else {
                 resolved.push((None, None));
                 continue;

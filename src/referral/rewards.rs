@@ -332,7 +332,7 @@ fn order_secs(at: DateTime<Utc>) -> u64 {
 }
 
 /// Sorts keys by (instant, visit id, referee id): an LSD radix sort on the second (stable,
-/// O(n) per 11-bit digit of the seconds' span), then a comparison sort within each run of
+/// O(n) per 12-bit digit of the seconds' span), then a comparison sort within each run of
 /// equal seconds, which is short unless many visits share a second.
 fn sort_keys(keys: &mut Vec<Key>, forest: &ReferralForest) {
     let full = |a: &Key, b: &Key| {
@@ -341,8 +341,7 @@ fn sort_keys(keys: &mut Vec<Key>, forest: &ReferralForest) {
             .then_with(|| forest.id_at(a.ri).cmp(&forest.id_at(b.ri)))
     };
     const SMALL: usize = 1024;
-    const DIGIT: u32 = 11;
-    const MASK: u64 = (1 << DIGIT) - 1;
+    const MAX_DIGIT: u32 = 12;
     if keys.len() < SMALL {
         keys.sort_unstable_by(full);
         return;
@@ -350,11 +349,14 @@ fn sort_keys(keys: &mut Vec<Key>, forest: &ReferralForest) {
     let lo = keys.iter().map(|k| k.secs).min().unwrap_or(0);
     let hi = keys.iter().map(|k| k.secs).max().unwrap_or(0);
     let bits = u64::BITS - (hi - lo).leading_zeros();
+    // As few passes as digits of at most 12 bits allow (two for half a year of seconds).
+    let width = bits.div_ceil(bits.div_ceil(MAX_DIGIT).max(1)).max(1);
+    let mask = (1u64 << width) - 1;
     let mut buf = vec![Key::default(); keys.len()];
     let mut shift = 0;
     while shift < bits {
-        let digit = |k: &Key| ((k.secs - lo) >> shift & MASK) as usize;
-        let mut start = [0usize; 1 << DIGIT];
+        let digit = |k: &Key| ((k.secs - lo) >> shift & mask) as usize;
+        let mut start = [0usize; 1 << MAX_DIGIT];
         for k in keys.iter() {
             if let Some(c) = start.get_mut(digit(k)) {
                 *c += 1;
@@ -373,7 +375,7 @@ fn sort_keys(keys: &mut Vec<Key>, forest: &ReferralForest) {
             }
         }
         std::mem::swap(keys, &mut buf);
-        shift += DIGIT;
+        shift += width;
     }
     for run in keys.chunk_by_mut(|a, b| a.secs == b.secs) {
         if run.len() > 1 {

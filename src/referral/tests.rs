@@ -533,3 +533,44 @@ fn rewards_at_scale_come_in_visit_order_with_every_tie_rule() {
         .count();
     assert!(withheld > 0, "the caps must bite");
 }
+
+#[test]
+fn attribution_window_ends_to_the_nanosecond_and_around_a_leap_second() {
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .unwrap()
+        .and_hms_nano_opt(23, 59, 59, 1_250_000_000)
+        .unwrap()
+        .and_utc();
+    let odd = t(0) + Duration::nanoseconds(123_456_789);
+    for contact in [odd, leap, t(0)] {
+        let end = policy().window_end(contact);
+        let mut f = ReferralForest::new();
+        let early = contact - Duration::days(1);
+        f.upsert_member(Member::new(p(1), early)).unwrap();
+        f.upsert_member(Member::new(p(2), early).with_first_contact(contact))
+            .unwrap();
+        let at_end = Bind {
+            referee: p(2),
+            referrer: p(1),
+            at: end,
+        };
+        let late = Bind {
+            at: end + Duration::nanoseconds(1),
+            ..at_end
+        };
+        assert!(decide(&f, &at_end, &policy()).is_ok(), "{contact}");
+        assert_eq!(
+            decide(&f, &late, &policy()),
+            Err(BindError::OutsideWindow {
+                referee: p(2),
+                at: late.at,
+                window_end: end
+            }),
+            "{contact}"
+        );
+        // A refreshed first contact moves the window with it.
+        f.upsert_member(Member::new(p(2), early).with_first_contact(contact + Duration::days(1)))
+            .unwrap();
+        assert!(decide(&f, &late, &policy()).is_ok(), "{contact}");
+    }
+}
