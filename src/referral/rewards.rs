@@ -187,9 +187,8 @@ pub fn decide_rewards(
         .enumerate()
         .filter_map(|(ri, vi)| {
             let ri = u32::try_from(ri).ok()?;
-            if !forest.is_bound_at(ri) {
-                return None;
-            }
+            let parent = forest.parent_index(ri);
+            forest.id_at(parent)?;
             let v = visits.get(*vi as usize)?;
             Some(Key {
                 secs: order_secs(v.at),
@@ -197,6 +196,7 @@ pub fn decide_rewards(
                 nanos: v.at.timestamp_subsec_nanos(),
                 ri,
                 vi: *vi,
+                parent,
             })
         })
         .collect();
@@ -214,24 +214,21 @@ pub fn decide_rewards(
     // random positions, which the processor overlaps), then decide them in order.
     const BLOCK: usize = 64;
     let mut block: Vec<Qualified> = Vec::with_capacity(BLOCK);
-    let mut parents = [u32::MAX; BLOCK];
     for chunk in keys.chunks(BLOCK) {
         block.clear();
-        // Two light loops that only load (a record may straddle two cache lines, so both
-        // ends are touched), so that many loads are in flight at once: the referees' visits
-        // and positions, then what sits at the referrers' positions.
+        // A light loop that only loads (a record may straddle two cache lines, so both ends
+        // are touched), so that many loads are in flight at once.
         let mut warm = 0u64;
-        for (k, p) in chunk.iter().zip(parents.iter_mut()) {
-            *p = forest.parent_index(k.ri);
+        for k in chunk {
             if let Some(v) = visits.get(k.vi as usize) {
                 warm ^= v.id.get() ^ u64::from(v.refunded_at.is_some());
             }
-            warm ^= forest.id_at(k.ri).map_or(0, |id| id.get());
+            warm ^= forest.id_at(k.ri).map_or(0, |id| id.get())
+                ^ forest.id_at(k.parent).map_or(0, |id| id.get())
+                ^ u64::from(counters.peek(k.parent));
         }
-        for p in parents.iter().take(chunk.len()) {
-            warm ^= forest.id_at(*p).map_or(0, |id| id.get()) ^ u64::from(counters.peek(*p));
-        }
-        for (k, parent) in chunk.iter().zip(parents) {
+        for k in chunk {
+            let parent = k.parent;
             let (Some(v), Some(referee), Some(referrer)) = (
                 visits.get(k.vi as usize),
                 forest.id_at(k.ri),
@@ -325,6 +322,8 @@ struct Key {
     ri: u32,
     /// The visit's position in the input.
     vi: u32,
+    /// The referee's referrer's position in the forest.
+    parent: u32,
 }
 
 fn order_secs(at: DateTime<Utc>) -> u64 {
