@@ -187,8 +187,11 @@ pub fn decide_rewards(
         .enumerate()
         .filter_map(|(ri, vi)| {
             let ri = u32::try_from(ri).ok()?;
+            // Bound is enough here: the referrer's id is read in the time-ordered loop.
+            if !forest.is_bound_at(ri) {
+                return None;
+            }
             let parent = forest.parent_index(ri);
-            forest.id_at(parent)?;
             let v = visits.get(*vi as usize)?;
             Some(Key {
                 secs: order_secs(v.at),
