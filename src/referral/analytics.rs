@@ -4,12 +4,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-use super::forest::{BindOutcome, ReferralForest};
+use super::forest::{BindOutcome, ReferralForest, instant_key};
 use crate::id::PatientId;
 use crate::journey::Visit;
 use crate::money::Yuan;
 
 const UNSET: u32 = u32::MAX;
+
+/// Nanoseconds in a second.
+const NANOS: u32 = 1_000_000_000;
 
 /// Whole-forest figures, computed once in O(n) by [`ReferralForest::stats`]: the depth and
 /// subtree size of every member, and a child index for per-level counts.
@@ -281,7 +284,10 @@ impl ViralReport {
         let mut seen = vec![false; forest.len()];
         let mut strangers: HashSet<PatientId> = HashSet::new();
         let mut inviters = 0u64;
+        // One pass over the outcomes: at a million they are read from memory, not cache.
+        let mut invites = 0u64;
         for o in outcomes {
+            invites += u64::from(o.result.is_ok());
             match forest.index_of(o.attempt.referrer) {
                 Some(i) => {
                     if let Some(s) = seen.get_mut(i as usize) {
@@ -300,7 +306,7 @@ impl ViralReport {
         }
         ViralReport {
             inviters,
-            invites: outcomes.iter().filter(|o| o.result.is_ok()).count() as u64,
+            invites,
             conversion,
             cycle_time: cycle_time(forest),
         }
@@ -346,7 +352,22 @@ pub fn cycle_time(forest: &ReferralForest) -> Option<Duration> {
         .filter_map(|i| {
             let i = u32::try_from(i).ok()?;
             let at = forest.bound_at_index(i)?;
-            let referrer = forest.member_at(forest.parent_index(i))?;
+            let parent = forest.parent_index(i);
+            let (fs, fns) = forest.contact_at(parent)?;
+            let (bs, bns) = instant_key(at);
+            if fns < NANOS && bns < NANOS {
+                // Whole seconds of the difference, truncated toward zero as chrono does, and
+                // negative gaps as zero: a positive second count loses one when the
+                // nanoseconds go backwards.
+                let secs = bs.saturating_sub(fs);
+                return Some(if secs > 0 {
+                    secs - i64::from(bns < fns)
+                } else {
+                    0
+                });
+            }
+            // A leap second: chrono's own arithmetic, which counts it.
+            let referrer = forest.member_at(parent)?;
             Some((at - referrer.first_contact).num_seconds().max(0))
         })
         .collect();

@@ -145,8 +145,9 @@ pub fn first_qualifying_visit<'a>(
 /// - Status at `as_of`: `Reversed` if the visit was refunded by then, else `Approved` once
 ///   `pending_days` whole days (of 24 h) have passed since the visit, else `Pending`.
 ///
-/// Decisions come in visit order, then in rule order. Runs in O(v + b log b) for v visits
-/// and b bound referees.
+/// Decisions come in visit order, then in rule order. Runs in O(v + b) for v visits and b
+/// bound referees when few qualifying visits share a second (a radix sort on the second),
+/// O(v + b log b) at worst.
 pub fn decide_rewards(
     forest: &ReferralForest,
     visits: &[Visit],
@@ -155,7 +156,8 @@ pub fn decide_rewards(
     calendar: ClinicCalendar,
 ) -> Vec<RewardDecision> {
     let min_paid = schedule.min_paid();
-    let mut first: Vec<Option<u32>> = vec![None; forest.len()];
+    // Each member's first qualifying visit, as a visit position (`NO_VISIT`: none).
+    let mut first: Vec<u32> = vec![NO_VISIT; forest.len()];
     for (vi, v) in visits.iter().enumerate() {
         if v.paid < min_paid {
             continue;
@@ -163,131 +165,254 @@ pub fn decide_rewards(
         let Some(ri) = forest.index_of(v.patient) else {
             continue;
         };
-        let Ok(vi) = u32::try_from(vi) else { break };
+        let vi = match u32::try_from(vi) {
+            Ok(vi) if vi != NO_VISIT => vi,
+            _ => break,
+        };
         if let Some(slot) = first.get_mut(ri as usize) {
-            let earlier = match slot.and_then(|o| visits.get(o as usize)) {
+            let earlier = match visits.get(*slot as usize) {
                 Some(o) => (v.at, v.id) < (o.at, o.id),
                 None => true,
             };
             if earlier {
-                *slot = Some(vi);
+                *slot = vi;
             }
         }
     }
-    // Keys computed once: a key function reaching into the forest would cost a cache miss
-    // per comparison.
-    // Everything the decisions need from the forest is read here, in member order, where
-    // the reads are independent and overlap; the time-ordered loop below then touches
-    // little but the cap counters.
-    let mut events: Vec<Qualified> = first
+    // Bound referees with a qualifying visit, as small integer sort keys: sorting 32-byte
+    // keys (radix on the second, comparisons only within a second) is what keeps a million
+    // referrals fast; the records are gathered again, a block at a time, below.
+    let mut keys: Vec<Key> = first
         .iter()
         .enumerate()
         .filter_map(|(ri, vi)| {
-            let vi = (*vi)?;
             let ri = u32::try_from(ri).ok()?;
+            // Bound is enough here: the referrer's id is read in the time-ordered loop.
+            if !forest.is_bound_at(ri) {
+                return None;
+            }
             let parent = forest.parent_index(ri);
-            let referrer = forest.id_at(parent)?;
-            let v = visits.get(vi as usize)?;
-            Some(Qualified {
-                at: v.at,
-                visit: v.id,
-                referee: forest.id_at(ri)?,
-                referrer,
+            let v = visits.get(*vi as usize)?;
+            Some(Key {
+                secs: order_secs(v.at),
+                visit: v.id.get(),
+                nanos: v.at.timestamp_subsec_nanos(),
+                ri,
+                vi: *vi,
                 parent,
-                vi,
             })
         })
         .collect();
-    events.sort_unstable_by_key(|q| (q.at, q.visit, q.referee));
+    drop(first);
+    sort_keys(&mut keys, forest);
 
+    let pending =
+        Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
     let caps = schedule.caps();
     let mut counters = CapCounters::new(caps, forest.len());
     let mut month = MonthCache::new(calendar);
-    let pending =
-        Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
     let depth = u32::from(schedule.depth());
-    let mut out = Vec::with_capacity(events.len().saturating_mul(schedule.rules().len()));
-    for q in events {
-        let Some(visit) = visits.get(q.vi as usize) else {
-            continue;
-        };
-        let (referee, referrer, parent) = (q.referee, q.referrer, q.parent);
-        let month = if caps.per_month.is_some() {
-            month.of(visit.at)
-        } else {
-            NaiveDate::MIN
-        };
-        let earned = match visit.refunded_at.filter(|r| *r <= as_of) {
-            Some(refunded_at) => RewardStatus::Reversed { refunded_at },
-            None => {
-                let approves_at = visit
-                    .at
-                    .checked_add_signed(pending)
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                if as_of >= approves_at {
-                    RewardStatus::Approved {
-                        approved_at: approves_at,
-                    }
-                } else {
-                    RewardStatus::Pending { approves_at }
-                }
+    let mut out = Vec::with_capacity(keys.len().saturating_mul(schedule.rules().len()));
+    // In blocks, as in `bind_all`: first gather the block's records (independent loads at
+    // random positions, which the processor overlaps), then decide them in order.
+    const BLOCK: usize = 64;
+    let mut block: Vec<Qualified> = Vec::with_capacity(BLOCK);
+    for chunk in keys.chunks(BLOCK) {
+        block.clear();
+        // A light loop that only loads (a record may straddle two cache lines, so both ends
+        // are touched), so that many loads are in flight at once.
+        let mut warm = 0u64;
+        for k in chunk {
+            if let Some(v) = visits.get(k.vi as usize) {
+                warm ^= v.id.get() ^ u64::from(v.refunded_at.is_some());
             }
-        };
-        // Per level (index 1 and 2): the beneficiary's status for this referral, decided once.
-        let mut level_status: [Option<RewardStatus>; 3] = [None; 3];
-        for rule in schedule.rules() {
-            let (beneficiary, status) = match rule.beneficiary {
-                Beneficiary::Referee => (referee, earned),
-                Beneficiary::Referrer { level } => {
-                    let level = u32::from(level);
-                    let node = match level {
-                        1 => parent,
-                        2 if depth >= 2 => forest.parent_index(parent),
-                        _ => continue,
-                    };
-                    let Some(who) = forest.id_at(node) else {
-                        continue;
-                    };
-                    let slot = level_status.get_mut(level as usize);
-                    let status = match slot {
-                        Some(Some(s)) => *s,
-                        Some(slot) => {
-                            let s = counters
-                                .take(node, month)
-                                .map_or(earned, |cap| RewardStatus::Withheld { cap });
-                            *slot = Some(s);
-                            s
-                        }
-                        None => continue,
-                    };
-                    (who, status)
-                }
+            warm ^= forest.id_at(k.ri).map_or(0, |id| id.get())
+                ^ forest.id_at(k.parent).map_or(0, |id| id.get())
+                ^ u64::from(counters.peek(k.parent));
+        }
+        for k in chunk {
+            let parent = k.parent;
+            let (Some(v), Some(referee), Some(referrer)) = (
+                visits.get(k.vi as usize),
+                forest.id_at(k.ri),
+                forest.id_at(parent),
+            ) else {
+                continue;
             };
-            out.push(RewardDecision {
-                rule: rule.id.clone(),
-                beneficiary,
-                role: rule.beneficiary,
+            block.push(Qualified {
+                at: v.at,
+                visit: v.id,
                 referee,
                 referrer,
-                visit: visit.id,
-                visit_at: visit.at,
-                paid: visit.paid,
-                reward: rule.reward.clone(),
-                status,
+                parent,
+                paid: v.paid,
+                earned: status_of(v, pending, as_of),
             });
+        }
+        std::hint::black_box(warm);
+        for q in block.drain(..) {
+            let (referee, referrer, parent, earned) = (q.referee, q.referrer, q.parent, q.earned);
+            let month = if caps.per_month.is_some() {
+                month.of(q.at)
+            } else {
+                NaiveDate::MIN
+            };
+            // Per level (index 1 and 2): the beneficiary's status for this referral, decided once.
+            let mut level_status: [Option<RewardStatus>; 3] = [None; 3];
+            for rule in schedule.rules() {
+                let (beneficiary, status) = match rule.beneficiary {
+                    Beneficiary::Referee => (referee, earned),
+                    Beneficiary::Referrer { level } => {
+                        let level = u32::from(level);
+                        let node = match level {
+                            1 => parent,
+                            2 if depth >= 2 => forest.parent_index(parent),
+                            _ => continue,
+                        };
+                        let who = if level == 1 {
+                            referrer
+                        } else {
+                            match forest.id_at(node) {
+                                Some(who) => who,
+                                None => continue,
+                            }
+                        };
+                        let slot = level_status.get_mut(level as usize);
+                        let status = match slot {
+                            Some(Some(s)) => *s,
+                            Some(slot) => {
+                                let s = counters
+                                    .take(node, month)
+                                    .map_or(earned, |cap| RewardStatus::Withheld { cap });
+                                *slot = Some(s);
+                                s
+                            }
+                            None => continue,
+                        };
+                        (who, status)
+                    }
+                };
+                out.push(RewardDecision {
+                    rule: rule.id.clone(),
+                    beneficiary,
+                    role: rule.beneficiary,
+                    referee,
+                    referrer,
+                    visit: q.visit,
+                    visit_at: q.at,
+                    paid: q.paid,
+                    reward: rule.reward.clone(),
+                    status,
+                });
+            }
         }
     }
     out
 }
 
-/// A bound referee's first qualifying visit, with what its decisions need.
+/// No qualifying visit.
+const NO_VISIT: u32 = u32::MAX;
+
+/// The sort key of a bound referee's first qualifying visit: (instant, visit id, referee),
+/// the referee only read for the rare full tie.
+#[derive(Debug, Clone, Copy, Default)]
+struct Key {
+    /// The instant's Unix second, sign bit flipped so that unsigned order is time order.
+    secs: u64,
+    visit: u64,
+    nanos: u32,
+    /// The referee's position in the forest.
+    ri: u32,
+    /// The visit's position in the input.
+    vi: u32,
+    /// The referee's referrer's position in the forest.
+    parent: u32,
+}
+
+fn order_secs(at: DateTime<Utc>) -> u64 {
+    (at.timestamp() as u64) ^ (1 << 63)
+}
+
+/// Sorts keys by (instant, visit id, referee id): an LSD radix sort on the second (stable,
+/// O(n) per 12-bit digit of the seconds' span), then a comparison sort within each run of
+/// equal seconds, which is short unless many visits share a second.
+fn sort_keys(keys: &mut Vec<Key>, forest: &ReferralForest) {
+    let full = |a: &Key, b: &Key| {
+        (a.secs, a.nanos, a.visit)
+            .cmp(&(b.secs, b.nanos, b.visit))
+            .then_with(|| forest.id_at(a.ri).cmp(&forest.id_at(b.ri)))
+    };
+    const SMALL: usize = 1024;
+    const MAX_DIGIT: u32 = 12;
+    if keys.len() < SMALL {
+        keys.sort_unstable_by(full);
+        return;
+    }
+    let lo = keys.iter().map(|k| k.secs).min().unwrap_or(0);
+    let hi = keys.iter().map(|k| k.secs).max().unwrap_or(0);
+    let bits = u64::BITS - (hi - lo).leading_zeros();
+    // As few passes as digits of at most 12 bits allow (two for half a year of seconds).
+    let width = bits.div_ceil(bits.div_ceil(MAX_DIGIT).max(1)).max(1);
+    let mask = (1u64 << width) - 1;
+    let mut buf = vec![Key::default(); keys.len()];
+    let mut shift = 0;
+    while shift < bits {
+        let digit = |k: &Key| ((k.secs - lo) >> shift & mask) as usize;
+        let mut start = [0usize; 1 << MAX_DIGIT];
+        for k in keys.iter() {
+            if let Some(c) = start.get_mut(digit(k)) {
+                *c += 1;
+            }
+        }
+        let mut sum = 0;
+        for c in &mut start {
+            (*c, sum) = (sum, sum + *c);
+        }
+        for k in keys.iter() {
+            if let Some(at) = start.get_mut(digit(k)) {
+                if let Some(slot) = buf.get_mut(*at) {
+                    *slot = *k;
+                }
+                *at += 1;
+            }
+        }
+        std::mem::swap(keys, &mut buf);
+        shift += width;
+    }
+    for run in keys.chunk_by_mut(|a, b| a.secs == b.secs) {
+        if run.len() > 1 {
+            run.sort_unstable_by(full);
+        }
+    }
+}
+
+/// A bound referee's first qualifying visit, with everything its decisions need.
 struct Qualified {
     at: DateTime<Utc>,
     visit: VisitId,
     referee: PatientId,
     referrer: PatientId,
     parent: u32,
-    vi: u32,
+    paid: Yuan,
+    earned: RewardStatus,
+}
+
+/// Where a reward on `visit` stands at `as_of`, caps aside.
+fn status_of(visit: &Visit, pending: Duration, as_of: DateTime<Utc>) -> RewardStatus {
+    if let Some(refunded_at) = visit.refunded_at.filter(|r| *r <= as_of) {
+        return RewardStatus::Reversed { refunded_at };
+    }
+    let approves_at = visit
+        .at
+        .checked_add_signed(pending)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if as_of >= approves_at {
+        RewardStatus::Approved {
+            approved_at: approves_at,
+        }
+    } else {
+        RewardStatus::Pending { approves_at }
+    }
 }
 
 /// The clinic month of an instant, remembering the last month's bounds: decisions are made
@@ -334,6 +459,11 @@ impl CapCounters {
             caps,
             slots: vec![(0, 0, NaiveDate::MIN); if on { n } else { 0 }],
         }
+    }
+
+    /// Reads the beneficiary's counters, to have them in cache when [`Self::take`] comes.
+    fn peek(&self, node: u32) -> u32 {
+        self.slots.get(node as usize).map_or(0, |s| s.0)
     }
 
     /// Takes one slot of the beneficiary's caps, or says which cap is full.

@@ -433,3 +433,144 @@ fn ids_far_apart_and_refreshed_members_keep_working() {
     assert_eq!(f.binding_of(p(2000)).map(|b| b.referrer), Some(mid));
     assert_eq!(f.bindings().count(), 3);
 }
+
+/// The median gap chrono computes, for comparison with `cycle_time`'s integer arithmetic.
+fn chrono_cycle_time(f: &ReferralForest) -> Option<Duration> {
+    let mut gaps: Vec<i64> = f
+        .bindings()
+        .map(|b| {
+            let fc = f.member(b.referrer).unwrap().first_contact;
+            (b.at - fc).num_seconds().max(0)
+        })
+        .collect();
+    gaps.sort_unstable();
+    let mid = gaps.len().checked_sub(1)? / 2;
+    Some(Duration::seconds(gaps[mid]))
+}
+
+#[test]
+fn cycle_time_matches_chrono_with_nanoseconds_leap_seconds_and_refreshed_contacts() {
+    let ns = |d: i64, s: i64, n: u32| DateTime::from_timestamp(t(d).timestamp() + s, n).unwrap();
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .unwrap()
+        .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+        .unwrap()
+        .and_utc();
+    // (first contact of referrer, binding time) pairs: nanoseconds backwards, forwards,
+    // equal seconds, negative gaps, and a leap second on either side.
+    let cases = [
+        (ns(0, 0, 900_000_000), ns(0, 5, 100_000_000)),
+        (ns(0, 0, 100_000_000), ns(0, 5, 900_000_000)),
+        (ns(0, 0, 700_000_000), ns(0, 0, 200_000_000)),
+        (ns(0, 9, 0), ns(0, 2, 500_000_000)),
+        (leap, leap + Duration::milliseconds(1_700)),
+        (leap - Duration::seconds(3), leap),
+        (ns(0, 0, 0), ns(0, 1, 0)),
+    ];
+    for (k, (contact, at)) in cases.iter().enumerate() {
+        let mut f = ReferralForest::new();
+        let (a, b) = (p(1), p(2));
+        let early = *contact.min(at) - Duration::days(1);
+        f.upsert_member(Member::new(a, early).with_first_contact(*contact))
+            .unwrap();
+        f.upsert_member(Member::new(b, early)).unwrap();
+        f.bind(b, a, *at, &policy()).unwrap();
+        assert_eq!(cycle_time(&f), chrono_cycle_time(&f), "case {k}");
+        // Refreshing the referrer's first contact moves the gap with it.
+        f.upsert_member(Member::new(a, early).with_first_contact(early))
+            .unwrap();
+        assert_eq!(cycle_time(&f), chrono_cycle_time(&f), "refreshed case {k}");
+    }
+}
+
+#[test]
+fn rewards_at_scale_come_in_visit_order_with_every_tie_rule() {
+    // Over a thousand qualifying visits (the radix path), many sharing a second or a
+    // whole (instant, visit id), against a plain sort of the same decisions.
+    let n = 3000u64;
+    let mut f = ReferralForest::new();
+    f.upsert_member(Member::new(p(0), t(-1))).unwrap();
+    for k in 1..=n {
+        f.upsert_member(Member::new(p(k), t(0))).unwrap();
+        f.bind(p(k), p(k % 7), t(0), &policy()).ok();
+    }
+    let base = t(1);
+    let visits: Vec<Visit> = (1..=n)
+        .map(|k| Visit {
+            id: VisitId::new((k * 7919) % 97),
+            patient: p(n + 1 - k),
+            at: base + Duration::milliseconds(((k * 104_729) % 5_000) as i64 * 250),
+            clinic: ClinicId::new(1),
+            doctor: None,
+            paid: Yuan::from_whole(200).unwrap(),
+            refunded_at: None,
+        })
+        .collect();
+    let s = schedule(
+        vec![
+            (Beneficiary::Referrer { level: 1 }, 100),
+            (Beneficiary::Referee, 10),
+        ],
+        1,
+        Caps {
+            per_month: Some(3),
+            lifetime: Some(400),
+        },
+    );
+    let out = decide_rewards(&f, &visits, &s, t(60), ClinicCalendar::default());
+    assert!(out.len() > 2 * 1024);
+    let mut sorted = out.clone();
+    sorted.sort_by_key(|d| (d.visit_at, d.visit, d.referee));
+    let keys = |v: &[RewardDecision]| {
+        v.iter()
+            .map(|d| (d.visit_at, d.visit, d.referee))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&out), keys(&sorted));
+    let withheld = out
+        .iter()
+        .filter(|d| matches!(d.status, RewardStatus::Withheld { .. }))
+        .count();
+    assert!(withheld > 0, "the caps must bite");
+}
+
+#[test]
+fn attribution_window_ends_to_the_nanosecond_and_around_a_leap_second() {
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .unwrap()
+        .and_hms_nano_opt(23, 59, 59, 1_250_000_000)
+        .unwrap()
+        .and_utc();
+    let odd = t(0) + Duration::nanoseconds(123_456_789);
+    for contact in [odd, leap, t(0)] {
+        let end = policy().window_end(contact);
+        let mut f = ReferralForest::new();
+        let early = contact - Duration::days(1);
+        f.upsert_member(Member::new(p(1), early)).unwrap();
+        f.upsert_member(Member::new(p(2), early).with_first_contact(contact))
+            .unwrap();
+        let at_end = Bind {
+            referee: p(2),
+            referrer: p(1),
+            at: end,
+        };
+        let late = Bind {
+            at: end + Duration::nanoseconds(1),
+            ..at_end
+        };
+        assert!(decide(&f, &at_end, &policy()).is_ok(), "{contact}");
+        assert_eq!(
+            decide(&f, &late, &policy()),
+            Err(BindError::OutsideWindow {
+                referee: p(2),
+                at: late.at,
+                window_end: end
+            }),
+            "{contact}"
+        );
+        // A refreshed first contact moves the window with it.
+        f.upsert_member(Member::new(p(2), early).with_first_contact(contact + Duration::days(1)))
+            .unwrap();
+        assert!(decide(&f, &late, &policy()).is_ok(), "{contact}");
+    }
+}
