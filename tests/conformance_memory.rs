@@ -1,8 +1,7 @@
 //! The conformance kit against the in-memory adapters: every port, races included.
 
 use clinic_ops::store::memory::{
-    MemoryLedgerStore, MemoryPatientStore, MemoryReferralStore, MemoryTaskStore,
-    MemoryUsageStore,
+    MemoryLedgerStore, MemoryPatientStore, MemoryReferralStore, MemoryTaskStore, MemoryUsageStore,
 };
 use clinic_ops::testkit;
 
@@ -20,7 +19,9 @@ fn memory_ledger_store_conforms() {
 
 #[test]
 fn memory_referral_store_conforms() {
-    let factory = (MemoryReferralStore::new, |s: &MemoryReferralStore| s.clone());
+    let factory = (MemoryReferralStore::new, |s: &MemoryReferralStore| {
+        s.clone()
+    });
     testkit::referral_store::run_all(&factory);
 }
 
