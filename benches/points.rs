@@ -112,7 +112,7 @@ impl World {
         self.key += 1;
         // The clock moves a minute every 64 commands: cheap to keep, and still sweeps lots
         // past their expiry during a run.
-        if self.key % 64 == 0 {
+        if self.key.is_multiple_of(64) {
             self.now += Duration::minutes(1);
         }
         let available = self
@@ -168,7 +168,7 @@ impl World {
             buf.clear();
             let m = (n - i).min(BATCH);
             for j in 0..m {
-                if (i + j) % run == 0 {
+                if (i + j).is_multiple_of(run) {
                     a = (self.next() % ACCOUNTS as u64) as usize;
                 }
                 let cmd = self.make(a);

@@ -72,10 +72,10 @@ fn facts(n: u64) -> Vec<PatientFacts> {
             if rng.below(4) == 0 {
                 b = b.condition(codes[rng.below(2) as usize].clone());
             }
-            if rng.below(3) == 0 {
-                if let Ok(l) = Label::parse(if rng.below(2) == 0 { "gold" } else { "silver" }) {
-                    b = b.tier(l);
-                }
+            if rng.below(3) == 0
+                && let Ok(l) = Label::parse(if rng.below(2) == 0 { "gold" } else { "silver" })
+            {
+                b = b.tier(l);
             }
             b.build()
         })

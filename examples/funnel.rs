@@ -393,17 +393,17 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
                 ),
             )
         })?;
-        if let Some(a) = amount_col.and_then(field) {
-            if !a.is_empty() {
-                let s = std::str::from_utf8(a).ok();
-                if s.and_then(|s| rust_decimal::Decimal::from_str(s.trim()).ok())
-                    .is_none()
-                {
-                    return Err((
-                        lineno,
-                        format!("amount {:?} is not a number", String::from_utf8_lossy(a)),
-                    ));
-                }
+        if let Some(a) = amount_col.and_then(field)
+            && !a.is_empty()
+        {
+            let s = std::str::from_utf8(a).ok();
+            if s.and_then(|s| rust_decimal::Decimal::from_str(s.trim()).ok())
+                .is_none()
+            {
+                return Err((
+                    lineno,
+                    format!("amount {:?} is not a number", String::from_utf8_lossy(a)),
+                ));
             }
         }
         let next = (patients.len() + short_patients.len()) as u32;

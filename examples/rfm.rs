@@ -93,10 +93,12 @@ fn parse_day(b: &[u8], cal: ClinicCalendar) -> Result<i64, String> {
         return Ok(day_number(d));
     }
     let s = String::from_utf8_lossy(b);
-    if b.len() != 8 && !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
-        if let Ok(secs) = s.parse::<i64>() {
-            return Ok(cal.local_day_number(secs));
-        }
+    if b.len() != 8
+        && !b.is_empty()
+        && b.iter().all(u8::is_ascii_digit)
+        && let Ok(secs) = s.parse::<i64>()
+    {
+        return Ok(cal.local_day_number(secs));
     }
     Err(format!("date {s:?} is not YYYY-MM-DD or YYYYMMDD"))
 }

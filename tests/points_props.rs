@@ -455,10 +455,10 @@ fn run(policy: &Policy, steps: &[Step]) -> Vec<Posting> {
                     points,
                     purchase: None,
                 } = &cmd.kind
+                    && points.is_positive()
+                    && points.get() <= available
                 {
-                    if points.is_positive() && points.get() <= available {
-                        panic!("a valid redemption was refused: {e}");
-                    }
+                    panic!("a valid redemption was refused: {e}");
                 }
             }
         }

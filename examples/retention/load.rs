@@ -106,10 +106,10 @@ fn ten_digits(f: &[u8]) -> Option<i64> {
 }
 
 fn parse_ts(field: &[u8]) -> Result<i64, String> {
-    if let Some(v) = ten_digits(field) {
-        if v <= MAX_UNIX_SECONDS {
-            return Ok(v);
-        }
+    if let Some(v) = ten_digits(field)
+        && v <= MAX_UNIX_SECONDS
+    {
+        return Ok(v);
     }
     let shown = || String::from_utf8_lossy(field).into_owned();
     let t = field.trim_ascii();

@@ -122,12 +122,12 @@ impl FollowUpHistory {
                 }
             }
             FollowUpEvent::OutcomeRecorded { task, record } => {
-                if let Some(r) = self.tasks.get_mut(task) {
-                    if r.outcome.is_none() {
-                        r.outcome = Some(*record);
-                        if record.outcome == Outcome::OptedOut {
-                            self.opted_out_at = self.opted_out_at.max(Some(record.at));
-                        }
+                if let Some(r) = self.tasks.get_mut(task)
+                    && r.outcome.is_none()
+                {
+                    r.outcome = Some(*record);
+                    if record.outcome == Outcome::OptedOut {
+                        self.opted_out_at = self.opted_out_at.max(Some(record.at));
                     }
                 }
             }

@@ -244,19 +244,19 @@ pub fn plan(
             });
             continue;
         }
-        if purpose == ConsentPurpose::Marketing {
-            if let Some(at) = opted_out {
-                let regranted = patient
-                    .consents()
-                    .in_force(ConsentPurpose::Marketing, now)
-                    .is_some_and(|r| r.at > at);
-                if !regranted {
-                    out.skipped.push(Skipped {
-                        rule: rule.key.clone(),
-                        why: Skip::OptedOut { at },
-                    });
-                    continue;
-                }
+        if purpose == ConsentPurpose::Marketing
+            && let Some(at) = opted_out
+        {
+            let regranted = patient
+                .consents()
+                .in_force(ConsentPurpose::Marketing, now)
+                .is_some_and(|r| r.at > at);
+            if !regranted {
+                out.skipped.push(Skipped {
+                    rule: rule.key.clone(),
+                    why: Skip::OptedOut { at },
+                });
+                continue;
             }
         }
         if let RuleKind::SeasonChange {

@@ -247,11 +247,11 @@ impl Account {
     fn see(&mut self, p: &Posting) {
         // The postings of one command come together, so a repeated key is almost always
         // the last one logged: checked before hashing.
-        if let Some((k, s)) = self.seen_log.last_mut() {
-            if *k == p.key {
-                s.count = s.count.saturating_add(1);
-                return;
-            }
+        if let Some((k, s)) = self.seen_log.last_mut()
+            && *k == p.key
+        {
+            s.count = s.count.saturating_add(1);
+            return;
         }
         if let Some(s) = self
             .seen
@@ -483,12 +483,12 @@ pub fn apply(a: &mut Account, p: &Posting) {
             ..
         } => {
             if voided.is_positive() {
-                if let Some(i) = a.pending.iter().position(|l| l.purchase == *purchase) {
-                    if let Some(l) = a.pending.get_mut(i) {
-                        l.points = l.points.saturating_sub(voided.get());
-                        if l.points <= 0 {
-                            a.pending.remove(i);
-                        }
+                if let Some(i) = a.pending.iter().position(|l| l.purchase == *purchase)
+                    && let Some(l) = a.pending.get_mut(i)
+                {
+                    l.points = l.points.saturating_sub(voided.get());
+                    if l.points <= 0 {
+                        a.pending.remove(i);
                     }
                 }
                 a.locked = a.locked.saturating_sub(voided.get());

@@ -319,10 +319,10 @@ fn decide_in(
                     what: "earned points",
                 });
             }
-            if let Some(u) = lock_until {
-                if *u <= now {
-                    return Err(PointsError::LockInPast { until: *u });
-                }
+            if let Some(u) = lock_until
+                && *u <= now
+            {
+                return Err(PointsError::LockInPast { until: *u });
             }
             let points = policy
                 .earn()
@@ -353,13 +353,13 @@ fn decide_in(
         }
         CommandKind::Redeem { points, purchase } => {
             let need = positive("points", *points)?;
-            if let Some(p) = purchase {
-                if a.purchases.get(p).is_some_and(|r| r.paid_with_points) {
-                    return Err(PointsError::DuplicatePurchase {
-                        purchase: *p,
-                        what: "was paid with points",
-                    });
-                }
+            if let Some(p) = purchase
+                && a.purchases.get(p).is_some_and(|r| r.paid_with_points)
+            {
+                return Err(PointsError::DuplicatePurchase {
+                    purchase: *p,
+                    what: "was paid with points",
+                });
             }
             if need > a.available {
                 return Err(PointsError::Insufficient {
@@ -617,25 +617,25 @@ fn review(
                 window_growth: wg,
             })?;
         }
-    } else if let Some(cur) = rank.and_then(|r| tiers.get(r)) {
-        if wg < cur.retain() {
-            let below = rank.unwrap_or(0);
-            let to = tiers
-                .tiers()
-                .get(..below)
-                .unwrap_or(&[])
-                .iter()
-                .rev()
-                .find(|t| wg >= t.retain());
-            out.push(PostingKind::TierChanged {
-                from: a.tier().copied(),
-                to: to.map(|t| *t.code()),
-                reason: TierReason::BelowRetain {
-                    retain: cur.retain(),
-                },
-                window_growth: wg,
-            })?;
-        }
+    } else if let Some(cur) = rank.and_then(|r| tiers.get(r))
+        && wg < cur.retain()
+    {
+        let below = rank.unwrap_or(0);
+        let to = tiers
+            .tiers()
+            .get(..below)
+            .unwrap_or(&[])
+            .iter()
+            .rev()
+            .find(|t| wg >= t.retain());
+        out.push(PostingKind::TierChanged {
+            from: a.tier().copied(),
+            to: to.map(|t| *t.code()),
+            reason: TierReason::BelowRetain {
+                retain: cur.retain(),
+            },
+            window_growth: wg,
+        })?;
     }
     out.push(PostingKind::Reviewed {
         window_start: ws,

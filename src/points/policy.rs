@@ -330,10 +330,10 @@ impl Policy {
     ///
     /// [`PolicyError::ExpiryDays`] for `AfterDays` outside `1..=36600`.
     pub fn with_expiry(mut self, expiry: ExpiryRule) -> Result<Self, PolicyError> {
-        if let ExpiryRule::AfterDays(d) = expiry {
-            if !(1..=36_600).contains(&d) {
-                return Err(PolicyError::ExpiryDays { days: d });
-            }
+        if let ExpiryRule::AfterDays(d) = expiry
+            && !(1..=36_600).contains(&d)
+        {
+            return Err(PolicyError::ExpiryDays { days: d });
         }
         self.expiry = expiry;
         Ok(self)

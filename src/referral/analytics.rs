@@ -236,12 +236,11 @@ pub fn conversion(
         if v.paid < min_paid || v.is_refunded_by(as_of) {
             continue;
         }
-        if let Some(i) = forest.index_of(v.patient) {
-            if forest.is_bound_at(i) {
-                if let Some(c) = converted.get_mut(i as usize) {
-                    *c = true;
-                }
-            }
+        if let Some(i) = forest.index_of(v.patient)
+            && forest.is_bound_at(i)
+            && let Some(c) = converted.get_mut(i as usize)
+        {
+            *c = true;
         }
     }
     Conversion {
@@ -290,11 +289,11 @@ impl ViralReport {
             invites += u64::from(o.result.is_ok());
             match forest.index_of(o.attempt.referrer) {
                 Some(i) => {
-                    if let Some(s) = seen.get_mut(i as usize) {
-                        if !*s {
-                            *s = true;
-                            inviters += 1;
-                        }
+                    if let Some(s) = seen.get_mut(i as usize)
+                        && !*s
+                    {
+                        *s = true;
+                        inviters += 1;
                     }
                 }
                 None => {

@@ -306,24 +306,24 @@ fn reduce<R: Rec, P: Segments<R>>(
         let mut start = 0usize;
         for local in 0..per_bucket {
             let end = counts.get(local).map_or(start, |&c| c as usize);
-            if end > start {
-                if let Some(slice) = buf.get_mut(start..end) {
-                    scan::sort_small(slice);
-                    scan::scan(slice, l, p, &mut reach);
-                    scanned += 1;
-                    if reach.excluded(slice, l, p) {
-                        out.excluded += 1;
-                    } else {
-                        out.total.record(&reach, p);
-                        if p.attribution.is_some() {
-                            let key = reach
-                                .attributed(p)
-                                .map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
-                            out.by_value
-                                .entry(key)
-                                .or_insert_with(|| Tally::new(p.n))
-                                .record(&reach, p);
-                        }
+            if end > start
+                && let Some(slice) = buf.get_mut(start..end)
+            {
+                scan::sort_small(slice);
+                scan::scan(slice, l, p, &mut reach);
+                scanned += 1;
+                if reach.excluded(slice, l, p) {
+                    out.excluded += 1;
+                } else {
+                    out.total.record(&reach, p);
+                    if p.attribution.is_some() {
+                        let key = reach
+                            .attributed(p)
+                            .map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
+                        out.by_value
+                            .entry(key)
+                            .or_insert_with(|| Tally::new(p.n))
+                            .record(&reach, p);
                     }
                 }
             }
@@ -384,10 +384,10 @@ fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
         !spec.exclusions().is_empty(),
         spec.breakdown().map(|b| b.attribution),
     );
-    if spec.breakdown().is_none() {
-        if let Some(state) = run_fixed(spec, input, mask_of, &chunks, buckets, &params, so)? {
-            return Ok(state);
-        }
+    if spec.breakdown().is_none()
+        && let Some(state) = run_fixed(spec, input, mask_of, &chunks, buckets, &params, so)?
+    {
+        return Ok(state);
     }
     let stats = fan_out(threads, |t| {
         stats(

@@ -353,10 +353,10 @@ impl FunnelSpec {
         if steps.first().is_some_and(|s| s.optional) {
             return Err(FunnelError::OptionalFirstStep);
         }
-        if mode == FunnelMode::Unordered {
-            if let Some(pos) = steps.iter().position(|s| s.optional) {
-                return Err(FunnelError::OptionalUnordered { step: pos + 1 });
-            }
+        if mode == FunnelMode::Unordered
+            && let Some(pos) = steps.iter().position(|s| s.optional)
+        {
+            return Err(FunnelError::OptionalUnordered { step: pos + 1 });
         }
         Ok(FunnelSpec {
             steps,
@@ -381,13 +381,13 @@ impl FunnelSpec {
     ///
     /// [`FunnelError::BadAttributionStep`] when `Attribution::Step(n)` names no step.
     pub fn with_breakdown(mut self, breakdown: Breakdown) -> Result<Self, FunnelError> {
-        if let Attribution::Step(n) = breakdown.attribution {
-            if n == 0 || usize::from(n) > self.steps.len() {
-                return Err(FunnelError::BadAttributionStep {
-                    step: n,
-                    steps: self.steps.len(),
-                });
-            }
+        if let Attribution::Step(n) = breakdown.attribution
+            && (n == 0 || usize::from(n) > self.steps.len())
+        {
+            return Err(FunnelError::BadAttributionStep {
+                step: n,
+                steps: self.steps.len(),
+            });
         }
         self.breakdown = Some(breakdown);
         Ok(self)

@@ -88,10 +88,10 @@ impl Tally {
                 // at - start <= window <= u32::MAX by construction of the scan.
                 v.push(u32::try_from(at.saturating_sub(*st)).unwrap_or(u32::MAX));
             }
-            if p.optional & (1 << k) != 0 {
-                if let Some(h) = self.optional_hits.get_mut(k - 1) {
-                    *h += 1;
-                }
+            if p.optional & (1 << k) != 0
+                && let Some(h) = self.optional_hits.get_mut(k - 1)
+            {
+                *h += 1;
             }
         }
     }

@@ -165,16 +165,16 @@ impl Rows {
             let at = usize::try_from(cohort - *lo)
                 .ok()
                 .and_then(|c| c.checked_mul(stride));
-            if let (Some(at), Ok(k)) = (at, usize::try_from(k)) {
-                if let Some(row) = table.get_mut(at..at + stride) {
-                    if k == 0 {
-                        row[0] += 1;
-                    }
-                    if let Some(cell) = row.get_mut(k + 1) {
-                        *cell += 1;
-                    }
-                    return;
+            if let (Some(at), Ok(k)) = (at, usize::try_from(k))
+                && let Some(row) = table.get_mut(at..at + stride)
+            {
+                if k == 0 {
+                    row[0] += 1;
                 }
+                if let Some(cell) = row.get_mut(k + 1) {
+                    *cell += 1;
+                }
+                return;
             }
         }
         let row = self.row(cohort);
@@ -193,10 +193,10 @@ impl Rows {
     ) -> RetentionMatrix {
         if let Some((lo, table)) = self.dense.take() {
             for (c, row) in table.chunks(self.periods + 1).enumerate() {
-                if let Some((&size, retained)) = row.split_first() {
-                    if size > 0 {
-                        self.rows.insert(lo + c as i64, (size, retained.to_vec()));
-                    }
+                if let Some((&size, retained)) = row.split_first()
+                    && size > 0
+                {
+                    self.rows.insert(lo + c as i64, (size, retained.to_vec()));
                 }
             }
         }
@@ -285,10 +285,10 @@ pub(super) fn bitmask_path(
         let Some(&f) = first.get(p) else { continue };
         // b ≥ f by construction of `first`.
         let k = (i64::from(b) - i64::from(f)) as u64;
-        if k < periods as u64 {
-            if let Some(w) = masks.get_mut(p * words + (k / 64) as usize) {
-                *w |= 1 << (k % 64);
-            }
+        if k < periods as u64
+            && let Some(w) = masks.get_mut(p * words + (k / 64) as usize)
+        {
+            *w |= 1 << (k % 64);
         }
     }
     let rows = aggregate(first.iter().copied().zip(masks.chunks(words)), periods);
@@ -323,11 +323,11 @@ where
             }
         }
         for (c, row) in table.chunks(stride).enumerate() {
-            if let Some((&size, retained)) = row.split_first() {
-                if size > 0 {
-                    rows.rows
-                        .insert(i64::from(lo) + c as i64, (size, retained.to_vec()));
-                }
+            if let Some((&size, retained)) = row.split_first()
+                && size > 0
+            {
+                rows.rows
+                    .insert(i64::from(lo) + c as i64, (size, retained.to_vec()));
             }
         }
     } else {

@@ -64,15 +64,15 @@ impl PatientStore for MemoryPatientStore {
                 key: id.to_string(),
             });
         };
-        if let Some(m) = &staged.mobile {
-            if let Some(&holder) = inner.by_mobile.get(m).filter(|h| **h != id) {
-                return Err(duplicate("mobile", m.masked(), holder));
-            }
+        if let Some(m) = &staged.mobile
+            && let Some(&holder) = inner.by_mobile.get(m).filter(|h| **h != id)
+        {
+            return Err(duplicate("mobile", m.masked(), holder));
         }
-        if let Some(r) = &staged.resident_id {
-            if let Some(&holder) = inner.by_resident_id.get(r).filter(|h| **h != id) {
-                return Err(duplicate("resident id", r.masked(), holder));
-            }
+        if let Some(r) = &staged.resident_id
+            && let Some(&holder) = inner.by_resident_id.get(r).filter(|h| **h != id)
+        {
+            return Err(duplicate("resident id", r.masked(), holder));
         }
         if let Some(old) = inner.patients.get(&id) {
             if let Some(m) = old.value.mobile() {

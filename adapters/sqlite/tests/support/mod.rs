@@ -65,7 +65,7 @@ pub fn commit_batch(account: PatientId, v: u64, stored: u64) -> Vec<Posting> {
 pub fn command_for(v: u64, i: u64, account: &Account) -> LedgerCommand {
     let key = CommandKey::new(v * 10 + i);
     let available = account.available().get();
-    if (v + i) % 3 == 0 && available > 0 {
+    if (v + i).is_multiple_of(3) && available > 0 {
         let points = available.min(i64::try_from(7 + v % 13).unwrap_or(7));
         return LedgerCommand::new(
             key,
