@@ -44,6 +44,22 @@ impl Lcg {
     }
 }
 
+/// Pads to `width` terminal columns, counting East Asian wide characters (CJK, full-width
+/// forms) as two, so that tables with Chinese names line up.
+pub fn pad(s: &str, width: usize) -> String {
+    let cols: usize = s
+        .chars()
+        .map(|c| {
+            if ('\u{2e80}'..='\u{ffef}').contains(&c) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
+}
+
 /// Prints a section heading.
 pub fn heading(title: &str) {
     println!(

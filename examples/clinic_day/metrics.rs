@@ -3,7 +3,7 @@
 use chrono::{Days, Duration};
 use std::collections::BTreeMap;
 
-use super::{Clinic, heading};
+use super::{Clinic, heading, pad};
 use clinic_ops::id::{ClinicId, DoctorId, PatientId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
 use clinic_ops::metrics::adherence::{PdcOutcome, PdcPeriod, Threshold, pdc_for_patient};
@@ -13,12 +13,6 @@ use clinic_ops::money::Yuan;
 use clinic_ops::store::PatientStore;
 
 const DOCTORS: [&str; 3] = ["王医生 (D1)", "李医生 (D2)", "陈医生 (D3)"];
-
-/// Pads to `width` terminal columns, counting CJK characters as two.
-fn pad(s: &str, width: usize) -> String {
-    let cols: usize = s.chars().map(|c| if c > '\u{2e80}' { 2 } else { 1 }).sum();
-    format!("{s}{}", " ".repeat(width.saturating_sub(cols)))
-}
 
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "—".into(), |v| format!("{:.0}%", v * 100.0))

@@ -3,7 +3,7 @@
 use chrono::{Days, Duration};
 use std::collections::BTreeMap;
 
-use super::{Clinic, heading};
+use super::{Clinic, heading, pad};
 use clinic_ops::id::{ClinicId, PatientId, StaffId};
 use clinic_ops::patient::{
     self, Channel, ConditionCode, ConsentGiver, ConsentPurpose, DeletionDeadline, DeletionReason,
@@ -167,10 +167,10 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         let p = &v.value;
         for f in p.chronic_files() {
             println!(
-                "{:<8} {:<8} {:<10} {:<12} {:<12} {:>8}",
+                "{:<8} {} {} {:<12} {:<12} {:>8}",
                 p.id().to_string(),
-                p.name().map(|n| n.to_string()).unwrap_or_default(),
-                f.name,
+                pad(&p.name().map(|n| n.to_string()).unwrap_or_default(), 8),
+                pad(&f.name, 12),
                 f.last_follow_up
                     .map(|d| d.to_string())
                     .unwrap_or("-".into()),

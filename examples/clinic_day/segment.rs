@@ -3,7 +3,7 @@
 use chrono::Duration;
 use std::collections::BTreeMap;
 
-use super::{Clinic, heading};
+use super::{Clinic, heading, pad};
 use clinic_ops::id::{ClinicId, PatientId, PurchaseId, VisitId};
 use clinic_ops::journey::{Purchase, Visit};
 use clinic_ops::money::Yuan;
@@ -13,12 +13,6 @@ use clinic_ops::segment::{
     TagRule, TagRuleSet, TagSet, TagUse, rfm,
 };
 use clinic_ops::store::PatientStore;
-
-/// Pads to a terminal width, counting CJK characters as two columns.
-fn pad(s: &str, width: usize) -> String {
-    let w: usize = s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
-    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
-}
 
 pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     heading("Segments");
