@@ -188,6 +188,6 @@ pub struct MessageCopy {
     /// A title, at most 64 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// The body, 1 to [`MAX_COPY_CHARS`] characters.
+    /// The body, 1 to [`crate::campaign::MAX_COPY_CHARS`] characters.
     pub body: String,
 }
