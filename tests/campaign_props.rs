@@ -241,6 +241,12 @@ proptest! {
             }
         }
         prop_assert_eq!(out.trace.len(), b.campaigns().len());
+        // The host loads only `usage_keys`: every reserved key must be among them.
+        let keys = b.usage_keys(&ev, PatientId::new(3), now(), CAL);
+        for (k, inc) in out.reservation.increments() {
+            prop_assert!(keys.contains(k), "reserved {k} was not among the keys to load");
+            prop_assert_eq!(inc.expected, snap.get(k).1);
+        }
         let applied = out.trace.iter().filter(|t| t.outcome.applied()).count();
         prop_assert_eq!(applied, out.applied().len());
     }

@@ -88,3 +88,5 @@ pub use usage::{
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_model;
