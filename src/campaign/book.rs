@@ -344,25 +344,54 @@ impl CampaignBook {
         out: &mut Vec<usize>,
     ) {
         out.clear();
-        let Some(slot) = self.index.get(class.slot()) else {
-            return;
+        out.extend(self.candidate_iter(class, now));
+    }
+
+    /// The candidates in ascending order, merged from the month bucket and the long list
+    /// without allocating; `size_hint` is exact.
+    pub(crate) fn candidate_iter(
+        &self,
+        class: EventClass,
+        now: DateTime<Utc>,
+    ) -> impl ExactSizeIterator<Item = usize> + '_ {
+        let (month, long): (&[u32], &[u32]) = match self.index.get(class.slot()) {
+            Some(slot) => (
+                slot.by_month
+                    .get(&month_key(now))
+                    .map_or(&[], Vec::as_slice),
+                &slot.long,
+            ),
+            None => (&[], &[]),
         };
-        let month: &[u32] = slot
-            .by_month
-            .get(&month_key(now))
-            .map_or(&[], Vec::as_slice);
-        let (mut a, mut b) = (month.iter().peekable(), slot.long.iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x <= y => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            if let Some(&i) = next {
-                out.push(i as usize);
-            }
-        }
+        Merge { a: month, b: long }
     }
 }
+
+/// Two ascending lists merged.
+struct Merge<'a> {
+    a: &'a [u32],
+    b: &'a [u32],
+}
+
+impl Iterator for Merge<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        let take_a = match (self.a.first(), self.b.first()) {
+            (Some(x), Some(y)) => x <= y,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let side = if take_a { &mut self.a } else { &mut self.b };
+        let (first, rest) = side.split_first()?;
+        *side = rest;
+        Some(*first as usize)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.a.len() + self.b.len();
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Merge<'_> {}

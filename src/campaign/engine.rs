@@ -101,6 +101,16 @@ fn div_half_even(n: u128, d: u128) -> u128 {
     }
 }
 
+/// [`div_half_even`] in 64 bits, for `d > 0`.
+fn div_half_even_u64(n: u64, d: u64) -> u64 {
+    let (q, r) = (n / d, n % d);
+    match (2 * u128::from(r)).cmp(&u128::from(d)) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+        std::cmp::Ordering::Less => q,
+    }
+}
+
 /// `a × b ÷ d`, rounded down, in 64 bits when the product fits (the usual case) and in 128
 /// bits otherwise.
 fn mul_div(a: u64, b: u64, d: u64) -> u128 {
@@ -130,11 +140,14 @@ fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<C
         Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
         // fen × (percent × 10⁴) ÷ (100 × 10⁴)
         Effect::Cashback { .. } => {
-            let product = match cx.amount_fen.checked_mul(rate) {
-                Some(p) => u128::from(p),
-                None => u128::from(cx.amount_fen) * u128::from(rate),
+            let fen = match cx.amount_fen.checked_mul(rate) {
+                Some(p) => div_half_even_u64(p, 1_000_000),
+                None => u64::try_from(div_half_even(
+                    u128::from(cx.amount_fen) * u128::from(rate),
+                    1_000_000,
+                ))
+                .unwrap_or(u64::MAX),
             };
-            let fen = u64::try_from(div_half_even(product, 1_000_000)).unwrap_or(u64::MAX);
             (Amount::Yuan(fen_to_yuan(fen)), None, fen)
         }
         _ => (Amount::Count(1), None, 0),
@@ -366,14 +379,13 @@ pub fn evaluate<'b>(
         amount_fen: yuan_to_fen(event.kind.amount()),
         base_points: pts_u64(event.base_points),
     };
-    let mut candidates = Vec::with_capacity(32);
-    book.candidates_into(event.kind.class(), now, &mut candidates);
+    let candidates = book.candidate_iter(event.kind.class(), now);
     let n = candidates.len();
     let mut grants: Vec<Granted<'b>> = Vec::with_capacity(n * 2);
     let mut keys = Vec::with_capacity(n * 3);
     let mut eligible: Vec<Eligible> = Vec::with_capacity(n);
     let mut refused: Vec<(usize, Outcome)> = Vec::new();
-    for &i in &candidates {
+    for i in candidates {
         match assess(book, i, &cx, &mut grants, &mut keys) {
             Ok(e) => eligible.push(e),
             Err(o) => {
@@ -497,43 +509,44 @@ fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outc
         return Vec::new();
     }
     let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
-    let mut done: Vec<u32> = Vec::new();
-    for e in eligible {
+    // Groups are few and so are eligible campaigns: scan instead of allocating.
+    for (first, e) in eligible.iter().enumerate() {
         let Some((g, mode)) = group(e) else { continue };
-        if done.contains(&g) {
-            continue;
+        let in_group = |x: &Eligible| group(x).map(|(h, _)| h) == Some(g);
+        if eligible.iter().take(first).any(in_group) {
+            continue; // this group was resolved at its first member
         }
-        done.push(g);
-        let members: Vec<usize> = eligible
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| group(x).map(|(h, _)| h) == Some(g))
-            .map(|(j, _)| j)
-            .collect();
-        let campaign = |j: usize| eligible.get(j).and_then(|x| book.campaigns().get(x.idx));
-        let exclusive = members
-            .iter()
-            .copied()
-            .find(|&j| campaign(j).is_some_and(|c| c.spec().exclusive));
+        let members = || {
+            eligible
+                .iter()
+                .enumerate()
+                .skip(first)
+                .filter(|(_, x)| in_group(x))
+        };
+        let is_exclusive = |x: &Eligible| {
+            book.campaigns()
+                .get(x.idx)
+                .is_some_and(|c| c.spec().exclusive)
+        };
+        let exclusive = members().find(|(_, x)| is_exclusive(x)).map(|(j, _)| j);
         let winner = match (exclusive, mode) {
             (Some(j), _) => Some(j),
             (None, GroupMode::StackAll) => None,
-            (None, GroupMode::FirstMatch) => members.first().copied(),
-            (None, _) => {
-                let mut best: Option<usize> = None;
-                for &j in &members {
-                    let v = eligible.get(j).map_or(0, |x| x.value);
-                    if best.is_none_or(|b| v > eligible.get(b).map_or(0, |x| x.value)) {
-                        best = Some(j);
-                    }
-                }
-                best
-            }
+            (None, GroupMode::FirstMatch) => Some(first),
+            // The first of the most valuable: `max_by_key` would take the last.
+            (None, _) => members()
+                .fold(None, |best: Option<(usize, u128)>, (j, x)| match best {
+                    Some((_, v)) if x.value <= v => best,
+                    _ => Some((j, x.value)),
+                })
+                .map(|(j, _)| j),
         };
         let Some(w) = winner else { continue };
-        let Some(wc) = campaign(w) else { continue };
-        let name = wc.spec().group.clone().unwrap_or_default();
-        for &j in &members {
+        let Some(wc) = eligible.get(w).and_then(|x| book.campaigns().get(x.idx)) else {
+            continue;
+        };
+        let name = wc.spec().group.as_deref().unwrap_or_default();
+        for (j, _) in members() {
             if j == w {
                 continue;
             }
@@ -541,7 +554,7 @@ fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outc
                 Outcome::BeatenByPriority { by: wc.id() }
             } else {
                 Outcome::ExcludedByGroup {
-                    group: name.clone(),
+                    group: name.to_owned(),
                     mode,
                     by: wc.id(),
                     exclusive: exclusive.is_some(),
