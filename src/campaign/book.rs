@@ -174,6 +174,7 @@ pub struct BookSpec {
     #[serde(default = "default_point_value")]
     pub point_value: Yuan,
     /// The campaigns, in any order.
+    #[serde(deserialize_with = "super::error::campaigns")]
     pub campaigns: Vec<CampaignSpec>,
 }
 

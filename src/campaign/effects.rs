@@ -177,7 +177,11 @@ pub struct Caps {
     #[serde(default)]
     pub budget: Budget,
     /// Usage limits, at most [`crate::campaign::MAX_LIMITS`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::error::limits"
+    )]
     pub limits: Vec<UsageLimit>,
 }
 

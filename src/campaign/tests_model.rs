@@ -53,6 +53,21 @@ fn bad_input_names_the_json_path() {
     let mut u = member_day();
     u["surprise"] = json!(1);
     assert!(load_err(json!({ "campaigns": [u] })).contains("surprise"));
+    // Malformed JSON names the element too.
+    let mut t = member_day();
+    t["effects"][1]["percent"] = json!(true);
+    let e = load_err(json!({ "campaigns": [simple(9, 0, None, false, 1), t] }));
+    assert!(
+        e.starts_with("campaigns[1].effects[1]: invalid type"),
+        "{e}"
+    );
+    let mut l = member_day();
+    l["caps"]["limits"][0]["period"] = json!("fortnight");
+    let e = load_err(json!({ "campaigns": [l] }));
+    assert!(
+        e.starts_with("campaigns[0].caps.limits[0]: unknown variant"),
+        "{e}"
+    );
     // A valid book round-trips.
     let b = book(vec![member_day()], json!({}));
     let again: CampaignBook = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
