@@ -359,7 +359,14 @@ struct Loaded {
     rows: Vec<Row>,
 }
 
-fn load(reader: impl Read, cal: ClinicCalendar, as_of: i64) -> Result<Loaded, String> {
+/// `bytes_hint` is the input size when known: rows are reserved for it up front, so the
+/// row vector never doubles and copies hundreds of megabytes.
+fn load(
+    reader: impl Read,
+    bytes_hint: u64,
+    cal: ClinicCalendar,
+    as_of: i64,
+) -> Result<Loaded, String> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .buffer_capacity(1 << 20)
@@ -369,7 +376,8 @@ fn load(reader: impl Read, cal: ClinicCalendar, as_of: i64) -> Result<Loaded, St
         .map_err(|e| format!("line 1: {e}"))?
         .clone();
     let mut ids = Interner::default();
-    let mut rows = Vec::new();
+    // A row is rarely under 20 bytes (`id,YYYYMMDD,1.00` and a newline).
+    let mut rows = Vec::with_capacity(usize::try_from(bytes_hint / 20).unwrap_or(0).min(1 << 28));
     if header.is_empty() {
         return Ok(Loaded { ids, rows });
     }
@@ -550,9 +558,15 @@ fn run() -> Result<(), (u8, String)> {
     let loaded = match &args.input {
         Some(path) => {
             let f = std::fs::File::open(path).map_err(|e| (2, format!("{path}: {e}")))?;
-            load(BufReader::with_capacity(1 << 20, f), args.calendar, as_of)
+            let size = f.metadata().map_or(0, |m| m.len());
+            load(
+                BufReader::with_capacity(1 << 20, f),
+                size,
+                args.calendar,
+                as_of,
+            )
         }
-        None => load(io::stdin().lock(), args.calendar, as_of),
+        None => load(io::stdin().lock(), 0, args.calendar, as_of),
     }
     .map_err(|e| (2, e))?;
     let t1 = Instant::now();
