@@ -26,6 +26,17 @@ pub enum GroupMode {
     BestForPatient,
 }
 
+impl fmt::Display for GroupMode {
+    /// The snake_case code, as in JSON.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupMode::StackAll => "stack_all",
+            GroupMode::FirstMatch => "first_match",
+            GroupMode::BestForPatient => "best_for_patient",
+        })
+    }
+}
+
 /// Which cap of a campaign cut or stopped it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "cap", rename_all = "snake_case")]

@@ -331,7 +331,7 @@ impl fmt::Display for Outcome {
                 if *exclusive {
                     write!(f, "excluded: exclusive {by} applied in group {group:?}")
                 } else {
-                    write!(f, "excluded: group {group:?} ({mode:?}) chose {by}")
+                    write!(f, "excluded: group {group:?} ({mode}) chose {by}")
                 }
             }
         }

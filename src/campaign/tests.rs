@@ -397,6 +397,14 @@ fn groups_first_match_best_and_exclusive() {
         ]
     );
     assert_eq!(ev.trace.len(), 8);
+    assert_eq!(
+        outcome(&ev, 3).to_string(),
+        "excluded: group \"best\" (best_for_patient) chose CP4"
+    );
+    assert_eq!(
+        outcome(&ev, 1).to_string(),
+        "beaten by priority: CP2 matched first in its group"
+    );
 }
 
 pub(super) fn load_err(v: serde_json::Value) -> String {
