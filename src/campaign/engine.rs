@@ -384,67 +384,75 @@ pub fn evaluate<'b>(
     let mut grants: Vec<Granted<'b>> = Vec::with_capacity(n * 2);
     let mut keys = Vec::with_capacity(n * 3);
     let mut eligible: Vec<Eligible> = Vec::with_capacity(n);
-    let mut refused: Vec<(usize, Outcome)> = Vec::new();
+    // With the trace on, every campaign starts with the outcome its packed metadata gives
+    // (window by instants, event class); the candidates' entries are overwritten below.
+    let mut trace = if options.trace {
+        base_trace(book, &cx)
+    } else {
+        Vec::new()
+    };
     for i in candidates {
         match assess(book, i, &cx, &mut grants, &mut keys) {
             Ok(e) => eligible.push(e),
-            Err(o) => {
-                if options.trace {
-                    refused.push((i, o));
-                }
-            }
+            Err(o) => note(&mut trace, i, o),
         }
     }
     let mut losses = resolve_groups(book, &eligible);
-    let mut results: Vec<(usize, Outcome)> = Vec::new();
     let (mut drop_grants, mut drop_keys) = (Vec::new(), Vec::new());
     for (j, e) in eligible.iter().enumerate() {
         match losses.get_mut(j).and_then(Option::take) {
             Some(o) => {
                 drop_grants.push(e.grants.clone());
                 drop_keys.push(e.keys.clone());
-                if options.trace {
-                    results.push((e.idx, o));
-                }
+                note(&mut trace, e.idx, o);
             }
-            None => {
-                if options.trace {
-                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                    let cut = gs.iter().any(|g| g.cut.is_some());
-                    results.push((e.idx, Outcome::Applied { cut }));
-                }
+            None if options.trace => {
+                let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                let cut = gs.iter().any(|g| g.cut.is_some());
+                note(&mut trace, e.idx, Outcome::Applied { cut });
             }
+            None => {}
         }
     }
     // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation order:
     // drop the losers' and hand the rest over without copying.
     remove_ranges(&mut grants, &drop_grants);
     remove_ranges(&mut keys, &drop_keys);
-    let mut out = Evaluation {
+    debug_assert!(
+        !options.trace
+            || trace
+                .iter()
+                .zip(&book.meta)
+                .all(|(t, m)| m.class != event.kind.class()
+                    || !matches!(
+                        t.outcome,
+                        Outcome::NotTrigger {
+                            miss: TriggerMiss::OtherEvent { .. }
+                        }
+                    )),
+        "the index missed a campaign whose window holds"
+    );
+    Evaluation {
         effects: grants,
         // Each campaign owns its keys and `assess` lists each once.
         reservation: UsageReservation::from_unique(keys),
-        trace: Vec::new(),
-    };
-    if options.trace {
-        results.append(&mut refused);
-        results.sort_by_key(|(i, _)| *i);
-        out.trace = build_trace(book, &cx, results);
+        trace,
     }
-    out
 }
 
-fn build_trace(
-    book: &CampaignBook,
-    cx: &Ctx<'_>,
-    results: Vec<(usize, Outcome)>,
-) -> Vec<TraceEntry> {
+/// Records a candidate's outcome in the trace (a no-op when the trace is off: it is empty).
+fn note(trace: &mut [TraceEntry], i: usize, o: Outcome) {
+    if let Some(t) = trace.get_mut(i) {
+        t.outcome = o;
+    }
+}
+
+/// The trace before the candidates are assessed: every campaign the engine will not assess
+/// gets its outcome from the packed metadata, since the index hands out every campaign of
+/// the event's class whose window holds.
+fn base_trace(book: &CampaignBook, cx: &Ctx<'_>) -> Vec<TraceEntry> {
     let now_us = cx.now.timestamp_micros();
-    let class = cx.event.kind.class();
-    // Every campaign the engine did not assess gets its outcome from the packed metadata:
-    // the index hands out every campaign of the event's class whose window holds.
-    let mut trace: Vec<TraceEntry> = book
-        .meta
+    book.meta
         .iter()
         .map(|m| TraceEntry {
             campaign: m.id,
@@ -464,23 +472,7 @@ fn build_trace(
                 }
             },
         })
-        .collect();
-    for (i, o) in results {
-        if let Some(t) = trace.get_mut(i) {
-            t.outcome = o;
-        }
-    }
-    debug_assert!(
-        trace.iter().zip(&book.meta).all(|(t, m)| m.class != class
-            || !matches!(
-                t.outcome,
-                Outcome::NotTrigger {
-                    miss: TriggerMiss::OtherEvent { .. }
-                }
-            )),
-        "the index missed a campaign whose window holds"
-    );
-    trace
+        .collect()
 }
 
 /// Removes the elements at the given ascending, disjoint index ranges.
