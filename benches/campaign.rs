@@ -26,7 +26,7 @@ const TRIGGERS: [&str; 5] = [
     "enrollment",
     "follow_up_due",
 ];
-/// Window months, three apart, so that the index's one-month padding never joins two.
+/// Window months, three apart.
 const MONTHS: [(i32, u32); 5] = [(2026, 1), (2026, 4), (2026, 7), (2026, 10), (2027, 1)];
 
 fn campaign(i: usize) -> Value {

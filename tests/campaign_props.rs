@@ -303,6 +303,48 @@ proptest! {
         }
     }
 
+    /// The index never misses a campaign whose window holds, whatever the windows and the
+    /// clinic's offset.
+    #[test]
+    fn index_is_a_superset_of_live_windows(
+        windows in prop::collection::vec((0i64..2_000, prop::option::of(1i64..1_500), 0u8..2), 1..30),
+        pick in any::<prop::sample::Index>(),
+        near_end in any::<bool>(),
+        shift_h in 0i64..800,
+        offset_h in -12i32..14,
+    ) {
+        let base = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+        // `now` just after a window's start or just before its end, where a wrong index
+        // bucket would show.
+        let (start_h, len_d, _) = windows[pick.index(windows.len())];
+        let start = base + chrono::Duration::hours(start_h * 37);
+        let now = match len_d {
+            Some(d) if near_end => start + chrono::Duration::hours(d * 13 + 1 - shift_h.min(d * 13)),
+            _ => start + chrono::Duration::hours(shift_h),
+        };
+        let campaigns: Vec<Value> = windows.iter().enumerate().map(|(i, (start_h, len_d, class))| {
+            let start = base + chrono::Duration::hours(*start_h * 37);
+            let mut w = json!({ "start": start.to_rfc3339() });
+            if let Some(d) = len_d {
+                w["end"] = json!((start + chrono::Duration::hours(d * 13 + 1)).to_rfc3339());
+            }
+            json!({
+                "id": i + 1, "name": format!("w{i}"), "window": w,
+                "trigger": if *class == 0 { json!({ "on": "visit" }) } else { json!({ "on": "birthday" }) },
+                "effects": [ { "type": "fixed_points", "points": 1 } ]
+            })
+        }).collect();
+        let b = book(&json!({ "campaigns": campaigns }));
+        let cal = ClinicCalendar::from_offset_seconds(offset_h * 3600).unwrap();
+        let cands = b.candidates(clinic_ops::campaign::EventClass::Visit, now);
+        for (i, c) in b.campaigns().iter().enumerate() {
+            let live = c.spec().window.holds(now, cal, None).is_ok();
+            if live && c.spec().trigger.class() == clinic_ops::campaign::EventClass::Visit {
+                prop_assert!(cands.contains(&i), "{} missed at {now}", c.id());
+            }
+        }
+    }
+
     /// Hosts load counters at arbitrary moments and commit whenever: the uses and points
     /// granted by committed reservations never pass the budgets.
     #[test]

@@ -146,8 +146,8 @@ struct ClassIndex {
     long: Vec<u32>,
 }
 
-/// The UTC month of an instant. Windows are indexed one month wider on each side, so that
-/// any clinic offset (at most ±14 h) lands in an indexed month.
+/// The UTC month of an instant. Windows and `now` are both instants, so bucketing them in UTC
+/// months needs no calendar: a window that holds at `now` covers `now`'s UTC month.
 fn month_key(t: DateTime<Utc>) -> i32 {
     t.year()
         .saturating_mul(12)
@@ -289,8 +289,8 @@ impl CampaignBook {
             let Ok(i) = u32::try_from(i) else { break };
             let w = &c.spec().window;
             let slot = &mut index[c.spec().trigger.class().slot()];
-            let first = month_key(w.start).saturating_sub(1);
-            match w.end.map(|e| month_key(e).saturating_add(1)) {
+            let first = month_key(w.start);
+            match w.end.map(month_key) {
                 Some(last) if last - first < MAX_INDEXED_MONTHS => {
                     for m in first..=last {
                         slot.by_month.entry(m).or_default().push(i);
