@@ -50,7 +50,7 @@ pub enum CapRef {
     /// `caps.limits[index]`.
     Limit {
         /// Its position in `caps.limits`.
-        index: usize,
+        index: u16,
     },
 }
 
@@ -99,7 +99,9 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
             per_patient: l.per == LimitKey::Patient,
             period: l.period.period(),
             max: l.max,
-            origin: CapRef::Limit { index },
+            origin: CapRef::Limit {
+                index: u16::try_from(index).unwrap_or(u16::MAX),
+            },
         });
     }
     out
