@@ -69,7 +69,9 @@ mod usage;
 mod window;
 
 pub use book::{BookSpec, CampaignBook, CapRef, GroupMode};
-pub use checks::{AdLawRule, AdLawWords, Finding, FindingKind, check_book, lint_copy};
+pub use checks::{
+    AdLawRule, AdLawWords, Finding, FindingKind, OPT_OUT_MARKERS, check_book, lint_copy,
+};
 pub use engine::evaluate;
 pub use error::CampaignError;
 pub use model::{

@@ -136,8 +136,16 @@ fn static_checks_find_each_problem() {
     ok_sensitive["consent"] = json!(["marketing", "health_data_segmentation"]);
     let mut copy = simple(8, 0, None, false, 1);
     copy["copy"] = json!({ "title": "三伏贴", "body": "保证治愈, 比其他诊所更好" });
+    let mut push = simple(9, 0, None, false, 1);
+    push["effects"] = json!([{ "type": "message", "template": "member_day" }]);
+    push["copy"] = json!({ "body": "会员日积分翻倍" });
+    let mut push_ok = push.clone();
+    push_ok["id"] = json!(10);
+    push_ok["copy"] = json!({ "body": "会员日积分翻倍, 回复TD退订" });
     let b = book(
         vec![
+            push,
+            push_ok,
             past,
             never,
             ex_a,
@@ -191,7 +199,9 @@ fn static_checks_find_each_problem() {
             "{w}"
         );
     }
-    assert_eq!(found.len(), 9, "{found:?}");
+    assert!(has(9, &|k| *k == FindingKind::MissingOptOut));
+    assert!(!has(10, &|_| true), "{found:?}");
+    assert_eq!(found.len(), 10, "{found:?}");
     assert!(lint_copy("会员日积分翻倍", &AdLawWords::default()).is_empty());
 }
 
