@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use std::hint::black_box;
 
 use clinic_ops::calendar::ClinicCalendar;
-use clinic_ops::campaign::{CampaignBook, EvalOptions, Event, EventKind, UsageSnapshot, evaluate};
+use clinic_ops::campaign::{
+    CampaignBook, EvalOptions, Evaluator, Event, EventKind, UsageSnapshot, evaluate,
+};
 use clinic_ops::id::PatientId;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::ConsentPurpose;
@@ -153,6 +155,38 @@ fn run<M: Measurement>(c: &mut Criterion<M>, name: &str) {
                 cal,
                 EvalOptions::TRACE,
             )
+        })
+    });
+    // The host's steady state: one `Evaluator` reused, so no allocation per event.
+    let mut ev = Evaluator::new();
+    g.bench_function("trace off, reused evaluator", |b| {
+        b.iter(|| {
+            ev.evaluate(
+                black_box(&book),
+                black_box(&event),
+                black_box(&facts),
+                &usage,
+                now,
+                cal,
+                EvalOptions::default(),
+            )
+            .effects
+            .len()
+        })
+    });
+    g.bench_function("trace on, reused evaluator", |b| {
+        b.iter(|| {
+            ev.evaluate(
+                black_box(&book),
+                black_box(&event),
+                black_box(&facts),
+                &usage,
+                now,
+                cal,
+                EvalOptions::TRACE,
+            )
+            .trace
+            .len()
         })
     });
     g.finish();

@@ -46,6 +46,7 @@ impl Ctx<'_> {
     }
 }
 
+#[derive(Debug)]
 struct Eligible {
     idx: usize,
     grants: std::ops::Range<usize>,
@@ -353,6 +354,9 @@ fn assess<'b>(
 ///
 /// With `options.trace`, the trace has one entry per campaign in the book, with explain
 /// trees for audiences that were false.
+///
+/// A host that evaluates many events should keep an [`Evaluator`], which gives the same
+/// result without allocating once its buffers have grown.
 pub fn evaluate<'b>(
     book: &'b CampaignBook,
     event: &Event,
@@ -362,81 +366,142 @@ pub fn evaluate<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Evaluation<'b> {
-    let today = calendar.local_date(now);
-    let cx = Ctx {
-        event,
-        facts,
-        usage,
-        now,
-        starts: [
-            today,
-            calendar.period_start(today, Period::Week),
-            calendar.period_start(today, Period::Month),
-            calendar.period_start(today, Period::Year),
-        ],
-        patient: facts.patient(),
-        explain: options.trace,
-        amount_fen: yuan_to_fen(event.kind.amount()),
-        base_points: pts_u64(event.base_points),
-    };
-    let candidates = book.candidate_iter(event.kind.class(), now);
-    let n = candidates.len();
-    let mut grants: Vec<Granted<'b>> = Vec::with_capacity(n * 2);
-    let mut keys = Vec::with_capacity(n * 3);
-    let mut eligible: Vec<Eligible> = Vec::with_capacity(n);
-    // With the trace on, every campaign starts with the outcome its packed metadata gives
-    // (window by instants, event class); the candidates' entries are overwritten below.
-    let mut trace = if options.trace {
-        base_trace(book, &cx)
-    } else {
-        Vec::new()
-    };
-    for i in candidates {
-        match assess(book, i, &cx, &mut grants, &mut keys) {
-            Ok(e) => eligible.push(e),
-            Err(o) => note(&mut trace, i, o),
-        }
+    let mut ev = Evaluator::new();
+    ev.evaluate(book, event, facts, usage, now, calendar, options);
+    ev.out
+}
+
+/// An evaluation engine with reusable buffers: [`Evaluator::evaluate`] gives exactly what
+/// [`evaluate`] gives, but keeps its result and working space between calls, so that a host
+/// evaluating a stream of events does not allocate once the buffers have grown to the
+/// largest evaluation seen.
+#[derive(Debug, Default)]
+pub struct Evaluator<'b> {
+    out: Evaluation<'b>,
+    eligible: Vec<Eligible>,
+    losses: Vec<Option<Loss>>,
+    drop_grants: Vec<std::ops::Range<usize>>,
+    drop_keys: Vec<std::ops::Range<usize>>,
+}
+
+impl<'b> Evaluator<'b> {
+    /// An evaluator with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
     }
-    let mut losses = resolve_groups(book, &eligible);
-    let (mut drop_grants, mut drop_keys) = (Vec::new(), Vec::new());
-    for (j, e) in eligible.iter().enumerate() {
-        match losses.get_mut(j).and_then(Option::take) {
-            Some(o) => {
-                drop_grants.push(e.grants.clone());
-                drop_keys.push(e.keys.clone());
-                note(&mut trace, e.idx, o);
-            }
-            None if options.trace => {
-                let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                let cut = gs.iter().any(|g| g.cut.is_some());
-                note(&mut trace, e.idx, Outcome::Applied { cut });
-            }
-            None => {}
-        }
+
+    /// The last evaluation (empty before the first call).
+    pub fn last(&self) -> &Evaluation<'b> {
+        &self.out
     }
-    // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation order:
-    // drop the losers' and hand the rest over without copying.
-    remove_ranges(&mut grants, &drop_grants);
-    remove_ranges(&mut keys, &drop_keys);
-    debug_assert!(
-        !options.trace
-            || trace
-                .iter()
-                .zip(&book.meta)
-                .all(|(t, m)| m.class != event.kind.class()
-                    || !matches!(
-                        t.outcome,
-                        Outcome::NotTrigger {
-                            miss: TriggerMiss::OtherEvent { .. }
+
+    /// Hands over the last evaluation, leaving empty buffers behind.
+    pub fn take(&mut self) -> Evaluation<'b> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Evaluates the book for one event of one patient, as [`evaluate`] does, replacing the
+    /// previous result.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate(
+        &mut self,
+        book: &'b CampaignBook,
+        event: &Event,
+        facts: &PatientFacts,
+        usage: &UsageSnapshot,
+        now: DateTime<Utc>,
+        calendar: ClinicCalendar,
+        options: EvalOptions,
+    ) -> &Evaluation<'b> {
+        let today = calendar.local_date(now);
+        let cx = Ctx {
+            event,
+            facts,
+            usage,
+            now,
+            starts: [
+                today,
+                calendar.period_start(today, Period::Week),
+                calendar.period_start(today, Period::Month),
+                calendar.period_start(today, Period::Year),
+            ],
+            patient: facts.patient(),
+            explain: options.trace,
+            amount_fen: yuan_to_fen(event.kind.amount()),
+            base_points: pts_u64(event.base_points),
+        };
+        let candidates = book.candidate_iter(event.kind.class(), now);
+        let n = candidates.len();
+        let Evaluation {
+            effects: grants,
+            reservation,
+            trace,
+        } = &mut self.out;
+        let mut keys = reservation.take_increments();
+        grants.clear();
+        keys.clear();
+        grants.reserve(n * 2);
+        keys.reserve(n * 3);
+        let eligible = &mut self.eligible;
+        eligible.clear();
+        // With the trace on, every campaign starts with the outcome its packed metadata
+        // gives (window by instants, event class); the candidates' entries are overwritten
+        // below.
+        trace.clear();
+        if options.trace {
+            base_trace(book, &cx, trace);
+        }
+        for i in candidates {
+            match assess(book, i, &cx, grants, &mut keys) {
+                Ok(e) => eligible.push(e),
+                Err(o) => note(trace, i, o),
+            }
+        }
+        let losses = &mut self.losses;
+        resolve_groups(book, eligible, losses);
+        let (drop_grants, drop_keys) = (&mut self.drop_grants, &mut self.drop_keys);
+        drop_grants.clear();
+        drop_keys.clear();
+        for (j, e) in eligible.iter().enumerate() {
+            match losses.get_mut(j).and_then(Option::take) {
+                Some(loss) => {
+                    drop_grants.push(e.grants.clone());
+                    drop_keys.push(e.keys.clone());
+                    if options.trace {
+                        if let Some(o) = loss.outcome(book) {
+                            note(trace, e.idx, o);
                         }
-                    )),
-        "the index missed a campaign whose window holds"
-    );
-    Evaluation {
-        effects: grants,
+                    }
+                }
+                None if options.trace => {
+                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                    let cut = gs.iter().any(|g| g.cut.is_some());
+                    note(trace, e.idx, Outcome::Applied { cut });
+                }
+                None => {}
+            }
+        }
+        // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation
+        // order: drop the losers' and hand the rest over without copying.
+        remove_ranges(grants, drop_grants);
+        remove_ranges(&mut keys, drop_keys);
+        debug_assert!(
+            !options.trace
+                || trace
+                    .iter()
+                    .zip(&book.meta)
+                    .all(|(t, m)| m.class != event.kind.class()
+                        || !matches!(
+                            t.outcome,
+                            Outcome::NotTrigger {
+                                miss: TriggerMiss::OtherEvent { .. }
+                            }
+                        )),
+            "the index missed a campaign whose window holds"
+        );
         // Each campaign owns its keys and `assess` lists each once.
-        reservation: UsageReservation::from_unique(keys),
-        trace,
+        *reservation = UsageReservation::from_unique(keys);
+        &self.out
     }
 }
 
@@ -450,50 +515,62 @@ fn note(trace: &mut [TraceEntry], i: usize, o: Outcome) {
 /// The trace before the candidates are assessed: every campaign the engine will not assess
 /// gets its outcome from the packed metadata, since the index hands out every campaign of
 /// the event's class whose window holds.
-fn base_trace(book: &CampaignBook, cx: &Ctx<'_>) -> Vec<TraceEntry> {
+fn base_trace(book: &CampaignBook, cx: &Ctx<'_>, trace: &mut Vec<TraceEntry>) {
     let now_us = cx.now.timestamp_micros();
-    book.meta
-        .iter()
-        .map(|m| TraceEntry {
-            campaign: m.id,
-            outcome: if now_us < m.start_us {
-                Outcome::OutsideWindow {
-                    miss: WindowMiss::NotStarted,
-                }
-            } else if now_us >= m.end_us {
-                Outcome::OutsideWindow {
-                    miss: WindowMiss::Ended,
-                }
-            } else {
-                Outcome::NotTrigger {
-                    miss: TriggerMiss::OtherEvent {
-                        listens_to: m.class,
-                    },
-                }
-            },
-        })
-        .collect()
+    trace.extend(book.meta.iter().map(|m| TraceEntry {
+        campaign: m.id,
+        outcome: if now_us < m.start_us {
+            Outcome::OutsideWindow {
+                miss: WindowMiss::NotStarted,
+            }
+        } else if now_us >= m.end_us {
+            Outcome::OutsideWindow {
+                miss: WindowMiss::Ended,
+            }
+        } else {
+            Outcome::NotTrigger {
+                miss: TriggerMiss::OtherEvent {
+                    listens_to: m.class,
+                },
+            }
+        },
+    }));
 }
 
-/// Removes the elements at the given ascending, disjoint index ranges. Losers are few, so
-/// draining from the back (one tail move per range) beats a pass over every element.
+/// Removes the elements at the given ascending, disjoint index ranges, keeping the order
+/// of the rest: one pass that swaps each kept element down once, instead of a tail move per
+/// range (a group of ten has nine losers).
 fn remove_ranges<T>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
-    for r in ranges.iter().rev() {
-        if r.start <= r.end && r.end <= v.len() {
-            v.drain(r.clone());
+    let Some(first) = ranges.first() else { return };
+    let mut w = first.start;
+    let mut r = first.start;
+    for cut in ranges {
+        // Keep [r, cut.start), skip the cut.
+        while r < cut.start && r < v.len() {
+            v.swap(w, r);
+            w += 1;
+            r += 1;
         }
+        r = r.max(cut.end);
     }
+    while r < v.len() {
+        v.swap(w, r);
+        w += 1;
+        r += 1;
+    }
+    v.truncate(w);
 }
 
-/// For each eligible campaign, `None` if it applies, or the outcome that stopped it. An
-/// empty result means all apply.
-fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outcome>> {
+/// Fills `losses` with, for each eligible campaign, `None` if it applies, or the outcome that
+/// stopped it. Left empty when all apply.
+fn resolve_groups(book: &CampaignBook, eligible: &[Eligible], losses: &mut Vec<Option<Loss>>) {
+    losses.clear();
     let group = |e: &Eligible| book.group_of.get(e.idx).copied().flatten();
     if !eligible.iter().any(|e| group(e).is_some()) {
-        // No group involved: everything applies, and nothing is allocated.
-        return Vec::new();
+        // No group involved: everything applies.
+        return;
     }
-    let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
+    losses.resize(eligible.len(), None);
     // Groups are few and so are eligible campaigns: scan instead of allocating.
     for (first, e) in eligible.iter().enumerate() {
         let Some((g, mode)) = group(e) else { continue };
@@ -527,30 +604,46 @@ fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outc
                 .map(|(j, _)| j),
         };
         let Some(w) = winner else { continue };
-        let Some(wc) = eligible.get(w).and_then(|x| book.campaigns().get(x.idx)) else {
-            continue;
-        };
-        let name = wc.spec().group.as_deref().unwrap_or_default();
+        let Some(wx) = eligible.get(w) else { continue };
         for (j, _) in members() {
             if j == w {
                 continue;
             }
-            let o = if exclusive.is_none() && mode == GroupMode::FirstMatch {
-                Outcome::BeatenByPriority { by: wc.id() }
-            } else {
-                Outcome::ExcludedByGroup {
-                    group: name.to_owned(),
-                    mode,
-                    by: wc.id(),
-                    exclusive: exclusive.is_some(),
-                }
-            };
             if let Some(slot) = losses.get_mut(j) {
-                *slot = Some(o);
+                *slot = Some(Loss {
+                    winner: wx.idx,
+                    mode,
+                    exclusive: exclusive.is_some(),
+                });
             }
         }
     }
-    losses
+}
+
+/// Why an eligible campaign lost in its group, kept compact: the trace's [`Outcome`] (with
+/// the group's name) is only built when the trace is on.
+#[derive(Debug, Clone, Copy)]
+struct Loss {
+    /// The book index of the campaign that won.
+    winner: usize,
+    mode: GroupMode,
+    exclusive: bool,
+}
+
+impl Loss {
+    fn outcome(self, book: &CampaignBook) -> Option<Outcome> {
+        let wc = book.campaigns().get(self.winner)?;
+        Some(if !self.exclusive && self.mode == GroupMode::FirstMatch {
+            Outcome::BeatenByPriority { by: wc.id() }
+        } else {
+            Outcome::ExcludedByGroup {
+                group: wc.spec().group.as_deref().unwrap_or_default().to_owned(),
+                mode: self.mode,
+                by: wc.id(),
+                exclusive: self.exclusive,
+            }
+        })
+    }
 }
 
 impl CampaignBook {

@@ -72,7 +72,7 @@ pub use book::{BookSpec, CampaignBook, CapRef, GroupMode};
 pub use checks::{
     AdLawRule, AdLawWords, Finding, FindingKind, OPT_OUT_MARKERS, check_book, lint_copy,
 };
-pub use engine::evaluate;
+pub use engine::{Evaluator, evaluate};
 pub use error::CampaignError;
 pub use model::{
     Anniversary, Budget, Campaign, CampaignSpec, Caps, Effect, EventClass, LimitKey, LimitPeriod,
