@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::campaign::{
-    Amount, CampaignBook, EvalOptions, Event, EventKind, UsageSnapshot, evaluate,
+    Amount, CampaignBook, EvalOptions, Evaluator, Event, EventKind, UsageSnapshot, evaluate,
 };
 use clinic_ops::id::PatientId;
 use clinic_ops::money::{Points, Yuan};
@@ -280,6 +280,35 @@ proptest! {
         let quiet = evaluate(&a, &ev, &f, &snap, now(), CAL, EvalOptions::default());
         prop_assert_eq!(&quiet.effects, &ra.effects);
         prop_assert_eq!(&quiet.reservation, &ra.reservation);
+    }
+
+    /// One `Evaluator` reused over a stream of events (trace on and off, `now` moving across
+    /// window edges, two books) gives exactly what a fresh `evaluate` gives each time.
+    #[test]
+    fn reused_evaluator_matches_evaluate(
+        specs in prop::collection::vec(spec(), 1..12),
+        other in prop::collection::vec(spec(), 1..12),
+        steps in prop::collection::vec(
+            (0u8..2, 0u64..2000, any::<bool>(), -9_000i64..10_000, any::<bool>(), any::<bool>()),
+            1..12,
+        ),
+        fill in prop::collection::vec(0u64..6000, 0..40),
+    ) {
+        let books = [book(&book_json(&specs)), book(&book_json(&other))];
+        let mut ev = Evaluator::new();
+        for (kind, amount, member, shift_h, trace, second) in steps {
+            let b = &books[usize::from(second)];
+            let e = event(kind, amount);
+            let f = facts(3, member, &[ConsentPurpose::Marketing]);
+            let snap = snapshot(b, &e, 3, &fill);
+            let at = now() + chrono::Duration::hours(shift_h);
+            let opts = if trace { EvalOptions::TRACE } else { EvalOptions::default() };
+            let fresh = evaluate(b, &e, &f, &snap, at, CAL, opts);
+            let reused = ev.evaluate(b, &e, &f, &snap, at, CAL, opts);
+            prop_assert_eq!(reused, &fresh);
+        }
+        let last = ev.last().clone();
+        prop_assert_eq!(ev.take(), last);
     }
 
     #[test]

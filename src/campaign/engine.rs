@@ -382,6 +382,13 @@ pub struct Evaluator<'b> {
     losses: Vec<Option<Loss>>,
     drop_grants: Vec<std::ops::Range<usize>>,
     drop_keys: Vec<std::ops::Range<usize>>,
+    /// Trace entries the last evaluation set past the base trace.
+    touched: Vec<usize>,
+    /// The instants `[from, until)` (µs) over which the base trace in `out.trace` holds:
+    /// no campaign starts or ends in between, so only the touched entries need resetting.
+    base_valid: Option<(i64, i64)>,
+    /// The book that base trace came from.
+    base_book: Option<&'b CampaignBook>,
 }
 
 impl<'b> Evaluator<'b> {
@@ -397,6 +404,8 @@ impl<'b> Evaluator<'b> {
 
     /// Hands over the last evaluation, leaving empty buffers behind.
     pub fn take(&mut self) -> Evaluation<'b> {
+        self.base_valid = None;
+        self.touched.clear();
         std::mem::take(&mut self.out)
     }
 
@@ -447,14 +456,36 @@ impl<'b> Evaluator<'b> {
         // With the trace on, every campaign starts with the outcome its packed metadata
         // gives (window by instants, event class); the candidates' entries are overwritten
         // below.
-        trace.clear();
+        let touched = &mut self.touched;
         if options.trace {
-            base_trace(book, &cx, trace);
+            let now_us = now.timestamp_micros();
+            match self.base_valid {
+                Some((from, until))
+                    if self.base_book.is_some_and(|b| std::ptr::eq(b, book))
+                        && trace.len() == book.meta.len()
+                        && from <= now_us
+                        && now_us < until =>
+                {
+                    for &i in touched.iter() {
+                        if let (Some(t), Some(m)) = (trace.get_mut(i), book.meta.get(i)) {
+                            *t = base_entry(m, now_us);
+                        }
+                    }
+                }
+                _ => {
+                    self.base_valid = Some(base_trace(book, now_us, trace));
+                    self.base_book = Some(book);
+                }
+            }
+        } else {
+            self.base_valid = None;
+            trace.clear();
         }
+        touched.clear();
         for i in candidates {
             match assess(book, i, &cx, grants, &mut keys) {
                 Ok(e) => eligible.push(e),
-                Err(o) => note(trace, i, o),
+                Err(o) => note(trace, touched, i, o),
             }
         }
         let losses = &mut self.losses;
@@ -469,14 +500,14 @@ impl<'b> Evaluator<'b> {
                     drop_keys.push(e.keys.clone());
                     if options.trace {
                         if let Some(o) = loss.outcome(book) {
-                            note(trace, e.idx, o);
+                            note(trace, touched, e.idx, o);
                         }
                     }
                 }
                 None if options.trace => {
                     let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
                     let cut = gs.iter().any(|g| g.cut.is_some());
-                    note(trace, e.idx, Outcome::Applied { cut });
+                    note(trace, touched, e.idx, Outcome::Applied { cut });
                 }
                 None => {}
             }
@@ -506,18 +537,36 @@ impl<'b> Evaluator<'b> {
 }
 
 /// Records a candidate's outcome in the trace (a no-op when the trace is off: it is empty).
-fn note(trace: &mut [TraceEntry], i: usize, o: Outcome) {
+fn note(trace: &mut [TraceEntry], touched: &mut Vec<usize>, i: usize, o: Outcome) {
     if let Some(t) = trace.get_mut(i) {
         t.outcome = o;
+        touched.push(i);
     }
 }
 
 /// The trace before the candidates are assessed: every campaign the engine will not assess
 /// gets its outcome from the packed metadata, since the index hands out every campaign of
 /// the event's class whose window holds.
-fn base_trace(book: &CampaignBook, cx: &Ctx<'_>, trace: &mut Vec<TraceEntry>) {
-    let now_us = cx.now.timestamp_micros();
-    trace.extend(book.meta.iter().map(|m| TraceEntry {
+fn base_trace(book: &CampaignBook, now_us: i64, trace: &mut Vec<TraceEntry>) -> (i64, i64) {
+    trace.clear();
+    trace.extend(book.meta.iter().map(|m| base_entry(m, now_us)));
+    // The nearest window edges around `now`: the base trace holds until one is crossed.
+    let (mut from, mut until) = (i64::MIN, i64::MAX);
+    for m in &book.meta {
+        for edge in [m.start_us, m.end_us] {
+            if edge <= now_us {
+                from = from.max(edge);
+            } else {
+                until = until.min(edge);
+            }
+        }
+    }
+    (from, until)
+}
+
+/// A campaign's entry before assessment, from its packed metadata.
+fn base_entry(m: &super::book::Meta, now_us: i64) -> TraceEntry {
+    TraceEntry {
         campaign: m.id,
         outcome: if now_us < m.start_us {
             Outcome::OutsideWindow {
@@ -534,29 +583,27 @@ fn base_trace(book: &CampaignBook, cx: &Ctx<'_>, trace: &mut Vec<TraceEntry>) {
                 },
             }
         },
-    }));
+    }
 }
 
 /// Removes the elements at the given ascending, disjoint index ranges, keeping the order
-/// of the rest: one pass that swaps each kept element down once, instead of a tail move per
-/// range (a group of ten has nine losers).
-fn remove_ranges<T>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
+/// of the rest: each kept run is copied down once, instead of a tail move per range (a
+/// group of ten has nine losers).
+fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
     let Some(first) = ranges.first() else { return };
-    let mut w = first.start;
-    let mut r = first.start;
-    for cut in ranges {
-        // Keep [r, cut.start), skip the cut.
-        while r < cut.start && r < v.len() {
-            v.swap(w, r);
-            w += 1;
-            r += 1;
+    let len = v.len();
+    let mut w = first.start.min(len);
+    let mut r = w;
+    for cut in ranges.iter().map(|c| c.start.min(len)..c.end.min(len)) {
+        if r < cut.start {
+            v.copy_within(r..cut.start, w);
+            w += cut.start - r;
         }
         r = r.max(cut.end);
     }
-    while r < v.len() {
-        v.swap(w, r);
-        w += 1;
-        r += 1;
+    if r < len {
+        v.copy_within(r..len, w);
+        w += len - r;
     }
     v.truncate(w);
 }
