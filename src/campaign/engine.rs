@@ -366,7 +366,10 @@ pub fn evaluate<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Evaluation<'b> {
-    let mut ev = Evaluator::new();
+    let mut ev = Evaluator {
+        one_shot: true,
+        ..Evaluator::default()
+    };
     ev.evaluate(book, event, facts, usage, now, calendar, options);
     ev.out
 }
@@ -389,6 +392,9 @@ pub struct Evaluator<'b> {
     base_valid: Option<(i64, i64)>,
     /// The book that base trace came from.
     base_book: Option<&'b CampaignBook>,
+    /// Used once (by [`evaluate`]): the base trace will not be reused, so its validity
+    /// interval is not worth computing.
+    one_shot: bool,
 }
 
 impl<'b> Evaluator<'b> {
@@ -473,7 +479,8 @@ impl<'b> Evaluator<'b> {
                     }
                 }
                 _ => {
-                    self.base_valid = Some(base_trace(book, now_us, trace));
+                    let valid = base_trace(book, now_us, trace, !self.one_shot);
+                    self.base_valid = valid;
                     self.base_book = Some(book);
                 }
             }
@@ -547,9 +554,17 @@ fn note(trace: &mut [TraceEntry], touched: &mut Vec<usize>, i: usize, o: Outcome
 /// The trace before the candidates are assessed: every campaign the engine will not assess
 /// gets its outcome from the packed metadata, since the index hands out every campaign of
 /// the event's class whose window holds.
-fn base_trace(book: &CampaignBook, now_us: i64, trace: &mut Vec<TraceEntry>) -> (i64, i64) {
+fn base_trace(
+    book: &CampaignBook,
+    now_us: i64,
+    trace: &mut Vec<TraceEntry>,
+    keep: bool,
+) -> Option<(i64, i64)> {
     trace.clear();
     trace.extend(book.meta.iter().map(|m| base_entry(m, now_us)));
+    if !keep {
+        return None;
+    }
     // The nearest window edges around `now`: the base trace holds until one is crossed.
     let (mut from, mut until) = (i64::MIN, i64::MAX);
     for m in &book.meta {
@@ -561,7 +576,7 @@ fn base_trace(book: &CampaignBook, now_us: i64, trace: &mut Vec<TraceEntry>) -> 
             }
         }
     }
-    (from, until)
+    Some((from, until))
 }
 
 /// A campaign's entry before assessment, from its packed metadata.
