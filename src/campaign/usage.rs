@@ -378,6 +378,55 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_finds_every_key_and_ignores_load_order() {
+        let v = |value: u64| Versioned {
+            value,
+            version: Version::new(value + 1),
+        };
+        let keys: Vec<UsageKey> = (0..300u64)
+            .map(|n| UsageKey {
+                campaign: CampaignId::new(n % 37),
+                action: match n % 3 {
+                    0 => UsageAction::Apply,
+                    1 => UsageAction::EarnPoints,
+                    _ => UsageAction::Cashback,
+                },
+                patient: (n % 2 == 0).then(|| PatientId::new(n / 7)),
+                bucket: if n % 5 == 0 {
+                    Bucket::Lifetime
+                } else {
+                    Bucket::Period {
+                        period: Period::Day,
+                        start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+                            + chrono::Days::new(n / 11),
+                    }
+                },
+            })
+            .collect();
+        let (mut a, mut b) = (UsageSnapshot::new(), UsageSnapshot::new());
+        let mut model = std::collections::BTreeMap::new();
+        for (n, k) in keys.iter().enumerate() {
+            a.insert(*k, v(n as u64));
+            model.insert(*k, v(n as u64));
+        }
+        for (k, c) in model.iter().rev() {
+            b.insert(*k, c.clone());
+        }
+        assert_eq!(a.len(), model.len());
+        for (k, c) in &model {
+            assert_eq!(a.get(k), (c.value, Some(c.version)));
+        }
+        assert_eq!(a, b);
+        assert_eq!(
+            a.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            model.keys().copied().collect::<Vec<_>>()
+        );
+        assert_eq!(a.get(&key(Some(999_999))), (0, None));
+        b.insert(keys[0], v(77));
+        assert_ne!(a, b);
+        assert_eq!(b.get(&keys[0]), (77, Some(Version::new(78))));
+    }
+    #[test]
     fn key_text_is_stable() {
         assert_eq!(
             key(Some(3)).to_string(),
