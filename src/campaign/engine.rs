@@ -459,6 +459,7 @@ impl<'b> Evaluator<'b> {
         keys.reserve(n * 3);
         let eligible = &mut self.eligible;
         eligible.clear();
+        eligible.reserve(n);
         // With the trace on, every campaign starts with the outcome its packed metadata
         // gives (window by instants, event class); the candidates' entries are overwritten
         // below.
@@ -489,10 +490,15 @@ impl<'b> Evaluator<'b> {
             trace.clear();
         }
         touched.clear();
+        // A one-shot evaluation never resets its trace, so it need not track what it set.
+        let track = options.trace && !self.one_shot;
+        if track {
+            touched.reserve(n);
+        }
         for i in candidates {
             match assess(book, i, &cx, grants, &mut keys) {
                 Ok(e) => eligible.push(e),
-                Err(o) => note(trace, touched, i, o),
+                Err(o) => note(trace, touched, track, i, o),
             }
         }
         let losses = &mut self.losses;
@@ -500,6 +506,10 @@ impl<'b> Evaluator<'b> {
         let (drop_grants, drop_keys) = (&mut self.drop_grants, &mut self.drop_keys);
         drop_grants.clear();
         drop_keys.clear();
+        if !losses.is_empty() {
+            drop_grants.reserve(losses.len());
+            drop_keys.reserve(losses.len());
+        }
         for (j, e) in eligible.iter().enumerate() {
             match losses.get_mut(j).and_then(Option::take) {
                 Some(loss) => {
@@ -507,14 +517,14 @@ impl<'b> Evaluator<'b> {
                     drop_keys.push(e.keys.clone());
                     if options.trace {
                         if let Some(o) = loss.outcome(book) {
-                            note(trace, touched, e.idx, o);
+                            note(trace, touched, track, e.idx, o);
                         }
                     }
                 }
                 None if options.trace => {
                     let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
                     let cut = gs.iter().any(|g| g.cut.is_some());
-                    note(trace, touched, e.idx, Outcome::Applied { cut });
+                    note(trace, touched, track, e.idx, Outcome::Applied { cut });
                 }
                 None => {}
             }
@@ -544,10 +554,12 @@ impl<'b> Evaluator<'b> {
 }
 
 /// Records a candidate's outcome in the trace (a no-op when the trace is off: it is empty).
-fn note(trace: &mut [TraceEntry], touched: &mut Vec<usize>, i: usize, o: Outcome) {
+fn note(trace: &mut [TraceEntry], touched: &mut Vec<usize>, track: bool, i: usize, o: Outcome) {
     if let Some(t) = trace.get_mut(i) {
         t.outcome = o;
-        touched.push(i);
+        if track {
+            touched.push(i);
+        }
     }
 }
 
