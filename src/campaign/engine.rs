@@ -311,7 +311,10 @@ fn assess<'b>(
                     None => want,
                 };
                 got_fen = got_fen.saturating_add(give);
-                g.granted = Amount::Yuan(fen_to_yuan(give));
+                // Uncut, the grant is the desired amount: skip building the decimal again.
+                if give != units.get(g.rule).copied().unwrap_or(0) {
+                    g.granted = Amount::Yuan(fen_to_yuan(give));
+                }
             }
             (_, Effect::Coupon { value: Some(_), .. }) => {
                 let face = c.rates.get(g.rule).map_or(0, |r| r.1);
