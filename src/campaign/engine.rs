@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
-use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
+use super::book::{CampaignBook, CapRef, fen_to_yuan, yuan_to_fen};
+use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger};
 use super::outcome::{
-    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TraceEntry,
-    TriggerMiss,
+    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TriggerMiss,
 };
+use super::resolve::{Loss, base_entry, base_trace, note, remove_ranges, resolve_groups};
 use super::usage::{
     Bucket, UsageAction, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot,
 };
@@ -46,12 +46,15 @@ impl Ctx<'_> {
     }
 }
 
+/// A candidate that passed every check but its group's.
 #[derive(Debug)]
-struct Eligible {
-    idx: usize,
+pub(super) struct Eligible {
+    /// Its index in the book.
+    pub(super) idx: usize,
     grants: std::ops::Range<usize>,
     keys: std::ops::Range<usize>,
-    value: u128,
+    /// What it is worth to the patient, in fen.
+    pub(super) value: u128,
 }
 
 fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
@@ -553,212 +556,5 @@ impl<'b> Evaluator<'b> {
         // Each campaign owns its keys and `assess` lists each once.
         *reservation = UsageReservation::from_unique(keys);
         &self.out
-    }
-}
-
-/// Records a candidate's outcome in the trace (a no-op when the trace is off: it is empty).
-fn note(trace: &mut [TraceEntry], touched: &mut Vec<usize>, track: bool, i: usize, o: Outcome) {
-    if let Some(t) = trace.get_mut(i) {
-        t.outcome = o;
-        if track {
-            touched.push(i);
-        }
-    }
-}
-
-/// The trace before the candidates are assessed: every campaign the engine will not assess
-/// gets its outcome from the packed metadata, since the index hands out every campaign of
-/// the event's class whose window holds.
-fn base_trace(
-    book: &CampaignBook,
-    now_us: i64,
-    trace: &mut Vec<TraceEntry>,
-    keep: bool,
-) -> Option<(i64, i64)> {
-    trace.clear();
-    trace.extend(book.meta.iter().map(|m| base_entry(m, now_us)));
-    if !keep {
-        return None;
-    }
-    // The nearest window edges around `now`: the base trace holds until one is crossed.
-    let (mut from, mut until) = (i64::MIN, i64::MAX);
-    for m in &book.meta {
-        for edge in [m.start_us, m.end_us] {
-            if edge <= now_us {
-                from = from.max(edge);
-            } else {
-                until = until.min(edge);
-            }
-        }
-    }
-    Some((from, until))
-}
-
-/// A campaign's entry before assessment, from its packed metadata.
-fn base_entry(m: &super::book::Meta, now_us: i64) -> TraceEntry {
-    TraceEntry {
-        campaign: m.id,
-        outcome: if now_us < m.start_us {
-            Outcome::OutsideWindow {
-                miss: WindowMiss::NotStarted,
-            }
-        } else if now_us >= m.end_us {
-            Outcome::OutsideWindow {
-                miss: WindowMiss::Ended,
-            }
-        } else {
-            Outcome::NotTrigger {
-                miss: TriggerMiss::OtherEvent {
-                    listens_to: m.class,
-                },
-            }
-        },
-    }
-}
-
-/// Removes the elements at the given ascending, disjoint index ranges, keeping the order
-/// of the rest: each kept run is copied down once, instead of a tail move per range (a
-/// group of ten has nine losers).
-fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
-    let Some(first) = ranges.first() else { return };
-    let len = v.len();
-    let mut w = first.start.min(len);
-    let mut r = w;
-    for cut in ranges.iter().map(|c| c.start.min(len)..c.end.min(len)) {
-        if r < cut.start {
-            v.copy_within(r..cut.start, w);
-            w += cut.start - r;
-        }
-        r = r.max(cut.end);
-    }
-    if r < len {
-        v.copy_within(r..len, w);
-        w += len - r;
-    }
-    v.truncate(w);
-}
-
-/// Fills `losses` with, for each eligible campaign, `None` if it applies, or the outcome that
-/// stopped it. Left empty when all apply.
-fn resolve_groups(book: &CampaignBook, eligible: &[Eligible], losses: &mut Vec<Option<Loss>>) {
-    losses.clear();
-    let group = |e: &Eligible| book.group_of.get(e.idx).copied().flatten();
-    if !eligible.iter().any(|e| group(e).is_some()) {
-        // No group involved: everything applies.
-        return;
-    }
-    losses.resize(eligible.len(), None);
-    // Groups are few and so are eligible campaigns: scan instead of allocating.
-    for (first, e) in eligible.iter().enumerate() {
-        let Some((g, mode)) = group(e) else { continue };
-        let in_group = |x: &Eligible| group(x).map(|(h, _)| h) == Some(g);
-        if eligible.iter().take(first).any(in_group) {
-            continue; // this group was resolved at its first member
-        }
-        let members = || {
-            eligible
-                .iter()
-                .enumerate()
-                .skip(first)
-                .filter(|(_, x)| in_group(x))
-        };
-        let is_exclusive = |x: &Eligible| {
-            book.campaigns()
-                .get(x.idx)
-                .is_some_and(|c| c.spec().exclusive)
-        };
-        let exclusive = members().find(|(_, x)| is_exclusive(x)).map(|(j, _)| j);
-        let winner = match (exclusive, mode) {
-            (Some(j), _) => Some(j),
-            (None, GroupMode::StackAll) => None,
-            (None, GroupMode::FirstMatch) => Some(first),
-            // The first of the most valuable: `max_by_key` would take the last.
-            (None, _) => members()
-                .fold(None, |best: Option<(usize, u128)>, (j, x)| match best {
-                    Some((_, v)) if x.value <= v => best,
-                    _ => Some((j, x.value)),
-                })
-                .map(|(j, _)| j),
-        };
-        let Some(w) = winner else { continue };
-        let Some(wx) = eligible.get(w) else { continue };
-        for (j, _) in members() {
-            if j == w {
-                continue;
-            }
-            if let Some(slot) = losses.get_mut(j) {
-                *slot = Some(Loss {
-                    winner: wx.idx,
-                    mode,
-                    exclusive: exclusive.is_some(),
-                });
-            }
-        }
-    }
-}
-
-/// Why an eligible campaign lost in its group, kept compact: the trace's [`Outcome`] (with
-/// the group's name) is only built when the trace is on.
-#[derive(Debug, Clone, Copy)]
-struct Loss {
-    /// The book index of the campaign that won.
-    winner: usize,
-    mode: GroupMode,
-    exclusive: bool,
-}
-
-impl Loss {
-    fn outcome(self, book: &CampaignBook) -> Option<Outcome> {
-        let wc = book.campaigns().get(self.winner)?;
-        Some(if !self.exclusive && self.mode == GroupMode::FirstMatch {
-            Outcome::BeatenByPriority { by: wc.id() }
-        } else {
-            Outcome::ExcludedByGroup {
-                group: wc.spec().group.as_deref().unwrap_or_default().to_owned(),
-                mode: self.mode,
-                by: wc.id(),
-                exclusive: self.exclusive,
-            }
-        })
-    }
-}
-
-impl CampaignBook {
-    /// The counters an evaluation of `event` for `patient` at `now` may read: load these
-    /// through [`crate::store::UsageStore::load`] before calling [`evaluate`].
-    pub fn usage_keys(
-        &self,
-        event: &Event,
-        patient: PatientId,
-        now: DateTime<Utc>,
-        calendar: ClinicCalendar,
-    ) -> Vec<UsageKey> {
-        let today = calendar.local_date(now);
-        let mut out = Vec::new();
-        for i in self.candidates(event.kind.class(), now) {
-            let Some(c) = self.campaigns().get(i) else {
-                continue;
-            };
-            let caps = self.caps_of(i);
-            for cap in caps {
-                let bucket = match cap.period {
-                    None => Bucket::Lifetime,
-                    Some(period) => Bucket::Period {
-                        period,
-                        start: calendar.period_start(today, period),
-                    },
-                };
-                let key = UsageKey {
-                    campaign: c.id(),
-                    action: cap.action,
-                    patient: cap.per_patient.then_some(patient),
-                    bucket,
-                };
-                if !out.contains(&key) {
-                    out.push(key);
-                }
-            }
-        }
-        out
     }
 }

@@ -65,6 +65,7 @@ mod engine;
 mod error;
 mod model;
 mod outcome;
+mod resolve;
 mod usage;
 mod window;
 
