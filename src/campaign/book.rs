@@ -121,6 +121,7 @@ pub(crate) fn yuan_to_fen(y: Yuan) -> u64 {
 }
 
 /// Whole fen to ¥: exact below 10¹⁴ fen, which is every amount a [`Yuan`] holds.
+#[inline]
 pub(crate) fn fen_to_yuan(fen: u64) -> Yuan {
     if let Ok(small) = u32::try_from(fen) {
         return Yuan::from_fen(small);

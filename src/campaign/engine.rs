@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::book::{CampaignBook, CapRef, fen_to_yuan, yuan_to_fen};
+use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
 use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger};
 use super::outcome::{
     Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TriggerMiss,
@@ -55,6 +55,10 @@ pub(super) struct Eligible {
     keys: std::ops::Range<usize>,
     /// What it is worth to the patient, in fen.
     pub(super) value: u128,
+    /// Its group (index and mode), copied here so that group resolution reads no campaign.
+    pub(super) group: Option<(u32, GroupMode)>,
+    /// Whether it is exclusive in its group.
+    pub(super) exclusive: bool,
 }
 
 fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
@@ -340,6 +344,8 @@ fn assess<'b>(
         grants: g0..grants.len(),
         keys: k0..keys.len(),
         value,
+        group: book.group_of.get(i).copied().flatten(),
+        exclusive: spec.exclusive,
     })
 }
 
@@ -508,7 +514,7 @@ impl<'b> Evaluator<'b> {
             }
         }
         let losses = &mut self.losses;
-        resolve_groups(book, eligible, losses);
+        resolve_groups(eligible, losses);
         let (drop_grants, drop_keys) = (&mut self.drop_grants, &mut self.drop_keys);
         drop_grants.clear();
         drop_keys.clear();

@@ -101,13 +101,9 @@ pub(super) fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<u
 
 /// Fills `losses` with, for each eligible campaign, `None` if it applies, or the outcome that
 /// stopped it. Left empty when all apply.
-pub(super) fn resolve_groups(
-    book: &CampaignBook,
-    eligible: &[Eligible],
-    losses: &mut Vec<Option<Loss>>,
-) {
+pub(super) fn resolve_groups(eligible: &[Eligible], losses: &mut Vec<Option<Loss>>) {
     losses.clear();
-    let group = |e: &Eligible| book.group_of.get(e.idx).copied().flatten();
+    let group = |e: &Eligible| e.group;
     if !eligible.iter().any(|e| group(e).is_some()) {
         // No group involved: everything applies.
         return;
@@ -127,12 +123,7 @@ pub(super) fn resolve_groups(
                 .skip(first)
                 .filter(|(_, x)| in_group(x))
         };
-        let is_exclusive = |x: &Eligible| {
-            book.campaigns()
-                .get(x.idx)
-                .is_some_and(|c| c.spec().exclusive)
-        };
-        let exclusive = members().find(|(_, x)| is_exclusive(x)).map(|(j, _)| j);
+        let exclusive = members().find(|(_, x)| x.exclusive).map(|(j, _)| j);
         let winner = match (exclusive, mode) {
             (Some(j), _) => Some(j),
             (None, GroupMode::StackAll) => None,

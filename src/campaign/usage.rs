@@ -194,6 +194,7 @@ impl UsageSnapshot {
     }
 
     /// The count and version of a key: `(0, None)` when absent.
+    #[inline]
     pub fn get(&self, key: &UsageKey) -> (u64, Option<Version>) {
         if self.counters.is_empty() {
             return (0, None);
