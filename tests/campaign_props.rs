@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::campaign::{
-    Amount, CampaignBook, EvalOptions, Event, EventKind, UsageSnapshot, evaluate,
+    Amount, CampaignBook, EvalOptions, Evaluator, Event, EventKind, UsageSnapshot, evaluate,
 };
 use clinic_ops::id::PatientId;
 use clinic_ops::money::{Points, Yuan};
@@ -241,6 +241,12 @@ proptest! {
             }
         }
         prop_assert_eq!(out.trace.len(), b.campaigns().len());
+        // The host loads only `usage_keys`: every reserved key must be among them.
+        let keys = b.usage_keys(&ev, PatientId::new(3), now(), CAL);
+        for (k, inc) in out.reservation.increments() {
+            prop_assert!(keys.contains(k), "reserved {k} was not among the keys to load");
+            prop_assert_eq!(inc.expected, snap.get(k).1);
+        }
         let applied = out.trace.iter().filter(|t| t.outcome.applied()).count();
         prop_assert_eq!(applied, out.applied().len());
     }
@@ -276,6 +282,35 @@ proptest! {
         prop_assert_eq!(&quiet.reservation, &ra.reservation);
     }
 
+    /// One `Evaluator` reused over a stream of events (trace on and off, `now` moving across
+    /// window edges, two books) gives exactly what a fresh `evaluate` gives each time.
+    #[test]
+    fn reused_evaluator_matches_evaluate(
+        specs in prop::collection::vec(spec(), 1..12),
+        other in prop::collection::vec(spec(), 1..12),
+        steps in prop::collection::vec(
+            (0u8..2, 0u64..2000, any::<bool>(), -9_000i64..10_000, any::<bool>(), any::<bool>()),
+            1..12,
+        ),
+        fill in prop::collection::vec(0u64..6000, 0..40),
+    ) {
+        let books = [book(&book_json(&specs)), book(&book_json(&other))];
+        let mut ev = Evaluator::new();
+        for (kind, amount, member, shift_h, trace, second) in steps {
+            let b = &books[usize::from(second)];
+            let e = event(kind, amount);
+            let f = facts(3, member, &[ConsentPurpose::Marketing]);
+            let snap = snapshot(b, &e, 3, &fill);
+            let at = now() + chrono::Duration::hours(shift_h);
+            let opts = if trace { EvalOptions::TRACE } else { EvalOptions::default() };
+            let fresh = evaluate(b, &e, &f, &snap, at, CAL, opts);
+            let reused = ev.evaluate(b, &e, &f, &snap, at, CAL, opts);
+            prop_assert_eq!(reused, &fresh);
+        }
+        let last = ev.last().clone();
+        prop_assert_eq!(ev.take(), last);
+    }
+
     #[test]
     fn no_consent_no_marketing(
         specs in prop::collection::vec(spec(), 1..12),
@@ -293,6 +328,48 @@ proptest! {
             }
             if g.effect.is_marketing() {
                 prop_assert!(granted.contains(&ConsentPurpose::Marketing));
+            }
+        }
+    }
+
+    /// The index never misses a campaign whose window holds, whatever the windows and the
+    /// clinic's offset.
+    #[test]
+    fn index_is_a_superset_of_live_windows(
+        windows in prop::collection::vec((0i64..2_000, prop::option::of(1i64..1_500), 0u8..2), 1..30),
+        pick in any::<prop::sample::Index>(),
+        near_end in any::<bool>(),
+        shift_h in 0i64..800,
+        offset_h in -12i32..14,
+    ) {
+        let base = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+        // `now` just after a window's start or just before its end, where a wrong index
+        // bucket would show.
+        let (start_h, len_d, _) = windows[pick.index(windows.len())];
+        let start = base + chrono::Duration::hours(start_h * 37);
+        let now = match len_d {
+            Some(d) if near_end => start + chrono::Duration::hours(d * 13 + 1 - shift_h.min(d * 13)),
+            _ => start + chrono::Duration::hours(shift_h),
+        };
+        let campaigns: Vec<Value> = windows.iter().enumerate().map(|(i, (start_h, len_d, class))| {
+            let start = base + chrono::Duration::hours(*start_h * 37);
+            let mut w = json!({ "start": start.to_rfc3339() });
+            if let Some(d) = len_d {
+                w["end"] = json!((start + chrono::Duration::hours(d * 13 + 1)).to_rfc3339());
+            }
+            json!({
+                "id": i + 1, "name": format!("w{i}"), "window": w,
+                "trigger": if *class == 0 { json!({ "on": "visit" }) } else { json!({ "on": "birthday" }) },
+                "effects": [ { "type": "fixed_points", "points": 1 } ]
+            })
+        }).collect();
+        let b = book(&json!({ "campaigns": campaigns }));
+        let cal = ClinicCalendar::from_offset_seconds(offset_h * 3600).unwrap();
+        let cands = b.candidates(clinic_ops::campaign::EventClass::Visit, now);
+        for (i, c) in b.campaigns().iter().enumerate() {
+            let live = c.spec().window.holds(now, cal, None).is_ok();
+            if live && c.spec().trigger.class() == clinic_ops::campaign::EventClass::Visit {
+                prop_assert!(cands.contains(&i), "{} missed at {now}", c.id());
             }
         }
     }

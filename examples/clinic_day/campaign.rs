@@ -88,10 +88,8 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         "\n{:<5} {:>8} {:>12} {:>10}  outcome",
         "id", "paid", "extra pts", "cashback"
     );
-    let mut shown: (
-        Option<(PatientId, Evaluation<'_>)>,
-        Option<(PatientId, Evaluation<'_>)>,
-    ) = (None, None);
+    let mut applied_to: Option<(PatientId, Evaluation<'_>)> = None;
+    let mut not_applied_to: Option<(PatientId, Evaluation<'_>)> = None;
     let mut paid_out = Yuan::ZERO;
     for n in 1..=24u64 {
         let id = PatientId::new(n);
@@ -146,17 +144,17 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             .trace
             .iter()
             .any(|t| matches!(t.outcome, Outcome::AudienceFalse { .. }));
-        if applied && (shown.0.is_none() || cut) {
-            shown.0 = Some((id, ev));
-        } else if audience_false && shown.1.is_none() {
-            shown.1 = Some((id, ev));
+        if applied && (applied_to.is_none() || cut) {
+            applied_to = Some((id, ev));
+        } else if audience_false && not_applied_to.is_none() {
+            not_applied_to = Some((id, ev));
         }
     }
     println!("cashback paid out: ¥{paid_out} of the ¥80 budget");
-    if let Some((id, ev)) = &shown.0 {
+    if let Some((id, ev)) = &applied_to {
         show(&format!("\ntrace for {id} (it applied):"), &book, ev);
     }
-    if let Some((id, ev)) = &shown.1 {
+    if let Some((id, ev)) = &not_applied_to {
         show(&format!("\ntrace for {id} (it did not apply):"), &book, ev);
     }
     Ok(())

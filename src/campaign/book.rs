@@ -26,6 +26,17 @@ pub enum GroupMode {
     BestForPatient,
 }
 
+impl fmt::Display for GroupMode {
+    /// The snake_case code, as in JSON.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupMode::StackAll => "stack_all",
+            GroupMode::FirstMatch => "first_match",
+            GroupMode::BestForPatient => "best_for_patient",
+        })
+    }
+}
+
 /// Which cap of a campaign cut or stopped it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "cap", rename_all = "snake_case")]
@@ -39,7 +50,7 @@ pub enum CapRef {
     /// `caps.limits[index]`.
     Limit {
         /// Its position in `caps.limits`.
-        index: usize,
+        index: u16,
     },
 }
 
@@ -88,7 +99,9 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
             per_patient: l.per == LimitKey::Patient,
             period: l.period.period(),
             max: l.max,
-            origin: CapRef::Limit { index },
+            origin: CapRef::Limit {
+                index: u16::try_from(index).unwrap_or(u16::MAX),
+            },
         });
     }
     out
@@ -108,6 +121,7 @@ pub(crate) fn yuan_to_fen(y: Yuan) -> u64 {
 }
 
 /// Whole fen to ¥: exact below 10¹⁴ fen, which is every amount a [`Yuan`] holds.
+#[inline]
 pub(crate) fn fen_to_yuan(fen: u64) -> Yuan {
     if let Ok(small) = u32::try_from(fen) {
         return Yuan::from_fen(small);
@@ -135,8 +149,8 @@ struct ClassIndex {
     long: Vec<u32>,
 }
 
-/// The UTC month of an instant. Windows are indexed one month wider on each side, so that
-/// any clinic offset (at most ±14 h) lands in an indexed month.
+/// The UTC month of an instant. Windows and `now` are both instants, so bucketing them in UTC
+/// months needs no calendar: a window that holds at `now` covers `now`'s UTC month.
 fn month_key(t: DateTime<Utc>) -> i32 {
     t.year()
         .saturating_mul(12)
@@ -174,6 +188,7 @@ pub struct BookSpec {
     #[serde(default = "default_point_value")]
     pub point_value: Yuan,
     /// The campaigns, in any order.
+    #[serde(deserialize_with = "super::error::campaigns")]
     pub campaigns: Vec<CampaignSpec>,
 }
 
@@ -277,8 +292,8 @@ impl CampaignBook {
             let Ok(i) = u32::try_from(i) else { break };
             let w = &c.spec().window;
             let slot = &mut index[c.spec().trigger.class().slot()];
-            let first = month_key(w.start).saturating_sub(1);
-            match w.end.map(|e| month_key(e).saturating_add(1)) {
+            let first = month_key(w.start);
+            match w.end.map(month_key) {
                 Some(last) if last - first < MAX_INDEXED_MONTHS => {
                     for m in first..=last {
                         slot.by_month.entry(m).or_default().push(i);
@@ -344,25 +359,54 @@ impl CampaignBook {
         out: &mut Vec<usize>,
     ) {
         out.clear();
-        let Some(slot) = self.index.get(class.slot()) else {
-            return;
+        out.extend(self.candidate_iter(class, now));
+    }
+
+    /// The candidates in ascending order, merged from the month bucket and the long list
+    /// without allocating; `size_hint` is exact.
+    pub(crate) fn candidate_iter(
+        &self,
+        class: EventClass,
+        now: DateTime<Utc>,
+    ) -> impl ExactSizeIterator<Item = usize> + '_ {
+        let (month, long): (&[u32], &[u32]) = match self.index.get(class.slot()) {
+            Some(slot) => (
+                slot.by_month
+                    .get(&month_key(now))
+                    .map_or(&[], Vec::as_slice),
+                &slot.long,
+            ),
+            None => (&[], &[]),
         };
-        let month: &[u32] = slot
-            .by_month
-            .get(&month_key(now))
-            .map_or(&[], Vec::as_slice);
-        let (mut a, mut b) = (month.iter().peekable(), slot.long.iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x <= y => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            if let Some(&i) = next {
-                out.push(i as usize);
-            }
-        }
+        Merge { a: month, b: long }
     }
 }
+
+/// Two ascending lists merged.
+struct Merge<'a> {
+    a: &'a [u32],
+    b: &'a [u32],
+}
+
+impl Iterator for Merge<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        let take_a = match (self.a.first(), self.b.first()) {
+            (Some(x), Some(y)) => x <= y,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let side = if take_a { &mut self.a } else { &mut self.b };
+        let (first, rest) = side.split_first()?;
+        *side = rest;
+        Some(*first as usize)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.a.len() + self.b.len();
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Merge<'_> {}

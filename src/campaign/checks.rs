@@ -119,6 +119,9 @@ pub fn lint_copy<'w>(text: &str, words: &'w AdLawWords) -> Vec<(&'w str, AdLawRu
         .collect()
 }
 
+/// Phrases that show a message offers an opt-out (`回复TD退订`, `unsubscribe`).
+pub const OPT_OUT_MARKERS: [&str; 4] = ["退订", "回复TD", "拒收", "unsubscribe"];
+
 /// What a static check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -150,6 +153,9 @@ pub enum FindingKind {
     /// A marketing campaign whose audience reads sensitive data (conditions, sensitive tags)
     /// without requiring `health_data_segmentation` consent (PIPL art. 29).
     SensitiveWithoutConsent,
+    /// A marketing message whose copy offers no way to opt out (PIPL art. 24: every
+    /// personalised push needs one). Looks for [`OPT_OUT_MARKERS`].
+    MissingOptOut,
     /// Copy uses a word the Advertising Law forbids in medical ads.
     AdLaw {
         /// The word found.
@@ -272,6 +278,23 @@ pub fn check_book(
                 FindingKind::SensitiveWithoutConsent,
                 "a marketing audience reads health data but health_data_segmentation consent is not required".into(),
             );
+        }
+        let sends_message = s
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Message { .. }));
+        if let Some(copy) = s.copy.as_ref().filter(|_| sends_message && !c.is_care()) {
+            let lower = copy.body.to_lowercase();
+            if !OPT_OUT_MARKERS
+                .iter()
+                .any(|m| lower.contains(&m.to_lowercase()))
+            {
+                push(
+                    id,
+                    FindingKind::MissingOptOut,
+                    "a marketing message without an opt-out (add 回复TD退订 or similar)".into(),
+                );
+            }
         }
         if let Some(copy) = &s.copy {
             let mut text = copy.title.clone().unwrap_or_default();

@@ -177,7 +177,11 @@ pub struct Caps {
     #[serde(default)]
     pub budget: Budget,
     /// Usage limits, at most [`crate::campaign::MAX_LIMITS`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::error::limits"
+    )]
     pub limits: Vec<UsageLimit>,
 }
 
@@ -188,6 +192,6 @@ pub struct MessageCopy {
     /// A title, at most 64 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// The body, 1 to [`MAX_COPY_CHARS`] characters.
+    /// The body, 1 to [`crate::campaign::MAX_COPY_CHARS`] characters.
     pub body: String,
 }

@@ -4,11 +4,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
-use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
+use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger};
 use super::outcome::{
-    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TraceEntry,
-    TriggerMiss,
+    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TriggerMiss,
 };
+use super::resolve::{Loss, base_entry, base_trace, note, remove_ranges, resolve_groups};
 use super::usage::{
     Bucket, UsageAction, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot,
 };
@@ -46,11 +46,19 @@ impl Ctx<'_> {
     }
 }
 
-struct Eligible {
-    idx: usize,
+/// A candidate that passed every check but its group's.
+#[derive(Debug)]
+pub(super) struct Eligible {
+    /// Its index in the book.
+    pub(super) idx: usize,
     grants: std::ops::Range<usize>,
     keys: std::ops::Range<usize>,
-    value: u128,
+    /// What it is worth to the patient, in fen.
+    pub(super) value: u128,
+    /// Its group (index and mode), copied here so that group resolution reads no campaign.
+    pub(super) group: Option<(u32, GroupMode)>,
+    /// Whether it is exclusive in its group.
+    pub(super) exclusive: bool,
 }
 
 fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
@@ -101,6 +109,16 @@ fn div_half_even(n: u128, d: u128) -> u128 {
     }
 }
 
+/// [`div_half_even`] in 64 bits, for `d > 0`.
+fn div_half_even_u64(n: u64, d: u64) -> u64 {
+    let (q, r) = (n / d, n % d);
+    match (2 * u128::from(r)).cmp(&u128::from(d)) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+        std::cmp::Ordering::Less => q,
+    }
+}
+
 /// `a × b ÷ d`, rounded down, in 64 bits when the product fits (the usual case) and in 128
 /// bits otherwise.
 fn mul_div(a: u64, b: u64, d: u64) -> u128 {
@@ -130,11 +148,14 @@ fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<C
         Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
         // fen × (percent × 10⁴) ÷ (100 × 10⁴)
         Effect::Cashback { .. } => {
-            let product = match cx.amount_fen.checked_mul(rate) {
-                Some(p) => u128::from(p),
-                None => u128::from(cx.amount_fen) * u128::from(rate),
+            let fen = match cx.amount_fen.checked_mul(rate) {
+                Some(p) => div_half_even_u64(p, 1_000_000),
+                None => u64::try_from(div_half_even(
+                    u128::from(cx.amount_fen) * u128::from(rate),
+                    1_000_000,
+                ))
+                .unwrap_or(u64::MAX),
             };
-            let fen = u64::try_from(div_half_even(product, 1_000_000)).unwrap_or(u64::MAX);
             (Amount::Yuan(fen_to_yuan(fen)), None, fen)
         }
         _ => (Amount::Count(1), None, 0),
@@ -297,7 +318,10 @@ fn assess<'b>(
                     None => want,
                 };
                 got_fen = got_fen.saturating_add(give);
-                g.granted = Amount::Yuan(fen_to_yuan(give));
+                // Uncut, the grant is the desired amount: skip building the decimal again.
+                if give != units.get(g.rule).copied().unwrap_or(0) {
+                    g.granted = Amount::Yuan(fen_to_yuan(give));
+                }
             }
             (_, Effect::Coupon { value: Some(_), .. }) => {
                 let face = c.rates.get(g.rule).map_or(0, |r| r.1);
@@ -320,6 +344,8 @@ fn assess<'b>(
         grants: g0..grants.len(),
         keys: k0..keys.len(),
         value,
+        group: book.group_of.get(i).copied().flatten(),
+        exclusive: spec.exclusive,
     })
 }
 
@@ -340,6 +366,9 @@ fn assess<'b>(
 ///
 /// With `options.trace`, the trace has one entry per campaign in the book, with explain
 /// trees for audiences that were false.
+///
+/// A host that evaluates many events should keep an [`Evaluator`], which gives the same
+/// result without allocating once its buffers have grown.
 pub fn evaluate<'b>(
     book: &'b CampaignBook,
     event: &Event,
@@ -349,248 +378,189 @@ pub fn evaluate<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Evaluation<'b> {
-    let today = calendar.local_date(now);
-    let cx = Ctx {
-        event,
-        facts,
-        usage,
-        now,
-        starts: [
-            today,
-            calendar.period_start(today, Period::Week),
-            calendar.period_start(today, Period::Month),
-            calendar.period_start(today, Period::Year),
-        ],
-        patient: facts.patient(),
-        explain: options.trace,
-        amount_fen: yuan_to_fen(event.kind.amount()),
-        base_points: pts_u64(event.base_points),
+    let mut ev = Evaluator {
+        one_shot: true,
+        ..Evaluator::default()
     };
-    let mut candidates = Vec::with_capacity(32);
-    book.candidates_into(event.kind.class(), now, &mut candidates);
-    let n = candidates.len();
-    let mut grants: Vec<Granted<'b>> = Vec::with_capacity(n * 2);
-    let mut keys = Vec::with_capacity(n * 3);
-    let mut eligible: Vec<Eligible> = Vec::with_capacity(n);
-    let mut refused: Vec<(usize, Outcome)> = Vec::new();
-    for &i in &candidates {
-        match assess(book, i, &cx, &mut grants, &mut keys) {
-            Ok(e) => eligible.push(e),
-            Err(o) => {
-                if options.trace {
-                    refused.push((i, o));
-                }
-            }
-        }
-    }
-    let mut losses = resolve_groups(book, &eligible);
-    let mut results: Vec<(usize, Outcome)> = Vec::new();
-    let (mut drop_grants, mut drop_keys) = (Vec::new(), Vec::new());
-    for (j, e) in eligible.iter().enumerate() {
-        match losses.get_mut(j).and_then(Option::take) {
-            Some(o) => {
-                drop_grants.push(e.grants.clone());
-                drop_keys.push(e.keys.clone());
-                if options.trace {
-                    results.push((e.idx, o));
-                }
-            }
-            None => {
-                if options.trace {
-                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                    let cut = gs.iter().any(|g| g.cut.is_some());
-                    results.push((e.idx, Outcome::Applied { cut }));
-                }
-            }
-        }
-    }
-    // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation order:
-    // drop the losers' and hand the rest over without copying.
-    remove_ranges(&mut grants, &drop_grants);
-    remove_ranges(&mut keys, &drop_keys);
-    let mut out = Evaluation {
-        effects: grants,
-        // Each campaign owns its keys and `assess` lists each once.
-        reservation: UsageReservation::from_unique(keys),
-        trace: Vec::new(),
-    };
-    if options.trace {
-        results.append(&mut refused);
-        results.sort_by_key(|(i, _)| *i);
-        out.trace = build_trace(book, &cx, results);
-    }
-    out
+    ev.evaluate(book, event, facts, usage, now, calendar, options);
+    ev.out
 }
 
-fn build_trace(
-    book: &CampaignBook,
-    cx: &Ctx<'_>,
-    results: Vec<(usize, Outcome)>,
-) -> Vec<TraceEntry> {
-    let now_us = cx.now.timestamp_micros();
-    let class = cx.event.kind.class();
-    // Every campaign the engine did not assess gets its outcome from the packed metadata:
-    // the index hands out every campaign of the event's class whose window holds.
-    let mut trace: Vec<TraceEntry> = book
-        .meta
-        .iter()
-        .map(|m| TraceEntry {
-            campaign: m.id,
-            outcome: if now_us < m.start_us {
-                Outcome::OutsideWindow {
-                    miss: WindowMiss::NotStarted,
-                }
-            } else if now_us >= m.end_us {
-                Outcome::OutsideWindow {
-                    miss: WindowMiss::Ended,
-                }
-            } else {
-                Outcome::NotTrigger {
-                    miss: TriggerMiss::OtherEvent {
-                        listens_to: m.class,
-                    },
-                }
-            },
-        })
-        .collect();
-    for (i, o) in results {
-        if let Some(t) = trace.get_mut(i) {
-            t.outcome = o;
-        }
-    }
-    debug_assert!(
-        trace.iter().zip(&book.meta).all(|(t, m)| m.class != class
-            || !matches!(
-                t.outcome,
-                Outcome::NotTrigger {
-                    miss: TriggerMiss::OtherEvent { .. }
-                }
-            )),
-        "the index missed a campaign whose window holds"
-    );
-    trace
+/// An evaluation engine with reusable buffers: [`Evaluator::evaluate`] gives exactly what
+/// [`evaluate`] gives, but keeps its result and working space between calls, so that a host
+/// evaluating a stream of events does not allocate once the buffers have grown to the
+/// largest evaluation seen.
+#[derive(Debug, Default)]
+pub struct Evaluator<'b> {
+    out: Evaluation<'b>,
+    eligible: Vec<Eligible>,
+    losses: Vec<Option<Loss>>,
+    drop_grants: Vec<std::ops::Range<usize>>,
+    drop_keys: Vec<std::ops::Range<usize>>,
+    /// Trace entries the last evaluation set past the base trace.
+    touched: Vec<usize>,
+    /// The instants `[from, until)` (µs) over which the base trace in `out.trace` holds:
+    /// no campaign starts or ends in between, so only the touched entries need resetting.
+    base_valid: Option<(i64, i64)>,
+    /// The book that base trace came from.
+    base_book: Option<&'b CampaignBook>,
+    /// Used once (by [`evaluate`]): the base trace will not be reused, so its validity
+    /// interval is not worth computing.
+    one_shot: bool,
 }
 
-/// Removes the elements at the given ascending, disjoint index ranges.
-fn remove_ranges<T>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
-    if ranges.is_empty() {
-        return;
+impl<'b> Evaluator<'b> {
+    /// An evaluator with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
     }
-    let mut i = 0;
-    let mut r = ranges.iter().peekable();
-    v.retain(|_| {
-        while r.peek().is_some_and(|x| x.end <= i) {
-            r.next();
-        }
-        let drop = r.peek().is_some_and(|x| x.contains(&i));
-        i += 1;
-        !drop
-    });
-}
 
-/// For each eligible campaign, `None` if it applies, or the outcome that stopped it. An
-/// empty result means all apply.
-fn resolve_groups(book: &CampaignBook, eligible: &[Eligible]) -> Vec<Option<Outcome>> {
-    let group = |e: &Eligible| book.group_of.get(e.idx).copied().flatten();
-    if !eligible.iter().any(|e| group(e).is_some()) {
-        // No group involved: everything applies, and nothing is allocated.
-        return Vec::new();
+    /// The last evaluation (empty before the first call).
+    pub fn last(&self) -> &Evaluation<'b> {
+        &self.out
     }
-    let mut losses: Vec<Option<Outcome>> = vec![None; eligible.len()];
-    let mut done: Vec<u32> = Vec::new();
-    for e in eligible {
-        let Some((g, mode)) = group(e) else { continue };
-        if done.contains(&g) {
-            continue;
-        }
-        done.push(g);
-        let members: Vec<usize> = eligible
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| group(x).map(|(h, _)| h) == Some(g))
-            .map(|(j, _)| j)
-            .collect();
-        let campaign = |j: usize| eligible.get(j).and_then(|x| book.campaigns().get(x.idx));
-        let exclusive = members
-            .iter()
-            .copied()
-            .find(|&j| campaign(j).is_some_and(|c| c.spec().exclusive));
-        let winner = match (exclusive, mode) {
-            (Some(j), _) => Some(j),
-            (None, GroupMode::StackAll) => None,
-            (None, GroupMode::FirstMatch) => members.first().copied(),
-            (None, _) => {
-                let mut best: Option<usize> = None;
-                for &j in &members {
-                    let v = eligible.get(j).map_or(0, |x| x.value);
-                    if best.is_none_or(|b| v > eligible.get(b).map_or(0, |x| x.value)) {
-                        best = Some(j);
-                    }
-                }
-                best
-            }
-        };
-        let Some(w) = winner else { continue };
-        let Some(wc) = campaign(w) else { continue };
-        let name = wc.spec().group.clone().unwrap_or_default();
-        for &j in &members {
-            if j == w {
-                continue;
-            }
-            let o = if exclusive.is_none() && mode == GroupMode::FirstMatch {
-                Outcome::BeatenByPriority { by: wc.id() }
-            } else {
-                Outcome::ExcludedByGroup {
-                    group: name.clone(),
-                    mode,
-                    by: wc.id(),
-                    exclusive: exclusive.is_some(),
-                }
-            };
-            if let Some(slot) = losses.get_mut(j) {
-                *slot = Some(o);
-            }
-        }
-    }
-    losses
-}
 
-impl CampaignBook {
-    /// The counters an evaluation of `event` for `patient` at `now` may read: load these
-    /// through [`crate::store::UsageStore::load`] before calling [`evaluate`].
-    pub fn usage_keys(
-        &self,
+    /// Hands over the last evaluation, leaving empty buffers behind.
+    pub fn take(&mut self) -> Evaluation<'b> {
+        self.base_valid = None;
+        self.touched.clear();
+        std::mem::take(&mut self.out)
+    }
+
+    /// Evaluates the book for one event of one patient, as [`evaluate`] does, replacing the
+    /// previous result.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate(
+        &mut self,
+        book: &'b CampaignBook,
         event: &Event,
-        patient: PatientId,
+        facts: &PatientFacts,
+        usage: &UsageSnapshot,
         now: DateTime<Utc>,
         calendar: ClinicCalendar,
-    ) -> Vec<UsageKey> {
+        options: EvalOptions,
+    ) -> &Evaluation<'b> {
         let today = calendar.local_date(now);
-        let mut out = Vec::new();
-        for i in self.candidates(event.kind.class(), now) {
-            let Some(c) = self.campaigns().get(i) else {
-                continue;
-            };
-            let caps = self.caps_of(i);
-            for cap in caps {
-                let bucket = match cap.period {
-                    None => Bucket::Lifetime,
-                    Some(period) => Bucket::Period {
-                        period,
-                        start: calendar.period_start(today, period),
-                    },
-                };
-                let key = UsageKey {
-                    campaign: c.id(),
-                    action: cap.action,
-                    patient: cap.per_patient.then_some(patient),
-                    bucket,
-                };
-                if !out.contains(&key) {
-                    out.push(key);
+        let cx = Ctx {
+            event,
+            facts,
+            usage,
+            now,
+            starts: [
+                today,
+                calendar.period_start(today, Period::Week),
+                calendar.period_start(today, Period::Month),
+                calendar.period_start(today, Period::Year),
+            ],
+            patient: facts.patient(),
+            explain: options.trace,
+            amount_fen: yuan_to_fen(event.kind.amount()),
+            base_points: pts_u64(event.base_points),
+        };
+        let candidates = book.candidate_iter(event.kind.class(), now);
+        let n = candidates.len();
+        let Evaluation {
+            effects: grants,
+            reservation,
+            trace,
+        } = &mut self.out;
+        let mut keys = reservation.take_increments();
+        grants.clear();
+        keys.clear();
+        grants.reserve(n * 2);
+        keys.reserve(n * 3);
+        let eligible = &mut self.eligible;
+        eligible.clear();
+        eligible.reserve(n);
+        // With the trace on, every campaign starts with the outcome its packed metadata
+        // gives (window by instants, event class); the candidates' entries are overwritten
+        // below.
+        let touched = &mut self.touched;
+        if options.trace {
+            let now_us = now.timestamp_micros();
+            match self.base_valid {
+                Some((from, until))
+                    if self.base_book.is_some_and(|b| std::ptr::eq(b, book))
+                        && trace.len() == book.meta.len()
+                        && from <= now_us
+                        && now_us < until =>
+                {
+                    for &i in touched.iter() {
+                        if let (Some(t), Some(m)) = (trace.get_mut(i), book.meta.get(i)) {
+                            *t = base_entry(m, now_us);
+                        }
+                    }
+                }
+                _ => {
+                    let valid = base_trace(book, now_us, trace, !self.one_shot);
+                    self.base_valid = valid;
+                    self.base_book = Some(book);
                 }
             }
+        } else {
+            self.base_valid = None;
+            trace.clear();
         }
-        out
+        touched.clear();
+        // A one-shot evaluation never resets its trace, so it need not track what it set.
+        let track = options.trace && !self.one_shot;
+        if track {
+            touched.reserve(n);
+        }
+        for i in candidates {
+            match assess(book, i, &cx, grants, &mut keys) {
+                Ok(e) => eligible.push(e),
+                Err(o) => note(trace, touched, track, i, o),
+            }
+        }
+        let losses = &mut self.losses;
+        resolve_groups(eligible, losses);
+        let (drop_grants, drop_keys) = (&mut self.drop_grants, &mut self.drop_keys);
+        drop_grants.clear();
+        drop_keys.clear();
+        if !losses.is_empty() {
+            drop_grants.reserve(losses.len());
+            drop_keys.reserve(losses.len());
+        }
+        for (j, e) in eligible.iter().enumerate() {
+            match losses.get_mut(j).and_then(Option::take) {
+                Some(loss) => {
+                    drop_grants.push(e.grants.clone());
+                    drop_keys.push(e.keys.clone());
+                    if options.trace {
+                        if let Some(o) = loss.outcome(book) {
+                            note(trace, touched, track, e.idx, o);
+                        }
+                    }
+                }
+                None if options.trace => {
+                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                    let cut = gs.iter().any(|g| g.cut.is_some());
+                    note(trace, touched, track, e.idx, Outcome::Applied { cut });
+                }
+                None => {}
+            }
+        }
+        // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation
+        // order: drop the losers' and hand the rest over without copying.
+        remove_ranges(grants, drop_grants);
+        remove_ranges(&mut keys, drop_keys);
+        debug_assert!(
+            !options.trace
+                || trace
+                    .iter()
+                    .zip(&book.meta)
+                    .all(|(t, m)| m.class != event.kind.class()
+                        || !matches!(
+                            t.outcome,
+                            Outcome::NotTrigger {
+                                miss: TriggerMiss::OtherEvent { .. }
+                            }
+                        )),
+            "the index missed a campaign whose window holds"
+        );
+        // Each campaign owns its keys and `assess` lists each once.
+        *reservation = UsageReservation::from_unique(keys);
+        &self.out
     }
 }

@@ -113,3 +113,85 @@ impl CampaignError {
         self
     }
 }
+
+/// Deserialises a list, naming the index of an element that fails (`campaigns[3]: invalid
+/// type: …`), so that malformed JSON points at the element even where serde's own error
+/// only knows a line and column.
+pub(crate) fn indexed<'de, D, T>(d: D, field: &'static str) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Seq<T> {
+        field: &'static str,
+        marker: std::marker::PhantomData<T>,
+    }
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Seq<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a list of {}", self.field)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            loop {
+                let i = out.len();
+                match seq.next_element::<T>() {
+                    Ok(Some(v)) => out.push(v),
+                    Ok(None) => return Ok(out),
+                    Err(e) => {
+                        let inner = e.to_string();
+                        // A nested list already named its element: join the paths.
+                        let nested = inner.split_once(": ").is_some_and(|(p, _)| is_path(p));
+                        let sep = if nested { "." } else { ": " };
+                        return Err(serde::de::Error::custom(format_args!(
+                            "{}[{i}]{sep}{inner}",
+                            self.field
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    d.deserialize_seq(Seq {
+        field,
+        marker: std::marker::PhantomData,
+    })
+}
+
+pub(crate) fn campaigns<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    indexed(d, "campaigns")
+}
+
+pub(crate) fn effects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    indexed(d, "effects")
+}
+
+pub(crate) fn limits<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    indexed(d, "caps.limits")
+}
+
+/// Whether `s` looks like a path this module writes: `effects[1]`, `caps.limits[0]`.
+fn is_path(s: &str) -> bool {
+    let Some((name, rest)) = s.split_once('[') else {
+        return false;
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+        && rest
+            .strip_suffix(']')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}

@@ -12,6 +12,47 @@
 //! - if asked, a trace with one entry per campaign of the book saying why it applied or not
 //!   ([`Outcome`]), the answer to "why didn't my promotion apply?".
 //!
+//! ```
+//! use chrono::{NaiveDate, TimeZone, Utc};
+//! use clinic_ops::calendar::ClinicCalendar;
+//! use clinic_ops::campaign::{self, Amount, CampaignBook, EvalOptions, Event, EventKind, Outcome};
+//! use clinic_ops::id::PatientId;
+//! use clinic_ops::money::{Points, Yuan};
+//! use clinic_ops::patient::ConsentPurpose;
+//! use clinic_ops::segment::PatientFacts;
+//! use clinic_ops::store::memory::MemoryUsageStore;
+//! use clinic_ops::store::UsageStore;
+//!
+//! let book: CampaignBook = serde_json::from_str(r#"{ "campaigns": [ {
+//!     "id": 23, "name": "会员日",
+//!     "window": { "start": "2026-01-01T00:00:00+08:00",
+//!                 "recurrence": { "every": "month_day", "day": 23 } },
+//!     "trigger": { "on": "purchase", "min": "100" },
+//!     "effects": [ { "type": "points_multiplier", "factor": "2" },
+//!                  { "type": "cashback", "percent": "5", "cap": "20" } ],
+//!     "caps": { "budget": { "yuan": "1000" } } } ] }"#)?;
+//! let cal = ClinicCalendar::default();
+//! let now = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(); // 10:00 on the 23rd, UTC+8
+//! let patient = PatientId::new(7);
+//! let facts = PatientFacts::builder(patient, cal.local_date(now))
+//!     .consent(ConsentPurpose::Marketing)
+//!     .build();
+//! let event = Event::new(EventKind::Purchase { amount: Yuan::parse("500")? })
+//!     .with_base_points(Points::new(500));
+//!
+//! // Load the counters the evaluation may read, evaluate, commit what it reserved.
+//! let mut usage = MemoryUsageStore::new();
+//! let snapshot = usage.load(&book.usage_keys(&event, patient, now, cal))?;
+//! let out = campaign::evaluate(&book, &event, &facts, &snapshot, now, cal, EvalOptions::TRACE);
+//! usage.commit(&out.reservation)?;
+//!
+//! assert_eq!(out.effects[0].granted, Amount::Points(Points::new(500)));
+//! assert_eq!(out.effects[1].desired, Amount::Yuan(Yuan::parse("25")?));
+//! assert_eq!(out.effects[1].granted, Amount::Yuan(Yuan::parse("20")?)); // the effect's cap
+//! assert_eq!(out.trace[0].outcome, Outcome::Applied { cut: true });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`check_book`] finds what can never fire or should not go live: windows in the past,
 //! audiences that can never be true, overlapping exclusive campaigns, cash without a ¥
 //! budget, sensitive targeting without `health_data_segmentation` consent, and copy that
@@ -24,12 +65,15 @@ mod engine;
 mod error;
 mod model;
 mod outcome;
+mod resolve;
 mod usage;
 mod window;
 
 pub use book::{BookSpec, CampaignBook, CapRef, GroupMode};
-pub use checks::{AdLawRule, AdLawWords, Finding, FindingKind, check_book, lint_copy};
-pub use engine::evaluate;
+pub use checks::{
+    AdLawRule, AdLawWords, Finding, FindingKind, OPT_OUT_MARKERS, check_book, lint_copy,
+};
+pub use engine::{Evaluator, evaluate};
 pub use error::CampaignError;
 pub use model::{
     Anniversary, Budget, Campaign, CampaignSpec, Caps, Effect, EventClass, LimitKey, LimitPeriod,
@@ -47,3 +91,5 @@ pub use usage::{
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_model;

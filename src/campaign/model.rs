@@ -59,6 +59,7 @@ pub struct CampaignSpec {
     #[serde(default = "everyone")]
     pub audience: Expr,
     /// What it gives, 1 to [`MAX_EFFECTS`], in rule order (rule `n` is `effects[n]`).
+    #[serde(deserialize_with = "super::error::effects")]
     pub effects: Vec<Effect>,
     /// Budget and usage limits.
     #[serde(default)]

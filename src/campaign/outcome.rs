@@ -189,7 +189,7 @@ impl fmt::Display for Cut {
 }
 
 /// One effect the host must carry out, with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Granted<'b> {
     /// The campaign.
     pub campaign: CampaignId,
@@ -331,7 +331,7 @@ impl fmt::Display for Outcome {
                 if *exclusive {
                     write!(f, "excluded: exclusive {by} applied in group {group:?}")
                 } else {
-                    write!(f, "excluded: group {group:?} ({mode:?}) chose {by}")
+                    write!(f, "excluded: group {group:?} ({mode}) chose {by}")
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! Unit tests of the campaign model, engine and checks.
+//! Unit tests of the campaign engine, and helpers for the model and check tests.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::json;
@@ -8,17 +8,17 @@ use crate::calendar::ClinicCalendar;
 use crate::id::{CampaignId, PatientId};
 use crate::money::{Points, Yuan};
 use crate::patient::ConsentPurpose;
-use crate::segment::{PatientFacts, TagCatalog, TagName};
+use crate::segment::{PatientFacts, TagName};
 use crate::store::{Version, Versioned};
 
-const CAL: ClinicCalendar = ClinicCalendar::CHINA;
+pub(super) const CAL: ClinicCalendar = ClinicCalendar::CHINA;
 
-fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+pub(super) fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     // Local time in the clinic (UTC+8).
     Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap() - chrono::Duration::hours(8)
 }
 
-fn member_day() -> serde_json::Value {
+pub(super) fn member_day() -> serde_json::Value {
     json!({
         "id": 1,
         "name": "会员日 double points",
@@ -41,11 +41,11 @@ fn member_day() -> serde_json::Value {
     })
 }
 
-fn book(specs: Vec<serde_json::Value>, groups: serde_json::Value) -> CampaignBook {
+pub(super) fn book(specs: Vec<serde_json::Value>, groups: serde_json::Value) -> CampaignBook {
     serde_json::from_value(json!({ "groups": groups, "campaigns": specs })).unwrap()
 }
 
-fn facts(p: u64, tags: &[&str], consents: &[ConsentPurpose]) -> PatientFacts {
+pub(super) fn facts(p: u64, tags: &[&str], consents: &[ConsentPurpose]) -> PatientFacts {
     let mut b = PatientFacts::builder(
         PatientId::new(p),
         NaiveDate::from_ymd_opt(2026, 11, 8).unwrap(),
@@ -59,18 +59,18 @@ fn facts(p: u64, tags: &[&str], consents: &[ConsentPurpose]) -> PatientFacts {
     b.build()
 }
 
-fn member() -> PatientFacts {
+pub(super) fn member() -> PatientFacts {
     facts(7, &["value/member"], &[ConsentPurpose::Marketing])
 }
 
-fn purchase(amount: &str) -> Event {
+pub(super) fn purchase(amount: &str) -> Event {
     Event::new(EventKind::Purchase {
         amount: Yuan::parse(amount).unwrap(),
     })
     .with_base_points(Points::new(300))
 }
 
-fn outcome(e: &Evaluation<'_>, id: u64) -> Outcome {
+pub(super) fn outcome(e: &Evaluation<'_>, id: u64) -> Outcome {
     e.trace
         .iter()
         .find(|t| t.campaign == CampaignId::new(id))
@@ -305,7 +305,7 @@ fn caps_stop_or_cut_and_say_so() {
     assert!(matches!(outcome(&ev, 1), Outcome::CapReached { .. }));
 }
 
-fn simple(
+pub(super) fn simple(
     id: u64,
     priority: i32,
     group: Option<&str>,
@@ -327,7 +327,7 @@ fn simple(
     v
 }
 
-fn visit() -> Event {
+pub(super) fn visit() -> Event {
     Event::new(EventKind::Visit {
         paid: Yuan::parse("100").unwrap(),
         first: false,
@@ -397,220 +397,20 @@ fn groups_first_match_best_and_exclusive() {
         ]
     );
     assert_eq!(ev.trace.len(), 8);
+    assert_eq!(
+        outcome(&ev, 3).to_string(),
+        "excluded: group \"best\" (best_for_patient) chose CP4"
+    );
+    assert_eq!(
+        outcome(&ev, 1).to_string(),
+        "beaten by priority: CP2 matched first in its group"
+    );
 }
 
-fn load_err(v: serde_json::Value) -> String {
+pub(super) fn load_err(v: serde_json::Value) -> String {
     serde_json::from_value::<CampaignBook>(v)
         .unwrap_err()
         .to_string()
-}
-
-#[test]
-fn bad_input_names_the_json_path() {
-    let mut bad = member_day();
-    bad["effects"][1]["percent"] = json!("150");
-    let e = load_err(json!({ "campaigns": [simple(9, 0, None, false, 1), bad] }));
-    assert!(
-        e.starts_with("campaigns[1].effects[1].percent: 150 is outside"),
-        "{e}"
-    );
-    let mut care = member_day();
-    care["consent"] = json!(["care_reminder"]);
-    let e = load_err(json!({ "campaigns": [care] }));
-    assert!(
-        e.starts_with("campaigns[0].effects[0].type: a care campaign"),
-        "{e}"
-    );
-    let e = load_err(json!({ "campaigns": [simple(1, 0, None, true, 1)] }));
-    assert!(e.starts_with("campaigns[0].exclusive:"), "{e}");
-    let e = load_err(json!({ "campaigns": [simple(1, 0, Some("nope"), false, 1)] }));
-    assert!(e.starts_with("campaigns[0].group:"), "{e}");
-    let e = load_err(
-        json!({ "campaigns": [simple(1, 0, None, false, 1), simple(1, 0, None, false, 2)] }),
-    );
-    assert!(
-        e.starts_with("campaigns[1].id: campaign id CP1 is used twice"),
-        "{e}"
-    );
-    let mut cash = member_day();
-    cash["trigger"] = json!({ "on": "birthday" });
-    let e = load_err(json!({ "campaigns": [cash] }));
-    assert!(e.starts_with("campaigns[0].effects[0].type:"), "{e}");
-    let mut w = member_day();
-    w["window"]["end"] = json!("2025-01-01T00:00:00+08:00");
-    assert!(load_err(json!({ "campaigns": [w] })).starts_with("campaigns[0].window.end:"));
-    let mut f = member_day();
-    f["window"]["recurrence"] =
-        json!({ "every": "anniversary", "of": { "date": { "month": 2, "day": 30 } } });
-    assert!(
-        load_err(json!({ "campaigns": [f] }))
-            .starts_with("campaigns[0].window.recurrence.of.date.day")
-    );
-    let mut u = member_day();
-    u["surprise"] = json!(1);
-    assert!(load_err(json!({ "campaigns": [u] })).contains("surprise"));
-    // A valid book round-trips.
-    let b = book(vec![member_day()], json!({}));
-    let again: CampaignBook = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
-    assert_eq!(again.campaigns(), b.campaigns());
-}
-
-#[test]
-fn recurrences_in_the_clinic_calendar() {
-    let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
-    let r31 = Recurrence::MonthDay { day: 31 };
-    assert!(r31.holds_on(d(2026, 2, 28), None).is_ok());
-    assert!(r31.holds_on(d(2026, 3, 30), None).is_err());
-    let mon = Recurrence::Weekday {
-        weekday: chrono::Weekday::Mon,
-    };
-    assert!(mon.holds_on(d(2026, 11, 23), None).is_ok());
-    let bday = Recurrence::Anniversary {
-        of: Anniversary::Birthday,
-    };
-    assert_eq!(
-        bday.holds_on(d(2026, 5, 1), None),
-        Err(WindowMiss::NoBirthDate)
-    );
-    assert!(bday.holds_on(d(2026, 5, 1), Some(d(1960, 5, 1))).is_ok());
-    assert!(bday.holds_on(d(2026, 2, 28), Some(d(2000, 2, 29))).is_ok());
-    // 23:30 UTC on 7 Nov is 07:30 on 8 Nov in the clinic: member day.
-    let w = Window {
-        start: at(2026, 1, 1, 0),
-        end: None,
-        recurrence: Some(Recurrence::MonthDay { day: 8 }),
-    };
-    assert!(
-        w.holds(
-            Utc.with_ymd_and_hms(2026, 11, 7, 23, 30, 0).unwrap(),
-            CAL,
-            None
-        )
-        .is_ok()
-    );
-    assert!(
-        w.holds(
-            Utc.with_ymd_and_hms(2026, 11, 7, 23, 30, 0).unwrap(),
-            ClinicCalendar::UTC,
-            None
-        )
-        .is_err()
-    );
-}
-
-#[test]
-fn static_checks_find_each_problem() {
-    let now = at(2026, 11, 8, 10);
-    let mut past = simple(1, 0, None, false, 1);
-    past["window"]["end"] = json!("2026-02-01T00:00:00+08:00");
-    let mut never = simple(2, 0, None, false, 1);
-    never["audience"] = json!({ "any": [] });
-    let ex_a = simple(3, 0, Some("g"), true, 1);
-    let ex_b = simple(4, 0, Some("g"), true, 1);
-    let mut no_budget = member_day();
-    no_budget["id"] = json!(5);
-    no_budget["caps"] = json!({});
-    let mut sensitive = simple(6, 0, None, false, 1);
-    sensitive["audience"] = json!({ "has_tag": "condition/高血压" });
-    let mut ok_sensitive = sensitive.clone();
-    ok_sensitive["id"] = json!(7);
-    ok_sensitive["consent"] = json!(["marketing", "health_data_segmentation"]);
-    let mut copy = simple(8, 0, None, false, 1);
-    copy["copy"] = json!({ "title": "三伏贴", "body": "保证治愈, 比其他诊所更好" });
-    let b = book(
-        vec![
-            past,
-            never,
-            ex_a,
-            ex_b,
-            no_budget,
-            sensitive,
-            ok_sensitive,
-            copy,
-        ],
-        json!({ "g": "stack_all" }),
-    );
-    let mut catalog = TagCatalog::new();
-    for t in ["condition/高血压", "value/member"] {
-        catalog.add(TagName::parse(t).unwrap(), now).unwrap();
-    }
-    let words = AdLawWords::default().with("三伏贴", AdLawRule::EfficacyClaim);
-    let found: Vec<(u64, FindingKind)> = check_book(&b, now, &catalog, &words)
-        .into_iter()
-        .map(|f| (f.campaign.get(), f.kind))
-        .collect();
-    let has = |id: u64, pred: &dyn Fn(&FindingKind) -> bool| {
-        found.iter().any(|(i, k)| *i == id && pred(k))
-    };
-    assert!(has(1, &|k| *k == FindingKind::WindowInPast));
-    assert!(has(2, &|k| matches!(
-        k,
-        FindingKind::AudienceNeverTrue { .. }
-    )));
-    assert!(has(3, &|k| *k
-        == FindingKind::OverlappingExclusive {
-            other: CampaignId::new(4)
-        }));
-    assert!(has(4, &|k| *k
-        == FindingKind::OverlappingExclusive {
-            other: CampaignId::new(3)
-        }));
-    assert!(has(5, &|k| *k == FindingKind::CashWithoutBudget { rule: 1 }));
-    assert!(has(6, &|k| *k == FindingKind::SensitiveWithoutConsent));
-    assert!(!has(7, &|_| true), "{found:?}");
-    for (w, r) in [
-        ("保证治愈", AdLawRule::Guarantee),
-        ("其他诊所", AdLawRule::Comparison),
-        ("三伏贴", AdLawRule::EfficacyClaim),
-    ] {
-        assert!(
-            has(8, &|k| *k
-                == FindingKind::AdLaw {
-                    word: w.into(),
-                    rule: r
-                }),
-            "{w}"
-        );
-    }
-    assert_eq!(found.len(), 9, "{found:?}");
-    assert!(lint_copy("会员日积分翻倍", &AdLawWords::default()).is_empty());
-}
-
-#[test]
-fn index_returns_only_the_class_and_month() {
-    let mut specs = Vec::new();
-    for i in 0..40u64 {
-        let mut v = simple(i + 1, 0, None, false, 1);
-        let month = 1 + (i % 10) as u32;
-        v["window"] = json!({
-            "start": format!("2026-{month:02}-01T00:00:00+08:00"),
-            "end": format!("2026-{month:02}-20T00:00:00+08:00"),
-        });
-        if i % 2 == 1 {
-            v["trigger"] = json!({ "on": "birthday" });
-        }
-        specs.push(v);
-    }
-    let b = book(specs, json!({}));
-    let c = b.candidates(EventClass::Visit, at(2026, 5, 10, 10));
-    // Visit campaigns whose UTC months, widened by one on each side, hold May: 8 of 40.
-    assert!(c.len() <= 8, "{c:?}");
-    assert!(
-        c.iter()
-            .all(|&i| b.campaigns()[i].spec().trigger.class() == EventClass::Visit)
-    );
-    let ev = evaluate(
-        &b,
-        &visit(),
-        &member(),
-        &UsageSnapshot::new(),
-        at(2026, 5, 10, 10),
-        CAL,
-        EvalOptions::TRACE,
-    );
-    assert_eq!(ev.trace.len(), 40);
-    let ids: Vec<u64> = ev.applied().iter().map(|c| c.get()).collect();
-    assert_eq!(ids, vec![5, 15, 25, 35]);
 }
 
 #[test]
@@ -620,5 +420,85 @@ fn trace_entries_stay_small() {
         std::mem::size_of::<TraceEntry>() <= 56,
         "{}",
         std::mem::size_of::<TraceEntry>()
+    );
+}
+
+#[test]
+fn overflow_is_cut_and_said() {
+    let mut c = simple(1, 0, None, false, 1);
+    c["effects"] = json!([{ "type": "points_multiplier", "factor": "100" }]);
+    let b = book(vec![c], json!({}));
+    let ev = visit().with_base_points(Points::new(i64::MAX));
+    let out = evaluate(
+        &b,
+        &ev,
+        &member(),
+        &UsageSnapshot::new(),
+        at(2026, 11, 8, 10),
+        CAL,
+        EvalOptions::TRACE,
+    );
+    assert_eq!(
+        out.effects[0].granted,
+        Amount::Points(Points::new(i64::MAX))
+    );
+    assert_eq!(out.effects[0].cut, Some(Cut::Overflow));
+    assert_eq!(outcome(&out, 1), Outcome::Applied { cut: true });
+}
+
+#[test]
+fn care_campaign_needs_only_care_consent_and_birthday_recurs() {
+    let care = json!({
+        "id": 3, "name": "生日关怀",
+        "window": { "start": "2026-01-01T00:00:00+08:00",
+                    "recurrence": { "every": "anniversary", "of": "birthday" } },
+        "trigger": { "on": "visit" },
+        "effects": [ { "type": "staff_task", "task": "call", "due_in_days": 1 },
+                     { "type": "message", "template": "birthday_care" } ],
+        "consent": ["care_reminder"]
+    });
+    let b = book(vec![care], json!({}));
+    let f = facts(9, &[], &[ConsentPurpose::CareReminder]);
+    let on_birthday = visit().with_birth_date(NaiveDate::from_ymd_opt(1958, 11, 8));
+    let out = evaluate(
+        &b,
+        &on_birthday,
+        &f,
+        &UsageSnapshot::new(),
+        at(2026, 11, 8, 10),
+        CAL,
+        EvalOptions::TRACE,
+    );
+    assert_eq!(out.effects.len(), 2);
+    assert!(b.campaigns()[0].is_care() && !b.campaigns()[0].gives_marketing());
+    let other_day = visit().with_birth_date(NaiveDate::from_ymd_opt(1958, 11, 9));
+    let out = evaluate(
+        &b,
+        &other_day,
+        &f,
+        &UsageSnapshot::new(),
+        at(2026, 11, 8, 10),
+        CAL,
+        EvalOptions::TRACE,
+    );
+    assert_eq!(
+        outcome(&out, 3).to_string(),
+        "outside its window: today is not a day of its recurrence"
+    );
+    let no_birth_date = visit();
+    let out = evaluate(
+        &b,
+        &no_birth_date,
+        &f,
+        &UsageSnapshot::new(),
+        at(2026, 11, 8, 10),
+        CAL,
+        EvalOptions::TRACE,
+    );
+    assert_eq!(
+        outcome(&out, 3),
+        Outcome::OutsideWindow {
+            miss: WindowMiss::NoBirthDate
+        }
     );
 }

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::calendar::Period;
 use crate::id::{CampaignId, PatientId};
@@ -72,7 +72,7 @@ pub enum Bucket {
 ///
 /// `patient` is `Some` for per-patient counters and `None` for counters of the whole
 /// campaign (its budget, or a campaign-wide limit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UsageKey {
     /// The campaign counted.
     pub campaign: CampaignId,
@@ -82,6 +82,39 @@ pub struct UsageKey {
     pub patient: Option<PatientId>,
     /// The calendar bucket.
     pub bucket: Bucket,
+}
+
+/// Hashes two words instead of the derived field-by-field walk: the engine looks a key up
+/// for every cap of every candidate, and the derived hash fed the hasher eight times. Keys
+/// that are equal give equal words, as `Hash` requires.
+impl Hash for UsageKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let action = match self.action {
+            UsageAction::Apply => 0u64,
+            UsageAction::EarnPoints => 1,
+            UsageAction::Cashback => 2,
+        };
+        let (bucket, start) = match self.bucket {
+            Bucket::Lifetime => (0u64, None),
+            Bucket::Period { period, start } => {
+                let p = match period {
+                    Period::Day => 1u64,
+                    Period::Week => 2,
+                    Period::Month => 3,
+                    _ => 4,
+                };
+                (p, Some(start))
+            }
+        };
+        let patient = self.patient.map_or(0, |p| p.get().wrapping_add(1));
+        // Small fields low: the Fx multiply only carries bits upwards.
+        state.write_u64(self.campaign.get().rotate_left(8) ^ (action << 4) ^ bucket);
+        state.write_u64(patient);
+        // A date hashes as one packed `i32`, cheaper than any day count.
+        if let Some(start) = start {
+            start.hash(state);
+        }
+    }
 }
 
 impl fmt::Display for UsageKey {
@@ -116,7 +149,9 @@ pub(crate) struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply mixes upwards only; hashbrown takes its bucket from the low bits, so
+        // bring the well-mixed middle bits down (as rustc-hash 2 does).
+        self.0.rotate_left(26)
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
@@ -159,6 +194,7 @@ impl UsageSnapshot {
     }
 
     /// The count and version of a key: `(0, None)` when absent.
+    #[inline]
     pub fn get(&self, key: &UsageKey) -> (u64, Option<Version>) {
         if self.counters.is_empty() {
             return (0, None);
@@ -279,6 +315,11 @@ impl UsageReservation {
         }
     }
 
+    /// The increments' buffer, for the engine to reuse.
+    pub(crate) fn take_increments(&mut self) -> Vec<(UsageKey, UsageIncrement)> {
+        std::mem::take(&mut self.increments)
+    }
+
     /// A reservation of keys the caller knows are distinct (the engine: each campaign owns
     /// its keys, and lists each once).
     pub(crate) fn from_unique(increments: Vec<(UsageKey, UsageIncrement)>) -> Self {
@@ -337,6 +378,55 @@ mod tests {
         }
     }
 
+    #[test]
+    fn snapshot_finds_every_key_and_ignores_load_order() {
+        let v = |value: u64| Versioned {
+            value,
+            version: Version::new(value + 1),
+        };
+        let keys: Vec<UsageKey> = (0..300u64)
+            .map(|n| UsageKey {
+                campaign: CampaignId::new(n % 37),
+                action: match n % 3 {
+                    0 => UsageAction::Apply,
+                    1 => UsageAction::EarnPoints,
+                    _ => UsageAction::Cashback,
+                },
+                patient: (n % 2 == 0).then(|| PatientId::new(n / 7)),
+                bucket: if n % 5 == 0 {
+                    Bucket::Lifetime
+                } else {
+                    Bucket::Period {
+                        period: Period::Day,
+                        start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+                            + chrono::Days::new(n / 11),
+                    }
+                },
+            })
+            .collect();
+        let (mut a, mut b) = (UsageSnapshot::new(), UsageSnapshot::new());
+        let mut model = std::collections::BTreeMap::new();
+        for (n, k) in keys.iter().enumerate() {
+            a.insert(*k, v(n as u64));
+            model.insert(*k, v(n as u64));
+        }
+        for (k, c) in model.iter().rev() {
+            b.insert(*k, c.clone());
+        }
+        assert_eq!(a.len(), model.len());
+        for (k, c) in &model {
+            assert_eq!(a.get(k), (c.value, Some(c.version)));
+        }
+        assert_eq!(a, b);
+        assert_eq!(
+            a.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            model.keys().copied().collect::<Vec<_>>()
+        );
+        assert_eq!(a.get(&key(Some(999_999))), (0, None));
+        b.insert(keys[0], v(77));
+        assert_ne!(a, b);
+        assert_eq!(b.get(&keys[0]), (77, Some(Version::new(78))));
+    }
     #[test]
     fn key_text_is_stable() {
         assert_eq!(

@@ -6,7 +6,7 @@ use crate::campaign::{UsageKey, UsageReservation, UsageSnapshot};
 /// Where campaign usage counters are kept.
 ///
 /// A counter is a non-negative count with a version, keyed by [`UsageKey`]. The engine
-/// (`crate::campaign::evaluate`) reads a snapshot and returns a [`UsageReservation`]; the
+/// ([`crate::campaign::evaluate`]) reads a snapshot and returns a [`UsageReservation`]; the
 /// host commits it here. The commit is all or nothing and checks every key's version, so
 /// two hosts racing on the last unit of a budget cannot both win: the loser gets
 /// [`StoreError::Conflict`], loads again, evaluates again and finds the budget spent.

@@ -1,0 +1,242 @@
+//! What happens around the assessment of single candidates: the base trace, group
+//! resolution, dropping the losers' grants, and the counters an evaluation may read.
+
+use chrono::{DateTime, Utc};
+
+use super::book::{CampaignBook, GroupMode, Meta};
+use super::engine::Eligible;
+use super::model::WindowMiss;
+use super::outcome::{Event, Outcome, TraceEntry, TriggerMiss};
+use super::usage::{Bucket, UsageKey};
+use crate::calendar::ClinicCalendar;
+use crate::id::PatientId;
+
+/// Records a candidate's outcome in the trace (a no-op when the trace is off: it is empty).
+pub(super) fn note(
+    trace: &mut [TraceEntry],
+    touched: &mut Vec<usize>,
+    track: bool,
+    i: usize,
+    o: Outcome,
+) {
+    if let Some(t) = trace.get_mut(i) {
+        t.outcome = o;
+        if track {
+            touched.push(i);
+        }
+    }
+}
+
+/// The trace before the candidates are assessed: every campaign the engine will not assess
+/// gets its outcome from the packed metadata, since the index hands out every campaign of
+/// the event's class whose window holds.
+pub(super) fn base_trace(
+    book: &CampaignBook,
+    now_us: i64,
+    trace: &mut Vec<TraceEntry>,
+    keep: bool,
+) -> Option<(i64, i64)> {
+    trace.clear();
+    trace.extend(book.meta.iter().map(|m| base_entry(m, now_us)));
+    if !keep {
+        return None;
+    }
+    // The nearest window edges around `now`: the base trace holds until one is crossed.
+    let (mut from, mut until) = (i64::MIN, i64::MAX);
+    for m in &book.meta {
+        for edge in [m.start_us, m.end_us] {
+            if edge <= now_us {
+                from = from.max(edge);
+            } else {
+                until = until.min(edge);
+            }
+        }
+    }
+    Some((from, until))
+}
+
+/// A campaign's entry before assessment, from its packed metadata.
+pub(super) fn base_entry(m: &Meta, now_us: i64) -> TraceEntry {
+    TraceEntry {
+        campaign: m.id,
+        outcome: if now_us < m.start_us {
+            Outcome::OutsideWindow {
+                miss: WindowMiss::NotStarted,
+            }
+        } else if now_us >= m.end_us {
+            Outcome::OutsideWindow {
+                miss: WindowMiss::Ended,
+            }
+        } else {
+            Outcome::NotTrigger {
+                miss: TriggerMiss::OtherEvent {
+                    listens_to: m.class,
+                },
+            }
+        },
+    }
+}
+
+/// Removes the elements at the given ascending, disjoint index ranges, keeping the order
+/// of the rest: each kept run is copied down once, instead of a tail move per range (a
+/// group of ten has nine losers).
+pub(super) fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
+    let Some(first) = ranges.first() else { return };
+    let len = v.len();
+    let mut w = first.start.min(len);
+    let mut r = w;
+    for cut in ranges.iter().map(|c| c.start.min(len)..c.end.min(len)) {
+        if r < cut.start {
+            v.copy_within(r..cut.start, w);
+            w += cut.start - r;
+        }
+        r = r.max(cut.end);
+    }
+    if r < len {
+        v.copy_within(r..len, w);
+        w += len - r;
+    }
+    v.truncate(w);
+}
+
+/// Fills `losses` with, for each eligible campaign, `None` if it applies, or the outcome that
+/// stopped it. Left empty when all apply.
+pub(super) fn resolve_groups(eligible: &[Eligible], losses: &mut Vec<Option<Loss>>) {
+    losses.clear();
+    let group = |e: &Eligible| e.group;
+    if !eligible.iter().any(|e| group(e).is_some()) {
+        // No group involved: everything applies.
+        return;
+    }
+    losses.resize(eligible.len(), None);
+    // Groups are few and so are eligible campaigns: scan instead of allocating.
+    for (first, e) in eligible.iter().enumerate() {
+        let Some((g, mode)) = group(e) else { continue };
+        let in_group = |x: &Eligible| group(x).map(|(h, _)| h) == Some(g);
+        if eligible.iter().take(first).any(in_group) {
+            continue; // this group was resolved at its first member
+        }
+        let members = || {
+            eligible
+                .iter()
+                .enumerate()
+                .skip(first)
+                .filter(|(_, x)| in_group(x))
+        };
+        let exclusive = members().find(|(_, x)| x.exclusive).map(|(j, _)| j);
+        let winner = match (exclusive, mode) {
+            (Some(j), _) => Some(j),
+            (None, GroupMode::StackAll) => None,
+            (None, GroupMode::FirstMatch) => Some(first),
+            // The first of the most valuable: `max_by_key` would take the last.
+            (None, _) => members()
+                .fold(None, |best: Option<(usize, u128)>, (j, x)| match best {
+                    Some((_, v)) if x.value <= v => best,
+                    _ => Some((j, x.value)),
+                })
+                .map(|(j, _)| j),
+        };
+        let Some(w) = winner else { continue };
+        let Some(wx) = eligible.get(w) else { continue };
+        for (j, _) in members() {
+            if j == w {
+                continue;
+            }
+            if let Some(slot) = losses.get_mut(j) {
+                *slot = Some(Loss {
+                    winner: wx.idx,
+                    mode,
+                    exclusive: exclusive.is_some(),
+                });
+            }
+        }
+    }
+}
+
+/// Why an eligible campaign lost in its group, kept compact: the trace's [`Outcome`] (with
+/// the group's name) is only built when the trace is on.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Loss {
+    /// The book index of the campaign that won.
+    winner: usize,
+    mode: GroupMode,
+    exclusive: bool,
+}
+
+impl Loss {
+    pub(super) fn outcome(self, book: &CampaignBook) -> Option<Outcome> {
+        let wc = book.campaigns().get(self.winner)?;
+        Some(if !self.exclusive && self.mode == GroupMode::FirstMatch {
+            Outcome::BeatenByPriority { by: wc.id() }
+        } else {
+            Outcome::ExcludedByGroup {
+                group: wc.spec().group.as_deref().unwrap_or_default().to_owned(),
+                mode: self.mode,
+                by: wc.id(),
+                exclusive: self.exclusive,
+            }
+        })
+    }
+}
+
+impl CampaignBook {
+    /// The counters an evaluation of `event` for `patient` at `now` may read: load these
+    /// through [`crate::store::UsageStore::load`] before calling
+    /// [`evaluate`](crate::campaign::evaluate).
+    pub fn usage_keys(
+        &self,
+        event: &Event,
+        patient: PatientId,
+        now: DateTime<Utc>,
+        calendar: ClinicCalendar,
+    ) -> Vec<UsageKey> {
+        let today = calendar.local_date(now);
+        let mut out = Vec::new();
+        for i in self.candidates(event.kind.class(), now) {
+            let Some(c) = self.campaigns().get(i) else {
+                continue;
+            };
+            let caps = self.caps_of(i);
+            for cap in caps {
+                let bucket = match cap.period {
+                    None => Bucket::Lifetime,
+                    Some(period) => Bucket::Period {
+                        period,
+                        start: calendar.period_start(today, period),
+                    },
+                };
+                let key = UsageKey {
+                    campaign: c.id(),
+                    action: cap.action,
+                    patient: cap.per_patient.then_some(patient),
+                    bucket,
+                };
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_ranges;
+
+    #[test]
+    fn remove_ranges_keeps_the_rest_in_order() {
+        let cases: [(&[std::ops::Range<usize>], &[u8]); 5] = [
+            (&[], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            (&[0..2, 9..9], &[2, 3, 4, 5, 6, 7, 8, 9]),
+            (&[1..3, 5..6, 8..10], &[0, 3, 4, 6, 7]),
+            (&[2..2, 4..7], &[0, 1, 2, 3, 7, 8, 9]),
+            (&[0..5, 5..10], &[]),
+        ];
+        for (ranges, want) in cases {
+            let mut v: Vec<u8> = (0..10).collect();
+            remove_ranges(&mut v, ranges);
+            assert_eq!(v, want, "{ranges:?}");
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Unit tests of loading, recurrences, static checks and the index.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde_json::json;
+
+use super::tests::{CAL, at, book, load_err, member, member_day, simple, visit};
+use super::*;
+use crate::calendar::ClinicCalendar;
+use crate::id::CampaignId;
+use crate::segment::{TagCatalog, TagName};
+
+#[test]
+fn bad_input_names_the_json_path() {
+    let mut bad = member_day();
+    bad["effects"][1]["percent"] = json!("150");
+    let e = load_err(json!({ "campaigns": [simple(9, 0, None, false, 1), bad] }));
+    assert!(
+        e.starts_with("campaigns[1].effects[1].percent: 150 is outside"),
+        "{e}"
+    );
+    let mut care = member_day();
+    care["consent"] = json!(["care_reminder"]);
+    let e = load_err(json!({ "campaigns": [care] }));
+    assert!(
+        e.starts_with("campaigns[0].effects[0].type: a care campaign"),
+        "{e}"
+    );
+    let e = load_err(json!({ "campaigns": [simple(1, 0, None, true, 1)] }));
+    assert!(e.starts_with("campaigns[0].exclusive:"), "{e}");
+    let e = load_err(json!({ "campaigns": [simple(1, 0, Some("nope"), false, 1)] }));
+    assert!(e.starts_with("campaigns[0].group:"), "{e}");
+    let e = load_err(
+        json!({ "campaigns": [simple(1, 0, None, false, 1), simple(1, 0, None, false, 2)] }),
+    );
+    assert!(
+        e.starts_with("campaigns[1].id: campaign id CP1 is used twice"),
+        "{e}"
+    );
+    let mut cash = member_day();
+    cash["trigger"] = json!({ "on": "birthday" });
+    let e = load_err(json!({ "campaigns": [cash] }));
+    assert!(e.starts_with("campaigns[0].effects[0].type:"), "{e}");
+    let mut w = member_day();
+    w["window"]["end"] = json!("2025-01-01T00:00:00+08:00");
+    assert!(load_err(json!({ "campaigns": [w] })).starts_with("campaigns[0].window.end:"));
+    let mut f = member_day();
+    f["window"]["recurrence"] =
+        json!({ "every": "anniversary", "of": { "date": { "month": 2, "day": 30 } } });
+    assert!(
+        load_err(json!({ "campaigns": [f] }))
+            .starts_with("campaigns[0].window.recurrence.of.date.day")
+    );
+    let mut u = member_day();
+    u["surprise"] = json!(1);
+    assert!(load_err(json!({ "campaigns": [u] })).contains("surprise"));
+    // Malformed JSON names the element too.
+    let mut t = member_day();
+    t["effects"][1]["percent"] = json!(true);
+    let e = load_err(json!({ "campaigns": [simple(9, 0, None, false, 1), t] }));
+    assert!(
+        e.starts_with("campaigns[1].effects[1]: invalid type"),
+        "{e}"
+    );
+    let mut l = member_day();
+    l["caps"]["limits"][0]["period"] = json!("fortnight");
+    let e = load_err(json!({ "campaigns": [l] }));
+    assert!(
+        e.starts_with("campaigns[0].caps.limits[0]: unknown variant"),
+        "{e}"
+    );
+    // A valid book round-trips.
+    let b = book(vec![member_day()], json!({}));
+    let again: CampaignBook = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+    assert_eq!(again.campaigns(), b.campaigns());
+}
+
+#[test]
+fn recurrences_in_the_clinic_calendar() {
+    let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+    let r31 = Recurrence::MonthDay { day: 31 };
+    assert!(r31.holds_on(d(2026, 2, 28), None).is_ok());
+    assert!(r31.holds_on(d(2026, 3, 30), None).is_err());
+    let mon = Recurrence::Weekday {
+        weekday: chrono::Weekday::Mon,
+    };
+    assert!(mon.holds_on(d(2026, 11, 23), None).is_ok());
+    let bday = Recurrence::Anniversary {
+        of: Anniversary::Birthday,
+    };
+    assert_eq!(
+        bday.holds_on(d(2026, 5, 1), None),
+        Err(WindowMiss::NoBirthDate)
+    );
+    assert!(bday.holds_on(d(2026, 5, 1), Some(d(1960, 5, 1))).is_ok());
+    assert!(bday.holds_on(d(2026, 2, 28), Some(d(2000, 2, 29))).is_ok());
+    // 23:30 UTC on 7 Nov is 07:30 on 8 Nov in the clinic: member day.
+    let w = Window {
+        start: at(2026, 1, 1, 0),
+        end: None,
+        recurrence: Some(Recurrence::MonthDay { day: 8 }),
+    };
+    assert!(
+        w.holds(
+            Utc.with_ymd_and_hms(2026, 11, 7, 23, 30, 0).unwrap(),
+            CAL,
+            None
+        )
+        .is_ok()
+    );
+    assert!(
+        w.holds(
+            Utc.with_ymd_and_hms(2026, 11, 7, 23, 30, 0).unwrap(),
+            ClinicCalendar::UTC,
+            None
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn static_checks_find_each_problem() {
+    let now = at(2026, 11, 8, 10);
+    let mut past = simple(1, 0, None, false, 1);
+    past["window"]["end"] = json!("2026-02-01T00:00:00+08:00");
+    let mut never = simple(2, 0, None, false, 1);
+    never["audience"] = json!({ "any": [] });
+    let ex_a = simple(3, 0, Some("g"), true, 1);
+    let ex_b = simple(4, 0, Some("g"), true, 1);
+    let mut no_budget = member_day();
+    no_budget["id"] = json!(5);
+    no_budget["caps"] = json!({});
+    let mut sensitive = simple(6, 0, None, false, 1);
+    sensitive["audience"] = json!({ "has_tag": "condition/高血压" });
+    let mut ok_sensitive = sensitive.clone();
+    ok_sensitive["id"] = json!(7);
+    ok_sensitive["consent"] = json!(["marketing", "health_data_segmentation"]);
+    let mut copy = simple(8, 0, None, false, 1);
+    copy["copy"] = json!({ "title": "三伏贴", "body": "保证治愈, 比其他诊所更好" });
+    let mut push = simple(9, 0, None, false, 1);
+    push["effects"] = json!([{ "type": "message", "template": "member_day" }]);
+    push["copy"] = json!({ "body": "会员日积分翻倍" });
+    let mut push_ok = push.clone();
+    push_ok["id"] = json!(10);
+    push_ok["copy"] = json!({ "body": "会员日积分翻倍, 回复TD退订" });
+    let b = book(
+        vec![
+            push,
+            push_ok,
+            past,
+            never,
+            ex_a,
+            ex_b,
+            no_budget,
+            sensitive,
+            ok_sensitive,
+            copy,
+        ],
+        json!({ "g": "stack_all" }),
+    );
+    let mut catalog = TagCatalog::new();
+    for t in ["condition/高血压", "value/member"] {
+        catalog.add(TagName::parse(t).unwrap(), now).unwrap();
+    }
+    let words = AdLawWords::default().with("三伏贴", AdLawRule::EfficacyClaim);
+    let found: Vec<(u64, FindingKind)> = check_book(&b, now, &catalog, &words)
+        .into_iter()
+        .map(|f| (f.campaign.get(), f.kind))
+        .collect();
+    let has = |id: u64, pred: &dyn Fn(&FindingKind) -> bool| {
+        found.iter().any(|(i, k)| *i == id && pred(k))
+    };
+    assert!(has(1, &|k| *k == FindingKind::WindowInPast));
+    assert!(has(2, &|k| matches!(
+        k,
+        FindingKind::AudienceNeverTrue { .. }
+    )));
+    assert!(has(3, &|k| *k
+        == FindingKind::OverlappingExclusive {
+            other: CampaignId::new(4)
+        }));
+    assert!(has(4, &|k| *k
+        == FindingKind::OverlappingExclusive {
+            other: CampaignId::new(3)
+        }));
+    assert!(has(5, &|k| *k == FindingKind::CashWithoutBudget { rule: 1 }));
+    assert!(has(6, &|k| *k == FindingKind::SensitiveWithoutConsent));
+    assert!(!has(7, &|_| true), "{found:?}");
+    for (w, r) in [
+        ("保证治愈", AdLawRule::Guarantee),
+        ("其他诊所", AdLawRule::Comparison),
+        ("三伏贴", AdLawRule::EfficacyClaim),
+    ] {
+        assert!(
+            has(8, &|k| *k
+                == FindingKind::AdLaw {
+                    word: w.into(),
+                    rule: r
+                }),
+            "{w}"
+        );
+    }
+    assert!(has(9, &|k| *k == FindingKind::MissingOptOut));
+    assert!(!has(10, &|_| true), "{found:?}");
+    assert_eq!(found.len(), 10, "{found:?}");
+    assert!(lint_copy("会员日积分翻倍", &AdLawWords::default()).is_empty());
+}
+
+#[test]
+fn index_returns_only_the_class_and_month() {
+    let mut specs = Vec::new();
+    for i in 0..40u64 {
+        let mut v = simple(i + 1, 0, None, false, 1);
+        let month = 1 + (i % 10) as u32;
+        v["window"] = json!({
+            "start": format!("2026-{month:02}-01T00:00:00+08:00"),
+            "end": format!("2026-{month:02}-20T00:00:00+08:00"),
+        });
+        if i % 2 == 1 {
+            v["trigger"] = json!({ "on": "birthday" });
+        }
+        specs.push(v);
+    }
+    let b = book(specs, json!({}));
+    let c = b.candidates(EventClass::Visit, at(2026, 5, 10, 10));
+    // Visit campaigns whose UTC months hold May: 4 of 40.
+    assert_eq!(c.len(), 4, "{c:?}");
+    assert!(
+        c.iter()
+            .all(|&i| b.campaigns()[i].spec().trigger.class() == EventClass::Visit)
+    );
+    let ev = evaluate(
+        &b,
+        &visit(),
+        &member(),
+        &UsageSnapshot::new(),
+        at(2026, 5, 10, 10),
+        CAL,
+        EvalOptions::TRACE,
+    );
+    assert_eq!(ev.trace.len(), 40);
+    let ids: Vec<u64> = ev.applied().iter().map(|c| c.get()).collect();
+    assert_eq!(ids, vec![5, 15, 25, 35]);
+}
