@@ -67,10 +67,10 @@ fn campaign(i: usize) -> Value {
         },
         "priority": (i % 7) as i32,
     });
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         v["window"]["recurrence"] = json!({ "every": "month_day", "day": 8 });
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         v["group"] = json!("member_day");
     }
     v

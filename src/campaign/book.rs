@@ -244,13 +244,13 @@ impl CampaignBook {
                     id: c.id().to_string(),
                 });
             }
-            if let Some(g) = &c.spec().group {
-                if !groups.contains_key(g) {
-                    return Err(CampaignError::UnknownGroup {
-                        path: format!("campaigns[{i}].group"),
-                        group: g.clone(),
-                    });
-                }
+            if let Some(g) = &c.spec().group
+                && !groups.contains_key(g)
+            {
+                return Err(CampaignError::UnknownGroup {
+                    path: format!("campaigns[{i}].group"),
+                    group: g.clone(),
+                });
             }
         }
         let mut campaigns = campaigns;

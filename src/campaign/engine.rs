@@ -252,10 +252,10 @@ fn assess<'b>(
             UsageAction::Cashback => Some(&mut fen_left),
             _ => None,
         };
-        if let Some(slot) = slot {
-            if slot.is_none_or(|(l, _)| left < l) {
-                *slot = Some((left, cap.origin));
-            }
+        if let Some(slot) = slot
+            && slot.is_none_or(|(l, _)| left < l)
+        {
+            *slot = Some((left, cap.origin));
         }
         if !keys[k0..].iter().any(|(k, _)| *k == key) {
             keys.push((
@@ -527,10 +527,10 @@ impl<'b> Evaluator<'b> {
                 Some(loss) => {
                     drop_grants.push(e.grants.clone());
                     drop_keys.push(e.keys.clone());
-                    if options.trace {
-                        if let Some(o) = loss.outcome(book) {
-                            note(trace, touched, track, e.idx, o);
-                        }
+                    if options.trace
+                        && let Some(o) = loss.outcome(book)
+                    {
+                        note(trace, touched, track, e.idx, o);
                     }
                 }
                 None if options.trace => {

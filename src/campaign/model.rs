@@ -268,14 +268,14 @@ fn places(path: &str, d: Decimal) -> Result<(), CampaignError> {
 }
 
 fn check_window(w: &Window) -> Result<(), CampaignError> {
-    if let Some(end) = w.end {
-        if end <= w.start {
-            return Err(CampaignError::EmptyWindow {
-                path: "window.end".into(),
-                start: w.start.to_rfc3339(),
-                end: end.to_rfc3339(),
-            });
-        }
+    if let Some(end) = w.end
+        && end <= w.start
+    {
+        return Err(CampaignError::EmptyWindow {
+            path: "window.end".into(),
+            start: w.start.to_rfc3339(),
+            end: end.to_rfc3339(),
+        });
     }
     match w.recurrence {
         Some(Recurrence::MonthDay { day }) => range(
