@@ -72,8 +72,16 @@
 //!   (`138****1234`, `110101********2176`, `张*`) and reached only through `expose()`.
 //! - **Deterministic.** The same inputs give the same outputs in the same order.
 //!
+//! ## Storage
+//!
+//! Each aggregate has a small synchronous port in [`store`] with an in-memory adapter. The
+//! crate `clinic-ops-sqlite` (in `adapters/sqlite`) implements every port on SQLite, and
+//! every adapter runs the same conformance kit (`testkit`), races included.
+//!
 //! ## Crate features
 //!
+//! - `parallel` (default): the funnel engine splits its passes over scoped std threads. The
+//!   results are identical without it; no dependency comes with it.
 //! - `testkit`: the conformance scenarios for storage adapters and proptest strategies.
 
 #![forbid(unsafe_code)]
