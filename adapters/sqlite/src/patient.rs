@@ -8,14 +8,7 @@ use clinic_ops::store::{
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::SqliteStore;
-use crate::store::{decode_err, encode_err, int, uint, unique_violation, version};
-
-fn row(id: PatientId, v: i64, state: &str) -> Result<Versioned<Patient>, StoreError> {
-    Ok(Versioned {
-        value: serde_json::from_str(state).map_err(decode_err("patient", id))?,
-        version: version(v)?,
-    })
-}
+use crate::store::{encode_err, int, uint, unique_violation};
 
 fn patient_id(v: i64) -> Result<PatientId, StoreError> {
     uint("patient id", v).map(PatientId::new)
@@ -24,15 +17,14 @@ fn patient_id(v: i64) -> Result<PatientId, StoreError> {
 impl PatientStore for SqliteStore {
     fn get(&self, id: PatientId) -> Result<Option<Versioned<Patient>>, StoreError> {
         let key = int("patient id", id.get())?;
-        let found: Option<(i64, String)> = self
-            .conn
-            .prepare_cached("SELECT version, state FROM patients WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(|e| self.read_err(e))?;
-        found.map(|(v, state)| row(id, v, &state)).transpose()
+        crate::store::load_snapshot(
+            &self.conn,
+            "SELECT version, state FROM patients WHERE id = ?1",
+            key,
+            "patient",
+            id,
+            |e| self.read_err(e),
+        )
     }
 
     fn commit(
@@ -45,14 +37,14 @@ impl PatientStore for SqliteStore {
         let path = self.path().to_path_buf();
         let err = move |e| crate::store::db_at(e, &path);
         self.write(|tx| {
-            let current: Option<(i64, String)> = tx
-                .prepare_cached("SELECT version, state FROM patients WHERE id = ?1")
-                .and_then(|mut s| {
-                    s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                })
-                .map_err(&err)?;
-            let current = current.map(|(v, s)| row(id, v, &s)).transpose()?;
+            let current = crate::store::load_snapshot(
+                tx,
+                "SELECT version, state FROM patients WHERE id = ?1",
+                key,
+                "patient",
+                id,
+                &err,
+            )?;
             let Some(staged) = stage_patient_commit(id, current, expected, events)? else {
                 return expected.ok_or(StoreError::NotFound {
                     what: "patient",
@@ -106,7 +98,7 @@ impl PatientStore for SqliteStore {
             })
             .map_err(|e| self.read_err(e))?;
         rows.into_iter()
-            .map(|(id, v, state)| row(patient_id(id)?, v, &state))
+            .map(|(id, v, state)| crate::store::snapshot("patient", patient_id(id)?, v, &state))
             .collect()
     }
 }

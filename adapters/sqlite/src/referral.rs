@@ -3,32 +3,24 @@
 use clinic_ops::id::PatientId;
 use clinic_ops::referral::{Binding, ReferralEvent};
 use clinic_ops::store::{ReferralStore, StoreError, Version, Versioned, stage_referral_commit};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::store::{db_at, decode_err, encode_err, int, uint, version};
+use crate::store::{db_at, encode_err, int, uint};
 
 const WHAT: &str = "referral binding";
-
-fn row(referee: PatientId, v: i64, state: &str) -> Result<Versioned<Binding>, StoreError> {
-    Ok(Versioned {
-        value: serde_json::from_str(state).map_err(decode_err(WHAT, referee))?,
-        version: version(v)?,
-    })
-}
 
 impl ReferralStore for SqliteStore {
     fn get(&self, referee: PatientId) -> Result<Option<Versioned<Binding>>, StoreError> {
         let key = int("patient id", referee.get())?;
-        let found: Option<(i64, String)> = self
-            .conn
-            .prepare_cached("SELECT version, state FROM referral_bindings WHERE referee = ?1")
-            .and_then(|mut s| {
-                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(|e| self.read_err(e))?;
-        found.map(|(v, s)| row(referee, v, &s)).transpose()
+        crate::store::load_snapshot(
+            &self.conn,
+            "SELECT version, state FROM referral_bindings WHERE referee = ?1",
+            key,
+            WHAT,
+            referee,
+            |e| self.read_err(e),
+        )
     }
 
     fn commit(
@@ -41,14 +33,14 @@ impl ReferralStore for SqliteStore {
         let path = self.path().to_path_buf();
         let err = move |e| db_at(e, &path);
         self.write(|tx| {
-            let current: Option<(i64, String)> = tx
-                .prepare_cached("SELECT version, state FROM referral_bindings WHERE referee = ?1")
-                .and_then(|mut s| {
-                    s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                })
-                .map_err(&err)?;
-            let current = current.map(|(v, s)| row(referee, v, &s)).transpose()?;
+            let current = crate::store::load_snapshot(
+                tx,
+                "SELECT version, state FROM referral_bindings WHERE referee = ?1",
+                key,
+                WHAT,
+                referee,
+                &err,
+            )?;
             let Some(staged) = stage_referral_commit(referee, current, expected, events)? else {
                 return expected.ok_or(StoreError::NotFound {
                     what: WHAT,
@@ -84,7 +76,12 @@ impl ReferralStore for SqliteStore {
             })
             .map_err(|e| self.read_err(e))?;
         rows.into_iter()
-            .map(|(p, v, s)| Ok(row(PatientId::new(uint("patient id", p)?), v, &s)?.value))
+            .map(|(p, v, s)| {
+                Ok(
+                    crate::store::snapshot(WHAT, PatientId::new(uint("patient id", p)?), v, &s)?
+                        .value,
+                )
+            })
             .collect()
     }
 
@@ -110,7 +107,9 @@ impl ReferralStore for SqliteStore {
             })
             .map_err(|e| self.read_err(e))?;
         rows.into_iter()
-            .map(|(p, v, s)| row(PatientId::new(uint("patient id", p)?), v, &s))
+            .map(|(p, v, s)| {
+                crate::store::snapshot(WHAT, PatientId::new(uint("patient id", p)?), v, &s)
+            })
             .collect()
     }
 }

@@ -2,8 +2,8 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clinic_ops::store::{StoreError, Version};
-use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags, TransactionBehavior};
+use clinic_ops::store::{StoreError, Version, Versioned};
+use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::ledger::LedgerCache;
 use crate::{SqliteError, schema};
@@ -289,8 +289,7 @@ pub(crate) fn version(v: i64) -> Result<Version, StoreError> {
     uint("version", v).map(Version::new)
 }
 
-/// Why a value did not encode as JSON for a state column. (A function per direction rather
-/// than a generic helper, so that the crate needs no direct `serde` dependency.)
+/// Why a value did not encode as JSON for a state column.
 pub(crate) fn encode_err(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
     move |source| StoreError::backend(SqliteError::Encode { what, source })
 }
@@ -307,6 +306,40 @@ pub(crate) fn decode_err(
             source,
         })
     }
+}
+
+/// Decodes one snapshot row, `(version, JSON state)`, of the aggregate `what` keyed by `key`.
+pub(crate) fn snapshot<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    key: impl std::fmt::Display,
+    v: i64,
+    state: &str,
+) -> Result<Versioned<T>, StoreError> {
+    Ok(Versioned {
+        value: serde_json::from_str(state).map_err(decode_err(what, key))?,
+        version: version(v)?,
+    })
+}
+
+/// Loads and decodes the snapshot row that `sql` (selecting `version, state` by one integer
+/// key) finds, on a connection or inside a write transaction. Every snapshot-style port
+/// (patients, referral bindings, follow-up histories) reads its rows through this one path.
+pub(crate) fn load_snapshot<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    key: i64,
+    what: &'static str,
+    id: impl std::fmt::Display,
+    err: impl FnOnce(rusqlite::Error) -> StoreError,
+) -> Result<Option<Versioned<T>>, StoreError> {
+    let found: Option<(i64, String)> = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| {
+            s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(err)?;
+    found.map(|(v, s)| snapshot(what, id, v, &s)).transpose()
 }
 
 /// The constraint a unique-index violation names ("patients.mobile"), if it is one.

@@ -3,32 +3,24 @@
 use clinic_ops::followup::{FollowUpEvent, FollowUpHistory};
 use clinic_ops::id::PatientId;
 use clinic_ops::store::{StoreError, TaskStore, Version, Versioned, stage_task_commit};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::store::{db_at, decode_err, encode_err, int, uint, version};
+use crate::store::{db_at, encode_err, int, uint};
 
 const WHAT: &str = "follow-up history";
-
-fn row(patient: PatientId, v: i64, state: &str) -> Result<Versioned<FollowUpHistory>, StoreError> {
-    Ok(Versioned {
-        value: serde_json::from_str(state).map_err(decode_err(WHAT, patient))?,
-        version: version(v)?,
-    })
-}
 
 impl TaskStore for SqliteStore {
     fn get(&self, patient: PatientId) -> Result<Option<Versioned<FollowUpHistory>>, StoreError> {
         let key = int("patient id", patient.get())?;
-        let found: Option<(i64, String)> = self
-            .conn
-            .prepare_cached("SELECT version, state FROM followup_histories WHERE patient = ?1")
-            .and_then(|mut s| {
-                s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(|e| self.read_err(e))?;
-        found.map(|(v, s)| row(patient, v, &s)).transpose()
+        crate::store::load_snapshot(
+            &self.conn,
+            "SELECT version, state FROM followup_histories WHERE patient = ?1",
+            key,
+            WHAT,
+            patient,
+            |e| self.read_err(e),
+        )
     }
 
     fn commit(
@@ -41,14 +33,14 @@ impl TaskStore for SqliteStore {
         let path = self.path().to_path_buf();
         let err = move |e| db_at(e, &path);
         self.write(|tx| {
-            let current: Option<(i64, String)> = tx
-                .prepare_cached("SELECT version, state FROM followup_histories WHERE patient = ?1")
-                .and_then(|mut s| {
-                    s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                })
-                .map_err(&err)?;
-            let current = current.map(|(v, s)| row(patient, v, &s)).transpose()?;
+            let current = crate::store::load_snapshot(
+                tx,
+                "SELECT version, state FROM followup_histories WHERE patient = ?1",
+                key,
+                WHAT,
+                patient,
+                &err,
+            )?;
             let Some(staged) = stage_task_commit(patient, current, expected, events)? else {
                 return expected.ok_or(StoreError::NotFound {
                     what: WHAT,
@@ -90,7 +82,9 @@ impl TaskStore for SqliteStore {
             })
             .map_err(|e| self.read_err(e))?;
         rows.into_iter()
-            .map(|(p, v, s)| row(PatientId::new(uint("patient id", p)?), v, &s))
+            .map(|(p, v, s)| {
+                crate::store::snapshot(WHAT, PatientId::new(uint("patient id", p)?), v, &s)
+            })
             .collect()
     }
 }
