@@ -82,24 +82,12 @@ impl PatientStore for SqliteStore {
         after: Option<PatientId>,
         limit: usize,
     ) -> Result<Vec<Versioned<Patient>>, StoreError> {
-        let after = match after {
-            Some(a) => int("patient id", a.get())?,
-            None => -1,
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, i64, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT id, version, state FROM patients WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )
-            .and_then(|mut s| {
-                s.query_map([after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
-            })
-            .map_err(|e| self.read_err(e))?;
-        rows.into_iter()
-            .map(|(id, v, state)| crate::store::snapshot("patient", patient_id(id)?, v, &state))
-            .collect()
+        self.scan_snapshots(
+            "SELECT id, version, state FROM patients WHERE id > ?1 ORDER BY id LIMIT ?2",
+            after,
+            limit,
+            "patient",
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use clinic_ops::store::{ReferralStore, StoreError, Version, Versioned, stage_ref
 use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::store::{db_at, encode_err, int, uint};
+use crate::store::{db_at, encode_err, int};
 
 const WHAT: &str = "referral binding";
 
@@ -64,25 +64,13 @@ impl ReferralStore for SqliteStore {
 
     fn referees_of(&self, referrer: PatientId) -> Result<Vec<Binding>, StoreError> {
         let key = int("patient id", referrer.get())?;
-        let rows: Vec<(i64, i64, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT referee, version, state FROM referral_bindings
+        let bindings: Vec<Versioned<Binding>> = self.query_snapshots(
+            "SELECT referee, version, state FROM referral_bindings
                  WHERE referrer = ?1 ORDER BY referee",
-            )
-            .and_then(|mut s| {
-                s.query_map([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
-            })
-            .map_err(|e| self.read_err(e))?;
-        rows.into_iter()
-            .map(|(p, v, s)| {
-                Ok(
-                    crate::store::snapshot(WHAT, PatientId::new(uint("patient id", p)?), v, &s)?
-                        .value,
-                )
-            })
-            .collect()
+            [key],
+            WHAT,
+        )?;
+        Ok(bindings.into_iter().map(|b| b.value).collect())
     }
 
     fn scan(
@@ -90,26 +78,12 @@ impl ReferralStore for SqliteStore {
         after: Option<PatientId>,
         limit: usize,
     ) -> Result<Vec<Versioned<Binding>>, StoreError> {
-        let after = match after {
-            Some(a) => int("patient id", a.get())?,
-            None => -1,
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, i64, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT referee, version, state FROM referral_bindings
+        self.scan_snapshots(
+            "SELECT referee, version, state FROM referral_bindings
                  WHERE referee > ?1 ORDER BY referee LIMIT ?2",
-            )
-            .and_then(|mut s| {
-                s.query_map([after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
-            })
-            .map_err(|e| self.read_err(e))?;
-        rows.into_iter()
-            .map(|(p, v, s)| {
-                crate::store::snapshot(WHAT, PatientId::new(uint("patient id", p)?), v, &s)
-            })
-            .collect()
+            after,
+            limit,
+            WHAT,
+        )
     }
 }

@@ -2,6 +2,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clinic_ops::id::PatientId;
 use clinic_ops::store::{StoreError, Version, Versioned};
 use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -340,6 +341,45 @@ pub(crate) fn load_snapshot<T: serde::de::DeserializeOwned>(
         })
         .map_err(err)?;
     found.map(|(v, s)| snapshot(what, id, v, &s)).transpose()
+}
+
+impl SqliteStore {
+    /// Runs `sql` (selecting `key, version, state` rows) and decodes every row: the one read
+    /// path of the snapshot ports' scans and listings.
+    pub(crate) fn query_snapshots<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        what: &'static str,
+    ) -> Result<Vec<Versioned<T>>, StoreError> {
+        let rows: Vec<(i64, i64, String)> = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.query_map(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter()
+            .map(|(k, v, state)| snapshot(what, PatientId::new(uint("patient id", k)?), v, &state))
+            .collect()
+    }
+
+    /// A page of a snapshot port's scan: `sql` takes the exclusive lower key and the limit.
+    pub(crate) fn scan_snapshots<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        after: Option<PatientId>,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Vec<Versioned<T>>, StoreError> {
+        let after = match after {
+            Some(a) => int("patient id", a.get())?,
+            None => -1,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_snapshots(sql, [after, limit], what)
+    }
 }
 
 /// The constraint a unique-index violation names ("patients.mobile"), if it is one.

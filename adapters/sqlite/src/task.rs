@@ -6,7 +6,7 @@ use clinic_ops::store::{StoreError, TaskStore, Version, Versioned, stage_task_co
 use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::store::{db_at, encode_err, int, uint};
+use crate::store::{db_at, encode_err, int};
 
 const WHAT: &str = "follow-up history";
 
@@ -65,26 +65,12 @@ impl TaskStore for SqliteStore {
         after: Option<PatientId>,
         limit: usize,
     ) -> Result<Vec<Versioned<FollowUpHistory>>, StoreError> {
-        let after = match after {
-            Some(a) => int("patient id", a.get())?,
-            None => -1,
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, i64, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT patient, version, state FROM followup_histories
+        self.scan_snapshots(
+            "SELECT patient, version, state FROM followup_histories
                  WHERE patient > ?1 ORDER BY patient LIMIT ?2",
-            )
-            .and_then(|mut s| {
-                s.query_map([after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
-            })
-            .map_err(|e| self.read_err(e))?;
-        rows.into_iter()
-            .map(|(p, v, s)| {
-                crate::store::snapshot(WHAT, PatientId::new(uint("patient id", p)?), v, &s)
-            })
-            .collect()
+            after,
+            limit,
+            WHAT,
+        )
     }
 }
