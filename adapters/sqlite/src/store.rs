@@ -1,6 +1,6 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clinic_ops::id::PatientId;
 use clinic_ops::store::{StoreError, Version, Versioned};
@@ -13,6 +13,8 @@ use crate::{SqliteError, schema};
 /// [`StoreError::Backend`]. Commits are short, so this is only reached when something
 /// holds the database far longer than a commit.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause between two attempts to switch a fresh file to WAL mode.
+const WAL_RETRY_PAUSE: Duration = Duration::from_millis(5);
 
 /// What a commit that returned `Ok` survives: SQLite's `synchronous` setting in WAL mode.
 ///
@@ -204,10 +206,7 @@ impl SqliteStore {
                         path: self.path.clone(),
                     });
                 }
-                let jm: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-                if !jm.eq_ignore_ascii_case("wal") {
-                    return Err(SqliteError::NoWal { mode: jm });
-                }
+                enable_wal(conn)?;
                 schema::migrate(conn)?;
             }
         }
@@ -392,5 +391,29 @@ pub(crate) fn unique_violation(e: &rusqlite::Error) -> Option<&str> {
             msg.strip_prefix("UNIQUE constraint failed: ")
         }
         _ => None,
+    }
+}
+
+/// Switches the file to WAL mode, or checks that it already is.
+///
+/// Changing the journal mode needs an exclusive lock, and SQLite answers `SQLITE_BUSY` at
+/// once rather than calling the busy handler when another connection holds any lock: that
+/// happens when several connections open a brand-new file together. So the switch is
+/// retried, with a short sleep, until it succeeds or the busy timeout has passed. A file
+/// already in WAL mode answers without taking the lock.
+fn enable_wal(conn: &Connection) -> Result<(), SqliteError> {
+    let start = Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => return Err(SqliteError::NoWal { mode }),
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(WAL_RETRY_PAUSE);
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
