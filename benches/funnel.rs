@@ -123,9 +123,13 @@ fn main() {
     // other agents' load disturbs far less than wall time.
     if let Ok(t) = std::env::var("FUNNEL_AB") {
         let threads: usize = t.parse().unwrap_or(1);
-        let (p, k, t) = dataset(2_000_000, 7);
+        let patients: u32 = std::env::var("FUNNEL_P")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000_000);
+        let (p, k, t) = dataset(patients, 7);
         let cols = EventColumns {
-            patient_count: 2_000_000,
+            patient_count: patients,
             patient: &p,
             kind: &k,
             at: &t,
@@ -151,7 +155,11 @@ fn main() {
         // pays for first touches of fresh memory (page faults).
         let (c0, f0) = cpu();
         let t = std::time::Instant::now();
-        black_box(spec.compute_columns(&cols, threads).unwrap().report(&spec, 10));
+        black_box(
+            spec.compute_columns(&cols, threads)
+                .unwrap()
+                .report(&spec, 10),
+        );
         let first = t.elapsed().as_secs_f64() * 1e3;
         let (c1, f1) = cpu();
         println!(
@@ -161,7 +169,10 @@ fn main() {
         );
         let (c0, _) = cpu();
         let t0 = std::time::Instant::now();
-        let n: u64 = std::env::var("FUNNEL_N").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+        let n: u64 = std::env::var("FUNNEL_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(12);
         let mut best = f64::MAX;
         for _ in 0..n {
             let t = std::time::Instant::now();

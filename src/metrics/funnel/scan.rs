@@ -58,6 +58,8 @@ pub(crate) trait Rec: Copy + Ord + Default + Send + Sync + 'static {
     fn ts(self, l: &Layout) -> u64;
     fn k(self, l: &Layout) -> u64;
     fn dim(self, l: &Layout) -> u64;
+    /// The largest value, which pads a short run to a full sorting network.
+    fn max_value() -> Self;
 }
 
 macro_rules! impl_rec {
@@ -87,6 +89,10 @@ macro_rules! impl_rec {
             #[inline(always)]
             fn dim(self, l: &Layout) -> u64 {
                 self as u64 & l.dim_mask
+            }
+            #[inline(always)]
+            fn max_value() -> Self {
+                <$t>::MAX
             }
         }
     };
@@ -204,36 +210,66 @@ impl Reach {
 /// Sorts one patient's records.
 ///
 /// Patients usually have a handful of records in random order, where an insertion sort
-/// mispredicts about one branch per record. Up to [`RANK_SORT_MAX`] records each one's
-/// final place is counted instead (its rank; equal records keep their order), which has
-/// no data-dependent branch; longer runs take the std sort.
+/// mispredicts about one branch per record. Up to eight records are padded to eight with
+/// the largest value and put through a fixed 19-comparator sorting network, which compiles
+/// to branch-free min/max; longer runs take an insertion sort, and long ones the std sort.
 #[inline]
 pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
     let n = v.len();
     if n <= 1 {
         return;
     }
-    if n > RANK_SORT_MAX {
-        v.sort_unstable();
-        return;
-    }
-    let mut out = [R::default(); RANK_SORT_MAX];
-    for (i, &x) in v.iter().enumerate() {
-        let (before, after) = v.split_at(i);
-        let rank = before.iter().filter(|&&y| y <= x).count()
-            + after.iter().skip(1).filter(|&&y| y < x).count();
-        if let Some(slot) = out.get_mut(rank) {
-            *slot = x;
+    if n <= 8 {
+        let mut w = [R::max_value(); 8];
+        if let Some(head) = w.get_mut(..n) {
+            head.copy_from_slice(v);
         }
-    }
-    if let Some(sorted) = out.get(..n) {
-        v.copy_from_slice(sorted);
+        for (a, b) in SORT8 {
+            let (x, y) = (w[a], w[b]);
+            w[a] = x.min(y);
+            w[b] = x.max(y);
+        }
+        if let Some(head) = w.get(..n) {
+            v.copy_from_slice(head);
+        }
+    } else if n <= 24 {
+        // Hold the key and shift the larger ones right: one store per step, not a swap.
+        for i in 1..n {
+            let x = v[i];
+            let mut j = i;
+            while j > 0 && v[j - 1] > x {
+                v[j] = v[j - 1];
+                j -= 1;
+            }
+            v[j] = x;
+        }
+    } else {
+        v.sort_unstable();
     }
 }
 
-/// The longest run [`sort_small`] ranks; n² comparisons stay cheaper than a branchy sort
-/// up to about here.
-const RANK_SORT_MAX: usize = 12;
+/// An optimal sorting network for eight values (Knuth, TAOCP 5.3.4).
+const SORT8: [(usize, usize); 19] = [
+    (0, 2),
+    (1, 3),
+    (4, 6),
+    (5, 7),
+    (0, 4),
+    (1, 5),
+    (2, 6),
+    (3, 7),
+    (0, 1),
+    (2, 3),
+    (4, 5),
+    (6, 7),
+    (2, 4),
+    (3, 5),
+    (1, 4),
+    (3, 6),
+    (1, 2),
+    (3, 4),
+    (5, 6),
+];
 
 /// Runs the scan of the patient's sorted records into `r`.
 #[inline]
@@ -389,10 +425,10 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The rank sort and the fallback agree with the std sort, duplicates included,
-        /// on both sides of the rank-sort limit.
+        /// The network, the insertion sort and the fallback agree with the std sort, duplicates included,
+        /// across the network, insertion and std sizes.
         #[test]
-        fn sort_small_sorts(mut v in prop::collection::vec(0u64..6, 0..=2 * RANK_SORT_MAX)) {
+        fn sort_small_sorts(mut v in prop::collection::vec(0u64..6, 0..40)) {
             let mut want = v.clone();
             want.sort_unstable();
             sort_small(&mut v);
