@@ -32,6 +32,13 @@ fn emits(mask: u64, strict_order: bool) -> u32 {
     steps + u32::from(mask & EXCLUSION_BIT != 0) + u32::from(strict_order && steps == 0)
 }
 
+/// Whether a row with this mask becomes any record: `emits(..) > 0` without the bit count,
+/// which the baseline x86-64 target has no instruction for.
+#[inline(always)]
+fn emits_any(mask: u64, strict_order: bool) -> bool {
+    strict_order || mask & (STEP_BITS | EXCLUSION_BIT) != 0
+}
+
 struct Stats {
     min: i64,
     max: i64,
@@ -113,7 +120,7 @@ fn partition<R: Rec>(
     for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
         let i = rows.start + j;
         let mask = mask_of(i);
-        if emits(mask, so) == 0 {
+        if !emits_any(mask, so) {
             continue;
         }
         let Some(pos) = next.get_mut((p >> BUCKET_SHIFT) as usize) else {
@@ -203,7 +210,7 @@ fn partition_fixed(
             });
         }
         let mask = mask_of(i);
-        if emits(mask, so) == 0 {
+        if !emits_any(mask, so) {
             continue;
         }
         let ts = t.wrapping_sub(origin) as u64;
@@ -215,18 +222,25 @@ fn partition_fixed(
         let Some(bucket) = out.get_mut(b) else {
             continue;
         };
-        let mut put = |rec: u64| bucket.push(rec);
+        // The fixed layout has no dimension, so a record is the row's base | its step code.
+        let base = u64::pack(l, local, ts, 0, 0);
         let mut steps = mask & STEP_BITS;
+        if mask & EXCLUSION_BIT == 0 && steps != 0 && steps & (steps - 1) == 0 {
+            // The usual row: exactly one step.
+            bucket.push(base | u64::pack(l, 0, 0, u64::from(steps.trailing_zeros()) + 1, 0));
+            continue;
+        }
+        let mut put = |k: u64| bucket.push(base | u64::pack(l, 0, 0, k, 0));
         if steps == 0 && so {
-            put(u64::pack(l, local, ts, OTHER_K, 0));
+            put(OTHER_K);
         }
         while steps != 0 {
             let k = u64::from(steps.trailing_zeros()) + 1;
             steps &= steps - 1;
-            put(u64::pack(l, local, ts, k, 0));
+            put(k);
         }
         if mask & EXCLUSION_BIT != 0 {
-            put(u64::pack(l, local, ts, EXCL_K, 0));
+            put(EXCL_K);
         }
     }
     Ok(Some(out))
@@ -499,7 +513,7 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
     so: bool,
 ) -> Result<Option<FunnelState>, FunnelError> {
     let first = (0..input.patient.len())
-        .find(|&i| emits(mask_of(i), so) > 0)
+        .find(|&i| emits_any(mask_of(i), so))
         .and_then(|i| input.at.get(i).copied())
         .unwrap_or(0);
     let origin = first.saturating_sub(1 << (FIXED_TS_BITS - 1));

@@ -212,7 +212,7 @@ impl Reach {
 /// Patients usually have a handful of records in random order, where an insertion sort
 /// mispredicts about one branch per record. Up to eight records are padded to eight with
 /// the largest value and put through a fixed 19-comparator sorting network, which compiles
-/// to branch-free min/max; longer runs take an insertion sort, and long ones the std sort.
+/// to branch-free min/max ([`sort8`]); longer runs take an insertion sort, and long ones the std sort.
 #[inline]
 pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
     let n = v.len();
@@ -220,17 +220,14 @@ pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
         return;
     }
     if n <= 8 {
+        // Element-wise copies with constant trip counts: no memcpy call per patient.
         let mut w = [R::max_value(); 8];
-        if let Some(head) = w.get_mut(..n) {
-            head.copy_from_slice(v);
+        for (slot, &x) in w.iter_mut().zip(v.iter()) {
+            *slot = x;
         }
-        for (a, b) in SORT8 {
-            let (x, y) = (w[a], w[b]);
-            w[a] = x.min(y);
-            w[b] = x.max(y);
-        }
-        if let Some(head) = w.get(..n) {
-            v.copy_from_slice(head);
+        sort8(&mut w);
+        for (x, &slot) in v.iter_mut().zip(w.iter()) {
+            *x = slot;
         }
     } else if n <= 24 {
         // Hold the key and shift the larger ones right: one store per step, not a swap.
@@ -248,28 +245,19 @@ pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
     }
 }
 
-/// An optimal sorting network for eight values (Knuth, TAOCP 5.3.4).
-const SORT8: [(usize, usize); 19] = [
-    (0, 2),
-    (1, 3),
-    (4, 6),
-    (5, 7),
-    (0, 4),
-    (1, 5),
-    (2, 6),
-    (3, 7),
-    (0, 1),
-    (2, 3),
-    (4, 5),
-    (6, 7),
-    (2, 4),
-    (3, 5),
-    (1, 4),
-    (3, 6),
-    (1, 2),
-    (3, 4),
-    (5, 6),
-];
+/// An optimal sorting network for eight values (19 comparators; Knuth, TAOCP 5.3.4),
+/// unrolled with constant indices so that it compiles to straight-line min/max.
+#[inline(always)]
+fn sort8<R: Rec>(w: &mut [R; 8]) {
+    macro_rules! cx {
+        ($($a:literal $b:literal),*) => {$({
+            let (x, y) = (w[$a], w[$b]);
+            w[$a] = x.min(y);
+            w[$b] = x.max(y);
+        })*};
+    }
+    cx!(0 2, 1 3, 4 6, 5 7, 0 4, 1 5, 2 6, 3 7, 0 1, 2 3, 4 5, 6 7, 2 4, 3 5, 1 4, 3 6, 1 2, 3 4, 5 6);
+}
 
 /// Runs the scan of the patient's sorted records into `r`.
 #[inline]
