@@ -277,6 +277,7 @@ fn reduce<R: Rec, P: Segments<R>>(
     let mut counts = vec![0u32; per_bucket + 1];
     let mut buf: Vec<R> = Vec::new();
     let mut reach = Reach::default();
+    let mut small = [R::default(); 8];
     let mut scanned = 0u64;
     let mut owned = 0u64;
     for b in buckets {
@@ -323,7 +324,7 @@ fn reduce<R: Rec, P: Segments<R>>(
             if end > start
                 && let Some(slice) = buf.get_mut(start..end)
             {
-                scan::sort_small(slice);
+                let slice = scan::sorted(slice, &mut small);
                 scan::scan(slice, l, p, &mut reach);
                 scanned += 1;
                 if reach.excluded(slice, l, p) {

@@ -207,29 +207,27 @@ impl Reach {
     }
 }
 
-/// Sorts one patient's records.
+/// One patient's records in sorted order: up to eight are sorted into `w`, longer runs in
+/// place, and the sorted slice is returned.
 ///
 /// Patients usually have a handful of records in random order, where an insertion sort
 /// mispredicts about one branch per record. Up to eight records are padded to eight with
-/// the largest value and put through a fixed 19-comparator sorting network, which compiles
-/// to branch-free min/max ([`sort8`]); longer runs take an insertion sort, and long ones the std sort.
-#[inline]
-pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
+/// the largest value and put through a fixed 19-comparator sorting network ([`sort8`]),
+/// which compiles to branch-free min/max; the scan then reads them where they are. Longer
+/// runs take an insertion sort, and long ones the std sort.
+#[inline(always)]
+pub(crate) fn sorted<'a, R: Rec>(v: &'a mut [R], w: &'a mut [R; 8]) -> &'a [R] {
     let n = v.len();
-    if n <= 1 {
-        return;
-    }
     if n <= 8 {
-        // Element-wise copies with constant trip counts: no memcpy call per patient.
-        let mut w = [R::max_value(); 8];
+        // Element-wise copies with constant bounds: no memcpy call per patient.
+        *w = [R::max_value(); 8];
         for (slot, &x) in w.iter_mut().zip(v.iter()) {
             *slot = x;
         }
-        sort8(&mut w);
-        for (x, &slot) in v.iter_mut().zip(w.iter()) {
-            *x = slot;
-        }
-    } else if n <= 24 {
+        sort8(w);
+        return w.get(..n).unwrap_or(&[]);
+    }
+    if n <= 24 {
         // Hold the key and shift the larger ones right: one store per step, not a swap.
         for i in 1..n {
             let x = v[i];
@@ -243,6 +241,7 @@ pub(crate) fn sort_small<R: Rec>(v: &mut [R]) {
     } else {
         v.sort_unstable();
     }
+    v
 }
 
 /// An optimal sorting network for eight values (19 comparators; Knuth, TAOCP 5.3.4),
@@ -416,11 +415,11 @@ mod tests {
         /// The network, the insertion sort and the fallback agree with the std sort, duplicates included,
         /// across the network, insertion and std sizes.
         #[test]
-        fn sort_small_sorts(mut v in prop::collection::vec(0u64..6, 0..40)) {
+        fn sorted_sorts(mut v in prop::collection::vec(0u64..6, 0..40)) {
             let mut want = v.clone();
             want.sort_unstable();
-            sort_small(&mut v);
-            prop_assert_eq!(v, want);
+            let mut w = [0u64; 8];
+            prop_assert_eq!(sorted(&mut v, &mut w), &want[..]);
         }
     }
 }
