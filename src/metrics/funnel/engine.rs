@@ -177,6 +177,8 @@ impl<R: Rec> Segments<R> for Vec<Vec<R>> {
 
 /// Timestamp bits of the fixed layout: ±17,000 years around the first event.
 const FIXED_TS_BITS: u32 = 40;
+/// The fixed layout as a constant, so that the partition's shifts are immediates.
+const FIXED_LAYOUT: Layout = Layout::new(0, FIXED_TS_BITS, BUCKET_SHIFT);
 
 /// The partition pass without a stats pass: a fixed layout (no breakdown), one growable
 /// buffer per bucket. `Ok(None)` when a timestamp falls outside the fixed range, and the
@@ -186,7 +188,6 @@ fn partition_fixed(
     mask_of: impl Fn(usize) -> u64,
     rows: std::ops::Range<usize>,
     so: bool,
-    l: &Layout,
     origin: i64,
     buckets: usize,
 ) -> Result<Option<Vec<Vec<u64>>>, FunnelError> {
@@ -196,6 +197,7 @@ fn partition_fixed(
     let mut out: Vec<Vec<u64>> = (0..buckets).map(|_| Vec::with_capacity(hint)).collect();
     let lmask = (1u32 << BUCKET_SHIFT) - 1;
     let limit = (1u64 << FIXED_TS_BITS) - 1;
+    let l = &FIXED_LAYOUT;
     let (Some(pat), Some(at)) = (input.patient.get(rows.clone()), input.at.get(rows.clone()))
     else {
         return Ok(Some(out));
@@ -518,10 +520,10 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
         .and_then(|i| input.at.get(i).copied())
         .unwrap_or(0);
     let origin = first.saturating_sub(1 << (FIXED_TS_BITS - 1));
-    let layout = Layout::new(0, FIXED_TS_BITS, BUCKET_SHIFT);
+    let layout = &FIXED_LAYOUT;
     let parts = fan_out(chunks.len(), |t| {
         let rows = chunks.get(t).cloned().unwrap_or(0..0);
-        partition_fixed(input, mask_of, rows, so, &layout, origin, buckets)
+        partition_fixed(input, mask_of, rows, so, origin, buckets)
     });
     let mut ready = Vec::with_capacity(parts.len());
     for p in parts {
@@ -538,7 +540,7 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
         reduce(
             &ready,
             ranges.get(t).cloned().unwrap_or(0..0),
-            &layout,
+            layout,
             params,
             input.patient_count,
         )

@@ -25,7 +25,7 @@ pub(crate) struct Layout {
     local_mask: u64,
 }
 
-fn mask_of_bits(bits: u32) -> u64 {
+const fn mask_of_bits(bits: u32) -> u64 {
     if bits >= 64 {
         u64::MAX
     } else {
@@ -34,7 +34,7 @@ fn mask_of_bits(bits: u32) -> u64 {
 }
 
 impl Layout {
-    pub(crate) fn new(dim_bits: u32, ts_bits: u32, local_bits: u32) -> Self {
+    pub(crate) const fn new(dim_bits: u32, ts_bits: u32, local_bits: u32) -> Self {
         Layout {
             total: dim_bits + K_BITS + ts_bits + local_bits,
             k_shift: dim_bits,
