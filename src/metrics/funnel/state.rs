@@ -173,7 +173,7 @@ fn radix_sort(v: &mut Vec<u32>, scratch: &mut Vec<u32>) {
             *slot = acc;
             acc += n;
         }
-        scratch.clear();
+        // Every slot is written below, so only growth needs filling: no zeroing pass.
         scratch.resize(v.len(), 0);
         for &x in v.iter() {
             let pos = &mut c[((x >> shift) & 2047) as usize];
@@ -325,6 +325,33 @@ mod tests {
         want.sort_unstable();
         radix_sort(&mut v, &mut Vec::new());
         assert_eq!(v, want);
+    }
+
+    /// One scratch buffer serves vectors longer and shorter than the last, with digits
+    /// skipped or not: stale scratch contents never leak into a result.
+    #[test]
+    fn sort_samples_reuses_scratch_across_sizes() {
+        let mut x: u32 = 777;
+        let mut next = move |m: u32| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x % m
+        };
+        let mut vs: Vec<Vec<u32>> = [(5000, u32::MAX), (700, 2048), (9000, 1 << 22), (600, 9)]
+            .iter()
+            .map(|&(n, m)| (0..n).map(|_| next(m)).collect())
+            .collect();
+        let want: Vec<Vec<u32>> = vs
+            .iter()
+            .map(|v| {
+                let mut w = v.clone();
+                w.sort_unstable();
+                w
+            })
+            .collect();
+        sort_samples(vs.iter_mut());
+        assert_eq!(vs, want);
     }
 
     #[test]
