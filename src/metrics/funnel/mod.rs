@@ -113,6 +113,7 @@
 mod columns;
 mod engine;
 mod par;
+mod partition;
 mod report;
 mod scan;
 mod spec;
