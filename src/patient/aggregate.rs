@@ -1,118 +1,19 @@
-//! The patient aggregate: state, commands, events, `decide` and `apply`.
+//! The patient aggregate: the state that `decide` and `apply` work on.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::channel::Channel;
-use super::chronic::{CadenceError, ChronicFile, ConditionCode, FollowUpCadence};
-use super::consent::{
-    ConsentAction, ConsentGiver, ConsentLog, ConsentPurpose, ConsentRecord, Label,
-};
-use super::identity::{
-    ExternalId, MobileError, MobileNumber, PersonName, ResidentId, ResidentIdError, Sex, TextError,
-    age_on,
-};
-use crate::calendar::ClinicCalendar;
+use super::chronic::{ChronicFile, ConditionCode};
+use super::command::{PatientEvent, apply};
+use super::consent::{ConsentLog, ConsentPurpose, Label};
+use super::identity::{ExternalId, MobileNumber, PersonName, ResidentId, Sex, age_on};
 use crate::id::{ClinicId, PatientId, StaffId};
 
 /// Below this age a patient's consent must come from a guardian (PIPL art. 31), and their
 /// data is sensitive by default (PIPL art. 28).
 pub const GUARDIAN_AGE: u32 = 14;
-
-/// Errors from patient commands, and the parse errors of their fields.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PatientError {
-    /// `Register` for an id that already exists.
-    #[error("patient {id} is already registered")]
-    AlreadyRegistered {
-        /// The patient.
-        id: PatientId,
-    },
-    /// A command for a patient who was never registered.
-    #[error("patient {id} is not registered")]
-    NotRegistered {
-        /// The patient.
-        id: PatientId,
-    },
-    /// A command for a patient who was anonymised: nothing personal may be added back.
-    #[error("patient {id} was anonymised and takes no further commands")]
-    Anonymised {
-        /// The patient.
-        id: PatientId,
-    },
-    /// A patient under 14 tried to consent without a guardian.
-    #[error("patient {id} is {age}, under 14: consent must be given by a guardian")]
-    GuardianRequired {
-        /// The patient.
-        id: PatientId,
-        /// Their age on the day.
-        age: u32,
-    },
-    /// A stated sex or birth date contradicts the resident id.
-    #[error("{field} contradicts the resident id")]
-    IdentityMismatch {
-        /// `sex` or `birth_date`.
-        field: &'static str,
-    },
-    /// Opening a chronic file for a condition that already has an open one.
-    #[error("patient {id} already has an open chronic file for {condition}")]
-    ChronicFileOpen {
-        /// The patient.
-        id: PatientId,
-        /// The condition.
-        condition: ConditionCode,
-    },
-    /// A follow-up or close for a condition with no open file.
-    #[error("patient {id} has no open chronic file for {condition}")]
-    NoOpenChronicFile {
-        /// The patient.
-        id: PatientId,
-        /// The condition.
-        condition: ConditionCode,
-    },
-    /// A date that lies after the clinic's local today.
-    #[error("{field} {date} is in the future (today is {today})")]
-    DateInFuture {
-        /// Which field.
-        field: &'static str,
-        /// The date given.
-        date: NaiveDate,
-        /// The clinic's local date at `now`.
-        today: NaiveDate,
-    },
-    /// A follow-up dated before the diagnosis.
-    #[error("follow-up on {on} for {condition} is before its diagnosis on {diagnosed_on}")]
-    FollowUpBeforeDiagnosis {
-        /// The condition.
-        condition: ConditionCode,
-        /// The follow-up date.
-        on: NaiveDate,
-        /// The diagnosis date.
-        diagnosed_on: NaiveDate,
-    },
-    /// A deletion deadline before today.
-    #[error("deletion deadline {deadline} is before today ({today})")]
-    DeadlineInPast {
-        /// The deadline given.
-        deadline: NaiveDate,
-        /// The clinic's local date at `now`.
-        today: NaiveDate,
-    },
-    /// A mobile number did not parse.
-    #[error(transparent)]
-    Mobile(#[from] MobileError),
-    /// A resident id did not parse.
-    #[error(transparent)]
-    ResidentId(#[from] ResidentIdError),
-    /// A text field was refused.
-    #[error(transparent)]
-    Text(#[from] TextError),
-    /// A follow-up cadence was refused.
-    #[error(transparent)]
-    Cadence(#[from] CadenceError),
-}
 
 /// The personal part of a patient: everything that anonymisation removes.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +102,7 @@ pub struct ContactUpdate {
 }
 
 impl ContactUpdate {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.mobile.is_none()
             && self.external_id.is_none()
             && self.owner.is_none()
@@ -233,132 +134,27 @@ pub struct DeletionDeadline {
     pub reason: DeletionReason,
 }
 
-/// A request to change a patient. See [`decide`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PatientCommand {
-    /// Open the patient's file.
-    Register(Registration),
-    /// Change contact details or ownership.
-    UpdateContact(ContactUpdate),
-    /// Record consent to a purpose.
-    GrantConsent {
-        /// The purpose.
-        purpose: ConsentPurpose,
-        /// Where it was captured.
-        source: Label,
-        /// The policy version shown.
-        policy_version: Label,
-        /// The patient or their guardian.
-        given_by: ConsentGiver,
-    },
-    /// Record the withdrawal of consent to a purpose.
-    WithdrawConsent {
-        /// The purpose.
-        purpose: ConsentPurpose,
-        /// Where it was withdrawn.
-        source: Label,
-        /// The patient or their guardian.
-        given_by: ConsentGiver,
-    },
-    /// Open a chronic-disease file.
-    OpenChronicFile {
-        /// The condition code.
-        condition: ConditionCode,
-        /// The condition's name.
-        name: String,
-        /// The local date of diagnosis.
-        diagnosed_on: NaiveDate,
-        /// How often to follow up.
-        cadence: FollowUpCadence,
-    },
-    /// Close a chronic-disease file.
-    CloseChronicFile {
-        /// The condition code.
-        condition: ConditionCode,
-    },
-    /// Record a follow-up done for a chronic file.
-    RecordFollowUp {
-        /// The condition code.
-        condition: ConditionCode,
-        /// The local date it was done.
-        on: NaiveDate,
-    },
-    /// Set the date by which the patient must be anonymised.
-    SetDeletionDeadline(DeletionDeadline),
-    /// Remove every personal field for good, keeping what the metrics need.
-    Anonymise,
-}
-
-/// A fact about a patient. Events are applied in order by [`apply`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PatientEvent {
-    /// The patient was registered.
-    Registered {
-        /// The patient.
-        id: PatientId,
-        /// When.
-        at: DateTime<Utc>,
-        /// What was captured.
-        registration: Registration,
-    },
-    /// Contact details or ownership changed.
-    ContactUpdated {
-        /// When.
-        at: DateTime<Utc>,
-        /// What changed.
-        update: ContactUpdate,
-    },
-    /// A consent record was appended.
-    ConsentRecorded(ConsentRecord),
-    /// A chronic file was opened.
-    ChronicFileOpened(ChronicFile),
-    /// A chronic file was closed.
-    ChronicFileClosed {
-        /// The condition.
-        condition: ConditionCode,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// A follow-up was done.
-    FollowUpRecorded {
-        /// The condition.
-        condition: ConditionCode,
-        /// The local date.
-        on: NaiveDate,
-    },
-    /// A deletion deadline was set.
-    DeletionDeadlineSet(DeletionDeadline),
-    /// Every personal field was removed.
-    Anonymised {
-        /// When.
-        at: DateTime<Utc>,
-    },
-}
-
 /// A patient's file.
 ///
-/// Build one only through [`decide`] and [`apply`] (or [`Patient::replay`]); the fields are
-/// private so that every patient in memory went through the rules. Personal fields are in
-/// [`Identity`], which anonymisation removes; `Debug` masks them.
+/// Build one only through [`decide`](super::decide) and [`apply`] (or [`Patient::replay`]);
+/// the fields are private to the `patient` module, so that every patient in memory went
+/// through the rules. Personal fields are in [`Identity`], which anonymisation removes;
+/// `Debug` masks them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Patient {
-    id: PatientId,
-    identity: Option<Identity>,
-    sex: Option<Sex>,
-    birth_year: Option<i32>,
-    owner: Option<StaffId>,
-    home_clinic: ClinicId,
-    channel: Channel,
-    channel_code: Option<Label>,
-    registered_at: DateTime<Utc>,
-    chronic_files: Vec<ChronicFile>,
-    consents: ConsentLog,
-    deletion: Option<DeletionDeadline>,
-    anonymised_at: Option<DateTime<Utc>>,
+    pub(super) id: PatientId,
+    pub(super) identity: Option<Identity>,
+    pub(super) sex: Option<Sex>,
+    pub(super) birth_year: Option<i32>,
+    pub(super) owner: Option<StaffId>,
+    pub(super) home_clinic: ClinicId,
+    pub(super) channel: Channel,
+    pub(super) channel_code: Option<Label>,
+    pub(super) registered_at: DateTime<Utc>,
+    pub(super) chronic_files: Vec<ChronicFile>,
+    pub(super) consents: ConsentLog,
+    pub(super) deletion: Option<DeletionDeadline>,
+    pub(super) anonymised_at: Option<DateTime<Utc>>,
 }
 
 impl Patient {
@@ -504,321 +300,5 @@ impl Patient {
             apply(&mut state, e);
         }
         state
-    }
-}
-
-/// Decides what a command means for a patient.
-///
-/// `state` is the patient as loaded (or `None` before registration); `now` and the clinic
-/// calendar come from the host. Returns the events to commit: none when the command changes
-/// nothing (granting a consent already in force under the same policy version, withdrawing one
-/// not in force, an empty contact update), so that retries are harmless.
-///
-/// Registering a mobile or resident id that another patient holds is refused by the store
-/// (`StoreError::Duplicate`) at commit, where it is race-free.
-///
-/// # Errors
-///
-/// A [`PatientError`] naming the rule that refused the command.
-pub fn decide(
-    state: Option<&Patient>,
-    id: PatientId,
-    command: &PatientCommand,
-    now: DateTime<Utc>,
-    calendar: ClinicCalendar,
-) -> Result<Vec<PatientEvent>, PatientError> {
-    let today = calendar.local_date(now);
-    if let PatientCommand::Register(reg) = command {
-        if state.is_some() {
-            return Err(PatientError::AlreadyRegistered { id });
-        }
-        if let Some(rid) = &reg.resident_id {
-            if reg.sex.is_some_and(|s| s != rid.sex()) {
-                return Err(PatientError::IdentityMismatch { field: "sex" });
-            }
-            if reg.birth_date.is_some_and(|b| b != rid.birth_date()) {
-                return Err(PatientError::IdentityMismatch {
-                    field: "birth_date",
-                });
-            }
-        }
-        let birth = reg.birth_date.or(reg.resident_id.map(|r| r.birth_date()));
-        if let Some(b) = birth.filter(|b| *b > today) {
-            return Err(PatientError::DateInFuture {
-                field: "birth_date",
-                date: b,
-                today,
-            });
-        }
-        return Ok(vec![PatientEvent::Registered {
-            id,
-            at: now,
-            registration: reg.clone(),
-        }]);
-    }
-    let p = state.ok_or(PatientError::NotRegistered { id })?;
-    if p.is_anonymised() {
-        return match command {
-            PatientCommand::Anonymise => Ok(vec![]),
-            _ => Err(PatientError::Anonymised { id }),
-        };
-    }
-    let consent = |purpose, action, source: &Label, policy_version: &Label, given_by| {
-        PatientEvent::ConsentRecorded(ConsentRecord {
-            purpose,
-            action,
-            at: now,
-            source: source.clone(),
-            policy_version: policy_version.clone(),
-            given_by,
-        })
-    };
-    match command {
-        PatientCommand::Register(_) => Err(PatientError::AlreadyRegistered { id }),
-        PatientCommand::UpdateContact(u) => {
-            let changed = ContactUpdate {
-                mobile: u.mobile.filter(|m| Some(m) != p.mobile()),
-                external_id: u.external_id.clone().filter(|e| Some(e) != p.external_id()),
-                owner: u.owner.filter(|o| Some(*o) != p.owner),
-                home_clinic: u.home_clinic.filter(|c| *c != p.home_clinic),
-            };
-            if changed.is_empty() {
-                return Ok(vec![]);
-            }
-            Ok(vec![PatientEvent::ContactUpdated {
-                at: now,
-                update: changed,
-            }])
-        }
-        PatientCommand::GrantConsent {
-            purpose,
-            source,
-            policy_version,
-            given_by,
-        } => {
-            if *given_by == ConsentGiver::Patient && p.is_minor_on(today) {
-                return Err(PatientError::GuardianRequired {
-                    id,
-                    age: p.age_on(today).unwrap_or(0),
-                });
-            }
-            let current = p.consents.in_force(*purpose, now);
-            let same = current.is_some_and(|r| {
-                r.action == ConsentAction::Granted && &r.policy_version == policy_version
-            });
-            if same {
-                return Ok(vec![]);
-            }
-            Ok(vec![consent(
-                *purpose,
-                ConsentAction::Granted,
-                source,
-                policy_version,
-                *given_by,
-            )])
-        }
-        PatientCommand::WithdrawConsent {
-            purpose,
-            source,
-            given_by,
-        } => match p.consents.in_force(*purpose, now) {
-            Some(r) if r.action == ConsentAction::Granted => Ok(vec![consent(
-                *purpose,
-                ConsentAction::Withdrawn,
-                source,
-                &r.policy_version,
-                *given_by,
-            )]),
-            _ => Ok(vec![]),
-        },
-        PatientCommand::OpenChronicFile {
-            condition,
-            name,
-            diagnosed_on,
-            cadence,
-        } => {
-            if p.open_chronic_file(condition).is_some() {
-                return Err(PatientError::ChronicFileOpen {
-                    id,
-                    condition: condition.clone(),
-                });
-            }
-            if *diagnosed_on > today {
-                return Err(PatientError::DateInFuture {
-                    field: "diagnosed_on",
-                    date: *diagnosed_on,
-                    today,
-                });
-            }
-            let name = super::identity::clean_text("condition name", name, 64, false)?;
-            Ok(vec![PatientEvent::ChronicFileOpened(ChronicFile {
-                condition: condition.clone(),
-                name,
-                diagnosed_on: *diagnosed_on,
-                cadence: *cadence,
-                last_follow_up: None,
-                follow_ups: vec![],
-                opened_at: now,
-                closed_at: None,
-            })])
-        }
-        PatientCommand::CloseChronicFile { condition } => {
-            p.open_chronic_file(condition)
-                .ok_or_else(|| PatientError::NoOpenChronicFile {
-                    id,
-                    condition: condition.clone(),
-                })?;
-            Ok(vec![PatientEvent::ChronicFileClosed {
-                condition: condition.clone(),
-                at: now,
-            }])
-        }
-        PatientCommand::RecordFollowUp { condition, on } => {
-            let file =
-                p.open_chronic_file(condition)
-                    .ok_or_else(|| PatientError::NoOpenChronicFile {
-                        id,
-                        condition: condition.clone(),
-                    })?;
-            if *on > today {
-                return Err(PatientError::DateInFuture {
-                    field: "follow-up date",
-                    date: *on,
-                    today,
-                });
-            }
-            if *on < file.diagnosed_on {
-                return Err(PatientError::FollowUpBeforeDiagnosis {
-                    condition: condition.clone(),
-                    on: *on,
-                    diagnosed_on: file.diagnosed_on,
-                });
-            }
-            if file.follow_ups.contains(on) {
-                return Ok(vec![]);
-            }
-            Ok(vec![PatientEvent::FollowUpRecorded {
-                condition: condition.clone(),
-                on: *on,
-            }])
-        }
-        PatientCommand::SetDeletionDeadline(d) => {
-            if d.by < today {
-                return Err(PatientError::DeadlineInPast {
-                    deadline: d.by,
-                    today,
-                });
-            }
-            if p.deletion == Some(*d) {
-                return Ok(vec![]);
-            }
-            Ok(vec![PatientEvent::DeletionDeadlineSet(*d)])
-        }
-        PatientCommand::Anonymise => Ok(vec![PatientEvent::Anonymised { at: now }]),
-    }
-}
-
-/// Applies one event to a patient's state. Events are facts already decided, so this never
-/// fails; an event that does not fit the state (a follow-up for an unknown file) changes
-/// nothing.
-pub fn apply(state: &mut Option<Patient>, event: &PatientEvent) {
-    if let PatientEvent::Registered {
-        id,
-        at,
-        registration: r,
-    } = event
-    {
-        let birth_date = r.birth_date.or(r.resident_id.map(|x| x.birth_date()));
-        *state = Some(Patient {
-            id: *id,
-            identity: Some(Identity {
-                name: r.name.clone(),
-                mobile: r.mobile,
-                resident_id: r.resident_id,
-                external_id: r.external_id.clone(),
-                birth_date,
-            }),
-            sex: r.sex.or(r.resident_id.map(|x| x.sex())),
-            birth_year: birth_date.map(|b| b.year()),
-            owner: r.owner,
-            home_clinic: r.home_clinic,
-            channel: r.channel.clone(),
-            channel_code: r.channel_code.clone(),
-            registered_at: *at,
-            chronic_files: vec![],
-            consents: ConsentLog::default(),
-            deletion: None,
-            anonymised_at: None,
-        });
-        return;
-    }
-    let Some(p) = state.as_mut() else { return };
-    match event {
-        PatientEvent::Registered { .. } => {}
-        PatientEvent::ContactUpdated { update, .. } => {
-            if let Some(identity) = p.identity.as_mut() {
-                if let Some(m) = update.mobile {
-                    identity.mobile = m;
-                }
-                if let Some(e) = &update.external_id {
-                    identity.external_id = Some(e.clone());
-                }
-            }
-            if let Some(o) = update.owner {
-                p.owner = Some(o);
-            }
-            if let Some(c) = update.home_clinic {
-                p.home_clinic = c;
-            }
-        }
-        PatientEvent::ConsentRecorded(r) => p.consents.push(r.clone()),
-        PatientEvent::ChronicFileOpened(f) => p.chronic_files.push(f.clone()),
-        PatientEvent::ChronicFileClosed { condition, at } => {
-            if let Some(f) = p
-                .chronic_files
-                .iter_mut()
-                .find(|f| f.is_open() && &f.condition == condition)
-            {
-                f.closed_at = Some(*at);
-            }
-        }
-        PatientEvent::FollowUpRecorded { condition, on } => {
-            if let Some(f) = p
-                .chronic_files
-                .iter_mut()
-                .find(|f| f.is_open() && &f.condition == condition)
-            {
-                f.follow_ups.push(*on);
-                f.follow_ups.sort_unstable();
-                f.last_follow_up = f.follow_ups.last().copied();
-            }
-        }
-        PatientEvent::DeletionDeadlineSet(d) => p.deletion = Some(*d),
-        PatientEvent::Anonymised { at } => {
-            // Keep: id, sex, birth year, channel, clinic, registration time, consent history
-            // (proof of lawful processing, holds nothing personal). Remove: identity, raw
-            // channel code, owner, and the health data in chronic files.
-            p.identity = None;
-            p.channel_code = None;
-            p.owner = None;
-            p.chronic_files.clear();
-            p.deletion = None;
-            p.anonymised_at = Some(*at);
-        }
-    }
-}
-
-impl PatientEvent {
-    /// The mobile number and resident id this event claims for its patient: what a store must
-    /// check for uniqueness when committing it.
-    pub fn claimed_identity(&self) -> (Option<&MobileNumber>, Option<&ResidentId>) {
-        match self {
-            PatientEvent::Registered { registration, .. } => (
-                Some(&registration.mobile),
-                registration.resident_id.as_ref(),
-            ),
-            PatientEvent::ContactUpdated { update, .. } => (update.mobile.as_ref(), None),
-            _ => (None, None),
-        }
     }
 }

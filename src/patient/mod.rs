@@ -52,16 +52,19 @@
 mod aggregate;
 mod channel;
 mod chronic;
+mod command;
 mod consent;
+mod error;
 mod identity;
 
 pub use aggregate::{
-    ContactUpdate, DeletionDeadline, DeletionReason, GUARDIAN_AGE, Identity, Patient,
-    PatientCommand, PatientError, PatientEvent, Registration, apply, decide,
+    ContactUpdate, DeletionDeadline, DeletionReason, GUARDIAN_AGE, Identity, Patient, Registration,
 };
 pub use channel::{Channel, Platform};
 pub use chronic::{CadenceError, ChronicFile, ConditionCode, FollowUpCadence};
+pub use command::{PatientCommand, PatientEvent, apply, decide};
 pub use consent::{ConsentAction, ConsentGiver, ConsentLog, ConsentPurpose, ConsentRecord, Label};
+pub use error::PatientError;
 pub use identity::{
     ExternalId, MobileError, MobileNumber, PersonName, ResidentId, ResidentIdError, Sex, TextError,
     age_on,
