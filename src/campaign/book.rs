@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use super::error::CampaignError;
-use super::model::{Campaign, CampaignSpec, EventClass, LimitKey};
+use super::model::{Campaign, CampaignSpec, EventClass, LimitKey, Recurrence, Trigger};
 use super::usage::UsageAction;
 use crate::calendar::Period;
 use crate::id::CampaignId;
 use crate::money::Yuan;
+use crate::segment::{ConsentSet, Expr};
 
 /// How the campaigns of one evaluation group combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,6 +72,9 @@ pub(crate) struct CapSpec {
     pub(crate) period: Option<Period>,
     pub(crate) max: u64,
     pub(crate) origin: CapRef,
+    /// Whether an earlier cap of the campaign counts on the same counter (a uses budget and a
+    /// campaign-wide lifetime `apply` limit): the engine reserves each counter once.
+    pub(crate) repeat: bool,
 }
 
 fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
@@ -83,6 +87,7 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
         period: None,
         max,
         origin: CapRef::Budget { action },
+        repeat: false,
     };
     if let Some(u) = b.uses {
         out.push(budget(UsageAction::Apply, u));
@@ -102,7 +107,16 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
             origin: CapRef::Limit {
                 index: u16::try_from(index).unwrap_or(u16::MAX),
             },
+            repeat: false,
         });
+    }
+    for j in 0..out.len() {
+        let (before, rest) = out.split_at_mut(j);
+        if let Some(cap) = rest.first_mut() {
+            cap.repeat = before.iter().any(|b| {
+                (b.action, b.per_patient, b.period) == (cap.action, cap.per_patient, cap.period)
+            });
+        }
     }
     out
 }
@@ -140,6 +154,50 @@ pub(crate) struct Meta {
     pub(crate) class: EventClass,
 }
 
+/// What the engine checks of a candidate before its audience, precomputed when the book is
+/// built so that the checks are comparisons of integers and instants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gate {
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: Option<DateTime<Utc>>,
+    pub(crate) recurrence: Option<Recurrence>,
+    /// A purchase trigger's minimum, in fen (0: none).
+    pub(crate) min_fen: u64,
+    /// Whether the trigger asks more of the event than its class and minimum (a first visit,
+    /// a tier, a broadcast of this campaign).
+    pub(crate) detailed: bool,
+    /// The consents it needs.
+    pub(crate) consent: ConsentSet,
+    /// Whether its audience is `all` of nothing, true for everyone.
+    pub(crate) everyone: bool,
+}
+
+impl Gate {
+    fn of(c: &Campaign) -> Gate {
+        let spec = c.spec();
+        let mut consent = ConsentSet::default();
+        for p in &spec.consent {
+            consent.insert(*p);
+        }
+        let (min_fen, detailed) = match &spec.trigger {
+            Trigger::Purchase { min } => (yuan_to_fen(*min), false),
+            Trigger::FirstVisit
+            | Trigger::TierChanged { to: Some(_) }
+            | Trigger::ManualBroadcast => (0, true),
+            _ => (0, false),
+        };
+        Gate {
+            start: spec.window.start,
+            end: spec.window.end,
+            recurrence: spec.window.recurrence,
+            min_fen,
+            detailed,
+            consent,
+            everyone: matches!(&spec.audience, Expr::All(cs) if cs.is_empty()),
+        }
+    }
+}
+
 /// Windows spanning more months than this go to the always-checked list of their class.
 const MAX_INDEXED_MONTHS: i32 = 36;
 
@@ -173,6 +231,7 @@ pub struct CampaignBook {
     caps_at: Vec<(u32, u32)>,
     pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
     pub(crate) meta: Vec<Meta>,
+    pub(crate) gates: Vec<Gate>,
     index: Vec<ClassIndex>,
 }
 
@@ -287,6 +346,7 @@ impl CampaignBook {
                 }
             })
             .collect();
+        let gates = campaigns.iter().map(Gate::of).collect();
         let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
         for (i, c) in campaigns.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
@@ -311,6 +371,7 @@ impl CampaignBook {
             caps_at,
             group_of,
             meta,
+            gates,
             index,
         })
     }

@@ -4,18 +4,21 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
-use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger};
+use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
 use super::outcome::{
     Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TriggerMiss,
 };
-use super::resolve::{Loss, base_entry, base_trace, note, remove_ranges, resolve_groups};
+use super::resolve::{
+    GroupState, Loss, base_entry, base_trace, note, remove_ranges, resolve_groups,
+};
 use super::usage::{
     Bucket, UsageAction, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot,
 };
+use super::window::DayInfo;
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::PatientId;
 use crate::money::Points;
-use crate::segment::PatientFacts;
+use crate::segment::{ConsentSet, PatientFacts};
 
 struct Ctx<'a> {
     event: &'a Event,
@@ -24,6 +27,9 @@ struct Ctx<'a> {
     now: DateTime<Utc>,
     starts: [NaiveDate; 4],
     patient: PatientId,
+    /// `starts[0]` taken apart, for recurrences.
+    day: DayInfo,
+    consents: ConsentSet,
     explain: bool,
     amount_fen: u64,
     base_points: u64,
@@ -170,23 +176,41 @@ fn assess<'b>(
     cx: &Ctx<'_>,
     grants: &mut Vec<Granted<'b>>,
     keys: &mut Vec<(UsageKey, UsageIncrement)>,
+    cursor: &mut usize,
 ) -> Result<Eligible, Outcome> {
-    let Some(c) = book.campaigns().get(i) else {
+    let (Some(c), Some(gate)) = (book.campaigns().get(i), book.gates.get(i)) else {
         return Err(Outcome::NotTrigger {
             miss: TriggerMiss::OtherBroadcast,
         });
     };
     let spec = c.spec();
-    spec.window
-        .holds_at(cx.now, cx.starts[0], cx.event.birth_date)
-        .map_err(|miss| Outcome::OutsideWindow { miss })?;
-    if let Some(miss) = trigger_miss(c, cx.event) {
-        return Err(Outcome::NotTrigger { miss });
+    if cx.now < gate.start {
+        return Err(Outcome::OutsideWindow {
+            miss: WindowMiss::NotStarted,
+        });
     }
-    if let Some(&purpose) = spec.consent.iter().find(|p| !cx.facts.may(**p)) {
+    if gate.end.is_some_and(|e| cx.now >= e) {
+        return Err(Outcome::OutsideWindow {
+            miss: WindowMiss::Ended,
+        });
+    }
+    if let Some(r) = gate.recurrence {
+        r.holds_on_day(&cx.day, cx.event.birth_date)
+            .map_err(|miss| Outcome::OutsideWindow { miss })?;
+    }
+    // The index hands out campaigns of the event's class only: what is left of the trigger
+    // is the purchase minimum (in fen, as the amount) and the rarer details.
+    if cx.amount_fen < gate.min_fen || gate.detailed {
+        if let Some(miss) = trigger_miss(c, cx.event) {
+            return Err(Outcome::NotTrigger { miss });
+        }
+    }
+    if !cx.consents.covers(gate.consent)
+        && let Some(&purpose) = spec.consent.iter().find(|p| !cx.facts.may(**p))
+    {
         return Err(Outcome::NoConsent { purpose });
     }
-    if !spec.audience.evaluate(cx.facts) {
+    if !gate.everyone && !spec.audience.evaluate(cx.facts) {
         return Err(Outcome::AudienceFalse {
             explanation: cx
                 .explain
@@ -231,7 +255,7 @@ fn assess<'b>(
             patient: cap.per_patient.then_some(cx.patient),
             bucket: cx.bucket(cap.period),
         };
-        let (used, version) = cx.usage.get(&key);
+        let (used, version) = cx.usage.get_at(&key, cursor);
         let left = cap.max.saturating_sub(used);
         let wanted = match cap.action {
             UsageAction::Apply => 1,
@@ -257,7 +281,7 @@ fn assess<'b>(
         {
             *slot = Some((left, cap.origin));
         }
-        if !keys[k0..].iter().any(|(k, _)| *k == key) {
+        if !cap.repeat {
             keys.push((
                 key,
                 UsageIncrement {
@@ -395,6 +419,7 @@ pub struct Evaluator<'b> {
     out: Evaluation<'b>,
     eligible: Vec<Eligible>,
     losses: Vec<Option<Loss>>,
+    groups: Vec<GroupState>,
     drop_grants: Vec<std::ops::Range<usize>>,
     drop_keys: Vec<std::ops::Range<usize>>,
     /// Trace entries the last evaluation set past the base trace.
@@ -453,6 +478,8 @@ impl<'b> Evaluator<'b> {
                 calendar.period_start(today, Period::Year),
             ],
             patient: facts.patient(),
+            day: DayInfo::of(today),
+            consents: facts.consents(),
             explain: options.trace,
             amount_fen: yuan_to_fen(event.kind.amount()),
             base_points: pts_u64(event.base_points),
@@ -507,14 +534,16 @@ impl<'b> Evaluator<'b> {
         if track {
             touched.reserve(n);
         }
+        // Where the next counter is expected in the snapshot (see `UsageSnapshot::get_at`).
+        let mut cursor = 0;
         for i in candidates {
-            match assess(book, i, &cx, grants, &mut keys) {
+            match assess(book, i, &cx, grants, &mut keys, &mut cursor) {
                 Ok(e) => eligible.push(e),
                 Err(o) => note(trace, touched, track, i, o),
             }
         }
         let losses = &mut self.losses;
-        resolve_groups(eligible, losses);
+        resolve_groups(eligible, book.groups().len(), &mut self.groups, losses);
         let (drop_grants, drop_keys) = (&mut self.drop_grants, &mut self.drop_keys);
         drop_grants.clear();
         drop_keys.clear();

@@ -99,57 +99,77 @@ pub(super) fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<u
     v.truncate(w);
 }
 
+/// One group's standing during [`resolve_groups`]: positions in the eligible list.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct GroupState {
+    /// Whether a member was seen in this evaluation.
+    seen: bool,
+    first: usize,
+    exclusive: Option<usize>,
+    /// The first of the most valuable.
+    best: usize,
+    best_value: u128,
+}
+
 /// Fills `losses` with, for each eligible campaign, `None` if it applies, or the outcome that
-/// stopped it. Left empty when all apply.
-pub(super) fn resolve_groups(eligible: &[Eligible], losses: &mut Vec<Option<Loss>>) {
+/// stopped it. Left empty when all apply. `groups` is working space, one slot per group of
+/// the book (`n_groups`); two passes over the eligible campaigns, whatever the groups.
+pub(super) fn resolve_groups(
+    eligible: &[Eligible],
+    n_groups: usize,
+    groups: &mut Vec<GroupState>,
+    losses: &mut Vec<Option<Loss>>,
+) {
     losses.clear();
-    let group = |e: &Eligible| e.group;
-    if !eligible.iter().any(|e| group(e).is_some()) {
+    if !eligible.iter().any(|e| e.group.is_some()) {
         // No group involved: everything applies.
         return;
     }
+    groups.clear();
+    groups.resize(n_groups, GroupState::default());
+    for (j, e) in eligible.iter().enumerate() {
+        let Some(st) = e.group.and_then(|(g, _)| groups.get_mut(g as usize)) else {
+            continue;
+        };
+        if !st.seen {
+            *st = GroupState {
+                seen: true,
+                first: j,
+                exclusive: None,
+                best: j,
+                best_value: e.value,
+            };
+        } else if e.value > st.best_value {
+            st.best = j;
+            st.best_value = e.value;
+        }
+        if e.exclusive && st.exclusive.is_none() {
+            st.exclusive = Some(j);
+        }
+    }
     losses.resize(eligible.len(), None);
-    // Groups are few and so are eligible campaigns: scan instead of allocating.
-    for (first, e) in eligible.iter().enumerate() {
-        let Some((g, mode)) = group(e) else { continue };
-        let in_group = |x: &Eligible| group(x).map(|(h, _)| h) == Some(g);
-        if eligible.iter().take(first).any(in_group) {
-            continue; // this group was resolved at its first member
-        }
-        let members = || {
-            eligible
-                .iter()
-                .enumerate()
-                .skip(first)
-                .filter(|(_, x)| in_group(x))
+    for (j, e) in eligible.iter().enumerate() {
+        let Some((g, mode)) = e.group else { continue };
+        let Some(st) = groups.get(g as usize) else {
+            continue;
         };
-        let exclusive = members().find(|(_, x)| x.exclusive).map(|(j, _)| j);
-        let winner = match (exclusive, mode) {
-            (Some(j), _) => Some(j),
-            (None, GroupMode::StackAll) => None,
-            (None, GroupMode::FirstMatch) => Some(first),
-            // The first of the most valuable: `max_by_key` would take the last.
-            (None, _) => members()
-                .fold(None, |best: Option<(usize, u128)>, (j, x)| match best {
-                    Some((_, v)) if x.value <= v => best,
-                    _ => Some((j, x.value)),
-                })
-                .map(|(j, _)| j),
+        let winner = match (st.exclusive, mode) {
+            (Some(w), _) => w,
+            (None, GroupMode::StackAll) => continue,
+            (None, GroupMode::FirstMatch) => st.first,
+            (None, _) => st.best,
         };
-        let Some(w) = winner else { continue };
-        let Some(wx) = eligible.get(w) else { continue };
-        for (j, _) in members() {
-            if j == w {
-                continue;
-            }
-            if let Some(slot) = losses.get_mut(j) {
-                *slot = Some(Loss {
-                    winner: wx.idx,
-                    mode,
-                    exclusive: exclusive.is_some(),
-                });
-            }
+        if j == winner {
+            continue;
         }
+        let (Some(wx), Some(slot)) = (eligible.get(winner), losses.get_mut(j)) else {
+            continue;
+        };
+        *slot = Some(Loss {
+            winner: wx.idx,
+            mode,
+            exclusive: st.exclusive.is_some(),
+        });
     }
 }
 
