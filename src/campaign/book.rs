@@ -12,7 +12,7 @@ use super::usage::UsageAction;
 use crate::calendar::Period;
 use crate::id::CampaignId;
 use crate::money::Yuan;
-use crate::segment::{ConsentSet, Expr};
+use crate::segment::{CompiledExprs, ConsentSet, ExprRef};
 
 /// How the campaigns of one evaluation group combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,12 +168,12 @@ pub(crate) struct Gate {
     pub(crate) detailed: bool,
     /// The consents it needs.
     pub(crate) consent: ConsentSet,
-    /// Whether its audience is `all` of nothing, true for everyone.
-    pub(crate) everyone: bool,
+    /// Its audience, in the book's compiled audiences.
+    pub(crate) audience: ExprRef,
 }
 
 impl Gate {
-    fn of(c: &Campaign) -> Gate {
+    fn of(c: &Campaign, audiences: &mut CompiledExprs) -> Gate {
         let spec = c.spec();
         let mut consent = ConsentSet::default();
         for p in &spec.consent {
@@ -193,7 +193,7 @@ impl Gate {
             min_fen,
             detailed,
             consent,
-            everyone: matches!(&spec.audience, Expr::All(cs) if cs.is_empty()),
+            audience: audiences.add(&spec.audience),
         }
     }
 }
@@ -232,6 +232,8 @@ pub struct CampaignBook {
     pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
     pub(crate) meta: Vec<Meta>,
     pub(crate) gates: Vec<Gate>,
+    /// Every campaign's audience, compiled together (tags interned across the book).
+    pub(crate) audiences: CompiledExprs,
     index: Vec<ClassIndex>,
 }
 
@@ -346,7 +348,11 @@ impl CampaignBook {
                 }
             })
             .collect();
-        let gates = campaigns.iter().map(Gate::of).collect();
+        let mut audiences = CompiledExprs::default();
+        let gates = campaigns
+            .iter()
+            .map(|c| Gate::of(c, &mut audiences))
+            .collect();
         let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
         for (i, c) in campaigns.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
@@ -372,6 +378,7 @@ impl CampaignBook {
             group_of,
             meta,
             gates,
+            audiences,
             index,
         })
     }

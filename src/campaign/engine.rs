@@ -18,7 +18,7 @@ use super::window::DayInfo;
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::PatientId;
 use crate::money::Points;
-use crate::segment::{ConsentSet, PatientFacts};
+use crate::segment::{ConsentSet, PatientFacts, TagMemo};
 
 struct Ctx<'a> {
     event: &'a Event,
@@ -50,6 +50,15 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// Per-evaluation working state of the candidates' checks.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Where the next counter is expected in the snapshot (see `UsageSnapshot::get_at`).
+    cursor: usize,
+    /// The patient's answers to the book's audience tags.
+    tags: TagMemo,
 }
 
 /// A candidate that passed every check but its group's.
@@ -176,7 +185,7 @@ fn assess<'b>(
     cx: &Ctx<'_>,
     grants: &mut Vec<Granted<'b>>,
     keys: &mut Vec<(UsageKey, UsageIncrement)>,
-    cursor: &mut usize,
+    scratch: &mut Scratch,
 ) -> Result<Eligible, Outcome> {
     let (Some(c), Some(gate)) = (book.campaigns().get(i), book.gates.get(i)) else {
         return Err(Outcome::NotTrigger {
@@ -210,7 +219,10 @@ fn assess<'b>(
     {
         return Err(Outcome::NoConsent { purpose });
     }
-    if !gate.everyone && !spec.audience.evaluate(cx.facts) {
+    if !book
+        .audiences
+        .evaluate(gate.audience, cx.facts, &mut scratch.tags)
+    {
         return Err(Outcome::AudienceFalse {
             explanation: cx
                 .explain
@@ -255,7 +267,7 @@ fn assess<'b>(
             patient: cap.per_patient.then_some(cx.patient),
             bucket: cx.bucket(cap.period),
         };
-        let (used, version) = cx.usage.get_at(&key, cursor);
+        let (used, version) = cx.usage.get_at(&key, &mut scratch.cursor);
         let left = cap.max.saturating_sub(used);
         let wanted = match cap.action {
             UsageAction::Apply => 1,
@@ -420,6 +432,7 @@ pub struct Evaluator<'b> {
     eligible: Vec<Eligible>,
     losses: Vec<Option<Loss>>,
     groups: Vec<GroupState>,
+    scratch: Scratch,
     drop_grants: Vec<std::ops::Range<usize>>,
     drop_keys: Vec<std::ops::Range<usize>>,
     /// Trace entries the last evaluation set past the base trace.
@@ -534,10 +547,11 @@ impl<'b> Evaluator<'b> {
         if track {
             touched.reserve(n);
         }
-        // Where the next counter is expected in the snapshot (see `UsageSnapshot::get_at`).
-        let mut cursor = 0;
+        let scratch = &mut self.scratch;
+        scratch.cursor = 0;
+        book.audiences.reset(&mut scratch.tags);
         for i in candidates {
-            match assess(book, i, &cx, grants, &mut keys, &mut cursor) {
+            match assess(book, i, &cx, grants, &mut keys, scratch) {
                 Ok(e) => eligible.push(e),
                 Err(o) => note(trace, touched, track, i, o),
             }
