@@ -261,13 +261,33 @@ fn assess<'b>(
     let mut points_left: Option<(u64, CapRef)> = None;
     let mut fen_left: Option<(u64, CapRef)> = None;
     for cap in caps {
-        let key = UsageKey {
-            campaign: c.id(),
-            action: cap.action,
-            patient: cap.per_patient.then_some(cx.patient),
-            bucket: cx.bucket(cap.period),
+        // The key is built in its place in the reservation and read from there: a key built
+        // on the stack and copied stalled on store forwarding (its narrow fields stored, then
+        // read back wide).
+        keys.push((
+            UsageKey {
+                campaign: c.id(),
+                action: cap.action,
+                patient: cap.per_patient.then_some(cx.patient),
+                bucket: cx.bucket(cap.period),
+            },
+            UsageIncrement {
+                expected: None,
+                add: 0,
+            },
+        ));
+        let used = match keys.last_mut() {
+            Some((key, inc)) => {
+                let (used, version) = cx.usage.get_at(key, &mut scratch.cursor);
+                inc.expected = version;
+                used
+            }
+            None => 0,
         };
-        let (used, version) = cx.usage.get_at(&key, &mut scratch.cursor);
+        if cap.repeat {
+            // Its counter is already reserved, by an earlier cap of this campaign.
+            keys.pop();
+        }
         let left = cap.max.saturating_sub(used);
         let wanted = match cap.action {
             UsageAction::Apply => 1,
@@ -292,15 +312,6 @@ fn assess<'b>(
             && slot.is_none_or(|(l, _)| left < l)
         {
             *slot = Some((left, cap.origin));
-        }
-        if !cap.repeat {
-            keys.push((
-                key,
-                UsageIncrement {
-                    expected: version,
-                    add: 0,
-                },
-            ));
         }
     }
     // Grant in rule order, cutting to what is left.
