@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use super::error::CampaignError;
-use super::model::{Campaign, CampaignSpec, EventClass, LimitKey, Recurrence, Trigger};
+use super::model::{Campaign, CampaignSpec, Effect, EventClass, LimitKey, Recurrence, Trigger};
 use super::usage::UsageAction;
 use crate::calendar::Period;
 use crate::id::CampaignId;
@@ -170,6 +170,14 @@ pub(crate) struct Gate {
     pub(crate) consent: ConsentSet,
     /// Its audience, in the book's compiled audiences.
     pub(crate) audience: ExprRef,
+    pub(crate) id: CampaignId,
+    /// Its group (index among the book's groups, and mode).
+    pub(crate) group: Option<(u32, GroupMode)>,
+    pub(crate) exclusive: bool,
+    /// Its effects' range in the book's `effects` and `rates`.
+    pub(crate) effects: (u32, u32),
+    /// Its caps' range in the book's `caps_flat`.
+    pub(crate) caps: (u32, u32),
 }
 
 impl Gate {
@@ -194,6 +202,11 @@ impl Gate {
             detailed,
             consent,
             audience: audiences.add(&spec.audience),
+            id: c.id(),
+            group: None,
+            exclusive: spec.exclusive,
+            effects: (0, 0),
+            caps: (0, 0),
         }
     }
 }
@@ -227,13 +240,16 @@ pub struct CampaignBook {
     point_value: Yuan,
     pub(crate) point_fen: u64,
     campaigns: Vec<Campaign>,
-    caps_flat: Vec<CapSpec>,
+    pub(crate) caps_flat: Vec<CapSpec>,
     caps_at: Vec<(u32, u32)>,
-    pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
     pub(crate) meta: Vec<Meta>,
     pub(crate) gates: Vec<Gate>,
     /// Every campaign's audience, compiled together (tags interned across the book).
     pub(crate) audiences: CompiledExprs,
+    /// Every campaign's effects, in book order (copies of the specs'; what grants point to).
+    pub(crate) effects: Vec<Effect>,
+    /// The integer rates of `effects`, one for one (see `Campaign::rates`).
+    pub(crate) rates: Vec<(u64, u64)>,
     index: Vec<ClassIndex>,
 }
 
@@ -317,7 +333,7 @@ impl CampaignBook {
         let mut campaigns = campaigns;
         campaigns.sort_by_key(|c| (std::cmp::Reverse(c.spec().priority), c.id()));
         let names: Vec<&String> = groups.keys().collect();
-        let group_of = campaigns
+        let group_of: Vec<Option<(u32, GroupMode)>> = campaigns
             .iter()
             .map(|c| {
                 let g = c.spec().group.as_ref()?;
@@ -348,11 +364,23 @@ impl CampaignBook {
                 }
             })
             .collect();
+        // What the engine reads of a candidate, packed: its gate, and its effects, their
+        // integer rates and its caps in arrays of the whole book, so that a candidate's checks
+        // touch a few adjacent lines instead of the campaign's scattered heap parts.
         let mut audiences = CompiledExprs::default();
-        let gates = campaigns
-            .iter()
-            .map(|c| Gate::of(c, &mut audiences))
-            .collect();
+        let mut effects = Vec::new();
+        let mut rates = Vec::new();
+        let mut gates = Vec::with_capacity(campaigns.len());
+        for (i, c) in campaigns.iter().enumerate() {
+            let mut g = Gate::of(c, &mut audiences);
+            g.group = group_of.get(i).copied().flatten();
+            g.caps = caps_at.get(i).copied().unwrap_or((0, 0));
+            let from = u32::try_from(effects.len()).unwrap_or(u32::MAX);
+            effects.extend(c.spec().effects.iter().cloned());
+            rates.extend(c.rates.iter().copied());
+            g.effects = (from, u32::try_from(effects.len()).unwrap_or(u32::MAX));
+            gates.push(g);
+        }
         let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
         for (i, c) in campaigns.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
@@ -375,10 +403,11 @@ impl CampaignBook {
             campaigns,
             caps_flat,
             caps_at,
-            group_of,
             meta,
             gates,
             audiences,
+            effects,
+            rates,
             index,
         })
     }

@@ -187,12 +187,13 @@ fn assess<'b>(
     keys: &mut Vec<(UsageKey, UsageIncrement)>,
     scratch: &mut Scratch,
 ) -> Result<Eligible, Outcome> {
-    let (Some(c), Some(gate)) = (book.campaigns().get(i), book.gates.get(i)) else {
+    let Some(gate) = book.gates.get(i) else {
         return Err(Outcome::NotTrigger {
             miss: TriggerMiss::OtherBroadcast,
         });
     };
-    let spec = c.spec();
+    // The campaign itself is read only to say why it failed, and for trigger details.
+    let campaign = || book.campaigns().get(i);
     if cx.now < gate.start {
         return Err(Outcome::OutsideWindow {
             miss: WindowMiss::NotStarted,
@@ -210,12 +211,13 @@ fn assess<'b>(
     // The index hands out campaigns of the event's class only: what is left of the trigger
     // is the purchase minimum (in fen, as the amount) and the rarer details.
     if cx.amount_fen < gate.min_fen || gate.detailed {
-        if let Some(miss) = trigger_miss(c, cx.event) {
+        if let Some(miss) = campaign().and_then(|c| trigger_miss(c, cx.event)) {
             return Err(Outcome::NotTrigger { miss });
         }
     }
     if !cx.consents.covers(gate.consent)
-        && let Some(&purpose) = spec.consent.iter().find(|p| !cx.facts.may(**p))
+        && let Some(&purpose) =
+            campaign().and_then(|c| c.spec().consent.iter().find(|p| !cx.facts.may(**p)))
     {
         return Err(Outcome::NoConsent { purpose });
     }
@@ -226,7 +228,8 @@ fn assess<'b>(
         return Err(Outcome::AudienceFalse {
             explanation: cx
                 .explain
-                .then(|| Box::new(spec.audience.explain(cx.facts))),
+                .then(|| campaign().map(|c| Box::new(c.spec().audience.explain(cx.facts))))
+                .flatten(),
         });
     }
     // Desired amounts, in counter units, per metered action.
@@ -235,8 +238,11 @@ fn assess<'b>(
     let mut want_fen: u64 = 0;
     // Counter units per rule, so the granting loop below stays in integers.
     let mut units = [0u64; MAX_EFFECTS];
-    for (rule, e) in spec.effects.iter().enumerate() {
-        let rates = c.rates.get(rule).copied().unwrap_or((0, 0));
+    let (e0, e1) = (gate.effects.0 as usize, gate.effects.1 as usize);
+    let effects = book.effects.get(e0..e1).unwrap_or(&[]);
+    let rates = book.rates.get(e0..e1).unwrap_or(&[]);
+    for (rule, e) in effects.iter().enumerate() {
+        let rates = rates.get(rule).copied().unwrap_or((0, 0));
         let (d, overflow, n) = desired(e, rates, cx);
         match d {
             Amount::Points(_) => want_points = want_points.saturating_add(n),
@@ -247,7 +253,7 @@ fn assess<'b>(
             *u = n;
         }
         grants.push(Granted {
-            campaign: c.id(),
+            campaign: gate.id,
             rule,
             effect: e,
             desired: d,
@@ -256,7 +262,10 @@ fn assess<'b>(
         });
     }
     // Counters: what each cap has left; the tightest per action binds.
-    let caps = book.caps_of(i);
+    let caps = book
+        .caps_flat
+        .get(gate.caps.0 as usize..gate.caps.1 as usize)
+        .unwrap_or(&[]);
     let k0 = keys.len();
     let mut points_left: Option<(u64, CapRef)> = None;
     let mut fen_left: Option<(u64, CapRef)> = None;
@@ -266,7 +275,7 @@ fn assess<'b>(
         // read back wide).
         keys.push((
             UsageKey {
-                campaign: c.id(),
+                campaign: gate.id,
                 action: cap.action,
                 patient: cap.per_patient.then_some(cx.patient),
                 bucket: cx.bucket(cap.period),
@@ -342,7 +351,7 @@ fn assess<'b>(
             }
             (Amount::Yuan(_), Effect::Cashback { cap, .. }) => {
                 let mut want = want;
-                let cap_fen = c.rates.get(g.rule).map_or(0, |r| r.1);
+                let cap_fen = rates.get(g.rule).map_or(0, |r| r.1);
                 if want > cap_fen {
                     want = cap_fen;
                     g.cut = Some(Cut::EffectCap { cap: *cap });
@@ -371,7 +380,7 @@ fn assess<'b>(
                 }
             }
             (_, Effect::Coupon { value: Some(_), .. }) => {
-                let face = c.rates.get(g.rule).map_or(0, |r| r.1);
+                let face = rates.get(g.rule).map_or(0, |r| r.1);
                 coupon_fen = coupon_fen.saturating_add(face);
             }
             _ => {}
@@ -391,8 +400,8 @@ fn assess<'b>(
         grants: g0..grants.len(),
         keys: k0..keys.len(),
         value,
-        group: book.group_of.get(i).copied().flatten(),
-        exclusive: spec.exclusive,
+        group: gate.group,
+        exclusive: gate.exclusive,
     })
 }
 
