@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use super::error::CampaignError;
@@ -216,7 +216,9 @@ const MAX_INDEXED_MONTHS: i32 = 36;
 
 #[derive(Debug, Clone, Default)]
 struct ClassIndex {
-    by_month: HashMap<i32, Vec<u32>>,
+    /// Months (ascending) and their campaigns: a binary search per evaluation, cheaper than
+    /// hashing the month.
+    by_month: Vec<(i32, Vec<u32>)>,
     long: Vec<u32>,
 }
 
@@ -390,7 +392,16 @@ impl CampaignBook {
             match w.end.map(month_key) {
                 Some(last) if last - first < MAX_INDEXED_MONTHS => {
                     for m in first..=last {
-                        slot.by_month.entry(m).or_default().push(i);
+                        let at = match slot.by_month.binary_search_by_key(&m, |e| e.0) {
+                            Ok(at) => at,
+                            Err(at) => {
+                                slot.by_month.insert(at, (m, Vec::new()));
+                                at
+                            }
+                        };
+                        if let Some(e) = slot.by_month.get_mut(at) {
+                            e.1.push(i);
+                        }
                     }
                 }
                 _ => slot.long.push(i),
@@ -469,8 +480,10 @@ impl CampaignBook {
         let (month, long): (&[u32], &[u32]) = match self.index.get(class.slot()) {
             Some(slot) => (
                 slot.by_month
-                    .get(&month_key(now))
-                    .map_or(&[], Vec::as_slice),
+                    .binary_search_by_key(&month_key(now), |e| e.0)
+                    .ok()
+                    .and_then(|at| slot.by_month.get(at))
+                    .map_or(&[], |e| e.1.as_slice()),
                 &slot.long,
             ),
             None => (&[], &[]),

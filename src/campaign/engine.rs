@@ -1,7 +1,7 @@
 //! The pure evaluation engine: an event, the patient's facts, the usage counters and `now` in;
 //! effects with provenance, a usage reservation and (optionally) a trace out.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
 use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
@@ -25,9 +25,10 @@ struct Ctx<'a> {
     facts: &'a PatientFacts,
     usage: &'a UsageSnapshot,
     now: DateTime<Utc>,
-    starts: [NaiveDate; 4],
+    /// Lifetime, then the day, week, month and year buckets of `now`.
+    buckets: [Bucket; 5],
     patient: PatientId,
-    /// `starts[0]` taken apart, for recurrences.
+    /// The local date of `now` taken apart, for recurrences.
     day: DayInfo,
     consents: ConsentSet,
     explain: bool,
@@ -36,19 +37,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The bucket of a counter of `period` (`None`: lifetime), from the buckets worked out
+    /// once for this evaluation.
+    #[inline]
     fn bucket(&self, p: Option<Period>) -> Bucket {
-        match p {
-            None => Bucket::Lifetime,
-            Some(period) => {
-                let start = match period {
-                    Period::Day => self.starts[0],
-                    Period::Week => self.starts[1],
-                    Period::Month => self.starts[2],
-                    _ => self.starts[3],
-                };
-                Bucket::Period { period, start }
-            }
-        }
+        let slot = match p {
+            None => 0,
+            Some(Period::Day) => 1,
+            Some(Period::Week) => 2,
+            Some(Period::Month) => 3,
+            Some(_) => 4,
+        };
+        self.buckets.get(slot).copied().unwrap_or(Bucket::Lifetime)
     }
 }
 
@@ -177,8 +177,8 @@ fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<C
     }
 }
 
-/// Checks everything but the group for candidate `i`. On success, pushes its grants and
-/// counter increments and returns what it is worth to the patient.
+/// Checks everything but the group for candidate `i`. On success, pushes its grants, its
+/// counter increments and its [`Eligible`] entry (with what it is worth to the patient).
 fn assess<'b>(
     book: &'b CampaignBook,
     i: usize,
@@ -186,7 +186,8 @@ fn assess<'b>(
     grants: &mut Vec<Granted<'b>>,
     keys: &mut Vec<(UsageKey, UsageIncrement)>,
     scratch: &mut Scratch,
-) -> Result<Eligible, Outcome> {
+    eligible: &mut Vec<Eligible>,
+) -> Result<(), Outcome> {
     let Some(gate) = book.gates.get(i) else {
         return Err(Outcome::NotTrigger {
             miss: TriggerMiss::OtherBroadcast,
@@ -395,14 +396,15 @@ fn assess<'b>(
     }
     let point_fen = u128::from(book.point_fen);
     let value = u128::from(got_points) * point_fen + u128::from(got_fen) + u128::from(coupon_fen);
-    Ok(Eligible {
+    eligible.push(Eligible {
         idx: i,
         grants: g0..grants.len(),
         keys: k0..keys.len(),
         value,
         group: gate.group,
         exclusive: gate.exclusive,
-    })
+    });
+    Ok(())
 }
 
 /// Evaluates the book for one event of one patient.
@@ -504,11 +506,24 @@ impl<'b> Evaluator<'b> {
             facts,
             usage,
             now,
-            starts: [
-                today,
-                calendar.period_start(today, Period::Week),
-                calendar.period_start(today, Period::Month),
-                calendar.period_start(today, Period::Year),
+            buckets: [
+                Bucket::Lifetime,
+                Bucket::Period {
+                    period: Period::Day,
+                    start: today,
+                },
+                Bucket::Period {
+                    period: Period::Week,
+                    start: calendar.period_start(today, Period::Week),
+                },
+                Bucket::Period {
+                    period: Period::Month,
+                    start: calendar.period_start(today, Period::Month),
+                },
+                Bucket::Period {
+                    period: Period::Year,
+                    start: calendar.period_start(today, Period::Year),
+                },
             ],
             patient: facts.patient(),
             day: DayInfo::of(today),
@@ -571,9 +586,8 @@ impl<'b> Evaluator<'b> {
         scratch.cursor = 0;
         book.audiences.reset(&mut scratch.tags);
         for i in candidates {
-            match assess(book, i, &cx, grants, &mut keys, scratch) {
-                Ok(e) => eligible.push(e),
-                Err(o) => note(trace, touched, track, i, o),
+            if let Err(o) = assess(book, i, &cx, grants, &mut keys, scratch, eligible) {
+                note(trace, touched, track, i, o);
             }
         }
         let losses = &mut self.losses;
