@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
+use super::book::{CampaignBook, CapRef, Gate, GroupMode, fen_to_yuan, yuan_to_fen};
 use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
 use super::outcome::{
     Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TriggerMiss,
@@ -59,6 +59,50 @@ struct Scratch {
     cursor: usize,
     /// The patient's answers to the book's audience tags.
     tags: TagMemo,
+    /// Trace off: per group of the book, the most an eligible member assessed so far is
+    /// worth (`None`: none yet). See [`cannot_win`].
+    best: Vec<Option<u128>>,
+}
+
+/// Whether candidate `gate`, with the trace off, can be left unassessed because it loses in
+/// its group whatever it is: in a `first_match` group an earlier member is eligible; in a
+/// `best_for_patient` group an earlier eligible member is worth at least the most this one
+/// could be worth (ties go to the earlier). Either way it could only win by being exclusive,
+/// so exclusive campaigns are always assessed. Its outcome would only be told by the trace.
+fn cannot_win(book: &CampaignBook, gate: &Gate, cx: &Ctx<'_>, best: &[Option<u128>]) -> bool {
+    let Some((g, mode)) = gate.group else {
+        return false;
+    };
+    if gate.exclusive || cx.explain {
+        return false;
+    }
+    let Some(Some(best)) = best.get(g as usize).copied() else {
+        return false;
+    };
+    match mode {
+        GroupMode::FirstMatch => true,
+        GroupMode::BestForPatient => value_bound(book, gate, cx) <= best,
+        _ => false,
+    }
+}
+
+/// The most a candidate could be worth to the patient: its effects uncut by any budget or
+/// limit (caps only lower grants), valued as an assessment values them.
+fn value_bound(book: &CampaignBook, gate: &Gate, cx: &Ctx<'_>) -> u128 {
+    let (e0, e1) = (gate.effects.0 as usize, gate.effects.1 as usize);
+    let effects = book.effects.get(e0..e1).unwrap_or(&[]);
+    let rates = book.rates.get(e0..e1).unwrap_or(&[]);
+    let (mut points, mut fen) = (0u128, 0u128);
+    for (e, &r) in effects.iter().zip(rates) {
+        let (d, _, n) = desired(e, r, cx);
+        match (d, e) {
+            (Amount::Points(_), _) => points += u128::from(n),
+            (Amount::Yuan(_), _) => fen += u128::from(n.min(r.1)),
+            (_, Effect::Coupon { value: Some(_), .. }) => fen += u128::from(r.1),
+            _ => {}
+        }
+    }
+    points * u128::from(book.point_fen) + fen
 }
 
 /// A candidate that passed every check but its group's.
@@ -193,6 +237,10 @@ fn assess<'b>(
             miss: TriggerMiss::OtherBroadcast,
         });
     };
+    if cannot_win(book, gate, cx, &scratch.best) {
+        // Nothing to record: with the trace off, a losing candidate leaves no trace.
+        return Ok(());
+    }
     // The campaign itself is read only to say why it failed, and for trigger details.
     let campaign = || book.campaigns().get(i);
     if cx.now < gate.start {
@@ -396,6 +444,11 @@ fn assess<'b>(
     }
     let point_fen = u128::from(book.point_fen);
     let value = u128::from(got_points) * point_fen + u128::from(got_fen) + u128::from(coupon_fen);
+    if let Some((g, _)) = gate.group
+        && let Some(b) = scratch.best.get_mut(g as usize)
+    {
+        *b = Some(b.map_or(value, |v| v.max(value)));
+    }
     eligible.push(Eligible {
         idx: i,
         grants: g0..grants.len(),
@@ -585,6 +638,8 @@ impl<'b> Evaluator<'b> {
         let scratch = &mut self.scratch;
         scratch.cursor = 0;
         book.audiences.reset(&mut scratch.tags);
+        scratch.best.clear();
+        scratch.best.resize(book.groups().len(), None);
         for i in candidates {
             if let Err(o) = assess(book, i, &cx, grants, &mut keys, scratch, eligible) {
                 note(trace, touched, track, i, o);
