@@ -93,12 +93,23 @@ fn value_bound(book: &CampaignBook, gate: &Gate, cx: &Ctx<'_>) -> u128 {
     let effects = book.effects.get(e0..e1).unwrap_or(&[]);
     let rates = book.rates.get(e0..e1).unwrap_or(&[]);
     let (mut points, mut fen) = (0u128, 0u128);
-    for (e, &r) in effects.iter().zip(rates) {
-        let (d, _, n) = desired(e, r, cx);
-        match (d, e) {
-            (Amount::Points(_), _) => points += u128::from(n),
-            (Amount::Yuan(_), _) => fen += u128::from(n.min(r.1)),
-            (_, Effect::Coupon { value: Some(_), .. }) => fen += u128::from(r.1),
+    for (e, &(rate, cap)) in effects.iter().zip(rates) {
+        // The counter units `desired` gives, without building the amounts.
+        match e {
+            Effect::FixedPoints { points: p } => points += u128::from(pts_u64(*p)),
+            Effect::PointsPerYuan { .. } => {
+                points += mul_div(cx.amount_fen, rate, 1_000_000)
+                    .min(u128::from(i64::MAX.unsigned_abs()));
+            }
+            Effect::PointsMultiplier { .. } => {
+                points +=
+                    mul_div(cx.base_points, rate, 10_000).min(u128::from(i64::MAX.unsigned_abs()));
+            }
+            // Capped by the effect's own cap, as the assessment caps it.
+            Effect::Cashback { .. } => {
+                fen += u128::from(cashback_fen(cx.amount_fen, rate).min(cap));
+            }
+            Effect::Coupon { value: Some(_), .. } => fen += u128::from(cap),
             _ => {}
         }
     }
@@ -187,10 +198,24 @@ fn mul_div(a: u64, b: u64, d: u64) -> u128 {
     }
 }
 
+/// Cashback in fen: `fen × (percent × 10⁴) ÷ (100 × 10⁴)`, rounded half to even.
+#[inline]
+fn cashback_fen(amount_fen: u64, rate: u64) -> u64 {
+    match amount_fen.checked_mul(rate) {
+        Some(p) => div_half_even_u64(p, 1_000_000),
+        None => u64::try_from(div_half_even(
+            u128::from(amount_fen) * u128::from(rate),
+            1_000_000,
+        ))
+        .unwrap_or(u64::MAX),
+    }
+}
+
 /// The desired amount of an effect, and the same in counter units (points, or fen for
 /// cashback), in integers: points rounded down; cashback rounded half to even, as
 /// [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut there and
 /// says so.
+#[inline]
 fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>, u64) {
     let points = |v: u128| match i64::try_from(v) {
         Ok(n) => (Amount::Points(Points::new(n)), None, n.unsigned_abs()),
@@ -207,14 +232,7 @@ fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<C
         Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
         // fen × (percent × 10⁴) ÷ (100 × 10⁴)
         Effect::Cashback { .. } => {
-            let fen = match cx.amount_fen.checked_mul(rate) {
-                Some(p) => div_half_even_u64(p, 1_000_000),
-                None => u64::try_from(div_half_even(
-                    u128::from(cx.amount_fen) * u128::from(rate),
-                    1_000_000,
-                ))
-                .unwrap_or(u64::MAX),
-            };
+            let fen = cashback_fen(cx.amount_fen, rate);
             (Amount::Yuan(fen_to_yuan(fen)), None, fen)
         }
         _ => (Amount::Count(1), None, 0),
