@@ -59,9 +59,9 @@ struct Scratch {
     cursor: usize,
     /// The patient's answers to the book's audience tags.
     tags: TagMemo,
-    /// Trace off: per group of the book, the most an eligible member assessed so far is
-    /// worth (`None`: none yet). See [`cannot_win`].
-    best: Vec<Option<u128>>,
+    /// Per group of the book: with the trace off, the most an eligible member assessed so
+    /// far is worth (see [`cannot_win`]); then the group's resolution.
+    groups: Vec<GroupState>,
 }
 
 /// Whether candidate `gate`, with the trace off, can be left unassessed because it loses in
@@ -69,14 +69,14 @@ struct Scratch {
 /// `best_for_patient` group an earlier eligible member is worth at least the most this one
 /// could be worth (ties go to the earlier). Either way it could only win by being exclusive,
 /// so exclusive campaigns are always assessed. Its outcome would only be told by the trace.
-fn cannot_win(book: &CampaignBook, gate: &Gate, cx: &Ctx<'_>, best: &[Option<u128>]) -> bool {
+fn cannot_win(book: &CampaignBook, gate: &Gate, cx: &Ctx<'_>, groups: &[GroupState]) -> bool {
     let Some((g, mode)) = gate.group else {
         return false;
     };
     if gate.exclusive || cx.explain {
         return false;
     }
-    let Some(Some(best)) = best.get(g as usize).copied() else {
+    let Some(best) = groups.get(g as usize).and_then(|st| st.assessed_best) else {
         return false;
     };
     match mode {
@@ -129,6 +129,8 @@ pub(super) struct Eligible {
     pub(super) group: Option<(u32, GroupMode)>,
     /// Whether it is exclusive in its group.
     pub(super) exclusive: bool,
+    /// Set by group resolution when another member of its group applies instead.
+    pub(super) loss: Option<Loss>,
 }
 
 fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
@@ -255,8 +257,9 @@ fn assess<'b>(
             miss: TriggerMiss::OtherBroadcast,
         });
     };
-    if cannot_win(book, gate, cx, &scratch.best) {
+    if cannot_win(book, gate, cx, &scratch.groups) {
         // Nothing to record: with the trace off, a losing candidate leaves no trace.
+        cx.usage.skip_campaign(gate.id, &mut scratch.cursor);
         return Ok(());
     }
     // The campaign itself is read only to say why it failed, and for trigger details.
@@ -463,9 +466,9 @@ fn assess<'b>(
     let point_fen = u128::from(book.point_fen);
     let value = u128::from(got_points) * point_fen + u128::from(got_fen) + u128::from(coupon_fen);
     if let Some((g, _)) = gate.group
-        && let Some(b) = scratch.best.get_mut(g as usize)
+        && let Some(st) = scratch.groups.get_mut(g as usize)
     {
-        *b = Some(b.map_or(value, |v| v.max(value)));
+        st.assessed_best = Some(st.assessed_best.map_or(value, |v| v.max(value)));
     }
     eligible.push(Eligible {
         idx: i,
@@ -474,6 +477,7 @@ fn assess<'b>(
         value,
         group: gate.group,
         exclusive: gate.exclusive,
+        loss: None,
     });
     Ok(())
 }
@@ -523,11 +527,7 @@ pub fn evaluate<'b>(
 pub struct Evaluator<'b> {
     out: Evaluation<'b>,
     eligible: Vec<Eligible>,
-    losses: Vec<Option<Loss>>,
-    groups: Vec<GroupState>,
     scratch: Scratch,
-    drop_grants: Vec<std::ops::Range<usize>>,
-    drop_keys: Vec<std::ops::Range<usize>>,
     /// Trace entries the last evaluation set past the base trace.
     touched: Vec<usize>,
     /// The instants `[from, until)` (µs) over which the base trace in `out.trace` holds:
@@ -656,45 +656,38 @@ impl<'b> Evaluator<'b> {
         let scratch = &mut self.scratch;
         scratch.cursor = 0;
         book.audiences.reset(&mut scratch.tags);
-        scratch.best.clear();
-        scratch.best.resize(book.groups().len(), None);
+        scratch.groups.clear();
+        scratch
+            .groups
+            .resize(book.groups().len(), GroupState::default());
         for i in candidates {
             if let Err(o) = assess(book, i, &cx, grants, &mut keys, scratch, eligible) {
                 note(trace, touched, track, i, o);
             }
         }
-        let losses = &mut self.losses;
-        resolve_groups(eligible, book.groups().len(), &mut self.groups, losses);
-        let (drop_grants, drop_keys) = (&mut self.drop_grants, &mut self.drop_keys);
-        drop_grants.clear();
-        drop_keys.clear();
-        if !losses.is_empty() {
-            drop_grants.reserve(losses.len());
-            drop_keys.reserve(losses.len());
-        }
-        for (j, e) in eligible.iter().enumerate() {
-            match losses.get_mut(j).and_then(Option::take) {
-                Some(loss) => {
-                    drop_grants.push(e.grants.clone());
-                    drop_keys.push(e.keys.clone());
-                    if options.trace
-                        && let Some(o) = loss.outcome(book)
-                    {
-                        note(trace, touched, track, e.idx, o);
+        let any_loss = resolve_groups(eligible, &mut scratch.groups);
+        if options.trace {
+            for e in eligible.iter() {
+                let o = match e.loss {
+                    Some(loss) => loss.outcome(book),
+                    None => {
+                        let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                        let cut = gs.iter().any(|g| g.cut.is_some());
+                        Some(Outcome::Applied { cut })
                     }
+                };
+                if let Some(o) = o {
+                    note(trace, touched, track, e.idx, o);
                 }
-                None if options.trace => {
-                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                    let cut = gs.iter().any(|g| g.cut.is_some());
-                    note(trace, touched, track, e.idx, Outcome::Applied { cut });
-                }
-                None => {}
             }
         }
         // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation
         // order: drop the losers' and hand the rest over without copying.
-        remove_ranges(grants, drop_grants);
-        remove_ranges(&mut keys, drop_keys);
+        if any_loss {
+            let lost = || eligible.iter().filter(|e| e.loss.is_some());
+            remove_ranges(grants, lost().map(|e| e.grants.clone()));
+            remove_ranges(&mut keys, lost().map(|e| e.keys.clone()));
+        }
         debug_assert!(
             !options.trace
                 || trace

@@ -80,12 +80,17 @@ pub(super) fn base_entry(m: &Meta, now_us: i64) -> TraceEntry {
 /// Removes the elements at the given ascending, disjoint index ranges, keeping the order
 /// of the rest: each kept run is copied down once, instead of a tail move per range (a
 /// group of ten has nine losers).
-pub(super) fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
-    let Some(first) = ranges.first() else { return };
+pub(super) fn remove_ranges<T: Copy>(
+    v: &mut Vec<T>,
+    ranges: impl Iterator<Item = std::ops::Range<usize>> + Clone,
+) {
+    let Some(first) = ranges.clone().next() else {
+        return;
+    };
     let len = v.len();
     let mut w = first.start.min(len);
     let mut r = w;
-    for cut in ranges.iter().map(|c| c.start.min(len)..c.end.min(len)) {
+    for cut in ranges.map(|c| c.start.min(len)..c.end.min(len)) {
         if r < cut.start {
             v.copy_within(r..cut.start, w);
             w += cut.start - r;
@@ -99,10 +104,12 @@ pub(super) fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<u
     v.truncate(w);
 }
 
-/// One group's standing during [`resolve_groups`]: positions in the eligible list.
+/// One group's standing in an evaluation: positions in the eligible list.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct GroupState {
-    /// Whether a member was seen in this evaluation.
+    /// With the trace off, the most an eligible member assessed so far is worth.
+    pub(super) assessed_best: Option<u128>,
+    /// Whether [`resolve_groups`] saw a member.
     seen: bool,
     first: usize,
     exclusive: Option<usize>,
@@ -111,34 +118,24 @@ pub(super) struct GroupState {
     best_value: u128,
 }
 
-/// Fills `losses` with, for each eligible campaign, `None` if it applies, or the outcome that
-/// stopped it. Left empty when all apply. `groups` is working space, one slot per group of
-/// the book (`n_groups`); two passes over the eligible campaigns, whatever the groups.
-pub(super) fn resolve_groups(
-    eligible: &[Eligible],
-    n_groups: usize,
-    groups: &mut Vec<GroupState>,
-    losses: &mut Vec<Option<Loss>>,
-) {
-    losses.clear();
+/// Sets each eligible campaign's `loss` when another member of its group applies instead,
+/// and says whether any lost. `groups` holds one fresh slot per group of the book; two
+/// passes over the eligible campaigns, whatever the groups.
+pub(super) fn resolve_groups(eligible: &mut [Eligible], groups: &mut [GroupState]) -> bool {
     if !eligible.iter().any(|e| e.group.is_some()) {
         // No group involved: everything applies.
-        return;
+        return false;
     }
-    groups.clear();
-    groups.resize(n_groups, GroupState::default());
     for (j, e) in eligible.iter().enumerate() {
         let Some(st) = e.group.and_then(|(g, _)| groups.get_mut(g as usize)) else {
             continue;
         };
         if !st.seen {
-            *st = GroupState {
-                seen: true,
-                first: j,
-                exclusive: None,
-                best: j,
-                best_value: e.value,
-            };
+            st.seen = true;
+            st.first = j;
+            st.exclusive = None;
+            st.best = j;
+            st.best_value = e.value;
         } else if e.value > st.best_value {
             st.best = j;
             st.best_value = e.value;
@@ -147,9 +144,11 @@ pub(super) fn resolve_groups(
             st.exclusive = Some(j);
         }
     }
-    losses.resize(eligible.len(), None);
-    for (j, e) in eligible.iter().enumerate() {
-        let Some((g, mode)) = e.group else { continue };
+    let mut any = false;
+    for j in 0..eligible.len() {
+        let Some((g, mode)) = eligible.get(j).and_then(|e| e.group) else {
+            continue;
+        };
         let Some(st) = groups.get(g as usize) else {
             continue;
         };
@@ -162,15 +161,19 @@ pub(super) fn resolve_groups(
         if j == winner {
             continue;
         }
-        let (Some(wx), Some(slot)) = (eligible.get(winner), losses.get_mut(j)) else {
+        let Some(wx) = eligible.get(winner).map(|w| w.idx) else {
             continue;
         };
-        *slot = Some(Loss {
-            winner: wx.idx,
-            mode,
-            exclusive: st.exclusive.is_some(),
-        });
+        if let Some(e) = eligible.get_mut(j) {
+            e.loss = Some(Loss {
+                winner: wx,
+                mode,
+                exclusive: st.exclusive.is_some(),
+            });
+            any = true;
+        }
     }
+    any
 }
 
 /// Why an eligible campaign lost in its group, kept compact: the trace's [`Outcome`] (with
@@ -255,7 +258,7 @@ mod tests {
         ];
         for (ranges, want) in cases {
             let mut v: Vec<u8> = (0..10).collect();
-            remove_ranges(&mut v, ranges);
+            remove_ranges(&mut v, ranges.iter().cloned());
             assert_eq!(v, want, "{ranges:?}");
         }
     }

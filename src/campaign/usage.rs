@@ -266,6 +266,19 @@ impl UsageSnapshot {
         }
     }
 
+    /// Moves `cursor` past the counters of `campaign` loaded at it: those of a candidate the
+    /// engine leaves unassessed, so that the next candidate's are found at the cursor.
+    #[inline]
+    pub(crate) fn skip_campaign(&self, campaign: CampaignId, cursor: &mut usize) {
+        while self
+            .entries
+            .get(*cursor)
+            .is_some_and(|(k, _)| k.campaign == campaign)
+        {
+            *cursor += 1;
+        }
+    }
+
     /// The number of counters loaded.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -47,13 +47,46 @@ pub(crate) struct CompiledExprs {
 pub(crate) struct ExprRef(u32);
 
 /// Per-patient answers to the interned tags: unknown, false or true. Reset it (with
-/// [`CompiledExprs::reset`]) before evaluating for another patient.
+/// [`CompiledExprs::reset`]) before evaluating for another patient. The first 64 tags are
+/// two bit masks, so that a memo for a usual book needs no allocation.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct TagMemo(Vec<u8>);
+pub(crate) struct TagMemo {
+    known: u64,
+    yes: u64,
+    /// Tags from the 65th on: unknown, false or true.
+    rest: Vec<u8>,
+}
 
 const UNKNOWN: u8 = 0;
 const NO: u8 = 1;
 const YES: u8 = 2;
+
+impl TagMemo {
+    #[inline]
+    fn get(&self, t: usize) -> Option<bool> {
+        if t < 64 {
+            let bit = 1u64 << t;
+            return (self.known & bit != 0).then_some(self.yes & bit != 0);
+        }
+        match self.rest.get(t - 64) {
+            Some(&YES) => Some(true),
+            Some(&NO) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, t: usize, v: bool) {
+        if t < 64 {
+            let bit = 1u64 << t;
+            self.known |= bit;
+            if v {
+                self.yes |= bit;
+            }
+        } else if let Some(m) = self.rest.get_mut(t - 64) {
+            *m = if v { YES } else { NO };
+        }
+    }
+}
 
 fn idx(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -102,8 +135,12 @@ impl CompiledExprs {
 
     /// Sets `memo` to "unknown" for every tag, for a new patient.
     pub(crate) fn reset(&self, memo: &mut TagMemo) {
-        memo.0.clear();
-        memo.0.resize(self.tags.len(), UNKNOWN);
+        memo.known = 0;
+        memo.yes = 0;
+        memo.rest.clear();
+        if self.tags.len() > 64 {
+            memo.rest.resize(self.tags.len() - 64, UNKNOWN);
+        }
     }
 
     /// [`Expr::evaluate`] of the expression at `root`. `memo` must have been reset for
@@ -113,8 +150,8 @@ impl CompiledExprs {
         // The commonest audiences, everyone and one tag already looked up, without a call.
         match self.nodes.get(root.0 as usize).map(|n| n.op) {
             Some(Op::True) => true,
-            Some(Op::Tag(t)) if memo.0.get(t as usize).is_some_and(|&m| m != UNKNOWN) => {
-                memo.0.get(t as usize) == Some(&YES)
+            Some(Op::Tag(t)) if memo.get(t as usize).is_some() => {
+                memo.get(t as usize) == Some(true)
             }
             _ => self.eval(root.0 as usize, facts, memo),
         }
@@ -142,14 +179,11 @@ impl CompiledExprs {
             Op::Not => !self.eval(at + 1, facts, memo),
             Op::Tag(t) => {
                 let t = t as usize;
-                match memo.0.get(t) {
-                    Some(&YES) => true,
-                    Some(&NO) => false,
-                    _ => {
+                match memo.get(t) {
+                    Some(v) => v,
+                    None => {
                         let v = self.tags.get(t).is_some_and(|tag| facts.has_tag(tag));
-                        if let Some(m) = memo.0.get_mut(t) {
-                            *m = if v { YES } else { NO };
-                        }
+                        memo.set(t, v);
                         v
                     }
                 }
@@ -218,6 +252,42 @@ mod tests {
                 }
                 b.build()
             })
+    }
+
+    /// Books with more than 64 distinct tags spill the memo past its bit masks.
+    #[test]
+    fn many_tags_spill_past_the_masks() {
+        let names: Vec<TagName> = (0..150)
+            .map(|i| TagName::parse(&format!("t/n{i}")).unwrap())
+            .collect();
+        let mut set = CompiledExprs::default();
+        // Half the tags at the root (the inline path), half under `any` (the walk).
+        let roots: Vec<ExprRef> = names
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let leaf = Expr::HasTag(t.clone());
+                set.add(&if i % 2 == 0 {
+                    leaf
+                } else {
+                    Expr::Any(vec![leaf])
+                })
+            })
+            .collect();
+        let f = PatientFacts::builder(
+            PatientId::new(1),
+            NaiveDate::from_ymd_opt(2026, 7, 8).unwrap(),
+        )
+        .tag(names[3].clone())
+        .tag(names[100].clone())
+        .build();
+        let mut memo = TagMemo::default();
+        set.reset(&mut memo);
+        for _ in 0..2 {
+            for (i, r) in roots.iter().enumerate() {
+                assert_eq!(set.evaluate(*r, &f, &mut memo), i == 3 || i == 100, "{i}");
+            }
+        }
     }
 
     proptest! {
