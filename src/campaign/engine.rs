@@ -511,8 +511,25 @@ pub fn evaluate<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Evaluation<'b> {
+    // Buffers allocated once at their final size (the evaluation's `reserve`s are then
+    // no-ops): cheaper than growing them through `reserve`.
+    let n = book.candidate_iter(event.kind.class(), now).len();
     let mut ev = Evaluator {
         one_shot: true,
+        out: Evaluation {
+            effects: Vec::with_capacity(n * 2),
+            reservation: UsageReservation::from_unique(Vec::with_capacity(n * 3)),
+            trace: if options.trace {
+                Vec::with_capacity(book.meta.len())
+            } else {
+                Vec::new()
+            },
+        },
+        eligible: Vec::with_capacity(n),
+        scratch: Scratch {
+            groups: Vec::with_capacity(book.groups().len()),
+            ..Scratch::default()
+        },
         ..Evaluator::default()
     };
     ev.evaluate(book, event, facts, usage, now, calendar, options);
