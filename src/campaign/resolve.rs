@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::assess::Eligible;
 use super::book::{CampaignBook, GroupMode, Meta};
-use super::engine::Eligible;
 use super::model::WindowMiss;
 use super::outcome::{Event, Outcome, TraceEntry, TriggerMiss};
 use super::usage::{Bucket, UsageKey};
