@@ -160,6 +160,7 @@ fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
 }
 
 /// Points as a non-negative `u64` counter amount.
+#[inline]
 pub(super) fn pts_u64(p: Points) -> u64 {
     u64::try_from(p.get()).unwrap_or(0)
 }
@@ -240,6 +241,7 @@ fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<C
 
 /// Checks everything but the group for candidate `i`. On success, pushes its grants, its
 /// counter increments and its [`Eligible`] entry (with what it is worth to the patient).
+#[inline]
 pub(super) fn assess<'b>(
     book: &'b CampaignBook,
     i: usize,
