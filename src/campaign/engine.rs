@@ -25,14 +25,22 @@ use crate::segment::PatientFacts;
 /// value, plus cashback, plus coupon face value; ties to the first).
 ///
 /// Caps: a budget or limit with nothing left stops the campaign (`cap_reached`); one with
-/// less left than desired cuts the effects, in rule order, and says so in [`Granted::cut`].
+/// less left than desired cuts the effects, in rule order, and says so in
+/// [`Granted::cut`](super::Granted::cut).
 /// The usage in `usage` is not changed: commit [`Evaluation::reservation`].
 ///
 /// With `options.trace`, the trace has one entry per campaign in the book, with explain
-/// trees for audiences that were false.
+/// trees for audiences that were false. With the trace off, a group member that cannot win
+/// (a `first_match` member after an eligible one; a `best_for_patient` member worth at most
+/// what an eligible earlier member is worth, before any cap) is not assessed: only the
+/// trace would have told its outcome, and the effects and reservation are the same.
 ///
-/// A host that evaluates many events should keep an [`Evaluator`], which gives the same
-/// result without allocating once its buffers have grown.
+/// Speed: load `usage` with the keys of [`CampaignBook::usage_keys`], in their order (the
+/// stores do): the engine reads the counters in that order and finds each with one
+/// comparison; a snapshot in another order gives the same result through its hash index. A
+/// host that evaluates many events should keep an [`Evaluator`], which gives the same result
+/// without allocating once its buffers have grown (and, with the trace on, reuses the
+/// trace's base entries while no window starts or ends).
 pub fn evaluate<'b>(
     book: &'b CampaignBook,
     event: &Event,

@@ -205,7 +205,8 @@ impl Loss {
 impl CampaignBook {
     /// The counters an evaluation of `event` for `patient` at `now` may read: load these
     /// through [`crate::store::UsageStore::load`] before calling
-    /// [`evaluate`](crate::campaign::evaluate).
+    /// [`evaluate`](crate::campaign::evaluate). They come in the order the engine reads
+    /// them, which a snapshot loaded in that order turns into one key comparison per read.
     pub fn usage_keys(
         &self,
         event: &Event,
