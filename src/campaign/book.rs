@@ -3,15 +3,16 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use super::error::CampaignError;
-use super::model::{Campaign, CampaignSpec, EventClass, LimitKey};
+use super::model::{Campaign, CampaignSpec, Effect, EventClass, LimitKey, Recurrence, Trigger};
 use super::usage::UsageAction;
 use crate::calendar::Period;
 use crate::id::CampaignId;
 use crate::money::Yuan;
+use crate::segment::{CompiledExprs, ConsentSet, ExprRef};
 
 /// How the campaigns of one evaluation group combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,6 +72,9 @@ pub(crate) struct CapSpec {
     pub(crate) period: Option<Period>,
     pub(crate) max: u64,
     pub(crate) origin: CapRef,
+    /// Whether an earlier cap of the campaign counts on the same counter (a uses budget and a
+    /// campaign-wide lifetime `apply` limit): the engine reserves each counter once.
+    pub(crate) repeat: bool,
 }
 
 fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
@@ -83,6 +87,7 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
         period: None,
         max,
         origin: CapRef::Budget { action },
+        repeat: false,
     };
     if let Some(u) = b.uses {
         out.push(budget(UsageAction::Apply, u));
@@ -102,7 +107,16 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
             origin: CapRef::Limit {
                 index: u16::try_from(index).unwrap_or(u16::MAX),
             },
+            repeat: false,
         });
+    }
+    for j in 0..out.len() {
+        let (before, rest) = out.split_at_mut(j);
+        if let Some(cap) = rest.first_mut() {
+            cap.repeat = before.iter().any(|b| {
+                (b.action, b.per_patient, b.period) == (cap.action, cap.per_patient, cap.period)
+            });
+        }
     }
     out
 }
@@ -140,12 +154,71 @@ pub(crate) struct Meta {
     pub(crate) class: EventClass,
 }
 
+/// What the engine checks of a candidate before its audience, precomputed when the book is
+/// built so that the checks are comparisons of integers and instants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gate {
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: Option<DateTime<Utc>>,
+    pub(crate) recurrence: Option<Recurrence>,
+    /// A purchase trigger's minimum, in fen (0: none).
+    pub(crate) min_fen: u64,
+    /// Whether the trigger asks more of the event than its class and minimum (a first visit,
+    /// a tier, a broadcast of this campaign).
+    pub(crate) detailed: bool,
+    /// The consents it needs.
+    pub(crate) consent: ConsentSet,
+    /// Its audience, in the book's compiled audiences.
+    pub(crate) audience: ExprRef,
+    pub(crate) id: CampaignId,
+    /// Its group (index among the book's groups, and mode).
+    pub(crate) group: Option<(u32, GroupMode)>,
+    pub(crate) exclusive: bool,
+    /// Its effects' range in the book's `effects` and `rates`.
+    pub(crate) effects: (u32, u32),
+    /// Its caps' range in the book's `caps_flat`.
+    pub(crate) caps: (u32, u32),
+}
+
+impl Gate {
+    fn of(c: &Campaign, audiences: &mut CompiledExprs) -> Gate {
+        let spec = c.spec();
+        let mut consent = ConsentSet::default();
+        for p in &spec.consent {
+            consent.insert(*p);
+        }
+        let (min_fen, detailed) = match &spec.trigger {
+            Trigger::Purchase { min } => (yuan_to_fen(*min), false),
+            Trigger::FirstVisit
+            | Trigger::TierChanged { to: Some(_) }
+            | Trigger::ManualBroadcast => (0, true),
+            _ => (0, false),
+        };
+        Gate {
+            start: spec.window.start,
+            end: spec.window.end,
+            recurrence: spec.window.recurrence,
+            min_fen,
+            detailed,
+            consent,
+            audience: audiences.add(&spec.audience),
+            id: c.id(),
+            group: None,
+            exclusive: spec.exclusive,
+            effects: (0, 0),
+            caps: (0, 0),
+        }
+    }
+}
+
 /// Windows spanning more months than this go to the always-checked list of their class.
 const MAX_INDEXED_MONTHS: i32 = 36;
 
 #[derive(Debug, Clone, Default)]
 struct ClassIndex {
-    by_month: HashMap<i32, Vec<u32>>,
+    /// Months (ascending) and their campaigns: a binary search per evaluation, cheaper than
+    /// hashing the month.
+    by_month: Vec<(i32, Vec<u32>)>,
     long: Vec<u32>,
 }
 
@@ -169,10 +242,16 @@ pub struct CampaignBook {
     point_value: Yuan,
     pub(crate) point_fen: u64,
     campaigns: Vec<Campaign>,
-    caps_flat: Vec<CapSpec>,
+    pub(crate) caps_flat: Vec<CapSpec>,
     caps_at: Vec<(u32, u32)>,
-    pub(crate) group_of: Vec<Option<(u32, GroupMode)>>,
     pub(crate) meta: Vec<Meta>,
+    pub(crate) gates: Vec<Gate>,
+    /// Every campaign's audience, compiled together (tags interned across the book).
+    pub(crate) audiences: CompiledExprs,
+    /// Every campaign's effects, in book order (copies of the specs'; what grants point to).
+    pub(crate) effects: Vec<Effect>,
+    /// The integer rates of `effects`, one for one (see `Campaign::rates`).
+    pub(crate) rates: Vec<(u64, u64)>,
     index: Vec<ClassIndex>,
 }
 
@@ -256,7 +335,7 @@ impl CampaignBook {
         let mut campaigns = campaigns;
         campaigns.sort_by_key(|c| (std::cmp::Reverse(c.spec().priority), c.id()));
         let names: Vec<&String> = groups.keys().collect();
-        let group_of = campaigns
+        let group_of: Vec<Option<(u32, GroupMode)>> = campaigns
             .iter()
             .map(|c| {
                 let g = c.spec().group.as_ref()?;
@@ -287,6 +366,23 @@ impl CampaignBook {
                 }
             })
             .collect();
+        // What the engine reads of a candidate, packed: its gate, and its effects, their
+        // integer rates and its caps in arrays of the whole book, so that a candidate's checks
+        // touch a few adjacent lines instead of the campaign's scattered heap parts.
+        let mut audiences = CompiledExprs::default();
+        let mut effects = Vec::new();
+        let mut rates = Vec::new();
+        let mut gates = Vec::with_capacity(campaigns.len());
+        for (i, c) in campaigns.iter().enumerate() {
+            let mut g = Gate::of(c, &mut audiences);
+            g.group = group_of.get(i).copied().flatten();
+            g.caps = caps_at.get(i).copied().unwrap_or((0, 0));
+            let from = u32::try_from(effects.len()).unwrap_or(u32::MAX);
+            effects.extend(c.spec().effects.iter().cloned());
+            rates.extend(c.rates.iter().copied());
+            g.effects = (from, u32::try_from(effects.len()).unwrap_or(u32::MAX));
+            gates.push(g);
+        }
         let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
         for (i, c) in campaigns.iter().enumerate() {
             let Ok(i) = u32::try_from(i) else { break };
@@ -296,7 +392,16 @@ impl CampaignBook {
             match w.end.map(month_key) {
                 Some(last) if last - first < MAX_INDEXED_MONTHS => {
                     for m in first..=last {
-                        slot.by_month.entry(m).or_default().push(i);
+                        let at = match slot.by_month.binary_search_by_key(&m, |e| e.0) {
+                            Ok(at) => at,
+                            Err(at) => {
+                                slot.by_month.insert(at, (m, Vec::new()));
+                                at
+                            }
+                        };
+                        if let Some(e) = slot.by_month.get_mut(at) {
+                            e.1.push(i);
+                        }
                     }
                 }
                 _ => slot.long.push(i),
@@ -309,8 +414,11 @@ impl CampaignBook {
             campaigns,
             caps_flat,
             caps_at,
-            group_of,
             meta,
+            gates,
+            audiences,
+            effects,
+            rates,
             index,
         })
     }
@@ -372,8 +480,10 @@ impl CampaignBook {
         let (month, long): (&[u32], &[u32]) = match self.index.get(class.slot()) {
             Some(slot) => (
                 slot.by_month
-                    .get(&month_key(now))
-                    .map_or(&[], Vec::as_slice),
+                    .binary_search_by_key(&month_key(now), |e| e.0)
+                    .ok()
+                    .and_then(|at| slot.by_month.get(at))
+                    .map_or(&[], |e| e.1.as_slice()),
                 &slot.long,
             ),
             None => (&[], &[]),

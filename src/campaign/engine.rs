@@ -1,353 +1,17 @@
 //! The pure evaluation engine: an event, the patient's facts, the usage counters and `now` in;
-//! effects with provenance, a usage reservation and (optionally) a trace out.
+//! effects with provenance, a usage reservation and (optionally) a trace out. Each candidate
+//! is assessed in [`super::assess`].
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
-use super::book::{CampaignBook, CapRef, GroupMode, fen_to_yuan, yuan_to_fen};
-use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger};
-use super::outcome::{
-    Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TriggerMiss,
-};
-use super::resolve::{Loss, base_entry, base_trace, note, remove_ranges, resolve_groups};
-use super::usage::{
-    Bucket, UsageAction, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot,
-};
+use super::assess::{Ctx, Eligible, Scratch, assess, pts_u64};
+use super::book::{CampaignBook, yuan_to_fen};
+use super::outcome::{EvalOptions, Evaluation, Event, Outcome, TriggerMiss};
+use super::resolve::{GroupState, base_entry, base_trace, note, remove_ranges, resolve_groups};
+use super::usage::{Bucket, UsageReservation, UsageSnapshot};
+use super::window::DayInfo;
 use crate::calendar::{ClinicCalendar, Period};
-use crate::id::PatientId;
-use crate::money::Points;
 use crate::segment::PatientFacts;
-
-struct Ctx<'a> {
-    event: &'a Event,
-    facts: &'a PatientFacts,
-    usage: &'a UsageSnapshot,
-    now: DateTime<Utc>,
-    starts: [NaiveDate; 4],
-    patient: PatientId,
-    explain: bool,
-    amount_fen: u64,
-    base_points: u64,
-}
-
-impl Ctx<'_> {
-    fn bucket(&self, p: Option<Period>) -> Bucket {
-        match p {
-            None => Bucket::Lifetime,
-            Some(period) => {
-                let start = match period {
-                    Period::Day => self.starts[0],
-                    Period::Week => self.starts[1],
-                    Period::Month => self.starts[2],
-                    _ => self.starts[3],
-                };
-                Bucket::Period { period, start }
-            }
-        }
-    }
-}
-
-/// A candidate that passed every check but its group's.
-#[derive(Debug)]
-pub(super) struct Eligible {
-    /// Its index in the book.
-    pub(super) idx: usize,
-    grants: std::ops::Range<usize>,
-    keys: std::ops::Range<usize>,
-    /// What it is worth to the patient, in fen.
-    pub(super) value: u128,
-    /// Its group (index and mode), copied here so that group resolution reads no campaign.
-    pub(super) group: Option<(u32, GroupMode)>,
-    /// Whether it is exclusive in its group.
-    pub(super) exclusive: bool,
-}
-
-fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
-    let t = &c.spec().trigger;
-    if t.class() != event.kind.class() {
-        return Some(TriggerMiss::OtherEvent {
-            listens_to: t.class(),
-        });
-    }
-    match (t, &event.kind) {
-        (Trigger::FirstVisit, EventKind::Visit { first: false, .. }) => {
-            Some(TriggerMiss::NotFirstVisit)
-        }
-        (Trigger::Purchase { min }, EventKind::Purchase { amount }) if amount < min => {
-            Some(TriggerMiss::BelowMinimum {
-                min: *min,
-                paid: *amount,
-            })
-        }
-        (Trigger::TierChanged { to: Some(want) }, EventKind::TierChanged { to }) if want != to => {
-            Some(TriggerMiss::OtherTier)
-        }
-        (Trigger::ManualBroadcast, EventKind::ManualBroadcast { campaign })
-            if *campaign != c.id() =>
-        {
-            Some(TriggerMiss::OtherBroadcast)
-        }
-        _ => None,
-    }
-}
-
-/// Points as a non-negative `u64` counter amount.
-fn pts_u64(p: Points) -> u64 {
-    u64::try_from(p.get()).unwrap_or(0)
-}
-
-fn pts_from_u64(n: u64) -> Points {
-    Points::new(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-/// `n ÷ d` rounded half to even ([`crate::money::ROUNDING`]), for `d > 0`.
-fn div_half_even(n: u128, d: u128) -> u128 {
-    let (q, r) = (n / d, n % d);
-    match (2 * r).cmp(&d) {
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-        std::cmp::Ordering::Less => q,
-    }
-}
-
-/// [`div_half_even`] in 64 bits, for `d > 0`.
-fn div_half_even_u64(n: u64, d: u64) -> u64 {
-    let (q, r) = (n / d, n % d);
-    match (2 * u128::from(r)).cmp(&u128::from(d)) {
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-        std::cmp::Ordering::Less => q,
-    }
-}
-
-/// `a × b ÷ d`, rounded down, in 64 bits when the product fits (the usual case) and in 128
-/// bits otherwise.
-fn mul_div(a: u64, b: u64, d: u64) -> u128 {
-    match a.checked_mul(b) {
-        Some(p) => u128::from(p / d),
-        None => u128::from(a) * u128::from(b) / u128::from(d),
-    }
-}
-
-/// The desired amount of an effect, and the same in counter units (points, or fen for
-/// cashback), in integers: points rounded down; cashback rounded half to even, as
-/// [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut there and
-/// says so.
-fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>, u64) {
-    let points = |v: u128| match i64::try_from(v) {
-        Ok(n) => (Amount::Points(Points::new(n)), None, n.unsigned_abs()),
-        Err(_) => (
-            Amount::Points(Points::new(i64::MAX)),
-            Some(Cut::Overflow),
-            i64::MAX.unsigned_abs(),
-        ),
-    };
-    match e {
-        Effect::FixedPoints { points } => (Amount::Points(*points), None, pts_u64(*points)),
-        // fen × (points per ¥ × 10⁴) ÷ (100 × 10⁴)
-        Effect::PointsPerYuan { .. } => points(mul_div(cx.amount_fen, rate, 1_000_000)),
-        Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
-        // fen × (percent × 10⁴) ÷ (100 × 10⁴)
-        Effect::Cashback { .. } => {
-            let fen = match cx.amount_fen.checked_mul(rate) {
-                Some(p) => div_half_even_u64(p, 1_000_000),
-                None => u64::try_from(div_half_even(
-                    u128::from(cx.amount_fen) * u128::from(rate),
-                    1_000_000,
-                ))
-                .unwrap_or(u64::MAX),
-            };
-            (Amount::Yuan(fen_to_yuan(fen)), None, fen)
-        }
-        _ => (Amount::Count(1), None, 0),
-    }
-}
-
-/// Checks everything but the group for candidate `i`. On success, pushes its grants and
-/// counter increments and returns what it is worth to the patient.
-fn assess<'b>(
-    book: &'b CampaignBook,
-    i: usize,
-    cx: &Ctx<'_>,
-    grants: &mut Vec<Granted<'b>>,
-    keys: &mut Vec<(UsageKey, UsageIncrement)>,
-) -> Result<Eligible, Outcome> {
-    let Some(c) = book.campaigns().get(i) else {
-        return Err(Outcome::NotTrigger {
-            miss: TriggerMiss::OtherBroadcast,
-        });
-    };
-    let spec = c.spec();
-    spec.window
-        .holds_at(cx.now, cx.starts[0], cx.event.birth_date)
-        .map_err(|miss| Outcome::OutsideWindow { miss })?;
-    if let Some(miss) = trigger_miss(c, cx.event) {
-        return Err(Outcome::NotTrigger { miss });
-    }
-    if let Some(&purpose) = spec.consent.iter().find(|p| !cx.facts.may(**p)) {
-        return Err(Outcome::NoConsent { purpose });
-    }
-    if !spec.audience.evaluate(cx.facts) {
-        return Err(Outcome::AudienceFalse {
-            explanation: cx
-                .explain
-                .then(|| Box::new(spec.audience.explain(cx.facts))),
-        });
-    }
-    // Desired amounts, in counter units, per metered action.
-    let g0 = grants.len();
-    let mut want_points: u64 = 0;
-    let mut want_fen: u64 = 0;
-    // Counter units per rule, so the granting loop below stays in integers.
-    let mut units = [0u64; MAX_EFFECTS];
-    for (rule, e) in spec.effects.iter().enumerate() {
-        let rates = c.rates.get(rule).copied().unwrap_or((0, 0));
-        let (d, overflow, n) = desired(e, rates, cx);
-        match d {
-            Amount::Points(_) => want_points = want_points.saturating_add(n),
-            Amount::Yuan(_) => want_fen = want_fen.saturating_add(n.min(rates.1)),
-            Amount::Count(_) => {}
-        }
-        if let Some(u) = units.get_mut(rule) {
-            *u = n;
-        }
-        grants.push(Granted {
-            campaign: c.id(),
-            rule,
-            effect: e,
-            desired: d,
-            granted: d,
-            cut: overflow,
-        });
-    }
-    // Counters: what each cap has left; the tightest per action binds.
-    let caps = book.caps_of(i);
-    let k0 = keys.len();
-    let mut points_left: Option<(u64, CapRef)> = None;
-    let mut fen_left: Option<(u64, CapRef)> = None;
-    for cap in caps {
-        let key = UsageKey {
-            campaign: c.id(),
-            action: cap.action,
-            patient: cap.per_patient.then_some(cx.patient),
-            bucket: cx.bucket(cap.period),
-        };
-        let (used, version) = cx.usage.get(&key);
-        let left = cap.max.saturating_sub(used);
-        let wanted = match cap.action {
-            UsageAction::Apply => 1,
-            UsageAction::EarnPoints => want_points,
-            _ => want_fen,
-        };
-        if left == 0 && wanted > 0 {
-            grants.truncate(g0);
-            keys.truncate(k0);
-            return Err(Outcome::CapReached {
-                cap: cap.origin,
-                used,
-                max: cap.max,
-            });
-        }
-        let slot = match cap.action {
-            UsageAction::EarnPoints => Some(&mut points_left),
-            UsageAction::Cashback => Some(&mut fen_left),
-            _ => None,
-        };
-        if let Some(slot) = slot
-            && slot.is_none_or(|(l, _)| left < l)
-        {
-            *slot = Some((left, cap.origin));
-        }
-        if !keys[k0..].iter().any(|(k, _)| *k == key) {
-            keys.push((
-                key,
-                UsageIncrement {
-                    expected: version,
-                    add: 0,
-                },
-            ));
-        }
-    }
-    // Grant in rule order, cutting to what is left.
-    let (mut got_points, mut got_fen, mut coupon_fen) = (0u64, 0u64, 0u64);
-    for g in &mut grants[g0..] {
-        let want = units.get(g.rule).copied().unwrap_or(0);
-        match (g.desired, g.effect) {
-            (Amount::Points(_), _) => {
-                let give = match &mut points_left {
-                    Some((left, origin)) if want > *left => {
-                        g.cut = Some(Cut::Cap {
-                            cap: *origin,
-                            action: UsageAction::EarnPoints,
-                            left: *left,
-                        });
-                        let give = *left;
-                        *left = 0;
-                        give
-                    }
-                    Some((left, _)) => {
-                        *left -= want;
-                        want
-                    }
-                    None => want,
-                };
-                got_points = got_points.saturating_add(give);
-                g.granted = Amount::Points(pts_from_u64(give));
-            }
-            (Amount::Yuan(_), Effect::Cashback { cap, .. }) => {
-                let mut want = want;
-                let cap_fen = c.rates.get(g.rule).map_or(0, |r| r.1);
-                if want > cap_fen {
-                    want = cap_fen;
-                    g.cut = Some(Cut::EffectCap { cap: *cap });
-                }
-                let give = match &mut fen_left {
-                    Some((left, origin)) if want > *left => {
-                        g.cut = Some(Cut::Cap {
-                            cap: *origin,
-                            action: UsageAction::Cashback,
-                            left: *left,
-                        });
-                        let give = *left;
-                        *left = 0;
-                        give
-                    }
-                    Some((left, _)) => {
-                        *left -= want;
-                        want
-                    }
-                    None => want,
-                };
-                got_fen = got_fen.saturating_add(give);
-                // Uncut, the grant is the desired amount: skip building the decimal again.
-                if give != units.get(g.rule).copied().unwrap_or(0) {
-                    g.granted = Amount::Yuan(fen_to_yuan(give));
-                }
-            }
-            (_, Effect::Coupon { value: Some(_), .. }) => {
-                let face = c.rates.get(g.rule).map_or(0, |r| r.1);
-                coupon_fen = coupon_fen.saturating_add(face);
-            }
-            _ => {}
-        }
-    }
-    for (k, inc) in &mut keys[k0..] {
-        inc.add = match k.action {
-            UsageAction::Apply => 1,
-            UsageAction::EarnPoints => got_points,
-            _ => got_fen,
-        };
-    }
-    let point_fen = u128::from(book.point_fen);
-    let value = u128::from(got_points) * point_fen + u128::from(got_fen) + u128::from(coupon_fen);
-    Ok(Eligible {
-        idx: i,
-        grants: g0..grants.len(),
-        keys: k0..keys.len(),
-        value,
-        group: book.group_of.get(i).copied().flatten(),
-        exclusive: spec.exclusive,
-    })
-}
 
 /// Evaluates the book for one event of one patient.
 ///
@@ -361,14 +25,22 @@ fn assess<'b>(
 /// value, plus cashback, plus coupon face value; ties to the first).
 ///
 /// Caps: a budget or limit with nothing left stops the campaign (`cap_reached`); one with
-/// less left than desired cuts the effects, in rule order, and says so in [`Granted::cut`].
+/// less left than desired cuts the effects, in rule order, and says so in
+/// [`Granted::cut`](super::Granted::cut).
 /// The usage in `usage` is not changed: commit [`Evaluation::reservation`].
 ///
 /// With `options.trace`, the trace has one entry per campaign in the book, with explain
-/// trees for audiences that were false.
+/// trees for audiences that were false. With the trace off, a group member that cannot win
+/// (a `first_match` member after an eligible one; a `best_for_patient` member worth at most
+/// what an eligible earlier member is worth, before any cap) is not assessed: only the
+/// trace would have told its outcome, and the effects and reservation are the same.
 ///
-/// A host that evaluates many events should keep an [`Evaluator`], which gives the same
-/// result without allocating once its buffers have grown.
+/// Speed: load `usage` with the keys of [`CampaignBook::usage_keys`], in their order (the
+/// stores do): the engine reads the counters in that order and finds each with one
+/// comparison; a snapshot in another order gives the same result through its hash index. A
+/// host that evaluates many events should keep an [`Evaluator`], which gives the same result
+/// without allocating once its buffers have grown (and, with the trace on, reuses the
+/// trace's base entries while no window starts or ends).
 pub fn evaluate<'b>(
     book: &'b CampaignBook,
     event: &Event,
@@ -378,8 +50,25 @@ pub fn evaluate<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Evaluation<'b> {
+    // Buffers allocated once at their final size (the evaluation's `reserve`s are then
+    // no-ops): cheaper than growing them through `reserve`.
+    let n = book.candidate_iter(event.kind.class(), now).len();
     let mut ev = Evaluator {
         one_shot: true,
+        out: Evaluation {
+            effects: Vec::with_capacity(n * 2),
+            reservation: UsageReservation::from_unique(Vec::with_capacity(n * 3)),
+            trace: if options.trace {
+                Vec::with_capacity(book.meta.len())
+            } else {
+                Vec::new()
+            },
+        },
+        eligible: Vec::with_capacity(n),
+        scratch: Scratch {
+            groups: Vec::with_capacity(book.groups().len()),
+            ..Scratch::default()
+        },
         ..Evaluator::default()
     };
     ev.evaluate(book, event, facts, usage, now, calendar, options);
@@ -394,9 +83,7 @@ pub fn evaluate<'b>(
 pub struct Evaluator<'b> {
     out: Evaluation<'b>,
     eligible: Vec<Eligible>,
-    losses: Vec<Option<Loss>>,
-    drop_grants: Vec<std::ops::Range<usize>>,
-    drop_keys: Vec<std::ops::Range<usize>>,
+    scratch: Scratch,
     /// Trace entries the last evaluation set past the base trace.
     touched: Vec<usize>,
     /// The instants `[from, until)` (µs) over which the base trace in `out.trace` holds:
@@ -446,13 +133,28 @@ impl<'b> Evaluator<'b> {
             facts,
             usage,
             now,
-            starts: [
-                today,
-                calendar.period_start(today, Period::Week),
-                calendar.period_start(today, Period::Month),
-                calendar.period_start(today, Period::Year),
+            buckets: [
+                Bucket::Lifetime,
+                Bucket::Period {
+                    period: Period::Day,
+                    start: today,
+                },
+                Bucket::Period {
+                    period: Period::Week,
+                    start: calendar.period_start(today, Period::Week),
+                },
+                Bucket::Period {
+                    period: Period::Month,
+                    start: calendar.period_start(today, Period::Month),
+                },
+                Bucket::Period {
+                    period: Period::Year,
+                    start: calendar.period_start(today, Period::Year),
+                },
             ],
             patient: facts.patient(),
+            day: DayInfo::of(today),
+            consents: facts.consents(),
             explain: options.trace,
             amount_fen: yuan_to_fen(event.kind.amount()),
             base_points: pts_u64(event.base_points),
@@ -507,44 +209,41 @@ impl<'b> Evaluator<'b> {
         if track {
             touched.reserve(n);
         }
+        let scratch = &mut self.scratch;
+        scratch.cursor = 0;
+        book.audiences.reset(&mut scratch.tags);
+        scratch.groups.clear();
+        scratch
+            .groups
+            .resize(book.groups().len(), GroupState::default());
         for i in candidates {
-            match assess(book, i, &cx, grants, &mut keys) {
-                Ok(e) => eligible.push(e),
-                Err(o) => note(trace, touched, track, i, o),
+            if let Err(o) = assess(book, i, &cx, grants, &mut keys, scratch, eligible) {
+                note(trace, touched, track, i, o);
             }
         }
-        let losses = &mut self.losses;
-        resolve_groups(eligible, losses);
-        let (drop_grants, drop_keys) = (&mut self.drop_grants, &mut self.drop_keys);
-        drop_grants.clear();
-        drop_keys.clear();
-        if !losses.is_empty() {
-            drop_grants.reserve(losses.len());
-            drop_keys.reserve(losses.len());
-        }
-        for (j, e) in eligible.iter().enumerate() {
-            match losses.get_mut(j).and_then(Option::take) {
-                Some(loss) => {
-                    drop_grants.push(e.grants.clone());
-                    drop_keys.push(e.keys.clone());
-                    if options.trace
-                        && let Some(o) = loss.outcome(book)
-                    {
-                        note(trace, touched, track, e.idx, o);
+        let any_loss = resolve_groups(eligible, &mut scratch.groups);
+        if options.trace {
+            for e in eligible.iter() {
+                let o = match e.loss {
+                    Some(loss) => loss.outcome(book),
+                    None => {
+                        let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
+                        let cut = gs.iter().any(|g| g.cut.is_some());
+                        Some(Outcome::Applied { cut })
                     }
+                };
+                if let Some(o) = o {
+                    note(trace, touched, track, e.idx, o);
                 }
-                None if options.trace => {
-                    let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                    let cut = gs.iter().any(|g| g.cut.is_some());
-                    note(trace, touched, track, e.idx, Outcome::Applied { cut });
-                }
-                None => {}
             }
         }
         // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation
         // order: drop the losers' and hand the rest over without copying.
-        remove_ranges(grants, drop_grants);
-        remove_ranges(&mut keys, drop_keys);
+        if any_loss {
+            let lost = || eligible.iter().filter(|e| e.loss.is_some());
+            remove_ranges(grants, lost().map(|e| e.grants.clone()));
+            remove_ranges(&mut keys, lost().map(|e| e.keys.clone()));
+        }
         debug_assert!(
             !options.trace
                 || trace

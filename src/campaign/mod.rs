@@ -58,6 +58,7 @@
 //! budget, sensitive targeting without `health_data_segmentation` consent, and copy that
 //! breaks the Advertising Law ([`AdLawWords`]).
 
+mod assess;
 mod book;
 mod checks;
 mod effects;

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::assess::Eligible;
 use super::book::{CampaignBook, GroupMode, Meta};
-use super::engine::Eligible;
 use super::model::WindowMiss;
 use super::outcome::{Event, Outcome, TraceEntry, TriggerMiss};
 use super::usage::{Bucket, UsageKey};
@@ -80,12 +80,17 @@ pub(super) fn base_entry(m: &Meta, now_us: i64) -> TraceEntry {
 /// Removes the elements at the given ascending, disjoint index ranges, keeping the order
 /// of the rest: each kept run is copied down once, instead of a tail move per range (a
 /// group of ten has nine losers).
-pub(super) fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<usize>]) {
-    let Some(first) = ranges.first() else { return };
+pub(super) fn remove_ranges<T: Copy>(
+    v: &mut Vec<T>,
+    ranges: impl Iterator<Item = std::ops::Range<usize>> + Clone,
+) {
+    let Some(first) = ranges.clone().next() else {
+        return;
+    };
     let len = v.len();
     let mut w = first.start.min(len);
     let mut r = w;
-    for cut in ranges.iter().map(|c| c.start.min(len)..c.end.min(len)) {
+    for cut in ranges.map(|c| c.start.min(len)..c.end.min(len)) {
         if r < cut.start {
             v.copy_within(r..cut.start, w);
             w += cut.start - r;
@@ -99,58 +104,76 @@ pub(super) fn remove_ranges<T: Copy>(v: &mut Vec<T>, ranges: &[std::ops::Range<u
     v.truncate(w);
 }
 
-/// Fills `losses` with, for each eligible campaign, `None` if it applies, or the outcome that
-/// stopped it. Left empty when all apply.
-pub(super) fn resolve_groups(eligible: &[Eligible], losses: &mut Vec<Option<Loss>>) {
-    losses.clear();
-    let group = |e: &Eligible| e.group;
-    if !eligible.iter().any(|e| group(e).is_some()) {
+/// One group's standing in an evaluation: positions in the eligible list.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct GroupState {
+    /// With the trace off, the most an eligible member assessed so far is worth.
+    pub(super) assessed_best: Option<u128>,
+    /// Whether [`resolve_groups`] saw a member.
+    seen: bool,
+    first: usize,
+    exclusive: Option<usize>,
+    /// The first of the most valuable.
+    best: usize,
+    best_value: u128,
+}
+
+/// Sets each eligible campaign's `loss` when another member of its group applies instead,
+/// and says whether any lost. `groups` holds one fresh slot per group of the book; two
+/// passes over the eligible campaigns, whatever the groups.
+pub(super) fn resolve_groups(eligible: &mut [Eligible], groups: &mut [GroupState]) -> bool {
+    if !eligible.iter().any(|e| e.group.is_some()) {
         // No group involved: everything applies.
-        return;
+        return false;
     }
-    losses.resize(eligible.len(), None);
-    // Groups are few and so are eligible campaigns: scan instead of allocating.
-    for (first, e) in eligible.iter().enumerate() {
-        let Some((g, mode)) = group(e) else { continue };
-        let in_group = |x: &Eligible| group(x).map(|(h, _)| h) == Some(g);
-        if eligible.iter().take(first).any(in_group) {
-            continue; // this group was resolved at its first member
+    for (j, e) in eligible.iter().enumerate() {
+        let Some(st) = e.group.and_then(|(g, _)| groups.get_mut(g as usize)) else {
+            continue;
+        };
+        if !st.seen {
+            st.seen = true;
+            st.first = j;
+            st.exclusive = None;
+            st.best = j;
+            st.best_value = e.value;
+        } else if e.value > st.best_value {
+            st.best = j;
+            st.best_value = e.value;
         }
-        let members = || {
-            eligible
-                .iter()
-                .enumerate()
-                .skip(first)
-                .filter(|(_, x)| in_group(x))
-        };
-        let exclusive = members().find(|(_, x)| x.exclusive).map(|(j, _)| j);
-        let winner = match (exclusive, mode) {
-            (Some(j), _) => Some(j),
-            (None, GroupMode::StackAll) => None,
-            (None, GroupMode::FirstMatch) => Some(first),
-            // The first of the most valuable: `max_by_key` would take the last.
-            (None, _) => members()
-                .fold(None, |best: Option<(usize, u128)>, (j, x)| match best {
-                    Some((_, v)) if x.value <= v => best,
-                    _ => Some((j, x.value)),
-                })
-                .map(|(j, _)| j),
-        };
-        let Some(w) = winner else { continue };
-        let Some(wx) = eligible.get(w) else { continue };
-        for (j, _) in members() {
-            if j == w {
-                continue;
-            }
-            if let Some(slot) = losses.get_mut(j) {
-                *slot = Some(Loss {
-                    winner: wx.idx,
-                    mode,
-                    exclusive: exclusive.is_some(),
-                });
-            }
+        if e.exclusive && st.exclusive.is_none() {
+            st.exclusive = Some(j);
         }
     }
+    let mut any = false;
+    for j in 0..eligible.len() {
+        let Some((g, mode)) = eligible.get(j).and_then(|e| e.group) else {
+            continue;
+        };
+        let Some(st) = groups.get(g as usize) else {
+            continue;
+        };
+        let winner = match (st.exclusive, mode) {
+            (Some(w), _) => w,
+            (None, GroupMode::StackAll) => continue,
+            (None, GroupMode::FirstMatch) => st.first,
+            (None, _) => st.best,
+        };
+        if j == winner {
+            continue;
+        }
+        let Some(wx) = eligible.get(winner).map(|w| w.idx) else {
+            continue;
+        };
+        if let Some(e) = eligible.get_mut(j) {
+            e.loss = Some(Loss {
+                winner: wx,
+                mode,
+                exclusive: st.exclusive.is_some(),
+            });
+            any = true;
+        }
+    }
+    any
 }
 
 /// Why an eligible campaign lost in its group, kept compact: the trace's [`Outcome`] (with
@@ -182,7 +205,8 @@ impl Loss {
 impl CampaignBook {
     /// The counters an evaluation of `event` for `patient` at `now` may read: load these
     /// through [`crate::store::UsageStore::load`] before calling
-    /// [`evaluate`](crate::campaign::evaluate).
+    /// [`evaluate`](crate::campaign::evaluate). They come in the order the engine reads
+    /// them, which a snapshot loaded in that order turns into one key comparison per read.
     pub fn usage_keys(
         &self,
         event: &Event,
@@ -235,7 +259,7 @@ mod tests {
         ];
         for (ranges, want) in cases {
             let mut v: Vec<u8> = (0..10).collect();
-            remove_ranges(&mut v, ranges);
+            remove_ranges(&mut v, ranges.iter().cloned());
             assert_eq!(v, want, "{ranges:?}");
         }
     }

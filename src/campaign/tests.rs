@@ -502,3 +502,77 @@ fn care_campaign_needs_only_care_consent_and_birthday_recurs() {
         }
     );
 }
+
+/// With the trace off, members that cannot win their group are left unassessed; the effects
+/// and the reservation are still exactly those of the traced evaluation: a capped earlier
+/// best is beaten by a later member whose bound is higher, a tie stays with the earlier one,
+/// and a later exclusive member is always assessed and wins.
+#[test]
+fn trace_off_skips_only_sure_losers() {
+    let groups =
+        json!({ "best": "best_for_patient", "fm": "first_match", "best2": "best_for_patient" });
+    let mut capped = simple(11, 9, Some("best"), false, 50);
+    capped["caps"] = json!({ "budget": { "points": 30 } });
+    let b = book(
+        vec![
+            capped,
+            simple(12, 8, Some("best"), false, 40),
+            simple(13, 7, Some("best"), false, 40),
+            simple(21, 9, Some("fm"), false, 10),
+            simple(22, 8, Some("fm"), false, 20),
+            simple(23, 7, Some("fm"), true, 5),
+            simple(31, 9, Some("best2"), true, 1),
+            simple(32, 8, Some("best2"), false, 100),
+        ],
+        groups,
+    );
+    let now = at(2026, 11, 8, 10);
+    let run = |opts| {
+        evaluate(
+            &b,
+            &visit(),
+            &member(),
+            &UsageSnapshot::new(),
+            now,
+            CAL,
+            opts,
+        )
+    };
+    let (traced, quiet) = (run(EvalOptions::TRACE), run(EvalOptions::default()));
+    assert_eq!(quiet.effects, traced.effects);
+    assert_eq!(quiet.reservation, traced.reservation);
+    assert_eq!(
+        quiet.applied(),
+        [31, 12, 23].map(CampaignId::new).to_vec(),
+        "{:?}",
+        traced.trace
+    );
+    assert!(
+        matches!(outcome(&traced, 13), Outcome::ExcludedByGroup { by, .. } if by == CampaignId::new(12))
+    );
+    // The reused evaluator agrees, trace off then on.
+    let mut ev = Evaluator::new();
+    let usage = UsageSnapshot::new();
+    let off = ev
+        .evaluate(
+            &b,
+            &visit(),
+            &member(),
+            &usage,
+            now,
+            CAL,
+            EvalOptions::default(),
+        )
+        .clone();
+    assert_eq!(off, quiet);
+    let on = ev.evaluate(
+        &b,
+        &visit(),
+        &member(),
+        &usage,
+        now,
+        CAL,
+        EvalOptions::TRACE,
+    );
+    assert_eq!(on, &traced);
+}

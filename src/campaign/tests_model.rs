@@ -241,3 +241,54 @@ fn index_returns_only_the_class_and_month() {
     let ids: Vec<u64> = ev.applied().iter().map(|c| c.get()).collect();
     assert_eq!(ids, vec![5, 15, 25, 35]);
 }
+
+/// The engine's per-evaluation recurrence check agrees with [`Recurrence::holds_on`] on every
+/// day of six years (two leap years), for every kind of recurrence and edge day.
+#[test]
+fn day_info_recurrence_agrees_with_holds_on() {
+    use super::window::DayInfo;
+    let mut rs = vec![Recurrence::Anniversary {
+        of: Anniversary::Birthday,
+    }];
+    for day in [0, 1, 8, 15, 28, 29, 30, 31, 32] {
+        rs.push(Recurrence::MonthDay { day });
+    }
+    for wd in 0..7 {
+        rs.push(Recurrence::Weekday {
+            weekday: chrono::Weekday::try_from(wd).unwrap(),
+        });
+    }
+    for (month, day) in [
+        (1, 1),
+        (2, 28),
+        (2, 29),
+        (2, 30),
+        (4, 31),
+        (12, 31),
+        (13, 1),
+    ] {
+        rs.push(Recurrence::Anniversary {
+            of: Anniversary::Date { month, day },
+        });
+    }
+    let births = [
+        None,
+        NaiveDate::from_ymd_opt(2000, 2, 29),
+        NaiveDate::from_ymd_opt(1970, 12, 31),
+        NaiveDate::from_ymd_opt(1988, 7, 8),
+    ];
+    let mut today = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
+    while today < NaiveDate::from_ymd_opt(2029, 1, 1).unwrap() {
+        let info = DayInfo::of(today);
+        for r in &rs {
+            for b in births {
+                assert_eq!(
+                    r.holds_on_day(&info, b),
+                    r.holds_on(today, b),
+                    "{r:?} on {today} born {b:?}"
+                );
+            }
+        }
+        today = today.succ_opt().unwrap();
+    }
+}

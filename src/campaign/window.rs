@@ -123,6 +123,69 @@ impl Recurrence {
     }
 }
 
+/// A local date taken apart once per evaluation, so that a recurrence check is a few integer
+/// comparisons instead of building dates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DayInfo {
+    month: u32,
+    day: u32,
+    weekday: Weekday,
+    /// The length of the date's month.
+    month_len: u32,
+}
+
+impl DayInfo {
+    pub(crate) fn of(today: NaiveDate) -> Self {
+        let next = if today.month() == 12 {
+            NaiveDate::from_ymd_opt(today.year().saturating_add(1), 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)
+        };
+        let month_len = next
+            .and_then(|n| n.pred_opt())
+            .map_or(31, |last| last.day());
+        DayInfo {
+            month: today.month(),
+            day: today.day(),
+            weekday: today.weekday(),
+            month_len,
+        }
+    }
+
+    /// Whether `(month, day)`, kept on the month's last day when the month is shorter, is
+    /// this date: what `clamp_day(year, month, day) == Some(today)` says.
+    fn is(&self, month: u32, day: u32) -> bool {
+        month == self.month && day >= 1 && day.min(self.month_len) == self.day
+    }
+}
+
+impl Recurrence {
+    /// [`Recurrence::holds_on`] for the date `d` describes.
+    #[inline]
+    pub(crate) fn holds_on_day(
+        self,
+        d: &DayInfo,
+        birth_date: Option<NaiveDate>,
+    ) -> Result<(), WindowMiss> {
+        let hit = match self {
+            Recurrence::MonthDay { day } => d.is(d.month, day),
+            Recurrence::Weekday { weekday } => d.weekday == weekday,
+            Recurrence::Anniversary { of } => match of {
+                Anniversary::Birthday => match birth_date {
+                    Some(b) => d.is(b.month(), b.day()),
+                    None => return Err(WindowMiss::NoBirthDate),
+                },
+                Anniversary::Date { month, day } => d.is(month, day),
+            },
+        };
+        if hit {
+            Ok(())
+        } else {
+            Err(WindowMiss::NotARecurrenceDay)
+        }
+    }
+}
+
 impl Window {
     /// Whether the window holds at `now`.
     ///

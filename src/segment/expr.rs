@@ -418,7 +418,15 @@ impl Expr {
     pub fn leaf_text(&self) -> String {
         match self {
             Expr::All(_) | Expr::Any(_) | Expr::Not(_) => self.kind().into(),
-            Expr::HasTag(t) => format!("has_tag({t})"),
+            // The commonest leaf of a campaign trace's explain trees: built without the
+            // formatting machinery.
+            Expr::HasTag(t) => {
+                let mut s = String::with_capacity(9 + t.as_str().len());
+                s.push_str("has_tag(");
+                s.push_str(t.as_str());
+                s.push(')');
+                s
+            }
             Expr::HasCondition(c) => format!("has_condition({c})"),
             Expr::Age(r) => format!("age({})", range_text(r.min, r.max, "")),
             Expr::Channel(c) => format!("channel({c})"),

@@ -58,6 +58,11 @@ impl ConsentSet {
     pub fn remove(&mut self, p: ConsentPurpose) {
         self.0 &= !Self::bit(p);
     }
+
+    /// Whether every purpose of `needed` is granted: one mask test for a campaign's consents.
+    pub(crate) fn covers(self, needed: ConsentSet) -> bool {
+        self.0 & needed.0 == needed.0
+    }
 }
 
 /// A value snapshot of one patient at one instant: what every rule and audience reads.

@@ -43,6 +43,7 @@
 //! - **Lifecycle** ([`Lifecycle`], [`LifecycleRules`]) and **relationship strength**
 //!   ([`Relationship`], [`RelationshipRules`]).
 
+mod compiled;
 mod error;
 mod eval;
 mod expr;
@@ -54,6 +55,7 @@ mod tag;
 
 pub mod rfm;
 
+pub(crate) use compiled::{CompiledExprs, ExprRef, TagMemo};
 pub use error::SegmentError;
 pub use eval::{Explanation, FactValue};
 pub use expr::{
