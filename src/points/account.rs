@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::table::{IdIndex, Probe};
+
 use super::command::Fingerprint;
 use super::posting::{Posting, PostingKind};
-use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_unix};
+use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_lot, to_unix};
 use crate::id::{LotId, PatientId, PurchaseId};
 use crate::money::Points;
 
@@ -48,17 +50,17 @@ pub(crate) struct PurchaseRecord {
     pub(crate) refunded_fen: i64,
     pub(crate) earned: i64,
     pub(crate) clawed: i64,
-    pub(crate) lot: Option<(i64, LotId)>,
+    pub(crate) lot: Option<(DateTime<Utc>, LotId)>,
     pub(crate) paid_with_points: bool,
     pub(crate) redeemed: i64,
     pub(crate) returned: i64,
     pub(crate) draws: (u32, u32),
 }
 
-/// A draw kept for a purchase paid with points: 24 bytes in one shared per-account arena.
+/// A draw kept for a purchase paid with points: 32 bytes in one shared per-account arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeptDraw {
-    pub(crate) expires: i64,
+    pub(crate) expires: Option<DateTime<Utc>>,
     pub(crate) lot: LotId,
     pub(crate) points: i64,
 }
@@ -85,12 +87,14 @@ pub struct Account {
     /// `(unix seconds, growth delta)`, sorted by time; reviews drop what left the window.
     pub(crate) growth_log: Vec<(i64, i64)>,
     pub(crate) tier: Option<TierCode>,
-    pub(crate) purchases: IdMap<PurchaseId, PurchaseRecord>,
+    /// Purchase → index into `purchase_log`.
+    pub(crate) purchases: IdIndex,
+    pub(crate) purchase_log: Vec<(PurchaseId, PurchaseRecord)>,
     pub(crate) kept_draws: Vec<KeptDraw>,
-    /// Key → index into `seen_log`. The map holds 16-byte entries, so the lookup every
+    /// Key → index into `seen_log`. The index holds 16-byte entries, so the probe every
     /// command makes (and the rehash as keys accumulate) moves little memory; the full
     /// fingerprints sit in an append-only log read only when a key comes back.
-    pub(crate) seen: IdMap<CommandKey, u32>,
+    pub(crate) seen: IdIndex,
     pub(crate) seen_log: Vec<(CommandKey, Seen)>,
 }
 
@@ -107,7 +111,7 @@ impl PartialEq for Account {
             && self.growth == o.growth
             && self.growth_log == o.growth_log
             && self.tier == o.tier
-            && self.purchases == o.purchases
+            && self.purchase_log == o.purchase_log
             && self.kept_draws == o.kept_draws
             && self.seen_log == o.seen_log
     }
@@ -130,9 +134,10 @@ impl Account {
             growth: 0,
             growth_log: Vec::new(),
             tier: None,
-            purchases: IdMap::default(),
+            purchases: IdIndex::default(),
+            purchase_log: Vec::new(),
             kept_draws: Vec::new(),
-            seen: IdMap::default(),
+            seen: IdIndex::default(),
             seen_log: Vec::new(),
         }
     }
@@ -217,8 +222,7 @@ impl Account {
 
     /// Open lots that expire at or before `by`, soonest first.
     pub fn expiring_by(&self, by: DateTime<Utc>) -> &[Lot] {
-        let t = by.timestamp();
-        let n = self.lots.partition_point(|l| l.expires <= t);
+        let n = self.lots.partition_point(|l| l.expires <= by);
         self.lots.get(..n).unwrap_or(&[])
     }
 
@@ -230,7 +234,7 @@ impl Account {
 
     /// Points the purchase earned, clawed back so far, paid with points, and returned so far.
     pub fn purchase_points(&self, purchase: PurchaseId) -> Option<PurchasePoints> {
-        self.purchases.get(&purchase).map(|r| PurchasePoints {
+        self.purchase(purchase).map(|r| PurchasePoints {
             earned: Points::new(r.earned),
             clawed_back: Points::new(r.clawed),
             redeemed: Points::new(r.redeemed),
@@ -240,8 +244,14 @@ impl Account {
 
     /// What the account remembers of a key.
     pub(crate) fn seen_of(&self, key: CommandKey) -> Option<&Seen> {
-        let i = *self.seen.get(&key)?;
+        let i = self.seen.get(key.get())?;
         self.seen_log.get(i as usize).map(|(_, s)| s)
+    }
+
+    /// What the account remembers of a purchase.
+    pub(crate) fn purchase(&self, p: PurchaseId) -> Option<&PurchaseRecord> {
+        let i = self.purchases.get(p.get())?;
+        self.purchase_log.get(i as usize).map(|(_, r)| r)
     }
 
     fn see(&mut self, p: &Posting) {
@@ -253,16 +263,17 @@ impl Account {
             s.count = s.count.saturating_add(1);
             return;
         }
-        if let Some(s) = self
-            .seen
-            .get(&p.key)
-            .and_then(|&i| self.seen_log.get_mut(i as usize))
-        {
-            s.1.count = s.1.count.saturating_add(1);
-            return;
-        }
+        let slot = match self.seen.probe(p.key.get()) {
+            Probe::Found(i) => {
+                if let Some((_, s)) = self.seen_log.get_mut(i as usize) {
+                    s.count = s.count.saturating_add(1);
+                }
+                return;
+            }
+            Probe::Vacant(slot) => slot,
+        };
         let i = u32::try_from(self.seen_log.len()).unwrap_or(u32::MAX);
-        self.seen.insert(p.key, i);
+        self.seen.insert_at(slot, p.key.get(), i);
         self.seen_log.push((
             p.key,
             Seen {
@@ -273,7 +284,7 @@ impl Account {
         ));
     }
 
-    pub(crate) fn lot_index(&self, expires: i64, lot: LotId) -> Result<usize, usize> {
+    pub(crate) fn lot_index(&self, expires: DateTime<Utc>, lot: LotId) -> Result<usize, usize> {
         self.lots
             .binary_search_by(|l| l.order().cmp(&(expires, lot)))
     }
@@ -293,7 +304,7 @@ impl Account {
         }
     }
 
-    fn put(&mut self, expires: i64, lot: LotId, points: i64) {
+    fn put(&mut self, expires: DateTime<Utc>, lot: LotId, points: i64) {
         if points <= 0 {
             return;
         }
@@ -345,7 +356,23 @@ impl Account {
     }
 
     fn record(&mut self, p: PurchaseId) -> &mut PurchaseRecord {
-        self.purchases.entry(p).or_default()
+        let i = match self.purchases.probe(p.get()) {
+            Probe::Found(i) => i as usize,
+            Probe::Vacant(slot) => {
+                let i = self.purchase_log.len();
+                self.purchases
+                    .insert_at(slot, p.get(), u32::try_from(i).unwrap_or(u32::MAX));
+                self.purchase_log.push((p, PurchaseRecord::default()));
+                i
+            }
+        };
+        // `i` was found in, or just pushed to, the log, so it is in range; the clamp keeps
+        // this total without a second lookup.
+        if self.purchase_log.is_empty() {
+            self.purchase_log.push((p, PurchaseRecord::default()));
+        }
+        let last = self.purchase_log.len() - 1;
+        &mut self.purchase_log[i.min(last)].1
     }
 }
 
@@ -381,7 +408,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             settled,
             growth,
         } => {
-            let exp = to_unix(*expires);
+            let exp = to_lot(*expires);
             let r = a.record(*purchase);
             r.earned_on = true;
             r.paid_fen = super::policy::fen(*paid);
@@ -393,7 +420,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
                     a.pending.push(PendingLot {
                         id: lot,
                         points: points.get(),
-                        expires: exp,
+                        expires: to_unix(*expires),
                         until: until.timestamp(),
                         purchase: *purchase,
                     });
@@ -418,7 +445,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             a.locked = a.locked.saturating_sub(points.get());
             a.settle(*settled);
             a.put(
-                to_unix(*expires),
+                to_lot(*expires),
                 *lot,
                 points.get().saturating_sub(settled.get()),
             );
@@ -433,7 +460,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             if let Some(pur) = purchase {
                 let start = u32::try_from(a.kept_draws.len()).unwrap_or(u32::MAX);
                 a.kept_draws.extend(draws.iter().map(|d| KeptDraw {
-                    expires: to_unix(d.expires),
+                    expires: d.expires,
                     lot: d.lot,
                     points: d.points.get(),
                 }));
@@ -466,7 +493,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             if let Some(lot) = lot {
                 a.settle(*settled);
                 a.put(
-                    to_unix(*expires),
+                    to_lot(*expires),
                     *lot,
                     points.get().saturating_sub(settled.get()),
                 );
@@ -515,7 +542,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             for d in draws {
                 let s = to_settle.min(d.points.get());
                 to_settle -= s;
-                a.put(to_unix(d.expires), d.lot, d.points.get().saturating_sub(s));
+                a.put(to_lot(d.expires), d.lot, d.points.get().saturating_sub(s));
             }
             let r = a.record(*purchase);
             r.returned = r.returned.saturating_add(points.get());

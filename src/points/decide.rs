@@ -7,7 +7,7 @@ use super::command::{CommandKind, Fingerprint, LedgerCommand};
 use super::error::PointsError;
 use super::policy::{Chronology, Policy, ShortfallPolicy, fen, yuan};
 use super::posting::{Posting, PostingKind, TierReason};
-use super::types::{CommandKey, Draw, Lot, from_unix};
+use super::types::{CommandKey, Draw, Lot, from_lot};
 use crate::calendar::ClinicCalendar;
 use crate::id::{LotId, PurchaseId};
 use crate::money::{Points, Yuan};
@@ -96,7 +96,7 @@ fn draw(l: &Lot, points: i64) -> Draw {
     Draw {
         lot: l.id,
         points: Points::new(points),
-        expires: from_unix(l.expires),
+        expires: from_lot(l.expires),
     }
 }
 
@@ -239,25 +239,29 @@ pub(crate) fn decide_into(
 }
 
 /// Drops the postings from `start` on, keeping their draw lists in `pool` (at most 64).
+///
+/// The draw lists are taken out in place and the postings then truncated, so a posting
+/// (about 190 bytes) is never moved just to be dropped.
 pub(crate) fn recycle(postings: &mut Vec<Posting>, start: usize, pool: &mut Vec<Vec<Draw>>) {
-    for p in postings.drain(start.min(postings.len())..) {
-        match p.kind {
-            PostingKind::Redeemed { mut draws, .. }
-            | PostingKind::Expired { mut draws, .. }
-            | PostingKind::Adjusted { mut draws, .. }
-            | PostingKind::ClawedBack { mut draws, .. }
-            | PostingKind::Returned { mut draws, .. } => {
-                if pool.len() < 64 && draws.capacity() > 0 {
-                    draws.clear();
-                    pool.push(draws);
-                }
-            }
+    for p in postings.get_mut(start..).unwrap_or(&mut []) {
+        let draws = match &mut p.kind {
+            PostingKind::Redeemed { draws, .. }
+            | PostingKind::Expired { draws, .. }
+            | PostingKind::Adjusted { draws, .. }
+            | PostingKind::ClawedBack { draws, .. }
+            | PostingKind::Returned { draws, .. } => draws,
             PostingKind::Earned { .. }
             | PostingKind::Released { .. }
             | PostingKind::TierChanged { .. }
-            | PostingKind::Reviewed { .. } => {}
+            | PostingKind::Reviewed { .. } => continue,
+        };
+        if pool.len() < 64 && draws.capacity() > 0 {
+            let mut d = std::mem::take(draws);
+            d.clear();
+            pool.push(d);
         }
     }
+    postings.truncate(start);
 }
 
 fn decide_in(
@@ -313,7 +317,7 @@ fn decide_in(
                     value: 0,
                 });
             }
-            if a.purchases.get(purchase).is_some_and(|r| r.earned_on) {
+            if a.purchase(*purchase).is_some_and(|r| r.earned_on) {
                 return Err(PointsError::DuplicatePurchase {
                     purchase: *purchase,
                     what: "earned points",
@@ -354,7 +358,7 @@ fn decide_in(
         CommandKind::Redeem { points, purchase } => {
             let need = positive("points", *points)?;
             if let Some(p) = purchase
-                && a.purchases.get(p).is_some_and(|r| r.paid_with_points)
+                && a.purchase(*p).is_some_and(|r| r.paid_with_points)
             {
                 return Err(PointsError::DuplicatePurchase {
                     purchase: *p,
@@ -381,7 +385,7 @@ fn decide_in(
             points,
         } => refund(&mut out, policy, *purchase, *amount, *points)?,
         CommandKind::Release { purchase } => {
-            if !a.purchases.contains_key(purchase) {
+            if a.purchase(*purchase).is_none() {
                 return Err(PointsError::UnknownPurchase {
                     purchase: *purchase,
                 });
@@ -490,7 +494,7 @@ fn refund(
             value: 0,
         });
     }
-    let Some(r) = a.purchases.get(&purchase) else {
+    let Some(r) = a.purchase(purchase) else {
         return Err(PointsError::UnknownPurchase { purchase });
     };
     let refundable = r.paid_fen.saturating_sub(r.refunded_fen);
@@ -579,7 +583,7 @@ fn refund(
                 draws.push(Draw {
                     lot: k.lot,
                     points: Points::new(t),
-                    expires: from_unix(k.expires),
+                    expires: k.expires,
                 });
                 need -= t;
             }

@@ -253,7 +253,7 @@ impl Ledger {
             if let Some((t, _)) = a.growth_log.last() {
                 sum = sum.wrapping_add(*t as u64);
             }
-            sum = sum.wrapping_add(u64::from(a.seen.contains_key(&cmd.key)));
+            sum = sum.wrapping_add(u64::from(a.seen.get(cmd.key.get()).is_some()));
             let purchase = match &cmd.kind {
                 CommandKind::Earn { purchase, .. }
                 | CommandKind::Refund { purchase, .. }
@@ -262,7 +262,7 @@ impl Ledger {
                 _ => None,
             };
             if let Some(p) = purchase {
-                sum = sum.wrapping_add(u64::from(a.purchases.contains_key(p)));
+                sum = sum.wrapping_add(u64::from(a.purchases.get(p.get()).is_some()));
             }
         }
         // Keeps the loads: without a use, the compiler would drop them as dead.
