@@ -191,9 +191,16 @@ impl Ledger {
     ) {
         let mut slots = [0usize; GROUP];
         let mut at = 0usize;
+        // Commands for one account often come together (a till's session, a processor
+        // sharded by account): the previous command's account is reused without a lookup.
+        let mut last: Option<(PatientId, usize)> = None;
         for group in commands.chunks(GROUP) {
             for (s, (id, _)) in slots.iter_mut().zip(group) {
-                *s = self.slot(*id);
+                *s = match last {
+                    Some((l, i)) if l == *id => i,
+                    _ => self.slot(*id),
+                };
+                last = Some((*id, *s));
             }
             let slots = slots.get(..group.len()).unwrap_or(&[]);
             self.warm(slots, group);
@@ -240,7 +247,12 @@ impl Ledger {
                 sum = sum.wrapping_add(a.seq);
             }
         }
+        let mut prev = usize::MAX;
         for (&i, (_, cmd)) in slots.iter().zip(group) {
+            // A command on the same account as the one before finds it already fetched.
+            if std::mem::replace(&mut prev, i) == i {
+                continue;
+            }
             let Some(a) = self.accounts.get(i) else {
                 continue;
             };
