@@ -519,9 +519,13 @@ fn refund(
         // cumulative clawback never exceeds the points earned, however refunds are split,
         // and a full refund takes back exactly what was earned.
         let total = r.refunded_fen.saturating_add(cash);
-        let target = i128::from(r.earned) * i128::from(total) / i128::from(r.paid_fen.max(1));
-        let target =
-            i64::try_from(target).map_err(|_| PointsError::Overflow { field: "points" })?;
+        let paid = r.paid_fen.max(1);
+        // Everyday amounts fit in i64; 128-bit division only for the rare huge ones.
+        let target = match r.earned.checked_mul(total) {
+            Some(num) => num / paid,
+            None => i64::try_from(i128::from(r.earned) * i128::from(total) / i128::from(paid))
+                .map_err(|_| PointsError::Overflow { field: "points" })?,
+        };
         let due = target.saturating_sub(r.clawed).max(0);
         let voided = a
             .pending
@@ -530,12 +534,12 @@ fn refund(
             .map_or(0, |l| l.points.min(due));
         let mut rest = due - voided;
         let mut draws = out.draws();
-        let own = r.lot.and_then(|(exp, id)| {
-            a.lot_index(exp, id)
-                .ok()
-                .and_then(|i| a.lots.get(i))
-                .map(|l| (l, id))
-        });
+        // Lot ids are unique, so a scan by id finds the purchase's own lot; from the back,
+        // because refunds mostly follow recent purchases, whose lots expire last. (A binary
+        // search by expiry compares whole `DateTime`s at every step and cost more.)
+        let own = r
+            .lot
+            .and_then(|(_, id)| a.lots.iter().rev().find(|l| l.id == id).map(|l| (l, id)));
         if let Some((l, _)) = own {
             let t = l.remaining.min(rest);
             if t > 0 {
