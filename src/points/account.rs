@@ -78,7 +78,10 @@ pub struct Account {
     id: PatientId,
     pub(crate) seq: u64,
     pub(crate) last_at: i64,
+    /// Open lots in spending order from `spent` on; the `spent` lots before them are
+    /// emptied lots not yet dropped (see [`Account::drop_spent`]).
     pub(crate) lots: Vec<Lot>,
+    pub(crate) spent: usize,
     pub(crate) pending: Vec<PendingLot>,
     pub(crate) available: i64,
     pub(crate) locked: i64,
@@ -103,7 +106,7 @@ impl PartialEq for Account {
         self.id == o.id
             && self.seq == o.seq
             && self.last_at == o.last_at
-            && self.lots == o.lots
+            && self.lots() == o.lots()
             && self.pending == o.pending
             && self.available == o.available
             && self.locked == o.locked
@@ -127,6 +130,7 @@ impl Account {
             seq: 0,
             last_at: i64::MIN,
             lots: Vec::new(),
+            spent: 0,
             pending: Vec::new(),
             available: 0,
             locked: 0,
@@ -212,7 +216,7 @@ impl Account {
 
     /// Open lots in spending order.
     pub fn lots(&self) -> &[Lot] {
-        &self.lots
+        self.lots.get(self.spent..).unwrap_or(&[])
     }
 
     /// Locked lots, in earning order.
@@ -222,8 +226,9 @@ impl Account {
 
     /// Open lots that expire at or before `by`, soonest first.
     pub fn expiring_by(&self, by: DateTime<Utc>) -> &[Lot] {
-        let n = self.lots.partition_point(|l| l.expires <= by);
-        self.lots.get(..n).unwrap_or(&[])
+        let open = self.lots();
+        let n = open.partition_point(|l| l.expires <= by);
+        open.get(..n).unwrap_or(&[])
     }
 
     /// Whether the key has been posted, and if so the seq range of its postings.
@@ -284,20 +289,41 @@ impl Account {
         ));
     }
 
+    /// Where a lot is, or would go, among the open lots.
     pub(crate) fn lot_index(&self, expires: DateTime<Utc>, lot: LotId) -> Result<usize, usize> {
-        self.lots
+        self.lots()
             .binary_search_by(|l| l.order().cmp(&(expires, lot)))
+    }
+
+    /// Drops the emptied lots at the front once they outnumber half the open ones.
+    ///
+    /// Redemptions and expiry empty lots from the front of the spending order. Removing
+    /// each at once shifted every open lot down, a copy of the whole list per emptied lot;
+    /// dropping them in bulk moves each open lot about twice per emptied lot instead.
+    /// Dead lots are at most half the open ones, so an open lot costs at most 48 bytes
+    /// (under the 64-byte bound) even before a drop.
+    fn drop_spent(&mut self) {
+        if self.spent * 2 > self.lots.len() - self.spent.min(self.lots.len()) {
+            self.lots.drain(..self.spent.min(self.lots.len()));
+            self.spent = 0;
+        }
     }
 
     fn take(&mut self, d: &Draw) {
         let p = d.points.get();
         // Lot ids are unique, and draws come from the front of the spending order, so a
-        // scan by id finds them at once without turning the expiry back into seconds.
-        if let Some(i) = self.lots.iter().position(|l| l.id == d.lot) {
-            if let Some(l) = self.lots.get_mut(i) {
+        // scan by id finds them at once without comparing expiries.
+        if let Some(i) = self.lots().iter().position(|l| l.id == d.lot) {
+            let at = self.spent + i;
+            if let Some(l) = self.lots.get_mut(at) {
                 l.remaining = l.remaining.saturating_sub(p);
                 if l.remaining <= 0 {
-                    self.lots.remove(i);
+                    if i == 0 {
+                        self.spent += 1;
+                    } else {
+                        self.lots.remove(at);
+                    }
+                    self.drop_spent();
                 }
             }
             self.available = self.available.saturating_sub(p);
@@ -308,33 +334,41 @@ impl Account {
         if points <= 0 {
             return;
         }
+        let new = Lot {
+            expires,
+            id: lot,
+            remaining: points,
+        };
+        self.available = self.available.saturating_add(points);
         // A new lot usually expires last and is the newest: append without searching, so an
         // earning touches only the tail of the lots.
-        if self.lots.last().is_none_or(|l| l.order() < (expires, lot)) {
-            self.lots.push(Lot {
-                expires,
-                id: lot,
-                remaining: points,
-            });
-            self.available = self.available.saturating_add(points);
+        if self
+            .lots()
+            .last()
+            .is_none_or(|l| l.order() < (expires, lot))
+        {
+            if self.lots().is_empty() {
+                self.lots.clear();
+                self.spent = 0;
+            }
+            self.lots.push(new);
             return;
         }
         match self.lot_index(expires, lot) {
             Ok(i) => {
-                if let Some(l) = self.lots.get_mut(i) {
+                if let Some(l) = self.lots.get_mut(self.spent + i) {
                     l.remaining = l.remaining.saturating_add(points);
                 }
             }
-            Err(i) => self.lots.insert(
-                i,
-                Lot {
-                    expires,
-                    id: lot,
-                    remaining: points,
-                },
-            ),
+            // A lot given back at the front of the spending order reuses a dead slot.
+            Err(0) if self.spent > 0 => {
+                self.spent -= 1;
+                if let Some(l) = self.lots.get_mut(self.spent) {
+                    *l = new;
+                }
+            }
+            Err(i) => self.lots.insert(self.spent + i, new),
         }
-        self.available = self.available.saturating_add(points);
     }
 
     fn credit_growth(&mut self, at: i64, g: i64) {

@@ -372,7 +372,7 @@ fn decide_in(
                 });
             }
             let mut draws = out.draws();
-            draw_in_order(&a.lots, need, None, &mut draws);
+            draw_in_order(a.lots(), need, None, &mut draws);
             out.push(PostingKind::Redeemed {
                 purchase: *purchase,
                 points: *points,
@@ -456,7 +456,7 @@ fn decide_in(
                     });
                 }
                 let mut draws = out.draws();
-                draw_in_order(&a.lots, need, None, &mut draws);
+                draw_in_order(a.lots(), need, None, &mut draws);
                 out.push(PostingKind::Adjusted {
                     reason: *reason,
                     points: *points,
@@ -539,7 +539,7 @@ fn refund(
         // search by expiry compares whole `DateTime`s at every step and cost more.)
         let own = r
             .lot
-            .and_then(|(_, id)| a.lots.iter().rev().find(|l| l.id == id).map(|l| (l, id)));
+            .and_then(|(_, id)| a.lots().iter().rev().find(|l| l.id == id).map(|l| (l, id)));
         if let Some((l, _)) = own {
             let t = l.remaining.min(rest);
             if t > 0 {
@@ -547,7 +547,7 @@ fn refund(
                 rest -= t;
             }
         }
-        rest -= draw_in_order(&a.lots, rest, own.map(|(_, id)| id), &mut draws);
+        rest -= draw_in_order(a.lots(), rest, own.map(|(_, id)| id), &mut draws);
         let (debt, shortfall) = match policy.shortfall() {
             ShortfallPolicy::AllowNegative => (rest, 0),
             ShortfallPolicy::TakeAvailable => (0, rest),

@@ -256,7 +256,7 @@ impl Ledger {
             let Some(a) = self.accounts.get(i) else {
                 continue;
             };
-            if let (Some(f), Some(l)) = (a.lots.first(), a.lots.last()) {
+            if let (Some(f), Some(l)) = (a.lots().first(), a.lots().last()) {
                 sum = sum.wrapping_add(f.id.get() ^ l.id.get());
             }
             if let Some((k, _)) = a.seen_log.last() {
