@@ -91,7 +91,7 @@ pub struct Account {
     pub(crate) lots: Vec<Lot>,
     pub(crate) spent: usize,
     // Line 2.
-    /// Key → index into `seen_log`. The index holds 16-byte entries, so the probe every
+    /// Key → index into `seen_log`. The index holds 8-byte entries, so the probe every
     /// command makes (and the rehash as keys accumulate) moves little memory; the full
     /// fingerprints sit in an append-only log read only when a key comes back.
     pub(crate) seen: IdIndex,
@@ -260,13 +260,21 @@ impl Account {
 
     /// What the account remembers of a key.
     pub(crate) fn seen_of(&self, key: CommandKey) -> Option<&Seen> {
-        let i = self.seen.get(key.get())?;
+        let i = self.seen.get(key.get(), |i| {
+            self.seen_log
+                .get(i as usize)
+                .is_some_and(|(k, _)| *k == key)
+        })?;
         self.seen_log.get(i as usize).map(|(_, s)| s)
     }
 
     /// What the account remembers of a purchase.
     pub(crate) fn purchase(&self, p: PurchaseId) -> Option<&PurchaseRecord> {
-        let i = self.purchases.get(p.get())?;
+        let i = self.purchases.get(p.get(), |i| {
+            self.purchase_log
+                .get(i as usize)
+                .is_some_and(|(k, _)| *k == p)
+        })?;
         self.purchase_log.get(i as usize).map(|(_, r)| r)
     }
 
@@ -279,7 +287,11 @@ impl Account {
             s.count = s.count.saturating_add(1);
             return;
         }
-        let slot = match self.seen.probe(p.key.get()) {
+        let log = &self.seen_log;
+        let probe = self.seen.probe(p.key.get(), |i| {
+            log.get(i as usize).is_some_and(|(k, _)| *k == p.key)
+        });
+        let slot = match probe {
             Probe::Found(i) => {
                 if let Some((_, s)) = self.seen_log.get_mut(i as usize) {
                     s.count = s.count.saturating_add(1);
@@ -401,7 +413,11 @@ impl Account {
     }
 
     fn record(&mut self, p: PurchaseId) -> &mut PurchaseRecord {
-        let i = match self.purchases.probe(p.get()) {
+        let log = &self.purchase_log;
+        let probe = self.purchases.probe(p.get(), |i| {
+            log.get(i as usize).is_some_and(|(k, _)| *k == p)
+        });
+        let i = match probe {
             Probe::Found(i) => i as usize,
             Probe::Vacant(slot) => {
                 let i = self.purchase_log.len();

@@ -265,7 +265,7 @@ impl Ledger {
             if let Some((t, _)) = a.growth_log.last() {
                 sum = sum.wrapping_add(*t as u64);
             }
-            sum = sum.wrapping_add(u64::from(a.seen.get(cmd.key.get()).is_some()));
+            sum = sum.wrapping_add(a.seen.touch(cmd.key.get()));
             let purchase = match &cmd.kind {
                 CommandKind::Earn { purchase, .. }
                 | CommandKind::Refund { purchase, .. }
@@ -274,7 +274,7 @@ impl Ledger {
                 _ => None,
             };
             if let Some(p) = purchase {
-                sum = sum.wrapping_add(u64::from(a.purchases.get(p.get()).is_some()));
+                sum = sum.wrapping_add(a.purchases.touch(p.get()));
             }
         }
         // Keeps the loads: without a use, the compiler would drop them as dead.
