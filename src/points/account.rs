@@ -453,9 +453,14 @@ pub struct PurchasePoints {
 /// Folds one posting into the account. Postings must come in `seq` order; `apply` never
 /// fails, because [`super::decide`] checked everything when it made the posting.
 pub fn apply(a: &mut Account, p: &Posting) {
+    apply_at(a, p, p.at.timestamp());
+}
+
+/// [`apply`] given `p.at` in Unix seconds, which a batch run at one `now` has at hand.
+pub(crate) fn apply_at(a: &mut Account, p: &Posting, at: i64) {
     debug_assert_eq!(p.seq, a.seq.wrapping_add(1), "postings out of sequence");
+    debug_assert_eq!(p.at.timestamp(), at, "posting time");
     a.seq = p.seq;
-    let at = p.at.timestamp();
     a.last_at = a.last_at.max(at);
     a.see(p);
     match &p.kind {

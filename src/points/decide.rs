@@ -207,7 +207,7 @@ pub fn decide(
     match decide_into(
         a,
         cmd,
-        now,
+        Clock::new(now),
         policy,
         calendar,
         &mut postings,
@@ -224,7 +224,7 @@ pub fn decide(
 pub(crate) fn decide_into(
     a: &Account,
     cmd: &LedgerCommand,
-    now: DateTime<Utc>,
+    now: Clock,
     policy: &Policy,
     calendar: ClinicCalendar,
     postings: &mut Vec<Posting>,
@@ -264,15 +264,58 @@ pub(crate) fn recycle(postings: &mut Vec<Posting>, start: usize, pool: &mut Vec<
     postings.truncate(start);
 }
 
+/// What [`decide`] derives from `now` alone. [`crate::points::Ledger::execute_batch`]
+/// runs every command of a batch at one `now`, so it works these out once per batch
+/// rather than once per command (the expiry of a new lot walks chrono's calendar).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    now: DateTime<Utc>,
+    secs: i64,
+    /// The expiry of a lot created at `now`, when already known.
+    expires: Option<Option<DateTime<Utc>>>,
+}
+
+impl Clock {
+    /// `now`, with the expiry of new lots left to work out when needed.
+    pub(crate) fn new(now: DateTime<Utc>) -> Self {
+        Clock {
+            now,
+            secs: now.timestamp(),
+            expires: None,
+        }
+    }
+
+    /// `now`, with the expiry of new lots worked out once.
+    pub(crate) fn for_batch(now: DateTime<Utc>, policy: &Policy, calendar: ClinicCalendar) -> Self {
+        Clock {
+            expires: Some(policy.expiry().expires(now, calendar)),
+            ..Clock::new(now)
+        }
+    }
+
+    /// `now` in Unix seconds.
+    pub(crate) fn secs(&self) -> i64 {
+        self.secs
+    }
+
+    fn expires(&self, policy: &Policy, calendar: ClinicCalendar) -> Option<DateTime<Utc>> {
+        match self.expires {
+            Some(e) => e,
+            None => policy.expiry().expires(self.now, calendar),
+        }
+    }
+}
+
 fn decide_in(
     a: &Account,
     cmd: &LedgerCommand,
-    now: DateTime<Utc>,
+    clock: Clock,
     policy: &Policy,
     calendar: ClinicCalendar,
     postings: &mut Vec<Posting>,
     pool: &mut Vec<Vec<Draw>>,
 ) -> Result<Option<Receipt>, PointsError> {
+    let now = clock.now;
     let command = Fingerprint::of(&cmd.kind);
     if let Some(s) = a.seen_of(cmd.key) {
         return match s.command.first_difference(&command) {
@@ -287,7 +330,7 @@ fn decide_in(
             }),
         };
     }
-    let t = now.timestamp();
+    let t = clock.secs;
     if policy.chronology() == Chronology::Strict && t < a.last_at {
         return Err(PointsError::Backdated {
             at: now,
@@ -332,7 +375,7 @@ fn decide_in(
                 .earn()
                 .points(*paid, category.as_ref(), *multiplier)?;
             room(a, points.get(), lock_until.is_some())?;
-            let expires = policy.expiry().expires(now, calendar);
+            let expires = clock.expires(policy, calendar);
             let lot = points.is_positive().then(|| out.next_seq()).transpose()?;
             let lot = lot.map(LotId::new);
             let locked = lock_until.is_some() && lot.is_some();
@@ -440,7 +483,7 @@ fn decide_in(
                     reason: *reason,
                     points: *points,
                     lot: Some(lot),
-                    expires: policy.expiry().expires(now, calendar),
+                    expires: clock.expires(policy, calendar),
                     settled: (*points).min(Points::new(a.debt)),
                     draws: Vec::new(),
                 })?;

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use std::hint::black_box;
 
-use super::account::{Account, IdMap, apply};
+use super::account::{Account, IdMap, apply, apply_at};
 use super::command::{CommandKind, LedgerCommand};
-use super::decide::{Outcome, Receipt, decide, decide_into, recycle};
+use super::decide::{Clock, Outcome, Receipt, decide, decide_into, recycle};
 use super::error::PointsError;
 use super::policy::Policy;
 use super::posting::Posting;
@@ -189,6 +189,7 @@ impl Ledger {
         now: DateTime<Utc>,
         mut sink: impl FnMut(usize, Result<Executed<'_>, PointsError>),
     ) {
+        let clock = Clock::for_batch(now, &self.policy, self.calendar);
         let mut slots = [0usize; GROUP];
         let mut at = 0usize;
         // Commands for one account often come together (a till's session, a processor
@@ -215,7 +216,7 @@ impl Ledger {
                 let r = decide_into(
                     acc,
                     cmd,
-                    now,
+                    clock,
                     &self.policy,
                     self.calendar,
                     &mut self.buf,
@@ -225,7 +226,7 @@ impl Ledger {
                     Ok(Some(receipt)) => sink(at, Ok(Executed::Exists(receipt))),
                     Ok(None) => {
                         for p in &self.buf {
-                            apply(acc, p);
+                            apply_at(acc, p, clock.secs());
                         }
                         sink(at, Ok(Executed::Posted(&self.buf)));
                         recycle(&mut self.buf, 0, &mut self.pool);
