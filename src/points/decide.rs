@@ -264,9 +264,9 @@ pub(crate) fn recycle(postings: &mut Vec<Posting>, start: usize, pool: &mut Vec<
     postings.truncate(start);
 }
 
-/// What [`decide`] derives from `now` alone. [`crate::points::Ledger::execute_batch`]
-/// runs every command of a batch at one `now`, so it works these out once per batch
-/// rather than once per command (the expiry of a new lot walks chrono's calendar).
+/// What [`decide`] derives from `now` alone, so a caller that knows it can say so: the
+/// [`crate::points::Ledger`] works out the expiry of new lots once per local day (it walks
+/// chrono's calendar) and, in a batch, the Unix time once per batch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     now: DateTime<Utc>,
@@ -285,11 +285,11 @@ impl Clock {
         }
     }
 
-    /// `now`, with the expiry of new lots worked out once.
-    pub(crate) fn for_batch(now: DateTime<Utc>, policy: &Policy, calendar: ClinicCalendar) -> Self {
+    /// The same `now`, with the expiry of a lot created then, already worked out.
+    pub(crate) fn with_expires(self, expires: Option<DateTime<Utc>>) -> Self {
         Clock {
-            expires: Some(policy.expiry().expires(now, calendar)),
-            ..Clock::new(now)
+            expires: Some(expires),
+            ..self
         }
     }
 
