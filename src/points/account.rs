@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::table::{IdIndex, Probe};
+
 use super::command::Fingerprint;
 use super::posting::{Posting, PostingKind};
-use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_unix};
+use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_lot, to_unix};
 use crate::id::{LotId, PatientId, PurchaseId};
 use crate::money::Points;
 
@@ -48,17 +50,17 @@ pub(crate) struct PurchaseRecord {
     pub(crate) refunded_fen: i64,
     pub(crate) earned: i64,
     pub(crate) clawed: i64,
-    pub(crate) lot: Option<(i64, LotId)>,
+    pub(crate) lot: Option<(DateTime<Utc>, LotId)>,
     pub(crate) paid_with_points: bool,
     pub(crate) redeemed: i64,
     pub(crate) returned: i64,
     pub(crate) draws: (u32, u32),
 }
 
-/// A draw kept for a purchase paid with points: 24 bytes in one shared per-account arena.
+/// A draw kept for a purchase paid with points: 32 bytes in one shared per-account arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeptDraw {
-    pub(crate) expires: i64,
+    pub(crate) expires: Option<DateTime<Utc>>,
     pub(crate) lot: LotId,
     pub(crate) points: i64,
 }
@@ -71,27 +73,43 @@ pub(crate) struct KeptDraw {
 /// Invariants (checked by the state-machine test): `balance = available − debt`;
 /// `available` is the sum of the open lots' remaining points; `debt > 0` only under
 /// [`super::ShortfallPolicy::AllowNegative`], and then no lot is open.
+// Laid out by hand (`repr(C)`), hottest first, and aligned to a cache line: every command
+// reads the first line (sequence, clock, balances, lots) and the second (its key), an
+// earning or refund the third (purchases), and the rest only now and then. With the
+// compiler's layout the fields a command needs were spread over five or six lines, each a
+// cache miss on a large book.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct Account {
-    id: PatientId,
+    // Line 1.
     pub(crate) seq: u64,
     pub(crate) last_at: i64,
-    pub(crate) lots: Vec<Lot>,
-    pub(crate) pending: Vec<PendingLot>,
     pub(crate) available: i64,
-    pub(crate) locked: i64,
     pub(crate) debt: i64,
+    /// Open lots in spending order from `spent` on; the `spent` lots before them are
+    /// emptied lots not yet dropped (see [`Account::drop_spent`]).
+    pub(crate) lots: Vec<Lot>,
+    pub(crate) spent: usize,
+    // Line 2.
+    /// Key → index into `seen_log`. The index holds 8-byte entries, so the probe every
+    /// command makes (and the rehash as keys accumulate) moves little memory; the full
+    /// fingerprints sit in an append-only log read only when a key comes back.
+    pub(crate) seen: IdIndex,
+    pub(crate) seen_log: Vec<(CommandKey, Seen)>,
+    // Line 3.
+    /// Purchase → index into `purchase_log`.
+    pub(crate) purchases: IdIndex,
+    pub(crate) purchase_log: Vec<(PurchaseId, PurchaseRecord)>,
+    // Line 4.
     pub(crate) growth: i64,
     /// `(unix seconds, growth delta)`, sorted by time; reviews drop what left the window.
     pub(crate) growth_log: Vec<(i64, i64)>,
-    pub(crate) tier: Option<TierCode>,
-    pub(crate) purchases: IdMap<PurchaseId, PurchaseRecord>,
+    pub(crate) locked: i64,
+    pub(crate) pending: Vec<PendingLot>,
+    // Line 5.
+    id: PatientId,
     pub(crate) kept_draws: Vec<KeptDraw>,
-    /// Key → index into `seen_log`. The map holds 16-byte entries, so the lookup every
-    /// command makes (and the rehash as keys accumulate) moves little memory; the full
-    /// fingerprints sit in an append-only log read only when a key comes back.
-    pub(crate) seen: IdMap<CommandKey, u32>,
-    pub(crate) seen_log: Vec<(CommandKey, Seen)>,
+    pub(crate) tier: Option<TierCode>,
 }
 
 impl PartialEq for Account {
@@ -99,7 +117,7 @@ impl PartialEq for Account {
         self.id == o.id
             && self.seq == o.seq
             && self.last_at == o.last_at
-            && self.lots == o.lots
+            && self.lots() == o.lots()
             && self.pending == o.pending
             && self.available == o.available
             && self.locked == o.locked
@@ -107,7 +125,7 @@ impl PartialEq for Account {
             && self.growth == o.growth
             && self.growth_log == o.growth_log
             && self.tier == o.tier
-            && self.purchases == o.purchases
+            && self.purchase_log == o.purchase_log
             && self.kept_draws == o.kept_draws
             && self.seen_log == o.seen_log
     }
@@ -123,6 +141,7 @@ impl Account {
             seq: 0,
             last_at: i64::MIN,
             lots: Vec::new(),
+            spent: 0,
             pending: Vec::new(),
             available: 0,
             locked: 0,
@@ -130,9 +149,10 @@ impl Account {
             growth: 0,
             growth_log: Vec::new(),
             tier: None,
-            purchases: IdMap::default(),
+            purchases: IdIndex::default(),
+            purchase_log: Vec::new(),
             kept_draws: Vec::new(),
-            seen: IdMap::default(),
+            seen: IdIndex::default(),
             seen_log: Vec::new(),
         }
     }
@@ -207,7 +227,7 @@ impl Account {
 
     /// Open lots in spending order.
     pub fn lots(&self) -> &[Lot] {
-        &self.lots
+        self.lots.get(self.spent..).unwrap_or(&[])
     }
 
     /// Locked lots, in earning order.
@@ -217,9 +237,9 @@ impl Account {
 
     /// Open lots that expire at or before `by`, soonest first.
     pub fn expiring_by(&self, by: DateTime<Utc>) -> &[Lot] {
-        let t = by.timestamp();
-        let n = self.lots.partition_point(|l| l.expires <= t);
-        self.lots.get(..n).unwrap_or(&[])
+        let open = self.lots();
+        let n = open.partition_point(|l| l.expires <= by);
+        open.get(..n).unwrap_or(&[])
     }
 
     /// Whether the key has been posted, and if so the seq range of its postings.
@@ -230,7 +250,7 @@ impl Account {
 
     /// Points the purchase earned, clawed back so far, paid with points, and returned so far.
     pub fn purchase_points(&self, purchase: PurchaseId) -> Option<PurchasePoints> {
-        self.purchases.get(&purchase).map(|r| PurchasePoints {
+        self.purchase(purchase).map(|r| PurchasePoints {
             earned: Points::new(r.earned),
             clawed_back: Points::new(r.clawed),
             redeemed: Points::new(r.redeemed),
@@ -240,8 +260,22 @@ impl Account {
 
     /// What the account remembers of a key.
     pub(crate) fn seen_of(&self, key: CommandKey) -> Option<&Seen> {
-        let i = *self.seen.get(&key)?;
+        let i = self.seen.get(key.get(), |i| {
+            self.seen_log
+                .get(i as usize)
+                .is_some_and(|(k, _)| *k == key)
+        })?;
         self.seen_log.get(i as usize).map(|(_, s)| s)
+    }
+
+    /// What the account remembers of a purchase.
+    pub(crate) fn purchase(&self, p: PurchaseId) -> Option<&PurchaseRecord> {
+        let i = self.purchases.get(p.get(), |i| {
+            self.purchase_log
+                .get(i as usize)
+                .is_some_and(|(k, _)| *k == p)
+        })?;
+        self.purchase_log.get(i as usize).map(|(_, r)| r)
     }
 
     fn see(&mut self, p: &Posting) {
@@ -253,16 +287,21 @@ impl Account {
             s.count = s.count.saturating_add(1);
             return;
         }
-        if let Some(s) = self
-            .seen
-            .get(&p.key)
-            .and_then(|&i| self.seen_log.get_mut(i as usize))
-        {
-            s.1.count = s.1.count.saturating_add(1);
-            return;
-        }
+        let log = &self.seen_log;
+        let probe = self.seen.probe(p.key.get(), |i| {
+            log.get(i as usize).is_some_and(|(k, _)| *k == p.key)
+        });
+        let slot = match probe {
+            Probe::Found(i) => {
+                if let Some((_, s)) = self.seen_log.get_mut(i as usize) {
+                    s.count = s.count.saturating_add(1);
+                }
+                return;
+            }
+            Probe::Vacant(slot) => slot,
+        };
         let i = u32::try_from(self.seen_log.len()).unwrap_or(u32::MAX);
-        self.seen.insert(p.key, i);
+        self.seen.insert_at(slot, p.key.get(), i);
         self.seen_log.push((
             p.key,
             Seen {
@@ -273,57 +312,86 @@ impl Account {
         ));
     }
 
-    pub(crate) fn lot_index(&self, expires: i64, lot: LotId) -> Result<usize, usize> {
-        self.lots
+    /// Where a lot is, or would go, among the open lots.
+    pub(crate) fn lot_index(&self, expires: DateTime<Utc>, lot: LotId) -> Result<usize, usize> {
+        self.lots()
             .binary_search_by(|l| l.order().cmp(&(expires, lot)))
+    }
+
+    /// Drops the emptied lots at the front once they outnumber half the open ones.
+    ///
+    /// Redemptions and expiry empty lots from the front of the spending order. Removing
+    /// each at once shifted every open lot down, a copy of the whole list per emptied lot;
+    /// dropping them in bulk moves each open lot about twice per emptied lot instead.
+    /// Dead lots are at most half the open ones, so an open lot costs at most 48 bytes
+    /// (under the 64-byte bound) even before a drop.
+    fn drop_spent(&mut self) {
+        if self.spent * 2 > self.lots.len() - self.spent.min(self.lots.len()) {
+            self.lots.drain(..self.spent.min(self.lots.len()));
+            self.spent = 0;
+        }
     }
 
     fn take(&mut self, d: &Draw) {
         let p = d.points.get();
         // Lot ids are unique, and draws come from the front of the spending order, so a
-        // scan by id finds them at once without turning the expiry back into seconds.
-        if let Some(i) = self.lots.iter().position(|l| l.id == d.lot) {
-            if let Some(l) = self.lots.get_mut(i) {
+        // scan by id finds them at once without comparing expiries.
+        if let Some(i) = self.lots().iter().position(|l| l.id == d.lot) {
+            let at = self.spent + i;
+            if let Some(l) = self.lots.get_mut(at) {
                 l.remaining = l.remaining.saturating_sub(p);
                 if l.remaining <= 0 {
-                    self.lots.remove(i);
+                    if i == 0 {
+                        self.spent += 1;
+                    } else {
+                        self.lots.remove(at);
+                    }
+                    self.drop_spent();
                 }
             }
             self.available = self.available.saturating_sub(p);
         }
     }
 
-    fn put(&mut self, expires: i64, lot: LotId, points: i64) {
+    fn put(&mut self, expires: DateTime<Utc>, lot: LotId, points: i64) {
         if points <= 0 {
             return;
         }
+        let new = Lot {
+            expires,
+            id: lot,
+            remaining: points,
+        };
+        self.available = self.available.saturating_add(points);
         // A new lot usually expires last and is the newest: append without searching, so an
         // earning touches only the tail of the lots.
-        if self.lots.last().is_none_or(|l| l.order() < (expires, lot)) {
-            self.lots.push(Lot {
-                expires,
-                id: lot,
-                remaining: points,
-            });
-            self.available = self.available.saturating_add(points);
+        if self
+            .lots()
+            .last()
+            .is_none_or(|l| l.order() < (expires, lot))
+        {
+            if self.lots().is_empty() {
+                self.lots.clear();
+                self.spent = 0;
+            }
+            self.lots.push(new);
             return;
         }
         match self.lot_index(expires, lot) {
             Ok(i) => {
-                if let Some(l) = self.lots.get_mut(i) {
+                if let Some(l) = self.lots.get_mut(self.spent + i) {
                     l.remaining = l.remaining.saturating_add(points);
                 }
             }
-            Err(i) => self.lots.insert(
-                i,
-                Lot {
-                    expires,
-                    id: lot,
-                    remaining: points,
-                },
-            ),
+            // A lot given back at the front of the spending order reuses a dead slot.
+            Err(0) if self.spent > 0 => {
+                self.spent -= 1;
+                if let Some(l) = self.lots.get_mut(self.spent) {
+                    *l = new;
+                }
+            }
+            Err(i) => self.lots.insert(self.spent + i, new),
         }
-        self.available = self.available.saturating_add(points);
     }
 
     fn credit_growth(&mut self, at: i64, g: i64) {
@@ -345,7 +413,27 @@ impl Account {
     }
 
     fn record(&mut self, p: PurchaseId) -> &mut PurchaseRecord {
-        self.purchases.entry(p).or_default()
+        let log = &self.purchase_log;
+        let probe = self.purchases.probe(p.get(), |i| {
+            log.get(i as usize).is_some_and(|(k, _)| *k == p)
+        });
+        let i = match probe {
+            Probe::Found(i) => i as usize,
+            Probe::Vacant(slot) => {
+                let i = self.purchase_log.len();
+                self.purchases
+                    .insert_at(slot, p.get(), u32::try_from(i).unwrap_or(u32::MAX));
+                self.purchase_log.push((p, PurchaseRecord::default()));
+                i
+            }
+        };
+        // `i` was found in, or just pushed to, the log, so it is in range; the clamp keeps
+        // this total without a second lookup.
+        if self.purchase_log.is_empty() {
+            self.purchase_log.push((p, PurchaseRecord::default()));
+        }
+        let last = self.purchase_log.len() - 1;
+        &mut self.purchase_log[i.min(last)].1
     }
 }
 
@@ -365,9 +453,14 @@ pub struct PurchasePoints {
 /// Folds one posting into the account. Postings must come in `seq` order; `apply` never
 /// fails, because [`super::decide`] checked everything when it made the posting.
 pub fn apply(a: &mut Account, p: &Posting) {
+    apply_at(a, p, p.at.timestamp());
+}
+
+/// [`apply`] given `p.at` in Unix seconds, which a batch run at one `now` has at hand.
+pub(crate) fn apply_at(a: &mut Account, p: &Posting, at: i64) {
     debug_assert_eq!(p.seq, a.seq.wrapping_add(1), "postings out of sequence");
+    debug_assert_eq!(p.at.timestamp(), at, "posting time");
     a.seq = p.seq;
-    let at = p.at.timestamp();
     a.last_at = a.last_at.max(at);
     a.see(p);
     match &p.kind {
@@ -381,7 +474,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             settled,
             growth,
         } => {
-            let exp = to_unix(*expires);
+            let exp = to_lot(*expires);
             let r = a.record(*purchase);
             r.earned_on = true;
             r.paid_fen = super::policy::fen(*paid);
@@ -393,7 +486,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
                     a.pending.push(PendingLot {
                         id: lot,
                         points: points.get(),
-                        expires: exp,
+                        expires: to_unix(*expires),
                         until: until.timestamp(),
                         purchase: *purchase,
                     });
@@ -418,7 +511,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             a.locked = a.locked.saturating_sub(points.get());
             a.settle(*settled);
             a.put(
-                to_unix(*expires),
+                to_lot(*expires),
                 *lot,
                 points.get().saturating_sub(settled.get()),
             );
@@ -433,7 +526,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             if let Some(pur) = purchase {
                 let start = u32::try_from(a.kept_draws.len()).unwrap_or(u32::MAX);
                 a.kept_draws.extend(draws.iter().map(|d| KeptDraw {
-                    expires: to_unix(d.expires),
+                    expires: d.expires,
                     lot: d.lot,
                     points: d.points.get(),
                 }));
@@ -466,7 +559,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             if let Some(lot) = lot {
                 a.settle(*settled);
                 a.put(
-                    to_unix(*expires),
+                    to_lot(*expires),
                     *lot,
                     points.get().saturating_sub(settled.get()),
                 );
@@ -515,7 +608,7 @@ pub fn apply(a: &mut Account, p: &Posting) {
             for d in draws {
                 let s = to_settle.min(d.points.get());
                 to_settle -= s;
-                a.put(to_unix(d.expires), d.lot, d.points.get().saturating_sub(s));
+                a.put(to_lot(d.expires), d.lot, d.points.get().saturating_sub(s));
             }
             let r = a.record(*purchase);
             r.returned = r.returned.saturating_add(points.get());

@@ -7,7 +7,7 @@ use super::command::{CommandKind, Fingerprint, LedgerCommand};
 use super::error::PointsError;
 use super::policy::{Chronology, Policy, ShortfallPolicy, fen, yuan};
 use super::posting::{Posting, PostingKind, TierReason};
-use super::types::{CommandKey, Draw, Lot, from_unix};
+use super::types::{CommandKey, Draw, Lot, from_lot};
 use crate::calendar::ClinicCalendar;
 use crate::id::{LotId, PurchaseId};
 use crate::money::{Points, Yuan};
@@ -96,7 +96,7 @@ fn draw(l: &Lot, points: i64) -> Draw {
     Draw {
         lot: l.id,
         points: Points::new(points),
-        expires: from_unix(l.expires),
+        expires: from_lot(l.expires),
     }
 }
 
@@ -207,7 +207,7 @@ pub fn decide(
     match decide_into(
         a,
         cmd,
-        now,
+        Clock::new(now),
         policy,
         calendar,
         &mut postings,
@@ -224,7 +224,7 @@ pub fn decide(
 pub(crate) fn decide_into(
     a: &Account,
     cmd: &LedgerCommand,
-    now: DateTime<Utc>,
+    now: Clock,
     policy: &Policy,
     calendar: ClinicCalendar,
     postings: &mut Vec<Posting>,
@@ -239,23 +239,69 @@ pub(crate) fn decide_into(
 }
 
 /// Drops the postings from `start` on, keeping their draw lists in `pool` (at most 64).
+///
+/// The draw lists are taken out in place and the postings then truncated, so a posting
+/// (about 190 bytes) is never moved just to be dropped.
 pub(crate) fn recycle(postings: &mut Vec<Posting>, start: usize, pool: &mut Vec<Vec<Draw>>) {
-    for p in postings.drain(start.min(postings.len())..) {
-        match p.kind {
-            PostingKind::Redeemed { mut draws, .. }
-            | PostingKind::Expired { mut draws, .. }
-            | PostingKind::Adjusted { mut draws, .. }
-            | PostingKind::ClawedBack { mut draws, .. }
-            | PostingKind::Returned { mut draws, .. } => {
-                if pool.len() < 64 && draws.capacity() > 0 {
-                    draws.clear();
-                    pool.push(draws);
-                }
-            }
+    for p in postings.get_mut(start..).unwrap_or(&mut []) {
+        let draws = match &mut p.kind {
+            PostingKind::Redeemed { draws, .. }
+            | PostingKind::Expired { draws, .. }
+            | PostingKind::Adjusted { draws, .. }
+            | PostingKind::ClawedBack { draws, .. }
+            | PostingKind::Returned { draws, .. } => draws,
             PostingKind::Earned { .. }
             | PostingKind::Released { .. }
             | PostingKind::TierChanged { .. }
-            | PostingKind::Reviewed { .. } => {}
+            | PostingKind::Reviewed { .. } => continue,
+        };
+        if pool.len() < 64 && draws.capacity() > 0 {
+            let mut d = std::mem::take(draws);
+            d.clear();
+            pool.push(d);
+        }
+    }
+    postings.truncate(start);
+}
+
+/// What [`decide`] derives from `now` alone, so a caller that knows it can say so: the
+/// [`crate::points::Ledger`] works out the expiry of new lots once per local day (it walks
+/// chrono's calendar) and, in a batch, the Unix time once per batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    now: DateTime<Utc>,
+    secs: i64,
+    /// The expiry of a lot created at `now`, when already known.
+    expires: Option<Option<DateTime<Utc>>>,
+}
+
+impl Clock {
+    /// `now`, with the expiry of new lots left to work out when needed.
+    pub(crate) fn new(now: DateTime<Utc>) -> Self {
+        Clock {
+            now,
+            secs: now.timestamp(),
+            expires: None,
+        }
+    }
+
+    /// The same `now`, with the expiry of a lot created then, already worked out.
+    pub(crate) fn with_expires(self, expires: Option<DateTime<Utc>>) -> Self {
+        Clock {
+            expires: Some(expires),
+            ..self
+        }
+    }
+
+    /// `now` in Unix seconds.
+    pub(crate) fn secs(&self) -> i64 {
+        self.secs
+    }
+
+    fn expires(&self, policy: &Policy, calendar: ClinicCalendar) -> Option<DateTime<Utc>> {
+        match self.expires {
+            Some(e) => e,
+            None => policy.expiry().expires(self.now, calendar),
         }
     }
 }
@@ -263,12 +309,13 @@ pub(crate) fn recycle(postings: &mut Vec<Posting>, start: usize, pool: &mut Vec<
 fn decide_in(
     a: &Account,
     cmd: &LedgerCommand,
-    now: DateTime<Utc>,
+    clock: Clock,
     policy: &Policy,
     calendar: ClinicCalendar,
     postings: &mut Vec<Posting>,
     pool: &mut Vec<Vec<Draw>>,
 ) -> Result<Option<Receipt>, PointsError> {
+    let now = clock.now;
     let command = Fingerprint::of(&cmd.kind);
     if let Some(s) = a.seen_of(cmd.key) {
         return match s.command.first_difference(&command) {
@@ -283,7 +330,7 @@ fn decide_in(
             }),
         };
     }
-    let t = now.timestamp();
+    let t = clock.secs;
     if policy.chronology() == Chronology::Strict && t < a.last_at {
         return Err(PointsError::Backdated {
             at: now,
@@ -313,7 +360,7 @@ fn decide_in(
                     value: 0,
                 });
             }
-            if a.purchases.get(purchase).is_some_and(|r| r.earned_on) {
+            if a.purchase(*purchase).is_some_and(|r| r.earned_on) {
                 return Err(PointsError::DuplicatePurchase {
                     purchase: *purchase,
                     what: "earned points",
@@ -328,7 +375,7 @@ fn decide_in(
                 .earn()
                 .points(*paid, category.as_ref(), *multiplier)?;
             room(a, points.get(), lock_until.is_some())?;
-            let expires = policy.expiry().expires(now, calendar);
+            let expires = clock.expires(policy, calendar);
             let lot = points.is_positive().then(|| out.next_seq()).transpose()?;
             let lot = lot.map(LotId::new);
             let locked = lock_until.is_some() && lot.is_some();
@@ -354,7 +401,7 @@ fn decide_in(
         CommandKind::Redeem { points, purchase } => {
             let need = positive("points", *points)?;
             if let Some(p) = purchase
-                && a.purchases.get(p).is_some_and(|r| r.paid_with_points)
+                && a.purchase(*p).is_some_and(|r| r.paid_with_points)
             {
                 return Err(PointsError::DuplicatePurchase {
                     purchase: *p,
@@ -368,7 +415,7 @@ fn decide_in(
                 });
             }
             let mut draws = out.draws();
-            draw_in_order(&a.lots, need, None, &mut draws);
+            draw_in_order(a.lots(), need, None, &mut draws);
             out.push(PostingKind::Redeemed {
                 purchase: *purchase,
                 points: *points,
@@ -381,7 +428,7 @@ fn decide_in(
             points,
         } => refund(&mut out, policy, *purchase, *amount, *points)?,
         CommandKind::Release { purchase } => {
-            if !a.purchases.contains_key(purchase) {
+            if a.purchase(*purchase).is_none() {
                 return Err(PointsError::UnknownPurchase {
                     purchase: *purchase,
                 });
@@ -436,7 +483,7 @@ fn decide_in(
                     reason: *reason,
                     points: *points,
                     lot: Some(lot),
-                    expires: policy.expiry().expires(now, calendar),
+                    expires: clock.expires(policy, calendar),
                     settled: (*points).min(Points::new(a.debt)),
                     draws: Vec::new(),
                 })?;
@@ -452,7 +499,7 @@ fn decide_in(
                     });
                 }
                 let mut draws = out.draws();
-                draw_in_order(&a.lots, need, None, &mut draws);
+                draw_in_order(a.lots(), need, None, &mut draws);
                 out.push(PostingKind::Adjusted {
                     reason: *reason,
                     points: *points,
@@ -490,7 +537,7 @@ fn refund(
             value: 0,
         });
     }
-    let Some(r) = a.purchases.get(&purchase) else {
+    let Some(r) = a.purchase(purchase) else {
         return Err(PointsError::UnknownPurchase { purchase });
     };
     let refundable = r.paid_fen.saturating_sub(r.refunded_fen);
@@ -515,9 +562,13 @@ fn refund(
         // cumulative clawback never exceeds the points earned, however refunds are split,
         // and a full refund takes back exactly what was earned.
         let total = r.refunded_fen.saturating_add(cash);
-        let target = i128::from(r.earned) * i128::from(total) / i128::from(r.paid_fen.max(1));
-        let target =
-            i64::try_from(target).map_err(|_| PointsError::Overflow { field: "points" })?;
+        let paid = r.paid_fen.max(1);
+        // Everyday amounts fit in i64; 128-bit division only for the rare huge ones.
+        let target = match r.earned.checked_mul(total) {
+            Some(num) => num / paid,
+            None => i64::try_from(i128::from(r.earned) * i128::from(total) / i128::from(paid))
+                .map_err(|_| PointsError::Overflow { field: "points" })?,
+        };
         let due = target.saturating_sub(r.clawed).max(0);
         let voided = a
             .pending
@@ -526,12 +577,12 @@ fn refund(
             .map_or(0, |l| l.points.min(due));
         let mut rest = due - voided;
         let mut draws = out.draws();
-        let own = r.lot.and_then(|(exp, id)| {
-            a.lot_index(exp, id)
-                .ok()
-                .and_then(|i| a.lots.get(i))
-                .map(|l| (l, id))
-        });
+        // Lot ids are unique, so a scan by id finds the purchase's own lot; from the back,
+        // because refunds mostly follow recent purchases, whose lots expire last. (A binary
+        // search by expiry compares whole `DateTime`s at every step and cost more.)
+        let own = r
+            .lot
+            .and_then(|(_, id)| a.lots().iter().rev().find(|l| l.id == id).map(|l| (l, id)));
         if let Some((l, _)) = own {
             let t = l.remaining.min(rest);
             if t > 0 {
@@ -539,7 +590,7 @@ fn refund(
                 rest -= t;
             }
         }
-        rest -= draw_in_order(&a.lots, rest, own.map(|(_, id)| id), &mut draws);
+        rest -= draw_in_order(a.lots(), rest, own.map(|(_, id)| id), &mut draws);
         let (debt, shortfall) = match policy.shortfall() {
             ShortfallPolicy::AllowNegative => (rest, 0),
             ShortfallPolicy::TakeAvailable => (0, rest),
@@ -579,7 +630,7 @@ fn refund(
                 draws.push(Draw {
                     lot: k.lot,
                     points: Points::new(t),
-                    expires: from_unix(k.expires),
+                    expires: k.expires,
                 });
                 need -= t;
             }

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use std::hint::black_box;
 
-use super::account::{Account, IdMap, apply};
+use super::account::{Account, IdMap, apply_at};
 use super::command::{CommandKind, LedgerCommand};
-use super::decide::{Outcome, Receipt, decide, decide_into, recycle};
+use super::decide::{Clock, Outcome, Receipt, decide_into, recycle};
 use super::error::PointsError;
 use super::policy::Policy;
 use super::posting::Posting;
@@ -24,10 +24,11 @@ const GROUP: usize = 16;
 /// An in-memory book of members' accounts under one policy and calendar: the loop a host
 /// runs between its [`crate::store::LedgerStore`] and its tills.
 ///
-/// [`Ledger::execute`] is [`decide`] then [`apply`] on the member's account (created empty
-/// on first use). [`Ledger::execute_batch`] does the same for many commands, in input
-/// order, so each account sees its commands in the order given and results come back in
-/// that order; it only overlaps the memory traffic of neighbouring commands. The postings
+/// [`Ledger::execute`] is [`decide`](super::decide) then [`apply`](super::apply) on the
+/// member's account (created empty on first use). [`Ledger::execute_batch`] does the same
+/// for many commands, in input order, so each account sees its commands in the order given
+/// and results come back in that order; it only overlaps the memory traffic of
+/// neighbouring commands. The postings
 /// in each [`Outcome::Posted`] are what the host appends to its store.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -39,6 +40,10 @@ pub struct Ledger {
     buf: Vec<Posting>,
     /// Draw lists of finished postings, reused so a batch allocates nothing per command.
     pool: Vec<Vec<Draw>>,
+    /// The expiry of lots earned on one local day (the day's number, the expiry). Every
+    /// [`ExpiryRule`](super::ExpiryRule) depends on the local date of earning alone, so
+    /// the calendar arithmetic runs once a day rather than once per earning.
+    expiry: Option<(i64, Option<DateTime<Utc>>)>,
 }
 
 /// What [`Ledger::execute_batch`] hands its sink for an accepted command: an [`Outcome`]
@@ -80,6 +85,7 @@ impl Ledger {
             accounts: Vec::new(),
             buf: Vec::new(),
             pool: Vec::new(),
+            expiry: None,
         }
     }
 
@@ -145,7 +151,7 @@ impl Ledger {
     ///
     /// # Errors
     ///
-    /// The [`PointsError`] of [`decide`]; the account is then unchanged.
+    /// The [`PointsError`] of [`decide`](super::decide); the account is then unchanged.
     pub fn execute(
         &mut self,
         account: PatientId,
@@ -163,16 +169,32 @@ impl Ledger {
         command: &LedgerCommand,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PointsError> {
+        let clock = self.clock(now);
         match self.accounts.get_mut(i) {
-            Some(acc) => step(acc, command, now, &self.policy, self.calendar),
+            Some(acc) => step(acc, command, clock, &self.policy, self.calendar),
             // `slot` always returns an index it has filled; kept total rather than indexing.
             None => {
                 let mut acc = Account::new(id);
-                let out = step(&mut acc, command, now, &self.policy, self.calendar);
+                let out = step(&mut acc, command, clock, &self.policy, self.calendar);
                 self.insert(acc);
                 out
             }
         }
+    }
+
+    /// `now` with the expiry of new lots, from the memo when `now` is on its day.
+    fn clock(&mut self, now: DateTime<Utc>) -> Clock {
+        let clock = Clock::new(now);
+        let day = self.calendar.local_day_number(clock.secs());
+        let expires = match self.expiry {
+            Some((d, e)) if d == day => e,
+            _ => {
+                let e = self.policy.expiry().expires(now, self.calendar);
+                self.expiry = Some((day, e));
+                e
+            }
+        };
+        clock.with_expires(expires)
     }
 
     /// Executes many commands at `now`, in input order, handing each result to `sink` with
@@ -189,11 +211,19 @@ impl Ledger {
         now: DateTime<Utc>,
         mut sink: impl FnMut(usize, Result<Executed<'_>, PointsError>),
     ) {
+        let clock = self.clock(now);
         let mut slots = [0usize; GROUP];
         let mut at = 0usize;
+        // Commands for one account often come together (a till's session, a processor
+        // sharded by account): the previous command's account is reused without a lookup.
+        let mut last: Option<(PatientId, usize)> = None;
         for group in commands.chunks(GROUP) {
             for (s, (id, _)) in slots.iter_mut().zip(group) {
-                *s = self.slot(*id);
+                *s = match last {
+                    Some((l, i)) if l == *id => i,
+                    _ => self.slot(*id),
+                };
+                last = Some((*id, *s));
             }
             let slots = slots.get(..group.len()).unwrap_or(&[]);
             self.warm(slots, group);
@@ -208,7 +238,7 @@ impl Ledger {
                 let r = decide_into(
                     acc,
                     cmd,
-                    now,
+                    clock,
                     &self.policy,
                     self.calendar,
                     &mut self.buf,
@@ -218,7 +248,7 @@ impl Ledger {
                     Ok(Some(receipt)) => sink(at, Ok(Executed::Exists(receipt))),
                     Ok(None) => {
                         for p in &self.buf {
-                            apply(acc, p);
+                            apply_at(acc, p, clock.secs());
                         }
                         sink(at, Ok(Executed::Posted(&self.buf)));
                         recycle(&mut self.buf, 0, &mut self.pool);
@@ -240,11 +270,16 @@ impl Ledger {
                 sum = sum.wrapping_add(a.seq);
             }
         }
+        let mut prev = usize::MAX;
         for (&i, (_, cmd)) in slots.iter().zip(group) {
+            // A command on the same account as the one before finds it already fetched.
+            if std::mem::replace(&mut prev, i) == i {
+                continue;
+            }
             let Some(a) = self.accounts.get(i) else {
                 continue;
             };
-            if let (Some(f), Some(l)) = (a.lots.first(), a.lots.last()) {
+            if let (Some(f), Some(l)) = (a.lots().first(), a.lots().last()) {
                 sum = sum.wrapping_add(f.id.get() ^ l.id.get());
             }
             if let Some((k, _)) = a.seen_log.last() {
@@ -253,7 +288,7 @@ impl Ledger {
             if let Some((t, _)) = a.growth_log.last() {
                 sum = sum.wrapping_add(*t as u64);
             }
-            sum = sum.wrapping_add(u64::from(a.seen.contains_key(&cmd.key)));
+            sum = sum.wrapping_add(a.seen.touch(cmd.key.get()));
             let purchase = match &cmd.kind {
                 CommandKind::Earn { purchase, .. }
                 | CommandKind::Refund { purchase, .. }
@@ -262,7 +297,7 @@ impl Ledger {
                 _ => None,
             };
             if let Some(p) = purchase {
-                sum = sum.wrapping_add(u64::from(a.purchases.contains_key(p)));
+                sum = sum.wrapping_add(a.purchases.touch(p.get()));
             }
         }
         // Keeps the loads: without a use, the compiler would drop them as dead.
@@ -280,13 +315,25 @@ fn executed(o: &Outcome) -> Executed<'_> {
 fn step(
     acc: &mut Account,
     command: &LedgerCommand,
-    now: DateTime<Utc>,
+    clock: Clock,
     policy: &Policy,
     calendar: ClinicCalendar,
 ) -> Result<Outcome, PointsError> {
-    let out = decide(acc, command, now, policy, calendar)?;
+    let mut postings = Vec::with_capacity(1);
+    let out = match decide_into(
+        acc,
+        command,
+        clock,
+        policy,
+        calendar,
+        &mut postings,
+        &mut Vec::new(),
+    )? {
+        Some(receipt) => Outcome::Exists(receipt),
+        None => Outcome::Posted(postings),
+    };
     for p in out.postings() {
-        apply(acc, p);
+        apply_at(acc, p, clock.secs());
     }
     Ok(out)
 }
@@ -298,6 +345,7 @@ mod tests {
     use crate::money::{Points, Yuan};
     use crate::points::TierPolicy;
     use crate::points::{CommandKey, ExpiryRule, Multiplier, PointsError, Tier, TierCode};
+    use crate::points::{apply, decide};
 
     fn policy() -> Policy {
         let code = |c: &str| TierCode::parse(c).unwrap();
@@ -382,7 +430,14 @@ mod tests {
                 assert_eq!(i, j, "results come back in input order");
                 assert_eq!(r, single.execute(*id, cmd, now));
                 let acc = by_hand.entry(*id).or_insert_with(|| Account::new(*id));
-                assert_eq!(r, step(acc, cmd, now, &policy(), ClinicCalendar::CHINA));
+                // By hand: `decide` and `apply`, with nothing worked out ahead.
+                let by_hand = decide(acc, cmd, now, &policy(), ClinicCalendar::CHINA);
+                if let Ok(o) = &by_hand {
+                    for p in o.postings() {
+                        apply(acc, p);
+                    }
+                }
+                assert_eq!(r, by_hand);
                 match r {
                     Ok(Outcome::Posted(p)) if !p.is_empty() => posted += 1,
                     Ok(Outcome::Exists(_)) => exists += 1,

@@ -52,7 +52,7 @@
 //!
 //! # The rules
 //!
-//! - **Lots and expiry.** Each earning is a lot ([`Lot`], 24 bytes) whose expiry follows the
+//! - **Lots and expiry.** Each earning is a lot ([`Lot`], 32 bytes) whose expiry follows the
 //!   [`ExpiryRule`] in the clinic calendar: never, N local days, end of month, end of year.
 //!   [`CommandKind::Expire`] at `now` empties every lot due at or before `now`, and no other.
 //! - **Spending order.** Soonest expiry first, then oldest (lot ids are posting sequence
@@ -96,6 +96,7 @@ mod error;
 mod ledger;
 mod policy;
 mod posting;
+mod table;
 mod types;
 
 pub use account::{Account, PurchasePoints, apply};

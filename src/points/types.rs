@@ -265,6 +265,22 @@ pub(crate) fn to_unix(t: Option<DateTime<Utc>>) -> i64 {
     t.map_or(NEVER, |t| t.timestamp())
 }
 
+/// The expiry key of an open lot: the instant itself, with [`DateTime::MAX_UTC`] meaning
+/// "never" (no clinic calendar yields that instant, the last nanosecond of year 262 142).
+///
+/// Lots keep their expiry as a `DateTime` rather than Unix seconds because every draw
+/// copies it into a [`Draw`]: building a `DateTime` from seconds walks chrono's calendar
+/// arithmetic, and did so for every lot drawn.
+pub(crate) const NEVER_AT: DateTime<Utc> = DateTime::<Utc>::MAX_UTC;
+
+pub(crate) fn to_lot(t: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    t.unwrap_or(NEVER_AT)
+}
+
+pub(crate) fn from_lot(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (t != NEVER_AT).then_some(t)
+}
+
 pub(crate) fn from_unix(s: i64) -> Option<DateTime<Utc>> {
     if s == NEVER {
         None
@@ -275,12 +291,12 @@ pub(crate) fn from_unix(s: i64) -> Option<DateTime<Utc>> {
 
 /// An open, spendable lot: what is left of one earning.
 ///
-/// 24 bytes, so an account's lots stay in one or two cache lines. The account keeps its lots
+/// 32 bytes (half a cache line, under the 64-byte bound per open lot). The account keeps its lots
 /// sorted by `(expires, id)`: the spending order, soonest expiry first, then oldest (lot ids
 /// are posting sequence numbers, so a smaller id is older), no-expiry last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lot {
-    pub(crate) expires: i64,
+    pub(crate) expires: DateTime<Utc>,
     pub(crate) id: LotId,
     pub(crate) remaining: i64,
 }
@@ -298,10 +314,10 @@ impl Lot {
 
     /// When it expires, or `None` for never.
     pub fn expires(&self) -> Option<DateTime<Utc>> {
-        from_unix(self.expires)
+        from_lot(self.expires)
     }
 
-    pub(crate) fn order(&self) -> (i64, LotId) {
+    pub(crate) fn order(&self) -> (DateTime<Utc>, LotId) {
         (self.expires, self.id)
     }
 }
@@ -364,8 +380,8 @@ mod tests {
 
     #[test]
     fn lot_fits_in_64_bytes() {
-        // The memory bound is 64 bytes per open lot; ours is 24.
-        assert_eq!(std::mem::size_of::<Lot>(), 24);
+        // The memory bound is 64 bytes per open lot; ours is 32.
+        assert_eq!(std::mem::size_of::<Lot>(), 32);
         assert!(std::mem::size_of::<PendingLot>() <= 64);
     }
 
