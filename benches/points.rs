@@ -18,9 +18,9 @@
 //! for each command: an idempotency record with the full fingerprint, a purchase record, the
 //! lots, and owned or lent `Posting`s in their public form. It also includes growing those
 //! per-account records, roughly a tenth of the total. 200 ns for 1,050 instructions needs
-//! over 5 instructions per nanosecond; measured (shared machine), the best pattern ran under
-//! 2 per nanosecond of CPU time (1.46 M commands per CPU-second at about 1,140
-//! instructions each). A random account also costs several cache and TLB
+//! over 5 instructions per nanosecond; measured on an idle machine, the best pattern
+//! (`execute_batch`, runs of 8) ran about 2.3 per nanosecond of CPU time (2.19 M commands
+//! per CPU-second at about 1,055 instructions each). A random account also costs several cache and TLB
 //! misses (its lots, key index, logs and purchase records are separate allocations, and
 //! the book is far larger than the caches), which `execute` pays one after another.
 //!
