@@ -211,6 +211,31 @@ fn cashback_fen(amount_fen: u64, rate: u64) -> u64 {
     }
 }
 
+/// Takes `want` from what a budget or usage limit has left (`None`: no such limit), and
+/// records the cut on the grant when the limit cannot cover it all.
+fn draw_budget(
+    left: &mut Option<(u64, CapRef)>,
+    want: u64,
+    action: UsageAction,
+    cut: &mut Option<Cut>,
+) -> u64 {
+    match left {
+        Some((left, origin)) if want > *left => {
+            *cut = Some(Cut::Cap {
+                cap: *origin,
+                action,
+                left: *left,
+            });
+            std::mem::take(left)
+        }
+        Some((left, _)) => {
+            *left -= want;
+            want
+        }
+        None => want,
+    }
+}
+
 /// The desired amount of an effect, and the same in counter units (points, or fen for
 /// cashback), in integers: points rounded down; cashback rounded half to even, as
 /// [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut there and
@@ -398,23 +423,7 @@ pub(super) fn assess<'b>(
         let want = units.get(g.rule).copied().unwrap_or(0);
         match (g.desired, g.effect) {
             (Amount::Points(_), _) => {
-                let give = match &mut points_left {
-                    Some((left, origin)) if want > *left => {
-                        g.cut = Some(Cut::Cap {
-                            cap: *origin,
-                            action: UsageAction::EarnPoints,
-                            left: *left,
-                        });
-                        let give = *left;
-                        *left = 0;
-                        give
-                    }
-                    Some((left, _)) => {
-                        *left -= want;
-                        want
-                    }
-                    None => want,
-                };
+                let give = draw_budget(&mut points_left, want, UsageAction::EarnPoints, &mut g.cut);
                 got_points = got_points.saturating_add(give);
                 g.granted = Amount::Points(pts_from_u64(give));
             }
@@ -425,23 +434,7 @@ pub(super) fn assess<'b>(
                     want = cap_fen;
                     g.cut = Some(Cut::EffectCap { cap: *cap });
                 }
-                let give = match &mut fen_left {
-                    Some((left, origin)) if want > *left => {
-                        g.cut = Some(Cut::Cap {
-                            cap: *origin,
-                            action: UsageAction::Cashback,
-                            left: *left,
-                        });
-                        let give = *left;
-                        *left = 0;
-                        give
-                    }
-                    Some((left, _)) => {
-                        *left -= want;
-                        want
-                    }
-                    None => want,
-                };
+                let give = draw_budget(&mut fen_left, want, UsageAction::Cashback, &mut g.cut);
                 got_fen = got_fen.saturating_add(give);
                 // Uncut, the grant is the desired amount: skip building the decimal again.
                 if give != units.get(g.rule).copied().unwrap_or(0) {
