@@ -125,26 +125,33 @@ pub(super) fn partition<R: Rec>(
             .dim
             .and_then(|d| d.get(i))
             .map_or(0, |&d| u64::from(d));
-        let mut put = |k: u64| {
+        for_each_code(mask, so, |k| {
             if let Some(slot) = recs.get_mut(*pos) {
                 *slot = R::pack(l, local, ts, k, dim);
             }
             *pos += 1;
-        };
-        let mut steps = mask & STEP_BITS;
-        if steps == 0 && so {
-            put(OTHER_K);
-        }
-        while steps != 0 {
-            let k = u64::from(steps.trailing_zeros()) + 1;
-            steps &= steps - 1;
-            put(k);
-        }
-        if mask & EXCLUSION_BIT != 0 {
-            put(EXCL_K);
-        }
+        });
     }
     Partition { recs, starts }
+}
+
+/// Calls `put` with the step code of each record a row with this mask becomes, in the
+/// order both partition passes write them: a non-step marker (`strict_order` only), the
+/// steps from the lowest, then the exclusion.
+#[inline(always)]
+fn for_each_code(mask: u64, strict_order: bool, mut put: impl FnMut(u64)) {
+    let mut steps = mask & STEP_BITS;
+    if steps == 0 && strict_order {
+        put(OTHER_K);
+    }
+    while steps != 0 {
+        let k = u64::from(steps.trailing_zeros()) + 1;
+        steps &= steps - 1;
+        put(k);
+    }
+    if mask & EXCLUSION_BIT != 0 {
+        put(EXCL_K);
+    }
 }
 
 /// Records grouped by bucket: one buffer with bucket offsets, or one buffer per bucket.
@@ -218,24 +225,13 @@ pub(super) fn partition_fixed(
         };
         // The fixed layout has no dimension, so a record is the row's base | its step code.
         let base = u64::pack(l, local, ts, 0, 0);
-        let mut steps = mask & STEP_BITS;
+        let steps = mask & STEP_BITS;
         if mask & EXCLUSION_BIT == 0 && steps != 0 && steps & (steps - 1) == 0 {
             // The usual row: exactly one step.
             bucket.push(base | u64::pack(l, 0, 0, u64::from(steps.trailing_zeros()) + 1, 0));
             continue;
         }
-        let mut put = |k: u64| bucket.push(base | u64::pack(l, 0, 0, k, 0));
-        if steps == 0 && so {
-            put(OTHER_K);
-        }
-        while steps != 0 {
-            let k = u64::from(steps.trailing_zeros()) + 1;
-            steps &= steps - 1;
-            put(k);
-        }
-        if mask & EXCLUSION_BIT != 0 {
-            put(EXCL_K);
-        }
+        for_each_code(mask, so, |k| bucket.push(base | u64::pack(l, 0, 0, k, 0)));
     }
     Ok(Some(out))
 }
