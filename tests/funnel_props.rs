@@ -226,7 +226,7 @@ proptest! {
                 for v in &mut seconds {
                     v.sort_unstable();
                 }
-                prop_assert_eq!(state.total().seconds(), &seconds[..]);
+                prop_assert_eq!(state.total().seconds(), seconds);
             }
         }
         prop_assert_eq!(state.patients(), per_patient(&c.events).len() as u64);

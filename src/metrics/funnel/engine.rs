@@ -15,14 +15,14 @@ use std::collections::BTreeMap;
 
 use super::FunnelError;
 pub(crate) use super::columns::{Input, Masks};
-use super::par::{balance, fan_out, for_each_owned, split};
+use super::par::{balance, fan_out, split};
 use super::partition::{
     BUCKET_SHIFT, FIXED_LAYOUT, FIXED_TS_BITS, Partition, Segments, Stats, emits_any, partition,
     partition_fixed, stats,
 };
 use super::scan::{self, Layout, Reach, Rec, ScanParams};
 use super::spec::{FunnelMode, FunnelSpec};
-use super::state::{BreakdownKey, FunnelState, Tally, sort_samples};
+use super::state::{BreakdownKey, FunnelState, Tally};
 
 struct Partial {
     excluded: u64,
@@ -43,15 +43,10 @@ fn reduce<R: Rec, P: Segments<R>>(
         by_value: BTreeMap::new(),
     };
     let per_bucket = 1usize << BUCKET_SHIFT;
-    let owned_patients: usize = buckets
-        .clone()
-        .map(|b| {
-            (patient_count as usize)
-                .saturating_sub(b * per_bucket)
-                .min(per_bucket)
-        })
-        .sum();
-    out.total.reserve_samples(owned_patients);
+    // Room for a sample per patient of the whole set, so that collecting them never
+    // reallocates and the first partial takes in the others without moving: only the
+    // pages written are ever touched.
+    out.total.reserve_samples(patient_count as usize);
     let mut counts = vec![0u32; per_bucket + 1];
     let mut buf: Vec<R> = Vec::new();
     let mut reach = Reach::default();
@@ -237,7 +232,6 @@ fn finish(
     input: &Input<'_>,
     partials: Vec<Partial>,
 ) -> Result<FunnelState, FunnelError> {
-    let threads = partials.len();
     let mut state = FunnelState::empty(spec);
     state.patients = u64::from(input.patient_count);
     for part in partials {
@@ -251,23 +245,6 @@ fn finish(
                 .absorb(t);
         }
     }
-    // One sort per sample vector over all partials (cheaper than sorting each and merging),
-    // the vectors dealt to threads largest first.
-    let mut jobs: Vec<&mut Vec<u32>> = state
-        .total
-        .samples_mut()
-        .chain(state.by_value.values_mut().flat_map(Tally::samples_mut))
-        .collect();
-    jobs.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    let mut groups: Vec<(usize, Vec<&mut Vec<u32>>)> =
-        (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
-    for job in jobs {
-        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
-            g.0 += job.len();
-            g.1.push(job);
-        }
-    }
-    for_each_owned(groups, |(_, g)| sort_samples(g));
     Ok(state)
 }
 

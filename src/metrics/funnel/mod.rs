@@ -118,6 +118,7 @@ mod report;
 mod scan;
 mod spec;
 mod state;
+mod summary;
 
 use std::collections::HashMap;
 

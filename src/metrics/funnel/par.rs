@@ -27,29 +27,6 @@ pub(crate) fn split(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// Runs `f` on each item, on scoped threads with the `parallel` feature.
-pub(crate) fn for_each_owned<T: Send, F: Fn(T) + Sync>(items: Vec<T>, f: F) {
-    #[cfg(feature = "parallel")]
-    if items.len() > 1 {
-        let f = &f;
-        std::thread::scope(|s| {
-            let mut items = items.into_iter();
-            let first = items.next();
-            let handles: Vec<_> = items.map(|it| s.spawn(move || f(it))).collect();
-            if let Some(it) = first {
-                f(it);
-            }
-            for h in handles {
-                if let Err(e) = h.join() {
-                    std::panic::resume_unwind(e);
-                }
-            }
-        });
-        return;
-    }
-    items.into_iter().for_each(f);
-}
-
 /// Splits `buckets` into `parts` contiguous ranges of about equal `weight`.
 pub(crate) fn balance(weight: &[u64], parts: usize) -> Vec<std::ops::Range<usize>> {
     let total: u64 = weight.iter().sum();

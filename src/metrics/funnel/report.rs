@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::FunnelSpec;
 use super::spec::FunnelMode;
 use super::state::{BreakdownKey, FunnelState, Tally};
+use super::summary::summarize;
 
 /// One bar of a time-to-convert histogram: samples in `from_seconds .. to_seconds` (the last
 /// bar also holds its upper edge).
@@ -94,35 +95,6 @@ pub fn histogram_bins(samples: usize) -> usize {
         .unwrap_or(60)
 }
 
-fn histogram(sorted: &[u32]) -> Vec<HistogramBin> {
-    let (Some(&lo), Some(&hi)) = (sorted.first(), sorted.last()) else {
-        return Vec::new();
-    };
-    let bins = histogram_bins(sorted.len()) as u64;
-    let (lo, hi) = (u64::from(lo), u64::from(hi));
-    let width = (hi - lo).div_ceil(bins).max(1);
-    let mut out: Vec<HistogramBin> = (0..bins)
-        .map(|i| HistogramBin {
-            from_seconds: lo + i * width,
-            to_seconds: lo + (i + 1) * width,
-            patients: 0,
-        })
-        .collect();
-    // Samples are sorted, so each bar is a range found by binary search: O(bars · log n).
-    let mut from = 0usize;
-    let last = out.len().saturating_sub(1);
-    for (i, b) in out.iter_mut().enumerate() {
-        let to = if i == last {
-            sorted.len()
-        } else {
-            sorted.partition_point(|&s| u64::from(s) < b.to_seconds)
-        };
-        b.patients = to.saturating_sub(from) as u64;
-        from = to.max(from);
-    }
-    out
-}
-
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
@@ -140,18 +112,7 @@ fn steps_of(spec: &FunnelSpec, t: &Tally, optional: u64) -> Vec<StepReport> {
                 Some(&prev) => (ratio(patients, prev), prev.saturating_sub(patients)),
                 None => (if patients > 0 { 1.0 } else { 0.0 }, not_reached),
             };
-            let samples = t.seconds().get(i).map_or(&[][..], |v| &v[..]);
-            let median = match samples.len() {
-                0 => None,
-                n if n % 2 == 1 => samples.get(n / 2).map(|&v| f64::from(v)),
-                n => match (samples.get(n / 2 - 1), samples.get(n / 2)) {
-                    (Some(&a), Some(&b)) => Some((f64::from(a) + f64::from(b)) / 2.0),
-                    _ => None,
-                },
-            };
-            let mean = (!samples.is_empty()).then(|| {
-                samples.iter().map(|&v| u64::from(v)).sum::<u64>() as f64 / samples.len() as f64
-            });
+            let summary = summarize(t.samples(i));
             StepReport {
                 step: i + 1,
                 label: s.label.clone(),
@@ -164,9 +125,9 @@ fn steps_of(spec: &FunnelSpec, t: &Tally, optional: u64) -> Vec<StepReport> {
                     ratio(patients, first)
                 },
                 drop_off,
-                median_seconds_to_convert: median,
-                mean_seconds_to_convert: mean,
-                histogram: histogram(samples),
+                median_seconds_to_convert: summary.median,
+                mean_seconds_to_convert: summary.mean,
+                histogram: summary.histogram,
             }
         })
         .collect()
@@ -243,18 +204,5 @@ mod tests {
         assert_eq!(histogram_bins(1000), 10);
         assert_eq!(histogram_bins(1001), 11);
         assert_eq!(histogram_bins(10_000_000), 60);
-    }
-
-    #[test]
-    fn histogram_holds_every_sample() {
-        let s: Vec<u32> = (0..100).map(|i| i * 7).collect();
-        let h = histogram(&s);
-        assert_eq!(h.len(), 5);
-        assert_eq!(h.iter().map(|b| b.patients).sum::<u64>(), 100);
-        assert_eq!(h[0].from_seconds, 0);
-        assert!(h[4].to_seconds >= 693);
-        let same = histogram(&[5, 5, 5]);
-        assert_eq!(same.len(), 2);
-        assert_eq!(same[0].patients, 3);
     }
 }

@@ -1,6 +1,6 @@
 //! The exact, mergeable state of a funnel over a set of patients.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 
 use super::FunnelError;
@@ -10,12 +10,45 @@ use super::spec::{Breakdown, FunnelMode, Window};
 /// Counts for one group of patients (all of them, or one breakdown value).
 ///
 /// Everything is exact: patients per final level, patients who did each optional step, and
-/// every time-to-convert sample per step, kept sorted so that equal groups compare equal.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// every time-to-convert sample per step. The samples of a step are a multiset: kept in
+/// the order they were collected (which depends on how the work was split), and compared
+/// and serialized in ascending order, so that equal groups compare and serialize equal.
+/// Keeping them unsorted saves the compute a sort of millions of samples; the report needs
+/// only a median and a histogram, which a few linear passes give.
+#[derive(Debug, Clone, Eq, Default, Serialize, Deserialize)]
 pub struct Tally {
     by_level: Vec<u64>,
     optional_hits: Vec<u64>,
+    #[serde(serialize_with = "ascending")]
     seconds: Vec<Vec<u32>>,
+}
+
+impl PartialEq for Tally {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_level == other.by_level
+            && self.optional_hits == other.optional_hits
+            && self.seconds.len() == other.seconds.len()
+            && self
+                .seconds
+                .iter()
+                .zip(&other.seconds)
+                .all(|(a, b)| a.len() == b.len() && sorted(a) == sorted(b))
+    }
+}
+
+fn sorted(v: &[u32]) -> Vec<u32> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v
+}
+
+/// The samples in their canonical, ascending order.
+fn ascending<S: Serializer>(seconds: &[Vec<u32>], s: S) -> Result<S::Ok, S::Error> {
+    seconds
+        .iter()
+        .map(|v| sorted(v))
+        .collect::<Vec<_>>()
+        .serialize(s)
 }
 
 impl Tally {
@@ -38,8 +71,17 @@ impl Tally {
     }
 
     /// Time-to-convert samples per step in seconds, ascending (empty for step 1).
-    pub fn seconds(&self) -> &[Vec<u32>] {
-        &self.seconds
+    ///
+    /// A sorted copy: the tally keeps them in no particular order
+    /// ([`samples`](Tally::samples) lends them as they are).
+    pub fn seconds(&self) -> Vec<Vec<u32>> {
+        self.seconds.iter().map(|v| sorted(v)).collect()
+    }
+
+    /// The time-to-convert samples of step `index + 1` in seconds, in no particular order
+    /// (empty for the first step and past the last).
+    pub fn samples(&self, index: usize) -> &[u32] {
+        self.seconds.get(index).map_or(&[], |v| &v[..])
     }
 
     /// Patients at each step: level ≥ k for a required step, those who did it for an
@@ -96,8 +138,8 @@ impl Tally {
         }
     }
 
-    /// Adds another group's counts and appends its samples unsorted; the caller sorts with
-    /// [`sort_samples`] before anyone reads them.
+    /// Adds another group's counts and samples, taking ownership (no copy when this group
+    /// has no samples yet).
     pub(crate) fn absorb(&mut self, other: Tally) {
         for (a, b) in self.by_level.iter_mut().zip(&other.by_level) {
             *a = a.saturating_add(*b);
@@ -122,10 +164,6 @@ impl Tally {
         }
     }
 
-    pub(crate) fn samples_mut(&mut self) -> impl Iterator<Item = &mut Vec<u32>> {
-        self.seconds.iter_mut()
-    }
-
     fn merge(&mut self, other: &Tally) {
         for (a, b) in self.by_level.iter_mut().zip(&other.by_level) {
             *a = a.saturating_add(*b);
@@ -134,77 +172,9 @@ impl Tally {
             *a = a.saturating_add(*b);
         }
         for (a, b) in self.seconds.iter_mut().zip(&other.seconds) {
-            *a = merge_sorted(a, b);
+            a.extend_from_slice(b);
         }
     }
-}
-
-/// Sorts sample vectors in place.
-pub(crate) fn sort_samples<'a>(vs: impl IntoIterator<Item = &'a mut Vec<u32>>) {
-    let mut scratch = Vec::new();
-    for v in vs {
-        radix_sort(v, &mut scratch);
-    }
-}
-
-/// LSD radix sort with 11-bit digits: samples are bounded by the window, so a few linear
-/// passes replace an `n log n` comparison sort over millions of samples. One sweep counts
-/// all three digits; a digit every sample shares is skipped, so a 30-day window costs three
-/// sweeps in all.
-fn radix_sort(v: &mut Vec<u32>, scratch: &mut Vec<u32>) {
-    if v.len() < 512 {
-        v.sort_unstable();
-        return;
-    }
-    let mut counts = [[0usize; 2048]; 3];
-    for &x in v.iter() {
-        counts[0][(x & 2047) as usize] += 1;
-        counts[1][((x >> 11) & 2047) as usize] += 1;
-        counts[2][(x >> 22) as usize & 2047] += 1;
-    }
-    for (d, c) in counts.iter_mut().enumerate() {
-        let shift = 11 * d as u32;
-        if c.contains(&v.len()) {
-            continue;
-        }
-        let mut acc = 0;
-        for slot in c.iter_mut() {
-            let n = *slot;
-            *slot = acc;
-            acc += n;
-        }
-        // Every slot is written below, so only growth needs filling: no zeroing pass.
-        scratch.resize(v.len(), 0);
-        for &x in v.iter() {
-            let pos = &mut c[((x >> shift) & 2047) as usize];
-            if let Some(out) = scratch.get_mut(*pos) {
-                *out = x;
-            }
-            *pos += 1;
-        }
-        std::mem::swap(v, scratch);
-    }
-}
-
-fn merge_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
-    if b.is_empty() {
-        return a.to_vec();
-    }
-    if a.is_empty() {
-        return b.to_vec();
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    // Branch-free: which side wins is a coin flip the predictor cannot learn.
-    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
-        let take_a = x <= y;
-        out.push(if take_a { x } else { y });
-        i += usize::from(take_a);
-        j += usize::from(!take_a);
-    }
-    out.extend_from_slice(a.get(i..).unwrap_or(&[]));
-    out.extend_from_slice(b.get(j..).unwrap_or(&[]));
-    out
 }
 
 /// A breakdown group.
@@ -310,58 +280,29 @@ impl FunnelState {
 mod tests {
     use super::*;
 
+    /// Samples are a multiset: equality and serialization ignore their order, and not
+    /// their multiplicity.
     #[test]
-    fn radix_sort_sorts() {
-        let mut x: u32 = 12345;
-        let mut v: Vec<u32> = (0..5000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x
-            })
-            .collect();
-        let mut want = v.clone();
-        want.sort_unstable();
-        radix_sort(&mut v, &mut Vec::new());
-        assert_eq!(v, want);
-    }
-
-    /// One scratch buffer serves vectors longer and shorter than the last, with digits
-    /// skipped or not: stale scratch contents never leak into a result.
-    #[test]
-    fn sort_samples_reuses_scratch_across_sizes() {
-        let mut x: u32 = 777;
-        let mut next = move |m: u32| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x % m
-        };
-        let mut vs: Vec<Vec<u32>> = [(5000, u32::MAX), (700, 2048), (9000, 1 << 22), (600, 9)]
-            .iter()
-            .map(|&(n, m)| (0..n).map(|_| next(m)).collect())
-            .collect();
-        let want: Vec<Vec<u32>> = vs
-            .iter()
-            .map(|v| {
-                let mut w = v.clone();
-                w.sort_unstable();
-                w
-            })
-            .collect();
-        sort_samples(vs.iter_mut());
-        assert_eq!(vs, want);
-    }
-
-    #[test]
-    fn merge_sorted_is_a_merge() {
+    fn samples_compare_and_serialize_as_multisets() {
+        let mut a = Tally::new(2);
+        let mut b = Tally::new(2);
+        a.seconds[1] = vec![5, 1, 5, 3];
+        b.seconds[1] = vec![3, 5, 1, 5];
+        assert_eq!(a, b);
         assert_eq!(
-            merge_sorted(&[1, 4, 9], &[0, 4, 10]),
-            vec![0, 1, 4, 4, 9, 10]
+            serde_json::to_string(&a).unwrap_or_default(),
+            serde_json::to_string(&b).unwrap_or_default()
         );
-        assert_eq!(merge_sorted(&[], &[2]), vec![2]);
-        assert_eq!(merge_sorted(&[3], &[]), vec![3]);
+        assert!(
+            serde_json::to_string(&a)
+                .unwrap_or_default()
+                .contains("[[],[1,3,5,5]]")
+        );
+        assert_eq!(a.seconds(), vec![vec![], vec![1, 3, 5, 5]]);
+        b.seconds[1] = vec![3, 5, 1, 1];
+        assert_ne!(a, b);
+        b.seconds[1] = vec![3, 5, 1];
+        assert_ne!(a, b);
     }
 
     #[test]
