@@ -20,7 +20,7 @@ use super::partition::{
     BUCKET_SHIFT, FIXED_LAYOUT, FIXED_TS_BITS, Partition, Segments, Stats, emits_any, partition,
     partition_fixed, stats,
 };
-use super::scan::{self, Layout, Reach, Rec, ScanParams};
+use super::scan::{self, Layout, Reach, Rec, Scan, ScanParams};
 use super::spec::{FunnelMode, FunnelSpec};
 use super::state::{BreakdownKey, FunnelState, Tally};
 
@@ -30,7 +30,23 @@ struct Partial {
     by_value: BTreeMap<BreakdownKey, Tally>,
 }
 
+/// [`reduce_with`] with the scan of the funnel's mode.
 fn reduce<R: Rec, P: Segments<R>>(
+    parts: &[P],
+    buckets: std::ops::Range<usize>,
+    l: &Layout,
+    p: &ScanParams,
+    patient_count: u32,
+) -> Partial {
+    macro_rules! go {
+        ($s:ty) => {
+            reduce_with::<R, P, $s>(parts, buckets, l, p, patient_count)
+        };
+    }
+    scan::with_scan!(p, go)
+}
+
+fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
     parts: &[P],
     buckets: std::ops::Range<usize>,
     l: &Layout,
@@ -50,7 +66,7 @@ fn reduce<R: Rec, P: Segments<R>>(
     let mut counts = vec![0u32; per_bucket + 1];
     let mut buf: Vec<R> = Vec::new();
     let mut reach = Reach::default();
-    let mut small = [R::default(); 8];
+    let mut small = [R::default(); 16];
     let mut scanned = 0u64;
     let mut owned = 0u64;
     for b in buckets {
@@ -98,7 +114,7 @@ fn reduce<R: Rec, P: Segments<R>>(
                 && let Some(slice) = buf.get_mut(start..end)
             {
                 let slice = scan::sorted(slice, &mut small);
-                scan::scan(slice, l, p, &mut reach);
+                S::run(slice, l, p, &mut reach);
                 scanned += 1;
                 if reach.excluded(slice, l, p) {
                     out.excluded += 1;
