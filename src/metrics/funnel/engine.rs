@@ -59,10 +59,6 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
         by_value: BTreeMap::new(),
     };
     let per_bucket = 1usize << BUCKET_SHIFT;
-    // Room for a sample per patient of the whole set, so that collecting them never
-    // reallocates and the first partial takes in the others without moving: only the
-    // pages written are ever touched.
-    out.total.reserve_samples(patient_count as usize);
     let mut counts = vec![0u32; per_bucket + 1];
     let mut buf: Vec<R> = Vec::new();
     let mut reach = Reach::default();

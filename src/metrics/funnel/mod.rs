@@ -115,6 +115,7 @@ mod engine;
 mod par;
 mod partition;
 mod report;
+mod samples;
 mod scan;
 mod spec;
 mod state;

@@ -112,7 +112,7 @@ fn steps_of(spec: &FunnelSpec, t: &Tally, optional: u64) -> Vec<StepReport> {
                 Some(&prev) => (ratio(patients, prev), prev.saturating_sub(patients)),
                 None => (if patients > 0 { 1.0 } else { 0.0 }, not_reached),
             };
-            let summary = summarize(t.samples(i));
+            let summary = summarize(&t.step_samples(i).collect::<Vec<_>>());
             StepReport {
                 step: i + 1,
                 label: s.label.clone(),

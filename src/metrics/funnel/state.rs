@@ -1,9 +1,10 @@
 //! The exact, mergeable state of a funnel over a set of patients.
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::FunnelError;
+use super::samples::Samples;
 use super::scan::{Reach, ScanParams};
 use super::spec::{Breakdown, FunnelMode, Window};
 
@@ -15,40 +16,11 @@ use super::spec::{Breakdown, FunnelMode, Window};
 /// and serialized in ascending order, so that equal groups compare and serialize equal.
 /// Keeping them unsorted saves the compute a sort of millions of samples; the report needs
 /// only a median and a histogram, which a few linear passes give.
-#[derive(Debug, Clone, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Tally {
     by_level: Vec<u64>,
     optional_hits: Vec<u64>,
-    #[serde(serialize_with = "ascending")]
-    seconds: Vec<Vec<u32>>,
-}
-
-impl PartialEq for Tally {
-    fn eq(&self, other: &Self) -> bool {
-        self.by_level == other.by_level
-            && self.optional_hits == other.optional_hits
-            && self.seconds.len() == other.seconds.len()
-            && self
-                .seconds
-                .iter()
-                .zip(&other.seconds)
-                .all(|(a, b)| a.len() == b.len() && sorted(a) == sorted(b))
-    }
-}
-
-fn sorted(v: &[u32]) -> Vec<u32> {
-    let mut v = v.to_vec();
-    v.sort_unstable();
-    v
-}
-
-/// The samples in their canonical, ascending order.
-fn ascending<S: Serializer>(seconds: &[Vec<u32>], s: S) -> Result<S::Ok, S::Error> {
-    seconds
-        .iter()
-        .map(|v| sorted(v))
-        .collect::<Vec<_>>()
-        .serialize(s)
+    seconds: Vec<Samples>,
 }
 
 impl Tally {
@@ -56,7 +28,7 @@ impl Tally {
         Tally {
             by_level: vec![0; n + 1],
             optional_hits: vec![0; n],
-            seconds: vec![Vec::new(); n],
+            seconds: vec![Samples::default(); n],
         }
     }
 
@@ -73,15 +45,23 @@ impl Tally {
     /// Time-to-convert samples per step in seconds, ascending (empty for step 1).
     ///
     /// A sorted copy: the tally keeps them in no particular order
-    /// ([`samples`](Tally::samples) lends them as they are).
+    /// ([`samples`](Tally::samples) reads them as they are).
     pub fn seconds(&self) -> Vec<Vec<u32>> {
-        self.seconds.iter().map(|v| sorted(v)).collect()
+        self.seconds.iter().map(Samples::sorted).collect()
     }
 
     /// The time-to-convert samples of step `index + 1` in seconds, in no particular order
-    /// (empty for the first step and past the last).
-    pub fn samples(&self, index: usize) -> &[u32] {
-        self.seconds.get(index).map_or(&[], |v| &v[..])
+    /// (none for the first step and past the last).
+    pub fn samples(&self, index: usize) -> impl Iterator<Item = u32> + '_ {
+        self.step_samples(index).flat_map(|c| c.iter().copied())
+    }
+
+    /// [`samples`](Tally::samples) as the slices they are kept in.
+    pub(crate) fn step_samples(&self, index: usize) -> impl Iterator<Item = &[u32]> {
+        self.seconds
+            .get(index)
+            .into_iter()
+            .flat_map(Samples::chunks)
     }
 
     /// Patients at each step: level ≥ k for a required step, those who did it for an
@@ -138,8 +118,7 @@ impl Tally {
         }
     }
 
-    /// Adds another group's counts and samples, taking ownership (no copy when this group
-    /// has no samples yet).
+    /// Adds another group's counts and samples, taking ownership (samples move by chunk).
     pub(crate) fn absorb(&mut self, other: Tally) {
         for (a, b) in self.by_level.iter_mut().zip(&other.by_level) {
             *a = a.saturating_add(*b);
@@ -148,19 +127,7 @@ impl Tally {
             *a = a.saturating_add(*b);
         }
         for (a, b) in self.seconds.iter_mut().zip(other.seconds) {
-            if a.is_empty() {
-                *a = b;
-            } else {
-                a.extend_from_slice(&b);
-            }
-        }
-    }
-
-    /// Room for `n` samples per step, so collecting them never reallocates (and never
-    /// touches fresh pages twice).
-    pub(crate) fn reserve_samples(&mut self, n: usize) {
-        for v in self.seconds.iter_mut().skip(1) {
-            v.reserve(n);
+            a.absorb(b);
         }
     }
 
@@ -172,7 +139,7 @@ impl Tally {
             *a = a.saturating_add(*b);
         }
         for (a, b) in self.seconds.iter_mut().zip(&other.seconds) {
-            a.extend_from_slice(b);
+            a.extend_from(b);
         }
     }
 }
@@ -286,8 +253,8 @@ mod tests {
     fn samples_compare_and_serialize_as_multisets() {
         let mut a = Tally::new(2);
         let mut b = Tally::new(2);
-        a.seconds[1] = vec![5, 1, 5, 3];
-        b.seconds[1] = vec![3, 5, 1, 5];
+        a.seconds[1] = Samples::from(vec![5, 1, 5, 3]);
+        b.seconds[1] = Samples::from(vec![3, 5, 1, 5]);
         assert_eq!(a, b);
         assert_eq!(
             serde_json::to_string(&a).unwrap_or_default(),
@@ -299,9 +266,9 @@ mod tests {
                 .contains("[[],[1,3,5,5]]")
         );
         assert_eq!(a.seconds(), vec![vec![], vec![1, 3, 5, 5]]);
-        b.seconds[1] = vec![3, 5, 1, 1];
+        b.seconds[1] = Samples::from(vec![3, 5, 1, 1]);
         assert_ne!(a, b);
-        b.seconds[1] = vec![3, 5, 1];
+        b.seconds[1] = Samples::from(vec![3, 5, 1]);
         assert_ne!(a, b);
     }
 

@@ -46,11 +46,11 @@ impl Divider {
     }
 }
 
-/// The summary of `samples`, whatever their order.
-pub(super) fn summarize(samples: &[u32]) -> Summary {
-    let n = samples.len();
+/// The summary of the samples in `parts`, whatever their order.
+pub(super) fn summarize(parts: &[&[u32]]) -> Summary {
+    let n: usize = parts.iter().map(|p| p.len()).sum();
     let (mut lo, mut hi, mut sum) = (u32::MAX, 0u32, 0u64);
-    for &v in samples {
+    for &v in parts.iter().flat_map(|p| p.iter()) {
         lo = lo.min(v);
         hi = hi.max(v);
         sum += u64::from(v);
@@ -73,7 +73,7 @@ pub(super) fn summarize(samples: &[u32]) -> Summary {
     // The coarse buckets split the range into at most 2^11 equal power-of-two slices.
     let shift = (32 - span.leading_zeros()).saturating_sub(COARSE_BITS);
     let mut coarse = vec![0usize; 1 << COARSE_BITS];
-    for &v in samples {
+    for &v in parts.iter().flat_map(|p| p.iter()) {
         let d = v - lo;
         if let Some(b) = bars.get_mut((div.div(d) as usize).min(last)) {
             *b += 1;
@@ -92,7 +92,7 @@ pub(super) fn summarize(samples: &[u32]) -> Summary {
         })
         .collect();
     Summary {
-        median: median(samples, lo, shift, &coarse),
+        median: median(parts, n, lo, shift, &coarse),
         mean: Some(sum as f64 / n as f64),
         histogram,
     }
@@ -100,8 +100,7 @@ pub(super) fn summarize(samples: &[u32]) -> Summary {
 
 /// The middle value (the mean of the two middle values for an even count), selected among
 /// the samples of the coarse buckets that hold the middle ranks.
-fn median(samples: &[u32], lo: u32, shift: u32, coarse: &[usize]) -> Option<f64> {
-    let n = samples.len();
+fn median(parts: &[&[u32]], n: usize, lo: u32, shift: u32, coarse: &[usize]) -> Option<f64> {
     let (r1, r2) = if n % 2 == 1 {
         (n / 2, n / 2)
     } else {
@@ -130,7 +129,7 @@ fn median(samples: &[u32], lo: u32, shift: u32, coarse: &[usize]) -> Option<f64>
     let want: usize = coarse.get(b1..=b2).map_or(0, |c| c.iter().sum());
     let mut mid = vec![0u32; want + 1];
     let mut len = 0usize;
-    for &v in samples {
+    for &v in parts.iter().flat_map(|p| p.iter()) {
         if let Some(slot) = mid.get_mut(len) {
             *slot = v;
         }
@@ -191,7 +190,14 @@ mod tests {
     }
 
     fn check(samples: &[u32]) -> Result<(), TestCaseError> {
-        let got = summarize(samples);
+        // Whole, and cut in three uneven parts.
+        let (a, rest) = samples.split_at(samples.len() / 3);
+        let (b, c) = rest.split_at(rest.len() / 4);
+        let split = summarize(&[a, b, c]);
+        let got = summarize(&[samples]);
+        prop_assert_eq!(split.median, got.median);
+        prop_assert_eq!(split.mean, got.mean);
+        prop_assert_eq!(&split.histogram, &got.histogram);
         let (median, mean, hist) = model(samples);
         prop_assert_eq!(got.median, median);
         prop_assert_eq!(got.mean, mean);
@@ -242,12 +248,12 @@ mod tests {
     #[test]
     fn histogram_holds_every_sample() {
         let s: Vec<u32> = (0..100).rev().map(|i| i * 7).collect();
-        let h = summarize(&s).histogram;
+        let h = summarize(&[&s]).histogram;
         assert_eq!(h.len(), 5);
         assert_eq!(h.iter().map(|b| b.patients).sum::<u64>(), 100);
         assert_eq!(h[0].from_seconds, 0);
         assert!(h[4].to_seconds >= 693);
-        let same = summarize(&[5, 5, 5]);
+        let same = summarize(&[&[5, 5], &[5]]);
         assert_eq!(same.histogram.len(), 2);
         assert_eq!(same.histogram[0].patients, 3);
         assert_eq!(same.median, Some(5.0));
@@ -258,10 +264,11 @@ mod tests {
         // The two middle values fall in different coarse buckets.
         let s = [u32::MAX, 0, 1, u32::MAX - 1];
         assert_eq!(
-            summarize(&s).median,
+            summarize(&[&s]).median,
             Some((1.0 + f64::from(u32::MAX - 1)) / 2.0)
         );
         assert_eq!(summarize(&[]).median, None);
-        assert_eq!(summarize(&[9]).median, Some(9.0));
+        assert_eq!(summarize(&[&[]]).median, None);
+        assert_eq!(summarize(&[&[], &[9]]).median, Some(9.0));
     }
 }

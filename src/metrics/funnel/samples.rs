@@ -1,0 +1,156 @@
+//! A multiset of time-to-convert samples, collected in bounded chunks.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Samples per chunk: 64 KB of `u32`.
+const CHUNK: usize = 16 * 1024;
+
+/// Time-to-convert samples of one step, in no particular order.
+///
+/// Collected into chunks of a fixed size rather than one growing vector, so that collecting
+/// millions of samples never reallocates or copies, absorbing another multiset moves its
+/// chunks instead of its samples, and a chunk's memory can come from what the compute freed
+/// a moment before. Equality and serialization use the ascending order, so equal multisets
+/// compare and serialize equal however they were collected; the serialized form is the
+/// plain ascending array.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Samples {
+    /// Full chunks, then any others absorbed (which may be partly filled).
+    done: Vec<Vec<u32>>,
+    /// The chunk being filled.
+    cur: Vec<u32>,
+    len: usize,
+}
+
+impl Samples {
+    #[inline(always)]
+    pub(crate) fn push(&mut self, v: u32) {
+        if self.cur.len() == self.cur.capacity() {
+            self.spill();
+        }
+        self.cur.push(v);
+        self.len += 1;
+    }
+
+    #[cold]
+    fn spill(&mut self) {
+        let full = std::mem::replace(&mut self.cur, Vec::with_capacity(CHUNK));
+        if !full.is_empty() {
+            self.done.push(full);
+        }
+    }
+
+    /// The samples as slices, in no particular order.
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &[u32]> {
+        self.done
+            .iter()
+            .map(|c| &c[..])
+            .chain(std::iter::once(&self.cur[..]))
+            .filter(|c| !c.is_empty())
+    }
+
+    /// Takes in all of `other`'s samples without copying them.
+    pub(crate) fn absorb(&mut self, other: Samples) {
+        self.len += other.len;
+        self.done.extend(other.done);
+        if !other.cur.is_empty() {
+            self.done.push(other.cur);
+        }
+    }
+
+    /// Adds copies of `other`'s samples.
+    pub(crate) fn extend_from(&mut self, other: &Samples) {
+        self.absorb(other.clone());
+    }
+
+    /// The samples in ascending order.
+    pub(crate) fn sorted(&self) -> Vec<u32> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in self.chunks() {
+            v.extend_from_slice(c);
+        }
+        v.sort_unstable();
+        v
+    }
+}
+
+impl From<Vec<u32>> for Samples {
+    fn from(cur: Vec<u32>) -> Self {
+        Samples {
+            done: Vec::new(),
+            len: cur.len(),
+            cur,
+        }
+    }
+}
+
+impl PartialEq for Samples {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.sorted() == other.sorted()
+    }
+}
+
+impl Eq for Samples {}
+
+impl Serialize for Samples {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.sorted().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Samples {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<u32>::deserialize(d).map(Samples::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Each case pushes up to 120,000 samples across several chunks.
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// However samples are pushed, absorbed and copied in, the multiset is the model's.
+        #[test]
+        fn chunks_hold_every_sample(
+            parts in prop::collection::vec(prop::collection::vec(any::<u32>(), 0..40_000), 0..4),
+        ) {
+            let mut all = Samples::default();
+            let mut want = Vec::new();
+            for (i, p) in parts.iter().enumerate() {
+                let mut s = Samples::default();
+                for &v in p {
+                    s.push(v);
+                }
+                prop_assert_eq!(s.chunks().map(<[u32]>::len).sum::<usize>(), p.len());
+                if i % 2 == 0 {
+                    all.absorb(s);
+                } else {
+                    all.extend_from(&s);
+                }
+                want.extend_from_slice(p);
+            }
+            want.sort_unstable();
+            prop_assert_eq!(all.len, want.len());
+            prop_assert_eq!(all.chunks().map(<[u32]>::len).sum::<usize>(), want.len());
+            prop_assert_eq!(all.sorted(), want.clone());
+            prop_assert!(all == Samples::from(want));
+        }
+    }
+
+    #[test]
+    fn serializes_ascending_and_reads_back() {
+        let mut s = Samples::default();
+        for v in [9, 1, 5, 1] {
+            s.push(v);
+        }
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert_eq!(json, "[1,1,5,9]");
+        let back: Samples = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, s);
+        assert_ne!(back, Samples::from(vec![1, 5, 9]));
+    }
+}
