@@ -532,7 +532,7 @@ fn run() -> Result<(), (u8, String)> {
     let state = spec
         .compute_columns(&input, args.threads)
         .map_err(|e| (2, e.to_string()))?;
-    let report = state.report(&spec, args.breakdown_limit);
+    let report = state.report_with(&spec, args.breakdown_limit, args.threads);
     let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
     if args.repeat > 1 {
         // Dev aid on a shared machine: wall time swings with other load, CPU time less so.
@@ -543,7 +543,7 @@ fn run() -> Result<(), (u8, String)> {
             let s = spec
                 .compute_columns(&input, args.threads)
                 .map_err(|e| (2, e.to_string()))?;
-            std::hint::black_box(s.report(&spec, args.breakdown_limit));
+            std::hint::black_box(s.report_with(&spec, args.breakdown_limit, args.threads));
             walls.push(t.elapsed().as_secs_f64() * 1e3);
         }
         walls.sort_by(f64::total_cmp);

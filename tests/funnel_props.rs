@@ -263,6 +263,13 @@ proptest! {
         let mut e = FunnelState::empty(&s);
         e.merge(&ab).unwrap();
         prop_assert_eq!(&e, &whole);
+        // The merged state reports what the whole does, and so does a report shared among
+        // threads, with or without an "other" row.
+        for max_values in [0, 1, 10] {
+            let want = whole.report(&s, max_values);
+            prop_assert_eq!(&ab.report(&s, max_values), &want);
+            prop_assert_eq!(&whole.report_with(&s, max_values, 3), &want);
+        }
         let by_value: u64 = whole.by_value().values().map(|t| t.by_level().iter().sum::<u64>()).sum();
         prop_assert_eq!(by_value + whole.excluded(), whole.patients());
     }

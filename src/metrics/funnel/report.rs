@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::FunnelSpec;
+use super::par::fan_out;
 use super::spec::FunnelMode;
 use super::state::{BreakdownKey, FunnelState, Tally};
-use super::summary::summarize;
+use super::summary::{Summary, summarize};
 
 /// One bar of a time-to-convert histogram: samples in `from_seconds .. to_seconds` (the last
 /// bar also holds its upper edge).
@@ -99,20 +100,25 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-fn steps_of(spec: &FunnelSpec, t: &Tally, optional: u64) -> Vec<StepReport> {
+fn steps_of(
+    spec: &FunnelSpec,
+    t: &Tally,
+    optional: u64,
+    summaries: Vec<Summary>,
+) -> Vec<StepReport> {
     let counts = t.step_patients(optional);
     let first = counts.first().copied().unwrap_or(0);
     let not_reached = t.by_level().first().copied().unwrap_or(0);
     spec.steps()
         .iter()
+        .zip(summaries)
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, (s, summary))| {
             let patients = counts.get(i).copied().unwrap_or(0);
             let (prev, drop_off) = match i.checked_sub(1).and_then(|j| counts.get(j)) {
                 Some(&prev) => (ratio(patients, prev), prev.saturating_sub(patients)),
                 None => (if patients > 0 { 1.0 } else { 0.0 }, not_reached),
             };
-            let summary = summarize(&t.step_samples(i).collect::<Vec<_>>());
             StepReport {
                 step: i + 1,
                 label: s.label.clone(),
@@ -133,12 +139,74 @@ fn steps_of(spec: &FunnelSpec, t: &Tally, optional: u64) -> Vec<StepReport> {
         .collect()
 }
 
+/// The time-to-convert summary of every step of every group, the (group, step) jobs dealt
+/// to `threads` workers by sample count, largest first.
+fn summaries(groups: &[&Tally], steps: usize, threads: usize) -> Vec<Vec<Summary>> {
+    let mut jobs: Vec<(usize, usize, usize)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, t)| {
+            (0..steps).map(move |s| (g, s, t.step_samples(s).map(<[u32]>::len).sum()))
+        })
+        .collect();
+    jobs.sort_by_key(|&(g, s, n)| (std::cmp::Reverse(n), g, s));
+    let mut workers: Vec<(usize, Vec<(usize, usize)>)> =
+        (0..threads.max(1)).map(|_| (0, Vec::new())).collect();
+    for (g, s, n) in jobs {
+        if let Some(w) = workers.iter_mut().min_by_key(|w| w.0) {
+            w.0 += n;
+            w.1.push((g, s));
+        }
+    }
+    let done = fan_out(workers.len(), |w| {
+        workers.get(w).map_or(Vec::new(), |(_, jobs)| {
+            jobs.iter()
+                .map(|&(g, s)| {
+                    let parts: Vec<&[u32]> = groups
+                        .get(g)
+                        .map_or(Vec::new(), |t| t.step_samples(s).collect());
+                    (g, s, summarize(&parts))
+                })
+                .collect()
+        })
+    });
+    let mut out: Vec<Vec<Option<Summary>>> = groups
+        .iter()
+        .map(|_| (0..steps).map(|_| None).collect())
+        .collect();
+    for (g, s, summary) in done.into_iter().flatten() {
+        if let Some(slot) = out.get_mut(g).and_then(|v| v.get_mut(s)) {
+            *slot = Some(summary);
+        }
+    }
+    out.into_iter()
+        .map(|v| {
+            v.into_iter()
+                .map(|s| s.unwrap_or_else(|| summarize(&[])))
+                .collect()
+        })
+        .collect()
+}
+
 impl FunnelState {
     /// The report of this state, labelled by `spec` (the funnel it was computed with).
     ///
     /// With a breakdown, the `max_values` values with the most first-step patients get a row
     /// each and the rest are summed, exactly, into [`BreakdownBucket::Other`].
     pub fn report(&self, spec: &FunnelSpec, max_values: usize) -> FunnelReport {
+        self.report_with(spec, max_values, 1)
+    }
+
+    /// [`report`](FunnelState::report), with the time-to-convert summaries (linear passes
+    /// over every sample) shared among `threads` workers as
+    /// [`FunnelSpec::compute_columns`] shares a compute. The report is the same for any
+    /// number of threads.
+    pub fn report_with(
+        &self,
+        spec: &FunnelSpec,
+        max_values: usize,
+        threads: usize,
+    ) -> FunnelReport {
         let mut values: Vec<(u64, u64, &Tally)> = self
             .by_value
             .iter()
@@ -152,15 +220,7 @@ impl FunnelState {
             })
             .collect();
         values.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut breakdown: Vec<BreakdownReport> = values
-            .iter()
-            .take(max_values)
-            .map(|(_, v, t)| BreakdownReport {
-                value: BreakdownBucket::Value(*v),
-                steps: steps_of(spec, t, self.optional),
-            })
-            .collect();
-        if values.len() > max_values {
+        let other = (values.len() > max_values).then(|| {
             let mut other = FunnelState::empty(spec);
             for (_, v, t) in values.iter().skip(max_values) {
                 let mut one = FunnelState::empty(spec);
@@ -169,23 +229,41 @@ impl FunnelState {
                 // Same funnel on both sides, so the merge cannot fail.
                 let _ = other.merge(&one);
             }
-            breakdown.push(BreakdownReport {
-                value: BreakdownBucket::Other,
-                steps: steps_of(spec, &other.total, self.optional),
-            });
+            other.total
+        });
+        let unattributed = self.by_value.get(&BreakdownKey::Unattributed);
+        // Every group in the order of the report: all patients, the top values, the rest,
+        // the unattributed.
+        let mut groups: Vec<(Option<BreakdownBucket>, &Tally)> = vec![(None, &self.total)];
+        groups.extend(
+            values
+                .iter()
+                .take(max_values)
+                .map(|(_, v, t)| (Some(BreakdownBucket::Value(*v)), *t)),
+        );
+        if let Some(t) = &other {
+            groups.push((Some(BreakdownBucket::Other), t));
         }
-        if let Some(t) = self.by_value.get(&BreakdownKey::Unattributed) {
-            breakdown.push(BreakdownReport {
-                value: BreakdownBucket::Unattributed,
-                steps: steps_of(spec, t, self.optional),
-            });
+        if let Some(t) = unattributed {
+            groups.push((Some(BreakdownBucket::Unattributed), t));
+        }
+        let tallies: Vec<&Tally> = groups.iter().map(|g| g.1).collect();
+        let summaries = summaries(&tallies, spec.steps().len(), threads);
+        let mut steps = Vec::new();
+        let mut breakdown = Vec::new();
+        for ((bucket, t), s) in groups.into_iter().zip(summaries) {
+            let rows = steps_of(spec, t, self.optional, s);
+            match bucket {
+                None => steps = rows,
+                Some(value) => breakdown.push(BreakdownReport { value, steps: rows }),
+            }
         }
         FunnelReport {
             mode: self.mode,
             window_seconds: self.window.get(),
             patients: self.patients,
             excluded: self.excluded,
-            steps: steps_of(spec, &self.total, self.optional),
+            steps,
             breakdown,
         }
     }
