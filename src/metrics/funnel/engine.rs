@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 
 use super::FunnelError;
 pub(crate) use super::columns::{Input, Masks};
-use super::par::{balance, fan_out, split};
+use super::par::{balance, fan_out, fan_out_owned, split};
 use super::partition::{
-    BUCKET_SHIFT, FIXED_LAYOUT, FIXED_TS_BITS, Partition, Segments, Stats, emits_any, partition,
-    partition_fixed, stats,
+    BUCKET_SHIFT, FIXED_LAYOUT, FIXED_TS_BITS, Owned, Partition, Segments, Stats, emits_any,
+    partition, partition_fixed, stats,
 };
 use super::scan::{self, Layout, Reach, Rec, Scan, ScanParams};
 use super::spec::{FunnelMode, FunnelSpec};
@@ -32,7 +32,7 @@ struct Partial {
 
 /// [`reduce_with`] with the scan of the funnel's mode.
 fn reduce<R: Rec, P: Segments<R>>(
-    parts: &[P],
+    parts: &mut [P],
     buckets: std::ops::Range<usize>,
     l: &Layout,
     p: &ScanParams,
@@ -47,7 +47,7 @@ fn reduce<R: Rec, P: Segments<R>>(
 }
 
 fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
-    parts: &[P],
+    parts: &mut [P],
     buckets: std::ops::Range<usize>,
     l: &Layout,
     p: &ScanParams,
@@ -128,6 +128,9 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
                 }
             }
             start = end.max(start);
+        }
+        for pt in parts.iter_mut() {
+            pt.release(b);
         }
     }
     let unseen = owned.saturating_sub(scanned);
@@ -288,17 +291,34 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
         }
     }
     let weight: Vec<u64> = (0..buckets)
-        .map(|b| ready.iter().map(|p| p.seg(b).len() as u64).sum())
+        .map(|b| {
+            ready
+                .iter()
+                .map(|p| p.get(b).map_or(0, Vec::len) as u64)
+                .sum()
+        })
         .collect();
     let ranges = balance(&weight, chunks.len());
-    let partials = fan_out(ranges.len(), |t| {
-        reduce(
-            &ready,
-            ranges.get(t).cloned().unwrap_or(0..0),
-            layout,
-            params,
-            input.patient_count,
-        )
+    // Each worker takes ownership of its buckets' records, so that it frees each bucket as
+    // soon as it is reduced: the peak memory falls, and the samples it collects next can
+    // reuse that memory instead of touching fresh pages.
+    let mut rest: Vec<std::vec::IntoIter<Vec<u64>>> =
+        ready.into_iter().map(Vec::into_iter).collect();
+    let work: Vec<(std::ops::Range<usize>, Vec<Owned>)> = ranges
+        .iter()
+        .map(|r| {
+            let parts = rest
+                .iter_mut()
+                .map(|it| Owned {
+                    first: r.start,
+                    buckets: it.by_ref().take(r.len()).collect(),
+                })
+                .collect();
+            (r.clone(), parts)
+        })
+        .collect();
+    let partials = fan_out_owned(work, |(r, mut parts)| {
+        reduce(&mut parts, r, layout, params, input.patient_count)
     });
     finish(spec, input, partials).map(Some)
 }
@@ -321,8 +341,9 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
         partition(input, mask_of, rows, so, l, origin, hist)
     });
     fan_out(ranges.len(), |t| {
+        let mut shared: Vec<&Partition<R>> = parts.iter().collect();
         reduce(
-            &parts,
+            &mut shared,
             ranges.get(t).cloned().unwrap_or(0..0),
             l,
             p,

@@ -21,6 +21,29 @@ pub(crate) fn fan_out<T: Send, F: Fn(usize) -> T + Sync>(n: usize, f: F) -> Vec<
     (0..n).map(f).collect()
 }
 
+/// Runs `f` on each item, on scoped threads with the `parallel` feature, each thread
+/// owning its item; the results come back in item order.
+pub(crate) fn fan_out_owned<T: Send, U: Send, F: Fn(T) -> U + Sync>(items: Vec<T>, f: F) -> Vec<U> {
+    #[cfg(feature = "parallel")]
+    if items.len() > 1 {
+        let f = &f;
+        return std::thread::scope(|s| {
+            let mut items = items.into_iter();
+            let first = items.next();
+            let handles: Vec<_> = items.map(|it| s.spawn(move || f(it))).collect();
+            let mut out: Vec<U> = first.into_iter().map(f).collect();
+            for h in handles {
+                match h.join() {
+                    Ok(v) => out.push(v),
+                    Err(e) => std::panic::resume_unwind(e),
+                }
+            }
+            out
+        });
+    }
+    items.into_iter().map(f).collect()
+}
+
 pub(crate) fn split(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
     (0..parts)
         .map(|i| len * i / parts..len * (i + 1) / parts)

@@ -155,11 +155,13 @@ fn for_each_code(mask: u64, strict_order: bool, mut put: impl FnMut(u64)) {
 }
 
 /// Records grouped by bucket: one buffer with bucket offsets, or one buffer per bucket.
-pub(super) trait Segments<R>: Sync {
+pub(super) trait Segments<R>: Send {
     fn seg(&self, bucket: usize) -> &[R];
+    /// Frees the records of `bucket` once they are reduced, where they are owned.
+    fn release(&mut self, _bucket: usize) {}
 }
 
-impl<R: Rec> Segments<R> for Partition<R> {
+impl<R: Rec> Segments<R> for &Partition<R> {
     fn seg(&self, b: usize) -> &[R] {
         match (self.starts.get(b), self.starts.get(b + 1)) {
             (Some(&s), Some(&e)) => self.recs.get(s..e).unwrap_or(&[]),
@@ -168,9 +170,26 @@ impl<R: Rec> Segments<R> for Partition<R> {
     }
 }
 
-impl<R: Rec> Segments<R> for Vec<Vec<R>> {
-    fn seg(&self, b: usize) -> &[R] {
-        self.get(b).map_or(&[], |v| &v[..])
+/// One partition's buckets `first..`, owned by the worker that reduces them.
+pub(super) struct Owned {
+    pub(super) first: usize,
+    pub(super) buckets: Vec<Vec<u64>>,
+}
+
+impl Segments<u64> for Owned {
+    fn seg(&self, b: usize) -> &[u64] {
+        b.checked_sub(self.first)
+            .and_then(|i| self.buckets.get(i))
+            .map_or(&[], |v| &v[..])
+    }
+
+    fn release(&mut self, b: usize) {
+        if let Some(v) = b
+            .checked_sub(self.first)
+            .and_then(|i| self.buckets.get_mut(i))
+        {
+            *v = Vec::new();
+        }
     }
 }
 
