@@ -108,7 +108,9 @@
 //! warehouse stores them, and no allocation per event. It partitions rows by patient bucket
 //! in one pass over packed 8-byte records, then sorts and scans each patient inside a
 //! cache-sized buffer (see the engine notes in the source). With the `parallel` feature it
-//! splits both passes over scoped threads.
+//! splits both passes over scoped threads. Time-to-convert samples are kept unsorted; the
+//! report's medians and histograms take a few linear passes over them, which
+//! [`FunnelState::report_with`] shares among threads as well.
 
 mod columns;
 mod engine;
