@@ -3,22 +3,7 @@
 
 /// Runs `f(0..n)`, on scoped threads with the `parallel` feature.
 pub(crate) fn fan_out<T: Send, F: Fn(usize) -> T + Sync>(n: usize, f: F) -> Vec<T> {
-    #[cfg(feature = "parallel")]
-    if n > 1 {
-        let f = &f;
-        return std::thread::scope(|s| {
-            let handles: Vec<_> = (1..n).map(|i| s.spawn(move || f(i))).collect();
-            let mut out = vec![f(0)];
-            for h in handles {
-                match h.join() {
-                    Ok(v) => out.push(v),
-                    Err(e) => std::panic::resume_unwind(e),
-                }
-            }
-            out
-        });
-    }
-    (0..n).map(f).collect()
+    fan_out_owned((0..n).collect(), f)
 }
 
 /// Runs `f` on each item, on scoped threads with the `parallel` feature, each thread
