@@ -6,7 +6,7 @@
 //! `../shared/bench/funnel_data.py` (journeys with falling step probabilities, exponential
 //! gaps, repeats, strays and one non-step row in twelve), generated in memory and shuffled.
 
-use criterion::{Criterion, criterion_group};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 use clinic_ops::metrics::event::{EventKind, JourneyStage};
@@ -107,7 +107,7 @@ fn funnel(c: &mut Criterion) {
                 |b| {
                     b.iter(|| {
                         let s = spec.compute_columns(black_box(&cols), threads).unwrap();
-                        s.report(&spec, 10)
+                        s.report_with(&spec, 10, threads)
                     })
                 },
             );
@@ -117,80 +117,4 @@ fn funnel(c: &mut Criterion) {
 }
 
 criterion_group!(benches, funnel);
-
-fn main() {
-    // Dev aid on a shared machine: FUNNEL_AB=threads prints CPU time per compute, which
-    // other agents' load disturbs far less than wall time.
-    if let Ok(t) = std::env::var("FUNNEL_AB") {
-        let threads: usize = t.parse().unwrap_or(1);
-        let patients: u32 = std::env::var("FUNNEL_P")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000_000);
-        let (p, k, t) = dataset(patients, 7);
-        let cols = EventColumns {
-            patient_count: patients,
-            patient: &p,
-            kind: &k,
-            at: &t,
-            dimension: None,
-        };
-        let steps: Vec<Step> = JourneyStage::ALL[..8]
-            .iter()
-            .map(|&s| Step::kind(s))
-            .collect();
-        let spec = FunnelSpec::new(steps, Window::days(30).unwrap(), FunnelMode::Default).unwrap();
-        let cpu = || {
-            let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-            let f: Vec<u64> = stat
-                .rsplit_once(')')
-                .unwrap()
-                .1
-                .split_whitespace()
-                .map(|x| x.parse().unwrap_or(0))
-                .collect();
-            ((f[11] + f[12]) * 10, f[7])
-        };
-        // The first compute in a process is the one the side-by-side run times: it also
-        // pays for first touches of fresh memory (page faults).
-        let (c0, f0) = cpu();
-        let t = std::time::Instant::now();
-        black_box(
-            spec.compute_columns(&cols, threads)
-                .unwrap()
-                .report(&spec, 10),
-        );
-        let first = t.elapsed().as_secs_f64() * 1e3;
-        let (c1, f1) = cpu();
-        println!(
-            "first compute: cpu_ms {} wall_ms {first:.0} minor_faults {}",
-            c1 - c0,
-            f1 - f0
-        );
-        let (c0, _) = cpu();
-        let t0 = std::time::Instant::now();
-        let n: u64 = std::env::var("FUNNEL_N")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(12);
-        let mut best = f64::MAX;
-        for _ in 0..n {
-            let t = std::time::Instant::now();
-            black_box(
-                spec.compute_columns(&cols, threads)
-                    .unwrap()
-                    .report(&spec, 10),
-            );
-            best = best.min(t.elapsed().as_secs_f64() * 1e3);
-        }
-        println!(
-            "cpu_ms/iter {} wall_ms/iter {:.0} best_wall {:.0}",
-            (cpu().0 - c0) / n,
-            t0.elapsed().as_secs_f64() * 1e3 / n as f64,
-            best
-        );
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion_main!(benches);
