@@ -13,7 +13,6 @@
 //! `compute_ms` that `--timing` prints.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -26,55 +25,9 @@ use clinic_ops::metrics::funnel::{
 };
 use serde_json::{Value, json};
 
-/// FxHash: the patient dictionary hashes ~10M short keys, where SipHash would dominate load.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u128(&mut self, i: u128) {
-        self.0 = (self.0.rotate_left(5) ^ (i as u64)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        self.0 =
-            (self.0.rotate_left(5) ^ ((i >> 64) as u64)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        // murmur3's fmix64: the multiply-xor loop leaves the low bits, which hashbrown
-        // indexes by, depending mostly on the constant prefix of ids like "P0538920".
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
-    }
-}
-
-type FxMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<Fx>>;
-
-/// Patient ids of up to 15 bytes (the usual case) live inline in the table as a `u128`
-/// (bytes, then the length in the top byte), so a lookup costs one cache miss, not two.
-fn inline_key(b: &[u8]) -> Option<u128> {
-    if b.len() > 15 {
-        return None;
-    }
-    let mut w = [0u8; 16];
-    w[..b.len()].copy_from_slice(b);
-    w[15] = b.len() as u8;
-    Some(u128::from_le_bytes(w))
-}
+#[path = "common/ids.rs"]
+mod ids;
+use ids::{BATCH, IdMap, Interner, short_key};
 
 struct Args {
     input: Option<String>,
@@ -324,14 +277,15 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
         ));
     }
     let width = header.len();
-    let mut patients: FxMap<u32> = FxMap::default();
-    let mut short_patients: HashMap<u128, u32, BuildHasherDefault<Fx>> = HashMap::default();
+    let mut patients = Interner::default();
+    // Rows whose short patient ids are interned together (the row's index is the payload).
+    let mut pending: Vec<((u64, u64), usize)> = Vec::with_capacity(BATCH);
     let mut kinds: HashMap<String, u32> = HashMap::new();
     for s in JourneyStage::ALL {
         kinds.insert(s.code().to_owned(), EventKind::stage(s).code());
     }
-    let mut kind_cache: FxMap<u32> = FxMap::default();
-    let mut dims: FxMap<u32> = FxMap::default();
+    let mut kind_cache: IdMap<u32> = IdMap::default();
+    let mut dims: IdMap<u32> = IdMap::default();
     let mut dim_names = Vec::new();
     let mut cols = Columns {
         patient: Vec::new(),
@@ -406,19 +360,13 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
                 ));
             }
         }
-        let next = (patients.len() + short_patients.len()) as u32;
-        if next == u32::MAX {
-            return Err((lineno, "more than 4294967294 patients".into()));
-        }
-        let pid = match inline_key(p) {
-            Some(key) => *short_patients.entry(key).or_insert(next),
-            None => match patients.get(p) {
-                Some(&id) => id,
-                None => {
-                    patients.insert(Box::from(p), next);
-                    next
-                }
-            },
+        // The row's patient number is filled in when its batch of ids is interned.
+        let pid = match short_key(p) {
+            Some(key) => {
+                pending.push((key, cols.patient.len()));
+                0
+            }
+            None => patients.intern(p).map_err(|e| (lineno, e))?,
         };
         let kind = match kind_cache.get(e) {
             Some(&k) => k,
@@ -452,11 +400,28 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
         cols.patient.push(pid);
         cols.kind.push(kind);
         cols.at.push(ts);
+        if pending.len() == BATCH {
+            resolve(&mut patients, &mut pending, &mut cols.patient).map_err(|e| (lineno, e))?;
+        }
     }
-    cols.patients = (patients.len() + short_patients.len()) as u32;
+    resolve(&mut patients, &mut pending, &mut cols.patient).map_err(|e| (lineno, e))?;
+    cols.patients = patients.len() as u32;
     cols.kinds = kinds;
     cols.dim_names = dim_names;
     Ok(cols)
+}
+
+/// Interns a batch of short patient ids into their rows' slots.
+fn resolve(
+    patients: &mut Interner,
+    pending: &mut Vec<((u64, u64), usize)>,
+    column: &mut [u32],
+) -> Result<(), String> {
+    patients.resolve(pending, |p, row| {
+        if let Some(slot) = column.get_mut(row) {
+            *slot = p;
+        }
+    })
 }
 
 fn trim_eol(line: &mut Vec<u8>) {

@@ -72,3 +72,7 @@ pub(crate) fn parse_amount(b: &[u8]) -> Result<Yuan, String> {
     let s = String::from_utf8_lossy(b);
     Yuan::parse(&s).map_err(|e| e.to_string())
 }
+
+pub(crate) fn trim(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}

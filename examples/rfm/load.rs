@@ -5,8 +5,8 @@ use std::io::Read;
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::money::Yuan;
 
-use crate::fields::{parse_amount, parse_day};
-use crate::intern::{BATCH, Interner, short_key, trim};
+use crate::fields::{parse_amount, parse_day, trim};
+use crate::intern::{BATCH, Interner, short_key};
 
 /// One input row: 24 bytes, no pointers.
 #[derive(Clone, Copy)]
@@ -56,7 +56,7 @@ pub(crate) fn load(
         }
     }
     let mut rec = csv::ByteRecord::new();
-    let mut pending: Vec<((u64, u64), i32, Yuan)> = Vec::with_capacity(BATCH);
+    let mut pending: Vec<((u64, u64), (i32, Yuan))> = Vec::with_capacity(BATCH);
     loop {
         match csv.read_byte_record(&mut rec) {
             Ok(true) => {}
@@ -85,10 +85,16 @@ pub(crate) fn load(
         let day = i32::try_from(day).map_err(|_| format!("line {line}: date out of range"))?;
         match short_key(id) {
             Some(key) => {
-                pending.push((key, day, amount));
+                pending.push((key, (day, amount)));
                 if pending.len() == BATCH {
-                    ids.resolve(&mut pending, &mut rows)
-                        .map_err(|e| format!("line {line}: {e}"))?;
+                    ids.resolve(&mut pending, |patient, (day, amount)| {
+                        rows.push(Row {
+                            patient,
+                            day,
+                            amount,
+                        });
+                    })
+                    .map_err(|e| format!("line {line}: {e}"))?;
                 }
             }
             None => {
@@ -101,6 +107,12 @@ pub(crate) fn load(
             }
         }
     }
-    ids.resolve(&mut pending, &mut rows)?;
+    ids.resolve(&mut pending, |patient, (day, amount)| {
+        rows.push(Row {
+            patient,
+            day,
+            amount,
+        });
+    })?;
     Ok(Loaded { ids, rows })
 }

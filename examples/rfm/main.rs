@@ -68,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 mod fields;
+#[path = "../common/ids.rs"]
 mod intern;
 mod load;
 

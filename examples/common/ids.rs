@@ -1,11 +1,12 @@
-//! Patient ids to dense numbers.
+//! Patient ids to dense numbers, shared by the calculators that read millions of rows
+//! (`#[path]`-included, so each compiles the parts it uses).
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use clinic_ops::money::Yuan;
-
-use crate::load::Row;
+/// A map keyed by raw bytes with [`IdHasher`].
+pub(crate) type IdMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<IdHasher>>;
 
 /// A small word-at-a-time hash with a murmur3 finaliser: patient ids are short, and
 /// SipHash's DoS resistance buys nothing in a one-shot calculator over the caller's own file.
@@ -38,10 +39,6 @@ impl Hasher for IdHasher {
         }
         self.0 = h;
     }
-}
-
-pub(crate) fn trim(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
 }
 
 /// An open-addressing table from an inline 15-byte id (plus its length) to its number:
@@ -114,7 +111,7 @@ impl ShortIds {
 /// one arena, in first-seen order.
 pub(crate) struct Interner {
     short: ShortIds,
-    long: HashMap<Box<[u8]>, u32, BuildHasherDefault<IdHasher>>,
+    long: IdMap<u32>,
     arena: Vec<u8>,
     spans: Vec<(usize, usize)>,
 }
@@ -146,22 +143,23 @@ pub(crate) fn short_key(id: &[u8]) -> Option<(u64, u64)> {
 }
 
 impl Interner {
-    /// Interns a batch of short ids and appends their rows.
-    pub(crate) fn resolve(
+    /// Interns a batch of short ids, in order, handing each row's number and payload to
+    /// `emit`.
+    pub(crate) fn resolve<T>(
         &mut self,
-        pending: &mut Vec<((u64, u64), i32, Yuan)>,
-        rows: &mut Vec<Row>,
+        pending: &mut Vec<((u64, u64), T)>,
+        mut emit: impl FnMut(u32, T),
     ) -> Result<(), String> {
         // First touch every slot the batch will probe: independent loads in a tiny loop, so
         // their cache misses overlap; the inserting pass then finds the lines in cache.
         self.short.reserve(pending.len());
         let mut touched = 0u32;
-        for ((lo, hi), _, _) in pending.iter() {
+        for ((lo, hi), _) in pending.iter() {
             let i = self.short.slot(*lo, *hi);
             touched ^= self.short.slots.get(i).map_or(0, |s| s.2);
         }
         std::hint::black_box(touched);
-        for ((lo, hi), day, amount) in pending.drain(..) {
+        for ((lo, hi), payload) in pending.drain(..) {
             let next = self.next()?;
             let (patient, new) = self.short.get_or_insert(lo, hi, next);
             if new {
@@ -172,11 +170,7 @@ impl Interner {
                 self.spans.push((self.arena.len(), len));
                 self.arena.extend_from_slice(&w[..len]);
             }
-            rows.push(Row {
-                patient,
-                day,
-                amount,
-            });
+            emit(patient, payload);
         }
         Ok(())
     }
