@@ -31,6 +31,19 @@ pub(super) fn emits_any(mask: u64, strict_order: bool) -> bool {
     strict_order || mask & (STEP_BITS | EXCLUSION_BIT) != 0
 }
 
+/// Refuses row `row` when its patient `p` is not below the input's patient count.
+#[inline(always)]
+fn check_patient(input: &Input<'_>, row: usize, p: u32) -> Result<(), FunnelError> {
+    if p >= input.patient_count {
+        return Err(FunnelError::PatientOutOfRange {
+            row,
+            patient: p,
+            patient_count: input.patient_count,
+        });
+    }
+    Ok(())
+}
+
 pub(super) struct Stats {
     pub(super) min: i64,
     pub(super) max: i64,
@@ -57,13 +70,7 @@ pub(super) fn stats(
     };
     for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
         let i = rows.start + j;
-        if p >= input.patient_count {
-            return Err(FunnelError::PatientOutOfRange {
-                row: i,
-                patient: p,
-                patient_count: input.patient_count,
-            });
-        }
+        check_patient(input, i, p)?;
         let e = emits(mask_of(i), so);
         if e == 0 {
             continue;
@@ -222,13 +229,7 @@ pub(super) fn partition_fixed(
     };
     for (j, (&p, &t)) in pat.iter().zip(at).enumerate() {
         let i = rows.start + j;
-        if p >= input.patient_count {
-            return Err(FunnelError::PatientOutOfRange {
-                row: i,
-                patient: p,
-                patient_count: input.patient_count,
-            });
-        }
+        check_patient(input, i, p)?;
         let mask = mask_of(i);
         if !emits_any(mask, so) {
             continue;
