@@ -137,7 +137,10 @@ fn median(parts: &[&[u32]], n: usize, lo: u32, shift: u32, coarse: &[usize]) -> 
     }
     mid.truncate(len.min(want));
     let k = r1 - below;
-    let (_, &mut x1, rest) = mid.get_mut(..).map(|m| m.select_nth_unstable(k))?;
+    if k >= mid.len() {
+        return None;
+    }
+    let (_, &mut x1, rest) = mid.select_nth_unstable(k);
     let x2 = if r2 == r1 {
         x1
     } else {
