@@ -118,15 +118,21 @@ fn run<M: Measurement>(c: &mut Criterion<M>, name: &str) {
             },
         );
     }
-    let probe = evaluate(
-        &book,
-        &event,
-        &facts,
-        &usage,
-        now,
-        cal,
-        EvalOptions::default(),
-    );
+    // One argument list for every call below, to `evaluate` or to a reused `Evaluator`.
+    macro_rules! run {
+        ($($f:ident).+, $opts:expr) => {
+            $($f).+(
+                black_box(&book),
+                black_box(&event),
+                black_box(&facts),
+                &usage,
+                now,
+                cal,
+                $opts,
+            )
+        };
+    }
+    let probe = run!(evaluate, EvalOptions::default());
     assert!(!probe.effects.is_empty());
 
     let mut g = c.benchmark_group(name);
@@ -136,47 +142,19 @@ fn run<M: Measurement>(c: &mut Criterion<M>, name: &str) {
         ("trace on", EvalOptions::TRACE),
     ];
     for (label, opts) in modes {
-        g.bench_function(label, |b| {
-            b.iter(|| {
-                evaluate(
-                    black_box(&book),
-                    black_box(&event),
-                    black_box(&facts),
-                    &usage,
-                    now,
-                    cal,
-                    opts,
-                )
-            })
-        });
+        g.bench_function(label, |b| b.iter(|| run!(evaluate, opts)));
     }
     // The host's steady state: one `Evaluator` reused, so no allocation per event (same
     // targets). It must give what `evaluate` gives.
     let mut ev = Evaluator::new();
     for _ in 0..2 {
-        let reused = ev.evaluate(
-            &book,
-            &event,
-            &facts,
-            &usage,
-            now,
-            cal,
-            EvalOptions::default(),
-        );
+        let reused = run!(ev.evaluate, EvalOptions::default());
         assert_eq!(reused, &probe);
     }
     for (label, opts) in modes {
         g.bench_function(format!("{label}, reused evaluator"), |b| {
             b.iter(|| {
-                let out = ev.evaluate(
-                    black_box(&book),
-                    black_box(&event),
-                    black_box(&facts),
-                    &usage,
-                    now,
-                    cal,
-                    opts,
-                );
+                let out = run!(ev.evaluate, opts);
                 out.effects.len() + out.trace.len()
             })
         });
