@@ -28,8 +28,8 @@ const GROUP: usize = 16;
 /// member's account (created empty on first use). [`Ledger::execute_batch`] does the same
 /// for many commands, in input order, so each account sees its commands in the order given
 /// and results come back in that order; it only overlaps the memory traffic of
-/// neighbouring commands. The postings
-/// in each [`Outcome::Posted`] are what the host appends to its store.
+/// neighbouring commands. The postings in each [`Outcome::Posted`] are what the host
+/// appends to its store.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     policy: Policy,
@@ -267,8 +267,8 @@ impl Ledger {
     }
 
     /// Reads what each command of a group will touch first (the account, the ends of its
-    /// lots, its key's slot, the record of the purchase it names) with independent loads, so their cache
-    /// misses are in flight together rather than one after another.
+    /// lots, its key's slot, the record of the purchase it names) with independent loads,
+    /// so their cache misses are in flight together rather than one after another.
     fn warm(&self, slots: &[usize], group: &[(PatientId, LedgerCommand)]) {
         let mut sum = 0u64;
         for &i in slots {
