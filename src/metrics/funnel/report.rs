@@ -170,22 +170,17 @@ fn summaries(groups: &[&Tally], steps: usize, threads: usize) -> Vec<Vec<Summary
                 .collect()
         })
     });
-    let mut out: Vec<Vec<Option<Summary>>> = groups
+    // Every (group, step) is one job, so each slot below is overwritten exactly once.
+    let mut out: Vec<Vec<Summary>> = groups
         .iter()
-        .map(|_| (0..steps).map(|_| None).collect())
+        .map(|_| (0..steps).map(|_| summarize(&[])).collect())
         .collect();
     for (g, s, summary) in done.into_iter().flatten() {
         if let Some(slot) = out.get_mut(g).and_then(|v| v.get_mut(s)) {
-            *slot = Some(summary);
+            *slot = summary;
         }
     }
-    out.into_iter()
-        .map(|v| {
-            v.into_iter()
-                .map(|s| s.unwrap_or_else(|| summarize(&[])))
-                .collect()
-        })
-        .collect()
+    out
 }
 
 impl FunnelState {
