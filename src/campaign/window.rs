@@ -86,12 +86,6 @@ impl fmt::Display for WindowMiss {
     }
 }
 
-fn clamp_day(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
-    (1..=day)
-        .rev()
-        .find_map(|d| NaiveDate::from_ymd_opt(year, month, d))
-}
-
 impl Recurrence {
     /// Whether the local date `today` is a day of the recurrence.
     pub fn holds_on(
@@ -99,27 +93,7 @@ impl Recurrence {
         today: NaiveDate,
         birth_date: Option<NaiveDate>,
     ) -> Result<(), WindowMiss> {
-        let hit = match self {
-            Recurrence::MonthDay { day } => {
-                clamp_day(today.year(), today.month(), day) == Some(today)
-            }
-            Recurrence::Weekday { weekday } => today.weekday() == weekday,
-            Recurrence::Anniversary { of } => {
-                let (m, d) = match of {
-                    Anniversary::Birthday => match birth_date {
-                        Some(b) => (b.month(), b.day()),
-                        None => return Err(WindowMiss::NoBirthDate),
-                    },
-                    Anniversary::Date { month, day } => (month, day),
-                };
-                clamp_day(today.year(), m, d) == Some(today)
-            }
-        };
-        if hit {
-            Ok(())
-        } else {
-            Err(WindowMiss::NotARecurrenceDay)
-        }
+        self.holds_on_day(&DayInfo::of(today), birth_date)
     }
 }
 
