@@ -153,6 +153,10 @@ pub struct Patient {
     pub(super) registered_at: DateTime<Utc>,
     pub(super) chronic_files: Vec<ChronicFile>,
     pub(super) consents: ConsentLog,
+    /// When contact details last changed after registration (absent in files written before
+    /// this field existed, and for patients whose contact details never changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) contact_at: Option<DateTime<Utc>>,
     pub(super) deletion: Option<DeletionDeadline>,
     pub(super) anonymised_at: Option<DateTime<Utc>>,
 }
@@ -260,6 +264,11 @@ impl Patient {
         self.chronic_files
             .iter()
             .filter(move |f| f.is_overdue(date))
+    }
+
+    /// When the contact details in force were set: the last contact change, or registration.
+    pub fn contact_changed_at(&self) -> DateTime<Utc> {
+        self.contact_at.unwrap_or(self.registered_at)
     }
 
     /// The consent history.

@@ -123,8 +123,17 @@ pub enum PatientEvent {
 ///
 /// `state` is the patient as loaded (or `None` before registration); `now` and the clinic
 /// calendar come from the host. Returns the events to commit: none when the command changes
-/// nothing (granting a consent already in force under the same policy version, withdrawing one
-/// not in force, an empty contact update), so that retries are harmless.
+/// nothing (a consent record the log already holds, an empty contact update), so that retries
+/// are harmless.
+///
+/// Every value is decided by time, never by the order commands arrive:
+/// - consent commands are always recorded, dated `now`, and the log orders them by time (see
+///   [`ConsentLog`](super::ConsentLog) for the tie rule), so a grant entered late but dated
+///   before a withdrawal never overrides the withdrawal;
+/// - contact details are last-write-wins, so a change dated before the last one is refused
+///   with [`PatientError::Backdated`];
+/// - a chronic file cannot be closed before it was opened (also `Backdated`), nor followed up
+///   before its diagnosis.
 ///
 /// Registering a mobile or resident id that another patient holds is refused by the store
 /// (`StoreError::Duplicate`) at commit, where it is race-free.
@@ -175,19 +184,36 @@ pub fn decide(
             _ => Err(PatientError::Anonymised { id }),
         };
     }
-    let consent = |purpose, action, source: &Label, policy_version: &Label, given_by| {
-        PatientEvent::ConsentRecorded(ConsentRecord {
+    // Every consent command is recorded, dated `now`, unless the log already holds the very
+    // same record (a retry). A "no-op" decided from the record in force would depend on the
+    // order commands arrive: a grant skipped as redundant would be lost once an older
+    // withdrawal arrives late (see `ConsentLog` for the rule).
+    let consent = |purpose, action, source: &Label, policy_version: Option<Label>, given_by| {
+        let record = ConsentRecord {
             purpose,
             action,
             at: now,
             source: source.clone(),
-            policy_version: policy_version.clone(),
+            policy_version,
             given_by,
-        })
+        };
+        if p.consents.contains(&record) {
+            vec![]
+        } else {
+            vec![PatientEvent::ConsentRecorded(record)]
+        }
     };
     match command {
         PatientCommand::Register(_) => Err(PatientError::AlreadyRegistered { id }),
         PatientCommand::UpdateContact(u) => {
+            let since = p.contact_changed_at();
+            if now < since {
+                return Err(PatientError::Backdated {
+                    field: "contact details",
+                    at: now,
+                    since,
+                });
+            }
             let changed = ContactUpdate {
                 mobile: u.mobile.filter(|m| Some(m) != p.mobile()),
                 external_id: u.external_id.clone().filter(|e| Some(e) != p.external_id()),
@@ -214,35 +240,29 @@ pub fn decide(
                     age: p.age_on(today).unwrap_or(0),
                 });
             }
-            let current = p.consents.in_force(*purpose, now);
-            let same = current.is_some_and(|r| {
-                r.action == ConsentAction::Granted && &r.policy_version == policy_version
-            });
-            if same {
-                return Ok(vec![]);
-            }
-            Ok(vec![consent(
+            Ok(consent(
                 *purpose,
                 ConsentAction::Granted,
                 source,
-                policy_version,
+                Some(policy_version.clone()),
                 *given_by,
-            )])
+            ))
         }
         PatientCommand::WithdrawConsent {
             purpose,
             source,
             given_by,
-        } => match p.consents.in_force(*purpose, now) {
-            Some(r) if r.action == ConsentAction::Granted => Ok(vec![consent(
+        } => {
+            // No policy version: the grant a withdrawal ends is the one in force before it, which
+            // the log derives by time. Storing it here would depend on the arrival order.
+            Ok(consent(
                 *purpose,
                 ConsentAction::Withdrawn,
                 source,
-                &r.policy_version,
+                None,
                 *given_by,
-            )]),
-            _ => Ok(vec![]),
-        },
+            ))
+        }
         PatientCommand::OpenChronicFile {
             condition,
             name,
@@ -275,11 +295,19 @@ pub fn decide(
             })])
         }
         PatientCommand::CloseChronicFile { condition } => {
-            p.open_chronic_file(condition)
-                .ok_or_else(|| PatientError::NoOpenChronicFile {
-                    id,
-                    condition: condition.clone(),
-                })?;
+            let file =
+                p.open_chronic_file(condition)
+                    .ok_or_else(|| PatientError::NoOpenChronicFile {
+                        id,
+                        condition: condition.clone(),
+                    })?;
+            if now < file.opened_at {
+                return Err(PatientError::Backdated {
+                    field: "chronic file",
+                    at: now,
+                    since: file.opened_at,
+                });
+            }
             Ok(vec![PatientEvent::ChronicFileClosed {
                 condition: condition.clone(),
                 at: now,
@@ -359,6 +387,7 @@ pub fn apply(state: &mut Option<Patient>, event: &PatientEvent) {
             registered_at: *at,
             chronic_files: vec![],
             consents: ConsentLog::default(),
+            contact_at: None,
             deletion: None,
             anonymised_at: None,
         });
@@ -367,7 +396,12 @@ pub fn apply(state: &mut Option<Patient>, event: &PatientEvent) {
     let Some(p) = state.as_mut() else { return };
     match event {
         PatientEvent::Registered { .. } => {}
-        PatientEvent::ContactUpdated { update, .. } => {
+        PatientEvent::ContactUpdated { update, at } => {
+            // Last write by time wins: an older change replayed after a newer one is stale.
+            if *at < p.contact_changed_at() {
+                return;
+            }
+            p.contact_at = Some(*at);
             if let Some(identity) = p.identity.as_mut() {
                 if let Some(m) = update.mobile {
                     identity.mobile = m;

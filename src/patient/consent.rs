@@ -58,7 +58,8 @@ impl fmt::Display for ConsentPurpose {
 }
 
 /// Whether a record grants or withdraws consent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Ordered grant before withdrawal: at one instant the withdrawal is the one in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentAction {
     /// Consent given.
@@ -68,7 +69,7 @@ pub enum ConsentAction {
 }
 
 /// Who gave or withdrew the consent. Patients under 14 need their guardian (PIPL art. 31).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentGiver {
     /// The patient themself.
@@ -129,35 +130,95 @@ pub struct ConsentRecord {
     pub at: DateTime<Utc>,
     /// Where it was captured.
     pub source: Label,
-    /// The privacy-policy version the patient saw.
-    pub policy_version: Label,
+    /// The privacy-policy version the patient saw: for a grant, the one granted. A withdrawal
+    /// recorded by [`decide`](super::decide) has none: the grant it ends is the one in force
+    /// just before it, which [`ConsentLog::in_force`] derives by time (logs written by
+    /// earlier versions of this crate name it here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<Label>,
     /// The patient or their guardian.
     pub given_by: ConsentGiver,
 }
 
-/// The append-only consent history of one patient, in the order recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+impl ConsentRecord {
+    /// The total order of the log: by time, then, at the same instant, a grant before a
+    /// withdrawal (so the withdrawal is the one in force), then by the remaining fields so that
+    /// even identical instants give one order whatever the order of arrival.
+    fn order_key(&self) -> impl Ord + '_ {
+        (
+            self.at,
+            self.action,
+            self.purpose,
+            self.given_by,
+            &self.source,
+            &self.policy_version,
+        )
+    }
+}
+
+/// The append-only consent history of one patient, kept in time order.
+///
+/// # The rule for records that arrive out of order
+///
+/// Consent is decided by time, never by the order records arrived (PIPL art. 15: a withdrawal
+/// stays a withdrawal even when an older grant is entered after it). The log keeps its records
+/// sorted by their `at`; the record in force for a purpose at an instant is the latest one at
+/// or before it. Two records of one purpose at the same instant are ordered grant first, then
+/// withdrawal, so **at a tie the withdrawal wins**; remaining ties are broken by giver, source
+/// and policy version, so any two logs holding the same records are equal, whatever order the
+/// records were appended in (live through [`decide`](super::decide), replayed through
+/// [`apply`](super::apply), or deserialised). Appending a record the log already holds changes
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(transparent)]
 pub struct ConsentLog {
     records: Vec<ConsentRecord>,
 }
 
+impl<'de> Deserialize<'de> for ConsentLog {
+    /// Accepts the records in any order and sorts them by the log's rule, so a log written by
+    /// an older version (in arrival order) reads back decided by time.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Vec::<ConsentRecord>::deserialize(d)?;
+        let mut log = ConsentLog::default();
+        for r in raw {
+            log.push(r);
+        }
+        Ok(log)
+    }
+}
+
 impl ConsentLog {
-    /// Every record, oldest first.
+    /// Every record, oldest first (ties as in the type's docs).
     pub fn records(&self) -> &[ConsentRecord] {
         &self.records
     }
 
-    pub(crate) fn push(&mut self, record: ConsentRecord) {
-        self.records.push(record);
+    /// Whether the log already holds this exact record.
+    pub fn contains(&self, record: &ConsentRecord) -> bool {
+        self.position(record).is_ok()
     }
 
-    /// The record in force for `purpose` at `at`: the last one recorded at or before `at`.
+    fn position(&self, record: &ConsentRecord) -> Result<usize, usize> {
+        let key = record.order_key();
+        self.records.binary_search_by(|r| r.order_key().cmp(&key))
+    }
+
+    /// Inserts a record at its place in time; a record already held is not added twice.
+    pub(crate) fn push(&mut self, record: ConsentRecord) {
+        if let Err(at) = self.position(&record) {
+            self.records.insert(at, record);
+        }
+    }
+
+    /// The record in force for `purpose` at `at`: the latest one at or before `at` (at a tie,
+    /// the withdrawal).
     pub fn in_force(&self, purpose: ConsentPurpose, at: DateTime<Utc>) -> Option<&ConsentRecord> {
-        self.records
+        let end = self.records.partition_point(|r| r.at <= at);
+        self.records[..end]
             .iter()
             .rev()
-            .find(|r| r.purpose == purpose && r.at <= at)
+            .find(|r| r.purpose == purpose)
     }
 
     /// Whether `purpose` was consented to at `at`. With no record, the answer is no.
@@ -183,7 +244,7 @@ mod tests {
             action,
             at: Utc.with_ymd_and_hms(2026, 1, 1, h, 0, 0).unwrap(),
             source: Label::parse("mini_program").unwrap(),
-            policy_version: Label::parse("v3").unwrap(),
+            policy_version: Some(Label::parse("v3").unwrap()),
             given_by: ConsentGiver::Patient,
         }
     }

@@ -1,6 +1,6 @@
 //! The errors of patient commands and of their fields.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::chronic::{CadenceError, ConditionCode};
 use super::identity::{MobileError, ResidentIdError, TextError};
@@ -85,6 +85,18 @@ pub enum PatientError {
         deadline: NaiveDate,
         /// The clinic's local date at `now`.
         today: NaiveDate,
+    },
+    /// A command dated before the fact it would overwrite or end: contact details last changed
+    /// later, or a chronic file opened later. Last-write-wins values are decided by time, so
+    /// an older change arriving late is refused rather than applied over a newer one.
+    #[error("{field} change at {at} is older than the one in force since {since}")]
+    Backdated {
+        /// `contact details` or `chronic file`.
+        field: &'static str,
+        /// The command's `now`.
+        at: DateTime<Utc>,
+        /// When the value in force was set.
+        since: DateTime<Utc>,
     },
     /// A mobile number did not parse.
     #[error(transparent)]
