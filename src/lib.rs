@@ -91,6 +91,7 @@
 
 pub mod calendar;
 pub mod campaign;
+mod error;
 pub mod followup;
 pub mod id;
 pub mod journey;
@@ -103,3 +104,36 @@ pub mod segment;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+
+mod from_str;
+
+/// The date and time crate of this API (`DateTime<Utc>`, `NaiveDate`, …), re-exported so a
+/// host needs no dependency of its own, and no version mismatch can arise.
+pub use chrono;
+pub use error::Error;
+/// The decimal crate behind [`money::Yuan`], re-exported like [`chrono`].
+pub use rust_decimal;
+/// The decimal type of amounts, rates and factors in this API.
+pub use rust_decimal::Decimal;
+
+/// The names almost every host uses: `use clinic_ops::prelude::*;`.
+///
+/// It holds the vocabulary (calendar, money, ids), the crate [`Error`], the storage ports with
+/// their error and version, the patient's main types, and the third-party types that appear
+/// in signatures. Module functions (`patient::decide`, `points::decide`, …) stay behind
+/// their module's name, where they read best.
+pub mod prelude {
+    pub use crate::Error;
+    pub use crate::calendar::{ClinicCalendar, Period};
+    pub use crate::id::{
+        CampaignId, ClinicId, DoctorId, LotId, PatientId, PurchaseId, StaffId, TaskId, VisitId,
+    };
+    pub use crate::money::{Points, SignedYuan, Yuan};
+    pub use crate::patient::{ConsentPurpose, Patient, PatientCommand, PatientEvent};
+    pub use crate::store::{
+        LedgerStore, PatientStore, ReferralStore, StoreError, TaskStore, UsageStore, Version,
+        Versioned,
+    };
+    pub use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+    pub use rust_decimal::Decimal;
+}

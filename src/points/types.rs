@@ -71,6 +71,18 @@ impl Multiplier {
     }
 }
 
+/// `×2`, `×1.5`, `×0.75`: the factor, as a member-day poster writes it.
+impl fmt::Display for Multiplier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, frac) = (self.0 / 100, self.0 % 100);
+        match frac {
+            0 => write!(f, "×{whole}"),
+            f10 if f10 % 10 == 0 => write!(f, "×{whole}.{}", f10 / 10),
+            _ => write!(f, "×{whole}.{frac:02}"),
+        }
+    }
+}
+
 impl Default for Multiplier {
     fn default() -> Self {
         Multiplier::ONE
@@ -97,6 +109,13 @@ impl From<Multiplier> for u32 {
 pub struct EarnRate {
     points: u32,
     per_yuan: u32,
+}
+
+/// `3 points per ¥2`.
+impl fmt::Display for EarnRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} points per ¥{}", self.points, self.per_yuan)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -410,5 +429,16 @@ mod tests {
         let json = serde_json::to_string(&gold).unwrap();
         assert_eq!(serde_json::from_str::<TierCode>(&json).unwrap(), gold);
         assert!(serde_json::from_str::<TierCode>("\"\"").is_err());
+    }
+
+    #[test]
+    fn multiplier_and_rate_display() {
+        let m = |p| Multiplier::percent(p).unwrap().to_string();
+        assert_eq!(m(100), "×1");
+        assert_eq!(m(200), "×2");
+        assert_eq!(m(150), "×1.5");
+        assert_eq!(m(75), "×0.75");
+        assert_eq!(m(105), "×1.05");
+        assert_eq!(EarnRate::new(3, 2).unwrap().to_string(), "3 points per ¥2");
     }
 }
