@@ -127,6 +127,10 @@ impl From<CsatScore> for u8 {
 }
 
 /// NPS answers counted by class. Tallies over disjoint answers [`merge`](Self::merge) exactly.
+///
+/// Counts saturate at `u64::MAX` rather than overflow (the rule of
+/// [`Rate::merge`](crate::metrics::rates::Rate::merge)): the fields are public, so a tally may
+/// hold any numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct NpsTally {
     /// Answers 9–10.
@@ -141,15 +145,17 @@ impl NpsTally {
     /// Counts one answer.
     pub fn add(&mut self, s: NpsScore) {
         match s.0 {
-            9..=10 => self.promoters += 1,
-            7..=8 => self.passives += 1,
-            _ => self.detractors += 1,
+            9..=10 => self.promoters = self.promoters.saturating_add(1),
+            7..=8 => self.passives = self.passives.saturating_add(1),
+            _ => self.detractors = self.detractors.saturating_add(1),
         }
     }
 
     /// All answers.
     pub fn responses(&self) -> u64 {
-        self.promoters + self.passives + self.detractors
+        self.promoters
+            .saturating_add(self.passives)
+            .saturating_add(self.detractors)
     }
 
     /// NPS in `[−100, 100]`, or `None` without answers.
@@ -161,14 +167,16 @@ impl NpsTally {
     /// The sum of two tallies.
     pub fn merge(self, o: NpsTally) -> NpsTally {
         NpsTally {
-            promoters: self.promoters + o.promoters,
-            passives: self.passives + o.passives,
-            detractors: self.detractors + o.detractors,
+            promoters: self.promoters.saturating_add(o.promoters),
+            passives: self.passives.saturating_add(o.passives),
+            detractors: self.detractors.saturating_add(o.detractors),
         }
     }
 }
 
 /// CSAT answers counted. Tallies over disjoint answers [`merge`](Self::merge) exactly.
+///
+/// Counts saturate at `u64::MAX` rather than overflow, as [`NpsTally`]'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct CsatTally {
     /// Answers 4–5.
@@ -180,8 +188,8 @@ pub struct CsatTally {
 impl CsatTally {
     /// Counts one answer.
     pub fn add(&mut self, s: CsatScore) {
-        self.responses += 1;
-        self.satisfied += u64::from(s.0 >= 4);
+        self.responses = self.responses.saturating_add(1);
+        self.satisfied = self.satisfied.saturating_add(u64::from(s.0 >= 4));
     }
 
     /// The share of 4–5 answers in `[0, 1]`, or `None` without answers.
@@ -192,8 +200,8 @@ impl CsatTally {
     /// The sum of two tallies.
     pub fn merge(self, o: CsatTally) -> CsatTally {
         CsatTally {
-            satisfied: self.satisfied + o.satisfied,
-            responses: self.responses + o.responses,
+            satisfied: self.satisfied.saturating_add(o.satisfied),
+            responses: self.responses.saturating_add(o.responses),
         }
     }
 }
@@ -251,6 +259,28 @@ mod tests {
         );
         assert!(serde_json::from_str::<NpsScore>("12").is_err());
         assert_eq!(serde_json::from_str::<CsatScore>("4").unwrap().get(), 4);
+    }
+
+    /// Merging or counting past `u64::MAX` overflowed (a panic in debug, a wrap in release).
+    #[test]
+    fn tallies_saturate_instead_of_overflowing() {
+        let full = NpsTally {
+            promoters: u64::MAX,
+            passives: 1,
+            detractors: 0,
+        };
+        assert_eq!(full.responses(), u64::MAX);
+        let mut m = full.merge(full);
+        assert_eq!((m.promoters, m.passives), (u64::MAX, 2));
+        m.add(NpsScore::new(10).unwrap());
+        assert_eq!(m.promoters, u64::MAX);
+        let c = CsatTally {
+            satisfied: u64::MAX,
+            responses: u64::MAX,
+        };
+        let mut c = c.merge(c);
+        c.add(CsatScore::new(5).unwrap());
+        assert_eq!((c.satisfied, c.responses), (u64::MAX, u64::MAX));
     }
 
     #[test]

@@ -194,6 +194,33 @@ pub enum FunnelError {
     /// Two states of different funnels.
     #[error("funnel states come from different funnels and cannot merge")]
     MergeMismatch,
+    /// Two states whose patients together exceed what a `u64` counts.
+    #[error("funnel states of {left} and {right} patients are too many to merge")]
+    PatientCountOverflow {
+        /// Patients of the state merged into.
+        left: u64,
+        /// Patients of the state merged in.
+        right: u64,
+    },
+    /// A list in a deserialised state longer than its limit; refused while reading, before
+    /// the rest of the list is read.
+    #[error("funnel state {field} has more than {max} entries")]
+    StateListTooLong {
+        /// Which list.
+        field: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A deserialised state whose numbers no compute or merge produces.
+    #[error("funnel state {field} is {value}: {rule}")]
+    BadState {
+        /// Where in the state, as a path (`by_value[Value(3)].seconds[2] length`).
+        field: String,
+        /// The value found.
+        value: u64,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
     /// Columns of different lengths.
     #[error("event columns differ in length: patient {patient}, kind {kind}, at {at}")]
     ColumnLengths {

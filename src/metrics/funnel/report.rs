@@ -215,16 +215,14 @@ impl FunnelState {
             })
             .collect();
         values.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Summed tally by tally, the state's own shape, so that a spec of another funnel
+        // cannot make it fail (the rows then carry the state's counts under its labels).
         let other = (values.len() > max_values).then(|| {
-            let mut other = FunnelState::empty(spec);
-            for (_, v, t) in values.iter().skip(max_values) {
-                let mut one = FunnelState::empty(spec);
-                one.by_value.insert(BreakdownKey::Value(*v), (*t).clone());
-                one.total = (*t).clone();
-                // Same funnel on both sides, so the merge cannot fail.
-                let _ = other.merge(&one);
+            let mut other = Tally::new(self.steps);
+            for (_, _, t) in values.iter().skip(max_values) {
+                other.merge(t);
             }
-            other.total
+            other
         });
         let unattributed = self.by_value.get(&BreakdownKey::Unattributed);
         // Every group in the order of the report: all patients, the top values, the rest,

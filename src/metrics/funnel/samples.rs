@@ -40,6 +40,11 @@ impl Samples {
         }
     }
 
+    /// How many samples.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The samples as slices, in no particular order.
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &[u32]> {
         self.done

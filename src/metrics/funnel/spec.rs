@@ -9,7 +9,14 @@ use crate::id::{ClinicId, DoctorId};
 use crate::metrics::event::{ChannelCode, EventKind, JourneyEvent};
 
 /// The most steps a funnel may have, as in ClickHouse's `windowFunnel`.
+///
+/// The same limit holds for a deserialised [`FunnelState`](super::FunnelState).
 pub const MAX_STEPS: usize = 32;
+
+// Step k is bit k of an optional mask and of a patient's reach (arrays of 34), and bit k - 1
+// of an event mask, below `EXCLUSION_BIT`: every shift by a step number stays in range only
+// while the steps fit in 32.
+const _: () = assert!(MAX_STEPS <= 32);
 
 /// How a patient's steps must follow each other.
 ///
@@ -341,23 +348,8 @@ impl FunnelSpec {
     /// - [`FunnelError::OptionalFirstStep`] when step 1 is optional;
     /// - [`FunnelError::OptionalUnordered`] for an optional step in an unordered funnel.
     pub fn new(steps: Vec<Step>, window: Window, mode: FunnelMode) -> Result<Self, FunnelError> {
-        if steps.is_empty() {
-            return Err(FunnelError::NoSteps);
-        }
-        if steps.len() > MAX_STEPS {
-            return Err(FunnelError::TooManySteps {
-                count: steps.len(),
-                max: MAX_STEPS,
-            });
-        }
-        if steps.first().is_some_and(|s| s.optional) {
-            return Err(FunnelError::OptionalFirstStep);
-        }
-        if mode == FunnelMode::Unordered
-            && let Some(pos) = steps.iter().position(|s| s.optional)
-        {
-            return Err(FunnelError::OptionalUnordered { step: pos + 1 });
-        }
+        check_step_count(steps.len())?;
+        check_optional(steps.len(), mode, optional_mask_of(&steps))?;
         Ok(FunnelSpec {
             steps,
             window,
@@ -381,14 +373,7 @@ impl FunnelSpec {
     ///
     /// [`FunnelError::BadAttributionStep`] when `Attribution::Step(n)` names no step.
     pub fn with_breakdown(mut self, breakdown: Breakdown) -> Result<Self, FunnelError> {
-        if let Attribution::Step(n) = breakdown.attribution
-            && (n == 0 || usize::from(n) > self.steps.len())
-        {
-            return Err(FunnelError::BadAttributionStep {
-                step: n,
-                steps: self.steps.len(),
-            });
-        }
+        check_breakdown(self.steps.len(), breakdown)?;
         self.breakdown = Some(breakdown);
         Ok(self)
     }
@@ -454,12 +439,75 @@ impl FunnelSpec {
     }
 
     pub(crate) fn optional_mask(&self) -> u64 {
-        self.steps
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.optional)
-            .fold(0, |m, (i, _)| m | 1 << (i + 1))
+        optional_mask_of(&self.steps)
     }
+}
+
+/// Bit k set for each optional step k (1-based). Only called on at most [`MAX_STEPS`] steps,
+/// so the shift stays below 64.
+fn optional_mask_of(steps: &[Step]) -> u64 {
+    steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.optional)
+        .fold(0, |m, (i, _)| m | 1 << (i + 1))
+}
+
+// The checks below are shared by the spec's constructors and a deserialised
+// `FunnelState`, so that serde accepts exactly the funnels the constructors build.
+
+/// `1..=MAX_STEPS` steps.
+pub(crate) fn check_step_count(steps: usize) -> Result<(), FunnelError> {
+    if steps == 0 {
+        return Err(FunnelError::NoSteps);
+    }
+    if steps > MAX_STEPS {
+        return Err(FunnelError::TooManySteps {
+            count: steps,
+            max: MAX_STEPS,
+        });
+    }
+    Ok(())
+}
+
+/// An optional-step mask (bit k for step k) for a funnel of `steps` steps, already checked by
+/// [`check_step_count`]: only steps 2..=steps, and none in an unordered funnel.
+pub(crate) fn check_optional(
+    steps: usize,
+    mode: FunnelMode,
+    optional: u64,
+) -> Result<(), FunnelError> {
+    if optional & 0b10 != 0 {
+        return Err(FunnelError::OptionalFirstStep);
+    }
+    if mode == FunnelMode::Unordered && optional != 0 {
+        return Err(FunnelError::OptionalUnordered {
+            step: optional.trailing_zeros() as usize,
+        });
+    }
+    // Bits 0..=steps; `steps <= MAX_STEPS < 63` keeps the shift in range.
+    let in_range = u32::try_from(steps + 1)
+        .ok()
+        .and_then(|b| 1u64.checked_shl(b))
+        .map_or(u64::MAX, |b| b - 1);
+    if optional & !in_range != 0 || optional & 1 != 0 {
+        return Err(FunnelError::BadState {
+            field: "optional".to_owned(),
+            value: optional,
+            rule: "only steps 2 to the last may be optional (bit k for step k)",
+        });
+    }
+    Ok(())
+}
+
+/// `Attribution::Step(n)` names one of the `steps` steps.
+pub(crate) fn check_breakdown(steps: usize, breakdown: Breakdown) -> Result<(), FunnelError> {
+    if let Attribution::Step(n) = breakdown.attribution
+        && (n == 0 || usize::from(n) > steps)
+    {
+        return Err(FunnelError::BadAttributionStep { step: n, steps });
+    }
+    Ok(())
 }
 
 /// The mask bit of an exclusion match.

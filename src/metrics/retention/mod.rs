@@ -99,6 +99,12 @@ pub enum RetentionError {
     /// Two matrices computed with different specs cannot be merged.
     #[error("cannot merge retention matrices computed with different specs")]
     SpecMismatch,
+    /// Merged counts of one cohort past `u64::MAX`.
+    #[error("merged retention counts of the cohort starting {start} exceed u64::MAX")]
+    CountOverflow {
+        /// The cohort's start.
+        start: NaiveDate,
+    },
 }
 
 /// How patients are assigned to cohorts.
@@ -271,10 +277,34 @@ impl RetentionMatrix {
     ///
     /// # Errors
     ///
-    /// [`RetentionError::SpecMismatch`] when the specs differ.
+    /// - [`RetentionError::SpecMismatch`] when the specs differ;
+    /// - [`RetentionError::CountOverflow`] when a cohort's counts add up past `u64::MAX`.
+    ///
+    /// On an error `self` is unchanged.
     pub fn merge(&mut self, other: &RetentionMatrix) -> Result<(), RetentionError> {
         if self.spec != other.spec {
             return Err(RetentionError::SpecMismatch);
+        }
+        // Every sum is checked before anything moves, so that a refused merge changes nothing;
+        // the adds below then cannot overflow.
+        let mine: std::collections::BTreeMap<i64, &Cohort> = self
+            .cohort_index
+            .iter()
+            .copied()
+            .zip(&self.cohorts)
+            .collect();
+        for (idx, c) in other.cohort_index.iter().zip(&other.cohorts) {
+            if let Some(row) = mine.get(idx) {
+                let fits = row.size.checked_add(c.size).is_some()
+                    && row
+                        .retained
+                        .iter()
+                        .zip(&c.retained)
+                        .all(|(a, b)| a.checked_add(*b).is_some());
+                if !fits {
+                    return Err(RetentionError::CountOverflow { start: c.start });
+                }
+            }
         }
         let mut rows: std::collections::BTreeMap<i64, Cohort> = std::collections::BTreeMap::new();
         let mine = std::mem::take(&mut self.cohorts);
@@ -285,9 +315,9 @@ impl RetentionMatrix {
         for (&idx, c) in other.cohort_index.iter().zip(&other.cohorts) {
             match rows.get_mut(&idx) {
                 Some(row) => {
-                    row.size += c.size;
+                    row.size = row.size.saturating_add(c.size);
                     for (a, b) in row.retained.iter_mut().zip(&c.retained) {
-                        *a += b;
+                        *a = a.saturating_add(*b);
                     }
                 }
                 None => {
@@ -423,6 +453,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Merged cells used a bare `+`: a panic in debug, a wrapped count in release.
+    #[test]
+    fn merge_refuses_overflow_and_leaves_the_matrix_unchanged() {
+        let spec = RetentionSpec::new(Period::Day, 2).unwrap();
+        let t = [ts(2026, 3, 2, 1), ts(2026, 3, 3, 1)];
+        let m = retention_indexed(&[0, 0], &t, &spec, ClinicCalendar::CHINA).unwrap();
+        let mut big = m.clone();
+        big.cohorts[0].retained[1] = u64::MAX;
+        let before = big.clone();
+        assert_eq!(
+            big.merge(&m),
+            Err(RetentionError::CountOverflow {
+                start: m.cohorts()[0].start
+            })
+        );
+        assert_eq!(big, before);
+        let mut sum = m.clone();
+        sum.merge(&m).unwrap();
+        assert_eq!(sum.cohorts()[0].retained, vec![2, 2]);
     }
 
     #[test]
