@@ -412,7 +412,54 @@ pub struct FunnelState {
     pub(crate) patients: u64,
     pub(crate) excluded: u64,
     pub(crate) total: Tally,
+    #[serde(with = "by_value_pairs")]
     pub(crate) by_value: BTreeMap<BreakdownKey, Tally>,
+}
+
+/// The breakdown values as a list of `[key, tally]` pairs: a map keyed by `{"value": 7}` has
+/// no JSON form (JSON keys are strings), and shards exchange states as JSON too. A key given
+/// twice is refused rather than one of its tallies silently dropped.
+mod by_value_pairs {
+    use super::{BreakdownKey, Tally};
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use serde::ser::{SerializeSeq, Serializer};
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    pub(super) fn serialize<S: Serializer>(
+        map: &BTreeMap<BreakdownKey, Tally>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(map.len()))?;
+        for pair in map {
+            seq.serialize_element(&pair)?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<BreakdownKey, Tally>, D::Error> {
+        struct Pairs;
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = BTreeMap<BreakdownKey, Tally>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of [breakdown key, tally] pairs")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some((key, tally)) = seq.next_element::<(BreakdownKey, Tally)>()? {
+                    if map.insert(key, tally).is_some() {
+                        return Err(A::Error::custom(format_args!(
+                            "by_value: breakdown key {key:?} is given twice"
+                        )));
+                    }
+                }
+                Ok(map)
+            }
+        }
+        d.deserialize_seq(Pairs)
+    }
 }
 
 /// The serde shape of [`FunnelState`], checked on the way in.
@@ -426,6 +473,7 @@ struct RawFunnelState {
     patients: u64,
     excluded: u64,
     total: Tally,
+    #[serde(with = "by_value_pairs")]
     by_value: BTreeMap<BreakdownKey, Tally>,
 }
 
@@ -685,7 +733,7 @@ mod tests {
             json!({"steps":3,"mode":"default","window":100,"optional":4,"breakdown":null,
                 "patients":3,"excluded":0,
                 "total":{"by_level":[1,0,0,2],"optional_hits":[0,1,0],"seconds":[[],[5],[9,50]]},
-                "by_value":{}})
+                "by_value":[]})
         );
         assert_eq!(read(&v), Ok(s));
         let t = Tally::default();
@@ -775,7 +823,7 @@ mod tests {
             ),
             (
                 "/by_value",
-                json!({"unattributed": v["total"]}),
+                json!([["unattributed", v["total"]]]),
                 "by_value length is 1",
             ),
             ("/window", json!(0), "funnel window is zero"),
@@ -796,15 +844,17 @@ mod tests {
 
     #[test]
     fn breakdown_values_add_up_to_the_total() {
-        // JSON holds only the unattributed key, which is enough to check the sums.
         let mut v = serde_json::to_value(state()).unwrap_or_default();
         v["breakdown"] = json!({"dimension":"doctor","attribution":"first_touch"});
         let total = v["total"].clone();
-        v["by_value"] = json!({"unattributed": total});
+        v["by_value"] = json!([["unattributed", total]]);
         let s = read(&v);
         assert!(s.is_ok(), "{s:?}");
+        let mut twice = v.clone();
+        twice["by_value"] = json!([["unattributed", total], ["unattributed", total]]);
+        assert!(read(&twice).is_err());
         let mut fewer = v.clone();
-        fewer["by_value"]["unattributed"]["by_level"] = json!([0, 0, 0, 2]);
+        fewer["by_value"][0][1]["by_level"] = json!([0, 0, 0, 2]);
         refused(&fewer, "by_value by_level is 0");
         fewer["patients"] = json!(2);
         fewer["total"]["by_level"] = json!([0, 0, 0, 2]);
