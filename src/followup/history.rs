@@ -31,6 +31,13 @@ pub enum FollowUpEvent {
         /// What happened.
         record: OutcomeRecord,
     },
+    /// The patient was anonymised: every task, with the conditions, drugs and dates in its
+    /// reason, is removed for good, and no task is ever planned again. Decided by
+    /// [`FollowUpHistory::anonymise`].
+    Anonymised {
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Every task planned for one patient and its outcome: the state the planner reads to know
@@ -43,12 +50,18 @@ pub struct FollowUpHistory {
     /// Derived from `tasks`, kept so the planner's hot loop need not scan for it.
     #[serde(skip)]
     opted_out_at: Option<DateTime<Utc>>,
+    /// Left out of the serde form until set, so histories of live patients keep the form
+    /// they always had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    anonymised_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Deserialize)]
 struct RawHistory {
     patient: PatientId,
     tasks: BTreeMap<TaskId, TaskRecord>,
+    #[serde(default)]
+    anonymised_at: Option<DateTime<Utc>>,
 }
 
 impl From<RawHistory> for FollowUpHistory {
@@ -64,6 +77,7 @@ impl From<RawHistory> for FollowUpHistory {
             patient: r.patient,
             tasks: r.tasks,
             opted_out_at,
+            anonymised_at: r.anonymised_at,
         }
     }
 }
@@ -75,6 +89,7 @@ impl FollowUpHistory {
             patient,
             tasks: BTreeMap::new(),
             opted_out_at: None,
+            anonymised_at: None,
         }
     }
 
@@ -108,13 +123,39 @@ impl FollowUpHistory {
         self.opted_out_at
     }
 
+    /// When the patient was anonymised, if they were: the history then holds no task and
+    /// never will again.
+    pub fn anonymised_at(&self) -> Option<DateTime<Utc>> {
+        self.anonymised_at
+    }
+
+    /// Decides the events that erase this history because its patient is anonymised: none
+    /// when it already is (so a retried erasure is harmless), else one
+    /// [`FollowUpEvent::Anonymised`].
+    ///
+    /// Every task goes, not only its reason: the rule key (`diabetes_call`), the task kind
+    /// and the task id (a hash over the condition code or drug, easily reversed over the
+    /// short list of codes) each tell the patient's conditions. Erasing a patient who has no
+    /// stored history yet still commits this event (on [`FollowUpHistory::new`]), so that a
+    /// plan decided before the erasure and committed after it plants nothing.
+    ///
+    /// A host erases every port at once with `store::erase_patient`.
+    #[must_use]
+    pub fn anonymise(&self, at: DateTime<Utc>) -> Vec<FollowUpEvent> {
+        if self.anonymised_at.is_some() {
+            vec![]
+        } else {
+            vec![FollowUpEvent::Anonymised { at }]
+        }
+    }
+
     /// Applies one event. Events are facts already decided, so this never fails; an event for
-    /// another patient, a task planned twice, or an outcome for an unknown task or one that
-    /// already has an outcome changes nothing.
+    /// another patient, a task planned twice or after anonymisation, or an outcome for an
+    /// unknown task or one that already has an outcome changes nothing.
     pub fn apply(&mut self, event: &FollowUpEvent) {
         match event {
             FollowUpEvent::TaskPlanned(task) => {
-                if task.patient == self.patient {
+                if task.patient == self.patient && self.anonymised_at.is_none() {
                     self.tasks.entry(task.id).or_insert_with(|| TaskRecord {
                         task: task.clone(),
                         outcome: None,
@@ -129,6 +170,14 @@ impl FollowUpHistory {
                     if record.outcome == Outcome::OptedOut {
                         self.opted_out_at = self.opted_out_at.max(Some(record.at));
                     }
+                }
+            }
+            FollowUpEvent::Anonymised { at } => {
+                if self.anonymised_at.is_none() {
+                    self.tasks.clear();
+                    // Derived from the tasks, which are gone.
+                    self.opted_out_at = None;
+                    self.anonymised_at = Some(*at);
                 }
             }
         }
@@ -181,5 +230,141 @@ pub fn record_outcome(
             recorded: existing.outcome,
             given: outcome,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::followup::{Priority, Reason, RuleKey, TaskChannel, TaskKind, task_id};
+    use crate::patient::{ConditionCode, ConsentPurpose};
+    use chrono::{Days, NaiveDate};
+    use proptest::prelude::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_772_416_800 + secs, 0).unwrap_or_default()
+    }
+
+    /// A chronic follow-up task `n` for patient 1: its reason names the condition.
+    fn diabetes_task(n: u64) -> Task {
+        let patient = PatientId::new(1);
+        let rule = RuleKey::parse("diabetes_call").unwrap();
+        let due = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap() + Days::new(n);
+        Task {
+            id: task_id(patient, &rule, due, Some("E11"), 0),
+            patient,
+            rule,
+            kind: TaskKind::ChronicFollowUp,
+            occurrence: due,
+            attempt: 0,
+            due_on: due,
+            due_at: None,
+            channel: TaskChannel::Call,
+            assignee: Some(StaffId::new(1)),
+            priority: Priority::Normal,
+            purpose: ConsentPurpose::CareReminder,
+            reason: Reason::ChronicFollowUp {
+                condition: ConditionCode::parse("E11").unwrap(),
+                name: "2型糖尿病".into(),
+                last: None,
+                per_year: 4,
+            },
+        }
+    }
+
+    fn opted_out(task: &Task, secs: i64) -> FollowUpEvent {
+        FollowUpEvent::OutcomeRecorded {
+            task: task.id,
+            record: OutcomeRecord {
+                outcome: Outcome::OptedOut,
+                at: at(secs),
+                by: None,
+            },
+        }
+    }
+
+    #[test]
+    fn anonymising_removes_every_task_and_keeps_them_out() {
+        let t = diabetes_task(1);
+        let mut h = FollowUpHistory::replay(
+            PatientId::new(1),
+            &[FollowUpEvent::TaskPlanned(t.clone()), opted_out(&t, 5)],
+        );
+        assert_eq!(h.opted_out_at(), Some(at(5)));
+        let erase = h.anonymise(at(10));
+        assert_eq!(erase, vec![FollowUpEvent::Anonymised { at: at(10) }]);
+        h.apply(&erase[0]);
+        assert!(h.is_empty());
+        assert_eq!(h.opted_out_at(), None);
+        assert_eq!(h.anonymised_at(), Some(at(10)));
+        // A plan decided before the erasure and committed after it plants nothing.
+        h.apply(&FollowUpEvent::TaskPlanned(diabetes_task(2)));
+        assert!(h.is_empty());
+        // Erasing again decides nothing and a replayed second event keeps the first time.
+        assert!(h.anonymise(at(20)).is_empty());
+        h.apply(&FollowUpEvent::Anonymised { at: at(20) });
+        assert_eq!(h.anonymised_at(), Some(at(10)));
+    }
+
+    #[test]
+    fn the_serde_form_of_a_live_history_is_unchanged() {
+        let h = FollowUpHistory::replay(
+            PatientId::new(1),
+            &[FollowUpEvent::TaskPlanned(diabetes_task(1))],
+        );
+        let json = serde_json::to_value(&h).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["patient", "tasks"]);
+        let old_form = r#"{"patient":1,"tasks":{}}"#;
+        let back: FollowUpHistory = serde_json::from_str(old_form).unwrap();
+        assert_eq!(back, FollowUpHistory::new(PatientId::new(1)));
+    }
+
+    #[test]
+    fn an_anonymised_history_round_trips_without_its_tasks() {
+        let mut h = FollowUpHistory::replay(
+            PatientId::new(1),
+            &[FollowUpEvent::TaskPlanned(diabetes_task(1))],
+        );
+        h.apply(&FollowUpEvent::Anonymised { at: at(3) });
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(!json.contains("E11") && !json.contains("糖尿病"), "{json}");
+        assert_eq!(serde_json::from_str::<FollowUpHistory>(&json).unwrap(), h);
+    }
+
+    fn arb_event() -> impl Strategy<Value = FollowUpEvent> {
+        prop_oneof![
+            (0u64..6).prop_map(|n| FollowUpEvent::TaskPlanned(diabetes_task(n))),
+            (0u64..6, 0i64..100).prop_map(|(n, s)| opted_out(&diabetes_task(n), s)),
+            (0i64..100).prop_map(|s| FollowUpEvent::Anonymised { at: at(s) }),
+        ]
+    }
+
+    proptest! {
+        /// Once an `Anonymised` event is applied, whatever came before or after, the history
+        /// holds no task, reports no opt-out, serialises without the condition, and keeps the
+        /// first erasure's time.
+        #[test]
+        fn nothing_survives_or_follows_an_erasure(
+            before in proptest::collection::vec(arb_event(), 0..12),
+            when in 0i64..100,
+            after in proptest::collection::vec(arb_event(), 0..12),
+        ) {
+            let mut h = FollowUpHistory::replay(PatientId::new(1), &before);
+            let first = h.anonymised_at();
+            for e in h.anonymise(at(when)) {
+                h.apply(&e);
+            }
+            for e in &after {
+                h.apply(e);
+            }
+            prop_assert!(h.is_empty());
+            prop_assert_eq!(h.opted_out_at(), None);
+            prop_assert_eq!(h.anonymised_at(), Some(first.unwrap_or(at(when))));
+            prop_assert!(h.anonymise(at(when)).is_empty());
+            let json = serde_json::to_string(&h).unwrap();
+            prop_assert!(!json.contains("E11") && !json.contains("糖尿病"));
+            prop_assert_eq!(serde_json::from_str::<FollowUpHistory>(&json).unwrap(), h);
+        }
     }
 }

@@ -12,6 +12,25 @@
 //! - A uniqueness violation (a mobile number already held by another patient) is
 //!   [`StoreError::Duplicate`], with the key masked.
 //!
+//! # Erasure
+//!
+//! Anonymising a patient (PIPL art. 47) must reach every port that holds their personal or
+//! health data. [`erase_patient`] does it in one call over [`PersonalDataPorts`], which
+//! names each such port, so a host cannot forget one:
+//!
+//! | Port | Holds | On erasure |
+//! |---|---|---|
+//! | [`PatientStore`] | name, mobile, resident id, external id, owner, chronic files | [`PatientCommand::Anonymise`](crate::patient::PatientCommand::Anonymise) |
+//! | [`TaskStore`] | task reasons naming conditions (`2型糖尿病`), drugs, visit and birth dates | [`FollowUpHistory::anonymise`](crate::followup::FollowUpHistory::anonymise): every task goes |
+//! | [`LedgerStore`] | points postings: amounts, purchase ids, times, a hash of the product category | kept: a financial record, append-only; no name, contact or condition |
+//! | [`ReferralStore`] | who referred whom, and when, by patient id | kept: ids and times only |
+//! | [`UsageStore`] | campaign counters, some per patient id | kept: counts only |
+//!
+//! What is kept is keyed by the pseudonymous [`PatientId`](crate::id::PatientId) alone; once
+//! the patient is anonymised no port links that id to a person. An adapter must also make
+//! the erased values unrecoverable from its storage (old row versions, logs, free pages);
+//! `testkit::erasure` scans an adapter's raw bytes for them.
+//!
 //! [`memory`] holds the in-memory reference adapters. The SQLite adapter lives in its own
 //! crate, `clinic-ops-sqlite`. Async hosts call the pure core directly and wrap these ports as
 //! they see fit.
@@ -19,6 +38,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod erasure;
 mod ledger;
 pub mod memory;
 mod patient;
@@ -26,6 +46,7 @@ mod referral;
 mod task;
 mod usage;
 
+pub use erasure::{Erased, PersonalDataPorts, erase_patient};
 pub use ledger::{LedgerStore, stage_ledger_append};
 pub use patient::{PatientStore, StagedPatient, stage_patient_commit};
 pub use referral::{ReferralStore, stage_referral_commit};

@@ -9,7 +9,8 @@ use crate::patient::{MobileNumber, Patient, PatientEvent, ResidentId};
 /// The store keeps each patient's current state (the result of applying its events), not
 /// the event history: anonymisation must really erase personal data (PIPL art. 47), and an
 /// append-only history of registrations would keep it. Adapters apply committed events with
-/// [`crate::patient::apply`].
+/// [`crate::patient::apply`]. Erasure goes through [`super::erase_patient`], which also
+/// reaches the other ports that hold the patient's data.
 ///
 /// Mobile numbers and resident ids are unique across live patients: a commit whose events
 /// claim one that another patient holds fails with [`StoreError::Duplicate`] and writes

@@ -10,6 +10,10 @@ use crate::id::PatientId;
 /// [`crate::followup::Plan::events`] and [`crate::followup::record_outcome`] decide the
 /// events, and `commit` writes them if the history is still at the version loaded. Adapters
 /// apply committed events with [`FollowUpHistory::apply`] (through [`stage_task_commit`]).
+///
+/// Task reasons name conditions, drugs and dates: health data. Erasing a patient commits
+/// [`FollowUpHistory::anonymise`]'s event here, which [`super::erase_patient`] does, and an
+/// adapter must leave no copy of the old history in its storage.
 pub trait TaskStore {
     /// Loads a patient's follow-up history and its version.
     ///

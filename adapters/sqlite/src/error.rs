@@ -93,6 +93,16 @@ pub enum SqliteError {
         /// Its value.
         value: String,
     },
+    /// An anonymisation is committed, but another connection still reads a snapshot taken
+    /// before it, so the write-ahead log that holds the old page images cannot be truncated
+    /// yet. End that read transaction and call
+    /// [`SqliteStore::complete_erasure`](crate::SqliteStore::complete_erasure) again (or
+    /// just write: the next write on any handle retries).
+    #[error("{}: erased data is still in the write-ahead log: another connection reads an older snapshot", .path.display())]
+    ErasureBlocked {
+        /// The file.
+        path: PathBuf,
+    },
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -36,10 +36,20 @@
 //!   [`StoreError::Backend`](clinic_ops::store::StoreError::Backend) around a
 //!   [`SqliteError`].
 //! - **State, not history.** As the ports require, each aggregate's current state is one
-//!   JSON row: anonymising a patient rewrites the row, and `secure_delete` overwrites the
-//!   old bytes in the file. The points ledger, append-only by design, is one row per append
+//!   JSON row; no event is stored. The points ledger, append-only by design, is one row per append
 //!   (a JSON array of its postings, keyed by the version it made), and each handle keeps
 //!   the postings it has decoded so that a later load reads only the newer appends.
+//! - **Erasure.** Anonymising a patient ([`clinic_ops::store::erase_patient`]) rewrites
+//!   the patient's row and the follow-up history's row. `secure_delete = ON` zeroes the
+//!   bytes the rewrite frees, in the page and in free pages; and since the write-ahead log
+//!   still holds the page images written before, the anonymising commit truncates it
+//!   (`wal_checkpoint(TRUNCATE)`). A connection reading a snapshot older than the erasure
+//!   may still read the old row, so the truncation waits for it (250 ms), then is left to
+//!   the next write on any handle (or the next open for writing);
+//!   [`SqliteStore::erasure_pending`] tells whether one is unfinished and
+//!   [`SqliteStore::complete_erasure`] finishes it or returns
+//!   [`SqliteError::ErasureBlocked`]. Once none is pending, no file of the database (main,
+//!   `-wal`, `-shm`) holds an erased byte: the conformance test scans them all.
 //! - **Sharing.** Handles on one file, in one process or several, see each other's
 //!   commits; `BEGIN IMMEDIATE` makes writers queue (up to a 10 s busy timeout) and the
 //!   version check turns a lost race into a conflict.
@@ -92,6 +102,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+mod erasure;
 mod error;
 mod ledger;
 mod patient;

@@ -8,7 +8,7 @@ use clinic_ops::store::{
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::SqliteStore;
-use crate::store::{encode_err, int, uint, unique_violation};
+use crate::store::{Erases, encode_err, int, uint, unique_violation};
 
 fn patient_id(v: i64) -> Result<PatientId, StoreError> {
     uint("patient id", v).map(PatientId::new)
@@ -36,7 +36,8 @@ impl PatientStore for SqliteStore {
         let key = int("patient id", id.get())?;
         let path = self.path().to_path_buf();
         let err = move |e| crate::store::db_at(e, &path);
-        self.write(|tx| {
+        let erases = Erases::when(crate::erasure::patient_erases(events));
+        self.write_erasing(erases, |tx| {
             let current = crate::store::load_snapshot(
                 tx,
                 "SELECT version, state FROM patients WHERE id = ?1",

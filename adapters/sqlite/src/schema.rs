@@ -56,6 +56,13 @@ const MIGRATIONS: &[&str] = &[
         postings  TEXT NOT NULL,
         PRIMARY KEY (account, version)
     ) STRICT, WITHOUT ROWID;",
+    // 3: erasure. At most one row, present while an anonymising commit has not yet been
+    // able to truncate the write-ahead log (which still holds the old page images); the
+    // generation tells a truncation that raced a newer erasure to leave the row alone.
+    "CREATE TABLE erasure_pending (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL CHECK (generation >= 1)
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

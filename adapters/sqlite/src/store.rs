@@ -12,7 +12,7 @@ use crate::{SqliteError, schema};
 /// How long a connection waits for another writer's lock before giving up with
 /// [`StoreError::Backend`]. Commits are short, so this is only reached when something
 /// holds the database far longer than a commit.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pause between two attempts to switch a fresh file to WAL mode.
 const WAL_RETRY_PAUSE: Duration = Duration::from_millis(5);
 
@@ -45,6 +45,21 @@ impl Durability {
     }
 }
 
+/// Whether a write transaction anonymises a patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Erases {
+    /// It does: truncate the write-ahead log after it.
+    Yes,
+    /// It does not.
+    No,
+}
+
+impl Erases {
+    pub(crate) fn when(yes: bool) -> Self {
+        if yes { Erases::Yes } else { Erases::No }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     ReadWrite,
@@ -62,8 +77,10 @@ enum Mode {
 ///
 /// Every handle runs in WAL mode with `synchronous = FULL` (a commit that returned `Ok` is
 /// on disk, even across a power cut; see [`Durability`] for the faster setting),
-/// `secure_delete = ON` (anonymised personal data is
-/// overwritten in the file, not left in free pages) and a busy timeout of 10 s.
+/// `secure_delete = ON` (bytes freed by a rewrite are zeroed, not left in the page or in
+/// free pages) and a busy timeout of 10 s. An anonymising commit also truncates the
+/// write-ahead log, which still holds the old page images: see
+/// [`SqliteStore::complete_erasure`] for when that has to wait for other connections.
 ///
 /// A handle keeps the points postings it has read or written, per account (up to 100,000
 /// postings in all): ledger rows are never edited, so a later `load` only reads and decodes
@@ -208,6 +225,12 @@ impl SqliteStore {
                 }
                 enable_wal(conn)?;
                 schema::migrate(conn)?;
+                // Finish an erasure a crashed or blocked handle left unfinished. Best effort:
+                // a page that cannot be read fails the first port call that needs it, with a
+                // typed error, and every write checks again.
+                if let Ok(generation) = crate::erasure::pending(conn) {
+                    self.after_write(generation, Duration::ZERO);
+                }
             }
         }
         Ok(())
@@ -218,6 +241,18 @@ impl SqliteStore {
     /// writes, and a second writer waits (busy timeout) instead of failing mid-transaction.
     pub(crate) fn write<T>(
         &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_erasing(Erases::No, f)
+    }
+
+    /// As [`SqliteStore::write`]; with [`Erases::Yes`] the transaction also records that
+    /// the write-ahead log must be truncated, and the handle then truncates it, waiting up
+    /// to [`ERASURE_WAIT`](crate::erasure::ERASURE_WAIT) for readers of older snapshots.
+    /// Every write finishes an erasure still pending (see [`crate::erasure`]).
+    pub(crate) fn write_erasing<T>(
+        &mut self,
+        erases: Erases,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.mode == Mode::ReadOnly {
@@ -231,7 +266,16 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_at(e, &path))?;
         let out = f(&tx)?;
+        let wait = match erases {
+            Erases::Yes => {
+                crate::erasure::mark(&tx).map_err(|e| db_at(e, &path))?;
+                crate::erasure::ERASURE_WAIT
+            }
+            Erases::No => Duration::ZERO,
+        };
+        let generation = crate::erasure::pending(&tx).map_err(|e| db_at(e, &path))?;
         tx.commit().map_err(|e| db_at(e, &path))?;
+        self.after_write(generation, wait);
         Ok(out)
     }
 

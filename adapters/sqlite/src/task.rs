@@ -6,7 +6,7 @@ use clinic_ops::store::{StoreError, TaskStore, Version, Versioned, stage_task_co
 use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::store::{db_at, encode_err, int};
+use crate::store::{Erases, db_at, encode_err, int};
 
 const WHAT: &str = "follow-up history";
 
@@ -32,7 +32,8 @@ impl TaskStore for SqliteStore {
         let key = int("patient id", patient.get())?;
         let path = self.path().to_path_buf();
         let err = move |e| db_at(e, &path);
-        self.write(|tx| {
+        let erases = Erases::when(crate::erasure::follow_ups_erase(events));
+        self.write_erasing(erases, |tx| {
             let current = crate::store::load_snapshot(
                 tx,
                 "SELECT version, state FROM followup_histories WHERE patient = ?1",

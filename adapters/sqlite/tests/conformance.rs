@@ -58,3 +58,35 @@ fn sqlite_usage_store_conforms() {
 fn sqlite_ledger_store_conforms() {
     testkit::ledger_store::run_all(&TempFiles::new());
 }
+
+/// A second connection inside an open read transaction: its snapshot predates whatever is
+/// committed while it lives.
+fn hold_snapshot(s: &SqliteStore) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(s.path()).expect("reader connection");
+    c.execute_batch("BEGIN").expect("begin read");
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM patients", [], |r| r.get(0))
+        .expect("read inside the transaction");
+    assert!(n > 0, "the reader sees the patients");
+    c
+}
+
+/// Every file of the database, raw: main, `-wal`, `-shm` and `-journal`.
+fn stored_bytes(s: &SqliteStore) -> Vec<u8> {
+    let mut out = Vec::new();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = s.path().as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::read(&name) {
+            Ok(bytes) => out.extend(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("reading {}: {e}", std::path::Path::new(&name).display()),
+        }
+    }
+    out
+}
+
+#[test]
+fn sqlite_erasure_leaves_no_trace_in_any_file() {
+    testkit::erasure::run_all(&TempFiles::new(), hold_snapshot, stored_bytes);
+}

@@ -6,7 +6,10 @@ use crate::id::PatientId;
 use crate::patient::{MobileNumber, Patient, PatientEvent, ResidentId};
 use crate::store::{PatientStore, StoreError, Version, Versioned, stage_patient_commit};
 
+// Serialize (feature `testkit`) writes everything the store holds, indexes included, so that
+// `testkit::erasure` can scan for erased values that linger anywhere in it.
 #[derive(Debug, Default)]
+#[cfg_attr(feature = "testkit", derive(serde::Serialize))]
 struct Inner {
     patients: BTreeMap<PatientId, Versioned<Patient>>,
     by_mobile: HashMap<MobileNumber, PatientId>,
@@ -33,6 +36,15 @@ impl MemoryPatientStore {
     /// Whether the store is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// With feature `testkit`: everything the store holds, indexes included, **with raw
+/// personal data**, for erasure checks such as `testkit::erasure`. Never log it.
+#[cfg(feature = "testkit")]
+impl serde::Serialize for MemoryPatientStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        lock(&self.inner).serialize(s)
     }
 }
 

@@ -29,6 +29,15 @@ impl MemoryTaskStore {
     }
 }
 
+/// With feature `testkit`: everything the store holds, **with raw health data**, for
+/// erasure checks such as `testkit::erasure`. Never log it.
+#[cfg(feature = "testkit")]
+impl serde::Serialize for MemoryTaskStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        lock(&self.inner).serialize(s)
+    }
+}
+
 impl TaskStore for MemoryTaskStore {
     fn get(&self, patient: PatientId) -> Result<Option<Versioned<FollowUpHistory>>, StoreError> {
         Ok(lock(&self.inner).get(&patient).cloned())
