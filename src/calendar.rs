@@ -63,22 +63,22 @@ pub const EARLIEST_DATE: NaiveDate = const_date(1900, 1, 1);
 /// Far enough for any expiry, lock or plan horizon a clinic sets.
 pub const LATEST_DATE: NaiveDate = const_date(2200, 12, 31);
 
-/// The earliest instant the crate accepts (inclusive): 1900-01-01T00:00:00Z, the start of
-/// [`EARLIEST_DATE`] in UTC.
+/// The earliest instant the crate accepts (inclusive): 1900-01-02T00:00:00Z.
 ///
-/// The instant bounds are UTC, not clinic-local: the local date of an accepted instant may lie
-/// up to one day outside [`EARLIEST_DATE`]`..=`[`LATEST_DATE`] in a calendar east or west of
-/// UTC, which is still centuries inside chrono's range.
+/// The instant bounds are whole UTC days, one day inside the date bounds at each end, so that
+/// the local date of an accepted instant in any calendar [`ClinicCalendar`] accepts (offsets up
+/// to ±14:00) is an accepted date: a `today` derived from an accepted `now` passes
+/// [`check_date`].
 pub const EARLIEST_INSTANT: DateTime<Utc> =
-    DateTime::from_naive_utc_and_offset(EARLIEST_DATE.and_time(NaiveTime::MIN), Utc);
+    DateTime::from_naive_utc_and_offset(const_date(1900, 1, 2).and_time(NaiveTime::MIN), Utc);
 
-/// The latest instant the crate accepts (inclusive): 2200-12-31T23:59:59.999999999Z, the last
-/// nanosecond of [`LATEST_DATE`] in UTC.
+/// The latest instant the crate accepts (inclusive): 2200-12-30T23:59:59.999999999Z, the last
+/// nanosecond of the day before [`LATEST_DATE`] in UTC (see [`EARLIEST_INSTANT`] for why).
 ///
 /// A leap second chrono may represent within that last second sorts after this bound and is
 /// refused.
 pub const LATEST_INSTANT: DateTime<Utc> = DateTime::from_naive_utc_and_offset(
-    LATEST_DATE.and_time(
+    const_date(2200, 12, 30).and_time(
         match NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999) {
             Some(t) => t,
             None => panic!("invalid time literal"),
@@ -723,13 +723,28 @@ mod tests {
     fn accepted_range_constants() {
         assert_eq!(EARLIEST_DATE, date(1900, 1, 1));
         assert_eq!(LATEST_DATE, date(2200, 12, 31));
-        assert_eq!(EARLIEST_INSTANT, utc(1900, 1, 1, 0, 0));
+        assert_eq!(EARLIEST_INSTANT, utc(1900, 1, 2, 0, 0));
         assert_eq!(
             LATEST_INSTANT,
-            utc(2201, 1, 1, 0, 0) - Duration::nanoseconds(1)
+            utc(2200, 12, 31, 0, 0) - Duration::nanoseconds(1)
         );
-        assert_eq!(EARLIEST_INSTANT.date_naive(), EARLIEST_DATE);
-        assert_eq!(LATEST_INSTANT.date_naive(), LATEST_DATE);
+        // The local date of an accepted instant is an accepted date in every calendar.
+        for cal in [
+            ClinicCalendar::parse("+14:00").unwrap(),
+            ClinicCalendar::parse("-14:00").unwrap(),
+            ClinicCalendar::CHINA,
+        ] {
+            for at in [EARLIEST_INSTANT, LATEST_INSTANT] {
+                assert!(
+                    check_date("today", cal.local_date(at)).is_ok(),
+                    "{cal} {at}"
+                );
+            }
+        }
+        let east = ClinicCalendar::parse("+14:00").unwrap();
+        let west = ClinicCalendar::parse("-14:00").unwrap();
+        assert_eq!(west.local_date(EARLIEST_INSTANT), EARLIEST_DATE);
+        assert_eq!(east.local_date(LATEST_INSTANT), LATEST_DATE);
     }
 
     #[test]
@@ -741,14 +756,14 @@ mod tests {
             check_instant("now", EARLIEST_INSTANT - one),
             Err(CalendarError::DateOutOfRange {
                 field: "now",
-                value: "1899-12-31T23:59:59.999999999Z".into()
+                value: "1900-01-01T23:59:59.999999999Z".into()
             })
         );
         assert_eq!(
             check_instant("at", LATEST_INSTANT + one),
             Err(CalendarError::DateOutOfRange {
                 field: "at",
-                value: "2201-01-01T00:00:00Z".into()
+                value: "2200-12-31T00:00:00Z".into()
             })
         );
         let err = check_instant("now", DateTime::<Utc>::MAX_UTC)
@@ -832,7 +847,7 @@ mod tests {
         assert!(serde_json::from_str::<Probe>(ok).is_ok());
         for (from, to) in [
             ("2026-03-01T16:00:00Z", "+262142-12-31T23:59:59Z"),
-            ("\"until\":null", "\"until\":\"1899-12-31T23:59:59Z\""),
+            ("\"until\":null", "\"until\":\"1900-01-01T23:59:59Z\""),
             ("\"on\":\"2026-03-01\"", "\"on\":\"2201-01-01\""),
             ("1950-05-05", "1850-05-05"),
             ("[]", "[\"2026-01-01\",\"9999-01-01\"]"),

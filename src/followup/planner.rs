@@ -73,6 +73,7 @@ pub enum Skip {
     /// The patient opted out; only care they consented to continues.
     OptedOut {
         /// When.
+        #[serde(with = "crate::calendar::in_range::instant")]
         at: DateTime<Utc>,
     },
     /// Every attempt allowed was made without reaching the patient (or a win-back series
@@ -106,6 +107,7 @@ pub struct Plan {
     /// The patient.
     pub patient: PatientId,
     /// The clinic's local date at `now`.
+    #[serde(with = "crate::calendar::in_range::date")]
     pub today: NaiveDate,
     /// Tasks due today (or within the policy's look-ahead).
     pub due: Vec<Task>,
