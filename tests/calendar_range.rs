@@ -13,6 +13,10 @@ use clinic_ops::calendar::{
     self, CalendarError, ClinicCalendar, EARLIEST_DATE, EARLIEST_INSTANT, LATEST_DATE,
     LATEST_INSTANT, Period,
 };
+use clinic_ops::campaign::{
+    self, CampaignBook, CampaignError, EvalOptions, Evaluator, Event, EventKind, UsageSnapshot,
+};
+use clinic_ops::followup::{self, CarePlan, Facts, FollowUpError, FollowUpHistory, FollowUpPolicy};
 use clinic_ops::id::{ClinicId, PatientId, PurchaseId};
 use clinic_ops::journey::Visit;
 use clinic_ops::money::Yuan;
@@ -23,6 +27,7 @@ use clinic_ops::points::{
     self, Account, CommandKey, CommandKind, Ledger, LedgerCommand, Multiplier, PointsError, Policy,
 };
 use clinic_ops::referral::{BindError, BindingPolicy, Member, ReferralForest};
+use clinic_ops::segment::{FactsInput, PatientFacts, SegmentError};
 
 const PERIODS: [Period; 4] = [Period::Day, Period::Week, Period::Month, Period::Year];
 
@@ -336,4 +341,122 @@ fn records_refuse_out_of_range_json_naming_the_value() {
         "{text}: {err}"
     );
     assert!(serde_json::from_value::<LedgerCommand>(cmd).is_ok());
+}
+
+fn registered() -> patient::Patient {
+    let at = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
+    let mut state = None;
+    let id = PatientId::new(1);
+    for e in patient::decide(None, id, &registration(), at, ClinicCalendar::CHINA).unwrap() {
+        patient::apply(&mut state, &e);
+    }
+    state.unwrap()
+}
+
+/// Issue 15: `followup::plan` reached the `local_date` panic through its `now`.
+#[test]
+fn followup_plan_refuses_an_out_of_range_now() {
+    let p = registered();
+    let care: CarePlan = serde_json::from_str(
+        r#"{"name": "all", "rules": [
+            {"key": "bday", "kind": "birthday", "channel": "call"},
+            {"key": "file", "kind": "chronic_follow_up", "channel": "call"}
+        ]}"#,
+    )
+    .unwrap();
+    let history = FollowUpHistory::new(p.id());
+    let policy = FollowUpPolicy::default();
+    for now in out_of_range_nows() {
+        let r = followup::plan(
+            &p,
+            &Facts::default(),
+            &history,
+            &care,
+            &policy,
+            now,
+            ClinicCalendar::CHINA,
+        );
+        assert!(matches!(r, Err(FollowUpError::Calendar(_))), "{now}: {r:?}");
+    }
+    for now in [EARLIEST_INSTANT, LATEST_INSTANT] {
+        let r = followup::plan(
+            &p,
+            &Facts::default(),
+            &history,
+            &care,
+            &policy,
+            now,
+            ClinicCalendar::CHINA,
+        );
+        assert!(r.is_ok(), "{now}: {r:?}");
+    }
+}
+
+/// Issue 15: `PatientFacts::build` reached the `local_date` panic through its `now`.
+#[test]
+fn patient_facts_refuse_an_out_of_range_now() {
+    let p = registered();
+    for now in out_of_range_nows() {
+        let r = PatientFacts::build(&p, &FactsInput::default(), now, ClinicCalendar::CHINA);
+        assert!(matches!(r, Err(SegmentError::Calendar(_))), "{now}: {r:?}");
+    }
+    let r = PatientFacts::build(
+        &p,
+        &FactsInput::default(),
+        LATEST_INSTANT,
+        ClinicCalendar::CHINA,
+    );
+    assert!(r.is_ok(), "{r:?}");
+}
+
+/// Issue 15: `campaign::evaluate` reached the `local_date` panic through its `now`.
+#[test]
+fn campaign_evaluate_refuses_an_out_of_range_now() {
+    let book: CampaignBook = serde_json::from_str(
+        r#"{ "campaigns": [ {
+            "id": 23, "name": "会员日",
+            "window": { "start": "2026-01-01T00:00:00+08:00",
+                        "recurrence": { "every": "weekday", "weekday": "Mon" } },
+            "trigger": { "on": "purchase" },
+            "effects": [ { "type": "fixed_points", "points": 10 } ] } ] }"#,
+    )
+    .unwrap();
+    let event = Event::new(EventKind::Purchase {
+        amount: Yuan::from_fen(10_000),
+    });
+    let facts = PatientFacts::builder(PatientId::new(1), LATEST_DATE).build();
+    let usage = UsageSnapshot::new();
+    let mut reused = Evaluator::new();
+    let cal = ClinicCalendar::CHINA;
+    for now in out_of_range_nows() {
+        let r = campaign::evaluate(&book, &event, &facts, &usage, now, cal, EvalOptions::TRACE);
+        assert!(
+            matches!(&r, Err(CampaignError::Calendar { path, .. }) if path.is_empty()),
+            "{now}: {r:?}"
+        );
+        let r = reused.evaluate(&book, &event, &facts, &usage, now, cal, EvalOptions::TRACE);
+        assert!(
+            matches!(r, Err(CampaignError::Calendar { .. })),
+            "{now}: {r:?}"
+        );
+    }
+    let r = campaign::evaluate(
+        &book,
+        &event,
+        &facts,
+        &usage,
+        LATEST_INSTANT,
+        cal,
+        EvalOptions::TRACE,
+    );
+    assert!(r.is_ok(), "{r:?}");
+    // A window far out is refused when the book loads, naming the value.
+    let far = r#"{ "campaigns": [ { "id": 1, "name": "x",
+        "window": { "start": "+262142-12-31T23:59:59Z" },
+        "trigger": { "on": "purchase" },
+        "effects": [ { "type": "fixed_points", "points": 10 } ] } ] }"#;
+    let err = serde_json::from_str::<CampaignBook>(far)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.to_string().contains("+262142-12-31T23:59:59Z"), "{err}");
 }
