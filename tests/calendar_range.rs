@@ -460,3 +460,41 @@ fn campaign_evaluate_refuses_an_out_of_range_now() {
         .unwrap_err();
     assert!(err.to_string().contains("+262142-12-31T23:59:59Z"), "{err}");
 }
+
+#[test]
+fn rfm_refuses_an_out_of_range_as_of() {
+    let tx = [(1u64, EARLIEST_DATE, Yuan::from_fen(100))];
+    for as_of in [
+        NaiveDate::MIN,
+        NaiveDate::MAX,
+        LATEST_DATE + Duration::days(1),
+    ] {
+        let r = clinic_ops::segment::rfm::summarize(tx, as_of);
+        assert!(
+            matches!(r, Err(SegmentError::Calendar(_))),
+            "{as_of}: {r:?}"
+        );
+    }
+    assert!(clinic_ops::segment::rfm::summarize(tx, LATEST_DATE).is_ok());
+}
+
+/// A command built in code (not through serde) with a date out of range is refused too.
+#[test]
+fn patient_decide_refuses_a_command_date_out_of_range() {
+    let mut cmd = registration();
+    if let PatientCommand::Register(reg) = &mut cmd {
+        reg.birth_date = Some(NaiveDate::MIN);
+    }
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
+    let r = patient::decide(None, PatientId::new(1), &cmd, now, ClinicCalendar::CHINA);
+    assert!(
+        matches!(
+            r,
+            Err(PatientError::Calendar(CalendarError::DateOutOfRange {
+                field: "birth_date",
+                ..
+            }))
+        ),
+        "{r:?}"
+    );
+}

@@ -147,6 +147,7 @@ pub fn decide(
     calendar: ClinicCalendar,
 ) -> Result<Vec<PatientEvent>, PatientError> {
     crate::calendar::check_instant("now", now)?;
+    command.check_range()?;
     let today = calendar.local_date(now);
     if let PatientCommand::Register(reg) = command {
         if state.is_some() {
