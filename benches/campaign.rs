@@ -130,6 +130,7 @@ fn run<M: Measurement>(c: &mut Criterion<M>, name: &str) {
                 cal,
                 $opts,
             )
+            .unwrap()
         };
     }
     let probe = run!(evaluate, EvalOptions::default());

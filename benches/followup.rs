@@ -258,7 +258,8 @@ fn planner(c: &mut Criterion) {
             &policy,
             yesterday,
             CAL,
-        );
+        )
+        .unwrap();
         let h = &mut w.histories[i];
         for e in p.events(h) {
             h.apply(&e);
@@ -284,7 +285,8 @@ fn planner(c: &mut Criterion) {
             &policy,
             now,
             CAL,
-        );
+        )
+        .unwrap();
         total += p.tasks().count();
     }
     eprintln!(
@@ -308,6 +310,7 @@ fn planner(c: &mut Criterion) {
                 now,
                 CAL,
             )
+            .unwrap()
         })
     });
 
@@ -322,7 +325,8 @@ fn planner(c: &mut Criterion) {
                 &policy,
                 now,
                 CAL,
-            );
+            )
+            .unwrap();
             tasks += p.due.len() + p.overdue.len();
         }
         black_box(tasks)

@@ -18,9 +18,23 @@
 //! assert_eq!(cal.local_date(t), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap());
 //! assert_eq!(cal.bucket(t, Period::Month), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap());
 //! ```
+//!
+//! # The accepted range
+//!
+//! Chrono represents dates some 262,000 years either side of the epoch; a clinic needs a few
+//! centuries. Every value that enters the crate from outside (a `parse`, a constructor, a
+//! `Deserialize` impl, the `now` of a decision) is checked against one range,
+//! [`EARLIEST_DATE`]`..=`[`LATEST_DATE`] for dates and
+//! [`EARLIEST_INSTANT`]`..=`[`LATEST_INSTANT`] for instants, with [`check_date`] and
+//! [`check_instant`], or with the serde helpers in [`in_range`]. A value outside it is refused
+//! with [`CalendarError::DateOutOfRange`], so the arithmetic downstream (a week start, an expiry
+//! N days later, a birthday) never reaches chrono's limits. The calendar's own methods are
+//! also total for every chrono value, as a safety net: they saturate at chrono's limits (see
+//! each method).
 
 use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc,
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Utc,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -30,6 +44,245 @@ pub const SECONDS_PER_DAY: i64 = 86_400;
 
 /// The largest offset a clinic calendar accepts, in seconds (±14:00, the widest in use).
 const MAX_OFFSET_SECONDS: i32 = 14 * 3600;
+
+/// Builds a date in a constant; a wrong literal fails the build, never a run.
+const fn const_date(year: i32, month: u32, day: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(year, month, day) {
+        Some(d) => d,
+        None => panic!("invalid date literal"),
+    }
+}
+
+/// The earliest date the crate accepts (inclusive): 1 January 1900.
+///
+/// Old enough for any living patient's birth date and any record a clinic keeps.
+pub const EARLIEST_DATE: NaiveDate = const_date(1900, 1, 1);
+
+/// The latest date the crate accepts (inclusive): 31 December 2200.
+///
+/// Far enough for any expiry, lock or plan horizon a clinic sets.
+pub const LATEST_DATE: NaiveDate = const_date(2200, 12, 31);
+
+/// The earliest instant the crate accepts (inclusive): 1900-01-02T00:00:00Z.
+///
+/// The instant bounds are whole UTC days, one day inside the date bounds at each end, so that
+/// the local date of an accepted instant in any calendar [`ClinicCalendar`] accepts (offsets up
+/// to ±14:00) is an accepted date: a `today` derived from an accepted `now` passes
+/// [`check_date`].
+pub const EARLIEST_INSTANT: DateTime<Utc> =
+    DateTime::from_naive_utc_and_offset(const_date(1900, 1, 2).and_time(NaiveTime::MIN), Utc);
+
+/// The latest instant the crate accepts (inclusive): 2200-12-30T23:59:59.999999999Z, the last
+/// nanosecond of the day before [`LATEST_DATE`] in UTC (see [`EARLIEST_INSTANT`] for why).
+///
+/// A leap second chrono may represent within that last second sorts after this bound and is
+/// refused.
+pub const LATEST_INSTANT: DateTime<Utc> = DateTime::from_naive_utc_and_offset(
+    const_date(2200, 12, 30).and_time(
+        match NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999) {
+            Some(t) => t,
+            None => panic!("invalid time literal"),
+        },
+    ),
+    Utc,
+);
+
+/// Checks that an instant lies in [`EARLIEST_INSTANT`]`..=`[`LATEST_INSTANT`].
+///
+/// `field` names the value in the error (`"now"`, `"at"`, `"expires"`…).
+///
+/// # Errors
+///
+/// [`CalendarError::DateOutOfRange`] naming `field` and the instant (RFC 3339, UTC).
+pub fn check_instant(
+    field: &'static str,
+    at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, CalendarError> {
+    if (EARLIEST_INSTANT..=LATEST_INSTANT).contains(&at) {
+        Ok(at)
+    } else {
+        Err(CalendarError::DateOutOfRange {
+            field,
+            value: at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        })
+    }
+}
+
+/// Checks that a date lies in [`EARLIEST_DATE`]`..=`[`LATEST_DATE`].
+///
+/// `field` names the value in the error (`"today"`, `"birth_date"`…).
+///
+/// # Errors
+///
+/// [`CalendarError::DateOutOfRange`] naming `field` and the date (ISO 8601).
+pub fn check_date(field: &'static str, date: NaiveDate) -> Result<NaiveDate, CalendarError> {
+    if (EARLIEST_DATE..=LATEST_DATE).contains(&date) {
+        Ok(date)
+    } else {
+        Err(CalendarError::DateOutOfRange {
+            field,
+            value: date.to_string(),
+        })
+    }
+}
+
+/// Serde helpers that refuse instants and dates outside the crate's accepted range.
+///
+/// Use them on every field a host loads from outside, with `#[serde(with = "...")]`. They
+/// serialise exactly as chrono does, so the stored form of an in-range value does not change;
+/// they only add the range check on the way in, with an error that names the value:
+///
+/// ```
+/// use chrono::{DateTime, Utc};
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// struct Visit {
+///     #[serde(with = "clinic_ops::calendar::in_range::instant")]
+///     at: DateTime<Utc>,
+/// }
+///
+/// let err = serde_json::from_str::<Visit>(r#"{"at":"+262142-12-31T23:59:59Z"}"#)
+///     .err()
+///     .map(|e| e.to_string())
+///     .unwrap_or_default();
+/// assert!(err.contains("+262142-12-31T23:59:59Z"), "{err}");
+/// ```
+pub mod in_range {
+    use super::{check_date, check_instant};
+    use chrono::{DateTime, NaiveDate, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
+
+    /// A required instant: `DateTime<Utc>` in RFC 3339, checked with [`check_instant`].
+    pub mod instant {
+        use super::*;
+
+        /// Serialises as chrono does.
+        ///
+        /// # Errors
+        ///
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+            at.serialize(s)
+        }
+
+        /// Deserialises as chrono does, then refuses an instant out of range.
+        ///
+        /// # Errors
+        ///
+        /// Chrono's, or an out-of-range error naming the instant.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+            check_instant("instant", DateTime::<Utc>::deserialize(d)?).map_err(D::Error::custom)
+        }
+    }
+
+    /// An optional instant, checked when present.
+    pub mod option_instant {
+        use super::*;
+
+        /// Serialises as chrono does (`null` for `None`).
+        ///
+        /// # Errors
+        ///
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(
+            at: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            at.serialize(s)
+        }
+
+        /// Deserialises as chrono does, then refuses an instant out of range.
+        ///
+        /// # Errors
+        ///
+        /// Chrono's, or an out-of-range error naming the instant.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Option::<DateTime<Utc>>::deserialize(d)?
+                .map(|at| check_instant("instant", at))
+                .transpose()
+                .map_err(D::Error::custom)
+        }
+    }
+
+    /// A required date: `NaiveDate` as `YYYY-MM-DD`, checked with [`check_date`].
+    pub mod date {
+        use super::*;
+
+        /// Serialises as chrono does.
+        ///
+        /// # Errors
+        ///
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+            date.serialize(s)
+        }
+
+        /// Deserialises as chrono does, then refuses a date out of range.
+        ///
+        /// # Errors
+        ///
+        /// Chrono's, or an out-of-range error naming the date.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+            check_date("date", NaiveDate::deserialize(d)?).map_err(D::Error::custom)
+        }
+    }
+
+    /// An optional date, checked when present.
+    pub mod option_date {
+        use super::*;
+
+        /// Serialises as chrono does (`null` for `None`).
+        ///
+        /// # Errors
+        ///
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(date: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+            date.serialize(s)
+        }
+
+        /// Deserialises as chrono does, then refuses a date out of range.
+        ///
+        /// # Errors
+        ///
+        /// Chrono's, or an out-of-range error naming the date.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+            Option::<NaiveDate>::deserialize(d)?
+                .map(|date| check_date("date", date))
+                .transpose()
+                .map_err(D::Error::custom)
+        }
+    }
+
+    /// A list of dates, each checked.
+    pub mod vec_date {
+        use super::*;
+
+        /// Serialises as chrono does.
+        ///
+        /// # Errors
+        ///
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(dates: &[NaiveDate], s: S) -> Result<S::Ok, S::Error> {
+            dates.serialize(s)
+        }
+
+        /// Deserialises as chrono does, then refuses the list if any date is out of range.
+        ///
+        /// # Errors
+        ///
+        /// Chrono's, or an out-of-range error naming the first such date.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NaiveDate>, D::Error> {
+            let dates = Vec::<NaiveDate>::deserialize(d)?;
+            for &date in &dates {
+                check_date("date", date).map_err(D::Error::custom)?;
+            }
+            Ok(dates)
+        }
+    }
+}
 
 /// A calendar bucket size used by the metrics and the campaign caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,6 +314,19 @@ pub enum CalendarError {
     OutOfRange {
         /// The offset in seconds east of UTC.
         seconds: i32,
+    },
+    /// A date or instant lies outside the crate's accepted range,
+    /// [`EARLIEST_DATE`]`..=`[`LATEST_DATE`] (instants: [`EARLIEST_INSTANT`]`..=`[`LATEST_INSTANT`]).
+    #[error(
+        "{field} {value} is outside the accepted range {} to {}",
+        EARLIEST_DATE,
+        LATEST_DATE
+    )]
+    DateOutOfRange {
+        /// The field or argument that held the value (`"now"`, `"birth_date"`…).
+        field: &'static str,
+        /// The value, as ISO 8601 (a date) or RFC 3339 in UTC (an instant).
+        value: String,
     },
 }
 
@@ -182,23 +448,46 @@ impl ClinicCalendar {
         FixedOffset::east_opt(self.offset_seconds).unwrap_or(Utc.fix())
     }
 
+    /// The local wall-clock date and time of an instant.
+    ///
+    /// Saturates: an instant within a day of chrono's limits whose local reading would fall
+    /// outside chrono's range reads as [`NaiveDateTime::MAX`] (east of UTC) or
+    /// [`NaiveDateTime::MIN`] (west of UTC). No accepted instant comes near this (see
+    /// [`check_instant`]); the rule only keeps the calendar total.
+    pub fn local_datetime(self, at: DateTime<Utc>) -> NaiveDateTime {
+        let offset = self.offset();
+        match at.naive_utc().checked_add_offset(offset) {
+            Some(local) => local,
+            None if self.offset_seconds > 0 => NaiveDateTime::MAX,
+            None => NaiveDateTime::MIN,
+        }
+    }
+
     /// The local date of an instant.
+    ///
+    /// Saturates at [`NaiveDate::MAX`] / [`NaiveDate::MIN`] as [`Self::local_datetime`] does.
     pub fn local_date(self, at: DateTime<Utc>) -> NaiveDate {
-        at.with_timezone(&self.offset()).date_naive()
+        self.local_datetime(at).date()
     }
 
     /// The local wall-clock time of an instant.
+    ///
+    /// Saturates as [`Self::local_datetime`] does: the last nanosecond of the day past
+    /// chrono's maximum, midnight before its minimum.
     pub fn local_time(self, at: DateTime<Utc>) -> NaiveTime {
-        at.with_timezone(&self.offset()).time()
+        self.local_datetime(at).time()
     }
 
     /// The instant at which a local date begins (00:00 local time).
+    ///
+    /// Saturates at [`DateTime::<Utc>::MIN_UTC`] when that instant is before chrono's range
+    /// (midnight of [`NaiveDate::MIN`] east of UTC); west of UTC, midnight is always within it.
     pub fn start_of(self, date: NaiveDate) -> DateTime<Utc> {
         let naive = date.and_time(NaiveTime::MIN);
-        // A fixed offset has exactly one mapping for every local time.
-        match self.offset().from_local_datetime(&naive).single() {
-            Some(t) => t.with_timezone(&Utc),
-            None => Utc.from_utc_datetime(&naive),
+        match naive.checked_sub_offset(self.offset()) {
+            Some(utc) => Utc.from_utc_datetime(&utc),
+            None if self.offset_seconds > 0 => DateTime::<Utc>::MIN_UTC,
+            None => DateTime::<Utc>::MAX_UTC,
         }
     }
 
@@ -208,12 +497,16 @@ impl ClinicCalendar {
     }
 
     /// The first local date of the period that contains `date`.
+    ///
+    /// Saturates at [`NaiveDate::MIN`]: chrono's first date is a Wednesday, so the week that
+    /// contains it starts before chrono's range.
     pub fn period_start(self, date: NaiveDate, period: Period) -> NaiveDate {
         match period {
             Period::Day => date,
             Period::Week => {
-                let back = i64::from(date.weekday().num_days_from_monday());
-                date - Duration::days(back)
+                let back = u64::from(date.weekday().num_days_from_monday());
+                date.checked_sub_days(chrono::Days::new(back))
+                    .unwrap_or(NaiveDate::MIN)
             }
             Period::Month => date.with_day(1).unwrap_or(date),
             Period::Year => NaiveDate::from_ymd_opt(date.year(), 1, 1).unwrap_or(date),
@@ -247,6 +540,9 @@ impl ClinicCalendar {
 
     /// The instant the period after the one containing `at` begins: the end (exclusive) of
     /// `at`'s day, week, month or year.
+    ///
+    /// Saturates: when the next period would begin after chrono's last date, the result is
+    /// the start of [`NaiveDate::MAX`] (which can then be earlier than `at`).
     ///
     /// Open Loyalty's examples: month-end points earned on 22 January expire at 00:00 on
     /// 1 February; year-end points earned in 2018 expire at 00:00 on 1 January 2019.
@@ -421,5 +717,174 @@ mod tests {
             assert_eq!(n, day_number(cal.local_date(t)));
             assert_eq!(cal.local_date_of_unix(t.timestamp()), cal.local_date(t));
         }
+    }
+
+    #[test]
+    fn accepted_range_constants() {
+        assert_eq!(EARLIEST_DATE, date(1900, 1, 1));
+        assert_eq!(LATEST_DATE, date(2200, 12, 31));
+        assert_eq!(EARLIEST_INSTANT, utc(1900, 1, 2, 0, 0));
+        assert_eq!(
+            LATEST_INSTANT,
+            utc(2200, 12, 31, 0, 0) - Duration::nanoseconds(1)
+        );
+        // The local date of an accepted instant is an accepted date in every calendar.
+        for cal in [
+            ClinicCalendar::parse("+14:00").unwrap(),
+            ClinicCalendar::parse("-14:00").unwrap(),
+            ClinicCalendar::CHINA,
+        ] {
+            for at in [EARLIEST_INSTANT, LATEST_INSTANT] {
+                assert!(
+                    check_date("today", cal.local_date(at)).is_ok(),
+                    "{cal} {at}"
+                );
+            }
+        }
+        let east = ClinicCalendar::parse("+14:00").unwrap();
+        let west = ClinicCalendar::parse("-14:00").unwrap();
+        assert_eq!(west.local_date(EARLIEST_INSTANT), EARLIEST_DATE);
+        assert_eq!(east.local_date(LATEST_INSTANT), LATEST_DATE);
+    }
+
+    #[test]
+    fn check_instant_is_inclusive_at_both_ends() {
+        let one = Duration::nanoseconds(1);
+        assert_eq!(check_instant("now", EARLIEST_INSTANT), Ok(EARLIEST_INSTANT));
+        assert_eq!(check_instant("now", LATEST_INSTANT), Ok(LATEST_INSTANT));
+        assert_eq!(
+            check_instant("now", EARLIEST_INSTANT - one),
+            Err(CalendarError::DateOutOfRange {
+                field: "now",
+                value: "1900-01-01T23:59:59.999999999Z".into()
+            })
+        );
+        assert_eq!(
+            check_instant("at", LATEST_INSTANT + one),
+            Err(CalendarError::DateOutOfRange {
+                field: "at",
+                value: "2200-12-31T00:00:00Z".into()
+            })
+        );
+        let err = check_instant("now", DateTime::<Utc>::MAX_UTC)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "now +262142-12-31T23:59:59.999999999Z is outside the accepted range \
+                 1900-01-01 to 2200-12-31"
+            )
+        );
+    }
+
+    #[test]
+    fn check_date_is_inclusive_at_both_ends() {
+        assert_eq!(check_date("today", EARLIEST_DATE), Ok(EARLIEST_DATE));
+        assert_eq!(check_date("today", LATEST_DATE), Ok(LATEST_DATE));
+        for (d, text) in [
+            (date(1899, 12, 31), "1899-12-31"),
+            (date(2201, 1, 1), "2201-01-01"),
+            (NaiveDate::MIN, "-262143-01-01"),
+        ] {
+            assert_eq!(
+                check_date("birth_date", d),
+                Err(CalendarError::DateOutOfRange {
+                    field: "birth_date",
+                    value: text.into()
+                })
+            );
+        }
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Probe {
+        #[serde(with = "in_range::instant")]
+        at: DateTime<Utc>,
+        #[serde(with = "in_range::option_instant")]
+        until: Option<DateTime<Utc>>,
+        #[serde(with = "in_range::date")]
+        on: NaiveDate,
+        #[serde(with = "in_range::option_date")]
+        birth: Option<NaiveDate>,
+        #[serde(with = "in_range::vec_date")]
+        days: Vec<NaiveDate>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Plain {
+        at: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+        on: NaiveDate,
+        birth: Option<NaiveDate>,
+        days: Vec<NaiveDate>,
+    }
+
+    #[test]
+    fn in_range_serde_keeps_chronos_form() {
+        let probe = Probe {
+            at: utc(2026, 3, 1, 16, 0),
+            until: Some(LATEST_INSTANT),
+            on: EARLIEST_DATE,
+            birth: None,
+            days: vec![date(2026, 1, 1), LATEST_DATE],
+        };
+        let plain = Plain {
+            at: probe.at,
+            until: probe.until,
+            on: probe.on,
+            birth: probe.birth,
+            days: probe.days.clone(),
+        };
+        let json = serde_json::to_string(&probe).unwrap();
+        assert_eq!(json, serde_json::to_string(&plain).unwrap());
+        assert_eq!(serde_json::from_str::<Probe>(&json).unwrap(), probe);
+    }
+
+    #[test]
+    fn in_range_serde_refuses_and_names_the_value() {
+        let ok = r#"{"at":"2026-03-01T16:00:00Z","until":null,"on":"2026-03-01","birth":"1950-05-05","days":[]}"#;
+        assert!(serde_json::from_str::<Probe>(ok).is_ok());
+        for (from, to) in [
+            ("2026-03-01T16:00:00Z", "+262142-12-31T23:59:59Z"),
+            ("\"until\":null", "\"until\":\"1900-01-01T23:59:59Z\""),
+            ("\"on\":\"2026-03-01\"", "\"on\":\"2201-01-01\""),
+            ("1950-05-05", "1850-05-05"),
+            ("[]", "[\"2026-01-01\",\"9999-01-01\"]"),
+        ] {
+            let bad = ok.replace(from, to);
+            let value = to.rsplit('"').nth(1).unwrap_or(to);
+            let err = serde_json::from_str::<Probe>(&bad).unwrap_err().to_string();
+            assert!(
+                err.contains(value) && err.contains("outside the accepted range"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn calendar_saturates_at_chronos_limits() {
+        let east = ClinicCalendar::CHINA;
+        let west = ClinicCalendar::parse("-05:00").unwrap();
+        let max = DateTime::<Utc>::MAX_UTC;
+        let min = DateTime::<Utc>::MIN_UTC;
+        assert_eq!(east.local_date(max), NaiveDate::MAX);
+        assert_eq!(east.local_time(max), NaiveDateTime::MAX.time());
+        assert_eq!(west.local_date(min), NaiveDate::MIN);
+        assert_eq!(west.local_time(min), NaiveTime::MIN);
+        assert_eq!(east.start_of(NaiveDate::MIN), min);
+        assert_eq!(
+            west.start_of(NaiveDate::MAX),
+            Utc.from_utc_datetime(&NaiveDate::MAX.and_hms_opt(5, 0, 0).unwrap())
+        );
+        // Chrono's first date is a Wednesday: its week would start before chrono's range.
+        assert_eq!(
+            east.period_start(NaiveDate::MIN, Period::Week),
+            NaiveDate::MIN
+        );
+        assert_eq!(
+            east.bucket(min + Duration::days(3), Period::Week),
+            NaiveDate::MIN
+        );
     }
 }

@@ -20,6 +20,7 @@ pub struct Visit {
     /// Who visited.
     pub patient: PatientId,
     /// When they checked in.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,
     /// Where.
     pub clinic: ClinicId,
@@ -28,6 +29,7 @@ pub struct Visit {
     /// What the patient paid for the visit (consultation and medicine), ¥0 for a free one.
     pub paid: Yuan,
     /// When the payment was refunded in full, if it was.
+    #[serde(default, with = "crate::calendar::in_range::option_instant")]
     pub refunded_at: Option<DateTime<Utc>>,
 }
 
@@ -46,6 +48,7 @@ pub struct Purchase {
     /// Who bought.
     pub patient: PatientId,
     /// When it was paid.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,
     /// The amount paid.
     pub amount: Yuan,
@@ -165,6 +168,7 @@ pub struct Fill {
     /// The drug (a code or name the host uses consistently).
     pub drug: Category,
     /// The local date it was dispensed.
+    #[serde(with = "crate::calendar::in_range::date")]
     pub filled_on: NaiveDate,
     /// How many days it lasts.
     pub days_supply: DaysSupply,

@@ -225,7 +225,7 @@ proptest! {
         let ev = event(kind, amount);
         let f = facts(3, member, &[ConsentPurpose::Marketing, ConsentPurpose::CareReminder]);
         let snap = snapshot(&b, &ev, 3, &fill);
-        let out = evaluate(&b, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE);
+        let out = evaluate(&b, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE).unwrap();
         for g in &out.effects {
             match (g.desired, g.granted) {
                 (Amount::Points(d), Amount::Points(x)) => prop_assert!(x <= d && !x.is_negative()),
@@ -271,13 +271,13 @@ proptest! {
         let ev = event(kind, amount);
         let f = facts(3, member, &[ConsentPurpose::Marketing]);
         let snap = snapshot(&a, &ev, 3, &fill);
-        let ra = evaluate(&a, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE);
-        let rb = evaluate(&b, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE);
-        let again = evaluate(&a, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE);
+        let ra = evaluate(&a, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE).unwrap();
+        let rb = evaluate(&b, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE).unwrap();
+        let again = evaluate(&a, &ev, &f, &snap, now(), CAL, EvalOptions::TRACE).unwrap();
         let js = |e| serde_json::to_string(e).unwrap();
         prop_assert_eq!(js(&ra), js(&rb));
         prop_assert_eq!(js(&ra), js(&again));
-        let quiet = evaluate(&a, &ev, &f, &snap, now(), CAL, EvalOptions::default());
+        let quiet = evaluate(&a, &ev, &f, &snap, now(), CAL, EvalOptions::default()).unwrap();
         prop_assert_eq!(&quiet.effects, &ra.effects);
         prop_assert_eq!(&quiet.reservation, &ra.reservation);
     }
@@ -303,8 +303,8 @@ proptest! {
             let snap = snapshot(b, &e, 3, &fill);
             let at = now() + chrono::Duration::hours(shift_h);
             let opts = if trace { EvalOptions::TRACE } else { EvalOptions::default() };
-            let fresh = evaluate(b, &e, &f, &snap, at, CAL, opts);
-            let reused = ev.evaluate(b, &e, &f, &snap, at, CAL, opts);
+            let fresh = evaluate(b, &e, &f, &snap, at, CAL, opts).unwrap();
+            let reused = ev.evaluate(b, &e, &f, &snap, at, CAL, opts).unwrap();
             prop_assert_eq!(reused, &fresh);
         }
         let last = ev.last().clone();
@@ -320,7 +320,7 @@ proptest! {
         let b = book(&book_json(&specs));
         let ev = event(kind, amount);
         let f = facts(3, member, &granted);
-        let out = evaluate(&b, &ev, &f, &UsageSnapshot::new(), now(), CAL, EvalOptions::TRACE);
+        let out = evaluate(&b, &ev, &f, &UsageSnapshot::new(), now(), CAL, EvalOptions::TRACE).unwrap();
         for g in &out.effects {
             let c = b.get(g.campaign).unwrap();
             for p in &c.spec().consent {
@@ -400,7 +400,7 @@ proptest! {
                 continue;
             }
             let f = facts(patient, false, &[ConsentPurpose::Marketing]);
-            let out = evaluate(&b, &ev, &f, &snaps[host], now(), CAL, EvalOptions::default());
+            let out = evaluate(&b, &ev, &f, &snaps[host], now(), CAL, EvalOptions::default()).unwrap();
             match store.commit(&out.reservation) {
                 Ok(()) => {
                     if !out.effects.is_empty() {

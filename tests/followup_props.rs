@@ -255,7 +255,7 @@ fn plan_at(w: &World, h: &FollowUpHistory, now: DateTime<Utc>) -> Plan {
         fills: &w.fills,
         purchases: &[],
     };
-    plan(&w.patient, &facts, h, &w.care, &w.policy, now, CAL)
+    plan(&w.patient, &facts, h, &w.care, &w.policy, now, CAL).unwrap()
 }
 
 /// Plans day by day for `days` days, storing each plan and recording seeded outcomes, and

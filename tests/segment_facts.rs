@@ -122,7 +122,7 @@ fn facts_from_a_patient_use_local_days_and_consents_at_now() {
         referrals_made: 2,
         tags,
     };
-    let f = PatientFacts::build(&p, &input, now, cal);
+    let f = PatientFacts::build(&p, &input, now, cal).unwrap();
     assert_eq!(f.today(), NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
     assert_eq!(f.visits_in(1), 1);
     assert_eq!(f.visits_in(2), 2);
@@ -167,7 +167,7 @@ fn facts_from_a_patient_use_local_days_and_consents_at_now() {
     {
         patient::apply(&mut state, &e);
     }
-    let later = PatientFacts::build(&state.unwrap(), &input, now + Duration::days(1), cal);
+    let later = PatientFacts::build(&state.unwrap(), &input, now + Duration::days(1), cal).unwrap();
     assert!(later.conditions().is_empty());
 }
 

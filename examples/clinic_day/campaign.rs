@@ -97,7 +97,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let at = clinic.now + Duration::minutes(n as i64 * 17);
-        let facts = PatientFacts::build(&p.value, &FactsInput::default(), at, clinic.calendar);
+        let facts = PatientFacts::build(&p.value, &FactsInput::default(), at, clinic.calendar)?;
         let paid = Yuan::from_whole(60 + clinic.rng.below(12) * 40)?;
         let event = Event::new(EventKind::Purchase { amount: paid })
             .with_base_points(Points::new(paid.amount().trunc().try_into().unwrap_or(0)));
@@ -113,7 +113,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             at,
             clinic.calendar,
             EvalOptions::TRACE,
-        );
+        )?;
         usage.commit(&ev.reservation)?;
         let (mut pts, mut cash) = (0i64, Yuan::ZERO);
         for g in &ev.effects {

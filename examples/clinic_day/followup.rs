@@ -96,7 +96,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             &policy,
             clinic.now,
             clinic.calendar,
-        );
+        )?;
         let events = day.events(&history);
         if !events.is_empty() {
             store.commit(p.id(), None, &events)?;
@@ -170,7 +170,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             &chronic
         };
-        let again = plan(&p, &facts, &h, care, &policy, at, clinic.calendar);
+        let again = plan(&p, &facts, &h, care, &policy, at, clinic.calendar)?;
         if let Some(retry) = again.tasks().find(|r| r.rule == t.rule) {
             println!(
                 "{} {} not reached at {} → retry (attempt {}) at {}",

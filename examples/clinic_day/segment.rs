@@ -129,7 +129,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             referrals_made: 0,
             tags: TagSet::new(),
         };
-        let mut facts = PatientFacts::build(p, &input, now, cal);
+        let mut facts = PatientFacts::build(p, &input, now, cal)?;
         let out = rules.decide(&facts, &catalog, TagUse::Marketing);
         added += out.events.len();
         skipped += usize::from(!out.skipped.is_empty());

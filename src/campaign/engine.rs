@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::assess::{Ctx, Eligible, Scratch, assess, pts_u64};
 use super::book::{CampaignBook, yuan_to_fen};
+use super::error::CampaignError;
 use super::outcome::{EvalOptions, Evaluation, Event, Outcome, TriggerMiss};
 use super::resolve::{GroupState, base_entry, base_trace, note, remove_ranges, resolve_groups};
 use super::usage::{Bucket, UsageReservation, UsageSnapshot};
 use super::window::DayInfo;
-use crate::calendar::{ClinicCalendar, Period};
+use crate::calendar::{ClinicCalendar, Period, check_instant};
 use crate::segment::PatientFacts;
 
 /// Evaluates the book for one event of one patient.
@@ -41,6 +42,12 @@ use crate::segment::PatientFacts;
 /// host that evaluates many events should keep an [`Evaluator`], which gives the same result
 /// without allocating once its buffers have grown (and, with the trace on, reuses the
 /// trace's base entries while no window starts or ends).
+///
+/// # Errors
+///
+/// [`CampaignError::Calendar`] when `now` lies outside the accepted range
+/// ([`crate::calendar::check_instant`]): windows, recurrences and usage buckets are only
+/// meaningful inside it.
 pub fn evaluate<'b>(
     book: &'b CampaignBook,
     event: &Event,
@@ -49,7 +56,8 @@ pub fn evaluate<'b>(
     now: DateTime<Utc>,
     calendar: ClinicCalendar,
     options: EvalOptions,
-) -> Evaluation<'b> {
+) -> Result<Evaluation<'b>, CampaignError> {
+    check_instant("now", now)?;
     // Buffers allocated once at their final size (the evaluation's `reserve`s are then
     // no-ops): cheaper than growing them through `reserve`.
     let n = book.candidate_iter(event.kind.class(), now).len();
@@ -71,8 +79,8 @@ pub fn evaluate<'b>(
         },
         ..Evaluator::default()
     };
-    ev.evaluate(book, event, facts, usage, now, calendar, options);
-    ev.out
+    ev.evaluate(book, event, facts, usage, now, calendar, options)?;
+    Ok(ev.out)
 }
 
 /// An evaluation engine with reusable buffers: [`Evaluator::evaluate`] gives exactly what
@@ -116,6 +124,11 @@ impl<'b> Evaluator<'b> {
 
     /// Evaluates the book for one event of one patient, as [`evaluate`] does, replacing the
     /// previous result.
+    ///
+    /// # Errors
+    ///
+    /// [`CampaignError::Calendar`] when `now` lies outside the accepted range
+    /// ([`crate::calendar::check_instant`]); the previous result is then kept.
     #[allow(clippy::too_many_arguments)]
     pub fn evaluate(
         &mut self,
@@ -126,7 +139,8 @@ impl<'b> Evaluator<'b> {
         now: DateTime<Utc>,
         calendar: ClinicCalendar,
         options: EvalOptions,
-    ) -> &Evaluation<'b> {
+    ) -> Result<&Evaluation<'b>, CampaignError> {
+        check_instant("now", now)?;
         let today = calendar.local_date(now);
         let cx = Ctx {
             event,
@@ -260,6 +274,6 @@ impl<'b> Evaluator<'b> {
         );
         // Each campaign owns its keys and `assess` lists each once.
         *reservation = UsageReservation::from_unique(keys);
-        &self.out
+        Ok(&self.out)
     }
 }

@@ -76,6 +76,17 @@ pub enum CampaignError {
         #[source]
         source: TextError,
     },
+    /// An instant lies outside the crate's accepted range: a window's bound (the path names
+    /// it) or the `now` of an evaluation (the path is then empty: it is an argument, not part
+    /// of what was loaded).
+    #[error("{}{error}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+    Calendar {
+        /// Where (empty for an argument).
+        path: String,
+        /// The range error, naming the value.
+        #[source]
+        error: crate::calendar::CalendarError,
+    },
 }
 
 impl CampaignError {
@@ -89,7 +100,8 @@ impl CampaignError {
             | CampaignError::InvalidCombination { path, .. }
             | CampaignError::DuplicateId { path, .. }
             | CampaignError::UnknownGroup { path, .. }
-            | CampaignError::Text { path, .. } => path,
+            | CampaignError::Text { path, .. }
+            | CampaignError::Calendar { path, .. } => path,
         }
     }
 
@@ -103,7 +115,8 @@ impl CampaignError {
             | CampaignError::InvalidCombination { path, .. }
             | CampaignError::DuplicateId { path, .. }
             | CampaignError::UnknownGroup { path, .. }
-            | CampaignError::Text { path, .. } => path,
+            | CampaignError::Text { path, .. }
+            | CampaignError::Calendar { path, .. } => path,
         };
         *p = if p.is_empty() {
             prefix.to_owned()
@@ -194,4 +207,14 @@ fn is_path(s: &str) -> bool {
         && rest
             .strip_suffix(']')
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl From<crate::calendar::CalendarError> for CampaignError {
+    /// A range error about an argument (no path).
+    fn from(error: crate::calendar::CalendarError) -> Self {
+        CampaignError::Calendar {
+            path: String::new(),
+            error,
+        }
+    }
 }

@@ -43,7 +43,7 @@
 //! // Load the counters the evaluation may read, evaluate, commit what it reserved.
 //! let mut usage = MemoryUsageStore::new();
 //! let snapshot = usage.load(&book.usage_keys(&event, patient, now, cal))?;
-//! let out = campaign::evaluate(&book, &event, &facts, &snapshot, now, cal, EvalOptions::TRACE);
+//! let out = campaign::evaluate(&book, &event, &facts, &snapshot, now, cal, EvalOptions::TRACE)?;
 //! usage.commit(&out.reservation)?;
 //!
 //! assert_eq!(out.effects[0].granted, Amount::Points(Points::new(500)));

@@ -268,6 +268,17 @@ fn places(path: &str, d: Decimal) -> Result<(), CampaignError> {
 }
 
 fn check_window(w: &Window) -> Result<(), CampaignError> {
+    // Serde checks these too; a window built in code comes through here.
+    let in_range = |path: &str, at| {
+        crate::calendar::check_instant("instant", at).map_err(|error| CampaignError::Calendar {
+            path: path.into(),
+            error,
+        })
+    };
+    in_range("window.start", w.start)?;
+    if let Some(end) = w.end {
+        in_range("window.end", end)?;
+    }
     if let Some(end) = w.end
         && end <= w.start
     {

@@ -87,6 +87,7 @@ pub struct Event {
     pub base_points: Points,
     /// The patient's birth date, for birthday anniversaries (only month and day are read).
     #[serde(default)]
+    #[serde(with = "crate::calendar::in_range::option_date")]
     pub birth_date: Option<NaiveDate>,
 }
 

@@ -91,7 +91,8 @@ fn member_day_applies_with_provenance_and_cuts_cashback_at_its_cap() {
         at(2026, 11, 8, 10),
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(ev.effects.len(), 2);
     let pts = &ev.effects[0];
     assert_eq!((pts.campaign, pts.rule), (CampaignId::new(1), 0));
@@ -132,8 +133,9 @@ fn member_day_applies_with_provenance_and_cuts_cashback_at_its_cap() {
 fn trace_says_why_not() {
     let b = book(vec![member_day()], json!({}));
     let snap = UsageSnapshot::new();
-    let run =
-        |ev: &Event, f: &PatientFacts, t| evaluate(&b, ev, f, &snap, t, CAL, EvalOptions::TRACE);
+    let run = |ev: &Event, f: &PatientFacts, t| {
+        evaluate(&b, ev, f, &snap, t, CAL, EvalOptions::TRACE).unwrap()
+    };
     let day9 = run(&purchase("300"), &member(), at(2026, 11, 9, 10));
     assert!(day9.effects.is_empty());
     assert_eq!(
@@ -205,7 +207,8 @@ fn trace_says_why_not() {
         at(2026, 11, 8, 10),
         CAL,
         EvalOptions::default(),
-    );
+    )
+    .unwrap();
     assert!(quiet.trace.is_empty() && quiet.effects.is_empty() && quiet.reservation.is_empty());
 }
 
@@ -241,7 +244,8 @@ fn caps_stop_or_cut_and_say_so() {
         now,
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert!(ev.effects.is_empty());
     assert_eq!(
         outcome(&ev, 1),
@@ -268,7 +272,8 @@ fn caps_stop_or_cut_and_say_so() {
         now,
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(
         ev.effects[1].granted,
         Amount::Yuan(Yuan::parse("5").unwrap())
@@ -301,7 +306,8 @@ fn caps_stop_or_cut_and_say_so() {
         now,
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert!(matches!(outcome(&ev, 1), Outcome::CapReached { .. }));
 }
 
@@ -358,7 +364,8 @@ fn groups_first_match_best_and_exclusive() {
         at(2026, 11, 8, 10),
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(outcome(&ev, 2), Outcome::Applied { cut: false });
     assert_eq!(
         outcome(&ev, 1),
@@ -437,7 +444,8 @@ fn overflow_is_cut_and_said() {
         at(2026, 11, 8, 10),
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(
         out.effects[0].granted,
         Amount::Points(Points::new(i64::MAX))
@@ -468,7 +476,8 @@ fn care_campaign_needs_only_care_consent_and_birthday_recurs() {
         at(2026, 11, 8, 10),
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(out.effects.len(), 2);
     assert!(b.campaigns()[0].is_care() && !b.campaigns()[0].gives_marketing());
     let other_day = visit().with_birth_date(NaiveDate::from_ymd_opt(1958, 11, 9));
@@ -480,7 +489,8 @@ fn care_campaign_needs_only_care_consent_and_birthday_recurs() {
         at(2026, 11, 8, 10),
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(
         outcome(&out, 3).to_string(),
         "outside its window: today is not a day of its recurrence"
@@ -494,7 +504,8 @@ fn care_campaign_needs_only_care_consent_and_birthday_recurs() {
         at(2026, 11, 8, 10),
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(
         outcome(&out, 3),
         Outcome::OutsideWindow {
@@ -537,6 +548,7 @@ fn trace_off_skips_only_sure_losers() {
             CAL,
             opts,
         )
+        .unwrap()
     };
     let (traced, quiet) = (run(EvalOptions::TRACE), run(EvalOptions::default()));
     assert_eq!(quiet.effects, traced.effects);
@@ -563,16 +575,19 @@ fn trace_off_skips_only_sure_losers() {
             CAL,
             EvalOptions::default(),
         )
+        .unwrap()
         .clone();
     assert_eq!(off, quiet);
-    let on = ev.evaluate(
-        &b,
-        &visit(),
-        &member(),
-        &usage,
-        now,
-        CAL,
-        EvalOptions::TRACE,
-    );
+    let on = ev
+        .evaluate(
+            &b,
+            &visit(),
+            &member(),
+            &usage,
+            now,
+            CAL,
+            EvalOptions::TRACE,
+        )
+        .unwrap();
     assert_eq!(on, &traced);
 }

@@ -236,7 +236,8 @@ fn index_returns_only_the_class_and_month() {
         at(2026, 5, 10, 10),
         CAL,
         EvalOptions::TRACE,
-    );
+    )
+    .unwrap();
     assert_eq!(ev.trace.len(), 40);
     let ids: Vec<u64> = ev.applied().iter().map(|c| c.get()).collect();
     assert_eq!(ids, vec![5, 15, 25, 35]);

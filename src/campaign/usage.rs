@@ -64,6 +64,7 @@ pub enum Bucket {
         /// Day, week, month or year.
         period: Period,
         /// The first local date of the period.
+        #[serde(with = "crate::calendar::in_range::date")]
         start: NaiveDate,
     },
 }

@@ -13,9 +13,11 @@ use crate::money::Yuan;
 #[serde(deny_unknown_fields)]
 pub struct Window {
     /// The first instant it applies.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub start: DateTime<Utc>,
     /// The first instant it no longer applies; `None`: open-ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::calendar::in_range::option_instant")]
     pub end: Option<DateTime<Utc>>,
     /// The local days it applies on, inside `[start, end)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

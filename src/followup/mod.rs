@@ -62,7 +62,7 @@
 //! let policy = FollowUpPolicy::default();
 //! let mut history = FollowUpHistory::new(id);
 //!
-//! let today = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal);
+//! let today = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?;
 //! let overdue = &today.overdue[0];
 //! assert_eq!(overdue.days_overdue, 120 - 91);
 //! println!("{}", overdue.task.reason); // 2型糖尿病(E11) 慢病随访，每年4次，建档后尚未随访
@@ -70,7 +70,7 @@
 //!     history.apply(&e);
 //! }
 //! // Planning again stores nothing new.
-//! assert!(followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)
+//! assert!(followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?
 //!     .events(&history)
 //!     .is_empty());
 //! // Nobody answered: the retry comes 4 hours later, outside quiet hours.
@@ -78,7 +78,7 @@
 //! for e in followup::record_outcome(&history, call, Outcome::NotReached, None, now)? {
 //!     history.apply(&e);
 //! }
-//! let later = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal);
+//! let later = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?;
 //! let retry = later.tasks().next().unwrap();
 //! assert_eq!((retry.attempt, retry.due_at), (1, Some(now + Duration::hours(4))));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -108,7 +108,7 @@ use chrono::NaiveTime;
 
 use crate::id::{PatientId, TaskId};
 
-/// Errors from loading care plans and recording outcomes.
+/// Errors from loading care plans, planning and recording outcomes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FollowUpError {
@@ -191,6 +191,9 @@ pub enum FollowUpError {
         /// The key.
         key: RuleKey,
     },
+    /// `now` lies outside the crate's accepted range.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::FollowUpError;
 use super::history::{FollowUpEvent, FollowUpHistory, TaskRecord};
 use super::occurrence::{Window, derive};
 use super::policy::FollowUpPolicy;
@@ -73,6 +74,7 @@ pub enum Skip {
     /// The patient opted out; only care they consented to continues.
     OptedOut {
         /// When.
+        #[serde(with = "crate::calendar::in_range::instant")]
         at: DateTime<Utc>,
     },
     /// Every attempt allowed was made without reaching the patient (or a win-back series
@@ -106,6 +108,7 @@ pub struct Plan {
     /// The patient.
     pub patient: PatientId,
     /// The clinic's local date at `now`.
+    #[serde(with = "crate::calendar::in_range::date")]
     pub today: NaiveDate,
     /// Tasks due today (or within the policy's look-ahead).
     pub due: Vec<Task>,
@@ -199,7 +202,28 @@ pub(super) fn sub_days(d: NaiveDate, n: u64) -> NaiveDate {
 /// The result depends only on the arguments, and task ids are derived from patient, rule,
 /// occurrence, subject and attempt, so planning again at the same `now` with the history the
 /// first plan's [`Plan::events`] produced yields the same tasks and no new events.
+///
+/// # Errors
+///
+/// [`FollowUpError::Calendar`] when `now` lies outside the accepted range
+/// ([`crate::calendar::check_instant`]): every date the plan derives is then meaningful.
 pub fn plan(
+    patient: &Patient,
+    facts: &Facts<'_>,
+    history: &FollowUpHistory,
+    care: &CarePlan,
+    policy: &FollowUpPolicy,
+    now: DateTime<Utc>,
+    calendar: ClinicCalendar,
+) -> Result<Plan, FollowUpError> {
+    crate::calendar::check_instant("now", now)?;
+    Ok(plan_checked(
+        patient, facts, history, care, policy, now, calendar,
+    ))
+}
+
+/// [`plan`] for a `now` already checked.
+fn plan_checked(
     patient: &Patient,
     facts: &Facts<'_>,
     history: &FollowUpHistory,

@@ -191,6 +191,7 @@ pub enum Reason {
     /// N days after a visit.
     PostVisit {
         /// The local date of the visit.
+        #[serde(with = "crate::calendar::in_range::date")]
         visit_on: NaiveDate,
         /// Days after the visit.
         days_after: u16,
@@ -198,6 +199,7 @@ pub enum Reason {
     /// No visit since the last one; time to book the next.
     Revisit {
         /// The local date of the last visit.
+        #[serde(with = "crate::calendar::in_range::date")]
         visit_on: NaiveDate,
         /// Days since that visit at the due date.
         days_after: u16,
@@ -214,6 +216,7 @@ pub enum Reason {
         /// The condition.
         condition: ConditionCode,
         /// The local date the interval is counted from (last visit, or diagnosis).
+        #[serde(with = "crate::calendar::in_range::date")]
         since: NaiveDate,
         /// The interval in days.
         interval_days: u16,
@@ -225,6 +228,7 @@ pub enum Reason {
         /// The file's name for it (`2型糖尿病`).
         name: String,
         /// The last follow-up, if any.
+        #[serde(default, with = "crate::calendar::in_range::option_date")]
         last: Option<NaiveDate>,
         /// Follow-ups a year.
         per_year: u8,
@@ -244,6 +248,7 @@ pub enum Reason {
     /// The patient has not come for a long time.
     WinBack {
         /// The local date of the last visit.
+        #[serde(with = "crate::calendar::in_range::date")]
         last_visit_on: NaiveDate,
         /// Which attempt of the series, from 1.
         attempt: u8,
@@ -423,6 +428,7 @@ pub struct OutcomeRecord {
     /// What happened.
     pub outcome: Outcome,
     /// When.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,
     /// Who recorded it.
     pub by: Option<StaffId>,

@@ -190,6 +190,7 @@ pub struct Appointment {
     /// Who booked.
     pub patient: PatientId,
     /// The start of the booked slot.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub slot: DateTime<Utc>,
     /// Where.
     pub clinic: ClinicId,
@@ -309,10 +310,13 @@ pub struct ServiceRecord {
     /// The doctor seen, if recorded.
     pub doctor: Option<DoctorId>,
     /// Check-in.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub arrived_at: DateTime<Utc>,
     /// Called in to the doctor (start of consultation), if it happened.
+    #[serde(default, with = "crate::calendar::in_range::option_instant")]
     pub called_at: Option<DateTime<Utc>>,
     /// End of consultation, if recorded.
+    #[serde(default, with = "crate::calendar::in_range::option_instant")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -27,6 +27,7 @@ pub struct Identity {
     /// The WeChat/WeCom external id, if linked.
     pub external_id: Option<ExternalId>,
     /// The full birth date, if known.
+    #[serde(default, with = "crate::calendar::in_range::option_date")]
     pub birth_date: Option<NaiveDate>,
 }
 
@@ -60,6 +61,7 @@ pub struct Registration {
     pub sex: Option<Sex>,
     /// Birth date, if stated. Shown only as the year in `Debug`.
     #[serde(default)]
+    #[serde(with = "crate::calendar::in_range::option_date")]
     pub birth_date: Option<NaiveDate>,
     /// The staff member who owns the relationship.
     pub owner: Option<StaffId>,
@@ -129,6 +131,7 @@ pub enum DeletionReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletionDeadline {
     /// The last local date on which the data may still exist.
+    #[serde(with = "crate::calendar::in_range::date")]
     pub by: NaiveDate,
     /// Why.
     pub reason: DeletionReason,
@@ -150,6 +153,7 @@ pub struct Patient {
     pub(super) home_clinic: ClinicId,
     pub(super) channel: Channel,
     pub(super) channel_code: Option<Label>,
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub(super) registered_at: DateTime<Utc>,
     pub(super) chronic_files: Vec<ChronicFile>,
     pub(super) consents: ConsentLog,
@@ -158,6 +162,7 @@ pub struct Patient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) contact_at: Option<DateTime<Utc>>,
     pub(super) deletion: Option<DeletionDeadline>,
+    #[serde(default, with = "crate::calendar::in_range::option_instant")]
     pub(super) anonymised_at: Option<DateTime<Utc>>,
 }
 

@@ -120,16 +120,21 @@ pub struct ChronicFile {
     /// Its name as the clinic writes it (`2型糖尿病`).
     pub name: String,
     /// The local date of diagnosis.
+    #[serde(with = "crate::calendar::in_range::date")]
     pub diagnosed_on: NaiveDate,
     /// How often the patient must be followed up.
     pub cadence: FollowUpCadence,
     /// The local date of the last follow-up done, if any.
+    #[serde(default, with = "crate::calendar::in_range::option_date")]
     pub last_follow_up: Option<NaiveDate>,
     /// Every follow-up recorded, oldest first.
+    #[serde(with = "crate::calendar::in_range::vec_date")]
     pub follow_ups: Vec<NaiveDate>,
     /// When the file was opened.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub opened_at: DateTime<Utc>,
     /// When the file was closed, if it was.
+    #[serde(default, with = "crate::calendar::in_range::option_instant")]
     pub closed_at: Option<DateTime<Utc>>,
 }
 

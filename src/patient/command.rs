@@ -49,6 +49,7 @@ pub enum PatientCommand {
         /// The condition's name.
         name: String,
         /// The local date of diagnosis.
+        #[serde(with = "crate::calendar::in_range::date")]
         diagnosed_on: NaiveDate,
         /// How often to follow up.
         cadence: FollowUpCadence,
@@ -63,6 +64,7 @@ pub enum PatientCommand {
         /// The condition code.
         condition: ConditionCode,
         /// The local date it was done.
+        #[serde(with = "crate::calendar::in_range::date")]
         on: NaiveDate,
     },
     /// Set the date by which the patient must be anonymised.
@@ -81,6 +83,7 @@ pub enum PatientEvent {
         /// The patient.
         id: PatientId,
         /// When.
+        #[serde(with = "crate::calendar::in_range::instant")]
         at: DateTime<Utc>,
         /// What was captured.
         registration: Registration,
@@ -88,6 +91,7 @@ pub enum PatientEvent {
     /// Contact details or ownership changed.
     ContactUpdated {
         /// When.
+        #[serde(with = "crate::calendar::in_range::instant")]
         at: DateTime<Utc>,
         /// What changed.
         update: ContactUpdate,
@@ -101,6 +105,7 @@ pub enum PatientEvent {
         /// The condition.
         condition: ConditionCode,
         /// When.
+        #[serde(with = "crate::calendar::in_range::instant")]
         at: DateTime<Utc>,
     },
     /// A follow-up was done.
@@ -108,6 +113,7 @@ pub enum PatientEvent {
         /// The condition.
         condition: ConditionCode,
         /// The local date.
+        #[serde(with = "crate::calendar::in_range::date")]
         on: NaiveDate,
     },
     /// A deletion deadline was set.
@@ -115,6 +121,7 @@ pub enum PatientEvent {
     /// Every personal field was removed.
     Anonymised {
         /// When.
+        #[serde(with = "crate::calendar::in_range::instant")]
         at: DateTime<Utc>,
     },
 }
@@ -148,6 +155,8 @@ pub fn decide(
     now: DateTime<Utc>,
     calendar: ClinicCalendar,
 ) -> Result<Vec<PatientEvent>, PatientError> {
+    crate::calendar::check_instant("now", now)?;
+    command.check_range()?;
     let today = calendar.local_date(now);
     if let PatientCommand::Register(reg) = command {
         if state.is_some() {

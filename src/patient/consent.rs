@@ -127,6 +127,7 @@ pub struct ConsentRecord {
     /// Granted or withdrawn.
     pub action: ConsentAction,
     /// When it took effect.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,
     /// Where it was captured.
     pub source: Label,

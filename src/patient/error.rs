@@ -110,4 +110,7 @@ pub enum PatientError {
     /// A follow-up cadence was refused.
     #[error(transparent)]
     Cadence(#[from] CadenceError),
+    /// `now` lies outside the crate's accepted range.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
 }

@@ -56,6 +56,7 @@ mod command;
 mod consent;
 mod error;
 mod identity;
+mod range;
 
 pub use aggregate::{
     ContactUpdate, DeletionDeadline, DeletionReason, GUARDIAN_AGE, Identity, Patient, Registration,

@@ -43,6 +43,7 @@ pub enum CommandKind {
         /// The campaign multiplier (member days), ×1 by default.
         multiplier: Multiplier,
         /// The end of the return window: the points stay pending until then.
+        #[serde(default, with = "crate::calendar::in_range::option_instant")]
         lock_until: Option<DateTime<Utc>>,
     },
     /// Spend points, optionally as payment for a purchase (so a refund can return them).

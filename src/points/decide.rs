@@ -8,7 +8,7 @@ use super::error::PointsError;
 use super::policy::{Chronology, Policy, ShortfallPolicy, fen, yuan};
 use super::posting::{Posting, PostingKind, TierReason};
 use super::types::{CommandKey, Draw, Lot, from_lot};
-use crate::calendar::ClinicCalendar;
+use crate::calendar::{ClinicCalendar, check_instant};
 use crate::id::{LotId, PurchaseId};
 use crate::money::{Points, Yuan};
 
@@ -195,7 +195,8 @@ fn upgrade(
 ///
 /// [`PointsError`]: non-positive amounts, overflow, insufficient points, unknown or
 /// duplicate purchases, over-refunds, releases before the lock ends, backdated commands
-/// under [`Chronology::Strict`], and reused keys.
+/// under [`Chronology::Strict`], and reused keys; [`PointsError::Calendar`] for a `now` or
+/// a `lock_until` outside the accepted range ([`crate::calendar::check_instant`]).
 pub fn decide(
     a: &Account,
     cmd: &LedgerCommand,
@@ -316,6 +317,9 @@ fn decide_in(
     pool: &mut Vec<Vec<Draw>>,
 ) -> Result<Option<Receipt>, PointsError> {
     let now = clock.now;
+    // Before anything else, a replayed key included: calendar arithmetic on `now` (expiry,
+    // tier window) is only meaningful inside the accepted range.
+    check_instant("now", now)?;
     let command = Fingerprint::of(&cmd.kind);
     if let Some(s) = a.seen_of(cmd.key) {
         return match s.command.first_difference(&command) {
@@ -366,10 +370,12 @@ fn decide_in(
                     what: "earned points",
                 });
             }
-            if let Some(u) = lock_until
-                && *u <= now
-            {
-                return Err(PointsError::LockInPast { until: *u });
+            if let Some(u) = lock_until {
+                // The lock end is stored in the posting, which must load again.
+                check_instant("lock_until", *u)?;
+                if *u <= now {
+                    return Err(PointsError::LockInPast { until: *u });
+                }
             }
             let points = policy
                 .earn()

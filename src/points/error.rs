@@ -109,6 +109,9 @@ pub enum PointsError {
     /// The account has no room for another posting.
     #[error("the account's posting sequence is exhausted")]
     SequenceExhausted,
+    /// `now` or a date in the command lies outside the crate's accepted range.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
 }
 
 /// A policy that cannot work.

@@ -24,6 +24,7 @@ pub struct Posting {
     /// The command's content, for idempotent retries after a replay.
     pub command: Fingerprint,
     /// When it was posted (the `now` of the command).
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,
     /// What happened.
     pub kind: PostingKind,
@@ -48,6 +49,7 @@ pub enum PostingKind {
         /// When the lot expires (`None`: never).
         expires: Option<DateTime<Utc>>,
         /// Locked until then: not spendable, not counted toward tier.
+        #[serde(default, with = "crate::calendar::in_range::option_instant")]
         locked_until: Option<DateTime<Utc>>,
         /// Points that paid off an earlier debt instead of staying in the lot.
         settled: Points,

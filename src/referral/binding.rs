@@ -19,9 +19,11 @@ pub struct Member {
     pub id: PatientId,
     /// When the patient's file was opened. A referee registered before its referrer was
     /// already the clinic's patient, so nobody brought them.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub registered_at: DateTime<Utc>,
     /// The first contact with the clinic, where the attribution window starts. Usually the
     /// registration; earlier when a lead was met before the file was opened.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub first_contact: DateTime<Utc>,
     /// The normalised mobile number, if known.
     pub mobile: Option<MobileNumber>,
@@ -115,6 +117,7 @@ pub struct Binding {
     /// The patient who brought them.
     pub referrer: PatientId,
     /// When the binding was made.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,
 }
 
@@ -188,6 +191,7 @@ pub struct Bind {
     /// The patient who claims to have brought them.
     pub referrer: PatientId,
     /// When the code was entered or the link followed.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,
 }
 
@@ -222,8 +226,9 @@ impl ReferralEvent {
 /// Why a binding was refused. Each rule has its own variant, and [`BindError::code`] gives
 /// the stable code the reference calculator prints.
 ///
-/// When several rules are broken, the first in this order is reported: unknown patient,
-/// self-referral, cycle, already bound, registered first, same identity, outside window.
+/// When several rules are broken, the first in this order is reported: a time outside the
+/// accepted range, unknown patient, self-referral, cycle, already bound, registered first,
+/// same identity, outside window.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BindError {
@@ -297,6 +302,10 @@ pub enum BindError {
         /// The last instant the window allowed.
         window_end: DateTime<Utc>,
     },
+    /// The binding's time (or a member's registration or first contact) lies outside the
+    /// crate's accepted range. Checked before every other rule.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
 }
 
 fn show_until(until: &Option<DateTime<Utc>>) -> String {
@@ -308,7 +317,8 @@ fn show_until(until: &Option<DateTime<Utc>>) -> String {
 
 impl BindError {
     /// The stable refusal code: `unknown_patient`, `self_referral`, `cycle`,
-    /// `already_bound`, `referee_registered_first`, `same_identity` or `outside_window`.
+    /// `already_bound`, `referee_registered_first`, `same_identity`, `outside_window` or
+    /// `out_of_range`.
     pub fn code(&self) -> &'static str {
         match self {
             BindError::UnknownPatient { .. } => "unknown_patient",
@@ -318,6 +328,7 @@ impl BindError {
             BindError::RefereeRegisteredFirst { .. } => "referee_registered_first",
             BindError::SameIdentity { .. } => "same_identity",
             BindError::OutsideWindow { .. } => "outside_window",
+            BindError::Calendar(_) => "out_of_range",
         }
     }
 }

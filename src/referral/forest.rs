@@ -141,8 +141,11 @@ impl ReferralForest {
     /// # Errors
     ///
     /// [`BindError::UnknownPatient`] naming the member when the forest already holds
-    /// `u32::MAX - 1` members, its limit.
+    /// `u32::MAX - 1` members, its limit; [`BindError::Calendar`] when the member's
+    /// registration or first contact lies outside the accepted range.
     pub fn upsert_member(&mut self, member: Member) -> Result<(), BindError> {
+        crate::calendar::check_instant("registered_at", member.registered_at)?;
+        crate::calendar::check_instant("first_contact", member.first_contact)?;
         if let Some(i) = self.index.get(member.id) {
             if let Some(c) = self.contact.get_mut(i as usize) {
                 *c = instant_key(member.first_contact);
@@ -401,6 +404,7 @@ fn decide_resolved(
     (ri, fi): (Option<u32>, Option<u32>),
     policy: &BindingPolicy,
 ) -> Result<(ReferralEvent, u32, u32), BindError> {
+    crate::calendar::check_instant("at", cmd.at)?;
     let unknown = |patient| BindError::UnknownPatient { patient };
     let ri = ri.ok_or(unknown(cmd.referee))?;
     let fi = fi.ok_or(unknown(cmd.referrer))?;

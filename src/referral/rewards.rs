@@ -19,6 +19,7 @@ pub enum CapKind {
     /// The per-month cap, for the clinic calendar month starting on `month`.
     Month {
         /// The first local date of the month.
+        #[serde(with = "crate::calendar::in_range::date")]
         month: NaiveDate,
     },
     /// The lifetime cap.
@@ -38,11 +39,13 @@ pub enum RewardStatus {
     /// Earned and past the delay: the host pays it.
     Approved {
         /// When it was approved.
+        #[serde(with = "crate::calendar::in_range::instant")]
         approved_at: DateTime<Utc>,
     },
     /// The qualifying visit was refunded: the reward is void, and taken back if it was paid.
     Reversed {
         /// When the visit was refunded.
+        #[serde(with = "crate::calendar::in_range::instant")]
         refunded_at: DateTime<Utc>,
     },
     /// A cap held it back: nothing is paid.
@@ -82,6 +85,7 @@ pub struct RewardDecision {
     /// The referee's first qualifying paid visit.
     pub visit: VisitId,
     /// When it happened.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub visit_at: DateTime<Utc>,
     /// What was paid.
     pub paid: Yuan,

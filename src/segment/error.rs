@@ -135,4 +135,7 @@ pub enum SegmentError {
         /// The patient, as the caller keys it.
         patient: String,
     },
+    /// The `now` of a snapshot lies outside the crate's accepted range.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::error::SegmentError;
 use super::lifecycle::{Lifecycle, LifecycleRules};
 use super::tag::{TagName, TagSet, text_hash};
 use crate::calendar::{ClinicCalendar, day_number};
@@ -102,17 +103,39 @@ pub struct PatientFacts {
 
 impl PatientFacts {
     /// The snapshot at `now` with the default [`LifecycleRules`].
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::Calendar`] when `now` lies outside the accepted range
+    /// ([`crate::calendar::check_instant`]).
     pub fn build(
         patient: &Patient,
         input: &FactsInput<'_>,
         now: DateTime<Utc>,
         calendar: ClinicCalendar,
-    ) -> PatientFacts {
+    ) -> Result<PatientFacts, SegmentError> {
         Self::build_with(patient, input, now, calendar, &LifecycleRules::default())
     }
 
     /// The snapshot at `now` with the given lifecycle rules.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::Calendar`] when `now` lies outside the accepted range
+    /// ([`crate::calendar::check_instant`]).
     pub fn build_with(
+        patient: &Patient,
+        input: &FactsInput<'_>,
+        now: DateTime<Utc>,
+        calendar: ClinicCalendar,
+        rules: &LifecycleRules,
+    ) -> Result<PatientFacts, SegmentError> {
+        crate::calendar::check_instant("now", now)?;
+        Ok(Self::build_checked(patient, input, now, calendar, rules))
+    }
+
+    /// [`Self::build_with`] for a `now` already checked.
+    fn build_checked(
         patient: &Patient,
         input: &FactsInput<'_>,
         now: DateTime<Utc>,

@@ -108,7 +108,8 @@ fn summary_of_sorted(
 ///
 /// # Errors
 ///
-/// [`SegmentError::Overflow`] naming the customer (by `Debug`).
+/// [`SegmentError::Overflow`] naming the customer (by `Debug`); [`SegmentError::Calendar`]
+/// when `as_of` lies outside the accepted range ([`crate::calendar::check_date`]).
 pub fn summarize<K, I>(
     transactions: I,
     as_of: NaiveDate,
@@ -117,7 +118,7 @@ where
     K: Ord + fmt::Debug,
     I: IntoIterator<Item = (K, NaiveDate, Yuan)>,
 {
-    let as_of = day_number(as_of);
+    let as_of = day_number(crate::calendar::check_date("as_of", as_of)?);
     // One sort by (customer, day) instead of a map of vectors: contiguous runs, no per-customer
     // allocation.
     let mut rows: Vec<(K, i64, Yuan)> = transactions

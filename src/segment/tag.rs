@@ -172,8 +172,10 @@ pub enum TagStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagEntry {
     /// When the tag was (last) added.
+    #[serde(with = "crate::calendar::in_range::instant")]
     pub created_at: DateTime<Utc>,
     /// When it was soft-deleted, if it is.
+    #[serde(default, with = "crate::calendar::in_range::option_instant")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 

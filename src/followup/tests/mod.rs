@@ -118,7 +118,7 @@ fn run(
     c: &CarePlan,
     pol: &FollowUpPolicy,
 ) -> Plan {
-    plan(p, facts, h, c, pol, now(), CAL)
+    plan(p, facts, h, c, pol, now(), CAL).unwrap()
 }
 
 #[test]
@@ -404,7 +404,7 @@ fn win_back_gaps_double_and_stop() {
     let mut dues = vec![];
     for step in 0..3 {
         let at = CAL.start_of(today() + Days::new(30 * step)) + Duration::hours(2);
-        let out = plan(p.get(), &facts, &h, &c, &pol, at, CAL);
+        let out = plan(p.get(), &facts, &h, &c, &pol, at, CAL).unwrap();
         let t = out
             .tasks()
             .next()
@@ -431,7 +431,8 @@ fn win_back_gaps_double_and_stop() {
         &pol,
         now() + Duration::days(50),
         CAL,
-    );
+    )
+    .unwrap();
     assert!(out.is_empty());
     assert_eq!(out.skipped[0].why, Skip::AttemptsExhausted { attempts: 3 });
     // Past the give-up days the series falls silent.
@@ -443,7 +444,8 @@ fn win_back_gaps_double_and_stop() {
         &pol,
         now() + Duration::days(200),
         CAL,
-    );
+    )
+    .unwrap();
     assert!(later.is_empty() && later.skipped.is_empty(), "{later:?}");
 }
 
@@ -475,7 +477,7 @@ fn season_change_on_lidong_for_chronic_patients() {
     assert!(t.reason.to_string().contains("冬至"));
     // A year the table does not cover is reported, not silently skipped.
     let in_2032 = CAL.start_of(NaiveDate::from_ymd_opt(2032, 1, 10).unwrap());
-    let out = plan(chronic.get(), &Facts::default(), &h, &c, &pol, in_2032, CAL);
+    let out = plan(chronic.get(), &Facts::default(), &h, &c, &pol, in_2032, CAL).unwrap();
     assert_eq!(out.skipped[0].why, Skip::SolarTermsMissing { year: 2032 });
 }
 

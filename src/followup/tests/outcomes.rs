@@ -22,7 +22,7 @@ fn not_reached_retries_with_backoff_then_gives_up() {
     let mut at = now();
     let mut seen = vec![];
     for attempt in 0..3u8 {
-        let out = plan(p.get(), &facts, &h, &c, &pol, at, CAL);
+        let out = plan(p.get(), &facts, &h, &c, &pol, at, CAL).unwrap();
         let t = out
             .tasks()
             .next()
@@ -45,7 +45,7 @@ fn not_reached_retries_with_backoff_then_gives_up() {
         CAL.local_time(seen[2]),
         NaiveTime::from_hms_opt(8, 0, 0).unwrap()
     );
-    let out = plan(p.get(), &facts, &h, &c, &pol, at, CAL);
+    let out = plan(p.get(), &facts, &h, &c, &pol, at, CAL).unwrap();
     assert!(out.is_empty());
     assert_eq!(out.skipped[0].why, Skip::AttemptsExhausted { attempts: 3 });
 }
