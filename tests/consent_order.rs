@@ -219,13 +219,13 @@ proptest! {
                 prop_assert_eq!(b.may(*p, when), expected, "{} at {}", p, when);
             }
             let marketing = model(&specs, 0, when);
-            let facts = PatientFacts::build(&b, &FactsInput::default(), when, CAL);
+            let facts = PatientFacts::build(&b, &FactsInput::default(), when, CAL).unwrap();
             prop_assert_eq!(facts.may(ConsentPurpose::Marketing), marketing);
             let event = Event::new(EventKind::Purchase { amount: Yuan::from_whole(100).unwrap() })
                 .with_base_points(Points::new(100));
-            let out = evaluate(&book, &event, &facts, &UsageSnapshot::new(), when, CAL, EvalOptions::default());
+            let out = evaluate(&book, &event, &facts, &UsageSnapshot::new(), when, CAL, EvalOptions::default()).unwrap();
             prop_assert_eq!(!out.effects.is_empty(), marketing, "campaign at {}", when);
-            let planned = plan(&b, &Facts::default(), &FollowUpHistory::new(id()), &care, &policy, when, CAL);
+            let planned = plan(&b, &Facts::default(), &FollowUpHistory::new(id()), &care, &policy, when, CAL).unwrap();
             let refused = planned.skipped.iter().any(|s| s.why == Skip::NoConsent { purpose: ConsentPurpose::Marketing });
             prop_assert_eq!(refused, !marketing, "planner at {}", when);
         }
@@ -243,7 +243,7 @@ fn a_late_grant_dated_before_a_withdrawal_does_not_revive_consent() {
     assert!(p.may(ConsentPurpose::Marketing, at(4)));
     assert!(!p.may(ConsentPurpose::Marketing, at(6)));
     // The campaign engine and the planner see the withdrawal.
-    let facts = PatientFacts::build(&p, &FactsInput::default(), at(6), CAL);
+    let facts = PatientFacts::build(&p, &FactsInput::default(), at(6), CAL).unwrap();
     let event = Event::new(EventKind::Purchase {
         amount: Yuan::from_whole(100).unwrap(),
     })
@@ -257,7 +257,8 @@ fn a_late_grant_dated_before_a_withdrawal_does_not_revive_consent() {
         at(6),
         CAL,
         EvalOptions::default(),
-    );
+    )
+    .unwrap();
     assert!(out.effects.is_empty());
     let policy = FollowUpPolicy::new(
         QuietHours::default(),
@@ -273,7 +274,8 @@ fn a_late_grant_dated_before_a_withdrawal_does_not_revive_consent() {
         &policy,
         at(6),
         CAL,
-    );
+    )
+    .unwrap();
     assert!(planned.due.is_empty() && planned.overdue.is_empty());
 }
 
