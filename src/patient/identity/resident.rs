@@ -49,6 +49,26 @@ pub enum ResidentIdError {
         /// The value given, masked.
         masked: String,
     },
+    /// The birth date is a real date outside [`ResidentId::EARLIEST_BIRTH_DATE`] ..=
+    /// [`ResidentId::LATEST_BIRTH_DATE`]. The date is not shown: it is part of the number.
+    #[error("resident id {masked} holds a birth date outside {earliest}..={latest}")]
+    BirthDateOutOfRange {
+        /// The value given, masked.
+        masked: String,
+        /// The earliest birth date accepted.
+        earliest: NaiveDate,
+        /// The latest birth date accepted.
+        latest: NaiveDate,
+    },
+    /// The birth date is after the day the number was checked against
+    /// ([`ResidentId::parse_as_of`]).
+    #[error("resident id {masked} holds a birth date after {today}")]
+    BirthDateInFuture {
+        /// The value given, masked.
+        masked: String,
+        /// The day it was checked against.
+        today: NaiveDate,
+    },
     /// The check character does not match ISO 7064 MOD 11-2.
     #[error("resident id {masked} fails its check character")]
     CheckCharacter {
@@ -85,7 +105,26 @@ fn valid_province(p: u8) -> bool {
 pub struct ResidentId([u8; 18]);
 
 impl ResidentId {
+    /// The earliest birth date a number may hold: the start of the crate's accepted date
+    /// range (1900–2200, the range `calendar` accepts for dates).
+    pub const EARLIEST_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
+    };
+    /// The latest birth date a number may hold: the end of the crate's accepted date range.
+    /// [`ResidentId::parse`] knows no today; [`ResidentId::parse_as_of`] also refuses a birth
+    /// date after the day given, and registration refuses one after the clinic's today.
+    pub const LATEST_BIRTH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2200, 12, 31) {
+        Some(d) => d,
+        None => NaiveDate::MAX,
+    };
+
     /// Parses an 18-character or legacy 15-digit resident id.
+    ///
+    /// The birth date must lie in [`ResidentId::EARLIEST_BIRTH_DATE`] ..=
+    /// [`ResidentId::LATEST_BIRTH_DATE`]; where today is known, use
+    /// [`ResidentId::parse_as_of`], which also refuses a birth date after it. Serde reads
+    /// through this function.
     ///
     /// # Errors
     ///
@@ -130,8 +169,16 @@ impl ResidentId {
                 province: format!("{:02}", province),
             });
         }
-        if Self::date_of(&id).is_none() {
-            return Err(ResidentIdError::BirthDate { masked: masked() });
+        match Self::date_of(&id) {
+            None => return Err(ResidentIdError::BirthDate { masked: masked() }),
+            Some(d) if !(Self::EARLIEST_BIRTH_DATE..=Self::LATEST_BIRTH_DATE).contains(&d) => {
+                return Err(ResidentIdError::BirthDateOutOfRange {
+                    masked: masked(),
+                    earliest: Self::EARLIEST_BIRTH_DATE,
+                    latest: Self::LATEST_BIRTH_DATE,
+                });
+            }
+            Some(_) => {}
         }
         if check_char(&id[..17]) != id[17] {
             return Err(ResidentIdError::CheckCharacter { masked: masked() });
@@ -139,14 +186,29 @@ impl ResidentId {
         Ok(ResidentId(id))
     }
 
+    /// Parses as [`ResidentId::parse`] does, and refuses a birth date after `today` (the
+    /// clinic's local date: a number of someone not yet born is a typing error).
+    ///
+    /// # Errors
+    ///
+    /// What [`ResidentId::parse`] refuses, and [`ResidentIdError::BirthDateInFuture`], with
+    /// the value masked.
+    pub fn parse_as_of(s: &str, today: NaiveDate) -> Result<Self, ResidentIdError> {
+        let id = Self::parse(s)?;
+        if id.birth_date() > today {
+            return Err(ResidentIdError::BirthDateInFuture {
+                masked: id.masked(),
+                today,
+            });
+        }
+        Ok(id)
+    }
+
     fn date_of(id: &[u8; 18]) -> Option<NaiveDate> {
         let num = |r: std::ops::Range<usize>| -> u32 {
             id[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'))
         };
         let year = num(6..10);
-        if year < 1850 {
-            return None;
-        }
         NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, num(10..12), num(12..14))
     }
 
