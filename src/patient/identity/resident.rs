@@ -5,8 +5,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use super::mask_middle;
-
 /// Sex, as recorded or as derived from a resident id (odd sequence = male).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,8 +98,8 @@ fn valid_province(p: u8) -> bool {
 /// 71, 81, 82, 91), a real birth date, and the ISO 7064 MOD 11-2 check character (a lower-case
 /// `x` is accepted as `X`). The legacy 15-digit form (born 19xx, no check character) is
 /// upgraded to 18. Masked as `110101********2176`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ResidentId([u8; 18]);
 
 impl ResidentId {
@@ -131,7 +129,7 @@ impl ResidentId {
     /// A [`ResidentIdError`] naming what is wrong, with the value masked.
     pub fn parse(s: &str) -> Result<Self, ResidentIdError> {
         let t = s.trim();
-        let masked = || mask_middle(t, 6, 4);
+        let masked = || crate::patient::masked::Personal::ResidentId.mask(t);
         let b = t.as_bytes();
         let mut id = [0u8; 18];
         match b.len() {
@@ -238,13 +236,17 @@ impl ResidentId {
     }
 
     /// The full 18 characters. Use only where the number is really needed.
+    ///
+    /// `Serialize` writes this full value too (it is the stored form); to log a value that
+    /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
+    /// masked form in its place.
     pub fn expose(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The masked form, `110101********2176`.
     pub fn masked(&self) -> String {
-        mask_middle(self.expose(), 6, 4)
+        crate::patient::masked::Personal::ResidentId.mask(self.expose())
     }
 }
 
@@ -285,6 +287,14 @@ impl TryFrom<String> for ResidentId {
     type Error = ResidentIdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Self::parse(&s)
+    }
+}
+
+/// The plain text, as a newtype that [`crate::patient::Masked`] recognises and masks; formats
+/// that write newtypes as their content (serde_json) write exactly the text.
+impl Serialize for ResidentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::patient::masked::Personal::ResidentId.serialize(self.expose(), s)
     }
 }
 
