@@ -11,7 +11,7 @@ use clinic_ops::patient::{
     Registration, ResidentId,
 };
 use clinic_ops::testkit::strategies::{
-    mobile_digits, mobile_spelling, person_name, resident_id_text,
+    mobile_digits, mobile_spelling, person_name, resident_id_check_char, resident_id_text,
 };
 
 fn now() -> DateTime<Utc> {
@@ -214,4 +214,32 @@ fn minors_need_a_guardian() {
             .unwrap()
             .is_empty()
     );
+}
+
+proptest! {
+    /// A resident id's birth date is accepted by `parse` exactly inside the crate's range,
+    /// and by `parse_as_of` exactly inside it and not after today; errors never show the
+    /// date (it is part of the number).
+    #[test]
+    fn resident_id_birth_dates_are_bounded(
+        days in -60_000i64..120_000,
+        today_days in 0i64..60_000,
+        seq in 0u32..1000,
+    ) {
+        let epoch = NaiveDate::from_ymd_opt(1850, 1, 1).unwrap();
+        let birth = epoch + chrono::Duration::days(days.rem_euclid(160_000));
+        let today = epoch + chrono::Duration::days(today_days + 50_000);
+        let first17 = format!("110101{}{seq:03}", birth.format("%Y%m%d"));
+        prop_assume!(first17.len() == 17);
+        let s = format!("{first17}{}", resident_id_check_char(&first17));
+        let in_range = (ResidentId::EARLIEST_BIRTH_DATE..=ResidentId::LATEST_BIRTH_DATE)
+            .contains(&birth);
+        let parsed = ResidentId::parse(&s);
+        prop_assert_eq!(parsed.is_ok(), in_range);
+        let as_of = ResidentId::parse_as_of(&s, today);
+        prop_assert_eq!(as_of.is_ok(), in_range && birth <= today);
+        for e in [parsed.err(), as_of.err()].into_iter().flatten() {
+            prop_assert!(!e.to_string().contains(&first17[6..14]), "{}", e);
+        }
+    }
 }

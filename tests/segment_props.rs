@@ -475,3 +475,121 @@ fn typed_errors_name_the_path() {
     assert!(e.uses_sensitive_data(&cat));
     assert_eq!(e.tags().count(), 3);
 }
+
+/// Leaves whose bounded fields stray past what loading accepts (ages past 150, counts past a
+/// million, windows of 0 or past 36,500 days), under nesting that may pass the depth, width
+/// and size limits.
+fn wild_expr() -> BoxedStrategy<Expr> {
+    let big = || prop::option::of(prop_oneof![0..=200u32, 999_990..=1_000_010u32]);
+    let leaf = prop_oneof![
+        4 => leaf((0..TAGS.len()).collect()),
+        1 => (big(), big()).prop_map(|(min, max)| Expr::Age(CountRange { min, max })),
+        1 => (big(), big()).prop_map(|(min, max)| Expr::ReferralsMade(CountRange { min, max })),
+        1 => (prop_oneof![0..3u32, 36_498..36_503u32], big(), big())
+            .prop_map(|(days, min, max)| Expr::VisitsIn { days, min, max }),
+        1 => prop_oneof![0..3u32, 36_498..36_503u32].prop_map(|days| Expr::SpendIn {
+            days,
+            min: None,
+            max: None
+        }),
+    ];
+    let tree = leaf.prop_recursive(4, 64, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Expr::All),
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Expr::Any),
+            inner.prop_map(Expr::not),
+        ]
+    });
+    // Then a chain of `not` that may cross MAX_DEPTH, and a wide `any` that may cross
+    // MAX_CHILDREN (or, repeated, MAX_NODES).
+    (tree, 0..40usize, prop::option::of(250..300usize))
+        .prop_map(|(mut e, nots, wide)| {
+            for _ in 0..nots {
+                e = Expr::not(e);
+            }
+            match wide {
+                Some(n) => Expr::Any(vec![e; n]),
+                None => e,
+            }
+        })
+        .boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// One validation (issue 15): what `Expr::validate` (and so every constructor that takes an
+    /// expression) accepts, loading accepts and reads back equal; what it refuses, loading
+    /// refuses with the same message.
+    #[test]
+    fn validate_agrees_with_loading(e in wild_expr()) {
+        let json = serde_json::to_string(&e).unwrap();
+        let loaded = serde_json::from_str::<Expr>(&json);
+        match e.validate() {
+            Ok(()) => prop_assert_eq!(loaded.unwrap(), e),
+            Err(err) => {
+                let msg = loaded.unwrap_err().to_string();
+                prop_assert!(msg.starts_with(&err.to_string()), "{} / {}", msg, err);
+            }
+        }
+    }
+
+    /// Auto-tag rules built in code go through the same validation, under `rules[i].when`,
+    /// and a set the constructor accepts reads back from its JSON.
+    #[test]
+    fn tag_rule_sets_built_in_code_round_trip(es in prop::collection::vec(wild_expr(), 1..3)) {
+        let rules: Vec<TagRule> = es
+            .iter()
+            .enumerate()
+            .map(|(i, e)| TagRule { tag: TagName::parse(&format!("auto/r{i}")).unwrap(), when: e.clone() })
+            .collect();
+        let first_bad = es.iter().enumerate().find_map(|(i, e)| e.validate().err().map(|err| (i, err)));
+        match (TagRuleSet::new(rules.clone()), first_bad) {
+            (Ok(set), None) => {
+                let json = serde_json::to_string(&set).unwrap();
+                let back: TagRuleSet = serde_json::from_str(&json).unwrap();
+                prop_assert_eq!(back, set);
+            }
+            (Err(got), Some((i, err))) => {
+                let want = err.to_string();
+                let got = got.to_string();
+                prop_assert!(
+                    got == want || got.starts_with(&format!("rules[{i}].when.")),
+                    "{} / {}", got, want
+                );
+                prop_assert!(serde_json::to_string(&rules)
+                    .ok()
+                    .and_then(|j| serde_json::from_str::<TagRuleSet>(&j).err())
+                    .is_some_and(|j| j.to_string().starts_with(&want)));
+            }
+            (got, want) => prop_assert!(false, "{:?} / {:?}", got.err(), want),
+        }
+    }
+}
+
+/// Issue 15: a rule set built in code skipped the expression limits, so it was refused when
+/// its JSON was read back, and a very deep condition overflowed the stack in the walks.
+#[test]
+fn tag_rule_set_new_refuses_a_too_deep_condition_with_the_loading_error() {
+    let mut deep = Expr::all(Vec::new());
+    for _ in 0..segment::MAX_DEPTH {
+        deep = Expr::not(deep);
+    }
+    let rule = TagRule {
+        tag: TagName::parse("auto/deep").unwrap(),
+        when: deep.clone(),
+    };
+    let err = TagRuleSet::new(vec![rule.clone()]).unwrap_err();
+    let want = deep.validate().unwrap_err();
+    assert!(matches!(want, SegmentError::TooDeep { depth: 33, .. }));
+    assert_eq!(
+        err.to_string(),
+        format!("rules[0].when.{want}"),
+        "the constructor names the rule"
+    );
+    let json = serde_json::to_string(&vec![rule]).unwrap();
+    let loaded = serde_json::from_str::<TagRuleSet>(&json)
+        .unwrap_err()
+        .to_string();
+    assert!(loaded.starts_with(&want.to_string()), "{loaded}");
+}

@@ -13,6 +13,7 @@ use super::window::DayInfo;
 use crate::calendar::Period;
 use crate::id::PatientId;
 use crate::money::Points;
+use crate::patient::ConsentPurpose;
 use crate::segment::{ConsentSet, PatientFacts, TagMemo};
 
 pub(super) struct Ctx<'a> {
@@ -309,9 +310,21 @@ pub(super) fn assess<'b>(
     {
         return Err(Outcome::NotTrigger { miss });
     }
+    // The purposes as written first (the trace names the first one missing in the spec's
+    // order), then any the book added: `marketing` for a care campaign that promotes.
     if !cx.consents.covers(gate.consent)
-        && let Some(&purpose) =
-            campaign().and_then(|c| c.spec().consent.iter().find(|p| !cx.facts.may(**p)))
+        && let Some(purpose) = campaign().and_then(|c| {
+            c.spec()
+                .consent
+                .iter()
+                .copied()
+                .chain(
+                    ConsentPurpose::ALL
+                        .into_iter()
+                        .filter(|p| gate.consent.contains(*p)),
+                )
+                .find(|p| !cx.facts.may(*p))
+        })
     {
         return Err(Outcome::NoConsent { purpose });
     }

@@ -14,6 +14,12 @@ use crate::id::CampaignId;
 use crate::money::Yuan;
 use crate::segment::{CompiledExprs, ConsentSet, ExprRef};
 
+/// The most campaigns one book may hold. A clinic chain runs tens to a few hundred at once;
+/// the limit keeps loading, the index and [`super::check_book`] bounded.
+pub const MAX_CAMPAIGNS: usize = 2_000;
+/// The most evaluation groups one book may declare.
+pub const MAX_GROUPS: usize = 256;
+
 /// How the campaigns of one evaluation group combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,6 +193,9 @@ impl Gate {
         for p in &spec.consent {
             consent.insert(*p);
         }
+        if c.promotes() {
+            consent.insert(crate::patient::ConsentPurpose::Marketing);
+        }
         let (min_fen, detailed) = match &spec.trigger {
             Trigger::Purchase { min } => (yuan_to_fen(*min), false),
             Trigger::FirstVisit
@@ -259,14 +268,14 @@ pub struct CampaignBook {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookSpec {
-    /// Evaluation groups and their modes.
+    /// Evaluation groups and their modes, at most [`MAX_GROUPS`].
     #[serde(default)]
     pub groups: BTreeMap<String, GroupMode>,
     /// What one point is worth to the patient, for best-for-patient comparisons (default
     /// ¥0.01).
     #[serde(default = "default_point_value")]
     pub point_value: Yuan,
-    /// The campaigns, in any order.
+    /// The campaigns, in any order, at most [`MAX_CAMPAIGNS`].
     #[serde(deserialize_with = "super::error::campaigns")]
     pub campaigns: Vec<CampaignSpec>,
 }
@@ -278,6 +287,15 @@ fn default_point_value() -> Yuan {
 impl TryFrom<BookSpec> for CampaignBook {
     type Error = CampaignError;
     fn try_from(b: BookSpec) -> Result<Self, Self::Error> {
+        // Before the campaigns are checked one by one: refusing a huge book should not cost
+        // the work of validating it.
+        if b.campaigns.len() > MAX_CAMPAIGNS {
+            return Err(CampaignError::TooLong {
+                path: "campaigns".into(),
+                len: b.campaigns.len(),
+                max: MAX_CAMPAIGNS,
+            });
+        }
         let mut campaigns = Vec::with_capacity(b.campaigns.len());
         for (i, spec) in b.campaigns.into_iter().enumerate() {
             campaigns.push(Campaign::new(spec).map_err(|e| e.under(&format!("campaigns[{i}]")))?);
@@ -301,6 +319,8 @@ impl CampaignBook {
     ///
     /// # Errors
     ///
+    /// [`CampaignError::TooLong`] with the path `campaigns` beyond [`MAX_CAMPAIGNS`] or
+    /// `groups` beyond [`MAX_GROUPS`] (the limits loading enforces);
     /// [`CampaignError::DuplicateId`] and [`CampaignError::UnknownGroup`], with the path
     /// `campaigns[i]` in the order given.
     pub fn new(
@@ -315,6 +335,18 @@ impl CampaignBook {
         point_value: Yuan,
         campaigns: Vec<Campaign>,
     ) -> Result<Self, CampaignError> {
+        for (path, len, max) in [
+            ("campaigns", campaigns.len(), MAX_CAMPAIGNS),
+            ("groups", groups.len(), MAX_GROUPS),
+        ] {
+            if len > max {
+                return Err(CampaignError::TooLong {
+                    path: path.into(),
+                    len,
+                    max,
+                });
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in campaigns.iter().enumerate() {
             if !seen.insert(c.id()) {

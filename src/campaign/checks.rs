@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use super::book::CampaignBook;
@@ -139,11 +140,15 @@ pub enum FindingKind {
         /// What the catalog check said.
         reason: String,
     },
-    /// Two exclusive campaigns of one group listen to the same events in overlapping windows:
-    /// only the first in order can ever apply.
+    /// Exclusive campaigns of one group listen to the same events in overlapping windows:
+    /// only the first in order can ever apply. One finding per campaign, listing the first
+    /// [`MAX_LISTED_OVERLAPS`] others by id and counting them all, so that a book of many
+    /// overlapping campaigns gives as many findings as campaigns, not their square.
     OverlappingExclusive {
-        /// The other campaign.
-        other: CampaignId,
+        /// The other campaigns, lowest ids first, at most [`MAX_LISTED_OVERLAPS`].
+        others: Vec<CampaignId>,
+        /// How many other campaigns overlap it in all.
+        count: usize,
     },
     /// A cashback effect without a ¥ budget: the spend is unbounded.
     CashWithoutBudget {
@@ -156,6 +161,11 @@ pub enum FindingKind {
     /// A marketing message whose copy offers no way to opt out (PIPL art. 24: every
     /// personalised push needs one). Looks for [`OPT_OUT_MARKERS`].
     MissingOptOut,
+    /// A care campaign (consent `care_reminder`) whose message copy promotes (holds one of
+    /// [`super::PROMOTION_MARKERS`]): a promotional message is marketing, so the engine
+    /// sends it only to patients who also gave `marketing` consent. Make it a marketing
+    /// campaign, or take the offer out of the copy.
+    PromotionalCareMessage,
     /// Copy uses a word the Advertising Law forbids in medical ads.
     AdLaw {
         /// The word found.
@@ -183,6 +193,10 @@ impl fmt::Display for Finding {
     }
 }
 
+/// The most other campaigns one [`FindingKind::OverlappingExclusive`] lists by id; its
+/// `count` says how many there are.
+pub const MAX_LISTED_OVERLAPS: usize = 8;
+
 fn overlaps(a: &Campaign, b: &Campaign) -> bool {
     let (wa, wb) = (&a.spec().window, &b.spec().window);
     let a_before_b_ends = wb.end.is_none_or(|e| wa.start < e);
@@ -190,8 +204,48 @@ fn overlaps(a: &Campaign, b: &Campaign) -> bool {
     a_before_b_ends && b_before_a_ends
 }
 
+/// For each exclusive campaign (by position), the ids of the other exclusive campaigns of its
+/// group and event class whose windows overlap its own, ascending. Only campaigns sharing a
+/// group and class are compared.
+fn exclusive_overlaps(book: &CampaignBook) -> BTreeMap<usize, Vec<CampaignId>> {
+    let mut buckets: BTreeMap<(&str, usize), Vec<usize>> = BTreeMap::new();
+    for (i, c) in book.campaigns().iter().enumerate() {
+        let s = c.spec();
+        if let (true, Some(g)) = (s.exclusive, s.group.as_deref()) {
+            buckets
+                .entry((g, s.trigger.class().slot()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut out: BTreeMap<usize, Vec<CampaignId>> = BTreeMap::new();
+    let campaigns = book.campaigns();
+    for members in buckets.values() {
+        for (n, &i) in members.iter().enumerate() {
+            for &j in members.iter().skip(n + 1) {
+                if let (Some(a), Some(b)) = (campaigns.get(i), campaigns.get(j))
+                    && overlaps(a, b)
+                {
+                    out.entry(i).or_default().push(b.id());
+                    out.entry(j).or_default().push(a.id());
+                }
+            }
+        }
+    }
+    for ids in out.values_mut() {
+        ids.sort_unstable();
+    }
+    out
+}
+
 /// Checks every campaign of a book. Findings are sorted by campaign id, then in the order
 /// the checks are listed in [`FindingKind`].
+///
+/// The findings are bounded by the book: at most one of each kind per campaign, except
+/// [`FindingKind::CashWithoutBudget`] (one per effect, at most
+/// [`super::MAX_EFFECTS`]) and [`FindingKind::AdLaw`] (one per listed word found). Overlaps
+/// of exclusive campaigns are compared pairwise within a group and event class, which a
+/// book's [`super::MAX_CAMPAIGNS`] keeps small.
 pub fn check_book(
     book: &CampaignBook,
     now: DateTime<Utc>,
@@ -206,7 +260,8 @@ pub fn check_book(
             message,
         });
     };
-    for c in book.campaigns() {
+    let mut overlapping = exclusive_overlaps(book);
+    for (i, c) in book.campaigns().iter().enumerate() {
         let s = c.spec();
         let id = c.id();
         if let Some(end) = s.window.end.filter(|e| *e <= now) {
@@ -237,26 +292,25 @@ pub fn check_book(
                 format!("the audience names a tag that is not live: {e}"),
             );
         }
-        if s.exclusive {
-            for o in book.campaigns() {
-                let os = o.spec();
-                if o.id() != id
-                    && os.exclusive
-                    && os.group == s.group
-                    && os.trigger.class() == s.trigger.class()
-                    && overlaps(c, o)
-                {
-                    push(
-                        id,
-                        FindingKind::OverlappingExclusive { other: o.id() },
-                        format!(
-                            "exclusive in group {:?} with {} over overlapping windows: only the first in priority order can apply",
-                            s.group.as_deref().unwrap_or(""),
-                            o.id()
-                        ),
-                    );
-                }
+        if let Some(mut others) = overlapping.remove(&i) {
+            let count = others.len();
+            others.truncate(MAX_LISTED_OVERLAPS);
+            let mut list = others
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if count > others.len() {
+                list.push_str(&format!(" and {} more", count - others.len()));
             }
+            push(
+                id,
+                FindingKind::OverlappingExclusive { others, count },
+                format!(
+                    "exclusive in group {:?} with {list} over overlapping windows: only the first in priority order can apply",
+                    s.group.as_deref().unwrap_or(""),
+                ),
+            );
         }
         if s.caps.budget.yuan.is_none() {
             for (rule, e) in s.effects.iter().enumerate() {
@@ -295,6 +349,13 @@ pub fn check_book(
                     "a marketing message without an opt-out (add 回复TD退订 or similar)".into(),
                 );
             }
+        }
+        if c.is_care() && c.promotes() {
+            push(
+                id,
+                FindingKind::PromotionalCareMessage,
+                "a care campaign sends promotional copy: only patients with marketing consent will get it (make it a marketing campaign or take the offer out)".into(),
+            );
         }
         if let Some(copy) = &s.copy {
             let mut text = copy.title.clone().unwrap_or_default();

@@ -2,6 +2,7 @@
 //! offending value, relative to what was loaded (`campaigns[3].effects[1].percent`).
 
 use crate::patient::TextError;
+use crate::segment::SegmentError;
 
 /// A campaign or book that cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +88,16 @@ pub enum CampaignError {
         #[source]
         error: crate::calendar::CalendarError,
     },
+    /// The audience breaks a limit or range of the expression language: the error loading
+    /// gives for the same expression, whose own path is relative to the audience.
+    #[error("{path}: {source}")]
+    Audience {
+        /// Where (`audience`, under the campaign's path in a book).
+        path: String,
+        /// What is wrong, as [`crate::segment::Expr::validate`] and loading say it.
+        #[source]
+        source: SegmentError,
+    },
 }
 
 impl CampaignError {
@@ -101,7 +112,8 @@ impl CampaignError {
             | CampaignError::DuplicateId { path, .. }
             | CampaignError::UnknownGroup { path, .. }
             | CampaignError::Text { path, .. }
-            | CampaignError::Calendar { path, .. } => path,
+            | CampaignError::Calendar { path, .. }
+            | CampaignError::Audience { path, .. } => path,
         }
     }
 
@@ -116,7 +128,8 @@ impl CampaignError {
             | CampaignError::DuplicateId { path, .. }
             | CampaignError::UnknownGroup { path, .. }
             | CampaignError::Text { path, .. }
-            | CampaignError::Calendar { path, .. } => path,
+            | CampaignError::Calendar { path, .. }
+            | CampaignError::Audience { path, .. } => path,
         };
         *p = if p.is_empty() {
             prefix.to_owned()
@@ -130,13 +143,17 @@ impl CampaignError {
 /// Deserialises a list, naming the index of an element that fails (`campaigns[3]: invalid
 /// type: …`), so that malformed JSON points at the element even where serde's own error
 /// only knows a line and column.
-pub(crate) fn indexed<'de, D, T>(d: D, field: &'static str) -> Result<Vec<T>, D::Error>
+///
+/// A list longer than `max` is refused as soon as element `max` arrives (`campaigns: more
+/// than the limit of 2000`), so a huge list is not read, let alone kept, to be refused later.
+pub(crate) fn indexed<'de, D, T>(d: D, field: &'static str, max: usize) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,
 {
     struct Seq<T> {
         field: &'static str,
+        max: usize,
         marker: std::marker::PhantomData<T>,
     }
     impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Seq<T> {
@@ -148,6 +165,15 @@ where
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
             loop {
                 let i = out.len();
+                if i == self.max {
+                    if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                        return Ok(out);
+                    }
+                    return Err(serde::de::Error::custom(format_args!(
+                        "{}: more than the limit of {}",
+                        self.field, self.max
+                    )));
+                }
                 match seq.next_element::<T>() {
                     Ok(Some(v)) => out.push(v),
                     Ok(None) => return Ok(out),
@@ -167,6 +193,7 @@ where
     }
     d.deserialize_seq(Seq {
         field,
+        max,
         marker: std::marker::PhantomData,
     })
 }
@@ -176,7 +203,7 @@ where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,
 {
-    indexed(d, "campaigns")
+    indexed(d, "campaigns", super::book::MAX_CAMPAIGNS)
 }
 
 pub(crate) fn effects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
@@ -184,7 +211,9 @@ where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,
 {
-    indexed(d, "effects")
+    // Campaign::new refuses more than MAX_EFFECTS with the length given, which needs them all
+    // read; an effect is a few fields, so the input's own size bounds this.
+    indexed(d, "effects", usize::MAX)
 }
 
 pub(crate) fn limits<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
@@ -192,7 +221,7 @@ where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,
 {
-    indexed(d, "caps.limits")
+    indexed(d, "caps.limits", usize::MAX)
 }
 
 /// Whether `s` looks like a path this module writes: `effects[1]`, `caps.limits[0]`.

@@ -55,8 +55,15 @@
 //!
 //! [`check_book`] finds what can never fire or should not go live: windows in the past,
 //! audiences that can never be true, overlapping exclusive campaigns, cash without a ¥
-//! budget, sensitive targeting without `health_data_segmentation` consent, and copy that
-//! breaks the Advertising Law ([`AdLawWords`]).
+//! budget, sensitive targeting without `health_data_segmentation` consent, care campaigns
+//! whose copy promotes, and copy that breaks the Advertising Law ([`AdLawWords`]). Its
+//! findings grow with the book, not its square: a book holds at most [`MAX_CAMPAIGNS`]
+//! campaigns and [`MAX_GROUPS`] groups, at load and in [`CampaignBook::new`].
+//!
+//! Consent is checked where targeting happens: a campaign reaches a patient only with every
+//! purpose in its `consent` list, and a campaign that [promotes](Campaign::promotes) (a
+//! marketing benefit, or copy with a [`PROMOTION_MARKERS`] word) also needs `marketing`,
+//! even when it is a care campaign.
 
 mod assess;
 mod book;
@@ -70,16 +77,17 @@ mod resolve;
 mod usage;
 mod window;
 
-pub use book::{BookSpec, CampaignBook, CapRef, GroupMode};
+pub use book::{BookSpec, CampaignBook, CapRef, GroupMode, MAX_CAMPAIGNS, MAX_GROUPS};
 pub use checks::{
-    AdLawRule, AdLawWords, Finding, FindingKind, OPT_OUT_MARKERS, check_book, lint_copy,
+    AdLawRule, AdLawWords, Finding, FindingKind, MAX_LISTED_OVERLAPS, OPT_OUT_MARKERS, check_book,
+    lint_copy,
 };
 pub use engine::{Evaluator, evaluate};
 pub use error::CampaignError;
 pub use model::{
     Anniversary, Budget, Campaign, CampaignSpec, Caps, Effect, EventClass, LimitKey, LimitPeriod,
     MAX_COPY_CHARS, MAX_EFFECTS, MAX_FIXED_POINTS, MAX_LIMITS, MAX_NAME_CHARS, MessageCopy,
-    Recurrence, StaffTaskKind, Trigger, UsageLimit, Window, WindowMiss,
+    PROMOTION_MARKERS, Recurrence, StaffTaskKind, Trigger, UsageLimit, Window, WindowMiss,
 };
 pub use outcome::{
     Amount, Cut, EvalOptions, Evaluation, Event, EventKind, Granted, Outcome, TraceEntry,

@@ -26,6 +26,48 @@ pub const MAX_COPY_CHARS: usize = 2000;
 /// Most fixed points one effect may grant.
 pub const MAX_FIXED_POINTS: i64 = 10_000_000;
 
+/// Words that make a message's copy promotional: an offer, a price, a benefit to claim.
+///
+/// A campaign promotes (see [`Campaign::promotes`]) when it gives a marketing benefit, or
+/// sends a message whose copy (title or body) holds one of these, compared without case.
+/// The engine then requires `marketing` consent even of a care campaign, and
+/// [`crate::campaign::check_book`] reports the care campaign
+/// ([`crate::campaign::FindingKind::PromotionalCareMessage`]). The library can only judge
+/// the copy a campaign carries: a care message sent from a template without copy is taken
+/// at its word.
+pub const PROMOTION_MARKERS: [&str; 24] = [
+    "优惠",
+    "折扣",
+    "打折",
+    "特价",
+    "促销",
+    "限时",
+    "满减",
+    "返现",
+    "优惠券",
+    "代金券",
+    "积分",
+    "会员日",
+    "秒杀",
+    "抢购",
+    "团购",
+    "充值",
+    "赠送",
+    "免费领",
+    "礼品",
+    "福利",
+    "discount",
+    "sale",
+    "offer",
+    "coupon",
+];
+
+/// Whether `text` holds one of [`PROMOTION_MARKERS`].
+fn is_promotional(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    PROMOTION_MARKERS.iter().any(|m| lower.contains(m))
+}
+
 fn default_consent() -> Vec<ConsentPurpose> {
     vec![ConsentPurpose::Marketing]
 }
@@ -89,6 +131,7 @@ pub struct CampaignSpec {
 pub struct Campaign {
     spec: CampaignSpec,
     care: bool,
+    promotes: bool,
     /// Per effect, the integer forms the engine computes with: (rate × 10⁴, cap or face
     /// value in fen).
     pub(crate) rates: Vec<(u64, u64)>,
@@ -171,6 +214,14 @@ impl Campaign {
     pub fn new(spec: CampaignSpec) -> Result<Self, CampaignError> {
         text("name", &spec.name, MAX_NAME_CHARS)?;
         check_window(&spec.window)?;
+        // Loading checked these already; a spec built in code has not been, and the book
+        // compiles and walks the audience recursively.
+        spec.audience
+            .validate()
+            .map_err(|source| CampaignError::Audience {
+                path: "audience".into(),
+                source,
+            })?;
         if let Trigger::TierChanged { to: Some(t) } = &spec.trigger {
             label("trigger.to", t)?;
         }
@@ -208,7 +259,21 @@ impl Campaign {
             text("copy.body", &c.body, MAX_COPY_CHARS)?;
         }
         let rates = spec.effects.iter().map(integer_rates).collect();
-        Ok(Campaign { spec, care, rates })
+        let sends_message = spec
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Message { .. }));
+        let promotes = spec.effects.iter().any(Effect::is_marketing)
+            || (sends_message
+                && spec.copy.as_ref().is_some_and(|c| {
+                    c.title.as_deref().is_some_and(is_promotional) || is_promotional(&c.body)
+                }));
+        Ok(Campaign {
+            spec,
+            care,
+            promotes,
+            rates,
+        })
     }
 
     /// The spec it was built from.
@@ -234,6 +299,15 @@ impl Campaign {
     /// Whether it gives a marketing benefit.
     pub fn gives_marketing(&self) -> bool {
         self.spec.effects.iter().any(Effect::is_marketing)
+    }
+
+    /// Whether it promotes: it gives a marketing benefit, or sends a message whose copy holds
+    /// one of [`PROMOTION_MARKERS`]. Such a campaign reaches only patients who gave
+    /// `marketing` consent, whatever its `consent` list says (a care campaign that promotes
+    /// needs both `care_reminder` and `marketing`): consent is checked where targeting
+    /// happens (PIPL art. 14, and art. 44 of the Advertising Law on pushed ads).
+    pub fn promotes(&self) -> bool {
+        self.promotes
     }
 }
 

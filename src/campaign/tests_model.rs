@@ -7,6 +7,7 @@ use super::tests::{CAL, at, book, load_err, member, member_day, simple, visit};
 use super::*;
 use crate::calendar::ClinicCalendar;
 use crate::id::CampaignId;
+use crate::patient::ConsentPurpose;
 use crate::segment::{TagCatalog, TagName};
 
 #[test]
@@ -176,11 +177,13 @@ fn static_checks_find_each_problem() {
     )));
     assert!(has(3, &|k| *k
         == FindingKind::OverlappingExclusive {
-            other: CampaignId::new(4)
+            others: vec![CampaignId::new(4)],
+            count: 1
         }));
     assert!(has(4, &|k| *k
         == FindingKind::OverlappingExclusive {
-            other: CampaignId::new(3)
+            others: vec![CampaignId::new(3)],
+            count: 1
         }));
     assert!(has(5, &|k| *k == FindingKind::CashWithoutBudget { rule: 1 }));
     assert!(has(6, &|k| *k == FindingKind::SensitiveWithoutConsent));
@@ -330,4 +333,239 @@ fn day_info_recurrence_agrees_with_the_date_model() {
         }
         today = today.succ_opt().unwrap();
     }
+}
+
+/// Issue 15: 3,000 overlapping exclusive campaigns gave 9 million findings (one per ordered
+/// pair). Now one finding per campaign, each listing at most `MAX_LISTED_OVERLAPS` others.
+#[test]
+fn overlapping_exclusive_findings_are_linear_in_the_book() {
+    let n = MAX_CAMPAIGNS;
+    let specs: Vec<_> = (1..=n as u64)
+        .map(|id| simple(id, 0, Some("g"), true, 1))
+        .collect();
+    let b = book(specs, json!({ "g": "stack_all" }));
+    let found = check_book(
+        &b,
+        at(2026, 11, 8, 10),
+        &TagCatalog::new(),
+        &AdLawWords::default(),
+    );
+    assert_eq!(found.len(), n, "one overlap finding per campaign");
+    for f in &found {
+        let FindingKind::OverlappingExclusive { others, count } = &f.kind else {
+            panic!("unexpected {f:?}");
+        };
+        assert_eq!(*count, n - 1);
+        assert_eq!(others.len(), MAX_LISTED_OVERLAPS);
+        assert!(!others.contains(&f.campaign));
+        assert!(others.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            f.message
+                .contains(&format!("and {} more", n - 1 - MAX_LISTED_OVERLAPS))
+        );
+    }
+    // Campaigns in other groups, other event classes or disjoint windows do not overlap.
+    let mut later = simple(2, 0, Some("g"), true, 1);
+    later["window"] = json!({ "start": "2027-01-01T00:00:00+08:00" });
+    let mut early = simple(1, 0, Some("g"), true, 1);
+    early["window"]["end"] = json!("2027-01-01T00:00:00+08:00");
+    let mut purchase = simple(3, 0, Some("g"), true, 1);
+    purchase["trigger"] = json!({ "on": "purchase" });
+    let b = book(
+        vec![early, later, purchase, simple(4, 0, Some("h"), true, 1)],
+        json!({ "g": "stack_all", "h": "stack_all" }),
+    );
+    assert!(
+        check_book(
+            &b,
+            at(2026, 11, 8, 10),
+            &TagCatalog::new(),
+            &AdLawWords::empty()
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_book_holds_at_most_max_campaigns_and_max_groups() {
+    let specs: Vec<_> = (1..=MAX_CAMPAIGNS as u64 + 1)
+        .map(|id| simple(id, 0, None, false, 1))
+        .collect();
+    let e = load_err(json!({ "campaigns": specs.clone() }));
+    assert!(
+        e.starts_with(&format!(
+            "campaigns: more than the limit of {MAX_CAMPAIGNS}"
+        )),
+        "{e}"
+    );
+    let campaigns: Vec<Campaign> = specs
+        .iter()
+        .map(|v| serde_json::from_value(v.clone()).unwrap())
+        .collect();
+    let e = CampaignBook::new(Default::default(), campaigns).unwrap_err();
+    assert_eq!(
+        e,
+        CampaignError::TooLong {
+            path: "campaigns".into(),
+            len: MAX_CAMPAIGNS + 1,
+            max: MAX_CAMPAIGNS
+        }
+    );
+    let spec = BookSpec {
+        groups: Default::default(),
+        point_value: crate::money::Yuan::ZERO,
+        campaigns: specs
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).unwrap())
+            .collect(),
+    };
+    assert_eq!(
+        CampaignBook::try_from(spec).unwrap_err().path(),
+        "campaigns"
+    );
+    let groups: serde_json::Map<_, _> = (0..=MAX_GROUPS)
+        .map(|g| (format!("g{g}"), json!("stack_all")))
+        .collect();
+    let e = load_err(json!({ "groups": groups, "campaigns": [simple(1, 0, None, false, 1)] }));
+    assert!(
+        e.starts_with(&format!(
+            "groups: length {} is over the limit of {MAX_GROUPS}",
+            MAX_GROUPS + 1
+        )),
+        "{e}"
+    );
+    // Exactly at the limit loads.
+    let specs: Vec<_> = specs.into_iter().take(MAX_CAMPAIGNS).collect();
+    assert_eq!(book(specs, json!({})).campaigns().len(), MAX_CAMPAIGNS);
+}
+
+fn deep_not(depth: usize) -> crate::segment::Expr {
+    let mut e = crate::segment::Expr::all(Vec::new());
+    for _ in 1..depth {
+        e = crate::segment::Expr::not(e);
+    }
+    e
+}
+
+/// Issue 15: `Campaign::new` skipped the expression limits that loading enforces, so a
+/// campaign built in code was refused on reload (and a very deep one overflowed the stack
+/// when the book compiled it).
+#[test]
+fn campaign_new_refuses_an_audience_loading_refuses_with_the_same_error() {
+    let deep = deep_not(crate::segment::MAX_DEPTH + 1);
+    let mut v = simple(1, 0, None, false, 1);
+    v["audience"] = serde_json::to_value(&deep).unwrap();
+    let via_json = serde_json::from_value::<Campaign>(v.clone())
+        .unwrap_err()
+        .to_string();
+    let mut spec: CampaignSpec = serde_json::from_value(simple(1, 0, None, false, 1)).unwrap();
+    spec.audience = deep.clone();
+    let e = Campaign::new(spec.clone()).unwrap_err();
+    let CampaignError::Audience { path, source } = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(path, "audience");
+    assert_eq!(source, &deep.validate().unwrap_err());
+    assert!(matches!(
+        source,
+        crate::segment::SegmentError::TooDeep { depth: 33, .. }
+    ));
+    assert!(
+        via_json.starts_with(&source.to_string()),
+        "{via_json} / {e}"
+    );
+    // In a book, the path names the campaign.
+    let e = load_err(json!({ "campaigns": [v] }));
+    assert!(e.contains(&source.to_string()), "{e}");
+    // Far deeper than the limit: refused at level 33 without walking the rest. (Not deeper
+    // still: the test's own drop of a built-in-code `Expr` recurses once per level.)
+    let mut very_deep = spec.clone();
+    very_deep.audience = deep_not(3_000);
+    assert!(matches!(
+        Campaign::new(very_deep),
+        Err(CampaignError::Audience { .. })
+    ));
+    // A bounded field too: an age loading refuses is refused here, at the same path.
+    spec.audience = crate::segment::Expr::Age(crate::segment::CountRange {
+        min: Some(200),
+        max: None,
+    });
+    let e = Campaign::new(spec.clone()).unwrap_err();
+    assert_eq!(e.to_string(), "audience: age.min: 200 is outside 0..=150");
+    // At the limit: accepted, and the JSON of what was accepted loads back equal.
+    spec.audience = deep_not(crate::segment::MAX_DEPTH);
+    let c = Campaign::new(spec).unwrap();
+    let back: Campaign = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+    assert_eq!(back, c);
+}
+
+fn care_push(id: u64, body: &str) -> serde_json::Value {
+    let mut v = simple(id, 0, None, false, 1);
+    v["effects"] = json!([{ "type": "message", "template": "care" }]);
+    v["consent"] = json!(["care_reminder"]);
+    v["copy"] = json!({ "body": body });
+    v
+}
+
+/// Issue 15: a care campaign whose message promotes reached patients with only care
+/// consent, and `check_book` said nothing.
+#[test]
+fn a_care_campaign_with_promotional_copy_needs_marketing_consent_and_is_reported() {
+    let promo = care_push(1, "本周体检套餐限时八折优惠");
+    let care = care_push(2, "请按时复诊, 测量血压");
+    let b = book(vec![promo, care], json!({}));
+    assert!(b.campaigns()[0].promotes() && b.campaigns()[0].is_care());
+    assert!(!b.campaigns()[1].promotes());
+    let now = at(2026, 11, 8, 10);
+    let care_only = super::tests::facts(9, &[], &[ConsentPurpose::CareReminder]);
+    let out = evaluate(
+        &b,
+        &visit(),
+        &care_only,
+        &UsageSnapshot::new(),
+        now,
+        CAL,
+        EvalOptions::TRACE,
+    )
+    .unwrap();
+    let applied: Vec<u64> = out.effects.iter().map(|g| g.campaign.get()).collect();
+    assert_eq!(
+        applied,
+        vec![2],
+        "the promotional care message reached a care-only patient"
+    );
+    assert_eq!(
+        super::tests::outcome(&out, 1),
+        Outcome::NoConsent {
+            purpose: ConsentPurpose::Marketing
+        }
+    );
+    let both = super::tests::facts(
+        9,
+        &[],
+        &[ConsentPurpose::CareReminder, ConsentPurpose::Marketing],
+    );
+    let out = evaluate(
+        &b,
+        &visit(),
+        &both,
+        &UsageSnapshot::new(),
+        now,
+        CAL,
+        EvalOptions::TRACE,
+    )
+    .unwrap();
+    assert_eq!(out.effects.len(), 2);
+    let found = check_book(&b, now, &TagCatalog::new(), &AdLawWords::default());
+    let promo: Vec<u64> = found
+        .iter()
+        .filter(|f| f.kind == FindingKind::PromotionalCareMessage)
+        .map(|f| f.campaign.get())
+        .collect();
+    assert_eq!(promo, vec![1]);
+    // The title counts too, case aside.
+    let mut titled = care_push(3, "请按时复诊");
+    titled["copy"]["title"] = json!("Member SALE");
+    let b = book(vec![titled], json!({}));
+    assert!(b.campaigns()[0].promotes());
 }

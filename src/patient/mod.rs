@@ -5,6 +5,12 @@
 //! (name, mobile, resident id, WeChat id, full birth date) live in [`Identity`], are masked in
 //! every `Debug` and `Display`, and are removed for good by [`PatientCommand::Anonymise`].
 //!
+//! `serde::Serialize` writes personal values in full: it is the form a store keeps. To log a
+//! patient, an event or a command, serialise [`Masked`]`(&value)`: the same JSON shape with
+//! every mobile, resident id, name and external id masked as `Debug` masks them, full birth
+//! dates cut to the year and chronic conditions hidden. The full values are reached only
+//! through the explicit `expose()` accessors.
+//!
 //! ```
 //! use chrono::{TimeZone, Utc};
 //! use clinic_ops::calendar::ClinicCalendar;
@@ -56,6 +62,7 @@ mod command;
 mod consent;
 mod error;
 mod identity;
+mod masked;
 mod range;
 
 pub use aggregate::{
@@ -70,3 +77,4 @@ pub use identity::{
     ExternalId, MobileError, MobileNumber, PersonName, ResidentId, ResidentIdError, Sex, TextError,
     age_on,
 };
+pub use masked::Masked;

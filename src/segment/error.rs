@@ -139,3 +139,28 @@ pub enum SegmentError {
     #[error(transparent)]
     Calendar(#[from] crate::calendar::CalendarError),
 }
+
+impl SegmentError {
+    /// The same error with `prefix` put before its path (`rules[3].when` + `.any[0].age.min`);
+    /// errors without a path are returned as they are.
+    pub(crate) fn under(mut self, prefix: &str) -> Self {
+        let path = match &mut self {
+            SegmentError::TooDeep { path, .. }
+            | SegmentError::TooManyChildren { path, .. }
+            | SegmentError::OutOfRange { path, .. }
+            | SegmentError::BadTag { path, .. }
+            | SegmentError::BadText { path, .. }
+            | SegmentError::BadAmount { path, .. }
+            | SegmentError::UnknownCode { path, .. }
+            | SegmentError::UnknownTag { path, .. }
+            | SegmentError::DeletedTag { path, .. } => path,
+            _ => return self,
+        };
+        *path = if path.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{path}")
+        };
+        self
+    }
+}

@@ -97,7 +97,8 @@ impl PointsRange {
 /// `days: 30` counts visits on today and the 29 local days before.
 ///
 /// Evaluation recurses once per level, so an expression built in code (not loaded) should go
-/// through [`Expr::validate`] before it meets untrusted facts at scale.
+/// through [`Expr::validate`] before anything walks it; the constructors that take one
+/// (campaigns, auto-tag rules) do so themselves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", try_from = "RawExpr")]
 #[non_exhaustive]
@@ -182,8 +183,16 @@ impl Expr {
         Expr::Consent { purpose }
     }
 
-    /// Checks the structural limits (depth, children per node, node count, window days) of an
-    /// expression built in code. Loading through serde checks these and every field already.
+    /// Checks an expression built in code against everything loading checks: the structural
+    /// limits (depth, children per node, node count) and every bounded field (window days,
+    /// ages, counts), with the same errors and paths. Serde runs the same checks while it
+    /// loads, so an expression that passes here reads back from its JSON, and every
+    /// constructor that takes an expression ([`crate::campaign::Campaign::new`],
+    /// [`super::TagRuleSet::new`]) calls this first.
+    ///
+    /// It stops at the first level past [`MAX_DEPTH`], so it is safe on an expression of any
+    /// depth; the other walks (`evaluate`, `explain`, `contradiction`, …) recurse once per
+    /// level and expect a validated expression.
     ///
     /// # Errors
     ///
@@ -214,7 +223,24 @@ impl Expr {
                 }
             }
             Expr::Not(c) => c.check_limits(path, depth + 1, nodes)?,
-            Expr::VisitsIn { days, .. } | Expr::SpendIn { days, .. } => window(*days, path)?,
+            // The same checks, in the same order, as loading (`load::convert`), so that an
+            // expression accepted here is accepted again when its JSON is read back.
+            Expr::Age(r) => check_range(r, path, MAX_AGE)?,
+            Expr::DaysSinceLastVisit(r) | Expr::ReferralsMade(r) => {
+                check_range(r, path, MAX_COUNT)?;
+            }
+            Expr::VisitsIn { days, min, max } => {
+                check_range(
+                    &CountRange {
+                        min: *min,
+                        max: *max,
+                    },
+                    path,
+                    MAX_COUNT,
+                )?;
+                window(*days, path)?;
+            }
+            Expr::SpendIn { days, .. } => window(*days, path)?,
             _ => {}
         }
         path.truncate(len);
@@ -354,6 +380,22 @@ pub(super) fn check_node(path: &str, depth: usize, nodes: &mut usize) -> Result<
     *nodes += 1;
     if *nodes > MAX_NODES {
         return Err(SegmentError::TooManyNodes { max: MAX_NODES });
+    }
+    Ok(())
+}
+
+/// A count range's bounds against `max`, each named by its path (`age.min`), as loading
+/// checks them.
+fn check_range(r: &CountRange, path: &str, max: u32) -> Result<(), SegmentError> {
+    for (bound, v) in [("min", r.min), ("max", r.max)] {
+        if let Some(v) = v.filter(|v| *v > max) {
+            return Err(SegmentError::OutOfRange {
+                path: format!("{path}.{bound}"),
+                value: i64::from(v),
+                min: 0,
+                max: i64::from(max),
+            });
+        }
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use super::SegmentError;
 use super::expr::{
-    CountRange, Expr, MAX_AGE, MAX_COUNT, MAX_WINDOW_DAYS, PointsRange, check_children, check_days,
-    check_node, enter,
+    CountRange, Expr, MAX_AGE, MAX_COUNT, PointsRange, check_children, check_days, check_node,
+    enter,
 };
 use super::lifecycle::Lifecycle;
 use super::tag::TagName;
@@ -231,8 +231,18 @@ fn count_range(r: RawRange, path: &str, max: u32) -> Result<CountRange, SegmentE
 }
 
 fn window_days(v: i64, path: &str) -> Result<u32, SegmentError> {
-    let d = bounded(v, format!("{path}.days"), MAX_WINDOW_DAYS)?;
-    check_days(d, path)?;
+    // `check_days` names the range `1..=MAX_WINDOW_DAYS`, as `Expr::validate` does, whatever
+    // side of it `v` falls.
+    let d = u32::try_from(v).unwrap_or(0);
+    check_days(d, path).map_err(|e| match e {
+        SegmentError::OutOfRange { path, min, max, .. } => SegmentError::OutOfRange {
+            path,
+            value: v,
+            min,
+            max,
+        },
+        other => other,
+    })?;
     Ok(d)
 }
 

@@ -134,14 +134,22 @@ impl TagRuleSet {
     ///
     /// # Errors
     ///
-    /// [`SegmentError::TooManyRules`] beyond [`MAX_RULES`], [`SegmentError::RuleCycle`] when
-    /// rules read each other's tags in a cycle (a rule reading its own tag included).
+    /// [`SegmentError::TooManyRules`] beyond [`MAX_RULES`]; the first error of
+    /// [`Expr::validate`] in a rule's condition, with its path under `rules[i].when` (the
+    /// limits loading enforces, so a set built in code also loads back from its JSON, and no
+    /// walk below meets an over-deep expression); [`SegmentError::RuleCycle`] when rules read
+    /// each other's tags in a cycle (a rule reading its own tag included).
     pub fn new(rules: Vec<TagRule>) -> Result<Self, SegmentError> {
         if rules.len() > MAX_RULES {
             return Err(SegmentError::TooManyRules {
                 count: rules.len(),
                 max: MAX_RULES,
             });
+        }
+        for (i, r) in rules.iter().enumerate() {
+            r.when
+                .validate()
+                .map_err(|e| e.under(&format!("rules[{i}].when")))?;
         }
         let mut owned: BTreeMap<&TagName, Vec<usize>> = BTreeMap::new();
         for (i, r) in rules.iter().enumerate() {

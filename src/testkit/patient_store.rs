@@ -214,12 +214,57 @@ pub fn contact_update_moves_the_mobile_index<S: PatientStore>(store: &mut S) {
     );
 }
 
+/// Which of `secrets` occur in `text`, in the order given. The anonymisation scenario runs it
+/// over the plain serde form of the stored patient, which writes personal values unmasked, so
+/// a value that survives erasure is found (a masked `Debug` would hide it).
+pub fn leaked<'s>(text: &str, secrets: &[&'s str]) -> Vec<&'s str> {
+    secrets
+        .iter()
+        .copied()
+        .filter(|s| !s.is_empty() && text.contains(s))
+        .collect()
+}
+
 /// Anonymising removes every personal field from what the store returns, and frees the
 /// patient's mobile for a new registration.
+///
+/// The check reads the raw values: the stored patient's plain serde form must hold none of
+/// the exposed name, mobile, resident id, external id or full birth date, and (its negative
+/// space) the same check on the patient before anonymising finds every one of them.
 pub fn anonymise_erases_and_frees_identity<S: PatientStore>(store: &mut S) {
-    register(store, 5, registration(5));
+    let first17 = "11010119600501237";
+    let rid = format!(
+        "{first17}{}",
+        super::strategies::resident_id_check_char(first17)
+    );
+    let reg = Registration {
+        resident_id: Some(ResidentId::parse(&rid).unwrap_or_else(|e| panic!("{e}"))),
+        external_id: Some(
+            crate::patient::ExternalId::parse("wmErasureProbe5").unwrap_or_else(|e| panic!("{e}")),
+        ),
+        ..registration(5)
+    };
+    let (name, mobile5, ext) = (
+        reg.name.expose().to_owned(),
+        reg.mobile.expose().to_owned(),
+        "wmErasureProbe5",
+    );
+    let secrets = [
+        name.as_str(),
+        mobile5.as_str(),
+        rid.as_str(),
+        ext,
+        "1960-05-01",
+    ];
+    register(store, 5, reg);
     let id = PatientId::new(5);
     let p = store.get(id).expect("get").expect("stored");
+    let before = serde_json::to_string(&p.value).expect("serialise");
+    assert_eq!(
+        leaked(&before, &secrets),
+        secrets,
+        "the erasure check cannot see the personal values it looks for"
+    );
     let ev = decide(Some(&p.value), id, &PatientCommand::Anonymise);
     store.commit(id, Some(p.version), &ev).expect("anonymise");
     let after = store.get(id).expect("get").expect("still stored");
@@ -232,10 +277,12 @@ pub fn anonymise_erases_and_frees_identity<S: PatientStore>(store: &mut S) {
         Some(1960),
         "birth year is kept for metrics"
     );
-    let dump = format!("{:?}", after.value);
+    let dump = serde_json::to_string(&after.value).expect("serialise");
+    let left = leaked(&dump, &secrets);
     assert!(
-        !dump.contains("测试"),
-        "anonymised state still holds the name"
+        left.is_empty(),
+        "anonymised state still holds {} personal value(s)",
+        left.len()
     );
     assert_eq!(store.find_by_mobile(&mobile(5)).expect("find"), None);
     register(store, 6, registration(5));
@@ -363,4 +410,38 @@ pub fn racing_writers_lose_nothing<S: PatientStore + Send>(
         "every committed follow-up must survive the race"
     );
     assert_eq!(end.version.get(), 3 + (threads * per_thread) as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15: the scenario once checked a masked `Debug` for the name, which can never
+    /// hold it, so the check passed even with nothing erased. On a patient that was not
+    /// anonymised, the masked dump misses every value and `leaked` over the plain form finds
+    /// every one.
+    #[test]
+    fn leaked_finds_what_a_masked_debug_hides() {
+        let id = PatientId::new(5);
+        let mut state = None;
+        for e in decide(None, id, &PatientCommand::Register(registration(5))) {
+            patient::apply(&mut state, &e);
+        }
+        let p = state.expect("registered");
+        let (name, mobile) = (
+            p.name().expect("name").expose().to_owned(),
+            p.mobile().expect("mobile").expose().to_owned(),
+        );
+        let secrets = [name.as_str(), mobile.as_str(), "1960-05-01"];
+        let masked = format!("{p:?}");
+        assert!(leaked(&masked, &secrets).is_empty(), "{masked}");
+        let plain = serde_json::to_string(&p).expect("serialise");
+        assert_eq!(leaked(&plain, &secrets), secrets);
+        assert_eq!(leaked("nothing here", &secrets), Vec::<&str>::new());
+        assert_eq!(
+            leaked("x", &[""]),
+            Vec::<&str>::new(),
+            "an empty value is no leak"
+        );
+    }
 }

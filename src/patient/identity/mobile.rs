@@ -4,8 +4,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use super::mask_middle;
-
 /// A mobile number could not be parsed. The value is shown masked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -24,8 +22,8 @@ pub enum MobileError {
 /// [`MobileNumber::parse`] strips spaces and dashes and a `+86` or `0086` prefix, then requires
 /// `1[3-9]` followed by 9 digits. Two spellings of one number parse to equal values, which is
 /// what makes "a duplicate mobile is one person" checkable. Masked as `138****1234`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct MobileNumber([u8; 11]);
 
 impl MobileNumber {
@@ -72,12 +70,16 @@ impl MobileNumber {
 
     fn malformed(s: &str) -> MobileError {
         MobileError::Malformed {
-            masked: mask_middle(s.trim(), 3, 4),
+            masked: crate::patient::masked::Personal::Mobile.mask(s.trim()),
         }
     }
 
     /// The full 11 digits. Use only where the number is really needed (dialling, hashing for
     /// a lookup); everything else should print the masked form.
+    ///
+    /// `Serialize` writes this full value too (it is the stored form); to log a value that
+    /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
+    /// masked form in its place.
     pub fn expose(&self) -> &str {
         // Only ASCII digits are ever stored.
         std::str::from_utf8(&self.0).unwrap_or_default()
@@ -85,7 +87,7 @@ impl MobileNumber {
 
     /// The masked form, `138****1234`.
     pub fn masked(&self) -> String {
-        mask_middle(self.expose(), 3, 4)
+        crate::patient::masked::Personal::Mobile.mask(self.expose())
     }
 }
 
@@ -112,6 +114,14 @@ impl TryFrom<String> for MobileNumber {
     type Error = MobileError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Self::parse(&s)
+    }
+}
+
+/// The plain text, as a newtype that [`crate::patient::Masked`] recognises and masks; formats
+/// that write newtypes as their content (serde_json) write exactly the text.
+impl Serialize for MobileNumber {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::patient::masked::Personal::Mobile.serialize(self.expose(), s)
     }
 }
 

@@ -5,8 +5,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use super::mask_middle;
-
 /// Sex, as recorded or as derived from a resident id (odd sequence = male).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +47,26 @@ pub enum ResidentIdError {
         /// The value given, masked.
         masked: String,
     },
+    /// The birth date is a real date outside [`ResidentId::EARLIEST_BIRTH_DATE`] ..=
+    /// [`ResidentId::LATEST_BIRTH_DATE`]. The date is not shown: it is part of the number.
+    #[error("resident id {masked} holds a birth date outside {earliest}..={latest}")]
+    BirthDateOutOfRange {
+        /// The value given, masked.
+        masked: String,
+        /// The earliest birth date accepted.
+        earliest: NaiveDate,
+        /// The latest birth date accepted.
+        latest: NaiveDate,
+    },
+    /// The birth date is after the day the number was checked against
+    /// ([`ResidentId::parse_as_of`]).
+    #[error("resident id {masked} holds a birth date after {today}")]
+    BirthDateInFuture {
+        /// The value given, masked.
+        masked: String,
+        /// The day it was checked against.
+        today: NaiveDate,
+    },
     /// The check character does not match ISO 7064 MOD 11-2.
     #[error("resident id {masked} fails its check character")]
     CheckCharacter {
@@ -80,19 +98,33 @@ fn valid_province(p: u8) -> bool {
 /// 71, 81, 82, 91), a real birth date, and the ISO 7064 MOD 11-2 check character (a lower-case
 /// `x` is accepted as `X`). The legacy 15-digit form (born 19xx, no check character) is
 /// upgraded to 18. Masked as `110101********2176`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ResidentId([u8; 18]);
 
 impl ResidentId {
+    /// The earliest birth date a number may hold: the start of the crate's accepted date
+    /// range, [`calendar::EARLIEST_DATE`](crate::calendar::EARLIEST_DATE).
+    pub const EARLIEST_BIRTH_DATE: NaiveDate = crate::calendar::EARLIEST_DATE;
+    /// The latest birth date a number may hold: the end of the crate's accepted date range,
+    /// [`calendar::LATEST_DATE`](crate::calendar::LATEST_DATE).
+    /// [`ResidentId::parse`] knows no today; [`ResidentId::parse_as_of`] also refuses a birth
+    /// date after the day given, and registration refuses one after the clinic's today.
+    pub const LATEST_BIRTH_DATE: NaiveDate = crate::calendar::LATEST_DATE;
+
     /// Parses an 18-character or legacy 15-digit resident id.
+    ///
+    /// The birth date must lie in [`ResidentId::EARLIEST_BIRTH_DATE`] ..=
+    /// [`ResidentId::LATEST_BIRTH_DATE`]; where today is known, use
+    /// [`ResidentId::parse_as_of`], which also refuses a birth date after it. Serde reads
+    /// through this function.
     ///
     /// # Errors
     ///
     /// A [`ResidentIdError`] naming what is wrong, with the value masked.
     pub fn parse(s: &str) -> Result<Self, ResidentIdError> {
         let t = s.trim();
-        let masked = || mask_middle(t, 6, 4);
+        let masked = || crate::patient::masked::Personal::ResidentId.mask(t);
         let b = t.as_bytes();
         let mut id = [0u8; 18];
         match b.len() {
@@ -130,8 +162,16 @@ impl ResidentId {
                 province: format!("{:02}", province),
             });
         }
-        if Self::date_of(&id).is_none() {
-            return Err(ResidentIdError::BirthDate { masked: masked() });
+        match Self::date_of(&id) {
+            None => return Err(ResidentIdError::BirthDate { masked: masked() }),
+            Some(d) if !(Self::EARLIEST_BIRTH_DATE..=Self::LATEST_BIRTH_DATE).contains(&d) => {
+                return Err(ResidentIdError::BirthDateOutOfRange {
+                    masked: masked(),
+                    earliest: Self::EARLIEST_BIRTH_DATE,
+                    latest: Self::LATEST_BIRTH_DATE,
+                });
+            }
+            Some(_) => {}
         }
         if check_char(&id[..17]) != id[17] {
             return Err(ResidentIdError::CheckCharacter { masked: masked() });
@@ -139,14 +179,29 @@ impl ResidentId {
         Ok(ResidentId(id))
     }
 
+    /// Parses as [`ResidentId::parse`] does, and refuses a birth date after `today` (the
+    /// clinic's local date: a number of someone not yet born is a typing error).
+    ///
+    /// # Errors
+    ///
+    /// What [`ResidentId::parse`] refuses, and [`ResidentIdError::BirthDateInFuture`], with
+    /// the value masked.
+    pub fn parse_as_of(s: &str, today: NaiveDate) -> Result<Self, ResidentIdError> {
+        let id = Self::parse(s)?;
+        if id.birth_date() > today {
+            return Err(ResidentIdError::BirthDateInFuture {
+                masked: id.masked(),
+                today,
+            });
+        }
+        Ok(id)
+    }
+
     fn date_of(id: &[u8; 18]) -> Option<NaiveDate> {
         let num = |r: std::ops::Range<usize>| -> u32 {
             id[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'))
         };
         let year = num(6..10);
-        if year < 1850 {
-            return None;
-        }
         NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, num(10..12), num(12..14))
     }
 
@@ -176,13 +231,17 @@ impl ResidentId {
     }
 
     /// The full 18 characters. Use only where the number is really needed.
+    ///
+    /// `Serialize` writes this full value too (it is the stored form); to log a value that
+    /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
+    /// masked form in its place.
     pub fn expose(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The masked form, `110101********2176`.
     pub fn masked(&self) -> String {
-        mask_middle(self.expose(), 6, 4)
+        crate::patient::masked::Personal::ResidentId.mask(self.expose())
     }
 }
 
@@ -223,6 +282,14 @@ impl TryFrom<String> for ResidentId {
     type Error = ResidentIdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Self::parse(&s)
+    }
+}
+
+/// The plain text, as a newtype that [`crate::patient::Masked`] recognises and masks; formats
+/// that write newtypes as their content (serde_json) write exactly the text.
+impl Serialize for ResidentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::patient::masked::Personal::ResidentId.serialize(self.expose(), s)
     }
 }
 

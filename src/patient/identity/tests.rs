@@ -102,3 +102,74 @@ fn ages_count_birthdays() {
     assert_eq!(age_on(b, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()), 14);
     assert_eq!(age_on(b, NaiveDate::from_ymd_opt(2000, 1, 1).unwrap()), 0);
 }
+
+/// An 18-character id with region 110101, the birth date given, sequence 237 and its check
+/// character.
+fn id_born(y: u32, m: u32, d: u32) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let first17 = format!("110101{y:04}{m:02}{d:02}237");
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{first17}{check}")
+}
+
+/// Issue 15: `ResidentId::parse` accepted birth dates in the future (and any after 1850).
+#[test]
+fn resident_id_birth_date_in_range_and_not_after_today() {
+    let today = NaiveDate::from_ymd_opt(2026, 3, 6).unwrap();
+    assert_eq!(id_born(1990, 3, 7), "110101199003072375");
+    // The edges of the fixed range.
+    for (y, m, d) in [(1900, 1, 1), (2200, 12, 31)] {
+        let id = ResidentId::parse(&id_born(y, m, d)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(y as i32, m, d).unwrap()
+        );
+    }
+    assert_eq!(
+        ResidentId::EARLIEST_BIRTH_DATE,
+        NaiveDate::from_ymd_opt(1900, 1, 1).unwrap()
+    );
+    assert_eq!(
+        ResidentId::LATEST_BIRTH_DATE,
+        NaiveDate::from_ymd_opt(2200, 12, 31).unwrap()
+    );
+    for (y, m, d) in [(1899, 12, 31), (1850, 6, 1), (2201, 1, 1), (9999, 12, 31)] {
+        let raw = id_born(y, m, d);
+        let e = ResidentId::parse(&raw).unwrap_err();
+        assert_eq!(
+            e,
+            ResidentIdError::BirthDateOutOfRange {
+                masked: format!("110101********{}", &raw[14..]),
+                earliest: ResidentId::EARLIEST_BIRTH_DATE,
+                latest: ResidentId::LATEST_BIRTH_DATE,
+            },
+            "{y}-{m}-{d}"
+        );
+        let text = e.to_string();
+        assert!(!text.contains(&raw[6..14]), "the birth date leaks: {text}");
+        assert!(serde_json::from_str::<ResidentId>(&format!("\"{raw}\"")).is_err());
+    }
+    // Where today is known: a birth date after it is refused, today itself is not.
+    let tomorrow = id_born(2026, 3, 7);
+    assert!(ResidentId::parse(&tomorrow).is_ok(), "parse knows no today");
+    let e = ResidentId::parse_as_of(&tomorrow, today).unwrap_err();
+    assert_eq!(
+        e,
+        ResidentIdError::BirthDateInFuture {
+            masked: format!("110101********{}", &tomorrow[14..]),
+            today
+        }
+    );
+    assert!(!e.to_string().contains(&tomorrow[6..14]));
+    assert!(ResidentId::parse_as_of(&id_born(2026, 3, 6), today).is_ok());
+    // parse_as_of refuses everything parse refuses.
+    assert_eq!(
+        ResidentId::parse_as_of("11010519491231002Y", today),
+        ResidentId::parse("11010519491231002Y")
+    );
+}

@@ -75,8 +75,8 @@ pub(crate) fn clean_text(
 
 /// A person's name, at most 64 characters. Masked as `张*`: the first character, then one
 /// `*` for each other character.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct PersonName(String);
 
 impl PersonName {
@@ -93,13 +93,17 @@ impl PersonName {
     }
 
     /// The full name. Use only where it is really needed (addressing the patient).
+    ///
+    /// `Serialize` writes this full value too (it is the stored form); to log a value that
+    /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
+    /// masked form in its place.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
     /// The masked form, `张*`.
     pub fn masked(&self) -> String {
-        mask_middle(&self.0, 1, 0)
+        crate::patient::masked::Personal::Name.mask(&self.0)
     }
 }
 
@@ -122,6 +126,14 @@ impl TryFrom<String> for PersonName {
     }
 }
 
+/// The plain text, as a newtype that [`crate::patient::Masked`] recognises and masks; formats
+/// that write newtypes as their content (serde_json) write exactly the text.
+impl Serialize for PersonName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::patient::masked::Personal::Name.serialize(&self.0, s)
+    }
+}
+
 impl From<PersonName> for String {
     fn from(n: PersonName) -> String {
         n.0
@@ -130,8 +142,8 @@ impl From<PersonName> for String {
 
 /// A WeChat or WeCom external contact id (`external_userid`), at most 64 visible ASCII
 /// characters. Masked as `wm****Yz`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ExternalId(String);
 
 impl ExternalId {
@@ -152,6 +164,10 @@ impl ExternalId {
     }
 
     /// The full id.
+    ///
+    /// `Serialize` writes this full value too (it is the stored form); to log a value that
+    /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
+    /// masked form in its place.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -159,13 +175,17 @@ impl ExternalId {
 
 impl fmt::Debug for ExternalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ExternalId({})", mask_middle(&self.0, 2, 2))
+        write!(
+            f,
+            "ExternalId({})",
+            crate::patient::masked::Personal::ExternalId.mask(&self.0)
+        )
     }
 }
 
 impl fmt::Display for ExternalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&mask_middle(&self.0, 2, 2))
+        f.write_str(&crate::patient::masked::Personal::ExternalId.mask(&self.0))
     }
 }
 
@@ -173,6 +193,14 @@ impl TryFrom<String> for ExternalId {
     type Error = TextError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Self::parse(&s)
+    }
+}
+
+/// The plain text, as a newtype that [`crate::patient::Masked`] recognises and masks; formats
+/// that write newtypes as their content (serde_json) write exactly the text.
+impl Serialize for ExternalId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::patient::masked::Personal::ExternalId.serialize(&self.0, s)
     }
 }
 
