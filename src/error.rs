@@ -16,7 +16,6 @@ use crate::patient::{CadenceError, MobileError, PatientError, ResidentIdError, T
 use crate::points::{MultiplierError, PointsError, PolicyError, RateError};
 use crate::referral::{BindError, ScheduleError};
 use crate::segment::{SegmentError, TagError};
-use crate::store::StoreError;
 
 /// Any error of this crate: every module's error, for hosts that call several modules.
 ///
@@ -119,5 +118,5 @@ pub enum Error {
     Satisfaction(#[from] SatisfactionError),
     /// A storage port failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] crate::store::StoreError),
 }

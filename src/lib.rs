@@ -104,6 +104,7 @@ pub mod segment;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod version;
 
 mod from_str;
 
@@ -130,7 +131,7 @@ pub mod prelude {
     };
     pub use crate::money::{Points, SignedYuan, Yuan};
     pub use crate::patient::{ConsentPurpose, Patient, PatientCommand, PatientEvent};
-    pub use crate::store::{
+    pub use super::store::{
         LedgerStore, PatientStore, ReferralStore, StoreError, TaskStore, UsageStore, Version,
         Versioned,
     };

@@ -9,7 +9,7 @@ use crate::id::{CampaignId, PatientId};
 use crate::money::{Points, Yuan};
 use crate::patient::ConsentPurpose;
 use crate::segment::{PatientFacts, TagName};
-use crate::store::{Version, Versioned};
+use crate::version::{Version, Versioned};
 
 pub(super) const CAL: ClinicCalendar = ClinicCalendar::CHINA;
 

@@ -15,7 +15,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::calendar::Period;
 use crate::id::{CampaignId, PatientId};
-use crate::store::{Version, Versioned};
+use crate::version::{Version, Versioned};
 
 /// What a counter counts. Budgets and usage limits share these counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -35,9 +35,6 @@
 //! crate, `clinic-ops-sqlite`. Async hosts call the pure core directly and wrap these ports as
 //! they see fit.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
 mod erasure;
 mod ledger;
 pub mod memory;
@@ -53,34 +50,11 @@ pub use referral::{ReferralStore, stage_referral_commit};
 pub use task::{TaskStore, stage_task_commit};
 pub use usage::{UsageStore, stage_usage_commit};
 
-/// The version of an aggregate in a store: 1 after its first commit, one more after each
-/// commit that wrote events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Version(u64);
+pub use crate::version::{Version, Versioned};
 
+// The store's rule for the next version lives with the store: the vocabulary type knows
+// nothing of stores (the arrows point down).
 impl Version {
-    /// The version after the first commit.
-    pub const FIRST: Version = Version(1);
-
-    /// Wraps a stored version number. Adapters use this when reading their own rows.
-    pub const fn new(v: u64) -> Self {
-        Version(v)
-    }
-
-    /// The number.
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-
-    /// The version after this one, or `None` at `u64::MAX`.
-    pub const fn next(self) -> Option<Version> {
-        match self.0.checked_add(1) {
-            Some(v) => Some(Version(v)),
-            None => None,
-        }
-    }
-
     /// The version a commit produces after `expected`: [`Version::FIRST`] for a new
     /// aggregate. Every adapter uses this one rule.
     ///
@@ -95,21 +69,6 @@ impl Version {
                 .ok_or_else(|| StoreError::backend(std::io::Error::other("version overflow"))),
         }
     }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v{}", self.0)
-    }
-}
-
-/// A value with the version it was loaded at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Versioned<T> {
-    /// The value.
-    pub value: T,
-    /// Its version.
-    pub version: Version,
 }
 
 fn show_version(v: &Option<Version>) -> String {
