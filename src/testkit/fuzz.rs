@@ -550,6 +550,12 @@ fn postings(json: &[u8]) -> bool {
         return false;
     };
     round_trip(&ps);
+    // `apply` takes postings in `seq` order, as a `LedgerStore` returns them (it only
+    // debug-asserts the order): other lists are a host's bug, not the library's.
+    let in_order = ps.iter().zip(1u64..).all(|(p, n)| p.seq == n);
+    if !in_order {
+        return true;
+    }
     let account = Account::replay(PatientId::new(1), &ps);
     exercise_account(&account);
     for cmd in fixtures::ledger_commands() {
