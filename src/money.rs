@@ -106,9 +106,17 @@ pub fn round_fen(value: Decimal) -> Decimal {
 /// can really be negative (a loss). Construction refuses negative values, more than two
 /// decimal places and amounts over [`MAX_YUAN`]; deserialisation goes through the same check.
 /// Serialised as a JSON string (`"12.30"`) so no precision is lost on the way.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "RawAmount", into = "Decimal")]
 pub struct Yuan(Decimal);
+
+/// [`Yuan::ZERO`], with its two places: a derived default would be a scale-0 zero that
+/// displays and serialises as `"0"`, unlike every other amount.
+impl Default for Yuan {
+    fn default() -> Self {
+        Yuan::ZERO
+    }
+}
 
 /// What serde reads for an amount: text goes through the same `parse` as callers use, so that
 /// `" 1.50 "` means the same in JSON as in code; numbers go through `new`.
@@ -285,9 +293,16 @@ impl From<Yuan> for Decimal {
 /// An amount of money that may be negative: profits and losses, ROI numerators, corrections.
 ///
 /// Same precision, limit and rounding as [`Yuan`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "RawAmount", into = "Decimal")]
 pub struct SignedYuan(Decimal);
+
+/// ¥0.00, with its two places (see `Yuan`'s `Default`).
+impl Default for SignedYuan {
+    fn default() -> Self {
+        SignedYuan(Yuan::ZERO.amount())
+    }
+}
 
 impl SignedYuan {
     /// Builds a signed amount.
@@ -460,6 +475,18 @@ impl From<i64> for Points {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_amounts_have_two_places_like_every_other() {
+        // Found by the fuzz harness: `Trigger::Purchase`'s absent `min` serialised as "0",
+        // and read back as "0.00".
+        assert_eq!(Yuan::default().to_string(), Yuan::ZERO.to_string());
+        assert_eq!(Yuan::default().amount().scale(), YUAN_SCALE);
+        assert_eq!(
+            SignedYuan::default().to_string(),
+            SignedYuan::parse("0").unwrap().to_string()
+        );
+    }
 
     #[test]
     fn yuan_refuses_negative_and_fractions_of_fen() {

@@ -15,6 +15,7 @@
 //! [`strategies`] has proptest strategies for valid and invalid inputs.
 
 pub mod erasure;
+pub mod fuzz;
 pub mod ledger_store;
 pub mod patient_store;
 pub mod referral_store;
