@@ -124,6 +124,10 @@ pub use rust_decimal::Decimal;
 /// in signatures. Module functions (`patient::decide`, `points::decide`, …) stay behind
 /// their module's name, where they read best.
 pub mod prelude {
+    pub use super::store::{
+        LedgerStore, PatientStore, ReferralStore, StoreError, TaskStore, UsageStore, Version,
+        Versioned,
+    };
     pub use crate::Error;
     pub use crate::calendar::{ClinicCalendar, Period};
     pub use crate::id::{
@@ -131,10 +135,6 @@ pub mod prelude {
     };
     pub use crate::money::{Points, SignedYuan, Yuan};
     pub use crate::patient::{ConsentPurpose, Patient, PatientCommand, PatientEvent};
-    pub use super::store::{
-        LedgerStore, PatientStore, ReferralStore, StoreError, TaskStore, UsageStore, Version,
-        Versioned,
-    };
     pub use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
     pub use rust_decimal::Decimal;
 }

@@ -2,12 +2,14 @@
 //! files and the birth date.
 
 use chrono::{Datelike, NaiveDate};
+use std::collections::BTreeMap;
 
 use super::planner::{Ctx, Facts, Occurrence, add_days, sub_days};
 use super::rules::{Rule, RuleKind, SeasonDates};
 use super::task::Reason;
 use crate::id::PatientId;
 use crate::journey::Category;
+use crate::patient::ConditionCode;
 
 /// The occurrence dates worth building a task for. Outside it, a first attempt could not be
 /// due in the plan's window, so the reason (which allocates) is never built. A rule with
@@ -77,30 +79,8 @@ pub(super) fn derive(
         RuleKind::Refill { days_before } => {
             refills(p.id(), facts, ctx, *days_before, &mut push);
         }
-        RuleKind::Recheck { intervals } => {
-            for f in p.chronic_files().iter().filter(|f| f.is_open()) {
-                if let Some(&interval) = intervals.get(&f.condition) {
-                    let since = ctx
-                        .last_visit
-                        .map_or(f.diagnosed_on, |v| v.max(f.diagnosed_on));
-                    push(add_days(since, u64::from(interval)), &|| Reason::Recheck {
-                        condition: f.condition.clone(),
-                        since,
-                        interval_days: interval,
-                    });
-                }
-            }
-        }
-        RuleKind::ChronicFollowUp => {
-            for f in p.chronic_files().iter().filter(|f| f.is_open()) {
-                push(f.next_due(), &|| Reason::ChronicFollowUp {
-                    condition: f.condition.clone(),
-                    name: f.name.clone(),
-                    last: f.last_follow_up,
-                    per_year: f.cadence.get(),
-                });
-            }
-        }
+        RuleKind::Recheck { intervals } => rechecks(ctx, intervals, &mut push),
+        RuleKind::ChronicFollowUp => chronic_follow_ups(ctx, &mut push),
         RuleKind::SeasonChange {
             dates,
             days_before,
@@ -109,31 +89,7 @@ pub(super) fn derive(
             if *chronic_only && !p.chronic_files().iter().any(|f| f.is_open()) {
                 return;
             }
-            let year = ctx.today.year();
-            let back = u64::from(*days_before);
-            let found = match dates {
-                SeasonDates::SolarTerms(terms) => latest(
-                    ctx.horizon,
-                    window,
-                    (year - 1..=year + 1).flat_map(|y| {
-                        terms.iter().filter_map(move |t| {
-                            let d = ctx.policy.solar_terms().date(y, *t)?;
-                            Some((sub_days(d, back), (d, t.name())))
-                        })
-                    }),
-                ),
-                SeasonDates::Fixed(fixed) => latest(
-                    ctx.horizon,
-                    window,
-                    (year - 1..=year + 1).flat_map(|y| {
-                        fixed.iter().filter_map(move |f| {
-                            let d = f.in_year(y)?;
-                            Some((sub_days(d, back), (d, f.name.trim())))
-                        })
-                    }),
-                ),
-            };
-            if let Some((on, (d, name))) = found {
+            if let Some((on, (d, name))) = season_change(ctx, window, dates, *days_before) {
                 push(on, &|| Reason::SeasonChange {
                     name: name.to_owned(),
                     on: d,
@@ -141,22 +97,8 @@ pub(super) fn derive(
             }
         }
         RuleKind::Birthday { days_before } => {
-            if let Some(b) = p.birth_date() {
-                let year = ctx.today.year();
-                let back = u64::from(*days_before);
-                let found = latest(
-                    ctx.horizon,
-                    window,
-                    (year - 1..=year + 1).filter_map(|y| {
-                        let d = b
-                            .with_year(y)
-                            .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
-                        Some((sub_days(d, back), d))
-                    }),
-                );
-                if let Some((on, d)) = found {
-                    push(on, &|| Reason::Birthday { on: d });
-                }
+            if let Some((on, d)) = birthday(ctx, window, *days_before) {
+                push(on, &|| Reason::Birthday { on: d });
             }
         }
         RuleKind::WinBack {
@@ -164,23 +106,122 @@ pub(super) fn derive(
             max_attempts,
             ..
         } => {
-            if let Some(v) = ctx.last_visit {
-                // Lapsed means *more* than the threshold: the day after it.
-                let lapse = add_days(v, u64::from(*lapsed_after_days) + 1);
-                // Later attempts come after the lapse, so only the upper bound prunes here.
-                if lapse <= window.hi {
-                    out.push(Occurrence {
-                        on: lapse,
-                        reason: Reason::WinBack {
-                            last_visit_on: v,
-                            attempt: 1,
-                            of: *max_attempts,
-                        },
-                    });
-                }
+            if let Some(o) = first_win_back(ctx, window, *lapsed_after_days, *max_attempts) {
+                out.push(o);
             }
         }
     }
+}
+
+/// Recheck occurrences, one per open chronic file whose condition has an interval: that
+/// many days after the later of the diagnosis and the last visit.
+fn rechecks(
+    ctx: &Ctx<'_>,
+    intervals: &BTreeMap<ConditionCode, u16>,
+    push: &mut impl FnMut(NaiveDate, &dyn Fn() -> Reason),
+) {
+    for f in ctx.patient.chronic_files().iter().filter(|f| f.is_open()) {
+        if let Some(&interval) = intervals.get(&f.condition) {
+            let since = ctx
+                .last_visit
+                .map_or(f.diagnosed_on, |v| v.max(f.diagnosed_on));
+            push(add_days(since, u64::from(interval)), &|| Reason::Recheck {
+                condition: f.condition.clone(),
+                since,
+                interval_days: interval,
+            });
+        }
+    }
+}
+
+/// Chronic follow-up occurrences, one per open chronic file, on its next due date.
+fn chronic_follow_ups(ctx: &Ctx<'_>, push: &mut impl FnMut(NaiveDate, &dyn Fn() -> Reason)) {
+    for f in ctx.patient.chronic_files().iter().filter(|f| f.is_open()) {
+        push(f.next_due(), &|| Reason::ChronicFollowUp {
+            condition: f.condition.clone(),
+            name: f.name.clone(),
+            last: f.last_follow_up,
+            per_year: f.cadence.get(),
+        });
+    }
+}
+
+/// The latest season date (`days_before` it, on or before the horizon, in the window) of
+/// last year, this year or next: the occurrence date, with the season's date and name.
+fn season_change<'d>(
+    ctx: &Ctx<'_>,
+    window: Window,
+    dates: &'d SeasonDates,
+    days_before: u16,
+) -> Option<(NaiveDate, (NaiveDate, &'d str))> {
+    let year = ctx.today.year();
+    let back = u64::from(days_before);
+    match dates {
+        SeasonDates::SolarTerms(terms) => latest(
+            ctx.horizon,
+            window,
+            (year - 1..=year + 1).flat_map(|y| {
+                terms.iter().filter_map(move |t| {
+                    let d = ctx.policy.solar_terms().date(y, *t)?;
+                    Some((sub_days(d, back), (d, t.name())))
+                })
+            }),
+        ),
+        SeasonDates::Fixed(fixed) => latest(
+            ctx.horizon,
+            window,
+            (year - 1..=year + 1).flat_map(|y| {
+                fixed.iter().filter_map(move |f| {
+                    let d = f.in_year(y)?;
+                    Some((sub_days(d, back), (d, f.name.trim())))
+                })
+            }),
+        ),
+    }
+}
+
+/// The latest birthday (`days_before` it, on or before the horizon, in the window) of last
+/// year, this year or next, 29 February falling on the 28th in other years: the occurrence
+/// date and the birthday.
+fn birthday(ctx: &Ctx<'_>, window: Window, days_before: u16) -> Option<(NaiveDate, NaiveDate)> {
+    let b = ctx.patient.birth_date()?;
+    let year = ctx.today.year();
+    let back = u64::from(days_before);
+    latest(
+        ctx.horizon,
+        window,
+        (year - 1..=year + 1).filter_map(|y| {
+            let d = b
+                .with_year(y)
+                .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
+            Some((sub_days(d, back), d))
+        }),
+    )
+}
+
+/// The first win-back attempt: the day after the lapse (more than `lapsed_after_days` since
+/// the last visit).
+fn first_win_back(
+    ctx: &Ctx<'_>,
+    window: Window,
+    lapsed_after_days: u16,
+    max_attempts: u8,
+) -> Option<Occurrence> {
+    let v = ctx.last_visit?;
+    // Lapsed means *more* than the threshold: the day after it.
+    let lapse = add_days(v, u64::from(lapsed_after_days) + 1);
+    // Later attempts come after the lapse, so only the upper bound prunes here.
+    if lapse > window.hi {
+        return None;
+    }
+    Some(Occurrence {
+        on: lapse,
+        reason: Reason::WinBack {
+            last_visit_on: v,
+            attempt: 1,
+            of: max_attempts,
+        },
+    })
 }
 
 /// Refill occurrences, one per drug: its fills in date order, each starting the day after

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 
 use super::FollowUpError;
 use super::history::{FollowUpEvent, FollowUpHistory, TaskRecord};
@@ -410,97 +411,24 @@ fn same_occurrence<'r, 'a: 'r>(
     })
 }
 
+/// The task an occurrence of `rule` calls for now, nothing, or why it is skipped.
 fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
-    let subject = occ.reason.subject();
-    let latest =
-        same_occurrence(&ctx.records, rule, occ.on, subject).max_by_key(|r| r.task.attempt);
-    let (attempt, base_on, retry_at) = if let RuleKind::WinBack {
-        first_gap_days,
-        max_attempts,
-        ..
-    } = &rule.kind
-    {
-        let next = match latest {
-            None => 0,
-            Some(r) => match r.outcome.map(|o| o.outcome) {
-                None => r.task.attempt,
-                Some(Outcome::Reached | Outcome::NotReached) => r.task.attempt.saturating_add(1),
-                Some(_) => return Scheduled::Nothing,
-            },
-        };
-        if next >= *max_attempts {
-            return exhausted(latest, next, rule, ctx);
-        }
-        // Attempt n is due first_gap × (2^n − 1) days after the lapse: the gaps double.
-        let gaps = (1u64 << next.min(6)) - 1;
-        (
-            next,
-            add_days(occ.on, u64::from(*first_gap_days) * gaps),
-            None,
-        )
-    } else {
-        match latest {
-            None => (0, occ.on, None),
-            Some(r) => match r.outcome {
-                None if r.task.attempt == 0 => (0, occ.on, None),
-                None => {
-                    let prev = same_occurrence(&ctx.records, rule, occ.on, subject)
-                        .find(|p| p.task.attempt.checked_add(1) == Some(r.task.attempt))
-                        .and_then(|p| p.outcome);
-                    match prev {
-                        Some(o) => (
-                            r.task.attempt,
-                            occ.on,
-                            Some(later(o.at, ctx.policy.backoff_before(r.task.attempt))),
-                        ),
-                        // The earlier attempt is gone from the history: keep the task as stored.
-                        None => return keep_stored(&r.task, ctx),
-                    }
-                }
-                Some(o) if o.outcome == Outcome::NotReached => {
-                    let next = r.task.attempt.saturating_add(1);
-                    if next >= ctx.policy.max_attempts() {
-                        return exhausted(Some(r), next, rule, ctx);
-                    }
-                    (
-                        next,
-                        occ.on,
-                        Some(later(o.at, ctx.policy.backoff_before(next))),
-                    )
-                }
-                Some(_) => return Scheduled::Nothing,
-            },
-        }
+    let Attempt {
+        attempt,
+        base_on,
+        retry_at,
+    } = match next_attempt(rule, &occ, ctx) {
+        ControlFlow::Continue(a) => a,
+        ControlFlow::Break(s) => return s,
     };
-    let cal = ctx.calendar;
-    let (due_on, due_at) = if rule.channel.is_remote() {
-        let at = retry_at.unwrap_or_else(|| {
-            later(
-                cal.start_of(base_on),
-                ctx.policy.contact_time() - chrono::NaiveTime::MIN,
-            )
-        });
-        let at = ctx.policy.quiet_hours().next_allowed(at, cal);
-        (cal.local_date(at), Some(at))
-    } else {
-        (retry_at.map_or(base_on, |a| cal.local_date(a)), None)
-    };
+    let (due_on, due_at) = due(rule, base_on, retry_at, ctx);
     if due_on > ctx.horizon {
         return Scheduled::Nothing;
     }
     if (ctx.today - due_on).num_days() > i64::from(rule.give_up_after()) {
         return Scheduled::Nothing;
     }
-    let reason = match occ.reason {
-        Reason::WinBack {
-            last_visit_on, of, ..
-        } => Reason::WinBack {
-            last_visit_on,
-            attempt: attempt.saturating_add(1),
-            of,
-        },
-        other => other,
-    };
+    let reason = numbered(occ.reason, attempt);
     Scheduled::Task(Task {
         id: task_id(
             ctx.patient.id(),
@@ -522,6 +450,142 @@ fn schedule(rule: &Rule, occ: Occurrence, ctx: &Ctx<'_>) -> Scheduled {
         purpose: rule.purpose(),
         reason,
     })
+}
+
+/// The attempt an occurrence is due for next.
+struct Attempt {
+    /// Its number, from 0.
+    attempt: u8,
+    /// The date it is planned from.
+    base_on: NaiveDate,
+    /// For a retry after an outcome, the earliest time the backoff allows.
+    retry_at: Option<DateTime<Utc>>,
+}
+
+impl Attempt {
+    /// The first attempt at an occurrence, planned from its date.
+    fn first(on: NaiveDate) -> Self {
+        Attempt {
+            attempt: 0,
+            base_on: on,
+            retry_at: None,
+        }
+    }
+}
+
+/// The attempt the occurrence is due for, from the history of its tasks, or what to answer
+/// instead (nothing more to do, attempts exhausted, a stored task kept).
+fn next_attempt(rule: &Rule, occ: &Occurrence, ctx: &Ctx<'_>) -> ControlFlow<Scheduled, Attempt> {
+    let subject = occ.reason.subject();
+    let latest =
+        same_occurrence(&ctx.records, rule, occ.on, subject).max_by_key(|r| r.task.attempt);
+    if let RuleKind::WinBack {
+        first_gap_days,
+        max_attempts,
+        ..
+    } = &rule.kind
+    {
+        return next_win_back(latest, occ.on, *first_gap_days, *max_attempts, rule, ctx);
+    }
+    let Some(r) = latest else {
+        return ControlFlow::Continue(Attempt::first(occ.on));
+    };
+    match r.outcome {
+        None if r.task.attempt == 0 => ControlFlow::Continue(Attempt::first(occ.on)),
+        None => {
+            let prev = same_occurrence(&ctx.records, rule, occ.on, subject)
+                .find(|p| p.task.attempt.checked_add(1) == Some(r.task.attempt))
+                .and_then(|p| p.outcome);
+            match prev {
+                Some(o) => ControlFlow::Continue(Attempt {
+                    attempt: r.task.attempt,
+                    base_on: occ.on,
+                    retry_at: Some(later(o.at, ctx.policy.backoff_before(r.task.attempt))),
+                }),
+                // The earlier attempt is gone from the history: keep the task as stored.
+                None => ControlFlow::Break(keep_stored(&r.task, ctx)),
+            }
+        }
+        Some(o) if o.outcome == Outcome::NotReached => {
+            let next = r.task.attempt.saturating_add(1);
+            if next >= ctx.policy.max_attempts() {
+                return ControlFlow::Break(exhausted(Some(r), next, rule, ctx));
+            }
+            ControlFlow::Continue(Attempt {
+                attempt: next,
+                base_on: occ.on,
+                retry_at: Some(later(o.at, ctx.policy.backoff_before(next))),
+            })
+        }
+        Some(_) => ControlFlow::Break(Scheduled::Nothing),
+    }
+}
+
+/// The next win-back attempt after `latest`: each follows a reached or not-reached outcome
+/// of the one before, up to `max_attempts`, with gaps that double.
+fn next_win_back(
+    latest: Option<&TaskRecord>,
+    lapse: NaiveDate,
+    first_gap_days: u16,
+    max_attempts: u8,
+    rule: &Rule,
+    ctx: &Ctx<'_>,
+) -> ControlFlow<Scheduled, Attempt> {
+    let next = match latest {
+        None => 0,
+        Some(r) => match r.outcome.map(|o| o.outcome) {
+            None => r.task.attempt,
+            Some(Outcome::Reached | Outcome::NotReached) => r.task.attempt.saturating_add(1),
+            Some(_) => return ControlFlow::Break(Scheduled::Nothing),
+        },
+    };
+    if next >= max_attempts {
+        return ControlFlow::Break(exhausted(latest, next, rule, ctx));
+    }
+    // Attempt n is due first_gap × (2^n − 1) days after the lapse: the gaps double.
+    let gaps = (1u64 << next.min(6)) - 1;
+    ControlFlow::Continue(Attempt {
+        attempt: next,
+        base_on: add_days(lapse, u64::from(first_gap_days) * gaps),
+        retry_at: None,
+    })
+}
+
+/// The local date a task is due and, for a remote channel, the time: the retry time or the
+/// policy's contact time on `base_on`, moved out of quiet hours.
+fn due(
+    rule: &Rule,
+    base_on: NaiveDate,
+    retry_at: Option<DateTime<Utc>>,
+    ctx: &Ctx<'_>,
+) -> (NaiveDate, Option<DateTime<Utc>>) {
+    let cal = ctx.calendar;
+    if rule.channel.is_remote() {
+        let at = retry_at.unwrap_or_else(|| {
+            later(
+                cal.start_of(base_on),
+                ctx.policy.contact_time() - chrono::NaiveTime::MIN,
+            )
+        });
+        let at = ctx.policy.quiet_hours().next_allowed(at, cal);
+        (cal.local_date(at), Some(at))
+    } else {
+        (retry_at.map_or(base_on, |a| cal.local_date(a)), None)
+    }
+}
+
+/// The occurrence's reason with a win-back's attempt numbered from 1.
+fn numbered(reason: Reason, attempt: u8) -> Reason {
+    match reason {
+        Reason::WinBack {
+            last_visit_on, of, ..
+        } => Reason::WinBack {
+            last_visit_on,
+            attempt: attempt.saturating_add(1),
+            of,
+        },
+        other => other,
+    }
 }
 
 /// Reports exhausted attempts while the last one is within the rule's give-up days, and

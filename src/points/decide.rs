@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 
-use super::account::Account;
-use super::command::{CommandKind, Fingerprint, LedgerCommand};
+use super::account::{Account, KeptDraw, PurchaseRecord, Seen};
+use super::command::{AdjustReason, CommandKind, Fingerprint, LedgerCommand};
 use super::error::PointsError;
 use super::policy::{Chronology, Policy, ShortfallPolicy, fen, yuan};
 use super::posting::{Posting, PostingKind, TierReason};
-use super::types::{CommandKey, Draw, Lot, from_lot};
+use super::types::{CommandKey, Draw, Lot, Multiplier, from_lot};
 use crate::calendar::{ClinicCalendar, check_instant};
 use crate::id::{LotId, PurchaseId};
+use crate::journey::Category;
 use crate::money::{Points, Yuan};
 
 /// What [`decide`] answers for an accepted command.
@@ -45,8 +46,13 @@ pub struct Receipt {
     pub postings: u32,
 }
 
+/// One command's decision in progress: the account and the terms it is decided under, and
+/// the postings made so far.
 struct Out<'a, 'b> {
     a: &'a Account,
+    policy: &'a Policy,
+    calendar: ClinicCalendar,
+    clock: &'b Clock,
     key: CommandKey,
     command: Fingerprint,
     at: DateTime<Utc>,
@@ -78,6 +84,30 @@ impl Out<'_, '_> {
             kind,
         });
         Ok(())
+    }
+
+    /// Posts the upgrade that crediting `extra` growth earns, if any.
+    #[inline]
+    fn push_upgrade(&mut self, extra: i64) -> Result<(), PointsError> {
+        match upgrade(self.a, self.policy, self.at, self.calendar, extra) {
+            Some(k) => self.push(k),
+            None => Ok(()),
+        }
+    }
+
+    /// Draws `need` spendable points in spending order, or refuses when there are fewer.
+    #[inline(always)]
+    fn spend(&mut self, need: i64) -> Result<Vec<Draw>, PointsError> {
+        let a = self.a;
+        if need > a.available {
+            return Err(PointsError::Insufficient {
+                requested: Points::new(need),
+                available: a.available(),
+            });
+        }
+        let mut draws = self.draws();
+        draw_in_order(a.lots(), need, None, &mut draws);
+        Ok(draws)
     }
 }
 
@@ -316,36 +346,22 @@ fn decide_in(
     postings: &mut Vec<Posting>,
     pool: &mut Vec<Vec<Draw>>,
 ) -> Result<Option<Receipt>, PointsError> {
-    let now = clock.now;
     // Before anything else, a replayed key included: calendar arithmetic on `now` (expiry,
     // tier window) is only meaningful inside the accepted range.
-    check_instant("now", now)?;
+    check_instant("now", clock.now)?;
     let command = Fingerprint::of(&cmd.kind);
     if let Some(s) = a.seen_of(cmd.key) {
-        return match s.command.first_difference(&command) {
-            None => Ok(Some(Receipt {
-                key: cmd.key,
-                first_seq: s.first_seq,
-                postings: s.count,
-            })),
-            Some(field) => Err(PointsError::KeyReused {
-                key: cmd.key,
-                field,
-            }),
-        };
+        return replayed(cmd.key, s, &command).map(Some);
     }
-    let t = clock.secs;
-    if policy.chronology() == Chronology::Strict && t < a.last_at {
-        return Err(PointsError::Backdated {
-            at: now,
-            last: a.last_posted_at().unwrap_or(now),
-        });
-    }
+    in_order(a, policy, clock)?;
     let mut out = Out {
         a,
+        policy,
+        calendar,
+        clock: &clock,
         key: cmd.key,
         command,
-        at: now,
+        at: clock.now,
         seq: a.seq,
         postings,
         pool,
@@ -357,179 +373,243 @@ fn decide_in(
             category,
             multiplier,
             lock_until,
-        } => {
-            if paid.is_zero() {
-                return Err(PointsError::NotPositive {
-                    field: "paid",
-                    value: 0,
-                });
-            }
-            if a.purchase(*purchase).is_some_and(|r| r.earned_on) {
-                return Err(PointsError::DuplicatePurchase {
-                    purchase: *purchase,
-                    what: "earned points",
-                });
-            }
-            if let Some(u) = lock_until {
-                // The lock end is stored in the posting, which must load again.
-                check_instant("lock_until", *u)?;
-                if *u <= now {
-                    return Err(PointsError::LockInPast { until: *u });
-                }
-            }
-            let points = policy
-                .earn()
-                .points(*paid, category.as_ref(), *multiplier)?;
-            room(a, points.get(), lock_until.is_some())?;
-            let expires = clock.expires(policy, calendar);
-            let lot = points.is_positive().then(|| out.next_seq()).transpose()?;
-            let lot = lot.map(LotId::new);
-            let locked = lock_until.is_some() && lot.is_some();
-            let (settled, growth) = if locked {
-                (Points::ZERO, 0)
-            } else {
-                (points.min(Points::new(a.debt)), points.get())
-            };
-            out.push(PostingKind::Earned {
-                purchase: *purchase,
-                paid: *paid,
-                lot,
-                points,
-                expires,
-                locked_until: if locked { *lock_until } else { None },
-                settled,
-                growth,
-            })?;
-            if let Some(k) = upgrade(a, policy, now, calendar, growth) {
-                out.push(k)?;
-            }
-        }
-        CommandKind::Redeem { points, purchase } => {
-            let need = positive("points", *points)?;
-            if let Some(p) = purchase
-                && a.purchase(*p).is_some_and(|r| r.paid_with_points)
-            {
-                return Err(PointsError::DuplicatePurchase {
-                    purchase: *p,
-                    what: "was paid with points",
-                });
-            }
-            if need > a.available {
-                return Err(PointsError::Insufficient {
-                    requested: *points,
-                    available: a.available(),
-                });
-            }
-            let mut draws = out.draws();
-            draw_in_order(a.lots(), need, None, &mut draws);
-            out.push(PostingKind::Redeemed {
-                purchase: *purchase,
-                points: *points,
-                draws,
-            })?;
-        }
+        } => earn(
+            &mut out,
+            *purchase,
+            *paid,
+            category.as_ref(),
+            *multiplier,
+            *lock_until,
+        )?,
+        CommandKind::Redeem { points, purchase } => redeem(&mut out, *points, *purchase)?,
         CommandKind::Refund {
             purchase,
             amount,
             points,
-        } => refund(&mut out, policy, *purchase, *amount, *points)?,
-        CommandKind::Release { purchase } => {
-            if a.purchase(*purchase).is_none() {
-                return Err(PointsError::UnknownPurchase {
-                    purchase: *purchase,
-                });
-            }
-            let Some(l) = a.pending.iter().find(|l| l.purchase == *purchase) else {
-                return Err(PointsError::NotLocked {
-                    purchase: *purchase,
-                });
-            };
-            if t < l.until {
-                return Err(PointsError::StillLocked {
-                    purchase: *purchase,
-                    until: l.until().unwrap_or(now),
-                });
-            }
-            let pts = l.points();
-            room(a, pts.get(), false)?;
-            out.push(PostingKind::Released {
-                purchase: *purchase,
-                lot: l.id,
-                points: pts,
-                expires: l.expires(),
-                settled: pts.min(Points::new(a.debt)),
-                growth: pts.get(),
-            })?;
-            if let Some(k) = upgrade(a, policy, now, calendar, pts.get()) {
-                out.push(k)?;
-            }
-        }
-        CommandKind::Expire => {
-            let due = a.expiring_by(now);
-            if !due.is_empty() {
-                let mut draws = out.draws();
-                draws.extend(due.iter().map(|l| draw(l, l.remaining)));
-                out.push(PostingKind::Expired {
-                    points: Points::new(sum(&draws)),
-                    draws,
-                })?;
-            }
-        }
-        CommandKind::Adjust { points, reason } => {
-            if points.is_zero() {
-                return Err(PointsError::NotPositive {
-                    field: "points",
-                    value: 0,
-                });
-            }
-            if points.is_positive() {
-                room(a, points.get(), false)?;
-                let lot = LotId::new(out.next_seq()?);
-                out.push(PostingKind::Adjusted {
-                    reason: *reason,
-                    points: *points,
-                    lot: Some(lot),
-                    expires: clock.expires(policy, calendar),
-                    settled: (*points).min(Points::new(a.debt)),
-                    draws: Vec::new(),
-                })?;
-            } else {
-                let need = points
-                    .get()
-                    .checked_neg()
-                    .ok_or(PointsError::Overflow { field: "points" })?;
-                if need > a.available {
-                    return Err(PointsError::Insufficient {
-                        requested: Points::new(need),
-                        available: a.available(),
-                    });
-                }
-                let mut draws = out.draws();
-                draw_in_order(a.lots(), need, None, &mut draws);
-                out.push(PostingKind::Adjusted {
-                    reason: *reason,
-                    points: *points,
-                    lot: None,
-                    expires: None,
-                    settled: Points::ZERO,
-                    draws,
-                })?;
-            }
-        }
-        CommandKind::Review => review(&mut out, policy, now, calendar)?,
+        } => refund(&mut out, *purchase, *amount, *points)?,
+        CommandKind::Release { purchase } => release(&mut out, *purchase)?,
+        CommandKind::Expire => expire(&mut out)?,
+        CommandKind::Adjust { points, reason } => adjust(&mut out, *points, *reason)?,
+        CommandKind::Review => review(&mut out)?,
     }
     Ok(None)
 }
 
+/// A known key is a comparison, not a re-run: the same content gets the original receipt,
+/// different content is refused naming the first field that differs.
+#[inline]
+fn replayed(key: CommandKey, s: &Seen, command: &Fingerprint) -> Result<Receipt, PointsError> {
+    match s.command.first_difference(command) {
+        None => Ok(Receipt {
+            key,
+            first_seq: s.first_seq,
+            postings: s.count,
+        }),
+        Some(field) => Err(PointsError::KeyReused { key, field }),
+    }
+}
+
+/// Under [`Chronology::Strict`], refuses a command dated before the account's last posting.
+#[inline]
+fn in_order(a: &Account, policy: &Policy, clock: Clock) -> Result<(), PointsError> {
+    if policy.chronology() == Chronology::Strict && clock.secs < a.last_at {
+        return Err(PointsError::Backdated {
+            at: clock.now,
+            last: a.last_posted_at().unwrap_or(clock.now),
+        });
+    }
+    Ok(())
+}
+
+/// [`CommandKind::Earn`]: one lot for a purchase not yet earned on (locked if asked), then
+/// any upgrade its growth reaches.
+fn earn(
+    out: &mut Out<'_, '_>,
+    purchase: PurchaseId,
+    paid: Yuan,
+    category: Option<&Category>,
+    multiplier: Multiplier,
+    lock_until: Option<DateTime<Utc>>,
+) -> Result<(), PointsError> {
+    let a = out.a;
+    if paid.is_zero() {
+        return Err(PointsError::NotPositive {
+            field: "paid",
+            value: 0,
+        });
+    }
+    if a.purchase(purchase).is_some_and(|r| r.earned_on) {
+        return Err(PointsError::DuplicatePurchase {
+            purchase,
+            what: "earned points",
+        });
+    }
+    if let Some(u) = lock_until {
+        // The lock end is stored in the posting, which must load again.
+        check_instant("lock_until", u)?;
+        if u <= out.at {
+            return Err(PointsError::LockInPast { until: u });
+        }
+    }
+    let points = out.policy.earn().points(paid, category, multiplier)?;
+    room(a, points.get(), lock_until.is_some())?;
+    let expires = out.clock.expires(out.policy, out.calendar);
+    let lot = points.is_positive().then(|| out.next_seq()).transpose()?;
+    let lot = lot.map(LotId::new);
+    let locked = lock_until.is_some() && lot.is_some();
+    let (settled, growth) = if locked {
+        (Points::ZERO, 0)
+    } else {
+        (points.min(Points::new(a.debt)), points.get())
+    };
+    out.push(PostingKind::Earned {
+        purchase,
+        paid,
+        lot,
+        points,
+        expires,
+        locked_until: if locked { lock_until } else { None },
+        settled,
+        growth,
+    })?;
+    out.push_upgrade(growth)
+}
+
+/// [`CommandKind::Redeem`]: draws the points in spending order.
+fn redeem(
+    out: &mut Out<'_, '_>,
+    points: Points,
+    purchase: Option<PurchaseId>,
+) -> Result<(), PointsError> {
+    let need = positive("points", points)?;
+    if let Some(p) = purchase
+        && out.a.purchase(p).is_some_and(|r| r.paid_with_points)
+    {
+        return Err(PointsError::DuplicatePurchase {
+            purchase: p,
+            what: "was paid with points",
+        });
+    }
+    let draws = out.spend(need)?;
+    out.push(PostingKind::Redeemed {
+        purchase,
+        points,
+        draws,
+    })
+}
+
+/// [`CommandKind::Release`]: the purchase's locked lot becomes spendable once its lock has
+/// ended, then any upgrade its growth reaches.
+fn release(out: &mut Out<'_, '_>, purchase: PurchaseId) -> Result<(), PointsError> {
+    let a = out.a;
+    if a.purchase(purchase).is_none() {
+        return Err(PointsError::UnknownPurchase { purchase });
+    }
+    let Some(l) = a.pending.iter().find(|l| l.purchase == purchase) else {
+        return Err(PointsError::NotLocked { purchase });
+    };
+    if out.clock.secs < l.until {
+        return Err(PointsError::StillLocked {
+            purchase,
+            until: l.until().unwrap_or(out.at),
+        });
+    }
+    let pts = l.points();
+    room(a, pts.get(), false)?;
+    out.push(PostingKind::Released {
+        purchase,
+        lot: l.id,
+        points: pts,
+        expires: l.expires(),
+        settled: pts.min(Points::new(a.debt)),
+        growth: pts.get(),
+    })?;
+    out.push_upgrade(pts.get())
+}
+
+/// [`CommandKind::Expire`]: empties every lot due by now, in one posting (none if none is).
+fn expire(out: &mut Out<'_, '_>) -> Result<(), PointsError> {
+    let due = out.a.expiring_by(out.at);
+    if due.is_empty() {
+        return Ok(());
+    }
+    let mut draws = out.draws();
+    draws.extend(due.iter().map(|l| draw(l, l.remaining)));
+    out.push(PostingKind::Expired {
+        points: Points::new(sum(&draws)),
+        draws,
+    })
+}
+
+/// [`CommandKind::Adjust`]: a positive change creates a lot, a negative one draws in
+/// spending order.
+fn adjust(out: &mut Out<'_, '_>, points: Points, reason: AdjustReason) -> Result<(), PointsError> {
+    if points.is_zero() {
+        return Err(PointsError::NotPositive {
+            field: "points",
+            value: 0,
+        });
+    }
+    if points.is_positive() {
+        room(out.a, points.get(), false)?;
+        let lot = LotId::new(out.next_seq()?);
+        let expires = out.clock.expires(out.policy, out.calendar);
+        out.push(PostingKind::Adjusted {
+            reason,
+            points,
+            lot: Some(lot),
+            expires,
+            settled: points.min(Points::new(out.a.debt)),
+            draws: Vec::new(),
+        })
+    } else {
+        let need = points
+            .get()
+            .checked_neg()
+            .ok_or(PointsError::Overflow { field: "points" })?;
+        let draws = out.spend(need)?;
+        out.push(PostingKind::Adjusted {
+            reason,
+            points,
+            lot: None,
+            expires: None,
+            settled: Points::ZERO,
+            draws,
+        })
+    }
+}
+
+/// [`CommandKind::Refund`]: checks the refund against the purchase, then claws back the
+/// points the cash refund makes due and gives back the points that paid for it.
 fn refund(
     out: &mut Out<'_, '_>,
-    policy: &Policy,
     purchase: PurchaseId,
     amount: Yuan,
     points: Points,
 ) -> Result<(), PointsError> {
     let a = out.a;
     let cash = fen(amount);
+    let r = refundable(a, purchase, amount, cash, points)?;
+    let mut debt_after = a.debt;
+    if cash > 0 {
+        let debt = claw_back(out, r, purchase, amount, cash)?;
+        debt_after = debt_after.saturating_add(debt);
+    }
+    if points.get() > 0 {
+        return_points(out, r, purchase, points, debt_after)?;
+    }
+    Ok(())
+}
+
+/// The purchase's record, if a refund of `cash` fen (`amount`) and `points` is within what
+/// it paid and what paid for it.
+fn refundable(
+    a: &Account,
+    purchase: PurchaseId,
+    amount: Yuan,
+    cash: i64,
+    points: Points,
+) -> Result<&PurchaseRecord, PointsError> {
     let back = points.get();
     if back < 0 {
         return Err(PointsError::NotPositive {
@@ -562,104 +642,138 @@ fn refund(
             returnable: Points::new(returnable),
         });
     }
-    let mut debt_after = a.debt;
-    if cash > 0 {
-        // Floor of earned × (refunded so far ÷ paid), less what was already clawed: the
-        // cumulative clawback never exceeds the points earned, however refunds are split,
-        // and a full refund takes back exactly what was earned.
-        let total = r.refunded_fen.saturating_add(cash);
-        let paid = r.paid_fen.max(1);
-        // Everyday amounts fit in i64; 128-bit division only for the rare huge ones.
-        let target = match r.earned.checked_mul(total) {
-            Some(num) => num / paid,
-            None => i64::try_from(i128::from(r.earned) * i128::from(total) / i128::from(paid))
-                .map_err(|_| PointsError::Overflow { field: "points" })?,
-        };
-        let due = target.saturating_sub(r.clawed).max(0);
-        let voided = a
-            .pending
-            .iter()
-            .find(|l| l.purchase == purchase)
-            .map_or(0, |l| l.points.min(due));
-        let mut rest = due - voided;
-        let mut draws = out.draws();
-        // Lot ids are unique, so a scan by id finds the purchase's own lot; from the back,
-        // because refunds mostly follow recent purchases, whose lots expire last. (A binary
-        // search by expiry compares whole `DateTime`s at every step and cost more.)
-        let own = r
-            .lot
-            .and_then(|(_, id)| a.lots().iter().rev().find(|l| l.id == id).map(|l| (l, id)));
-        if let Some((l, _)) = own {
-            let t = l.remaining.min(rest);
-            if t > 0 {
-                draws.push(draw(l, t));
-                rest -= t;
-            }
-        }
-        rest -= draw_in_order(a.lots(), rest, own.map(|(_, id)| id), &mut draws);
-        let (debt, shortfall) = match policy.shortfall() {
-            ShortfallPolicy::AllowNegative => (rest, 0),
-            ShortfallPolicy::TakeAvailable => (0, rest),
-        };
-        debt_after = debt_after.saturating_add(debt);
-        out.push(PostingKind::ClawedBack {
-            purchase,
-            refunded: amount,
-            points: Points::new(due),
-            voided: Points::new(voided),
-            draws,
-            debt: Points::new(debt),
-            shortfall: Points::new(shortfall),
-            growth: due - voided,
-        })?;
-    }
-    if back > 0 {
-        room(a, back, false)?;
-        // Give back the most recently drawn points first, so that successive partial
-        // returns unwind the redemption and a full return restores every lot exactly.
-        let (start, len) = r.draws;
-        let kept = a
-            .kept_draws
-            .get(start as usize..(start as usize).saturating_add(len as usize))
-            .unwrap_or(&[]);
-        let mut skip = r.returned;
-        let mut need = back;
-        let mut draws = out.draws();
-        for k in kept.iter().rev() {
-            if need == 0 {
-                break;
-            }
-            let left = k.points - skip.min(k.points);
-            skip -= skip.min(k.points);
-            let t = left.min(need);
-            if t > 0 {
-                draws.push(Draw {
-                    lot: k.lot,
-                    points: Points::new(t),
-                    expires: k.expires,
-                });
-                need -= t;
-            }
-        }
-        out.push(PostingKind::Returned {
-            purchase,
-            points,
-            draws,
-            settled: points.min(Points::new(debt_after)),
-        })?;
-    }
-    Ok(())
+    Ok(r)
 }
 
-fn review(
+/// Posts the clawback a cash refund of `cash` fen makes due: the purchase's locked points
+/// first, then its own lot, then the other lots in spending order; what is still missing
+/// becomes debt or a shortfall as the policy says. Returns the debt added.
+fn claw_back(
     out: &mut Out<'_, '_>,
-    policy: &Policy,
-    now: DateTime<Utc>,
-    calendar: ClinicCalendar,
+    r: &PurchaseRecord,
+    purchase: PurchaseId,
+    amount: Yuan,
+    cash: i64,
+) -> Result<i64, PointsError> {
+    let a = out.a;
+    let due = clawback_due(r, cash)?;
+    let voided = a
+        .pending
+        .iter()
+        .find(|l| l.purchase == purchase)
+        .map_or(0, |l| l.points.min(due));
+    let mut draws = out.draws();
+    let rest = draw_own_lot_first(a, r, due - voided, &mut draws);
+    let (debt, shortfall) = match out.policy.shortfall() {
+        ShortfallPolicy::AllowNegative => (rest, 0),
+        ShortfallPolicy::TakeAvailable => (0, rest),
+    };
+    out.push(PostingKind::ClawedBack {
+        purchase,
+        refunded: amount,
+        points: Points::new(due),
+        voided: Points::new(voided),
+        draws,
+        debt: Points::new(debt),
+        shortfall: Points::new(shortfall),
+        growth: due - voided,
+    })?;
+    Ok(debt)
+}
+
+/// The points a further cash refund of `cash` fen takes back from the purchase.
+///
+/// Floor of earned × (refunded so far ÷ paid), less what was already clawed: the cumulative
+/// clawback never exceeds the points earned, however refunds are split, and a full refund
+/// takes back exactly what was earned.
+#[inline]
+fn clawback_due(r: &PurchaseRecord, cash: i64) -> Result<i64, PointsError> {
+    let total = r.refunded_fen.saturating_add(cash);
+    let paid = r.paid_fen.max(1);
+    // Everyday amounts fit in i64; 128-bit division only for the rare huge ones.
+    let target = match r.earned.checked_mul(total) {
+        Some(num) => num / paid,
+        None => i64::try_from(i128::from(r.earned) * i128::from(total) / i128::from(paid))
+            .map_err(|_| PointsError::Overflow { field: "points" })?,
+    };
+    Ok(target.saturating_sub(r.clawed).max(0))
+}
+
+/// Draws up to `need` points from the purchase's own lot, then from the other lots in
+/// spending order; returns the points still missing.
+#[inline]
+fn draw_own_lot_first(a: &Account, r: &PurchaseRecord, mut need: i64, out: &mut Vec<Draw>) -> i64 {
+    // Lot ids are unique, so a scan by id finds the purchase's own lot; from the back,
+    // because refunds mostly follow recent purchases, whose lots expire last. (A binary
+    // search by expiry compares whole `DateTime`s at every step and cost more.)
+    let own = r
+        .lot
+        .and_then(|(_, id)| a.lots().iter().rev().find(|l| l.id == id).map(|l| (l, id)));
+    if let Some((l, _)) = own {
+        let t = l.remaining.min(need);
+        if t > 0 {
+            out.push(draw(l, t));
+            need -= t;
+        }
+    }
+    need - draw_in_order(a.lots(), need, own.map(|(_, id)| id), out)
+}
+
+/// Posts the return of `points` that paid for the purchase, to the lots they came from,
+/// settling debt (`debt_after`, as it stands after any clawback) first.
+fn return_points(
+    out: &mut Out<'_, '_>,
+    r: &PurchaseRecord,
+    purchase: PurchaseId,
+    points: Points,
+    debt_after: i64,
 ) -> Result<(), PointsError> {
     let a = out.a;
-    let tiers = policy.tiers();
-    let ws = tiers.window_start(now, calendar);
+    room(a, points.get(), false)?;
+    let (start, len) = r.draws;
+    let kept = a
+        .kept_draws
+        .get(start as usize..(start as usize).saturating_add(len as usize))
+        .unwrap_or(&[]);
+    let mut draws = out.draws();
+    unwind(kept, r.returned, points.get(), &mut draws);
+    out.push(PostingKind::Returned {
+        purchase,
+        points,
+        draws,
+        settled: points.min(Points::new(debt_after)),
+    })
+}
+
+/// Draws `need` points back from the `kept` draws of a redemption, most recent first,
+/// passing over the `skip` points earlier returns gave back: successive partial returns
+/// unwind the redemption, and a full return restores every lot exactly.
+#[inline]
+fn unwind(kept: &[KeptDraw], mut skip: i64, mut need: i64, out: &mut Vec<Draw>) {
+    for k in kept.iter().rev() {
+        if need == 0 {
+            break;
+        }
+        let left = k.points - skip.min(k.points);
+        skip -= skip.min(k.points);
+        let t = left.min(need);
+        if t > 0 {
+            out.push(Draw {
+                lot: k.lot,
+                points: Points::new(t),
+                expires: k.expires,
+            });
+            need -= t;
+        }
+    }
+}
+
+/// [`CommandKind::Review`]: moves the tier up or down to what the window's growth holds,
+/// then records the review.
+fn review(out: &mut Out<'_, '_>) -> Result<(), PointsError> {
+    let a = out.a;
+    let tiers = out.policy.tiers();
+    let ws = tiers.window_start(out.at, out.calendar);
     let wg = a.growth_since(ws);
     let rank = tiers.rank(a.tier());
     let reached = tiers.reached(wg);

@@ -159,8 +159,45 @@ pub fn decide_rewards(
     as_of: DateTime<Utc>,
     calendar: ClinicCalendar,
 ) -> Vec<RewardDecision> {
-    let min_paid = schedule.min_paid();
-    // Each member's first qualifying visit, as a visit position (`NO_VISIT`: none).
+    let first = first_visits(forest, visits, schedule.min_paid());
+    let mut keys = bound_keys(forest, visits, &first);
+    drop(first);
+    sort_keys(&mut keys, forest);
+
+    let pending =
+        Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
+    let caps = schedule.caps();
+    let mut counters = CapCounters::new(caps, forest.len());
+    let mut month = MonthCache::new(calendar);
+    let depth = u32::from(schedule.depth());
+    let mut out = Vec::with_capacity(keys.len().saturating_mul(schedule.rules().len()));
+    // In blocks, as in `bind_all`: first gather the block's records (independent loads at
+    // random positions, which the processor overlaps), then decide them in order.
+    const BLOCK: usize = 64;
+    let mut block: Vec<Qualified> = Vec::with_capacity(BLOCK);
+    for chunk in keys.chunks(BLOCK) {
+        gather(chunk, visits, forest, &counters, pending, as_of, &mut block);
+        for q in block.drain(..) {
+            let month = if caps.per_month.is_some() {
+                month.of(q.at)
+            } else {
+                NaiveDate::MIN
+            };
+            let referral = Referral {
+                q: &q,
+                month,
+                depth,
+                forest,
+            };
+            referral.decide(schedule, &mut counters, &mut out);
+        }
+    }
+    out
+}
+
+/// Each member's first qualifying visit (`paid >= min_paid`, earliest, ties by visit id),
+/// as a visit position (`NO_VISIT`: none), indexed by forest position.
+fn first_visits(forest: &ReferralForest, visits: &[Visit], min_paid: Yuan) -> Vec<u32> {
     let mut first: Vec<u32> = vec![NO_VISIT; forest.len()];
     for (vi, v) in visits.iter().enumerate() {
         if v.paid < min_paid {
@@ -183,10 +220,14 @@ pub fn decide_rewards(
             }
         }
     }
-    // Bound referees with a qualifying visit, as small integer sort keys: sorting 32-byte
-    // keys (radix on the second, comparisons only within a second) is what keeps a million
-    // referrals fast; the records are gathered again, a block at a time, below.
-    let mut keys: Vec<Key> = first
+    first
+}
+
+/// Bound referees with a qualifying visit, as small integer sort keys: sorting 32-byte keys
+/// (radix on the second, comparisons only within a second) is what keeps a million
+/// referrals fast; the records are gathered again, a block at a time, by [`gather`].
+fn bound_keys(forest: &ReferralForest, visits: &[Visit], first: &[u32]) -> Vec<Key> {
+    first
         .iter()
         .enumerate()
         .filter_map(|(ri, vi)| {
@@ -206,112 +247,134 @@ pub fn decide_rewards(
                 parent,
             })
         })
-        .collect();
-    drop(first);
-    sort_keys(&mut keys, forest);
+        .collect()
+}
 
-    let pending =
-        Duration::seconds(i64::from(schedule.pending_days()).saturating_mul(SECONDS_PER_DAY));
-    let caps = schedule.caps();
-    let mut counters = CapCounters::new(caps, forest.len());
-    let mut month = MonthCache::new(calendar);
-    let depth = u32::from(schedule.depth());
-    let mut out = Vec::with_capacity(keys.len().saturating_mul(schedule.rules().len()));
-    // In blocks, as in `bind_all`: first gather the block's records (independent loads at
-    // random positions, which the processor overlaps), then decide them in order.
-    const BLOCK: usize = 64;
-    let mut block: Vec<Qualified> = Vec::with_capacity(BLOCK);
-    for chunk in keys.chunks(BLOCK) {
-        block.clear();
-        // A light loop that only loads (a record may straddle two cache lines, so both ends
-        // are touched), so that many loads are in flight at once.
-        let mut warm = 0u64;
-        for k in chunk {
-            if let Some(v) = visits.get(k.vi as usize) {
-                warm ^= v.id.get() ^ u64::from(v.refunded_at.is_some());
-            }
-            warm ^= forest.id_at(k.ri).map_or(0, |id| id.get())
-                ^ forest.id_at(k.parent).map_or(0, |id| id.get())
-                ^ u64::from(counters.peek(k.parent));
+/// Replaces `block` with the records of the referrals in `chunk`, in order.
+#[inline]
+fn gather(
+    chunk: &[Key],
+    visits: &[Visit],
+    forest: &ReferralForest,
+    counters: &CapCounters,
+    pending: Duration,
+    as_of: DateTime<Utc>,
+    block: &mut Vec<Qualified>,
+) {
+    block.clear();
+    // A light loop that only loads (a record may straddle two cache lines, so both ends
+    // are touched), so that many loads are in flight at once.
+    let mut warm = 0u64;
+    for k in chunk {
+        if let Some(v) = visits.get(k.vi as usize) {
+            warm ^= v.id.get() ^ u64::from(v.refunded_at.is_some());
         }
-        for k in chunk {
-            let parent = k.parent;
-            let (Some(v), Some(referee), Some(referrer)) = (
-                visits.get(k.vi as usize),
-                forest.id_at(k.ri),
-                forest.id_at(parent),
-            ) else {
-                continue;
+        warm ^= forest.id_at(k.ri).map_or(0, |id| id.get())
+            ^ forest.id_at(k.parent).map_or(0, |id| id.get())
+            ^ u64::from(counters.peek(k.parent));
+    }
+    for k in chunk {
+        let parent = k.parent;
+        let (Some(v), Some(referee), Some(referrer)) = (
+            visits.get(k.vi as usize),
+            forest.id_at(k.ri),
+            forest.id_at(parent),
+        ) else {
+            continue;
+        };
+        block.push(Qualified {
+            at: v.at,
+            visit: v.id,
+            referee,
+            referrer,
+            parent,
+            paid: v.paid,
+            earned: status_of(v, pending, as_of),
+        });
+    }
+    std::hint::black_box(warm);
+}
+
+/// One qualifying referral being decided, with what its decisions read.
+struct Referral<'a> {
+    q: &'a Qualified,
+    /// The clinic calendar month of the visit (`NaiveDate::MIN` without a monthly cap).
+    month: NaiveDate,
+    depth: u32,
+    forest: &'a ReferralForest,
+}
+
+impl Referral<'_> {
+    /// Appends the referral's decisions to `out`, in rule order.
+    #[inline]
+    fn decide(
+        &self,
+        schedule: &RewardSchedule,
+        counters: &mut CapCounters,
+        out: &mut Vec<RewardDecision>,
+    ) {
+        let q = self.q;
+        // Per level (index 1 and 2): the beneficiary's status for this referral, decided once.
+        let mut level_status: [Option<RewardStatus>; 3] = [None; 3];
+        for rule in schedule.rules() {
+            let (beneficiary, status) = match rule.beneficiary {
+                Beneficiary::Referee => (q.referee, q.earned),
+                Beneficiary::Referrer { level } => {
+                    match self.referrer_side(level, counters, &mut level_status) {
+                        Some(side) => side,
+                        None => continue,
+                    }
+                }
             };
-            block.push(Qualified {
-                at: v.at,
-                visit: v.id,
-                referee,
-                referrer,
-                parent,
-                paid: v.paid,
-                earned: status_of(v, pending, as_of),
+            out.push(RewardDecision {
+                rule: rule.id.clone(),
+                beneficiary,
+                role: rule.beneficiary,
+                referee: q.referee,
+                referrer: q.referrer,
+                visit: q.visit,
+                visit_at: q.at,
+                paid: q.paid,
+                reward: rule.reward.clone(),
+                status,
             });
         }
-        std::hint::black_box(warm);
-        for q in block.drain(..) {
-            let (referee, referrer, parent, earned) = (q.referee, q.referrer, q.parent, q.earned);
-            let month = if caps.per_month.is_some() {
-                month.of(q.at)
-            } else {
-                NaiveDate::MIN
-            };
-            // Per level (index 1 and 2): the beneficiary's status for this referral, decided once.
-            let mut level_status: [Option<RewardStatus>; 3] = [None; 3];
-            for rule in schedule.rules() {
-                let (beneficiary, status) = match rule.beneficiary {
-                    Beneficiary::Referee => (referee, earned),
-                    Beneficiary::Referrer { level } => {
-                        let level = u32::from(level);
-                        let node = match level {
-                            1 => parent,
-                            2 if depth >= 2 => forest.parent_index(parent),
-                            _ => continue,
-                        };
-                        let who = if level == 1 {
-                            referrer
-                        } else {
-                            match forest.id_at(node) {
-                                Some(who) => who,
-                                None => continue,
-                            }
-                        };
-                        let slot = level_status.get_mut(level as usize);
-                        let status = match slot {
-                            Some(Some(s)) => *s,
-                            Some(slot) => {
-                                let s = counters
-                                    .take(node, month)
-                                    .map_or(earned, |cap| RewardStatus::Withheld { cap });
-                                *slot = Some(s);
-                                s
-                            }
-                            None => continue,
-                        };
-                        (who, status)
-                    }
-                };
-                out.push(RewardDecision {
-                    rule: rule.id.clone(),
-                    beneficiary,
-                    role: rule.beneficiary,
-                    referee,
-                    referrer,
-                    visit: q.visit,
-                    visit_at: q.at,
-                    paid: q.paid,
-                    reward: rule.reward.clone(),
-                    status,
-                });
-            }
-        }
     }
-    out
+
+    /// The referrer at `level` and their status, the first rule for a level counting the
+    /// referral against their caps; `None` when the schedule's depth or the forest has no
+    /// such referrer.
+    #[inline]
+    fn referrer_side(
+        &self,
+        level: u8,
+        counters: &mut CapCounters,
+        level_status: &mut [Option<RewardStatus>; 3],
+    ) -> Option<(PatientId, RewardStatus)> {
+        let q = self.q;
+        let level = u32::from(level);
+        let node = match level {
+            1 => q.parent,
+            2 if self.depth >= 2 => self.forest.parent_index(q.parent),
+            _ => return None,
+        };
+        let who = if level == 1 {
+            q.referrer
+        } else {
+            self.forest.id_at(node)?
+        };
+        let status = match level_status.get_mut(level as usize)? {
+            Some(s) => *s,
+            slot @ None => {
+                let s = counters
+                    .take(node, self.month)
+                    .map_or(q.earned, |cap| RewardStatus::Withheld { cap });
+                *slot = Some(s);
+                s
+            }
+        };
+        Some((who, status))
+    }
 }
 
 /// No qualifying visit.

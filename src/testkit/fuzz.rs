@@ -599,16 +599,17 @@ fn evaluate_book(book: &CampaignBook) {
             )
             .expect("the fixed now is in the accepted range");
             let _ = serde_json::to_string(&once).expect("an evaluation serialises");
-            let reused = evaluator.evaluate(
-                book,
-                &event,
-                &facts,
-                &usage,
-                now(),
-                cal(),
-                EvalOptions::TRACE,
-            )
-            .expect("the fixed now is in the accepted range");
+            let reused = evaluator
+                .evaluate(
+                    book,
+                    &event,
+                    &facts,
+                    &usage,
+                    now(),
+                    cal(),
+                    EvalOptions::TRACE,
+                )
+                .expect("the fixed now is in the accepted range");
             assert_eq!(&once, reused, "a reused evaluator disagrees with evaluate");
             debug(&keys);
         }

@@ -241,12 +241,28 @@ pub fn racing_redeemers_never_overspend<S: LedgerStore + Send>(
     );
     run(&mut store, id, &cmd);
     let (loaded, v) = load(&store, id);
+    let results = race_from_one_version(factory, &store, id, &loaded, v, threads);
+    assert_one_winner(&results, v);
+    let (redeemed, appended) = redeem_until_refused(factory, &store, id, threads, per_thread);
+    assert_nothing_lost(&store, id, start, redeemed, appended);
+}
+
+/// Each of `threads` handles appends a redemption of 10 decided on `loaded` (at version `v`),
+/// all released at once by a barrier.
+fn race_from_one_version<S: LedgerStore + Send>(
+    factory: &impl Factory<S>,
+    store: &S,
+    id: PatientId,
+    loaded: &Account,
+    v: Option<Version>,
+    threads: usize,
+) -> Vec<Result<Version, StoreError>> {
     let barrier = Barrier::new(threads);
-    let results: Vec<Result<Version, StoreError>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let joins: Vec<_> = (0..threads)
             .map(|t| {
-                let mut h = factory.handle(&store);
-                let (loaded, barrier) = (&loaded, &barrier);
+                let mut h = factory.handle(store);
+                let barrier = &barrier;
                 s.spawn(move || {
                     let p = decide(loaded, &redeem(100 + t as u64, 10)).expect("decide");
                     barrier.wait();
@@ -258,10 +274,15 @@ pub fn racing_redeemers_never_overspend<S: LedgerStore + Send>(
             .into_iter()
             .map(|j| j.join().expect("thread"))
             .collect()
-    });
+    })
+}
+
+/// Exactly one of the racing appends from version `v` made version 2; every other got
+/// `Conflict` naming it.
+fn assert_one_winner(results: &[Result<Version, StoreError>], v: Option<Version>) {
     let winner = Version::new(2);
     let mut wins = 0;
-    for r in &results {
+    for r in results {
         match r {
             Ok(got) => {
                 wins += 1;
@@ -277,46 +298,77 @@ pub fn racing_redeemers_never_overspend<S: LedgerStore + Send>(
         wins, 1,
         "exactly one racing append from the same version wins"
     );
+}
+
+/// Each thread redeems 10 points at a time, retrying on conflict, until one is refused as
+/// insufficient; returns the points redeemed and the appends made, the race's winner
+/// included.
+fn redeem_until_refused<S: LedgerStore + Send>(
+    factory: &impl Factory<S>,
+    store: &S,
+    id: PatientId,
+    threads: usize,
+    per_thread: usize,
+) -> (i64, usize) {
     let redeemed = AtomicI64::new(10);
     let appended = AtomicUsize::new(1);
     std::thread::scope(|s| {
         for t in 0..threads {
-            let mut h = factory.handle(&store);
+            let mut h = factory.handle(store);
             let (redeemed, appended) = (&redeemed, &appended);
             s.spawn(move || {
                 for k in 0..per_thread * 2 {
                     let key = 1_000 + (t * 1_000 + k) as u64;
-                    let mut attempts = 0;
-                    loop {
-                        attempts += 1;
-                        assert!(attempts < 10_000, "a redeemer never got through");
-                        let (acc, v) = load(&h, id);
-                        let p = match decide(&acc, &redeem(key, 10)) {
-                            Ok(p) => p,
-                            Err(points::PointsError::Insufficient { .. }) => return,
-                            Err(e) => panic!("unexpected refusal in race: {e}"),
-                        };
-                        match h.append(id, v, &p) {
-                            Ok(_) => {
-                                redeemed.fetch_add(10, Ordering::SeqCst);
-                                appended.fetch_add(1, Ordering::SeqCst);
-                                break;
-                            }
-                            Err(StoreError::Conflict { .. }) => continue,
-                            Err(e) => panic!("unexpected error in race: {e}"),
-                        }
+                    if !redeem_retrying(&mut h, id, key) {
+                        return;
                     }
+                    redeemed.fetch_add(10, Ordering::SeqCst);
+                    appended.fetch_add(1, Ordering::SeqCst);
                 }
             });
         }
     });
-    let redeemed = redeemed.load(Ordering::SeqCst);
-    let appended = appended.load(Ordering::SeqCst);
+    (
+        redeemed.load(Ordering::SeqCst),
+        appended.load(Ordering::SeqCst),
+    )
+}
+
+/// Redeems 10 points under `key`, reloading and retrying on conflict: true once appended,
+/// false when refused as insufficient.
+fn redeem_retrying<S: LedgerStore>(h: &mut S, id: PatientId, key: u64) -> bool {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(attempts < 10_000, "a redeemer never got through");
+        let (acc, v) = load(h, id);
+        let p = match decide(&acc, &redeem(key, 10)) {
+            Ok(p) => p,
+            Err(points::PointsError::Insufficient { .. }) => return false,
+            Err(e) => panic!("unexpected refusal in race: {e}"),
+        };
+        match h.append(id, v, &p) {
+            Ok(_) => return true,
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => panic!("unexpected error in race: {e}"),
+        }
+    }
+}
+
+/// The stored account holds exactly what the `start` points less the `redeemed` ones leave,
+/// with one posting per append.
+fn assert_nothing_lost<S: LedgerStore>(
+    store: &S,
+    id: PatientId,
+    start: u32,
+    redeemed: i64,
+    appended: usize,
+) {
     assert!(
         redeemed <= i64::from(start),
         "redeemed {redeemed} of {start} points"
     );
-    let (end, version) = load(&store, id);
+    let (end, version) = load(store, id);
     assert!(!end.balance().is_negative(), "the balance went negative");
     assert_eq!(
         end.balance(),
