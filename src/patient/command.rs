@@ -159,32 +159,7 @@ pub fn decide(
     command.check_range()?;
     let today = calendar.local_date(now);
     if let PatientCommand::Register(reg) = command {
-        if state.is_some() {
-            return Err(PatientError::AlreadyRegistered { id });
-        }
-        if let Some(rid) = &reg.resident_id {
-            if reg.sex.is_some_and(|s| s != rid.sex()) {
-                return Err(PatientError::IdentityMismatch { field: "sex" });
-            }
-            if reg.birth_date.is_some_and(|b| b != rid.birth_date()) {
-                return Err(PatientError::IdentityMismatch {
-                    field: "birth_date",
-                });
-            }
-        }
-        let birth = reg.birth_date.or(reg.resident_id.map(|r| r.birth_date()));
-        if let Some(b) = birth.filter(|b| *b > today) {
-            return Err(PatientError::DateInFuture {
-                field: "birth_date",
-                date: b,
-                today,
-            });
-        }
-        return Ok(vec![PatientEvent::Registered {
-            id,
-            at: now,
-            registration: reg.clone(),
-        }]);
+        return register(state, id, reg, now, today);
     }
     let p = state.ok_or(PatientError::NotRegistered { id })?;
     if p.is_anonymised() {
@@ -193,50 +168,10 @@ pub fn decide(
             _ => Err(PatientError::Anonymised { id }),
         };
     }
-    // Every consent command is recorded, dated `now`, unless the log already holds the very
-    // same record (a retry). A "no-op" decided from the record in force would depend on the
-    // order commands arrive: a grant skipped as redundant would be lost once an older
-    // withdrawal arrives late (see `ConsentLog` for the rule).
-    let consent = |purpose, action, source: &Label, policy_version: Option<Label>, given_by| {
-        let record = ConsentRecord {
-            purpose,
-            action,
-            at: now,
-            source: source.clone(),
-            policy_version,
-            given_by,
-        };
-        if p.consents.contains(&record) {
-            vec![]
-        } else {
-            vec![PatientEvent::ConsentRecorded(record)]
-        }
-    };
+    let cx = Cx { id, p, now, today };
     match command {
         PatientCommand::Register(_) => Err(PatientError::AlreadyRegistered { id }),
-        PatientCommand::UpdateContact(u) => {
-            let since = p.contact_changed_at();
-            if now < since {
-                return Err(PatientError::Backdated {
-                    field: "contact details",
-                    at: now,
-                    since,
-                });
-            }
-            let changed = ContactUpdate {
-                mobile: u.mobile.filter(|m| Some(m) != p.mobile()),
-                external_id: u.external_id.clone().filter(|e| Some(e) != p.external_id()),
-                owner: u.owner.filter(|o| Some(*o) != p.owner),
-                home_clinic: u.home_clinic.filter(|c| *c != p.home_clinic),
-            };
-            if changed.is_empty() {
-                return Ok(vec![]);
-            }
-            Ok(vec![PatientEvent::ContactUpdated {
-                at: now,
-                update: changed,
-            }])
-        }
+        PatientCommand::UpdateContact(u) => cx.update_contact(u),
         PatientCommand::GrantConsent {
             purpose,
             source,
@@ -249,121 +184,238 @@ pub fn decide(
                     age: p.age_on(today).unwrap_or(0),
                 });
             }
-            Ok(consent(
-                *purpose,
-                ConsentAction::Granted,
-                source,
-                Some(policy_version.clone()),
-                *given_by,
-            ))
+            let version = Some(policy_version.clone());
+            Ok(cx.consent(*purpose, ConsentAction::Granted, source, version, *given_by))
         }
+        // No policy version: the grant a withdrawal ends is the one in force before it, which
+        // the log derives by time. Storing it here would depend on the arrival order.
         PatientCommand::WithdrawConsent {
             purpose,
             source,
             given_by,
-        } => {
-            // No policy version: the grant a withdrawal ends is the one in force before it, which
-            // the log derives by time. Storing it here would depend on the arrival order.
-            Ok(consent(
-                *purpose,
-                ConsentAction::Withdrawn,
-                source,
-                None,
-                *given_by,
-            ))
-        }
+        } => Ok(cx.consent(*purpose, ConsentAction::Withdrawn, source, None, *given_by)),
         PatientCommand::OpenChronicFile {
             condition,
             name,
             diagnosed_on,
             cadence,
-        } => {
-            if p.open_chronic_file(condition).is_some() {
-                return Err(PatientError::ChronicFileOpen {
-                    id,
-                    condition: condition.clone(),
-                });
-            }
-            if *diagnosed_on > today {
-                return Err(PatientError::DateInFuture {
-                    field: "diagnosed_on",
-                    date: *diagnosed_on,
-                    today,
-                });
-            }
-            let name = super::identity::clean_text("condition name", name, 64, false)?;
-            Ok(vec![PatientEvent::ChronicFileOpened(ChronicFile {
-                condition: condition.clone(),
-                name,
-                diagnosed_on: *diagnosed_on,
-                cadence: *cadence,
-                last_follow_up: None,
-                follow_ups: vec![],
-                opened_at: now,
-                closed_at: None,
-            })])
-        }
-        PatientCommand::CloseChronicFile { condition } => {
-            let file =
-                p.open_chronic_file(condition)
-                    .ok_or_else(|| PatientError::NoOpenChronicFile {
-                        id,
-                        condition: condition.clone(),
-                    })?;
-            if now < file.opened_at {
-                return Err(PatientError::Backdated {
-                    field: "chronic file",
-                    at: now,
-                    since: file.opened_at,
-                });
-            }
-            Ok(vec![PatientEvent::ChronicFileClosed {
-                condition: condition.clone(),
-                at: now,
-            }])
-        }
-        PatientCommand::RecordFollowUp { condition, on } => {
-            let file =
-                p.open_chronic_file(condition)
-                    .ok_or_else(|| PatientError::NoOpenChronicFile {
-                        id,
-                        condition: condition.clone(),
-                    })?;
-            if *on > today {
-                return Err(PatientError::DateInFuture {
-                    field: "follow-up date",
-                    date: *on,
-                    today,
-                });
-            }
-            if *on < file.diagnosed_on {
-                return Err(PatientError::FollowUpBeforeDiagnosis {
-                    condition: condition.clone(),
-                    on: *on,
-                    diagnosed_on: file.diagnosed_on,
-                });
-            }
-            if file.follow_ups.contains(on) {
-                return Ok(vec![]);
-            }
-            Ok(vec![PatientEvent::FollowUpRecorded {
-                condition: condition.clone(),
-                on: *on,
-            }])
-        }
-        PatientCommand::SetDeletionDeadline(d) => {
-            if d.by < today {
-                return Err(PatientError::DeadlineInPast {
-                    deadline: d.by,
-                    today,
-                });
-            }
-            if p.deletion == Some(*d) {
-                return Ok(vec![]);
-            }
-            Ok(vec![PatientEvent::DeletionDeadlineSet(*d)])
-        }
+        } => cx.open_chronic_file(condition, name, *diagnosed_on, *cadence),
+        PatientCommand::CloseChronicFile { condition } => cx.close_chronic_file(condition),
+        PatientCommand::RecordFollowUp { condition, on } => cx.record_follow_up(condition, *on),
+        PatientCommand::SetDeletionDeadline(d) => cx.set_deletion_deadline(*d),
         PatientCommand::Anonymise => Ok(vec![PatientEvent::Anonymised { at: now }]),
+    }
+}
+
+/// `Register`: the resident id must agree with the stated sex and birth date, and nobody is
+/// born after today.
+fn register(
+    state: Option<&Patient>,
+    id: PatientId,
+    reg: &Registration,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> Result<Vec<PatientEvent>, PatientError> {
+    if state.is_some() {
+        return Err(PatientError::AlreadyRegistered { id });
+    }
+    if let Some(rid) = &reg.resident_id {
+        if reg.sex.is_some_and(|s| s != rid.sex()) {
+            return Err(PatientError::IdentityMismatch { field: "sex" });
+        }
+        if reg.birth_date.is_some_and(|b| b != rid.birth_date()) {
+            return Err(PatientError::IdentityMismatch {
+                field: "birth_date",
+            });
+        }
+    }
+    let birth = reg.birth_date.or(reg.resident_id.map(|r| r.birth_date()));
+    if let Some(b) = birth.filter(|b| *b > today) {
+        return Err(PatientError::DateInFuture {
+            field: "birth_date",
+            date: b,
+            today,
+        });
+    }
+    Ok(vec![PatientEvent::Registered {
+        id,
+        at: now,
+        registration: reg.clone(),
+    }])
+}
+
+/// What every command on a registered, live patient decides against.
+struct Cx<'a> {
+    id: PatientId,
+    p: &'a Patient,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+}
+
+impl Cx<'_> {
+    fn no_open_file(&self, condition: &ConditionCode) -> PatientError {
+        PatientError::NoOpenChronicFile {
+            id: self.id,
+            condition: condition.clone(),
+        }
+    }
+
+    /// Contact details are last-write-wins by time: a change dated before the one in force
+    /// is refused; fields that would not change are left out.
+    fn update_contact(&self, u: &ContactUpdate) -> Result<Vec<PatientEvent>, PatientError> {
+        let (p, now) = (self.p, self.now);
+        let since = p.contact_changed_at();
+        if now < since {
+            return Err(PatientError::Backdated {
+                field: "contact details",
+                at: now,
+                since,
+            });
+        }
+        let changed = ContactUpdate {
+            mobile: u.mobile.filter(|m| Some(m) != p.mobile()),
+            external_id: u.external_id.clone().filter(|e| Some(e) != p.external_id()),
+            owner: u.owner.filter(|o| Some(*o) != p.owner),
+            home_clinic: u.home_clinic.filter(|c| *c != p.home_clinic),
+        };
+        if changed.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(vec![PatientEvent::ContactUpdated {
+            at: now,
+            update: changed,
+        }])
+    }
+
+    /// Every consent command is recorded, dated `now`, unless the log already holds the very
+    /// same record (a retry). A "no-op" decided from the record in force would depend on the
+    /// order commands arrive: a grant skipped as redundant would be lost once an older
+    /// withdrawal arrives late (see `ConsentLog` for the rule).
+    fn consent(
+        &self,
+        purpose: ConsentPurpose,
+        action: ConsentAction,
+        source: &Label,
+        policy_version: Option<Label>,
+        given_by: ConsentGiver,
+    ) -> Vec<PatientEvent> {
+        let record = ConsentRecord {
+            purpose,
+            action,
+            at: self.now,
+            source: source.clone(),
+            policy_version,
+            given_by,
+        };
+        if self.p.consents.contains(&record) {
+            vec![]
+        } else {
+            vec![PatientEvent::ConsentRecorded(record)]
+        }
+    }
+
+    fn open_chronic_file(
+        &self,
+        condition: &ConditionCode,
+        name: &str,
+        diagnosed_on: NaiveDate,
+        cadence: FollowUpCadence,
+    ) -> Result<Vec<PatientEvent>, PatientError> {
+        if self.p.open_chronic_file(condition).is_some() {
+            return Err(PatientError::ChronicFileOpen {
+                id: self.id,
+                condition: condition.clone(),
+            });
+        }
+        if diagnosed_on > self.today {
+            return Err(PatientError::DateInFuture {
+                field: "diagnosed_on",
+                date: diagnosed_on,
+                today: self.today,
+            });
+        }
+        let name = super::identity::clean_text("condition name", name, 64, false)?;
+        Ok(vec![PatientEvent::ChronicFileOpened(ChronicFile {
+            condition: condition.clone(),
+            name,
+            diagnosed_on,
+            cadence,
+            last_follow_up: None,
+            follow_ups: vec![],
+            opened_at: self.now,
+            closed_at: None,
+        })])
+    }
+
+    /// A file is closed no earlier than it was opened.
+    fn close_chronic_file(
+        &self,
+        condition: &ConditionCode,
+    ) -> Result<Vec<PatientEvent>, PatientError> {
+        let file = self
+            .p
+            .open_chronic_file(condition)
+            .ok_or_else(|| self.no_open_file(condition))?;
+        if self.now < file.opened_at {
+            return Err(PatientError::Backdated {
+                field: "chronic file",
+                at: self.now,
+                since: file.opened_at,
+            });
+        }
+        Ok(vec![PatientEvent::ChronicFileClosed {
+            condition: condition.clone(),
+            at: self.now,
+        }])
+    }
+
+    /// A follow-up lies between the diagnosis and today; recording one twice adds nothing.
+    fn record_follow_up(
+        &self,
+        condition: &ConditionCode,
+        on: NaiveDate,
+    ) -> Result<Vec<PatientEvent>, PatientError> {
+        let file = self
+            .p
+            .open_chronic_file(condition)
+            .ok_or_else(|| self.no_open_file(condition))?;
+        if on > self.today {
+            return Err(PatientError::DateInFuture {
+                field: "follow-up date",
+                date: on,
+                today: self.today,
+            });
+        }
+        if on < file.diagnosed_on {
+            return Err(PatientError::FollowUpBeforeDiagnosis {
+                condition: condition.clone(),
+                on,
+                diagnosed_on: file.diagnosed_on,
+            });
+        }
+        if file.follow_ups.contains(&on) {
+            return Ok(vec![]);
+        }
+        Ok(vec![PatientEvent::FollowUpRecorded {
+            condition: condition.clone(),
+            on,
+        }])
+    }
+
+    fn set_deletion_deadline(
+        &self,
+        d: DeletionDeadline,
+    ) -> Result<Vec<PatientEvent>, PatientError> {
+        if d.by < self.today {
+            return Err(PatientError::DeadlineInPast {
+                deadline: d.by,
+                today: self.today,
+            });
+        }
+        if self.p.deletion == Some(d) {
+            return Ok(vec![]);
+        }
+        Ok(vec![PatientEvent::DeletionDeadlineSet(d)])
     }
 }
 
