@@ -261,28 +261,12 @@ fn plan_checked(
     let mut candidates: Vec<Task> = Vec::new();
     let mut occurrences: Vec<Occurrence> = Vec::new();
     for rule in care.rules() {
-        let purpose = rule.purpose();
-        if !patient.may(purpose, now) {
+        if let Some(why) = consent_gate(rule, patient, opted_out, now) {
             out.skipped.push(Skipped {
                 rule: rule.key.clone(),
-                why: Skip::NoConsent { purpose },
+                why,
             });
             continue;
-        }
-        if purpose == ConsentPurpose::Marketing
-            && let Some(at) = opted_out
-        {
-            let regranted = patient
-                .consents()
-                .in_force(ConsentPurpose::Marketing, now)
-                .is_some_and(|r| r.at > at);
-            if !regranted {
-                out.skipped.push(Skipped {
-                    rule: rule.key.clone(),
-                    why: Skip::OptedOut { at },
-                });
-                continue;
-            }
         }
         if let RuleKind::SeasonChange {
             dates: SeasonDates::SolarTerms(_),
@@ -325,6 +309,26 @@ fn plan_checked(
     }
     apply_cap(&mut out, candidates, &ctx);
     out
+}
+
+/// Why a rule may not contact the patient at `now`, if it may not: no consent to its purpose,
+/// or an opt-out from marketing that no later grant lifted.
+fn consent_gate(
+    rule: &Rule,
+    patient: &Patient,
+    opted_out: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Skip> {
+    let purpose = rule.purpose();
+    if !patient.may(purpose, now) {
+        return Some(Skip::NoConsent { purpose });
+    }
+    let at = opted_out.filter(|_| purpose == ConsentPurpose::Marketing)?;
+    let regranted = patient
+        .consents()
+        .in_force(ConsentPurpose::Marketing, now)
+        .is_some_and(|r| r.at > at);
+    (!regranted).then_some(Skip::OptedOut { at })
 }
 
 fn apply_cap(out: &mut Plan, mut candidates: Vec<Task>, ctx: &Ctx<'_>) {
