@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::table::{IdIndex, Probe};
 
 use super::command::Fingerprint;
+use super::error::PointsError;
 use super::posting::{Posting, PostingKind};
 use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_lot, to_unix};
 use crate::id::{LotId, PatientId, PurchaseId};
@@ -157,7 +158,36 @@ impl Account {
         }
     }
 
-    /// Rebuilds an account from its postings, in `seq` order.
+    /// Rebuilds an account from postings that came from outside (a [`LedgerStore`], a file, a
+    /// message): each must follow the one before it (`seq` 1, 2, …).
+    ///
+    /// # Errors
+    ///
+    /// [`PointsError::OutOfSequence`] at the first posting that does not follow; nothing of
+    /// the account is returned then.
+    ///
+    /// [`LedgerStore`]: crate::store::LedgerStore
+    pub fn load<'a>(
+        id: PatientId,
+        postings: impl IntoIterator<Item = &'a Posting>,
+    ) -> Result<Self, PointsError> {
+        let mut a = Account::new(id);
+        for p in postings {
+            let expected = a.seq.saturating_add(1);
+            if p.seq != expected {
+                return Err(PointsError::OutOfSequence {
+                    expected,
+                    found: p.seq,
+                });
+            }
+            apply(&mut a, p);
+        }
+        Ok(a)
+    }
+
+    /// Rebuilds an account from postings known to be in `seq` order, such as the ones
+    /// [`super::decide`] just returned; a posting out of sequence is skipped (see [`apply`]).
+    /// Postings from outside go through [`Account::load`], which refuses them instead.
     pub fn replay<'a>(id: PatientId, postings: impl IntoIterator<Item = &'a Posting>) -> Self {
         let mut a = Account::new(id);
         for p in postings {
@@ -617,9 +647,14 @@ pub struct PurchasePoints {
     pub returned: Points,
 }
 
-/// Folds one posting into the account. Postings must come in `seq` order; `apply` never
-/// fails, because [`super::decide`] checked everything when it made the posting.
+/// Folds one posting into the account. Postings come in `seq` order; `apply` never fails,
+/// because [`super::decide`] checked everything when it made the posting. A posting that
+/// does not follow the account's last one (a host's bug, or a list from outside that
+/// [`Account::load`] would refuse) changes nothing.
 pub fn apply(a: &mut Account, p: &Posting) {
+    if p.seq != a.seq.wrapping_add(1) {
+        return;
+    }
     apply_at(a, p, p.at.timestamp());
 }
 

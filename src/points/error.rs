@@ -18,6 +18,16 @@ pub enum PointsError {
         /// The value given.
         value: i64,
     },
+    /// A posting loaded from outside (a store, a file) does not follow the one before it:
+    /// postings are numbered 1, 2, … per account, and an account is rebuilt from all of them
+    /// in that order.
+    #[error("posting {found} is out of sequence: expected posting {expected}")]
+    OutOfSequence {
+        /// The `seq` the next posting must have.
+        expected: u64,
+        /// The `seq` it has.
+        found: u64,
+    },
     /// A sum or product left the `i64` range.
     #[error("{field} overflows")]
     Overflow {

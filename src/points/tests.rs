@@ -659,3 +659,30 @@ fn emptied_lots_leave_the_spending_order_at_once_and_a_return_reopens_them() {
     assert_eq!(l.acc, Account::replay(PatientId::new(1), &l.log));
     l.check();
 }
+
+/// Found by the fuzz harness: postings out of sequence were only debug-asserted (a panic in
+/// debug builds, silently applied in release). From outside they are refused by
+/// `Account::load`; `apply` skips a posting that does not follow.
+#[test]
+fn postings_out_of_sequence_are_refused_on_load_and_skipped_by_apply() {
+    let mut l = Ledger::new(Policy::default());
+    l.run(earn(1, "100"), local(2026, 3, 1, 10));
+    l.run(earn(2, "50"), local(2026, 3, 2, 10));
+    let id = l.acc.id();
+    assert_eq!(Account::load(id, &l.log), Ok(l.acc.clone()));
+    let swapped: Vec<Posting> = l.log.iter().rev().cloned().collect();
+    assert_eq!(
+        Account::load(id, &swapped),
+        Err(PointsError::OutOfSequence {
+            expected: 1,
+            found: swapped[0].seq
+        })
+    );
+    let mut a = Account::new(id);
+    apply(&mut a, &swapped[0]);
+    assert_eq!(
+        a,
+        Account::new(id),
+        "a posting that does not follow changes nothing"
+    );
+}

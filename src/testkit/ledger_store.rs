@@ -61,7 +61,10 @@ fn decide(account: &Account, cmd: &LedgerCommand) -> Result<Vec<Posting>, points
 
 fn load<S: LedgerStore>(store: &S, id: PatientId) -> (Account, Option<Version>) {
     match store.load(id).expect("load") {
-        Some(v) => (Account::replay(id, &v.value), Some(v.version)),
+        Some(v) => (
+            Account::load(id, &v.value).expect("the store returns postings in sequence"),
+            Some(v.version),
+        ),
         None => (Account::new(id), None),
     }
 }
@@ -86,7 +89,9 @@ pub fn append_and_load<S: LedgerStore>(store: &mut S) {
     let seqs: Vec<u64> = got.value.iter().map(|p| p.seq).collect();
     assert_eq!(seqs, vec![1, 2]);
     assert_eq!(
-        Account::replay(id, &got.value).balance(),
+        Account::load(id, &got.value)
+            .expect("the store returns postings in sequence")
+            .balance(),
         Points::new(70),
         "replaying the stored postings gives the balance"
     );
