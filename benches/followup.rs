@@ -11,8 +11,8 @@ use std::ops::Range;
 
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::followup::{
-    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome, Priority, Rule, RuleKey, RuleKind,
-    SeasonDates, SolarTerm, TaskChannel, plan, record_outcome,
+    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Priority, Rule, RuleKey, RuleKind,
+    SeasonDates, SolarTerm, TaskChannel, TaskOutcome, plan, record_outcome,
 };
 use clinic_ops::id::{ClinicId, PatientId, StaffId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
@@ -265,7 +265,11 @@ fn planner(c: &mut Criterion) {
             h.apply(&e);
         }
         for (k, t) in p.tasks().enumerate() {
-            let outcome = [Outcome::Reached, Outcome::NotReached, Outcome::Booked][k % 3];
+            let outcome = [
+                TaskOutcome::Reached,
+                TaskOutcome::NotReached,
+                TaskOutcome::Booked,
+            ][k % 3];
             if (i + k) % 3 != 0 {
                 for e in record_outcome(h, t.id, outcome, None, yesterday + Duration::hours(2))
                     .expect("planned")

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clinic_ops::calendar::{ClinicCalendar, Period};
 use clinic_ops::followup::{
-    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome, Plan, Priority, QuietHours, Rule,
-    RuleKey, RuleKind, SeasonDates, SolarTerm, TaskChannel, TaskKind, plan, record_outcome,
+    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Plan, Priority, QuietHours, Rule, RuleKey,
+    RuleKind, SeasonDates, SolarTerm, TaskChannel, TaskKind, TaskOutcome, plan, record_outcome,
 };
 use clinic_ops::id::{ClinicId, PatientId, StaffId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
@@ -273,11 +273,11 @@ fn simulate(w: &World, seed: u64, days: u64) -> (FollowUpHistory, DateTime<Utc>)
         for (id, due_at) in ids {
             let outcome = match r.below(8) {
                 0 | 1 => continue,
-                2 | 3 => Outcome::NotReached,
-                4 => Outcome::Booked,
-                5 => Outcome::Declined,
-                6 if r.below(4) == 0 => Outcome::OptedOut,
-                _ => Outcome::Reached,
+                2 | 3 => TaskOutcome::NotReached,
+                4 => TaskOutcome::Booked,
+                5 => TaskOutcome::Declined,
+                6 if r.below(4) == 0 => TaskOutcome::OptedOut,
+                _ => TaskOutcome::Reached,
             };
             let at = due_at.unwrap_or(now).max(now);
             for e in record_outcome(&h, id, outcome, None, at).unwrap() {
@@ -415,9 +415,9 @@ proptest! {
         use clinic_ops::followup::FollowUpError;
         use clinic_ops::testkit::task_store::sample_task;
         let p = PatientId::new(1);
-        let outcomes = [Outcome::Reached, Outcome::NotReached, Outcome::Booked, Outcome::Declined, Outcome::OptedOut];
+        let outcomes = [TaskOutcome::Reached, TaskOutcome::NotReached, TaskOutcome::Booked, TaskOutcome::Declined, TaskOutcome::OptedOut];
         let mut h = FollowUpHistory::new(p);
-        let mut model: BTreeMap<u8, Option<(Outcome, DateTime<Utc>)>> = BTreeMap::new();
+        let mut model: BTreeMap<u8, Option<(TaskOutcome, DateTime<Utc>)>> = BTreeMap::new();
         for c in cmds {
             match c {
                 Cmd::Plan(n) => {
@@ -453,7 +453,7 @@ proptest! {
             let rec = h.get(sample_task(p, u64::from(*n)).id).expect("planned");
             prop_assert_eq!(rec.outcome.map(|o| (o.outcome, o.at)), *want);
         }
-        let opted = model.values().flatten().filter(|(o, _)| *o == Outcome::OptedOut).map(|(_, at)| *at).max();
+        let opted = model.values().flatten().filter(|(o, _)| *o == TaskOutcome::OptedOut).map(|(_, at)| *at).max();
         prop_assert_eq!(h.opted_out_at(), opted);
         let json = serde_json::to_string(&h).unwrap();
         prop_assert_eq!(serde_json::from_str::<FollowUpHistory>(&json).unwrap(), h);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::FollowUpError;
-use super::task::{Outcome, OutcomeRecord, Task};
+use super::task::{OutcomeRecord, Task, TaskOutcome};
 use crate::id::{PatientId, StaffId, TaskId};
 
 /// One planned task and its outcome, once recorded.
@@ -70,7 +70,7 @@ impl From<RawHistory> for FollowUpHistory {
             .tasks
             .values()
             .filter_map(|t| t.outcome)
-            .filter(|o| o.outcome == Outcome::OptedOut)
+            .filter(|o| o.outcome == TaskOutcome::OptedOut)
             .map(|o| o.at)
             .max();
         FollowUpHistory {
@@ -167,7 +167,7 @@ impl FollowUpHistory {
                     && r.outcome.is_none()
                 {
                     r.outcome = Some(*record);
-                    if record.outcome == Outcome::OptedOut {
+                    if record.outcome == TaskOutcome::OptedOut {
                         self.opted_out_at = self.opted_out_at.max(Some(record.at));
                     }
                 }
@@ -209,7 +209,7 @@ impl FollowUpHistory {
 pub fn record_outcome(
     history: &FollowUpHistory,
     task: TaskId,
-    outcome: Outcome,
+    outcome: TaskOutcome,
     by: Option<StaffId>,
     at: DateTime<Utc>,
 ) -> Result<Vec<FollowUpEvent>, FollowUpError> {
@@ -276,7 +276,7 @@ mod tests {
         FollowUpEvent::OutcomeRecorded {
             task: task.id,
             record: OutcomeRecord {
-                outcome: Outcome::OptedOut,
+                outcome: TaskOutcome::OptedOut,
                 at: at(secs),
                 by: None,
             },

@@ -25,7 +25,7 @@
 //! ```
 //! use chrono::{Duration, TimeZone, Utc};
 //! use clinic_ops::calendar::ClinicCalendar;
-//! use clinic_ops::followup::{self, CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome};
+//! use clinic_ops::followup::{self, CarePlan, Facts, FollowUpHistory, FollowUpPolicy, TaskOutcome};
 //! use clinic_ops::id::PatientId;
 //! use clinic_ops::patient::{self, ConsentGiver, ConsentPurpose, Label, PatientCommand};
 //! use clinic_ops::testkit::patient_store::registration;
@@ -75,7 +75,7 @@
 //!     .is_empty());
 //! // Nobody answered: the retry comes 4 hours later, outside quiet hours.
 //! let call = overdue.task.id;
-//! for e in followup::record_outcome(&history, call, Outcome::NotReached, None, now)? {
+//! for e in followup::record_outcome(&history, call, TaskOutcome::NotReached, None, now)? {
 //!     history.apply(&e);
 //! }
 //! let later = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?;
@@ -95,11 +95,11 @@ mod task;
 
 pub use history::{FollowUpEvent, FollowUpHistory, TaskRecord, record_outcome};
 pub use task::{
-    Outcome, OutcomeRecord, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, task_id,
+    OutcomeRecord, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome, task_id,
 };
 
 pub use metrics::{StaffFollowUpMetrics, staff_metrics};
-pub use planner::{Facts, HeldTask, Hold, OverdueTask, Plan, Skip, Skipped, plan};
+pub use planner::{Facts, HeldTask, Hold, OverdueTask, Plan, Skip, SkippedRule, plan};
 pub use policy::{FollowUpPolicy, MAX_WEEKLY_CAP, QuietHours};
 pub use rules::{CarePlan, FixedDate, MAX_RULES, Rule, RuleKind, SeasonDates};
 pub use solar::{SolarTerm, SolarTermTable};
@@ -133,9 +133,9 @@ pub enum FollowUpError {
         /// The task.
         task: TaskId,
         /// The outcome recorded.
-        recorded: Outcome,
+        recorded: TaskOutcome,
         /// The outcome given now.
-        given: Outcome,
+        given: TaskOutcome,
     },
     /// A solar-term table entry is wrong.
     #[error("solar terms of {year}: {why}")]

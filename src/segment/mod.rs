@@ -63,10 +63,12 @@ pub use expr::{
     PointsRange,
 };
 pub use facts::{ConsentSet, FactsBuilder, FactsInput, PatientFacts};
-pub use lifecycle::{Lifecycle, LifecycleRules, Relationship, RelationshipRules, Threshold};
+pub use lifecycle::{
+    Lifecycle, LifecycleRules, LifecycleThreshold, Relationship, RelationshipRules,
+};
 pub use rfm::{RfmClass, RfmScore, RfmSummary};
 pub use rules::{
-    MAX_RULES, SkipReason, Skipped, TagEvent, TagOutcome, TagRule, TagRuleSet, TagUse, apply,
+    MAX_RULES, SkipReason, SkippedTagRule, TagEvent, TagOutcome, TagRule, TagRuleSet, TagUse, apply,
 };
 pub use tag::{
     DEFAULT_TAG_LIMIT, MAX_TAG_CHARS, TagCatalog, TagEntry, TagError, TagName, TagSet, TagStatus,

@@ -87,7 +87,7 @@ pub enum SkipReason {
 
 /// A tag whose rules were not applied, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
+pub struct SkippedTagRule {
     /// The tag.
     pub tag: TagName,
     /// Why.
@@ -100,7 +100,7 @@ pub struct TagOutcome {
     /// The changes, in the order tags were decided.
     pub events: Vec<TagEvent>,
     /// Tags whose rules were skipped.
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<SkippedTagRule>,
 }
 
 /// A validated set of auto-tag rules, ordered so that one step reaches a fixed point.
@@ -250,7 +250,7 @@ impl TagRuleSet {
                 TagStatus::Live => None,
             };
             if let Some(reason) = reason {
-                out.skipped.push(Skipped {
+                out.skipped.push(SkippedTagRule {
                     tag: tag.clone(),
                     reason,
                 });
@@ -264,7 +264,7 @@ impl TagRuleSet {
                 && usage == TagUse::Marketing
                 && !current.may(ConsentPurpose::HealthDataSegmentation)
             {
-                out.skipped.push(Skipped {
+                out.skipped.push(SkippedTagRule {
                     tag: tag.clone(),
                     reason: SkipReason::NoHealthDataConsent,
                 });
