@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use clinic_ops::calendar::{ClinicCalendar, Period};
 use clinic_ops::followup::{
     CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Plan, Priority, QuietHours, Rule, RuleKey,
-    RuleKind, SeasonDates, SolarTerm, TaskChannel, TaskKind, TaskOutcome, plan, record_outcome,
+    RuleKind, SeasonDates, SolarTerm, TaskChannel, TaskKind, TaskOutcome, apply, plan,
+    record_outcome,
 };
 use clinic_ops::id::{ClinicId, PatientId, StaffId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
@@ -267,7 +268,7 @@ fn simulate(w: &World, seed: u64, days: u64) -> (FollowUpHistory, DateTime<Utc>)
     for _ in 0..days {
         let p = plan_at(w, &h, now);
         for e in p.events(&h) {
-            h.apply(&e);
+            apply(&mut h, &e);
         }
         let ids: Vec<_> = p.tasks().map(|t| (t.id, t.due_at)).collect();
         for (id, due_at) in ids {
@@ -281,7 +282,7 @@ fn simulate(w: &World, seed: u64, days: u64) -> (FollowUpHistory, DateTime<Utc>)
             };
             let at = due_at.unwrap_or(now).max(now);
             for e in record_outcome(&h, id, outcome, None, at).unwrap() {
-                h.apply(&e);
+                apply(&mut h, &e);
             }
         }
         now += Duration::hours(20 + r.below(10) as i64);
@@ -301,7 +302,7 @@ proptest! {
         let ids: BTreeSet<_> = first.tasks().map(|t| t.id).collect();
         prop_assert_eq!(ids.len(), first.tasks().count(), "task ids are unique");
         for e in first.events(&h) {
-            h.apply(&e);
+            apply(&mut h, &e);
         }
         let second = plan_at(&w, &h, now);
         prop_assert!(second.events(&h).is_empty(), "replanning created tasks");
@@ -421,7 +422,7 @@ proptest! {
         for c in cmds {
             match c {
                 Cmd::Plan(n) => {
-                    h.apply(&clinic_ops::followup::FollowUpEvent::TaskPlanned(sample_task(p, n.into())));
+                    apply(&mut h, &clinic_ops::followup::FollowUpEvent::TaskPlanned(sample_task(p, n.into())));
                     model.entry(n).or_insert(None);
                 }
                 Cmd::Record(n, o, m) => {
@@ -432,7 +433,7 @@ proptest! {
                         (None, Err(FollowUpError::UnknownTask { .. })) => {}
                         (Some(None), Ok(ev)) => {
                             prop_assert_eq!(ev.len(), 1);
-                            h.apply(&ev[0]);
+                            apply(&mut h, &ev[0]);
                             model.insert(n, Some((outcome, at)));
                         }
                         (Some(Some((first, _))), Ok(ev)) => {

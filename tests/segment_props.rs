@@ -264,12 +264,12 @@ proptest! {
         let set = TagRuleSet::new(rules).unwrap();
         let cat = catalog();
         let usage = if marketing { TagUse::Marketing } else { TagUse::Care };
-        let out = set.decide(&f, &cat, usage);
+        let out = set.evaluate(&f, &cat, usage);
         let mut g = f.clone();
         for e in &out.events {
             segment::apply(g.tags_mut(), e);
         }
-        let again = set.decide(&g, &cat, usage);
+        let again = set.evaluate(&g, &cat, usage);
         prop_assert!(again.events.is_empty(), "second pass changed {:?}", again.events);
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Clinic, heading};
 use clinic_ops::followup::{
-    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Plan, Task, TaskOutcome, plan,
+    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Plan, Task, TaskOutcome, apply, plan,
     record_outcome, staff_metrics,
 };
 use clinic_ops::id::{ClinicId, PatientId, StaffId, VisitId};
@@ -195,7 +195,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             let outcome = [TaskOutcome::Reached, TaskOutcome::Booked][k % 2];
             if k % 3 != 2 {
                 let ev = record_outcome(&h, id, outcome, None, clinic.now + Duration::minutes(50))?;
-                ev.iter().for_each(|e| h.apply(e));
+                ev.iter().for_each(|e| apply(&mut h, e));
                 events.extend(ev);
             }
         }

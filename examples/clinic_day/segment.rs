@@ -129,7 +129,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             tags: TagSet::new(),
         };
         let mut facts = PatientFacts::build(p, &input, now, cal)?;
-        let out = rules.decide(&facts, &catalog, TagUse::Marketing);
+        let out = rules.evaluate(&facts, &catalog, TagUse::Marketing);
         added += out.events.len();
         skipped += usize::from(!out.skipped.is_empty());
         for e in &out.events {

@@ -67,7 +67,7 @@
 //! assert_eq!(overdue.days_overdue, 120 - 91);
 //! println!("{}", overdue.task.reason); // 2型糖尿病(E11) 慢病随访，每年4次，建档后尚未随访
 //! for e in today.events(&history) {
-//!     history.apply(&e);
+//!     followup::apply(&mut history, &e);
 //! }
 //! // Planning again stores nothing new.
 //! assert!(followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?
@@ -76,7 +76,7 @@
 //! // Nobody answered: the retry comes 4 hours later, outside quiet hours.
 //! let call = overdue.task.id;
 //! for e in followup::record_outcome(&history, call, TaskOutcome::NotReached, None, now)? {
-//!     history.apply(&e);
+//!     followup::apply(&mut history, &e);
 //! }
 //! let later = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?;
 //! let retry = later.tasks().next().unwrap();
@@ -93,7 +93,7 @@ mod rules;
 mod solar;
 mod task;
 
-pub use history::{FollowUpEvent, FollowUpHistory, TaskRecord, record_outcome};
+pub use history::{FollowUpEvent, FollowUpHistory, TaskRecord, apply, record_outcome};
 pub use task::{
     OutcomeRecord, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome, task_id,
 };

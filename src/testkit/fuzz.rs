@@ -497,7 +497,7 @@ fn tag_catalog(json: &[u8]) -> bool {
     if let Ok(rules) = fixtures::tag_rules() {
         let _ = rules.check_tags(&c);
         for facts in fixtures::facts() {
-            let _ = rules.decide(&facts, &c, TagUse::Marketing);
+            let _ = rules.evaluate(&facts, &c, TagUse::Marketing);
         }
     }
     for tag in fixtures::tags() {
@@ -517,7 +517,7 @@ fn tag_rule_set(json: &[u8]) -> bool {
     let _ = rules.check_tags(&catalog);
     for facts in fixtures::facts() {
         for usage in [TagUse::Care, TagUse::Marketing] {
-            debug(&rules.decide(&facts, &catalog, usage));
+            debug(&rules.evaluate(&facts, &catalog, usage));
         }
     }
     true
@@ -1028,14 +1028,14 @@ mod fixtures {
         .expect("the fixed now is in the accepted range");
         let mut events = plan.events(&h);
         for e in &events {
-            h.apply(e);
+            followup::apply(&mut h, e);
         }
         let first = h.tasks().map(|r| r.task.id).next();
         if let Some(id) = first {
             let by = Some(StaffId::new(1));
             if let Ok(more) = followup::record_outcome(&h, id, TaskOutcome::Reached, by, now()) {
                 for e in &more {
-                    h.apply(e);
+                    followup::apply(&mut h, e);
                 }
                 events.extend(more);
             }

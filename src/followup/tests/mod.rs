@@ -261,7 +261,7 @@ trait Commit {
 impl Commit for FollowUpHistory {
     fn commit(&mut self, events: Vec<FollowUpEvent>) {
         for e in &events {
-            self.apply(e);
+            crate::followup::apply(self, e);
         }
     }
 }
