@@ -11,8 +11,8 @@ use std::ops::Range;
 
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::followup::{
-    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome, Priority, Rule, RuleKey, RuleKind,
-    SeasonDates, SolarTerm, TaskChannel, plan, record_outcome,
+    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Priority, Rule, RuleKey, RuleKind,
+    SeasonDates, SolarTerm, TaskChannel, TaskOutcome, apply, plan, record_outcome,
 };
 use clinic_ops::id::{ClinicId, PatientId, StaffId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
@@ -262,15 +262,19 @@ fn planner(c: &mut Criterion) {
         .unwrap();
         let h = &mut w.histories[i];
         for e in p.events(h) {
-            h.apply(&e);
+            apply(h, &e);
         }
         for (k, t) in p.tasks().enumerate() {
-            let outcome = [Outcome::Reached, Outcome::NotReached, Outcome::Booked][k % 3];
+            let outcome = [
+                TaskOutcome::Reached,
+                TaskOutcome::NotReached,
+                TaskOutcome::Booked,
+            ][k % 3];
             if (i + k) % 3 != 0 {
                 for e in record_outcome(h, t.id, outcome, None, yesterday + Duration::hours(2))
                     .expect("planned")
                 {
-                    h.apply(&e);
+                    apply(h, &e);
                 }
             }
         }

@@ -9,8 +9,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use clinic_ops::metrics::event::{EventKind, JourneyStage};
-use clinic_ops::metrics::funnel::{EventColumns, FunnelMode, FunnelSpec, Step, Window};
+use clinic_ops::metrics::event::{JourneyEventKind, JourneyStage};
+use clinic_ops::metrics::funnel::{ConversionWindow, EventColumns, FunnelMode, FunnelSpec, Step};
 
 struct Rng(u64);
 
@@ -35,7 +35,7 @@ fn dataset(patients: u32, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<i64>) {
     let mut rng = Rng(seed);
     let (mut p, mut k, mut t) = (Vec::new(), Vec::new(), Vec::new());
     let start = 1_767_196_800i64;
-    let other = EventKind::custom(0).map_or(99, EventKind::code);
+    let other = JourneyEventKind::custom(0).map_or(99, JourneyEventKind::code);
     let mut t0s = Vec::with_capacity(patients as usize);
     for id in 0..patients {
         let t0 = start + rng.below(180 * 86_400) as i64;
@@ -97,7 +97,8 @@ fn funnel(c: &mut Criterion) {
     let mut g = c.benchmark_group("funnel");
     g.sample_size(10);
     for mode in [FunnelMode::Default, FunnelMode::StrictOrder] {
-        let spec = FunnelSpec::new(steps.clone(), Window::days(30).unwrap(), mode).unwrap();
+        let spec =
+            FunnelSpec::new(steps.clone(), ConversionWindow::days(30).unwrap(), mode).unwrap();
         for threads in [1, 2] {
             g.bench_function(
                 format!(

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use clinic_ops::calendar::{ClinicCalendar, Period};
 use clinic_ops::id::PatientId;
 use clinic_ops::journey::{Category, DaysSupply, Fill};
-use clinic_ops::metrics::adherence::{PdcPeriod, Threshold, pdc_by_patient};
+use clinic_ops::metrics::adherence::{AdherenceThreshold, PdcPeriod, pdc_by_patient};
 use clinic_ops::metrics::retention::{CohortKind, RetentionSpec, retention_indexed};
 
 /// A seeded generator, so every run measures the same data.
@@ -102,7 +102,7 @@ fn bench_pdc(c: &mut Criterion) {
     g.sample_size(10);
     // Target: < 150 ms for 100,000 patients (~800,000 fills): one sort, one day bitmap each.
     g.bench_function("pdc_by_patient_100k", |b| {
-        b.iter(|| pdc_by_patient(black_box(&f), &period, Threshold::DEFAULT))
+        b.iter(|| pdc_by_patient(black_box(&f), &period, AdherenceThreshold::DEFAULT))
     });
     g.finish();
 }

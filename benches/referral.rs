@@ -15,8 +15,8 @@ use clinic_ops::journey::Visit;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::MobileNumber;
 use clinic_ops::referral::{
-    Basis, Beneficiary, Bind, BindingPolicy, Caps, ComplianceProfile, Member, ReferralForest,
-    Reward, RewardSchedule, RuleId, RuleSpec, ScheduleSpec, ViralReport, bind_all, conversion,
+    Basis, Beneficiary, Bind, BindingPolicy, ComplianceProfile, Member, ReferralForest, Reward,
+    RewardCaps, RewardSchedule, RuleId, RuleSpec, ScheduleSpec, ViralReport, bind_all, conversion,
     decide_rewards,
 };
 
@@ -46,7 +46,7 @@ fn schedule() -> RewardSchedule {
         depth: 1,
         min_paid: Yuan::from_whole(100).expect("yuan"),
         pending_days: 7,
-        caps: Caps {
+        caps: RewardCaps {
             per_month: Some(5),
             lifetime: Some(50),
         },

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clinic_ops::id::PatientId;
 use clinic_ops::journey::{Category, DaysSupply, Fill};
-use clinic_ops::metrics::adherence::{PdcOutcome, PdcPeriod, Threshold, pdc_by_patient};
+use clinic_ops::metrics::adherence::{AdherenceThreshold, PdcOutcome, PdcPeriod, pdc_by_patient};
 
 struct Fail(String);
 
@@ -41,14 +41,14 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 struct Args {
     input: Option<String>,
     period: PdcPeriod,
-    threshold: Threshold,
+    threshold: AdherenceThreshold,
 }
 
 fn parse_args() -> Result<Args, Fail> {
     let mut input = None;
     let mut start = None;
     let mut end = None;
-    let mut threshold = Threshold::DEFAULT;
+    let mut threshold = AdherenceThreshold::DEFAULT;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -68,7 +68,7 @@ fn parse_args() -> Result<Args, Fail> {
                     .trim()
                     .parse::<f64>()
                     .map_err(|_| Fail(format!("--threshold {v:?} is not a number")))?;
-                threshold = Threshold::new(t)?;
+                threshold = AdherenceThreshold::new(t)?;
             }
             other => return Err(Fail(format!("unknown flag {other}"))),
         }

@@ -18,10 +18,10 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Instant;
 
-use clinic_ops::metrics::event::{EventKind, JourneyStage};
+use clinic_ops::metrics::event::{JourneyEventKind, JourneyStage};
 use clinic_ops::metrics::funnel::{
-    Attribution, Breakdown, BreakdownBucket, Dimension, EventColumns, FunnelMode, FunnelSpec, Step,
-    StepMatcher, StepReport, Window,
+    Attribution, BreakdownBucket, ConversionWindow, Dimension, EventColumns, FunnelBreakdown,
+    FunnelMode, FunnelSpec, Step, StepMatcher, StepReport,
 };
 use serde_json::{Value, json};
 
@@ -32,7 +32,7 @@ use ids::{BATCH, IdMap, Interner, short_key};
 struct Args {
     input: Option<String>,
     steps: Vec<String>,
-    window: Window,
+    window: ConversionWindow,
     mode: FunnelMode,
     breakdown: Option<Dimension>,
     breakdown_limit: usize,
@@ -74,7 +74,8 @@ fn parse_args() -> Result<Args, String> {
                 steps = Some(s);
             }
             "--window" => {
-                window = Some(Window::parse(&value()?).map_err(|e| usage(&e.to_string()))?)
+                window =
+                    Some(ConversionWindow::parse(&value()?).map_err(|e| usage(&e.to_string()))?)
             }
             "--mode" => {
                 mode = FunnelMode::from_str(&value()?).map_err(|e| usage(&e.to_string()))?
@@ -282,7 +283,7 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
     let mut pending: Vec<((u64, u64), usize)> = Vec::with_capacity(BATCH);
     let mut kinds: HashMap<String, u32> = HashMap::new();
     for s in JourneyStage::ALL {
-        kinds.insert(s.code().to_owned(), EventKind::stage(s).code());
+        kinds.insert(s.code().to_owned(), JourneyEventKind::stage(s).code());
     }
     let mut kind_cache: IdMap<u32> = IdMap::default();
     let mut dims: IdMap<u32> = IdMap::default();
@@ -378,7 +379,7 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
                 let code = match kinds.get(&name) {
                     Some(&c) => c,
                     None => {
-                        let c = EventKind::custom(custom)
+                        let c = JourneyEventKind::custom(custom)
                             .map_err(|err| (lineno, err.to_string()))?
                             .code();
                         kinds.insert(name, c);
@@ -468,11 +469,11 @@ fn run() -> Result<(), (u8, String)> {
         .iter()
         .map(|name| {
             // A step no row names gets a code no row has: it simply never matches.
-            let unused = EventKind::custom(cols.kinds.len() as u32).map_or(0, |k| k.code());
+            let unused = JourneyEventKind::custom(cols.kinds.len() as u32).map_or(0, |k| k.code());
             let code = cols.kinds.get(name).copied().unwrap_or(unused);
             Step {
                 label: name.clone(),
-                matcher: StepMatcher::kind(EventKind::from_code(code)),
+                matcher: StepMatcher::kind(JourneyEventKind::from_code(code)),
                 optional: false,
             }
         })
@@ -481,7 +482,7 @@ fn run() -> Result<(), (u8, String)> {
         FunnelSpec::new(steps, args.window, args.mode).map_err(|e| (2, e.to_string()))?;
     if let Some(dimension) = args.breakdown {
         spec = spec
-            .with_breakdown(Breakdown {
+            .with_breakdown(FunnelBreakdown {
                 dimension,
                 attribution: Attribution::FirstTouch,
             })

@@ -15,7 +15,7 @@ use clinic_ops::journey::Category;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::points::{
     self, Account, AdjustReason, Chronology, CommandKey, CommandKind, EarnPolicy, EarnRate,
-    ExpiryRule, LedgerCommand, Multiplier, Outcome, Policy, ShortfallPolicy, Tier, TierCode,
+    ExpiryRule, LedgerCommand, LedgerDecision, Multiplier, Policy, ShortfallPolicy, Tier, TierCode,
     TierPolicy,
 };
 
@@ -350,7 +350,7 @@ fn run() -> Result<(), (Option<usize>, String)> {
             .entry(row.account)
             .or_insert_with(|| Account::new(row.account));
         match points::decide(acc, &row.cmd, row.at, &args.policy, args.calendar) {
-            Ok(Outcome::Posted(ps)) => {
+            Ok(LedgerDecision::Posted(ps)) => {
                 for p in &ps {
                     points::apply(acc, p);
                 }

@@ -27,8 +27,8 @@ use clinic_ops::journey::Visit;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::MobileNumber;
 use clinic_ops::referral::{
-    Basis, Beneficiary, Bind, BindingPolicy, Caps, ComplianceProfile, Member, Protection,
-    ReferralForest, Reward, RewardSchedule, RuleId, RuleSpec, ScheduleSpec, ViralReport, bind_all,
+    Basis, Beneficiary, Bind, BindingPolicy, ComplianceProfile, Member, Protection, ReferralForest,
+    Reward, RewardCaps, RewardSchedule, RuleId, RuleSpec, ScheduleSpec, ViralReport, bind_all,
     conversion, decide_rewards,
 };
 
@@ -315,7 +315,7 @@ pub(crate) fn calculate(
         depth: 1,
         min_paid: args.min_amount,
         pending_days: args.pending_days,
-        caps: Caps::default(),
+        caps: RewardCaps::default(),
         rules: vec![RuleSpec {
             id: RuleId::parse("referrer").map_err(|e| e.to_string())?,
             beneficiary: Beneficiary::Referrer { level: 1 },

@@ -16,7 +16,7 @@ macro_rules! from_str_via_parse {
 }
 
 from_str_via_parse! {
-    crate::metrics::funnel::Window => crate::metrics::funnel::FunnelError,
+    crate::metrics::funnel::ConversionWindow => crate::metrics::funnel::FunnelError,
     crate::points::TierCode => crate::patient::TextError,
     crate::followup::RuleKey => crate::followup::FollowUpError,
     crate::money::SignedYuan => crate::money::MoneyError,
@@ -48,7 +48,7 @@ mod tests {
     #[test]
     fn from_str_is_parse() {
         use crate::{followup, journey, metrics, money, patient, points, referral};
-        same(metrics::funnel::Window::parse, "30d", "30x");
+        same(metrics::funnel::ConversionWindow::parse, "30d", "30x");
         same(points::TierCode::parse, "gold", "");
         same(followup::RuleKey::parse, "refill", "");
         same(money::SignedYuan::parse, "-12.50", "1.234");

@@ -469,13 +469,13 @@ fn rfm_refuses_an_out_of_range_as_of() {
         NaiveDate::MAX,
         LATEST_DATE + Duration::days(1),
     ] {
-        let r = clinic_ops::segment::rfm::summarize(tx, as_of);
+        let r = clinic_ops::segment::summarize_rfm(tx, as_of);
         assert!(
             matches!(r, Err(SegmentError::Calendar(_))),
             "{as_of}: {r:?}"
         );
     }
-    assert!(clinic_ops::segment::rfm::summarize(tx, LATEST_DATE).is_ok());
+    assert!(clinic_ops::segment::summarize_rfm(tx, LATEST_DATE).is_ok());
 }
 
 /// A command built in code (not through serde) with a date out of range is refused too.

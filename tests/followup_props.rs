@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clinic_ops::calendar::{ClinicCalendar, Period};
 use clinic_ops::followup::{
-    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome, Plan, Priority, QuietHours, Rule,
-    RuleKey, RuleKind, SeasonDates, SolarTerm, TaskChannel, TaskKind, plan, record_outcome,
+    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Plan, Priority, QuietHours, Rule, RuleKey,
+    RuleKind, SeasonDates, SolarTerm, TaskChannel, TaskKind, TaskOutcome, apply, plan,
+    record_outcome,
 };
 use clinic_ops::id::{ClinicId, PatientId, StaffId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
@@ -267,21 +268,21 @@ fn simulate(w: &World, seed: u64, days: u64) -> (FollowUpHistory, DateTime<Utc>)
     for _ in 0..days {
         let p = plan_at(w, &h, now);
         for e in p.events(&h) {
-            h.apply(&e);
+            apply(&mut h, &e);
         }
         let ids: Vec<_> = p.tasks().map(|t| (t.id, t.due_at)).collect();
         for (id, due_at) in ids {
             let outcome = match r.below(8) {
                 0 | 1 => continue,
-                2 | 3 => Outcome::NotReached,
-                4 => Outcome::Booked,
-                5 => Outcome::Declined,
-                6 if r.below(4) == 0 => Outcome::OptedOut,
-                _ => Outcome::Reached,
+                2 | 3 => TaskOutcome::NotReached,
+                4 => TaskOutcome::Booked,
+                5 => TaskOutcome::Declined,
+                6 if r.below(4) == 0 => TaskOutcome::OptedOut,
+                _ => TaskOutcome::Reached,
             };
             let at = due_at.unwrap_or(now).max(now);
             for e in record_outcome(&h, id, outcome, None, at).unwrap() {
-                h.apply(&e);
+                apply(&mut h, &e);
             }
         }
         now += Duration::hours(20 + r.below(10) as i64);
@@ -301,7 +302,7 @@ proptest! {
         let ids: BTreeSet<_> = first.tasks().map(|t| t.id).collect();
         prop_assert_eq!(ids.len(), first.tasks().count(), "task ids are unique");
         for e in first.events(&h) {
-            h.apply(&e);
+            apply(&mut h, &e);
         }
         let second = plan_at(&w, &h, now);
         prop_assert!(second.events(&h).is_empty(), "replanning created tasks");
@@ -415,13 +416,13 @@ proptest! {
         use clinic_ops::followup::FollowUpError;
         use clinic_ops::testkit::task_store::sample_task;
         let p = PatientId::new(1);
-        let outcomes = [Outcome::Reached, Outcome::NotReached, Outcome::Booked, Outcome::Declined, Outcome::OptedOut];
+        let outcomes = [TaskOutcome::Reached, TaskOutcome::NotReached, TaskOutcome::Booked, TaskOutcome::Declined, TaskOutcome::OptedOut];
         let mut h = FollowUpHistory::new(p);
-        let mut model: BTreeMap<u8, Option<(Outcome, DateTime<Utc>)>> = BTreeMap::new();
+        let mut model: BTreeMap<u8, Option<(TaskOutcome, DateTime<Utc>)>> = BTreeMap::new();
         for c in cmds {
             match c {
                 Cmd::Plan(n) => {
-                    h.apply(&clinic_ops::followup::FollowUpEvent::TaskPlanned(sample_task(p, n.into())));
+                    apply(&mut h, &clinic_ops::followup::FollowUpEvent::TaskPlanned(sample_task(p, n.into())));
                     model.entry(n).or_insert(None);
                 }
                 Cmd::Record(n, o, m) => {
@@ -432,7 +433,7 @@ proptest! {
                         (None, Err(FollowUpError::UnknownTask { .. })) => {}
                         (Some(None), Ok(ev)) => {
                             prop_assert_eq!(ev.len(), 1);
-                            h.apply(&ev[0]);
+                            apply(&mut h, &ev[0]);
                             model.insert(n, Some((outcome, at)));
                         }
                         (Some(Some((first, _))), Ok(ev)) => {
@@ -453,7 +454,7 @@ proptest! {
             let rec = h.get(sample_task(p, u64::from(*n)).id).expect("planned");
             prop_assert_eq!(rec.outcome.map(|o| (o.outcome, o.at)), *want);
         }
-        let opted = model.values().flatten().filter(|(o, _)| *o == Outcome::OptedOut).map(|(_, at)| *at).max();
+        let opted = model.values().flatten().filter(|(o, _)| *o == TaskOutcome::OptedOut).map(|(_, at)| *at).max();
         prop_assert_eq!(h.opted_out_at(), opted);
         let json = serde_json::to_string(&h).unwrap();
         prop_assert_eq!(serde_json::from_str::<FollowUpHistory>(&json).unwrap(), h);

@@ -3,10 +3,10 @@
 //! plus hand-written sequences per mode, pinned against chDB 4.4 (ClickHouse 26.9).
 
 use clinic_ops::id::{DoctorId, PatientId};
-use clinic_ops::metrics::event::{ChannelCode, EventKind, JourneyEvent, JourneyStage};
+use clinic_ops::metrics::event::{ChannelCode, JourneyEvent, JourneyEventKind, JourneyStage};
 use clinic_ops::metrics::funnel::{
-    Attribution, Breakdown, BreakdownKey, Dimension, EventColumns, FunnelError, FunnelMode,
-    FunnelSpec, FunnelState, Step, StepMatcher, Window,
+    Attribution, BreakdownKey, ConversionWindow, Dimension, EventColumns, FunnelBreakdown,
+    FunnelError, FunnelMode, FunnelSpec, FunnelState, Step, StepMatcher,
 };
 use proptest::prelude::*;
 
@@ -14,21 +14,21 @@ const A: JourneyStage = JourneyStage::Lead;
 const B: JourneyStage = JourneyStage::Converted;
 const C: JourneyStage = JourneyStage::Booked;
 
-fn other() -> EventKind {
-    EventKind::custom(0).unwrap()
+fn other() -> JourneyEventKind {
+    JourneyEventKind::custom(0).unwrap()
 }
-fn excl() -> EventKind {
-    EventKind::custom(1).unwrap()
+fn excl() -> JourneyEventKind {
+    JourneyEventKind::custom(1).unwrap()
 }
 
-fn ev(p: u64, k: impl Into<EventKind>, t: i64) -> JourneyEvent {
+fn ev(p: u64, k: impl Into<JourneyEventKind>, t: i64) -> JourneyEvent {
     JourneyEvent::new(PatientId::new(p), k.into(), t)
 }
 
 fn spec(steps: &[JourneyStage], window: u64, mode: FunnelMode) -> FunnelSpec {
     FunnelSpec::new(
         steps.iter().map(|&s| Step::kind(s)).collect(),
-        Window::seconds(window).unwrap(),
+        ConversionWindow::seconds(window).unwrap(),
         mode,
     )
     .unwrap()
@@ -36,8 +36,8 @@ fn spec(steps: &[JourneyStage], window: u64, mode: FunnelMode) -> FunnelSpec {
 
 /// The level of one patient, transcribed line by line from DOMAIN.md.
 fn ref_level(
-    events: &[(EventKind, i64)],
-    steps: &[EventKind],
+    events: &[(JourneyEventKind, i64)],
+    steps: &[JourneyEventKind],
     w: i64,
     mode: FunnelMode,
 ) -> (usize, Vec<Option<(i64, i64)>>) {
@@ -95,7 +95,7 @@ fn ref_level(
 }
 
 /// PostHog's unordered level by brute force over anchor times.
-fn ref_unordered(events: &[(EventKind, i64)], steps: &[EventKind], w: i64) -> usize {
+fn ref_unordered(events: &[(JourneyEventKind, i64)], steps: &[JourneyEventKind], w: i64) -> usize {
     let pairs: Vec<(i64, usize)> = events
         .iter()
         .flat_map(|&(kind, ts)| {
@@ -129,11 +129,11 @@ struct Case {
     events: Vec<JourneyEvent>,
 }
 
-fn kind_strategy() -> impl Strategy<Value = EventKind> {
+fn kind_strategy() -> impl Strategy<Value = JourneyEventKind> {
     prop_oneof![
-        3 => Just(EventKind::from(A)),
-        3 => Just(EventKind::from(B)),
-        2 => Just(EventKind::from(C)),
+        3 => Just(JourneyEventKind::from(A)),
+        3 => Just(JourneyEventKind::from(B)),
+        2 => Just(JourneyEventKind::from(C)),
         1 => Just(other()),
         1 => Just(excl()),
     ]
@@ -174,8 +174,10 @@ fn spec_of(c: &Case) -> FunnelSpec {
     }
 }
 
-fn per_patient(events: &[JourneyEvent]) -> std::collections::BTreeMap<u64, Vec<(EventKind, i64)>> {
-    let mut m: std::collections::BTreeMap<u64, Vec<(EventKind, i64)>> = Default::default();
+fn per_patient(
+    events: &[JourneyEvent],
+) -> std::collections::BTreeMap<u64, Vec<(JourneyEventKind, i64)>> {
+    let mut m: std::collections::BTreeMap<u64, Vec<(JourneyEventKind, i64)>> = Default::default();
     for e in events {
         m.entry(e.patient.get()).or_default().push((e.kind, e.at));
     }
@@ -189,7 +191,7 @@ proptest! {
     fn levels_and_times_match_the_reference(c in case()) {
         let s = spec_of(&c);
         let state = s.compute(&c.events).unwrap();
-        let steps: Vec<EventKind> = c.steps.iter().map(|&k| k.into()).collect();
+        let steps: Vec<JourneyEventKind> = c.steps.iter().map(|&k| k.into()).collect();
         let n = steps.len();
         let w = c.window as i64;
         let mut by_level = vec![0u64; n + 1];
@@ -248,7 +250,7 @@ proptest! {
             _ => Attribution::Step(1),
         };
         let s = spec_of(&c)
-            .with_breakdown(Breakdown { dimension: Dimension::Channel, attribution })
+            .with_breakdown(FunnelBreakdown { dimension: Dimension::Channel, attribution })
             .unwrap();
         let (a, b): (Vec<_>, Vec<_>) = c.events.iter().partition(|e| e.patient.get() < split);
         let (sa, sb) = (s.compute(&a).unwrap(), s.compute(&b).unwrap());
@@ -277,7 +279,7 @@ proptest! {
     #[test]
     fn input_order_does_not_matter(c in case(), seed in any::<u64>()) {
         let s = spec_of(&c)
-            .with_breakdown(Breakdown { dimension: Dimension::Channel, attribution: Attribution::LastTouch })
+            .with_breakdown(FunnelBreakdown { dimension: Dimension::Channel, attribution: Attribution::LastTouch })
             .unwrap();
         let mut shuffled = c.events.clone();
         let mut x = seed | 1;
@@ -318,14 +320,14 @@ fn levels(s: &FunnelSpec, events: &[JourneyEvent]) -> Vec<u64> {
 fn a_row_matching_two_steps_is_two_events_lowest_first() {
     let s = FunnelSpec::new(
         vec![Step::kind(A), Step::kind(A)],
-        Window::seconds(10).unwrap(),
+        ConversionWindow::seconds(10).unwrap(),
         FunnelMode::Default,
     )
     .unwrap();
     assert_eq!(levels(&s, &[ev(1, A, 1)]), vec![0, 0, 1]);
     let s3 = FunnelSpec::new(
         vec![Step::kind(A); 3],
-        Window::seconds(10).unwrap(),
+        ConversionWindow::seconds(10).unwrap(),
         FunnelMode::Default,
     )
     .unwrap();
@@ -453,7 +455,7 @@ fn patients_without_matching_events_are_level_zero() {
 fn optional_steps_may_be_skipped() {
     let s = FunnelSpec::new(
         vec![Step::kind(A), Step::kind(B).optional(), Step::kind(C)],
-        Window::seconds(10).unwrap(),
+        ConversionWindow::seconds(10).unwrap(),
         FunnelMode::Default,
     )
     .unwrap();
@@ -523,7 +525,7 @@ fn time_to_convert_runs_from_the_reaching_chain_and_bins_like_posthog() {
 #[test]
 fn breakdown_by_doctor_with_other_bucket() {
     let s = spec(&[A, B], 100, FunnelMode::Default)
-        .with_breakdown(Breakdown {
+        .with_breakdown(FunnelBreakdown {
             dimension: Dimension::Doctor,
             attribution: Attribution::FirstTouch,
         })
@@ -553,7 +555,7 @@ fn breakdown_by_doctor_with_other_bucket() {
 
 #[test]
 fn typed_errors() {
-    let w = Window::days(1).unwrap();
+    let w = ConversionWindow::days(1).unwrap();
     assert_eq!(
         FunnelSpec::new(vec![], w, FunnelMode::Default),
         Err(FunnelError::NoSteps)
@@ -562,7 +564,7 @@ fn typed_errors() {
         FunnelSpec::new(vec![Step::kind(A); 33], w, FunnelMode::Default),
         Err(FunnelError::TooManySteps { count: 33, .. })
     ));
-    assert_eq!(Window::seconds(0), Err(FunnelError::ZeroWindow));
+    assert_eq!(ConversionWindow::seconds(0), Err(FunnelError::ZeroWindow));
     let s = spec(&[A], 10, FunnelMode::Default);
     let cols = EventColumns {
         patient_count: 1,
@@ -596,8 +598,8 @@ fn typed_errors() {
 #[test]
 fn sparse_patient_ids_are_level_zero_patients() {
     let s = spec(&[A, B], 10, FunnelMode::Default);
-    let lead = EventKind::from(A).code();
-    let booked = EventKind::from(B).code();
+    let lead = JourneyEventKind::from(A).code();
+    let booked = JourneyEventKind::from(B).code();
     let cols = EventColumns {
         patient_count: 50_000_000,
         patient: &[49_999_999, 49_999_999, 7],

@@ -4,10 +4,10 @@
 
 use ciborium::Value;
 use clinic_ops::id::PatientId;
-use clinic_ops::metrics::event::{ChannelCode, EventKind, JourneyEvent, JourneyStage};
+use clinic_ops::metrics::event::{ChannelCode, JourneyEvent, JourneyEventKind, JourneyStage};
 use clinic_ops::metrics::funnel::{
-    Attribution, Breakdown, Dimension, FunnelError, FunnelMode, FunnelSpec, FunnelState, MAX_STEPS,
-    Step, StepMatcher, Window,
+    Attribution, ConversionWindow, Dimension, FunnelBreakdown, FunnelError, FunnelMode, FunnelSpec,
+    FunnelState, MAX_STEPS, Step, StepMatcher,
 };
 use proptest::prelude::*;
 
@@ -17,8 +17,8 @@ const KINDS: [JourneyStage; 3] = [
     JourneyStage::Arrived,
 ];
 
-fn excl() -> EventKind {
-    EventKind::custom(1).unwrap()
+fn excl() -> JourneyEventKind {
+    JourneyEventKind::custom(1).unwrap()
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +52,8 @@ fn case() -> impl Strategy<Value = Case> {
                 })
                 .collect();
             let n = steps.len() as u8;
-            let mut spec = FunnelSpec::new(steps, Window::seconds(window).unwrap(), mode).unwrap();
+            let mut spec =
+                FunnelSpec::new(steps, ConversionWindow::seconds(window).unwrap(), mode).unwrap();
             if exclusion {
                 spec = spec.with_exclusion(StepMatcher::kind(excl()));
             }
@@ -64,7 +65,7 @@ fn case() -> impl Strategy<Value = Case> {
             };
             if let Some(attribution) = attribution {
                 spec = spec
-                    .with_breakdown(Breakdown {
+                    .with_breakdown(FunnelBreakdown {
                         dimension: Dimension::Channel,
                         attribution,
                     })
@@ -240,7 +241,7 @@ fn find_integer(v: &Value, left: &mut usize, out: &mut Option<u64>) -> bool {
 fn sixty_four_optional_steps_are_refused() {
     let spec = FunnelSpec::new(
         vec![Step::kind(KINDS[0]), Step::kind(KINDS[1]).optional()],
-        Window::seconds(60).unwrap(),
+        ConversionWindow::seconds(60).unwrap(),
         FunnelMode::Default,
     )
     .unwrap();
@@ -271,7 +272,7 @@ fn sixty_four_optional_steps_are_refused() {
 fn huge_lengths_are_refused_without_allocating() {
     let spec = FunnelSpec::new(
         vec![Step::kind(KINDS[0])],
-        Window::seconds(60).unwrap(),
+        ConversionWindow::seconds(60).unwrap(),
         FunnelMode::Default,
     )
     .unwrap();

@@ -8,10 +8,12 @@ use clinic_ops::calendar::{ClinicCalendar, Period};
 use clinic_ops::id::{ClinicId, DoctorId, PatientId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
 use clinic_ops::metrics::adherence::{
-    PdcOutcome, PdcPeriod, Threshold, pdc_by_patient, pdc_for_patient,
+    AdherenceThreshold, PdcOutcome, PdcPeriod, pdc_by_patient, pdc_for_patient,
 };
 use clinic_ops::metrics::rates::revisit_rate;
-use clinic_ops::metrics::retention::{CohortKind, RetentionSpec, Window, retention_indexed};
+use clinic_ops::metrics::retention::{
+    CohortKind, RetentionSpec, RetentionWindow, retention_indexed,
+};
 use clinic_ops::metrics::satisfaction::{NpsScore, NpsTally};
 use clinic_ops::money::Yuan;
 
@@ -34,7 +36,7 @@ fn spec_strategy() -> impl Strategy<Value = RetentionSpec> {
             CohortKind::FirstTime
         });
         if roll {
-            s.with_window(Window::Rolling).unwrap_or(s)
+            s.with_window(RetentionWindow::Rolling).unwrap_or(s)
         } else {
             s
         }
@@ -206,7 +208,7 @@ proptest! {
 
     #[test]
     fn pdc_matches_the_naive_model_and_stays_in_0_1(fs in fills(1)) {
-        let got = pdc_for_patient(&fs, &year(), Threshold::DEFAULT);
+        let got = pdc_for_patient(&fs, &year(), AdherenceThreshold::DEFAULT);
         let want = naive_covered(&fs, &year());
         match (&got, want) {
             (PdcOutcome::Measured(m), Some((index, len, n))) => {
@@ -228,13 +230,13 @@ proptest! {
         after in 0i64..365,
         days in 1u32..120,
     ) {
-        let before = pdc_for_patient(&fs, &year(), Threshold::DEFAULT);
+        let before = pdc_for_patient(&fs, &year(), AdherenceThreshold::DEFAULT);
         let Some(m) = before.measured() else { return Ok(()) };
         let on = (m.index_date - day(0)).num_days() + after;
         prop_assume!(on <= 364);
         let mut more = fs.clone();
         more.push(fill(1, drug, on, days));
-        let after = pdc_for_patient(&more, &year(), Threshold::DEFAULT);
+        let after = pdc_for_patient(&more, &year(), AdherenceThreshold::DEFAULT);
         let m2 = after.measured().unwrap();
         prop_assert_eq!(m2.index_date, m.index_date);
         prop_assert!(m2.days_covered >= m.days_covered);
@@ -245,12 +247,12 @@ proptest! {
     fn pdc_by_patient_ignores_order_and_matches_one_by_one(
         (fs, shuffled) in fills(4).prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
     ) {
-        let a = pdc_by_patient(&fs, &year(), Threshold::DEFAULT);
-        let b = pdc_by_patient(&shuffled, &year(), Threshold::DEFAULT);
+        let a = pdc_by_patient(&fs, &year(), AdherenceThreshold::DEFAULT);
+        let b = pdc_by_patient(&shuffled, &year(), AdherenceThreshold::DEFAULT);
         prop_assert_eq!(&a, &b);
         for (p, outcome) in &a {
             let mine: Vec<Fill> = fs.iter().filter(|f| f.patient == *p).cloned().collect();
-            prop_assert_eq!(outcome, &pdc_for_patient(&mine, &year(), Threshold::DEFAULT));
+            prop_assert_eq!(outcome, &pdc_for_patient(&mine, &year(), AdherenceThreshold::DEFAULT));
         }
     }
 }

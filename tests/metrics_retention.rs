@@ -6,7 +6,7 @@ use clinic_ops::calendar::{ClinicCalendar, Period};
 use clinic_ops::id::{ClinicId, PatientId, VisitId};
 use clinic_ops::journey::Visit;
 use clinic_ops::metrics::retention::{
-    CohortKind, RetentionError, RetentionSpec, Window, retention, retention_of_visits,
+    CohortKind, RetentionError, RetentionSpec, RetentionWindow, retention, retention_of_visits,
 };
 use clinic_ops::money::Yuan;
 
@@ -74,7 +74,7 @@ fn visits_wrapper_and_recurring_rolling() {
     let spec = RetentionSpec::new(Period::Day, 3)
         .unwrap()
         .with_cohorts(CohortKind::Recurring)
-        .with_window(Window::Rolling)
+        .with_window(RetentionWindow::Rolling)
         .unwrap();
     let m = retention_of_visits(&vs, &spec, ClinicCalendar::CHINA).unwrap();
     let rows: Vec<_> = m

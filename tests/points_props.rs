@@ -21,8 +21,9 @@ use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::id::{PatientId, PurchaseId};
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::points::{
-    self, Account, AdjustReason, CommandKey, CommandKind, ExpiryRule, LedgerCommand, Multiplier,
-    Outcome, Policy, Posting, PostingKind, ShortfallPolicy, Tier, TierCode, TierPolicy,
+    self, Account, AdjustReason, CommandKey, CommandKind, ExpiryRule, LedgerCommand,
+    LedgerDecision, Multiplier, Policy, Posting, PostingKind, ShortfallPolicy, Tier, TierCode,
+    TierPolicy,
 };
 
 const CAL: ClinicCalendar = ClinicCalendar::CHINA;
@@ -406,7 +407,7 @@ fn run(policy: &Policy, steps: &[Step]) -> Vec<Posting> {
                 let cmd = &accepted[k % accepted.len()];
                 let before = acc.clone();
                 match points::decide(&acc, cmd, now, policy, CAL) {
-                    Ok(Outcome::Exists(r)) => {
+                    Ok(LedgerDecision::Exists(r)) => {
                         let range = acc.postings_of(cmd.key).unwrap();
                         assert_eq!(r.first_seq, range.start);
                         assert!(
@@ -436,7 +437,7 @@ fn run(policy: &Policy, steps: &[Step]) -> Vec<Posting> {
         let cmd = LedgerCommand::new(CommandKey::new(i as u64 + 1), kind);
         let available = model.available();
         match points::decide(&acc, &cmd, now, policy, CAL) {
-            Ok(Outcome::Posted(ps)) => {
+            Ok(LedgerDecision::Posted(ps)) => {
                 if let CommandKind::Redeem { points, .. } = &cmd.kind {
                     assert!(points.get() <= available, "redeemed more than available");
                 }
@@ -533,7 +534,7 @@ fn earn_cmd(key: u64, purchase: u64, fen: u32) -> LedgerCommand {
 
 fn posted(acc: &mut Account, cmd: &LedgerCommand, policy: &Policy) -> Vec<Posting> {
     match points::decide(acc, cmd, at(0), policy, CAL).unwrap() {
-        Outcome::Posted(ps) => {
+        LedgerDecision::Posted(ps) => {
             for p in &ps {
                 points::apply(acc, p);
             }

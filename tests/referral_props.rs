@@ -10,8 +10,8 @@ use clinic_ops::journey::Visit;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::MobileNumber;
 use clinic_ops::referral::{
-    Basis, Beneficiary, Bind, BindingPolicy, Caps, ComplianceProfile, Member, Protection,
-    ReferralForest, Reward, RewardSchedule, RewardStatus, RuleId, RuleSpec, ScheduleError,
+    Basis, Beneficiary, Bind, BindingPolicy, ComplianceProfile, Member, Protection, ReferralForest,
+    Reward, RewardCaps, RewardSchedule, RewardStatus, RuleId, RuleSpec, ScheduleError,
     ScheduleSpec, bind_all, decide_rewards,
 };
 
@@ -131,7 +131,7 @@ impl Model {
     }
 }
 
-fn qualifying_schedule(depth: u8, levels: &[u8], caps: Caps) -> RewardSchedule {
+fn qualifying_schedule(depth: u8, levels: &[u8], caps: RewardCaps) -> RewardSchedule {
     let mut rules: Vec<RuleSpec> = levels
         .iter()
         .enumerate()
@@ -280,7 +280,7 @@ proptest! {
         let f = build(&parents);
         let depth = if two { 2 } else { 1 };
         let levels: &[u8] = if two { &[1, 2] } else { &[1] };
-        let s = qualifying_schedule(depth, levels, Caps::default());
+        let s = qualifying_schedule(depth, levels, RewardCaps::default());
         for d in decide_rewards(&f, &visits_of(&raw), &s, t(5000), ClinicCalendar::default()) {
             match d.role {
                 Beneficiary::Referrer { level } => {
@@ -302,7 +302,7 @@ proptest! {
         lifetime in prop::option::of(1u32..6),
     ) {
         let f = build(&parents);
-        let caps = Caps { per_month, lifetime };
+        let caps = RewardCaps { per_month, lifetime };
         let s = qualifying_schedule(2, &[1, 2], caps);
         let cal = ClinicCalendar::default();
         let decisions = decide_rewards(&f, &visits_of(&raw), &s, t(5000), cal);
@@ -341,7 +341,7 @@ proptest! {
     ) {
         let f = build(&parents);
         let visits = visits_of(&raw);
-        let s = qualifying_schedule(2, &[1, 2], Caps::default());
+        let s = qualifying_schedule(2, &[1, 2], RewardCaps::default());
         let by_id: HashMap<VisitId, &Visit> = visits.iter().map(|v| (v.id, v)).collect();
         for d in decide_rewards(&f, &visits, &s, t(as_of), ClinicCalendar::default()) {
             let v = by_id[&d.visit];
@@ -367,7 +367,7 @@ proptest! {
             depth,
             min_paid: Yuan::ZERO,
             pending_days: 0,
-            caps: Caps::default(),
+            caps: RewardCaps::default(),
             rules: vec![],
         };
         prop_assert_eq!(RewardSchedule::new(spec), Err(ScheduleError::TooDeep { depth }));

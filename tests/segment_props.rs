@@ -8,7 +8,7 @@ use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::{Channel, ConditionCode, ConsentPurpose, Label};
 use clinic_ops::segment::{
     self, CountRange, Expr, Lifecycle, LifecycleRules, PatientFacts, PointsRange, RfmSummary,
-    SegmentError, TagCatalog, TagName, TagRule, TagRuleSet, TagUse, rfm,
+    SegmentError, TagCatalog, TagName, TagRule, TagRuleSet, TagUse, score_rfm, summarize_rfm,
 };
 
 const TAGS: [&str; 6] = [
@@ -264,12 +264,12 @@ proptest! {
         let set = TagRuleSet::new(rules).unwrap();
         let cat = catalog();
         let usage = if marketing { TagUse::Marketing } else { TagUse::Care };
-        let out = set.decide(&f, &cat, usage);
+        let out = set.evaluate(&f, &cat, usage);
         let mut g = f.clone();
         for e in &out.events {
             segment::apply(g.tags_mut(), e);
         }
-        let again = set.decide(&g, &cat, usage);
+        let again = set.evaluate(&g, &cat, usage);
         prop_assert!(again.events.is_empty(), "second pass changed {:?}", again.events);
     }
 
@@ -285,21 +285,21 @@ proptest! {
             .map(|(p, d, fen)| (*p, base + chrono::Days::new(u64::from(*d)), Yuan::from_fen(*fen)))
             .collect();
         let as_of = base + chrono::Days::new(u64::from(asof));
-        let a = rfm::summarize(tx.clone(), as_of).unwrap();
+        let a = summarize_rfm(tx.clone(), as_of).unwrap();
         let mut shuffled = tx;
         shuffled.reverse();
         if !shuffled.is_empty() {
             let k = shift.index(shuffled.len());
             shuffled.rotate_left(k);
         }
-        let b = rfm::summarize(shuffled, as_of).unwrap();
+        let b = summarize_rfm(shuffled, as_of).unwrap();
         prop_assert_eq!(&a, &b);
         let va: Vec<_> = a.values().copied().collect();
         let mut vb = va.clone();
         vb.reverse();
-        let mut sb = rfm::score(&vb);
+        let mut sb = score_rfm(&vb);
         sb.reverse();
-        prop_assert_eq!(rfm::score(&va), sb);
+        prop_assert_eq!(score_rfm(&va), sb);
     }
 }
 
@@ -350,7 +350,7 @@ proptest! {
                 monetary_value: Yuan::from_fen(*m),
             })
             .collect();
-        let sc = rfm::score(&s);
+        let sc = score_rfm(&s);
         for (a, x) in s.iter().zip(&sc) {
             prop_assert!((1..=5).contains(&x.r) && (1..=5).contains(&x.f) && (1..=5).contains(&x.m));
             for (b, y) in s.iter().zip(&sc) {

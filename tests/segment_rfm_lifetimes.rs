@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use clinic_ops::money::Yuan;
-use clinic_ops::segment::rfm;
+use clinic_ops::segment::summarize_rfm;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -21,7 +21,7 @@ fn cdnow_subset_matches_lifetimes() {
         ));
     }
     let as_of = NaiveDate::from_ymd_opt(1997, 9, 30).unwrap();
-    let ours = rfm::summarize(tx, as_of).unwrap();
+    let ours = summarize_rfm(tx, as_of).unwrap();
     let mut n = 0;
     for r in csv::Reader::from_reader(expected.as_bytes()).records() {
         let r = r.unwrap();

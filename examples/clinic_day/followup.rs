@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::{Clinic, heading};
 use clinic_ops::followup::{
-    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome, Plan, Task, plan, record_outcome,
-    staff_metrics,
+    CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Plan, Task, TaskOutcome, apply, plan,
+    record_outcome, staff_metrics,
 };
 use clinic_ops::id::{ClinicId, PatientId, StaffId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
@@ -161,7 +161,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(t) = first_call {
         let at = clinic.now + Duration::minutes(40);
         let v = store.get(t.patient)?.ok_or("no history")?;
-        let ev = record_outcome(&v.value, t.id, Outcome::NotReached, Some(nurse), at)?;
+        let ev = record_outcome(&v.value, t.id, TaskOutcome::NotReached, Some(nurse), at)?;
         store.commit(t.patient, Some(v.version), &ev)?;
         let h = store.get(t.patient)?.ok_or("no history")?.value;
         let p = clinic.patients.get(t.patient)?.ok_or("no patient")?.value;
@@ -192,10 +192,10 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         let mut events = vec![];
         for (k, id) in open.into_iter().enumerate() {
-            let outcome = [Outcome::Reached, Outcome::Booked][k % 2];
+            let outcome = [TaskOutcome::Reached, TaskOutcome::Booked][k % 2];
             if k % 3 != 2 {
                 let ev = record_outcome(&h, id, outcome, None, clinic.now + Duration::minutes(50))?;
-                ev.iter().for_each(|e| h.apply(e));
+                ev.iter().for_each(|e| apply(&mut h, e));
                 events.extend(ev);
             }
         }

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use super::{Clinic, heading};
 use clinic_ops::id::PatientId;
-use clinic_ops::metrics::event::{ChannelCode, EventKind, JourneyEvent, JourneyStage};
+use clinic_ops::metrics::event::{ChannelCode, JourneyEvent, JourneyEventKind, JourneyStage};
 use clinic_ops::metrics::funnel::{
-    Attribution, Breakdown, BreakdownBucket, Dimension, FunnelMode, FunnelSpec, Step, Window,
+    Attribution, BreakdownBucket, ConversionWindow, Dimension, FunnelBreakdown, FunnelMode,
+    FunnelSpec, Step,
 };
 use clinic_ops::store::PatientStore;
 
@@ -58,7 +59,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 t += (1 + clinic.rng.below(6 * 24) as i64) * hour;
             }
-            let kind = EventKind::stage(*stage);
+            let kind = JourneyEventKind::stage(*stage);
             events.push(JourneyEvent::new(id, kind, t).with_channel(code));
         }
     }
@@ -67,10 +68,10 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|&s| Step::kind(s).labelled(s.code()))
             .collect(),
-        Window::days(30)?,
+        ConversionWindow::days(30)?,
         FunnelMode::Default,
     )?
-    .with_breakdown(Breakdown {
+    .with_breakdown(FunnelBreakdown {
         dimension: Dimension::Channel,
         attribution: Attribution::FirstTouch,
     })?;

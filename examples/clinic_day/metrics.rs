@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{Clinic, heading, pad};
 use clinic_ops::id::{ClinicId, DoctorId, PatientId, VisitId};
 use clinic_ops::journey::{Category, DaysSupply, Fill, Visit};
-use clinic_ops::metrics::adherence::{PdcOutcome, PdcPeriod, Threshold, pdc_for_patient};
+use clinic_ops::metrics::adherence::{AdherenceThreshold, PdcOutcome, PdcPeriod, pdc_for_patient};
 use clinic_ops::metrics::rates::revisit_rate;
 use clinic_ops::metrics::satisfaction::{NpsScore, nps_by_doctor};
 use clinic_ops::money::Yuan;
@@ -118,7 +118,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             f.last_covered_day()
         );
     }
-    match pdc_for_patient(&fills, &period, Threshold::DEFAULT) {
+    match pdc_for_patient(&fills, &period, AdherenceThreshold::DEFAULT) {
         PdcOutcome::Measured(m) => println!(
             "{patient}: {} of {} days covered since {} → PDC {} ({})",
             m.days_covered,

@@ -8,7 +8,7 @@ use clinic_ops::journey::Category;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::points::{
     self, Account, CommandKey, CommandKind, Draw, EarnPolicy, EarnRate, ExpiryRule, LedgerCommand,
-    Multiplier, Outcome, Policy, Posting, PostingKind, Tier, TierCode, TierPolicy,
+    LedgerDecision, Multiplier, Policy, Posting, PostingKind, Tier, TierCode, TierPolicy,
 };
 use clinic_ops::store::LedgerStore;
 use clinic_ops::store::memory::MemoryLedgerStore;
@@ -34,7 +34,7 @@ impl Ledger<'_> {
         };
         let cmd = LedgerCommand::new(CommandKey::new(self.key), kind);
         match points::decide(&acc, &cmd, at, &self.policy, self.clinic.calendar)? {
-            Outcome::Posted(p) => {
+            LedgerDecision::Posted(p) => {
                 if !p.is_empty() {
                     self.store.append(id, version, &p)?;
                 }

@@ -10,9 +10,9 @@ use clinic_ops::journey::Visit;
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::Label;
 use clinic_ops::referral::{
-    Basis, Beneficiary, Bind, BindingPolicy, Caps, ComplianceProfile, Member, ReferralForest,
-    Reward, RewardSchedule, RewardStatus, RuleId, RuleSpec, ScheduleSpec, ViralReport, bind_all,
-    conversion, decide_rewards,
+    Basis, Beneficiary, Bind, BindingPolicy, ComplianceProfile, Member, ReferralForest, Reward,
+    RewardCaps, RewardSchedule, RewardStatus, RuleId, RuleSpec, ScheduleSpec, ViralReport,
+    bind_all, conversion, decide_rewards,
 };
 use clinic_ops::store::memory::MemoryReferralStore;
 use clinic_ops::store::{PatientStore, ReferralStore};
@@ -123,7 +123,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         depth: 1,
         min_paid: Yuan::from_whole(100)?,
         pending_days: 7,
-        caps: Caps {
+        caps: RewardCaps {
             per_month: Some(3),
             lifetime: Some(20),
         },

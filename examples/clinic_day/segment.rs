@@ -9,8 +9,8 @@ use clinic_ops::journey::{Purchase, Visit};
 use clinic_ops::money::Yuan;
 use clinic_ops::patient::{ConsentGiver, ConsentPurpose, Label, PatientCommand};
 use clinic_ops::segment::{
-    self, Expr, FactsInput, PatientFacts, Relationship, RelationshipRules, TagCatalog, TagName,
-    TagRule, TagRuleSet, TagSet, TagUse, rfm,
+    self, Expr, FactsInput, PatientFacts, Relationship, RelationshipRules, RfmScore, TagCatalog,
+    TagName, TagRule, TagRuleSet, TagSet, TagUse, score_rfm, summarize_rfm,
 };
 use clinic_ops::store::PatientStore;
 
@@ -85,14 +85,13 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
                 .flatten()
                 .map(|p| (p.patient, p.at, p.amount)),
         );
-    let summaries = rfm::summarize(
+    let summaries = summarize_rfm(
         tx.map(|(id, at, amt)| (id, cal.local_date(at), amt)),
         cal.local_date(now),
     )?;
     let ids: Vec<PatientId> = summaries.keys().copied().collect();
     let values: Vec<_> = summaries.values().copied().collect();
-    let classes: BTreeMap<PatientId, rfm::RfmScore> =
-        ids.into_iter().zip(rfm::score(&values)).collect();
+    let classes: BTreeMap<PatientId, RfmScore> = ids.into_iter().zip(score_rfm(&values)).collect();
 
     let relationship = RelationshipRules::default();
     println!(
@@ -130,7 +129,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             tags: TagSet::new(),
         };
         let mut facts = PatientFacts::build(p, &input, now, cal)?;
-        let out = rules.decide(&facts, &catalog, TagUse::Marketing);
+        let out = rules.evaluate(&facts, &catalog, TagUse::Marketing);
         added += out.events.len();
         skipped += usize::from(!out.skipped.is_empty());
         for e in &out.events {

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use clinic_ops::calendar::{ClinicCalendar, Period};
 use clinic_ops::metrics::retention::{
-    CohortKind, RetentionMatrix, RetentionSpec, Window, retention_indexed,
+    CohortKind, RetentionMatrix, RetentionSpec, RetentionWindow, retention_indexed,
 };
 
 mod load;
@@ -52,7 +52,7 @@ fn parse_args() -> Result<Args, Fail> {
     let mut periods = None;
     let mut cal = ClinicCalendar::default();
     let mut cohorts = CohortKind::FirstTime;
-    let mut window = Window::Calendar;
+    let mut window = RetentionWindow::Calendar;
     let mut timing = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -95,8 +95,8 @@ fn parse_args() -> Result<Args, Fail> {
             }
             "--window" => {
                 window = match value()?.as_str() {
-                    "calendar" => Window::Calendar,
-                    "rolling" => Window::Rolling,
+                    "calendar" => RetentionWindow::Calendar,
+                    "rolling" => RetentionWindow::Rolling,
                     other => {
                         return Err(Fail(format!(
                             "--window {other:?} is not calendar or rolling"

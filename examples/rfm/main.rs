@@ -22,7 +22,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use clinic_ops::calendar::{ClinicCalendar, day_number};
 use clinic_ops::money::Yuan;
-use clinic_ops::segment::rfm::{self, RfmSummary};
+use clinic_ops::segment::{RfmScore, RfmSummary, score_rfm};
 
 const USAGE: &str = "usage: rfm [--input FILE|-] --as-of YYYY-MM-DD [--tz +08:00] [--timing]";
 
@@ -142,7 +142,7 @@ struct OutRow {
     len: u32,
     patient: u32,
     summary: RfmSummary,
-    score: rfm::RfmScore,
+    score: RfmScore,
 }
 
 fn write_all(out: &mut impl Write, records: &[OutRow], names: &Interner) -> io::Result<()> {
@@ -205,7 +205,7 @@ fn run() -> Result<(), (u8, String)> {
     let t1 = Instant::now();
     let (names, summaries) = compute(loaded, as_of).map_err(|e| (2, e))?;
     let only: Vec<RfmSummary> = summaries.iter().map(|(_, s)| *s).collect();
-    let scores = rfm::score(&only);
+    let scores = score_rfm(&only);
     // Sort whole output records on the first 16 bytes of the id held inline, falling back to
     // the full id on equal prefixes, then write them in one sequential pass: sorting
     // indexes instead would chase pointers to a million ids, a cache miss each.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::FollowUpError;
-use super::task::{Outcome, OutcomeRecord, Task};
+use super::task::{OutcomeRecord, Task, TaskOutcome};
 use crate::id::{PatientId, StaffId, TaskId};
 
 /// One planned task and its outcome, once recorded.
@@ -17,7 +17,7 @@ pub struct TaskRecord {
     pub outcome: Option<OutcomeRecord>,
 }
 
-/// A fact about a patient's follow-ups. Applied in order by [`FollowUpHistory::apply`].
+/// A fact about a patient's follow-ups. Applied in order by [`apply`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -70,7 +70,7 @@ impl From<RawHistory> for FollowUpHistory {
             .tasks
             .values()
             .filter_map(|t| t.outcome)
-            .filter(|o| o.outcome == Outcome::OptedOut)
+            .filter(|o| o.outcome == TaskOutcome::OptedOut)
             .map(|o| o.at)
             .max();
         FollowUpHistory {
@@ -149,40 +149,6 @@ impl FollowUpHistory {
         }
     }
 
-    /// Applies one event. Events are facts already decided, so this never fails; an event for
-    /// another patient, a task planned twice or after anonymisation, or an outcome for an
-    /// unknown task or one that already has an outcome changes nothing.
-    pub fn apply(&mut self, event: &FollowUpEvent) {
-        match event {
-            FollowUpEvent::TaskPlanned(task) => {
-                if task.patient == self.patient && self.anonymised_at.is_none() {
-                    self.tasks.entry(task.id).or_insert_with(|| TaskRecord {
-                        task: task.clone(),
-                        outcome: None,
-                    });
-                }
-            }
-            FollowUpEvent::OutcomeRecorded { task, record } => {
-                if let Some(r) = self.tasks.get_mut(task)
-                    && r.outcome.is_none()
-                {
-                    r.outcome = Some(*record);
-                    if record.outcome == Outcome::OptedOut {
-                        self.opted_out_at = self.opted_out_at.max(Some(record.at));
-                    }
-                }
-            }
-            FollowUpEvent::Anonymised { at } => {
-                if self.anonymised_at.is_none() {
-                    self.tasks.clear();
-                    // Derived from the tasks, which are gone.
-                    self.opted_out_at = None;
-                    self.anonymised_at = Some(*at);
-                }
-            }
-        }
-    }
-
     /// Rebuilds a history from its events, in order.
     pub fn replay<'a, I: IntoIterator<Item = &'a FollowUpEvent>>(
         patient: PatientId,
@@ -190,9 +156,47 @@ impl FollowUpHistory {
     ) -> Self {
         let mut h = FollowUpHistory::new(patient);
         for e in events {
-            h.apply(e);
+            apply(&mut h, e);
         }
         h
+    }
+}
+
+/// Applies one event to a patient's follow-up history: the `apply` of the follow-up
+/// aggregate, whose decisions are [`plan`](super::plan), [`record_outcome`] and
+/// [`FollowUpHistory::anonymise`].
+///
+/// Events are facts already decided, so this never fails; an event for another patient, a
+/// task planned twice or after anonymisation, or an outcome for an unknown task or one that
+/// already has an outcome changes nothing.
+pub fn apply(history: &mut FollowUpHistory, event: &FollowUpEvent) {
+    match event {
+        FollowUpEvent::TaskPlanned(task) => {
+            if task.patient == history.patient && history.anonymised_at.is_none() {
+                history.tasks.entry(task.id).or_insert_with(|| TaskRecord {
+                    task: task.clone(),
+                    outcome: None,
+                });
+            }
+        }
+        FollowUpEvent::OutcomeRecorded { task, record } => {
+            if let Some(r) = history.tasks.get_mut(task)
+                && r.outcome.is_none()
+            {
+                r.outcome = Some(*record);
+                if record.outcome == TaskOutcome::OptedOut {
+                    history.opted_out_at = history.opted_out_at.max(Some(record.at));
+                }
+            }
+        }
+        FollowUpEvent::Anonymised { at } => {
+            if history.anonymised_at.is_none() {
+                history.tasks.clear();
+                // Derived from the tasks, which are gone.
+                history.opted_out_at = None;
+                history.anonymised_at = Some(*at);
+            }
+        }
     }
 }
 
@@ -209,7 +213,7 @@ impl FollowUpHistory {
 pub fn record_outcome(
     history: &FollowUpHistory,
     task: TaskId,
-    outcome: Outcome,
+    outcome: TaskOutcome,
     by: Option<StaffId>,
     at: DateTime<Utc>,
 ) -> Result<Vec<FollowUpEvent>, FollowUpError> {
@@ -276,7 +280,7 @@ mod tests {
         FollowUpEvent::OutcomeRecorded {
             task: task.id,
             record: OutcomeRecord {
-                outcome: Outcome::OptedOut,
+                outcome: TaskOutcome::OptedOut,
                 at: at(secs),
                 by: None,
             },
@@ -293,16 +297,16 @@ mod tests {
         assert_eq!(h.opted_out_at(), Some(at(5)));
         let erase = h.anonymise(at(10));
         assert_eq!(erase, vec![FollowUpEvent::Anonymised { at: at(10) }]);
-        h.apply(&erase[0]);
+        apply(&mut h, &erase[0]);
         assert!(h.is_empty());
         assert_eq!(h.opted_out_at(), None);
         assert_eq!(h.anonymised_at(), Some(at(10)));
         // A plan decided before the erasure and committed after it plants nothing.
-        h.apply(&FollowUpEvent::TaskPlanned(diabetes_task(2)));
+        apply(&mut h, &FollowUpEvent::TaskPlanned(diabetes_task(2)));
         assert!(h.is_empty());
         // Erasing again decides nothing and a replayed second event keeps the first time.
         assert!(h.anonymise(at(20)).is_empty());
-        h.apply(&FollowUpEvent::Anonymised { at: at(20) });
+        apply(&mut h, &FollowUpEvent::Anonymised { at: at(20) });
         assert_eq!(h.anonymised_at(), Some(at(10)));
     }
 
@@ -326,7 +330,7 @@ mod tests {
             PatientId::new(1),
             &[FollowUpEvent::TaskPlanned(diabetes_task(1))],
         );
-        h.apply(&FollowUpEvent::Anonymised { at: at(3) });
+        apply(&mut h, &FollowUpEvent::Anonymised { at: at(3) });
         let json = serde_json::to_string(&h).unwrap();
         assert!(!json.contains("E11") && !json.contains("糖尿病"), "{json}");
         assert_eq!(serde_json::from_str::<FollowUpHistory>(&json).unwrap(), h);
@@ -353,10 +357,10 @@ mod tests {
             let mut h = FollowUpHistory::replay(PatientId::new(1), &before);
             let first = h.anonymised_at();
             for e in h.anonymise(at(when)) {
-                h.apply(&e);
+                apply(&mut h, &e);
             }
             for e in &after {
-                h.apply(e);
+                apply(&mut h, e);
             }
             prop_assert!(h.is_empty());
             prop_assert_eq!(h.opted_out_at(), None);

@@ -25,7 +25,7 @@
 //! ```
 //! use chrono::{Duration, TimeZone, Utc};
 //! use clinic_ops::calendar::ClinicCalendar;
-//! use clinic_ops::followup::{self, CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Outcome};
+//! use clinic_ops::followup::{self, CarePlan, Facts, FollowUpHistory, FollowUpPolicy, TaskOutcome};
 //! use clinic_ops::id::PatientId;
 //! use clinic_ops::patient::{self, ConsentGiver, ConsentPurpose, Label, PatientCommand};
 //! use clinic_ops::testkit::patient_store::registration;
@@ -67,7 +67,7 @@
 //! assert_eq!(overdue.days_overdue, 120 - 91);
 //! println!("{}", overdue.task.reason); // 2型糖尿病(E11) 慢病随访，每年4次，建档后尚未随访
 //! for e in today.events(&history) {
-//!     history.apply(&e);
+//!     followup::apply(&mut history, &e);
 //! }
 //! // Planning again stores nothing new.
 //! assert!(followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?
@@ -75,8 +75,8 @@
 //!     .is_empty());
 //! // Nobody answered: the retry comes 4 hours later, outside quiet hours.
 //! let call = overdue.task.id;
-//! for e in followup::record_outcome(&history, call, Outcome::NotReached, None, now)? {
-//!     history.apply(&e);
+//! for e in followup::record_outcome(&history, call, TaskOutcome::NotReached, None, now)? {
+//!     followup::apply(&mut history, &e);
 //! }
 //! let later = followup::plan(&patient, &Facts::default(), &history, &care, &policy, now, cal)?;
 //! let retry = later.tasks().next().unwrap();
@@ -93,13 +93,13 @@ mod rules;
 mod solar;
 mod task;
 
-pub use history::{FollowUpEvent, FollowUpHistory, TaskRecord, record_outcome};
+pub use history::{FollowUpEvent, FollowUpHistory, TaskRecord, apply, record_outcome};
 pub use task::{
-    Outcome, OutcomeRecord, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, task_id,
+    OutcomeRecord, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome, task_id,
 };
 
 pub use metrics::{StaffFollowUpMetrics, staff_metrics};
-pub use planner::{Facts, HeldTask, Hold, OverdueTask, Plan, Skip, Skipped, plan};
+pub use planner::{Facts, HeldTask, Hold, OverdueTask, Plan, Skip, SkippedRule, plan};
 pub use policy::{FollowUpPolicy, MAX_WEEKLY_CAP, QuietHours};
 pub use rules::{CarePlan, FixedDate, MAX_RULES, Rule, RuleKind, SeasonDates};
 pub use solar::{SolarTerm, SolarTermTable};
@@ -133,9 +133,9 @@ pub enum FollowUpError {
         /// The task.
         task: TaskId,
         /// The outcome recorded.
-        recorded: Outcome,
+        recorded: TaskOutcome,
         /// The outcome given now.
-        given: Outcome,
+        given: TaskOutcome,
     },
     /// A solar-term table entry is wrong.
     #[error("solar terms of {year}: {why}")]

@@ -11,7 +11,7 @@ use super::occurrence::{Window, derive};
 use super::policy::FollowUpPolicy;
 use super::rules::{CarePlan, Rule, RuleKind, SeasonDates};
 use super::solar::SolarTerm;
-use super::task::{Outcome, Reason, Task, task_id};
+use super::task::{Reason, Task, TaskOutcome, task_id};
 use crate::calendar::{ClinicCalendar, Period};
 use crate::id::PatientId;
 use crate::journey::{Fill, Purchase, Visit};
@@ -93,7 +93,7 @@ pub enum Skip {
 
 /// A rule that planned nothing, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
+pub struct SkippedRule {
     /// The rule.
     pub rule: super::RuleKey,
     /// Why.
@@ -118,7 +118,7 @@ pub struct Plan {
     /// Tasks held back by the weekly contact cap.
     pub held: Vec<HeldTask>,
     /// Rules that planned nothing because of consent, an opt-out or exhausted attempts.
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<SkippedRule>,
 }
 
 impl Plan {
@@ -186,10 +186,10 @@ pub(super) fn sub_days(d: NaiveDate, n: u64) -> NaiveDate {
 ///
 /// For each rule of `care`, in order: the rule is skipped when the patient has not consented
 /// to its purpose at `now` ([`Patient::may`]), or, for marketing, opted out (an
-/// [`Outcome::OptedOut`] in `history`) without granting marketing consent again since. Its
+/// [`TaskOutcome::OptedOut`] in `history`) without granting marketing consent again since. Its
 /// occurrences are derived from `facts`, the patient's chronic files and birth date; each
 /// becomes a task unless `history` shows it done. An occurrence whose last attempt was
-/// [`Outcome::NotReached`] is retried after the policy's backoff, up to its attempts. Tasks
+/// [`TaskOutcome::NotReached`] is retried after the policy's backoff, up to its attempts. Tasks
 /// due after today plus the look-ahead wait; occurrences past the rule's give-up days are
 /// dropped as missed.
 ///
@@ -262,7 +262,7 @@ fn plan_checked(
     let mut occurrences: Vec<Occurrence> = Vec::new();
     for rule in care.rules() {
         if let Some(why) = consent_gate(rule, patient, opted_out, now) {
-            out.skipped.push(Skipped {
+            out.skipped.push(SkippedRule {
                 rule: rule.key.clone(),
                 why,
             });
@@ -275,7 +275,7 @@ fn plan_checked(
         {
             let year = today.year();
             if policy.solar_terms().date(year, SolarTerm::Lichun).is_none() {
-                out.skipped.push(Skipped {
+                out.skipped.push(SkippedRule {
                     rule: rule.key.clone(),
                     why: Skip::SolarTermsMissing { year },
                 });
@@ -297,7 +297,7 @@ fn plan_checked(
             match schedule(rule, occ, &ctx) {
                 Scheduled::Task(t) => candidates.push(t),
                 Scheduled::Nothing => {}
-                Scheduled::Skip(why) => out.skipped.push(Skipped {
+                Scheduled::Skip(why) => out.skipped.push(SkippedRule {
                     rule: rule.key.clone(),
                     why,
                 }),
@@ -510,7 +510,7 @@ fn next_attempt(rule: &Rule, occ: &Occurrence, ctx: &Ctx<'_>) -> ControlFlow<Sch
                 None => ControlFlow::Break(keep_stored(&r.task, ctx)),
             }
         }
-        Some(o) if o.outcome == Outcome::NotReached => {
+        Some(o) if o.outcome == TaskOutcome::NotReached => {
             let next = r.task.attempt.saturating_add(1);
             if next >= ctx.policy.max_attempts() {
                 return ControlFlow::Break(exhausted(Some(r), next, rule, ctx));
@@ -539,7 +539,9 @@ fn next_win_back(
         None => 0,
         Some(r) => match r.outcome.map(|o| o.outcome) {
             None => r.task.attempt,
-            Some(Outcome::Reached | Outcome::NotReached) => r.task.attempt.saturating_add(1),
+            Some(TaskOutcome::Reached | TaskOutcome::NotReached) => {
+                r.task.attempt.saturating_add(1)
+            }
             Some(_) => return ControlFlow::Break(Scheduled::Nothing),
         },
     };

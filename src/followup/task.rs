@@ -385,7 +385,7 @@ pub fn task_id(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum TaskOutcome {
     /// The patient was reached.
     Reached,
     /// Nobody answered: the planner retries after a backoff.
@@ -398,25 +398,25 @@ pub enum Outcome {
     OptedOut,
 }
 
-impl Outcome {
+impl TaskOutcome {
     /// Whether the task is done: everything but "not reached".
     pub fn completes(self) -> bool {
-        !matches!(self, Outcome::NotReached)
+        !matches!(self, TaskOutcome::NotReached)
     }
 
     /// The snake_case code.
     pub fn code(self) -> &'static str {
         match self {
-            Outcome::Reached => "reached",
-            Outcome::NotReached => "not_reached",
-            Outcome::Booked => "booked",
-            Outcome::Declined => "declined",
-            Outcome::OptedOut => "opted_out",
+            TaskOutcome::Reached => "reached",
+            TaskOutcome::NotReached => "not_reached",
+            TaskOutcome::Booked => "booked",
+            TaskOutcome::Declined => "declined",
+            TaskOutcome::OptedOut => "opted_out",
         }
     }
 }
 
-impl fmt::Display for Outcome {
+impl fmt::Display for TaskOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
     }
@@ -426,7 +426,7 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRecord {
     /// What happened.
-    pub outcome: Outcome,
+    pub outcome: TaskOutcome,
     /// When.
     #[serde(with = "crate::calendar::in_range::instant")]
     pub at: DateTime<Utc>,

@@ -22,7 +22,7 @@
 //! use chrono::NaiveDate;
 //! use clinic_ops::id::PatientId;
 //! use clinic_ops::journey::{Category, DaysSupply, Fill};
-//! use clinic_ops::metrics::adherence::{PdcOutcome, PdcPeriod, Threshold, pdc_for_patient};
+//! use clinic_ops::metrics::adherence::{PdcOutcome, PdcPeriod, AdherenceThreshold, pdc_for_patient};
 //!
 //! let d = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
 //! let fill = |on, days| -> Result<Fill, Box<dyn std::error::Error>> {
@@ -36,7 +36,7 @@
 //! // Refilled 10 days early: the second supply starts on 31 January, not 21 January.
 //! let fills = [fill(d(1, 1), 30)?, fill(d(1, 21), 30)?, fill(d(3, 15), 30)?];
 //! let period = PdcPeriod::new(d(1, 1), d(6, 30))?;
-//! let PdcOutcome::Measured(m) = pdc_for_patient(&fills, &period, Threshold::DEFAULT) else {
+//! let PdcOutcome::Measured(m) = pdc_for_patient(&fills, &period, AdherenceThreshold::DEFAULT) else {
 //!     panic!("measured")
 //! };
 //! assert_eq!((m.days_in_period, m.days_covered), (181, 90));
@@ -127,11 +127,11 @@ impl PdcPeriod {
 
 /// The PDC at or above which a patient is adherent.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
-pub struct Threshold(f64);
+pub struct AdherenceThreshold(f64);
 
-impl Threshold {
+impl AdherenceThreshold {
     /// 0.80, the PQA threshold.
-    pub const DEFAULT: Threshold = Threshold(0.8);
+    pub const DEFAULT: AdherenceThreshold = AdherenceThreshold(0.8);
 
     /// A threshold in `[0, 1]`.
     ///
@@ -152,7 +152,7 @@ impl Threshold {
     }
 }
 
-impl Default for Threshold {
+impl Default for AdherenceThreshold {
     fn default() -> Self {
         Self::DEFAULT
     }
@@ -233,7 +233,11 @@ impl PdcOutcome {
 /// The PDC of one patient's fills (all of one drug class; the `patient` field is not read).
 ///
 /// Fills may come in any order. See the module docs for the rules.
-pub fn pdc_for_patient(fills: &[Fill], period: &PdcPeriod, threshold: Threshold) -> PdcOutcome {
+pub fn pdc_for_patient(
+    fills: &[Fill],
+    period: &PdcPeriod,
+    threshold: AdherenceThreshold,
+) -> PdcOutcome {
     let mut refs: Vec<&Fill> = fills
         .iter()
         .filter(|f| period.contains(f.filled_on))
@@ -247,7 +251,7 @@ pub fn pdc_for_patient(fills: &[Fill], period: &PdcPeriod, threshold: Threshold)
 pub fn pdc_by_patient(
     fills: &[Fill],
     period: &PdcPeriod,
-    threshold: Threshold,
+    threshold: AdherenceThreshold,
 ) -> BTreeMap<PatientId, PdcOutcome> {
     let mut refs: Vec<&Fill> = fills
         .iter()
@@ -273,7 +277,7 @@ pub fn pdc_by_patient(
 fn pdc_sorted(
     fills: &[&Fill],
     period: &PdcPeriod,
-    threshold: Threshold,
+    threshold: AdherenceThreshold,
     scratch: &mut Vec<u64>,
 ) -> PdcOutcome {
     let Some(index) = fills.iter().map(|f| f.filled_on).min() else {
@@ -416,7 +420,7 @@ mod tests {
         }
     }
     fn measured(fills: &[Fill], p: &PdcPeriod) -> Pdc {
-        pdc_for_patient(fills, p, Threshold::DEFAULT)
+        pdc_for_patient(fills, p, AdherenceThreshold::DEFAULT)
             .measured()
             .cloned()
             .unwrap()
@@ -471,28 +475,28 @@ mod tests {
         // 31 Dec − 1 Oct = 91 days: measured. 2 Oct: 90 days, excluded.
         let ok = [fill("a", d(10, 1), 30), fill("a", d(11, 1), 30)];
         assert!(
-            pdc_for_patient(&ok, &p, Threshold::DEFAULT)
+            pdc_for_patient(&ok, &p, AdherenceThreshold::DEFAULT)
                 .measured()
                 .is_some()
         );
         let late = [fill("a", d(10, 2), 30), fill("a", d(11, 1), 30)];
         assert_eq!(
-            pdc_for_patient(&late, &p, Threshold::DEFAULT),
+            pdc_for_patient(&late, &p, AdherenceThreshold::DEFAULT),
             PdcOutcome::Excluded(Exclusion::IndexDateTooLate)
         );
         let one_date = [fill("a", d(1, 1), 30), fill("b", d(1, 1), 30)];
         assert_eq!(
-            pdc_for_patient(&one_date, &p, Threshold::DEFAULT),
+            pdc_for_patient(&one_date, &p, AdherenceThreshold::DEFAULT),
             PdcOutcome::Excluded(Exclusion::FewerThanTwoFillDates)
         );
         assert_eq!(
-            pdc_for_patient(&[], &p, Threshold::DEFAULT),
+            pdc_for_patient(&[], &p, AdherenceThreshold::DEFAULT),
             PdcOutcome::Excluded(Exclusion::NoFills)
         );
         // Fills before the period are ignored, not carried in.
         let before = [fill("a", NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(), 90)];
         assert_eq!(
-            pdc_for_patient(&before, &p, Threshold::DEFAULT),
+            pdc_for_patient(&before, &p, AdherenceThreshold::DEFAULT),
             PdcOutcome::Excluded(Exclusion::NoFills)
         );
     }
@@ -514,8 +518,8 @@ mod tests {
         };
         assert_eq!(m.rounded(4), "0.6667");
         assert_eq!(m.rounded(0), "1");
-        assert!(Threshold::new(1.2).is_err());
-        assert!(Threshold::new(f64::NAN).is_err());
+        assert!(AdherenceThreshold::new(1.2).is_err());
+        assert!(AdherenceThreshold::new(f64::NAN).is_err());
         assert!(PdcPeriod::new(d(2, 1), d(1, 1)).is_err());
     }
 

@@ -1,15 +1,15 @@
 //! Journey events: the compact facts the funnel reads.
 //!
-//! A [`JourneyEvent`] is one thing a patient did: a [`EventKind`] (a stage of the patient
+//! A [`JourneyEvent`] is one thing a patient did: a [`JourneyEventKind`] (a stage of the patient
 //! journey, or a custom kind the host names), when, and optionally through which channel, with
 //! which doctor, at which clinic, for how much. Events may arrive in any order; the funnel
 //! sorts them itself.
 //!
 //! ```
 //! use clinic_ops::id::PatientId;
-//! use clinic_ops::metrics::event::{ChannelCode, EventKind, JourneyEvent, JourneyStage};
+//! use clinic_ops::metrics::event::{ChannelCode, JourneyEventKind, JourneyEvent, JourneyStage};
 //!
-//! let e = JourneyEvent::new(PatientId::new(7), EventKind::stage(JourneyStage::Booked), 1_767_200_000)
+//! let e = JourneyEvent::new(PatientId::new(7), JourneyEventKind::stage(JourneyStage::Booked), 1_767_200_000)
 //!     .with_channel(ChannelCode::new(3));
 //! assert_eq!(e.kind.as_stage(), Some(JourneyStage::Booked));
 //! assert_eq!("booked".parse::<JourneyStage>()?, JourneyStage::Booked);
@@ -95,7 +95,7 @@ pub enum EventError {
         /// The text given.
         value: String,
     },
-    /// A custom kind number beyond [`EventKind::MAX_CUSTOM`].
+    /// A custom kind number beyond [`JourneyEventKind::MAX_CUSTOM`].
     #[error("custom event kind {value} is above {max}")]
     CustomOutOfRange {
         /// The number given.
@@ -124,23 +124,23 @@ impl FromStr for JourneyStage {
 /// instruction. Codes `0..16` are reserved for stages; custom kind `n` is code `16 + n`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct EventKind(u32);
+pub struct JourneyEventKind(u32);
 
-impl EventKind {
+impl JourneyEventKind {
     const CUSTOM_BASE: u32 = 16;
     /// The largest custom kind number.
     pub const MAX_CUSTOM: u32 = u32::MAX - Self::CUSTOM_BASE;
 
     /// The kind of a journey stage.
     pub const fn stage(stage: JourneyStage) -> Self {
-        EventKind(stage as u32)
+        JourneyEventKind(stage as u32)
     }
 
     /// A custom kind numbered by the host (its own dictionary of event names).
     ///
     /// # Errors
     ///
-    /// [`EventError::CustomOutOfRange`] above [`EventKind::MAX_CUSTOM`].
+    /// [`EventError::CustomOutOfRange`] above [`JourneyEventKind::MAX_CUSTOM`].
     pub fn custom(n: u32) -> Result<Self, EventError> {
         if n > Self::MAX_CUSTOM {
             return Err(EventError::CustomOutOfRange {
@@ -148,7 +148,7 @@ impl EventKind {
                 max: Self::MAX_CUSTOM,
             });
         }
-        Ok(EventKind(n + Self::CUSTOM_BASE))
+        Ok(JourneyEventKind(n + Self::CUSTOM_BASE))
     }
 
     /// The code, as [`EventColumns`](crate::metrics::funnel::EventColumns) carry it.
@@ -158,7 +158,7 @@ impl EventKind {
 
     /// The kind with this code (any `u32` is a kind; unused stage codes match nothing).
     pub const fn from_code(code: u32) -> Self {
-        EventKind(code)
+        JourneyEventKind(code)
     }
 
     /// The journey stage, when this kind is one.
@@ -172,7 +172,7 @@ impl EventKind {
     }
 }
 
-impl fmt::Debug for EventKind {
+impl fmt::Debug for JourneyEventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.as_stage(), self.custom_number()) {
             (Some(s), _) => write!(f, "{s}"),
@@ -182,9 +182,9 @@ impl fmt::Debug for EventKind {
     }
 }
 
-impl From<JourneyStage> for EventKind {
+impl From<JourneyStage> for JourneyEventKind {
     fn from(s: JourneyStage) -> Self {
-        EventKind::stage(s)
+        JourneyEventKind::stage(s)
     }
 }
 
@@ -215,7 +215,7 @@ pub struct JourneyEvent {
     /// Who.
     pub patient: PatientId,
     /// What.
-    pub kind: EventKind,
+    pub kind: JourneyEventKind,
     /// When, in Unix seconds.
     pub at: i64,
     /// Through which channel, if known.
@@ -230,7 +230,7 @@ pub struct JourneyEvent {
 
 impl JourneyEvent {
     /// An event with no dimensions.
-    pub const fn new(patient: PatientId, kind: EventKind, at: i64) -> Self {
+    pub const fn new(patient: PatientId, kind: JourneyEventKind, at: i64) -> Self {
         JourneyEvent {
             patient,
             kind,
@@ -243,7 +243,7 @@ impl JourneyEvent {
     }
 
     /// An event at a `DateTime` (sub-second parts are dropped).
-    pub fn at_time(patient: PatientId, kind: EventKind, at: DateTime<Utc>) -> Self {
+    pub fn at_time(patient: PatientId, kind: JourneyEventKind, at: DateTime<Utc>) -> Self {
         Self::new(patient, kind, at.timestamp())
     }
 
@@ -288,16 +288,16 @@ mod tests {
     #[test]
     fn kinds_round_trip() {
         for s in JourneyStage::ALL {
-            let k = EventKind::stage(s);
+            let k = JourneyEventKind::stage(s);
             assert_eq!(k.as_stage(), Some(s));
             assert_eq!(k.custom_number(), None);
             assert_eq!(s.code().parse::<JourneyStage>().unwrap(), s);
         }
-        let c = EventKind::custom(5).unwrap();
+        let c = JourneyEventKind::custom(5).unwrap();
         assert_eq!(c.as_stage(), None);
         assert_eq!(c.custom_number(), Some(5));
-        assert_eq!(EventKind::from_code(c.code()), c);
-        assert!(EventKind::custom(EventKind::MAX_CUSTOM + 1).is_err());
+        assert_eq!(JourneyEventKind::from_code(c.code()), c);
+        assert!(JourneyEventKind::custom(JourneyEventKind::MAX_CUSTOM + 1).is_err());
         assert!("page_view".parse::<JourneyStage>().is_err());
     }
 }

@@ -77,7 +77,7 @@ impl Rate {
 
 /// A metric overall and broken down by doctor, clinic and channel.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct Breakdown<T> {
+pub struct RateBreakdown<T> {
     /// Over everything.
     pub overall: T,
     /// Per doctor (records with a doctor).
@@ -88,7 +88,7 @@ pub struct Breakdown<T> {
     pub by_channel: BTreeMap<String, T>,
 }
 
-impl<T: Default> Breakdown<T> {
+impl<T: Default> RateBreakdown<T> {
     fn add(
         &mut self,
         doctor: Option<DoctorId>,
@@ -133,7 +133,7 @@ pub fn revisit_rate(
     now: DateTime<Utc>,
     cal: ClinicCalendar,
     channels: &BTreeMap<PatientId, Channel>,
-) -> Result<Breakdown<Rate>, RatesError> {
+) -> Result<RateBreakdown<Rate>, RatesError> {
     if within_days == 0 {
         return Err(RatesError::ZeroWindow {
             field: "within_days",
@@ -145,7 +145,7 @@ pub fn revisit_rate(
     }
     let today = cal.local_date(now);
     let n = i64::from(within_days);
-    let mut out = Breakdown::default();
+    let mut out = RateBreakdown::default();
     for (patient, mut vs) in by_patient {
         vs.sort_by_key(|v| (v.at, v.id));
         let Some(first) = vs.first() else { continue };
@@ -210,8 +210,8 @@ pub fn no_show_rate(
     appointments: &[Appointment],
     now: DateTime<Utc>,
     channels: &BTreeMap<PatientId, Channel>,
-) -> Breakdown<Rate> {
-    let mut out = Breakdown::default();
+) -> RateBreakdown<Rate> {
+    let mut out = RateBreakdown::default();
     for a in appointments.iter().filter(|a| a.slot <= now) {
         let missed = match a.status {
             AppointmentStatus::Cancelled => continue,
@@ -260,7 +260,7 @@ pub fn repurchase_rate(
     now: DateTime<Utc>,
     cal: ClinicCalendar,
     channels: &BTreeMap<PatientId, Channel>,
-) -> Breakdown<Rate> {
+) -> RateBreakdown<Rate> {
     let mut by_patient: BTreeMap<PatientId, Vec<&Purchase>> = BTreeMap::new();
     for p in purchases
         .iter()
@@ -274,7 +274,7 @@ pub fn repurchase_rate(
         cal.local_date(p.at)
             .checked_add_days(chrono::Days::new(u64::from(supply) + u64::from(grace_days)))
     };
-    let mut out = Breakdown::default();
+    let mut out = RateBreakdown::default();
     for (patient, mut ps) in by_patient {
         ps.sort_by_key(|p| (p.at, p.id));
         let matured = |i: &usize| {
@@ -370,9 +370,9 @@ pub struct ServiceTimes {
 pub fn service_times(
     records: &[ServiceRecord],
     channels: &BTreeMap<PatientId, Channel>,
-) -> Result<Breakdown<ServiceTimes>, RatesError> {
+) -> Result<RateBreakdown<ServiceTimes>, RatesError> {
     type Samples = (Vec<i64>, Vec<i64>);
-    let mut raw: Breakdown<Samples> = Breakdown::default();
+    let mut raw: RateBreakdown<Samples> = RateBreakdown::default();
     for r in records {
         let wait = match r.called_at {
             Some(c) => Some(duration("wait", r.visit, r.arrived_at, c)?),
@@ -392,7 +392,7 @@ pub fn service_times(
         wait: DurationStats::from_seconds(w),
         consultation: DurationStats::from_seconds(c),
     };
-    Ok(Breakdown {
+    Ok(RateBreakdown {
         overall: summarise(raw.overall),
         by_doctor: raw
             .by_doctor

@@ -16,7 +16,7 @@ use crate::money::{Points, Yuan};
 /// What [`decide`] answers for an accepted command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum LedgerDecision {
     /// New postings: append them to the store, then [`super::apply`] each. May be empty
     /// (an expiry run with nothing due); an empty outcome records no key.
     Posted(Vec<Posting>),
@@ -25,12 +25,12 @@ pub enum Outcome {
     Exists(Receipt),
 }
 
-impl Outcome {
-    /// The new postings (none for [`Outcome::Exists`]).
+impl LedgerDecision {
+    /// The new postings (none for [`LedgerDecision::Exists`]).
     pub fn postings(&self) -> &[Posting] {
         match self {
-            Outcome::Posted(p) => p,
-            Outcome::Exists(_) => &[],
+            LedgerDecision::Posted(p) => p,
+            LedgerDecision::Exists(_) => &[],
         }
     }
 }
@@ -217,7 +217,7 @@ fn upgrade(
 /// Decides a command at `now`: checks it against the account and the policy and returns
 /// the postings it makes, or the original outcome of a replayed key.
 ///
-/// Rules, in order: a known key is a comparison (identical content → [`Outcome::Exists`],
+/// Rules, in order: a known key is a comparison (identical content → [`LedgerDecision::Exists`],
 /// else [`PointsError::KeyReused`] naming the first differing field); then chronology; then
 /// the command's own checks. See [`CommandKind`] for what each command posts.
 ///
@@ -233,7 +233,7 @@ pub fn decide(
     now: DateTime<Utc>,
     policy: &Policy,
     calendar: ClinicCalendar,
-) -> Result<Outcome, PointsError> {
+) -> Result<LedgerDecision, PointsError> {
     let mut postings = Vec::with_capacity(1);
     match decide_into(
         a,
@@ -244,8 +244,8 @@ pub fn decide(
         &mut postings,
         &mut Vec::new(),
     )? {
-        Some(r) => Ok(Outcome::Exists(r)),
-        None => Ok(Outcome::Posted(postings)),
+        Some(r) => Ok(LedgerDecision::Exists(r)),
+        None => Ok(LedgerDecision::Posted(postings)),
     }
 }
 

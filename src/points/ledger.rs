@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use super::account::{Account, IdMap, apply_at};
 use super::command::{CommandKind, LedgerCommand};
-use super::decide::{Clock, Outcome, Receipt, decide_into, recycle};
+use super::decide::{Clock, LedgerDecision, Receipt, decide_into, recycle};
 use super::error::PointsError;
 use super::policy::Policy;
 use super::posting::Posting;
@@ -28,7 +28,7 @@ const GROUP: usize = 16;
 /// member's account (created empty on first use). [`Ledger::execute_batch`] does the same
 /// for many commands, in input order, so each account sees its commands in the order given
 /// and results come back in that order; it only overlaps the memory traffic of
-/// neighbouring commands. The postings in each [`Outcome::Posted`] are what the host
+/// neighbouring commands. The postings in each [`LedgerDecision::Posted`] are what the host
 /// appends to its store.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -46,7 +46,7 @@ pub struct Ledger {
     expiry: Option<(i64, Option<DateTime<Utc>>)>,
 }
 
-/// What [`Ledger::execute_batch`] hands its sink for an accepted command: an [`Outcome`]
+/// What [`Ledger::execute_batch`] hands its sink for an accepted command: a [`LedgerDecision`]
 /// whose postings are lent rather than given, so the batch allocates nothing for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -66,11 +66,11 @@ impl Executed<'_> {
         }
     }
 
-    /// The owned [`Outcome`] that [`Ledger::execute`] would have returned.
-    pub fn to_outcome(&self) -> Outcome {
+    /// The owned [`LedgerDecision`] that [`Ledger::execute`] would have returned.
+    pub fn to_outcome(&self) -> LedgerDecision {
         match self {
-            Executed::Posted(p) => Outcome::Posted(p.to_vec()),
-            Executed::Exists(r) => Outcome::Exists(*r),
+            Executed::Posted(p) => LedgerDecision::Posted(p.to_vec()),
+            Executed::Exists(r) => LedgerDecision::Exists(*r),
         }
     }
 }
@@ -157,7 +157,7 @@ impl Ledger {
         account: PatientId,
         command: &LedgerCommand,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, PointsError> {
+    ) -> Result<LedgerDecision, PointsError> {
         let i = self.slot(account);
         self.run(i, account, command, now)
     }
@@ -168,7 +168,7 @@ impl Ledger {
         id: PatientId,
         command: &LedgerCommand,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, PointsError> {
+    ) -> Result<LedgerDecision, PointsError> {
         let clock = self.clock(now);
         match self.accounts.get_mut(i) {
             Some(acc) => {
@@ -329,10 +329,10 @@ fn touch(a: &Account, cmd: &LedgerCommand, first: bool) -> u64 {
     sum
 }
 
-fn executed(o: &Outcome) -> Executed<'_> {
+fn executed(o: &LedgerDecision) -> Executed<'_> {
     match o {
-        Outcome::Posted(p) => Executed::Posted(p),
-        Outcome::Exists(r) => Executed::Exists(*r),
+        LedgerDecision::Posted(p) => Executed::Posted(p),
+        LedgerDecision::Exists(r) => Executed::Exists(*r),
     }
 }
 
@@ -342,7 +342,7 @@ fn step(
     clock: Clock,
     policy: &Policy,
     calendar: ClinicCalendar,
-) -> Result<Outcome, PointsError> {
+) -> Result<LedgerDecision, PointsError> {
     let mut postings = Vec::with_capacity(1);
     let out = match decide_into(
         acc,
@@ -353,8 +353,8 @@ fn step(
         &mut postings,
         &mut Vec::new(),
     )? {
-        Some(receipt) => Outcome::Exists(receipt),
-        None => Outcome::Posted(postings),
+        Some(receipt) => LedgerDecision::Exists(receipt),
+        None => LedgerDecision::Posted(postings),
     };
     for p in out.postings() {
         apply_at(acc, p, clock.secs());
@@ -463,8 +463,8 @@ mod tests {
                 }
                 assert_eq!(r, by_hand);
                 match r {
-                    Ok(Outcome::Posted(p)) if !p.is_empty() => posted += 1,
-                    Ok(Outcome::Exists(_)) => exists += 1,
+                    Ok(LedgerDecision::Posted(p)) if !p.is_empty() => posted += 1,
+                    Ok(LedgerDecision::Exists(_)) => exists += 1,
                     Err(PointsError::KeyReused { .. } | PointsError::Insufficient { .. }) => {
                         refused += 1
                     }
@@ -509,6 +509,9 @@ mod tests {
         l.insert(Account::new(id));
         assert_eq!(l.account(id).map(|a| a.balance()), Some(Points::ZERO));
         assert_eq!(l.len(), 1);
-        assert!(matches!(l.execute(id, &earn, now), Ok(Outcome::Posted(_))));
+        assert!(matches!(
+            l.execute(id, &earn, now),
+            Ok(LedgerDecision::Posted(_))
+        ));
     }
 }

@@ -5,8 +5,8 @@
 //! through one pure function and one fold, in the style of TigerBeetle:
 //!
 //! - [`decide`]`(&account, &command, now, &policy, calendar)` checks a [`LedgerCommand`] and
-//!   returns the postings it makes ([`Outcome::Posted`]), the original outcome of a retried key
-//!   ([`Outcome::Exists`]), or a typed [`PointsError`]. It reads no clock.
+//!   returns the postings it makes ([`LedgerDecision::Posted`]), the original outcome of a retried key
+//!   ([`LedgerDecision::Exists`]), or a typed [`PointsError`]. It reads no clock.
 //! - [`apply`]`(&mut account, &posting)` folds a posting in. It cannot fail.
 //! - [`crate::store::LedgerStore`] appends postings with an expected version, so two tills
 //!   redeeming from one account at once can never both spend the same points.
@@ -17,7 +17,7 @@
 //! use clinic_ops::id::{PatientId, PurchaseId};
 //! use clinic_ops::money::{Points, Yuan};
 //! use clinic_ops::points::{
-//!     self, Account, CommandKey, CommandKind, ExpiryRule, LedgerCommand, Multiplier, Outcome,
+//!     self, Account, CommandKey, CommandKind, ExpiryRule, LedgerCommand, Multiplier, LedgerDecision,
 //!     Policy,
 //! };
 //!
@@ -34,7 +34,7 @@
 //!     multiplier: Multiplier::percent(200)?,
 //!     lock_until: None,
 //! });
-//! let Outcome::Posted(postings) = points::decide(&acc, &earn, now, &policy, cal)? else {
+//! let LedgerDecision::Posted(postings) = points::decide(&acc, &earn, now, &policy, cal)? else {
 //!     unreachable!()
 //! };
 //! for p in &postings {
@@ -46,7 +46,7 @@
 //! assert_eq!(lot.expires(), Some(Utc.with_ymd_and_hms(2026, 1, 31, 16, 0, 0).unwrap()));
 //!
 //! // The till retries after a timeout: same key, same content, nothing changes.
-//! assert!(matches!(points::decide(&acc, &earn, now, &policy, cal)?, Outcome::Exists(_)));
+//! assert!(matches!(points::decide(&acc, &earn, now, &policy, cal)?, LedgerDecision::Exists(_)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -70,7 +70,7 @@
 //!   very lots they came from, most recently drawn first, never more than were drawn.
 //!   A purchase earns once and is paid with points once, whatever the key.
 //! - **Idempotency.** Every command has a caller [`CommandKey`]. The account keeps each
-//!   key's [`Fingerprint`]: the same key with the same content is [`Outcome::Exists`], with
+//!   key's [`Fingerprint`]: the same key with the same content is [`LedgerDecision::Exists`], with
 //!   other content [`PointsError::KeyReused`] naming the first differing field. A refused
 //!   command leaves no trace, so its key may be retried; an accepted command that made no
 //!   postings (an expiry run with nothing due) records no key either.
@@ -101,7 +101,7 @@ mod types;
 
 pub use account::{Account, PurchasePoints, apply};
 pub use command::{AdjustReason, CommandKind, Fingerprint, LedgerCommand};
-pub use decide::{Outcome, Receipt, decide};
+pub use decide::{LedgerDecision, Receipt, decide};
 pub use error::{PointsError, PolicyError};
 pub use ledger::{Executed, Ledger};
 pub use policy::{Chronology, EarnPolicy, ExpiryRule, Policy, ShortfallPolicy, Tier, TierPolicy};

@@ -49,14 +49,14 @@ impl Ledger {
     ) -> Result<Vec<Posting>, PointsError> {
         let cmd = LedgerCommand::new(CommandKey::new(key), kind);
         match decide(&self.acc, &cmd, at, &self.policy, CAL)? {
-            Outcome::Posted(p) => {
+            LedgerDecision::Posted(p) => {
                 for x in &p {
                     apply(&mut self.acc, x);
                 }
                 self.log.extend(p.iter().cloned());
                 Ok(p)
             }
-            Outcome::Exists(_) => Ok(Vec::new()),
+            LedgerDecision::Exists(_) => Ok(Vec::new()),
         }
     }
 
@@ -373,7 +373,7 @@ fn idempotent_retries_compare_and_name_the_field() {
     let cmd = LedgerCommand::new(CommandKey::new(7), earn(1, "100"));
     assert_eq!(
         decide(&l.acc, &cmd, t + Duration::days(1), &l.policy, CAL).unwrap(),
-        Outcome::Exists(Receipt {
+        LedgerDecision::Exists(Receipt {
             key: CommandKey::new(7),
             first_seq: 1,
             postings: 1
@@ -398,7 +398,7 @@ fn idempotent_retries_compare_and_name_the_field() {
     let replayed = Account::replay(l.acc.id(), &l.log);
     assert!(matches!(
         decide(&replayed, &cmd, t, &l.policy, CAL),
-        Ok(Outcome::Exists(_))
+        Ok(LedgerDecision::Exists(_))
     ));
     // A different key for the same purchase is refused: an award is never duplicated.
     assert!(matches!(

@@ -24,7 +24,7 @@
 //! use clinic_ops::journey::Visit;
 //! use clinic_ops::money::{Points, Yuan};
 //! use clinic_ops::referral::{
-//!     BindError, BindingPolicy, Basis, Beneficiary, Caps, ComplianceProfile, Member,
+//!     BindError, BindingPolicy, Basis, Beneficiary, RewardCaps, ComplianceProfile, Member,
 //!     ReferralForest, Reward, RewardSchedule, RewardStatus, RuleId, RuleSpec, ScheduleSpec,
 //!     decide_rewards,
 //! };
@@ -48,7 +48,7 @@
 //!     depth: 1,
 //!     min_paid: Yuan::from_whole(100)?,
 //!     pending_days: 7,
-//!     caps: Caps { per_month: Some(5), lifetime: None },
+//!     caps: RewardCaps { per_month: Some(5), lifetime: None },
 //!     rules: vec![RuleSpec {
 //!         id: RuleId::parse("friend-200")?,
 //!         beneficiary: Beneficiary::Referrer { level: 1 },
@@ -88,8 +88,8 @@ pub use binding::{
 pub use forest::{Ancestors, BindOutcome, ReferralForest, apply, bind_all, decide};
 pub use rewards::{CapKind, RewardDecision, RewardStatus, decide_rewards, first_qualifying_visit};
 pub use schedule::{
-    Basis, Beneficiary, Caps, ComplianceProfile, MAX_REWARD_DEPTH, Reward, RewardSchedule, RuleId,
-    RuleSpec, ScheduleError, ScheduleSpec,
+    Basis, Beneficiary, ComplianceProfile, MAX_REWARD_DEPTH, Reward, RewardCaps, RewardSchedule,
+    RuleId, RuleSpec, ScheduleError, ScheduleSpec,
 };
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::forest::ReferralForest;
-use super::schedule::{Beneficiary, Caps, Reward, RewardSchedule, RuleId};
+use super::schedule::{Beneficiary, Reward, RewardCaps, RewardSchedule, RuleId};
 use crate::calendar::{ClinicCalendar, Period, SECONDS_PER_DAY};
 use crate::id::{PatientId, VisitId};
 use crate::journey::Visit;
@@ -514,13 +514,13 @@ impl MonthCache {
 /// Per-beneficiary cap counters, one slot per member. Referrals arrive in time order, so a
 /// month counter only ever needs the beneficiary's latest month: a new month resets it.
 struct CapCounters {
-    caps: Caps,
+    caps: RewardCaps,
     /// (lifetime count, count in `month`, `month`).
     slots: Vec<(u32, u32, NaiveDate)>,
 }
 
 impl CapCounters {
-    fn new(caps: Caps, n: usize) -> Self {
+    fn new(caps: RewardCaps, n: usize) -> Self {
         let on = caps.lifetime.is_some() || caps.per_month.is_some();
         CapCounters {
             caps,

@@ -152,7 +152,7 @@ pub struct RuleSpec {
 
 /// How many referrals a referrer may be rewarded for. `None` means no cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub struct Caps {
+pub struct RewardCaps {
     /// Per clinic calendar month of the qualifying visit.
     pub per_month: Option<u32>,
     /// Over the referrer's lifetime.
@@ -175,7 +175,7 @@ pub struct ScheduleSpec {
     pub pending_days: u32,
     /// Caps on referrer-side rewards.
     #[serde(default)]
-    pub caps: Caps,
+    pub caps: RewardCaps,
     /// The rules, applied in this order.
     pub rules: Vec<RuleSpec>,
 }
@@ -271,7 +271,7 @@ pub enum ScheduleError {
 /// ```
 /// use clinic_ops::money::{Points, Yuan};
 /// use clinic_ops::referral::{
-///     Basis, Beneficiary, Caps, ComplianceProfile, Reward, RewardSchedule, RuleId, RuleSpec,
+///     Basis, Beneficiary, RewardCaps, ComplianceProfile, Reward, RewardSchedule, RuleId, RuleSpec,
 ///     ScheduleError, ScheduleSpec,
 /// };
 ///
@@ -280,7 +280,7 @@ pub enum ScheduleError {
 ///     depth: 1,
 ///     min_paid: Yuan::from_whole(100)?,
 ///     pending_days: 7,
-///     caps: Caps { per_month: Some(5), lifetime: Some(50) },
+///     caps: RewardCaps { per_month: Some(5), lifetime: Some(50) },
 ///     rules: vec![RuleSpec {
 ///         id: RuleId::parse("friend-200")?,
 ///         beneficiary: Beneficiary::Referrer { level: 1 },
@@ -386,7 +386,7 @@ impl RewardSchedule {
     }
 
     /// The caps on referrer-side rewards.
-    pub fn caps(&self) -> Caps {
+    pub fn caps(&self) -> RewardCaps {
         self.0.caps
     }
 
@@ -428,7 +428,7 @@ mod tests {
             depth: 1,
             min_paid: Yuan::from_whole(100).unwrap(),
             pending_days: 7,
-            caps: Caps::default(),
+            caps: RewardCaps::default(),
             rules,
         }
     }

@@ -42,7 +42,7 @@ fn visit(id: u64, patient: u64, day: i64, paid: u32, refunded: Option<i64>) -> V
     }
 }
 
-fn schedule(rules: Vec<(Beneficiary, i64)>, depth: u8, caps: Caps) -> RewardSchedule {
+fn schedule(rules: Vec<(Beneficiary, i64)>, depth: u8, caps: RewardCaps) -> RewardSchedule {
     RewardSchedule::new(ScheduleSpec {
         profile: ComplianceProfile::MedicalInstitution,
         depth,
@@ -256,7 +256,7 @@ fn rewards_pending_approved_reversed_and_first_visit_only() {
     let s = schedule(
         vec![(L1, 200), (Beneficiary::Referee, 50)],
         1,
-        Caps::default(),
+        RewardCaps::default(),
     );
     let out = decide_rewards(&f, &visits, &s, t(30), ClinicCalendar::default());
     let got: Vec<_> = out
@@ -308,7 +308,7 @@ fn caps_hold_back_rewards_per_month_and_for_life() {
     .into_iter()
     .map(|(k, day)| visit(k, k, day, 200, (k == 7).then_some(day + 1)))
     .collect();
-    let caps = Caps {
+    let caps = RewardCaps {
         per_month: Some(2),
         lifetime: Some(5),
     };
@@ -346,7 +346,7 @@ fn depth_two_rewards_reach_the_grandparent_only() {
         f.bind(p(e), p(r), t(e as i64), &policy()).unwrap();
     }
     let visits = vec![visit(1, 2, 10, 500, None), visit(2, 4, 10, 500, None)];
-    let s = schedule(vec![(L1, 100), (L2, 20)], 2, Caps::default());
+    let s = schedule(vec![(L1, 100), (L2, 20)], 2, RewardCaps::default());
     let out = decide_rewards(&f, &visits, &s, t(30), ClinicCalendar::default());
     let got: Vec<_> = out
         .iter()
@@ -512,7 +512,7 @@ fn rewards_at_scale_come_in_visit_order_with_every_tie_rule() {
             (Beneficiary::Referee, 10),
         ],
         1,
-        Caps {
+        RewardCaps {
             per_month: Some(3),
             lifetime: Some(400),
         },

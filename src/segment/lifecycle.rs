@@ -79,7 +79,7 @@ impl fmt::Display for Lifecycle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Threshold {
+pub enum LifecycleThreshold {
     /// A fixed number of days since the last visit.
     Days(u32),
     /// `percent` % of the patient's median gap between distinct visit days (150 = 1.5×).
@@ -95,14 +95,14 @@ pub enum Threshold {
     },
 }
 
-impl Threshold {
+impl LifecycleThreshold {
     fn resolve(self, median_gap: Option<u32>) -> u32 {
         match (self, median_gap) {
-            (Threshold::Days(d), _) => d,
-            (Threshold::MedianGap { percent, .. }, Some(m)) => {
+            (LifecycleThreshold::Days(d), _) => d,
+            (LifecycleThreshold::MedianGap { percent, .. }, Some(m)) => {
                 u32::try_from(u64::from(m) * u64::from(percent) / 100).unwrap_or(u32::MAX)
             }
-            (Threshold::MedianGap { fallback_days, .. }, None) => fallback_days,
+            (LifecycleThreshold::MedianGap { fallback_days, .. }, None) => fallback_days,
         }
     }
 }
@@ -123,19 +123,19 @@ impl Threshold {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LifecycleRules {
     /// Up to here since the last visit the patient is active (or new, or won back).
-    pub active: Threshold,
+    pub active: LifecycleThreshold,
     /// Up to here the patient is at risk.
-    pub at_risk: Threshold,
+    pub at_risk: LifecycleThreshold,
     /// Up to here the patient is dormant; beyond, lost.
-    pub dormant: Threshold,
+    pub dormant: LifecycleThreshold,
 }
 
 impl Default for LifecycleRules {
     fn default() -> Self {
         LifecycleRules {
-            active: Threshold::Days(90),
-            at_risk: Threshold::Days(180),
-            dormant: Threshold::Days(365),
+            active: LifecycleThreshold::Days(90),
+            at_risk: LifecycleThreshold::Days(180),
+            dormant: LifecycleThreshold::Days(365),
         }
     }
 }
@@ -146,15 +146,15 @@ impl LifecycleRules {
     /// visit days.
     pub fn relative() -> Self {
         LifecycleRules {
-            active: Threshold::MedianGap {
+            active: LifecycleThreshold::MedianGap {
                 percent: 150,
                 fallback_days: 90,
             },
-            at_risk: Threshold::MedianGap {
+            at_risk: LifecycleThreshold::MedianGap {
                 percent: 300,
                 fallback_days: 180,
             },
-            dormant: Threshold::MedianGap {
+            dormant: LifecycleThreshold::MedianGap {
                 percent: 600,
                 fallback_days: 365,
             },

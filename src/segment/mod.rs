@@ -39,7 +39,8 @@
 //!   `contradiction`; validated on load with paths like `any[2].not.visits_in.days`.
 //! - **Auto-tag rules** ([`TagRule`], [`TagRuleSet`]): a pure, idempotent step to
 //!   [`TagEvent`]s, with PIPL's separate consent for health data.
-//! - **RFM** ([`rfm`]): lifetimes-exact summaries, quintile scores, the 8 Chinese classes.
+//! - **RFM** ([`summarize_rfm`] to [`RfmSummary`], [`score_rfm`] to [`RfmScore`] and
+//!   [`RfmClass`]): lifetimes-exact summaries, quintile scores, the 8 Chinese classes.
 //! - **Lifecycle** ([`Lifecycle`], [`LifecycleRules`]) and **relationship strength**
 //!   ([`Relationship`], [`RelationshipRules`]).
 
@@ -50,10 +51,9 @@ mod expr;
 mod facts;
 mod lifecycle;
 mod load;
+mod rfm;
 mod rules;
 mod tag;
-
-pub mod rfm;
 
 pub(crate) use compiled::{CompiledExprs, ExprRef, TagMemo};
 pub use error::SegmentError;
@@ -63,10 +63,12 @@ pub use expr::{
     PointsRange,
 };
 pub use facts::{ConsentSet, FactsBuilder, FactsInput, PatientFacts};
-pub use lifecycle::{Lifecycle, LifecycleRules, Relationship, RelationshipRules, Threshold};
-pub use rfm::{RfmClass, RfmScore, RfmSummary};
+pub use lifecycle::{
+    Lifecycle, LifecycleRules, LifecycleThreshold, Relationship, RelationshipRules,
+};
+pub use rfm::{RFM_HIGH_SCORE, RfmClass, RfmScore, RfmSummary, score_rfm, summarize_rfm};
 pub use rules::{
-    MAX_RULES, SkipReason, Skipped, TagEvent, TagOutcome, TagRule, TagRuleSet, TagUse, apply,
+    MAX_RULES, SkipReason, SkippedTagRule, TagEvent, TagOutcome, TagRule, TagRuleSet, TagUse, apply,
 };
 pub use tag::{
     DEFAULT_TAG_LIMIT, MAX_TAG_CHARS, TagCatalog, TagEntry, TagError, TagName, TagSet, TagStatus,

@@ -1,4 +1,5 @@
 //! RFM: lifetimes-compatible summaries, quintile scores and the Chinese 8-class map.
+//! Private: its items are re-exported by `segment`, their one path.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -110,7 +111,7 @@ fn summary_of_sorted(
 ///
 /// [`SegmentError::Overflow`] naming the customer (by `Debug`); [`SegmentError::Calendar`]
 /// when `as_of` lies outside the accepted range ([`crate::calendar::check_date`]).
-pub fn summarize<K, I>(
+pub fn summarize_rfm<K, I>(
     transactions: I,
     as_of: NaiveDate,
 ) -> Result<BTreeMap<K, RfmSummary>, SegmentError>
@@ -194,7 +195,7 @@ pub enum RfmClass {
 }
 
 /// The score at or above which R, F or M counts as high.
-pub const HIGH_SCORE: u8 = 3;
+pub const RFM_HIGH_SCORE: u8 = 3;
 
 impl RfmClass {
     /// Every class, in table order.
@@ -211,7 +212,11 @@ impl RfmClass {
 
     /// The class of three 1–5 scores.
     pub fn from_scores(r: u8, f: u8, m: u8) -> RfmClass {
-        let (r, f, m) = (r >= HIGH_SCORE, f >= HIGH_SCORE, m >= HIGH_SCORE);
+        let (r, f, m) = (
+            r >= RFM_HIGH_SCORE,
+            f >= RFM_HIGH_SCORE,
+            m >= RFM_HIGH_SCORE,
+        );
         match (m, r, f) {
             (true, true, true) => RfmClass::ImportantValue,
             (true, true, false) => RfmClass::ImportantDevelop,
@@ -270,7 +275,7 @@ pub struct RfmScore {
 /// result does not depend on input order or customer ids, and the best value scores 5 once
 /// `n ≥ 5`. Scores rank `monetary_value` as shown, so one-time customers (¥0 by the lifetimes
 /// definition) score low on M.
-pub fn score(summaries: &[RfmSummary]) -> Vec<RfmScore> {
+pub fn score_rfm(summaries: &[RfmSummary]) -> Vec<RfmScore> {
     let r = quintiles(summaries, |s| Reverse(s.days_since_last()));
     let f = quintiles(summaries, |s| s.frequency);
     let m = quintiles(summaries, |s| s.monetary_value);
@@ -330,7 +335,7 @@ mod tests {
             ("b", d(2026, 1, 5), y("7")),
             ("c", d(2026, 3, 1), y("7")), // only after as-of
         ];
-        let s = summarize(tx, d(2026, 1, 20)).unwrap();
+        let s = summarize_rfm(tx, d(2026, 1, 20)).unwrap();
         assert_eq!(s.len(), 2);
         let a = s["a"];
         assert_eq!((a.frequency, a.recency, a.t), (2, 9, 19));
@@ -349,13 +354,13 @@ mod tests {
             monetary_value: y(m),
         };
         let s: Vec<RfmSummary> = (0..10).map(|i| mk(i / 2, "1")).collect();
-        let sc = score(&s);
+        let sc = score_rfm(&s);
         let f: Vec<u8> = sc.iter().map(|x| x.f).collect();
         assert_eq!(f, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
         assert!(sc.iter().all(|x| x.m == 1 && x.r == 1));
         assert_eq!(sc[9].class, RfmClass::GeneralKeep);
         assert_eq!(RfmClass::from_scores(5, 5, 5).name_zh(), "重要价值客户");
         assert_eq!(RfmClass::from_scores(1, 1, 3), RfmClass::ImportantRetain);
-        assert!(score(&[]).is_empty());
+        assert!(score_rfm(&[]).is_empty());
     }
 }

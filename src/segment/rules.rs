@@ -87,7 +87,7 @@ pub enum SkipReason {
 
 /// A tag whose rules were not applied, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
+pub struct SkippedTagRule {
     /// The tag.
     pub tag: TagName,
     /// Why.
@@ -100,7 +100,7 @@ pub struct TagOutcome {
     /// The changes, in the order tags were decided.
     pub events: Vec<TagEvent>,
     /// Tags whose rules were skipped.
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<SkippedTagRule>,
 }
 
 /// A validated set of auto-tag rules, ordered so that one step reaches a fixed point.
@@ -231,14 +231,20 @@ impl TagRuleSet {
         Ok(())
     }
 
-    /// Decides the tag changes for one patient: a pure step.
+    /// Evaluates the rules for one patient and returns the tag changes they imply (applied
+    /// with [`apply`]): a pure step, run again whenever the facts change.
     ///
     /// For each owned tag in dependency order: skipped when the tag is not live in the
     /// catalog; for [`TagUse::Marketing`], a sensitive tag (sensitive group, or a rule reading
     /// a condition or a sensitive tag) without `HealthDataSegmentation` consent is skipped and
     /// removed if carried; otherwise the tag is added when any of its rules holds and removed
     /// when none does.
-    pub fn decide(&self, facts: &PatientFacts, catalog: &TagCatalog, usage: TagUse) -> TagOutcome {
+    pub fn evaluate(
+        &self,
+        facts: &PatientFacts,
+        catalog: &TagCatalog,
+        usage: TagUse,
+    ) -> TagOutcome {
         let mut out = TagOutcome::default();
         // Cloned only once a change happens, so later rules see earlier decisions.
         let mut working: Option<PatientFacts> = None;
@@ -250,7 +256,7 @@ impl TagRuleSet {
                 TagStatus::Live => None,
             };
             if let Some(reason) = reason {
-                out.skipped.push(Skipped {
+                out.skipped.push(SkippedTagRule {
                     tag: tag.clone(),
                     reason,
                 });
@@ -264,7 +270,7 @@ impl TagRuleSet {
                 && usage == TagUse::Marketing
                 && !current.may(ConsentPurpose::HealthDataSegmentation)
             {
-                out.skipped.push(Skipped {
+                out.skipped.push(SkippedTagRule {
                     tag: tag.clone(),
                     reason: SkipReason::NoHealthDataConsent,
                 });
@@ -327,22 +333,24 @@ mod tests {
             .condition(crate::patient::ConditionCode::parse("I10").unwrap())
             .visit(1);
         let mut f = base.clone().build();
-        let out = set.decide(&f, &cat, TagUse::Marketing);
+        let out = set.evaluate(&f, &cat, TagUse::Marketing);
         assert!(out.events.is_empty());
         assert_eq!(out.skipped.len(), 2, "{out:?}");
-        let out = set.decide(&f, &cat, TagUse::Care);
+        let out = set.evaluate(&f, &cat, TagUse::Care);
         assert_eq!(out.events.len(), 2);
         for e in &out.events {
             apply(f.tags_mut(), e);
         }
-        assert!(set.decide(&f, &cat, TagUse::Care).events.is_empty());
+        assert!(set.evaluate(&f, &cat, TagUse::Care).events.is_empty());
         // With consent, marketing use tags too; without, carried sensitive tags are removed.
         let consented = base.consent(ConsentPurpose::HealthDataSegmentation).build();
         assert_eq!(
-            set.decide(&consented, &cat, TagUse::Marketing).events.len(),
+            set.evaluate(&consented, &cat, TagUse::Marketing)
+                .events
+                .len(),
             2
         );
-        let out = set.decide(&f, &cat, TagUse::Marketing);
+        let out = set.evaluate(&f, &cat, TagUse::Marketing);
         assert_eq!(out.events.len(), 2);
         assert!(matches!(out.events[0], TagEvent::Removed { .. }));
 

@@ -9,7 +9,7 @@ use crate::id::PatientId;
 /// Planning and recording outcomes are load–decide–commit loops like every other aggregate:
 /// [`crate::followup::Plan::events`] and [`crate::followup::record_outcome`] decide the
 /// events, and `commit` writes them if the history is still at the version loaded. Adapters
-/// apply committed events with [`FollowUpHistory::apply`] (through [`stage_task_commit`]).
+/// apply committed events with [`followup::apply`](crate::followup::apply) (through [`stage_task_commit`]).
 ///
 /// Task reasons name conditions, drugs and dates: health data. Erasing a patient commits
 /// [`FollowUpHistory::anonymise`]'s event here, which [`super::erase_patient`] does, and an
@@ -75,7 +75,7 @@ pub fn stage_task_commit(
         .map(|v| v.value)
         .unwrap_or_else(|| FollowUpHistory::new(patient));
     for e in events {
-        history.apply(e);
+        crate::followup::apply(&mut history, e);
     }
     Ok(Some(Versioned {
         value: history,

@@ -12,8 +12,8 @@ use chrono::{Days, NaiveDate};
 use super::{Factory, scenario_now};
 use crate::calendar::ClinicCalendar;
 use crate::followup::{
-    FollowUpEvent, Outcome, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, record_outcome,
-    task_id,
+    FollowUpEvent, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome,
+    record_outcome, task_id,
 };
 use crate::id::{ClinicId, PatientId, StaffId};
 use crate::patient::{
@@ -150,7 +150,7 @@ fn plan<S: PersonalDataPorts + ?Sized>(ports: &mut S, task: Task) {
                 record_outcome(
                     &h.value,
                     first.task.id,
-                    Outcome::Reached,
+                    TaskOutcome::Reached,
                     Some(StaffId::new(1)),
                     scenario_now(),
                 ),

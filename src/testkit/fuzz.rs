@@ -25,12 +25,12 @@ use serde::de::DeserializeOwned;
 use crate::calendar::{ClinicCalendar, Period};
 use crate::campaign::{self, AdLawWords, CampaignBook, EvalOptions, Evaluator, UsageSnapshot};
 use crate::followup::{
-    self, CarePlan, FollowUpEvent, FollowUpHistory, FollowUpPolicy, Outcome as TaskOutcome,
+    self, CarePlan, FollowUpEvent, FollowUpHistory, FollowUpPolicy, TaskOutcome,
 };
 use crate::id::{ClinicId, PatientId, PurchaseId, StaffId, VisitId};
 use crate::journey::{Category, Fill, Purchase, Visit};
 use crate::metrics::event::{JourneyEvent, JourneyStage};
-use crate::metrics::funnel::{FunnelMode, FunnelSpec, FunnelState, Window};
+use crate::metrics::funnel::{ConversionWindow, FunnelMode, FunnelSpec, FunnelState};
 use crate::money::{Points, SignedYuan, Yuan};
 use crate::patient::{
     self, Channel, ConditionCode, ConsentGiver, ConsentPurpose, ExternalId, Label, MobileNumber,
@@ -161,7 +161,7 @@ pub fn parse_inputs(data: &[u8]) {
     if let Ok(m) = s.parse::<FunnelMode>() {
         assert_eq!(m.code().parse::<FunnelMode>().ok(), Some(m));
     }
-    if let Ok(w) = Window::parse(s) {
+    if let Ok(w) = ConversionWindow::parse(s) {
         let _ = format!("{w:?}");
     }
     if let Ok(st) = s.parse::<JourneyStage>() {
@@ -497,7 +497,7 @@ fn tag_catalog(json: &[u8]) -> bool {
     if let Ok(rules) = fixtures::tag_rules() {
         let _ = rules.check_tags(&c);
         for facts in fixtures::facts() {
-            let _ = rules.decide(&facts, &c, TagUse::Marketing);
+            let _ = rules.evaluate(&facts, &c, TagUse::Marketing);
         }
     }
     for tag in fixtures::tags() {
@@ -517,7 +517,7 @@ fn tag_rule_set(json: &[u8]) -> bool {
     let _ = rules.check_tags(&catalog);
     for facts in fixtures::facts() {
         for usage in [TagUse::Care, TagUse::Marketing] {
-            debug(&rules.decide(&facts, &catalog, usage));
+            debug(&rules.evaluate(&facts, &catalog, usage));
         }
     }
     true
@@ -925,10 +925,10 @@ fn exercise_state(spec: &FunnelSpec, state: FunnelState) {
 mod fixtures {
     use super::*;
     use crate::campaign::{Event, EventKind};
-    use crate::metrics::event::EventKind as JourneyKind;
+    use crate::metrics::event::JourneyEventKind;
     use crate::patient::FollowUpCadence;
     use crate::points::{CommandKey, CommandKind, Multiplier};
-    use crate::referral::{Basis, Beneficiary, Caps, ComplianceProfile, Reward, RuleSpec};
+    use crate::referral::{Basis, Beneficiary, ComplianceProfile, Reward, RewardCaps, RuleSpec};
     use crate::segment::Lifecycle;
 
     pub(super) const PATIENT: PatientId = PatientId::new(7);
@@ -1038,14 +1038,14 @@ mod fixtures {
         .expect("the fixed now is in the accepted range");
         let mut events = plan.events(&h);
         for e in &events {
-            h.apply(e);
+            followup::apply(&mut h, e);
         }
         let first = h.tasks().map(|r| r.task.id).next();
         if let Some(id) = first {
             let by = Some(StaffId::new(1));
             if let Ok(more) = followup::record_outcome(&h, id, TaskOutcome::Reached, by, now()) {
                 for e in &more {
-                    h.apply(e);
+                    followup::apply(&mut h, e);
                 }
                 events.extend(more);
             }
@@ -1244,7 +1244,7 @@ mod fixtures {
             depth: 1,
             min_paid: Yuan::from_whole(100)?,
             pending_days: 7,
-            caps: Caps {
+            caps: RewardCaps {
                 per_month: Some(3),
                 lifetime: Some(20),
             },
@@ -1371,7 +1371,7 @@ mod fixtures {
         .collect();
         FunnelSpec::new(
             steps,
-            Window::days(30).expect("window"),
+            ConversionWindow::days(30).expect("window"),
             FunnelMode::Default,
         )
         .expect("funnel fixture")
@@ -1389,7 +1389,7 @@ mod fixtures {
                 let t = t0 + i64::try_from(p * 3_600 + 86_400 * i as u64).unwrap_or(0);
                 out.push(JourneyEvent::new(
                     PatientId::new(p),
-                    JourneyKind::stage(*s),
+                    JourneyEventKind::stage(*s),
                     t,
                 ));
             }

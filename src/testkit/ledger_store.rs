@@ -8,7 +8,8 @@ use crate::calendar::ClinicCalendar;
 use crate::id::{PatientId, PurchaseId};
 use crate::money::{Points, Yuan};
 use crate::points::{
-    self, Account, CommandKey, CommandKind, LedgerCommand, Multiplier, Outcome, Policy, Posting,
+    self, Account, CommandKey, CommandKind, LedgerCommand, LedgerDecision, Multiplier, Policy,
+    Posting,
 };
 use crate::store::{LedgerStore, StoreError, Version};
 
@@ -54,7 +55,7 @@ fn decide(account: &Account, cmd: &LedgerCommand) -> Result<Vec<Posting>, points
         ClinicCalendar::default(),
     )
     .map(|o| match o {
-        Outcome::Posted(p) => p,
+        LedgerDecision::Posted(p) => p,
         other => panic!("scenario command was a replay: {other:?}"),
     })
 }

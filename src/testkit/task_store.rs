@@ -5,8 +5,8 @@ use std::sync::Barrier;
 
 use super::{Factory, scenario_now};
 use crate::followup::{
-    FollowUpEvent, FollowUpHistory, Outcome, Priority, Reason, RuleKey, Task, TaskChannel,
-    TaskKind, record_outcome, task_id,
+    FollowUpEvent, FollowUpHistory, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind,
+    TaskOutcome, record_outcome, task_id,
 };
 use crate::id::{PatientId, StaffId};
 use crate::patient::ConsentPurpose;
@@ -53,7 +53,11 @@ fn planned(patient: PatientId, range: std::ops::Range<u64>) -> Vec<FollowUpEvent
         .collect()
 }
 
-fn outcome_events(history: &FollowUpHistory, task: &Task, outcome: Outcome) -> Vec<FollowUpEvent> {
+fn outcome_events(
+    history: &FollowUpHistory,
+    task: &Task,
+    outcome: TaskOutcome,
+) -> Vec<FollowUpEvent> {
     record_outcome(
         history,
         task.id,
@@ -142,15 +146,15 @@ pub fn outcome_round_trip<S: TaskStore>(store: &mut S) {
     let v = store.commit(p, None, &planned(p, 1..3)).expect("plan");
     let h = store.get(p).expect("get").expect("stored").value;
     let first = sample_task(p, 1);
-    let ev = outcome_events(&h, &first, Outcome::OptedOut);
+    let ev = outcome_events(&h, &first, TaskOutcome::OptedOut);
     let v2 = store.commit(p, Some(v), &ev).expect("record");
     let got = store.get(p).expect("get").expect("stored");
     assert_eq!(got.version, v2);
     let rec = got.value.get(first.id).expect("task kept");
-    assert_eq!(rec.outcome.map(|o| o.outcome), Some(Outcome::OptedOut));
+    assert_eq!(rec.outcome.map(|o| o.outcome), Some(TaskOutcome::OptedOut));
     assert_eq!(got.value.opted_out_at(), Some(scenario_now()));
     assert!(
-        outcome_events(&got.value, &first, Outcome::OptedOut).is_empty(),
+        outcome_events(&got.value, &first, TaskOutcome::OptedOut).is_empty(),
         "recording the same outcome again decides nothing"
     );
     let other = sample_task(p, 2);
@@ -204,7 +208,7 @@ pub fn racing_outcomes_lose_nothing<S: TaskStore + Send>(
                 let (loaded, barrier) = (&loaded, &barrier);
                 s.spawn(move || {
                     let task = sample_task(p, t as u64);
-                    let ev = outcome_events(&loaded.value, &task, Outcome::Reached);
+                    let ev = outcome_events(&loaded.value, &task, TaskOutcome::Reached);
                     barrier.wait();
                     h.commit(p, Some(loaded.version), &ev)
                 })
@@ -238,9 +242,9 @@ pub fn racing_outcomes_lose_nothing<S: TaskStore + Send>(
                     let n = (threads + t * per_thread + k) as u64;
                     let task = sample_task(p, n);
                     let outcome = if k % 2 == 0 {
-                        Outcome::Reached
+                        TaskOutcome::Reached
                     } else {
-                        Outcome::NotReached
+                        TaskOutcome::NotReached
                     };
                     let mut attempts = 0;
                     loop {

@@ -261,7 +261,7 @@ trait Commit {
 impl Commit for FollowUpHistory {
     fn commit(&mut self, events: Vec<FollowUpEvent>) {
         for e in &events {
-            self.apply(e);
+            crate::followup::apply(self, e);
         }
     }
 }
@@ -412,7 +412,7 @@ fn win_back_gaps_double_and_stop() {
             .clone();
         dues.push((t.occurrence, t.due_on));
         h.commit(out.events(&h));
-        h.commit(record_outcome(&h, t.id, Outcome::Reached, None, at).unwrap());
+        h.commit(record_outcome(&h, t.id, TaskOutcome::Reached, None, at).unwrap());
     }
     let lapse = last + Days::new(91);
     assert_eq!(

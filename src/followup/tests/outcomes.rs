@@ -36,7 +36,8 @@ fn not_reached_retries_with_backoff_then_gives_up() {
         seen.push(t.due_at.unwrap());
         h.commit(out.events(&h));
         at = t.due_at.unwrap().max(at) + Duration::minutes(5);
-        let ev = record_outcome(&h, t.id, Outcome::NotReached, Some(StaffId::new(7)), at).unwrap();
+        let ev =
+            record_outcome(&h, t.id, TaskOutcome::NotReached, Some(StaffId::new(7)), at).unwrap();
         h.commit(ev);
     }
     // 10:00, then +4 h (14:05), then +8 h lands at 22:10 → 08:00 next day.
@@ -70,15 +71,15 @@ fn reached_completes_and_replanning_creates_nothing() {
     assert_eq!(again, first);
     assert!(again.events(&h).is_empty());
     let id = first.overdue[0].task.id;
-    h.commit(record_outcome(&h, id, Outcome::Reached, None, now()).unwrap());
+    h.commit(record_outcome(&h, id, TaskOutcome::Reached, None, now()).unwrap());
     assert!(run(p.get(), &Facts::default(), &h, &c, &pol).is_empty());
     assert!(
-        record_outcome(&h, id, Outcome::Reached, None, now())
+        record_outcome(&h, id, TaskOutcome::Reached, None, now())
             .unwrap()
             .is_empty()
     );
     assert!(matches!(
-        record_outcome(&h, id, Outcome::Declined, None, now()),
+        record_outcome(&h, id, TaskOutcome::Declined, None, now()),
         Err(FollowUpError::OutcomeAlreadyRecorded { .. })
     ));
 }
@@ -104,7 +105,7 @@ fn opt_out_stops_marketing_but_not_consented_care() {
     h.commit(out.events(&h));
     let bday = out.due[0].id;
     let at = now() - Duration::minutes(1);
-    h.commit(record_outcome(&h, bday, Outcome::OptedOut, None, at).unwrap());
+    h.commit(record_outcome(&h, bday, TaskOutcome::OptedOut, None, at).unwrap());
     let out = run(p.get(), &Facts::default(), &h, &c, &pol);
     assert!(
         out.tasks()
@@ -134,13 +135,19 @@ fn history_round_trips_through_serde_with_its_opt_out() {
     );
     h.commit(out.events(&h));
     let id = out.overdue[0].task.id;
-    h.commit(record_outcome(&h, id, Outcome::OptedOut, None, now()).unwrap());
+    h.commit(record_outcome(&h, id, TaskOutcome::OptedOut, None, now()).unwrap());
     let json = serde_json::to_string(&h).unwrap();
     let back: FollowUpHistory = serde_json::from_str(&json).unwrap();
     assert_eq!(back, h);
     assert_eq!(back.opted_out_at(), Some(now()));
     assert!(matches!(
-        record_outcome(&h, crate::id::TaskId::new(1), Outcome::Reached, None, now()),
+        record_outcome(
+            &h,
+            crate::id::TaskId::new(1),
+            TaskOutcome::Reached,
+            None,
+            now()
+        ),
         Err(FollowUpError::UnknownTask { .. })
     ));
     let care_json = serde_json::to_string(&c).unwrap();
@@ -216,7 +223,7 @@ fn staff_metrics_count_completed_and_overdue() {
     let out = run(p.get(), &facts, &h, &c, &FollowUpPolicy::default());
     h.commit(out.events(&h));
     let check = out.due[0].id;
-    h.commit(record_outcome(&h, check, Outcome::Booked, None, now()).unwrap());
+    h.commit(record_outcome(&h, check, TaskOutcome::Booked, None, now()).unwrap());
     let m = staff_metrics(h.tasks(), now(), CAL);
     let s = m[&Some(StaffId::new(7))];
     assert_eq!((s.due, s.completed, s.overdue), (2, 1, 1));

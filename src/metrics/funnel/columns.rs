@@ -15,7 +15,7 @@ pub struct EventColumns<'a> {
     pub patient_count: u32,
     /// The patient of each row, `< patient_count`.
     pub patient: &'a [u32],
-    /// The [`EventKind`](crate::metrics::event::EventKind) code of each row.
+    /// The [`JourneyEventKind`](crate::metrics::event::JourneyEventKind) code of each row.
     pub kind: &'a [u32],
     /// Unix seconds of each row.
     pub at: &'a [i64],
@@ -78,7 +78,7 @@ impl<'a> Input<'a> {
             .max()
             .unwrap_or(0);
         let table = (0..=max_code)
-            .map(|c| spec.mask_of_kind(crate::metrics::event::EventKind::from_code(c)))
+            .map(|c| spec.mask_of_kind(crate::metrics::event::JourneyEventKind::from_code(c)))
             .collect();
         Ok(Input {
             patient_count: cols.patient_count,

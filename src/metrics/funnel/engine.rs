@@ -356,7 +356,9 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
 mod tests {
     use super::*;
     use crate::metrics::event::JourneyStage;
-    use crate::metrics::funnel::{Attribution, Breakdown, Dimension, EventColumns, Step, Window};
+    use crate::metrics::funnel::{
+        Attribution, ConversionWindow, Dimension, EventColumns, FunnelBreakdown, Step,
+    };
 
     fn spec(mode: FunnelMode) -> FunnelSpec {
         FunnelSpec::new(
@@ -364,7 +366,7 @@ mod tests {
                 Step::kind(JourneyStage::Lead),
                 Step::kind(JourneyStage::Booked),
             ],
-            Window::seconds(10).unwrap_or_else(|_| unreachable!()),
+            ConversionWindow::seconds(10).unwrap_or_else(|_| unreachable!()),
             mode,
         )
         .unwrap_or_else(|_| unreachable!())
@@ -400,7 +402,7 @@ mod tests {
                 let mut s = spec(FunnelMode::Default);
                 if with_breakdown {
                     s = s
-                        .with_breakdown(Breakdown {
+                        .with_breakdown(FunnelBreakdown {
                             dimension: Dimension::Channel,
                             attribution: Attribution::FirstTouch,
                         })

@@ -2,16 +2,16 @@
 //!
 //! ```
 //! use clinic_ops::id::PatientId;
-//! use clinic_ops::metrics::event::{EventKind, JourneyEvent, JourneyStage::*};
-//! use clinic_ops::metrics::funnel::{FunnelMode, FunnelSpec, Step, Window};
+//! use clinic_ops::metrics::event::{JourneyEventKind, JourneyEvent, JourneyStage::*};
+//! use clinic_ops::metrics::funnel::{FunnelMode, FunnelSpec, Step, ConversionWindow};
 //!
 //! let spec = FunnelSpec::new(
 //!     vec![Step::kind(Lead), Step::kind(Booked), Step::kind(Arrived)],
-//!     Window::days(7)?,
+//!     ConversionWindow::days(7)?,
 //!     FunnelMode::Default,
 //! )?;
 //! let day = 86_400;
-//! let ev = |p, k, t| JourneyEvent::new(PatientId::new(p), EventKind::stage(k), t);
+//! let ev = |p, k, t| JourneyEvent::new(PatientId::new(p), JourneyEventKind::stage(k), t);
 //! let events = [
 //!     ev(1, Booked, 2 * day), ev(1, Lead, 0), ev(1, Arrived, 3 * day), // in any order
 //!     ev(2, Lead, 0), ev(2, Booked, 8 * day),                          // booked too late
@@ -70,12 +70,12 @@
 //!
 //! ```
 //! use clinic_ops::id::PatientId;
-//! use clinic_ops::metrics::event::{EventKind, JourneyEvent, JourneyStage::*};
-//! use clinic_ops::metrics::funnel::{FunnelMode, FunnelSpec, FunnelState, Step, Window};
+//! use clinic_ops::metrics::event::{JourneyEventKind, JourneyEvent, JourneyStage::*};
+//! use clinic_ops::metrics::funnel::{FunnelMode, FunnelSpec, FunnelState, Step, ConversionWindow};
 //!
 //! let spec = FunnelSpec::new(
 //!     vec![Step::kind(Lead), Step::kind(Booked)],
-//!     Window::days(30)?,
+//!     ConversionWindow::days(30)?,
 //!     FunnelMode::StrictIncrease,
 //! )?;
 //! let events: Vec<JourneyEvent> = (0..1000u64)
@@ -130,7 +130,8 @@ pub use report::{
     BreakdownBucket, BreakdownReport, FunnelReport, HistogramBin, StepReport, histogram_bins,
 };
 pub use spec::{
-    Attribution, Breakdown, Dimension, FunnelMode, FunnelSpec, MAX_STEPS, Step, StepMatcher, Window,
+    Attribution, ConversionWindow, Dimension, FunnelBreakdown, FunnelMode, FunnelSpec, MAX_STEPS,
+    Step, StepMatcher,
 };
 pub use state::{BreakdownKey, FunnelState, Tally};
 

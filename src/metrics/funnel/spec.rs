@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::FunnelError;
 use crate::id::{ClinicId, DoctorId};
-use crate::metrics::event::{ChannelCode, EventKind, JourneyEvent};
+use crate::metrics::event::{ChannelCode, JourneyEvent, JourneyEventKind};
 
 /// The most steps a funnel may have, as in ClickHouse's `windowFunnel`.
 ///
@@ -83,9 +83,9 @@ impl FromStr for FunnelMode {
 /// inclusive: a step at exactly `start + window` still converts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "u64", into = "u64")]
-pub struct Window(u32);
+pub struct ConversionWindow(u32);
 
-impl Window {
+impl ConversionWindow {
     /// A window of `seconds`.
     ///
     /// # Errors
@@ -94,7 +94,7 @@ impl Window {
     pub fn seconds(seconds: u64) -> Result<Self, FunnelError> {
         match u32::try_from(seconds) {
             Ok(0) => Err(FunnelError::ZeroWindow),
-            Ok(s) => Ok(Window(s)),
+            Ok(s) => Ok(ConversionWindow(s)),
             Err(_) => Err(FunnelError::WindowTooLong { seconds }),
         }
     }
@@ -103,7 +103,7 @@ impl Window {
     ///
     /// # Errors
     ///
-    /// As [`Window::seconds`].
+    /// As [`ConversionWindow::seconds`].
     pub fn days(days: u64) -> Result<Self, FunnelError> {
         Self::seconds(days.saturating_mul(86_400))
     }
@@ -112,7 +112,7 @@ impl Window {
     ///
     /// # Errors
     ///
-    /// [`FunnelError::BadWindow`] for other text, then as [`Window::seconds`].
+    /// [`FunnelError::BadWindow`] for other text, then as [`ConversionWindow::seconds`].
     pub fn parse(s: &str) -> Result<Self, FunnelError> {
         let bad = || FunnelError::BadWindow {
             value: s.to_owned(),
@@ -138,15 +138,15 @@ impl Window {
     }
 }
 
-impl TryFrom<u64> for Window {
+impl TryFrom<u64> for ConversionWindow {
     type Error = FunnelError;
     fn try_from(s: u64) -> Result<Self, Self::Error> {
         Self::seconds(s)
     }
 }
 
-impl From<Window> for u64 {
-    fn from(w: Window) -> u64 {
+impl From<ConversionWindow> for u64 {
+    fn from(w: ConversionWindow) -> u64 {
         u64::from(w.0)
     }
 }
@@ -156,7 +156,7 @@ impl From<Window> for u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StepMatcher {
     /// The event kind.
-    pub kind: EventKind,
+    pub kind: JourneyEventKind,
     /// Only events through this channel.
     pub channel: Option<ChannelCode>,
     /// Only events with this doctor.
@@ -167,7 +167,7 @@ pub struct StepMatcher {
 
 impl StepMatcher {
     /// Matches every event of `kind`.
-    pub fn kind(kind: impl Into<EventKind>) -> Self {
+    pub fn kind(kind: impl Into<JourneyEventKind>) -> Self {
         StepMatcher {
             kind: kind.into(),
             channel: None,
@@ -204,7 +204,7 @@ pub struct Step {
 
 impl Step {
     /// A required step matching every event of `kind`, labelled with the kind.
-    pub fn kind(kind: impl Into<EventKind>) -> Self {
+    pub fn kind(kind: impl Into<JourneyEventKind>) -> Self {
         let kind = kind.into();
         Step {
             label: format!("{kind:?}"),
@@ -268,7 +268,7 @@ pub enum Attribution {
 
 /// A breakdown request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Breakdown {
+pub struct FunnelBreakdown {
     /// The dimension.
     pub dimension: Dimension,
     /// Which event's value counts.
@@ -279,37 +279,37 @@ pub struct Breakdown {
 ///
 /// ```
 /// use clinic_ops::metrics::event::JourneyStage::*;
-/// use clinic_ops::metrics::funnel::{FunnelMode, FunnelSpec, Step, Window};
+/// use clinic_ops::metrics::funnel::{FunnelMode, FunnelSpec, Step, ConversionWindow};
 ///
 /// let spec = FunnelSpec::new(
 ///     vec![Step::kind(Lead), Step::kind(Booked), Step::kind(Arrived)],
-///     Window::days(30)?,
+///     ConversionWindow::days(30)?,
 ///     FunnelMode::Default,
 /// )?;
 /// assert_eq!(spec.steps().len(), 3);
-/// assert!(FunnelSpec::new(vec![], Window::days(1)?, FunnelMode::Default).is_err());
+/// assert!(FunnelSpec::new(vec![], ConversionWindow::days(1)?, FunnelMode::Default).is_err());
 /// # Ok::<(), clinic_ops::metrics::funnel::FunnelError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawSpec", into = "RawSpec")]
 pub struct FunnelSpec {
     steps: Vec<Step>,
-    window: Window,
+    window: ConversionWindow,
     mode: FunnelMode,
     exclusions: Vec<StepMatcher>,
-    breakdown: Option<Breakdown>,
+    breakdown: Option<FunnelBreakdown>,
 }
 
 /// The serde shape of [`FunnelSpec`], validated on the way in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RawSpec {
     steps: Vec<Step>,
-    window: Window,
+    window: ConversionWindow,
     mode: FunnelMode,
     #[serde(default)]
     exclusions: Vec<StepMatcher>,
     #[serde(default)]
-    breakdown: Option<Breakdown>,
+    breakdown: Option<FunnelBreakdown>,
 }
 
 impl TryFrom<RawSpec> for FunnelSpec {
@@ -347,7 +347,11 @@ impl FunnelSpec {
     /// - [`FunnelError::TooManySteps`] above [`MAX_STEPS`];
     /// - [`FunnelError::OptionalFirstStep`] when step 1 is optional;
     /// - [`FunnelError::OptionalUnordered`] for an optional step in an unordered funnel.
-    pub fn new(steps: Vec<Step>, window: Window, mode: FunnelMode) -> Result<Self, FunnelError> {
+    pub fn new(
+        steps: Vec<Step>,
+        window: ConversionWindow,
+        mode: FunnelMode,
+    ) -> Result<Self, FunnelError> {
         check_step_count(steps.len())?;
         check_optional(steps.len(), mode, optional_mask_of(&steps))?;
         Ok(FunnelSpec {
@@ -372,7 +376,7 @@ impl FunnelSpec {
     /// # Errors
     ///
     /// [`FunnelError::BadAttributionStep`] when `Attribution::Step(n)` names no step.
-    pub fn with_breakdown(mut self, breakdown: Breakdown) -> Result<Self, FunnelError> {
+    pub fn with_breakdown(mut self, breakdown: FunnelBreakdown) -> Result<Self, FunnelError> {
         check_breakdown(self.steps.len(), breakdown)?;
         self.breakdown = Some(breakdown);
         Ok(self)
@@ -384,7 +388,7 @@ impl FunnelSpec {
     }
 
     /// The window.
-    pub fn window(&self) -> Window {
+    pub fn window(&self) -> ConversionWindow {
         self.window
     }
 
@@ -399,7 +403,7 @@ impl FunnelSpec {
     }
 
     /// The breakdown, if any.
-    pub fn breakdown(&self) -> Option<Breakdown> {
+    pub fn breakdown(&self) -> Option<FunnelBreakdown> {
         self.breakdown
     }
 
@@ -419,7 +423,7 @@ impl FunnelSpec {
     }
 
     /// The step mask of a kind code, for matchers that look only at the kind.
-    pub(crate) fn mask_of_kind(&self, kind: EventKind) -> u64 {
+    pub(crate) fn mask_of_kind(&self, kind: JourneyEventKind) -> u64 {
         let mut m = 0u64;
         for (i, s) in self.steps.iter().enumerate() {
             if s.matcher.kind == kind {
@@ -501,7 +505,7 @@ pub(crate) fn check_optional(
 }
 
 /// `Attribution::Step(n)` names one of the `steps` steps.
-pub(crate) fn check_breakdown(steps: usize, breakdown: Breakdown) -> Result<(), FunnelError> {
+pub(crate) fn check_breakdown(steps: usize, breakdown: FunnelBreakdown) -> Result<(), FunnelError> {
     if let Attribution::Step(n) = breakdown.attribution
         && (n == 0 || usize::from(n) > steps)
     {
@@ -520,26 +524,29 @@ mod tests {
 
     #[test]
     fn windows_parse() {
-        assert_eq!(Window::parse("30d").unwrap().get(), 2_592_000);
-        assert_eq!(Window::parse("2h").unwrap().get(), 7200);
-        assert_eq!(Window::parse("15m").unwrap().get(), 900);
-        assert_eq!(Window::parse("9s").unwrap().get(), 9);
+        assert_eq!(ConversionWindow::parse("30d").unwrap().get(), 2_592_000);
+        assert_eq!(ConversionWindow::parse("2h").unwrap().get(), 7200);
+        assert_eq!(ConversionWindow::parse("15m").unwrap().get(), 900);
+        assert_eq!(ConversionWindow::parse("9s").unwrap().get(), 9);
         for bad in ["", "d", "30", "-1d", "1.5h", "30w", "+3d"] {
             assert!(
-                matches!(Window::parse(bad), Err(FunnelError::BadWindow { .. })),
+                matches!(
+                    ConversionWindow::parse(bad),
+                    Err(FunnelError::BadWindow { .. })
+                ),
                 "{bad}"
             );
         }
-        assert_eq!(Window::parse("0d"), Err(FunnelError::ZeroWindow));
+        assert_eq!(ConversionWindow::parse("0d"), Err(FunnelError::ZeroWindow));
         assert!(matches!(
-            Window::parse("999999999999d"),
+            ConversionWindow::parse("999999999999d"),
             Err(FunnelError::WindowTooLong { .. })
         ));
     }
 
     #[test]
     fn spec_errors() {
-        let w = Window::days(1).unwrap();
+        let w = ConversionWindow::days(1).unwrap();
         let s = || Step::kind(JourneyStage::Lead);
         assert_eq!(
             FunnelSpec::new(vec![], w, FunnelMode::Default),
@@ -559,7 +566,7 @@ mod tests {
             Err(FunnelError::OptionalUnordered { step: 2 })
         );
         let spec = FunnelSpec::new(vec![s(), s()], w, FunnelMode::Default).unwrap();
-        let b = Breakdown {
+        let b = FunnelBreakdown {
             dimension: Dimension::Channel,
             attribution: Attribution::Step(3),
         };

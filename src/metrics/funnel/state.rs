@@ -10,7 +10,8 @@ use super::FunnelError;
 use super::samples::Samples;
 use super::scan::{Reach, ScanParams};
 use super::spec::{
-    Breakdown, FunnelMode, MAX_STEPS, Window, check_breakdown, check_optional, check_step_count,
+    ConversionWindow, FunnelBreakdown, FunnelMode, MAX_STEPS, check_breakdown, check_optional,
+    check_step_count,
 };
 
 /// Whether bit `k` of `mask` is set; `false` past bit 63 rather than a shift overflow.
@@ -274,7 +275,7 @@ impl Tally {
         group: &str,
         steps: usize,
         optional: u64,
-        window: Window,
+        window: ConversionWindow,
     ) -> Result<(), FunnelError> {
         if self.optional_hits.len() != steps {
             return Err(bad(
@@ -406,9 +407,9 @@ pub enum BreakdownKey {
 pub struct FunnelState {
     pub(crate) steps: usize,
     pub(crate) mode: FunnelMode,
-    pub(crate) window: Window,
+    pub(crate) window: ConversionWindow,
     pub(crate) optional: u64,
-    pub(crate) breakdown: Option<Breakdown>,
+    pub(crate) breakdown: Option<FunnelBreakdown>,
     pub(crate) patients: u64,
     pub(crate) excluded: u64,
     pub(crate) total: Tally,
@@ -467,9 +468,9 @@ mod by_value_pairs {
 struct RawFunnelState {
     steps: usize,
     mode: FunnelMode,
-    window: Window,
+    window: ConversionWindow,
     optional: u64,
-    breakdown: Option<Breakdown>,
+    breakdown: Option<FunnelBreakdown>,
     patients: u64,
     excluded: u64,
     total: Tally,
@@ -696,7 +697,7 @@ mod tests {
                 Step::kind(Booked).optional(),
                 Step::kind(Arrived),
             ],
-            Window::seconds(100).unwrap(),
+            ConversionWindow::seconds(100).unwrap(),
             FunnelMode::Default,
         );
         let ev = |p, k: crate::metrics::event::JourneyStage, t| {

@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
 use super::{
-    Cohort, CohortKind, RetentionError, RetentionMatrix, RetentionSpec, Window, rolling_len,
+    Cohort, CohortKind, RetentionError, RetentionMatrix, RetentionSpec, RetentionWindow,
+    rolling_len,
 };
 use super::{MAX_UNIX_SECONDS, MIN_UNIX_SECONDS};
 use crate::calendar::{ClinicCalendar, Period, SECONDS_PER_DAY};
@@ -377,8 +378,8 @@ pub(super) fn sort_path(
         lo = lo.min(b);
         hi = hi.max(b);
         values.push(match spec.window {
-            Window::Calendar => b,
-            Window::Rolling => ts,
+            RetentionWindow::Calendar => b,
+            RetentionWindow::Rolling => ts,
         });
     }
     let last = (lo <= hi).then_some(hi);
@@ -438,20 +439,20 @@ fn patient_marks(values: &[i64], spec: &RetentionSpec, bucketer: &mut Bucketer, 
     let n = i64::from(spec.periods);
     let len = rolling_len(spec.period).unwrap_or(SECONDS_PER_DAY);
     match (spec.cohorts, spec.window) {
-        (CohortKind::FirstTime, Window::Calendar) => {
+        (CohortKind::FirstTime, RetentionWindow::Calendar) => {
             let c = values.first().copied().unwrap_or(0);
             for &v in values.iter().take_while(|&&v| v - c < n) {
                 rows.mark(c, v - c);
             }
         }
-        (CohortKind::Recurring, Window::Calendar) => {
+        (CohortKind::Recurring, RetentionWindow::Calendar) => {
             for (i, &c) in values.iter().enumerate() {
                 for &v in values[i..].iter().take_while(|&&v| v - c < n) {
                     rows.mark(c, v - c);
                 }
             }
         }
-        (cohorts, Window::Rolling) => {
+        (cohorts, RetentionWindow::Rolling) => {
             let mut prev_cohort = None;
             for (i, &anchor) in values.iter().enumerate() {
                 let c = bucketer.index(anchor);

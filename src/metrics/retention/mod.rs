@@ -7,7 +7,7 @@
 //!
 //! Periods are local days, weeks starting on Monday, months or years of a [`ClinicCalendar`]
 //! (UTC+8 by default), never UTC ones: PostHog #17415 showed UTC+8 retention a day late by
-//! bucketing in UTC. With [`Window::Rolling`], period `k` is instead the `k`-th 24-hour (or
+//! bucketing in UTC. With [`RetentionWindow::Rolling`], period `k` is instead the `k`-th 24-hour (or
 //! 7 × 24-hour) window after the patient's own anchor visit, as in Amplitude's "24-hour
 //! windows"; the cohort is still the local period of that anchor visit.
 //!
@@ -123,7 +123,7 @@ pub enum CohortKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Window {
+pub enum RetentionWindow {
     /// Local calendar periods: period `k` is the `k`-th day, week or month after the cohort's.
     #[default]
     Calendar,
@@ -140,7 +140,7 @@ pub struct RetentionSpec {
     period: Period,
     periods: u32,
     cohorts: CohortKind,
-    window: Window,
+    window: RetentionWindow,
 }
 
 impl RetentionSpec {
@@ -160,7 +160,7 @@ impl RetentionSpec {
             period,
             periods,
             cohorts: CohortKind::FirstTime,
-            window: Window::Calendar,
+            window: RetentionWindow::Calendar,
         })
     }
 
@@ -175,8 +175,8 @@ impl RetentionSpec {
     /// # Errors
     ///
     /// [`RetentionError::RollingNeedsFixedLength`] for rolling months or years.
-    pub fn with_window(mut self, window: Window) -> Result<Self, RetentionError> {
-        if window == Window::Rolling && rolling_len(self.period).is_none() {
+    pub fn with_window(mut self, window: RetentionWindow) -> Result<Self, RetentionError> {
+        if window == RetentionWindow::Rolling && rolling_len(self.period).is_none() {
             return Err(RetentionError::RollingNeedsFixedLength {
                 period: self.period,
             });
@@ -201,7 +201,7 @@ impl RetentionSpec {
     }
 
     /// The window rule.
-    pub fn window(&self) -> Window {
+    pub fn window(&self) -> RetentionWindow {
         self.window
     }
 }
@@ -420,7 +420,7 @@ pub fn retention_indexed(
     // Sparse indices would make the per-patient tables huge; sorting does not care.
     let max_index = patients.iter().max().map_or(0, |&p| p as usize);
     if spec.cohorts == CohortKind::FirstTime
-        && spec.window == Window::Calendar
+        && spec.window == RetentionWindow::Calendar
         && spec.periods <= BITMASK_MAX_PERIODS
         && max_index <= patients.len().saturating_mul(4).saturating_add(1024)
     {
@@ -523,7 +523,7 @@ mod tests {
         let sparse: Vec<u32> = p.iter().map(|&x| x * 100_000 + 7).collect();
         for period in [Period::Day, Period::Week, Period::Month] {
             for kind in [CohortKind::FirstTime, CohortKind::Recurring] {
-                for window in [Window::Calendar, Window::Rolling] {
+                for window in [RetentionWindow::Calendar, RetentionWindow::Rolling] {
                     let Ok(spec) = RetentionSpec::new(period, 300)
                         .unwrap()
                         .with_cohorts(kind)
@@ -575,13 +575,13 @@ mod tests {
         let cal = RetentionSpec::new(Period::Day, 2).unwrap();
         let m = retention_indexed(&p, &t, &cal, ClinicCalendar::CHINA).unwrap();
         assert_eq!(m.cohorts()[0].retained, vec![1, 1]);
-        let rolling = cal.with_window(Window::Rolling).unwrap();
+        let rolling = cal.with_window(RetentionWindow::Rolling).unwrap();
         let m = retention_indexed(&p, &t, &rolling, ClinicCalendar::CHINA).unwrap();
         assert_eq!(m.cohorts()[0].retained, vec![1, 0]);
         assert_eq!(m.cohorts()[0].start.to_string(), "2026-03-02");
         let err = RetentionSpec::new(Period::Month, 2)
             .unwrap()
-            .with_window(Window::Rolling)
+            .with_window(RetentionWindow::Rolling)
             .unwrap_err();
         assert_eq!(
             err.to_string(),
