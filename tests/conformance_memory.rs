@@ -1,7 +1,9 @@
 //! The conformance kit against the in-memory adapters: every port, races included.
 
 use clinic_ops::store::memory::{
-    MemoryLedgerStore, MemoryPatientStore, MemoryReferralStore, MemoryTaskStore, MemoryUsageStore,
+    MemoryCampaignBookStore, MemoryLedgerStore, MemoryPatientStore, MemoryPurchaseStore,
+    MemoryReferralStore, MemoryTagCatalogStore, MemoryTaskStore, MemoryUsageStore,
+    MemoryVisitStore,
 };
 use clinic_ops::testkit;
 
@@ -35,4 +37,35 @@ fn memory_task_store_conforms() {
 fn memory_usage_store_conforms() {
     let factory = (MemoryUsageStore::new, |s: &MemoryUsageStore| s.clone());
     testkit::usage_store::run_all(&factory);
+}
+
+#[test]
+fn memory_visit_store_conforms() {
+    let factory = (MemoryVisitStore::new, |s: &MemoryVisitStore| s.clone());
+    testkit::visit_store::run_all(&factory);
+}
+
+#[test]
+fn memory_purchase_store_conforms() {
+    let factory = (MemoryPurchaseStore::new, |s: &MemoryPurchaseStore| {
+        s.clone()
+    });
+    testkit::purchase_store::run_all(&factory);
+}
+
+#[test]
+fn memory_tag_catalog_store_conforms() {
+    let factory = (MemoryTagCatalogStore::new, |s: &MemoryTagCatalogStore| {
+        s.clone()
+    });
+    testkit::tag_catalog_store::run_all(&factory);
+}
+
+#[test]
+fn memory_campaign_book_store_conforms() {
+    let factory = (
+        MemoryCampaignBookStore::new,
+        |s: &MemoryCampaignBookStore| s.clone(),
+    );
+    testkit::campaign_book_store::run_all(&factory);
 }

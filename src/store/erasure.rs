@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ExecuteError, PatientStore, TaskStore, Version, retry_on_conflict};
+use super::{ExecuteError, PatientStore, PurchaseStore, TaskStore, Version, retry_on_conflict};
 use crate::calendar::ClinicCalendar;
 use crate::followup::FollowUpHistory;
 use crate::id::PatientId;
@@ -15,25 +15,31 @@ use crate::patient::{self, PatientCommand, PatientError};
 /// (and so every host) fails to compile until it says where that port lives: erasure
 /// cannot forget it. The ports left out hold none (see the [module docs](super)).
 ///
-/// Implemented for a pair `(patients, tasks)` of handles, and by an adapter that keeps
-/// every port behind one handle (`clinic_ops_sqlite::SqliteStore`).
+/// Implemented for a triple `(patients, tasks, purchases)` of handles, and by an adapter
+/// that keeps every port behind one handle (`clinic_ops_sqlite::SqliteStore`).
 pub trait PersonalDataPorts {
     /// The patients: identity, contact details, chronic files.
     fn patients(&mut self) -> &mut dyn PatientStore;
     /// The follow-up histories: task reasons name conditions, drugs and dates.
     fn follow_ups(&mut self) -> &mut dyn TaskStore;
+    /// The purchases: a product category can name a drug or a treatment.
+    fn purchases(&mut self) -> &mut dyn PurchaseStore;
 }
 
-impl<P: PatientStore, T: TaskStore> PersonalDataPorts for (P, T) {
+impl<P: PatientStore, T: TaskStore, B: PurchaseStore> PersonalDataPorts for (P, T, B) {
     fn patients(&mut self) -> &mut dyn PatientStore {
         &mut self.0
     }
     fn follow_ups(&mut self) -> &mut dyn TaskStore {
         &mut self.1
     }
+    fn purchases(&mut self) -> &mut dyn PurchaseStore {
+        &mut self.2
+    }
 }
 
-/// The versions an erasure left, one per port of [`PersonalDataPorts`].
+/// The versions an erasure left, one per versioned port of [`PersonalDataPorts`] (the
+/// purchases are records, not a versioned aggregate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 #[non_exhaustive]
@@ -45,9 +51,10 @@ pub struct Erased {
 }
 
 /// Anonymises a patient in every port that holds their personal or health data: the
-/// patient ([`PatientCommand::Anonymise`]) and then their follow-up history
+/// patient ([`PatientCommand::Anonymise`]), then their follow-up history
 /// ([`FollowUpHistory::anonymise`]), each a load–decide–commit loop retried up to
-/// `max_attempts` times on [`StoreError::Conflict`](super::StoreError::Conflict).
+/// `max_attempts` times on [`StoreError::Conflict`](super::StoreError::Conflict), then
+/// their purchases' categories ([`PurchaseStore::erase_purchase_categories`]).
 ///
 /// Idempotent: each step decides nothing for a port already erased, so a host that failed
 /// half-way (a crash, a backend error) calls it again and it finishes the job. The patient
@@ -93,6 +100,7 @@ pub fn erase_patient<S: PersonalDataPorts + ?Sized>(
         };
         Ok::<_, ExecuteError<PatientError>>(tasks.commit(id, loaded.map(|v| v.version), &events)?)
     })?;
+    ports.purchases().erase_purchase_categories(id)?;
     Ok(Erased {
         patient,
         follow_ups,
@@ -102,12 +110,16 @@ pub fn erase_patient<S: PersonalDataPorts + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::{MemoryPatientStore, MemoryTaskStore};
+    use crate::store::memory::{MemoryPatientStore, MemoryPurchaseStore, MemoryTaskStore};
 
     #[test]
     fn an_unknown_patient_is_refused_and_nothing_is_written() {
         let tasks = MemoryTaskStore::new();
-        let mut ports = (MemoryPatientStore::new(), tasks.clone());
+        let mut ports = (
+            MemoryPatientStore::new(),
+            tasks.clone(),
+            MemoryPurchaseStore::new(),
+        );
         let now = DateTime::from_timestamp(1_772_416_800, 0).unwrap_or_default();
         let r = erase_patient(
             &mut ports,

@@ -11,6 +11,12 @@
 //!   deciding again and committing again; [`retry_on_conflict`] does exactly that.
 //! - A uniqueness violation (a mobile number already held by another patient) is
 //!   [`StoreError::Duplicate`], with the key masked.
+//! - Journey records ([`VisitStore`], [`PurchaseStore`]) are append-only and keyed by their
+//!   own ids instead: appending a stored record again is a no-op, so a retry is a
+//!   comparison, and the same id with other content is [`StoreError::RecordConflict`].
+//! - Documents ([`TagCatalogStore`], [`CampaignBookStore`]) are replaced whole under an
+//!   optimistic version; campaign books keep every version, so an evaluation can be
+//!   audited against the book that decided it.
 //!
 //! # Erasure
 //!
@@ -25,6 +31,17 @@
 //! | [`LedgerStore`] | points postings: amounts, purchase ids, times, a hash of the product category | kept: a financial record, append-only; no name, contact or condition |
 //! | [`ReferralStore`] | who referred whom, and when, by patient id | kept: ids and times only |
 //! | [`UsageStore`] | campaign counters, some per patient id | kept: counts only |
+//! | [`PurchaseStore`] | purchases: ids, times, amounts, days of supply, a product category | the category goes ([`PurchaseStore::erase_purchase_categories`]); the rest is kept |
+//! | [`VisitStore`] | visits: ids, times, clinic and doctor ids, amounts | kept: ids, times and amounts only |
+//! | [`TagCatalogStore`], [`CampaignBookStore`] | the organisation's tags and campaigns | kept: no patient in them |
+//!
+//! Visits and purchases are not personal data by themselves, but a purchase category is
+//! free text a host chooses, and a code such as `insulin` or `hiv_test` tells what the
+//! patient is treated for: health data (PIPL art. 28), which the ledger already avoids by
+//! keeping only a hash of it. So [`PurchaseStore`] is a personal-data port and the category
+//! is erased, while the amounts and times that revenue, retention and refill metrics read
+//! stay, as the ledger's do. A visit holds no text at all; its doctor id names a person of
+//! staff, not a condition, so visits are kept whole.
 //!
 //! What is kept is keyed by the pseudonymous [`PatientId`](crate::id::PatientId) alone; once
 //! the patient is anonymised no port links that id to a person. An adapter must also make
@@ -35,7 +52,9 @@
 //! crate, `clinic-ops-sqlite`. Async hosts call the pure core directly and wrap these ports as
 //! they see fit.
 
+mod document;
 mod erasure;
+mod journey;
 mod ledger;
 pub mod memory;
 mod patient;
@@ -43,7 +62,12 @@ mod referral;
 mod task;
 mod usage;
 
+pub use document::{CampaignBookStore, TagCatalogStore, stage_document_commit};
 pub use erasure::{Erased, PersonalDataPorts, erase_patient};
+pub use journey::{
+    JourneyRecord, PurchaseStore, RecordCursor, RecordWrite, VisitStore, erased_purchase, in_page,
+    stage_purchase_append, stage_record_append, stage_visit_refund,
+};
 pub use ledger::{LedgerStore, stage_ledger_append};
 pub use patient::{PatientStore, StagedPatient, stage_patient_commit};
 pub use referral::{ReferralStore, stage_referral_commit};
@@ -108,6 +132,15 @@ pub enum StoreError {
         /// Who holds it.
         holder: String,
     },
+    /// A record was appended again under its id with different content. Records are
+    /// immutable, so retrying cannot help: two sources disagree about what happened.
+    #[error("{what} {id} is already stored with different content")]
+    RecordConflict {
+        /// What kind of record (`visit`, `purchase`).
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
     /// The backend failed: I/O, corruption, a driver error.
     #[error("storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -119,7 +152,8 @@ impl StoreError {
         StoreError::Backend(Box::new(e))
     }
 
-    /// Whether this is a [`StoreError::Conflict`], the one error worth retrying.
+    /// Whether this is a [`StoreError::Conflict`], the one error worth retrying (a
+    /// [`StoreError::RecordConflict`] is not: the records disagree).
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
     }

@@ -15,7 +15,9 @@ use crate::followup::{
     FollowUpEvent, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome,
     record_outcome, task_id,
 };
-use crate::id::{ClinicId, PatientId, StaffId};
+use crate::id::{ClinicId, PatientId, PurchaseId, StaffId};
+use crate::journey::{Category, DaysSupply, Purchase};
+use crate::money::Yuan;
 use crate::patient::{
     self, Channel, ConditionCode, ConsentPurpose, ContactUpdate, ExternalId, FollowUpCadence,
     MobileNumber, PatientCommand, PersonName, Registration, ResidentId,
@@ -44,17 +46,25 @@ const VICTIM: PatientId = PatientId::new(1);
 const BYSTANDER: PatientId = PatientId::new(2);
 
 /// The personal and health values of the patient erased, as stored text.
-pub const ERASED_VALUES: [&str; 6] = [
+pub const ERASED_VALUES: [&str; 7] = [
     "13912345678",
     "11010519491231002X",
     "欧阳娜娜",
     "wmEraseVictim0417",
     "E11.9",
     "2型糖尿病",
+    // A purchase category that names the treatment.
+    "胰岛素注射液",
 ];
 
 /// Values of another patient that must survive the erasure.
-const KEPT_VALUES: [&str; 4] = ["13987654321", "张建国", "I10.X", "原发性高血压"];
+const KEPT_VALUES: [&str; 5] = [
+    "13987654321",
+    "张建国",
+    "I10.X",
+    "原发性高血压",
+    "硝苯地平片",
+];
 
 fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     r.unwrap_or_else(|e| panic!("{what}: {e}"))
@@ -167,7 +177,7 @@ fn plan<S: PersonalDataPorts + ?Sized>(ports: &mut S, task: Task) {
 /// Registers the patient to erase and a bystander, each with a chronic file and planned
 /// follow-ups, through `ports`.
 fn populate<S: PersonalDataPorts + ?Sized>(ports: &mut S) {
-    let [mobile, rid, name, ext, code, condition] = ERASED_VALUES;
+    let [mobile, rid, name, ext, code, condition, category] = ERASED_VALUES;
     run_patient(
         ports,
         VICTIM,
@@ -183,6 +193,25 @@ fn populate<S: PersonalDataPorts + ?Sized>(ports: &mut S) {
     for n in 0..3 {
         plan(ports, chronic_task(VICTIM, code, condition, n));
         plan(ports, chronic_task(BYSTANDER, "I10.X", "原发性高血压", n));
+    }
+    must(
+        ports.purchases().append_purchases(&[
+            purchase(1, VICTIM, category),
+            purchase(2, BYSTANDER, "硝苯地平片"),
+        ]),
+        "appending purchases",
+    );
+}
+
+/// Purchase `id` of `patient` in `category`, at [`scenario_now`].
+fn purchase(id: u64, patient: PatientId, category: &str) -> Purchase {
+    Purchase {
+        id: PurchaseId::new(id),
+        patient,
+        at: scenario_now(),
+        amount: Yuan::from_fen(12_800),
+        category: Some(must(Category::parse(category), "test category")),
+        days_supply: DaysSupply::new(30).ok(),
     }
 }
 
@@ -211,6 +240,16 @@ fn more_commits<S: PersonalDataPorts + ?Sized>(ports: &mut S, round: u64) {
     plan(
         ports,
         chronic_task(BYSTANDER, "I10.X", "原发性高血压", 10 + round),
+    );
+    // A late import of the erased patient's purchases: the original one again and a new
+    // one, both naming the treatment. Neither may plant the category.
+    let category = ERASED_VALUES[6];
+    must(
+        ports.purchases().append_purchases(&[
+            purchase(1, VICTIM, category),
+            purchase(100 + round, VICTIM, category),
+        ]),
+        "a late purchase import",
     );
 }
 
@@ -272,6 +311,20 @@ fn assert_erased_through_the_ports<S: PersonalDataPorts + ?Sized>(ports: &mut S)
     assert!(
         b.is_some_and(|b| !b.value.is_empty()),
         "the bystander's history was erased too"
+    );
+    let bought = must(ports.purchases().purchases_of(VICTIM), "purchases");
+    assert!(
+        !bought.is_empty(),
+        "the erased patient's purchases are kept"
+    );
+    assert!(
+        bought.iter().all(|p| p.category.is_none()),
+        "a purchase category survived the erasure"
+    );
+    let kept = must(ports.purchases().purchases_of(BYSTANDER), "purchases");
+    assert!(
+        kept.iter().all(|p| p.category.is_some()),
+        "the bystander's purchase categories were erased too"
     );
 }
 
@@ -356,7 +409,7 @@ pub fn erasing_twice_changes_nothing<S: PersonalDataPorts>(store: &mut S) {
         "again",
     );
     assert_eq!(first, again, "a second erasure wrote something");
-    let [_, _, _, _, code, condition] = ERASED_VALUES;
+    let [_, _, _, _, code, condition, _] = ERASED_VALUES;
     let loaded = must(store.follow_ups().get(VICTIM), "get history");
     let late = FollowUpEvent::TaskPlanned(chronic_task(VICTIM, code, condition, 9));
     must(
@@ -374,21 +427,28 @@ pub fn erasing_twice_changes_nothing<S: PersonalDataPorts>(store: &mut S) {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::memory::{MemoryPatientStore, MemoryTaskStore};
+    use crate::store::memory::{MemoryPatientStore, MemoryPurchaseStore, MemoryTaskStore};
 
-    type Ports = (MemoryPatientStore, MemoryTaskStore);
+    type Ports = (MemoryPatientStore, MemoryTaskStore, MemoryPurchaseStore);
 
     /// Everything the in-memory adapters hold, indexes included, as JSON.
     fn stored_bytes(s: &Ports) -> Vec<u8> {
         let mut out = serde_json::to_vec(&s.0).unwrap_or_default();
         out.extend(serde_json::to_vec(&s.1).unwrap_or_default());
+        out.extend(serde_json::to_vec(&s.2).unwrap_or_default());
         out
     }
 
     #[test]
     fn memory_adapters_erase() {
         let factory = (
-            || (MemoryPatientStore::new(), MemoryTaskStore::new()),
+            || {
+                (
+                    MemoryPatientStore::new(),
+                    MemoryTaskStore::new(),
+                    MemoryPurchaseStore::new(),
+                )
+            },
             |s: &Ports| s.clone(),
         );
         super::run_all(&factory, |s: &Ports| s.clone(), stored_bytes);

@@ -14,14 +14,18 @@
 //!
 //! [`strategies`] has proptest strategies for valid and invalid inputs.
 
+pub mod campaign_book_store;
 pub mod erasure;
 pub mod fuzz;
 pub mod ledger_store;
 pub mod patient_store;
+pub mod purchase_store;
 pub mod referral_store;
 pub mod strategies;
+pub mod tag_catalog_store;
 pub mod task_store;
 pub mod usage_store;
+pub mod visit_store;
 
 /// Makes stores for the conformance scenarios.
 ///

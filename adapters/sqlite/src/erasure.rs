@@ -13,7 +13,8 @@
 //! # The rule
 //!
 //! 1. A commit whose events anonymise (`PatientEvent::Anonymised`,
-//!    `FollowUpEvent::Anonymised`) bumps a row of the `erasure_pending` table in the same
+//!    `FollowUpEvent::Anonymised`, and the erasure of a patient's purchase categories)
+//!    bumps a row of the `erasure_pending` table in the same
 //!    transaction, so the erasure and the duty to finish it commit together.
 //! 2. After every write transaction that saw that row (on any handle, in any process), and
 //!    when a handle opens the file for writing, the handle runs
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 use clinic_ops::followup::FollowUpEvent;
 use clinic_ops::patient::PatientEvent;
-use clinic_ops::store::{PatientStore, PersonalDataPorts, TaskStore};
+use clinic_ops::store::{PatientStore, PersonalDataPorts, PurchaseStore, TaskStore};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
 
 use crate::{SqliteError, SqliteStore};
@@ -51,6 +52,9 @@ impl PersonalDataPorts for SqliteStore {
         self
     }
     fn follow_ups(&mut self) -> &mut dyn TaskStore {
+        self
+    }
+    fn purchases(&mut self) -> &mut dyn PurchaseStore {
         self
     }
 }

@@ -19,8 +19,12 @@
 //! [`clinic_ops::store`]: [`PatientStore`](clinic_ops::store::PatientStore),
 //! [`LedgerStore`](clinic_ops::store::LedgerStore),
 //! [`ReferralStore`](clinic_ops::store::ReferralStore),
-//! [`UsageStore`](clinic_ops::store::UsageStore) and
-//! [`TaskStore`](clinic_ops::store::TaskStore).
+//! [`UsageStore`](clinic_ops::store::UsageStore),
+//! [`TaskStore`](clinic_ops::store::TaskStore),
+//! [`VisitStore`](clinic_ops::store::VisitStore),
+//! [`PurchaseStore`](clinic_ops::store::PurchaseStore),
+//! [`TagCatalogStore`](clinic_ops::store::TagCatalogStore) and
+//! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore).
 //! Open one handle per thread ([`SqliteStore::reopen`]) or per process
 //! ([`SqliteStore::open`] on the same path).
 //!
@@ -39,8 +43,13 @@
 //!   JSON row; no event is stored. The points ledger, append-only by design, is one row per append
 //!   (a JSON array of its postings, keyed by the version it made), and each handle keeps
 //!   the postings it has decoded so that a later load reads only the newer appends.
+//! - **Journey records and documents.** Visits and purchases are one JSON row per record,
+//!   with the patient and the instant (nanoseconds) as indexed columns; the tag catalog is
+//!   one row and campaign books one row per version, never updated. Every row read back
+//!   goes through its type's serde validation.
 //! - **Erasure.** Anonymising a patient ([`clinic_ops::store::erase_patient`]) rewrites
-//!   the patient's row and the follow-up history's row. `secure_delete = ON` zeroes the
+//!   the patient's row, the follow-up history's row and the patient's purchase rows
+//!   (without their categories). `secure_delete = ON` zeroes the
 //!   bytes the rewrite frees, in the page and in free pages; and since the write-ahead log
 //!   still holds the page images written before, the anonymising commit truncates it
 //!   (`wal_checkpoint(TRUNCATE)`). A connection reading a snapshot older than the erasure
@@ -102,8 +111,10 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+mod document;
 mod erasure;
 mod error;
+mod journey;
 mod ledger;
 mod patient;
 mod referral;

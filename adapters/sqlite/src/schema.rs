@@ -63,6 +63,42 @@ const MIGRATIONS: &[&str] = &[
         id         INTEGER PRIMARY KEY CHECK (id = 1),
         generation INTEGER NOT NULL CHECK (generation >= 1)
     ) STRICT;",
+    // 4: journey records and documents. Visits and purchases are one JSON row per record,
+    // keyed by their id, with the patient and the instant (nanoseconds since the epoch: exact
+    // for the crate's accepted range, 1900 to 2200) as columns for the (patient, at, id) and
+    // (at, id) indexes the listings read. `purchase_erasures` lists the patients whose
+    // purchase categories were erased, so later appends are stored without them. The tag
+    // catalog is one row; campaign books keep one row per version, never updated.
+    "CREATE TABLE visits (
+        id      INTEGER PRIMARY KEY,
+        patient INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        record  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX visits_by_time ON visits (at, id);
+    CREATE INDEX visits_by_patient ON visits (patient, at, id);
+    CREATE TABLE purchases (
+        id      INTEGER PRIMARY KEY,
+        patient INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        record  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX purchases_by_time ON purchases (at, id);
+    CREATE INDEX purchases_by_patient ON purchases (patient, at, id);
+    CREATE TABLE purchase_erasures (
+        patient INTEGER PRIMARY KEY
+    ) STRICT;
+    CREATE TABLE tag_catalog (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE campaign_books (
+        clinic  INTEGER NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        book    TEXT NOT NULL,
+        PRIMARY KEY (clinic, version)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -59,6 +59,26 @@ fn sqlite_ledger_store_conforms() {
     testkit::ledger_store::run_all(&TempFiles::new());
 }
 
+#[test]
+fn sqlite_visit_store_conforms() {
+    testkit::visit_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_purchase_store_conforms() {
+    testkit::purchase_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_tag_catalog_store_conforms() {
+    testkit::tag_catalog_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_campaign_book_store_conforms() {
+    testkit::campaign_book_store::run_all(&TempFiles::new());
+}
+
 /// A second connection inside an open read transaction: its snapshot predates whatever is
 /// committed while it lives.
 fn hold_snapshot(s: &SqliteStore) -> rusqlite::Connection {
@@ -89,4 +109,59 @@ fn stored_bytes(s: &SqliteStore) -> Vec<u8> {
 #[test]
 fn sqlite_erasure_leaves_no_trace_in_any_file() {
     testkit::erasure::run_all(&TempFiles::new(), hold_snapshot, stored_bytes);
+}
+
+/// Rows edited outside the adapter come back as a typed decode error, never as a value
+/// the domain types would have refused: a book with a duplicate campaign id, a purchase
+/// with an empty category.
+#[test]
+fn stored_documents_and_records_are_validated_on_read() {
+    use clinic_ops::id::{ClinicId, PurchaseId};
+    use clinic_ops::store::{CampaignBookStore, PurchaseStore, StoreError};
+    use clinic_ops_sqlite::SqliteError;
+
+    let files = TempFiles::new();
+    let mut s = files.fresh();
+    let c = ClinicId::new(1);
+    s.commit_book(c, None, &testkit::campaign_book_store::sample_book(10))
+        .expect("commit");
+    s.append_purchases(&[testkit::purchase_store::sample_purchase(1, 1, 0, "herbal")])
+        .expect("append");
+    let raw = rusqlite::Connection::open(s.path()).expect("raw connection");
+    let book: String = raw
+        .query_row("SELECT book FROM campaign_books", [], |r| r.get(0))
+        .expect("book row");
+    let mut spec: serde_json::Value = serde_json::from_str(&book).expect("json");
+    let first = spec["campaigns"][0].clone();
+    spec["campaigns"]
+        .as_array_mut()
+        .expect("campaigns")
+        .push(first);
+    raw.execute(
+        "UPDATE campaign_books SET book = ?1",
+        [serde_json::to_string(&spec).expect("json")],
+    )
+    .expect("tamper book");
+    raw.execute(
+        "UPDATE purchases SET record = json_set(record, '$.category', '')",
+        [],
+    )
+    .expect("tamper purchase");
+    drop(raw);
+    let decode = |e: StoreError| match e {
+        StoreError::Backend(b) => matches!(
+            b.downcast_ref::<SqliteError>(),
+            Some(SqliteError::Decode { .. })
+        ),
+        _ => false,
+    };
+    assert!(decode(s.book(c).expect_err("a duplicate campaign id")));
+    assert!(decode(
+        s.book_at(c, clinic_ops::store::Version::FIRST)
+            .expect_err("the same at its version")
+    ));
+    assert!(decode(
+        s.purchase(PurchaseId::new(1))
+            .expect_err("an empty category")
+    ));
 }
