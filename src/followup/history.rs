@@ -236,8 +236,8 @@ pub fn record_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::followup::{Priority, Reason, RuleKey, TaskChannel, TaskKind, task_id};
-    use crate::patient::{ConditionCode, ConsentPurpose};
+    use crate::followup::{Reason, RuleKey, TaskChannel, TaskKind, task_id};
+    use crate::patient::ConditionCode;
     use chrono::{Days, NaiveDate};
     use proptest::prelude::*;
 
@@ -250,26 +250,23 @@ mod tests {
         let patient = PatientId::new(1);
         let rule = RuleKey::parse("diabetes_call").unwrap();
         let due = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap() + Days::new(n);
-        Task {
-            id: task_id(patient, &rule, due, Some("E11"), 0),
+        let task = Task::new(
             patient,
-            rule,
-            kind: TaskKind::ChronicFollowUp,
-            occurrence: due,
-            attempt: 0,
-            due_on: due,
-            due_at: None,
-            channel: TaskChannel::Call,
-            assignee: Some(StaffId::new(1)),
-            priority: Priority::Normal,
-            purpose: ConsentPurpose::CareReminder,
-            reason: Reason::ChronicFollowUp {
+            rule.clone(),
+            TaskKind::ChronicFollowUp,
+            due,
+            TaskChannel::Call,
+            Reason::ChronicFollowUp {
                 condition: ConditionCode::parse("E11").unwrap(),
                 name: "2型糖尿病".into(),
                 last: None,
                 per_year: 4,
             },
-        }
+        )
+        .with_assignee(StaffId::new(1));
+        // The constructor derives the id the planner would.
+        assert_eq!(task.id, task_id(patient, &rule, due, Some("E11"), 0));
+        task
     }
 
     fn opted_out(task: &Task, secs: i64) -> FollowUpEvent {

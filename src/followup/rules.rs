@@ -218,6 +218,53 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A rule of normal priority, not promotional, with the kind's default give-up delay;
+    /// change those with the `with_…` methods. [`CarePlan::new`] checks the rule.
+    ///
+    /// ```
+    /// use clinic_ops::followup::{CarePlan, Priority, Rule, RuleKey, RuleKind, TaskChannel};
+    ///
+    /// let call = Rule::new(RuleKey::parse("diabetes_call")?, RuleKind::ChronicFollowUp, TaskChannel::Call)
+    ///     .with_priority(Priority::Urgent);
+    /// assert_eq!(call.give_up_after(), 365);
+    /// let plan = CarePlan::new("慢病", vec![call])?;
+    /// assert_eq!(plan.rules().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(key: RuleKey, kind: RuleKind, channel: TaskChannel) -> Self {
+        Rule {
+            key,
+            kind,
+            channel,
+            priority: Priority::default(),
+            promotional: false,
+            give_up_after_days: None,
+        }
+    }
+
+    /// The same rule with another priority.
+    #[must_use]
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The same rule, marked as carrying an offer (or not): promotional tasks need marketing
+    /// consent whatever their kind.
+    #[must_use]
+    pub fn with_promotional(mut self, promotional: bool) -> Self {
+        self.promotional = promotional;
+        self
+    }
+
+    /// The same rule, dropping an occurrence as missed `days` past due (0 to 730, checked by
+    /// [`CarePlan::new`]).
+    #[must_use]
+    pub fn with_give_up_after_days(mut self, days: u16) -> Self {
+        self.give_up_after_days = Some(days);
+        self
+    }
+
     /// The consent its tasks need.
     pub fn purpose(&self) -> ConsentPurpose {
         if self.promotional {
@@ -334,14 +381,7 @@ mod tests {
     use super::*;
 
     fn rule(key: &str, kind: RuleKind) -> Rule {
-        Rule {
-            key: RuleKey::parse(key).unwrap(),
-            kind,
-            channel: TaskChannel::Call,
-            priority: Priority::Normal,
-            promotional: false,
-            give_up_after_days: None,
-        }
+        Rule::new(RuleKey::parse(key).unwrap(), kind, TaskChannel::Call)
     }
 
     #[test]

@@ -200,6 +200,46 @@ pub struct Appointment {
     pub status: AppointmentStatus,
 }
 
+impl Appointment {
+    /// An appointment with no doctor chosen; name one with
+    /// [`with_doctor`](Self::with_doctor).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use clinic_ops::id::{ClinicId, DoctorId, PatientId, VisitId};
+    /// use clinic_ops::metrics::rates::{Appointment, AppointmentStatus};
+    ///
+    /// let slot = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let a = Appointment::new(VisitId::new(1), PatientId::new(7), slot, ClinicId::new(1), AppointmentStatus::Booked)
+    ///     .with_doctor(DoctorId::new(3));
+    /// assert_eq!(a.doctor, Some(DoctorId::new(3)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        id: VisitId,
+        patient: PatientId,
+        slot: DateTime<Utc>,
+        clinic: ClinicId,
+        status: AppointmentStatus,
+    ) -> Self {
+        Appointment {
+            id,
+            patient,
+            slot,
+            clinic,
+            doctor: None,
+            status,
+        }
+    }
+
+    /// The same appointment with a chosen doctor.
+    #[must_use]
+    pub fn with_doctor(mut self, doctor: DoctorId) -> Self {
+        self.doctor = Some(doctor);
+        self
+    }
+}
+
 /// No-show rate: no-shows ÷ appointments whose slot has been reached by `now`.
 ///
 /// - Cancelled appointments are left out: they were released before their time.
@@ -318,6 +358,61 @@ pub struct ServiceRecord {
     /// End of consultation, if recorded.
     #[serde(default, with = "crate::calendar::in_range::option_instant")]
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ServiceRecord {
+    /// A check-in with no doctor, call or end recorded yet; add them with the `with_…`
+    /// methods.
+    ///
+    /// ```
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// use clinic_ops::id::{ClinicId, PatientId, VisitId};
+    /// use clinic_ops::metrics::rates::ServiceRecord;
+    ///
+    /// let arrived = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let r = ServiceRecord::new(VisitId::new(1), PatientId::new(7), ClinicId::new(1), arrived)
+    ///     .with_called_at(arrived + Duration::minutes(12))
+    ///     .with_finished_at(arrived + Duration::minutes(20));
+    /// assert_eq!(r.called_at.map(|c| (c - arrived).num_minutes()), Some(12));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        visit: VisitId,
+        patient: PatientId,
+        clinic: ClinicId,
+        arrived_at: DateTime<Utc>,
+    ) -> Self {
+        ServiceRecord {
+            visit,
+            patient,
+            clinic,
+            doctor: None,
+            arrived_at,
+            called_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// The same record with the doctor seen.
+    #[must_use]
+    pub fn with_doctor(mut self, doctor: DoctorId) -> Self {
+        self.doctor = Some(doctor);
+        self
+    }
+
+    /// The same record, called in to the doctor at `called_at`.
+    #[must_use]
+    pub fn with_called_at(mut self, called_at: DateTime<Utc>) -> Self {
+        self.called_at = Some(called_at);
+        self
+    }
+
+    /// The same record, the consultation ended at `finished_at`.
+    #[must_use]
+    pub fn with_finished_at(mut self, finished_at: DateTime<Utc>) -> Self {
+        self.finished_at = Some(finished_at);
+        self
+    }
 }
 
 /// Median and p90 of durations in seconds, by the nearest-rank rule.
@@ -488,13 +583,14 @@ mod tests {
     #[test]
     fn no_shows_over_reached_slots() {
         let now = at(3, 10, 0);
-        let mk = |id, slot, status| Appointment {
-            id: VisitId::new(id),
-            patient: PatientId::new(id),
-            slot,
-            clinic: ClinicId::new(1),
-            doctor: None,
-            status,
+        let mk = |id, slot, status| {
+            Appointment::new(
+                VisitId::new(id),
+                PatientId::new(id),
+                slot,
+                ClinicId::new(1),
+                status,
+            )
         };
         let a = [
             mk(1, at(3, 1, 0), AppointmentStatus::Arrived),
@@ -577,14 +673,11 @@ mod tests {
     #[test]
     fn service_times_nearest_rank() {
         let base = at(3, 1, 1);
-        let rec = |id: u64, wait_min: i64, consult_min: i64| ServiceRecord {
-            visit: VisitId::new(id),
-            patient: PatientId::new(id),
-            clinic: ClinicId::new(1),
-            doctor: Some(DoctorId::new(1 + id % 2)),
-            arrived_at: base,
-            called_at: Some(base + Duration::minutes(wait_min)),
-            finished_at: Some(base + Duration::minutes(wait_min + consult_min)),
+        let rec = |id: u64, wait_min: i64, consult_min: i64| {
+            ServiceRecord::new(VisitId::new(id), PatientId::new(id), ClinicId::new(1), base)
+                .with_doctor(DoctorId::new(1 + id % 2))
+                .with_called_at(base + Duration::minutes(wait_min))
+                .with_finished_at(base + Duration::minutes(wait_min + consult_min))
         };
         let rs: Vec<_> = (1..=10).map(|i| rec(i, i as i64, 5)).collect();
         let t = service_times(&rs, &BTreeMap::new()).unwrap();

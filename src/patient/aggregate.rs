@@ -31,6 +31,50 @@ pub struct Identity {
     pub birth_date: Option<NaiveDate>,
 }
 
+impl Identity {
+    /// An identity with a name and a mobile number and nothing else; add the optional
+    /// fields with the `with_…` methods.
+    ///
+    /// ```
+    /// use clinic_ops::patient::{Identity, MobileNumber, PersonName};
+    ///
+    /// let id = Identity::new(PersonName::parse("张三")?, MobileNumber::parse("13800138000")?)
+    ///     .with_birth_date(chrono::NaiveDate::from_ymd_opt(1980, 5, 1).ok_or("bad date")?);
+    /// assert!(id.resident_id.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(name: PersonName, mobile: MobileNumber) -> Self {
+        Identity {
+            name,
+            mobile,
+            resident_id: None,
+            external_id: None,
+            birth_date: None,
+        }
+    }
+
+    /// The same identity with a resident id.
+    #[must_use]
+    pub fn with_resident_id(mut self, resident_id: ResidentId) -> Self {
+        self.resident_id = Some(resident_id);
+        self
+    }
+
+    /// The same identity with a WeChat/WeCom external id.
+    #[must_use]
+    pub fn with_external_id(mut self, external_id: ExternalId) -> Self {
+        self.external_id = Some(external_id);
+        self
+    }
+
+    /// The same identity with a full birth date.
+    #[must_use]
+    pub fn with_birth_date(mut self, birth_date: NaiveDate) -> Self {
+        self.birth_date = Some(birth_date);
+        self
+    }
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
@@ -71,6 +115,90 @@ pub struct Registration {
     pub channel: Channel,
     /// The raw channel code, such as WeCom's "contact me" `state`.
     pub channel_code: Option<Label>,
+}
+
+impl Registration {
+    /// A registration with the four fields every clinic captures; add the optional ones with
+    /// the `with_…` methods.
+    ///
+    /// ```
+    /// use clinic_ops::id::{ClinicId, StaffId};
+    /// use clinic_ops::patient::{Channel, MobileNumber, PersonName, Registration, Sex};
+    ///
+    /// let r = Registration::new(
+    ///     PersonName::parse("张三")?,
+    ///     MobileNumber::parse("+86 138-0013-8000")?,
+    ///     ClinicId::new(1),
+    ///     Channel::parse("doctor_ip/xiaohongshu")?,
+    /// )
+    /// .with_sex(Sex::Female)
+    /// .with_owner(StaffId::new(7));
+    /// assert_eq!(r.owner, Some(StaffId::new(7)));
+    /// assert!(r.resident_id.is_none() && r.birth_date.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        name: PersonName,
+        mobile: MobileNumber,
+        home_clinic: ClinicId,
+        channel: Channel,
+    ) -> Self {
+        Registration {
+            name,
+            mobile,
+            resident_id: None,
+            external_id: None,
+            sex: None,
+            birth_date: None,
+            owner: None,
+            home_clinic,
+            channel,
+            channel_code: None,
+        }
+    }
+
+    /// The same registration with a resident id (sex and birth date are derived from it
+    /// when not stated).
+    #[must_use]
+    pub fn with_resident_id(mut self, resident_id: ResidentId) -> Self {
+        self.resident_id = Some(resident_id);
+        self
+    }
+
+    /// The same registration with a WeChat/WeCom external id.
+    #[must_use]
+    pub fn with_external_id(mut self, external_id: ExternalId) -> Self {
+        self.external_id = Some(external_id);
+        self
+    }
+
+    /// The same registration with a stated sex.
+    #[must_use]
+    pub fn with_sex(mut self, sex: Sex) -> Self {
+        self.sex = Some(sex);
+        self
+    }
+
+    /// The same registration with a stated birth date.
+    #[must_use]
+    pub fn with_birth_date(mut self, birth_date: NaiveDate) -> Self {
+        self.birth_date = Some(birth_date);
+        self
+    }
+
+    /// The same registration with the staff member who owns the relationship.
+    #[must_use]
+    pub fn with_owner(mut self, owner: StaffId) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// The same registration with the raw channel code (WeCom's "contact me" `state`).
+    #[must_use]
+    pub fn with_channel_code(mut self, channel_code: Label) -> Self {
+        self.channel_code = Some(channel_code);
+        self
+    }
 }
 
 impl fmt::Debug for Registration {

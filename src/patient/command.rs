@@ -292,16 +292,13 @@ pub fn decide(
                 });
             }
             let name = super::identity::clean_text("condition name", name, 64, false)?;
-            Ok(vec![PatientEvent::ChronicFileOpened(ChronicFile {
-                condition: condition.clone(),
+            Ok(vec![PatientEvent::ChronicFileOpened(ChronicFile::new(
+                condition.clone(),
                 name,
-                diagnosed_on: *diagnosed_on,
-                cadence: *cadence,
-                last_follow_up: None,
-                follow_ups: vec![],
-                opened_at: now,
-                closed_at: None,
-            })])
+                *diagnosed_on,
+                *cadence,
+                now,
+            ))])
         }
         PatientCommand::CloseChronicFile { condition } => {
             let file =

@@ -142,6 +142,49 @@ pub struct ConsentRecord {
 }
 
 impl ConsentRecord {
+    /// A grant or withdrawal without a privacy-policy version; name one with
+    /// [`with_policy_version`](Self::with_policy_version).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use clinic_ops::patient::{ConsentAction, ConsentGiver, ConsentPurpose, ConsentRecord, Label};
+    ///
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let grant = ConsentRecord::new(
+    ///     ConsentPurpose::CareReminder,
+    ///     ConsentAction::Granted,
+    ///     at,
+    ///     Label::parse("mini_program")?,
+    ///     ConsentGiver::Patient,
+    /// )
+    /// .with_policy_version(Label::parse("2026-01")?);
+    /// assert_eq!(grant.policy_version.as_ref().map(Label::as_str), Some("2026-01"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        purpose: ConsentPurpose,
+        action: ConsentAction,
+        at: DateTime<Utc>,
+        source: Label,
+        given_by: ConsentGiver,
+    ) -> Self {
+        ConsentRecord {
+            purpose,
+            action,
+            at,
+            source,
+            policy_version: None,
+            given_by,
+        }
+    }
+
+    /// The same record naming the privacy-policy version the patient saw.
+    #[must_use]
+    pub fn with_policy_version(mut self, policy_version: Label) -> Self {
+        self.policy_version = Some(policy_version);
+        self
+    }
+
     /// The total order of the log: by time, then, at the same instant, a grant before a
     /// withdrawal (so the withdrawal is the one in force), then by the remaining fields so that
     /// even identical instants give one order whatever the order of arrival.

@@ -184,6 +184,63 @@ fn default_depth() -> u8 {
     1
 }
 
+impl ScheduleSpec {
+    /// A spec with the defaults serde gives missing fields: the default compliance profile,
+    /// depth 1 and no caps; change them with the `with_…` methods. Nothing is checked until
+    /// [`RewardSchedule::new`].
+    ///
+    /// ```
+    /// use clinic_ops::money::{Points, Yuan};
+    /// use clinic_ops::referral::{
+    ///     Basis, Beneficiary, Caps, Reward, RewardSchedule, RuleId, RuleSpec, ScheduleSpec,
+    /// };
+    ///
+    /// let rule = RuleSpec {
+    ///     id: RuleId::parse("friend-200")?,
+    ///     beneficiary: Beneficiary::Referrer { level: 1 },
+    ///     basis: Basis::FirstPaidVisit,
+    ///     reward: Reward::Points(Points::new(200)),
+    /// };
+    /// let spec = ScheduleSpec::new(Yuan::from_whole(100)?, 7, vec![rule])
+    ///     .with_caps(Caps { per_month: Some(5), lifetime: None });
+    /// assert_eq!(spec.depth, 1);
+    /// assert!(RewardSchedule::new(spec).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(min_paid: Yuan, pending_days: u32, rules: Vec<RuleSpec>) -> Self {
+        ScheduleSpec {
+            profile: ComplianceProfile::default(),
+            depth: default_depth(),
+            min_paid,
+            pending_days,
+            caps: Caps::default(),
+            rules,
+        }
+    }
+
+    /// The same spec under another compliance profile.
+    #[must_use]
+    pub fn with_profile(mut self, profile: ComplianceProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The same spec rewarding `depth` referrer levels (1 or 2, checked by
+    /// [`RewardSchedule::new`]).
+    #[must_use]
+    pub fn with_depth(mut self, depth: u8) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// The same spec with caps on referrer-side rewards.
+    #[must_use]
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
+    }
+}
+
 /// Why a schedule was refused. The messages say why in plain words, since they are shown to
 /// the clinic manager who wrote the schedule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -423,14 +480,7 @@ mod tests {
     }
 
     fn spec(rules: Vec<RuleSpec>) -> ScheduleSpec {
-        ScheduleSpec {
-            profile: ComplianceProfile::default(),
-            depth: 1,
-            min_paid: Yuan::from_whole(100).unwrap(),
-            pending_days: 7,
-            caps: Caps::default(),
-            rules,
-        }
+        ScheduleSpec::new(Yuan::from_whole(100).unwrap(), 7, rules)
     }
 
     const L1: Beneficiary = Beneficiary::Referrer { level: 1 };

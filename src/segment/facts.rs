@@ -32,6 +32,55 @@ pub struct FactsInput<'a> {
     pub tags: TagSet,
 }
 
+impl<'a> FactsInput<'a> {
+    /// The journey records alone: no points, no tier, no referrals, no tags; add those with
+    /// the `with_…` methods.
+    ///
+    /// ```
+    /// use clinic_ops::money::Points;
+    /// use clinic_ops::segment::FactsInput;
+    ///
+    /// let input = FactsInput::new(&[], &[]).with_points(Points::new(1200)).with_referrals_made(2);
+    /// assert_eq!(input.referrals_made, 2);
+    /// assert!(input.tier.is_none());
+    /// ```
+    pub fn new(visits: &'a [Visit], purchases: &'a [Purchase]) -> Self {
+        FactsInput {
+            visits,
+            purchases,
+            ..FactsInput::default()
+        }
+    }
+
+    /// The same input with a spendable points balance.
+    #[must_use]
+    pub fn with_points(mut self, points: Points) -> Self {
+        self.points = Some(points);
+        self
+    }
+
+    /// The same input with a membership tier code.
+    #[must_use]
+    pub fn with_tier(mut self, tier: Label) -> Self {
+        self.tier = Some(tier);
+        self
+    }
+
+    /// The same input with how many bound referrals the patient made.
+    #[must_use]
+    pub fn with_referrals_made(mut self, referrals_made: u32) -> Self {
+        self.referrals_made = referrals_made;
+        self
+    }
+
+    /// The same input with the tags the patient carries now.
+    #[must_use]
+    pub fn with_tags(mut self, tags: TagSet) -> Self {
+        self.tags = tags;
+        self
+    }
+}
+
 /// The consents in force at the snapshot instant, as a small bit set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct ConsentSet(u8);
