@@ -48,6 +48,7 @@ impl Visit {
     /// assert!(!visit.is_refunded_by(at));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(
         id: VisitId,
         patient: PatientId,
@@ -81,6 +82,7 @@ impl Visit {
     }
 
     /// Whether the visit was refunded at or before `at`.
+    #[must_use]
     pub fn is_refunded_by(&self, at: DateTime<Utc>) -> bool {
         self.refunded_at.is_some_and(|r| r <= at)
     }
@@ -122,6 +124,7 @@ impl Purchase {
     /// assert_eq!(course.days_supply.map(DaysSupply::get), Some(28));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(id: PurchaseId, patient: PatientId, at: DateTime<Utc>, amount: Yuan) -> Self {
         Purchase {
             id,
@@ -175,6 +178,7 @@ impl Category {
     }
 
     /// The code.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -230,6 +234,7 @@ impl DaysSupply {
     }
 
     /// The number of days.
+    #[must_use]
     pub fn get(self) -> u32 {
         self.0
     }
@@ -276,6 +281,7 @@ impl Fill {
     /// assert_eq!(fill.last_covered_day(), on(1, 30)?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(
         patient: PatientId,
         drug: Category,
@@ -291,6 +297,7 @@ impl Fill {
     }
 
     /// The last local date this fill covers: `filled_on + days − 1`.
+    #[must_use]
     pub fn last_covered_day(&self) -> NaiveDate {
         self.filled_on
             .checked_add_days(chrono::Days::new(u64::from(self.days_supply.get() - 1)))

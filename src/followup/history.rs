@@ -84,6 +84,7 @@ impl From<RawHistory> for FollowUpHistory {
 
 impl FollowUpHistory {
     /// An empty history for a patient.
+    #[must_use]
     pub fn new(patient: PatientId) -> Self {
         FollowUpHistory {
             patient,
@@ -94,6 +95,7 @@ impl FollowUpHistory {
     }
 
     /// The patient.
+    #[must_use]
     pub fn patient(&self) -> PatientId {
         self.patient
     }
@@ -104,27 +106,32 @@ impl FollowUpHistory {
     }
 
     /// One task.
+    #[must_use]
     pub fn get(&self, id: TaskId) -> Option<&TaskRecord> {
         self.tasks.get(&id)
     }
 
     /// The number of tasks.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.tasks.len()
     }
 
     /// Whether no task was ever planned.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
 
     /// The latest instant the patient opted out, if they ever did.
+    #[must_use]
     pub fn opted_out_at(&self) -> Option<DateTime<Utc>> {
         self.opted_out_at
     }
 
     /// When the patient was anonymised, if they were: the history then holds no task and
     /// never will again.
+    #[must_use]
     pub fn anonymised_at(&self) -> Option<DateTime<Utc>> {
         self.anonymised_at
     }

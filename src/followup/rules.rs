@@ -23,6 +23,7 @@ pub struct FixedDate {
 
 impl FixedDate {
     /// The date in `year`; 29 February becomes 28 February outside leap years.
+    #[must_use]
     pub fn in_year(&self, year: i32) -> Option<NaiveDate> {
         let (m, d) = (u32::from(self.month), u32::from(self.day));
         NaiveDate::from_ymd_opt(year, m, d).or_else(|| {
@@ -114,6 +115,7 @@ fn yes() -> bool {
 
 impl RuleKind {
     /// The kind of task the rule makes.
+    #[must_use]
     pub fn task_kind(&self) -> TaskKind {
         match self {
             RuleKind::PostVisitCheck { .. } => TaskKind::PostVisitCheck,
@@ -231,6 +233,7 @@ impl Rule {
     /// assert_eq!(plan.rules().len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(key: RuleKey, kind: RuleKind, channel: TaskChannel) -> Self {
         Rule {
             key,
@@ -266,6 +269,7 @@ impl Rule {
     }
 
     /// The consent its tasks need.
+    #[must_use]
     pub fn purpose(&self) -> ConsentPurpose {
         if self.promotional {
             ConsentPurpose::Marketing
@@ -275,6 +279,7 @@ impl Rule {
     }
 
     /// Days past due after which an occurrence is dropped.
+    #[must_use]
     pub fn give_up_after(&self) -> u16 {
         self.give_up_after_days.unwrap_or(match self.kind {
             RuleKind::ChronicFollowUp => 365,
@@ -366,11 +371,13 @@ impl CarePlan {
     }
 
     /// The name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The rules, in the order given.
+    #[must_use]
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

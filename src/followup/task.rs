@@ -36,6 +36,7 @@ pub enum TaskKind {
 impl TaskKind {
     /// The consent a task of this kind needs by default: care reminders for care, marketing
     /// for birthday offers and win-back. A rule marked promotional always needs marketing.
+    #[must_use]
     pub fn purpose(self) -> ConsentPurpose {
         match self {
             TaskKind::Birthday | TaskKind::WinBack => ConsentPurpose::Marketing,
@@ -44,6 +45,7 @@ impl TaskKind {
     }
 
     /// The snake_case code.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             TaskKind::PostVisitCheck => "post_visit_check",
@@ -81,17 +83,20 @@ pub enum TaskChannel {
 
 impl TaskChannel {
     /// Whether the task contacts the patient remotely and so must respect quiet hours.
+    #[must_use]
     pub fn is_remote(self) -> bool {
         matches!(self, TaskChannel::Call | TaskChannel::WechatMessage)
     }
 
     /// Whether the task counts toward the weekly contact cap: every channel except waiting
     /// for the patient to come in.
+    #[must_use]
     pub fn is_contact(self) -> bool {
         !matches!(self, TaskChannel::InClinic)
     }
 
     /// The snake_case code.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             TaskChannel::Call => "call",
@@ -156,6 +161,7 @@ impl RuleKey {
     }
 
     /// The key.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -259,6 +265,7 @@ pub enum Reason {
 
 impl Reason {
     /// The drug or condition the task is about, if any: part of the task's identity.
+    #[must_use]
     pub fn subject(&self) -> Option<&str> {
         match self {
             Reason::Refill { drug, .. } => Some(drug.as_str()),
@@ -384,6 +391,7 @@ impl Task {
     /// assert_eq!(task.due_on, due);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(
         patient: PatientId,
         rule: RuleKey,
@@ -462,6 +470,7 @@ impl Task {
 /// The stable id of a task: FNV-1a (64 bit) over the patient id, the rule key, the
 /// occurrence's day number, the subject and the attempt. The same inputs give the same id on
 /// every platform and release, so a store can use it as a primary key.
+#[must_use]
 pub fn task_id(
     patient: PatientId,
     rule: &RuleKey,
@@ -506,11 +515,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// Whether the task is done: everything but "not reached".
+    #[must_use]
     pub fn completes(self) -> bool {
         !matches!(self, Outcome::NotReached)
     }
 
     /// The snake_case code.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             Outcome::Reached => "reached",

@@ -64,6 +64,7 @@ impl JourneyStage {
     ];
 
     /// The snake_case code (`followed_up`), as exports spell it.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             JourneyStage::Lead => "lead",
@@ -132,6 +133,7 @@ impl EventKind {
     pub const MAX_CUSTOM: u32 = u32::MAX - Self::CUSTOM_BASE;
 
     /// The kind of a journey stage.
+    #[must_use]
     pub const fn stage(stage: JourneyStage) -> Self {
         EventKind(stage as u32)
     }
@@ -152,21 +154,25 @@ impl EventKind {
     }
 
     /// The code, as [`EventColumns`](crate::metrics::funnel::EventColumns) carry it.
+    #[must_use]
     pub const fn code(self) -> u32 {
         self.0
     }
 
     /// The kind with this code (any `u32` is a kind; unused stage codes match nothing).
+    #[must_use]
     pub const fn from_code(code: u32) -> Self {
         EventKind(code)
     }
 
     /// The journey stage, when this kind is one.
+    #[must_use]
     pub fn as_stage(self) -> Option<JourneyStage> {
         JourneyStage::ALL.get(self.0 as usize).copied()
     }
 
     /// The custom number, when this kind is custom.
+    #[must_use]
     pub fn custom_number(self) -> Option<u32> {
         self.0.checked_sub(Self::CUSTOM_BASE)
     }
@@ -196,11 +202,13 @@ pub struct ChannelCode(u32);
 
 impl ChannelCode {
     /// Wraps a host-assigned code.
+    #[must_use]
     pub const fn new(code: u32) -> Self {
         ChannelCode(code)
     }
 
     /// The code.
+    #[must_use]
     pub const fn get(self) -> u32 {
         self.0
     }
@@ -230,6 +238,7 @@ pub struct JourneyEvent {
 
 impl JourneyEvent {
     /// An event with no dimensions.
+    #[must_use]
     pub const fn new(patient: PatientId, kind: EventKind, at: i64) -> Self {
         JourneyEvent {
             patient,
@@ -243,6 +252,7 @@ impl JourneyEvent {
     }
 
     /// An event at a `DateTime` (sub-second parts are dropped).
+    #[must_use]
     pub fn at_time(patient: PatientId, kind: EventKind, at: DateTime<Utc>) -> Self {
         Self::new(patient, kind, at.timestamp())
     }
@@ -276,6 +286,7 @@ impl JourneyEvent {
     }
 
     /// When, as a `DateTime` (`None` beyond chrono's range).
+    #[must_use]
     pub fn at_utc(&self) -> Option<DateTime<Utc>> {
         DateTime::from_timestamp(self.at, 0)
     }

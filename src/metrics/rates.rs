@@ -57,11 +57,13 @@ pub struct Rate {
 
 impl Rate {
     /// `numerator ÷ denominator`, or `None` when nothing could have happened.
+    #[must_use]
     pub fn value(&self) -> Option<f64> {
         (self.denominator > 0).then(|| self.numerator as f64 / self.denominator as f64)
     }
 
     /// The sum of two partial rates over disjoint records.
+    #[must_use]
     pub fn merge(self, other: Rate) -> Rate {
         Rate {
             numerator: self.numerator.saturating_add(other.numerator),
@@ -215,6 +217,7 @@ impl Appointment {
     /// assert_eq!(a.doctor, Some(DoctorId::new(3)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(
         id: VisitId,
         patient: PatientId,
@@ -246,6 +249,7 @@ impl Appointment {
 /// - A booking whose slot has passed and that is still [`AppointmentStatus::Booked`] (nobody
 ///   checked the patient in) counts as a no-show.
 /// - Slots after `now` are left out whatever their status.
+#[must_use]
 pub fn no_show_rate(
     appointments: &[Appointment],
     now: DateTime<Utc>,
@@ -293,6 +297,7 @@ pub enum CourseBasis {
 /// - The patient repurchased when a later course was bought on or before the deadline
 ///   (buying early counts).
 /// - Purchases carry no doctor or clinic, so only the channel breakdown is filled.
+#[must_use]
 pub fn repurchase_rate(
     purchases: &[Purchase],
     grace_days: u32,
@@ -376,6 +381,7 @@ impl ServiceRecord {
     /// assert_eq!(r.called_at.map(|c| (c - arrived).num_minutes()), Some(12));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(
         visit: VisitId,
         patient: PatientId,
@@ -428,6 +434,7 @@ pub struct DurationStats {
 
 impl DurationStats {
     /// Summarises durations in seconds, in any order.
+    #[must_use]
     pub fn from_seconds(mut values: Vec<i64>) -> Self {
         values.sort_unstable();
         DurationStats {
@@ -440,6 +447,7 @@ impl DurationStats {
 
 /// The `p`-th percentile (0..=100) of sorted values by nearest rank: the value at 1-based
 /// rank `⌈p·n/100⌉`, at least rank 1. `None` for no values.
+#[must_use]
 pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
     let n = sorted.len() as u64;
     let rank = (u64::from(p.min(100)) * n).div_ceil(100).max(1);
@@ -448,6 +456,7 @@ pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
 
 /// Wait and consultation times.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[must_use]
 pub struct ServiceTimes {
     /// Check-in to call-in.
     pub wait: DurationStats,

@@ -43,6 +43,7 @@ impl Identity {
     /// assert!(id.resident_id.is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(name: PersonName, mobile: MobileNumber) -> Self {
         Identity {
             name,
@@ -137,6 +138,7 @@ impl Registration {
     /// assert!(r.resident_id.is_none() && r.birth_date.is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(
         name: PersonName,
         mobile: MobileNumber,
@@ -296,52 +298,62 @@ pub struct Patient {
 
 impl Patient {
     /// The id.
+    #[must_use]
     pub fn id(&self) -> PatientId {
         self.id
     }
 
     /// The personal fields, or `None` once anonymised.
+    #[must_use]
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()
     }
 
     /// The name, unless anonymised.
+    #[must_use]
     pub fn name(&self) -> Option<&PersonName> {
         self.identity.as_ref().map(|i| &i.name)
     }
 
     /// The mobile number, unless anonymised.
+    #[must_use]
     pub fn mobile(&self) -> Option<&MobileNumber> {
         self.identity.as_ref().map(|i| &i.mobile)
     }
 
     /// The resident id, if given and not anonymised.
+    #[must_use]
     pub fn resident_id(&self) -> Option<&ResidentId> {
         self.identity.as_ref().and_then(|i| i.resident_id.as_ref())
     }
 
     /// The external id, if linked and not anonymised.
+    #[must_use]
     pub fn external_id(&self) -> Option<&ExternalId> {
         self.identity.as_ref().and_then(|i| i.external_id.as_ref())
     }
 
     /// The full birth date, if known and not anonymised.
+    #[must_use]
     pub fn birth_date(&self) -> Option<NaiveDate> {
         self.identity.as_ref().and_then(|i| i.birth_date)
     }
 
     /// The birth year, kept after anonymisation for age-band metrics.
+    #[must_use]
     pub fn birth_year(&self) -> Option<i32> {
         self.birth_year
     }
 
     /// Sex, if known.
+    #[must_use]
     pub fn sex(&self) -> Option<Sex> {
         self.sex
     }
 
     /// Age in whole years on a local date: exact from the birth date, or from the birth year
     /// alone once anonymised (counting as if born on 1 January).
+    #[must_use]
     pub fn age_on(&self, date: NaiveDate) -> Option<u32> {
         match (self.birth_date(), self.birth_year) {
             (Some(b), _) => Some(age_on(b, date)),
@@ -351,41 +363,49 @@ impl Patient {
     }
 
     /// Whether the patient is under 14 on `date`. Unknown ages count as adult.
+    #[must_use]
     pub fn is_minor_on(&self, date: NaiveDate) -> bool {
         self.age_on(date).is_some_and(|a| a < GUARDIAN_AGE)
     }
 
     /// The staff member who owns the relationship.
+    #[must_use]
     pub fn owner(&self) -> Option<StaffId> {
         self.owner
     }
 
     /// The home clinic.
+    #[must_use]
     pub fn home_clinic(&self) -> ClinicId {
         self.home_clinic
     }
 
     /// The acquisition channel.
+    #[must_use]
     pub fn channel(&self) -> &Channel {
         &self.channel
     }
 
     /// The raw channel code, if any.
+    #[must_use]
     pub fn channel_code(&self) -> Option<&Label> {
         self.channel_code.as_ref()
     }
 
     /// When the patient registered.
+    #[must_use]
     pub fn registered_at(&self) -> DateTime<Utc> {
         self.registered_at
     }
 
     /// Every chronic file, open and closed, in the order opened.
+    #[must_use]
     pub fn chronic_files(&self) -> &[ChronicFile] {
         &self.chronic_files
     }
 
     /// The open chronic file for a condition, if any.
+    #[must_use]
     pub fn open_chronic_file(&self, condition: &ConditionCode) -> Option<&ChronicFile> {
         self.chronic_files
             .iter()
@@ -400,37 +420,44 @@ impl Patient {
     }
 
     /// When the contact details in force were set: the last contact change, or registration.
+    #[must_use]
     pub fn contact_changed_at(&self) -> DateTime<Utc> {
         self.contact_at.unwrap_or(self.registered_at)
     }
 
     /// The consent history.
+    #[must_use]
     pub fn consents(&self) -> &ConsentLog {
         &self.consents
     }
 
     /// Whether the patient allowed `purpose` at `at`. Always false once anonymised.
+    #[must_use]
     pub fn may(&self, purpose: ConsentPurpose, at: DateTime<Utc>) -> bool {
         self.anonymised_at.is_none() && self.consents.may(purpose, at)
     }
 
     /// The deletion deadline, if one is set.
+    #[must_use]
     pub fn deletion_deadline(&self) -> Option<DeletionDeadline> {
         self.deletion
     }
 
     /// Whether the patient must be anonymised now: a deadline is set, it has passed on the
     /// local date `today`, and the patient is not anonymised yet.
+    #[must_use]
     pub fn due_for_erasure(&self, today: NaiveDate) -> bool {
         self.anonymised_at.is_none() && self.deletion.is_some_and(|d| today > d.by)
     }
 
     /// When the patient was anonymised, if they were.
+    #[must_use]
     pub fn anonymised_at(&self) -> Option<DateTime<Utc>> {
         self.anonymised_at
     }
 
     /// Whether the patient was anonymised.
+    #[must_use]
     pub fn is_anonymised(&self) -> bool {
         self.anonymised_at.is_some()
     }

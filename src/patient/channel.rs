@@ -33,6 +33,7 @@ impl Platform {
     ];
 
     /// The code used in channel strings.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             Platform::Xiaohongshu => "xiaohongshu",
@@ -114,6 +115,7 @@ impl Channel {
     }
 
     /// The canonical code.
+    #[must_use]
     pub fn code(&self) -> String {
         match self {
             Channel::DoctorAccount(p) => format!("doctor_ip/{}", p.code()),

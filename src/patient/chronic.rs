@@ -30,6 +30,7 @@ impl ConditionCode {
     }
 
     /// The code.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,12 +89,14 @@ impl FollowUpCadence {
     }
 
     /// Follow-ups per year.
+    #[must_use]
     pub fn get(self) -> u8 {
         self.0
     }
 
     /// The longest allowed gap between follow-ups, in days: 365 ÷ cadence, rounded down, so
     /// that N evenly spaced follow-ups always fit in a year (4 a year → every 91 days).
+    #[must_use]
     pub fn interval_days(self) -> u32 {
         365 / u32::from(self.0)
     }
@@ -199,6 +202,7 @@ impl ChronicFile {
 
     /// The local date by which the next follow-up is due: the last follow-up (or the
     /// diagnosis, before any) plus the cadence's interval.
+    #[must_use]
     pub fn next_due(&self) -> NaiveDate {
         let from = self.last_follow_up.unwrap_or(self.diagnosed_on);
         from.checked_add_days(Days::new(u64::from(self.cadence.interval_days())))
@@ -206,11 +210,13 @@ impl ChronicFile {
     }
 
     /// Whether the file is open and its next follow-up is past due on the local date `on`.
+    #[must_use]
     pub fn is_overdue(&self, on: NaiveDate) -> bool {
         self.is_open() && on > self.next_due()
     }
 
     /// Days past due on `on`, or 0 when not overdue.
+    #[must_use]
     pub fn days_overdue(&self, on: NaiveDate) -> i64 {
         if self.is_overdue(on) {
             (on - self.next_due()).num_days()
@@ -220,6 +226,7 @@ impl ChronicFile {
     }
 
     /// Whether the file is still open.
+    #[must_use]
     pub fn is_open(&self) -> bool {
         self.closed_at.is_none()
     }

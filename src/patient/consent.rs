@@ -40,6 +40,7 @@ impl ConsentPurpose {
     ];
 
     /// The snake_case code used in serde and CSV.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             ConsentPurpose::CareReminder => "care_reminder",
@@ -95,6 +96,7 @@ impl Label {
     }
 
     /// The text.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -161,6 +163,7 @@ impl ConsentRecord {
     /// assert_eq!(grant.policy_version.as_ref().map(Label::as_str), Some("2026-01"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(
         purpose: ConsentPurpose,
         action: ConsentAction,
@@ -234,11 +237,13 @@ impl<'de> Deserialize<'de> for ConsentLog {
 
 impl ConsentLog {
     /// Every record, oldest first (ties as in the type's docs).
+    #[must_use]
     pub fn records(&self) -> &[ConsentRecord] {
         &self.records
     }
 
     /// Whether the log already holds this exact record.
+    #[must_use]
     pub fn contains(&self, record: &ConsentRecord) -> bool {
         self.position(record).is_ok()
     }
@@ -257,6 +262,7 @@ impl ConsentLog {
 
     /// The record in force for `purpose` at `at`: the latest one at or before `at` (at a tie,
     /// the withdrawal).
+    #[must_use]
     pub fn in_force(&self, purpose: ConsentPurpose, at: DateTime<Utc>) -> Option<&ConsentRecord> {
         let end = self.records.partition_point(|r| r.at <= at);
         self.records[..end]
@@ -266,6 +272,7 @@ impl ConsentLog {
     }
 
     /// Whether `purpose` was consented to at `at`. With no record, the answer is no.
+    #[must_use]
     pub fn may(&self, purpose: ConsentPurpose, at: DateTime<Utc>) -> bool {
         matches!(
             self.in_force(purpose, at),

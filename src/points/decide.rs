@@ -16,6 +16,7 @@ use crate::money::{Points, Yuan};
 /// What [`decide`] answers for an accepted command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "posted postings must be appended to the store and applied"]
 pub enum Outcome {
     /// New postings: append them to the store, then [`super::apply`] each. May be empty
     /// (an expiry run with nothing due); an empty outcome records no key.
@@ -27,6 +28,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The new postings (none for [`Outcome::Exists`]).
+    #[must_use]
     pub fn postings(&self) -> &[Posting] {
         match self {
             Outcome::Posted(p) => p,

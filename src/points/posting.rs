@@ -33,6 +33,7 @@ pub struct Posting {
 impl Posting {
     /// A posting with every field given: postings are facts, so nothing is optional. The
     /// ledger makes them; this is for adapters and tests that rebuild them from rows.
+    #[must_use]
     pub fn new(
         account: PatientId,
         seq: u64,

@@ -113,6 +113,7 @@ impl RuleId {
     }
 
     /// The name.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -207,6 +208,7 @@ impl ScheduleSpec {
     /// assert!(RewardSchedule::new(spec).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn new(min_paid: Yuan, pending_days: u32, rules: Vec<RuleSpec>) -> Self {
         ScheduleSpec {
             profile: ComplianceProfile::default(),
@@ -418,36 +420,43 @@ impl RewardSchedule {
     }
 
     /// The spec it was built from.
+    #[must_use]
     pub fn spec(&self) -> &ScheduleSpec {
         &self.0
     }
 
     /// The compliance profile.
+    #[must_use]
     pub fn profile(&self) -> ComplianceProfile {
         self.0.profile
     }
 
     /// The deepest referrer level rewarded: 1 or 2.
+    #[must_use]
     pub fn depth(&self) -> u8 {
         self.0.depth
     }
 
     /// The least a visit must be paid to qualify.
+    #[must_use]
     pub fn min_paid(&self) -> Yuan {
         self.0.min_paid
     }
 
     /// Days a reward stays pending.
+    #[must_use]
     pub fn pending_days(&self) -> u32 {
         self.0.pending_days
     }
 
     /// The caps on referrer-side rewards.
+    #[must_use]
     pub fn caps(&self) -> Caps {
         self.0.caps
     }
 
     /// The rules, in order.
+    #[must_use]
     pub fn rules(&self) -> &[RuleSpec] {
         &self.0.rules
     }

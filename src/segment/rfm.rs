@@ -37,6 +37,7 @@ pub struct RfmSummary {
 
 impl RfmSummary {
     /// Days from the last purchase to the as-of day: what the R score ranks (fewer is better).
+    #[must_use]
     pub fn days_since_last(&self) -> u32 {
         self.t.saturating_sub(self.recency)
     }
@@ -210,6 +211,7 @@ impl RfmClass {
     ];
 
     /// The class of three 1–5 scores.
+    #[must_use]
     pub fn from_scores(r: u8, f: u8, m: u8) -> RfmClass {
         let (r, f, m) = (r >= HIGH_SCORE, f >= HIGH_SCORE, m >= HIGH_SCORE);
         match (m, r, f) {
@@ -225,6 +227,7 @@ impl RfmClass {
     }
 
     /// The Chinese name, as clinics expect it (`重要价值客户`).
+    #[must_use]
     pub fn name_zh(self) -> &'static str {
         match self {
             RfmClass::ImportantValue => "重要价值客户",
@@ -239,6 +242,7 @@ impl RfmClass {
     }
 
     /// The tag `value/<name>`, for auto-tagging.
+    #[must_use]
     pub fn tag(self) -> Option<TagName> {
         TagName::parse(&format!("value/{}", self.name_zh())).ok()
     }
@@ -270,6 +274,7 @@ pub struct RfmScore {
 /// result does not depend on input order or customer ids, and the best value scores 5 once
 /// `n ≥ 5`. Scores rank `monetary_value` as shown, so one-time customers (¥0 by the lifetimes
 /// definition) score low on M.
+#[must_use]
 pub fn score(summaries: &[RfmSummary]) -> Vec<RfmScore> {
     let r = quintiles(summaries, |s| Reverse(s.days_since_last()));
     let f = quintiles(summaries, |s| s.frequency);

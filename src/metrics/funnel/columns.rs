@@ -35,6 +35,7 @@ impl<'a> EventColumns<'a> {
     /// let cols = EventColumns::new(2, &patient, &kind, &at).with_dimension(&[7, 7, 8]);
     /// assert_eq!(cols.patient_count, 2);
     /// ```
+    #[must_use]
     pub const fn new(
         patient_count: u32,
         patient: &'a [u32],

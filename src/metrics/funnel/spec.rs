@@ -50,6 +50,7 @@ impl FunnelMode {
     ];
 
     /// The name used by ClickHouse and the `funnel` calculator.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             FunnelMode::Default => "default",
@@ -133,6 +134,7 @@ impl Window {
     }
 
     /// The window in seconds.
+    #[must_use]
     pub const fn get(self) -> u32 {
         self.0
     }
@@ -177,11 +179,13 @@ impl StepMatcher {
     }
 
     /// Whether the matcher looks only at the kind.
+    #[must_use]
     pub fn is_kind_only(&self) -> bool {
         self.channel.is_none() && self.doctor.is_none() && self.clinic.is_none()
     }
 
     /// Whether `event` matches.
+    #[must_use]
     pub fn matches(&self, event: &JourneyEvent) -> bool {
         event.kind == self.kind
             && self.channel.is_none_or(|c| event.channel == Some(c))
@@ -379,32 +383,38 @@ impl FunnelSpec {
     }
 
     /// The steps.
+    #[must_use]
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
 
     /// The window.
+    #[must_use]
     pub fn window(&self) -> Window {
         self.window
     }
 
     /// The mode.
+    #[must_use]
     pub fn mode(&self) -> FunnelMode {
         self.mode
     }
 
     /// The exclusion matchers.
+    #[must_use]
     pub fn exclusions(&self) -> &[StepMatcher] {
         &self.exclusions
     }
 
     /// The breakdown, if any.
+    #[must_use]
     pub fn breakdown(&self) -> Option<Breakdown> {
         self.breakdown
     }
 
     /// The steps an event matches, as a bit set (bit `k - 1` for step `k`), with bit 32 set
     /// when it matches an exclusion.
+    #[must_use]
     pub fn mask_of(&self, event: &JourneyEvent) -> u64 {
         let mut m = 0u64;
         for (i, s) in self.steps.iter().enumerate() {
