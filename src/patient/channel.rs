@@ -45,6 +45,13 @@ impl Platform {
     }
 }
 
+impl fmt::Display for Platform {
+    /// The code used in channel strings: `xiaohongshu`, `wechat_channels`, …
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 /// How a patient first met the clinic.
 ///
 /// Written as a short code: `doctor_ip/xiaohongshu`, `clinic_account/douyin`, `kol`, `koc`,
@@ -180,6 +187,11 @@ mod tests {
             Channel::DoctorAccount(Platform::Xiaohongshu)
         );
         assert!(Channel::parse("").is_err());
+        for p in Platform::ALL {
+            let doctor = Channel::parse(&format!("doctor_ip/{p}")).unwrap();
+            assert_eq!(doctor, Channel::DoctorAccount(p));
+            assert_eq!(doctor.to_string(), format!("doctor_ip/{p}"));
+        }
         assert!(Channel::parse(&"x".repeat(33)).is_err());
     }
 }

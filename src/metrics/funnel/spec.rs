@@ -140,6 +140,19 @@ impl Window {
     }
 }
 
+impl fmt::Display for Window {
+    /// The [`Window::parse`] syntax in the largest unit that divides the window exactly:
+    /// `30d`, `36h`, `90m`, `45s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let (n, unit) = [(86_400, 'd'), (3_600, 'h'), (60, 'm')]
+            .into_iter()
+            .find(|(size, _)| s.is_multiple_of(*size))
+            .map_or((s, 's'), |(size, unit)| (s / size, unit));
+        write!(f, "{n}{unit}")
+    }
+}
+
 impl TryFrom<u64> for Window {
     type Error = FunnelError;
     fn try_from(s: u64) -> Result<Self, Self::Error> {
@@ -527,6 +540,32 @@ pub(crate) const EXCLUSION_BIT: u64 = 1 << 32;
 mod tests {
     use super::*;
     use crate::metrics::event::JourneyStage;
+
+    #[test]
+    fn windows_display_in_the_largest_exact_unit() {
+        for (seconds, text) in [
+            (2_592_000, "30d"),
+            (129_600, "36h"),
+            (5_400, "90m"),
+            (45, "45s"),
+            (86_401, "86401s"),
+            (u64::from(u32::MAX), "4294967295s"),
+        ] {
+            let w = Window::seconds(seconds).unwrap();
+            assert_eq!(w.to_string(), text);
+            assert_eq!(Window::parse(text), Ok(w));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn window_display_parses_back(seconds in 1..=u32::MAX, unit in 0usize..4) {
+            // Bias toward whole days, hours and minutes so every unit is exercised.
+            let size = [1u32, 60, 3_600, 86_400][unit];
+            let w = Window::seconds(u64::from((seconds / size).max(1) * size)).unwrap();
+            proptest::prop_assert_eq!(Window::parse(&w.to_string()), Ok(w));
+        }
+    }
 
     #[test]
     fn windows_parse() {
