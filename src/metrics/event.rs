@@ -217,7 +217,25 @@ impl ChannelCode {
 /// One journey event of one patient.
 ///
 /// `at` is whole seconds since the Unix epoch (UTC), the resolution funnels and warehouses
-/// use; [`JourneyEvent::at_utc`] gives it as a `DateTime`.
+/// use. Every other record in the crate holds a `DateTime<Utc>`; this one keeps a plain
+/// `i64` on purpose: the funnel engine's columnar hot path ([`EventColumns`]) and the
+/// reference calculators read `at` as a column of integers, and a `DateTime` would double
+/// the event's size and add a conversion per row. Hosts that stay in `DateTime<Utc>` build
+/// events with [`JourneyEvent::at_time`] and read the instant back with
+/// [`JourneyEvent::at_utc`]:
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use clinic_ops::id::PatientId;
+/// use clinic_ops::metrics::event::{EventKind, JourneyEvent, JourneyStage};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+/// let e = JourneyEvent::at_time(PatientId::new(7), EventKind::from(JourneyStage::Booked), at);
+/// assert_eq!(e.at_utc(), Some(at));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`EventColumns`]: crate::metrics::funnel::EventColumns
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JourneyEvent {
     /// Who.
@@ -251,7 +269,9 @@ impl JourneyEvent {
         }
     }
 
-    /// An event at a `DateTime` (sub-second parts are dropped).
+    /// An event at a `DateTime`, for hosts that keep `DateTime<Utc>` like the rest of the
+    /// crate. Sub-second parts are dropped (the time is rounded toward the past, to the
+    /// second), so [`at_utc`](Self::at_utc) gives back the instant cut to whole seconds.
     #[must_use]
     pub fn at_time(patient: PatientId, kind: EventKind, at: DateTime<Utc>) -> Self {
         Self::new(patient, kind, at.timestamp())
@@ -310,5 +330,21 @@ mod tests {
         assert_eq!(EventKind::from_code(c.code()), c);
         assert!(EventKind::custom(EventKind::MAX_CUSTOM + 1).is_err());
         assert!("page_view".parse::<JourneyStage>().is_err());
+    }
+
+    #[test]
+    fn date_time_events_keep_whole_seconds() {
+        let p = PatientId::new(1);
+        let kind = EventKind::stage(JourneyStage::Arrived);
+        let whole = DateTime::from_timestamp(1_772_416_800, 0).unwrap();
+        let e = JourneyEvent::at_time(p, kind, whole);
+        assert_eq!(e, JourneyEvent::new(p, kind, 1_772_416_800));
+        assert_eq!(e.at_utc(), Some(whole));
+        // Sub-second parts go toward the past, before and after the epoch alike.
+        let late = DateTime::from_timestamp(1_772_416_800, 999_999_999).unwrap();
+        assert_eq!(JourneyEvent::at_time(p, kind, late).at_utc(), Some(whole));
+        let before_epoch = DateTime::from_timestamp(-2, 500_000_000).unwrap();
+        assert_eq!(JourneyEvent::at_time(p, kind, before_epoch).at, -2);
+        assert_eq!(JourneyEvent::new(p, kind, i64::MAX).at_utc(), None);
     }
 }
