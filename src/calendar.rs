@@ -438,6 +438,7 @@ impl ClinicCalendar {
     }
 
     /// The offset east of UTC, in seconds.
+    #[must_use]
     pub fn offset_seconds(self) -> i32 {
         self.offset_seconds
     }
@@ -454,6 +455,7 @@ impl ClinicCalendar {
     /// outside chrono's range reads as [`NaiveDateTime::MAX`] (east of UTC) or
     /// [`NaiveDateTime::MIN`] (west of UTC). No accepted instant comes near this (see
     /// [`check_instant`]); the rule only keeps the calendar total.
+    #[must_use]
     pub fn local_datetime(self, at: DateTime<Utc>) -> NaiveDateTime {
         let offset = self.offset();
         match at.naive_utc().checked_add_offset(offset) {
@@ -466,6 +468,7 @@ impl ClinicCalendar {
     /// The local date of an instant.
     ///
     /// Saturates at [`NaiveDate::MAX`] / [`NaiveDate::MIN`] as [`Self::local_datetime`] does.
+    #[must_use]
     pub fn local_date(self, at: DateTime<Utc>) -> NaiveDate {
         self.local_datetime(at).date()
     }
@@ -474,6 +477,7 @@ impl ClinicCalendar {
     ///
     /// Saturates as [`Self::local_datetime`] does: the last nanosecond of the day past
     /// chrono's maximum, midnight before its minimum.
+    #[must_use]
     pub fn local_time(self, at: DateTime<Utc>) -> NaiveTime {
         self.local_datetime(at).time()
     }
@@ -482,6 +486,7 @@ impl ClinicCalendar {
     ///
     /// Saturates at [`DateTime::<Utc>::MIN_UTC`] when that instant is before chrono's range
     /// (midnight of [`NaiveDate::MIN`] east of UTC); west of UTC, midnight is always within it.
+    #[must_use]
     pub fn start_of(self, date: NaiveDate) -> DateTime<Utc> {
         let naive = date.and_time(NaiveTime::MIN);
         match naive.checked_sub_offset(self.offset()) {
@@ -492,6 +497,7 @@ impl ClinicCalendar {
     }
 
     /// The instant at which the local day containing `at` begins.
+    #[must_use]
     pub fn start_of_day(self, at: DateTime<Utc>) -> DateTime<Utc> {
         self.start_of(self.local_date(at))
     }
@@ -500,6 +506,7 @@ impl ClinicCalendar {
     ///
     /// Saturates at [`NaiveDate::MIN`]: chrono's first date is a Wednesday, so the week that
     /// contains it starts before chrono's range.
+    #[must_use]
     pub fn period_start(self, date: NaiveDate, period: Period) -> NaiveDate {
         match period {
             Period::Day => date,
@@ -516,6 +523,7 @@ impl ClinicCalendar {
     /// The first local date of the period after the one that contains `date`.
     ///
     /// Saturates at the last date chrono represents.
+    #[must_use]
     pub fn next_period_start(self, date: NaiveDate, period: Period) -> NaiveDate {
         let start = self.period_start(date, period);
         let next = match period {
@@ -529,11 +537,13 @@ impl ClinicCalendar {
 
     /// The first local date of the period containing the instant `at`: the bucket label that
     /// retention cohorts and usage caps use.
+    #[must_use]
     pub fn bucket(self, at: DateTime<Utc>, period: Period) -> NaiveDate {
         self.period_start(self.local_date(at), period)
     }
 
     /// The instant the period containing `at` begins.
+    #[must_use]
     pub fn start_of_period(self, at: DateTime<Utc>, period: Period) -> DateTime<Utc> {
         self.start_of(self.bucket(at, period))
     }
@@ -546,6 +556,7 @@ impl ClinicCalendar {
     ///
     /// Open Loyalty's examples: month-end points earned on 22 January expire at 00:00 on
     /// 1 February; year-end points earned in 2018 expire at 00:00 on 1 January 2019.
+    #[must_use]
     pub fn end_of_period(self, at: DateTime<Utc>, period: Period) -> DateTime<Utc> {
         self.start_of(self.next_period_start(self.local_date(at), period))
     }
@@ -555,6 +566,7 @@ impl ClinicCalendar {
     /// This is the rule for "expires N days after earning": points earned at any time on
     /// 3 March with N = 30 expire at 00:00 on 2 April, local time. Saturates at the ends of
     /// chrono's range.
+    #[must_use]
     pub fn midnight_after_days(self, at: DateTime<Utc>, days: u32) -> DateTime<Utc> {
         let date = self.local_date(at);
         let target = date
@@ -565,6 +577,7 @@ impl ClinicCalendar {
 
     /// The number of whole local days from the local date of `from` to that of `to`
     /// (negative when `to` is earlier). Used for "days since the last visit".
+    #[must_use]
     pub fn days_between(self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
         (self.local_date(to) - self.local_date(from)).num_days()
     }
@@ -573,6 +586,7 @@ impl ClinicCalendar {
     ///
     /// The hot loops in `metrics` bucket millions of events by integer arithmetic instead of
     /// building dates; this is the single definition they share.
+    #[must_use]
     pub fn local_day_number(self, unix_seconds: i64) -> i64 {
         unix_seconds
             .saturating_add(i64::from(self.offset_seconds))
@@ -580,6 +594,7 @@ impl ClinicCalendar {
     }
 
     /// The local date of a Unix timestamp, saturating outside chrono's range.
+    #[must_use]
     pub fn local_date_of_unix(self, unix_seconds: i64) -> NaiveDate {
         let days = self.local_day_number(unix_seconds);
         NaiveDate::from_ymd_opt(1970, 1, 1)
@@ -599,6 +614,7 @@ impl ClinicCalendar {
 }
 
 /// The number of days from 1970-01-01 to `date` (negative before it).
+#[must_use]
 pub fn day_number(date: NaiveDate) -> i64 {
     i64::from(date.num_days_from_ce()) - 719_163
 }

@@ -34,7 +34,55 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// A visit with no doctor recorded and no refund; add them with the `with_…` methods.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use clinic_ops::id::{ClinicId, DoctorId, PatientId, VisitId};
+    /// use clinic_ops::journey::Visit;
+    /// use clinic_ops::money::Yuan;
+    ///
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let visit = Visit::new(VisitId::new(1), PatientId::new(7), at, ClinicId::new(1), Yuan::parse("120")?)
+    ///     .with_doctor(DoctorId::new(3));
+    /// assert!(!visit.is_refunded_by(at));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        id: VisitId,
+        patient: PatientId,
+        at: DateTime<Utc>,
+        clinic: ClinicId,
+        paid: Yuan,
+    ) -> Self {
+        Visit {
+            id,
+            patient,
+            at,
+            clinic,
+            doctor: None,
+            paid,
+            refunded_at: None,
+        }
+    }
+
+    /// The same visit with the doctor seen.
+    #[must_use]
+    pub fn with_doctor(mut self, doctor: DoctorId) -> Self {
+        self.doctor = Some(doctor);
+        self
+    }
+
+    /// The same visit, refunded in full at `refunded_at`.
+    #[must_use]
+    pub fn with_refunded_at(mut self, refunded_at: DateTime<Utc>) -> Self {
+        self.refunded_at = Some(refunded_at);
+        self
+    }
+
     /// Whether the visit was refunded at or before `at`.
+    #[must_use]
     pub fn is_refunded_by(&self, at: DateTime<Utc>) -> bool {
         self.refunded_at.is_some_and(|r| r <= at)
     }
@@ -57,6 +105,50 @@ pub struct Purchase {
     pub category: Option<Category>,
     /// Days of supply, for medicine and courses: when it runs out.
     pub days_supply: Option<DaysSupply>,
+}
+
+impl Purchase {
+    /// A purchase with no category and no days of supply; add them with the `with_…`
+    /// methods.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use clinic_ops::id::{PatientId, PurchaseId};
+    /// use clinic_ops::journey::{Category, DaysSupply, Purchase};
+    /// use clinic_ops::money::Yuan;
+    ///
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let course = Purchase::new(PurchaseId::new(1), PatientId::new(7), at, Yuan::parse("680")?)
+    ///     .with_category(Category::parse("course")?)
+    ///     .with_days_supply(DaysSupply::new(28)?);
+    /// assert_eq!(course.days_supply.map(DaysSupply::get), Some(28));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(id: PurchaseId, patient: PatientId, at: DateTime<Utc>, amount: Yuan) -> Self {
+        Purchase {
+            id,
+            patient,
+            at,
+            amount,
+            category: None,
+            days_supply: None,
+        }
+    }
+
+    /// The same purchase in a product category.
+    #[must_use]
+    pub fn with_category(mut self, category: Category) -> Self {
+        self.category = Some(category);
+        self
+    }
+
+    /// The same purchase with days of supply.
+    #[must_use]
+    pub fn with_days_supply(mut self, days_supply: DaysSupply) -> Self {
+        self.days_supply = Some(days_supply);
+        self
+    }
 }
 
 /// A short product-category code, at most 32 characters.
@@ -86,6 +178,7 @@ impl Category {
     }
 
     /// The code.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -141,6 +234,7 @@ impl DaysSupply {
     }
 
     /// The number of days.
+    #[must_use]
     pub fn get(self) -> u32 {
         self.0
     }
@@ -175,7 +269,35 @@ pub struct Fill {
 }
 
 impl Fill {
+    /// A fill of `drug` for `patient` on `filled_on`, lasting `days_supply`.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use clinic_ops::id::PatientId;
+    /// use clinic_ops::journey::{Category, DaysSupply, Fill};
+    ///
+    /// let on = |m, d| NaiveDate::from_ymd_opt(2026, m, d).ok_or("bad date");
+    /// let fill = Fill::new(PatientId::new(7), Category::parse("metformin")?, on(1, 1)?, DaysSupply::new(30)?);
+    /// assert_eq!(fill.last_covered_day(), on(1, 30)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        patient: PatientId,
+        drug: Category,
+        filled_on: NaiveDate,
+        days_supply: DaysSupply,
+    ) -> Self {
+        Fill {
+            patient,
+            drug,
+            filled_on,
+            days_supply,
+        }
+    }
+
     /// The last local date this fill covers: `filled_on + days − 1`.
+    #[must_use]
     pub fn last_covered_day(&self) -> NaiveDate {
         self.filled_on
             .checked_add_days(chrono::Days::new(u64::from(self.days_supply.get() - 1)))
@@ -189,12 +311,12 @@ mod tests {
 
     #[test]
     fn fills_cover_their_days() {
-        let f = Fill {
-            patient: PatientId::new(1),
-            drug: Category::parse("metformin").unwrap(),
-            filled_on: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            days_supply: DaysSupply::new(30).unwrap(),
-        };
+        let f = Fill::new(
+            PatientId::new(1),
+            Category::parse("metformin").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            DaysSupply::new(30).unwrap(),
+        );
         assert_eq!(
             f.last_covered_day(),
             NaiveDate::from_ymd_opt(2026, 1, 30).unwrap()

@@ -17,18 +17,12 @@
 //! let mut store = MemoryPatientStore::new();
 //!
 //! let id = PatientId::new(1);
-//! let cmd = PatientCommand::Register(Registration {
-//!     name: PersonName::parse("李四")?,
-//!     mobile: MobileNumber::parse("0086 139 0000 1111")?,
-//!     resident_id: None,
-//!     external_id: None,
-//!     sex: None,
-//!     birth_date: None,
-//!     owner: None,
-//!     home_clinic: ClinicId::new(1),
-//!     channel: Channel::parse("doctor_ip/douyin")?,
-//!     channel_code: None,
-//! });
+//! let cmd = PatientCommand::Register(Registration::new(
+//!     PersonName::parse("李四")?,
+//!     MobileNumber::parse("0086 139 0000 1111")?,
+//!     ClinicId::new(1),
+//!     Channel::parse("doctor_ip/douyin")?,
+//! )); // optional fields: `.with_resident_id(..)`, `.with_owner(..)`, …
 //! // Load, decide, commit: the library decides, the host stores.
 //! let events = patient::decide(None, id, &cmd, now, cal)?;
 //! store.commit(id, None, &events)?;

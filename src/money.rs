@@ -94,6 +94,7 @@ fn parse_decimal(s: &str) -> Result<Decimal, MoneyError> {
 }
 
 /// Rounds a decimal to the fen with [`ROUNDING`].
+#[must_use]
 pub fn round_fen(value: Decimal) -> Decimal {
     let mut v = value.round_dp_with_strategy(YUAN_SCALE, ROUNDING);
     v.rescale(YUAN_SCALE);
@@ -162,6 +163,7 @@ impl Yuan {
 
     /// Builds an amount from a whole number of fen (1/100 yuan).
     #[inline]
+    #[must_use]
     pub fn from_fen(fen: u32) -> Self {
         // The same value as `Decimal::new(fen, 2)`, built inline (in registers) rather than
         // through an out-of-line call writing it to memory: the campaign engine builds one
@@ -197,32 +199,38 @@ impl Yuan {
     }
 
     /// The amount as a decimal with exactly 2 places.
+    #[must_use]
     pub fn amount(self) -> Decimal {
         self.0
     }
 
     /// Whether the amount is zero.
+    #[must_use]
     pub fn is_zero(self) -> bool {
         self.0.is_zero()
     }
 
     /// The sum, or `None` past [`MAX_YUAN`].
+    #[must_use]
     pub fn checked_add(self, other: Yuan) -> Option<Yuan> {
         Yuan::new(self.0.checked_add(other.0)?).ok()
     }
 
     /// The difference, or `None` if it would be negative.
+    #[must_use]
     pub fn checked_sub(self, other: Yuan) -> Option<Yuan> {
         Yuan::new(self.0.checked_sub(other.0)?).ok()
     }
 
     /// The difference, floored at zero.
+    #[must_use]
     pub fn saturating_sub(self, other: Yuan) -> Yuan {
         self.checked_sub(other).unwrap_or(Yuan::ZERO)
     }
 
     /// `percent`% of the amount, rounded with [`ROUNDING`]; a negative percentage gives zero
     /// and the result saturates at [`MAX_YUAN`].
+    #[must_use]
     pub fn percent(self, percent: Decimal) -> Yuan {
         self.mul_ratio(percent, Decimal::ONE_HUNDRED)
     }
@@ -230,6 +238,7 @@ impl Yuan {
     /// `amount × numerator ÷ denominator`, rounded with [`ROUNDING`]: the rule for
     /// proportional shares such as partial refunds. Zero when the denominator is zero or the
     /// ratio negative; saturates at [`MAX_YUAN`].
+    #[must_use]
     pub fn mul_ratio(self, numerator: Decimal, denominator: Decimal) -> Yuan {
         if denominator.is_zero() || numerator.is_sign_negative() != denominator.is_sign_negative() {
             return Yuan::ZERO;
@@ -245,6 +254,7 @@ impl Yuan {
     }
 
     /// The smaller of two amounts.
+    #[must_use]
     pub fn min(self, other: Yuan) -> Yuan {
         if other < self { other } else { self }
     }
@@ -324,11 +334,13 @@ impl SignedYuan {
     }
 
     /// `a − b`, which may be negative.
+    #[must_use]
     pub fn difference(a: Yuan, b: Yuan) -> SignedYuan {
         SignedYuan(a.0 - b.0)
     }
 
     /// The amount as a decimal with exactly 2 places.
+    #[must_use]
     pub fn amount(self) -> Decimal {
         self.0
     }
@@ -378,31 +390,37 @@ impl Points {
     pub const ZERO: Points = Points(0);
 
     /// Wraps a whole number of points.
+    #[must_use]
     pub const fn new(points: i64) -> Self {
         Points(points)
     }
 
     /// The number of points.
+    #[must_use]
     pub const fn get(self) -> i64 {
         self.0
     }
 
     /// Whether this is zero.
+    #[must_use]
     pub const fn is_zero(self) -> bool {
         self.0 == 0
     }
 
     /// Whether this is above zero.
+    #[must_use]
     pub const fn is_positive(self) -> bool {
         self.0 > 0
     }
 
     /// Whether this is below zero (a debt).
+    #[must_use]
     pub const fn is_negative(self) -> bool {
         self.0 < 0
     }
 
     /// The sum, or `None` on overflow.
+    #[must_use]
     pub const fn checked_add(self, o: Points) -> Option<Points> {
         match self.0.checked_add(o.0) {
             Some(v) => Some(Points(v)),
@@ -411,6 +429,7 @@ impl Points {
     }
 
     /// The difference, or `None` on overflow.
+    #[must_use]
     pub const fn checked_sub(self, o: Points) -> Option<Points> {
         match self.0.checked_sub(o.0) {
             Some(v) => Some(Points(v)),
@@ -419,6 +438,7 @@ impl Points {
     }
 
     /// The product with a whole factor, or `None` on overflow.
+    #[must_use]
     pub const fn checked_mul(self, factor: i64) -> Option<Points> {
         match self.0.checked_mul(factor) {
             Some(v) => Some(Points(v)),
@@ -427,21 +447,25 @@ impl Points {
     }
 
     /// The sum, clamped to the `i64` range.
+    #[must_use]
     pub const fn saturating_add(self, o: Points) -> Points {
         Points(self.0.saturating_add(o.0))
     }
 
     /// The difference, clamped to the `i64` range.
+    #[must_use]
     pub const fn saturating_sub(self, o: Points) -> Points {
         Points(self.0.saturating_sub(o.0))
     }
 
     /// The smaller of two amounts.
+    #[must_use]
     pub fn min(self, o: Points) -> Points {
         Points(self.0.min(o.0))
     }
 
     /// The larger of two amounts.
+    #[must_use]
     pub fn max(self, o: Points) -> Points {
         Points(self.0.max(o.0))
     }

@@ -29,18 +29,15 @@ fn patient(registered: DateTime<Utc>, now: DateTime<Utc>) -> Patient {
         }
     };
     run(
-        PatientCommand::Register(Registration {
-            name: PersonName::parse("王芳").unwrap(),
-            mobile: MobileNumber::parse("13800138000").unwrap(),
-            resident_id: None,
-            external_id: None,
-            sex: None,
-            birth_date: NaiveDate::from_ymd_opt(1960, 5, 1),
-            owner: None,
-            home_clinic: ClinicId::new(1),
-            channel: Channel::parse("kol").unwrap(),
-            channel_code: None,
-        }),
+        PatientCommand::Register(
+            Registration::new(
+                PersonName::parse("王芳").unwrap(),
+                MobileNumber::parse("13800138000").unwrap(),
+                ClinicId::new(1),
+                Channel::parse("kol").unwrap(),
+            )
+            .with_birth_date(NaiveDate::from_ymd_opt(1960, 5, 1).unwrap()),
+        ),
         registered,
         &mut state,
     );
@@ -105,23 +102,18 @@ fn facts_from_a_patient_use_local_days_and_consents_at_now() {
         visit(4, 2, utc(2026, 11, 22, 16), 999, false), // another patient
         visit(5, 1, utc(2026, 11, 23, 3), 999, false),  // after now
     ];
-    let purchases = [Purchase {
-        id: PurchaseId::new(1),
-        patient: PatientId::new(1),
-        at: utc(2026, 11, 20, 2),
-        amount: Yuan::parse("300.50").unwrap(),
-        category: None,
-        days_supply: None,
-    }];
+    let purchases = [Purchase::new(
+        PurchaseId::new(1),
+        PatientId::new(1),
+        utc(2026, 11, 20, 2),
+        Yuan::parse("300.50").unwrap(),
+    )];
     let tags: TagSet = vec![TagName::parse("value/vip").unwrap()].into();
-    let input = FactsInput {
-        visits: &visits,
-        purchases: &purchases,
-        points: Some(Points::new(1200)),
-        tier: Some(Label::parse("gold").unwrap()),
-        referrals_made: 2,
-        tags,
-    };
+    let input = FactsInput::new(&visits, &purchases)
+        .with_points(Points::new(1200))
+        .with_tier(Label::parse("gold").unwrap())
+        .with_referrals_made(2)
+        .with_tags(tags);
     let f = PatientFacts::build(&p, &input, now, cal).unwrap();
     assert_eq!(f.today(), NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
     assert_eq!(f.visits_in(1), 1);

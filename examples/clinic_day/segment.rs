@@ -10,7 +10,7 @@ use clinic_ops::money::Yuan;
 use clinic_ops::patient::{ConsentGiver, ConsentPurpose, Label, PatientCommand};
 use clinic_ops::segment::{
     self, Expr, FactsInput, PatientFacts, Relationship, RelationshipRules, RfmScore, TagCatalog,
-    TagName, TagRule, TagRuleSet, TagSet, TagUse, score_rfm, summarize_rfm,
+    TagName, TagRule, TagRuleSet, TagUse, score_rfm, summarize_rfm,
 };
 use clinic_ops::store::PatientStore;
 
@@ -120,14 +120,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     for p in &patients {
         let v = visits.get(&p.id()).map(Vec::as_slice).unwrap_or(&[]);
         let o = purchases.get(&p.id()).map(Vec::as_slice).unwrap_or(&[]);
-        let input = FactsInput {
-            visits: v,
-            purchases: o,
-            points: None,
-            tier: None,
-            referrals_made: 0,
-            tags: TagSet::new(),
-        };
+        let input = FactsInput::new(v, o);
         let mut facts = PatientFacts::build(p, &input, now, cal)?;
         let out = rules.evaluate(&facts, &catalog, TagUse::Marketing);
         added += out.events.len();

@@ -84,6 +84,7 @@ impl From<RawHistory> for FollowUpHistory {
 
 impl FollowUpHistory {
     /// An empty history for a patient.
+    #[must_use]
     pub fn new(patient: PatientId) -> Self {
         FollowUpHistory {
             patient,
@@ -94,6 +95,7 @@ impl FollowUpHistory {
     }
 
     /// The patient.
+    #[must_use]
     pub fn patient(&self) -> PatientId {
         self.patient
     }
@@ -104,27 +106,32 @@ impl FollowUpHistory {
     }
 
     /// One task.
+    #[must_use]
     pub fn get(&self, id: TaskId) -> Option<&TaskRecord> {
         self.tasks.get(&id)
     }
 
     /// The number of tasks.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.tasks.len()
     }
 
     /// Whether no task was ever planned.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
 
     /// The latest instant the patient opted out, if they ever did.
+    #[must_use]
     pub fn opted_out_at(&self) -> Option<DateTime<Utc>> {
         self.opted_out_at
     }
 
     /// When the patient was anonymised, if they were: the history then holds no task and
     /// never will again.
+    #[must_use]
     pub fn anonymised_at(&self) -> Option<DateTime<Utc>> {
         self.anonymised_at
     }
@@ -240,8 +247,8 @@ pub fn record_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::followup::{Priority, Reason, RuleKey, TaskChannel, TaskKind, task_id};
-    use crate::patient::{ConditionCode, ConsentPurpose};
+    use crate::followup::{Reason, RuleKey, TaskChannel, TaskKind, task_id};
+    use crate::patient::ConditionCode;
     use chrono::{Days, NaiveDate};
     use proptest::prelude::*;
 
@@ -254,26 +261,23 @@ mod tests {
         let patient = PatientId::new(1);
         let rule = RuleKey::parse("diabetes_call").unwrap();
         let due = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap() + Days::new(n);
-        Task {
-            id: task_id(patient, &rule, due, Some("E11"), 0),
+        let task = Task::new(
             patient,
-            rule,
-            kind: TaskKind::ChronicFollowUp,
-            occurrence: due,
-            attempt: 0,
-            due_on: due,
-            due_at: None,
-            channel: TaskChannel::Call,
-            assignee: Some(StaffId::new(1)),
-            priority: Priority::Normal,
-            purpose: ConsentPurpose::CareReminder,
-            reason: Reason::ChronicFollowUp {
+            rule.clone(),
+            TaskKind::ChronicFollowUp,
+            due,
+            TaskChannel::Call,
+            Reason::ChronicFollowUp {
                 condition: ConditionCode::parse("E11").unwrap(),
                 name: "2型糖尿病".into(),
                 last: None,
                 per_year: 4,
             },
-        }
+        )
+        .with_assignee(StaffId::new(1));
+        // The constructor derives the id the planner would.
+        assert_eq!(task.id, task_id(patient, &rule, due, Some("E11"), 0));
+        task
     }
 
     fn opted_out(task: &Task, secs: i64) -> FollowUpEvent {

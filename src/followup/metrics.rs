@@ -23,11 +23,13 @@ pub struct StaffFollowUpMetrics {
 
 impl StaffFollowUpMetrics {
     /// Completed ÷ due, or `None` with nothing due.
+    #[must_use]
     pub fn completion_rate(&self) -> Option<f64> {
         rate(self.completed, self.due)
     }
 
     /// Overdue ÷ due, or `None` with nothing due.
+    #[must_use]
     pub fn overdue_rate(&self) -> Option<f64> {
         rate(self.overdue, self.due)
     }

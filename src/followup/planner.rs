@@ -105,6 +105,7 @@ pub struct SkippedRule {
 /// `overdue` comes first, most overdue first; `due` is in due-time order, most important
 /// first on ties. Ties end on the task id, so the order is total and stable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use = "a plan holds tasks the host must hand to staff"]
 pub struct Plan {
     /// The patient.
     pub patient: PatientId,
@@ -139,12 +140,14 @@ impl Plan {
     }
 
     /// Whether there is nothing to do.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.due.is_empty() && self.overdue.is_empty()
     }
 
     /// The events that store this plan's tasks not yet in `history`: none when the plan was
     /// stored already, which is what makes planning twice harmless.
+    #[must_use]
     pub fn events(&self, history: &FollowUpHistory) -> Vec<FollowUpEvent> {
         self.tasks()
             .filter(|t| history.get(t.id).is_none())

@@ -54,16 +54,19 @@ impl QuietHours {
     }
 
     /// When quiet hours begin.
+    #[must_use]
     pub fn start(self) -> NaiveTime {
         self.start
     }
 
     /// When they end.
+    #[must_use]
     pub fn end(self) -> NaiveTime {
         self.end
     }
 
     /// Whether a local wall-clock time is inside quiet hours.
+    #[must_use]
     pub fn contains(self, t: NaiveTime) -> bool {
         if self.start < self.end {
             self.start <= t && t < self.end
@@ -73,6 +76,7 @@ impl QuietHours {
     }
 
     /// The first instant at or after `at` outside quiet hours, in the clinic's local time.
+    #[must_use]
     pub fn next_allowed(self, at: DateTime<Utc>, calendar: ClinicCalendar) -> DateTime<Utc> {
         let t = calendar.local_time(at);
         if !self.contains(t) {
@@ -225,43 +229,51 @@ impl FollowUpPolicy {
     }
 
     /// Uses another solar-term table.
+    #[must_use]
     pub fn with_solar_terms(mut self, table: SolarTermTable) -> Self {
         self.solar_terms = table;
         self
     }
 
     /// The quiet hours.
+    #[must_use]
     pub fn quiet_hours(&self) -> QuietHours {
         self.quiet_hours
     }
 
     /// The local time calls and messages are planned for.
+    #[must_use]
     pub fn contact_time(&self) -> NaiveTime {
         self.contact_time
     }
 
     /// The most contacts per patient per local week.
+    #[must_use]
     pub fn weekly_cap(&self) -> u8 {
         self.weekly_cap
     }
 
     /// Attempts per occurrence.
+    #[must_use]
     pub fn max_attempts(&self) -> u8 {
         self.max_attempts
     }
 
     /// The backoff before attempt `n` (from 1): `backoff_hours × 2^(n−1)`, capped at 2^6.
+    #[must_use]
     pub fn backoff_before(&self, attempt: u8) -> Duration {
         let doublings = u32::from(attempt.saturating_sub(1).min(6));
         Duration::hours(i64::from(self.backoff_hours) << doublings)
     }
 
     /// Days after today that are planned too.
+    #[must_use]
     pub fn lookahead_days(&self) -> u16 {
         self.lookahead_days
     }
 
     /// The solar-term table.
+    #[must_use]
     pub fn solar_terms(&self) -> &SolarTermTable {
         &self.solar_terms
     }

@@ -23,6 +23,7 @@ pub struct FixedDate {
 
 impl FixedDate {
     /// The date in `year`; 29 February becomes 28 February outside leap years.
+    #[must_use]
     pub fn in_year(&self, year: i32) -> Option<NaiveDate> {
         let (m, d) = (u32::from(self.month), u32::from(self.day));
         NaiveDate::from_ymd_opt(year, m, d).or_else(|| {
@@ -114,6 +115,7 @@ fn yes() -> bool {
 
 impl RuleKind {
     /// The kind of task the rule makes.
+    #[must_use]
     pub fn task_kind(&self) -> TaskKind {
         match self {
             RuleKind::PostVisitCheck { .. } => TaskKind::PostVisitCheck,
@@ -218,7 +220,56 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A rule of normal priority, not promotional, with the kind's default give-up delay;
+    /// change those with the `with_…` methods. [`CarePlan::new`] checks the rule.
+    ///
+    /// ```
+    /// use clinic_ops::followup::{CarePlan, Priority, Rule, RuleKey, RuleKind, TaskChannel};
+    ///
+    /// let call = Rule::new(RuleKey::parse("diabetes_call")?, RuleKind::ChronicFollowUp, TaskChannel::Call)
+    ///     .with_priority(Priority::Urgent);
+    /// assert_eq!(call.give_up_after(), 365);
+    /// let plan = CarePlan::new("慢病", vec![call])?;
+    /// assert_eq!(plan.rules().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(key: RuleKey, kind: RuleKind, channel: TaskChannel) -> Self {
+        Rule {
+            key,
+            kind,
+            channel,
+            priority: Priority::default(),
+            promotional: false,
+            give_up_after_days: None,
+        }
+    }
+
+    /// The same rule with another priority.
+    #[must_use]
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The same rule, marked as carrying an offer (or not): promotional tasks need marketing
+    /// consent whatever their kind.
+    #[must_use]
+    pub fn with_promotional(mut self, promotional: bool) -> Self {
+        self.promotional = promotional;
+        self
+    }
+
+    /// The same rule, dropping an occurrence as missed `days` past due (0 to 730, checked by
+    /// [`CarePlan::new`]).
+    #[must_use]
+    pub fn with_give_up_after_days(mut self, days: u16) -> Self {
+        self.give_up_after_days = Some(days);
+        self
+    }
+
     /// The consent its tasks need.
+    #[must_use]
     pub fn purpose(&self) -> ConsentPurpose {
         if self.promotional {
             ConsentPurpose::Marketing
@@ -228,6 +279,7 @@ impl Rule {
     }
 
     /// Days past due after which an occurrence is dropped.
+    #[must_use]
     pub fn give_up_after(&self) -> u16 {
         self.give_up_after_days.unwrap_or(match self.kind {
             RuleKind::ChronicFollowUp => 365,
@@ -319,11 +371,13 @@ impl CarePlan {
     }
 
     /// The name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The rules, in the order given.
+    #[must_use]
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
@@ -334,14 +388,7 @@ mod tests {
     use super::*;
 
     fn rule(key: &str, kind: RuleKind) -> Rule {
-        Rule {
-            key: RuleKey::parse(key).unwrap(),
-            kind,
-            channel: TaskChannel::Call,
-            priority: Priority::Normal,
-            promotional: false,
-            give_up_after_days: None,
-        }
+        Rule::new(RuleKey::parse(key).unwrap(), kind, TaskChannel::Call)
     }
 
     #[test]

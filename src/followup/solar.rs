@@ -105,16 +105,19 @@ impl SolarTerm {
     ];
 
     /// The position in the calendar year, 0 (小寒) to 23 (冬至).
+    #[must_use]
     pub fn index(self) -> usize {
         self as usize
     }
 
     /// The month the term falls in: two terms a month, in order.
+    #[must_use]
     pub fn month(self) -> u32 {
         (self.index() / 2) as u32 + 1
     }
 
     /// The Chinese name.
+    #[must_use]
     pub fn name(self) -> &'static str {
         NAMES.get(self.index()).copied().unwrap_or("")
     }
@@ -177,6 +180,7 @@ impl Default for SolarTermTable {
 
 impl SolarTermTable {
     /// The built-in table, 2024–2030, Beijing time.
+    #[must_use]
     pub fn builtin() -> Self {
         let mut years = BTreeMap::new();
         for (year, days) in (BUILTIN_FIRST_YEAR..).zip(BUILTIN.iter()) {
@@ -202,6 +206,7 @@ impl SolarTermTable {
     }
 
     /// The local date of a term in a year, if the table covers that year.
+    #[must_use]
     pub fn date(&self, year: i32, term: SolarTerm) -> Option<NaiveDate> {
         self.years
             .get(&year)

@@ -36,6 +36,7 @@ pub enum TaskKind {
 impl TaskKind {
     /// The consent a task of this kind needs by default: care reminders for care, marketing
     /// for birthday offers and win-back. A rule marked promotional always needs marketing.
+    #[must_use]
     pub fn purpose(self) -> ConsentPurpose {
         match self {
             TaskKind::Birthday | TaskKind::WinBack => ConsentPurpose::Marketing,
@@ -44,6 +45,7 @@ impl TaskKind {
     }
 
     /// The snake_case code.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             TaskKind::PostVisitCheck => "post_visit_check",
@@ -81,17 +83,20 @@ pub enum TaskChannel {
 
 impl TaskChannel {
     /// Whether the task contacts the patient remotely and so must respect quiet hours.
+    #[must_use]
     pub fn is_remote(self) -> bool {
         matches!(self, TaskChannel::Call | TaskChannel::WechatMessage)
     }
 
     /// Whether the task counts toward the weekly contact cap: every channel except waiting
     /// for the patient to come in.
+    #[must_use]
     pub fn is_contact(self) -> bool {
         !matches!(self, TaskChannel::InClinic)
     }
 
     /// The snake_case code.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             TaskChannel::Call => "call",
@@ -156,6 +161,7 @@ impl RuleKey {
     }
 
     /// The key.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -259,6 +265,7 @@ pub enum Reason {
 
 impl Reason {
     /// The drug or condition the task is about, if any: part of the task's identity.
+    #[must_use]
     pub fn subject(&self) -> Option<&str> {
         match self {
             Reason::Refill { drug, .. } => Some(drug.as_str()),
@@ -353,9 +360,117 @@ pub struct Task {
     pub reason: Reason,
 }
 
+impl Task {
+    /// A first attempt (attempt 0) due on its occurrence date, unassigned, of normal
+    /// priority, resting on the consent its kind needs ([`TaskKind::purpose`]); its id is
+    /// derived by [`task_id`] from the patient, the rule, the occurrence, the reason's
+    /// subject and the attempt. Change the rest with the `with_…` methods;
+    /// [`with_attempt`](Self::with_attempt) derives the id again.
+    ///
+    /// Hosts rarely build tasks (the planner makes them); this is for tests, imports and
+    /// stores.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use clinic_ops::followup::{Reason, RuleKey, Task, TaskChannel, TaskKind, task_id};
+    /// use clinic_ops::id::{PatientId, StaffId};
+    ///
+    /// let visit_on = NaiveDate::from_ymd_opt(2026, 3, 1).ok_or("bad date")?;
+    /// let due = NaiveDate::from_ymd_opt(2026, 3, 4).ok_or("bad date")?;
+    /// let rule = RuleKey::parse("post_visit")?;
+    /// let task = Task::new(
+    ///     PatientId::new(7),
+    ///     rule.clone(),
+    ///     TaskKind::PostVisitCheck,
+    ///     due,
+    ///     TaskChannel::Call,
+    ///     Reason::PostVisit { visit_on, days_after: 3 },
+    /// )
+    /// .with_assignee(StaffId::new(1));
+    /// assert_eq!(task.id, task_id(PatientId::new(7), &rule, due, None, 0));
+    /// assert_eq!(task.due_on, due);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        patient: PatientId,
+        rule: RuleKey,
+        kind: TaskKind,
+        occurrence: NaiveDate,
+        channel: TaskChannel,
+        reason: Reason,
+    ) -> Self {
+        Task {
+            id: task_id(patient, &rule, occurrence, reason.subject(), 0),
+            patient,
+            rule,
+            kind,
+            occurrence,
+            attempt: 0,
+            due_on: occurrence,
+            due_at: None,
+            channel,
+            assignee: None,
+            priority: Priority::default(),
+            purpose: kind.purpose(),
+            reason,
+        }
+    }
+
+    /// The same task as attempt `attempt` (0 first), with its id derived again.
+    #[must_use]
+    pub fn with_attempt(mut self, attempt: u8) -> Self {
+        self.attempt = attempt;
+        self.id = task_id(
+            self.patient,
+            &self.rule,
+            self.occurrence,
+            self.reason.subject(),
+            attempt,
+        );
+        self
+    }
+
+    /// The same task due on another local date (a retry, or a look-ahead).
+    #[must_use]
+    pub fn with_due_on(mut self, due_on: NaiveDate) -> Self {
+        self.due_on = due_on;
+        self
+    }
+
+    /// The same task due at an instant (for calls and messages, outside quiet hours).
+    #[must_use]
+    pub fn with_due_at(mut self, due_at: DateTime<Utc>) -> Self {
+        self.due_at = Some(due_at);
+        self
+    }
+
+    /// The same task assigned to a staff member.
+    #[must_use]
+    pub fn with_assignee(mut self, assignee: StaffId) -> Self {
+        self.assignee = Some(assignee);
+        self
+    }
+
+    /// The same task with another priority.
+    #[must_use]
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The same task resting on another consent (marketing, for a promotional rule).
+    #[must_use]
+    pub fn with_purpose(mut self, purpose: ConsentPurpose) -> Self {
+        self.purpose = purpose;
+        self
+    }
+}
+
 /// The stable id of a task: FNV-1a (64 bit) over the patient id, the rule key, the
 /// occurrence's day number, the subject and the attempt. The same inputs give the same id on
 /// every platform and release, so a store can use it as a primary key.
+#[must_use]
 pub fn task_id(
     patient: PatientId,
     rule: &RuleKey,
@@ -400,11 +515,13 @@ pub enum TaskOutcome {
 
 impl TaskOutcome {
     /// Whether the task is done: everything but "not reached".
+    #[must_use]
     pub fn completes(self) -> bool {
         !matches!(self, TaskOutcome::NotReached)
     }
 
     /// The snake_case code.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             TaskOutcome::Reached => "reached",

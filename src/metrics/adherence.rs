@@ -111,11 +111,13 @@ impl PdcPeriod {
     }
 
     /// The first day.
+    #[must_use]
     pub fn start(&self) -> NaiveDate {
         self.start
     }
 
     /// The last day.
+    #[must_use]
     pub fn end(&self) -> NaiveDate {
         self.end
     }
@@ -147,6 +149,7 @@ impl AdherenceThreshold {
     }
 
     /// The value.
+    #[must_use]
     pub fn get(self) -> f64 {
         self.0
     }
@@ -173,6 +176,7 @@ pub struct Pdc {
 
 impl Pdc {
     /// `days_covered ÷ days_in_period`, in `[0, 1]`.
+    #[must_use]
     pub fn value(&self) -> f64 {
         f64::from(self.days_covered) / f64::from(self.days_in_period.max(1))
     }
@@ -180,6 +184,7 @@ impl Pdc {
     /// The PDC rounded to `decimals` places (at most 9), half away from zero on the exact
     /// ratio, as text: `0.8242`. Exact integer arithmetic, so no binary-float surprise at a
     /// midpoint.
+    #[must_use]
     pub fn rounded(&self, decimals: u32) -> String {
         let decimals = decimals.min(9);
         let scale = 10u64.pow(decimals);
@@ -213,6 +218,7 @@ pub enum Exclusion {
 /// A patient's PDC, or why they are left out of the measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[must_use]
 pub enum PdcOutcome {
     /// The patient is in the measure.
     Measured(Pdc),
@@ -222,6 +228,7 @@ pub enum PdcOutcome {
 
 impl PdcOutcome {
     /// The PDC when measured.
+    #[must_use]
     pub fn measured(&self) -> Option<&Pdc> {
         match self {
             PdcOutcome::Measured(p) => Some(p),
@@ -248,6 +255,7 @@ pub fn pdc_for_patient(
 }
 
 /// PDC for every patient in `fills` (any order, many patients), keyed by patient.
+#[must_use]
 pub fn pdc_by_patient(
     fills: &[Fill],
     period: &PdcPeriod,
@@ -355,11 +363,13 @@ pub struct Mpr {
 
 impl Mpr {
     /// `days_supplied ÷ days_between`. Not capped: above 1 means oversupply (stockpiling).
+    #[must_use]
     pub fn value(&self) -> f64 {
         self.days_supplied as f64 / f64::from(self.days_between.max(1))
     }
 
     /// The ratio capped at 1, as most reports show it.
+    #[must_use]
     pub fn capped(&self) -> f64 {
         self.value().min(1.0)
     }
@@ -375,6 +385,7 @@ impl Mpr {
 /// - Fewer than two distinct fill dates gives `None`: the interval is empty.
 /// - The ratio is not capped; [`Mpr::capped`] caps it at 1.
 /// - Fills outside `within` (when given) are ignored.
+#[must_use]
 pub fn mpr(fills: &[Fill], within: Option<&PdcPeriod>) -> Option<Mpr> {
     let inside = |f: &&Fill| within.is_none_or(|p| p.contains(f.filled_on));
     let first = fills.iter().filter(inside).map(|f| f.filled_on).min()?;
@@ -396,6 +407,7 @@ pub fn mpr(fills: &[Fill], within: Option<&PdcPeriod>) -> Option<Mpr> {
 }
 
 /// The distinct drugs in a set of fills, sorted: useful to check that a set is one class.
+#[must_use]
 pub fn drugs(fills: &[Fill]) -> Vec<&Category> {
     let mut d: Vec<&Category> = fills.iter().map(|f| &f.drug).collect();
     d.sort();

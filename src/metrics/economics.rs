@@ -50,6 +50,7 @@ pub struct ChannelInput {
 
 /// The economics of one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[must_use]
 pub struct ChannelEconomics {
     /// Revenue − spend, which may be negative.
     pub profit: SignedYuan,
@@ -102,6 +103,7 @@ pub fn economics(input: &ChannelInput) -> ChannelEconomics {
 }
 
 /// The economics of every channel, keyed like the input.
+#[must_use]
 pub fn channel_economics(
     inputs: &BTreeMap<String, ChannelInput>,
 ) -> BTreeMap<String, ChannelEconomics> {

@@ -64,6 +64,7 @@ impl JourneyStage {
     ];
 
     /// The snake_case code (`followed_up`), as exports spell it.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             JourneyStage::Lead => "lead",
@@ -132,6 +133,7 @@ impl JourneyEventKind {
     pub const MAX_CUSTOM: u32 = u32::MAX - Self::CUSTOM_BASE;
 
     /// The kind of a journey stage.
+    #[must_use]
     pub const fn stage(stage: JourneyStage) -> Self {
         JourneyEventKind(stage as u32)
     }
@@ -152,21 +154,25 @@ impl JourneyEventKind {
     }
 
     /// The code, as [`EventColumns`](crate::metrics::funnel::EventColumns) carry it.
+    #[must_use]
     pub const fn code(self) -> u32 {
         self.0
     }
 
     /// The kind with this code (any `u32` is a kind; unused stage codes match nothing).
+    #[must_use]
     pub const fn from_code(code: u32) -> Self {
         JourneyEventKind(code)
     }
 
     /// The journey stage, when this kind is one.
+    #[must_use]
     pub fn as_stage(self) -> Option<JourneyStage> {
         JourneyStage::ALL.get(self.0 as usize).copied()
     }
 
     /// The custom number, when this kind is custom.
+    #[must_use]
     pub fn custom_number(self) -> Option<u32> {
         self.0.checked_sub(Self::CUSTOM_BASE)
     }
@@ -196,11 +202,13 @@ pub struct ChannelCode(u32);
 
 impl ChannelCode {
     /// Wraps a host-assigned code.
+    #[must_use]
     pub const fn new(code: u32) -> Self {
         ChannelCode(code)
     }
 
     /// The code.
+    #[must_use]
     pub const fn get(self) -> u32 {
         self.0
     }
@@ -209,7 +217,25 @@ impl ChannelCode {
 /// One journey event of one patient.
 ///
 /// `at` is whole seconds since the Unix epoch (UTC), the resolution funnels and warehouses
-/// use; [`JourneyEvent::at_utc`] gives it as a `DateTime`.
+/// use. Every other record in the crate holds a `DateTime<Utc>`; this one keeps a plain
+/// `i64` on purpose: the funnel engine's columnar hot path ([`EventColumns`]) and the
+/// reference calculators read `at` as a column of integers, and a `DateTime` would double
+/// the event's size and add a conversion per row. Hosts that stay in `DateTime<Utc>` build
+/// events with [`JourneyEvent::at_time`] and read the instant back with
+/// [`JourneyEvent::at_utc`]:
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use clinic_ops::id::PatientId;
+/// use clinic_ops::metrics::event::{EventKind, JourneyEvent, JourneyStage};
+///
+/// let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+/// let e = JourneyEvent::at_time(PatientId::new(7), EventKind::from(JourneyStage::Booked), at);
+/// assert_eq!(e.at_utc(), Some(at));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`EventColumns`]: crate::metrics::funnel::EventColumns
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JourneyEvent {
     /// Who.
@@ -230,6 +256,7 @@ pub struct JourneyEvent {
 
 impl JourneyEvent {
     /// An event with no dimensions.
+    #[must_use]
     pub const fn new(patient: PatientId, kind: JourneyEventKind, at: i64) -> Self {
         JourneyEvent {
             patient,
@@ -242,7 +269,10 @@ impl JourneyEvent {
         }
     }
 
-    /// An event at a `DateTime` (sub-second parts are dropped).
+    /// An event at a `DateTime`, for hosts that keep `DateTime<Utc>` like the rest of the
+    /// crate. Sub-second parts are dropped (the time is rounded toward the past, to the
+    /// second), so [`at_utc`](Self::at_utc) gives back the instant cut to whole seconds.
+    #[must_use]
     pub fn at_time(patient: PatientId, kind: JourneyEventKind, at: DateTime<Utc>) -> Self {
         Self::new(patient, kind, at.timestamp())
     }
@@ -276,6 +306,7 @@ impl JourneyEvent {
     }
 
     /// When, as a `DateTime` (`None` beyond chrono's range).
+    #[must_use]
     pub fn at_utc(&self) -> Option<DateTime<Utc>> {
         DateTime::from_timestamp(self.at, 0)
     }
@@ -299,5 +330,21 @@ mod tests {
         assert_eq!(JourneyEventKind::from_code(c.code()), c);
         assert!(JourneyEventKind::custom(JourneyEventKind::MAX_CUSTOM + 1).is_err());
         assert!("page_view".parse::<JourneyStage>().is_err());
+    }
+
+    #[test]
+    fn date_time_events_keep_whole_seconds() {
+        let p = PatientId::new(1);
+        let kind = JourneyEventKind::stage(JourneyStage::Arrived);
+        let whole = DateTime::from_timestamp(1_772_416_800, 0).unwrap();
+        let e = JourneyEvent::at_time(p, kind, whole);
+        assert_eq!(e, JourneyEvent::new(p, kind, 1_772_416_800));
+        assert_eq!(e.at_utc(), Some(whole));
+        // Sub-second parts go toward the past, before and after the epoch alike.
+        let late = DateTime::from_timestamp(1_772_416_800, 999_999_999).unwrap();
+        assert_eq!(JourneyEvent::at_time(p, kind, late).at_utc(), Some(whole));
+        let before_epoch = DateTime::from_timestamp(-2, 500_000_000).unwrap();
+        assert_eq!(JourneyEvent::at_time(p, kind, before_epoch).at, -2);
+        assert_eq!(JourneyEvent::new(p, kind, i64::MAX).at_utc(), None);
     }
 }

@@ -57,11 +57,13 @@ pub struct Rate {
 
 impl Rate {
     /// `numerator ÷ denominator`, or `None` when nothing could have happened.
+    #[must_use]
     pub fn value(&self) -> Option<f64> {
         (self.denominator > 0).then(|| self.numerator as f64 / self.denominator as f64)
     }
 
     /// The sum of two partial rates over disjoint records.
+    #[must_use]
     pub fn merge(self, other: Rate) -> Rate {
         Rate {
             numerator: self.numerator.saturating_add(other.numerator),
@@ -200,12 +202,54 @@ pub struct Appointment {
     pub status: AppointmentStatus,
 }
 
+impl Appointment {
+    /// An appointment with no doctor chosen; name one with
+    /// [`with_doctor`](Self::with_doctor).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use clinic_ops::id::{ClinicId, DoctorId, PatientId, VisitId};
+    /// use clinic_ops::metrics::rates::{Appointment, AppointmentStatus};
+    ///
+    /// let slot = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let a = Appointment::new(VisitId::new(1), PatientId::new(7), slot, ClinicId::new(1), AppointmentStatus::Booked)
+    ///     .with_doctor(DoctorId::new(3));
+    /// assert_eq!(a.doctor, Some(DoctorId::new(3)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        id: VisitId,
+        patient: PatientId,
+        slot: DateTime<Utc>,
+        clinic: ClinicId,
+        status: AppointmentStatus,
+    ) -> Self {
+        Appointment {
+            id,
+            patient,
+            slot,
+            clinic,
+            doctor: None,
+            status,
+        }
+    }
+
+    /// The same appointment with a chosen doctor.
+    #[must_use]
+    pub fn with_doctor(mut self, doctor: DoctorId) -> Self {
+        self.doctor = Some(doctor);
+        self
+    }
+}
+
 /// No-show rate: no-shows ÷ appointments whose slot has been reached by `now`.
 ///
 /// - Cancelled appointments are left out: they were released before their time.
 /// - A booking whose slot has passed and that is still [`AppointmentStatus::Booked`] (nobody
 ///   checked the patient in) counts as a no-show.
 /// - Slots after `now` are left out whatever their status.
+#[must_use]
 pub fn no_show_rate(
     appointments: &[Appointment],
     now: DateTime<Utc>,
@@ -253,6 +297,7 @@ pub enum CourseBasis {
 /// - The patient repurchased when a later course was bought on or before the deadline
 ///   (buying early counts).
 /// - Purchases carry no doctor or clinic, so only the channel breakdown is filled.
+#[must_use]
 pub fn repurchase_rate(
     purchases: &[Purchase],
     grace_days: u32,
@@ -320,6 +365,62 @@ pub struct ServiceRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl ServiceRecord {
+    /// A check-in with no doctor, call or end recorded yet; add them with the `with_…`
+    /// methods.
+    ///
+    /// ```
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// use clinic_ops::id::{ClinicId, PatientId, VisitId};
+    /// use clinic_ops::metrics::rates::ServiceRecord;
+    ///
+    /// let arrived = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let r = ServiceRecord::new(VisitId::new(1), PatientId::new(7), ClinicId::new(1), arrived)
+    ///     .with_called_at(arrived + Duration::minutes(12))
+    ///     .with_finished_at(arrived + Duration::minutes(20));
+    /// assert_eq!(r.called_at.map(|c| (c - arrived).num_minutes()), Some(12));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        visit: VisitId,
+        patient: PatientId,
+        clinic: ClinicId,
+        arrived_at: DateTime<Utc>,
+    ) -> Self {
+        ServiceRecord {
+            visit,
+            patient,
+            clinic,
+            doctor: None,
+            arrived_at,
+            called_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// The same record with the doctor seen.
+    #[must_use]
+    pub fn with_doctor(mut self, doctor: DoctorId) -> Self {
+        self.doctor = Some(doctor);
+        self
+    }
+
+    /// The same record, called in to the doctor at `called_at`.
+    #[must_use]
+    pub fn with_called_at(mut self, called_at: DateTime<Utc>) -> Self {
+        self.called_at = Some(called_at);
+        self
+    }
+
+    /// The same record, the consultation ended at `finished_at`.
+    #[must_use]
+    pub fn with_finished_at(mut self, finished_at: DateTime<Utc>) -> Self {
+        self.finished_at = Some(finished_at);
+        self
+    }
+}
+
 /// Median and p90 of durations in seconds, by the nearest-rank rule.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct DurationStats {
@@ -333,6 +434,7 @@ pub struct DurationStats {
 
 impl DurationStats {
     /// Summarises durations in seconds, in any order.
+    #[must_use]
     pub fn from_seconds(mut values: Vec<i64>) -> Self {
         values.sort_unstable();
         DurationStats {
@@ -345,6 +447,7 @@ impl DurationStats {
 
 /// The `p`-th percentile (0..=100) of sorted values by nearest rank: the value at 1-based
 /// rank `⌈p·n/100⌉`, at least rank 1. `None` for no values.
+#[must_use]
 pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
     let n = sorted.len() as u64;
     let rank = (u64::from(p.min(100)) * n).div_ceil(100).max(1);
@@ -353,6 +456,7 @@ pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
 
 /// Wait and consultation times.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[must_use]
 pub struct ServiceTimes {
     /// Check-in to call-in.
     pub wait: DurationStats,
@@ -488,13 +592,14 @@ mod tests {
     #[test]
     fn no_shows_over_reached_slots() {
         let now = at(3, 10, 0);
-        let mk = |id, slot, status| Appointment {
-            id: VisitId::new(id),
-            patient: PatientId::new(id),
-            slot,
-            clinic: ClinicId::new(1),
-            doctor: None,
-            status,
+        let mk = |id, slot, status| {
+            Appointment::new(
+                VisitId::new(id),
+                PatientId::new(id),
+                slot,
+                ClinicId::new(1),
+                status,
+            )
         };
         let a = [
             mk(1, at(3, 1, 0), AppointmentStatus::Arrived),
@@ -577,14 +682,11 @@ mod tests {
     #[test]
     fn service_times_nearest_rank() {
         let base = at(3, 1, 1);
-        let rec = |id: u64, wait_min: i64, consult_min: i64| ServiceRecord {
-            visit: VisitId::new(id),
-            patient: PatientId::new(id),
-            clinic: ClinicId::new(1),
-            doctor: Some(DoctorId::new(1 + id % 2)),
-            arrived_at: base,
-            called_at: Some(base + Duration::minutes(wait_min)),
-            finished_at: Some(base + Duration::minutes(wait_min + consult_min)),
+        let rec = |id: u64, wait_min: i64, consult_min: i64| {
+            ServiceRecord::new(VisitId::new(id), PatientId::new(id), ClinicId::new(1), base)
+                .with_doctor(DoctorId::new(1 + id % 2))
+                .with_called_at(base + Duration::minutes(wait_min))
+                .with_finished_at(base + Duration::minutes(wait_min + consult_min))
         };
         let rs: Vec<_> = (1..=10).map(|i| rec(i, i as i64, 5)).collect();
         let t = service_times(&rs, &BTreeMap::new()).unwrap();

@@ -66,6 +66,7 @@ impl NpsScore {
     }
 
     /// The answer.
+    #[must_use]
     pub fn get(self) -> u8 {
         self.0
     }
@@ -108,6 +109,7 @@ impl CsatScore {
     }
 
     /// The answer.
+    #[must_use]
     pub fn get(self) -> u8 {
         self.0
     }
@@ -152,6 +154,7 @@ impl NpsTally {
     }
 
     /// All answers.
+    #[must_use]
     pub fn responses(&self) -> u64 {
         self.promoters
             .saturating_add(self.passives)
@@ -159,12 +162,14 @@ impl NpsTally {
     }
 
     /// NPS in `[−100, 100]`, or `None` without answers.
+    #[must_use]
     pub fn nps(&self) -> Option<f64> {
         let n = self.responses();
         (n > 0).then(|| (self.promoters as f64 - self.detractors as f64) * 100.0 / n as f64)
     }
 
     /// The sum of two tallies.
+    #[must_use]
     pub fn merge(self, o: NpsTally) -> NpsTally {
         NpsTally {
             promoters: self.promoters.saturating_add(o.promoters),
@@ -193,11 +198,13 @@ impl CsatTally {
     }
 
     /// The share of 4–5 answers in `[0, 1]`, or `None` without answers.
+    #[must_use]
     pub fn csat(&self) -> Option<f64> {
         (self.responses > 0).then(|| self.satisfied as f64 / self.responses as f64)
     }
 
     /// The sum of two tallies.
+    #[must_use]
     pub fn merge(self, o: CsatTally) -> CsatTally {
         CsatTally {
             satisfied: self.satisfied.saturating_add(o.satisfied),

@@ -31,6 +31,51 @@ pub struct Identity {
     pub birth_date: Option<NaiveDate>,
 }
 
+impl Identity {
+    /// An identity with a name and a mobile number and nothing else; add the optional
+    /// fields with the `with_…` methods.
+    ///
+    /// ```
+    /// use clinic_ops::patient::{Identity, MobileNumber, PersonName};
+    ///
+    /// let id = Identity::new(PersonName::parse("张三")?, MobileNumber::parse("13800138000")?)
+    ///     .with_birth_date(chrono::NaiveDate::from_ymd_opt(1980, 5, 1).ok_or("bad date")?);
+    /// assert!(id.resident_id.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(name: PersonName, mobile: MobileNumber) -> Self {
+        Identity {
+            name,
+            mobile,
+            resident_id: None,
+            external_id: None,
+            birth_date: None,
+        }
+    }
+
+    /// The same identity with a resident id.
+    #[must_use]
+    pub fn with_resident_id(mut self, resident_id: ResidentId) -> Self {
+        self.resident_id = Some(resident_id);
+        self
+    }
+
+    /// The same identity with a WeChat/WeCom external id.
+    #[must_use]
+    pub fn with_external_id(mut self, external_id: ExternalId) -> Self {
+        self.external_id = Some(external_id);
+        self
+    }
+
+    /// The same identity with a full birth date.
+    #[must_use]
+    pub fn with_birth_date(mut self, birth_date: NaiveDate) -> Self {
+        self.birth_date = Some(birth_date);
+        self
+    }
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
@@ -71,6 +116,91 @@ pub struct Registration {
     pub channel: Channel,
     /// The raw channel code, such as WeCom's "contact me" `state`.
     pub channel_code: Option<Label>,
+}
+
+impl Registration {
+    /// A registration with the four fields every clinic captures; add the optional ones with
+    /// the `with_…` methods.
+    ///
+    /// ```
+    /// use clinic_ops::id::{ClinicId, StaffId};
+    /// use clinic_ops::patient::{Channel, MobileNumber, PersonName, Registration, Sex};
+    ///
+    /// let r = Registration::new(
+    ///     PersonName::parse("张三")?,
+    ///     MobileNumber::parse("+86 138-0013-8000")?,
+    ///     ClinicId::new(1),
+    ///     Channel::parse("doctor_ip/xiaohongshu")?,
+    /// )
+    /// .with_sex(Sex::Female)
+    /// .with_owner(StaffId::new(7));
+    /// assert_eq!(r.owner, Some(StaffId::new(7)));
+    /// assert!(r.resident_id.is_none() && r.birth_date.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        name: PersonName,
+        mobile: MobileNumber,
+        home_clinic: ClinicId,
+        channel: Channel,
+    ) -> Self {
+        Registration {
+            name,
+            mobile,
+            resident_id: None,
+            external_id: None,
+            sex: None,
+            birth_date: None,
+            owner: None,
+            home_clinic,
+            channel,
+            channel_code: None,
+        }
+    }
+
+    /// The same registration with a resident id (sex and birth date are derived from it
+    /// when not stated).
+    #[must_use]
+    pub fn with_resident_id(mut self, resident_id: ResidentId) -> Self {
+        self.resident_id = Some(resident_id);
+        self
+    }
+
+    /// The same registration with a WeChat/WeCom external id.
+    #[must_use]
+    pub fn with_external_id(mut self, external_id: ExternalId) -> Self {
+        self.external_id = Some(external_id);
+        self
+    }
+
+    /// The same registration with a stated sex.
+    #[must_use]
+    pub fn with_sex(mut self, sex: Sex) -> Self {
+        self.sex = Some(sex);
+        self
+    }
+
+    /// The same registration with a stated birth date.
+    #[must_use]
+    pub fn with_birth_date(mut self, birth_date: NaiveDate) -> Self {
+        self.birth_date = Some(birth_date);
+        self
+    }
+
+    /// The same registration with the staff member who owns the relationship.
+    #[must_use]
+    pub fn with_owner(mut self, owner: StaffId) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// The same registration with the raw channel code (WeCom's "contact me" `state`).
+    #[must_use]
+    pub fn with_channel_code(mut self, channel_code: Label) -> Self {
+        self.channel_code = Some(channel_code);
+        self
+    }
 }
 
 impl fmt::Debug for Registration {
@@ -168,52 +298,62 @@ pub struct Patient {
 
 impl Patient {
     /// The id.
+    #[must_use]
     pub fn id(&self) -> PatientId {
         self.id
     }
 
     /// The personal fields, or `None` once anonymised.
+    #[must_use]
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()
     }
 
     /// The name, unless anonymised.
+    #[must_use]
     pub fn name(&self) -> Option<&PersonName> {
         self.identity.as_ref().map(|i| &i.name)
     }
 
     /// The mobile number, unless anonymised.
+    #[must_use]
     pub fn mobile(&self) -> Option<&MobileNumber> {
         self.identity.as_ref().map(|i| &i.mobile)
     }
 
     /// The resident id, if given and not anonymised.
+    #[must_use]
     pub fn resident_id(&self) -> Option<&ResidentId> {
         self.identity.as_ref().and_then(|i| i.resident_id.as_ref())
     }
 
     /// The external id, if linked and not anonymised.
+    #[must_use]
     pub fn external_id(&self) -> Option<&ExternalId> {
         self.identity.as_ref().and_then(|i| i.external_id.as_ref())
     }
 
     /// The full birth date, if known and not anonymised.
+    #[must_use]
     pub fn birth_date(&self) -> Option<NaiveDate> {
         self.identity.as_ref().and_then(|i| i.birth_date)
     }
 
     /// The birth year, kept after anonymisation for age-band metrics.
+    #[must_use]
     pub fn birth_year(&self) -> Option<i32> {
         self.birth_year
     }
 
     /// Sex, if known.
+    #[must_use]
     pub fn sex(&self) -> Option<Sex> {
         self.sex
     }
 
     /// Age in whole years on a local date: exact from the birth date, or from the birth year
     /// alone once anonymised (counting as if born on 1 January).
+    #[must_use]
     pub fn age_on(&self, date: NaiveDate) -> Option<u32> {
         match (self.birth_date(), self.birth_year) {
             (Some(b), _) => Some(age_on(b, date)),
@@ -223,41 +363,49 @@ impl Patient {
     }
 
     /// Whether the patient is under 14 on `date`. Unknown ages count as adult.
+    #[must_use]
     pub fn is_minor_on(&self, date: NaiveDate) -> bool {
         self.age_on(date).is_some_and(|a| a < GUARDIAN_AGE)
     }
 
     /// The staff member who owns the relationship.
+    #[must_use]
     pub fn owner(&self) -> Option<StaffId> {
         self.owner
     }
 
     /// The home clinic.
+    #[must_use]
     pub fn home_clinic(&self) -> ClinicId {
         self.home_clinic
     }
 
     /// The acquisition channel.
+    #[must_use]
     pub fn channel(&self) -> &Channel {
         &self.channel
     }
 
     /// The raw channel code, if any.
+    #[must_use]
     pub fn channel_code(&self) -> Option<&Label> {
         self.channel_code.as_ref()
     }
 
     /// When the patient registered.
+    #[must_use]
     pub fn registered_at(&self) -> DateTime<Utc> {
         self.registered_at
     }
 
     /// Every chronic file, open and closed, in the order opened.
+    #[must_use]
     pub fn chronic_files(&self) -> &[ChronicFile] {
         &self.chronic_files
     }
 
     /// The open chronic file for a condition, if any.
+    #[must_use]
     pub fn open_chronic_file(&self, condition: &ConditionCode) -> Option<&ChronicFile> {
         self.chronic_files
             .iter()
@@ -272,37 +420,44 @@ impl Patient {
     }
 
     /// When the contact details in force were set: the last contact change, or registration.
+    #[must_use]
     pub fn contact_changed_at(&self) -> DateTime<Utc> {
         self.contact_at.unwrap_or(self.registered_at)
     }
 
     /// The consent history.
+    #[must_use]
     pub fn consents(&self) -> &ConsentLog {
         &self.consents
     }
 
     /// Whether the patient allowed `purpose` at `at`. Always false once anonymised.
+    #[must_use]
     pub fn may(&self, purpose: ConsentPurpose, at: DateTime<Utc>) -> bool {
         self.anonymised_at.is_none() && self.consents.may(purpose, at)
     }
 
     /// The deletion deadline, if one is set.
+    #[must_use]
     pub fn deletion_deadline(&self) -> Option<DeletionDeadline> {
         self.deletion
     }
 
     /// Whether the patient must be anonymised now: a deadline is set, it has passed on the
     /// local date `today`, and the patient is not anonymised yet.
+    #[must_use]
     pub fn due_for_erasure(&self, today: NaiveDate) -> bool {
         self.anonymised_at.is_none() && self.deletion.is_some_and(|d| today > d.by)
     }
 
     /// When the patient was anonymised, if they were.
+    #[must_use]
     pub fn anonymised_at(&self) -> Option<DateTime<Utc>> {
         self.anonymised_at
     }
 
     /// Whether the patient was anonymised.
+    #[must_use]
     pub fn is_anonymised(&self) -> bool {
         self.anonymised_at.is_some()
     }

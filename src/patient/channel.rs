@@ -33,6 +33,7 @@ impl Platform {
     ];
 
     /// The code used in channel strings.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             Platform::Xiaohongshu => "xiaohongshu",
@@ -41,6 +42,13 @@ impl Platform {
             Platform::WechatChannels => "wechat_channels",
             Platform::WechatOfficial => "wechat_official",
         }
+    }
+}
+
+impl fmt::Display for Platform {
+    /// The code used in channel strings: `xiaohongshu`, `wechat_channels`, …
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
     }
 }
 
@@ -114,6 +122,7 @@ impl Channel {
     }
 
     /// The canonical code.
+    #[must_use]
     pub fn code(&self) -> String {
         match self {
             Channel::DoctorAccount(p) => format!("doctor_ip/{}", p.code()),
@@ -178,6 +187,11 @@ mod tests {
             Channel::DoctorAccount(Platform::Xiaohongshu)
         );
         assert!(Channel::parse("").is_err());
+        for p in Platform::ALL {
+            let doctor = Channel::parse(&format!("doctor_ip/{p}")).unwrap();
+            assert_eq!(doctor, Channel::DoctorAccount(p));
+            assert_eq!(doctor.to_string(), format!("doctor_ip/{p}"));
+        }
         assert!(Channel::parse(&"x".repeat(33)).is_err());
     }
 }

@@ -30,6 +30,7 @@ impl ConditionCode {
     }
 
     /// The code.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,12 +89,14 @@ impl FollowUpCadence {
     }
 
     /// Follow-ups per year.
+    #[must_use]
     pub fn get(self) -> u8 {
         self.0
     }
 
     /// The longest allowed gap between follow-ups, in days: 365 ÷ cadence, rounded down, so
     /// that N evenly spaced follow-ups always fit in a year (4 a year → every 91 days).
+    #[must_use]
     pub fn interval_days(self) -> u32 {
         365 / u32::from(self.0)
     }
@@ -139,8 +142,67 @@ pub struct ChronicFile {
 }
 
 impl ChronicFile {
+    /// An open file with no follow-up recorded yet, as
+    /// [`PatientCommand::OpenChronicFile`](super::PatientCommand::OpenChronicFile) makes it;
+    /// add history with the `with_…` methods.
+    ///
+    /// ```
+    /// use chrono::{NaiveDate, TimeZone, Utc};
+    /// use clinic_ops::patient::{ChronicFile, ConditionCode, FollowUpCadence};
+    ///
+    /// let on = |m, d| NaiveDate::from_ymd_opt(2026, m, d).ok_or("bad date");
+    /// let opened = Utc.with_ymd_and_hms(2026, 1, 10, 2, 0, 0).single().ok_or("bad time")?;
+    /// let file = ChronicFile::new(
+    ///     ConditionCode::parse("E11")?,
+    ///     "2型糖尿病",
+    ///     on(1, 10)?,
+    ///     FollowUpCadence::PUBLIC_HEALTH_DEFAULT,
+    ///     opened,
+    /// )
+    /// .with_follow_ups(vec![on(3, 1)?]);
+    /// assert_eq!(file.next_due(), on(5, 31)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        condition: ConditionCode,
+        name: impl Into<String>,
+        diagnosed_on: NaiveDate,
+        cadence: FollowUpCadence,
+        opened_at: DateTime<Utc>,
+    ) -> Self {
+        ChronicFile {
+            condition,
+            name: name.into(),
+            diagnosed_on,
+            cadence,
+            last_follow_up: None,
+            follow_ups: Vec::new(),
+            opened_at,
+            closed_at: None,
+        }
+    }
+
+    /// The same file with these follow-ups recorded, kept as [`apply`](super::apply) keeps
+    /// them: sorted, each date once, the latest as [`last_follow_up`](Self::last_follow_up).
+    #[must_use]
+    pub fn with_follow_ups(mut self, mut follow_ups: Vec<NaiveDate>) -> Self {
+        follow_ups.sort_unstable();
+        follow_ups.dedup();
+        self.last_follow_up = follow_ups.last().copied();
+        self.follow_ups = follow_ups;
+        self
+    }
+
+    /// The same file, closed at `closed_at`.
+    #[must_use]
+    pub fn with_closed_at(mut self, closed_at: DateTime<Utc>) -> Self {
+        self.closed_at = Some(closed_at);
+        self
+    }
+
     /// The local date by which the next follow-up is due: the last follow-up (or the
     /// diagnosis, before any) plus the cadence's interval.
+    #[must_use]
     pub fn next_due(&self) -> NaiveDate {
         let from = self.last_follow_up.unwrap_or(self.diagnosed_on);
         from.checked_add_days(Days::new(u64::from(self.cadence.interval_days())))
@@ -148,11 +210,13 @@ impl ChronicFile {
     }
 
     /// Whether the file is open and its next follow-up is past due on the local date `on`.
+    #[must_use]
     pub fn is_overdue(&self, on: NaiveDate) -> bool {
         self.is_open() && on > self.next_due()
     }
 
     /// Days past due on `on`, or 0 when not overdue.
+    #[must_use]
     pub fn days_overdue(&self, on: NaiveDate) -> i64 {
         if self.is_overdue(on) {
             (on - self.next_due()).num_days()
@@ -162,6 +226,7 @@ impl ChronicFile {
     }
 
     /// Whether the file is still open.
+    #[must_use]
     pub fn is_open(&self) -> bool {
         self.closed_at.is_none()
     }
@@ -175,16 +240,13 @@ mod tests {
     #[test]
     fn diabetes_file_comes_due_every_91_days() {
         let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
-        let mut f = ChronicFile {
-            condition: ConditionCode::parse("e11").unwrap(),
-            name: "2型糖尿病".into(),
-            diagnosed_on: d(1, 10),
-            cadence: FollowUpCadence::PUBLIC_HEALTH_DEFAULT,
-            last_follow_up: None,
-            follow_ups: vec![],
-            opened_at: Utc.with_ymd_and_hms(2026, 1, 10, 2, 0, 0).unwrap(),
-            closed_at: None,
-        };
+        let mut f = ChronicFile::new(
+            ConditionCode::parse("e11").unwrap(),
+            "2型糖尿病",
+            d(1, 10),
+            FollowUpCadence::PUBLIC_HEALTH_DEFAULT,
+            Utc.with_ymd_and_hms(2026, 1, 10, 2, 0, 0).unwrap(),
+        );
         assert_eq!(f.condition.as_str(), "E11");
         assert_eq!(f.next_due(), d(4, 11));
         assert!(!f.is_overdue(d(4, 11)));
@@ -196,5 +258,23 @@ mod tests {
         assert!(!f.is_overdue(d(12, 1)));
         assert!(FollowUpCadence::per_year(0).is_err());
         assert!(FollowUpCadence::per_year(53).is_err());
+    }
+
+    #[test]
+    fn with_follow_ups_keeps_them_as_apply_does() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let opened = Utc.with_ymd_and_hms(2026, 1, 10, 2, 0, 0).unwrap();
+        let f = ChronicFile::new(
+            ConditionCode::parse("I10").unwrap(),
+            "高血压",
+            d(1, 10),
+            FollowUpCadence::PUBLIC_HEALTH_DEFAULT,
+            opened,
+        )
+        .with_follow_ups(vec![d(3, 1), d(2, 1), d(3, 1)]);
+        assert_eq!(f.follow_ups, vec![d(2, 1), d(3, 1)]);
+        assert_eq!(f.last_follow_up, Some(d(3, 1)));
+        assert!(f.is_open());
+        assert!(!f.with_closed_at(opened).is_open());
     }
 }

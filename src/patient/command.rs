@@ -518,6 +518,7 @@ pub fn apply(state: &mut Option<Patient>, event: &PatientEvent) {
 impl PatientEvent {
     /// The mobile number and resident id this event claims for its patient: what a store must
     /// check for uniqueness when committing it.
+    #[must_use]
     pub fn claimed_identity(&self) -> (Option<&MobileNumber>, Option<&ResidentId>) {
         match self {
             PatientEvent::Registered { registration, .. } => (

@@ -40,6 +40,7 @@ impl ConsentPurpose {
     ];
 
     /// The snake_case code used in serde and CSV.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             ConsentPurpose::CareReminder => "care_reminder",
@@ -95,6 +96,7 @@ impl Label {
     }
 
     /// The text.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -142,6 +144,50 @@ pub struct ConsentRecord {
 }
 
 impl ConsentRecord {
+    /// A grant or withdrawal without a privacy-policy version; name one with
+    /// [`with_policy_version`](Self::with_policy_version).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use clinic_ops::patient::{ConsentAction, ConsentGiver, ConsentPurpose, ConsentRecord, Label};
+    ///
+    /// let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
+    /// let grant = ConsentRecord::new(
+    ///     ConsentPurpose::CareReminder,
+    ///     ConsentAction::Granted,
+    ///     at,
+    ///     Label::parse("mini_program")?,
+    ///     ConsentGiver::Patient,
+    /// )
+    /// .with_policy_version(Label::parse("2026-01")?);
+    /// assert_eq!(grant.policy_version.as_ref().map(Label::as_str), Some("2026-01"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        purpose: ConsentPurpose,
+        action: ConsentAction,
+        at: DateTime<Utc>,
+        source: Label,
+        given_by: ConsentGiver,
+    ) -> Self {
+        ConsentRecord {
+            purpose,
+            action,
+            at,
+            source,
+            policy_version: None,
+            given_by,
+        }
+    }
+
+    /// The same record naming the privacy-policy version the patient saw.
+    #[must_use]
+    pub fn with_policy_version(mut self, policy_version: Label) -> Self {
+        self.policy_version = Some(policy_version);
+        self
+    }
+
     /// The total order of the log: by time, then, at the same instant, a grant before a
     /// withdrawal (so the withdrawal is the one in force), then by the remaining fields so that
     /// even identical instants give one order whatever the order of arrival.
@@ -191,11 +237,13 @@ impl<'de> Deserialize<'de> for ConsentLog {
 
 impl ConsentLog {
     /// Every record, oldest first (ties as in the type's docs).
+    #[must_use]
     pub fn records(&self) -> &[ConsentRecord] {
         &self.records
     }
 
     /// Whether the log already holds this exact record.
+    #[must_use]
     pub fn contains(&self, record: &ConsentRecord) -> bool {
         self.position(record).is_ok()
     }
@@ -214,6 +262,7 @@ impl ConsentLog {
 
     /// The record in force for `purpose` at `at`: the latest one at or before `at` (at a tie,
     /// the withdrawal).
+    #[must_use]
     pub fn in_force(&self, purpose: ConsentPurpose, at: DateTime<Utc>) -> Option<&ConsentRecord> {
         let end = self.records.partition_point(|r| r.at <= at);
         self.records[..end]
@@ -223,6 +272,7 @@ impl ConsentLog {
     }
 
     /// Whether `purpose` was consented to at `at`. With no record, the answer is no.
+    #[must_use]
     pub fn may(&self, purpose: ConsentPurpose, at: DateTime<Utc>) -> bool {
         matches!(
             self.in_force(purpose, at),

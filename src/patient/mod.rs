@@ -23,18 +23,12 @@
 //! let cal = ClinicCalendar::default();
 //! let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
 //! let id = PatientId::new(1);
-//! let register = PatientCommand::Register(Registration {
-//!     name: PersonName::parse("张三")?,
-//!     mobile: MobileNumber::parse("+86 138-0013-8000")?,
-//!     resident_id: None,
-//!     external_id: None,
-//!     sex: None,
-//!     birth_date: None,
-//!     owner: None,
-//!     home_clinic: ClinicId::new(1),
-//!     channel: Channel::parse("doctor_ip/xiaohongshu")?,
-//!     channel_code: None,
-//! });
+//! let register = PatientCommand::Register(Registration::new(
+//!     PersonName::parse("张三")?,
+//!     MobileNumber::parse("+86 138-0013-8000")?,
+//!     ClinicId::new(1),
+//!     Channel::parse("doctor_ip/xiaohongshu")?,
+//! ));
 //! let mut state = None;
 //! for e in patient::decide(state.as_ref(), id, &register, now, cal)? {
 //!     patient::apply(&mut state, &e);

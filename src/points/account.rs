@@ -136,6 +136,7 @@ impl Eq for Account {}
 
 impl Account {
     /// An empty account for a member.
+    #[must_use]
     pub fn new(id: PatientId) -> Self {
         Account {
             id,
@@ -197,16 +198,19 @@ impl Account {
     }
 
     /// The member.
+    #[must_use]
     pub fn id(&self) -> PatientId {
         self.id
     }
 
     /// The `seq` of the last posting (0 for none): the next posting gets one more.
+    #[must_use]
     pub fn last_seq(&self) -> u64 {
         self.seq
     }
 
     /// The time of the latest posting.
+    #[must_use]
     pub fn last_posted_at(&self) -> Option<DateTime<Utc>> {
         if self.last_at == i64::MIN {
             None
@@ -216,31 +220,37 @@ impl Account {
     }
 
     /// The balance: spendable points less any debt. Negative only under `AllowNegative`.
+    #[must_use]
     pub fn balance(&self) -> Points {
         Points::new(self.available.saturating_sub(self.debt))
     }
 
     /// Spendable points: the sum of the open lots.
+    #[must_use]
     pub fn available(&self) -> Points {
         Points::new(self.available)
     }
 
     /// Locked (pending) points: not spendable, not counted toward tier.
+    #[must_use]
     pub fn locked(&self) -> Points {
         Points::new(self.locked)
     }
 
     /// Points owed after a clawback of spent points (`AllowNegative`).
+    #[must_use]
     pub fn debt(&self) -> Points {
         Points::new(self.debt)
     }
 
     /// Lifetime growth value (成长值): earned, never spent, reduced only by clawbacks.
+    #[must_use]
     pub fn growth(&self) -> i64 {
         self.growth
     }
 
     /// Growth value credited at or after `since`.
+    #[must_use]
     pub fn growth_since(&self, since: DateTime<Utc>) -> i64 {
         let s = since.timestamp();
         self.growth_log
@@ -251,21 +261,25 @@ impl Account {
     }
 
     /// The current tier, `None` below every tier.
+    #[must_use]
     pub fn tier(&self) -> Option<&TierCode> {
         self.tier.as_ref()
     }
 
     /// Open lots in spending order.
+    #[must_use]
     pub fn lots(&self) -> &[Lot] {
         self.lots.get(self.spent..).unwrap_or(&[])
     }
 
     /// Locked lots, in earning order.
+    #[must_use]
     pub fn pending(&self) -> &[PendingLot] {
         &self.pending
     }
 
     /// Open lots that expire at or before `by`, soonest first.
+    #[must_use]
     pub fn expiring_by(&self, by: DateTime<Utc>) -> &[Lot] {
         let open = self.lots();
         let n = open.partition_point(|l| l.expires <= by);
@@ -273,12 +287,14 @@ impl Account {
     }
 
     /// Whether the key has been posted, and if so the seq range of its postings.
+    #[must_use]
     pub fn postings_of(&self, key: CommandKey) -> Option<std::ops::Range<u64>> {
         self.seen_of(key)
             .map(|s| s.first_seq..s.first_seq.saturating_add(u64::from(s.count)))
     }
 
     /// Points the purchase earned, clawed back so far, paid with points, and returned so far.
+    #[must_use]
     pub fn purchase_points(&self, purchase: PurchaseId) -> Option<PurchasePoints> {
         self.purchase(purchase).map(|r| PurchasePoints {
             earned: Points::new(r.earned),

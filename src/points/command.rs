@@ -22,6 +22,7 @@ pub struct LedgerCommand {
 
 impl LedgerCommand {
     /// A command with its key.
+    #[must_use]
     pub fn new(key: CommandKey, kind: CommandKind) -> Self {
         LedgerCommand { key, kind }
     }
@@ -164,6 +165,7 @@ fn fnv1a(s: &str) -> u64 {
 
 impl Fingerprint {
     /// The fingerprint of a command's content.
+    #[must_use]
     pub fn of(kind: &CommandKind) -> Fingerprint {
         match kind {
             CommandKind::Earn {
@@ -205,6 +207,7 @@ impl Fingerprint {
     }
 
     /// The name of the operation (`earn`, `redeem`, ...).
+    #[must_use]
     pub fn op(&self) -> &'static str {
         match self {
             Fingerprint::Earn { .. } => "earn",
@@ -219,6 +222,7 @@ impl Fingerprint {
 
     /// The first field in which `other` differs from `self`, or `None` when they are equal:
     /// `op` when the operations differ.
+    #[must_use]
     pub fn first_difference(&self, other: &Fingerprint) -> Option<&'static str> {
         use Fingerprint as F;
         fn first(fields: &[(&'static str, bool)]) -> Option<&'static str> {

@@ -16,6 +16,7 @@ use crate::money::{Points, Yuan};
 /// What [`decide`] answers for an accepted command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "posted postings must be appended to the store and applied"]
 pub enum LedgerDecision {
     /// New postings: append them to the store, then [`super::apply`] each. May be empty
     /// (an expiry run with nothing due); an empty outcome records no key.
@@ -27,6 +28,7 @@ pub enum LedgerDecision {
 
 impl LedgerDecision {
     /// The new postings (none for [`LedgerDecision::Exists`]).
+    #[must_use]
     pub fn postings(&self) -> &[Posting] {
         match self {
             LedgerDecision::Posted(p) => p,

@@ -59,6 +59,7 @@ pub enum Executed<'a> {
 
 impl Executed<'_> {
     /// The new postings (none for [`Executed::Exists`]).
+    #[must_use]
     pub fn postings(&self) -> &[Posting] {
         match self {
             Executed::Posted(p) => p,
@@ -77,6 +78,7 @@ impl Executed<'_> {
 
 impl Ledger {
     /// An empty book.
+    #[must_use]
     pub fn new(policy: Policy, calendar: ClinicCalendar) -> Self {
         Ledger {
             policy,
@@ -90,32 +92,38 @@ impl Ledger {
     }
 
     /// The policy commands are decided under.
+    #[must_use]
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
     /// The clinic calendar.
+    #[must_use]
     pub fn calendar(&self) -> ClinicCalendar {
         self.calendar
     }
 
     /// How many accounts the book holds.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.accounts.len()
     }
 
     /// Whether the book holds no account.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
     }
 
     /// A member's account, if it has been loaded or used.
+    #[must_use]
     pub fn account(&self, id: PatientId) -> Option<&Account> {
         let i = *self.index.get(&id)?;
         self.accounts.get(i as usize)
     }
 
     /// Every account, in the order they were first loaded or used.
+    #[must_use]
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
     }

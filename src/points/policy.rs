@@ -27,6 +27,7 @@ pub enum ExpiryRule {
 
 impl ExpiryRule {
     /// The expiry of a lot earned at `at` (`None`: never).
+    #[must_use]
     pub fn expires(self, at: DateTime<Utc>, calendar: ClinicCalendar) -> Option<DateTime<Utc>> {
         if let ExpiryRule::AfterDays(n) = self {
             // The hot path: the same instant as `ClinicCalendar::midnight_after_days`, by the
@@ -84,6 +85,7 @@ pub struct Tier {
 impl Tier {
     /// A tier reached at `threshold` growth in the window and kept at a review with at least
     /// `retain` (保级). Checked by [`TierPolicy::new`].
+    #[must_use]
     pub fn new(code: TierCode, threshold: i64, retain: i64) -> Self {
         Tier {
             code,
@@ -93,16 +95,19 @@ impl Tier {
     }
 
     /// The code.
+    #[must_use]
     pub fn code(&self) -> &TierCode {
         &self.code
     }
 
     /// Upgrade threshold.
+    #[must_use]
     pub fn threshold(&self) -> i64 {
         self.threshold
     }
 
     /// Retain threshold.
+    #[must_use]
     pub fn retain(&self) -> i64 {
         self.retain
     }
@@ -164,11 +169,13 @@ impl TierPolicy {
     }
 
     /// The tiers, lowest first.
+    #[must_use]
     pub fn tiers(&self) -> &[Tier] {
         &self.tiers
     }
 
     /// The rolling window in local days.
+    #[must_use]
     pub fn window_days(&self) -> u32 {
         self.window_days
     }
@@ -188,6 +195,7 @@ impl TierPolicy {
 
     /// The start of the window that ends at `now`: 00:00 local time, `window_days` local
     /// days before today.
+    #[must_use]
     pub fn window_start(&self, now: DateTime<Utc>, calendar: ClinicCalendar) -> DateTime<Utc> {
         let today = calendar.local_date(now);
         let start = today
@@ -218,6 +226,7 @@ impl Default for EarnPolicy {
 
 impl EarnPolicy {
     /// A policy with a base rate.
+    #[must_use]
     pub fn new(base: EarnRate) -> Self {
         EarnPolicy {
             base,
@@ -226,6 +235,7 @@ impl EarnPolicy {
     }
 
     /// Adds (or replaces) the rate of one category.
+    #[must_use]
     pub fn with_category(mut self, category: Category, rate: EarnRate) -> Self {
         self.categories.retain(|(c, _)| c != &category);
         self.categories.push((category, rate));
@@ -246,6 +256,7 @@ impl EarnPolicy {
     }
 
     /// The rate for a category: its own, or the base rate.
+    #[must_use]
     pub fn rate(&self, category: Option<&Category>) -> EarnRate {
         category
             .and_then(|c| self.categories.iter().find(|(k, _)| k == c))
@@ -319,6 +330,7 @@ pub struct Policy {
 
 impl Policy {
     /// Sets the earning rule.
+    #[must_use]
     pub fn with_earn(mut self, earn: EarnPolicy) -> Self {
         self.earn = earn;
         self
@@ -340,44 +352,52 @@ impl Policy {
     }
 
     /// Sets the shortfall policy for clawbacks.
+    #[must_use]
     pub fn with_shortfall(mut self, shortfall: ShortfallPolicy) -> Self {
         self.shortfall = shortfall;
         self
     }
 
     /// Sets whether backdated commands are accepted.
+    #[must_use]
     pub fn with_chronology(mut self, chronology: Chronology) -> Self {
         self.chronology = chronology;
         self
     }
 
     /// Sets the tiers.
+    #[must_use]
     pub fn with_tiers(mut self, tiers: TierPolicy) -> Self {
         self.tiers = tiers;
         self
     }
 
     /// The earning rule.
+    #[must_use]
     pub fn earn(&self) -> &EarnPolicy {
         &self.earn
     }
 
     /// The expiry rule.
+    #[must_use]
     pub fn expiry(&self) -> ExpiryRule {
         self.expiry
     }
 
     /// The shortfall policy.
+    #[must_use]
     pub fn shortfall(&self) -> ShortfallPolicy {
         self.shortfall
     }
 
     /// The chronology rule.
+    #[must_use]
     pub fn chronology(&self) -> Chronology {
         self.chronology
     }
 
     /// The tiers.
+    #[must_use]
     pub fn tiers(&self) -> &TierPolicy {
         &self.tiers
     }

@@ -30,6 +30,29 @@ pub struct Posting {
     pub kind: PostingKind,
 }
 
+impl Posting {
+    /// A posting with every field given: postings are facts, so nothing is optional. The
+    /// ledger makes them; this is for adapters and tests that rebuild them from rows.
+    #[must_use]
+    pub fn new(
+        account: PatientId,
+        seq: u64,
+        key: CommandKey,
+        command: Fingerprint,
+        at: DateTime<Utc>,
+        kind: PostingKind,
+    ) -> Self {
+        Posting {
+            account,
+            seq,
+            key,
+            command,
+            at,
+            kind,
+        }
+    }
+}
+
 /// What a [`Posting`] records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]

@@ -18,11 +18,13 @@ pub struct CommandKey(u64);
 
 impl CommandKey {
     /// Wraps a caller-chosen key.
+    #[must_use]
     pub const fn new(raw: u64) -> Self {
         CommandKey(raw)
     }
 
     /// The number inside.
+    #[must_use]
     pub const fn get(self) -> u64 {
         self.0
     }
@@ -66,6 +68,7 @@ impl Multiplier {
     }
 
     /// The percentage.
+    #[must_use]
     pub const fn get(self) -> u32 {
         self.0
     }
@@ -156,11 +159,13 @@ impl EarnRate {
     }
 
     /// Points per `per_yuan()` yuan.
+    #[must_use]
     pub const fn points(self) -> u32 {
         self.points
     }
 
     /// The yuan the rate is per.
+    #[must_use]
     pub const fn per_yuan(self) -> u32 {
         self.per_yuan
     }
@@ -223,6 +228,7 @@ impl TierCode {
     }
 
     /// The code.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         let b = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
         // Built from a `&str` cut at its own length, so always UTF-8.
@@ -322,16 +328,19 @@ pub struct Lot {
 
 impl Lot {
     /// The lot.
+    #[must_use]
     pub fn id(&self) -> LotId {
         self.id
     }
 
     /// Points left in it.
+    #[must_use]
     pub fn remaining(&self) -> Points {
         Points::new(self.remaining)
     }
 
     /// When it expires, or `None` for never.
+    #[must_use]
     pub fn expires(&self) -> Option<DateTime<Utc>> {
         from_lot(self.expires)
     }
@@ -353,26 +362,31 @@ pub struct PendingLot {
 
 impl PendingLot {
     /// The lot it becomes on release.
+    #[must_use]
     pub fn id(&self) -> LotId {
         self.id
     }
 
     /// Points locked.
+    #[must_use]
     pub fn points(&self) -> Points {
         Points::new(self.points)
     }
 
     /// When it may be released.
+    #[must_use]
     pub fn until(&self) -> Option<DateTime<Utc>> {
         from_unix(self.until)
     }
 
     /// The purchase that earned it.
+    #[must_use]
     pub fn purchase(&self) -> crate::id::PurchaseId {
         self.purchase
     }
 
     /// When the lot will expire once released, or `None` for never.
+    #[must_use]
     pub fn expires(&self) -> Option<DateTime<Utc>> {
         from_unix(self.expires)
     }

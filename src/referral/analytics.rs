@@ -39,6 +39,7 @@ pub struct Advocate {
 
 impl ReferralForest {
     /// Computes depth and subtree size for every member, in O(n).
+    #[must_use]
     pub fn stats(&self) -> ForestStats<'_> {
         let n = self.len();
         let parent = |i: u32| self.parent_index(i);
@@ -122,21 +123,25 @@ impl ForestStats<'_> {
     }
 
     /// The longest chain of bindings: A→B→C is 2; 0 when nobody is bound.
+    #[must_use]
     pub fn max_depth(&self) -> u32 {
         self.max_depth
     }
 
     /// A member's depth (0 for a root).
+    #[must_use]
     pub fn depth(&self, id: PatientId) -> Option<u32> {
         self.depth.get(self.at(id)?).copied()
     }
 
     /// A member's subtree size, itself included.
+    #[must_use]
     pub fn subtree_size(&self, id: PatientId) -> Option<u32> {
         self.subtree.get(self.at(id)?).copied()
     }
 
     /// How many members sit at each depth: `[roots, depth 1, depth 2, ...]`.
+    #[must_use]
     pub fn members_per_depth(&self) -> Vec<u32> {
         let mut out = vec![0u32; self.max_depth as usize + usize::from(!self.depth.is_empty())];
         for &d in &self.depth {
@@ -149,6 +154,7 @@ impl ForestStats<'_> {
 
     /// A member's descendants per level below it: `[direct referees, their referees, ...]`,
     /// ending at the last non-empty level. O(subtree size).
+    #[must_use]
     pub fn descendants_per_level(&self, id: PatientId) -> Vec<u32> {
         let Some(i) = self.at(id) else {
             return Vec::new();
@@ -175,6 +181,7 @@ impl ForestStats<'_> {
 
     /// The `k` members with the most direct referrals; ties go to more descendants, then to
     /// the lower patient id. Members who referred nobody are never listed.
+    #[must_use]
     pub fn top_advocates(&self, k: usize) -> Vec<Advocate> {
         let mut all: Vec<Advocate> = (0..self.subtree.len())
             .filter_map(|i| {
@@ -214,6 +221,7 @@ pub struct Conversion {
 
 impl Conversion {
     /// `converted ÷ bound`, 0 when nobody is bound. A reporting-edge `f64`.
+    #[must_use]
     pub fn rate(&self) -> f64 {
         if self.bound == 0 {
             0.0
@@ -225,6 +233,7 @@ impl Conversion {
 
 /// Counts referral conversion: bound, then a qualifying paid visit that was not refunded by
 /// `as_of`. O(v).
+#[must_use]
 pub fn conversion(
     forest: &ReferralForest,
     visits: &[Visit],
@@ -261,6 +270,7 @@ pub fn conversion(
 /// same rate, cycle after cycle: users_n = users_0 × (1+K)^n, n counted in cycle times. It is
 /// an upper bound; real programs decay as the easy friends are used up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[must_use]
 pub struct ViralReport {
     /// Distinct patients who attempted at least one referral.
     pub inviters: u64,
@@ -312,6 +322,7 @@ impl ViralReport {
     }
 
     /// Accepted bindings per inviter, 0 without inviters.
+    #[must_use]
     pub fn invites_per_inviter(&self) -> f64 {
         if self.inviters == 0 {
             0.0
@@ -321,17 +332,20 @@ impl ViralReport {
     }
 
     /// Share of bound referees who converted.
+    #[must_use]
     pub fn invite_conversion(&self) -> f64 {
         self.conversion.rate()
     }
 
     /// K = invites per inviter × invite conversion.
+    #[must_use]
     pub fn k_factor(&self) -> f64 {
         self.invites_per_inviter() * self.invite_conversion()
     }
 
     /// users_n = users_0 × (1+K)^n for n = 0..=cycles (at most
     /// [`MAX_PROJECTION_CYCLES`]): the growth model stated on [`ViralReport`].
+    #[must_use]
     pub fn project(&self, users_0: u64, cycles: u32) -> Vec<f64> {
         let growth = 1.0 + self.k_factor();
         let mut cur = users_0 as f64;
@@ -346,6 +360,7 @@ impl ViralReport {
 
 /// The median time from a referrer's first contact to a binding in force they made (the
 /// lower median for an even count; negative gaps count as zero). O(n).
+#[must_use]
 pub fn cycle_time(forest: &ReferralForest) -> Option<Duration> {
     let mut gaps: Vec<i64> = (0..forest.len())
         .filter_map(|i| {

@@ -33,6 +33,7 @@ pub struct Member {
 
 impl Member {
     /// A member with no identity keys whose first contact is its registration.
+    #[must_use]
     pub fn new(id: PatientId, registered_at: DateTime<Utc>) -> Self {
         Member {
             id,
@@ -45,6 +46,7 @@ impl Member {
 
     /// The member as the patient module records it: registration time as first contact,
     /// and the mobile and resident id while the patient is not anonymised.
+    #[must_use]
     pub fn from_patient(p: &Patient) -> Self {
         Member {
             id: p.id(),
@@ -78,6 +80,7 @@ impl Member {
 
     /// Which identity key, if any, this member shares with `other`. The mobile is checked
     /// first.
+    #[must_use]
     pub fn shared_identity(&self, other: &Member) -> Option<IdentityKey> {
         if self.mobile.is_some() && self.mobile == other.mobile {
             return Some(IdentityKey::Mobile);
@@ -160,6 +163,7 @@ impl Default for BindingPolicy {
 impl BindingPolicy {
     /// The last instant (inclusive) a binding of a referee first met at `first_contact` may
     /// be made. Saturates at chrono's range.
+    #[must_use]
     pub fn window_end(&self, first_contact: DateTime<Utc>) -> DateTime<Utc> {
         let secs = i64::from(self.window_days).saturating_mul(SECONDS_PER_DAY);
         first_contact
@@ -168,6 +172,7 @@ impl BindingPolicy {
     }
 
     /// When a binding made at `bound_at` stops being protected, or `None` if it never does.
+    #[must_use]
     pub fn protected_until(&self, bound_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self.protection {
             Protection::Permanent => None,
@@ -216,6 +221,7 @@ pub enum ReferralEvent {
 
 impl ReferralEvent {
     /// The binding in force after the event.
+    #[must_use]
     pub fn binding(&self) -> &Binding {
         match self {
             ReferralEvent::Bound { binding } | ReferralEvent::Rebound { binding, .. } => binding,
@@ -319,6 +325,7 @@ impl BindError {
     /// The stable refusal code: `unknown_patient`, `self_referral`, `cycle`,
     /// `already_bound`, `referee_registered_first`, `same_identity`, `outside_window` or
     /// `out_of_range`.
+    #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
             BindError::UnknownPatient { .. } => "unknown_patient",

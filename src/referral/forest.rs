@@ -118,11 +118,13 @@ pub(crate) fn instant_key(at: DateTime<Utc>) -> (i64, u32) {
 
 impl ReferralForest {
     /// An empty forest.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// An empty forest with room for `n` members.
+    #[must_use]
     pub fn with_capacity(n: usize) -> Self {
         ReferralForest {
             index: IdIndex::with_capacity(n),
@@ -170,16 +172,19 @@ impl ReferralForest {
     }
 
     /// The number of members.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
     /// Whether the forest has no members.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
     /// A member, if known.
+    #[must_use]
     pub fn member(&self, id: PatientId) -> Option<&Member> {
         self.member_at(self.index_of(id)?)
     }
@@ -198,6 +203,7 @@ impl ReferralForest {
     }
 
     /// The binding in force for a referee.
+    #[must_use]
     pub fn binding_of(&self, referee: PatientId) -> Option<Binding> {
         self.binding_at(self.index_of(referee)?)
     }
@@ -208,21 +214,25 @@ impl ReferralForest {
     }
 
     /// The number of bindings in force.
+    #[must_use]
     pub fn bound_count(&self) -> usize {
         self.parent.iter().filter(|p| **p != ROOT).count()
     }
 
     /// The direct referrer of a patient. O(1).
+    #[must_use]
     pub fn referrer_of(&self, id: PatientId) -> Option<PatientId> {
         self.id_at(self.parent_index(self.index_of(id)?))
     }
 
     /// The number of patients `id` referred directly.
+    #[must_use]
     pub fn referral_count(&self, id: PatientId) -> u32 {
         self.index_of(id).map_or(0, |i| self.referrals_at(i))
     }
 
     /// The referrer, the referrer's referrer, and so on up to a root. O(depth).
+    #[must_use]
     pub fn ancestors(&self, id: PatientId) -> Ancestors<'_> {
         Ancestors {
             forest: self,
@@ -232,6 +242,7 @@ impl ReferralForest {
     }
 
     /// The ancestor `level` steps up (1 = the referrer), if there is one. O(level).
+    #[must_use]
     pub fn ancestor(&self, id: PatientId, level: u32) -> Option<PatientId> {
         let steps = usize::try_from(level).ok()?.checked_sub(1)?;
         self.ancestors(id).nth(steps)
@@ -239,6 +250,7 @@ impl ReferralForest {
 
     /// How many referrals up the patient sits from its root (a root is at depth 0), or
     /// `None` for an unknown patient. O(depth).
+    #[must_use]
     pub fn depth(&self, id: PatientId) -> Option<u32> {
         self.index_of(id)?;
         Some(u32::try_from(self.ancestors(id).count()).unwrap_or(u32::MAX))
@@ -513,6 +525,7 @@ pub fn apply(forest: &mut ReferralForest, event: &ReferralEvent) {
 
 /// One attempt in a batch for [`bind_all`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a bound attempt's event must be stored"]
 pub struct BindOutcome {
     /// The attempt's position in the input.
     pub position: usize,

@@ -43,28 +43,19 @@
 //! forest.bind(b, a, t0 + Duration::days(3), &policy)?;
 //! assert_eq!(forest.referrer_of(b), Some(a));
 //!
-//! let schedule = RewardSchedule::new(ScheduleSpec {
-//!     profile: ComplianceProfile::MedicalInstitution,
-//!     depth: 1,
-//!     min_paid: Yuan::from_whole(100)?,
-//!     pending_days: 7,
-//!     caps: RewardCaps { per_month: Some(5), lifetime: None },
-//!     rules: vec![RuleSpec {
-//!         id: RuleId::parse("friend-200")?,
-//!         beneficiary: Beneficiary::Referrer { level: 1 },
-//!         basis: Basis::FirstPaidVisit,
-//!         reward: Reward::Points(Points::new(200)),
-//!     }],
-//! })?;
-//! let visit = Visit {
-//!     id: VisitId::new(9),
-//!     patient: b,
-//!     at: t0 + Duration::days(5),
-//!     clinic: ClinicId::new(1),
-//!     doctor: None,
-//!     paid: Yuan::parse("268.00")?,
-//!     refunded_at: None,
+//! let friend = RuleSpec {
+//!     id: RuleId::parse("friend-200")?,
+//!     beneficiary: Beneficiary::Referrer { level: 1 },
+//!     basis: Basis::FirstPaidVisit,
+//!     reward: Reward::Points(Points::new(200)),
 //! };
+//! let schedule = RewardSchedule::new(
+//!     ScheduleSpec::new(Yuan::from_whole(100)?, 7, vec![friend])
+//!         .with_profile(ComplianceProfile::MedicalInstitution)
+//!         .with_caps(RewardCaps { per_month: Some(5), lifetime: None }),
+//! )?;
+//! let paid_at = t0 + Duration::days(5);
+//! let visit = Visit::new(VisitId::new(9), b, paid_at, ClinicId::new(1), Yuan::parse("268.00")?);
 //! let as_of = t0 + Duration::days(20);
 //! let rewards = decide_rewards(&forest, &[visit], &schedule, as_of, ClinicCalendar::default());
 //! assert_eq!(rewards.len(), 1);

@@ -57,6 +57,7 @@ pub enum RewardStatus {
 
 impl RewardStatus {
     /// The lowercase code: `pending`, `approved`, `reversed` or `withheld`.
+    #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
             RewardStatus::Pending { .. } => "pending",
@@ -71,6 +72,7 @@ impl RewardStatus {
 /// which visit and which rule. It is an effect: the host (or the points module) carries out
 /// approved rewards and takes back reversed ones it already paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use = "a reward decision is an effect the host must carry out"]
 pub struct RewardDecision {
     /// The rule that made it.
     pub rule: RuleId,
@@ -152,6 +154,7 @@ pub fn first_qualifying_visit<'a>(
 /// Decisions come in visit order, then in rule order. Runs in O(v + b) for v visits and b
 /// bound referees when few qualifying visits share a second (a radix sort on the second),
 /// O(v + b log b) at worst.
+#[must_use]
 pub fn decide_rewards(
     forest: &ReferralForest,
     visits: &[Visit],

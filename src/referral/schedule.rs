@@ -113,6 +113,7 @@ impl RuleId {
     }
 
     /// The name.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -182,6 +183,64 @@ pub struct ScheduleSpec {
 
 fn default_depth() -> u8 {
     1
+}
+
+impl ScheduleSpec {
+    /// A spec with the defaults serde gives missing fields: the default compliance profile,
+    /// depth 1 and no caps; change them with the `with_…` methods. Nothing is checked until
+    /// [`RewardSchedule::new`].
+    ///
+    /// ```
+    /// use clinic_ops::money::{Points, Yuan};
+    /// use clinic_ops::referral::{
+    ///     Basis, Beneficiary, Caps, Reward, RewardSchedule, RuleId, RuleSpec, ScheduleSpec,
+    /// };
+    ///
+    /// let rule = RuleSpec {
+    ///     id: RuleId::parse("friend-200")?,
+    ///     beneficiary: Beneficiary::Referrer { level: 1 },
+    ///     basis: Basis::FirstPaidVisit,
+    ///     reward: Reward::Points(Points::new(200)),
+    /// };
+    /// let spec = ScheduleSpec::new(Yuan::from_whole(100)?, 7, vec![rule])
+    ///     .with_caps(Caps { per_month: Some(5), lifetime: None });
+    /// assert_eq!(spec.depth, 1);
+    /// assert!(RewardSchedule::new(spec).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(min_paid: Yuan, pending_days: u32, rules: Vec<RuleSpec>) -> Self {
+        ScheduleSpec {
+            profile: ComplianceProfile::default(),
+            depth: default_depth(),
+            min_paid,
+            pending_days,
+            caps: RewardCaps::default(),
+            rules,
+        }
+    }
+
+    /// The same spec under another compliance profile.
+    #[must_use]
+    pub fn with_profile(mut self, profile: ComplianceProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The same spec rewarding `depth` referrer levels (1 or 2, checked by
+    /// [`RewardSchedule::new`]).
+    #[must_use]
+    pub fn with_depth(mut self, depth: u8) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// The same spec with caps on referrer-side rewards.
+    #[must_use]
+    pub fn with_caps(mut self, caps: RewardCaps) -> Self {
+        self.caps = caps;
+        self
+    }
 }
 
 /// Why a schedule was refused. The messages say why in plain words, since they are shown to
@@ -361,36 +420,43 @@ impl RewardSchedule {
     }
 
     /// The spec it was built from.
+    #[must_use]
     pub fn spec(&self) -> &ScheduleSpec {
         &self.0
     }
 
     /// The compliance profile.
+    #[must_use]
     pub fn profile(&self) -> ComplianceProfile {
         self.0.profile
     }
 
     /// The deepest referrer level rewarded: 1 or 2.
+    #[must_use]
     pub fn depth(&self) -> u8 {
         self.0.depth
     }
 
     /// The least a visit must be paid to qualify.
+    #[must_use]
     pub fn min_paid(&self) -> Yuan {
         self.0.min_paid
     }
 
     /// Days a reward stays pending.
+    #[must_use]
     pub fn pending_days(&self) -> u32 {
         self.0.pending_days
     }
 
     /// The caps on referrer-side rewards.
+    #[must_use]
     pub fn caps(&self) -> RewardCaps {
         self.0.caps
     }
 
     /// The rules, in order.
+    #[must_use]
     pub fn rules(&self) -> &[RuleSpec] {
         &self.0.rules
     }
@@ -423,14 +489,7 @@ mod tests {
     }
 
     fn spec(rules: Vec<RuleSpec>) -> ScheduleSpec {
-        ScheduleSpec {
-            profile: ComplianceProfile::default(),
-            depth: 1,
-            min_paid: Yuan::from_whole(100).unwrap(),
-            pending_days: 7,
-            caps: RewardCaps::default(),
-            rules,
-        }
+        ScheduleSpec::new(Yuan::from_whole(100).unwrap(), 7, rules)
     }
 
     const L1: Beneficiary = Beneficiary::Referrer { level: 1 };

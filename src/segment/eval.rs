@@ -88,6 +88,7 @@ fn in_count(r: &CountRange, v: Option<u32>) -> bool {
 
 impl Expr {
     /// Whether the patient matches.
+    #[must_use]
     pub fn evaluate(&self, facts: &PatientFacts) -> bool {
         match self {
             Expr::All(cs) => cs.iter().all(|c| c.evaluate(facts)),
@@ -116,6 +117,7 @@ impl Expr {
     }
 
     /// The explanation tree. Its root `value` equals [`Expr::evaluate`].
+    #[must_use]
     pub fn explain(&self, facts: &PatientFacts) -> Explanation {
         let children: Vec<Explanation> = self.children().iter().map(|c| c.explain(facts)).collect();
         let value = match self {
@@ -165,6 +167,7 @@ impl Expr {
     /// the same fact (the same window for `visits_in`/`spend_in`) that do not overlap; `any`
     /// whose alternatives are all impossible; `not` of something always true. It is sound (a
     /// reported expression never matches) but not complete.
+    #[must_use]
     pub fn contradiction(&self) -> Option<String> {
         never(self)
     }

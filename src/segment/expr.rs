@@ -36,11 +36,13 @@ pub struct CountRange {
 
 impl CountRange {
     /// Whether `v` is inside.
+    #[must_use]
     pub fn contains(&self, v: u32) -> bool {
         self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
     }
 
     /// Whether no value can match (`min > max`).
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         matches!((self.min, self.max), (Some(a), Some(b)) if a > b)
     }
@@ -59,11 +61,13 @@ pub struct PointsRange {
 
 impl PointsRange {
     /// Whether `v` is inside.
+    #[must_use]
     pub fn contains(&self, v: Points) -> bool {
         self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
     }
 
     /// Whether no value can match (`min > max`).
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         matches!((self.min, self.max), (Some(a), Some(b)) if a > b)
     }
@@ -158,27 +162,32 @@ pub enum Expr {
 
 impl Expr {
     /// `all` of the children.
+    #[must_use]
     pub fn all(children: Vec<Expr>) -> Expr {
         Expr::All(children)
     }
 
     /// `any` of the children.
+    #[must_use]
     pub fn any(children: Vec<Expr>) -> Expr {
         Expr::Any(children)
     }
 
     /// The negation.
     #[allow(clippy::should_implement_trait)]
+    #[must_use]
     pub fn not(e: Expr) -> Expr {
         Expr::Not(Box::new(e))
     }
 
     /// The patient carries `tag`.
+    #[must_use]
     pub fn has_tag(tag: TagName) -> Expr {
         Expr::HasTag(tag)
     }
 
     /// The patient consented to `purpose`.
+    #[must_use]
     pub fn consent(purpose: ConsentPurpose) -> Expr {
         Expr::Consent { purpose }
     }
@@ -248,6 +257,7 @@ impl Expr {
     }
 
     /// The node kind as written in JSON (`all`, `has_tag`, `visits_in`, …).
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Expr::All(_) => "all",
@@ -269,6 +279,7 @@ impl Expr {
     }
 
     /// The direct children of `all`, `any` and `not`.
+    #[must_use]
     pub fn children(&self) -> &[Expr] {
         match self {
             Expr::All(cs) | Expr::Any(cs) => cs,
@@ -348,6 +359,7 @@ impl Expr {
     /// Whether the expression reads health data: a condition, or a tag in a sensitive group
     /// of the catalog. Targeting with it for marketing needs the patient's
     /// `HealthDataSegmentation` consent (PIPL arts. 28–29).
+    #[must_use]
     pub fn uses_sensitive_data(&self, catalog: &TagCatalog) -> bool {
         match self {
             Expr::HasCondition(_) => true,
@@ -457,6 +469,7 @@ fn range_text<T: fmt::Display>(min: Option<T>, max: Option<T>, unit: &str) -> St
 impl Expr {
     /// The node alone, without its children: `visits_in(90d, ≥2)`, or the kind for `all`,
     /// `any` and `not`.
+    #[must_use]
     pub fn leaf_text(&self) -> String {
         match self {
             Expr::All(_) | Expr::Any(_) | Expr::Not(_) => self.kind().into(),

@@ -32,6 +32,56 @@ pub struct FactsInput<'a> {
     pub tags: TagSet,
 }
 
+impl<'a> FactsInput<'a> {
+    /// The journey records alone: no points, no tier, no referrals, no tags; add those with
+    /// the `with_…` methods.
+    ///
+    /// ```
+    /// use clinic_ops::money::Points;
+    /// use clinic_ops::segment::FactsInput;
+    ///
+    /// let input = FactsInput::new(&[], &[]).with_points(Points::new(1200)).with_referrals_made(2);
+    /// assert_eq!(input.referrals_made, 2);
+    /// assert!(input.tier.is_none());
+    /// ```
+    #[must_use]
+    pub fn new(visits: &'a [Visit], purchases: &'a [Purchase]) -> Self {
+        FactsInput {
+            visits,
+            purchases,
+            ..FactsInput::default()
+        }
+    }
+
+    /// The same input with a spendable points balance.
+    #[must_use]
+    pub fn with_points(mut self, points: Points) -> Self {
+        self.points = Some(points);
+        self
+    }
+
+    /// The same input with a membership tier code.
+    #[must_use]
+    pub fn with_tier(mut self, tier: Label) -> Self {
+        self.tier = Some(tier);
+        self
+    }
+
+    /// The same input with how many bound referrals the patient made.
+    #[must_use]
+    pub fn with_referrals_made(mut self, referrals_made: u32) -> Self {
+        self.referrals_made = referrals_made;
+        self
+    }
+
+    /// The same input with the tags the patient carries now.
+    #[must_use]
+    pub fn with_tags(mut self, tags: TagSet) -> Self {
+        self.tags = tags;
+        self
+    }
+}
+
 /// The consents in force at the snapshot instant, as a small bit set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct ConsentSet(u8);
@@ -46,6 +96,7 @@ impl ConsentSet {
     }
 
     /// Whether the purpose is granted.
+    #[must_use]
     pub fn contains(self, p: ConsentPurpose) -> bool {
         self.0 & Self::bit(p) != 0
     }
@@ -193,6 +244,7 @@ impl PatientFacts {
 
     /// A builder for facts without a [`Patient`]: tests, benches and hosts that keep their own
     /// snapshot tables.
+    #[must_use]
     pub fn builder(patient: PatientId, today: NaiveDate) -> FactsBuilder {
         FactsBuilder {
             facts: PatientFacts {
@@ -217,47 +269,56 @@ impl PatientFacts {
     }
 
     /// The patient.
+    #[must_use]
     pub fn patient(&self) -> PatientId {
         self.patient
     }
 
     /// The local date of the snapshot.
+    #[must_use]
     pub fn today(&self) -> NaiveDate {
         self.today
     }
 
     /// Age in whole years, when known.
+    #[must_use]
     pub fn age(&self) -> Option<u32> {
         self.age
     }
 
     /// The acquisition channel, when known.
+    #[must_use]
     pub fn channel(&self) -> Option<&Channel> {
         self.channel.as_ref()
     }
 
     /// Whether the purpose was consented to at the snapshot instant.
+    #[must_use]
     pub fn may(&self, purpose: ConsentPurpose) -> bool {
         self.consents.contains(purpose)
     }
 
     /// The consents in force.
+    #[must_use]
     pub fn consents(&self) -> ConsentSet {
         self.consents
     }
 
     /// The lifecycle stage.
+    #[must_use]
     pub fn lifecycle(&self) -> Lifecycle {
         self.lifecycle
     }
 
     /// Visits in the last `days` local days, today included.
+    #[must_use]
     pub fn visits_in(&self, days: u32) -> u32 {
         let n = self.visits_ago.partition_point(|d| *d < days);
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Money paid in the last `days` local days, today included.
+    #[must_use]
     pub fn spend_in(&self, days: u32) -> Yuan {
         let n = self.spend_ago.partition_point(|(d, _)| *d < days);
         match n.checked_sub(1).and_then(|i| self.spend_ago.get(i)) {
@@ -267,21 +328,25 @@ impl PatientFacts {
     }
 
     /// Whole local days since the last visit, or `None` before the first.
+    #[must_use]
     pub fn days_since_last_visit(&self) -> Option<u32> {
         self.visits_ago.first().copied()
     }
 
     /// How many visits in all, up to the snapshot.
+    #[must_use]
     pub fn visit_count(&self) -> u32 {
         u32::try_from(self.visits_ago.len()).unwrap_or(u32::MAX)
     }
 
     /// Codes of the chronic files open at the snapshot, sorted.
+    #[must_use]
     pub fn conditions(&self) -> &[ConditionCode] {
         &self.conditions
     }
 
     /// Whether a chronic file with this condition is open.
+    #[must_use]
     pub fn has_condition(&self, code: &ConditionCode) -> bool {
         let h = text_hash(code.as_str());
         self.condition_hashes
@@ -291,26 +356,31 @@ impl PatientFacts {
     }
 
     /// The points balance, when known.
+    #[must_use]
     pub fn points(&self) -> Option<Points> {
         self.points
     }
 
     /// The tier code, when known.
+    #[must_use]
     pub fn tier(&self) -> Option<&Label> {
         self.tier.as_ref()
     }
 
     /// Referrals the patient made.
+    #[must_use]
     pub fn referrals_made(&self) -> u32 {
         self.referrals_made
     }
 
     /// The tags carried.
+    #[must_use]
     pub fn tags(&self) -> &TagSet {
         &self.tags
     }
 
     /// Whether the patient carries the tag.
+    #[must_use]
     pub fn has_tag(&self, tag: &TagName) -> bool {
         self.tags.contains(tag)
     }
@@ -333,78 +403,91 @@ pub struct FactsBuilder {
 
 impl FactsBuilder {
     /// Sets the age.
+    #[must_use]
     pub fn age(mut self, years: u32) -> Self {
         self.facts.age = Some(years);
         self
     }
 
     /// Sets the channel.
+    #[must_use]
     pub fn channel(mut self, channel: Channel) -> Self {
         self.facts.channel = Some(channel);
         self
     }
 
     /// Grants a consent.
+    #[must_use]
     pub fn consent(mut self, purpose: ConsentPurpose) -> Self {
         self.facts.consents.insert(purpose);
         self
     }
 
     /// Sets the lifecycle stage instead of deriving it.
+    #[must_use]
     pub fn lifecycle(mut self, stage: Lifecycle) -> Self {
         self.lifecycle = Some(stage);
         self
     }
 
     /// Records a visit `days_ago` local days before today.
+    #[must_use]
     pub fn visit(mut self, days_ago: u32) -> Self {
         self.facts.visits_ago.push(days_ago);
         self
     }
 
     /// Records money paid `days_ago` local days before today.
+    #[must_use]
     pub fn spend(mut self, days_ago: u32, amount: Yuan) -> Self {
         self.spends.push((days_ago, amount.amount()));
         self
     }
 
     /// Adds an open chronic condition.
+    #[must_use]
     pub fn condition(mut self, code: ConditionCode) -> Self {
         self.facts.conditions.push(code);
         self
     }
 
     /// Sets the points balance.
+    #[must_use]
     pub fn points(mut self, points: Points) -> Self {
         self.facts.points = Some(points);
         self
     }
 
     /// Sets the tier code.
+    #[must_use]
     pub fn tier(mut self, tier: Label) -> Self {
         self.facts.tier = Some(tier);
         self
     }
 
     /// Sets the referrals made.
+    #[must_use]
     pub fn referrals_made(mut self, n: u32) -> Self {
         self.facts.referrals_made = n;
         self
     }
 
     /// Adds a tag.
+    #[must_use]
     pub fn tag(mut self, tag: TagName) -> Self {
         self.facts.tags.insert(tag);
         self
     }
 
     /// Sets all the tags.
+    #[must_use]
     pub fn tags(mut self, tags: TagSet) -> Self {
         self.facts.tags = tags;
         self
     }
 
     /// The facts.
+    #[must_use]
     pub fn build(self) -> PatientFacts {
         let FactsBuilder {
             mut facts,

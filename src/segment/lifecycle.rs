@@ -40,6 +40,7 @@ impl Lifecycle {
     ];
 
     /// The snake_case code used in serde and expressions.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             Lifecycle::New => "new",
@@ -52,6 +53,7 @@ impl Lifecycle {
     }
 
     /// The Chinese label clinics use (新客, 活跃, 预警, 沉睡, 流失, 召回).
+    #[must_use]
     pub fn label_zh(self) -> &'static str {
         match self {
             Lifecycle::New => "新客",
@@ -64,6 +66,7 @@ impl Lifecycle {
     }
 
     /// Parses a code.
+    #[must_use]
     pub fn from_code(s: &str) -> Option<Lifecycle> {
         Lifecycle::ALL.into_iter().find(|l| l.code() == s)
     }
@@ -144,6 +147,7 @@ impl LifecycleRules {
     /// Rules relative to the patient's own rhythm: active within 1.5× their median gap, at
     /// risk within 3×, dormant within 6×; fixed defaults for patients with fewer than three
     /// visit days.
+    #[must_use]
     pub fn relative() -> Self {
         LifecycleRules {
             active: LifecycleThreshold::MedianGap {
@@ -163,6 +167,7 @@ impl LifecycleRules {
 
     /// The stage, from the patient's distinct visit days (day numbers, ascending, all on or
     /// before `today`), the registration day and today.
+    #[must_use]
     pub fn stage(&self, visit_days: &[i64], registered_day: i64, today: i64) -> Lifecycle {
         let median = median_gap(visit_days);
         let active = self.active.resolve(median);
@@ -224,6 +229,7 @@ pub enum Relationship {
 
 impl Relationship {
     /// The Chinese label.
+    #[must_use]
     pub fn label_zh(self) -> &'static str {
         match self {
             Relationship::Core => "核心",
@@ -234,6 +240,7 @@ impl Relationship {
 
     /// Classifies a patient: core when `rules.core` holds, else deep when `rules.deep` holds,
     /// else marginal.
+    #[must_use]
     pub fn classify(facts: &PatientFacts, rules: &RelationshipRules) -> Relationship {
         if rules.core.evaluate(facts) {
             Relationship::Core

@@ -38,6 +38,7 @@ pub struct RfmSummary {
 
 impl RfmSummary {
     /// Days from the last purchase to the as-of day: what the R score ranks (fewer is better).
+    #[must_use]
     pub fn days_since_last(&self) -> u32 {
         self.t.saturating_sub(self.recency)
     }
@@ -211,6 +212,7 @@ impl RfmClass {
     ];
 
     /// The class of three 1–5 scores.
+    #[must_use]
     pub fn from_scores(r: u8, f: u8, m: u8) -> RfmClass {
         let (r, f, m) = (
             r >= RFM_HIGH_SCORE,
@@ -230,6 +232,7 @@ impl RfmClass {
     }
 
     /// The Chinese name, as clinics expect it (`重要价值客户`).
+    #[must_use]
     pub fn name_zh(self) -> &'static str {
         match self {
             RfmClass::ImportantValue => "重要价值客户",
@@ -244,6 +247,7 @@ impl RfmClass {
     }
 
     /// The tag `value/<name>`, for auto-tagging.
+    #[must_use]
     pub fn tag(self) -> Option<TagName> {
         TagName::parse(&format!("value/{}", self.name_zh())).ok()
     }
@@ -275,6 +279,7 @@ pub struct RfmScore {
 /// result does not depend on input order or customer ids, and the best value scores 5 once
 /// `n ≥ 5`. Scores rank `monetary_value` as shown, so one-time customers (¥0 by the lifetimes
 /// definition) score low on M.
+#[must_use]
 pub fn score_rfm(summaries: &[RfmSummary]) -> Vec<RfmScore> {
     let r = quintiles(summaries, |s| Reverse(s.days_since_last()));
     let f = quintiles(summaries, |s| s.frequency);

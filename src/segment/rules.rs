@@ -96,6 +96,7 @@ pub struct SkippedTagRule {
 
 /// The result of one auto-tag step for one patient.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[must_use = "the tag events must be applied to the patient's tags"]
 pub struct TagOutcome {
     /// The changes, in the order tags were decided.
     pub events: Vec<TagEvent>,
@@ -189,6 +190,7 @@ impl TagRuleSet {
     }
 
     /// The rules, as given.
+    #[must_use]
     pub fn rules(&self) -> &[TagRule] {
         &self.rules
     }

@@ -109,16 +109,19 @@ impl TagName {
     }
 
     /// The whole name, `group/name`.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
     /// The group, before the `/`.
+    #[must_use]
     pub fn group(&self) -> &str {
         self.text.get(..self.slash).unwrap_or("")
     }
 
     /// The name within the group, after the `/`.
+    #[must_use]
     pub fn name(&self) -> &str {
         self.text.get(self.slash + 1..).unwrap_or("")
     }
@@ -247,11 +250,13 @@ impl TagCatalog {
     pub const DEFAULT_SENSITIVE_GROUPS: [&'static str; 1] = ["condition"];
 
     /// An empty catalog with the default limit and sensitive groups.
+    #[must_use]
     pub fn new() -> Self {
         Self::with_limit(DEFAULT_TAG_LIMIT)
     }
 
     /// An empty catalog holding at most `limit` live tags.
+    #[must_use]
     pub fn with_limit(limit: usize) -> Self {
         TagCatalog {
             limit,
@@ -271,16 +276,19 @@ impl TagCatalog {
 
     /// Whether the tag's group is sensitive. Works for tags not in the catalog too, so an
     /// unknown `condition/…` tag is still treated as health data.
+    #[must_use]
     pub fn is_sensitive(&self, tag: &TagName) -> bool {
         self.sensitive_groups.contains(tag.group())
     }
 
     /// The live-tag limit.
+    #[must_use]
     pub fn limit(&self) -> usize {
         self.limit
     }
 
     /// How many tags are live.
+    #[must_use]
     pub fn live_count(&self) -> usize {
         self.live
     }
@@ -332,11 +340,13 @@ impl TagCatalog {
     }
 
     /// The entry for a tag, deleted or not.
+    #[must_use]
     pub fn get(&self, tag: &TagName) -> Option<&TagEntry> {
         self.tags.get(tag)
     }
 
     /// Whether the tag is live, deleted or unknown.
+    #[must_use]
     pub fn status(&self, tag: &TagName) -> TagStatus {
         match self.tags.get(tag) {
             None => TagStatus::Unknown,
@@ -368,11 +378,13 @@ pub struct TagSet {
 
 impl TagSet {
     /// An empty set.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Whether the set holds the tag.
+    #[must_use]
     pub fn contains(&self, tag: &TagName) -> bool {
         if self.tags.len() > 16 {
             return self.tags.binary_search(tag).is_ok();
@@ -413,11 +425,13 @@ impl TagSet {
     }
 
     /// How many tags.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.tags.len()
     }
 
     /// Whether there are none.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.tags.is_empty()
     }

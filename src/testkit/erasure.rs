@@ -13,14 +13,14 @@ use super::{Factory, scenario_now};
 use crate::calendar::ClinicCalendar;
 use crate::followup::{
     FollowUpEvent, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome,
-    record_outcome, task_id,
+    record_outcome,
 };
 use crate::id::{ClinicId, PatientId, PurchaseId, StaffId};
 use crate::journey::{Category, DaysSupply, Purchase};
 use crate::money::Yuan;
 use crate::patient::{
-    self, Channel, ConditionCode, ConsentPurpose, ContactUpdate, ExternalId, FollowUpCadence,
-    MobileNumber, PatientCommand, PersonName, Registration, ResidentId,
+    self, Channel, ConditionCode, ContactUpdate, ExternalId, FollowUpCadence, MobileNumber,
+    PatientCommand, PersonName, Registration, ResidentId,
 };
 use crate::store::{PersonalDataPorts, erase_patient};
 
@@ -108,26 +108,21 @@ fn run_patient<S: PersonalDataPorts + ?Sized>(ports: &mut S, id: PatientId, cmd:
 fn chronic_task(patient: PatientId, code: &str, name: &str, n: u64) -> Task {
     let rule = must(RuleKey::parse("chronic_call"), "rule key");
     let due = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default() + Days::new(n);
-    Task {
-        id: task_id(patient, &rule, due, Some(code), 0),
+    Task::new(
         patient,
         rule,
-        kind: TaskKind::ChronicFollowUp,
-        occurrence: due,
-        attempt: 0,
-        due_on: due,
-        due_at: None,
-        channel: TaskChannel::Call,
-        assignee: Some(StaffId::new(1)),
-        priority: Priority::Urgent,
-        purpose: ConsentPurpose::CareReminder,
-        reason: Reason::ChronicFollowUp {
+        TaskKind::ChronicFollowUp,
+        due,
+        TaskChannel::Call,
+        Reason::ChronicFollowUp {
             condition: must(ConditionCode::parse(code), "condition code"),
             name: name.to_owned(),
             last: None,
             per_year: 4,
         },
-    }
+    )
+    .with_assignee(StaffId::new(1))
+    .with_priority(Priority::Urgent)
 }
 
 fn open_chronic_file<S: PersonalDataPorts + ?Sized>(

@@ -31,18 +31,13 @@ fn mobile(n: u64) -> MobileNumber {
 
 /// A registration for test patient `n`, with a mobile derived from `n`.
 pub fn registration(n: u64) -> Registration {
-    Registration {
-        name: PersonName::parse("测试患者").unwrap_or_else(|e| panic!("{e}")),
-        mobile: mobile(n),
-        resident_id: None,
-        external_id: None,
-        sex: None,
-        birth_date: NaiveDate::from_ymd_opt(1960, 5, 1),
-        owner: None,
-        home_clinic: ClinicId::new(1),
-        channel: Channel::WalkIn,
-        channel_code: None,
-    }
+    Registration::new(
+        PersonName::parse("测试患者").unwrap_or_else(|e| panic!("{e}")),
+        mobile(n),
+        ClinicId::new(1),
+        Channel::WalkIn,
+    )
+    .with_birth_date(NaiveDate::from_ymd_opt(1960, 5, 1).unwrap_or_default())
 }
 
 fn decide(

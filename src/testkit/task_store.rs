@@ -5,11 +5,10 @@ use std::sync::Barrier;
 
 use super::{Factory, scenario_now};
 use crate::followup::{
-    FollowUpEvent, FollowUpHistory, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind,
-    TaskOutcome, record_outcome, task_id,
+    FollowUpEvent, FollowUpHistory, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome,
+    record_outcome,
 };
 use crate::id::{PatientId, StaffId};
-use crate::patient::ConsentPurpose;
 use crate::store::{StoreError, TaskStore, Version};
 
 /// Runs every scenario, each on a fresh store.
@@ -27,24 +26,18 @@ pub fn sample_task(patient: PatientId, n: u64) -> Task {
     let rule = RuleKey::parse("post_visit").unwrap_or_else(|e| panic!("{e}"));
     let visit_on = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
     let due = visit_on + Days::new(n);
-    Task {
-        id: task_id(patient, &rule, due, None, 0),
+    Task::new(
         patient,
         rule,
-        kind: TaskKind::PostVisitCheck,
-        occurrence: due,
-        attempt: 0,
-        due_on: due,
-        due_at: None,
-        channel: TaskChannel::InClinic,
-        assignee: Some(StaffId::new(1)),
-        priority: Priority::Normal,
-        purpose: ConsentPurpose::CareReminder,
-        reason: Reason::PostVisit {
+        TaskKind::PostVisitCheck,
+        due,
+        TaskChannel::InClinic,
+        Reason::PostVisit {
             visit_on,
             days_after: u16::try_from(n).unwrap_or(u16::MAX),
         },
-    }
+    )
+    .with_assignee(StaffId::new(1))
 }
 
 fn planned(patient: PatientId, range: std::ops::Range<u64>) -> Vec<FollowUpEvent> {

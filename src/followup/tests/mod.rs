@@ -33,18 +33,16 @@ impl P {
     fn new(n: u64) -> Self {
         let mut p = P(None);
         p.run(
-            PatientCommand::Register(Registration {
-                name: PersonName::parse("王芳").unwrap(),
-                mobile: MobileNumber::parse(&format!("139{n:08}")).unwrap(),
-                resident_id: None,
-                external_id: None,
-                sex: None,
-                birth_date: NaiveDate::from_ymd_opt(1960, 11, 23),
-                owner: Some(StaffId::new(7)),
-                home_clinic: ClinicId::new(1),
-                channel: Channel::WalkIn,
-                channel_code: None,
-            }),
+            PatientCommand::Register(
+                Registration::new(
+                    PersonName::parse("王芳").unwrap(),
+                    MobileNumber::parse(&format!("139{n:08}")).unwrap(),
+                    ClinicId::new(1),
+                    Channel::WalkIn,
+                )
+                .with_birth_date(NaiveDate::from_ymd_opt(1960, 11, 23).unwrap())
+                .with_owner(StaffId::new(7)),
+            ),
             now() - Duration::days(400),
         );
         p
@@ -85,14 +83,7 @@ impl P {
 }
 
 fn rule(key: &str, kind: RuleKind, channel: TaskChannel) -> Rule {
-    Rule {
-        key: RuleKey::parse(key).unwrap(),
-        kind,
-        channel,
-        priority: Priority::Normal,
-        promotional: false,
-        give_up_after_days: None,
-    }
+    Rule::new(RuleKey::parse(key).unwrap(), kind, channel)
 }
 
 fn care(rules: Vec<Rule>) -> CarePlan {

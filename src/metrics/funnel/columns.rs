@@ -23,6 +23,42 @@ pub struct EventColumns<'a> {
     pub dimension: Option<&'a [u32]>,
 }
 
+impl<'a> EventColumns<'a> {
+    /// Columns without a breakdown dimension; add one with
+    /// [`with_dimension`](Self::with_dimension). The lengths are checked when the columns
+    /// are run, not here.
+    ///
+    /// ```
+    /// use clinic_ops::metrics::funnel::EventColumns;
+    ///
+    /// let (patient, kind, at) = ([0, 0, 1], [1, 4, 1], [10, 20, 15]);
+    /// let cols = EventColumns::new(2, &patient, &kind, &at).with_dimension(&[7, 7, 8]);
+    /// assert_eq!(cols.patient_count, 2);
+    /// ```
+    #[must_use]
+    pub const fn new(
+        patient_count: u32,
+        patient: &'a [u32],
+        kind: &'a [u32],
+        at: &'a [i64],
+    ) -> Self {
+        EventColumns {
+            patient_count,
+            patient,
+            kind,
+            at,
+            dimension: None,
+        }
+    }
+
+    /// The same columns with a breakdown dimension, one host code a row.
+    #[must_use]
+    pub const fn with_dimension(mut self, dimension: &'a [u32]) -> Self {
+        self.dimension = Some(dimension);
+        self
+    }
+}
+
 /// How rows map to steps.
 pub(crate) enum Masks<'a> {
     Table { kind: &'a [u32], table: Vec<u64> },

@@ -73,6 +73,7 @@ pub struct BreakdownReport {
 
 /// A funnel report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[must_use]
 pub struct FunnelReport {
     /// The mode.
     pub mode: FunnelMode,
@@ -90,6 +91,7 @@ pub struct FunnelReport {
 }
 
 /// PostHog's bin count: `clamp(ceil(cbrt(n)), 1, 60)`.
+#[must_use]
 pub fn histogram_bins(samples: usize) -> usize {
     (1..=60usize)
         .find(|b| b.saturating_mul(*b).saturating_mul(*b) >= samples)

@@ -50,6 +50,7 @@ impl FunnelMode {
     ];
 
     /// The name used by ClickHouse and the `funnel` calculator.
+    #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             FunnelMode::Default => "default",
@@ -133,8 +134,22 @@ impl ConversionWindow {
     }
 
     /// The window in seconds.
+    #[must_use]
     pub const fn get(self) -> u32 {
         self.0
+    }
+}
+
+impl fmt::Display for ConversionWindow {
+    /// The [`ConversionWindow::parse`] syntax in the largest unit that divides the window exactly:
+    /// `30d`, `36h`, `90m`, `45s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let (n, unit) = [(86_400, 'd'), (3_600, 'h'), (60, 'm')]
+            .into_iter()
+            .find(|(size, _)| s.is_multiple_of(*size))
+            .map_or((s, 's'), |(size, unit)| (s / size, unit));
+        write!(f, "{n}{unit}")
     }
 }
 
@@ -177,11 +192,13 @@ impl StepMatcher {
     }
 
     /// Whether the matcher looks only at the kind.
+    #[must_use]
     pub fn is_kind_only(&self) -> bool {
         self.channel.is_none() && self.doctor.is_none() && self.clinic.is_none()
     }
 
     /// Whether `event` matches.
+    #[must_use]
     pub fn matches(&self, event: &JourneyEvent) -> bool {
         event.kind == self.kind
             && self.channel.is_none_or(|c| event.channel == Some(c))
@@ -383,32 +400,38 @@ impl FunnelSpec {
     }
 
     /// The steps.
+    #[must_use]
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
 
     /// The window.
+    #[must_use]
     pub fn window(&self) -> ConversionWindow {
         self.window
     }
 
     /// The mode.
+    #[must_use]
     pub fn mode(&self) -> FunnelMode {
         self.mode
     }
 
     /// The exclusion matchers.
+    #[must_use]
     pub fn exclusions(&self) -> &[StepMatcher] {
         &self.exclusions
     }
 
     /// The breakdown, if any.
+    #[must_use]
     pub fn breakdown(&self) -> Option<FunnelBreakdown> {
         self.breakdown
     }
 
     /// The steps an event matches, as a bit set (bit `k - 1` for step `k`), with bit 32 set
     /// when it matches an exclusion.
+    #[must_use]
     pub fn mask_of(&self, event: &JourneyEvent) -> u64 {
         let mut m = 0u64;
         for (i, s) in self.steps.iter().enumerate() {
@@ -521,6 +544,32 @@ pub(crate) const EXCLUSION_BIT: u64 = 1 << 32;
 mod tests {
     use super::*;
     use crate::metrics::event::JourneyStage;
+
+    #[test]
+    fn windows_display_in_the_largest_exact_unit() {
+        for (seconds, text) in [
+            (2_592_000, "30d"),
+            (129_600, "36h"),
+            (5_400, "90m"),
+            (45, "45s"),
+            (86_401, "86401s"),
+            (u64::from(u32::MAX), "4294967295s"),
+        ] {
+            let w = ConversionWindow::seconds(seconds).unwrap();
+            assert_eq!(w.to_string(), text);
+            assert_eq!(ConversionWindow::parse(text), Ok(w));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn window_display_parses_back(seconds in 1..=u32::MAX, unit in 0usize..4) {
+            // Bias toward whole days, hours and minutes so every unit is exercised.
+            let size = [1u32, 60, 3_600, 86_400][unit];
+            let w = ConversionWindow::seconds(u64::from((seconds / size).max(1) * size)).unwrap();
+            proptest::prop_assert_eq!(ConversionWindow::parse(&w.to_string()), Ok(w));
+        }
+    }
 
     #[test]
     fn windows_parse() {

@@ -139,11 +139,13 @@ impl Tally {
     }
 
     /// Patients per final level: entry `k` counts patients whose level is exactly `k`.
+    #[must_use]
     pub fn by_level(&self) -> &[u64] {
         &self.by_level
     }
 
     /// Patients who did each optional step in their chain (0 for required steps).
+    #[must_use]
     pub fn optional_hits(&self) -> &[u64] {
         &self.optional_hits
     }
@@ -172,6 +174,7 @@ impl Tally {
 
     /// Patients at each step: level ≥ k for a required step, those who did it for an
     /// optional one (bit k of `optional` set for an optional step k).
+    #[must_use]
     pub fn step_patients(&self, optional: u64) -> Vec<u64> {
         let n = self.optional_hits.len();
         let at_least = self.at_least();
@@ -570,6 +573,7 @@ fn check_breakdown_sums(r: &RawFunnelState) -> Result<(), FunnelError> {
 
 impl FunnelState {
     /// The empty state of a funnel (no patients).
+    #[must_use]
     pub fn empty(spec: &super::FunnelSpec) -> Self {
         FunnelState {
             steps: spec.steps().len(),
@@ -585,26 +589,31 @@ impl FunnelState {
     }
 
     /// Every patient in the set, whatever their level, excluded ones included.
+    #[must_use]
     pub fn patients(&self) -> u64 {
         self.patients
     }
 
     /// Patients dropped by an exclusion step.
+    #[must_use]
     pub fn excluded(&self) -> u64 {
         self.excluded
     }
 
     /// The counts over all patients that were not excluded.
+    #[must_use]
     pub fn total(&self) -> &Tally {
         &self.total
     }
 
     /// The counts per breakdown value (empty without a breakdown).
+    #[must_use]
     pub fn by_value(&self) -> &BTreeMap<BreakdownKey, Tally> {
         &self.by_value
     }
 
     /// Patients at each step (level ≥ k), over all patients that were not excluded.
+    #[must_use]
     pub fn step_patients(&self) -> Vec<u64> {
         self.total.step_patients(self.optional)
     }

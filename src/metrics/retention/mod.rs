@@ -165,6 +165,7 @@ impl RetentionSpec {
     }
 
     /// The same spec with another cohort rule.
+    #[must_use]
     pub fn with_cohorts(mut self, cohorts: CohortKind) -> Self {
         self.cohorts = cohorts;
         self
@@ -186,21 +187,25 @@ impl RetentionSpec {
     }
 
     /// The period size.
+    #[must_use]
     pub fn period(&self) -> Period {
         self.period
     }
 
     /// The number of columns.
+    #[must_use]
     pub fn periods(&self) -> u32 {
         self.periods
     }
 
     /// The cohort rule.
+    #[must_use]
     pub fn cohorts(&self) -> CohortKind {
         self.cohorts
     }
 
     /// The window rule.
+    #[must_use]
     pub fn window(&self) -> RetentionWindow {
         self.window
     }
@@ -239,6 +244,7 @@ pub struct Cohort {
 /// Only cohorts with at least one member appear. Columns after the last observed period are
 /// present and zero.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[must_use]
 pub struct RetentionMatrix {
     spec: RetentionSpec,
     cohorts: Vec<Cohort>,
@@ -250,22 +256,26 @@ pub struct RetentionMatrix {
 
 impl RetentionMatrix {
     /// The spec it was computed with.
+    #[must_use]
     pub fn spec(&self) -> &RetentionSpec {
         &self.spec
     }
 
     /// The cohorts, oldest first.
+    #[must_use]
     pub fn cohorts(&self) -> &[Cohort] {
         &self.cohorts
     }
 
     /// Cell `[c][k]`: members of the `c`-th cohort retained in period `k`, or `None` outside
     /// the matrix.
+    #[must_use]
     pub fn cell(&self, cohort: usize, k: usize) -> Option<u64> {
         self.cohorts.get(cohort)?.retained.get(k).copied()
     }
 
     /// The local start date of the period holding the latest visit, if there was any.
+    #[must_use]
     pub fn last_observed(&self) -> Option<NaiveDate> {
         self.last_index.map(|i| index_start(self.spec.period, i))
     }
@@ -340,6 +350,7 @@ impl RetentionMatrix {
     /// cohorts whose period `c + k` has begun by the latest visit (a cohort that cannot have
     /// been observed in period `k` yet would drag the mean down). `None` where no cohort
     /// qualifies.
+    #[must_use]
     pub fn mean_retention(&self) -> Vec<Option<f64>> {
         let Some(last) = self.last_index else {
             return vec![None; self.spec.periods as usize];

@@ -80,12 +80,14 @@ impl MobileNumber {
     /// `Serialize` writes this full value too (it is the stored form); to log a value that
     /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
     /// masked form in its place.
+    #[must_use]
     pub fn expose(&self) -> &str {
         // Only ASCII digits are ever stored.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The masked form, `138****1234`.
+    #[must_use]
     pub fn masked(&self) -> String {
         crate::patient::masked::Personal::Mobile.mask(self.expose())
     }

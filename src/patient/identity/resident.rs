@@ -206,12 +206,14 @@ impl ResidentId {
     }
 
     /// The birth date encoded in digits 7–14.
+    #[must_use]
     pub fn birth_date(&self) -> NaiveDate {
         // Parsing guarantees a real date; MIN is never returned.
         Self::date_of(&self.0).unwrap_or(NaiveDate::MIN)
     }
 
     /// Sex from the sequence number: odd is male, even is female.
+    #[must_use]
     pub fn sex(&self) -> Sex {
         if (self.0[16] - b'0') % 2 == 1 {
             Sex::Male
@@ -221,11 +223,13 @@ impl ResidentId {
     }
 
     /// Age in whole years on `date` (0 before the birth date).
+    #[must_use]
     pub fn age_on(&self, date: NaiveDate) -> u32 {
         age_on(self.birth_date(), date)
     }
 
     /// The six-digit administrative region code.
+    #[must_use]
     pub fn region(&self) -> &str {
         std::str::from_utf8(&self.0[..6]).unwrap_or_default()
     }
@@ -235,11 +239,13 @@ impl ResidentId {
     /// `Serialize` writes this full value too (it is the stored form); to log a value that
     /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
     /// masked form in its place.
+    #[must_use]
     pub fn expose(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The masked form, `110101********2176`.
+    #[must_use]
     pub fn masked(&self) -> String {
         crate::patient::masked::Personal::ResidentId.mask(self.expose())
     }
@@ -248,6 +254,7 @@ impl ResidentId {
 /// Whole years from `birth` to `on`, the way ages are counted for consent and public-health
 /// rules: the birthday itself counts (a patient born on 29 February turns a year older on
 /// 1 March in common years).
+#[must_use]
 pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
     if on < birth {
         return 0;

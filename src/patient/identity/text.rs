@@ -97,11 +97,13 @@ impl PersonName {
     /// `Serialize` writes this full value too (it is the stored form); to log a value that
     /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
     /// masked form in its place.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }
 
     /// The masked form, `张*`.
+    #[must_use]
     pub fn masked(&self) -> String {
         crate::patient::masked::Personal::Name.mask(&self.0)
     }
@@ -168,6 +170,7 @@ impl ExternalId {
     /// `Serialize` writes this full value too (it is the stored form); to log a value that
     /// holds one, serialise [`Masked`](crate::patient::Masked)`(&value)`, which writes the
     /// masked form in its place.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }
