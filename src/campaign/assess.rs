@@ -5,14 +5,14 @@
 use chrono::{DateTime, Utc};
 
 use super::book::{CampaignBook, CapRef, Gate, GroupMode, fen_to_yuan};
-use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
+use super::effects::{Basis, pts_from_u64};
+use super::model::{Campaign, MAX_EFFECTS, Trigger, WindowMiss};
 use super::outcome::{Amount, Cut, Event, EventKind, Granted, Outcome, TriggerMiss};
 use super::resolve::{GroupState, Loss};
 use super::usage::{Bucket, UsageAction, UsageIncrement, UsageKey, UsageSnapshot};
 use super::window::DayInfo;
 use crate::calendar::Period;
 use crate::id::PatientId;
-use crate::money::Points;
 use crate::patient::ConsentPurpose;
 use crate::segment::{ConsentSet, PatientFacts, TagMemo};
 
@@ -28,8 +28,8 @@ pub(super) struct Ctx<'a> {
     pub(super) day: DayInfo,
     pub(super) consents: ConsentSet,
     pub(super) explain: bool,
-    pub(super) amount_fen: u64,
-    pub(super) base_points: u64,
+    /// What the effects' desired amounts are computed from.
+    pub(super) basis: Basis,
 }
 
 impl Ctx<'_> {
@@ -89,24 +89,15 @@ fn value_bound(book: &CampaignBook, gate: &Gate, cx: &Ctx<'_>) -> u128 {
     let effects = book.effects.get(e0..e1).unwrap_or(&[]);
     let rates = book.rates.get(e0..e1).unwrap_or(&[]);
     let (mut points, mut fen) = (0u128, 0u128);
-    for (e, &(rate, cap)) in effects.iter().zip(rates) {
+    for (e, &packed) in effects.iter().zip(rates) {
         // The counter units `desired` gives, without building the amounts.
-        match e {
-            Effect::FixedPoints { points: p } => points += u128::from(pts_u64(*p)),
-            Effect::PointsPerYuan { .. } => {
-                points += mul_div(cx.amount_fen, rate, 1_000_000)
-                    .min(u128::from(i64::MAX.unsigned_abs()));
-            }
-            Effect::PointsMultiplier { .. } => {
-                points +=
-                    mul_div(cx.base_points, rate, 10_000).min(u128::from(i64::MAX.unsigned_abs()));
-            }
+        let (units, _) = e.desired_units(packed, cx.basis);
+        match e.draws_on() {
+            Some(UsageAction::EarnPoints) => points += u128::from(units),
             // Capped by the effect's own cap, as the assessment caps it.
-            Effect::Cashback { .. } => {
-                fen += u128::from(cashback_fen(cx.amount_fen, rate).min(cap));
-            }
-            Effect::Coupon { value: Some(_), .. } => fen += u128::from(cap),
-            _ => {}
+            Some(UsageAction::Cashback) => fen += u128::from(units.min(packed.fen)),
+            // Granted whole: worth its face value.
+            _ => fen += u128::from(packed.fen),
         }
     }
     points * u128::from(book.point_fen) + fen
@@ -160,58 +151,6 @@ fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
     }
 }
 
-/// Points as a non-negative `u64` counter amount.
-#[inline]
-pub(super) fn pts_u64(p: Points) -> u64 {
-    u64::try_from(p.get()).unwrap_or(0)
-}
-
-fn pts_from_u64(n: u64) -> Points {
-    Points::new(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-/// `n ÷ d` rounded half to even ([`crate::money::ROUNDING`]), for `d > 0`.
-fn div_half_even(n: u128, d: u128) -> u128 {
-    let (q, r) = (n / d, n % d);
-    match (2 * r).cmp(&d) {
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-        std::cmp::Ordering::Less => q,
-    }
-}
-
-/// [`div_half_even`] in 64 bits, for `d > 0`.
-fn div_half_even_u64(n: u64, d: u64) -> u64 {
-    let (q, r) = (n / d, n % d);
-    match (2 * u128::from(r)).cmp(&u128::from(d)) {
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-        std::cmp::Ordering::Less => q,
-    }
-}
-
-/// `a × b ÷ d`, rounded down, in 64 bits when the product fits (the usual case) and in 128
-/// bits otherwise.
-fn mul_div(a: u64, b: u64, d: u64) -> u128 {
-    match a.checked_mul(b) {
-        Some(p) => u128::from(p / d),
-        None => u128::from(a) * u128::from(b) / u128::from(d),
-    }
-}
-
-/// Cashback in fen: `fen × (percent × 10⁴) ÷ (100 × 10⁴)`, rounded half to even.
-#[inline]
-fn cashback_fen(amount_fen: u64, rate: u64) -> u64 {
-    match amount_fen.checked_mul(rate) {
-        Some(p) => div_half_even_u64(p, 1_000_000),
-        None => u64::try_from(div_half_even(
-            u128::from(amount_fen) * u128::from(rate),
-            1_000_000,
-        ))
-        .unwrap_or(u64::MAX),
-    }
-}
-
 /// Takes `want` from what a budget or usage limit has left (`None`: no such limit), and
 /// records the cut on the grant when the limit cannot cover it all.
 fn draw_budget(
@@ -234,34 +173,6 @@ fn draw_budget(
             want
         }
         None => want,
-    }
-}
-
-/// The desired amount of an effect, and the same in counter units (points, or fen for
-/// cashback), in integers: points rounded down; cashback rounded half to even, as
-/// [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut there and
-/// says so.
-#[inline]
-fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>, u64) {
-    let points = |v: u128| match i64::try_from(v) {
-        Ok(n) => (Amount::Points(Points::new(n)), None, n.unsigned_abs()),
-        Err(_) => (
-            Amount::Points(Points::new(i64::MAX)),
-            Some(Cut::Overflow),
-            i64::MAX.unsigned_abs(),
-        ),
-    };
-    match e {
-        Effect::FixedPoints { points } => (Amount::Points(*points), None, pts_u64(*points)),
-        // fen × (points per ¥ × 10⁴) ÷ (100 × 10⁴)
-        Effect::PointsPerYuan { .. } => points(mul_div(cx.amount_fen, rate, 1_000_000)),
-        Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
-        // fen × (percent × 10⁴) ÷ (100 × 10⁴)
-        Effect::Cashback { .. } => {
-            let fen = cashback_fen(cx.amount_fen, rate);
-            (Amount::Yuan(fen_to_yuan(fen)), None, fen)
-        }
-        _ => (Amount::Count(1), None, 0),
     }
 }
 
@@ -305,7 +216,7 @@ pub(super) fn assess<'b>(
     }
     // The index hands out campaigns of the event's class only: what is left of the trigger
     // is the purchase minimum (in fen, as the amount) and the rarer details.
-    if (cx.amount_fen < gate.min_fen || gate.detailed)
+    if (cx.basis.amount_fen < gate.min_fen || gate.detailed)
         && let Some(miss) = campaign().and_then(|c| trigger_miss(c, cx.event))
     {
         return Err(Outcome::NotTrigger { miss });
@@ -349,11 +260,12 @@ pub(super) fn assess<'b>(
     let effects = book.effects.get(e0..e1).unwrap_or(&[]);
     let rates = book.rates.get(e0..e1).unwrap_or(&[]);
     for (rule, e) in effects.iter().enumerate() {
-        let rates = rates.get(rule).copied().unwrap_or((0, 0));
-        let (d, overflow, n) = desired(e, rates, cx);
+        let packed = rates.get(rule).copied().unwrap_or_default();
+        let (d, overflow, n) = e.desired(packed, cx.basis);
+        // The amount's kind is the counter it draws on (`Effect::draws_on`).
         match d {
             Amount::Points(_) => want_points = want_points.saturating_add(n),
-            Amount::Yuan(_) => want_fen = want_fen.saturating_add(n.min(rates.1)),
+            Amount::Yuan(_) => want_fen = want_fen.saturating_add(n.min(packed.fen)),
             Amount::Count(_) => {}
         }
         if let Some(u) = units.get_mut(rule) {
@@ -434,18 +346,24 @@ pub(super) fn assess<'b>(
     let (mut got_points, mut got_fen, mut coupon_fen) = (0u64, 0u64, 0u64);
     for g in &mut grants[g0..] {
         let want = units.get(g.rule).copied().unwrap_or(0);
-        match (g.desired, g.effect) {
-            (Amount::Points(_), _) => {
+        let packed = || rates.get(g.rule).copied().unwrap_or_default();
+        // The desired amount's kind is the counter it draws on (`Effect::draws_on`): read
+        // from the grant just written rather than from the effect.
+        match g.desired {
+            Amount::Points(_) => {
                 let give = draw_budget(&mut points_left, want, UsageAction::EarnPoints, &mut g.cut);
                 got_points = got_points.saturating_add(give);
                 g.granted = Amount::Points(pts_from_u64(give));
             }
-            (Amount::Yuan(_), Effect::Cashback { cap, .. }) => {
+            Amount::Yuan(_) => {
                 let mut want = want;
-                let cap_fen = rates.get(g.rule).map_or(0, |r| r.1);
+                let cap_fen = packed().fen;
                 if want > cap_fen {
                     want = cap_fen;
-                    g.cut = Some(Cut::EffectCap { cap: *cap });
+                    // The effect's own cap, back from fen: exact (a ¥ amount has 2 places).
+                    g.cut = Some(Cut::EffectCap {
+                        cap: fen_to_yuan(cap_fen),
+                    });
                 }
                 let give = draw_budget(&mut fen_left, want, UsageAction::Cashback, &mut g.cut);
                 got_fen = got_fen.saturating_add(give);
@@ -454,11 +372,8 @@ pub(super) fn assess<'b>(
                     g.granted = Amount::Yuan(fen_to_yuan(give));
                 }
             }
-            (_, Effect::Coupon { value: Some(_), .. }) => {
-                let face = rates.get(g.rule).map_or(0, |r| r.1);
-                coupon_fen = coupon_fen.saturating_add(face);
-            }
-            _ => {}
+            // Granted whole: worth its face value (a coupon's; 0 for the rest).
+            _ => coupon_fen = coupon_fen.saturating_add(packed().fen),
         }
     }
     for (k, inc) in &mut keys[k0..] {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::effects::Packed;
 use super::error::CampaignError;
 use super::model::{Campaign, CampaignSpec, Effect, EventClass, LimitKey, Recurrence, Trigger};
 use super::usage::UsageAction;
@@ -259,8 +260,8 @@ pub struct CampaignBook {
     pub(crate) audiences: CompiledExprs,
     /// Every campaign's effects, in book order (copies of the specs'; what grants point to).
     pub(crate) effects: Vec<Effect>,
-    /// The integer rates of `effects`, one for one (see `Campaign::rates`).
-    pub(crate) rates: Vec<(u64, u64)>,
+    /// The integer forms of `effects`, one for one (see [`Effect::packed`]).
+    pub(crate) rates: Vec<Packed>,
     index: Vec<ClassIndex>,
 }
 

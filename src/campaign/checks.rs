@@ -7,6 +7,7 @@ use std::fmt;
 
 use super::book::CampaignBook;
 use super::model::{Campaign, Effect};
+use super::usage::UsageAction;
 use crate::id::CampaignId;
 use crate::patient::ConsentPurpose;
 use crate::segment::TagCatalog;
@@ -314,7 +315,7 @@ pub fn check_book(
         }
         if s.caps.budget.yuan.is_none() {
             for (rule, e) in s.effects.iter().enumerate() {
-                if matches!(e, Effect::Cashback { .. }) {
+                if e.draws_on() == Some(UsageAction::Cashback) {
                     push(
                         id,
                         FindingKind::CashWithoutBudget { rule },
@@ -333,10 +334,7 @@ pub fn check_book(
                 "a marketing audience reads health data but health_data_segmentation consent is not required".into(),
             );
         }
-        let sends_message = s
-            .effects
-            .iter()
-            .any(|e| matches!(e, Effect::Message { .. }));
+        let sends_message = s.effects.iter().any(Effect::sends_message);
         if let Some(copy) = s.copy.as_ref().filter(|_| sends_message && !c.is_care()) {
             let lower = copy.body.to_lowercase();
             if !OPT_OUT_MARKERS

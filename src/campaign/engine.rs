@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::assess::{Ctx, Eligible, Scratch, assess, pts_u64};
+use super::assess::{Ctx, Eligible, Scratch, assess};
 use super::book::{CampaignBook, yuan_to_fen};
+use super::effects::{Basis, pts_u64};
 use super::error::CampaignError;
 use super::outcome::{EvalOptions, Evaluation, Event, Outcome, TriggerMiss};
 use super::resolve::{GroupState, base_entry, base_trace, note, remove_ranges, resolve_groups};
@@ -170,8 +171,10 @@ impl<'b> Evaluator<'b> {
             day: DayInfo::of(today),
             consents: facts.consents(),
             explain: options.trace,
-            amount_fen: yuan_to_fen(event.kind.amount()),
-            base_points: pts_u64(event.base_points),
+            basis: Basis {
+                amount_fen: yuan_to_fen(event.kind.amount()),
+                base_points: pts_u64(event.base_points),
+            },
         };
         let candidates = book.candidate_iter(event.kind.class(), now);
         let n = candidates.len();
