@@ -60,6 +60,19 @@ pub(super) struct Scratch {
     pub(super) groups: Vec<GroupState>,
 }
 
+impl Scratch {
+    /// Ready for an evaluation of `book`: the snapshot read from its start, no tag answered,
+    /// one fresh state per group.
+    #[inline]
+    pub(super) fn reset(&mut self, book: &CampaignBook) {
+        self.cursor = 0;
+        book.audiences.reset(&mut self.tags);
+        self.groups.clear();
+        self.groups
+            .resize(book.groups().len(), GroupState::default());
+    }
+}
+
 /// Whether candidate `gate`, with the trace off, can be left unassessed because it loses in
 /// its group whatever it is: in a `first_match` group an earlier member is eligible; in a
 /// `best_for_patient` group an earlier eligible member is worth at least the most this one
