@@ -247,6 +247,7 @@ fn exclusive_overlaps(book: &CampaignBook) -> BTreeMap<usize, Vec<CampaignId>> {
 /// [`super::MAX_EFFECTS`]) and [`FindingKind::AdLaw`] (one per listed word found). Overlaps
 /// of exclusive campaigns are compared pairwise within a group and event class, which a
 /// book's [`super::MAX_CAMPAIGNS`] keeps small.
+#[must_use = "the findings say what can never fire or should not go live"]
 pub fn check_book(
     book: &CampaignBook,
     now: DateTime<Utc>,

@@ -49,6 +49,7 @@ use crate::segment::PatientFacts;
 /// [`CampaignError::Calendar`] when `now` lies outside the accepted range
 /// ([`crate::calendar::check_instant`]): windows, recurrences and usage buckets are only
 /// meaningful inside it.
+#[must_use = "the evaluation holds the usage reservation to commit"]
 pub fn evaluate<'b>(
     book: &'b CampaignBook,
     event: &Event,
