@@ -4,15 +4,15 @@
 
 use chrono::{DateTime, Utc};
 
-use super::book::{CampaignBook, CapRef, Gate, GroupMode, fen_to_yuan};
+use super::book::{CampaignBook, CapRef, CapSpec, Gate, GroupMode, fen_to_yuan};
+use super::effects::{Basis, Packed, pts_from_u64};
 use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
 use super::outcome::{Amount, Cut, Event, EventKind, Granted, Outcome, TriggerMiss};
 use super::resolve::{GroupState, Loss};
 use super::usage::{Bucket, UsageAction, UsageIncrement, UsageKey, UsageSnapshot};
 use super::window::DayInfo;
 use crate::calendar::Period;
-use crate::id::PatientId;
-use crate::money::Points;
+use crate::id::{CampaignId, PatientId};
 use crate::patient::ConsentPurpose;
 use crate::segment::{ConsentSet, PatientFacts, TagMemo};
 
@@ -28,8 +28,8 @@ pub(super) struct Ctx<'a> {
     pub(super) day: DayInfo,
     pub(super) consents: ConsentSet,
     pub(super) explain: bool,
-    pub(super) amount_fen: u64,
-    pub(super) base_points: u64,
+    /// What the effects' desired amounts are computed from.
+    pub(super) basis: Basis,
 }
 
 impl Ctx<'_> {
@@ -58,6 +58,19 @@ pub(super) struct Scratch {
     /// Per group of the book: with the trace off, the most an eligible member assessed so
     /// far is worth (see [`cannot_win`]); then the group's resolution.
     pub(super) groups: Vec<GroupState>,
+}
+
+impl Scratch {
+    /// Ready for an evaluation of `book`: the snapshot read from its start, no tag answered,
+    /// one fresh state per group.
+    #[inline]
+    pub(super) fn reset(&mut self, book: &CampaignBook) {
+        self.cursor = 0;
+        book.audiences.reset(&mut self.tags);
+        self.groups.clear();
+        self.groups
+            .resize(book.groups().len(), GroupState::default());
+    }
 }
 
 /// Whether candidate `gate`, with the trace off, can be left unassessed because it loses in
@@ -89,24 +102,15 @@ fn value_bound(book: &CampaignBook, gate: &Gate, cx: &Ctx<'_>) -> u128 {
     let effects = book.effects.get(e0..e1).unwrap_or(&[]);
     let rates = book.rates.get(e0..e1).unwrap_or(&[]);
     let (mut points, mut fen) = (0u128, 0u128);
-    for (e, &(rate, cap)) in effects.iter().zip(rates) {
+    for (e, &packed) in effects.iter().zip(rates) {
         // The counter units `desired` gives, without building the amounts.
-        match e {
-            Effect::FixedPoints { points: p } => points += u128::from(pts_u64(*p)),
-            Effect::PointsPerYuan { .. } => {
-                points += mul_div(cx.amount_fen, rate, 1_000_000)
-                    .min(u128::from(i64::MAX.unsigned_abs()));
-            }
-            Effect::PointsMultiplier { .. } => {
-                points +=
-                    mul_div(cx.base_points, rate, 10_000).min(u128::from(i64::MAX.unsigned_abs()));
-            }
+        let (units, _) = e.desired_units(packed, cx.basis);
+        match e.draws_on() {
+            Some(UsageAction::EarnPoints) => points += u128::from(units),
             // Capped by the effect's own cap, as the assessment caps it.
-            Effect::Cashback { .. } => {
-                fen += u128::from(cashback_fen(cx.amount_fen, rate).min(cap));
-            }
-            Effect::Coupon { value: Some(_), .. } => fen += u128::from(cap),
-            _ => {}
+            Some(UsageAction::Cashback) => fen += u128::from(units.min(packed.fen)),
+            // Granted whole: worth its face value.
+            _ => fen += u128::from(packed.fen),
         }
     }
     points * u128::from(book.point_fen) + fen
@@ -160,58 +164,6 @@ fn trigger_miss(c: &Campaign, event: &Event) -> Option<TriggerMiss> {
     }
 }
 
-/// Points as a non-negative `u64` counter amount.
-#[inline]
-pub(super) fn pts_u64(p: Points) -> u64 {
-    u64::try_from(p.get()).unwrap_or(0)
-}
-
-fn pts_from_u64(n: u64) -> Points {
-    Points::new(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-/// `n ÷ d` rounded half to even ([`crate::money::ROUNDING`]), for `d > 0`.
-fn div_half_even(n: u128, d: u128) -> u128 {
-    let (q, r) = (n / d, n % d);
-    match (2 * r).cmp(&d) {
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-        std::cmp::Ordering::Less => q,
-    }
-}
-
-/// [`div_half_even`] in 64 bits, for `d > 0`.
-fn div_half_even_u64(n: u64, d: u64) -> u64 {
-    let (q, r) = (n / d, n % d);
-    match (2 * u128::from(r)).cmp(&u128::from(d)) {
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-        std::cmp::Ordering::Less => q,
-    }
-}
-
-/// `a × b ÷ d`, rounded down, in 64 bits when the product fits (the usual case) and in 128
-/// bits otherwise.
-fn mul_div(a: u64, b: u64, d: u64) -> u128 {
-    match a.checked_mul(b) {
-        Some(p) => u128::from(p / d),
-        None => u128::from(a) * u128::from(b) / u128::from(d),
-    }
-}
-
-/// Cashback in fen: `fen × (percent × 10⁴) ÷ (100 × 10⁴)`, rounded half to even.
-#[inline]
-fn cashback_fen(amount_fen: u64, rate: u64) -> u64 {
-    match amount_fen.checked_mul(rate) {
-        Some(p) => div_half_even_u64(p, 1_000_000),
-        None => u64::try_from(div_half_even(
-            u128::from(amount_fen) * u128::from(rate),
-            1_000_000,
-        ))
-        .unwrap_or(u64::MAX),
-    }
-}
-
 /// Takes `want` from what a budget or usage limit has left (`None`: no such limit), and
 /// records the cut on the grant when the limit cannot cover it all.
 fn draw_budget(
@@ -237,34 +189,6 @@ fn draw_budget(
     }
 }
 
-/// The desired amount of an effect, and the same in counter units (points, or fen for
-/// cashback), in integers: points rounded down; cashback rounded half to even, as
-/// [`crate::money::Yuan::percent`] does. A points amount past `i64::MAX` is cut there and
-/// says so.
-#[inline]
-fn desired(e: &Effect, (rate, _): (u64, u64), cx: &Ctx<'_>) -> (Amount, Option<Cut>, u64) {
-    let points = |v: u128| match i64::try_from(v) {
-        Ok(n) => (Amount::Points(Points::new(n)), None, n.unsigned_abs()),
-        Err(_) => (
-            Amount::Points(Points::new(i64::MAX)),
-            Some(Cut::Overflow),
-            i64::MAX.unsigned_abs(),
-        ),
-    };
-    match e {
-        Effect::FixedPoints { points } => (Amount::Points(*points), None, pts_u64(*points)),
-        // fen × (points per ¥ × 10⁴) ÷ (100 × 10⁴)
-        Effect::PointsPerYuan { .. } => points(mul_div(cx.amount_fen, rate, 1_000_000)),
-        Effect::PointsMultiplier { .. } => points(mul_div(cx.base_points, rate, 10_000)),
-        // fen × (percent × 10⁴) ÷ (100 × 10⁴)
-        Effect::Cashback { .. } => {
-            let fen = cashback_fen(cx.amount_fen, rate);
-            (Amount::Yuan(fen_to_yuan(fen)), None, fen)
-        }
-        _ => (Amount::Count(1), None, 0),
-    }
-}
-
 /// Checks everything but the group for candidate `i`. On success, pushes its grants, its
 /// counter increments and its [`Eligible`] entry (with what it is worth to the patient).
 #[inline]
@@ -287,189 +211,27 @@ pub(super) fn assess<'b>(
         cx.usage.skip_campaign(gate.id, &mut scratch.cursor);
         return Ok(());
     }
-    // The campaign itself is read only to say why it failed, and for trigger details.
-    let campaign = || book.campaigns().get(i);
-    if cx.now < gate.start {
-        return Err(Outcome::OutsideWindow {
-            miss: WindowMiss::NotStarted,
-        });
-    }
-    if gate.end.is_some_and(|e| cx.now >= e) {
-        return Err(Outcome::OutsideWindow {
-            miss: WindowMiss::Ended,
-        });
-    }
-    if let Some(r) = gate.recurrence {
-        r.holds_on_day(&cx.day, cx.event.birth_date)
-            .map_err(|miss| Outcome::OutsideWindow { miss })?;
-    }
-    // The index hands out campaigns of the event's class only: what is left of the trigger
-    // is the purchase minimum (in fen, as the amount) and the rarer details.
-    if (cx.amount_fen < gate.min_fen || gate.detailed)
-        && let Some(miss) = campaign().and_then(|c| trigger_miss(c, cx.event))
-    {
-        return Err(Outcome::NotTrigger { miss });
-    }
-    // The purposes as written first (the trace names the first one missing in the spec's
-    // order), then any the book added: `marketing` for a care campaign that promotes.
-    if !cx.consents.covers(gate.consent)
-        && let Some(purpose) = campaign().and_then(|c| {
-            c.spec()
-                .consent
-                .iter()
-                .copied()
-                .chain(
-                    ConsentPurpose::ALL
-                        .into_iter()
-                        .filter(|p| gate.consent.contains(*p)),
-                )
-                .find(|p| !cx.facts.may(*p))
-        })
-    {
-        return Err(Outcome::NoConsent { purpose });
-    }
-    if !book
-        .audiences
-        .evaluate(gate.audience, cx.facts, &mut scratch.tags)
-    {
-        return Err(Outcome::AudienceFalse {
-            explanation: cx
-                .explain
-                .then(|| campaign().map(|c| Box::new(c.spec().audience.explain(cx.facts))))
-                .flatten(),
-        });
-    }
-    // Desired amounts, in counter units, per metered action.
-    let g0 = grants.len();
-    let mut want_points: u64 = 0;
-    let mut want_fen: u64 = 0;
-    // Counter units per rule, so the granting loop below stays in integers.
-    let mut units = [0u64; MAX_EFFECTS];
+    check_window(gate, cx)?;
+    check_trigger(book, i, gate, cx)?;
+    check_consent(book, i, gate, cx)?;
+    check_audience(book, i, gate, cx, &mut scratch.tags)?;
     let (e0, e1) = (gate.effects.0 as usize, gate.effects.1 as usize);
     let effects = book.effects.get(e0..e1).unwrap_or(&[]);
     let rates = book.rates.get(e0..e1).unwrap_or(&[]);
-    for (rule, e) in effects.iter().enumerate() {
-        let rates = rates.get(rule).copied().unwrap_or((0, 0));
-        let (d, overflow, n) = desired(e, rates, cx);
-        match d {
-            Amount::Points(_) => want_points = want_points.saturating_add(n),
-            Amount::Yuan(_) => want_fen = want_fen.saturating_add(n.min(rates.1)),
-            Amount::Count(_) => {}
-        }
-        if let Some(u) = units.get_mut(rule) {
-            *u = n;
-        }
-        grants.push(Granted {
-            campaign: gate.id,
-            rule,
-            effect: e,
-            desired: d,
-            granted: d,
-            cut: overflow,
-        });
-    }
-    // Counters: what each cap has left; the tightest per action binds.
-    let caps = book
-        .caps_flat
-        .get(gate.caps.0 as usize..gate.caps.1 as usize)
-        .unwrap_or(&[]);
+    let g0 = grants.len();
+    let wanted = push_desired(gate.id, effects, rates, cx, grants);
     let k0 = keys.len();
-    let mut points_left: Option<(u64, CapRef)> = None;
-    let mut fen_left: Option<(u64, CapRef)> = None;
-    for cap in caps {
-        // The key is built in its place in the reservation and read from there: a key built
-        // on the stack and copied stalled on store forwarding (its narrow fields stored, then
-        // read back wide).
-        keys.push((
-            UsageKey {
-                campaign: gate.id,
-                action: cap.action,
-                patient: cap.per_patient.then_some(cx.patient),
-                bucket: cx.bucket(cap.period),
-            },
-            UsageIncrement {
-                expected: None,
-                add: 0,
-            },
-        ));
-        let used = match keys.last_mut() {
-            Some((key, inc)) => {
-                let (used, version) = cx.usage.get_at(key, &mut scratch.cursor);
-                inc.expected = version;
-                used
-            }
-            None => 0,
-        };
-        if cap.repeat {
-            // Its counter is already reserved, by an earlier cap of this campaign.
-            keys.pop();
-        }
-        let left = cap.max.saturating_sub(used);
-        let wanted = match cap.action {
-            UsageAction::Apply => 1,
-            UsageAction::EarnPoints => want_points,
-            _ => want_fen,
-        };
-        if left == 0 && wanted > 0 {
+    let left = match reserve_counters(book, gate, cx, &wanted, keys, &mut scratch.cursor) {
+        Ok(left) => left,
+        Err(stop) => {
             grants.truncate(g0);
             keys.truncate(k0);
-            return Err(Outcome::CapReached {
-                cap: cap.origin,
-                used,
-                max: cap.max,
-            });
+            return Err(stop);
         }
-        let slot = match cap.action {
-            UsageAction::EarnPoints => Some(&mut points_left),
-            UsageAction::Cashback => Some(&mut fen_left),
-            _ => None,
-        };
-        if let Some(slot) = slot
-            && slot.is_none_or(|(l, _)| left < l)
-        {
-            *slot = Some((left, cap.origin));
-        }
-    }
-    // Grant in rule order, cutting to what is left.
-    let (mut got_points, mut got_fen, mut coupon_fen) = (0u64, 0u64, 0u64);
-    for g in &mut grants[g0..] {
-        let want = units.get(g.rule).copied().unwrap_or(0);
-        match (g.desired, g.effect) {
-            (Amount::Points(_), _) => {
-                let give = draw_budget(&mut points_left, want, UsageAction::EarnPoints, &mut g.cut);
-                got_points = got_points.saturating_add(give);
-                g.granted = Amount::Points(pts_from_u64(give));
-            }
-            (Amount::Yuan(_), Effect::Cashback { cap, .. }) => {
-                let mut want = want;
-                let cap_fen = rates.get(g.rule).map_or(0, |r| r.1);
-                if want > cap_fen {
-                    want = cap_fen;
-                    g.cut = Some(Cut::EffectCap { cap: *cap });
-                }
-                let give = draw_budget(&mut fen_left, want, UsageAction::Cashback, &mut g.cut);
-                got_fen = got_fen.saturating_add(give);
-                // Uncut, the grant is the desired amount: skip building the decimal again.
-                if give != units.get(g.rule).copied().unwrap_or(0) {
-                    g.granted = Amount::Yuan(fen_to_yuan(give));
-                }
-            }
-            (_, Effect::Coupon { value: Some(_), .. }) => {
-                let face = rates.get(g.rule).map_or(0, |r| r.1);
-                coupon_fen = coupon_fen.saturating_add(face);
-            }
-            _ => {}
-        }
-    }
-    for (k, inc) in &mut keys[k0..] {
-        inc.add = match k.action {
-            UsageAction::Apply => 1,
-            UsageAction::EarnPoints => got_points,
-            _ => got_fen,
-        };
-    }
-    let point_fen = u128::from(book.point_fen);
-    let value = u128::from(got_points) * point_fen + u128::from(got_fen) + u128::from(coupon_fen);
+    };
+    let got = grant_in_rule_order(&mut grants[g0..], &wanted.units, rates, left);
+    set_increments(&mut keys[k0..], &got);
+    let value = got.value(book.point_fen);
     if let Some((g, _)) = gate.group
         && let Some(st) = scratch.groups.get_mut(g as usize)
     {
@@ -485,4 +247,310 @@ pub(super) fn assess<'b>(
         loss: None,
     });
     Ok(())
+}
+
+/// The window: its start and end, then its recurrence on the local day.
+#[inline]
+fn check_window(gate: &Gate, cx: &Ctx<'_>) -> Result<(), Outcome> {
+    if cx.now < gate.start {
+        return Err(Outcome::OutsideWindow {
+            miss: WindowMiss::NotStarted,
+        });
+    }
+    if gate.end.is_some_and(|e| cx.now >= e) {
+        return Err(Outcome::OutsideWindow {
+            miss: WindowMiss::Ended,
+        });
+    }
+    if let Some(r) = gate.recurrence {
+        r.holds_on_day(&cx.day, cx.event.birth_date)
+            .map_err(|miss| Outcome::OutsideWindow { miss })?;
+    }
+    Ok(())
+}
+
+/// The trigger's details. The index hands out campaigns of the event's class only: what is
+/// left of the trigger is the purchase minimum (in fen, as the amount) and the rarer
+/// details, read from the campaign itself only when the gate says they may fail.
+#[inline]
+fn check_trigger(book: &CampaignBook, i: usize, gate: &Gate, cx: &Ctx<'_>) -> Result<(), Outcome> {
+    if (cx.basis.amount_fen < gate.min_fen || gate.detailed)
+        && let Some(miss) = book
+            .campaigns()
+            .get(i)
+            .and_then(|c| trigger_miss(c, cx.event))
+    {
+        return Err(Outcome::NotTrigger { miss });
+    }
+    Ok(())
+}
+
+/// The consents. On a miss, the purposes as written come first (the trace names the first
+/// one missing in the spec's order), then any the book added: `marketing` for a care
+/// campaign that promotes.
+#[inline]
+fn check_consent(book: &CampaignBook, i: usize, gate: &Gate, cx: &Ctx<'_>) -> Result<(), Outcome> {
+    if !cx.consents.covers(gate.consent)
+        && let Some(purpose) = book.campaigns().get(i).and_then(|c| {
+            c.spec()
+                .consent
+                .iter()
+                .copied()
+                .chain(
+                    ConsentPurpose::ALL
+                        .into_iter()
+                        .filter(|p| gate.consent.contains(*p)),
+                )
+                .find(|p| !cx.facts.may(*p))
+        })
+    {
+        return Err(Outcome::NoConsent { purpose });
+    }
+    Ok(())
+}
+
+/// The audience, with its explanation tree when the trace is on.
+#[inline]
+fn check_audience(
+    book: &CampaignBook,
+    i: usize,
+    gate: &Gate,
+    cx: &Ctx<'_>,
+    tags: &mut TagMemo,
+) -> Result<(), Outcome> {
+    if !book.audiences.evaluate(gate.audience, cx.facts, tags) {
+        return Err(Outcome::AudienceFalse {
+            explanation: cx
+                .explain
+                .then(|| {
+                    book.campaigns()
+                        .get(i)
+                        .map(|c| Box::new(c.spec().audience.explain(cx.facts)))
+                })
+                .flatten(),
+        });
+    }
+    Ok(())
+}
+
+/// What a candidate's effects ask for, in counter units.
+struct Wanted {
+    /// Points, over its point effects.
+    points: u64,
+    /// Fen, over its cashback effects, each within its own cap.
+    fen: u64,
+    /// Per rule, in the units of the counter it draws on, so that granting stays in
+    /// integers.
+    units: [u64; MAX_EFFECTS],
+}
+
+/// Pushes one grant per effect of campaign `id` at its desired amount (cut only by
+/// overflow), and sums what they ask for per metered counter.
+#[inline]
+fn push_desired<'b>(
+    id: CampaignId,
+    effects: &'b [Effect],
+    rates: &[Packed],
+    cx: &Ctx<'_>,
+    grants: &mut Vec<Granted<'b>>,
+) -> Wanted {
+    let mut wanted = Wanted {
+        points: 0,
+        fen: 0,
+        units: [0u64; MAX_EFFECTS],
+    };
+    for (rule, e) in effects.iter().enumerate() {
+        let packed = rates.get(rule).copied().unwrap_or_default();
+        let (d, overflow, n) = e.desired(packed, cx.basis);
+        // The amount's kind is the counter it draws on (`Effect::draws_on`).
+        match d {
+            Amount::Points(_) => wanted.points = wanted.points.saturating_add(n),
+            Amount::Yuan(_) => wanted.fen = wanted.fen.saturating_add(n.min(packed.fen)),
+            Amount::Count(_) => {}
+        }
+        if let Some(u) = wanted.units.get_mut(rule) {
+            *u = n;
+        }
+        grants.push(Granted {
+            campaign: id,
+            rule,
+            effect: e,
+            desired: d,
+            granted: d,
+            cut: overflow,
+        });
+    }
+    wanted
+}
+
+/// What the metered counters have left for a candidate: per action, the tightest cap and
+/// which cap that is (`None`: no cap on it).
+#[derive(Default)]
+struct Left {
+    points: Option<(u64, CapRef)>,
+    fen: Option<(u64, CapRef)>,
+}
+
+/// Reads each cap's counter and pushes its key (once per counter) with the version read;
+/// stops with [`Outcome::CapReached`] at a cap with nothing left for what is wanted.
+/// On a stop the caller drops what was pushed.
+#[inline]
+fn reserve_counters(
+    book: &CampaignBook,
+    gate: &Gate,
+    cx: &Ctx<'_>,
+    wanted: &Wanted,
+    keys: &mut Vec<(UsageKey, UsageIncrement)>,
+    cursor: &mut usize,
+) -> Result<Left, Outcome> {
+    let caps = book
+        .caps_flat
+        .get(gate.caps.0 as usize..gate.caps.1 as usize)
+        .unwrap_or(&[]);
+    let mut left = Left::default();
+    for cap in caps {
+        let used = push_key_and_read(cap, gate.id, cx, keys, cursor);
+        if cap.repeat {
+            // Its counter is already reserved, by an earlier cap of this campaign.
+            keys.pop();
+        }
+        let remaining = cap.max.saturating_sub(used);
+        let want = match cap.action {
+            UsageAction::Apply => 1,
+            UsageAction::EarnPoints => wanted.points,
+            _ => wanted.fen,
+        };
+        if remaining == 0 && want > 0 {
+            return Err(Outcome::CapReached {
+                cap: cap.origin,
+                used,
+                max: cap.max,
+            });
+        }
+        let slot = match cap.action {
+            UsageAction::EarnPoints => Some(&mut left.points),
+            UsageAction::Cashback => Some(&mut left.fen),
+            _ => None,
+        };
+        if let Some(slot) = slot
+            && slot.is_none_or(|(l, _)| remaining < l)
+        {
+            *slot = Some((remaining, cap.origin));
+        }
+    }
+    Ok(left)
+}
+
+/// Pushes the key of `cap`'s counter, reads the counter, and records the version read on
+/// the key's increment; returns the count read.
+#[inline]
+fn push_key_and_read(
+    cap: &CapSpec,
+    campaign: CampaignId,
+    cx: &Ctx<'_>,
+    keys: &mut Vec<(UsageKey, UsageIncrement)>,
+    cursor: &mut usize,
+) -> u64 {
+    // The key is built in its place in the reservation and read from there: a key built
+    // on the stack and copied stalled on store forwarding (its narrow fields stored, then
+    // read back wide).
+    keys.push((
+        UsageKey {
+            campaign,
+            action: cap.action,
+            patient: cap.per_patient.then_some(cx.patient),
+            bucket: cx.bucket(cap.period),
+        },
+        UsageIncrement {
+            expected: None,
+            add: 0,
+        },
+    ));
+    match keys.last_mut() {
+        Some((key, inc)) => {
+            let (used, version) = cx.usage.get_at(key, cursor);
+            inc.expected = version;
+            used
+        }
+        None => 0,
+    }
+}
+
+/// What a candidate's grants came to, in counter units.
+struct Got {
+    points: u64,
+    fen: u64,
+    /// The face value of what was granted whole (coupons), in fen.
+    face_fen: u64,
+}
+
+impl Got {
+    /// What it is worth to the patient, in fen, at the book's point value.
+    #[inline]
+    fn value(&self, point_fen: u64) -> u128 {
+        u128::from(self.points) * u128::from(point_fen)
+            + u128::from(self.fen)
+            + u128::from(self.face_fen)
+    }
+}
+
+/// Grants in rule order, cutting each metered grant to what its counter has left (and a
+/// cashback to its own cap first), and says why on the grant.
+#[inline]
+fn grant_in_rule_order(
+    grants: &mut [Granted<'_>],
+    units: &[u64; MAX_EFFECTS],
+    rates: &[Packed],
+    mut left: Left,
+) -> Got {
+    let mut got = Got {
+        points: 0,
+        fen: 0,
+        face_fen: 0,
+    };
+    for g in grants {
+        let want = units.get(g.rule).copied().unwrap_or(0);
+        let packed = || rates.get(g.rule).copied().unwrap_or_default();
+        // The desired amount's kind is the counter it draws on (`Effect::draws_on`): read
+        // from the grant just written rather than from the effect.
+        match g.desired {
+            Amount::Points(_) => {
+                let give = draw_budget(&mut left.points, want, UsageAction::EarnPoints, &mut g.cut);
+                got.points = got.points.saturating_add(give);
+                g.granted = Amount::Points(pts_from_u64(give));
+            }
+            Amount::Yuan(_) => {
+                let mut want = want;
+                let cap_fen = packed().fen;
+                if want > cap_fen {
+                    want = cap_fen;
+                    // The effect's own cap, back from fen: exact (a ¥ amount has 2 places).
+                    g.cut = Some(Cut::EffectCap {
+                        cap: fen_to_yuan(cap_fen),
+                    });
+                }
+                let give = draw_budget(&mut left.fen, want, UsageAction::Cashback, &mut g.cut);
+                got.fen = got.fen.saturating_add(give);
+                // Uncut, the grant is the desired amount: skip building the decimal again.
+                if give != units.get(g.rule).copied().unwrap_or(0) {
+                    g.granted = Amount::Yuan(fen_to_yuan(give));
+                }
+            }
+            // Granted whole: worth its face value (a coupon's; 0 for the rest).
+            _ => got.face_fen = got.face_fen.saturating_add(packed().fen),
+        }
+    }
+    got
+}
+
+/// Sets each reserved counter's increment to what was granted on it.
+#[inline]
+fn set_increments(keys: &mut [(UsageKey, UsageIncrement)], got: &Got) {
+    for (k, inc) in keys {
+        inc.add = match k.action {
+            UsageAction::Apply => 1,
+            UsageAction::EarnPoints => got.points,
+            _ => got.fen,
+        };
+    }
 }

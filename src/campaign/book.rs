@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::effects::Packed;
 use super::error::CampaignError;
 use super::model::{Campaign, CampaignSpec, Effect, EventClass, LimitKey, Recurrence, Trigger};
 use super::usage::UsageAction;
@@ -259,8 +260,8 @@ pub struct CampaignBook {
     pub(crate) audiences: CompiledExprs,
     /// Every campaign's effects, in book order (copies of the specs'; what grants point to).
     pub(crate) effects: Vec<Effect>,
-    /// The integer rates of `effects`, one for one (see `Campaign::rates`).
-    pub(crate) rates: Vec<(u64, u64)>,
+    /// The integer forms of `effects`, one for one (see [`Effect::packed`]).
+    pub(crate) rates: Vec<Packed>,
     index: Vec<ClassIndex>,
 }
 
@@ -335,110 +336,13 @@ impl CampaignBook {
         point_value: Yuan,
         campaigns: Vec<Campaign>,
     ) -> Result<Self, CampaignError> {
-        for (path, len, max) in [
-            ("campaigns", campaigns.len(), MAX_CAMPAIGNS),
-            ("groups", groups.len(), MAX_GROUPS),
-        ] {
-            if len > max {
-                return Err(CampaignError::TooLong {
-                    path: path.into(),
-                    len,
-                    max,
-                });
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, c) in campaigns.iter().enumerate() {
-            if !seen.insert(c.id()) {
-                return Err(CampaignError::DuplicateId {
-                    path: format!("campaigns[{i}].id"),
-                    id: c.id().to_string(),
-                });
-            }
-            if let Some(g) = &c.spec().group
-                && !groups.contains_key(g)
-            {
-                return Err(CampaignError::UnknownGroup {
-                    path: format!("campaigns[{i}].group"),
-                    group: g.clone(),
-                });
-            }
-        }
+        check_book_limits(&groups, &campaigns)?;
         let mut campaigns = campaigns;
         campaigns.sort_by_key(|c| (std::cmp::Reverse(c.spec().priority), c.id()));
-        let names: Vec<&String> = groups.keys().collect();
-        let group_of: Vec<Option<(u32, GroupMode)>> = campaigns
-            .iter()
-            .map(|c| {
-                let g = c.spec().group.as_ref()?;
-                let pos = names.binary_search(&g).ok()?;
-                Some((u32::try_from(pos).ok()?, *groups.get(g)?))
-            })
-            .collect();
-        // One contiguous array of caps, sliced per campaign, for locality in the hot loop.
-        let mut caps_flat = Vec::new();
-        let mut caps_at = Vec::with_capacity(campaigns.len());
-        for c in &campaigns {
-            let from = caps_flat.len();
-            caps_flat.extend(compile_caps(c));
-            caps_at.push((
-                u32::try_from(from).unwrap_or(u32::MAX),
-                u32::try_from(caps_flat.len()).unwrap_or(u32::MAX),
-            ));
-        }
-        let meta = campaigns
-            .iter()
-            .map(|c| {
-                let w = &c.spec().window;
-                Meta {
-                    id: c.id(),
-                    start_us: w.start.timestamp_micros(),
-                    end_us: w.end.map_or(i64::MAX, |e| e.timestamp_micros()),
-                    class: c.spec().trigger.class(),
-                }
-            })
-            .collect();
-        // What the engine reads of a candidate, packed: its gate, and its effects, their
-        // integer rates and its caps in arrays of the whole book, so that a candidate's checks
-        // touch a few adjacent lines instead of the campaign's scattered heap parts.
-        let mut audiences = CompiledExprs::default();
-        let mut effects = Vec::new();
-        let mut rates = Vec::new();
-        let mut gates = Vec::with_capacity(campaigns.len());
-        for (i, c) in campaigns.iter().enumerate() {
-            let mut g = Gate::of(c, &mut audiences);
-            g.group = group_of.get(i).copied().flatten();
-            g.caps = caps_at.get(i).copied().unwrap_or((0, 0));
-            let from = u32::try_from(effects.len()).unwrap_or(u32::MAX);
-            effects.extend(c.spec().effects.iter().cloned());
-            rates.extend(c.rates.iter().copied());
-            g.effects = (from, u32::try_from(effects.len()).unwrap_or(u32::MAX));
-            gates.push(g);
-        }
-        let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
-        for (i, c) in campaigns.iter().enumerate() {
-            let Ok(i) = u32::try_from(i) else { break };
-            let w = &c.spec().window;
-            let slot = &mut index[c.spec().trigger.class().slot()];
-            let first = month_key(w.start);
-            match w.end.map(month_key) {
-                Some(last) if last - first < MAX_INDEXED_MONTHS => {
-                    for m in first..=last {
-                        let at = match slot.by_month.binary_search_by_key(&m, |e| e.0) {
-                            Ok(at) => at,
-                            Err(at) => {
-                                slot.by_month.insert(at, (m, Vec::new()));
-                                at
-                            }
-                        };
-                        if let Some(e) = slot.by_month.get_mut(at) {
-                            e.1.push(i);
-                        }
-                    }
-                }
-                _ => slot.long.push(i),
-            }
-        }
+        let (caps_flat, caps_at) = flatten_caps(&campaigns);
+        let meta = campaigns.iter().map(Meta::of).collect();
+        let packed = pack_candidates(&campaigns, &groups, &caps_at);
+        let index = index_by_class_and_month(&campaigns);
         Ok(CampaignBook {
             point_fen: yuan_to_fen(point_value),
             groups,
@@ -447,10 +351,10 @@ impl CampaignBook {
             caps_flat,
             caps_at,
             meta,
-            gates,
-            audiences,
-            effects,
-            rates,
+            gates: packed.gates,
+            audiences: packed.audiences,
+            effects: packed.effects,
+            rates: packed.rates,
             index,
         })
     }
@@ -522,6 +426,148 @@ impl CampaignBook {
         };
         Merge { a: month, b: long }
     }
+}
+
+/// The limits loading enforces, unique ids, and groups that are declared; paths name the
+/// campaigns in the order given.
+fn check_book_limits(
+    groups: &BTreeMap<String, GroupMode>,
+    campaigns: &[Campaign],
+) -> Result<(), CampaignError> {
+    for (path, len, max) in [
+        ("campaigns", campaigns.len(), MAX_CAMPAIGNS),
+        ("groups", groups.len(), MAX_GROUPS),
+    ] {
+        if len > max {
+            return Err(CampaignError::TooLong {
+                path: path.into(),
+                len,
+                max,
+            });
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in campaigns.iter().enumerate() {
+        if !seen.insert(c.id()) {
+            return Err(CampaignError::DuplicateId {
+                path: format!("campaigns[{i}].id"),
+                id: c.id().to_string(),
+            });
+        }
+        if let Some(g) = &c.spec().group
+            && !groups.contains_key(g)
+        {
+            return Err(CampaignError::UnknownGroup {
+                path: format!("campaigns[{i}].group"),
+                group: g.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One contiguous array of caps, sliced per campaign (the ranges, one per campaign), for
+/// locality in the hot loop.
+fn flatten_caps(campaigns: &[Campaign]) -> (Vec<CapSpec>, Vec<(u32, u32)>) {
+    let mut caps_flat = Vec::new();
+    let mut caps_at = Vec::with_capacity(campaigns.len());
+    for c in campaigns {
+        let from = caps_flat.len();
+        caps_flat.extend(compile_caps(c));
+        caps_at.push((
+            u32::try_from(from).unwrap_or(u32::MAX),
+            u32::try_from(caps_flat.len()).unwrap_or(u32::MAX),
+        ));
+    }
+    (caps_flat, caps_at)
+}
+
+impl Meta {
+    fn of(c: &Campaign) -> Meta {
+        let w = &c.spec().window;
+        Meta {
+            id: c.id(),
+            start_us: w.start.timestamp_micros(),
+            end_us: w.end.map_or(i64::MAX, |e| e.timestamp_micros()),
+            class: c.spec().trigger.class(),
+        }
+    }
+}
+
+/// What the engine reads of the candidates, in arrays of the whole book.
+struct Packing {
+    gates: Vec<Gate>,
+    audiences: CompiledExprs,
+    effects: Vec<Effect>,
+    rates: Vec<Packed>,
+}
+
+/// What the engine reads of a candidate, packed: its gate, and its effects, their integer
+/// forms and its caps in arrays of the whole book, so that a candidate's checks touch a few
+/// adjacent lines instead of the campaign's scattered heap parts.
+fn pack_candidates(
+    campaigns: &[Campaign],
+    groups: &BTreeMap<String, GroupMode>,
+    caps_at: &[(u32, u32)],
+) -> Packing {
+    let names: Vec<&String> = groups.keys().collect();
+    let group_of = |c: &Campaign| {
+        let g = c.spec().group.as_ref()?;
+        let pos = names.binary_search(&g).ok()?;
+        Some((u32::try_from(pos).ok()?, *groups.get(g)?))
+    };
+    let mut audiences = CompiledExprs::default();
+    let mut effects = Vec::new();
+    let mut rates = Vec::new();
+    let mut gates = Vec::with_capacity(campaigns.len());
+    for (i, c) in campaigns.iter().enumerate() {
+        let mut g = Gate::of(c, &mut audiences);
+        g.group = group_of(c);
+        g.caps = caps_at.get(i).copied().unwrap_or((0, 0));
+        let from = u32::try_from(effects.len()).unwrap_or(u32::MAX);
+        effects.extend(c.spec().effects.iter().cloned());
+        rates.extend(c.rates.iter().copied());
+        g.effects = (from, u32::try_from(effects.len()).unwrap_or(u32::MAX));
+        gates.push(g);
+    }
+    Packing {
+        gates,
+        audiences,
+        effects,
+        rates,
+    }
+}
+
+/// Per event class, the campaigns by UTC month of their window (windows over
+/// [`MAX_INDEXED_MONTHS`] months, or without an end, in the class's long list).
+fn index_by_class_and_month(campaigns: &[Campaign]) -> Vec<ClassIndex> {
+    let mut index = vec![ClassIndex::default(); EventClass::ALL.len()];
+    for (i, c) in campaigns.iter().enumerate() {
+        let Ok(i) = u32::try_from(i) else { break };
+        let w = &c.spec().window;
+        let Some(slot) = index.get_mut(c.spec().trigger.class().slot()) else {
+            continue;
+        };
+        let first = month_key(w.start);
+        match w.end.map(month_key) {
+            Some(last) if last - first < MAX_INDEXED_MONTHS => {
+                for m in first..=last {
+                    let at = match slot.by_month.binary_search_by_key(&m, |e| e.0) {
+                        Ok(at) => at,
+                        Err(at) => {
+                            slot.by_month.insert(at, (m, Vec::new()));
+                            at
+                        }
+                    };
+                    if let Some(e) = slot.by_month.get_mut(at) {
+                        e.1.push(i);
+                    }
+                }
+            }
+            _ => slot.long.push(i),
+        }
+    }
+    index
 }
 
 /// Two ascending lists merged.

@@ -7,6 +7,7 @@ use std::fmt;
 
 use super::book::CampaignBook;
 use super::model::{Campaign, Effect};
+use super::usage::UsageAction;
 use crate::id::CampaignId;
 use crate::patient::ConsentPurpose;
 use crate::segment::TagCatalog;
@@ -246,6 +247,7 @@ fn exclusive_overlaps(book: &CampaignBook) -> BTreeMap<usize, Vec<CampaignId>> {
 /// [`super::MAX_EFFECTS`]) and [`FindingKind::AdLaw`] (one per listed word found). Overlaps
 /// of exclusive campaigns are compared pairwise within a group and event class, which a
 /// book's [`super::MAX_CAMPAIGNS`] keeps small.
+#[must_use = "the findings say what can never fire or should not go live"]
 pub fn check_book(
     book: &CampaignBook,
     now: DateTime<Utc>,
@@ -253,126 +255,164 @@ pub fn check_book(
     words: &AdLawWords,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut push = |campaign: CampaignId, kind: FindingKind, message: String| {
-        out.push(Finding {
-            campaign,
+    let mut overlapping = exclusive_overlaps(book);
+    for (i, c) in book.campaigns().iter().enumerate() {
+        let mut found = Found {
+            out: &mut out,
+            id: c.id(),
+        };
+        window_in_past(&mut found, c, now);
+        audience_never_true(&mut found, c);
+        unknown_tag(&mut found, c, catalog);
+        if let Some(others) = overlapping.remove(&i) {
+            overlapping_exclusive(&mut found, c, others);
+        }
+        cash_without_budget(&mut found, c);
+        sensitive_without_consent(&mut found, c, catalog);
+        missing_opt_out(&mut found, c);
+        promotional_care_message(&mut found, c);
+        ad_law(&mut found, c, words);
+    }
+    out.sort_by_key(|f| f.campaign);
+    out
+}
+
+/// The findings of one campaign, pushed in the order of the checks.
+struct Found<'a> {
+    out: &'a mut Vec<Finding>,
+    id: CampaignId,
+}
+
+impl Found<'_> {
+    fn push(&mut self, kind: FindingKind, message: String) {
+        self.out.push(Finding {
+            campaign: self.id,
             kind,
             message,
         });
-    };
-    let mut overlapping = exclusive_overlaps(book);
-    for (i, c) in book.campaigns().iter().enumerate() {
-        let s = c.spec();
-        let id = c.id();
-        if let Some(end) = s.window.end.filter(|e| *e <= now) {
-            push(
-                id,
-                FindingKind::WindowInPast,
-                format!(
-                    "the window ended at {}: it can never fire",
-                    end.to_rfc3339()
-                ),
-            );
-        }
-        if let Some(reason) = s.audience.contradiction() {
-            push(
-                id,
-                FindingKind::AudienceNeverTrue {
-                    reason: reason.clone(),
-                },
-                format!("the audience can never be true: {reason}"),
-            );
-        }
-        if let Err(e) = s.audience.check_tags(catalog) {
-            push(
-                id,
-                FindingKind::UnknownTag {
-                    reason: e.to_string(),
-                },
-                format!("the audience names a tag that is not live: {e}"),
-            );
-        }
-        if let Some(mut others) = overlapping.remove(&i) {
-            let count = others.len();
-            others.truncate(MAX_LISTED_OVERLAPS);
-            let mut list = others
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            if count > others.len() {
-                list.push_str(&format!(" and {} more", count - others.len()));
-            }
-            push(
-                id,
-                FindingKind::OverlappingExclusive { others, count },
-                format!(
-                    "exclusive in group {:?} with {list} over overlapping windows: only the first in priority order can apply",
-                    s.group.as_deref().unwrap_or(""),
-                ),
-            );
-        }
-        if s.caps.budget.yuan.is_none() {
-            for (rule, e) in s.effects.iter().enumerate() {
-                if matches!(e, Effect::Cashback { .. }) {
-                    push(
-                        id,
-                        FindingKind::CashWithoutBudget { rule },
-                        format!("effects[{rule}] pays cashback but the campaign has no ¥ budget"),
-                    );
-                }
-            }
-        }
-        if !c.is_care()
-            && !s.consent.contains(&ConsentPurpose::HealthDataSegmentation)
-            && s.audience.uses_sensitive_data(catalog)
-        {
-            push(
-                id,
-                FindingKind::SensitiveWithoutConsent,
-                "a marketing audience reads health data but health_data_segmentation consent is not required".into(),
-            );
-        }
-        let sends_message = s
-            .effects
-            .iter()
-            .any(|e| matches!(e, Effect::Message { .. }));
-        if let Some(copy) = s.copy.as_ref().filter(|_| sends_message && !c.is_care()) {
-            let lower = copy.body.to_lowercase();
-            if !OPT_OUT_MARKERS
-                .iter()
-                .any(|m| lower.contains(&m.to_lowercase()))
-            {
-                push(
-                    id,
-                    FindingKind::MissingOptOut,
-                    "a marketing message without an opt-out (add 回复TD退订 or similar)".into(),
-                );
-            }
-        }
-        if c.is_care() && c.promotes() {
-            push(
-                id,
-                FindingKind::PromotionalCareMessage,
-                "a care campaign sends promotional copy: only patients with marketing consent will get it (make it a marketing campaign or take the offer out)".into(),
-            );
-        }
-        if let Some(copy) = &s.copy {
-            let mut text = copy.title.clone().unwrap_or_default();
-            text.push('\n');
-            text.push_str(&copy.body);
-            for (word, rule) in lint_copy(&text, words) {
-                push(
-                    id,
-                    FindingKind::AdLaw {
-                        word: word.to_owned(),
-                        rule,
-                    },
-                    format!("copy uses {word:?}: {rule}"),
+    }
+}
+
+fn window_in_past(found: &mut Found<'_>, c: &Campaign, now: DateTime<Utc>) {
+    if let Some(end) = c.spec().window.end.filter(|e| *e <= now) {
+        found.push(
+            FindingKind::WindowInPast,
+            format!(
+                "the window ended at {}: it can never fire",
+                end.to_rfc3339()
+            ),
+        );
+    }
+}
+
+fn audience_never_true(found: &mut Found<'_>, c: &Campaign) {
+    if let Some(reason) = c.spec().audience.contradiction() {
+        found.push(
+            FindingKind::AudienceNeverTrue {
+                reason: reason.clone(),
+            },
+            format!("the audience can never be true: {reason}"),
+        );
+    }
+}
+
+fn unknown_tag(found: &mut Found<'_>, c: &Campaign, catalog: &TagCatalog) {
+    if let Err(e) = c.spec().audience.check_tags(catalog) {
+        found.push(
+            FindingKind::UnknownTag {
+                reason: e.to_string(),
+            },
+            format!("the audience names a tag that is not live: {e}"),
+        );
+    }
+}
+
+fn overlapping_exclusive(found: &mut Found<'_>, c: &Campaign, mut others: Vec<CampaignId>) {
+    let count = others.len();
+    others.truncate(MAX_LISTED_OVERLAPS);
+    let mut list = others
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if count > others.len() {
+        list.push_str(&format!(" and {} more", count - others.len()));
+    }
+    found.push(
+        FindingKind::OverlappingExclusive { others, count },
+        format!(
+            "exclusive in group {:?} with {list} over overlapping windows: only the first in priority order can apply",
+            c.spec().group.as_deref().unwrap_or(""),
+        ),
+    );
+}
+
+fn cash_without_budget(found: &mut Found<'_>, c: &Campaign) {
+    let s = c.spec();
+    if s.caps.budget.yuan.is_none() {
+        for (rule, e) in s.effects.iter().enumerate() {
+            if e.draws_on() == Some(UsageAction::Cashback) {
+                found.push(
+                    FindingKind::CashWithoutBudget { rule },
+                    format!("effects[{rule}] pays cashback but the campaign has no ¥ budget"),
                 );
             }
         }
     }
-    out.sort_by_key(|f| f.campaign);
-    out
+}
+
+fn sensitive_without_consent(found: &mut Found<'_>, c: &Campaign, catalog: &TagCatalog) {
+    let s = c.spec();
+    if !c.is_care()
+        && !s.consent.contains(&ConsentPurpose::HealthDataSegmentation)
+        && s.audience.uses_sensitive_data(catalog)
+    {
+        found.push(
+            FindingKind::SensitiveWithoutConsent,
+            "a marketing audience reads health data but health_data_segmentation consent is not required".into(),
+        );
+    }
+}
+
+fn missing_opt_out(found: &mut Found<'_>, c: &Campaign) {
+    let s = c.spec();
+    let sends_message = s.effects.iter().any(Effect::sends_message);
+    if let Some(copy) = s.copy.as_ref().filter(|_| sends_message && !c.is_care()) {
+        let lower = copy.body.to_lowercase();
+        if !OPT_OUT_MARKERS
+            .iter()
+            .any(|m| lower.contains(&m.to_lowercase()))
+        {
+            found.push(
+                FindingKind::MissingOptOut,
+                "a marketing message without an opt-out (add 回复TD退订 or similar)".into(),
+            );
+        }
+    }
+}
+
+fn promotional_care_message(found: &mut Found<'_>, c: &Campaign) {
+    if c.is_care() && c.promotes() {
+        found.push(
+            FindingKind::PromotionalCareMessage,
+            "a care campaign sends promotional copy: only patients with marketing consent will get it (make it a marketing campaign or take the offer out)".into(),
+        );
+    }
+}
+
+fn ad_law(found: &mut Found<'_>, c: &Campaign, words: &AdLawWords) {
+    if let Some(copy) = &c.spec().copy {
+        let mut text = copy.title.clone().unwrap_or_default();
+        text.push('\n');
+        text.push_str(&copy.body);
+        for (word, rule) in lint_copy(&text, words) {
+            found.push(
+                FindingKind::AdLaw {
+                    word: word.to_owned(),
+                    rule,
+                },
+                format!("copy uses {word:?}: {rule}"),
+            );
+        }
+    }
 }

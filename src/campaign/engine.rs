@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::assess::{Ctx, Eligible, Scratch, assess, pts_u64};
+use super::assess::{Ctx, Eligible, Scratch, assess};
 use super::book::{CampaignBook, yuan_to_fen};
+use super::effects::{Basis, pts_u64};
 use super::error::CampaignError;
-use super::outcome::{EvalOptions, Evaluation, Event, Outcome, TriggerMiss};
-use super::resolve::{GroupState, base_entry, base_trace, note, remove_ranges, resolve_groups};
-use super::usage::{Bucket, UsageReservation, UsageSnapshot};
+use super::outcome::{EvalOptions, Evaluation, Event, Outcome, TraceEntry, TriggerMiss};
+use super::resolve::{base_entry, base_trace, note, remove_ranges, resolve_groups};
+use super::usage::{Bucket, UsageIncrement, UsageKey, UsageReservation, UsageSnapshot};
 use super::window::DayInfo;
 use crate::calendar::{ClinicCalendar, Period, check_instant};
 use crate::segment::PatientFacts;
@@ -48,6 +49,7 @@ use crate::segment::PatientFacts;
 /// [`CampaignError::Calendar`] when `now` lies outside the accepted range
 /// ([`crate::calendar::check_instant`]): windows, recurrences and usage buckets are only
 /// meaningful inside it.
+#[must_use = "the evaluation holds the usage reservation to commit"]
 pub fn evaluate<'b>(
     book: &'b CampaignBook,
     event: &Event,
@@ -141,139 +143,175 @@ impl<'b> Evaluator<'b> {
         options: EvalOptions,
     ) -> Result<&Evaluation<'b>, CampaignError> {
         check_instant("now", now)?;
-        let today = calendar.local_date(now);
-        let cx = Ctx {
-            event,
-            facts,
-            usage,
-            now,
-            buckets: [
-                Bucket::Lifetime,
-                Bucket::Period {
-                    period: Period::Day,
-                    start: today,
-                },
-                Bucket::Period {
-                    period: Period::Week,
-                    start: calendar.period_start(today, Period::Week),
-                },
-                Bucket::Period {
-                    period: Period::Month,
-                    start: calendar.period_start(today, Period::Month),
-                },
-                Bucket::Period {
-                    period: Period::Year,
-                    start: calendar.period_start(today, Period::Year),
-                },
-            ],
-            patient: facts.patient(),
-            day: DayInfo::of(today),
-            consents: facts.consents(),
-            explain: options.trace,
-            amount_fen: yuan_to_fen(event.kind.amount()),
-            base_points: pts_u64(event.base_points),
-        };
+        let cx = context(event, facts, usage, now, calendar, options);
         let candidates = book.candidate_iter(event.kind.class(), now);
         let n = candidates.len();
-        let Evaluation {
-            effects: grants,
-            reservation,
-            trace,
-        } = &mut self.out;
-        let mut keys = reservation.take_increments();
-        grants.clear();
-        keys.clear();
-        grants.reserve(n * 2);
-        keys.reserve(n * 3);
-        let eligible = &mut self.eligible;
-        eligible.clear();
-        eligible.reserve(n);
+        let mut keys = self.clear_for(n);
         // With the trace on, every campaign starts with the outcome its packed metadata
         // gives (window by instants, event class); the candidates' entries are overwritten
         // below.
-        let touched = &mut self.touched;
-        if options.trace {
-            let now_us = now.timestamp_micros();
-            match self.base_valid {
-                Some((from, until))
-                    if self.base_book.is_some_and(|b| std::ptr::eq(b, book))
-                        && trace.len() == book.meta.len()
-                        && from <= now_us
-                        && now_us < until =>
-                {
-                    for &i in touched.iter() {
-                        if let (Some(t), Some(m)) = (trace.get_mut(i), book.meta.get(i)) {
-                            *t = base_entry(m, now_us);
-                        }
-                    }
-                }
-                _ => {
-                    let valid = base_trace(book, now_us, trace, !self.one_shot);
-                    self.base_valid = valid;
-                    self.base_book = Some(book);
-                }
-            }
-        } else {
-            self.base_valid = None;
-            trace.clear();
-        }
-        touched.clear();
+        self.reset_trace(book, now, options.trace);
+        self.touched.clear();
         // A one-shot evaluation never resets its trace, so it need not track what it set.
         let track = options.trace && !self.one_shot;
         if track {
-            touched.reserve(n);
+            self.touched.reserve(n);
         }
         let scratch = &mut self.scratch;
-        scratch.cursor = 0;
-        book.audiences.reset(&mut scratch.tags);
-        scratch.groups.clear();
-        scratch
-            .groups
-            .resize(book.groups().len(), GroupState::default());
+        scratch.reset(book);
+        let out = &mut self.out;
         for i in candidates {
-            if let Err(o) = assess(book, i, &cx, grants, &mut keys, scratch, eligible) {
-                note(trace, touched, track, i, o);
+            if let Err(o) = assess(
+                book,
+                i,
+                &cx,
+                &mut out.effects,
+                &mut keys,
+                scratch,
+                &mut self.eligible,
+            ) {
+                note(&mut out.trace, &mut self.touched, track, i, o);
             }
         }
-        let any_loss = resolve_groups(eligible, &mut scratch.groups);
+        let any_loss = resolve_groups(&mut self.eligible, &mut scratch.groups);
         if options.trace {
-            for e in eligible.iter() {
-                let o = match e.loss {
-                    Some(loss) => loss.outcome(book),
-                    None => {
-                        let gs = grants.get(e.grants.clone()).unwrap_or(&[]);
-                        let cut = gs.iter().any(|g| g.cut.is_some());
-                        Some(Outcome::Applied { cut })
-                    }
-                };
-                if let Some(o) = o {
-                    note(trace, touched, track, e.idx, o);
-                }
-            }
+            self.note_eligible_outcomes(book, track);
         }
         // The buffers hold exactly the eligible campaigns' grants and keys, in evaluation
         // order: drop the losers' and hand the rest over without copying.
         if any_loss {
-            let lost = || eligible.iter().filter(|e| e.loss.is_some());
-            remove_ranges(grants, lost().map(|e| e.grants.clone()));
+            let lost = || self.eligible.iter().filter(|e| e.loss.is_some());
+            remove_ranges(&mut self.out.effects, lost().map(|e| e.grants.clone()));
             remove_ranges(&mut keys, lost().map(|e| e.keys.clone()));
         }
         debug_assert!(
-            !options.trace
-                || trace
-                    .iter()
-                    .zip(&book.meta)
-                    .all(|(t, m)| m.class != event.kind.class()
-                        || !matches!(
-                            t.outcome,
-                            Outcome::NotTrigger {
-                                miss: TriggerMiss::OtherEvent { .. }
-                            }
-                        )),
+            !options.trace || index_missed_none(book, &self.out.trace, event),
             "the index missed a campaign whose window holds"
         );
         // Each campaign owns its keys and `assess` lists each once.
-        *reservation = UsageReservation::from_unique(keys);
+        self.out.reservation = UsageReservation::from_unique(keys);
         Ok(&self.out)
     }
+
+    /// Empties the result's buffers for `n` candidates (keeping their capacity), and hands
+    /// over the reservation's increments to fill.
+    #[inline]
+    fn clear_for(&mut self, n: usize) -> Vec<(UsageKey, UsageIncrement)> {
+        let mut keys = self.out.reservation.take_increments();
+        self.out.effects.clear();
+        keys.clear();
+        self.out.effects.reserve(n * 2);
+        keys.reserve(n * 3);
+        self.eligible.clear();
+        self.eligible.reserve(n);
+        keys
+    }
+
+    /// Sets the trace to the base outcomes at `now` (or empties it with the trace off):
+    /// while the last base trace still holds, only the entries the last evaluation touched
+    /// are reset; otherwise it is built again, with the interval over which it will hold.
+    #[inline]
+    fn reset_trace(&mut self, book: &'b CampaignBook, now: DateTime<Utc>, trace_on: bool) {
+        let trace = &mut self.out.trace;
+        if !trace_on {
+            self.base_valid = None;
+            trace.clear();
+            return;
+        }
+        let now_us = now.timestamp_micros();
+        match self.base_valid {
+            Some((from, until))
+                if self.base_book.is_some_and(|b| std::ptr::eq(b, book))
+                    && trace.len() == book.meta.len()
+                    && from <= now_us
+                    && now_us < until =>
+            {
+                for &i in self.touched.iter() {
+                    if let (Some(t), Some(m)) = (trace.get_mut(i), book.meta.get(i)) {
+                        *t = base_entry(m, now_us);
+                    }
+                }
+            }
+            _ => {
+                let valid = base_trace(book, now_us, trace, !self.one_shot);
+                self.base_valid = valid;
+                self.base_book = Some(book);
+            }
+        }
+    }
+
+    /// Notes in the trace the outcome of each eligible candidate: applied (cut or not), or
+    /// beaten in its group.
+    fn note_eligible_outcomes(&mut self, book: &CampaignBook, track: bool) {
+        let Evaluation { effects, trace, .. } = &mut self.out;
+        for e in &self.eligible {
+            let o = match e.loss {
+                Some(loss) => loss.outcome(book),
+                None => {
+                    let gs = effects.get(e.grants.clone()).unwrap_or(&[]);
+                    let cut = gs.iter().any(|g| g.cut.is_some());
+                    Some(Outcome::Applied { cut })
+                }
+            };
+            if let Some(o) = o {
+                note(trace, &mut self.touched, track, e.idx, o);
+            }
+        }
+    }
+}
+
+/// What every candidate's checks read, worked out once per evaluation: the buckets of `now`,
+/// the local day, the consents, and the amounts effects compute from.
+#[inline]
+fn context<'a>(
+    event: &'a Event,
+    facts: &'a PatientFacts,
+    usage: &'a UsageSnapshot,
+    now: DateTime<Utc>,
+    calendar: ClinicCalendar,
+    options: EvalOptions,
+) -> Ctx<'a> {
+    let today = calendar.local_date(now);
+    let bucket = |period| Bucket::Period {
+        period,
+        start: calendar.period_start(today, period),
+    };
+    Ctx {
+        event,
+        facts,
+        usage,
+        now,
+        buckets: [
+            Bucket::Lifetime,
+            Bucket::Period {
+                period: Period::Day,
+                start: today,
+            },
+            bucket(Period::Week),
+            bucket(Period::Month),
+            bucket(Period::Year),
+        ],
+        patient: facts.patient(),
+        day: DayInfo::of(today),
+        consents: facts.consents(),
+        explain: options.trace,
+        basis: Basis {
+            amount_fen: yuan_to_fen(event.kind.amount()),
+            base_points: pts_u64(event.base_points),
+        },
+    }
+}
+
+/// Whether the trace shows no campaign of the event's class as listening to another event:
+/// the index handed out every campaign whose window holds.
+fn index_missed_none(book: &CampaignBook, trace: &[TraceEntry], event: &Event) -> bool {
+    trace.iter().zip(&book.meta).all(|(t, m)| {
+        m.class != event.kind.class()
+            || !matches!(
+                t.outcome,
+                Outcome::NotTrigger {
+                    miss: TriggerMiss::OtherEvent { .. }
+                }
+            )
+    })
 }

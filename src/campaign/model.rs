@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::effects::Packed;
 use super::error::CampaignError;
 use crate::id::CampaignId;
 use crate::patient::{ConsentPurpose, Label};
@@ -132,9 +133,8 @@ pub struct Campaign {
     spec: CampaignSpec,
     care: bool,
     promotes: bool,
-    /// Per effect, the integer forms the engine computes with: (rate × 10⁴, cap or face
-    /// value in fen).
-    pub(crate) rates: Vec<(u64, u64)>,
+    /// Per effect, the integer form the engine computes with ([`Effect::packed`]).
+    pub(crate) rates: Vec<Packed>,
 }
 
 impl TryFrom<CampaignSpec> for Campaign {
@@ -171,7 +171,7 @@ fn text(path: &str, s: &str, max: usize) -> Result<(), CampaignError> {
     Ok(())
 }
 
-fn label(path: &str, s: &str) -> Result<(), CampaignError> {
+pub(super) fn label(path: &str, s: &str) -> Result<(), CampaignError> {
     Label::parse(s)
         .map(|_| ())
         .map_err(|source| CampaignError::Text {
@@ -180,7 +180,7 @@ fn label(path: &str, s: &str) -> Result<(), CampaignError> {
         })
 }
 
-fn range<T: fmt::Display>(
+pub(super) fn range<T: fmt::Display>(
     path: &str,
     v: T,
     ok: bool,
@@ -197,7 +197,7 @@ fn range<T: fmt::Display>(
     }
 }
 
-fn combo(path: &str, reason: &str) -> CampaignError {
+pub(super) fn combo(path: &str, reason: &str) -> CampaignError {
     CampaignError::InvalidCombination {
         path: path.into(),
         reason: reason.into(),
@@ -240,7 +240,7 @@ impl Campaign {
             });
         }
         for (i, e) in spec.effects.iter().enumerate() {
-            check_effect(e, &spec.trigger, care)
+            e.check(&spec.trigger, care)
                 .map_err(|err| err.under(&format!("effects[{i}]")))?;
         }
         check_caps(&spec.caps)?;
@@ -258,11 +258,8 @@ impl Campaign {
             }
             text("copy.body", &c.body, MAX_COPY_CHARS)?;
         }
-        let rates = spec.effects.iter().map(integer_rates).collect();
-        let sends_message = spec
-            .effects
-            .iter()
-            .any(|e| matches!(e, Effect::Message { .. }));
+        let rates = spec.effects.iter().map(Effect::packed).collect();
+        let sends_message = spec.effects.iter().any(Effect::sends_message);
         let promotes = spec.effects.iter().any(Effect::is_marketing)
             || (sends_message
                 && spec.copy.as_ref().is_some_and(|c| {
@@ -311,28 +308,7 @@ impl Campaign {
     }
 }
 
-/// A decimal with at most 4 places, times 10⁴, as an integer (0 when negative or huge).
-pub(crate) fn e4(d: Decimal) -> u64 {
-    let n = d.normalize();
-    let scale = n.scale();
-    if scale > 4 {
-        return 0;
-    }
-    let factor = 10i128.pow(4 - scale);
-    u64::try_from(n.mantissa().saturating_mul(factor)).unwrap_or(0)
-}
-
-fn integer_rates(e: &Effect) -> (u64, u64) {
-    match e {
-        Effect::PointsPerYuan { points } => (e4(*points), 0),
-        Effect::PointsMultiplier { factor } => (e4(*factor - Decimal::ONE), 0),
-        Effect::Cashback { percent, cap } => (e4(*percent), super::book::yuan_to_fen(*cap)),
-        Effect::Coupon { value: Some(v), .. } => (0, super::book::yuan_to_fen(*v)),
-        _ => (0, 0),
-    }
-}
-
-fn places(path: &str, d: Decimal) -> Result<(), CampaignError> {
+pub(super) fn places(path: &str, d: Decimal) -> Result<(), CampaignError> {
     range(
         path,
         d,
@@ -410,76 +386,6 @@ fn check_consent(c: &[ConsentPurpose]) -> Result<(), CampaignError> {
         }
     }
     Ok(())
-}
-
-fn check_effect(e: &Effect, trigger: &Trigger, care: bool) -> Result<(), CampaignError> {
-    if care && e.is_marketing() {
-        return Err(combo(
-            "type",
-            &format!(
-                "a care campaign (consent care_reminder) may not give {}: that is marketing",
-                e.kind()
-            ),
-        ));
-    }
-    let needs_amount = || {
-        if trigger.has_amount() {
-            Ok(())
-        } else {
-            Err(combo(
-                "type",
-                &format!(
-                    "{} needs an amount paid: the trigger must be visit, first_visit or purchase",
-                    e.kind()
-                ),
-            ))
-        }
-    };
-    match e {
-        Effect::FixedPoints { points } => range(
-            "points",
-            points,
-            (1..=MAX_FIXED_POINTS).contains(&points.get()),
-            "1..=10000000",
-        ),
-        Effect::PointsPerYuan { points } => {
-            needs_amount()?;
-            places("points", *points)?;
-            range(
-                "points",
-                points,
-                *points > Decimal::ZERO && *points <= Decimal::ONE_THOUSAND,
-                "above 0 and at most 1000",
-            )
-        }
-        Effect::PointsMultiplier { factor } => {
-            needs_amount()?;
-            places("factor", *factor)?;
-            range(
-                "factor",
-                factor,
-                *factor > Decimal::ONE && *factor <= Decimal::ONE_HUNDRED,
-                "above 1 and at most 100",
-            )
-        }
-        Effect::Cashback { percent, cap } => {
-            needs_amount()?;
-            places("percent", *percent)?;
-            range(
-                "percent",
-                percent,
-                *percent > Decimal::ZERO && *percent <= Decimal::ONE_HUNDRED,
-                "above 0 and at most 100",
-            )?;
-            range("cap", cap, !cap.is_zero(), "above 0")
-        }
-        Effect::Coupon { code, .. } => label("code", code),
-        Effect::Gift { item } => label("item", item),
-        Effect::StaffTask { due_in_days, .. } => {
-            range("due_in_days", due_in_days, *due_in_days <= 365, "0..=365")
-        }
-        Effect::Message { template } => label("template", template),
-    }
 }
 
 fn check_caps(c: &Caps) -> Result<(), CampaignError> {

@@ -350,7 +350,28 @@ pub struct TraceEntry {
 }
 
 /// What one evaluation decided.
+///
+/// `#[must_use]`: dropping it drops the usage reservation, so nothing is committed and the
+/// effects are not carried out.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn evaluate() -> clinic_ops::campaign::Evaluation<'static> {
+///     Default::default()
+/// }
+/// evaluate(); // error: unused `Evaluation` that must be used
+/// ```
+///
+/// ```
+/// # #![deny(unused_must_use)]
+/// # fn evaluate() -> clinic_ops::campaign::Evaluation<'static> {
+/// #     Default::default()
+/// # }
+/// let out = evaluate(); // kept: its reservation is committed, its effects carried out
+/// # drop(out);
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[must_use = "an evaluation holds the usage reservation to commit and the effects to carry out"]
 pub struct Evaluation<'b> {
     /// The effects to carry out, in evaluation order (campaign, then rule).
     pub effects: Vec<Granted<'b>>,

@@ -313,6 +313,7 @@ pub struct UsageIncrement {
 /// list of `{key, expected, add}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Vec<Reserved>", into = "Vec<Reserved>")]
+#[must_use = "a reservation does nothing until it is committed through a UsageStore"]
 pub struct UsageReservation {
     increments: Vec<(UsageKey, UsageIncrement)>,
 }
