@@ -4,7 +4,7 @@ use crate::calendar::CalendarError;
 use crate::campaign::{CampaignError, ReservationError};
 use crate::followup::FollowUpError;
 use crate::id::IdError;
-use crate::journey::DaysSupplyError;
+use crate::journey::{DaysSupplyError, JourneyError};
 use crate::metrics::adherence::AdherenceError;
 use crate::metrics::event::EventError;
 use crate::metrics::funnel::FunnelError;
@@ -116,6 +116,9 @@ pub enum Error {
     /// A satisfaction score was refused.
     #[error(transparent)]
     Satisfaction(#[from] SatisfactionError),
+    /// The journey layer refused a clinic event.
+    #[error(transparent)]
+    Journey(#[from] JourneyError),
     /// A storage port failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -98,6 +98,13 @@ pub enum AdjustReason {
     Campaign(CampaignId),
     /// Points moved in from another system.
     Migration,
+    /// A referral reward (positive) or its reversal after the qualifying visit was refunded
+    /// (negative), for the referral of `referee`; see
+    /// [`crate::journey::reward_posting`].
+    ReferralReward {
+        /// The referee whose first paid visit qualified the reward.
+        referee: crate::id::PatientId,
+    },
 }
 
 /// The content of a command, kept per key so that a retry is a comparison, not a re-run.

@@ -72,6 +72,31 @@ impl Multiplier {
     pub const fn get(self) -> u32 {
         self.0
     }
+
+    /// The multiplier of a campaign factor ([`crate::campaign::Effect::PointsMultiplier`]'s
+    /// `factor`): `2` is `200`%, `1.5` is `150`%. A factor finer than a whole percent is
+    /// rounded down to one (`1.255` is `125`%), so a member is never credited more than the
+    /// campaign wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`MultiplierError`] when the factor is not above 0 or the percentage is outside
+    /// `1..=10000` (a campaign's factor is at most 100, which fits).
+    pub fn from_factor(factor: rust_decimal::Decimal) -> Result<Self, MultiplierError> {
+        use rust_decimal::prelude::ToPrimitive;
+        // Out of range either way: a huge factor maps to `u32::MAX`, a negative one to 0,
+        // and both are then refused with the percentage they stand for.
+        let percent = factor
+            .checked_mul(rust_decimal::Decimal::ONE_HUNDRED)
+            .map(|p| p.floor())
+            .and_then(|p| p.to_u32())
+            .unwrap_or(if factor.is_sign_negative() {
+                0
+            } else {
+                u32::MAX
+            });
+        Multiplier::percent(percent)
+    }
 }
 
 /// `×2`, `×1.5`, `×0.75`: the factor, as a member-day poster writes it.

@@ -1,0 +1,835 @@
+//! The journey layer: one clinic event in, everything it implies across the modules out.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::bridge::{self, CampaignBonus, Cashback, RewardPosting};
+use super::error::JourneyError;
+use super::keys::{EventKey, KeyUse};
+use super::records::{Purchase, Visit};
+use crate::calendar::ClinicCalendar;
+use crate::campaign::{self, Amount, CampaignBook, Effect, EvalOptions, UsageKey, UsageSnapshot};
+use crate::followup::{self, CarePlan, FollowUpEvent, FollowUpHistory, FollowUpPolicy, Task};
+use crate::id::{CampaignId, PatientId, PurchaseId, VisitId};
+use crate::money::{Points, Yuan};
+use crate::patient::{
+    self, ConsentGiver, ConsentPurpose, Label, Patient, PatientCommand, PatientEvent, Registration,
+};
+use crate::points::{self, Account, CommandKind, LedgerCommand, LedgerDecision, Policy, Posting};
+use crate::referral::{
+    self, Bind, BindingPolicy, Member, ReferralEvent, ReferralForest, RewardDecision,
+    RewardSchedule,
+};
+use crate::version::{Version, Versioned};
+
+/// The clinic's rules the journey runs under: one value per module.
+#[derive(Debug, Clone)]
+pub struct JourneyConfig {
+    /// The clinic calendar.
+    pub calendar: ClinicCalendar,
+    /// The points program.
+    pub points: Policy,
+    /// The campaign book.
+    pub campaigns: CampaignBook,
+    /// The referral reward schedule, if the clinic pays referral rewards.
+    pub referral: Option<RewardSchedule>,
+    /// The referral binding rules.
+    pub binding: BindingPolicy,
+    /// The care plans every patient is planned against.
+    pub care_plans: Vec<CarePlan>,
+    /// The follow-up contact rules.
+    pub followup: FollowUpPolicy,
+}
+
+impl JourneyConfig {
+    /// The defaults in `calendar`: 1 point per ¥ that never expires, no campaigns, no
+    /// referral rewards, the default binding rules, no care plans. Set the fields to change
+    /// them.
+    pub fn new(calendar: ClinicCalendar) -> Self {
+        JourneyConfig {
+            calendar,
+            points: Policy::default(),
+            // An empty book is within every limit `new` checks.
+            campaigns: CampaignBook::new(BTreeMap::new(), Vec::new())
+                .unwrap_or_else(|_| unreachable!("an empty campaign book is valid")),
+            referral: None,
+            binding: BindingPolicy::default(),
+            care_plans: Vec::new(),
+            followup: FollowUpPolicy::default(),
+        }
+    }
+}
+
+/// What happened at the clinic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClinicEventKind {
+    /// A patient registered.
+    Register {
+        /// The new patient's id.
+        patient: PatientId,
+        /// What they registered with.
+        registration: Box<Registration>,
+    },
+    /// A patient granted or withdrew consent to a purpose.
+    Consent {
+        /// The patient.
+        patient: PatientId,
+        /// The purpose.
+        purpose: ConsentPurpose,
+        /// Granted (`true`) or withdrawn.
+        granted: bool,
+        /// Where it was captured (`front_desk`, `mini_program`).
+        source: Label,
+    },
+    /// A visit.
+    Visit(Visit),
+    /// A purchase, paid in cash (`purchase.amount`) and optionally with points.
+    Purchase {
+        /// The purchase.
+        purchase: Purchase,
+        /// The visit it was made at, if any: refunding the purchase in full refunds the visit.
+        visit: Option<VisitId>,
+        /// Points used to pay, zero for none.
+        points: Points,
+    },
+    /// A cash refund of (part of) a purchase.
+    Refund {
+        /// The purchase.
+        purchase: PurchaseId,
+        /// The cash refunded now.
+        amount: Yuan,
+    },
+    /// Points spent outside a purchase (a gift from the points mall).
+    Redeem {
+        /// The patient.
+        patient: PatientId,
+        /// How many.
+        points: Points,
+    },
+    /// A referral code was used.
+    Refer {
+        /// The patient who referred.
+        referrer: PatientId,
+        /// The new patient.
+        referee: PatientId,
+    },
+    /// The nightly points expiry run, for every account.
+    Expire,
+    /// Planning the care follow-ups of the local day, for every patient.
+    Plan,
+}
+
+/// One clinic event: its key, its time and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClinicEvent {
+    /// The event's idempotency key; every derived key comes from it.
+    pub key: EventKey,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: ClinicEventKind,
+}
+
+/// A campaign effect granted, with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedEffect {
+    /// The patient it is for.
+    pub patient: PatientId,
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The effect's position in the campaign.
+    pub rule: usize,
+    /// The effect as written.
+    pub effect: Effect,
+    /// What was granted.
+    pub granted: Amount,
+}
+
+/// Something the host must carry out outside the modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostTask {
+    /// Pay cashback.
+    PayCashback {
+        /// To whom.
+        patient: PatientId,
+        /// The grant.
+        cashback: Cashback,
+    },
+    /// A campaign effect that is neither points nor cashback (coupon, gift, message, staff
+    /// task): carry it out.
+    CarryOut(AppliedEffect),
+}
+
+/// What a purchase did, kept so that its refunds can undo it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseEntry {
+    /// The purchase.
+    pub purchase: Purchase,
+    /// The visit it was made at.
+    pub visit: Option<VisitId>,
+    /// The campaign bonuses it earned.
+    pub bonuses: Vec<CampaignBonus>,
+    /// Of each bonus, the points refunds took back.
+    pub bonus_back: Vec<Points>,
+    /// The cashback it earned.
+    pub cashback: Vec<Cashback>,
+    /// The usage it consumed, released by a full refund.
+    pub usage: Vec<(UsageKey, u64)>,
+    /// Cash refunded so far.
+    pub refunded: Yuan,
+}
+
+/// Everything one clinic event implies, as values: apply them with [`apply`] (or commit
+/// each to its store), then carry out `host`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
+pub struct Step {
+    /// Patient events, in order.
+    pub patient: Vec<(PatientId, PatientEvent)>,
+    /// Ledger postings, in order (each names its account).
+    pub ledger: Vec<Posting>,
+    /// Referral members to add.
+    pub members: Vec<Member>,
+    /// Referral events.
+    pub referral: Vec<ReferralEvent>,
+    /// Visits to record.
+    pub visits: Vec<Visit>,
+    /// Visits refunded in full, with the time.
+    pub visit_refunds: Vec<(VisitId, DateTime<Utc>)>,
+    /// A purchase to record, or the new state of one after a refund.
+    pub purchase: Option<PurchaseEntry>,
+    /// Usage counters to add to.
+    pub usage: Vec<(UsageKey, u64)>,
+    /// Usage counters to give back (a purchase refunded in full).
+    pub usage_release: Vec<(UsageKey, u64)>,
+    /// Follow-up events.
+    pub followup: Vec<(PatientId, FollowUpEvent)>,
+    /// The campaign effects granted, with provenance.
+    pub effects: Vec<AppliedEffect>,
+    /// Referral rewards paid or taken back.
+    pub rewards: Vec<RewardPosting>,
+    /// What the host must do.
+    pub host: Vec<HostTask>,
+}
+
+/// What [`decide`] answers for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Decision {
+    /// A new event: what it implies.
+    New(Box<Step>),
+    /// The key was decided before with the same content: nothing new. `refused` tells
+    /// whether it was refused then.
+    Replayed {
+        /// Whether the first decision was a refusal.
+        refused: bool,
+    },
+}
+
+/// The state the journey layer reads, held in memory: every aggregate and record of one
+/// clinic. It is also the simple host: [`Clinic::handle`] decides an event and applies
+/// what it implies.
+///
+/// A host with stores loads the aggregates an event touches into a `Clinic`, decides, and
+/// commits the [`Step`] to each store.
+#[derive(Debug, Clone, Default)]
+pub struct Clinic {
+    patients: BTreeMap<PatientId, Patient>,
+    accounts: BTreeMap<PatientId, Account>,
+    forest: ReferralForest,
+    visits: Vec<Visit>,
+    visit_index: BTreeMap<VisitId, usize>,
+    by_patient: BTreeMap<PatientId, (Vec<Visit>, Vec<Purchase>)>,
+    purchases: BTreeMap<PurchaseId, PurchaseEntry>,
+    usage: BTreeMap<UsageKey, Versioned<u64>>,
+    histories: BTreeMap<PatientId, FollowUpHistory>,
+    decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
+}
+
+/// Scratch ledger accounts of one decision: each command is decided against the account as
+/// the earlier commands of the same event left it.
+struct Ledgers<'a> {
+    state: &'a Clinic,
+    scratch: BTreeMap<PatientId, Account>,
+    policy: &'a Policy,
+    calendar: ClinicCalendar,
+}
+
+impl Ledgers<'_> {
+    fn account(&self, p: PatientId) -> Account {
+        self.scratch
+            .get(&p)
+            .or_else(|| self.state.accounts.get(&p))
+            .cloned()
+            .unwrap_or_else(|| Account::new(p))
+    }
+
+    fn post(
+        &mut self,
+        p: PatientId,
+        cmd: &LedgerCommand,
+        at: DateTime<Utc>,
+        out: &mut Vec<Posting>,
+    ) -> Result<(), JourneyError> {
+        let mut a = self.account(p);
+        if let LedgerDecision::Posted(ps) = points::decide(&a, cmd, at, self.policy, self.calendar)?
+        {
+            for x in &ps {
+                points::apply(&mut a, x);
+            }
+            out.extend(ps);
+        }
+        self.scratch.insert(p, a);
+        Ok(())
+    }
+}
+
+impl Clinic {
+    /// An empty clinic.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A patient.
+    pub fn patient(&self, id: PatientId) -> Option<&Patient> {
+        self.patients.get(&id)
+    }
+
+    /// Every patient, by id.
+    pub fn patients(&self) -> impl Iterator<Item = &Patient> {
+        self.patients.values()
+    }
+
+    /// A patient's points account.
+    pub fn account(&self, id: PatientId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    /// The referral forest.
+    pub fn forest(&self) -> &ReferralForest {
+        &self.forest
+    }
+
+    /// Every visit, in the order recorded.
+    pub fn visits(&self) -> &[Visit] {
+        &self.visits
+    }
+
+    /// What a purchase did.
+    pub fn purchase(&self, id: PurchaseId) -> Option<&PurchaseEntry> {
+        self.purchases.get(&id)
+    }
+
+    /// Every purchase, by id.
+    pub fn purchases(&self) -> impl Iterator<Item = &PurchaseEntry> {
+        self.purchases.values()
+    }
+
+    /// A usage counter (0 when never written).
+    pub fn usage(&self, key: &UsageKey) -> u64 {
+        self.usage.get(key).map_or(0, |v| v.value)
+    }
+
+    /// Every follow-up task planned, by patient, then in the order planned.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.histories
+            .values()
+            .flat_map(|h| h.tasks().map(|r| &r.task))
+    }
+
+    /// The referral rewards at `as_of` (empty without a schedule).
+    pub fn rewards(&self, config: &JourneyConfig, as_of: DateTime<Utc>) -> Vec<RewardDecision> {
+        config.referral.as_ref().map_or_else(Vec::new, |s| {
+            referral::decide_rewards(&self.forest, &self.visits, s, as_of, config.calendar)
+        })
+    }
+
+    /// Decides `event` and applies what it implies; a refusal is remembered as the event's
+    /// outcome, so a replay of a refused event stays refused and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The [`JourneyError`] that refused the event (again, for a replayed refusal).
+    pub fn handle(
+        &mut self,
+        config: &JourneyConfig,
+        event: &ClinicEvent,
+    ) -> Result<Decision, JourneyError> {
+        match decide(self, config, event) {
+            Ok(Decision::New(step)) => {
+                apply(self, &step);
+                self.decided.insert(event.key, (event.clone(), false));
+                Ok(Decision::New(step))
+            }
+            Ok(d) => Ok(d),
+            Err(e) => {
+                if !matches!(e, JourneyError::KeyReused { .. }) {
+                    self.decided.insert(event.key, (event.clone(), true));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn records_of(&self, p: PatientId) -> (&[Visit], &[Purchase]) {
+        self.by_patient
+            .get(&p)
+            .map_or((&[], &[]), |(v, pu)| (v.as_slice(), pu.as_slice()))
+    }
+}
+
+/// Decides one clinic event against the clinic's state: everything it implies, as values.
+/// Reads no clock and does no I/O. Every key it derives comes from the event's key, so an
+/// event decided twice decides the same, and after [`apply`] a replay is
+/// [`Decision::Replayed`].
+///
+/// Before the event itself, referral rewards approved (or reversed) by the event's time are
+/// paid (or taken back), dated at their decision's time ([`bridge::reward_posting`]).
+///
+/// # Errors
+///
+/// [`JourneyError`]: the module refusal (a duplicate registration, a redemption over the
+/// balance, a gamed referral), an unknown patient or purchase, an over-refund, or a key
+/// reused for another event.
+pub fn decide(
+    state: &Clinic,
+    config: &JourneyConfig,
+    event: &ClinicEvent,
+) -> Result<Decision, JourneyError> {
+    if let Some((first, refused)) = state.decided.get(&event.key) {
+        return if first == event {
+            Ok(Decision::Replayed { refused: *refused })
+        } else {
+            Err(JourneyError::KeyReused { key: event.key })
+        };
+    }
+    let mut step = Step::default();
+    let mut ledgers = Ledgers {
+        state,
+        scratch: BTreeMap::new(),
+        policy: &config.points,
+        calendar: config.calendar,
+    };
+    pay_rewards(state, config, event.at, &mut ledgers, &mut step)?;
+    let (key, at, cal) = (event.key, event.at, config.calendar);
+    match &event.kind {
+        ClinicEventKind::Register {
+            patient,
+            registration,
+        } => {
+            let cmd = PatientCommand::Register((**registration).clone());
+            let events = patient::decide(state.patients.get(patient), *patient, &cmd, at, cal)?;
+            let mut p = None;
+            for e in &events {
+                patient::apply(&mut p, e);
+            }
+            if let Some(p) = &p {
+                step.members.push(Member::from_patient(p));
+            }
+            step.patient
+                .extend(events.into_iter().map(|e| (*patient, e)));
+        }
+        ClinicEventKind::Consent {
+            patient,
+            purpose,
+            granted,
+            source,
+        } => {
+            let p = known(state, *patient)?;
+            let cmd = if *granted {
+                PatientCommand::GrantConsent {
+                    purpose: *purpose,
+                    source: source.clone(),
+                    policy_version: source.clone(),
+                    given_by: ConsentGiver::Patient,
+                }
+            } else {
+                PatientCommand::WithdrawConsent {
+                    purpose: *purpose,
+                    source: source.clone(),
+                    given_by: ConsentGiver::Patient,
+                }
+            };
+            let events = patient::decide(Some(p), *patient, &cmd, at, cal)?;
+            step.patient
+                .extend(events.into_iter().map(|e| (*patient, e)));
+        }
+        ClinicEventKind::Visit(v) => {
+            known(state, v.patient)?;
+            match state
+                .visit_index
+                .get(&v.id)
+                .and_then(|i| state.visits.get(*i))
+            {
+                Some(old) if old == v => {}
+                Some(_) => {
+                    return Err(JourneyError::DuplicateRecord {
+                        what: "visit",
+                        id: v.id.get(),
+                    });
+                }
+                None => step.visits.push(v.clone()),
+            }
+        }
+        ClinicEventKind::Purchase {
+            purchase,
+            visit,
+            points,
+        } => purchase_step(
+            state,
+            config,
+            key,
+            at,
+            purchase,
+            *visit,
+            *points,
+            &mut ledgers,
+            &mut step,
+        )?,
+        ClinicEventKind::Refund { purchase, amount } => {
+            refund_step(state, key, at, *purchase, *amount, &mut ledgers, &mut step)?
+        }
+        ClinicEventKind::Redeem { patient, points } => {
+            known(state, *patient)?;
+            let cmd = LedgerCommand::new(
+                key.derive(KeyUse::Redeem, 0),
+                CommandKind::Redeem {
+                    points: *points,
+                    purchase: None,
+                },
+            );
+            ledgers.post(*patient, &cmd, at, &mut step.ledger)?;
+        }
+        ClinicEventKind::Refer { referrer, referee } => {
+            let bind = Bind {
+                referee: *referee,
+                referrer: *referrer,
+                at,
+            };
+            step.referral
+                .push(referral::decide(&state.forest, &bind, &config.binding)?);
+        }
+        ClinicEventKind::Expire => {
+            for id in state.accounts.keys() {
+                let cmd =
+                    LedgerCommand::new(key.derive(KeyUse::Expire, id.get()), CommandKind::Expire);
+                ledgers.post(*id, &cmd, at, &mut step.ledger)?;
+            }
+        }
+        ClinicEventKind::Plan => {
+            for (id, p) in &state.patients {
+                let (visits, purchases) = state.records_of(*id);
+                let facts = followup::Facts {
+                    visits,
+                    fills: &[],
+                    purchases,
+                };
+                let empty;
+                let history = match state.histories.get(id) {
+                    Some(h) => h,
+                    None => {
+                        empty = FollowUpHistory::new(*id);
+                        &empty
+                    }
+                };
+                for care in &config.care_plans {
+                    let plan = followup::plan(p, &facts, history, care, &config.followup, at, cal)?;
+                    step.followup
+                        .extend(plan.events(history).into_iter().map(|e| (*id, e)));
+                }
+            }
+        }
+    }
+    Ok(Decision::New(Box::new(step)))
+}
+
+fn known(state: &Clinic, p: PatientId) -> Result<&Patient, JourneyError> {
+    state
+        .patients
+        .get(&p)
+        .ok_or(JourneyError::UnknownPatient { patient: p })
+}
+
+/// Pays every approved reward not yet paid, and takes back every paid reward whose visit
+/// was refunded, as of `at`.
+fn pay_rewards(
+    state: &Clinic,
+    config: &JourneyConfig,
+    at: DateTime<Utc>,
+    ledgers: &mut Ledgers<'_>,
+    step: &mut Step,
+) -> Result<(), JourneyError> {
+    if state.forest.bound_count() == 0 {
+        return Ok(());
+    }
+    let mut due: Vec<RewardPosting> = state
+        .rewards(config, at)
+        .iter()
+        .filter_map(|d| bridge::reward_posting(d, &ledgers.account(d.beneficiary)))
+        .collect();
+    // Oldest first, so that each account's postings stay in time order.
+    due.sort_by_key(|r| (r.at, r.account, r.command.key));
+    for r in due {
+        // Re-derived against the scratch account, which earlier rewards may have moved on.
+        let a = ledgers.account(r.account);
+        let at = a.last_posted_at().map_or(r.at, |l| l.max(r.at));
+        ledgers.post(r.account, &r.command, at, &mut step.ledger)?;
+        step.rewards.push(r);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn purchase_step(
+    state: &Clinic,
+    config: &JourneyConfig,
+    key: EventKey,
+    at: DateTime<Utc>,
+    purchase: &Purchase,
+    visit: Option<VisitId>,
+    paid_points: Points,
+    ledgers: &mut Ledgers<'_>,
+    step: &mut Step,
+) -> Result<(), JourneyError> {
+    let p = known(state, purchase.patient)?;
+    if state.purchases.contains_key(&purchase.id) {
+        return Err(JourneyError::DuplicateRecord {
+            what: "purchase",
+            id: purchase.id.get(),
+        });
+    }
+    if let Some(v) = visit {
+        let ok = state
+            .visit_index
+            .get(&v)
+            .and_then(|i| state.visits.get(*i))
+            .is_some_and(|x| x.patient == purchase.patient);
+        if !ok {
+            return Err(JourneyError::UnknownVisit {
+                visit: v,
+                patient: purchase.patient,
+            });
+        }
+    }
+    let who = purchase.patient;
+    if paid_points.is_positive() || paid_points.is_negative() {
+        let cmd = LedgerCommand::new(
+            key.derive(KeyUse::Redeem, 0),
+            CommandKind::Redeem {
+                points: paid_points,
+                purchase: Some(purchase.id),
+            },
+        );
+        ledgers.post(who, &cmd, at, &mut step.ledger)?;
+    }
+    let event = bridge::purchase_event(purchase, config.points.earn(), p.birth_date())?;
+    let (visits, purchases) = state.records_of(who);
+    let account = ledgers.account(who);
+    let facts = bridge::patient_facts(
+        p,
+        visits,
+        purchases,
+        Some(&account),
+        state.forest.referral_count(who),
+        at,
+        config.calendar,
+    )?;
+    let keys = config
+        .campaigns
+        .usage_keys(&event, who, at, config.calendar);
+    let mut snapshot = UsageSnapshot::new();
+    for k in keys {
+        if let Some(v) = state.usage.get(&k) {
+            snapshot.insert(k, v.clone());
+        }
+    }
+    let eval = campaign::evaluate(
+        &config.campaigns,
+        &event,
+        &facts,
+        &snapshot,
+        at,
+        config.calendar,
+        EvalOptions::default(),
+    )?;
+    let earning = bridge::earning(key, purchase, &eval.effects, None);
+    if let Some(cmd) = &earning.earn {
+        ledgers.post(who, cmd, at, &mut step.ledger)?;
+    }
+    for b in &earning.bonuses {
+        ledgers.post(who, &b.command, at, &mut step.ledger)?;
+    }
+    for g in &eval.effects {
+        let e = AppliedEffect {
+            patient: who,
+            campaign: g.campaign,
+            rule: g.rule,
+            effect: g.effect.clone(),
+            granted: g.granted,
+        };
+        if !matches!(
+            g.effect,
+            Effect::FixedPoints { .. }
+                | Effect::PointsPerYuan { .. }
+                | Effect::PointsMultiplier { .. }
+                | Effect::Cashback { .. }
+        ) {
+            step.host.push(HostTask::CarryOut(e.clone()));
+        }
+        step.effects.push(e);
+    }
+    for c in &earning.cashback {
+        step.host.push(HostTask::PayCashback {
+            patient: who,
+            cashback: *c,
+        });
+    }
+    let usage: Vec<(UsageKey, u64)> = eval
+        .reservation
+        .increments()
+        .map(|(k, i)| (*k, i.add))
+        .collect();
+    step.usage.clone_from(&usage);
+    step.purchase = Some(PurchaseEntry {
+        purchase: purchase.clone(),
+        visit,
+        bonus_back: vec![Points::ZERO; earning.bonuses.len()],
+        bonuses: earning.bonuses,
+        cashback: earning.cashback,
+        usage,
+        refunded: Yuan::ZERO,
+    });
+    Ok(())
+}
+
+fn refund_step(
+    state: &Clinic,
+    key: EventKey,
+    at: DateTime<Utc>,
+    id: PurchaseId,
+    amount: Yuan,
+    ledgers: &mut Ledgers<'_>,
+    step: &mut Step,
+) -> Result<(), JourneyError> {
+    let entry = state
+        .purchases
+        .get(&id)
+        .ok_or(JourneyError::UnknownPurchase { purchase: id })?;
+    let who = entry.purchase.patient;
+    let total = bridge::check_refund(&entry.purchase, entry.refunded, amount)?;
+    let account = ledgers.account(who);
+    if let Some(cmd) = bridge::refund_command(key, &account, &entry.purchase, amount, total) {
+        ledgers.post(who, &cmd, at, &mut step.ledger)?;
+    }
+    let mut next = entry.clone();
+    next.refunded = total;
+    for (n, (b, back)) in entry.bonuses.iter().zip(&mut next.bonus_back).enumerate() {
+        let available = ledgers.account(who).available();
+        if let Some(c) = bridge::refund_bonus(
+            key,
+            n as u64,
+            b,
+            *back,
+            total,
+            entry.purchase.amount,
+            available,
+        ) {
+            ledgers.post(who, &c.command, at, &mut step.ledger)?;
+            *back = back.saturating_sub(c.points);
+        }
+    }
+    if total == entry.purchase.amount {
+        step.usage_release.clone_from(&entry.usage);
+        if let Some(v) = entry.visit {
+            step.visit_refunds.push((v, at));
+        }
+    }
+    step.purchase = Some(next);
+    Ok(())
+}
+
+/// Folds a [`Step`] into the clinic's state. Cannot fail: [`decide`] checked everything.
+pub fn apply(state: &mut Clinic, step: &Step) {
+    for (id, e) in &step.patient {
+        let mut p = state.patients.remove(id);
+        patient::apply(&mut p, e);
+        if let Some(p) = p {
+            state.patients.insert(*id, p);
+        }
+    }
+    for m in &step.members {
+        // A member the forest refuses (an id it holds already) keeps the one it has.
+        let _ = state.forest.upsert_member(m.clone());
+    }
+    for e in &step.referral {
+        referral::apply(&mut state.forest, e);
+    }
+    for p in &step.ledger {
+        let a = state
+            .accounts
+            .entry(p.account)
+            .or_insert_with(|| Account::new(p.account));
+        points::apply(a, p);
+    }
+    for v in &step.visits {
+        state.visit_index.insert(v.id, state.visits.len());
+        state.visits.push(v.clone());
+        state
+            .by_patient
+            .entry(v.patient)
+            .or_default()
+            .0
+            .push(v.clone());
+    }
+    for (id, t) in &step.visit_refunds {
+        if let Some(v) = state
+            .visit_index
+            .get(id)
+            .and_then(|i| state.visits.get_mut(*i))
+        {
+            v.refunded_at.get_or_insert(*t);
+            let (pid, vid, at) = (v.patient, v.id, v.refunded_at);
+            if let Some((vs, _)) = state.by_patient.get_mut(&pid) {
+                for x in vs.iter_mut().filter(|x| x.id == vid) {
+                    x.refunded_at = at;
+                }
+            }
+        }
+    }
+    if let Some(entry) = &step.purchase {
+        if !state.purchases.contains_key(&entry.purchase.id) {
+            state
+                .by_patient
+                .entry(entry.purchase.patient)
+                .or_default()
+                .1
+                .push(entry.purchase.clone());
+        }
+        state.purchases.insert(entry.purchase.id, entry.clone());
+    }
+    for (k, add) in &step.usage {
+        let c = state.usage.entry(*k).or_insert(Versioned {
+            value: 0,
+            version: Version::new(0),
+        });
+        c.value = c.value.saturating_add(*add);
+        c.version = Version::new(c.version.get().saturating_add(1));
+    }
+    for (k, sub) in &step.usage_release {
+        if let Some(c) = state.usage.get_mut(k) {
+            c.value = c.value.saturating_sub(*sub);
+            c.version = Version::new(c.version.get().saturating_add(1));
+        }
+    }
+    for (id, e) in &step.followup {
+        let history = state
+            .histories
+            .entry(*id)
+            .or_insert_with(|| FollowUpHistory::new(*id));
+        followup::apply(history, e);
+    }
+}

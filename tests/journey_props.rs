@@ -1,0 +1,255 @@
+//! Properties of the journey layer over random journals: a replayed event changes nothing,
+//! and refunding every purchase in full undoes what the purchases did.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use clinic_ops::calendar::ClinicCalendar;
+use clinic_ops::id::{ClinicId, PatientId, PurchaseId, VisitId};
+use clinic_ops::journey::{
+    Clinic, ClinicEvent, ClinicEventKind, EventKey, JourneyConfig, Purchase, Visit,
+};
+use clinic_ops::money::{Points, Yuan};
+use clinic_ops::patient::{ConsentPurpose, Label};
+use clinic_ops::referral::{
+    Basis, Beneficiary, ComplianceProfile, Reward, RewardCaps, RewardSchedule, RuleId, RuleSpec,
+    ScheduleSpec,
+};
+use clinic_ops::testkit::patient_store::registration;
+use proptest::prelude::*;
+
+const PATIENTS: u64 = 4;
+
+fn config() -> JourneyConfig {
+    let mut c = JourneyConfig::new(ClinicCalendar::default());
+    c.campaigns = serde_json::from_str(
+        r#"{ "campaigns": [ {
+            "id": 23, "name": "会员日",
+            "window": { "start": "2026-01-01T00:00:00+08:00",
+                        "recurrence": { "every": "month_day", "day": 3 } },
+            "trigger": { "on": "purchase", "min": "100" },
+            "consent": ["marketing"],
+            "effects": [ { "type": "points_multiplier", "factor": "2" } ],
+            "caps": { "budget": { "points": 5000 } } } ] }"#,
+    )
+    .unwrap();
+    c.referral = Some(
+        RewardSchedule::new(ScheduleSpec {
+            profile: ComplianceProfile::MedicalInstitution,
+            depth: 1,
+            min_paid: Yuan::from_whole(100).unwrap(),
+            pending_days: 1,
+            caps: RewardCaps {
+                per_month: None,
+                lifetime: None,
+            },
+            rules: vec![RuleSpec {
+                id: RuleId::parse("friend").unwrap(),
+                beneficiary: Beneficiary::Referrer { level: 1 },
+                basis: Basis::FirstPaidVisit,
+                reward: Reward::Points(Points::new(50)),
+            }],
+        })
+        .unwrap(),
+    );
+    c
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap()
+}
+
+/// What a generated line does, before it gets its time and key.
+#[derive(Debug, Clone)]
+enum Op {
+    Consent(u64),
+    Visit(u64, u32),
+    Purchase(u64, u32),
+    Refund(u64, u32),
+    Redeem(u64, i64),
+    Refer(u64, u64),
+    Expire,
+    Plan,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..PATIENTS).prop_map(Op::Consent),
+        (0..PATIENTS, 0u32..400).prop_map(|(p, y)| Op::Visit(p, y)),
+        (0..PATIENTS, 1u32..400).prop_map(|(p, y)| Op::Purchase(p, y)),
+        (0u64..20, 1u32..400).prop_map(|(n, y)| Op::Refund(n, y)),
+        (0..PATIENTS, 1i64..300).prop_map(|(p, n)| Op::Redeem(p, n)),
+        (0..PATIENTS, 0..PATIENTS).prop_map(|(a, b)| Op::Refer(a, b)),
+        Just(Op::Expire),
+        Just(Op::Plan),
+    ]
+}
+
+/// The journal: registrations, then the generated lines, each an hour or more apart.
+fn journal(ops: &[Op]) -> Vec<ClinicEvent> {
+    let mut out = Vec::new();
+    let mut at = t0();
+    let mut key = 0u64;
+    let mut push = |at: DateTime<Utc>, kind| {
+        key += 1;
+        out.push(ClinicEvent {
+            key: EventKey::new(key),
+            at,
+            kind,
+        });
+    };
+    for p in 0..PATIENTS {
+        at += Duration::hours(1);
+        push(
+            at,
+            ClinicEventKind::Register {
+                patient: PatientId::new(p + 1),
+                registration: Box::new(registration(p + 1)),
+            },
+        );
+    }
+    let (mut visits, mut purchases) = (0u64, 0u64);
+    for o in ops {
+        at += Duration::hours(7);
+        let kind = match *o {
+            Op::Consent(p) => ClinicEventKind::Consent {
+                patient: PatientId::new(p + 1),
+                purpose: ConsentPurpose::Marketing,
+                granted: true,
+                source: Label::parse("front_desk").unwrap(),
+            },
+            Op::Visit(p, y) => {
+                visits += 1;
+                ClinicEventKind::Visit(Visit {
+                    id: VisitId::new(visits),
+                    patient: PatientId::new(p + 1),
+                    at,
+                    clinic: ClinicId::new(1),
+                    doctor: None,
+                    paid: Yuan::from_whole(u64::from(y)).unwrap(),
+                    refunded_at: None,
+                })
+            }
+            Op::Purchase(p, y) => {
+                purchases += 1;
+                ClinicEventKind::Purchase {
+                    purchase: Purchase {
+                        id: PurchaseId::new(purchases),
+                        patient: PatientId::new(p + 1),
+                        at,
+                        amount: Yuan::from_whole(u64::from(y)).unwrap(),
+                        category: None,
+                        days_supply: None,
+                    },
+                    visit: None,
+                    points: Points::ZERO,
+                }
+            }
+            Op::Refund(n, y) => ClinicEventKind::Refund {
+                purchase: PurchaseId::new(n % purchases.max(1) + 1),
+                amount: Yuan::from_whole(u64::from(y)).unwrap(),
+            },
+            Op::Redeem(p, n) => ClinicEventKind::Redeem {
+                patient: PatientId::new(p + 1),
+                points: Points::new(n),
+            },
+            Op::Refer(a, b) => ClinicEventKind::Refer {
+                referrer: PatientId::new(a + 1),
+                referee: PatientId::new(b + 1),
+            },
+            Op::Expire => ClinicEventKind::Expire,
+            Op::Plan => ClinicEventKind::Plan,
+        };
+        push(at, kind);
+    }
+    out
+}
+
+/// What the output shows of a clinic: balances and lots, rewards, tasks, usage.
+fn summary(c: &Clinic, config: &JourneyConfig, as_of: DateTime<Utc>) -> String {
+    let mut s = String::new();
+    for p in c.patients() {
+        if let Some(a) = c.account(p.id()) {
+            s += &format!("{}:{}:{:?};", p.id(), a.balance().get(), a.lots());
+        }
+    }
+    s += &format!("{:?};", c.rewards(config, as_of));
+    s += &format!("{:?};", c.tasks().collect::<Vec<_>>());
+    s
+}
+
+fn run(config: &JourneyConfig, events: &[&ClinicEvent]) -> (Clinic, Vec<Option<String>>) {
+    let mut c = Clinic::new();
+    let outcomes = events
+        .iter()
+        .map(|e| c.handle(config, e).err().map(|e| e.to_string()))
+        .collect();
+    (c, outcomes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Every line twice in a row, or the whole journal twice, gives the same state as once;
+    /// the replays themselves are never refused anew.
+    #[test]
+    fn replaying_each_line_twice_is_replaying_it_once(ops in prop::collection::vec(op(), 0..40)) {
+        let config = config();
+        let j = journal(&ops);
+        let as_of = j.last().map_or(t0(), |e| e.at) + Duration::days(30);
+        let once: Vec<&ClinicEvent> = j.iter().collect();
+        let (a, refused_once) = run(&config, &once);
+        let twice: Vec<&ClinicEvent> = j.iter().flat_map(|e| [e, e]).collect();
+        let (b, refused_twice) = run(&config, &twice);
+        let whole: Vec<&ClinicEvent> = j.iter().chain(j.iter()).collect();
+        let (c, _) = run(&config, &whole);
+        let expected = summary(&a, &config, as_of);
+        prop_assert_eq!(&summary(&b, &config, as_of), &expected);
+        prop_assert_eq!(&summary(&c, &config, as_of), &expected);
+        // The first of each pair decides as the single run did.
+        let firsts: Vec<Option<String>> = refused_twice.iter().step_by(2).cloned().collect();
+        prop_assert_eq!(firsts, refused_once);
+    }
+
+    /// Refunding every purchase in full, after a journal of purchases only, leaves every
+    /// balance at zero (base points and campaign bonuses taken back) and every campaign
+    /// counter given back.
+    #[test]
+    fn refunding_every_purchase_in_full_undoes_them(ops in prop::collection::vec(op(), 0..40)) {
+        let config = config();
+        let ops: Vec<Op> = ops
+            .into_iter()
+            .filter(|o| matches!(o, Op::Purchase(..) | Op::Consent(..) | Op::Expire | Op::Plan))
+            .collect();
+        let mut j = journal(&ops);
+        let mut at = j.last().map_or(t0(), |e| e.at);
+        let mut key = 10_000;
+        let purchases: Vec<(PurchaseId, Yuan)> = j
+            .iter()
+            .filter_map(|e| match &e.kind {
+                ClinicEventKind::Purchase { purchase, .. } => Some((purchase.id, purchase.amount)),
+                _ => None,
+            })
+            .collect();
+        for (id, amount) in purchases {
+            at += Duration::hours(1);
+            key += 1;
+            j.push(ClinicEvent {
+                key: EventKey::new(key),
+                at,
+                kind: ClinicEventKind::Refund { purchase: id, amount },
+            });
+        }
+        let all: Vec<&ClinicEvent> = j.iter().collect();
+        let (c, refused) = run(&config, &all);
+        prop_assert!(refused.iter().all(Option::is_none), "{:?}", refused);
+        for p in c.patients() {
+            if let Some(a) = c.account(p.id()) {
+                prop_assert_eq!(a.balance(), Points::ZERO);
+            }
+        }
+        for e in c.purchases() {
+            for (k, _) in &e.usage {
+                prop_assert_eq!(c.usage(k), 0);
+            }
+        }
+    }
+}
