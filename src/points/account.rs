@@ -10,7 +10,7 @@ use super::command::Fingerprint;
 use super::posting::{Posting, PostingKind};
 use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_lot, to_unix};
 use crate::id::{LotId, PatientId, PurchaseId};
-use crate::money::{Points, Yuan};
+use crate::money::{Points, SignedYuan, Yuan};
 
 /// A multiplicative hasher for the `u64` ids the account maps are keyed by. SipHash's
 /// DoS resistance buys nothing here (keys of one member's own ledger) and costs most of a
@@ -447,7 +447,7 @@ impl Account {
     ) {
         let r = self.record(purchase);
         r.earned_on = true;
-        r.paid_fen = super::policy::fen(paid);
+        r.paid_fen = SignedYuan::from(paid).to_fen();
         r.earned = points.get();
         r.lot = lot;
     }
@@ -579,7 +579,9 @@ impl Account {
             self.credit_growth(at, growth.saturating_neg());
         }
         let r = self.record(purchase);
-        r.refunded_fen = r.refunded_fen.saturating_add(super::policy::fen(refunded));
+        r.refunded_fen = r
+            .refunded_fen
+            .saturating_add(SignedYuan::from(refunded).to_fen());
         r.clawed = r.clawed.saturating_add(points.get());
     }
 
