@@ -510,11 +510,7 @@ impl ClinicCalendar {
     pub fn period_start(self, date: NaiveDate, period: Period) -> NaiveDate {
         match period {
             Period::Day => date,
-            Period::Week => {
-                let back = u64::from(date.weekday().num_days_from_monday());
-                date.checked_sub_days(chrono::Days::new(back))
-                    .unwrap_or(NaiveDate::MIN)
-            }
+            Period::Week => sub_days(date, u64::from(date.weekday().num_days_from_monday())),
             Period::Month => date.with_day(1).unwrap_or(date),
             Period::Year => NaiveDate::from_ymd_opt(date.year(), 1, 1).unwrap_or(date),
         }
@@ -569,10 +565,7 @@ impl ClinicCalendar {
     #[must_use]
     pub fn midnight_after_days(self, at: DateTime<Utc>, days: u32) -> DateTime<Utc> {
         let date = self.local_date(at);
-        let target = date
-            .checked_add_days(chrono::Days::new(u64::from(days)))
-            .unwrap_or(NaiveDate::MAX);
-        self.start_of(target)
+        self.start_of(add_days(date, u64::from(days)))
     }
 
     /// The number of whole local days from the local date of `from` to that of `to`
@@ -596,20 +589,7 @@ impl ClinicCalendar {
     /// The local date of a Unix timestamp, saturating outside chrono's range.
     #[must_use]
     pub fn local_date_of_unix(self, unix_seconds: i64) -> NaiveDate {
-        let days = self.local_day_number(unix_seconds);
-        NaiveDate::from_ymd_opt(1970, 1, 1)
-            .and_then(|epoch| {
-                if days >= 0 {
-                    epoch.checked_add_days(chrono::Days::new(days.unsigned_abs()))
-                } else {
-                    epoch.checked_sub_days(chrono::Days::new(days.unsigned_abs()))
-                }
-            })
-            .unwrap_or(if days < 0 {
-                NaiveDate::MIN
-            } else {
-                NaiveDate::MAX
-            })
+        date_of_day_number(self.local_day_number(unix_seconds))
     }
 }
 
@@ -617,6 +597,69 @@ impl ClinicCalendar {
 #[must_use]
 pub fn day_number(date: NaiveDate) -> i64 {
     i64::from(date.num_days_from_ce()) - 719_163
+}
+
+// Day arithmetic on civil dates, written once. Each saturates at the end of chrono's range
+// it moves towards ([`NaiveDate::MIN`], [`NaiveDate::MAX`]) rather than failing: callers
+// compute due dates and bounds from stored values, where an out-of-range result means
+// "never" or "always", and a panic or an error would be worse. Checked entry points refuse
+// dates outside `EARLIEST_DATE..=LATEST_DATE` before any of this runs, so in practice the
+// results stay far from the ends.
+
+/// `date` plus `days` days, saturating at [`NaiveDate::MAX`].
+pub fn add_days(date: NaiveDate, days: u64) -> NaiveDate {
+    date.checked_add_days(chrono::Days::new(days))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// `date` minus `days` days, saturating at [`NaiveDate::MIN`].
+pub fn sub_days(date: NaiveDate, days: u64) -> NaiveDate {
+    date.checked_sub_days(chrono::Days::new(days))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// `date` moved by `days` days (back when negative), saturating at [`NaiveDate::MIN`] or
+/// [`NaiveDate::MAX`], whichever it moves towards.
+pub fn shift_days(date: NaiveDate, days: i64) -> NaiveDate {
+    if days >= 0 {
+        add_days(date, days.unsigned_abs())
+    } else {
+        sub_days(date, days.unsigned_abs())
+    }
+}
+
+/// The date of a day number (days since 1970-01-01, the inverse of [`day_number`]),
+/// saturating at [`NaiveDate::MIN`] or [`NaiveDate::MAX`].
+pub fn date_of_day_number(day: i64) -> NaiveDate {
+    shift_days(const_date(1970, 1, 1), day)
+}
+
+/// Days from 1970-01-01 to day `d` of month `m` (1..=12) of year `y` (proleptic Gregorian;
+/// Howard Hinnant's `days_from_civil`): integer arithmetic for hot loops that bucket
+/// millions of day numbers without building dates. Exact for any year whose day count fits
+/// an `i64` (far beyond chrono's range).
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month 1..=12) of a day number since 1970-01-01 (Hinnant's `civil_from_days`), the
+/// inverse of [`days_from_civil`] for the first of a month.
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m)
 }
 
 #[cfg(test)]
@@ -628,6 +671,56 @@ mod tests {
     }
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn day_arithmetic_saturates_at_the_end_it_moves_towards() {
+        let d = date(2026, 2, 27);
+        assert_eq!(add_days(d, 2), date(2026, 3, 1));
+        assert_eq!(sub_days(d, 58), date(2025, 12, 31));
+        assert_eq!(shift_days(d, -58), date(2025, 12, 31));
+        assert_eq!(shift_days(d, 0), d);
+        assert_eq!(add_days(NaiveDate::MAX, 1), NaiveDate::MAX);
+        assert_eq!(add_days(d, u64::MAX), NaiveDate::MAX);
+        assert_eq!(sub_days(NaiveDate::MIN, 1), NaiveDate::MIN);
+        assert_eq!(sub_days(d, u64::MAX), NaiveDate::MIN);
+        assert_eq!(shift_days(d, i64::MIN), NaiveDate::MIN);
+        assert_eq!(shift_days(d, i64::MAX), NaiveDate::MAX);
+    }
+
+    #[test]
+    fn day_numbers_round_trip_and_saturate() {
+        for d in [
+            date(1970, 1, 1),
+            date(1969, 12, 31),
+            date(2000, 2, 29),
+            date(2200, 12, 31),
+            date(1900, 1, 1),
+            NaiveDate::MIN,
+            NaiveDate::MAX,
+        ] {
+            assert_eq!(date_of_day_number(day_number(d)), d, "{d}");
+        }
+        assert_eq!(date_of_day_number(i64::MAX), NaiveDate::MAX);
+        assert_eq!(date_of_day_number(i64::MIN), NaiveDate::MIN);
+    }
+
+    #[test]
+    fn hinnant_agrees_with_chrono() {
+        for d in [
+            date(1970, 1, 1),
+            date(1969, 12, 1),
+            date(2000, 2, 1),
+            date(2100, 3, 1),
+            date(1900, 1, 1),
+            date(2200, 12, 1),
+        ] {
+            let n = day_number(d);
+            let (y, m) = (i64::from(d.year()), i64::from(d.month()));
+            assert_eq!(days_from_civil(y, m, 1), n, "{d}");
+            assert_eq!(civil_from_days(n), (y, m), "{d}");
+            assert_eq!(civil_from_days(n + 27), (y, m), "{d}");
+        }
     }
 
     #[test]

@@ -12,10 +12,11 @@ use crate::metrics::rates::RatesError;
 use crate::metrics::retention::RetentionError;
 use crate::metrics::satisfaction::SatisfactionError;
 use crate::money::MoneyError;
-use crate::patient::{CadenceError, MobileError, PatientError, ResidentIdError, TextError};
+use crate::patient::{CadenceError, MobileError, PatientError, ResidentIdError};
 use crate::points::{MultiplierError, PointsError, PolicyError, RateError};
 use crate::referral::{BindError, ScheduleError};
 use crate::segment::{SegmentError, TagError};
+use crate::text::TextError;
 
 /// Any error of this crate: every module's error, for hosts that call several modules.
 ///

@@ -17,15 +17,15 @@ macro_rules! from_str_via_parse {
 
 from_str_via_parse! {
     crate::metrics::funnel::ConversionWindow => crate::metrics::funnel::FunnelError,
-    crate::points::TierCode => crate::patient::TextError,
+    crate::points::TierCode => crate::text::TextError,
     crate::followup::RuleKey => crate::followup::FollowUpError,
     crate::money::SignedYuan => crate::money::MoneyError,
-    crate::patient::PersonName => crate::patient::TextError,
-    crate::patient::ExternalId => crate::patient::TextError,
-    crate::patient::ConditionCode => crate::patient::TextError,
-    crate::patient::Label => crate::patient::TextError,
-    crate::journey::Category => crate::patient::TextError,
-    crate::referral::RuleId => crate::patient::TextError,
+    crate::patient::PersonName => crate::text::TextError,
+    crate::patient::ExternalId => crate::text::TextError,
+    crate::patient::ConditionCode => crate::text::TextError,
+    crate::text::Label => crate::text::TextError,
+    crate::journey::Category => crate::text::TextError,
+    crate::referral::RuleId => crate::text::TextError,
 }
 
 #[cfg(test)]
@@ -55,7 +55,7 @@ mod tests {
         same(patient::PersonName::parse, "李四", "");
         same(patient::ExternalId::parse, "wm_abc", "");
         same(patient::ConditionCode::parse, "E11", "");
-        same(patient::Label::parse, "v1", "");
+        same(crate::text::Label::parse, "v1", "");
         same(journey::Category::parse, "herbal", "");
         same(referral::RuleId::parse, "first_visit", "");
     }

@@ -19,6 +19,17 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// The hasher of every map the crate keys by ids: rustc-hash's `FxHasher`, one multiply per
+/// word. Ids are host-assigned integers, not attacker-chosen text, so SipHash's flooding
+/// resistance buys nothing and costs most of a lookup on the hot paths (the points ledger's
+/// account index, the referral forest's sparse ids). It has no random seed: the core reads
+/// no randomness, and a map behaves the same on every run. No output of the crate depends
+/// on a map's iteration order (outputs are sorted or in input order).
+pub(crate) type IdBuildHasher = rustc_hash::FxBuildHasher;
+
+/// A `HashMap` keyed by ids, with [`IdBuildHasher`]. Build it with `IdMap::default()`.
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, IdBuildHasher>;
+
 /// An id's text could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -44,6 +44,7 @@
 //! | [`calendar`] | the clinic's local days, weeks and months (UTC+8 by default) |
 //! | [`money`] | yuan with a named rounding rule, whole points |
 //! | [`id`] | typed, compact ids |
+//! | [`text`] | short checked labels and the one text error every module refuses with |
 //! | [`patient`] | identity (mobile, resident id) with masking, consent per purpose, chronic files, anonymisation |
 //! | [`journey`] | the shared records of what patients did: visits, purchases, medicine fills |
 //! | [`segment`] | tags, the one expression language, auto-tag rules, RFM, lifecycle, relationship strength |
@@ -98,6 +99,7 @@ pub mod segment;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod text;
 pub mod version;
 
 mod from_str;

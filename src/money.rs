@@ -6,6 +6,11 @@
 //!   once, used everywhere.
 //! - [`SignedYuan`] is the one money type that may be negative: profits, ROI numerators and
 //!   corrections.
+//! - Whole fen (1/100 yuan) are the integer form of money, for arithmetic in integers:
+//!   [`Yuan::to_fen`] and [`SignedYuan::to_fen`] are exact (an amount is always whole fen
+//!   and at most [`MAX_FEN`]); the way back is [`Yuan::from_fen`] (a `u32`, exact),
+//!   `try_from_fen` (refuses beyond [`MAX_FEN`]) or `saturating_from_fen` (clamps to the
+//!   limit). No conversion rounds.
 //! - [`Points`] are whole membership points, an `i64` with checked arithmetic. They are never
 //!   floating point and never rounded silently: where a rule turns yuan into points it names
 //!   its rounding (the points module floors).
@@ -37,6 +42,10 @@ pub const YUAN_SCALE: u32 = 2;
 /// The largest amount the crate accepts: ¥1 trillion, far above any clinic transaction and
 /// far below where `Decimal` arithmetic could overflow.
 pub const MAX_YUAN: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+
+/// The largest amount in whole fen: [`MAX_YUAN`] × 100 = 10¹⁴, which fits `u64` and `i64`
+/// with room to spare, so every fen conversion of an amount is exact.
+pub const MAX_FEN: u64 = 100_000_000_000_000;
 
 /// Errors from parsing or building money values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +101,29 @@ fn parse_decimal(s: &str) -> Result<Decimal, MoneyError> {
             value: s.to_owned(),
         })
 }
+
+/// The amount in whole fen, signed. Every amount the types hold is whole fen at most
+/// [`MAX_FEN`] in size, so this is exact; a value built at another scale (the saturated
+/// [`MAX_YUAN`] is scale 0) is rescaled first, which for whole fen loses nothing. The
+/// clamp at the `i64` range is unreachable and only keeps the function total.
+#[inline]
+fn fen_of(value: Decimal) -> i64 {
+    let mut d = value;
+    if d.scale() != YUAN_SCALE {
+        d.rescale(YUAN_SCALE);
+    }
+    let m = d.mantissa();
+    i64::try_from(m).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Whole fen to a decimal of scale 2 (exact for every `i64`).
+#[inline]
+fn decimal_of_fen(fen: i64) -> Decimal {
+    Decimal::new(fen, YUAN_SCALE)
+}
+
+/// [`MAX_FEN`] as an `i64` (it fits: 10¹⁴ < 2⁶³).
+const MAX_FEN_I64: i64 = 100_000_000_000_000;
 
 /// Rounds a decimal to the fen with [`ROUNDING`].
 #[must_use]
@@ -161,7 +193,18 @@ impl Yuan {
         check_amount(value, false).map(Yuan)
     }
 
-    /// Builds an amount from a whole number of fen (1/100 yuan).
+    /// The largest amount, [`MAX_YUAN`], with its two places.
+    pub const MAX: Yuan = Yuan(Decimal::from_parts(
+        276_447_232,
+        23_283,
+        0,
+        false,
+        YUAN_SCALE,
+    ));
+
+    /// Builds an amount from a whole number of fen (1/100 yuan). Exact and infallible: every
+    /// `u32` is far below [`MAX_FEN`]. For larger counts use [`Yuan::try_from_fen`] or
+    /// [`Yuan::saturating_from_fen`].
     #[inline]
     #[must_use]
     pub fn from_fen(fen: u32) -> Self {
@@ -169,6 +212,41 @@ impl Yuan {
         // through an out-of-line call writing it to memory: the campaign engine builds one
         // per cashback effect.
         Yuan(Decimal::from_parts(fen, 0, 0, false, YUAN_SCALE))
+    }
+
+    /// Builds an amount from a whole number of fen.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::TooLarge`] beyond [`MAX_FEN`] (¥10¹²).
+    #[inline]
+    pub fn try_from_fen(fen: u64) -> Result<Self, MoneyError> {
+        if let Ok(small) = u32::try_from(fen) {
+            return Ok(Yuan::from_fen(small));
+        }
+        match i64::try_from(fen) {
+            Ok(f) if f <= MAX_FEN_I64 => Ok(Yuan(decimal_of_fen(f))),
+            // Split into the decimal's low and middle words: exact, and cannot panic.
+            _ => Err(MoneyError::TooLarge {
+                value: Decimal::from_parts(fen as u32, (fen >> 32) as u32, 0, false, YUAN_SCALE),
+            }),
+        }
+    }
+
+    /// Builds an amount from a whole number of fen: exact up to [`MAX_FEN`], clamped to
+    /// [`Yuan::MAX`] beyond (saturation, never a wrap or a panic).
+    #[inline]
+    pub fn saturating_from_fen(fen: u64) -> Self {
+        Yuan::try_from_fen(fen).unwrap_or(Yuan::MAX)
+    }
+
+    /// The amount in whole fen (1/100 yuan). Exact, with no rounding and no saturation: an
+    /// amount is always whole fen and at most [`MAX_FEN`]. The inverse of
+    /// [`Yuan::try_from_fen`], and monotone: a larger amount never has fewer fen.
+    #[inline]
+    pub fn to_fen(self) -> u64 {
+        // `fen_of` is never negative here (a `Yuan` is not); the clamp keeps this total.
+        u64::try_from(fen_of(self.0)).unwrap_or(0)
     }
 
     /// Builds an amount from whole yuan.
@@ -331,6 +409,35 @@ impl SignedYuan {
     /// [`MoneyError::NotANumber`] and the errors of [`SignedYuan::new`].
     pub fn parse(s: &str) -> Result<Self, MoneyError> {
         Self::new(parse_decimal(s)?)
+    }
+
+    /// Builds a signed amount from a whole number of fen.
+    ///
+    /// # Errors
+    ///
+    /// [`MoneyError::TooLarge`] when the size is beyond [`MAX_FEN`].
+    pub fn try_from_fen(fen: i64) -> Result<Self, MoneyError> {
+        if fen.unsigned_abs() <= MAX_FEN {
+            Ok(SignedYuan(decimal_of_fen(fen)))
+        } else {
+            Err(MoneyError::TooLarge {
+                value: decimal_of_fen(fen),
+            })
+        }
+    }
+
+    /// Builds a signed amount from a whole number of fen: exact within ±[`MAX_FEN`],
+    /// clamped to ±[`MAX_YUAN`] beyond.
+    pub fn saturating_from_fen(fen: i64) -> Self {
+        SignedYuan(decimal_of_fen(fen.clamp(-MAX_FEN_I64, MAX_FEN_I64)))
+    }
+
+    /// The amount in whole fen, signed. Exact, with no rounding and no saturation (an amount
+    /// is whole fen within ±[`MAX_FEN`]); the inverse of [`SignedYuan::try_from_fen`] and
+    /// monotone. For a [`Yuan`] in signed integer arithmetic: `SignedYuan::from(y).to_fen()`.
+    #[inline]
+    pub fn to_fen(self) -> i64 {
+        fen_of(self.0)
     }
 
     /// `a − b`, which may be negative.
@@ -569,6 +676,60 @@ mod tests {
         );
         let s = SignedYuan::parse("-3.5").unwrap();
         assert_eq!(s.to_string(), "-3.50");
+    }
+
+    #[test]
+    fn fen_conversions_are_exact_up_to_the_limit_and_saturate_beyond() {
+        assert_eq!(Yuan::MAX.amount(), MAX_YUAN);
+        assert_eq!(Yuan::MAX.amount().scale(), YUAN_SCALE);
+        assert_eq!(MAX_FEN, u64::try_from(MAX_FEN_I64).unwrap());
+        assert_eq!(Yuan::parse("128.50").unwrap().to_fen(), 12_850);
+        assert_eq!(Yuan::ZERO.to_fen(), 0);
+        assert_eq!(Yuan::parse("-0").unwrap().to_fen(), 0);
+        assert_eq!(Yuan::MAX.to_fen(), MAX_FEN);
+        // The u32 fast path and the wide path meet without a seam.
+        let edge = u64::from(u32::MAX);
+        for f in [edge - 1, edge, edge + 1, MAX_FEN - 1, MAX_FEN] {
+            assert_eq!(Yuan::try_from_fen(f).unwrap().to_fen(), f, "{f}");
+            assert_eq!(Yuan::try_from_fen(f).unwrap().amount().scale(), YUAN_SCALE);
+        }
+        assert!(matches!(
+            Yuan::try_from_fen(MAX_FEN + 1),
+            Err(MoneyError::TooLarge { .. })
+        ));
+        assert_eq!(Yuan::saturating_from_fen(MAX_FEN + 1), Yuan::MAX);
+        assert_eq!(Yuan::saturating_from_fen(u64::MAX), Yuan::MAX);
+        assert_eq!(
+            Yuan::try_from_fen(12_850).unwrap().to_string(),
+            "128.50",
+            "two places, like every other amount"
+        );
+    }
+
+    #[test]
+    fn saturated_scale_zero_amounts_convert_exactly() {
+        // `mul_ratio` saturates to `MAX_YUAN` at scale 0: `to_fen` rescales rather than
+        // reading the mantissa as fen.
+        let huge = Yuan::MAX.mul_ratio(Decimal::TEN, Decimal::ONE);
+        assert_eq!(huge.to_fen(), MAX_FEN);
+    }
+
+    #[test]
+    fn signed_fen_conversions() {
+        assert_eq!(SignedYuan::parse("-3.5").unwrap().to_fen(), -350);
+        assert_eq!(SignedYuan::from(Yuan::MAX).to_fen(), MAX_FEN_I64);
+        assert_eq!(SignedYuan::try_from_fen(-350).unwrap().to_string(), "-3.50");
+        assert!(SignedYuan::try_from_fen(MAX_FEN_I64 + 1).is_err());
+        assert!(SignedYuan::try_from_fen(-MAX_FEN_I64 - 1).is_err());
+        assert!(SignedYuan::try_from_fen(i64::MIN).is_err());
+        assert_eq!(
+            SignedYuan::saturating_from_fen(i64::MIN).to_fen(),
+            -MAX_FEN_I64
+        );
+        assert_eq!(
+            SignedYuan::saturating_from_fen(i64::MAX).to_fen(),
+            MAX_FEN_I64
+        );
     }
 
     #[test]

@@ -3,43 +3,14 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 
-/// A map keyed by raw bytes with [`IdHasher`].
-pub(crate) type IdMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<IdHasher>>;
+use rustc_hash::FxBuildHasher;
 
-/// A small word-at-a-time hash with a murmur3 finaliser: patient ids are short, and
-/// SipHash's DoS resistance buys nothing in a one-shot calculator over the caller's own file.
-/// The finaliser matters: hashbrown reads the top 7 bits, which a bare multiply leaves weak.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-        self.0 = h;
-    }
-}
+/// A map keyed by raw bytes, with the crate's id hasher (rustc-hash's `FxHasher`): patient
+/// ids come from the caller's own file, so SipHash's flooding resistance buys nothing in a
+/// one-shot calculator.
+pub(crate) type IdMap<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
 
 /// An open-addressing table from an inline 15-byte id (plus its length) to its number:
 /// linear probing at a load of at most one half, so a lookup is usually one cache line, where
@@ -59,10 +30,7 @@ impl ShortIds {
     }
 
     pub(crate) fn slot(&self, lo: u64, hi: u64) -> usize {
-        let mut h = IdHasher::default();
-        h.write_u64(lo);
-        h.write_u64(hi);
-        (h.finish() as usize) & (self.slots.len() - 1)
+        (FxBuildHasher.hash_one((lo, hi)) as usize) & (self.slots.len() - 1)
     }
 
     /// Grows so that `more` insertions keep the load at most one half.

@@ -1,54 +1,13 @@
 //! The fast loader of the `retention` calculator, and its `csv` crate fallback.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use clinic_ops::metrics::retention::{MAX_UNIX_SECONDS, MIN_UNIX_SECONDS};
 
 use super::Fail;
 
-/// FxHash (rustc's hasher): one multiply per 8 bytes. Patient ids come from the clinic's own
-/// export, so hash flooding is not a concern here and speed is.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    fn finish(&self) -> u64 {
-        // hashbrown takes the bucket from the low bits, and a multiply leaves those depending
-        // only on the low input bytes (the constant `P` of `P0000001`): fold the high bits in.
-        let h = self.0;
-        (h ^ (h >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (h >> 29)
-    }
-}
-
-impl Fx {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+/// The crate's id hasher (rustc-hash's `FxHasher`) for the rare long ids and the csv path:
+/// patient ids come from the clinic's own export, so hash flooding is not a concern here and
+/// speed is.
+type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 #[derive(Default)]
 pub(super) struct Rows {

@@ -4,9 +4,10 @@
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeMap;
 
-use super::planner::{Ctx, Facts, Occurrence, add_days, sub_days};
+use super::planner::{Ctx, Facts, Occurrence};
 use super::rules::{Rule, RuleKind, SeasonDates};
 use super::task::Reason;
+use crate::calendar::{add_days, sub_days};
 use crate::id::PatientId;
 use crate::journey::Category;
 use crate::patient::ConditionCode;

@@ -1,7 +1,7 @@
 //! The pure planner: from a patient, their journey records, their follow-up history and a
 //! care plan, the tasks due today and those overdue.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 
@@ -12,7 +12,7 @@ use super::policy::FollowUpPolicy;
 use super::rules::{CarePlan, Rule, RuleKind, SeasonDates};
 use super::solar::SolarTerm;
 use super::task::{Reason, Task, TaskOutcome, task_id};
-use crate::calendar::{ClinicCalendar, Period};
+use crate::calendar::{ClinicCalendar, Period, add_days, sub_days};
 use crate::id::PatientId;
 use crate::journey::{Fill, Purchase, Visit};
 use crate::patient::{ConsentPurpose, Patient};
@@ -172,17 +172,9 @@ pub(super) struct Occurrence {
     pub(super) reason: Reason,
 }
 
-pub(super) fn add_days(d: NaiveDate, n: u64) -> NaiveDate {
-    d.checked_add_days(Days::new(n)).unwrap_or(NaiveDate::MAX)
-}
-
 /// `at + d`, saturating at the end of chrono's range (stored outcomes are input).
 pub(super) fn later(at: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
     at.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-pub(super) fn sub_days(d: NaiveDate, n: u64) -> NaiveDate {
-    d.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN)
 }
 
 /// Plans one patient's follow-ups at `now`.

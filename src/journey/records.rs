@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::id::{ClinicId, DoctorId, PatientId, PurchaseId, VisitId};
 use crate::money::Yuan;
-use crate::patient::TextError;
+use crate::text::{Label, TextError};
 
 /// A visit (就诊): the patient checked in and was seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +163,7 @@ impl Category {
     ///
     /// [`TextError`] when empty, longer than 32 characters or holding control characters.
     pub fn parse(s: &str) -> Result<Self, TextError> {
-        crate::patient::Label::parse(s).and_then(|l| {
+        Label::parse(s).and_then(|l| {
             if l.as_str().chars().count() > 32 {
                 Err(TextError::TooLong {
                     field: "category",

@@ -7,9 +7,10 @@ use std::fmt;
 use super::channel::Channel;
 use super::chronic::{ChronicFile, ConditionCode};
 use super::command::{PatientEvent, apply};
-use super::consent::{ConsentLog, ConsentPurpose, Label};
+use super::consent::{ConsentLog, ConsentPurpose};
 use super::identity::{ExternalId, MobileNumber, PersonName, ResidentId, Sex, age_on};
 use crate::id::{ClinicId, PatientId, StaffId};
+use crate::text::Label;
 
 /// Below this age a patient's consent must come from a guardian (PIPL art. 31), and their
 /// data is sensitive by default (PIPL art. 28).

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use super::identity::{TextError, clean_text};
+use crate::text::{TextError, clean_text};
 
 /// A content platform where a doctor or a clinic runs an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::identity::{TextError, clean_text};
+use crate::text::{TextError, clean_text};
 
 /// A condition code such as an ICD-10 code (`E11` for type 2 diabetes, `I10` for
 /// hypertension): 1 to 16 visible ASCII characters, upper-cased.

@@ -5,13 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate::{ContactUpdate, DeletionDeadline, Identity, Patient, Registration};
 use super::chronic::{ChronicFile, ConditionCode, FollowUpCadence};
-use super::consent::{
-    ConsentAction, ConsentGiver, ConsentLog, ConsentPurpose, ConsentRecord, Label,
-};
+use super::consent::{ConsentAction, ConsentGiver, ConsentLog, ConsentPurpose, ConsentRecord};
 use super::error::PatientError;
 use super::identity::{MobileNumber, ResidentId};
 use crate::calendar::ClinicCalendar;
 use crate::id::PatientId;
+use crate::text::Label;
 
 /// A request to change a patient. See [`decide`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,7 +333,7 @@ impl Cx<'_> {
                 today: self.today,
             });
         }
-        let name = super::identity::clean_text("condition name", name, 64, false)?;
+        let name = crate::text::clean_text("condition name", name, 64, false)?;
         Ok(vec![PatientEvent::ChronicFileOpened(ChronicFile {
             condition: condition.clone(),
             name,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::identity::{TextError, clean_text};
+use crate::text::Label;
 
 /// What a patient may consent to. Each purpose is consented to separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -77,48 +77,6 @@ pub enum ConsentGiver {
     Patient,
     /// A parent or other guardian, for a minor.
     Guardian,
-}
-
-/// A short, non-personal label: where consent was captured (`mini_program`, `paper_form`) or
-/// which privacy-policy version it refers to. At most 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Label(String);
-
-impl Label {
-    /// Checks a label.
-    ///
-    /// # Errors
-    ///
-    /// [`TextError`] when empty, longer than 64 characters or holding control characters.
-    pub fn parse(s: &str) -> Result<Self, TextError> {
-        clean_text("label", s, 64, false).map(Label)
-    }
-
-    /// The text.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for Label {
-    type Error = TextError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<Label> for String {
-    fn from(l: Label) -> String {
-        l.0
-    }
 }
 
 /// One grant or withdrawal.

@@ -3,8 +3,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::chronic::{CadenceError, ConditionCode};
-use super::identity::{MobileError, ResidentIdError, TextError};
+use super::identity::{MobileError, ResidentIdError};
 use crate::id::PatientId;
+use crate::text::TextError;
 
 /// Errors from patient commands, and the parse errors of their fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -59,16 +59,19 @@ mod identity;
 mod masked;
 mod range;
 
+/// The vocabulary's text types, re-exported where they were first defined so that existing
+/// paths (`patient::Label`, `patient::TextError`) keep working; new code names
+/// [`crate::text`].
+pub use crate::text::{Label, TextError};
 pub use aggregate::{
     ContactUpdate, DeletionDeadline, DeletionReason, GUARDIAN_AGE, Identity, Patient, Registration,
 };
 pub use channel::{Channel, Platform};
 pub use chronic::{CadenceError, ChronicFile, ConditionCode, FollowUpCadence};
 pub use command::{PatientCommand, PatientEvent, apply, decide};
-pub use consent::{ConsentAction, ConsentGiver, ConsentLog, ConsentPurpose, ConsentRecord, Label};
+pub use consent::{ConsentAction, ConsentGiver, ConsentLog, ConsentPurpose, ConsentRecord};
 pub use error::PatientError;
 pub use identity::{
-    ExternalId, MobileError, MobileNumber, PersonName, ResidentId, ResidentIdError, Sex, TextError,
-    age_on,
+    ExternalId, MobileError, MobileNumber, PersonName, ResidentId, ResidentIdError, Sex, age_on,
 };
 pub use masked::Masked;

@@ -1,8 +1,6 @@
 //! The account state and `apply`: what the postings add up to.
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::table::{IdIndex, Probe};
 
@@ -11,29 +9,7 @@ use super::error::PointsError;
 use super::posting::{Posting, PostingKind};
 use super::types::{CommandKey, Draw, Lot, PendingLot, TierCode, to_lot, to_unix};
 use crate::id::{LotId, PatientId, PurchaseId};
-use crate::money::{Points, Yuan};
-
-/// A multiplicative hasher for the `u64` ids the account maps are keyed by. SipHash's
-/// DoS resistance buys nothing here (keys of one member's own ledger) and costs most of a
-/// lookup on the hot path.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+use crate::money::{Points, SignedYuan, Yuan};
 
 /// What the account remembers of a key: the command's content and where its postings are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -493,7 +469,7 @@ impl Account {
     ) {
         let r = self.record(purchase);
         r.earned_on = true;
-        r.paid_fen = super::policy::fen(paid);
+        r.paid_fen = SignedYuan::from(paid).to_fen();
         r.earned = points.get();
         r.lot = lot;
     }
@@ -625,7 +601,9 @@ impl Account {
             self.credit_growth(at, growth.saturating_neg());
         }
         let r = self.record(purchase);
-        r.refunded_fen = r.refunded_fen.saturating_add(super::policy::fen(refunded));
+        r.refunded_fen = r
+            .refunded_fen
+            .saturating_add(SignedYuan::from(refunded).to_fen());
         r.clawed = r.clawed.saturating_add(points.get());
     }
 

@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 use super::account::{Account, KeptDraw, PurchaseRecord, Seen};
 use super::command::{AdjustReason, CommandKind, Fingerprint, LedgerCommand};
 use super::error::PointsError;
-use super::policy::{Chronology, Policy, ShortfallPolicy, fen, yuan};
+use super::policy::{Chronology, Policy, ShortfallPolicy};
 use super::posting::{Posting, PostingKind, TierReason};
 use super::types::{CommandKey, Draw, Lot, Multiplier, from_lot};
 use crate::calendar::{ClinicCalendar, check_instant};
 use crate::id::{LotId, PurchaseId};
 use crate::journey::Category;
-use crate::money::{Points, Yuan};
+use crate::money::{Points, SignedYuan, Yuan};
 
 /// What [`decide`] answers for an accepted command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -590,7 +590,7 @@ fn refund(
     points: Points,
 ) -> Result<(), PointsError> {
     let a = out.a;
-    let cash = fen(amount);
+    let cash = SignedYuan::from(amount).to_fen();
     let r = refundable(a, purchase, amount, cash, points)?;
     let mut debt_after = a.debt;
     if cash > 0 {
@@ -633,7 +633,9 @@ fn refundable(
         return Err(PointsError::RefundExceedsPaid {
             purchase,
             requested: amount,
-            refundable: yuan(if r.earned_on { refundable } else { 0 }),
+            // Never negative (refunds are checked against what was paid); were it, zero.
+            refundable: u64::try_from(if r.earned_on { refundable } else { 0 })
+                .map_or(Yuan::ZERO, Yuan::saturating_from_fen),
         });
     }
     let returnable = r.redeemed.saturating_sub(r.returned);

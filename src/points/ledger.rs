@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use std::hint::black_box;
 
-use super::account::{Account, IdMap, apply_at};
+use super::account::{Account, apply_at};
 use super::command::{CommandKind, LedgerCommand};
 use super::decide::{Clock, LedgerDecision, Receipt, decide_into, recycle};
 use super::error::PointsError;
@@ -11,6 +11,7 @@ use super::policy::Policy;
 use super::posting::Posting;
 use super::types::Draw;
 use crate::calendar::ClinicCalendar;
+use crate::id::IdMap;
 use crate::id::PatientId;
 
 /// How many commands of a batch have their accounts fetched from memory together before

@@ -6,7 +6,7 @@ use super::error::{PointsError, PolicyError};
 use super::types::{EarnRate, Multiplier, TierCode};
 use crate::calendar::{ClinicCalendar, Period};
 use crate::journey::Category;
-use crate::money::{Points, Yuan};
+use crate::money::{Points, SignedYuan, Yuan};
 
 /// When a lot expires, in the clinic calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -277,7 +277,8 @@ impl EarnPolicy {
         multiplier: Multiplier,
     ) -> Result<Points, PointsError> {
         let rate = self.rate(category);
-        let f = fen(paid);
+        // Signed fen, exact (see `SignedYuan::to_fen`): the arithmetic below is in i64.
+        let f = SignedYuan::from(paid).to_fen();
         let (pts, mult, per) = (
             i64::from(rate.points()),
             i64::from(multiplier.get()),
@@ -297,22 +298,6 @@ impl EarnPolicy {
             None => Points::new(p),
         })
     }
-}
-
-/// A yuan amount in whole fen. [`Yuan`] is at most ¥10¹², so this never saturates in
-/// practice; it saturates rather than panics.
-pub(crate) fn fen(y: Yuan) -> i64 {
-    let mut d = y.amount();
-    // `Yuan` keeps every amount at scale 2, so the rescale is almost never needed.
-    if d.scale() != 2 {
-        d.rescale(2);
-    }
-    i64::try_from(d.mantissa()).unwrap_or(i64::MAX)
-}
-
-/// Whole fen back to yuan (zero for out-of-range values, which `fen` never produces).
-pub(crate) fn yuan(fen: i64) -> Yuan {
-    Yuan::new(rust_decimal::Decimal::new(fen, 2)).unwrap_or(Yuan::ZERO)
 }
 
 /// Everything a clinic decides about its points program.

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::id::LotId;
 use crate::money::Points;
-use crate::patient::{Label, TextError};
+use crate::text::{Label, TextError};
 
 /// The caller's idempotency key for one command (TigerBeetle's transfer id).
 ///

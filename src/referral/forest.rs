@@ -1,34 +1,10 @@
 //! The referral forest: who brought whom, with the binding rules as decide/apply.
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::binding::{Bind, BindError, Binding, BindingPolicy, Member, ReferralEvent};
 use crate::calendar::SECONDS_PER_DAY;
-use crate::id::PatientId;
-
-/// A hasher for the forest's id index. Patient ids are host-assigned integers, not attacker
-/// text, so a multiply-shift hash is enough for the ids that miss the dense index.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-pub(crate) type IdMap<V> = HashMap<PatientId, V, BuildHasherDefault<IdHasher>>;
+use crate::id::{IdMap, PatientId};
 
 /// No parent.
 const ROOT: u32 = u32::MAX;
@@ -39,7 +15,7 @@ const ROOT: u32 = u32::MAX;
 #[derive(Debug, Clone, Default)]
 struct IdIndex {
     dense: Vec<u32>,
-    sparse: IdMap<u32>,
+    sparse: IdMap<PatientId, u32>,
 }
 
 impl IdIndex {

@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::money::{Points, Yuan};
-use crate::patient::{Label, TextError};
+use crate::text::{Label, TextError};
 
 /// The deepest reward level the law allows a schedule to reach.
 pub const MAX_REWARD_DEPTH: u8 = 2;

@@ -7,7 +7,8 @@ use crate::calendar::ClinicCalendar;
 use crate::id::{ClinicId, PatientId, VisitId};
 use crate::journey::Visit;
 use crate::money::{Points, Yuan};
-use crate::patient::{Label, MobileNumber, ResidentId};
+use crate::patient::{MobileNumber, ResidentId};
+use crate::text::Label;
 
 fn t(day: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_772_000_000, 0).unwrap() + Duration::days(day)

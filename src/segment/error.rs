@@ -2,7 +2,7 @@
 
 use super::tag::TagError;
 use crate::money::MoneyError;
-use crate::patient::TextError;
+use crate::text::TextError;
 
 /// Errors from loading expressions and rules, the tag catalog and RFM summaries.
 ///

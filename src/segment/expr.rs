@@ -8,7 +8,8 @@ use super::lifecycle::Lifecycle;
 use super::load::RawExpr;
 use super::tag::{TagCatalog, TagName, TagStatus};
 use crate::money::{Points, Yuan};
-use crate::patient::{Channel, ConditionCode, ConsentPurpose, Label};
+use crate::patient::{Channel, ConditionCode, ConsentPurpose};
+use crate::text::Label;
 
 /// The deepest nesting an expression may have; the root is level 1.
 pub const MAX_DEPTH: usize = 32;

@@ -11,7 +11,8 @@ use crate::calendar::{ClinicCalendar, day_number};
 use crate::id::PatientId;
 use crate::journey::{Purchase, Visit};
 use crate::money::{Points, Yuan};
-use crate::patient::{Channel, ConditionCode, ConsentPurpose, Label, Patient};
+use crate::patient::{Channel, ConditionCode, ConsentPurpose, Patient};
+use crate::text::Label;
 
 /// What [`PatientFacts::build`] reads besides the patient: the journey records and the
 /// numbers other modules own.

@@ -13,7 +13,8 @@ use super::expr::{
 use super::lifecycle::Lifecycle;
 use super::tag::TagName;
 use crate::money::{Points, Yuan};
-use crate::patient::{Channel, ConditionCode, ConsentPurpose, Label};
+use crate::patient::{Channel, ConditionCode, ConsentPurpose};
+use crate::text::Label;
 
 /// What serde reads: plain strings and integers, so every value is checked here with its path.
 #[derive(Deserialize)]

@@ -10,32 +10,9 @@ use super::{
     rolling_len,
 };
 use super::{MAX_UNIX_SECONDS, MIN_UNIX_SECONDS};
-use crate::calendar::{ClinicCalendar, Period, SECONDS_PER_DAY};
-
-/// Days from 1970-01-01 to the first day of month `m` (1..=12) of year `y` (proleptic
-/// Gregorian; Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month 1..=12) of a day number since 1970-01-01 (Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m)
-}
+use crate::calendar::{
+    ClinicCalendar, Period, SECONDS_PER_DAY, civil_from_days, date_of_day_number, days_from_civil,
+};
 
 /// The integer index of the calendar period holding a local day number: the day itself,
 /// the Monday-based week (1970-01-01 was a Thursday, so Monday 1969-12-29 starts week 0),
@@ -108,15 +85,7 @@ pub(super) fn index_start(period: Period, index: i64) -> NaiveDate {
         Period::Month => days_from_civil(index.div_euclid(12), index.rem_euclid(12) + 1, 1),
         Period::Year => days_from_civil(index, 1, 1),
     };
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|e| {
-            if day >= 0 {
-                e.checked_add_days(chrono::Days::new(day.unsigned_abs()))
-            } else {
-                e.checked_sub_days(chrono::Days::new(day.unsigned_abs()))
-            }
-        })
-        .unwrap_or(NaiveDate::MIN)
+    date_of_day_number(day)
 }
 
 pub(super) fn check_ts(ts: i64) -> Result<i64, RetentionError> {

@@ -1,77 +1,10 @@
-//! Short text fields: names, external (WeChat) ids, and the shared text check.
+//! Personal short text: names and external (WeChat) ids. The shared text check and its
+//! error are the vocabulary's ([`crate::text`]).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use super::mask_middle;
-
-/// A short text field (a name, a source, a policy version) was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TextError {
-    /// Empty after trimming.
-    #[error("{field} is empty")]
-    Empty {
-        /// Which field.
-        field: &'static str,
-    },
-    /// Longer than the field allows.
-    #[error("{field} {shown} has {len} characters, more than the limit of {max}")]
-    TooLong {
-        /// Which field.
-        field: &'static str,
-        /// The value, masked where the field is personal.
-        shown: String,
-        /// Its length in characters.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// Holds a control character.
-    #[error("{field} {shown} contains a control character")]
-    Control {
-        /// Which field.
-        field: &'static str,
-        /// The value, masked where the field is personal.
-        shown: String,
-    },
-}
-
-/// Trims and checks a short text field; `personal` fields are masked in the error.
-pub(crate) fn clean_text(
-    field: &'static str,
-    s: &str,
-    max: usize,
-    personal: bool,
-) -> Result<String, TextError> {
-    let t = s.trim();
-    let shown = || {
-        if personal {
-            mask_middle(t, 1, 0)
-        } else {
-            format!("{t:?}")
-        }
-    };
-    if t.is_empty() {
-        return Err(TextError::Empty { field });
-    }
-    let len = t.chars().count();
-    if len > max {
-        return Err(TextError::TooLong {
-            field,
-            shown: shown(),
-            len,
-            max,
-        });
-    }
-    if t.chars().any(char::is_control) {
-        return Err(TextError::Control {
-            field,
-            shown: shown(),
-        });
-    }
-    Ok(t.to_owned())
-}
+use crate::text::{TextError, clean_text, mask_middle};
 
 /// A person's name, at most 64 characters. Masked as `张*`: the first character, then one
 /// `*` for each other character.
