@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::book::{CampaignBook, CapRef, CapSpec, Gate, GroupMode, fen_to_yuan};
+use super::book::{CampaignBook, CapRef, CapSpec, Gate, GroupMode};
 use super::effects::{Basis, Packed, pts_from_u64};
 use super::model::{Campaign, Effect, MAX_EFFECTS, Trigger, WindowMiss};
 use super::outcome::{Amount, Cut, Event, EventKind, Granted, Outcome, TriggerMiss};
@@ -13,6 +13,7 @@ use super::usage::{Bucket, UsageAction, UsageIncrement, UsageKey, UsageSnapshot}
 use super::window::DayInfo;
 use crate::calendar::Period;
 use crate::id::{CampaignId, PatientId};
+use crate::money::Yuan;
 use crate::patient::ConsentPurpose;
 use crate::segment::{ConsentSet, PatientFacts, TagMemo};
 
@@ -526,14 +527,14 @@ fn grant_in_rule_order(
                     want = cap_fen;
                     // The effect's own cap, back from fen: exact (a ¥ amount has 2 places).
                     g.cut = Some(Cut::EffectCap {
-                        cap: fen_to_yuan(cap_fen),
+                        cap: Yuan::saturating_from_fen(cap_fen),
                     });
                 }
                 let give = draw_budget(&mut left.fen, want, UsageAction::Cashback, &mut g.cut);
                 got.fen = got.fen.saturating_add(give);
                 // Uncut, the grant is the desired amount: skip building the decimal again.
                 if give != units.get(g.rule).copied().unwrap_or(0) {
-                    g.granted = Amount::Yuan(fen_to_yuan(give));
+                    g.granted = Amount::Yuan(Yuan::saturating_from_fen(give));
                 }
             }
             // Granted whole: worth its face value (a coupon's; 0 for the rest).

@@ -103,7 +103,7 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
         out.push(budget(UsageAction::EarnPoints, p));
     }
     if let Some(y) = b.yuan {
-        out.push(budget(UsageAction::Cashback, yuan_to_fen(y)));
+        out.push(budget(UsageAction::Cashback, y.to_fen()));
     }
     for (index, l) in caps.limits.iter().enumerate() {
         out.push(CapSpec {
@@ -126,29 +126,6 @@ fn compile_caps(c: &Campaign) -> Vec<CapSpec> {
         }
     }
     out
-}
-
-/// ¥ to whole fen. A [`Yuan`] is kept at exactly 2 places and is at most 10¹², so this is
-/// exact; the general path is kept for safety.
-pub(crate) fn yuan_to_fen(y: Yuan) -> u64 {
-    let d = y.amount();
-    if d.scale() == 2 {
-        return u64::try_from(d.mantissa()).unwrap_or(0);
-    }
-    (d * rust_decimal::Decimal::ONE_HUNDRED)
-        .trunc()
-        .try_into()
-        .unwrap_or(u64::MAX)
-}
-
-/// Whole fen to ¥: exact below 10¹⁴ fen, which is every amount a [`Yuan`] holds.
-#[inline]
-pub(crate) fn fen_to_yuan(fen: u64) -> Yuan {
-    if let Ok(small) = u32::try_from(fen) {
-        return Yuan::from_fen(small);
-    }
-    let v = i64::try_from(fen).unwrap_or(i64::MAX);
-    Yuan::new(rust_decimal::Decimal::new(v, 2)).unwrap_or(Yuan::ZERO)
 }
 
 /// What the trace needs of every campaign, packed so that a trace over the whole book reads
@@ -198,7 +175,7 @@ impl Gate {
             consent.insert(crate::patient::ConsentPurpose::Marketing);
         }
         let (min_fen, detailed) = match &spec.trigger {
-            Trigger::Purchase { min } => (yuan_to_fen(*min), false),
+            Trigger::Purchase { min } => (min.to_fen(), false),
             Trigger::FirstVisit
             | Trigger::TierChanged { to: Some(_) }
             | Trigger::ManualBroadcast => (0, true),
@@ -344,7 +321,7 @@ impl CampaignBook {
         let packed = pack_candidates(&campaigns, &groups, &caps_at);
         let index = index_by_class_and_month(&campaigns);
         Ok(CampaignBook {
-            point_fen: yuan_to_fen(point_value),
+            point_fen: point_value.to_fen(),
             groups,
             point_value,
             campaigns,

@@ -3,7 +3,6 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::book::{fen_to_yuan, yuan_to_fen};
 use super::error::CampaignError;
 use super::model::{MAX_FIXED_POINTS, Trigger, combo, label, places, range};
 use super::outcome::{Amount, Cut};
@@ -187,8 +186,8 @@ impl Effect {
         let (rate, fen) = match self {
             Effect::PointsPerYuan { points } => (e4(*points), 0),
             Effect::PointsMultiplier { factor } => (e4(*factor - Decimal::ONE), 0),
-            Effect::Cashback { percent, cap } => (e4(*percent), yuan_to_fen(*cap)),
-            Effect::Coupon { value: Some(v), .. } => (0, yuan_to_fen(*v)),
+            Effect::Cashback { percent, cap } => (e4(*percent), cap.to_fen()),
+            Effect::Coupon { value: Some(v), .. } => (0, v.to_fen()),
             Effect::FixedPoints { .. }
             | Effect::Coupon { value: None, .. }
             | Effect::Gift { .. }
@@ -229,7 +228,7 @@ impl Effect {
         let (units, overflow) = self.desired_units(packed, basis);
         let amount = match self.draws_on() {
             Some(UsageAction::EarnPoints) => Amount::Points(pts_from_u64(units)),
-            Some(UsageAction::Cashback) => Amount::Yuan(fen_to_yuan(units)),
+            Some(UsageAction::Cashback) => Amount::Yuan(Yuan::saturating_from_fen(units)),
             _ => Amount::Count(1),
         };
         (amount, overflow.then_some(Cut::Overflow), units)

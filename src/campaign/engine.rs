@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::assess::{Ctx, Eligible, Scratch, assess};
-use super::book::{CampaignBook, yuan_to_fen};
+use super::book::CampaignBook;
 use super::effects::{Basis, pts_u64};
 use super::error::CampaignError;
 use super::outcome::{EvalOptions, Evaluation, Event, Outcome, TraceEntry, TriggerMiss};
@@ -296,7 +296,7 @@ fn context<'a>(
         consents: facts.consents(),
         explain: options.trace,
         basis: Basis {
-            amount_fen: yuan_to_fen(event.kind.amount()),
+            amount_fen: event.kind.amount().to_fen(),
             base_points: pts_u64(event.base_points),
         },
     }

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt;
 
-use super::book::{CapRef, GroupMode, fen_to_yuan};
+use super::book::{CapRef, GroupMode};
 use super::model::{Effect, EventClass, WindowMiss};
 use super::usage::{UsageAction, UsageReservation};
 use crate::id::CampaignId;
@@ -180,7 +180,11 @@ impl fmt::Display for Cut {
                 cap,
                 action: UsageAction::Cashback,
                 left,
-            } => write!(f, "cut by {cap} (¥{} left)", fen_to_yuan(*left)),
+            } => write!(
+                f,
+                "cut by {cap} (¥{} left)",
+                Yuan::saturating_from_fen(*left)
+            ),
             Cut::Cap { cap, action, left } => {
                 write!(f, "cut by {cap} ({left} {} left)", action.unit())
             }

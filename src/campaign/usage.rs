@@ -9,12 +9,11 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use crate::calendar::Period;
-use crate::id::{CampaignId, PatientId};
+use crate::id::{CampaignId, IdMap, PatientId};
 use crate::version::{Version, Versioned};
 
 /// What a counter counts. Budgets and usage limits share these counters.
@@ -142,40 +141,6 @@ impl fmt::Display for UsageKey {
     }
 }
 
-/// A small multiply-rotate hasher (the Fx hash of rustc) for usage keys: keys are not
-/// attacker-chosen strings but ids and dates the host builds, and SipHash's cost dominated
-/// the engine's counter lookups.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        // The multiply mixes upwards only; hashbrown takes its bucket from the low bits, so
-        // bring the well-mixed middle bits down (as rustc-hash 2 does).
-        self.0.rotate_left(26)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_i32(&mut self, i: i32) {
-        self.write_u64(u64::from(u32::from_ne_bytes(i.to_ne_bytes())));
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
 /// Counters as loaded from a store: the count and its version per key. A key that is absent
 /// counts zero and has never been written (version `None`).
 ///
@@ -188,7 +153,7 @@ pub struct UsageSnapshot {
     /// The counters, in the order first inserted.
     entries: Vec<(UsageKey, Versioned<u64>)>,
     /// Key to position in `entries`.
-    index: HashMap<UsageKey, u32, BuildHasherDefault<FxHasher>>,
+    index: IdMap<UsageKey, u32>,
 }
 
 impl PartialEq for UsageSnapshot {
