@@ -157,7 +157,10 @@ pub fn earning(
 /// `floor(granted × refunded ÷ paid)`, the ledger's own clawback rule, so split refunds add
 /// up to exactly what was granted and never more. A refund of the whole amount takes all.
 pub fn refund_share(granted: i64, refunded: Yuan, paid: Yuan) -> i64 {
-    let (r, p) = (fen(refunded), fen(paid));
+    let (r, p) = (
+        crate::money::SignedYuan::from(refunded).to_fen(),
+        crate::money::SignedYuan::from(paid).to_fen(),
+    );
     if p <= 0 || r >= p {
         return granted;
     }
@@ -362,16 +365,6 @@ pub fn patient_facts(
         tags: crate::segment::TagSet::new(),
     };
     PatientFacts::build(patient, &input, now, calendar)
-}
-
-/// Whole fen of an amount (`Yuan` keeps scale 2; saturates, which `Yuan`'s range never
-/// reaches).
-fn fen(y: Yuan) -> i64 {
-    let mut d = y.amount();
-    if d.scale() != 2 {
-        d.rescale(2);
-    }
-    i64::try_from(d.mantissa()).unwrap_or(i64::MAX)
 }
 
 /// Checks that a refund stays within what was paid.
