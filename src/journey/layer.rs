@@ -9,7 +9,9 @@ use super::error::JourneyError;
 use super::keys::{EventKey, KeyUse};
 use super::records::{Purchase, Visit};
 use crate::calendar::ClinicCalendar;
-use crate::campaign::{self, Amount, CampaignBook, Effect, EvalOptions, UsageKey, UsageSnapshot};
+use crate::campaign::{
+    self, Amount, CampaignBook, Effect, EvalOptions, Evaluation, UsageKey, UsageSnapshot,
+};
 use crate::followup::{self, CarePlan, FollowUpEvent, FollowUpHistory, FollowUpPolicy, Task};
 use crate::id::{CampaignId, PatientId, PurchaseId, VisitId};
 use crate::money::{Points, Yuan};
@@ -420,61 +422,17 @@ pub fn decide(
         ClinicEventKind::Register {
             patient,
             registration,
-        } => {
-            let cmd = PatientCommand::Register((**registration).clone());
-            let events = patient::decide(state.patients.get(patient), *patient, &cmd, at, cal)?;
-            let mut p = None;
-            for e in &events {
-                patient::apply(&mut p, e);
-            }
-            if let Some(p) = &p {
-                step.members.push(Member::from_patient(p));
-            }
-            step.patient
-                .extend(events.into_iter().map(|e| (*patient, e)));
-        }
+        } => register_step(state, *patient, registration, at, cal, &mut step)?,
         ClinicEventKind::Consent {
             patient,
             purpose,
             granted,
             source,
         } => {
-            let p = known(state, *patient)?;
-            let cmd = if *granted {
-                PatientCommand::GrantConsent {
-                    purpose: *purpose,
-                    source: source.clone(),
-                    policy_version: source.clone(),
-                    given_by: ConsentGiver::Patient,
-                }
-            } else {
-                PatientCommand::WithdrawConsent {
-                    purpose: *purpose,
-                    source: source.clone(),
-                    given_by: ConsentGiver::Patient,
-                }
-            };
-            let events = patient::decide(Some(p), *patient, &cmd, at, cal)?;
-            step.patient
-                .extend(events.into_iter().map(|e| (*patient, e)));
+            let cmd = consent_command(*purpose, *granted, source);
+            consent_step(state, *patient, &cmd, at, cal, &mut step)?
         }
-        ClinicEventKind::Visit(v) => {
-            known(state, v.patient)?;
-            match state
-                .visit_index
-                .get(&v.id)
-                .and_then(|i| state.visits.get(*i))
-            {
-                Some(old) if old == v => {}
-                Some(_) => {
-                    return Err(JourneyError::DuplicateRecord {
-                        what: "visit",
-                        id: v.id.get(),
-                    });
-                }
-                None => step.visits.push(v.clone()),
-            }
-        }
+        ClinicEventKind::Visit(v) => visit_step(state, v, &mut step)?,
         ClinicEventKind::Purchase {
             purchase,
             visit,
@@ -520,31 +478,126 @@ pub fn decide(
                 ledgers.post(*id, &cmd, at, &mut step.ledger)?;
             }
         }
-        ClinicEventKind::Plan => {
-            for (id, p) in &state.patients {
-                let (visits, purchases) = state.records_of(*id);
-                let facts = followup::Facts {
-                    visits,
-                    fills: &[],
-                    purchases,
-                };
-                let empty;
-                let history = match state.histories.get(id) {
-                    Some(h) => h,
-                    None => {
-                        empty = FollowUpHistory::new(*id);
-                        &empty
-                    }
-                };
-                for care in &config.care_plans {
-                    let plan = followup::plan(p, &facts, history, care, &config.followup, at, cal)?;
-                    step.followup
-                        .extend(plan.events(history).into_iter().map(|e| (*id, e)));
-                }
-            }
-        }
+        ClinicEventKind::Plan => plan_step(state, config, at, &mut step)?,
     }
     Ok(Decision::New(Box::new(step)))
+}
+
+/// `Register`: the patient's decision, and the referral forest's member for them.
+fn register_step(
+    state: &Clinic,
+    patient: PatientId,
+    registration: &Registration,
+    at: DateTime<Utc>,
+    cal: ClinicCalendar,
+    step: &mut Step,
+) -> Result<(), JourneyError> {
+    let cmd = PatientCommand::Register(registration.clone());
+    let events = patient::decide(state.patients.get(&patient), patient, &cmd, at, cal)?;
+    let mut p = None;
+    for e in &events {
+        patient::apply(&mut p, e);
+    }
+    if let Some(p) = &p {
+        step.members.push(Member::from_patient(p));
+    }
+    step.patient
+        .extend(events.into_iter().map(|e| (patient, e)));
+    Ok(())
+}
+
+/// A consent line as a patient command: a grant under the policy version named by its
+/// source, or a withdrawal.
+fn consent_command(purpose: ConsentPurpose, granted: bool, source: &Label) -> PatientCommand {
+    if granted {
+        PatientCommand::GrantConsent {
+            purpose,
+            source: source.clone(),
+            policy_version: source.clone(),
+            given_by: ConsentGiver::Patient,
+        }
+    } else {
+        PatientCommand::WithdrawConsent {
+            purpose,
+            source: source.clone(),
+            given_by: ConsentGiver::Patient,
+        }
+    }
+}
+
+/// `Consent`: the patient's decision on a known patient.
+fn consent_step(
+    state: &Clinic,
+    patient: PatientId,
+    cmd: &PatientCommand,
+    at: DateTime<Utc>,
+    cal: ClinicCalendar,
+    step: &mut Step,
+) -> Result<(), JourneyError> {
+    let p = known(state, patient)?;
+    let events = patient::decide(Some(p), patient, cmd, at, cal)?;
+    step.patient
+        .extend(events.into_iter().map(|e| (patient, e)));
+    Ok(())
+}
+
+/// `Visit`: recorded once; the same id with other content is refused.
+fn visit_step(state: &Clinic, v: &Visit, step: &mut Step) -> Result<(), JourneyError> {
+    known(state, v.patient)?;
+    match state
+        .visit_index
+        .get(&v.id)
+        .and_then(|i| state.visits.get(*i))
+    {
+        Some(old) if old == v => Ok(()),
+        Some(_) => Err(JourneyError::DuplicateRecord {
+            what: "visit",
+            id: v.id.get(),
+        }),
+        None => {
+            step.visits.push(v.clone());
+            Ok(())
+        }
+    }
+}
+
+/// `Plan`: every patient's follow-ups for the local day of `at`, under every care plan.
+fn plan_step(
+    state: &Clinic,
+    config: &JourneyConfig,
+    at: DateTime<Utc>,
+    step: &mut Step,
+) -> Result<(), JourneyError> {
+    for (id, p) in &state.patients {
+        let (visits, purchases) = state.records_of(*id);
+        let facts = followup::Facts {
+            visits,
+            fills: &[],
+            purchases,
+        };
+        let empty;
+        let history = match state.histories.get(id) {
+            Some(h) => h,
+            None => {
+                empty = FollowUpHistory::new(*id);
+                &empty
+            }
+        };
+        for care in &config.care_plans {
+            let plan = followup::plan(
+                p,
+                &facts,
+                history,
+                care,
+                &config.followup,
+                at,
+                config.calendar,
+            )?;
+            step.followup
+                .extend(plan.events(history).into_iter().map(|e| (*id, e)));
+        }
+    }
+    Ok(())
 }
 
 fn known(state: &Clinic, p: PatientId) -> Result<&Patient, JourneyError> {
@@ -595,26 +648,7 @@ fn purchase_step(
     ledgers: &mut Ledgers<'_>,
     step: &mut Step,
 ) -> Result<(), JourneyError> {
-    let p = known(state, purchase.patient)?;
-    if state.purchases.contains_key(&purchase.id) {
-        return Err(JourneyError::DuplicateRecord {
-            what: "purchase",
-            id: purchase.id.get(),
-        });
-    }
-    if let Some(v) = visit {
-        let ok = state
-            .visit_index
-            .get(&v)
-            .and_then(|i| state.visits.get(*i))
-            .is_some_and(|x| x.patient == purchase.patient);
-        if !ok {
-            return Err(JourneyError::UnknownVisit {
-                visit: v,
-                patient: purchase.patient,
-            });
-        }
-    }
+    let p = check_purchase(state, purchase, visit)?;
     let who = purchase.patient;
     if paid_points.is_positive() || paid_points.is_negative() {
         let cmd = LedgerCommand::new(
@@ -626,36 +660,7 @@ fn purchase_step(
         );
         ledgers.post(who, &cmd, at, &mut step.ledger)?;
     }
-    let event = bridge::purchase_event(purchase, config.points.earn(), p.birth_date())?;
-    let (visits, purchases) = state.records_of(who);
-    let account = ledgers.account(who);
-    let facts = bridge::patient_facts(
-        p,
-        visits,
-        purchases,
-        Some(&account),
-        state.forest.referral_count(who),
-        at,
-        config.calendar,
-    )?;
-    let keys = config
-        .campaigns
-        .usage_keys(&event, who, at, config.calendar);
-    let mut snapshot = UsageSnapshot::new();
-    for k in keys {
-        if let Some(v) = state.usage.get(&k) {
-            snapshot.insert(k, v.clone());
-        }
-    }
-    let eval = campaign::evaluate(
-        &config.campaigns,
-        &event,
-        &facts,
-        &snapshot,
-        at,
-        config.calendar,
-        EvalOptions::default(),
-    )?;
+    let eval = evaluate_purchase(state, config, p, purchase, at, ledgers)?;
     let earning = bridge::earning(key, purchase, &eval.effects, None);
     if let Some(cmd) = &earning.earn {
         ledgers.post(who, cmd, at, &mut step.ledger)?;
@@ -671,13 +676,9 @@ fn purchase_step(
             effect: g.effect.clone(),
             granted: g.granted,
         };
-        if !matches!(
-            g.effect,
-            Effect::FixedPoints { .. }
-                | Effect::PointsPerYuan { .. }
-                | Effect::PointsMultiplier { .. }
-                | Effect::Cashback { .. }
-        ) {
+        // Points and cashback reach the ledger and the cashback task above; the rest
+        // (coupons, gifts, messages, staff tasks) the host carries out.
+        if g.effect.draws_on().is_none() {
             step.host.push(HostTask::CarryOut(e.clone()));
         }
         step.effects.push(e);
@@ -704,6 +705,78 @@ fn purchase_step(
         refunded: Yuan::ZERO,
     });
     Ok(())
+}
+
+/// A purchase is new, of a known patient, and linked (if at all) to one of their visits.
+fn check_purchase<'s>(
+    state: &'s Clinic,
+    purchase: &Purchase,
+    visit: Option<VisitId>,
+) -> Result<&'s Patient, JourneyError> {
+    let p = known(state, purchase.patient)?;
+    if state.purchases.contains_key(&purchase.id) {
+        return Err(JourneyError::DuplicateRecord {
+            what: "purchase",
+            id: purchase.id.get(),
+        });
+    }
+    if let Some(v) = visit {
+        let ok = state
+            .visit_index
+            .get(&v)
+            .and_then(|i| state.visits.get(*i))
+            .is_some_and(|x| x.patient == purchase.patient);
+        if !ok {
+            return Err(JourneyError::UnknownVisit {
+                visit: v,
+                patient: purchase.patient,
+            });
+        }
+    }
+    Ok(p)
+}
+
+/// The campaign book's answer for a purchase: the patient's facts at `at` (age, records,
+/// points, referrals) and the usage counters the book reads.
+fn evaluate_purchase<'c>(
+    state: &Clinic,
+    config: &'c JourneyConfig,
+    p: &Patient,
+    purchase: &Purchase,
+    at: DateTime<Utc>,
+    ledgers: &mut Ledgers<'_>,
+) -> Result<Evaluation<'c>, JourneyError> {
+    let who = purchase.patient;
+    let event = bridge::purchase_event(purchase, config.points.earn(), p.birth_date())?;
+    let (visits, purchases) = state.records_of(who);
+    let account = ledgers.account(who);
+    let facts = bridge::patient_facts(
+        p,
+        visits,
+        purchases,
+        Some(&account),
+        state.forest.referral_count(who),
+        at,
+        config.calendar,
+    )?;
+    let keys = config
+        .campaigns
+        .usage_keys(&event, who, at, config.calendar);
+    let mut snapshot = UsageSnapshot::new();
+    for k in keys {
+        if let Some(v) = state.usage.get(&k) {
+            snapshot.insert(k, v.clone());
+        }
+    }
+    Ok(campaign::evaluate(
+        &config.campaigns,
+        &event,
+        &facts,
+        &snapshot,
+        at,
+        config.calendar,
+        EvalOptions::default(),
+    )?)
 }
 
 fn refund_step(

@@ -319,8 +319,9 @@ macro_rules! with_scan {
             (FunnelMode::StrictDeduplication, true) => $go!(Ordered<DEDUP, true>),
             (FunnelMode::StrictIncrease, false) => $go!(Ordered<INCREASE, false>),
             (FunnelMode::StrictIncrease, true) => $go!(Ordered<INCREASE, true>),
-            (_, false) => $go!(Ordered<DEFAULT, false>),
-            (_, true) => $go!(Ordered<DEFAULT, true>),
+            // Every mode by name, no `_` arm: a new mode does not compile until it has a scan.
+            (FunnelMode::Default, false) => $go!(Ordered<DEFAULT, false>),
+            (FunnelMode::Default, true) => $go!(Ordered<DEFAULT, true>),
         }
     }};
 }
