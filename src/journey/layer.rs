@@ -188,7 +188,7 @@ pub struct PurchaseEntry {
 /// each to its store), then carry out `host`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
-pub struct Step {
+pub struct Implications {
     /// Patient events, in order.
     pub patient: Vec<(PatientId, PatientEvent)>,
     /// Ledger postings, in order (each names its account).
@@ -223,7 +223,7 @@ pub struct Step {
 #[non_exhaustive]
 pub enum Decision {
     /// A new event: what it implies.
-    New(Box<Step>),
+    New(Box<Implications>),
     /// The key was decided before with the same content: nothing new. `refused` tells
     /// whether it was refused then.
     Replayed {
@@ -237,7 +237,7 @@ pub enum Decision {
 /// what it implies.
 ///
 /// A host with stores loads the aggregates an event touches into a `Clinic`, decides, and
-/// commits the [`Step`] to each store.
+/// commits the [`Implications`] to each store.
 #[derive(Debug, Clone, Default)]
 pub struct Clinic {
     patients: BTreeMap<PatientId, Patient>,
@@ -409,7 +409,7 @@ pub fn decide(
             Err(JourneyError::KeyReused { key: event.key })
         };
     }
-    let mut step = Step::default();
+    let mut step = Implications::default();
     let mut ledgers = Ledgers {
         state,
         scratch: BTreeMap::new(),
@@ -490,7 +490,7 @@ fn register_step(
     registration: &Registration,
     at: DateTime<Utc>,
     cal: ClinicCalendar,
-    step: &mut Step,
+    step: &mut Implications,
 ) -> Result<(), JourneyError> {
     let cmd = PatientCommand::Register(registration.clone());
     let events = patient::decide(state.patients.get(&patient), patient, &cmd, at, cal)?;
@@ -532,7 +532,7 @@ fn consent_step(
     cmd: &PatientCommand,
     at: DateTime<Utc>,
     cal: ClinicCalendar,
-    step: &mut Step,
+    step: &mut Implications,
 ) -> Result<(), JourneyError> {
     let p = known(state, patient)?;
     let events = patient::decide(Some(p), patient, cmd, at, cal)?;
@@ -542,7 +542,7 @@ fn consent_step(
 }
 
 /// `Visit`: recorded once; the same id with other content is refused.
-fn visit_step(state: &Clinic, v: &Visit, step: &mut Step) -> Result<(), JourneyError> {
+fn visit_step(state: &Clinic, v: &Visit, step: &mut Implications) -> Result<(), JourneyError> {
     known(state, v.patient)?;
     match state
         .visit_index
@@ -566,7 +566,7 @@ fn plan_step(
     state: &Clinic,
     config: &JourneyConfig,
     at: DateTime<Utc>,
-    step: &mut Step,
+    step: &mut Implications,
 ) -> Result<(), JourneyError> {
     for (id, p) in &state.patients {
         let (visits, purchases) = state.records_of(*id);
@@ -614,7 +614,7 @@ fn pay_rewards(
     config: &JourneyConfig,
     at: DateTime<Utc>,
     ledgers: &mut Ledgers<'_>,
-    step: &mut Step,
+    step: &mut Implications,
 ) -> Result<(), JourneyError> {
     if state.forest.bound_count() == 0 {
         return Ok(());
@@ -646,7 +646,7 @@ fn purchase_step(
     visit: Option<VisitId>,
     paid_points: Points,
     ledgers: &mut Ledgers<'_>,
-    step: &mut Step,
+    step: &mut Implications,
 ) -> Result<(), JourneyError> {
     let p = check_purchase(state, purchase, visit)?;
     let who = purchase.patient;
@@ -786,7 +786,7 @@ fn refund_step(
     id: PurchaseId,
     amount: Yuan,
     ledgers: &mut Ledgers<'_>,
-    step: &mut Step,
+    step: &mut Implications,
 ) -> Result<(), JourneyError> {
     let entry = state
         .purchases
@@ -825,8 +825,8 @@ fn refund_step(
     Ok(())
 }
 
-/// Folds a [`Step`] into the clinic's state. Cannot fail: [`decide`] checked everything.
-pub fn apply(state: &mut Clinic, step: &Step) {
+/// Folds a [`Implications`] into the clinic's state. Cannot fail: [`decide`] checked everything.
+pub fn apply(state: &mut Clinic, step: &Implications) {
     for (id, e) in &step.patient {
         let mut p = state.patients.remove(id);
         patient::apply(&mut p, e);

@@ -11,7 +11,7 @@
 //!   facts in one call, so no host converts between modules by hand.
 //! - **The layer** ([`decide`], [`apply`], [`Clinic`]): a clinic event (registration,
 //!   consent, visit, purchase, refund, redemption, referral, expiry run, day plan) in,
-//!   a [`Step`] out: the patient events, ledger postings, referral events, usage counters,
+//!   a [`Implications`] out: the patient events, ledger postings, referral events, usage counters,
 //!   follow-up events, campaign effects with provenance and the host's tasks it implies.
 //!   Sans-IO like rustls and quinn-proto: state is passed in, nothing is read or written.
 //!   Every key it derives comes from the event's [`EventKey`], so a replay decides nothing
@@ -75,8 +75,8 @@ pub use bridge::{
 pub use error::JourneyError;
 pub use keys::{EventKey, KeyUse};
 pub use layer::{
-    AppliedEffect, Clinic, ClinicEvent, ClinicEventKind, Decision, HostTask, JourneyConfig,
-    PurchaseEntry, Step, apply, decide,
+    AppliedEffect, Clinic, ClinicEvent, ClinicEventKind, Decision, HostTask, Implications,
+    JourneyConfig, PurchaseEntry, apply, decide,
 };
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
 

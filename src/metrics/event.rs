@@ -227,10 +227,11 @@ impl ChannelCode {
 /// ```
 /// use chrono::{TimeZone, Utc};
 /// use clinic_ops::id::PatientId;
-/// use clinic_ops::metrics::event::{EventKind, JourneyEvent, JourneyStage};
+/// use clinic_ops::metrics::event::{JourneyEvent, JourneyEventKind, JourneyStage};
 ///
 /// let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().ok_or("bad time")?;
-/// let e = JourneyEvent::at_time(PatientId::new(7), EventKind::from(JourneyStage::Booked), at);
+/// let booked = JourneyEventKind::from(JourneyStage::Booked);
+/// let e = JourneyEvent::at_time(PatientId::new(7), booked, at);
 /// assert_eq!(e.at_utc(), Some(at));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -193,7 +193,7 @@ impl ScheduleSpec {
     /// ```
     /// use clinic_ops::money::{Points, Yuan};
     /// use clinic_ops::referral::{
-    ///     Basis, Beneficiary, Caps, Reward, RewardSchedule, RuleId, RuleSpec, ScheduleSpec,
+    ///     Basis, Beneficiary, Reward, RewardCaps, RewardSchedule, RuleId, RuleSpec, ScheduleSpec,
     /// };
     ///
     /// let rule = RuleSpec {
@@ -203,7 +203,7 @@ impl ScheduleSpec {
     ///     reward: Reward::Points(Points::new(200)),
     /// };
     /// let spec = ScheduleSpec::new(Yuan::from_whole(100)?, 7, vec![rule])
-    ///     .with_caps(Caps { per_month: Some(5), lifetime: None });
+    ///     .with_caps(RewardCaps { per_month: Some(5), lifetime: None });
     /// assert_eq!(spec.depth, 1);
     /// assert!(RewardSchedule::new(spec).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
