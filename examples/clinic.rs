@@ -1,0 +1,579 @@
+//! Reference calculator: a clinic's journal replayed through the journey layer.
+//!
+//! ```text
+//! cargo run --release --example clinic -- --journal journal.jsonl [--config clinic.json] \
+//!     [--as-of TIMESTAMP]
+//! ```
+//!
+//! The contract is `CALCULATORS.md`, `clinic`. Every rule comes from `clinic_ops::journey`
+//! (`Clinic::handle`); this file only parses lines into `ClinicEvent`s and prints the state.
+//! Mappings worth naming:
+//!
+//! - a line without `key` is keyed by its own bytes ([`EventKey::of_content`]), so the same
+//!   line twice is the same event, which the layer answers as a replay;
+//! - a `key` that is a whole number is the event key itself; any other key is hashed;
+//! - a visit is recorded at the patient's home clinic, and consent is captured at the
+//!   `front_desk` (the journal names neither);
+//! - `earn` and `tiers` have no serde form in the library (its `Policy` is built with
+//!   `with_*` methods), so their JSON shape is this file's: see [`EarnConfig`] and
+//!   [`TiersConfig`], built from the library's own `EarnRate`, `TierCode` and `Points`.
+//!
+//! Bad input prints `line N: reason` (or `--config: reason`) on stderr and exits with code
+//! 2, with nothing on stdout.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use clinic_ops::calendar::ClinicCalendar;
+use clinic_ops::campaign::CampaignBook;
+use clinic_ops::followup::CarePlan;
+use clinic_ops::id::{DoctorId, PatientId, PurchaseId, VisitId};
+use clinic_ops::journey::{
+    Category, Clinic, ClinicEvent, ClinicEventKind, Decision, EventKey, JourneyConfig, Purchase,
+    Visit,
+};
+use clinic_ops::money::{Points, Yuan};
+use clinic_ops::patient::{ConsentPurpose, Label, Registration};
+use clinic_ops::points::{EarnPolicy, EarnRate, ExpiryRule, Policy, Tier, TierCode, TierPolicy};
+use clinic_ops::referral::{Reward, RewardSchedule};
+
+const USAGE: &str = "usage: clinic --journal FILE [--config FILE] [--as-of TIMESTAMP]";
+
+const HELP: &str = "clinic: a clinic's journal replayed through clinic-ops' journey layer.
+
+usage: cargo run --release --example clinic -- --journal FILE [--config FILE] [--as-of TIMESTAMP]
+
+FLAGS:
+    --journal FILE   JSON Lines journal, '-' for stdin (required)
+    --config FILE    JSON object with members calendar, earn, tiers, campaigns, referral,
+                     care_plans (default: examples/data/clinic.json, a TCM clinic with a
+                     monthly member day for patients with marketing consent)
+    --as-of TS       Unix seconds for the referral rewards' status (default: the latest 'at')
+    --help           this text
+
+JOURNAL (one JSON object a line; every line has 'at' (RFC 3339 with offset), 'type' and an
+optional 'key'; without a key the line's own bytes are its key, so a repeated line changes
+nothing):
+    register  patient, name, mobile, clinic, channel; optional channel_code, resident_id,
+              sex, birth_date, owner
+    consent   patient, purpose (care_reminder | marketing | health_data_segmentation |
+              group_chat | third_party_sharing), granted (bool)
+    visit     patient, visit, paid (decimal yuan); optional doctor
+    purchase  patient, purchase, amount (decimal yuan); optional category, visit, points
+    refund    purchase, amount
+    redeem    patient, points
+    refer     referrer, referee
+    expire    points expiry for every account at 'at'
+    plan      plans the care follow-ups of the local day of 'at'
+
+EXAMPLE LINE:
+    {\"at\":\"2026-03-08T15:00:00+08:00\",\"type\":\"purchase\",\"patient\":\"P1\",\"purchase\":\"O1\",\"amount\":\"300.00\"}
+
+OUTPUT (JSON on stdout):
+    {\"patients\":[{\"patient\":\"P1\",\"balance\":n,\"pending\":n,\"tier\":s|null,
+                  \"lots\":[{\"points\":n,\"expires\":\"YYYY-MM-DD\"|null}]}],
+     \"effects\":[{\"line\":n,\"patient\":\"P1\",\"campaign\":id,\"effect\":{..}}],
+     \"referral_rewards\":[{\"referrer\":\"P1\",\"referee\":\"P2\",\"status\":s,\"points\":n}],
+     \"tasks\":[{\"patient\":\"P2\",\"kind\":s,\"due\":\"YYYY-MM-DD\",\"reason\":s}],
+     \"refused\":[{\"line\":n,\"type\":s,\"reason\":s}]}
+    A line the library refuses is listed in 'refused' and the replay goes on.
+
+Bad input (not JSON, an unknown type, a missing or malformed member) prints 'line N: reason'
+to stderr and exits with code 2, with nothing on stdout.";
+
+/// The default configuration, compiled in so the example runs from any directory.
+pub(crate) const DEFAULT_CONFIG: &str = include_str!("data/clinic.json");
+
+/// The parsed command line.
+pub(crate) struct Args {
+    pub(crate) journal: String,
+    pub(crate) config: Option<String>,
+    pub(crate) as_of: Option<DateTime<Utc>>,
+}
+
+/// Parses the flags (without the program name); `Ok(None)` for `--help`.
+pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let (mut journal, mut config, mut as_of) = (None, None, None);
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        if !matches!(flag.as_str(), "--journal" | "--config" | "--as-of") {
+            return Err(format!("unknown flag {flag:?}\n{USAGE}"));
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| format!("flag {flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--journal" => journal = Some(value),
+            "--config" => config = Some(value),
+            _ => {
+                let secs: i64 = value.trim().parse().map_err(|_| {
+                    format!("--as-of {value:?} is not an integer number of seconds\n{USAGE}")
+                })?;
+                as_of = Some(
+                    DateTime::from_timestamp(secs, 0)
+                        .ok_or_else(|| format!("--as-of {secs} is out of range\n{USAGE}"))?,
+                );
+            }
+        }
+    }
+    Ok(Some(Args {
+        journal: journal.ok_or_else(|| format!("--journal is required\n{USAGE}"))?,
+        config,
+        as_of,
+    }))
+}
+
+/// `earn` in the configuration: the earning policy and the expiry of new lots.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EarnConfig {
+    /// The base rate (`{"points": 1, "per_yuan": 1}`).
+    rate: EarnRate,
+    /// Rates of purchase categories.
+    #[serde(default)]
+    categories: BTreeMap<Category, EarnRate>,
+    /// Points per transaction at most.
+    #[serde(default)]
+    cap: Option<Points>,
+    /// `"never"`, `"end_of_month"`, `"end_of_year"` or `{"after_days": N}`.
+    #[serde(default)]
+    expiry: ExpiryConfig,
+}
+
+/// The expiry rule of new lots.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExpiryConfig {
+    #[default]
+    Never,
+    EndOfMonth,
+    EndOfYear,
+    AfterDays(u32),
+}
+
+/// `tiers` in the configuration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TiersConfig {
+    #[serde(default = "default_window")]
+    window_days: u32,
+    tiers: Vec<TierConfig>,
+}
+
+fn default_window() -> u32 {
+    365
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TierConfig {
+    code: TierCode,
+    threshold: i64,
+    retain: i64,
+}
+
+/// The configuration file. Absent members keep [`JourneyConfig::new`]'s defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    calendar: ClinicCalendar,
+    earn: Option<EarnConfig>,
+    tiers: Option<TiersConfig>,
+    campaigns: Option<CampaignBook>,
+    referral: Option<RewardSchedule>,
+    #[serde(default)]
+    care_plans: Vec<CarePlan>,
+}
+
+/// Reads the configuration: the library's serde forms, validated as they are read.
+pub(crate) fn load_config(text: &str) -> Result<JourneyConfig, String> {
+    let file: ConfigFile = serde_json::from_str(text).map_err(|e| format!("--config: {e}"))?;
+    let mut config = JourneyConfig::new(file.calendar);
+    let mut policy = Policy::default();
+    if let Some(earn) = file.earn {
+        let mut e = EarnPolicy::new(earn.rate);
+        for (c, r) in earn.categories {
+            e = e.with_category(c, r);
+        }
+        if let Some(cap) = earn.cap {
+            e = e
+                .with_cap(cap)
+                .map_err(|e| format!("--config: earn: {e}"))?;
+        }
+        let expiry = match earn.expiry {
+            ExpiryConfig::Never => ExpiryRule::Never,
+            ExpiryConfig::EndOfMonth => ExpiryRule::EndOfMonth,
+            ExpiryConfig::EndOfYear => ExpiryRule::EndOfYear,
+            ExpiryConfig::AfterDays(d) => ExpiryRule::AfterDays(d),
+        };
+        policy = policy
+            .with_earn(e)
+            .with_expiry(expiry)
+            .map_err(|e| format!("--config: earn: {e}"))?;
+    }
+    if let Some(t) = file.tiers {
+        let tiers = t
+            .tiers
+            .into_iter()
+            .map(|t| Tier::new(t.code, t.threshold, t.retain))
+            .collect();
+        policy = policy.with_tiers(
+            TierPolicy::new(tiers, t.window_days).map_err(|e| format!("--config: tiers: {e}"))?,
+        );
+    }
+    config.points = policy;
+    if let Some(book) = file.campaigns {
+        config.campaigns = book;
+    }
+    config.referral = file.referral;
+    config.care_plans = file.care_plans;
+    Ok(config)
+}
+
+/// One journal line's members, read with the line's number for the error.
+struct Line<'a> {
+    n: usize,
+    obj: &'a Map<String, Value>,
+}
+
+impl Line<'_> {
+    fn err(&self, reason: impl std::fmt::Display) -> String {
+        format!("line {}: {reason}", self.n)
+    }
+
+    fn get(&self, name: &str) -> Result<&Value, String> {
+        match self.obj.get(name) {
+            Some(Value::Null) | None => Err(self.err(format_args!("missing member {name:?}"))),
+            Some(v) => Ok(v),
+        }
+    }
+
+    fn opt(&self, name: &str) -> Option<&Value> {
+        self.obj.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A text member; a number is taken as its decimal text (ids, amounts).
+    fn text_of(&self, name: &str, v: &Value) -> Result<String, String> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(self.err(format_args!("{name} is not a string"))),
+        }
+    }
+
+    fn text(&self, name: &str) -> Result<String, String> {
+        self.text_of(name, self.get(name)?)
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<T, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let s = self.text(name)?;
+        s.parse()
+            .map_err(|e| self.err(format_args!("{name} {s:?}: {e}")))
+    }
+
+    fn yuan(&self, name: &str) -> Result<Yuan, String> {
+        let s = self.text(name)?;
+        Yuan::parse(&s).map_err(|e| self.err(format_args!("{name} {s:?}: {e}")))
+    }
+
+    fn points(&self, v: &Value, name: &str) -> Result<Points, String> {
+        v.as_i64()
+            .map(Points::new)
+            .ok_or_else(|| self.err(format_args!("{name} is not a whole number of points")))
+    }
+}
+
+/// Parses one journal line into the event it records, and its type.
+fn event(n: usize, raw: &str, clinic: &Clinic) -> Result<(ClinicEvent, String), String> {
+    let value: Value = serde_json::from_str(raw).map_err(|e| format!("line {n}: not JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| format!("line {n}: not a JSON object"))?;
+    let l = Line { n, obj };
+    let ty = match l.get("type")? {
+        Value::String(s) => s.clone(),
+        _ => return Err(l.err("type is not a string")),
+    };
+    let at_text = l.text("at")?;
+    let at = DateTime::parse_from_rfc3339(&at_text)
+        .map_err(|e| l.err(format_args!("at {at_text:?}: {e}")))?
+        .with_timezone(&Utc);
+    let key = match l.opt("key") {
+        None => EventKey::of_content(raw.trim().as_bytes()),
+        Some(Value::Number(k)) if let Some(k) = k.as_u64() => EventKey::new(k),
+        Some(k) => EventKey::of_content(l.text_of("key", k)?.as_bytes()),
+    };
+    let kind = match ty.as_str() {
+        "register" => {
+            let patient: PatientId = l.parsed("patient")?;
+            // The library's own serde form of a registration, so it is validated as stored
+            // registrations are.
+            let mut r = Map::new();
+            for (from, to) in [
+                ("name", "name"),
+                ("mobile", "mobile"),
+                ("clinic", "home_clinic"),
+                ("channel", "channel"),
+            ] {
+                r.insert(to.into(), l.get(from)?.clone());
+            }
+            for m in ["channel_code", "resident_id", "sex", "birth_date", "owner"] {
+                r.insert(m.into(), l.opt(m).cloned().unwrap_or(Value::Null));
+            }
+            r.insert("external_id".into(), Value::Null);
+            for id in ["home_clinic", "owner"] {
+                // `C1`/`S7` as well as bare numbers.
+                if let Some(Value::String(s)) = r.get(id) {
+                    let digits = s.trim_start_matches(['C', 'S']);
+                    let v = digits
+                        .parse::<u64>()
+                        .map_err(|_| l.err(format_args!("{id} {s:?} is not an id")))?;
+                    r.insert(id.into(), Value::from(v));
+                }
+            }
+            let registration: Registration = serde_json::from_value(Value::Object(r))
+                .map_err(|e| l.err(format_args!("register: {e}")))?;
+            ClinicEventKind::Register {
+                patient,
+                registration: Box::new(registration),
+            }
+        }
+        "consent" => {
+            let purpose: ConsentPurpose = serde_json::from_value(l.get("purpose")?.clone())
+                .map_err(|e| l.err(format_args!("purpose: {e}")))?;
+            let granted = l
+                .get("granted")?
+                .as_bool()
+                .ok_or_else(|| l.err("granted is not true or false"))?;
+            ClinicEventKind::Consent {
+                patient: l.parsed("patient")?,
+                purpose,
+                granted,
+                source: Label::parse("front_desk").map_err(|e| l.err(e))?,
+            }
+        }
+        "visit" => {
+            let patient: PatientId = l.parsed("patient")?;
+            let doctor = match l.opt("doctor") {
+                Some(d) => {
+                    let s = l.text_of("doctor", d)?;
+                    Some(
+                        s.parse::<DoctorId>()
+                            .map_err(|e| l.err(format_args!("doctor {s:?}: {e}")))?,
+                    )
+                }
+                None => None,
+            };
+            ClinicEventKind::Visit(Visit {
+                id: l.parsed::<VisitId>("visit")?,
+                patient,
+                at,
+                // An unknown patient is refused by the layer; its clinic does not matter.
+                clinic: clinic
+                    .patient(patient)
+                    .map_or_else(|| clinic_ops::id::ClinicId::new(0), |p| p.home_clinic()),
+                doctor,
+                paid: l.yuan("paid")?,
+                refunded_at: None,
+            })
+        }
+        "purchase" => {
+            let category = match l.opt("category") {
+                Some(c) => {
+                    let s = l.text_of("category", c)?;
+                    Some(Category::parse(&s).map_err(|e| l.err(format_args!("category: {e}")))?)
+                }
+                None => None,
+            };
+            let visit = match l.opt("visit") {
+                Some(v) => {
+                    let s = l.text_of("visit", v)?;
+                    Some(
+                        s.parse::<VisitId>()
+                            .map_err(|e| l.err(format_args!("visit {s:?}: {e}")))?,
+                    )
+                }
+                None => None,
+            };
+            let points = match l.opt("points") {
+                Some(p) => l.points(p, "points")?,
+                None => Points::ZERO,
+            };
+            ClinicEventKind::Purchase {
+                purchase: Purchase {
+                    id: l.parsed::<PurchaseId>("purchase")?,
+                    patient: l.parsed("patient")?,
+                    at,
+                    amount: l.yuan("amount")?,
+                    category,
+                    days_supply: None,
+                },
+                visit,
+                points,
+            }
+        }
+        "refund" => ClinicEventKind::Refund {
+            purchase: l.parsed("purchase")?,
+            amount: l.yuan("amount")?,
+        },
+        "redeem" => ClinicEventKind::Redeem {
+            patient: l.parsed("patient")?,
+            points: l.points(l.get("points")?, "points")?,
+        },
+        "refer" => ClinicEventKind::Refer {
+            referrer: l.parsed("referrer")?,
+            referee: l.parsed("referee")?,
+        },
+        "expire" => ClinicEventKind::Expire,
+        "plan" => ClinicEventKind::Plan,
+        other => return Err(l.err(format_args!("unknown type {other:?}"))),
+    };
+    Ok((ClinicEvent { key, at, kind }, ty))
+}
+
+/// Replays a journal and answers the contract's JSON, or `line N: reason` for bad input.
+pub(crate) fn replay(
+    config: &JourneyConfig,
+    journal: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Value, String> {
+    let mut clinic = Clinic::new();
+    let (mut effects, mut refused) = (Vec::new(), Vec::new());
+    let mut latest: Option<DateTime<Utc>> = None;
+    for (i, raw) in journal.lines().enumerate() {
+        let n = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let (e, ty) = event(n, raw, &clinic)?;
+        latest = Some(latest.map_or(e.at, |l| l.max(e.at)));
+        match clinic.handle(config, &e) {
+            Ok(Decision::New(step)) => {
+                for a in &step.effects {
+                    effects.push(json!({
+                        "line": n,
+                        "patient": a.patient.to_string(),
+                        "campaign": a.campaign,
+                        "effect": a.effect,
+                    }));
+                }
+            }
+            // A replay: the first occurrence already answered.
+            Ok(_) => {}
+            Err(err) => refused.push(json!({"line": n, "type": ty, "reason": err.to_string()})),
+        }
+    }
+    let cal = config.calendar;
+    let patients: Vec<Value> = clinic
+        .patients()
+        .map(|p| {
+            let a = clinic.account(p.id());
+            json!({
+                "patient": p.id().to_string(),
+                "balance": a.map_or(0, |a| a.balance().get()),
+                "pending": a.map_or(0, |a| a.pending().iter().map(|l| l.points().get()).sum::<i64>()),
+                "tier": a.and_then(|a| a.tier()).map(ToString::to_string),
+                "lots": a.map_or_else(Vec::new, |a| a.lots().iter().map(|l| json!({
+                    "points": l.remaining().get(),
+                    "expires": l.expires().map(|t| cal.local_date(t).to_string()),
+                })).collect()),
+            })
+        })
+        .collect();
+    let as_of = as_of.or(latest).unwrap_or(DateTime::UNIX_EPOCH);
+    let rewards: Vec<Value> = clinic
+        .rewards(config, as_of)
+        .iter()
+        .map(|d| {
+            json!({
+                "referrer": d.referrer.to_string(),
+                "referee": d.referee.to_string(),
+                "status": d.status.code(),
+                "points": match d.reward { Reward::Points(p) => p.get(), _ => 0 },
+            })
+        })
+        .collect();
+    let tasks: Vec<Value> = clinic
+        .tasks()
+        .map(|t| {
+            json!({
+                "patient": t.patient.to_string(),
+                "kind": t.kind.code(),
+                "due": t.due_on.to_string(),
+                "reason": t.reason.to_string(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "patients": patients,
+        "effects": effects,
+        "referral_rewards": rewards,
+        "tasks": tasks,
+        "refused": refused,
+    }))
+}
+
+/// The whole program with its reads passed in: exit code, stdout and stderr.
+pub(crate) fn cli(
+    args: impl Iterator<Item = String>,
+    read: impl Fn(&str) -> Result<String, String>,
+) -> (u8, String, String) {
+    let args = match parse_args(args) {
+        Ok(Some(a)) => a,
+        Ok(None) => return (0, format!("{HELP}\n"), String::new()),
+        Err(e) => return (2, String::new(), format!("{e}\n")),
+    };
+    let config_text = match &args.config {
+        Some(path) => match read(path) {
+            Ok(t) => t,
+            Err(e) => return (2, String::new(), format!("{e}\n")),
+        },
+        None => DEFAULT_CONFIG.to_owned(),
+    };
+    let answer = load_config(&config_text).and_then(|config| {
+        let journal = read(&args.journal)?;
+        replay(&config, &journal, args.as_of)
+    });
+    match answer.and_then(|v| serde_json::to_string_pretty(&v).map_err(|e| e.to_string())) {
+        Ok(out) => (0, format!("{out}\n"), String::new()),
+        Err(e) => (2, String::new(), format!("{e}\n")),
+    }
+}
+
+fn read_file(path: &str) -> Result<String, String> {
+    let bytes = if path == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b)
+    } else {
+        std::fs::read(path)
+    }
+    .map_err(|e| format!("{path}: cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let line = e
+            .as_bytes()
+            .iter()
+            .take(valid)
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        format!("line {line}: not UTF-8")
+    })
+}
+
+fn main() -> ExitCode {
+    let (code, out, err) = cli(std::env::args().skip(1), read_file);
+    print!("{out}");
+    eprint!("{err}");
+    ExitCode::from(code)
+}
