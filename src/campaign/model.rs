@@ -125,6 +125,78 @@ pub struct CampaignSpec {
     pub copy: Option<MessageCopy>,
 }
 
+impl CampaignSpec {
+    /// A spec with the defaults serde gives missing members: everyone as the audience, no
+    /// caps, priority 0, no group, `marketing` consent and no copy; change them with the
+    /// `with_…` methods. Nothing is checked until [`Campaign::new`].
+    #[must_use]
+    pub fn new(
+        id: CampaignId,
+        name: impl Into<String>,
+        window: Window,
+        trigger: Trigger,
+        effects: Vec<Effect>,
+    ) -> Self {
+        CampaignSpec {
+            id,
+            name: name.into(),
+            window,
+            trigger,
+            audience: everyone(),
+            effects,
+            caps: Caps::default(),
+            priority: 0,
+            group: None,
+            exclusive: false,
+            consent: default_consent(),
+            copy: None,
+        }
+    }
+
+    /// Who it is for.
+    #[must_use]
+    pub fn with_audience(mut self, audience: Expr) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    /// Its budget and usage limits.
+    #[must_use]
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// Its priority (higher goes first).
+    #[must_use]
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Its evaluation group, and whether it blocks the rest of the group when it applies.
+    #[must_use]
+    pub fn with_group(mut self, group: impl Into<String>, exclusive: bool) -> Self {
+        self.group = Some(group.into());
+        self.exclusive = exclusive;
+        self
+    }
+
+    /// The consents a patient needs.
+    #[must_use]
+    pub fn with_consent(mut self, consent: Vec<ConsentPurpose>) -> Self {
+        self.consent = consent;
+        self
+    }
+
+    /// Its message copy.
+    #[must_use]
+    pub fn with_copy(mut self, copy: MessageCopy) -> Self {
+        self.copy = Some(copy);
+        self
+    }
+}
+
 /// A valid campaign. Build it with [`Campaign::new`] or deserialise it; read it through
 /// [`Campaign::spec`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

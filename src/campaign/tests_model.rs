@@ -569,3 +569,31 @@ fn a_care_campaign_with_promotional_copy_needs_marketing_consent_and_is_reported
     let b = book(vec![titled], json!({}));
     assert!(b.campaigns()[0].promotes());
 }
+
+/// `CampaignSpec::new` gives the defaults serde gives missing members, so a spec built in code
+/// and the same campaign read from minimal JSON are equal.
+#[test]
+fn spec_constructor_has_the_serde_defaults() {
+    let json = json!({
+        "id": 7, "name": "会员日",
+        "window": { "start": "2026-01-01T00:00:00+08:00", "end": "2027-01-01T00:00:00+08:00" },
+        "trigger": { "on": "purchase" },
+        "effects": [ { "type": "fixed_points", "points": 10 } ],
+    });
+    let read: CampaignSpec = serde_json::from_value(json).unwrap();
+    let built = CampaignSpec::new(
+        CampaignId::new(7),
+        "会员日",
+        read.window.clone(),
+        read.trigger.clone(),
+        read.effects.clone(),
+    );
+    assert_eq!(built, read);
+    let grouped = built
+        .with_priority(3)
+        .with_group("g1", true)
+        .with_consent(vec![ConsentPurpose::CareReminder]);
+    assert_eq!((grouped.priority, grouped.exclusive), (3, true));
+    assert_eq!(grouped.group.as_deref(), Some("g1"));
+    assert_eq!(grouped.consent, vec![ConsentPurpose::CareReminder]);
+}
