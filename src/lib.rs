@@ -46,7 +46,7 @@
 //! | [`id`] | typed, compact ids |
 //! | [`text`] | short checked labels and the one text error every module refuses with |
 //! | [`patient`] | identity (mobile, resident id) with masking, consent per purpose, chronic files, anonymisation |
-//! | [`journey`] | the shared records of what patients did: visits, purchases, medicine fills |
+//! | [`journey`] | one clinic event in, everything it implies across the modules out: the shared records (visits, purchases, fills), the typed bridges where modules meet, and the pure `decide`/`apply` layer with its in-memory `Clinic` |
 //! | [`segment`] | tags, the one expression language, auto-tag rules, RFM, lifecycle, relationship strength |
 //! | [`points`] | the membership points ledger: lots, expiry, pending points, refunds, idempotency, tiers |
 //! | [`referral`] | the referral forest: binding rules, lawful rewards, referral analytics |
@@ -55,6 +55,99 @@
 //! | [`metrics`] | ClickHouse-exact funnels, retention, clinic rates, adherence, satisfaction, economics |
 //! | [`store`] | the storage ports, their shared error and version, the in-memory adapters |
 //! | `testkit` | the conformance kit every adapter runs (feature `testkit`) |
+//!
+//! ## Journey
+//!
+//! A clinic's day crosses the modules: a purchase is evaluated by the campaign book, earns
+//! points with the multiplier a member day granted, and a refund must undo all of it, once.
+//! The [`journey`] layer does that glue: the host hands it clinic events, it returns (and
+//! [`journey::Clinic`] applies) what each one implies for every module.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use clinic_ops::calendar::ClinicCalendar;
+//! use clinic_ops::id::{ClinicId, PatientId, PurchaseId};
+//! use clinic_ops::journey::{
+//!     Clinic, ClinicEvent, ClinicEventKind, Decision, EventKey, JourneyConfig, Purchase,
+//! };
+//! use clinic_ops::money::{Points, Yuan};
+//! use clinic_ops::patient::{
+//!     Channel, ConsentPurpose, Label, MobileNumber, PersonName, Registration,
+//! };
+//!
+//! // 1 point per ¥ by default; the member day doubles them on the 23rd, with marketing consent.
+//! let mut config = JourneyConfig::new(ClinicCalendar::default());
+//! config.campaigns = serde_json::from_str(r#"{ "campaigns": [ {
+//!     "id": 23, "name": "会员日",
+//!     "window": { "start": "2026-01-01T00:00:00+08:00",
+//!                 "recurrence": { "every": "month_day", "day": 23 } },
+//!     "trigger": { "on": "purchase" }, "consent": ["marketing"],
+//!     "effects": [ { "type": "points_multiplier", "factor": "2" } ] } ] }"#)?;
+//!
+//! let (p, order) = (PatientId::new(1), PurchaseId::new(9));
+//! let at = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(); // 10:00 clinic time
+//! let mut clinic = Clinic::new();
+//! let mut key = 0;
+//! let mut event = |kind| {
+//!     key += 1; // a host uses its order number or message id
+//!     ClinicEvent { key: EventKey::new(key), at, kind }
+//! };
+//! let registration = Registration::new(
+//!     PersonName::parse("李四")?,
+//!     MobileNumber::parse("139 0000 1111")?,
+//!     ClinicId::new(1),
+//!     Channel::WalkIn,
+//! );
+//! let register = event(ClinicEventKind::Register {
+//!     patient: p,
+//!     registration: Box::new(registration),
+//! });
+//! let consent = event(ClinicEventKind::Consent {
+//!     patient: p,
+//!     purpose: ConsentPurpose::Marketing,
+//!     granted: true,
+//!     source: Label::parse("mini_program")?,
+//! });
+//! let buy = event(ClinicEventKind::Purchase {
+//!     purchase: Purchase {
+//!         id: order,
+//!         patient: p,
+//!         at,
+//!         amount: Yuan::parse("128.50")?,
+//!         category: None,
+//!         days_supply: None,
+//!     },
+//!     visit: None,
+//!     points: Points::ZERO,
+//! });
+//! let refund = event(ClinicEventKind::Refund {
+//!     purchase: order,
+//!     amount: Yuan::parse("128.50")?,
+//! });
+//!
+//! for e in [&register, &consent] {
+//!     let _ = clinic.handle(&config, e)?;
+//! }
+//! if let Decision::New(step) = clinic.handle(&config, &buy)? {
+//!     assert_eq!(step.effects.len(), 1); // the member day, with its provenance
+//! }
+//! // 128 points at ×1, and the member day's 128 more.
+//! assert_eq!(clinic.account(p).map(|a| a.balance()), Some(Points::new(256)));
+//!
+//! // The refund takes both back, and gives the member day's use back to its counters.
+//! let _ = clinic.handle(&config, &refund)?;
+//! assert_eq!(clinic.account(p).map(|a| a.balance()), Some(Points::ZERO));
+//! // The till retries: the key is known, nothing happens twice.
+//! assert_eq!(clinic.handle(&config, &refund)?, Decision::Replayed { refused: false });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A host with stores loads what an event touches into a [`journey::Clinic`], calls
+//! [`journey::decide`], commits each part of the [`journey::Implications`] to its store and carries
+//! out its host tasks (cashback, coupons, messages). The typed bridges ([`journey::earning`],
+//! [`journey::reward_posting`], [`journey::patient_facts`], …) are there for a host that
+//! calls the modules itself. `cargo run --example clinic_day` tells a whole clinic day this
+//! way.
 //!
 //! ## Principles
 //!

@@ -1,18 +1,14 @@
-//! The monthly member day (会员日): double points and cashback with a cap, and why it did or
-//! did not apply to each patient.
+//! The monthly member day (会员日): the campaign book checked, and a preview of why it does
+//! or does not apply to a patient. The till itself runs in the points section.
 
-use chrono::Duration;
-
-use super::{Clinic, heading};
+use super::{Clinic, heading, pad};
 use clinic_ops::campaign::{
-    AdLawWords, Amount, CampaignBook, EvalOptions, Evaluation, Event, EventKind, Outcome,
-    check_book, evaluate,
+    AdLawWords, CampaignBook, EvalOptions, Evaluation, Outcome, UsageSnapshot, check_book, evaluate,
 };
-use clinic_ops::id::PatientId;
-use clinic_ops::money::{Points, Yuan};
-use clinic_ops::segment::{FactsInput, PatientFacts, TagCatalog};
-use clinic_ops::store::memory::MemoryUsageStore;
-use clinic_ops::store::{PatientStore, UsageStore};
+use clinic_ops::id::PurchaseId;
+use clinic_ops::journey::{self, Purchase};
+use clinic_ops::money::Yuan;
+use clinic_ops::segment::TagCatalog;
 
 const BOOK: &str = r#"{
   "groups": { "welcome": "first_match" },
@@ -49,7 +45,12 @@ fn show(label: &str, book: &CampaignBook, ev: &Evaluation<'_>) {
     println!("{label}");
     for t in &ev.trace {
         let name = book.get(t.campaign).map_or("?", |c| c.name());
-        println!("  {:<5} {:<34} {}", t.campaign.to_string(), name, t.outcome);
+        println!(
+            "  {:<5} {} {}",
+            t.campaign.to_string(),
+            pad(name, 34),
+            t.outcome
+        );
         if let Outcome::AudienceFalse {
             explanation: Some(x),
         } = &t.outcome
@@ -72,90 +73,77 @@ fn show(label: &str, book: &CampaignBook, ev: &Evaluation<'_>) {
     }
 }
 
+/// The clinic's campaign book: the monthly member day, a welcome gift, the winter-solstice
+/// festival.
+pub fn book() -> Result<CampaignBook, serde_json::Error> {
+    serde_json::from_str(BOOK)
+}
+
+/// Before the till opens, the manager checks the book and previews the member day for two
+/// patients: the same evaluation the journey layer runs at the till (its trigger event and
+/// the patient's facts come from the journey bridges), with the trace switched on.
 pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     heading("Member day (会员日): double points, 5% cashback, ¥80 budget");
-    let book: CampaignBook = serde_json::from_str(BOOK)?;
-    for f in check_book(
-        &book,
-        clinic.now,
-        &TagCatalog::new(),
-        &AdLawWords::default(),
-    ) {
+    let book = &clinic.config.campaigns;
+    for f in check_book(book, clinic.now, &TagCatalog::new(), &AdLawWords::default()) {
         println!("static check: {f}");
     }
-    let mut usage = MemoryUsageStore::new();
-    println!(
-        "\n{:<5} {:>8} {:>12} {:>10}  outcome",
-        "id", "paid", "extra pts", "cashback"
-    );
-    let mut applied_to: Option<(PatientId, Evaluation<'_>)> = None;
-    let mut not_applied_to: Option<(PatientId, Evaluation<'_>)> = None;
-    let mut paid_out = Yuan::ZERO;
-    for n in 1..=24u64 {
-        let id = PatientId::new(n);
-        let Some(p) = clinic.patients.get(id)? else {
-            continue;
+    let (at, cal) = (clinic.now, clinic.calendar);
+    let mut applies = None;
+    let mut does_not = None;
+    for p in clinic.journey.patients() {
+        let purchase = Purchase {
+            id: PurchaseId::new(1),
+            patient: p.id(),
+            at,
+            amount: Yuan::from_whole(300)?,
+            category: None,
+            days_supply: None,
         };
-        let at = clinic.now + Duration::minutes(n as i64 * 17);
-        let facts = PatientFacts::build(&p.value, &FactsInput::default(), at, clinic.calendar)?;
-        let paid = Yuan::from_whole(60 + clinic.rng.below(12) * 40)?;
-        let event = Event::new(EventKind::Purchase { amount: paid })
-            .with_base_points(Points::new(paid.amount().trunc().try_into().unwrap_or(0)));
-        // Load the counters, evaluate, commit the reservation: a conflict would mean
-        // another till took the budget first, and we would evaluate again.
-        let keys = book.usage_keys(&event, id, at, clinic.calendar);
-        let snapshot = usage.load(&keys)?;
+        let event =
+            journey::purchase_event(&purchase, clinic.config.points.earn(), p.birth_date())?;
+        let facts = journey::patient_facts(
+            p,
+            &[],
+            &[],
+            clinic.journey.account(p.id()),
+            clinic.journey.forest().referral_count(p.id()),
+            at,
+            cal,
+        )?;
         let ev = evaluate(
-            &book,
+            book,
             &event,
             &facts,
-            &snapshot,
+            &UsageSnapshot::new(),
             at,
-            clinic.calendar,
+            cal,
             EvalOptions::TRACE,
         )?;
-        usage.commit(&ev.reservation)?;
-        let (mut pts, mut cash) = (0i64, Yuan::ZERO);
-        for g in &ev.effects {
-            match g.granted {
-                Amount::Points(p) => pts += p.get(),
-                Amount::Yuan(y) => cash = cash.checked_add(y).unwrap_or(cash),
-                _ => {}
-            }
-        }
-        paid_out = paid_out.checked_add(cash).unwrap_or(paid_out);
-        let member_day = ev
-            .trace
-            .iter()
-            .find(|t| t.campaign.get() == 23)
-            .map(|t| t.outcome.to_string())
-            .unwrap_or_default();
-        println!(
-            "{:<5} {:>8} {:>12} {:>10}  {member_day}",
-            id.to_string(),
-            paid.to_string(),
-            pts,
-            cash.to_string()
-        );
-        // Show the most telling traces: a cut cashback, and an audience that was false.
-        let cut = ev.effects.iter().any(|g| g.cut.is_some());
         let applied = ev.effects.iter().any(|g| g.campaign.get() == 23);
         let audience_false = ev
             .trace
             .iter()
             .any(|t| matches!(t.outcome, Outcome::AudienceFalse { .. }));
-        if applied && (applied_to.is_none() || cut) {
-            applied_to = Some((id, ev));
-        } else if audience_false && not_applied_to.is_none() {
-            not_applied_to = Some((id, ev));
+        if applied && applies.is_none() {
+            applies = Some((p.id(), ev));
+        } else if audience_false && does_not.is_none() {
+            does_not = Some((p.id(), ev));
         }
     }
-    println!("cashback paid out: ¥{paid_out} of the ¥80 budget");
-    if let Some((id, ev)) = &applied_to {
-        show(&format!("\ntrace for {id} (it applied):"), &book, ev);
+    if let Some((id, ev)) = &applies {
+        show(
+            &format!("\npreview for {id}, a ¥300.00 purchase (it applies):"),
+            book,
+            ev,
+        );
     }
-    if let Some((id, ev)) = &not_applied_to {
-        show(&format!("\ntrace for {id} (it did not apply):"), &book, ev);
+    if let Some((id, ev)) = &does_not {
+        show(
+            &format!("\npreview for {id}, a ¥300.00 purchase (it does not apply):"),
+            book,
+            ev,
+        );
     }
     Ok(())
 }

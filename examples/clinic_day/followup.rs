@@ -3,7 +3,7 @@
 use chrono::{Days, Duration};
 use std::collections::BTreeMap;
 
-use super::{Clinic, heading};
+use super::{Clinic, heading, pad};
 use clinic_ops::followup::{
     CarePlan, Facts, FollowUpHistory, FollowUpPolicy, Plan, Task, TaskOutcome, apply, plan,
     record_outcome, staff_metrics,
@@ -108,7 +108,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         "task list of nurse {nurse} for {today} (quiet hours 21:00-08:00, at most 3 contacts a week)"
     );
     println!(
-        "{:<7} {:<7} {:<18} {:<15} {:>5} {:<8} {:<7} reason",
+        "{:<7} {:<8} {:<18} {:<15} {:>5} {:<8} {:<7} reason",
         "", "patient", "kind", "channel", "time", "priority", "overdue"
     );
     // Overdue first (longest first), then today's by time, most important first.
@@ -137,9 +137,9 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             first_call = Some(t.clone());
         }
         println!(
-            "{:<7} {:<7} {:<18} {:<15} {:>5} {:<8} {:<7} {}",
+            "{:<7} {} {:<18} {:<15} {:>5} {:<8} {:<7} {}",
             if overdue > 0 { "overdue" } else { "today" },
-            format!("{} {name}", t.patient),
+            pad(&format!("{} {name}", t.patient), 8),
             t.kind.to_string(),
             t.channel.to_string(),
             when(clinic, t),

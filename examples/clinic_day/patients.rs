@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{Clinic, heading, pad};
 use clinic_ops::id::{ClinicId, PatientId, StaffId};
+use clinic_ops::journey::ClinicEventKind;
 use clinic_ops::patient::{
-    self, Channel, ConditionCode, ConsentGiver, ConsentPurpose, DeletionDeadline, DeletionReason,
+    self, Channel, ConditionCode, ConsentPurpose, DeletionDeadline, DeletionReason,
     FollowUpCadence, Label, MobileNumber, PatientCommand, PersonName, Registration, ResidentId,
 };
 use clinic_ops::store::{PatientStore, StoreError};
@@ -21,21 +22,6 @@ const CHANNELS: [&str; 6] = [
     "free_clinic",
     "walk_in",
 ];
-
-/// Runs one command through load, decide and commit.
-pub fn execute(
-    clinic: &mut Clinic,
-    id: PatientId,
-    cmd: &PatientCommand,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let current = clinic.patients.get(id)?;
-    let state = current.as_ref().map(|v| &v.value);
-    let events = patient::decide(state, id, cmd, clinic.now, clinic.calendar)?;
-    clinic
-        .patients
-        .commit(id, current.map(|v| v.version), &events)?;
-    Ok(())
-}
 
 pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
     heading("Acquisition by channel");
@@ -65,14 +51,13 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         };
         let id = PatientId::new(n);
         let registered_at = clinic.now - Duration::days(200 - n as i64 * 7);
-        let events = patient::decide(
-            None,
-            id,
-            &PatientCommand::Register(reg),
+        clinic.record(
             registered_at,
-            clinic.calendar,
+            ClinicEventKind::Register {
+                patient: id,
+                registration: Box::new(reg),
+            },
         )?;
-        clinic.patients.commit(id, None, &events)?;
         let consents = clinic.rng.below(3);
         let entry = by_channel.entry(channel.code()).or_default();
         entry.0 += 1;
@@ -80,14 +65,13 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             .into_iter()
             .take(consents as usize)
         {
-            execute(
-                clinic,
-                id,
-                &PatientCommand::GrantConsent {
+            clinic.record(
+                registered_at,
+                ClinicEventKind::Consent {
+                    patient: id,
                     purpose,
+                    granted: true,
                     source: Label::parse("mini_program")?,
-                    policy_version: Label::parse("2026-01")?,
-                    given_by: ConsentGiver::Patient,
                 },
             )?;
             if purpose == ConsentPurpose::Marketing {
@@ -103,11 +87,12 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         println!("{ch:<24} {n:>8} {m:>18}");
     }
 
-    // A returning patient tries to register again with a differently spelled number.
-    let dup = patient::decide(
-        None,
-        PatientId::new(99),
-        &PatientCommand::Register(Registration {
+    // A returning patient tries to register again with a differently spelled number. The
+    // patient store holds mobiles unique: the front desk checks there before the journey is
+    // told of a new patient.
+    let again = ClinicEventKind::Register {
+        patient: PatientId::new(99),
+        registration: Box::new(Registration {
             name: PersonName::parse("张伟")?,
             mobile: MobileNumber::parse("0086 13810012007")?,
             resident_id: Some(ResidentId::parse("11010519491231002X")?),
@@ -119,13 +104,27 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             channel: Channel::WalkIn,
             channel_code: None,
         }),
+    };
+    let ClinicEventKind::Register {
+        patient,
+        registration,
+    } = again
+    else {
+        return Err("not a registration".into());
+    };
+    let events = patient::decide(
+        None,
+        patient,
+        &PatientCommand::Register(*registration),
         clinic.now,
         clinic.calendar,
     )?;
-    match clinic.patients.commit(PatientId::new(99), None, &dup) {
+    match clinic.patients.commit(patient, None, &events) {
         Err(e @ StoreError::Duplicate { .. }) => println!("\nduplicate refused: {e}"),
         other => println!("\nduplicate check: unexpected {other:?}"),
     }
+    let registered = clinic.journey.patients().count();
+    println!("patients registered: {registered}");
 
     heading("Chronic files coming due");
     let today = clinic.calendar.local_date(clinic.now);
@@ -140,8 +139,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         let diagnosed = today
             .checked_sub_days(Days::new(months_ago * 30))
             .ok_or("date")?;
-        execute(
-            clinic,
+        clinic.patient_command(
             id,
             &PatientCommand::OpenChronicFile {
                 condition: cond.clone(),
@@ -151,8 +149,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
             },
         )?;
     }
-    execute(
-        clinic,
+    clinic.patient_command(
         PatientId::new(15),
         &PatientCommand::RecordFollowUp {
             condition: e11.clone(),
@@ -160,7 +157,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     println!(
-        "{:<8} {:<8} {:<10} {:<12} {:<12} {:>8}",
+        "{:<8} {:<8} {:<12} {:<12} {:<12} {:>8}",
         "patient", "name", "condition", "last", "next due", "overdue"
     );
     for v in clinic.patients.scan(None, 100)? {
@@ -186,17 +183,16 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
 
     heading("A patient leaves");
     let leaver = PatientId::new(20);
-    execute(
-        clinic,
-        leaver,
-        &PatientCommand::WithdrawConsent {
+    clinic.record(
+        clinic.now,
+        ClinicEventKind::Consent {
+            patient: leaver,
             purpose: ConsentPurpose::Marketing,
+            granted: false,
             source: Label::parse("wecom")?,
-            given_by: ConsentGiver::Patient,
         },
     )?;
-    execute(
-        clinic,
+    clinic.patient_command(
         leaver,
         &PatientCommand::SetDeletionDeadline(DeletionDeadline {
             by: today,
@@ -211,7 +207,7 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         before.channel(),
         before.home_clinic()
     );
-    execute(clinic, leaver, &PatientCommand::Anonymise)?;
+    clinic.patient_command(leaver, &PatientCommand::Anonymise)?;
     let after = clinic.patients.get(leaver)?.ok_or("missing")?.value;
     println!(
         "after:  identity={} birth_year={:?} channel={} clinic={} registered={}",

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{Clinic, heading, pad};
 use clinic_ops::id::{ClinicId, PatientId, PurchaseId, VisitId};
-use clinic_ops::journey::{Purchase, Visit};
+use clinic_ops::journey::{ClinicEventKind, Purchase, Visit};
 use clinic_ops::money::Yuan;
-use clinic_ops::patient::{ConsentGiver, ConsentPurpose, Label, PatientCommand};
+use clinic_ops::patient::{ConsentPurpose, Label};
 use clinic_ops::segment::{
     self, Expr, FactsInput, PatientFacts, Relationship, RelationshipRules, RfmScore, TagCatalog,
     TagName, TagRule, TagRuleSet, TagUse, score_rfm, summarize_rfm,
@@ -99,14 +99,13 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         "pt", "lifecycle", "rel", "v90", "¥365d", "RFM r/f/m class"
     );
     // P8 (hypertension) gave separate consent to use health data for segmentation.
-    super::patients::execute(
-        clinic,
-        PatientId::new(8),
-        &PatientCommand::GrantConsent {
+    clinic.record(
+        now,
+        ClinicEventKind::Consent {
+            patient: PatientId::new(8),
             purpose: ConsentPurpose::HealthDataSegmentation,
+            granted: true,
             source: Label::parse("paper_form")?,
-            policy_version: Label::parse("2026-01")?,
-            given_by: ConsentGiver::Patient,
         },
     )?;
     let patients: Vec<_> = clinic
