@@ -2,7 +2,7 @@
 
 use std::sync::Barrier;
 
-use super::Factory;
+use super::{Factory, must};
 use crate::campaign::{BookSpec, CampaignBook};
 use crate::id::ClinicId;
 use crate::store::{CampaignBookStore, StoreError, Version};
@@ -13,10 +13,6 @@ pub fn run_all<S: CampaignBookStore + Send>(factory: &impl Factory<S>) {
     book_conflicts_write_nothing(&mut factory.fresh());
     books_are_per_clinic(&mut factory.fresh());
     racing_book_writers_one_wins(factory, 4);
-}
-
-fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
-    r.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// A book of one purchase campaign granting `points` fixed points: books with different

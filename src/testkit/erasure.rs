@@ -9,7 +9,7 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::{Factory, scenario_now};
+use super::{Factory, must, scenario_now};
 use crate::calendar::ClinicCalendar;
 use crate::followup::{
     FollowUpEvent, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome,
@@ -65,10 +65,6 @@ const KEPT_VALUES: [&str; 5] = [
     "原发性高血压",
     "硝苯地平片",
 ];
-
-fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
-    r.unwrap_or_else(|e| panic!("{what}: {e}"))
-}
 
 fn registration(name: &str, mobile: &str, rid: Option<&str>, ext: Option<&str>) -> Registration {
     Registration {

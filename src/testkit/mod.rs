@@ -55,3 +55,18 @@ where
 pub fn scenario_now() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_772_416_800, 0).unwrap_or_default()
 }
+
+/// `n` minutes after [`scenario_now`].
+fn minutes(n: i64) -> chrono::DateTime<chrono::Utc> {
+    scenario_now() + chrono::Duration::minutes(n)
+}
+
+/// A scenario's value, or a failure naming the step that refused it.
+fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// A distinct amount per record: `id × per` fen.
+fn fen(id: u64, per: u64) -> crate::money::Yuan {
+    crate::money::Yuan::from_fen(u32::try_from(id.saturating_mul(per)).unwrap_or(u32::MAX))
+}

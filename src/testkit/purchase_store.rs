@@ -1,12 +1,10 @@
 //! Conformance scenarios for [`PurchaseStore`].
 
-use chrono::{DateTime, Duration, Utc};
 use std::sync::Barrier;
 
-use super::{Factory, scenario_now};
+use super::{Factory, fen, minutes, must};
 use crate::id::{PatientId, PurchaseId};
 use crate::journey::{Category, DaysSupply, Purchase};
-use crate::money::Yuan;
 use crate::store::{PurchaseStore, RecordCursor, StoreError};
 
 /// Runs every purchase scenario, each on a fresh store.
@@ -16,18 +14,6 @@ pub fn run_all<S: PurchaseStore + Send>(factory: &impl Factory<S>) {
     purchases_by_period_are_half_open_and_paged(&mut factory.fresh());
     erased_categories_stay_erased(&mut factory.fresh());
     racing_purchase_retries_store_each_once(factory, 4, 16);
-}
-
-fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
-    r.unwrap_or_else(|e| panic!("{what}: {e}"))
-}
-
-fn minutes(n: i64) -> DateTime<Utc> {
-    scenario_now() + Duration::minutes(n)
-}
-
-fn fen(id: u64, per: u64) -> Yuan {
-    Yuan::from_fen(u32::try_from(id.saturating_mul(per)).unwrap_or(u32::MAX))
 }
 
 /// Purchase `id` of `patient`, `minute` minutes after [`scenario_now`], in `category`.

@@ -2,7 +2,7 @@
 
 use std::sync::Barrier;
 
-use super::{Factory, scenario_now};
+use super::{Factory, must, scenario_now};
 use crate::segment::{TagCatalog, TagName};
 use crate::store::{StoreError, TagCatalogStore, Version};
 
@@ -10,10 +10,6 @@ use crate::store::{StoreError, TagCatalogStore, Version};
 pub fn run_all<S: TagCatalogStore + Send>(factory: &impl Factory<S>) {
     catalog_round_trip_and_versions(&mut factory.fresh());
     racing_catalog_editors_one_wins(factory, 4);
-}
-
-fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
-    r.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// A catalog with the tags `names` added at [`scenario_now`].

@@ -1,9 +1,9 @@
 //! Conformance scenarios for [`VisitStore`].
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use std::sync::Barrier;
 
-use super::{Factory, scenario_now};
+use super::{Factory, fen, minutes, must};
 use crate::id::{ClinicId, DoctorId, PatientId, VisitId};
 use crate::journey::Visit;
 use crate::money::Yuan;
@@ -18,18 +18,6 @@ pub fn run_all<S: VisitStore + Send>(factory: &impl Factory<S>) {
     visits_by_period_are_half_open_and_paged(&mut factory.fresh());
     out_of_range_visits_are_refused(&mut factory.fresh());
     racing_visit_retries_store_each_once(factory, 4, 16);
-}
-
-fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
-    r.unwrap_or_else(|e| panic!("{what}: {e}"))
-}
-
-fn minutes(n: i64) -> DateTime<Utc> {
-    scenario_now() + Duration::minutes(n)
-}
-
-fn fen(id: u64, per: u64) -> Yuan {
-    Yuan::from_fen(u32::try_from(id.saturating_mul(per)).unwrap_or(u32::MAX))
 }
 
 /// Visit `id` of `patient`, `minute` minutes after [`scenario_now`], ¥`id` paid.
