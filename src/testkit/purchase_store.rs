@@ -16,7 +16,7 @@ pub fn run_all<S: PurchaseStore + Send>(factory: &impl Factory<S>) {
     racing_purchase_retries_store_each_once(factory, 4, 16);
 }
 
-/// Purchase `id` of `patient`, `minute` minutes after [`scenario_now`], in `category`.
+/// Purchase `id` of `patient`, `minute` minutes after [`scenario_now`](super::scenario_now), in `category`.
 pub fn sample_purchase(id: u64, patient: u64, minute: i64, category: &str) -> Purchase {
     Purchase {
         id: PurchaseId::new(id),

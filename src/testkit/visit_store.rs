@@ -20,7 +20,7 @@ pub fn run_all<S: VisitStore + Send>(factory: &impl Factory<S>) {
     racing_visit_retries_store_each_once(factory, 4, 16);
 }
 
-/// Visit `id` of `patient`, `minute` minutes after [`scenario_now`], ¥`id` paid.
+/// Visit `id` of `patient`, `minute` minutes after [`scenario_now`](super::scenario_now), ¥`id` paid.
 pub fn sample_visit(id: u64, patient: u64, minute: i64) -> Visit {
     Visit {
         id: VisitId::new(id),
