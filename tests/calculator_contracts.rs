@@ -20,14 +20,14 @@ fn example(name: &str) -> PathBuf {
     profile.join("examples").join(name)
 }
 
-fn run(name: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(example(name))
+fn run(bin: PathBuf, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(&bin)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("{name} did not start: {e}"));
+        .unwrap_or_else(|e| panic!("{} did not start: {e}", bin.display()));
     child
         .stdin
         .take()
@@ -66,14 +66,22 @@ A,arrived,1767830400,kol
 B,arrived,1767225600,ad
 B,arrived,1768435200,ad
 ";
-    let out = run("retention", &["--period", "week", "--periods", "3"], csv);
+    let out = run(
+        example("retention"),
+        &["--period", "week", "--periods", "3"],
+        csv,
+    );
     assert_eq!(
         answer(&out),
         "{\"period\":\"week\",\"cohorts\":[{\"start\":\"2025-12-29\",\"size\":2,\"retained\":[2,1,1]}]}\n"
     );
     let bad = "patient_id,event,timestamp,channel\nA,lead,abc,kol\n";
     refused(
-        &run("retention", &["--period", "week", "--periods", "3"], bad),
+        &run(
+            example("retention"),
+            &["--period", "week", "--periods", "3"],
+            bad,
+        ),
         "line 2",
         "timestamp \"abc\"",
     );
@@ -89,7 +97,7 @@ A,2026-01-01,10.00
 A,2026-01-11,20.00
 B,2026-01-05,5.00
 ";
-    let text = answer(&run("rfm", &["--as-of", "2026-02-01"], csv));
+    let text = answer(&run(example("rfm"), &["--as-of", "2026-02-01"], csv));
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(
         rows[0],
@@ -100,7 +108,7 @@ B,2026-01-05,5.00
     assert_eq!(rows.len(), 3);
     let bad = "patient_id,date,amount\nA,2026-13-01,10.00\n";
     refused(
-        &run("rfm", &["--as-of", "2026-02-01"], bad),
+        &run(example("rfm"), &["--as-of", "2026-02-01"], bad),
         "line 2",
         "date \"2026-13-01\"",
     );
@@ -119,13 +127,13 @@ B,amlodipine,2026-01-10,10
 ";
     let period = ["--period-start", "2026-01-01", "--period-end", "2026-06-30"];
     assert_eq!(
-        answer(&run("adherence", &period, csv)),
+        answer(&run(example("adherence"), &period, csv)),
         "patient_id,index_date,days_in_period,days_covered,pdc,adherent\n\
          A,2026-01-01,181,90,0.4972,false\n"
     );
     let bad = "patient_id,drug,fill_date,days_supply\nA,metformin,2026-01-01,x\n";
     refused(
-        &run("adherence", &period, bad),
+        &run(example("adherence"), &period, bad),
         "line 2",
         "days_supply \"x\"",
     );
