@@ -221,6 +221,10 @@ impl CampaignBook {
                 continue;
             };
             let caps = self.caps_of(i);
+            // Keys of different campaigns differ by id (a book's ids are unique), so only
+            // this campaign's own keys can repeat: comparing against all of them made a
+            // 50-campaign member day quadratic.
+            let start = out.len();
             for cap in caps {
                 let bucket = match cap.period {
                     None => Bucket::Lifetime,
@@ -235,7 +239,7 @@ impl CampaignBook {
                     patient: cap.per_patient.then_some(patient),
                     bucket,
                 };
-                if !out.contains(&key) {
+                if !out.get(start..).is_some_and(|own| own.contains(&key)) {
                     out.push(key);
                 }
             }

@@ -168,6 +168,28 @@ pub fn refund_share(granted: i64, refunded: Yuan, paid: Yuan) -> i64 {
     i64::try_from(share).unwrap_or(granted)
 }
 
+/// The cashback a refund asks back: what the refunds so far make due of `cashback`
+/// (`floor(fen granted × refunded ÷ paid)`, the same share as points), less what earlier
+/// refunds already asked back. `None` when nothing more is due. The host reclaims it (or
+/// cancels it, if not paid out yet): the library holds no cash.
+#[must_use]
+pub fn refund_cashback(
+    cashback: &Cashback,
+    already: Yuan,
+    refunded_total: Yuan,
+    paid: Yuan,
+) -> Option<Cashback> {
+    let granted = i64::try_from(cashback.amount.to_fen()).unwrap_or(i64::MAX);
+    let already = i64::try_from(already.to_fen()).unwrap_or(i64::MAX);
+    let due = refund_share(granted, refunded_total, paid).saturating_sub(already);
+    let due = u64::try_from(due).ok().filter(|d| *d > 0)?;
+    Some(Cashback {
+        campaign: cashback.campaign,
+        rule: cashback.rule,
+        amount: Yuan::saturating_from_fen(due),
+    })
+}
+
 /// The bonus take-back of one refund: what the refunds so far make due, less what earlier
 /// refunds already took, at most `available` (a bonus already spent is not charged twice
 /// into debt: the rest is a shortfall, like the ledger's

@@ -1,5 +1,6 @@
 //! The journey layer: one clinic event in, everything it implies across the modules out.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use super::bridge::{self, CampaignBonus, Cashback, RewardPosting};
 use super::error::JourneyError;
 use super::keys::{EventKey, KeyUse};
 use super::records::{Purchase, Visit};
+use super::rewards::{self, RewardsChecked};
 use crate::calendar::ClinicCalendar;
 use crate::campaign::{
     self, Amount, CampaignBook, Effect, EvalOptions, Evaluation, UsageKey, UsageSnapshot,
@@ -163,6 +165,14 @@ pub enum HostTask {
     /// A campaign effect that is neither points nor cashback (coupon, gift, message, staff
     /// task): carry it out.
     CarryOut(AppliedEffect),
+    /// A refund's share of cashback paid on the purchase: reclaim it, or cancel it if it
+    /// was not paid out yet ([`bridge::refund_cashback`]).
+    ReclaimCashback {
+        /// From whom.
+        patient: PatientId,
+        /// The grant and the amount to reclaim now.
+        cashback: Cashback,
+    },
 }
 
 /// What a purchase did, kept so that its refunds can undo it.
@@ -178,6 +188,8 @@ pub struct PurchaseEntry {
     pub bonus_back: Vec<Points>,
     /// The cashback it earned.
     pub cashback: Vec<Cashback>,
+    /// Of each cashback, the amount refunds asked back.
+    pub cashback_back: Vec<Yuan>,
     /// The usage it consumed, released by a full refund.
     pub usage: Vec<(UsageKey, u64)>,
     /// Cash refunded so far.
@@ -215,6 +227,13 @@ pub struct Implications {
     pub rewards: Vec<RewardPosting>,
     /// What the host must do.
     pub host: Vec<HostTask>,
+    /// What the referral-reward check before the event found, when it ran: kept by the
+    /// clinic so that later events can skip the check until something changes.
+    pub rewards_checked: Option<RewardsChecked>,
+    /// The event these implications are of: [`apply`] remembers its key, so that the
+    /// event's replay is answered [`Decision::Replayed`]. `None` in implications a host
+    /// builds itself (patient commands the layer does not cover).
+    pub event: Option<ClinicEvent>,
 }
 
 /// What [`decide`] answers for an event.
@@ -247,14 +266,19 @@ pub struct Clinic {
     visit_index: BTreeMap<VisitId, usize>,
     by_patient: BTreeMap<PatientId, (Vec<Visit>, Vec<Purchase>)>,
     purchases: BTreeMap<PurchaseId, PurchaseEntry>,
-    usage: BTreeMap<UsageKey, Versioned<u64>>,
+    // Every counter, kept as the snapshot the campaign engine reads: evaluating a purchase
+    // then copies nothing (loading each candidate's keys into a fresh snapshot was a fifth
+    // of a day's time).
+    usage: UsageSnapshot,
     histories: BTreeMap<PatientId, FollowUpHistory>,
     decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
+    /// Until when the referral-reward check can be skipped ([`super::rewards`]).
+    pub(super) rewards_checked: Option<RewardsChecked>,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
 /// the earlier commands of the same event left it.
-struct Ledgers<'a> {
+pub(super) struct Ledgers<'a> {
     state: &'a Clinic,
     scratch: BTreeMap<PatientId, Account>,
     policy: &'a Policy,
@@ -262,30 +286,36 @@ struct Ledgers<'a> {
 }
 
 impl Ledgers<'_> {
-    fn account(&self, p: PatientId) -> Account {
-        self.scratch
-            .get(&p)
-            .or_else(|| self.state.accounts.get(&p))
-            .cloned()
-            .unwrap_or_else(|| Account::new(p))
+    /// The account as the event's earlier commands left it: borrowed, since most
+    /// decisions only read it (cloning a long account per reward check was most of a day's
+    /// time).
+    pub(super) fn account(&self, p: PatientId) -> Cow<'_, Account> {
+        match self.scratch.get(&p).or_else(|| self.state.accounts.get(&p)) {
+            Some(a) => Cow::Borrowed(a),
+            None => Cow::Owned(Account::new(p)),
+        }
     }
 
-    fn post(
+    pub(super) fn post(
         &mut self,
         p: PatientId,
         cmd: &LedgerCommand,
         at: DateTime<Utc>,
         out: &mut Vec<Posting>,
     ) -> Result<(), JourneyError> {
-        let mut a = self.account(p);
-        if let LedgerDecision::Posted(ps) = points::decide(&a, cmd, at, self.policy, self.calendar)?
-        {
-            for x in &ps {
-                points::apply(&mut a, x);
+        let decision = points::decide(&self.account(p), cmd, at, self.policy, self.calendar)?;
+        if let LedgerDecision::Posted(ps) = decision {
+            if !self.scratch.contains_key(&p) {
+                let a = self.account(p).into_owned();
+                self.scratch.insert(p, a);
+            }
+            if let Some(a) = self.scratch.get_mut(&p) {
+                for x in &ps {
+                    points::apply(a, x);
+                }
             }
             out.extend(ps);
         }
-        self.scratch.insert(p, a);
         Ok(())
     }
 }
@@ -333,7 +363,7 @@ impl Clinic {
 
     /// A usage counter (0 when never written).
     pub fn usage(&self, key: &UsageKey) -> u64 {
-        self.usage.get(key).map_or(0, |v| v.value)
+        self.usage.get(key).0
     }
 
     /// Every follow-up task planned, by patient, then in the order planned.
@@ -364,17 +394,38 @@ impl Clinic {
         match decide(self, config, event) {
             Ok(Decision::New(step)) => {
                 apply(self, &step);
-                self.decided.insert(event.key, (event.clone(), false));
                 Ok(Decision::New(step))
             }
             Ok(d) => Ok(d),
             Err(e) => {
                 if !matches!(e, JourneyError::KeyReused { .. }) {
-                    self.decided.insert(event.key, (event.clone(), true));
+                    self.remember_refusal(event);
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Remembers that `event` was refused, so that its replay is answered
+    /// [`Decision::Replayed`] `{ refused: true }` and changes nothing even if the state
+    /// would now accept it (a redemption refused for the balance stays refused when the
+    /// till retries after the patient earned more). [`Clinic::handle`] calls it; a host
+    /// that calls [`decide`] and [`apply`] itself calls it on a refusal. Accepted events
+    /// need no call: [`apply`] remembers them.
+    pub fn remember_refusal(&mut self, event: &ClinicEvent) {
+        self.decided
+            .entry(event.key)
+            .or_insert_with(|| (event.clone(), true));
+    }
+
+    /// A visit.
+    pub(super) fn visit(&self, id: VisitId) -> Option<&Visit> {
+        self.visit_index.get(&id).and_then(|i| self.visits.get(*i))
+    }
+
+    /// A patient's visits, in the order recorded.
+    pub(super) fn visits_of(&self, p: PatientId) -> &[Visit] {
+        self.records_of(p).0
     }
 
     fn records_of(&self, p: PatientId) -> (&[Visit], &[Purchase]) {
@@ -416,7 +467,7 @@ pub fn decide(
         policy: &config.points,
         calendar: config.calendar,
     };
-    pay_rewards(state, config, event.at, &mut ledgers, &mut step)?;
+    rewards::pay_rewards(state, config, event.at, &mut ledgers, &mut step)?;
     let (key, at, cal) = (event.key, event.at, config.calendar);
     match &event.kind {
         ClinicEventKind::Register {
@@ -480,6 +531,7 @@ pub fn decide(
         }
         ClinicEventKind::Plan => plan_step(state, config, at, &mut step)?,
     }
+    step.event = Some(event.clone());
     Ok(Decision::New(Box::new(step)))
 }
 
@@ -607,35 +659,6 @@ fn known(state: &Clinic, p: PatientId) -> Result<&Patient, JourneyError> {
         .ok_or(JourneyError::UnknownPatient { patient: p })
 }
 
-/// Pays every approved reward not yet paid, and takes back every paid reward whose visit
-/// was refunded, as of `at`.
-fn pay_rewards(
-    state: &Clinic,
-    config: &JourneyConfig,
-    at: DateTime<Utc>,
-    ledgers: &mut Ledgers<'_>,
-    step: &mut Implications,
-) -> Result<(), JourneyError> {
-    if state.forest.bound_count() == 0 {
-        return Ok(());
-    }
-    let mut due: Vec<RewardPosting> = state
-        .rewards(config, at)
-        .iter()
-        .filter_map(|d| bridge::reward_posting(d, &ledgers.account(d.beneficiary)))
-        .collect();
-    // Oldest first, so that each account's postings stay in time order.
-    due.sort_by_key(|r| (r.at, r.account, r.command.key));
-    for r in due {
-        // Re-derived against the scratch account, which earlier rewards may have moved on.
-        let a = ledgers.account(r.account);
-        let at = a.last_posted_at().map_or(r.at, |l| l.max(r.at));
-        ledgers.post(r.account, &r.command, at, &mut step.ledger)?;
-        step.rewards.push(r);
-    }
-    Ok(())
-}
-
 #[allow(clippy::too_many_arguments)]
 fn purchase_step(
     state: &Clinic,
@@ -700,6 +723,7 @@ fn purchase_step(
         visit,
         bonus_back: vec![Points::ZERO; earning.bonuses.len()],
         bonuses: earning.bonuses,
+        cashback_back: vec![Yuan::ZERO; earning.cashback.len()],
         cashback: earning.cashback,
         usage,
         refunded: Yuan::ZERO,
@@ -759,20 +783,11 @@ fn evaluate_purchase<'c>(
         at,
         config.calendar,
     )?;
-    let keys = config
-        .campaigns
-        .usage_keys(&event, who, at, config.calendar);
-    let mut snapshot = UsageSnapshot::new();
-    for k in keys {
-        if let Some(v) = state.usage.get(&k) {
-            snapshot.insert(k, v.clone());
-        }
-    }
     Ok(campaign::evaluate(
         &config.campaigns,
         &event,
         &facts,
-        &snapshot,
+        &state.usage,
         at,
         config.calendar,
         EvalOptions::default(),
@@ -815,6 +830,16 @@ fn refund_step(
             *back = back.saturating_sub(c.points);
         }
     }
+    for (c, back) in entry.cashback.iter().zip(&mut next.cashback_back) {
+        if let Some(c) = bridge::refund_cashback(c, *back, total, entry.purchase.amount) {
+            // Never more than the grant (the share is at most what was granted).
+            *back = back.checked_add(c.amount).unwrap_or(c.amount);
+            step.host.push(HostTask::ReclaimCashback {
+                patient: who,
+                cashback: c,
+            });
+        }
+    }
     if total == entry.purchase.amount {
         step.usage_release.clone_from(&entry.usage);
         if let Some(v) = entry.visit {
@@ -825,7 +850,9 @@ fn refund_step(
     Ok(())
 }
 
-/// Folds a [`Implications`] into the clinic's state. Cannot fail: [`decide`] checked everything.
+/// Folds [`Implications`] into the clinic's state and remembers the event they are of, so
+/// that its replay is answered [`Decision::Replayed`]. Cannot fail: [`decide`] checked
+/// everything.
 pub fn apply(state: &mut Clinic, step: &Implications) {
     for (id, e) in &step.patient {
         let mut p = state.patients.remove(id);
@@ -885,17 +912,16 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
         state.purchases.insert(entry.purchase.id, entry.clone());
     }
     for (k, add) in &step.usage {
-        let c = state.usage.entry(*k).or_insert(Versioned {
-            value: 0,
-            version: Version::new(0),
-        });
-        c.value = c.value.saturating_add(*add);
-        c.version = Version::new(c.version.get().saturating_add(1));
+        let (value, version) = state.usage.get(k);
+        state
+            .usage
+            .insert(*k, counted(value.saturating_add(*add), version));
     }
     for (k, sub) in &step.usage_release {
-        if let Some(c) = state.usage.get_mut(k) {
-            c.value = c.value.saturating_sub(*sub);
-            c.version = Version::new(c.version.get().saturating_add(1));
+        if let (value, Some(version)) = state.usage.get(k) {
+            state
+                .usage
+                .insert(*k, counted(value.saturating_sub(*sub), Some(version)));
         }
     }
     for (id, e) in &step.followup {
@@ -904,5 +930,24 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
             .entry(*id)
             .or_insert_with(|| FollowUpHistory::new(*id));
         followup::apply(history, e);
+    }
+    let checked = step
+        .rewards_checked
+        .clone()
+        .or_else(|| state.rewards_checked.take());
+    state.rewards_checked = checked.and_then(|c| c.after(state, step));
+    if let Some(e) = &step.event {
+        state
+            .decided
+            .entry(e.key)
+            .or_insert_with(|| (e.clone(), false));
+    }
+}
+
+/// A usage counter's next value, one version after `version` (the first write is version 1).
+fn counted(value: u64, version: Option<Version>) -> Versioned<u64> {
+    Versioned {
+        value,
+        version: Version::new(version.map_or(1, |v| v.get().saturating_add(1))),
     }
 }

@@ -66,11 +66,12 @@ mod error;
 mod keys;
 mod layer;
 mod records;
+mod rewards;
 
 pub use bridge::{
     CampaignBonus, Cashback, PurchaseEarning, RewardLeg, RewardPosting, base_points, earning,
-    patient_facts, purchase_event, refund_bonus, refund_command, refund_share, reward_key,
-    reward_posting,
+    patient_facts, purchase_event, refund_bonus, refund_cashback, refund_command, refund_share,
+    reward_key, reward_posting,
 };
 pub use error::JourneyError;
 pub use keys::{EventKey, KeyUse};
@@ -79,6 +80,7 @@ pub use layer::{
     JourneyConfig, PurchaseEntry, apply, decide,
 };
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
+pub use rewards::RewardsChecked;
 
 #[cfg(test)]
 mod tests;
