@@ -9,7 +9,7 @@
 //! one). The bench creates its own database and drops it after.
 //!
 //! ```text
-//! CLINIC_OPS_PG_URL=postgresql://clinic_ops:clinic_ops@127.0.0.1/postgres \
+//! CLINIC_OPS_PG_URL=postgresql://clinic_ops:clinic_ops@127.0.0.1/clinic_ops \
 //!     cargo bench -p clinic-ops-postgres -- --warm-up-time 1 --measurement-time 3
 //! ```
 
@@ -87,10 +87,7 @@ fn append_batches(c: &mut Criterion) {
 
 /// `writers` threads, each appending `iters` commits of `SMALL` postings to its own
 /// account; the wall time for all.
-fn run_writers<S: LedgerStore + Send>(
-    stores: &mut [Lane<S>],
-    iters: u64,
-) -> Duration {
+fn run_writers<S: LedgerStore + Send>(stores: &mut [Lane<S>], iters: u64) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| {
         for (store, account, state) in stores.iter_mut() {

@@ -2,7 +2,7 @@
 //! SQLite adapter's `sqlite_host`.
 //!
 //! ```text
-//! CLINIC_OPS_PG_URL=postgresql://clinic_ops:clinic_ops@127.0.0.1/postgres \
+//! CLINIC_OPS_PG_URL=postgresql://clinic_ops:clinic_ops@127.0.0.1/clinic_ops \
 //!     cargo run -p clinic-ops-postgres --example postgres_host [-- SCHEMA]
 //! ```
 //!
@@ -50,7 +50,7 @@ fn execute(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("CLINIC_OPS_PG_URL").map_err(|_| {
-        "set CLINIC_OPS_PG_URL to a PostgreSQL server, e.g. postgresql://clinic_ops:clinic_ops@127.0.0.1/postgres"
+        "set CLINIC_OPS_PG_URL to a PostgreSQL server, e.g. postgresql://clinic_ops:clinic_ops@127.0.0.1/clinic_ops"
     })?;
     let schema = std::env::args()
         .nth(1)

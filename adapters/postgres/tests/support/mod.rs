@@ -33,9 +33,9 @@ fn skip(reason: &str) -> Option<TestDb> {
     let msg = format!(
         "PostgreSQL tests SKIPPED: {reason}. Start a server and name it in {URL_ENV}: \
          `bash .ci/run` does both (it starts the Debian cluster with `pg_ctlcluster \
-         --skip-systemctl-redirect 15 main start` and creates the role clinic_ops), or by hand \
-         `export {URL_ENV}=postgresql://clinic_ops:clinic_ops@127.0.0.1:5432/postgres` \
-         for a role with CREATEDB"
+         --skip-systemctl-redirect 15 main start` and creates a role for your OS user), or by \
+         hand `export {URL_ENV}='host=/var/run/postgresql user=$USER dbname=postgres'` for a \
+         role with CREATEDB (a postgresql:// URL works too)"
     );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("CI=true and no PostgreSQL server: {msg}");
