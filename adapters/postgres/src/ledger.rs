@@ -7,6 +7,7 @@ use std::fmt;
 use clinic_ops::id::PatientId;
 use clinic_ops::points::Posting;
 use clinic_ops::store::{LedgerStore, StoreError, Version, Versioned, stage_ledger_append};
+use postgres::IsolationLevel;
 
 use crate::store::{Db, col, db, decode_err, encode_err, int, uint, version};
 use crate::{PgError, PgStore};
@@ -191,10 +192,14 @@ impl LedgerStore for PgStore {
         let key = int("patient id", account.get())?;
         // Encoded once, outside the transaction: a rerun only repeats the statements.
         let text = serde_json::to_string(postings).map_err(encode_err("points append"))?;
-        let outcome = self.write(|tx| {
+        // READ COMMITTED with the account row locked: appends to one account queue on
+        // the lock and the one that waited reads the newer version (a Conflict), while
+        // appends to other accounts never wait on it or abort for it.
+        let outcome = self.write_at(IsolationLevel::ReadCommitted, |tx| {
             let head = tx
                 .query_opt(
-                    "SELECT version, postings FROM ledger_accounts WHERE account = $1",
+                    "SELECT version, postings FROM ledger_accounts WHERE account = $1
+                     FOR UPDATE",
                     &[&key],
                 )
                 .map_err(db)?;
@@ -219,21 +224,33 @@ impl LedgerStore for PgStore {
                 int("posting seq", stored.saturating_add(1))?,
                 int("posting count", total)?,
             );
-            // Both rows in one statement (one round trip); the account row first in
-            // effect, as the appends' foreign key needs it.
-            tx.execute(
+            // Both rows in one statement (one round trip). A new account is a plain
+            // INSERT: a concurrent creator makes it a unique violation, and the rerun
+            // then finds (and locks) the other's row.
+            let sql = if current.is_some() {
                 "WITH acc AS (
-                     INSERT INTO ledger_accounts (account, version, postings)
-                     VALUES ($1, $2, $4)
-                     ON CONFLICT (account) DO UPDATE SET version = excluded.version,
-                         postings = excluded.postings
-                     RETURNING account
+                     UPDATE ledger_accounts SET version = $2, postings = $4
+                     WHERE account = $1 RETURNING account
                  )
                  INSERT INTO ledger_appends (account, version, first_seq, last_seq, postings)
-                 SELECT account, $2, $3, $4, $5 FROM acc",
-                &[&key, &v, &first, &last, &text],
-            )
-            .map_err(db)?;
+                 SELECT account, $2, $3, $4, $5 FROM acc"
+            } else {
+                "WITH acc AS (
+                     INSERT INTO ledger_accounts (account, version, postings)
+                     VALUES ($1, $2, $4) RETURNING account
+                 )
+                 INSERT INTO ledger_appends (account, version, first_seq, last_seq, postings)
+                 SELECT account, $2, $3, $4, $5 FROM acc"
+            };
+            let written = tx
+                .execute(sql, &[&key, &v, &first, &last, &text])
+                .map_err(db)?;
+            if written != 1 {
+                return Err(inconsistent(
+                    account,
+                    "the locked account row vanished".into(),
+                ));
+            }
             Ok((next, stored))
         });
         let mut cache = self.ledger_cache.borrow_mut();

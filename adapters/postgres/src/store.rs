@@ -127,7 +127,12 @@ impl PgStore {
             });
         }
         // The tenant's schema alone: an unqualified name can only mean its table.
-        config.options(&format!("-c search_path={schema}"));
+        // Appended, so that options the host set (a statement timeout) stay.
+        let startup = match config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={schema}"),
+            _ => format!("-c search_path={schema}"),
+        };
+        config.options(&startup);
         if config.get_application_name().is_none() {
             config.application_name("clinic-ops");
         }
@@ -209,13 +214,26 @@ impl PgStore {
     /// transaction.
     pub(crate) fn write<T>(
         &self,
+        f: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_at(IsolationLevel::Serializable, f)
+    }
+
+    /// As [`PgStore::write`] at a chosen isolation level. `READ COMMITTED` is for a write
+    /// that locks what it decides on itself (`SELECT ... FOR UPDATE` on an existing row, a
+    /// plain `INSERT` that a concurrent creator turns into a unique violation, hence a
+    /// rerun): it spares writers on distinct rows the false conflicts that `SERIALIZABLE`'s
+    /// page-level predicate locks raise between neighbours in one index page.
+    pub(crate) fn write_at<T>(
+        &self,
+        level: IsolationLevel,
         mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = run_once(&mut conn, &mut f);
+            let outcome = run_once(&mut conn, level, &mut f);
             match outcome {
                 Err(e) => match retryable(&e) {
                     Some(code) if attempt >= MAX_ATTEMPTS => {
@@ -235,11 +253,12 @@ impl PgStore {
 
 fn run_once<T>(
     conn: &mut Client,
+    level: IsolationLevel,
     f: &mut impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let mut tx = conn
         .build_transaction()
-        .isolation_level(IsolationLevel::Serializable)
+        .isolation_level(level)
         .start()
         .map_err(db)?;
     let out = f(&mut tx)?;
