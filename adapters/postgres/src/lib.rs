@@ -38,7 +38,9 @@
 //!   connect, under an advisory lock, in one transaction; the version is the
 //!   `clinic_ops_schema` row. A schema from a newer adapter is refused with
 //!   [`PgError::NewerSchema`].
-//! - **Commits.** Each commit is one `SERIALIZABLE` transaction: the optimistic version is
+//! - **Commits.** Each commit is one `SERIALIZABLE` transaction (a points append is
+//!   `READ COMMITTED` with its account row locked `FOR UPDATE`, so that appends to
+//!   distinct accounts never abort each other): the optimistic version is
 //!   read and checked inside it, a stale one is
 //!   [`StoreError::Conflict`](clinic_ops::store::StoreError::Conflict) and writes nothing, a
 //!   taken mobile or resident id is

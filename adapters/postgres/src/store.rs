@@ -54,7 +54,8 @@ impl PgOptions {
 /// - **Tenancy.** Every connection's `search_path` is the tenant's schema alone, and every
 ///   statement names its tables without a schema, so no query reads or writes another
 ///   chain's tables.
-/// - **Commits.** Each commit is one `SERIALIZABLE` transaction that reads the current
+/// - **Commits.** Each commit is one `SERIALIZABLE` transaction (a points append:
+///   `READ COMMITTED` with its account row locked) that reads the current
 ///   version, checks the caller's expected one with the core's `stage_*` helpers and
 ///   writes. A stale version is [`StoreError::Conflict`] and writes nothing. When
 ///   PostgreSQL aborts the transaction because a concurrent one got there first
