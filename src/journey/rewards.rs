@@ -163,3 +163,201 @@ pub(super) fn pay_rewards(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The skipped check decides as the full check would.
+
+    use chrono::{Duration, TimeZone};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::id::{ClinicId, PatientId, PurchaseId, VisitId};
+    use crate::journey::{ClinicEvent, ClinicEventKind, Decision, EventKey, Purchase, decide};
+    use crate::money::{Points, Yuan};
+    use crate::patient::{Channel, MobileNumber, PersonName, Registration};
+    use crate::referral::{
+        Basis, Beneficiary, ComplianceProfile, Reward, RewardCaps, RuleId, RuleSpec, ScheduleSpec,
+    };
+
+    const PATIENTS: u64 = 5;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Refer(u64, u64),
+        Visit(u64, u32),
+        Refund(u64),
+        Purchase(u64, u32),
+    }
+
+    fn op() -> impl Strategy<Value = (Op, i64)> {
+        let kind = prop_oneof![
+            (0..PATIENTS, 0..PATIENTS).prop_map(|(a, b)| Op::Refer(a, b)),
+            (0..PATIENTS, 0u32..300).prop_map(|(p, y)| Op::Visit(p, y)),
+            (0u64..12).prop_map(Op::Refund),
+            (0..PATIENTS, 1u32..300).prop_map(|(p, y)| Op::Purchase(p, y)),
+        ];
+        // Hours to the event: often the same instant, sometimes past a pending delay.
+        (kind, prop_oneof![Just(0i64), 1i64..30, 40i64..100])
+    }
+
+    fn config(depth: u8, pending_days: u32, per_month: Option<u32>) -> JourneyConfig {
+        let mut c = JourneyConfig::new(ClinicCalendar::default());
+        let mut rules = vec![RuleSpec {
+            id: RuleId::parse("friend").unwrap(),
+            beneficiary: Beneficiary::Referrer { level: 1 },
+            basis: Basis::FirstPaidVisit,
+            reward: Reward::Points(Points::new(50)),
+        }];
+        if depth == 2 {
+            rules.push(RuleSpec {
+                id: RuleId::parse("friend-2").unwrap(),
+                beneficiary: Beneficiary::Referrer { level: 2 },
+                basis: Basis::FirstPaidVisit,
+                reward: Reward::Points(Points::new(10)),
+            });
+        }
+        c.referral = Some(
+            RewardSchedule::new(ScheduleSpec {
+                profile: if depth == 2 {
+                    ComplianceProfile::General
+                } else {
+                    ComplianceProfile::MedicalInstitution
+                },
+                depth,
+                min_paid: Yuan::from_whole(100).unwrap(),
+                pending_days,
+                caps: RewardCaps {
+                    per_month,
+                    lifetime: None,
+                },
+                rules,
+            })
+            .unwrap(),
+        );
+        c
+    }
+
+    fn registration(n: u64) -> Registration {
+        Registration {
+            name: PersonName::parse("王五").unwrap(),
+            mobile: MobileNumber::parse(&format!("139{n:08}")).unwrap(),
+            resident_id: None,
+            external_id: None,
+            sex: None,
+            birth_date: None,
+            owner: None,
+            home_clinic: ClinicId::new(1),
+            channel: Channel::WalkIn,
+            channel_code: None,
+        }
+    }
+
+    fn journal(ops: &[(Op, i64)]) -> Vec<ClinicEvent> {
+        let mut at = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
+        let mut kinds = Vec::new();
+        for p in 1..=PATIENTS {
+            let registration = Box::new(registration(p));
+            kinds.push((
+                at,
+                ClinicEventKind::Register {
+                    patient: PatientId::new(p),
+                    registration,
+                },
+            ));
+        }
+        let (mut visits, mut prices) = (0u64, Vec::new());
+        for (o, hours) in ops {
+            at += Duration::hours(*hours);
+            let kind = match *o {
+                Op::Refer(a, b) => ClinicEventKind::Refer {
+                    referrer: PatientId::new(a + 1),
+                    referee: PatientId::new(b + 1),
+                },
+                Op::Visit(p, y) => {
+                    visits += 1;
+                    ClinicEventKind::Visit(Visit::new(
+                        VisitId::new(visits),
+                        PatientId::new(p + 1),
+                        at,
+                        ClinicId::new(1),
+                        Yuan::from_whole(u64::from(y)).unwrap(),
+                    ))
+                }
+                // At the latest visit (another patient's is refused, which is fine too), so
+                // a full refund refunds the visit.
+                Op::Purchase(p, y) => {
+                    let amount = Yuan::from_whole(u64::from(y)).unwrap();
+                    prices.push(amount);
+                    ClinicEventKind::Purchase {
+                        purchase: Purchase::new(
+                            PurchaseId::new(prices.len() as u64),
+                            PatientId::new(p + 1),
+                            at,
+                            amount,
+                        ),
+                        visit: (visits > 0).then(|| VisitId::new(visits)),
+                        points: Points::ZERO,
+                    }
+                }
+                Op::Refund(n) => {
+                    let i = n % (prices.len() as u64).max(1);
+                    ClinicEventKind::Refund {
+                        purchase: PurchaseId::new(i + 1),
+                        amount: prices.get(i as usize).copied().unwrap_or(Yuan::ZERO),
+                    }
+                }
+            };
+            kinds.push((at, kind));
+        }
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(k, (at, kind))| ClinicEvent {
+                key: EventKey::new(k as u64 + 1),
+                at,
+                kind,
+            })
+            .collect()
+    }
+
+    /// The decision with the check's own record left out (the skipped path has none).
+    fn shown(d: Result<Decision, JourneyError>) -> String {
+        match d {
+            Ok(Decision::New(mut step)) => {
+                step.rewards_checked = None;
+                format!("{step:?}")
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn skipping_the_check_decides_as_checking_every_time(
+            ops in prop::collection::vec(op(), 0..40),
+            depth in 1u8..=2,
+            pending in prop_oneof![Just(0u32), Just(1), Just(3)],
+            per_month in prop_oneof![Just(None), Just(Some(1u32))],
+        ) {
+            let config = config(depth, pending, per_month);
+            let mut clinic = Clinic::new();
+            let mut skipped = 0;
+            for e in journal(&ops) {
+                let mut fresh = clinic.clone();
+                fresh.rewards_checked = None;
+                skipped += usize::from(clinic.rewards_checked.is_some());
+                prop_assert_eq!(
+                    shown(decide(&clinic, &config, &e)),
+                    shown(decide(&fresh, &config, &e)),
+                    "event {:?}", e
+                );
+                let _ = clinic.handle(&config, &e);
+            }
+            // The journals are long enough that the check is skipped somewhere.
+            prop_assert!(ops.len() < 10 || skipped > 0);
+        }
+    }
+}
