@@ -25,8 +25,11 @@ use clinic_ops::metrics::funnel::{
 };
 use serde_json::{Value, json};
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/ids.rs"]
 mod ids;
+use cli::Exit;
 use ids::{BATCH, IdMap, Interner, short_key};
 
 struct Args {
@@ -41,86 +44,102 @@ struct Args {
     repeat: usize,
 }
 
-fn usage(msg: &str) -> String {
-    format!(
-        "{msg}\nusage: funnel --input FILE --steps a,b,c --window 30d [--mode MODE] [--breakdown channel] [--timing]"
+const HEADER: &str = "patient_id,event,timestamp";
+
+const INPUT_HELP: &str = "\
+Input: CSV with a header row, UTF-8; columns are found by their header names:
+  patient_id   the patient, non-empty text
+  event        the event name, non-empty text; rows whose event is no step are ignored
+               (in strict_order mode they count as other events, as in ClickHouse)
+  timestamp    whole Unix seconds, UTC
+  channel, doctor, clinic
+               optional: the dimension --breakdown splits by
+  amount       optional: a decimal, checked but not used
+Example:
+  patient_id,event,timestamp,channel
+  P1,lead,1767225600,xiaohongshu
+
+Output: one JSON object {\"mode\",\"window_seconds\",\"patients\",\"steps\":[...]} on stdout.
+A step no row has is still answered (nobody reached it), with a warning on stderr.
+Bad input: 'line N: reason' on stderr, exit code 2, nothing on stdout.";
+
+fn command() -> clap::Command {
+    cli::command(
+        "funnel",
+        "A funnel over a CSV event export, levels identical to ClickHouse windowFunnel",
+        INPUT_HELP,
     )
+    .arg(cli::input_arg())
+    .arg(cli::value("steps", "A,B,C", "the steps, in order, by event name").required(true))
+    .arg(
+        cli::value(
+            "window",
+            "N[s|m|h|d]",
+            "the conversion window from the first step, e.g. 30d",
+        )
+        .required(true),
+    )
+    .arg(cli::value(
+        "mode",
+        "MODE",
+        "default | strict_order | strict_deduplication | strict_increase | unordered (default: default)",
+    ))
+    .arg(cli::value(
+        "breakdown",
+        "COLUMN",
+        "channel | doctor | clinic: split by the patient's first-step value",
+    ))
+    .arg(cli::value(
+        "breakdown-limit",
+        "N",
+        "keep the N largest breakdown values, the rest as 'other'",
+    ))
+    .arg(cli::value(
+        "threads",
+        "N",
+        "threads for the computation (default: the available cores)",
+    ))
+    .arg(cli::value("repeat", "N", "time the computation N times (a dev aid)").hide(true))
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let mut input = None;
-    let mut steps = None;
-    let mut window = None;
-    let mut mode = FunnelMode::Default;
-    let mut breakdown = None;
-    let mut breakdown_limit = usize::MAX;
-    let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut timing = false;
-    let mut repeat = 1usize;
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| usage(&format!("{flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--input" => input = Some(value()?),
-            "--steps" => {
-                let v = value()?;
-                let s: Vec<String> = v.split(',').map(str::to_owned).collect();
-                if s.iter().any(String::is_empty) {
-                    return Err(usage(&format!("--steps {v:?} has an empty step name")));
-                }
-                steps = Some(s);
-            }
-            "--window" => {
-                window =
-                    Some(ConversionWindow::parse(&value()?).map_err(|e| usage(&e.to_string()))?)
-            }
-            "--mode" => {
-                mode = FunnelMode::from_str(&value()?).map_err(|e| usage(&e.to_string()))?
-            }
-            "--breakdown" => {
-                breakdown = Some(match value()?.as_str() {
-                    "channel" => Dimension::Channel,
-                    "doctor" => Dimension::Doctor,
-                    "clinic" => Dimension::Clinic,
-                    other => {
-                        return Err(usage(&format!(
-                            "--breakdown {other:?} is not channel, doctor or clinic"
-                        )));
-                    }
-                })
-            }
-            "--breakdown-limit" => {
-                breakdown_limit = value()?
-                    .parse()
-                    .map_err(|_| usage("--breakdown-limit is not a number"))?
-            }
-            "--threads" => {
-                threads = value()?
-                    .parse()
-                    .map_err(|_| usage("--threads is not a number"))?;
-            }
-            "--timing" => timing = true,
-            "--repeat" => {
-                repeat = value()?
-                    .parse()
-                    .map_err(|_| usage("--repeat is not a number"))?;
-            }
-            other => return Err(usage(&format!("unknown flag {other:?}"))),
+fn whole(v: &str) -> Result<usize, String> {
+    cli::count(v)
+}
+
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
+    let m = cli::parse(command(), argv)?;
+    let steps = cli::need(&m, "steps", |v| {
+        let s: Vec<String> = v.split(',').map(str::to_owned).collect();
+        if s.iter().any(String::is_empty) {
+            return Err("has an empty step name".to_owned());
         }
-    }
+        Ok(s)
+    })?;
+    let window = cli::need(&m, "window", |v| {
+        ConversionWindow::parse(v).map_err(|e| e.to_string())
+    })?;
+    let mode = cli::get(&m, "mode", |v| {
+        FunnelMode::from_str(v).map_err(|e| e.to_string())
+    })?
+    .unwrap_or(FunnelMode::Default);
+    let breakdown = cli::get(&m, "breakdown", |v| match v {
+        "channel" => Ok(Dimension::Channel),
+        "doctor" => Ok(Dimension::Doctor),
+        "clinic" => Ok(Dimension::Clinic),
+        _ => Err("is not channel, doctor or clinic".to_owned()),
+    })?;
+    let threads = cli::get(&m, "threads", whole)?
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     Ok(Args {
-        input: input.filter(|i| i != "-"),
-        steps: steps.ok_or_else(|| usage("--steps is required"))?,
-        window: window.ok_or_else(|| usage("--window is required"))?,
+        input: cli::input_path(&m),
+        steps,
+        window,
         mode,
         breakdown,
-        breakdown_limit,
+        breakdown_limit: cli::get(&m, "breakdown-limit", whole)?.unwrap_or(usize::MAX),
         threads: threads.max(1),
-        timing,
-        repeat: repeat.max(1),
+        timing: m.get_flag("timing"),
+        repeat: cli::get(&m, "repeat", whole)?.unwrap_or(1).max(1),
     })
 }
 
@@ -132,6 +151,8 @@ struct Columns {
     dim: Vec<u32>,
     patients: u32,
     kinds: HashMap<String, u32>,
+    /// Every event name some row has (the steps no row has get a warning).
+    seen: IdMap<u32>,
     dim_names: Vec<String>,
 }
 
@@ -222,35 +243,34 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
         .read_until(b'\n', &mut line)
         .map_err(|e| (1, format!("cannot read: {e}")))?;
     if n == 0 {
-        return Err((
-            1,
-            "empty input: the header row patient_id,event,timestamp is missing".into(),
-        ));
+        return Err((1, format!("empty input, expected the header {HEADER}")));
     }
     trim_eol(&mut line);
-    let header_text = String::from_utf8_lossy(&line).into_owned();
+    if std::str::from_utf8(&line).is_err() {
+        return Err((1, "text is not UTF-8".to_owned()));
+    }
     let mut scratch = Vec::new();
     let quoted = split_fields(&line, &mut scratch, &mut fields)
         .ok_or((1, "header has a stray quote".to_owned()))?;
     let src = if quoted { &scratch } else { &line };
     let header: Vec<String> = fields
         .iter()
-        .map(|&(a, b)| String::from_utf8_lossy(&src[a..b]).trim().to_owned())
+        .map(|&(a, b)| {
+            String::from_utf8_lossy(&src[a..b])
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_owned()
+        })
         .collect();
-    if header.len() < 3
-        || header[0] != "patient_id"
-        || header[1] != "event"
-        || header[2] != "timestamp"
-    {
-        return Err((
-            1,
-            format!("header {header_text:?} does not start with patient_id,event,timestamp"),
-        ));
-    }
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    let [c_patient, c_event, c_time] =
+        cli::find_columns(&names, ["patient_id", "event", "timestamp"], HEADER)
+            .map_err(|e| (1, e.message().trim_start_matches("line 1: ").to_owned()))?;
     let mut dim_col = None;
     let mut amount_col = None;
-    for (i, h) in header.iter().enumerate().skip(3) {
+    for (i, h) in header.iter().enumerate() {
         match h.as_str() {
+            "patient_id" | "event" | "timestamp" => {}
             "channel" | "doctor" | "clinic" => {
                 let wanted = match args.breakdown {
                     Some(Dimension::Channel) => "channel",
@@ -266,7 +286,9 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
             other => {
                 return Err((
                     1,
-                    format!("unknown column {other:?}; expected channel, doctor, clinic or amount"),
+                    format!(
+                        "unknown column {other:?}; expected {HEADER} and optionally channel, doctor, clinic or amount"
+                    ),
                 ));
             }
         }
@@ -295,6 +317,7 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
         dim: Vec::new(),
         patients: 0,
         kinds: HashMap::new(),
+        seen: IdMap::default(),
         dim_names: Vec::new(),
     };
     let mut lineno = 1usize;
@@ -320,6 +343,9 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
         if line.is_empty() {
             continue;
         }
+        if !line.is_ascii() && std::str::from_utf8(&line).is_err() {
+            return Err((lineno, "text is not UTF-8".into()));
+        }
         let quoted = split_fields(&line, &mut scratch, &mut fields)
             .ok_or((lineno, "malformed quoting".to_owned()))?;
         if fields.len() != width {
@@ -330,7 +356,7 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
         }
         let src: &[u8] = if quoted { &scratch } else { &line };
         let field = |i: usize| fields.get(i).and_then(|&(a, b)| src.get(a..b));
-        let (Some(p), Some(e), Some(t)) = (field(0), field(1), field(2)) else {
+        let (Some(p), Some(e), Some(t)) = (field(c_patient), field(c_event), field(c_time)) else {
             return Err((lineno, "fewer than 3 fields".into()));
         };
         if p.is_empty() {
@@ -408,6 +434,7 @@ fn load(mut reader: impl BufRead, args: &Args) -> Result<Columns, (usize, String
     resolve(&mut patients, &mut pending, &mut cols.patient).map_err(|e| (lineno, e))?;
     cols.patients = patients.len() as u32;
     cols.kinds = kinds;
+    cols.seen = kind_cache;
     cols.dim_names = dim_names;
     Ok(cols)
 }
@@ -450,18 +477,23 @@ fn steps_json(steps: &[StepReport]) -> Value {
     )
 }
 
-fn run() -> Result<(), (u8, String)> {
-    let args = parse_args().map_err(|m| (2, m))?;
+fn run() -> Result<(), Exit> {
+    let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
     let reader: Box<dyn Read> = match &args.input {
         Some(path) => Box::new(
-            std::fs::File::open(path).map_err(|e| (2, format!("cannot open {path}: {e}")))?,
+            std::fs::File::open(path).map_err(|e| Exit::Bad(format!("cannot open {path}: {e}")))?,
         ),
         None => Box::new(std::io::stdin()),
     };
     let cols = load(BufReader::with_capacity(1 << 20, reader), &args)
-        .map_err(|(line, why)| (2, format!("line {line}: {why}")))?;
+        .map_err(|(line, why)| Exit::line(line, why))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    for step in &args.steps {
+        if !cols.seen.contains_key(step.as_bytes()) {
+            eprintln!("step {step:?} appears in no row");
+        }
+    }
 
     let t1 = Instant::now();
     let steps: Vec<Step> = args
@@ -479,14 +511,14 @@ fn run() -> Result<(), (u8, String)> {
         })
         .collect();
     let mut spec =
-        FunnelSpec::new(steps, args.window, args.mode).map_err(|e| (2, e.to_string()))?;
+        FunnelSpec::new(steps, args.window, args.mode).map_err(|e| Exit::Bad(e.to_string()))?;
     if let Some(dimension) = args.breakdown {
         spec = spec
             .with_breakdown(FunnelBreakdown {
                 dimension,
                 attribution: Attribution::FirstTouch,
             })
-            .map_err(|e| (2, e.to_string()))?;
+            .map_err(|e| Exit::Bad(e.to_string()))?;
     }
     let input = EventColumns {
         patient_count: cols.patients,
@@ -497,7 +529,7 @@ fn run() -> Result<(), (u8, String)> {
     };
     let state = spec
         .compute_columns(&input, args.threads)
-        .map_err(|e| (2, e.to_string()))?;
+        .map_err(|e| Exit::Bad(e.to_string()))?;
     let report = state.report_with(&spec, args.breakdown_limit, args.threads);
     let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
     if args.repeat > 1 {
@@ -508,7 +540,7 @@ fn run() -> Result<(), (u8, String)> {
             let t = Instant::now();
             let s = spec
                 .compute_columns(&input, args.threads)
-                .map_err(|e| (2, e.to_string()))?;
+                .map_err(|e| Exit::Bad(e.to_string()))?;
             // Timed only: the report is computed and thrown away on purpose.
             let _timed =
                 std::hint::black_box(s.report_with(&spec, args.breakdown_limit, args.threads));
@@ -550,7 +582,7 @@ fn run() -> Result<(), (u8, String)> {
         out["breakdown"] = Value::Array(rows);
     }
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{out}").map_err(|e| (1, format!("cannot write: {e}")))?;
+    writeln!(stdout, "{out}").map_err(|e| Exit::Io(format!("cannot write: {e}")))?;
     if args.timing {
         eprintln!("timing load_ms={load_ms:.3} compute_ms={compute_ms:.3}");
     }
@@ -567,11 +599,5 @@ fn process_cpu_ms() -> Option<f64> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((code, msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(code)
-        }
-    }
+    cli::finish(run())
 }
