@@ -24,6 +24,8 @@ use clinic_ops::metrics::adherence::{AdherenceThreshold, PdcOutcome, PdcPeriod, 
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/parquet.rs"]
+mod pq;
 
 use cli::Exit;
 
@@ -62,6 +64,8 @@ Input: CSV with a header row, UTF-8; columns are found by their header names:
 Example:
   patient_id,drug,fill_date,days_supply
   P1,metformin,2026-01-05,30
+A FILE ending in .parquet is read as Parquet: the same columns by name (fill_date as text
+or a DATE), 'line N' being row N-1.
 
 Output: CSV patient_id,index_date,days_in_period,days_covered,pdc,adherent, sorted by
 patient_id, under the PQA rules (patients with an index date under 91 days before
@@ -196,7 +200,12 @@ fn load(data: &[u8]) -> Result<(Vec<Fill>, Vec<String>), Fail> {
 
 fn run(args: &Args) -> Result<(), Fail> {
     let t0 = Instant::now();
-    let data = cli::read_input(args.input.as_deref()).map_err(|e| Fail(e.message().to_owned()))?;
+    let data = match args.input.as_deref() {
+        Some(path) if pq::is_parquet(path) => {
+            pq::read_as_csv(path, &HEADER.split(',').collect::<Vec<_>>()).map_err(Fail)?
+        }
+        path => cli::read_input(path).map_err(|e| Fail(e.message().to_owned()))?,
+    };
     cli::check_text(&data, HEADER).map_err(|e| Fail(e.message().to_owned()))?;
     let (fills, names) = load(&data)?;
     let t1 = Instant::now();

@@ -29,6 +29,8 @@ use serde_json::{Value, json};
 mod cli;
 #[path = "common/ids.rs"]
 mod ids;
+#[path = "common/parquet.rs"]
+mod pq;
 use cli::Exit;
 use ids::{BATCH, IdMap, Interner, short_key};
 
@@ -46,6 +48,17 @@ struct Args {
 
 const HEADER: &str = "patient_id,event,timestamp";
 
+/// The columns read from a Parquet file, when it has them.
+const PARQUET_COLUMNS: [&str; 7] = [
+    "patient_id",
+    "event",
+    "timestamp",
+    "channel",
+    "doctor",
+    "clinic",
+    "amount",
+];
+
 const INPUT_HELP: &str = "\
 Input: CSV with a header row, UTF-8; columns are found by their header names:
   patient_id   the patient, non-empty text
@@ -58,6 +71,8 @@ Input: CSV with a header row, UTF-8; columns are found by their header names:
 Example:
   patient_id,event,timestamp,channel
   P1,lead,1767225600,xiaohongshu
+A FILE ending in .parquet is read as Parquet: the same columns by name (timestamp as an
+integer or a TIMESTAMP), 'line N' being row N-1.
 
 Output: one JSON object {\"mode\",\"window_seconds\",\"patients\",\"steps\":[...]} on stdout.
 A step no row has is still answered (nobody reached it), with a warning on stderr.
@@ -481,6 +496,9 @@ fn run() -> Result<(), Exit> {
     let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
     let reader: Box<dyn Read> = match &args.input {
+        Some(path) if pq::is_parquet(path) => Box::new(std::io::Cursor::new(
+            pq::read_as_csv(path, &PARQUET_COLUMNS).map_err(Exit::Bad)?,
+        )),
         Some(path) => Box::new(
             std::fs::File::open(path).map_err(|e| Exit::Bad(format!("cannot open {path}: {e}")))?,
         ),

@@ -14,6 +14,8 @@ use clinic_ops::journey::Category;
 use clinic_ops::money::{Points, Yuan};
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/parquet.rs"]
+mod pq;
 
 use cli::Exit;
 use clinic_ops::points::{
@@ -42,6 +44,8 @@ are optional and may be left out of the header):
 Example:
   account,op,points_or_amount,at,key,purchase
   P1,earn,268.00,1767225600,1,O1
+A FILE ending in .parquet is read as Parquet: the same columns by name, 'line N' being
+row N-1.
 
 Output (JSON on stdout):
   {\"commands\":n,\"postings\":n,\"replayed\":n,\"accounts\":[{\"account\":\"P1\",\"balance\":n,
@@ -395,7 +399,10 @@ fn parse_row(rec: &csv::StringRecord, cols: &Cols) -> Result<Row, String> {
 fn run() -> Result<(), Exit> {
     let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
-    let data = cli::read_input(args.input.as_deref())?;
+    let data = match args.input.as_deref() {
+        Some(path) if pq::is_parquet(path) => pq::read_as_csv(path, &COLUMNS).map_err(Exit::Bad)?,
+        path => cli::read_input(path)?,
+    };
     cli::check_text(&data, HEADER)?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)

@@ -22,6 +22,8 @@ use std::time::Instant;
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/parquet.rs"]
+mod pq;
 
 use cli::Exit;
 use clinic_ops::calendar::ClinicCalendar;
@@ -48,11 +50,16 @@ pub(crate) struct Args {
     pub(crate) timing: bool,
 }
 
+const PATIENT_COLUMNS: [&str; 3] = ["patient_id", "registered_at", "mobile"];
+const BINDING_COLUMNS: [&str; 3] = ["referee", "referrer", "timestamp"];
+const VISIT_COLUMNS: [&str; 4] = ["patient_id", "timestamp", "amount", "refunded"];
+
 const INPUT_HELP: &str = "\
 Inputs: three CSV files with a header row, UTF-8; columns are found by their header names:
   --patients   patient_id,registered_at,mobile   (registered_at: Unix seconds; mobile may be empty)
   --bindings   referee,referrer,timestamp         (attempts applied in timestamp order, ties in row order)
   --visits     patient_id,timestamp,amount,refunded   (amount: decimal yuan; refunded: true|false)
+A FILE ending in .parquet is read as Parquet: the same columns by name.
 Example lines:
   patients.csv   P1,1767225600,13800138001
   bindings.csv   P2,P1,1767229200
@@ -133,8 +140,12 @@ pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args,
 }
 
 /// Reads a whole input file, or stdin for `-`.
-fn read_text(path: &str) -> Result<String, String> {
-    let data = cli::read_input(Some(path)).map_err(|e| e.message().to_owned())?;
+fn read_text(path: &str, columns: &[&str]) -> Result<String, String> {
+    let data = if pq::is_parquet(path) {
+        pq::read_as_csv(path, columns)?
+    } else {
+        cli::read_input(Some(path)).map_err(|e| e.message().to_owned())?
+    };
     String::from_utf8(data).map_err(|e| {
         let line = cli::bad_utf8_line(e.as_bytes()).unwrap_or(1);
         format!("{path}:{line}: text is not UTF-8")
@@ -234,11 +245,7 @@ fn load(args: &Args, texts: &Texts) -> Result<Loaded, String> {
     let mut interner = Interner::default();
     let mut forest = ReferralForest::new();
     let path = &args.patients;
-    let rows = read_csv(
-        path,
-        &texts.patients,
-        &["patient_id", "registered_at", "mobile"],
-    )?;
+    let rows = read_csv(path, &texts.patients, &PATIENT_COLUMNS)?;
     for (line, rec) in &rows {
         let name = field(path, *line, rec, 0, "patient_id")?;
         let at = timestamp(field(path, *line, rec, 1, "registered_at")?)
@@ -260,7 +267,7 @@ fn load(args: &Args, texts: &Texts) -> Result<Loaded, String> {
     }
     let path = &args.bindings;
     let mut attempts = Vec::new();
-    for (line, rec) in read_csv(path, &texts.bindings, &["referee", "referrer", "timestamp"])? {
+    for (line, rec) in read_csv(path, &texts.bindings, &BINDING_COLUMNS)? {
         let referee = interner.id(field(path, line, &rec, 0, "referee")?);
         let referrer = interner.id(field(path, line, &rec, 1, "referrer")?);
         let at = timestamp(field(path, line, &rec, 2, "timestamp")?)
@@ -273,11 +280,7 @@ fn load(args: &Args, texts: &Texts) -> Result<Loaded, String> {
     }
     let path = &args.visits;
     let mut visits = Vec::new();
-    let rows = read_csv(
-        path,
-        &texts.visits,
-        &["patient_id", "timestamp", "amount", "refunded"],
-    )?;
+    let rows = read_csv(path, &texts.visits, &VISIT_COLUMNS)?;
     for (n, (line, rec)) in rows.iter().enumerate() {
         let patient = interner.id(field(path, *line, rec, 0, "patient_id")?);
         let at = timestamp(field(path, *line, rec, 1, "timestamp")?)
@@ -398,9 +401,9 @@ fn run() -> Result<(), Exit> {
     let args = parse_args(std::env::args().skip(1))?;
     let read0 = Instant::now();
     let texts = Texts {
-        patients: read_text(&args.patients).map_err(Exit::Bad)?,
-        bindings: read_text(&args.bindings).map_err(Exit::Bad)?,
-        visits: read_text(&args.visits).map_err(Exit::Bad)?,
+        patients: read_text(&args.patients, &PATIENT_COLUMNS).map_err(Exit::Bad)?,
+        bindings: read_text(&args.bindings, &BINDING_COLUMNS).map_err(Exit::Bad)?,
+        visits: read_text(&args.visits, &VISIT_COLUMNS).map_err(Exit::Bad)?,
     };
     let read = read0.elapsed();
     let (out, load, compute) = calculate(&args, &texts).map_err(Exit::Bad)?;

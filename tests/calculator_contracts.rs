@@ -500,3 +500,113 @@ fn referral_files_follow_the_shared_rules() {
     assert!(text.contains("\"bindings\":[]"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Writes `csv` (a header and unquoted rows) as a Parquet file: a column whose cells are all
+/// integers becomes INT64, `date` columns DATE, others UTF-8 text; snappy-compressed, as
+/// warehouses write it.
+fn write_parquet(path: &std::path::Path, csv: &str) {
+    use parquet::basic::Compression;
+    use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let cells = |c: usize| rows.iter().map(move |r| r[c]);
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let kinds: Vec<&str> = (0..header.len())
+        .map(|c| {
+            if header[c] == "date" {
+                "INT32 {} (DATE)"
+            } else if !rows.is_empty() && cells(c).all(|v| v.parse::<i64>().is_ok()) {
+                "INT64 {}"
+            } else {
+                "BYTE_ARRAY {} (UTF8)"
+            }
+        })
+        .collect();
+    let fields: String = header
+        .iter()
+        .zip(&kinds)
+        .map(|(h, k)| format!("REQUIRED {};", k.replace("{}", h)))
+        .collect();
+    let schema = Arc::new(parse_message_type(&format!("message m {{ {fields} }}")).unwrap());
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+    );
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = SerializedFileWriter::new(file, schema, props).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut c = 0;
+    while let Some(mut col) = group.next_column().unwrap() {
+        if kinds[c].starts_with("INT32") {
+            let days: Vec<i32> = cells(c)
+                .map(|v| {
+                    let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").unwrap();
+                    (d - epoch).num_days() as i32
+                })
+                .collect();
+            col.typed::<Int32Type>()
+                .write_batch(&days, None, None)
+                .unwrap();
+        } else if kinds[c].starts_with("INT64") {
+            let v: Vec<i64> = cells(c).map(|v| v.parse().unwrap()).collect();
+            col.typed::<Int64Type>()
+                .write_batch(&v, None, None)
+                .unwrap();
+        } else {
+            let v: Vec<ByteArray> = cells(c).map(ByteArray::from).collect();
+            col.typed::<ByteArrayType>()
+                .write_batch(&v, None, None)
+                .unwrap();
+        }
+        col.close().unwrap();
+        c += 1;
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn parquet_input_gives_the_csv_answer() {
+    let dir = std::env::temp_dir().join(format!("clinic-ops-parquet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for case in &CASES {
+        // Reversed columns too: Parquet columns are found by name as well.
+        for (i, csv) in [case.input(), case.reversed()].iter().enumerate() {
+            let path = dir.join(format!("{}-{i}.parquet", case.name));
+            write_parquet(&path, csv);
+            let mut flags = case.flags.to_vec();
+            let p = path.to_string_lossy().into_owned();
+            flags.extend(["--input", &p]);
+            let out = run_bytes(example(case.name), &flags, b"");
+            assert_eq!(answer(&out), case.answer, "{} from Parquet", case.name);
+        }
+        // A header alone: a file with the columns and no rows.
+        let path = dir.join(format!("{}-empty.parquet", case.name));
+        write_parquet(&path, &format!("{}\n", case.header));
+        let p = path.to_string_lossy().into_owned();
+        let mut flags = case.flags.to_vec();
+        flags.extend(["--input", &p]);
+        assert_eq!(
+            answer(&run_bytes(example(case.name), &flags, b"")),
+            case.empty_answer
+        );
+    }
+    // A missing column is named, as in a CSV.
+    let path = dir.join("missing.parquet");
+    write_parquet(&path, "patient_id,time\nA,1767225600\n");
+    let p = path.to_string_lossy().into_owned();
+    let out = run(
+        example("retention"),
+        &["--period", "day", "--periods", "2", "--input", &p],
+        "",
+    );
+    refused(&out, "line 1", "missing column timestamp");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

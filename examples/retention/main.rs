@@ -29,6 +29,8 @@ use clinic_ops::metrics::retention::{
 #[path = "../common/cli.rs"]
 mod cli;
 mod load;
+#[path = "../common/parquet.rs"]
+mod pq;
 
 use cli::Exit;
 
@@ -61,6 +63,8 @@ ignored (so the funnel export works as is):
 Example:
   patient_id,timestamp
   P1,1767225600
+A FILE ending in .parquet is read as Parquet: the same columns by name (timestamp as an
+integer or a TIMESTAMP), 'line N' being row N-1.
 
 Output: {\"period\":..,\"cohorts\":[{\"start\":\"YYYY-MM-DD\",\"size\":n,\"retained\":[..]}]} on stdout;
 a patient's cohort is the local period of its first visit, retained[k] counts the members
@@ -173,6 +177,9 @@ fn render(m: &RetentionMatrix) -> String {
 fn run(args: &Args) -> Result<(), Fail> {
     let started = Instant::now();
     let src = match &args.input {
+        Some(path) if pq::is_parquet(path) => {
+            Source::Memory(pq::read_as_csv(path, &["patient_id", "timestamp"]).map_err(Fail)?)
+        }
         Some(path) => {
             Source::File(std::fs::File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?)
         }

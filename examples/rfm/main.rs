@@ -36,6 +36,8 @@ Input: CSV with a header row, UTF-8; columns are found by their header names:
 Example:
   patient_id,date,amount
   P1,2026-01-05,268.00
+A FILE ending in .parquet is read as Parquet: the same columns by name (date as text or a
+DATE, amount as text, a decimal or a double), 'line N' being row N-1.
 
 Output: CSV patient_id,frequency,recency,T,monetary_value,r_score,f_score,m_score,segment,
 sorted by patient_id; lifetimes' summary with one-day periods, transactions after --as-of
@@ -86,6 +88,8 @@ mod fields;
 #[path = "../common/ids.rs"]
 mod intern;
 mod load;
+#[path = "../common/parquet.rs"]
+mod pq;
 
 use cli::Exit;
 use fields::parse_date;
@@ -205,6 +209,12 @@ fn run() -> Result<(), Exit> {
     let t0 = Instant::now();
     let as_of = day_number(args.as_of);
     let loaded = match &args.input {
+        Some(path) if pq::is_parquet(path) => {
+            let data =
+                pq::read_as_csv(path, &["patient_id", "date", "amount"]).map_err(Exit::Bad)?;
+            let size = data.len() as u64;
+            load(data.as_slice(), size, args.calendar, as_of)
+        }
         Some(path) => {
             let f = std::fs::File::open(path).map_err(|e| Exit::Bad(format!("{path}: {e}")))?;
             let size = f.metadata().map_or(0, |m| m.len());
