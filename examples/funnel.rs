@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Instant;
 
+use clinic_ops::label::Lang;
 use clinic_ops::metrics::event::{JourneyEventKind, JourneyStage};
 use clinic_ops::metrics::funnel::{
     Attribution, BreakdownBucket, ConversionWindow, Dimension, EventColumns, FunnelBreakdown,
@@ -25,6 +26,8 @@ use clinic_ops::metrics::funnel::{
 };
 use serde_json::{Value, json};
 
+#[path = "common/chart.rs"]
+mod chart;
 #[path = "common/cli.rs"]
 mod cli;
 #[path = "common/ids.rs"]
@@ -44,6 +47,8 @@ struct Args {
     threads: usize,
     timing: bool,
     repeat: usize,
+    svg: Option<String>,
+    lang: Lang,
 }
 
 const HEADER: &str = "patient_id,event,timestamp";
@@ -115,6 +120,12 @@ fn command() -> clap::Command {
         "threads for the computation (default: the available cores)",
     ))
     .arg(cli::value("repeat", "N", "time the computation N times (a dev aid)").hide(true))
+    .arg(cli::value(
+        "svg",
+        "FILE",
+        "also draw the funnel (conversion bars with drop-off, time-to-convert histogram) there",
+    ))
+    .arg(cli::value("lang", "zh|en", "the chart's language (default zh)"))
 }
 
 fn whole(v: &str) -> Result<usize, String> {
@@ -155,6 +166,8 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
         threads: threads.max(1),
         timing: m.get_flag("timing"),
         repeat: cli::get(&m, "repeat", whole)?.unwrap_or(1).max(1),
+        svg: cli::get(&m, "svg", |v| Ok(v.to_owned()))?,
+        lang: cli::get(&m, "lang", chart::parse_lang)?.unwrap_or_default(),
     })
 }
 
@@ -598,6 +611,29 @@ fn run() -> Result<(), Exit> {
             })
             .collect();
         out["breakdown"] = Value::Array(rows);
+    }
+    if let Some(path) = &args.svg {
+        let bars: Vec<chart::FunnelBar> = report
+            .steps
+            .iter()
+            .map(|s| chart::FunnelBar {
+                label: chart::step_label(&s.label, args.lang),
+                patients: s.patients,
+                from_first: s.conversion_from_first,
+                from_previous: s.conversion_from_previous,
+            })
+            .collect();
+        let histogram: Vec<(u64, u64, u64)> = report
+            .steps
+            .last()
+            .map(|s| {
+                s.histogram
+                    .iter()
+                    .map(|b| (b.from_seconds, b.to_seconds, b.patients))
+                    .collect()
+            })
+            .unwrap_or_default();
+        chart::save(path, &chart::funnel(args.lang, &bars, &histogram)).map_err(Exit::Bad)?;
     }
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{out}").map_err(|e| Exit::Io(format!("cannot write: {e}")))?;

@@ -22,10 +22,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clinic_ops::calendar::{ClinicCalendar, Period};
+use clinic_ops::label::Lang;
 use clinic_ops::metrics::retention::{
     CohortKind, RetentionMatrix, RetentionSpec, RetentionWindow, retention_indexed,
 };
 
+#[path = "../common/chart.rs"]
+mod chart;
 #[path = "../common/cli.rs"]
 mod cli;
 mod load;
@@ -50,6 +53,8 @@ struct Args {
     spec: RetentionSpec,
     cal: ClinicCalendar,
     timing: bool,
+    svg: Option<String>,
+    lang: Lang,
 }
 
 /// The columns the calculator needs; others are ignored.
@@ -109,6 +114,16 @@ fn command() -> clap::Command {
         "calendar|rolling",
         "calendar periods (default) or rolling ones from each first visit",
     ))
+    .arg(cli::value(
+        "svg",
+        "FILE",
+        "also draw the cohort heatmap (cohort, size, period 0 = 100%) there",
+    ))
+    .arg(cli::value(
+        "lang",
+        "zh|en",
+        "the chart's language (default zh)",
+    ))
 }
 
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
@@ -147,6 +162,8 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
         spec,
         cal,
         timing: m.get_flag("timing"),
+        svg: cli::get(&m, "svg", |v| Ok(v.to_owned()))?,
+        lang: cli::get(&m, "lang", chart::parse_lang)?.unwrap_or_default(),
     })
 }
 
@@ -203,6 +220,26 @@ fn run(args: &Args) -> Result<(), Fail> {
     let mut m = ma?;
     m.merge(&mb.map_err(|_| Fail("the compute thread failed".into()))??)?;
     let done = Instant::now();
+    if let Some(path) = &args.svg {
+        let period = match (args.lang, args.spec.period()) {
+            (Lang::En, Period::Day) => "day",
+            (Lang::En, Period::Week) => "week",
+            (Lang::En, _) => "month",
+            (_, Period::Day) => "天",
+            (_, Period::Week) => "周",
+            _ => "月",
+        };
+        let rows: Vec<chart::CohortRow> = m
+            .cohorts()
+            .iter()
+            .map(|c| chart::CohortRow {
+                start: c.start.to_string(),
+                size: c.size,
+                retained: c.retained.clone(),
+            })
+            .collect();
+        chart::save(path, &chart::retention(args.lang, period, &rows)).map_err(Fail)?;
+    }
     println!("{}", render(&m));
     if args.timing {
         eprintln!(

@@ -21,8 +21,9 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use clinic_ops::calendar::{ClinicCalendar, day_number};
+use clinic_ops::label::Lang;
 use clinic_ops::money::Yuan;
-use clinic_ops::segment::{RfmScore, RfmSummary, score_rfm};
+use clinic_ops::segment::{RfmClass, RfmScore, RfmSummary, score_rfm};
 
 /// The columns the calculator needs; others are ignored.
 pub(crate) const HEADER: &str = "patient_id,date,amount";
@@ -49,6 +50,8 @@ struct Args {
     as_of: NaiveDate,
     calendar: ClinicCalendar,
     timing: bool,
+    svg: Option<String>,
+    lang: Lang,
 }
 
 fn command() -> clap::Command {
@@ -63,6 +66,16 @@ fn command() -> clap::Command {
         "tz",
         "+08:00",
         "the clinic's UTC offset (default +08:00)",
+    ))
+    .arg(cli::value(
+        "svg",
+        "FILE",
+        "also draw the patients in each of the 8 RFM classes there",
+    ))
+    .arg(cli::value(
+        "lang",
+        "zh|en",
+        "the chart's language (default zh)",
     ))
 }
 
@@ -79,9 +92,13 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
         })?
         .unwrap_or_default(),
         timing: m.get_flag("timing"),
+        svg: cli::get(&m, "svg", |v| Ok(v.to_owned()))?,
+        lang: cli::get(&m, "lang", chart::parse_lang)?.unwrap_or_default(),
     })
 }
 
+#[path = "../common/chart.rs"]
+mod chart;
 #[path = "../common/cli.rs"]
 mod cli;
 mod fields;
@@ -259,6 +276,13 @@ fn run() -> Result<(), Exit> {
             .then_with(|| names.name(a.patient).cmp(names.name(b.patient)))
     });
     let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
+    if let Some(path) = &args.svg {
+        let classes: Vec<(RfmClass, u64)> = RfmClass::ALL
+            .iter()
+            .map(|c| (*c, scores.iter().filter(|s| s.class == *c).count() as u64))
+            .collect();
+        chart::save(path, &chart::rfm(args.lang, &classes)).map_err(Exit::Bad)?;
+    }
 
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
     write_all(&mut out, &records, &names).map_err(|e| Exit::Io(format!("writing output: {e}")))?;
