@@ -28,7 +28,8 @@ CHDB_FUNNEL = r"""
 import sys, json, chdb
 path, steps, window = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
 fmt = "Parquet" if path.endswith(".parquet") else "CSVWithNames"
-schema = "" if fmt == "Parquet" else ", 'patient_id String, event String, timestamp UInt32, channel String'"
+# A schema for Parquet too: DuckDB writes nullable columns, which windowFunnel limits.
+schema = ", 'patient_id String, event String, timestamp UInt32, channel String'"
 conds = ", ".join(f"event = '{s}'" for s in steps)
 q = (f"SELECT level, count() FROM (SELECT patient_id, windowFunnel({window})(timestamp, {conds}) AS level "
      f"FROM file('{path}', '{fmt}'{schema}) GROUP BY patient_id) GROUP BY level FORMAT JSONCompact")
@@ -67,7 +68,9 @@ WITH d AS (SELECT patient_id, CAST(date AS DATE) AS day, sum(amount) AS spend
                   CASE WHEN count(*) > 1 THEN (sum(spend) - arg_min(spend, day)) / (count(*) - 1) ELSE 0 END AS monetary
            FROM d GROUP BY 1)
 SELECT count(*), sum(frequency), sum(recency), sum(t) FROM s'''
-print(json.dumps([int(x) for x in duckdb.sql(q).fetchone()]))
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+print(json.dumps([int(x) for x in con.execute(q).fetchone()]))
 """
 
 
