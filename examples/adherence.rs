@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example adherence -- --input fills.csv --period-start YYYY-MM-DD \
-//!     --period-end YYYY-MM-DD [--threshold 0.8]
+//!     --period-end YYYY-MM-DD [--threshold 0.8] [--timing]
 //! ```
 //!
 //! Input: CSV with the columns `patient_id,drug,fill_date,days_supply` (selected by header
@@ -13,13 +13,21 @@
 //! not listed. Bad input: `line N: reason` on stderr and exit code 2.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use clinic_ops::id::PatientId;
 use clinic_ops::journey::{Category, DaysSupply, Fill};
 use clinic_ops::metrics::adherence::{AdherenceThreshold, PdcOutcome, PdcPeriod, pdc_by_patient};
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/parquet.rs"]
+mod pq;
+
+use cli::Exit;
 
 struct Fail(String);
 
@@ -42,43 +50,76 @@ struct Args {
     input: Option<String>,
     period: PdcPeriod,
     threshold: AdherenceThreshold,
+    timing: bool,
 }
 
-fn parse_args() -> Result<Args, Fail> {
-    let mut input = None;
-    let mut start = None;
-    let mut end = None;
-    let mut threshold = AdherenceThreshold::DEFAULT;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| Fail(format!("flag {flag} needs a value")))
-        };
-        let date = |v: String, name: &str| {
-            parse_date(&v).ok_or_else(|| Fail(format!("{name} {v:?} is not a YYYY-MM-DD date")))
-        };
-        match flag.as_str() {
-            "--input" => input = Some(value()?).filter(|s| s != "-"),
-            "--period-start" => start = Some(date(value()?, "--period-start")?),
-            "--period-end" => end = Some(date(value()?, "--period-end")?),
-            "--threshold" => {
-                let v = value()?;
-                let t = v
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| Fail(format!("--threshold {v:?} is not a number")))?;
-                threshold = AdherenceThreshold::new(t)?;
-            }
-            other => return Err(Fail(format!("unknown flag {other}"))),
-        }
-    }
-    let start = start.ok_or_else(|| Fail("--period-start is required".into()))?;
-    let end = end.ok_or_else(|| Fail("--period-end is required".into()))?;
+const HEADER: &str = "patient_id,drug,fill_date,days_supply";
+
+const INPUT_HELP: &str = "\
+Input: CSV with a header row, UTF-8; columns are found by their header names:
+  patient_id   the patient, non-empty text
+  drug         the drug, non-empty text; all the drugs in a file belong to one class
+  fill_date    the fill's date, YYYY-MM-DD or YYYYMMDD
+  days_supply  whole days the fill lasts
+Example:
+  patient_id,drug,fill_date,days_supply
+  P1,metformin,2026-01-05,30
+A FILE ending in .parquet is read as Parquet: the same columns by name (fill_date as text
+or a DATE), 'line N' being row N-1.
+
+Output: CSV patient_id,index_date,days_in_period,days_covered,pdc,adherent, sorted by
+patient_id, under the PQA rules (patients with an index date under 91 days before
+--period-end or fewer than two fill dates are left out).
+Bad input: 'line N: reason' on stderr, exit code 2, nothing on stdout.";
+
+fn command() -> clap::Command {
+    cli::command(
+        "adherence",
+        "PDC under the PQA rules from a fill export",
+        INPUT_HELP,
+    )
+    .arg(cli::input_arg())
+    .arg(
+        cli::value(
+            "period-start",
+            "YYYY-MM-DD",
+            "the first day of the measurement period",
+        )
+        .required(true),
+    )
+    .arg(
+        cli::value(
+            "period-end",
+            "YYYY-MM-DD",
+            "the last day of the measurement period",
+        )
+        .required(true),
+    )
+    .arg(cli::value(
+        "threshold",
+        "0.8",
+        "the PDC at or above which a patient is adherent (default 0.8)",
+    ))
+}
+
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
+    let m = cli::parse(command(), argv)?;
+    let date = |v: &str| parse_date(v).ok_or_else(|| "is not a YYYY-MM-DD date".to_owned());
+    let start = cli::need(&m, "period-start", date)?;
+    let end = cli::need(&m, "period-end", date)?;
+    let threshold = cli::get(&m, "threshold", |v| {
+        let t = v
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| "is not a number".to_owned())?;
+        AdherenceThreshold::new(t).map_err(|e| e.to_string())
+    })?
+    .unwrap_or(AdherenceThreshold::DEFAULT);
     Ok(Args {
-        input,
-        period: PdcPeriod::new(start, end)?,
+        input: cli::input_path(&m),
+        period: PdcPeriod::new(start, end).map_err(|e| Exit::Bad(e.to_string()))?,
         threshold,
+        timing: m.get_flag("timing"),
     })
 }
 
@@ -90,18 +131,13 @@ fn load(data: &[u8]) -> Result<(Vec<Fill>, Vec<String>), Fail> {
         .headers()
         .map_err(|e| Fail(format!("line 1: {e}")))?
         .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| Fail(format!("line 1: missing column {name}")))
-    };
-    let (cp, cd, cf, cs) = (
-        col("patient_id")?,
-        col("drug")?,
-        col("fill_date")?,
-        col("days_supply")?,
-    );
+    let names: Vec<&str> = headers.iter().collect();
+    let [cp, cd, cf, cs] = cli::find_columns(
+        &names,
+        ["patient_id", "drug", "fill_date", "days_supply"],
+        HEADER,
+    )
+    .map_err(|e| Fail(e.message().to_owned()))?;
     let mut patients: BTreeMap<String, u64> = BTreeMap::new();
     let mut names: Vec<String> = Vec::new();
     let mut drugs: BTreeMap<String, Category> = BTreeMap::new();
@@ -162,18 +198,17 @@ fn load(data: &[u8]) -> Result<(Vec<Fill>, Vec<String>), Fail> {
     Ok((fills, names))
 }
 
-fn run() -> Result<(), Fail> {
-    let args = parse_args()?;
-    let mut data = Vec::new();
-    match &args.input {
-        Some(path) => {
-            data = std::fs::read(path).map_err(|e| Fail(format!("{path}: {e}")))?;
+fn run(args: &Args) -> Result<(), Fail> {
+    let t0 = Instant::now();
+    let data = match args.input.as_deref() {
+        Some(path) if pq::is_parquet(path) => {
+            pq::read_as_csv(path, &HEADER.split(',').collect::<Vec<_>>()).map_err(Fail)?
         }
-        None => {
-            std::io::stdin().read_to_end(&mut data)?;
-        }
-    }
+        path => cli::read_input(path).map_err(|e| Fail(e.message().to_owned()))?,
+    };
+    cli::check_text(&data, HEADER).map_err(|e| Fail(e.message().to_owned()))?;
     let (fills, names) = load(&data)?;
+    let t1 = Instant::now();
     let results = pdc_by_patient(&fills, &args.period, args.threshold);
     let mut rows: Vec<(&str, String)> = Vec::new();
     for (patient, outcome) in &results {
@@ -205,16 +240,17 @@ fn run() -> Result<(), Fail> {
         text.push_str(&rest);
         text.push('\n');
     }
+    let t2 = Instant::now();
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    if args.timing {
+        cli::print_timing(t1 - t0, t2 - t1);
+    }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(2)
-        }
-    }
+    cli::finish(
+        parse_args(std::env::args().skip(1))
+            .and_then(|args| run(&args).map_err(|Fail(msg)| Exit::Bad(msg))),
+    )
 }

@@ -4,7 +4,6 @@
 //! Run `cargo run --release --example points -- --help` for the columns and flags.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -13,58 +12,130 @@ use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::id::{PatientId, PurchaseId};
 use clinic_ops::journey::Category;
 use clinic_ops::money::{Points, Yuan};
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/parquet.rs"]
+mod pq;
+
+use cli::Exit;
 use clinic_ops::points::{
     self, Account, AdjustReason, Chronology, CommandKey, CommandKind, EarnPolicy, EarnRate,
     ExpiryRule, LedgerCommand, LedgerDecision, Multiplier, Policy, ShortfallPolicy, Tier, TierCode,
     TierPolicy,
 };
 
-const HELP: &str = "\
-points — replay a CSV of points-ledger commands and print balances, expiring lots and tiers
+const INPUT_HELP: &str = "\
+Input: CSV with a header row, UTF-8; columns are found by their header names (the last four
+are optional and may be left out of the header):
+  account            member id: P42 or 42
+  op                 earn | redeem | refund | refund_points | release | expire | adjust | review
+  points_or_amount   earn: yuan paid; redeem: points; refund: yuan refunded (claws back the
+                     points the purchase earned, floor(earned x refunded/paid) cumulatively);
+                     refund_points: points given back to the lots that paid for the purchase;
+                     adjust: signed points; empty for release, expire and review
+  at                 Unix seconds (UTC): the command's time
+  key                the caller's idempotency key (unsigned integer, per account); a repeated
+                     key with the same content is a no-op, with other content an error
+  purchase           order id (O7 or 7): required for earn, refund, refund_points, release;
+                     optional for redeem (the purchase the points pay for)
+  category           product category for per-category rates (optional)
+  multiplier         earning multiplier in percent, 100 = x1, 200 = double points (optional)
+  lock_until         Unix seconds: earned points stay pending until then (optional)
+Example:
+  account,op,points_or_amount,at,key,purchase
+  P1,earn,268.00,1767225600,1,O1
+A FILE ending in .parquet is read as Parquet: the same columns by name, 'line N' being
+row N-1.
 
-USAGE:
-    cargo run --release --example points -- [--input FILE|-] [flags]
-
-INPUT (CSV with a header row; columns in this order, trailing optional ones may be omitted):
-    account            member id: P42 or 42
-    op                 earn | redeem | refund | refund_points | release | expire | adjust | review
-    points_or_amount   earn: yuan paid; redeem: points; refund: yuan refunded (claws back the
-                       points the purchase earned, floor(earned x refunded/paid) cumulatively);
-                       refund_points: points given back to the lots that paid for the purchase;
-                       adjust: signed points; empty for release, expire and review
-    at                 Unix seconds (UTC): the command's time
-    key                the caller's idempotency key (unsigned integer, per account); a repeated
-                       key with the same content is a no-op, with other content an error
-    purchase           order id (O7 or 7): required for earn, refund, refund_points, release;
-                       optional for redeem (the purchase the points pay for)
-    category           product category for per-category rates (optional)
-    multiplier         earning multiplier in percent, 100 = x1, 200 = double points (optional)
-    lock_until         Unix seconds: earned points stay pending until then (optional)
-
-FLAGS:
-    --input FILE       read FILE, or stdin when missing or '-'
-    --tz +08:00        clinic time zone for expiry and tier windows (default +08:00)
-    --expiry RULE      never | days:N | month | year (default never)
-    --rate P/Y         P points per Y yuan (default 1/1)
-    --category-rate C=P/Y   a category's own rate (repeatable)
-    --cap N            at most N points per transaction
-    --shortfall MODE   take (default: take what is left, record the shortfall) | negative (debt)
-    --allow-backdated  accept commands dated before an account's last posting
-    --tiers SPEC       code:threshold:retain,... lowest first, e.g. member:0:0,silver:1000:600
-    --window-days N    rolling tier window (default 365)
-    --as-of TS         Unix seconds for 'expiring soon' (default: the latest 'at' in the input)
-    --soon-days N      report lots expiring within N days of --as-of (default 30)
-    --timing           print 'timing load_ms=.. compute_ms=..' to stderr
-    --help             this text
-
-OUTPUT (JSON on stdout):
-    {\"commands\":n,\"postings\":n,\"replayed\":n,\"accounts\":[{\"account\":\"P1\",\"balance\":n,
-      \"available\":n,\"locked\":n,\"debt\":n,\"growth\":n,\"tier\":\"gold\"|null,
-      \"expiring\":[{\"lot\":\"L3\",\"points\":n,\"expires\":ts}, ...]}, ...]}
-    Accounts are sorted by id; expiring lots in spending order.
+Output (JSON on stdout):
+  {\"commands\":n,\"postings\":n,\"replayed\":n,\"accounts\":[{\"account\":\"P1\",\"balance\":n,
+    \"available\":n,\"locked\":n,\"debt\":n,\"growth\":n,\"tier\":\"gold\"|null,
+    \"expiring\":[{\"lot\":\"L3\",\"points\":n,\"expires\":ts}, ...]}, ...]}
+  Accounts are sorted by id; expiring lots in spending order.
 
 Bad input (a malformed field or a command the ledger refuses) prints 'line N: reason' to
 stderr and exits with code 2, with nothing on stdout.";
+
+/// The required columns.
+const HEADER: &str = "account,op,points_or_amount,at,key";
+
+/// Every column, in the order the help lists them.
+const COLUMNS: [&str; 9] = [
+    "account",
+    "op",
+    "points_or_amount",
+    "at",
+    "key",
+    "purchase",
+    "category",
+    "multiplier",
+    "lock_until",
+];
+
+fn command() -> clap::Command {
+    use clap::ArgAction;
+    cli::command(
+        "points",
+        "Replay a CSV of points-ledger commands and print balances, expiring lots and tiers",
+        INPUT_HELP,
+    )
+    .arg(cli::input_arg())
+    .arg(cli::value(
+        "tz",
+        "+08:00",
+        "clinic time zone for expiry and tier windows (default +08:00)",
+    ))
+    .arg(cli::value(
+        "expiry",
+        "RULE",
+        "never | days:N | month | year (default never)",
+    ))
+    .arg(cli::value(
+        "rate",
+        "P/Y",
+        "P points per Y yuan (default 1/1)",
+    ))
+    .arg(
+        cli::value(
+            "category-rate",
+            "C=P/Y",
+            "a category's own rate (repeatable)",
+        )
+        .action(ArgAction::Append),
+    )
+    .arg(cli::value("cap", "N", "at most N points per transaction"))
+    .arg(cli::value(
+        "shortfall",
+        "MODE",
+        "take (default: take what is left, record the shortfall) | negative (debt)",
+    ))
+    .arg(
+        clap::Arg::new("allow-backdated")
+            .long("allow-backdated")
+            .action(ArgAction::SetTrue)
+            .help("accept commands dated before an account's last posting"),
+    )
+    .arg(cli::value(
+        "tiers",
+        "SPEC",
+        "code:threshold:retain,... lowest first, e.g. member:0:0,silver:1000:600",
+    ))
+    .arg(cli::value(
+        "window-days",
+        "N",
+        "rolling tier window (default 365)",
+    ))
+    .arg(cli::value(
+        "as-of",
+        "TS",
+        "Unix seconds for 'expiring soon' (default: the latest 'at' in the input)",
+    ))
+    .arg(cli::value(
+        "soon-days",
+        "N",
+        "report lots expiring within N days of --as-of (default 30)",
+    ))
+}
 
 struct Args {
     input: Option<String>,
@@ -90,125 +161,104 @@ fn parse_rate(s: &str) -> Result<EarnRate, String> {
     EarnRate::new(p, y).map_err(|e| e.to_string())
 }
 
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut it = std::env::args().skip(1);
-    let mut input = None;
-    let mut calendar = ClinicCalendar::default();
-    let mut expiry = ExpiryRule::Never;
-    let mut rate = EarnRate::ONE_PER_YUAN;
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
+    let m = cli::parse(command(), argv)?;
+    let whole = |v: &str| {
+        v.trim()
+            .parse::<i64>()
+            .map_err(|_| "is not a whole number".to_owned())
+    };
+    let calendar = cli::get(&m, "tz", |v| {
+        ClinicCalendar::parse(v).map_err(|e| e.to_string())
+    })?
+    .unwrap_or_default();
+    let expiry = cli::get(&m, "expiry", |v| match v {
+        "never" => Ok(ExpiryRule::Never),
+        "month" => Ok(ExpiryRule::EndOfMonth),
+        "year" => Ok(ExpiryRule::EndOfYear),
+        d => match d.strip_prefix("days:").map(str::parse::<u32>) {
+            Some(Ok(n)) => Ok(ExpiryRule::AfterDays(n)),
+            _ => Err("is not never|days:N|month|year".to_owned()),
+        },
+    })?
+    .unwrap_or(ExpiryRule::Never);
+    let rate = cli::get(&m, "rate", parse_rate)?.unwrap_or(EarnRate::ONE_PER_YUAN);
     let mut cats: Vec<(Category, EarnRate)> = Vec::new();
-    let mut cap = None;
-    let mut shortfall = ShortfallPolicy::TakeAvailable;
-    let mut chronology = Chronology::Strict;
-    let mut tiers: Vec<Tier> = Vec::new();
-    let mut window = 365u32;
-    let mut as_of = None;
-    let mut soon_days = 30i64;
-    let mut timing = false;
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--input" => input = Some(val()?),
-            "--tz" => calendar = ClinicCalendar::parse(&val()?).map_err(|e| e.to_string())?,
-            "--expiry" => {
-                let v = val()?;
-                expiry = match v.as_str() {
-                    "never" => ExpiryRule::Never,
-                    "month" => ExpiryRule::EndOfMonth,
-                    "year" => ExpiryRule::EndOfYear,
-                    d => match d.strip_prefix("days:").map(str::parse::<u32>) {
-                        Some(Ok(n)) => ExpiryRule::AfterDays(n),
-                        _ => return Err(format!("--expiry {v:?} is not never|days:N|month|year")),
-                    },
-                }
-            }
-            "--rate" => rate = parse_rate(&val()?)?,
-            "--category-rate" => {
-                let v = val()?;
-                let (c, r) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--category-rate {v:?} is not C=P/Y"))?;
-                cats.push((
-                    Category::parse(c).map_err(|e| e.to_string())?,
-                    parse_rate(r)?,
-                ));
-            }
-            "--cap" => {
-                let n: i64 = val()?
-                    .parse()
-                    .map_err(|_| "--cap needs an integer".to_owned())?;
-                cap = Some(Points::new(n));
-            }
-            "--shortfall" => {
-                shortfall = match val()?.as_str() {
-                    "take" => ShortfallPolicy::TakeAvailable,
-                    "negative" => ShortfallPolicy::AllowNegative,
-                    v => return Err(format!("--shortfall {v:?} is not take|negative")),
-                }
-            }
-            "--allow-backdated" => chronology = Chronology::AllowBackdated,
-            "--tiers" => {
-                for part in val()?.split(',') {
-                    let f: Vec<&str> = part.split(':').collect();
-                    let [code, th, re] = f.as_slice() else {
-                        return Err(format!("tier {part:?} is not code:threshold:retain"));
-                    };
-                    let num = |s: &str| {
-                        s.trim()
-                            .parse::<i64>()
-                            .map_err(|_| format!("tier {part:?}: {s:?} is not an integer"))
-                    };
-                    tiers.push(Tier::new(
-                        TierCode::parse(code).map_err(|e| e.to_string())?,
-                        num(th)?,
-                        num(re)?,
-                    ));
-                }
-            }
-            "--window-days" => {
-                window = val()?
-                    .parse()
-                    .map_err(|_| "--window-days needs an integer".to_owned())?
-            }
-            "--as-of" => {
-                as_of = Some(
-                    val()?
-                        .parse()
-                        .map_err(|_| "--as-of needs Unix seconds".to_owned())?,
-                )
-            }
-            "--soon-days" => {
-                soon_days = val()?
-                    .parse()
-                    .map_err(|_| "--soon-days needs an integer".to_owned())?
-            }
-            "--timing" => timing = true,
-            other => return Err(format!("unknown flag {other:?} (see --help)")),
-        }
+    for v in m.get_many::<String>("category-rate").into_iter().flatten() {
+        let bad = |why: String| Exit::Bad(format!("--category-rate {v:?}: {why}"));
+        let (c, r) = v
+            .split_once('=')
+            .ok_or_else(|| bad("is not C=P/Y".to_owned()))?;
+        cats.push((
+            Category::parse(c).map_err(|e| bad(e.to_string()))?,
+            parse_rate(r).map_err(bad)?,
+        ));
     }
+    let cap = cli::get(&m, "cap", whole)?.map(Points::new);
+    let shortfall = cli::get(&m, "shortfall", |v| match v {
+        "take" => Ok(ShortfallPolicy::TakeAvailable),
+        "negative" => Ok(ShortfallPolicy::AllowNegative),
+        _ => Err("is not take|negative".to_owned()),
+    })?
+    .unwrap_or(ShortfallPolicy::TakeAvailable);
+    let chronology = if m.get_flag("allow-backdated") {
+        Chronology::AllowBackdated
+    } else {
+        Chronology::Strict
+    };
+    let tiers = cli::get(&m, "tiers", |v| {
+        let mut tiers = Vec::new();
+        for part in v.split(',') {
+            let f: Vec<&str> = part.split(':').collect();
+            let [code, th, re] = f.as_slice() else {
+                return Err(format!("tier {part:?} is not code:threshold:retain"));
+            };
+            let num = |s: &str| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("tier {part:?}: {s:?} is not an integer"))
+            };
+            tiers.push(Tier::new(
+                TierCode::parse(code).map_err(|e| e.to_string())?,
+                num(th)?,
+                num(re)?,
+            ));
+        }
+        Ok(tiers)
+    })?
+    .unwrap_or_default();
+    let window = cli::get(&m, "window-days", cli::count::<u32>)?.unwrap_or(365);
+    let as_of = cli::get(&m, "as-of", |v| {
+        v.trim()
+            .parse::<i64>()
+            .map_err(|_| "is not Unix seconds".to_owned())
+    })?;
+    let soon_days = cli::get(&m, "soon-days", whole)?.unwrap_or(30);
+    let input = cli::input_path(&m);
+    let timing = m.get_flag("timing");
+    let bad = |e: String| Exit::Bad(e);
     let mut earn = EarnPolicy::new(rate);
     for (c, r) in cats {
         earn = earn.with_category(c, r);
     }
     if let Some(c) = cap {
-        earn = earn.with_cap(c).map_err(|e| e.to_string())?;
+        earn = earn.with_cap(c).map_err(|e| bad(e.to_string()))?;
     }
     let policy = Policy::default()
         .with_earn(earn)
         .with_expiry(expiry)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| bad(e.to_string()))?
         .with_shortfall(shortfall)
         .with_chronology(chronology)
-        .with_tiers(TierPolicy::new(tiers, window).map_err(|e| e.to_string())?);
-    Ok(Some(Args {
+        .with_tiers(TierPolicy::new(tiers, window).map_err(|e| bad(e.to_string()))?);
+    Ok(Args {
         input,
         calendar,
         policy,
         as_of,
         soon_days,
         timing,
-    }))
+    })
 }
 
 struct Row {
@@ -217,24 +267,59 @@ struct Row {
     cmd: LedgerCommand,
 }
 
-fn field(rec: &csv::StringRecord, i: usize) -> &str {
-    rec.get(i).map(str::trim).unwrap_or("")
+/// Where each of [`COLUMNS`] is in the header, if there.
+type Cols = [Option<usize>; 9];
+
+fn field<'a>(rec: &'a csv::StringRecord, cols: &Cols, i: usize) -> &'a str {
+    cols.get(i)
+        .copied()
+        .flatten()
+        .and_then(|c| rec.get(c))
+        .map_or("", str::trim)
 }
 
-fn parse_row(rec: &csv::StringRecord) -> Result<Row, String> {
-    let account: PatientId = field(rec, 0)
+/// The columns by header name: the first five are required, and a name that is no column
+/// is bad input (a misspelt optional column would otherwise be silently empty).
+fn columns(header: &csv::StringRecord) -> Result<Cols, Exit> {
+    let mut cols: Cols = [None; 9];
+    for (i, h) in header.iter().enumerate() {
+        let h = cli::header_cell(h);
+        let at = COLUMNS.iter().position(|c| *c == h).ok_or_else(|| {
+            Exit::line(
+                1,
+                format!(
+                    "unknown column {h:?}; the columns are {}",
+                    COLUMNS.join(",")
+                ),
+            )
+        })?;
+        if let Some(slot) = cols.get_mut(at) {
+            *slot = Some(i);
+        }
+    }
+    let names: Vec<&str> = header.iter().collect();
+    cli::find_columns(
+        &names,
+        ["account", "op", "points_or_amount", "at", "key"],
+        HEADER,
+    )?;
+    Ok(cols)
+}
+
+fn parse_row(rec: &csv::StringRecord, cols: &Cols) -> Result<Row, String> {
+    let account: PatientId = field(rec, cols, 0)
         .parse()
         .map_err(|e: clinic_ops::id::IdError| e.to_string())?;
-    let op = field(rec, 1);
-    let value = field(rec, 2);
-    let ts: i64 = field(rec, 3)
+    let op = field(rec, cols, 1);
+    let value = field(rec, cols, 2);
+    let ts: i64 = field(rec, cols, 3)
         .parse()
-        .map_err(|_| format!("at {:?} is not Unix seconds", field(rec, 3)))?;
+        .map_err(|_| format!("at {:?} is not Unix seconds", field(rec, cols, 3)))?;
     let at = DateTime::from_timestamp(ts, 0).ok_or_else(|| format!("at {ts} is out of range"))?;
-    let key: u64 = field(rec, 4)
+    let key: u64 = field(rec, cols, 4)
         .parse()
-        .map_err(|_| format!("key {:?} is not an unsigned integer", field(rec, 4)))?;
-    let purchase = match field(rec, 5) {
+        .map_err(|_| format!("key {:?} is not an unsigned integer", field(rec, cols, 4)))?;
+    let purchase = match field(rec, cols, 5) {
         "" => None,
         p => Some(
             p.parse::<PurchaseId>()
@@ -253,11 +338,11 @@ fn parse_row(rec: &csv::StringRecord) -> Result<Row, String> {
         "earn" => CommandKind::Earn {
             purchase: need_purchase()?,
             paid: yuan()?,
-            category: match field(rec, 6) {
+            category: match field(rec, cols, 6) {
                 "" => None,
                 c => Some(Category::parse(c).map_err(|e| e.to_string())?),
             },
-            multiplier: match field(rec, 7) {
+            multiplier: match field(rec, cols, 7) {
                 "" => Multiplier::ONE,
                 m => Multiplier::percent(
                     m.parse()
@@ -265,7 +350,7 @@ fn parse_row(rec: &csv::StringRecord) -> Result<Row, String> {
                 )
                 .map_err(|e| e.to_string())?,
             },
-            lock_until: match field(rec, 8) {
+            lock_until: match field(rec, cols, 8) {
                 "" => None,
                 l => Some(
                     l.parse::<i64>()
@@ -311,33 +396,32 @@ fn parse_row(rec: &csv::StringRecord) -> Result<Row, String> {
     })
 }
 
-fn run() -> Result<(), (Option<usize>, String)> {
-    let args = match parse_args().map_err(|e| (None, e))? {
-        Some(a) => a,
-        None => {
-            println!("{HELP}");
-            return Ok(());
-        }
-    };
+fn run() -> Result<(), Exit> {
+    let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
-    let mut text = String::new();
-    match args.input.as_deref() {
-        None | Some("-") => std::io::stdin()
-            .read_to_string(&mut text)
-            .map(|_| ())
-            .map_err(|e| (None, format!("reading stdin: {e}")))?,
-        Some(path) => {
-            text = std::fs::read_to_string(path).map_err(|e| (None, format!("{path}: {e}")))?
-        }
-    }
+    let data = match args.input.as_deref() {
+        Some(path) if pq::is_parquet(path) => pq::read_as_csv(path, &COLUMNS).map_err(Exit::Bad)?,
+        path => cli::read_input(path)?,
+    };
+    cli::check_text(&data, HEADER)?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader(data.as_slice());
+    let header = rdr.headers().map_err(|e| Exit::line(1, e))?.clone();
+    let cols = columns(&header)?;
     let mut rows = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| (Some(line), e.to_string()))?;
-        rows.push((line, parse_row(&rec).map_err(|e| (Some(line), e))?));
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(Exit::line(e.position().map_or(1, |p| p.line()), e)),
+        }
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        rows.push((
+            line,
+            parse_row(&rec, &cols).map_err(|e| Exit::line(line, e))?,
+        ));
     }
     let load = t0.elapsed();
     let t1 = Instant::now();
@@ -357,7 +441,7 @@ fn run() -> Result<(), (Option<usize>, String)> {
                 postings += ps.len();
             }
             Ok(_) => replayed += 1,
-            Err(e) => return Err((Some(*line), e.to_string())),
+            Err(e) => return Err(Exit::line(line, e)),
         }
     }
     let as_of = args
@@ -410,15 +494,5 @@ fn run() -> Result<(), (Option<usize>, String)> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((Some(line), reason)) => {
-            eprintln!("line {line}: {reason}");
-            ExitCode::from(2)
-        }
-        Err((None, reason)) => {
-            eprintln!("{reason}");
-            ExitCode::from(2)
-        }
-    }
+    cli::finish(run())
 }

@@ -17,10 +17,15 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/parquet.rs"]
+mod pq;
+
+use cli::Exit;
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::id::{ClinicId, PatientId, VisitId};
 use clinic_ops::journey::Visit;
@@ -45,11 +50,61 @@ pub(crate) struct Args {
     pub(crate) timing: bool,
 }
 
-fn usage(msg: &str) -> String {
-    format!(
-        "{msg}\nusage: referral --patients FILE --bindings FILE --visits FILE --as-of TIMESTAMP \
-         [--min-amount 100] [--pending-days 7] [--window-days 30] [--tz +08:00] [--timing]"
+const PATIENT_COLUMNS: [&str; 3] = ["patient_id", "registered_at", "mobile"];
+const BINDING_COLUMNS: [&str; 3] = ["referee", "referrer", "timestamp"];
+const VISIT_COLUMNS: [&str; 4] = ["patient_id", "timestamp", "amount", "refunded"];
+
+const INPUT_HELP: &str = "\
+Inputs: three CSV files with a header row, UTF-8; columns are found by their header names:
+  --patients   patient_id,registered_at,mobile   (registered_at: Unix seconds; mobile may be empty)
+  --bindings   referee,referrer,timestamp         (attempts applied in timestamp order, ties in row order)
+  --visits     patient_id,timestamp,amount,refunded   (amount: decimal yuan; refunded: true|false)
+A FILE ending in .parquet is read as Parquet: the same columns by name.
+Example lines:
+  patients.csv   P1,1767225600,13800138001
+  bindings.csv   P2,P1,1767229200
+  visits.csv     P2,1767232800,268.00,false
+
+Output: JSON {\"bindings\":[..],\"rewards\":[..],\"analytics\":{..}} on stdout.
+Bad input: 'FILE:LINE: reason' on stderr, exit code 2, nothing on stdout.";
+
+fn command() -> clap::Command {
+    cli::command(
+        "referral",
+        "Referral bindings, rewards and analytics from CSV exports",
+        INPUT_HELP,
     )
+    .arg(cli::value("patients", "FILE", "the patients CSV ('-' for stdin)").required(true))
+    .arg(cli::value("bindings", "FILE", "the binding attempts CSV").required(true))
+    .arg(cli::value("visits", "FILE", "the visits CSV").required(true))
+    .arg(
+        cli::value(
+            "as-of",
+            "TIMESTAMP",
+            "Unix seconds the statement is taken at",
+        )
+        .required(true),
+    )
+    .arg(cli::value(
+        "min-amount",
+        "YUAN",
+        "the least visit amount that earns a reward (default 100)",
+    ))
+    .arg(cli::value(
+        "pending-days",
+        "N",
+        "days a reward waits before approval (default 7)",
+    ))
+    .arg(cli::value(
+        "window-days",
+        "N",
+        "the attribution window from the referee's registration (default 30)",
+    ))
+    .arg(cli::value(
+        "tz",
+        "+08:00",
+        "the clinic's UTC offset (default +08:00)",
+    ))
 }
 
 fn timestamp(s: &str) -> Result<DateTime<Utc>, String> {
@@ -61,62 +116,40 @@ fn timestamp(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Parses the flags (without the program name).
-pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut patients, mut bindings, mut visits, mut as_of) = (None, None, None, None);
-    let mut min_amount = Yuan::from_fen(10_000);
-    let (mut pending_days, mut window_days) = (7u32, 30u32);
-    let mut tz = ClinicCalendar::default();
-    let mut timing = false;
-    while let Some(flag) = it.next() {
-        if flag == "--timing" {
-            timing = true;
-            continue;
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| usage(&format!("flag {flag} needs a value")))?;
-        let days = |v: &str| {
-            v.parse::<u32>()
-                .map_err(|_| usage(&format!("{flag} {v:?} is not a whole number of days")))
-        };
-        match flag.as_str() {
-            "--patients" => patients = Some(value),
-            "--bindings" => bindings = Some(value),
-            "--visits" => visits = Some(value),
-            "--as-of" => as_of = Some(timestamp(&value).map_err(|e| usage(&e))?),
-            "--min-amount" => {
-                min_amount =
-                    Yuan::parse(&value).map_err(|e| usage(&format!("--min-amount: {e}")))?;
-            }
-            "--pending-days" => pending_days = days(&value)?,
-            "--window-days" => window_days = days(&value)?,
-            "--tz" => tz = ClinicCalendar::parse(&value).map_err(|e| usage(&e.to_string()))?,
-            other => return Err(usage(&format!("unknown flag {other}"))),
-        }
-    }
+pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
+    let m = cli::parse(command(), argv)?;
+    let days = cli::count::<u32>;
+    let path = |name: &str| cli::need(&m, name, |v| Ok(v.to_owned()));
     Ok(Args {
-        patients: patients.ok_or_else(|| usage("--patients is required"))?,
-        bindings: bindings.ok_or_else(|| usage("--bindings is required"))?,
-        visits: visits.ok_or_else(|| usage("--visits is required"))?,
-        as_of: as_of.ok_or_else(|| usage("--as-of is required"))?,
-        min_amount,
-        pending_days,
-        window_days,
-        tz,
-        timing,
+        patients: path("patients")?,
+        bindings: path("bindings")?,
+        visits: path("visits")?,
+        as_of: cli::need(&m, "as-of", timestamp)?,
+        min_amount: cli::get(&m, "min-amount", |v| {
+            Yuan::parse(v).map_err(|e| e.to_string())
+        })?
+        .unwrap_or(Yuan::from_fen(10_000)),
+        pending_days: cli::get(&m, "pending-days", days)?.unwrap_or(7),
+        window_days: cli::get(&m, "window-days", days)?.unwrap_or(30),
+        tz: cli::get(&m, "tz", |v| {
+            ClinicCalendar::parse(v).map_err(|e| e.to_string())
+        })?
+        .unwrap_or_default(),
+        timing: m.get_flag("timing"),
     })
 }
 
 /// Reads a whole input file, or stdin for `-`.
-fn read_text(path: &str) -> Result<String, String> {
-    let mut text = String::new();
-    let read = if path == "-" {
-        std::io::stdin().read_to_string(&mut text)
+fn read_text(path: &str, columns: &[&str]) -> Result<String, String> {
+    let data = if pq::is_parquet(path) {
+        pq::read_as_csv(path, columns)?
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text))
+        cli::read_input(Some(path)).map_err(|e| e.message().to_owned())?
     };
-    read.map_err(|e| format!("{path}: cannot read: {e}"))?;
-    Ok(text)
+    String::from_utf8(data).map_err(|e| {
+        let line = cli::bad_utf8_line(e.as_bytes()).unwrap_or(1);
+        format!("{path}:{line}: text is not UTF-8")
+    })
 }
 
 /// Checks a CSV text's header, and returns its rows with their line numbers.
@@ -135,15 +168,21 @@ fn read_csv(
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
         .collect::<Vec<_>>();
-    if header.is_empty() || (header.len() == 1 && header.first().is_some_and(|h| h.is_empty())) {
-        return Ok(Vec::new());
-    }
-    if header != columns {
+    if text.is_empty() {
         return Err(format!(
-            "{path}:1: expected columns {}, found {}",
-            columns.join(","),
-            header.join(",")
+            "{path}:1: empty input, expected the header {}",
+            columns.join(",")
         ));
+    }
+    // By name, never by position: each row comes back with its fields in `columns` order.
+    let mut at = Vec::with_capacity(columns.len());
+    for name in columns {
+        at.push(header.iter().position(|h| h == name).ok_or_else(|| {
+            format!(
+                "{path}:1: missing column {name} (expected the header {})",
+                columns.join(",")
+            )
+        })?);
     }
     let mut rows = Vec::new();
     for rec in rdr.records() {
@@ -152,7 +191,8 @@ fn read_csv(
             format!("{path}:{line}: {e}")
         })?;
         let line = rec.position().map_or(0, |p| p.line());
-        rows.push((line, rec));
+        let picked: csv::StringRecord = at.iter().map(|&i| rec.get(i).unwrap_or("")).collect();
+        rows.push((line, picked));
     }
     Ok(rows)
 }
@@ -205,11 +245,7 @@ fn load(args: &Args, texts: &Texts) -> Result<Loaded, String> {
     let mut interner = Interner::default();
     let mut forest = ReferralForest::new();
     let path = &args.patients;
-    let rows = read_csv(
-        path,
-        &texts.patients,
-        &["patient_id", "registered_at", "mobile"],
-    )?;
+    let rows = read_csv(path, &texts.patients, &PATIENT_COLUMNS)?;
     for (line, rec) in &rows {
         let name = field(path, *line, rec, 0, "patient_id")?;
         let at = timestamp(field(path, *line, rec, 1, "registered_at")?)
@@ -231,7 +267,7 @@ fn load(args: &Args, texts: &Texts) -> Result<Loaded, String> {
     }
     let path = &args.bindings;
     let mut attempts = Vec::new();
-    for (line, rec) in read_csv(path, &texts.bindings, &["referee", "referrer", "timestamp"])? {
+    for (line, rec) in read_csv(path, &texts.bindings, &BINDING_COLUMNS)? {
         let referee = interner.id(field(path, line, &rec, 0, "referee")?);
         let referrer = interner.id(field(path, line, &rec, 1, "referrer")?);
         let at = timestamp(field(path, line, &rec, 2, "timestamp")?)
@@ -244,11 +280,7 @@ fn load(args: &Args, texts: &Texts) -> Result<Loaded, String> {
     }
     let path = &args.visits;
     let mut visits = Vec::new();
-    let rows = read_csv(
-        path,
-        &texts.visits,
-        &["patient_id", "timestamp", "amount", "refunded"],
-    )?;
+    let rows = read_csv(path, &texts.visits, &VISIT_COLUMNS)?;
     for (n, (line, rec)) in rows.iter().enumerate() {
         let patient = interner.id(field(path, *line, rec, 0, "patient_id")?);
         let at = timestamp(field(path, *line, rec, 1, "timestamp")?)
@@ -365,16 +397,16 @@ pub(crate) fn calculate(
     Ok((out, t1 - t0, t2 - t1))
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<(), Exit> {
     let args = parse_args(std::env::args().skip(1))?;
     let read0 = Instant::now();
     let texts = Texts {
-        patients: read_text(&args.patients)?,
-        bindings: read_text(&args.bindings)?,
-        visits: read_text(&args.visits)?,
+        patients: read_text(&args.patients, &PATIENT_COLUMNS).map_err(Exit::Bad)?,
+        bindings: read_text(&args.bindings, &BINDING_COLUMNS).map_err(Exit::Bad)?,
+        visits: read_text(&args.visits, &VISIT_COLUMNS).map_err(Exit::Bad)?,
     };
     let read = read0.elapsed();
-    let (out, load, compute) = calculate(&args, &texts)?;
+    let (out, load, compute) = calculate(&args, &texts).map_err(Exit::Bad)?;
     println!("{out}");
     if args.timing {
         eprintln!(
@@ -387,11 +419,5 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        }
-    }
+    cli::finish(run())
 }

@@ -183,6 +183,7 @@ mod error;
 pub mod followup;
 pub mod id;
 pub mod journey;
+pub mod label;
 pub mod metrics;
 pub mod money;
 pub mod patient;

@@ -52,7 +52,7 @@ fn run(texts: [&str; 3], flags: &[&str]) -> Result<Value, String> {
     .map(|s| s.to_string())
     .collect();
     argv.extend(flags.iter().map(|s| s.to_string()));
-    let args = parse_args(argv.into_iter())?;
+    let args = parse_args(argv).map_err(|e| e.message().to_owned())?;
     let texts = Texts {
         patients: texts[0].to_owned(),
         bindings: texts[1].to_owned(),

@@ -30,8 +30,13 @@ fn layout(header: &[&str]) -> Result<Layout, Fail> {
     let find = |name: &str| {
         header
             .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| Fail(format!("line 1: missing column {name}")))
+            .position(|h| h.trim().trim_start_matches('\u{feff}') == name)
+            .ok_or_else(|| {
+                Fail(format!(
+                    "line 1: missing column {name} (expected the header {})",
+                    super::HEADER
+                ))
+            })
     };
     Ok(Layout {
         patient: find("patient_id")?,
@@ -89,6 +94,10 @@ fn parse_ts(field: &[u8]) -> Result<i64, String> {
         return Err(format!("timestamp {:?} is not whole Unix seconds", shown()));
     }
     let v = if neg { -v } else { v };
+    // Exports date visits after 1970; a negative time is a broken export, not a 1969 cohort.
+    if v < 0 {
+        return Err(format!("timestamp {v} is negative (before 1970-01-01)"));
+    }
     if !(MIN_UNIX_SECONDS..=MAX_UNIX_SECONDS).contains(&v) {
         return Err(format!("timestamp {v} is outside the years 1900 to 9999"));
     }
@@ -330,7 +339,7 @@ fn parse_block(block: &[u8], base: u64, lay: Layout, out: &mut Chunk) -> Result<
     if let Err(e) = std::str::from_utf8(block) {
         return Err(ChunkError::Bad(
             base + e.valid_up_to() as u64,
-            "invalid UTF-8".into(),
+            "text is not UTF-8".into(),
         ));
     }
     let mut pos = 0;
@@ -477,8 +486,8 @@ fn load_fast_in_blocks(src: &Source, block: usize) -> Result<Option<Rows>, Fail>
     if header.contains(&b'"') {
         return Ok(None);
     }
-    let header =
-        std::str::from_utf8(strip_cr(&header)).map_err(|_| Fail("line 1: invalid UTF-8".into()))?;
+    let header = std::str::from_utf8(strip_cr(&header))
+        .map_err(|_| Fail("line 1: text is not UTF-8".into()))?;
     let names: Vec<&str> = header.split(',').collect();
     let lay = layout(&names)?;
     let body_start = (header_end + 1).min(total);
@@ -557,26 +566,33 @@ fn load_csv(data: &[u8]) -> Result<Rows, Fail> {
     let mut rdr = csv::ReaderBuilder::new().from_reader(data);
     let at = |pos: Option<&csv::Position>| pos.map_or(1, |p| p.line());
     let headers = rdr
-        .headers()
+        .byte_headers()
         .map_err(|e| Fail(format!("line 1: {e}")))?
         .clone();
-    let names: Vec<&str> = headers.iter().collect();
+    let names: Vec<&str> = headers
+        .iter()
+        .map(std::str::from_utf8)
+        .collect::<Result<_, _>>()
+        .map_err(|_| Fail("line 1: text is not UTF-8".into()))?;
     let lay = layout(&names)?;
     let mut ids: FxMap<String, u32> = FxMap::default();
     let mut rows = Rows::default();
-    let mut rec = csv::StringRecord::new();
+    let mut rec = csv::ByteRecord::new();
     loop {
-        match rdr.read_record(&mut rec) {
+        match rdr.read_byte_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(Fail(format!("line {}: {e}", at(e.position())))),
         }
         let line = at(rec.position());
-        let pid = rec.get(lay.patient).unwrap_or("");
+        if rec.iter().any(|f| std::str::from_utf8(f).is_err()) {
+            return Err(Fail(format!("line {line}: text is not UTF-8")));
+        }
+        let pid = std::str::from_utf8(rec.get(lay.patient).unwrap_or(b"")).unwrap_or("");
         if pid.is_empty() {
             return Err(Fail(format!("line {line}: patient_id is empty")));
         }
-        let t = parse_ts(rec.get(lay.timestamp).unwrap_or("").as_bytes())
+        let t = parse_ts(rec.get(lay.timestamp).unwrap_or(b""))
             .map_err(|r| Fail(format!("line {line}: {r}")))?;
         let next = ids.len() as u32;
         let id = *ids.entry(pid.to_owned()).or_insert(next);
@@ -589,7 +605,10 @@ fn load_csv(data: &[u8]) -> Result<Rows, Fail> {
 
 pub(super) fn load(src: &Source) -> Result<Rows, Fail> {
     if src.len()? == 0 {
-        return Err(Fail("line 1: empty input, expected a header".into()));
+        return Err(Fail(format!(
+            "line 1: empty input, expected the header {}",
+            super::HEADER
+        )));
     }
     match load_fast(src)? {
         Some(rows) => Ok(rows),

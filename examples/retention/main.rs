@@ -22,11 +22,20 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clinic_ops::calendar::{ClinicCalendar, Period};
+use clinic_ops::label::Lang;
 use clinic_ops::metrics::retention::{
     CohortKind, RetentionMatrix, RetentionSpec, RetentionWindow, retention_indexed,
 };
 
+#[path = "../common/chart.rs"]
+mod chart;
+#[path = "../common/cli.rs"]
+mod cli;
 mod load;
+#[path = "../common/parquet.rs"]
+mod pq;
+
+use cli::Exit;
 
 use load::{Source, load};
 
@@ -44,80 +53,117 @@ struct Args {
     spec: RetentionSpec,
     cal: ClinicCalendar,
     timing: bool,
+    svg: Option<String>,
+    lang: Lang,
 }
 
-fn parse_args() -> Result<Args, Fail> {
-    let mut input = None;
-    let mut period = None;
-    let mut periods = None;
-    let mut cal = ClinicCalendar::default();
-    let mut cohorts = CohortKind::FirstTime;
-    let mut window = RetentionWindow::Calendar;
-    let mut timing = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| Fail(format!("flag {flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--input" => input = Some(value()?).filter(|s| s != "-"),
-            "--period" => {
-                period = Some(match value()?.as_str() {
-                    "day" => Period::Day,
-                    "week" => Period::Week,
-                    "month" => Period::Month,
-                    other => {
-                        return Err(Fail(format!(
-                            "--period {other:?} is not day, week or month"
-                        )));
-                    }
-                })
-            }
-            "--periods" => {
-                let v = value()?;
-                periods = Some(
-                    v.parse::<u32>()
-                        .map_err(|_| Fail(format!("--periods {v:?} is not a whole number")))?,
-                )
-            }
-            "--tz" => cal = ClinicCalendar::parse(&value()?)?,
-            "--cohorts" => {
-                cohorts = match value()?.as_str() {
-                    "first" => CohortKind::FirstTime,
-                    "recurring" => CohortKind::Recurring,
-                    other => {
-                        return Err(Fail(format!(
-                            "--cohorts {other:?} is not first or recurring"
-                        )));
-                    }
-                }
-            }
-            "--window" => {
-                window = match value()?.as_str() {
-                    "calendar" => RetentionWindow::Calendar,
-                    "rolling" => RetentionWindow::Rolling,
-                    other => {
-                        return Err(Fail(format!(
-                            "--window {other:?} is not calendar or rolling"
-                        )));
-                    }
-                }
-            }
-            "--timing" => timing = true,
-            other => return Err(Fail(format!("unknown flag {other}"))),
-        }
-    }
-    let period = period.ok_or_else(|| Fail("--period is required".into()))?;
-    let periods = periods.ok_or_else(|| Fail("--periods is required".into()))?;
-    let spec = RetentionSpec::new(period, periods)?
+/// The columns the calculator needs; others are ignored.
+const HEADER: &str = "patient_id,timestamp";
+
+const INPUT_HELP: &str = "\
+Input: CSV with a header row, UTF-8; columns are found by their header names, others are
+ignored (so the funnel export works as is):
+  patient_id   the patient, non-empty text
+  timestamp    the visit, whole Unix seconds (UTC, from 1970)
+Example:
+  patient_id,timestamp
+  P1,1767225600
+A FILE ending in .parquet is read as Parquet: the same columns by name (timestamp as an
+integer or a TIMESTAMP), 'line N' being row N-1.
+
+Output: {\"period\":..,\"cohorts\":[{\"start\":\"YYYY-MM-DD\",\"size\":n,\"retained\":[..]}]} on stdout;
+a patient's cohort is the local period of its first visit, retained[k] counts the members
+with a visit in period k (retained[0] = size). Weeks start on Monday.
+Bad input: 'line N: reason' on stderr, exit code 2, nothing on stdout.";
+
+fn command() -> clap::Command {
+    cli::command(
+        "retention",
+        "Retention cohorts from a visit export",
+        INPUT_HELP,
+    )
+    .arg(cli::input_arg())
+    .arg(
+        cli::value(
+            "period",
+            "day|week|month",
+            "the cohort and retention period",
+        )
+        .required(true),
+    )
+    .arg(
+        cli::value(
+            "periods",
+            "N",
+            "how many periods to count from each cohort's own",
+        )
+        .required(true),
+    )
+    .arg(cli::value(
+        "tz",
+        "+08:00",
+        "the clinic's UTC offset (default +08:00)",
+    ))
+    .arg(cli::value(
+        "cohorts",
+        "first|recurring",
+        "cohorts by first visit (default) or every visit",
+    ))
+    .arg(cli::value(
+        "window",
+        "calendar|rolling",
+        "calendar periods (default) or rolling ones from each first visit",
+    ))
+    .arg(cli::value(
+        "svg",
+        "FILE",
+        "also draw the cohort heatmap (cohort, size, period 0 = 100%) there",
+    ))
+    .arg(cli::value(
+        "lang",
+        "zh|en",
+        "the chart's language (default zh)",
+    ))
+}
+
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
+    let m = cli::parse(command(), argv)?;
+    let period = cli::need(&m, "period", |v| match v {
+        "day" => Ok(Period::Day),
+        "week" => Ok(Period::Week),
+        "month" => Ok(Period::Month),
+        _ => Err("is not day, week or month".to_owned()),
+    })?;
+    let periods = cli::need(&m, "periods", cli::count::<u32>)?;
+    let cal = cli::get(&m, "tz", |v| {
+        ClinicCalendar::parse(v).map_err(|e| e.to_string())
+    })?
+    .unwrap_or_default();
+    let cohorts = cli::get(&m, "cohorts", |v| match v {
+        "first" => Ok(CohortKind::FirstTime),
+        "recurring" => Ok(CohortKind::Recurring),
+        _ => Err("is not first or recurring".to_owned()),
+    })?
+    .unwrap_or(CohortKind::FirstTime);
+    let window = cli::get(&m, "window", |v| match v {
+        "calendar" => Ok(RetentionWindow::Calendar),
+        "rolling" => Ok(RetentionWindow::Rolling),
+        _ => Err("is not calendar or rolling".to_owned()),
+    })?
+    .unwrap_or(RetentionWindow::Calendar);
+    let bad = |e: clinic_ops::metrics::retention::RetentionError| Exit::Bad(e.to_string());
+    let spec = RetentionSpec::new(period, periods)
+        .map_err(bad)?
         .with_cohorts(cohorts)
-        .with_window(window)?;
+        .with_window(window)
+        .map_err(bad)?;
     Ok(Args {
-        input,
+        input: cli::input_path(&m),
         spec,
         cal,
-        timing,
+        timing: m.get_flag("timing"),
+        svg: cli::get(&m, "svg", |v| Ok(v.to_owned()))?,
+        lang: cli::get(&m, "lang", chart::parse_lang)?.unwrap_or_default(),
     })
 }
 
@@ -145,10 +191,12 @@ fn render(m: &RetentionMatrix) -> String {
     s
 }
 
-fn run() -> Result<(), Fail> {
-    let args = parse_args()?;
+fn run(args: &Args) -> Result<(), Fail> {
     let started = Instant::now();
     let src = match &args.input {
+        Some(path) if pq::is_parquet(path) => {
+            Source::Memory(pq::read_as_csv(path, &["patient_id", "timestamp"]).map_err(Fail)?)
+        }
         Some(path) => {
             Source::File(std::fs::File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?)
         }
@@ -172,6 +220,26 @@ fn run() -> Result<(), Fail> {
     let mut m = ma?;
     m.merge(&mb.map_err(|_| Fail("the compute thread failed".into()))??)?;
     let done = Instant::now();
+    if let Some(path) = &args.svg {
+        let period = match (args.lang, args.spec.period()) {
+            (Lang::En, Period::Day) => "day",
+            (Lang::En, Period::Week) => "week",
+            (Lang::En, _) => "month",
+            (_, Period::Day) => "天",
+            (_, Period::Week) => "周",
+            _ => "月",
+        };
+        let rows: Vec<chart::CohortRow> = m
+            .cohorts()
+            .iter()
+            .map(|c| chart::CohortRow {
+                start: c.start.to_string(),
+                size: c.size,
+                retained: c.retained.clone(),
+            })
+            .collect();
+        chart::save(path, &chart::retention(args.lang, period, &rows)).map_err(Fail)?;
+    }
     println!("{}", render(&m));
     if args.timing {
         eprintln!(
@@ -184,11 +252,8 @@ fn run() -> Result<(), Fail> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(2)
-        }
-    }
+    cli::finish(
+        parse_args(std::env::args().skip(1))
+            .and_then(|args| run(&args).map_err(|Fail(msg)| Exit::Bad(msg))),
+    )
 }

@@ -5,6 +5,8 @@ use std::io::Read;
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::money::Yuan;
 
+use crate::HEADER;
+use crate::cli::find_columns;
 use crate::fields::{parse_amount, parse_day, trim};
 use crate::intern::{BATCH, Interner, short_key};
 
@@ -41,20 +43,15 @@ pub(crate) fn load(
     // A row is rarely under 20 bytes (`id,YYYYMMDD,1.00` and a newline).
     let mut rows = Vec::with_capacity(usize::try_from(bytes_hint / 20).unwrap_or(0).min(1 << 28));
     if header.is_empty() {
-        return Ok(Loaded { ids, rows });
+        return Err(format!("line 1: empty input, expected the header {HEADER}"));
     }
-    let expected = ["patient_id", "date", "amount"];
-    for (i, want) in expected.iter().enumerate() {
-        let got = header.get(i).map(trim).unwrap_or(b"");
-        let got = got.strip_prefix("\u{feff}".as_bytes()).unwrap_or(got);
-        if got != want.as_bytes() {
-            return Err(format!(
-                "line 1: header column {} is {:?}, expected {want:?} (columns: patient_id,date,amount)",
-                i + 1,
-                String::from_utf8_lossy(got)
-            ));
-        }
-    }
+    let names: Vec<&str> = header
+        .iter()
+        .map(std::str::from_utf8)
+        .collect::<Result<_, _>>()
+        .map_err(|_| "line 1: text is not UTF-8".to_owned())?;
+    let [c_id, c_date, c_amount] = find_columns(&names, ["patient_id", "date", "amount"], HEADER)
+        .map_err(|e| e.message().to_owned())?;
     let mut rec = csv::ByteRecord::new();
     let mut pending: Vec<((u64, u64), (i32, Yuan))> = Vec::with_capacity(BATCH);
     loop {
@@ -67,16 +64,16 @@ pub(crate) fn load(
             }
         }
         let line = rec.position().map_or(0, |p| p.line());
+        if !rec.as_slice().is_ascii() && std::str::from_utf8(rec.as_slice()).is_err() {
+            return Err(format!("line {line}: text is not UTF-8"));
+        }
         let field = |i: usize| rec.get(i).map(trim).unwrap_or(b"");
-        let id = field(0);
+        let id = field(c_id);
         if id.is_empty() {
             return Err(format!("line {line}: patient_id is empty"));
         }
-        let day = parse_day(field(1), cal).map_err(|e| format!("line {line}: {e}"))?;
-        let amount = parse_amount(field(2)).map_err(|e| format!("line {line}: {e}"))?;
-        if !id.is_ascii() && std::str::from_utf8(id).is_err() {
-            return Err(format!("line {line}: patient_id is not UTF-8"));
-        }
+        let day = parse_day(field(c_date), cal).map_err(|e| format!("line {line}: {e}"))?;
+        let amount = parse_amount(field(c_amount)).map_err(|e| format!("line {line}: {e}"))?;
         // Rows after the as-of day are checked but not kept: lifetimes leaves customers with
         // no earlier transaction out, so they need no id either.
         if day > as_of {

@@ -21,57 +21,94 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use clinic_ops::calendar::{ClinicCalendar, day_number};
+use clinic_ops::label::Lang;
 use clinic_ops::money::Yuan;
-use clinic_ops::segment::{RfmScore, RfmSummary, score_rfm};
+use clinic_ops::segment::{RfmClass, RfmScore, RfmSummary, score_rfm};
 
-const USAGE: &str = "usage: rfm [--input FILE|-] --as-of YYYY-MM-DD [--tz +08:00] [--timing]";
+/// The columns the calculator needs; others are ignored.
+pub(crate) const HEADER: &str = "patient_id,date,amount";
+
+const INPUT_HELP: &str = "\
+Input: CSV with a header row, UTF-8; columns are found by their header names:
+  patient_id   the patient, non-empty text
+  date         the local date of the transaction, YYYY-MM-DD or YYYYMMDD (other all-digit
+               values are read as Unix seconds and dated in --tz)
+  amount       a non-negative decimal, at most 2 places
+Example:
+  patient_id,date,amount
+  P1,2026-01-05,268.00
+A FILE ending in .parquet is read as Parquet: the same columns by name (date as text or a
+DATE, amount as text, a decimal or a double), 'line N' being row N-1.
+
+Output: CSV patient_id,frequency,recency,T,monetary_value,r_score,f_score,m_score,segment,
+sorted by patient_id; lifetimes' summary with one-day periods, transactions after --as-of
+ignored, segment one of the 8 Chinese RFM classes.
+Bad input: 'line N: reason' on stderr, exit code 2, nothing on stdout.";
 
 struct Args {
     input: Option<String>,
     as_of: NaiveDate,
     calendar: ClinicCalendar,
     timing: bool,
+    svg: Option<String>,
+    lang: Lang,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut input = None;
-    let mut as_of = None;
-    let mut calendar = ClinicCalendar::default();
-    let mut timing = false;
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
-        match a.as_str() {
-            "--input" => input = Some(value("--input")?),
-            "--as-of" => {
-                let v = value("--as-of")?;
-                as_of = Some(
-                    parse_date(v.as_bytes())
-                        .ok_or(format!("--as-of {v:?} is not YYYY-MM-DD or YYYYMMDD"))?,
-                );
-            }
-            "--tz" => {
-                let v = value("--tz")?;
-                calendar = ClinicCalendar::parse(&v).map_err(|e| format!("--tz: {e}"))?;
-            }
-            "--timing" => timing = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
+fn command() -> clap::Command {
+    cli::command(
+        "rfm",
+        "RFM summary (lifetimes' definitions), quintile scores and the 8 RFM classes",
+        INPUT_HELP,
+    )
+    .arg(cli::input_arg())
+    .arg(cli::value("as-of", "YYYY-MM-DD", "the day the summary is taken on").required(true))
+    .arg(cli::value(
+        "tz",
+        "+08:00",
+        "the clinic's UTC offset (default +08:00)",
+    ))
+    .arg(cli::value(
+        "svg",
+        "FILE",
+        "also draw the patients in each of the 8 RFM classes there",
+    ))
+    .arg(cli::value(
+        "lang",
+        "zh|en",
+        "the chart's language (default zh)",
+    ))
+}
+
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
+    let m = cli::parse(command(), argv)?;
     Ok(Args {
-        input: input.filter(|i| i != "-"),
-        as_of: as_of.ok_or(format!("--as-of is required\n{USAGE}"))?,
-        calendar,
-        timing,
+        input: cli::input_path(&m),
+        as_of: cli::need(&m, "as-of", |v| {
+            parse_date(v.trim().as_bytes())
+                .ok_or_else(|| "is not YYYY-MM-DD or YYYYMMDD".to_owned())
+        })?,
+        calendar: cli::get(&m, "tz", |v| {
+            ClinicCalendar::parse(v).map_err(|e| e.to_string())
+        })?
+        .unwrap_or_default(),
+        timing: m.get_flag("timing"),
+        svg: cli::get(&m, "svg", |v| Ok(v.to_owned()))?,
+        lang: cli::get(&m, "lang", chart::parse_lang)?.unwrap_or_default(),
     })
 }
 
+#[path = "../common/chart.rs"]
+mod chart;
+#[path = "../common/cli.rs"]
+mod cli;
 mod fields;
 #[path = "../common/ids.rs"]
 mod intern;
 mod load;
+#[path = "../common/parquet.rs"]
+mod pq;
 
+use cli::Exit;
 use fields::parse_date;
 use intern::Interner;
 use load::{Loaded, Row, load};
@@ -184,13 +221,19 @@ fn write_all(out: &mut impl Write, records: &[OutRow], names: &Interner) -> io::
     out.flush()
 }
 
-fn run() -> Result<(), (u8, String)> {
-    let args = parse_args().map_err(|e| (2, e))?;
+fn run() -> Result<(), Exit> {
+    let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
     let as_of = day_number(args.as_of);
     let loaded = match &args.input {
+        Some(path) if pq::is_parquet(path) => {
+            let data =
+                pq::read_as_csv(path, &["patient_id", "date", "amount"]).map_err(Exit::Bad)?;
+            let size = data.len() as u64;
+            load(data.as_slice(), size, args.calendar, as_of)
+        }
         Some(path) => {
-            let f = std::fs::File::open(path).map_err(|e| (2, format!("{path}: {e}")))?;
+            let f = std::fs::File::open(path).map_err(|e| Exit::Bad(format!("{path}: {e}")))?;
             let size = f.metadata().map_or(0, |m| m.len());
             load(
                 BufReader::with_capacity(1 << 20, f),
@@ -201,9 +244,9 @@ fn run() -> Result<(), (u8, String)> {
         }
         None => load(io::stdin().lock(), 0, args.calendar, as_of),
     }
-    .map_err(|e| (2, e))?;
+    .map_err(Exit::Bad)?;
     let t1 = Instant::now();
-    let (names, summaries) = compute(loaded, as_of).map_err(|e| (2, e))?;
+    let (names, summaries) = compute(loaded, as_of).map_err(Exit::Bad)?;
     let only: Vec<RfmSummary> = summaries.iter().map(|(_, s)| *s).collect();
     let scores = score_rfm(&only);
     // Sort whole output records on the first 16 bytes of the id held inline, falling back to
@@ -233,9 +276,16 @@ fn run() -> Result<(), (u8, String)> {
             .then_with(|| names.name(a.patient).cmp(names.name(b.patient)))
     });
     let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
+    if let Some(path) = &args.svg {
+        let classes: Vec<(RfmClass, u64)> = RfmClass::ALL
+            .iter()
+            .map(|c| (*c, scores.iter().filter(|s| s.class == *c).count() as u64))
+            .collect();
+        chart::save(path, &chart::rfm(args.lang, &classes)).map_err(Exit::Bad)?;
+    }
 
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    write_all(&mut out, &records, &names).map_err(|e| (1, format!("writing output: {e}")))?;
+    write_all(&mut out, &records, &names).map_err(|e| Exit::Io(format!("writing output: {e}")))?;
     if args.timing {
         eprintln!(
             "timing load_ms={:.3} compute_ms={:.3}",
@@ -247,11 +297,5 @@ fn run() -> Result<(), (u8, String)> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((code, msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(code)
-        }
-    }
+    cli::finish(run())
 }

@@ -34,6 +34,18 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [TaskKind; 8] = [
+        TaskKind::PostVisitCheck,
+        TaskKind::RevisitBooking,
+        TaskKind::Refill,
+        TaskKind::Recheck,
+        TaskKind::ChronicFollowUp,
+        TaskKind::SeasonChange,
+        TaskKind::Birthday,
+        TaskKind::WinBack,
+    ];
+
     /// The consent a task of this kind needs by default: care reminders for care, marketing
     /// for birthday offers and win-back. A rule marked promotional always needs marketing.
     #[must_use]
@@ -514,6 +526,15 @@ pub enum TaskOutcome {
 }
 
 impl TaskOutcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [TaskOutcome; 5] = [
+        TaskOutcome::Reached,
+        TaskOutcome::NotReached,
+        TaskOutcome::Booked,
+        TaskOutcome::Declined,
+        TaskOutcome::OptedOut,
+    ];
+
     /// Whether the task is done: everything but "not reached".
     #[must_use]
     pub fn completes(self) -> bool {

@@ -24,7 +24,8 @@ pub enum Platform {
 }
 
 impl Platform {
-    const ALL: [Platform; 5] = [
+    /// Every platform, in a fixed order.
+    pub const ALL: [Platform; 5] = [
         Platform::Xiaohongshu,
         Platform::Douyin,
         Platform::Kuaishou,
