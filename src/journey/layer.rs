@@ -6,64 +6,22 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::bridge::{self, CampaignBonus, Cashback, RewardPosting};
+use super::config::JourneyConfig;
 use super::error::JourneyError;
 use super::keys::{EventKey, KeyUse};
 use super::records::{Purchase, Visit};
 use super::rewards::{self, RewardsChecked};
 use crate::calendar::ClinicCalendar;
-use crate::campaign::{
-    self, Amount, CampaignBook, Effect, EvalOptions, Evaluation, UsageKey, UsageSnapshot,
-};
-use crate::followup::{self, CarePlan, FollowUpEvent, FollowUpHistory, FollowUpPolicy, Task};
+use crate::campaign::{self, Amount, Effect, EvalOptions, Evaluation, UsageKey, UsageSnapshot};
+use crate::followup::{self, FollowUpEvent, FollowUpHistory, Task};
 use crate::id::{CampaignId, PatientId, PurchaseId, VisitId};
 use crate::money::{Points, Yuan};
 use crate::patient::{
     self, ConsentGiver, ConsentPurpose, Label, Patient, PatientCommand, PatientEvent, Registration,
 };
 use crate::points::{self, Account, CommandKind, LedgerCommand, LedgerDecision, Policy, Posting};
-use crate::referral::{
-    self, Bind, BindingPolicy, Member, ReferralEvent, ReferralForest, RewardDecision,
-    RewardSchedule,
-};
+use crate::referral::{self, Bind, Member, ReferralEvent, ReferralForest, RewardDecision};
 use crate::version::{Version, Versioned};
-
-/// The clinic's rules the journey runs under: one value per module.
-#[derive(Debug, Clone)]
-pub struct JourneyConfig {
-    /// The clinic calendar.
-    pub calendar: ClinicCalendar,
-    /// The points program.
-    pub points: Policy,
-    /// The campaign book.
-    pub campaigns: CampaignBook,
-    /// The referral reward schedule, if the clinic pays referral rewards.
-    pub referral: Option<RewardSchedule>,
-    /// The referral binding rules.
-    pub binding: BindingPolicy,
-    /// The care plans every patient is planned against.
-    pub care_plans: Vec<CarePlan>,
-    /// The follow-up contact rules.
-    pub followup: FollowUpPolicy,
-}
-
-impl JourneyConfig {
-    /// The defaults in `calendar`: 1 point per ¥ that never expires, no campaigns, no
-    /// referral rewards, the default binding rules, no care plans. Set the fields to change
-    /// them.
-    pub fn new(calendar: ClinicCalendar) -> Self {
-        JourneyConfig {
-            calendar,
-            points: Policy::default(),
-            // An empty book is within every limit `new` checks.
-            campaigns: CampaignBook::new(BTreeMap::new(), Vec::new())
-                .unwrap_or_else(|_| unreachable!("an empty campaign book is valid")),
-            referral: None,
-            binding: BindingPolicy::default(),
-            care_plans: Vec::new(),
-            followup: FollowUpPolicy::default(),
-        }
-    }
-}
 
 /// What happened at the clinic.
 #[derive(Debug, Clone, PartialEq, Eq)]

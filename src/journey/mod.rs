@@ -62,6 +62,7 @@
 //! ```
 
 mod bridge;
+mod config;
 mod error;
 mod keys;
 mod layer;
@@ -73,11 +74,12 @@ pub use bridge::{
     patient_facts, purchase_event, refund_bonus, refund_cashback, refund_command, refund_share,
     reward_key, reward_posting,
 };
+pub use config::JourneyConfig;
 pub use error::JourneyError;
 pub use keys::{EventKey, KeyUse};
 pub use layer::{
     AppliedEffect, Clinic, ClinicEvent, ClinicEventKind, Decision, HostTask, Implications,
-    JourneyConfig, PurchaseEntry, apply, decide,
+    PurchaseEntry, apply, decide,
 };
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
 pub use rewards::RewardsChecked;

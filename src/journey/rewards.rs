@@ -14,8 +14,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::bridge::{self, RewardLeg, RewardPosting};
+use super::config::JourneyConfig;
 use super::error::JourneyError;
-use super::layer::{Clinic, Implications, JourneyConfig, Ledgers};
+use super::layer::{Clinic, Implications, Ledgers};
 use super::records::Visit;
 use crate::calendar::ClinicCalendar;
 use crate::calendar::SECONDS_PER_DAY;

@@ -1,6 +1,9 @@
 //! The rules a clinic chooses: earning rates, expiry, shortfall, chronology and tiers.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Days, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::error::{PointsError, PolicyError};
 use super::types::{EarnRate, Multiplier, TierCode};
@@ -9,7 +12,11 @@ use crate::journey::Category;
 use crate::money::{Points, SignedYuan, Yuan};
 
 /// When a lot expires, in the clinic calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// Serde form: `"never"`, `"end_of_month"`, `"end_of_year"` or `{"after_days": N}` with
+/// `N` in `1..=36600`, checked as [`Policy::with_expiry`] checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "RawExpiry", into = "RawExpiry")]
 #[non_exhaustive]
 pub enum ExpiryRule {
     /// Never.
@@ -23,6 +30,40 @@ pub enum ExpiryRule {
     EndOfMonth,
     /// At 00:00 on 1 January of the next local year.
     EndOfYear,
+}
+
+/// [`ExpiryRule`]'s serde form, before its check.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawExpiry {
+    Never,
+    AfterDays(u32),
+    EndOfMonth,
+    EndOfYear,
+}
+
+impl TryFrom<RawExpiry> for ExpiryRule {
+    type Error = PolicyError;
+    fn try_from(r: RawExpiry) -> Result<Self, PolicyError> {
+        let rule = match r {
+            RawExpiry::Never => ExpiryRule::Never,
+            RawExpiry::AfterDays(d) => ExpiryRule::AfterDays(d),
+            RawExpiry::EndOfMonth => ExpiryRule::EndOfMonth,
+            RawExpiry::EndOfYear => ExpiryRule::EndOfYear,
+        };
+        Policy::default().with_expiry(rule).map(|p| p.expiry)
+    }
+}
+
+impl From<ExpiryRule> for RawExpiry {
+    fn from(r: ExpiryRule) -> Self {
+        match r {
+            ExpiryRule::Never => RawExpiry::Never,
+            ExpiryRule::AfterDays(d) => RawExpiry::AfterDays(d),
+            ExpiryRule::EndOfMonth => RawExpiry::EndOfMonth,
+            ExpiryRule::EndOfYear => RawExpiry::EndOfYear,
+        }
+    }
 }
 
 impl ExpiryRule {
@@ -74,8 +115,10 @@ pub enum Chronology {
     AllowBackdated,
 }
 
-/// One membership tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One membership tier. Serde form: `{"code": "gold", "threshold": 5000, "retain": 3000}`,
+/// checked with the other tiers by [`TierPolicy`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tier {
     code: TierCode,
     threshold: i64,
@@ -121,10 +164,43 @@ impl Tier {
 /// ([`super::CommandKind::Review`]): if the window's growth is below the current tier's retain
 /// threshold, to the highest lower tier whose retain threshold it meets (or to no tier).
 /// A review moves in one direction at most.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serde form: `{"window_days": 365, "tiers": [..]}` (`window_days` 365 when absent), checked
+/// by [`TierPolicy::new`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawTiers", into = "RawTiers")]
 pub struct TierPolicy {
     tiers: Vec<Tier>,
     window_days: u32,
+}
+
+/// [`TierPolicy`]'s serde form, before its check.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTiers {
+    #[serde(default = "default_window_days")]
+    window_days: u32,
+    tiers: Vec<Tier>,
+}
+
+fn default_window_days() -> u32 {
+    365
+}
+
+impl TryFrom<RawTiers> for TierPolicy {
+    type Error = PolicyError;
+    fn try_from(r: RawTiers) -> Result<Self, PolicyError> {
+        TierPolicy::new(r.tiers, r.window_days)
+    }
+}
+
+impl From<TierPolicy> for RawTiers {
+    fn from(t: TierPolicy) -> Self {
+        RawTiers {
+            window_days: t.window_days,
+            tiers: t.tiers,
+        }
+    }
 }
 
 impl Default for TierPolicy {
@@ -206,7 +282,11 @@ impl TierPolicy {
 }
 
 /// How purchases earn points: `floor(paid × rate × multiplier)`, capped per transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serde form: `{"rate": {"points": 1, "per_yuan": 1}, "categories": {"herbal": {..}},
+/// "cap": 5000}` (`categories` and `cap` optional), checked as the `with_…` methods check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawEarn", into = "RawEarn")]
 pub struct EarnPolicy {
     base: EarnRate,
     categories: Vec<(Category, EarnRate)>,
@@ -220,6 +300,41 @@ impl Default for EarnPolicy {
             base: EarnRate::ONE_PER_YUAN,
             categories: Vec::new(),
             cap: None,
+        }
+    }
+}
+
+/// [`EarnPolicy`]'s serde form, before its check.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEarn {
+    rate: EarnRate,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    categories: BTreeMap<Category, EarnRate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cap: Option<Points>,
+}
+
+impl TryFrom<RawEarn> for EarnPolicy {
+    type Error = PolicyError;
+    fn try_from(r: RawEarn) -> Result<Self, PolicyError> {
+        let mut e = EarnPolicy::new(r.rate);
+        for (c, rate) in r.categories {
+            e = e.with_category(c, rate);
+        }
+        match r.cap {
+            Some(cap) => e.with_cap(cap),
+            None => Ok(e),
+        }
+    }
+}
+
+impl From<EarnPolicy> for RawEarn {
+    fn from(e: EarnPolicy) -> Self {
+        RawEarn {
+            rate: e.base,
+            categories: e.categories.into_iter().collect(),
+            cap: e.cap,
         }
     }
 }
