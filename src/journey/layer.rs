@@ -12,8 +12,9 @@ use crate::calendar::ClinicCalendar;
 use crate::campaign::{
     self, Amount, CampaignBook, Effect, EvalOptions, Evaluation, UsageKey, UsageSnapshot,
 };
+use crate::event::{Roster, RosterCommand, RosterEvent};
 use crate::followup::{self, CarePlan, FollowUpEvent, FollowUpHistory, FollowUpPolicy, Task};
-use crate::id::{CampaignId, PatientId, PurchaseId, VisitId};
+use crate::id::{CampaignId, OutreachEventId, PatientId, PurchaseId, VisitId};
 use crate::money::{Points, Yuan};
 use crate::patient::{
     self, ConsentGiver, ConsentPurpose, Label, Patient, PatientCommand, PatientEvent, Registration,
@@ -121,6 +122,13 @@ pub enum ClinicEventKind {
     Expire,
     /// Planning the care follow-ups of the local day, for every patient.
     Plan,
+    /// A command on an outreach event: a lecture, a free clinic or a member day (issue 20).
+    Outreach {
+        /// The event.
+        event: OutreachEventId,
+        /// What is asked of it.
+        command: RosterCommand,
+    },
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -215,6 +223,8 @@ pub struct Implications {
     pub rewards: Vec<RewardPosting>,
     /// What the host must do.
     pub host: Vec<HostTask>,
+    /// Outreach event roster events (issue 20).
+    pub rosters: Vec<(OutreachEventId, RosterEvent)>,
 }
 
 /// What [`decide`] answers for an event.
@@ -250,6 +260,7 @@ pub struct Clinic {
     usage: BTreeMap<UsageKey, Versioned<u64>>,
     histories: BTreeMap<PatientId, FollowUpHistory>,
     decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
+    rosters: BTreeMap<OutreachEventId, Roster>,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -329,6 +340,11 @@ impl Clinic {
     /// Every purchase, by id.
     pub fn purchases(&self) -> impl Iterator<Item = &PurchaseEntry> {
         self.purchases.values()
+    }
+
+    /// An outreach event's roster (issue 20).
+    pub fn roster(&self, id: OutreachEventId) -> Option<&Roster> {
+        self.rosters.get(&id)
     }
 
     /// A usage counter (0 when never written).
@@ -479,6 +495,14 @@ pub fn decide(
             }
         }
         ClinicEventKind::Plan => plan_step(state, config, at, &mut step)?,
+        ClinicEventKind::Outreach { event, command } => super::outreach::outreach_step(
+            &state.rosters,
+            |p| state.patients.contains_key(&p),
+            *event,
+            command,
+            at,
+            &mut step.rosters,
+        )?,
     }
     Ok(Decision::New(Box::new(step)))
 }
@@ -905,4 +929,5 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
             .or_insert_with(|| FollowUpHistory::new(*id));
         followup::apply(history, e);
     }
+    super::outreach::apply_rosters(&mut state.rosters, &step.rosters);
 }

@@ -65,6 +65,7 @@ mod bridge;
 mod error;
 mod keys;
 mod layer;
+mod outreach;
 mod records;
 
 pub use bridge::{
