@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use clinic_ops::campaign::AdLawWords;
 use clinic_ops::content::{
-    AcquisitionColumns, AcquisitionCounts, AcquisitionSpec, ContentAccount, Post, PostBook,
-    TouchRule, acquisition_report,
+    AcquisitionColumns, AcquisitionCounts, AcquisitionSpec, AcquisitionState, ContentAccount, Post,
+    PostBook, TouchRule, acquisition_report,
 };
 use clinic_ops::event::{OutreachEvent, OutreachEventKind, RosterCommand, event_conversion};
 use clinic_ops::id::{AccountId, ClinicId, OutreachEventId, PatientId, PostId};
@@ -110,69 +110,16 @@ impl Content {
         Ok(())
     }
 
-    /// The `acquisition` member: every registration is a lead and a conversion through the
-    /// post whose code it carries, every purchase a paid visit with its amount, every visit
-    /// after a patient's first a return; first touch, 90 days of revenue.
+    /// The `acquisition` member, by first touch ([`acquisition_state`]).
     pub(crate) fn acquisition(&self, clinic: &Clinic) -> Result<Value, String> {
         let book = PostBook::new(
             self.accounts.values().cloned().collect(),
             self.posts.values().cloned().collect(),
         )
         .map_err(|e| e.to_string())?;
-        let index: BTreeMap<PatientId, u32> = clinic
-            .patients()
-            .enumerate()
-            .map(|(i, p)| (p.id(), i as u32))
-            .collect();
-        let mut cols = Columns::default();
-        for p in clinic.patients() {
-            let i = index[&p.id()];
-            let code = p
-                .channel_code()
-                .and_then(|c| book.code_of(c))
-                .map_or(0, |c| c.get());
-            let t = p.registered_at().timestamp();
-            cols.push(i, JourneyStage::Lead, t, code, 0);
-            cols.push(i, JourneyStage::Converted, t, 0, 0);
-        }
-        for e in clinic.purchases() {
-            if let Some(&i) = index.get(&e.purchase.patient) {
-                let fen = e.purchase.amount.to_fen();
-                cols.push(
-                    i,
-                    JourneyStage::Purchased,
-                    e.purchase.at.timestamp(),
-                    0,
-                    fen,
-                );
-            }
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        let mut visits: Vec<_> = clinic.visits().iter().collect();
-        visits.sort_by_key(|v| (v.at, v.id));
-        for v in visits {
-            if let Some(&i) = index.get(&v.patient).filter(|_| !seen.insert(v.patient)) {
-                cols.push(i, JourneyStage::Revisited, v.at.timestamp(), 0, 0);
-            }
-        }
-        let spec = AcquisitionSpec::new(
-            TouchRule::FirstTouch,
-            ConversionWindow::days(365).map_err(|e| e.to_string())?,
-            REVENUE_DAYS,
-        )
-        .map_err(|e| e.to_string())?;
-        let view = AcquisitionColumns {
-            patient_count: index.len() as u32,
-            patient: &cols.patient,
-            kind: &cols.kind,
-            at: &cols.at,
-            post: &cols.post,
-            amount_fen: &cols.fen,
-        };
-        let state = spec
-            .compute(&view, book.max_code(), 1)
-            .map_err(|e| e.to_string())?;
-        let report = acquisition_report(&book, spec.rule(), &state).map_err(|e| e.to_string())?;
+        let state = acquisition_state(&book, clinic, TouchRule::FirstTouch)?;
+        let rule = TouchRule::FirstTouch;
+        let report = acquisition_report(&book, rule, &state).map_err(|e| e.to_string())?;
         let by_account: Vec<Value> = report
             .by_account
             .iter()
@@ -211,6 +158,69 @@ impl Content {
             "unattributed_leads": report.unattributed_leads,
         }))
     }
+}
+
+/// Attributes a clinic's patients to the book's posts: every registration is a lead and a
+/// conversion through the post whose code it carries, every purchase a paid visit with its
+/// amount, every visit after a patient's first a return; a year's funnel window and
+/// [`REVENUE_DAYS`] of revenue.
+pub(crate) fn acquisition_state(
+    book: &PostBook,
+    clinic: &Clinic,
+    rule: TouchRule,
+) -> Result<AcquisitionState, String> {
+    let index: BTreeMap<PatientId, u32> = clinic
+        .patients()
+        .enumerate()
+        .map(|(i, p)| (p.id(), i as u32))
+        .collect();
+    let mut cols = Columns::default();
+    for p in clinic.patients() {
+        let i = index[&p.id()];
+        let code = p
+            .channel_code()
+            .and_then(|c| book.code_of(c))
+            .map_or(0, |c| c.get());
+        let t = p.registered_at().timestamp();
+        cols.push(i, JourneyStage::Lead, t, code, 0);
+        cols.push(i, JourneyStage::Converted, t, 0, 0);
+    }
+    for e in clinic.purchases() {
+        if let Some(&i) = index.get(&e.purchase.patient) {
+            let fen = e.purchase.amount.to_fen();
+            cols.push(
+                i,
+                JourneyStage::Purchased,
+                e.purchase.at.timestamp(),
+                0,
+                fen,
+            );
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut visits: Vec<_> = clinic.visits().iter().collect();
+    visits.sort_by_key(|v| (v.at, v.id));
+    for v in visits {
+        if let Some(&i) = index.get(&v.patient).filter(|_| !seen.insert(v.patient)) {
+            cols.push(i, JourneyStage::Revisited, v.at.timestamp(), 0, 0);
+        }
+    }
+    let spec = AcquisitionSpec::new(
+        rule,
+        ConversionWindow::days(365).map_err(|e| e.to_string())?,
+        REVENUE_DAYS,
+    )
+    .map_err(|e| e.to_string())?;
+    let view = AcquisitionColumns {
+        patient_count: index.len() as u32,
+        patient: &cols.patient,
+        kind: &cols.kind,
+        at: &cols.at,
+        post: &cols.post,
+        amount_fen: &cols.fen,
+    };
+    spec.compute(&view, book.max_code(), 1)
+        .map_err(|e| e.to_string())
 }
 
 fn counts(c: &AcquisitionCounts) -> Map<String, Value> {
