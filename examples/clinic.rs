@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::campaign::CampaignBook;
+use clinic_ops::event::RosterCommand;
 use clinic_ops::followup::CarePlan;
 use clinic_ops::id::{DoctorId, PatientId, PurchaseId, VisitId};
 use clinic_ops::journey::{
@@ -40,6 +41,9 @@ use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::{ConsentPurpose, Label, Registration};
 use clinic_ops::points::{EarnPolicy, EarnRate, ExpiryRule, Policy, Tier, TierCode, TierPolicy};
 use clinic_ops::referral::{Reward, RewardSchedule};
+
+#[path = "common/acquisition.rs"]
+mod acquisition;
 
 const USAGE: &str = "usage: clinic --journal FILE [--config FILE] [--as-of TIMESTAMP]";
 
@@ -69,6 +73,16 @@ nothing):
     refer     referrer, referee
     expire    points expiry for every account at 'at'
     plan      plans the care follow-ups of the local day of 'at'
+    post      post, code (the channel code registrations carry), account (id, kind:
+              doctor_ip | clinic_brand | employee | kol | koc | partner, platform, name,
+              owner: {\"doctor\":n} | {\"staff\":n} | {\"clinic\":n} | {\"external\":s},
+              optional terms: per_post, per_lead, revenue_share %); optional copy, topics
+    event     event, kind ({\"kind\":\"lecture\",\"venue\":\"group\"|\"on_site\"} |
+              {\"kind\":\"free_clinic\",\"approval\":s|null} | {\"kind\":\"member_day\"}),
+              title, starts, capacity; optional invitation, clinic. Created and published
+              (a free clinic without approval, or Advertising Law words, are refused)
+    event_register  event, patient
+    attend    event, patient
 
 EXAMPLE LINE:
     {\"at\":\"2026-03-08T15:00:00+08:00\",\"type\":\"purchase\",\"patient\":\"P1\",\"purchase\":\"O1\",\"amount\":\"300.00\"}
@@ -80,6 +94,10 @@ OUTPUT (JSON on stdout):
      \"referral_rewards\":[{\"referrer\":\"P1\",\"referee\":\"P2\",\"status\":s,\"points\":n}],
      \"tasks\":[{\"patient\":\"P2\",\"kind\":s,\"due\":\"YYYY-MM-DD\",\"reason\":s}],
      \"refused\":[{\"line\":n,\"type\":s,\"reason\":s}]}
+    With posts, also \"acquisition\": per account and per post (first touch, 90 days of
+    revenue): leads, converted, paying, retained, revenue, cost, cost_per_lead,
+    cost_per_paying_patient, roi (and payout, paid_for_itself per account). With events,
+    also \"events\": seats, attendance and conversion within 30 days.
     A line the library refuses is listed in 'refused' and the replay goes on.
 
 Bad input (not JSON, an unknown type, a missing or malformed member) prints 'line N: reason'
@@ -436,6 +454,22 @@ fn event(n: usize, raw: &str, clinic: &Clinic) -> Result<(ClinicEvent, String), 
         },
         "expire" => ClinicEventKind::Expire,
         "plan" => ClinicEventKind::Plan,
+        "event" => ClinicEventKind::Outreach {
+            event: l.parsed("event")?,
+            command: acquisition::event_definition(obj).map_err(|e| l.err(e))?,
+        },
+        "event_register" => ClinicEventKind::Outreach {
+            event: l.parsed("event")?,
+            command: RosterCommand::Register {
+                patient: l.parsed("patient")?,
+            },
+        },
+        "attend" => ClinicEventKind::Outreach {
+            event: l.parsed("event")?,
+            command: RosterCommand::Attend {
+                patient: l.parsed("patient")?,
+            },
+        },
         other => return Err(l.err(format_args!("unknown type {other:?}"))),
     };
     Ok((ClinicEvent { key, at, kind }, ty))
@@ -450,14 +484,47 @@ pub(crate) fn replay(
     let mut clinic = Clinic::new();
     let (mut effects, mut refused) = (Vec::new(), Vec::new());
     let mut latest: Option<DateTime<Utc>> = None;
+    let mut content = acquisition::Content::default();
+    let mut outreach = Vec::new();
     for (i, raw) in journal.lines().enumerate() {
         let n = i + 1;
         if raw.trim().is_empty() {
             continue;
         }
+        match post_line(n, raw, &mut content)? {
+            PostLine::NotPost => {}
+            PostLine::Accepted => continue,
+            PostLine::Refused(reason) => {
+                refused.push(json!({"line": n, "type": "post", "reason": reason}));
+                continue;
+            }
+        }
         let (e, ty) = event(n, raw, &clinic)?;
         latest = Some(latest.map_or(e.at, |l| l.max(e.at)));
-        match clinic.handle(config, &e) {
+        let created = match &e.kind {
+            ClinicEventKind::Outreach {
+                event,
+                command: RosterCommand::Create(_),
+            } => Some(*event),
+            _ => None,
+        };
+        let handled = clinic.handle(config, &e);
+        if let (Some(id), Ok(Decision::New(_))) = (created, &handled) {
+            // An `event` line also publishes it, under a key derived from the line's.
+            let publish = ClinicEvent {
+                key: EventKey::of_content(format!("{}/publish", e.key.get()).as_bytes()),
+                at: e.at,
+                kind: ClinicEventKind::Outreach {
+                    event: id,
+                    command: RosterCommand::Publish,
+                },
+            };
+            if let Err(err) = clinic.handle(config, &publish) {
+                refused.push(json!({"line": n, "type": ty, "reason": err.to_string()}));
+            }
+            outreach.push(id);
+        }
+        match handled {
             Ok(Decision::New(step)) => {
                 for a in &step.effects {
                     effects.push(json!({
@@ -514,13 +581,56 @@ pub(crate) fn replay(
             })
         })
         .collect();
-    Ok(json!({
+    let mut out = json!({
         "patients": patients,
         "effects": effects,
         "referral_rewards": rewards,
         "tasks": tasks,
         "refused": refused,
-    }))
+    });
+    // The members of issue 20 appear only for journals that use them, so older journals'
+    // answers stay byte-identical.
+    if let Some(m) = out.as_object_mut() {
+        if !content.is_empty() {
+            m.insert("acquisition".into(), content.acquisition(&clinic)?);
+        }
+        if !outreach.is_empty() {
+            m.insert("events".into(), acquisition::events(&clinic, &outreach));
+        }
+    }
+    Ok(out)
+}
+
+/// What [`post_line`] did with a line.
+enum PostLine {
+    /// Not a `post` line: the journey layer takes it.
+    NotPost,
+    /// A post, recorded.
+    Accepted,
+    /// A post the library refused, and why.
+    Refused(String),
+}
+
+/// Handles a `post` line (posts are content, not clinic events); `Err` for bad input.
+fn post_line(n: usize, raw: &str, content: &mut acquisition::Content) -> Result<PostLine, String> {
+    let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(raw) else {
+        return Ok(PostLine::NotPost);
+    };
+    if obj.get("type").and_then(Value::as_str) != Some("post") {
+        return Ok(PostLine::NotPost);
+    }
+    let at_text = match obj.get("at") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(format!("line {n}: missing at")),
+    };
+    let at = DateTime::parse_from_rfc3339(&at_text)
+        .map_err(|e| format!("line {n}: at {at_text:?}: {e}"))?
+        .with_timezone(&Utc);
+    match content.post_line(&obj, at) {
+        Ok(()) => Ok(PostLine::Accepted),
+        Err(Ok(refusal)) => Ok(PostLine::Refused(refusal)),
+        Err(Err(bad)) => Err(format!("line {n}: {bad}")),
+    }
 }
 
 /// The whole program with its reads passed in: exit code, stdout and stderr.

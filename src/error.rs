@@ -2,6 +2,8 @@
 
 use crate::calendar::CalendarError;
 use crate::campaign::{CampaignError, ReservationError};
+use crate::content::ContentError;
+use crate::event::OutreachEventError;
 use crate::followup::FollowUpError;
 use crate::id::IdError;
 use crate::journey::{DaysSupplyError, JourneyError};
@@ -120,6 +122,12 @@ pub enum Error {
     /// The journey layer refused a clinic event.
     #[error(transparent)]
     Journey(#[from] JourneyError),
+    /// A content account, post, plan or attribution was refused.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    /// An outreach event or a command on it was refused.
+    #[error(transparent)]
+    OutreachEvent(#[from] OutreachEventError),
     /// A storage port failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -140,6 +140,19 @@ define_id!(
     /// A membership points lot, created by one earning.
     LotId, "L", "lot"
 );
+define_id!(
+    /// A content account (a doctor's IP account, the clinic's brand account, an employee's,
+    /// a KOL's or KOC's, a partner's) on one platform.
+    AccountId, "AC", "account"
+);
+define_id!(
+    /// One post of a content account.
+    PostId, "PO", "post"
+);
+define_id!(
+    /// An outreach event: a health lecture, a free clinic (义诊) or a member day.
+    OutreachEventId, "EV", "outreach event"
+);
 
 #[cfg(test)]
 mod tests {

@@ -179,7 +179,9 @@
 
 pub mod calendar;
 pub mod campaign;
+pub mod content;
 mod error;
+pub mod event;
 pub mod followup;
 pub mod id;
 pub mod journey;

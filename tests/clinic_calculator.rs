@@ -127,6 +127,11 @@ fn help_lists_flags_and_every_line_type() {
         "refer",
         "expire",
         "plan",
+        "post",
+        "event",
+        "event_register",
+        "attend",
+        "acquisition",
         "EXAMPLE LINE",
     ] {
         assert!(out.contains(word), "--help lacks {word}");
@@ -255,4 +260,128 @@ fn an_explicit_key_makes_different_lines_one_event() {
             .unwrap()
             .contains("used before for a different event")
     );
+}
+
+/// Issue 20: a doctor's Xiaohongshu account (free) and a KOC on Douyin (¥200 a post, ¥50 a
+/// lead, 10% of revenue), a post each; three patients register with the posts' codes, one
+/// walks in; a lecture with two seats; a free clinic without approval; a post reusing a
+/// code.
+const CONTENT_JOURNAL: &str = r#"{"at":"2026-03-01T08:00:00+08:00","type":"post","post":"PO1","code":"xhs-0301","copy":"换季失眠，中医怎么调？","topics":["失眠"],"account":{"id":1,"kind":"doctor_ip","platform":"xiaohongshu","name":"李医生讲中医","owner":{"doctor":7}}}
+{"at":"2026-03-01T08:30:00+08:00","type":"post","post":"PO2","code":"dy-koc-1","copy":"真实案例：三天根治失眠","account":{"id":2,"kind":"koc","platform":"douyin","name":"小王说健康","owner":{"external":"王某"},"terms":{"per_post":"200","per_lead":"50","revenue_share":"10"}}}
+{"at":"2026-03-01T09:00:00+08:00","type":"post","post":"PO3","code":"xhs-0301","account":{"id":1,"kind":"doctor_ip","platform":"xiaohongshu","name":"李医生讲中医","owner":{"doctor":7}}}
+{"at":"2026-03-02T09:00:00+08:00","type":"register","patient":"P1","name":"王芳","mobile":"13800138001","clinic":1,"channel":"xiaohongshu","channel_code":"xhs-0301"}
+{"at":"2026-03-02T10:00:00+08:00","type":"register","patient":"P2","name":"李明","mobile":"13900139002","clinic":1,"channel":"koc","channel_code":"dy-koc-1"}
+{"at":"2026-03-02T11:00:00+08:00","type":"register","patient":"P3","name":"赵四","mobile":"13700137003","clinic":1,"channel":"koc","channel_code":"dy-koc-1"}
+{"at":"2026-03-02T12:00:00+08:00","type":"register","patient":"P4","name":"钱五","mobile":"13600136004","clinic":1,"channel":"walk_in"}
+{"at":"2026-03-03T10:00:00+08:00","type":"visit","patient":"P1","visit":"V1","paid":"50.00"}
+{"at":"2026-03-03T10:30:00+08:00","type":"purchase","patient":"P1","purchase":"O1","amount":"600.00"}
+{"at":"2026-03-04T10:00:00+08:00","type":"purchase","patient":"P2","purchase":"O2","amount":"300.00"}
+{"at":"2026-03-05T09:00:00+08:00","type":"event","event":"EV1","kind":{"kind":"lecture","venue":"on_site"},"title":"换季养生讲座","starts":"2026-03-07T09:00:00+08:00","capacity":2,"invitation":"周六上午九点，中医讲换季养生"}
+{"at":"2026-03-05T09:10:00+08:00","type":"event","event":"EV2","kind":{"kind":"free_clinic","approval":null},"title":"社区义诊","starts":"2026-03-08T09:00:00+08:00","capacity":50}
+{"at":"2026-03-05T10:00:00+08:00","type":"event_register","event":"EV1","patient":"P3"}
+{"at":"2026-03-05T10:05:00+08:00","type":"event_register","event":"EV1","patient":"P4"}
+{"at":"2026-03-05T10:10:00+08:00","type":"event_register","event":"EV1","patient":"P1"}
+{"at":"2026-03-07T09:05:00+08:00","type":"attend","event":"EV1","patient":"P3"}
+{"at":"2026-03-10T10:00:00+08:00","type":"purchase","patient":"P3","purchase":"O3","amount":"120.00"}
+{"at":"2026-03-20T10:00:00+08:00","type":"visit","patient":"P1","visit":"V2","paid":"50.00"}
+"#;
+
+/// Checked by hand:
+/// - line 3 reuses code `xhs-0301` (refused); line 2's copy breaks the Advertising Law
+///   (`根治`, `真实案例`) and keeps its findings;
+/// - the doctor's post: P1 is a lead, converted, paid ¥600 and came back (V2 after V1):
+///   1/1/1/1, ¥600, cost ¥0, ROI none (no spend);
+/// - the KOC's post: P2 and P3 are leads; P2 paid ¥300 and P3 ¥120 (both within 90 days):
+///   2 paying, ¥420; cost 200 + 2 × 50 + 10% × 420 = ¥342, payout ¥342, cost per lead ¥171,
+///   per paying patient ¥171, ROI (420 − 342) ÷ 342 = 0.228070… → 0.2281; it paid for itself;
+/// - P4 walked in: no post, and is not a lead of any (the funnel's lead step counts every
+///   registration, so 1 lead is unattributed);
+/// - the lecture has 2 seats: P3 and P4 take them, P1 is refused (full); P3 attended and
+///   paid within 30 days, P4 stayed away and did not;
+/// - the free clinic is created but refused at publishing: no approval reference.
+#[test]
+fn posts_and_events_give_acquisition_and_the_lecture_result() {
+    let out: Value = serde_json::from_str(&replay(CONTENT_JOURNAL)).unwrap();
+    let refused: Vec<(u64, String)> = out["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert_eq!(refused[0].0, 3);
+    assert!(
+        refused[0].1.contains("already used by post PO1"),
+        "{refused:?}"
+    );
+    assert_eq!(refused[1].0, 12);
+    assert!(refused[1].1.contains("approval"), "{refused:?}");
+    assert_eq!(refused[2].0, 15);
+    assert!(refused[2].1.contains("full"), "{refused:?}");
+
+    let acq = &out["acquisition"];
+    assert_eq!(acq["rule"], "first_touch");
+    assert_eq!(acq["unattributed_leads"], 1);
+    let doctor = &acq["by_account"][0];
+    assert_eq!(
+        (
+            &doctor["leads"],
+            &doctor["paying"],
+            &doctor["retained"],
+            &doctor["revenue"]
+        ),
+        (
+            &Value::from(1),
+            &Value::from(1),
+            &Value::from(1),
+            &Value::from("600.00")
+        )
+    );
+    assert_eq!(
+        (&doctor["cost"], &doctor["roi"], &doctor["payout"]),
+        (&Value::from("0.00"), &Value::Null, &Value::Null)
+    );
+    let koc = &acq["by_account"][1];
+    assert_eq!(
+        (&koc["leads"], &koc["paying"], &koc["revenue"]),
+        (&Value::from(2), &Value::from(2), &Value::from("420.00"))
+    );
+    assert_eq!(koc["cost"], "342.00");
+    assert_eq!(koc["payout"], "342.00");
+    assert_eq!(koc["cost_per_lead"], "171.00");
+    assert_eq!(koc["cost_per_paying_patient"], "171.00");
+    assert_eq!(koc["roi"], "0.2281");
+    assert_eq!(koc["paid_for_itself"], true);
+    assert_eq!(
+        acq["by_post"][1]["ad_law_findings"],
+        serde_json::json!(["根治", "真实案例"])
+    );
+
+    let events = out["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    let lecture = &events[0];
+    assert_eq!(
+        (&lecture["registered"], &lecture["free_seats"]),
+        (&Value::from(2), &Value::from(0))
+    );
+    assert_eq!(
+        (&lecture["attended"], &lecture["attendees_converted"]),
+        (&Value::from(1), &Value::from(1))
+    );
+    assert_eq!(
+        (&lecture["no_shows"], &lecture["no_shows_converted"]),
+        (&Value::from(1), &Value::from(0))
+    );
+    assert_eq!(events[1]["status"]["status"], "draft");
+}
+
+#[test]
+fn journals_without_posts_or_events_keep_their_answer() {
+    let out: Value = serde_json::from_str(&replay(JOURNAL)).unwrap();
+    assert!(out.get("acquisition").is_none() && out.get("events").is_none());
 }

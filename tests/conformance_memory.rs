@@ -1,9 +1,9 @@
 //! The conformance kit against the in-memory adapters: every port, races included.
 
 use clinic_ops::store::memory::{
-    MemoryCampaignBookStore, MemoryLedgerStore, MemoryPatientStore, MemoryPurchaseStore,
-    MemoryReferralStore, MemoryTagCatalogStore, MemoryTaskStore, MemoryUsageStore,
-    MemoryVisitStore,
+    MemoryCampaignBookStore, MemoryContentStore, MemoryLedgerStore, MemoryOutreachEventStore,
+    MemoryPatientStore, MemoryPurchaseStore, MemoryReferralStore, MemoryTagCatalogStore,
+    MemoryTaskStore, MemoryUsageStore, MemoryVisitStore,
 };
 use clinic_ops::testkit;
 
@@ -68,4 +68,19 @@ fn memory_campaign_book_store_conforms() {
         |s: &MemoryCampaignBookStore| s.clone(),
     );
     testkit::campaign_book_store::run_all(&factory);
+}
+
+#[test]
+fn memory_content_store_conforms() {
+    let factory = (MemoryContentStore::new, |s: &MemoryContentStore| s.clone());
+    testkit::content_store::run_all(&factory);
+}
+
+#[test]
+fn memory_outreach_event_store_conforms() {
+    let factory = (
+        MemoryOutreachEventStore::new,
+        |s: &MemoryOutreachEventStore| s.clone(),
+    );
+    testkit::outreach_event_store::run_all(&factory);
 }

@@ -21,7 +21,11 @@ use clinic_ops::store::PatientStore;
 use clinic_ops::store::memory::MemoryPatientStore;
 use unicode_width::UnicodeWidthStr;
 
+#[allow(dead_code)] // the calculator's parts clinic_day does not use
+#[path = "../common/acquisition.rs"]
+mod acquisition;
 mod campaign;
+mod content;
 mod followup;
 mod funnel;
 mod metrics;
@@ -218,5 +222,6 @@ fn main() -> Res<()> {
     points::run(&mut clinic)?;
     followup::run(&mut clinic)?;
     metrics::run(&mut clinic)?;
+    content::run(&mut clinic)?;
     Ok(())
 }

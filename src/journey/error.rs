@@ -15,6 +15,9 @@ pub enum JourneyError {
     /// The ledger refused a command.
     #[error(transparent)]
     Points(#[from] crate::points::PointsError),
+    /// An outreach event refused the command (issue 20).
+    #[error(transparent)]
+    OutreachEvent(#[from] crate::event::OutreachEventError),
     /// The referral binding was refused.
     #[error(transparent)]
     Bind(#[from] crate::referral::BindError),

@@ -13,8 +13,9 @@ use super::records::{Purchase, Visit};
 use super::rewards::{self, RewardsChecked};
 use crate::calendar::ClinicCalendar;
 use crate::campaign::{self, Amount, Effect, EvalOptions, Evaluation, UsageKey, UsageSnapshot};
+use crate::event::{Roster, RosterCommand, RosterEvent};
 use crate::followup::{self, FollowUpEvent, FollowUpHistory, Task};
-use crate::id::{CampaignId, PatientId, PurchaseId, VisitId};
+use crate::id::{CampaignId, OutreachEventId, PatientId, PurchaseId, VisitId};
 use crate::money::{Points, Yuan};
 use crate::patient::{
     self, ConsentGiver, ConsentPurpose, Label, Patient, PatientCommand, PatientEvent, Registration,
@@ -81,6 +82,13 @@ pub enum ClinicEventKind {
     Expire,
     /// Planning the care follow-ups of the local day, for every patient.
     Plan,
+    /// A command on an outreach event: a lecture, a free clinic or a member day (issue 20).
+    Outreach {
+        /// The event.
+        event: OutreachEventId,
+        /// What is asked of it.
+        command: RosterCommand,
+    },
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -192,6 +200,8 @@ pub struct Implications {
     /// event's replay is answered [`Decision::Replayed`]. `None` in implications a host
     /// builds itself (patient commands the layer does not cover).
     pub event: Option<ClinicEvent>,
+    /// Outreach event roster events (issue 20).
+    pub rosters: Vec<(OutreachEventId, RosterEvent)>,
 }
 
 /// What [`decide`] answers for an event.
@@ -232,6 +242,7 @@ pub struct Clinic {
     decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
     /// Until when the referral-reward check can be skipped ([`super::rewards`]).
     pub(super) rewards_checked: Option<RewardsChecked>,
+    rosters: BTreeMap<OutreachEventId, Roster>,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -317,6 +328,11 @@ impl Clinic {
     /// Every purchase, by id.
     pub fn purchases(&self) -> impl Iterator<Item = &PurchaseEntry> {
         self.purchases.values()
+    }
+
+    /// An outreach event's roster (issue 20).
+    pub fn roster(&self, id: OutreachEventId) -> Option<&Roster> {
+        self.rosters.get(&id)
     }
 
     /// A usage counter (0 when never written).
@@ -488,6 +504,14 @@ pub fn decide(
             }
         }
         ClinicEventKind::Plan => plan_step(state, config, at, &mut step)?,
+        ClinicEventKind::Outreach { event, command } => super::outreach::outreach_step(
+            &state.rosters,
+            |p| state.patients.contains_key(&p),
+            *event,
+            command,
+            at,
+            &mut step.rosters,
+        )?,
     }
     step.event = Some(event.clone());
     Ok(Decision::New(Box::new(step)))
@@ -889,6 +913,7 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
             .or_insert_with(|| FollowUpHistory::new(*id));
         followup::apply(history, e);
     }
+    super::outreach::apply_rosters(&mut state.rosters, &step.rosters);
     let checked = step
         .rewards_checked
         .clone()

@@ -66,6 +66,7 @@ mod config;
 mod error;
 mod keys;
 mod layer;
+mod outreach;
 mod records;
 mod rewards;
 

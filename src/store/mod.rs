@@ -34,6 +34,8 @@
 //! | [`PurchaseStore`] | purchases: ids, times, amounts, days of supply, a product category | the category goes ([`PurchaseStore::erase_purchase_categories`]); the rest is kept |
 //! | [`VisitStore`] | visits: ids, times, clinic and doctor ids, amounts | kept: ids, times and amounts only |
 //! | [`TagCatalogStore`], [`CampaignBookStore`] | the organisation's tags and campaigns | kept: no patient in them |
+//! | [`ContentStore`] | content accounts and posts | kept: no patient in them |
+//! | [`OutreachEventStore`] | events, and who registered and attended, by patient id | kept: ids and times only |
 //!
 //! Visits and purchases are not personal data by themselves, but a purchase category is
 //! free text a host chooses, and a code such as `insulin` or `hiv_test` tells what the
@@ -52,16 +54,19 @@
 //! crate, `clinic-ops-sqlite`. Async hosts call the pure core directly and wrap these ports as
 //! they see fit.
 
+mod content;
 mod document;
 mod erasure;
 mod journey;
 mod ledger;
 pub mod memory;
+mod outreach;
 mod patient;
 mod referral;
 mod task;
 mod usage;
 
+pub use content::{ContentStore, PostWrite, stage_account_commit, stage_post_append};
 pub use document::{CampaignBookStore, TagCatalogStore, stage_document_commit};
 pub use erasure::{Erased, PersonalDataPorts, erase_patient};
 pub use journey::{
@@ -69,6 +74,7 @@ pub use journey::{
     stage_purchase_append, stage_record_append, stage_visit_refund,
 };
 pub use ledger::{LedgerStore, stage_ledger_append};
+pub use outreach::{OutreachEventStore, stage_roster_commit};
 pub use patient::{PatientStore, StagedPatient, stage_patient_commit};
 pub use referral::{ReferralStore, stage_referral_commit};
 pub use task::{TaskStore, stage_task_commit};

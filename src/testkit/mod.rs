@@ -15,9 +15,11 @@
 //! [`strategies`] has proptest strategies for valid and invalid inputs.
 
 pub mod campaign_book_store;
+pub mod content_store;
 pub mod erasure;
 pub mod fuzz;
 pub mod ledger_store;
+pub mod outreach_event_store;
 pub mod patient_store;
 pub mod purchase_store;
 pub mod referral_store;

@@ -99,6 +99,26 @@ const MIGRATIONS: &[&str] = &[
         book    TEXT NOT NULL,
         PRIMARY KEY (clinic, version)
     ) STRICT, WITHOUT ROWID;",
+    // 5: content and outreach events. Accounts and event rosters are state rows under a
+    // version, like follow-up histories. Posts are append-only JSON rows keyed by id, with
+    // the channel code as a UNIQUE column so that the index, not a read-then-write check,
+    // keeps one post per code.
+    "CREATE TABLE content_accounts (
+        id      INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE content_posts (
+        id      INTEGER PRIMARY KEY,
+        account INTEGER NOT NULL REFERENCES content_accounts (id),
+        code    TEXT NOT NULL UNIQUE,
+        record  TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE outreach_rosters (
+        id      INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

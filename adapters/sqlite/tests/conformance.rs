@@ -79,6 +79,16 @@ fn sqlite_campaign_book_store_conforms() {
     testkit::campaign_book_store::run_all(&TempFiles::new());
 }
 
+#[test]
+fn sqlite_content_store_conforms() {
+    testkit::content_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_outreach_event_store_conforms() {
+    testkit::outreach_event_store::run_all(&TempFiles::new());
+}
+
 /// A second connection inside an open read transaction: its snapshot predates whatever is
 /// committed while it lives.
 fn hold_snapshot(s: &SqliteStore) -> rusqlite::Connection {

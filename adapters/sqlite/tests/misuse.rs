@@ -240,10 +240,25 @@ fn damaged_pages_give_a_typed_error() {
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .unwrap();
     }
+    // The damage covers the second half of the file (and nothing before the last table's
+    // root page), which only rows fill. A fixed offset of two pages broke once the schema
+    // outgrew its first page (migration 5): opening then read a damaged schema page.
+    let (last_root, page_size): (i64, i64) = {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let root = c
+            .query_row("SELECT max(rootpage) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        let size = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (root, size)
+    };
     let mut bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.len() > 64 * 1024, "the file spans many pages");
+    let page = usize::try_from(page_size).unwrap();
+    let start = usize::try_from(last_root * page_size)
+        .unwrap()
+        .max(bytes.len() / 2 / page * page);
+    assert!(bytes.len() > start + 64 * 1024, "the rows span many pages");
     let end = bytes.len() - 4096;
-    for b in &mut bytes[8192..end] {
+    for b in &mut bytes[start..end] {
         *b = 0xA5;
     }
     std::fs::write(&path, &bytes).unwrap();

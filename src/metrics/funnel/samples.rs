@@ -4,6 +4,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Samples per chunk: 64 KB of `u32`.
 const CHUNK: usize = 16 * 1024;
+/// The first chunk's size; each next one doubles, up to [`CHUNK`]. A breakdown by a value
+/// with many distinct keys (a post of 100,000) keeps one multiset per key and step, most
+/// with a handful of samples: a full chunk for each made memory grow by 64 KB per key.
+const FIRST_CHUNK: usize = 16;
+/// Below this many samples, an absorbed chunk is copied rather than moved.
+const SMALL: usize = 1024;
 
 /// Time-to-convert samples of one step, in no particular order.
 ///
@@ -34,7 +40,12 @@ impl Samples {
 
     #[cold]
     fn spill(&mut self) {
-        let full = std::mem::replace(&mut self.cur, Vec::with_capacity(CHUNK));
+        let next = self
+            .cur
+            .capacity()
+            .saturating_mul(2)
+            .clamp(FIRST_CHUNK, CHUNK);
+        let full = std::mem::replace(&mut self.cur, Vec::with_capacity(next));
         if !full.is_empty() {
             self.done.push(full);
         }
@@ -54,11 +65,19 @@ impl Samples {
             .filter(|c| !c.is_empty())
     }
 
-    /// Takes in all of `other`'s samples without copying them.
+    /// Takes in all of `other`'s samples, moving its chunks. A chunk being filled that holds
+    /// few samples is copied into this one's instead, so that absorbing many small multisets
+    /// (a breakdown by a value with many keys) leaves a few well-filled chunks rather than
+    /// one small chunk per multiset.
     pub(crate) fn absorb(&mut self, other: Samples) {
-        self.len += other.len;
+        self.len += other.len.saturating_sub(other.cur.len());
         self.done.extend(other.done);
-        if !other.cur.is_empty() {
+        if other.cur.len() < SMALL {
+            for &v in &other.cur {
+                self.push(v);
+            }
+        } else {
+            self.len += other.cur.len();
             self.done.push(other.cur);
         }
     }
@@ -144,6 +163,32 @@ mod tests {
             prop_assert_eq!(all.sorted(), want.clone());
             prop_assert!(all == Samples::from(want));
         }
+    }
+
+    /// Regression (issue 20): a breakdown by 100,000 posts made one multiset per post and
+    /// step, each taking a 64 KB chunk for its first sample, so 1,000,000 events took
+    /// seconds and gigabytes. A few samples now take a small chunk, and absorbing many
+    /// small multisets leaves a few chunks, not one per multiset.
+    #[test]
+    fn few_samples_take_little_memory() {
+        let mut total = Samples::default();
+        for k in 0..1000u32 {
+            let mut s = Samples::default();
+            for v in 0..3 {
+                s.push(k + v);
+            }
+            assert!(s.cur.capacity() <= FIRST_CHUNK, "{}", s.cur.capacity());
+            total.absorb(s);
+        }
+        assert_eq!(total.len(), 3000);
+        let held: usize =
+            total.done.iter().map(Vec::capacity).sum::<usize>() + total.cur.capacity();
+        assert!(
+            held <= 4 * 3000 + FIRST_CHUNK,
+            "{held} slots held for 3000 samples"
+        );
+        assert!(total.done.len() <= 16, "{} chunks", total.done.len());
+        assert_eq!(total.chunks().map(<[u32]>::len).sum::<usize>(), 3000);
     }
 
     #[test]

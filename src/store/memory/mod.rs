@@ -4,17 +4,21 @@
 //! data, so tests can hand one clone to each thread. They are the reference the conformance
 //! kit is written against, and a fine store for tests and single-process tools.
 
+mod content;
 mod document;
 mod journey;
 mod ledger;
+mod outreach;
 mod patient;
 mod referral;
 mod task;
 mod usage;
 
+pub use content::MemoryContentStore;
 pub use document::{MemoryCampaignBookStore, MemoryTagCatalogStore};
 pub use journey::{MemoryPurchaseStore, MemoryVisitStore};
 pub use ledger::MemoryLedgerStore;
+pub use outreach::MemoryOutreachEventStore;
 pub use patient::MemoryPatientStore;
 pub use referral::MemoryReferralStore;
 pub use task::MemoryTaskStore;
