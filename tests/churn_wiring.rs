@@ -169,6 +169,33 @@ fn the_model_sees_what_the_fixed_rule_misses() {
     );
 }
 
+/// The win-back trigger: the day the model's `p_alive` falls below the threshold, for a
+/// weekly patient far sooner than for a twice-a-year one.
+#[test]
+fn p_alive_falls_below_the_threshold_when_the_model_says() {
+    let m = BgNbd::new(0.243, 4.414, 0.793, 2.426).unwrap();
+    let weekly = Observation::new(25, 180.0, 181.0).unwrap();
+    let sparse = Observation::new(2, 300.0, 301.0).unwrap();
+    let (tw, ts) = (
+        m.p_alive_falls_below_at(&weekly, 0.3).unwrap(),
+        m.p_alive_falls_below_at(&sparse, 0.3).unwrap(),
+    );
+    assert!(
+        tw - 180.0 < ts - 300.0,
+        "weekly lapses after {tw}, sparse after {ts}"
+    );
+    let at = |o: &Observation, t: f64| {
+        m.p_alive(&Observation::new(o.frequency(), o.recency(), t).unwrap())
+    };
+    assert!(at(&weekly, tw + 1e-6) < 0.3 && at(&weekly, tw - 1e-6) >= 0.3);
+    assert!(at(&sparse, ts + 1e-6) < 0.3 && at(&sparse, ts - 1e-6) >= 0.3);
+    assert_eq!(
+        m.p_alive_falls_below_at(&Observation::new(0, 0.0, 9.0).unwrap(), 0.3),
+        None
+    );
+    assert_eq!(m.p_alive_falls_below_at(&weekly, 0.0), None);
+}
+
 proptest! {
     #[test]
     fn the_leaf_matches_exactly_the_values_in_its_range(

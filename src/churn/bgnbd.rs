@@ -90,10 +90,10 @@ impl BgNbd {
     ///
     /// Deterministic bit for bit: identical summaries are merged with a count (their order
     /// does not matter), time is scaled so that the largest `T` is 10 (as lifetimes does; the
-    /// maximum does not move), and [BFGS](super::optim) runs in log-parameter space from
-    /// `r = α = a = b = 1` (in scaled time), with every sum in a fixed order and every
-    /// transcendental function from `libm`. It stops when the largest gradient component of
-    /// the mean log-likelihood is at most [`super::GRADIENT_TOLERANCE`].
+    /// maximum does not move), and BFGS (analytic gradients, Armijo backtracking) runs in
+    /// log-parameter space from `r = α = a = b = 1` (in scaled time), with every sum in a
+    /// fixed order and every transcendental function from `libm`. It stops by the rule of
+    /// [`super::GRADIENT_TOLERANCE`], within [`super::MAX_ITERATIONS`].
     ///
     /// # Errors
     ///
@@ -166,6 +166,36 @@ impl BgNbd {
         let log_div = (self.r + x) * ln((self.alpha + o.t) / (self.alpha + o.recency))
             + ln(self.a / (self.b + x - 1.0));
         1.0 / (1.0 + exp(log_div))
+    }
+
+    /// When the patient's `p_alive` falls below `threshold` if they do not come back: the
+    /// `T` (time since their first visit) past which [`BgNbd::p_alive`] of the same
+    /// frequency and recency is below it, solved exactly from
+    /// `(r+x)·ln((α+T)/(α+recency)) + ln(a/(b+x−1)) > ln(1/threshold − 1)`. A win-back
+    /// follow-up keyed on the model starts the first day after it (for day summaries,
+    /// `floor(T) + 1` days after the first visit), instead of after fixed days.
+    ///
+    /// `None` when it never falls below: no repeat visit (`p_alive` is 1) or a threshold of 0
+    /// or less. When it is below already at the last visit (a threshold above `p_alive` at
+    /// `T = recency`), the answer is `recency`.
+    #[must_use]
+    pub fn p_alive_falls_below_at(&self, o: &Observation, threshold: f64) -> Option<f64> {
+        if o.frequency == 0 || threshold.is_nan() || threshold <= 0.0 {
+            return None;
+        }
+        let x = f64::from(o.frequency);
+        let floor = o.recency;
+        if threshold >= 1.0 {
+            return Some(floor);
+        }
+        let limit = ln(1.0 / threshold - 1.0);
+        let k = (limit - ln(self.a / (self.b + x - 1.0))) / (self.r + x);
+        let t = (self.alpha + o.recency) * exp(k) - self.alpha;
+        Some(if t.is_finite() {
+            t.max(floor)
+        } else {
+            f64::MAX
+        })
     }
 
     /// The expected number of visits in the next `t` time units given the summary,

@@ -4,7 +4,7 @@
 //!
 //! A fixed "days since the last visit" rule treats a patient who comes every week and one who
 //! comes twice a year alike. BG/NBD (Fader, Hardie & Lee 2005) learns, from every patient's
-//! [`RfmSummary`](crate::segment::RfmSummary) (`frequency`, `recency`, `T`), how visit rates and
+//! [`RfmSummary`] (`frequency`, `recency`, `T`), how visit rates and
 //! dropout vary across the clinic's patients, and then gives each patient the probability
 //! that they are still active ([`BgNbd::p_alive`]) and the visits to expect
 //! ([`BgNbd::expected_visits`]). Gamma-Gamma adds the spend per visit
