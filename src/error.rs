@@ -4,6 +4,9 @@ use crate::calendar::CalendarError;
 use crate::campaign::{CampaignError, ReservationError};
 use crate::content::ContentError;
 use crate::event::OutreachEventError;
+
+#[cfg(feature = "churn")]
+use crate::churn::ChurnError;
 use crate::followup::FollowUpError;
 use crate::id::IdError;
 use crate::journey::{DaysSupplyError, JourneyError};
@@ -74,6 +77,10 @@ pub enum Error {
     /// A segment expression, rule or summary was refused.
     #[error(transparent)]
     Segment(#[from] SegmentError),
+    /// A churn model could not be fitted or evaluated.
+    #[cfg(feature = "churn")]
+    #[error(transparent)]
+    Churn(#[from] ChurnError),
     /// A points command was refused.
     #[error(transparent)]
     Points(#[from] PointsError),

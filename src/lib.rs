@@ -48,6 +48,7 @@
 //! | [`patient`] | identity (mobile, resident id) with masking, consent per purpose, chronic files, anonymisation |
 //! | [`journey`] | one clinic event in, everything it implies across the modules out: the shared records (visits, purchases, fills), the typed bridges where modules meet, and the pure `decide`/`apply` layer with its in-memory `Clinic` |
 //! | [`segment`] | tags, the one expression language, auto-tag rules, RFM, lifecycle, relationship strength |
+//! | `churn` | BG/NBD churn risk (p_alive, expected visits) and Gamma-Gamma spend, fitted lifetimes-exact; CLV (feature `churn`, default) |
 //! | [`points`] | the membership points ledger: lots, expiry, pending points, refunds, idempotency, tiers |
 //! | [`referral`] | the referral forest: binding rules, lawful rewards, referral analytics |
 //! | [`campaign`] | campaigns as data, the pure explainable engine, caps, conflicts, static checks |
@@ -180,6 +181,9 @@
 pub mod calendar;
 pub mod campaign;
 pub mod content;
+
+#[cfg(feature = "churn")]
+pub mod churn;
 mod error;
 pub mod event;
 pub mod followup;

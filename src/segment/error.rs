@@ -50,6 +50,14 @@ pub enum SegmentError {
         /// The largest allowed.
         max: i64,
     },
+    /// A probability bound that is not a number from 0 to 1.
+    #[error("{path}: {value} is not a probability from 0 to 1")]
+    BadProbability {
+        /// The field (`all[1].p_alive.max`).
+        path: String,
+        /// The value given.
+        value: String,
+    },
     /// A tag name that does not parse.
     #[error("{path}: {source}")]
     BadTag {
@@ -148,6 +156,7 @@ impl SegmentError {
             SegmentError::TooDeep { path, .. }
             | SegmentError::TooManyChildren { path, .. }
             | SegmentError::OutOfRange { path, .. }
+            | SegmentError::BadProbability { path, .. }
             | SegmentError::BadTag { path, .. }
             | SegmentError::BadText { path, .. }
             | SegmentError::BadAmount { path, .. }

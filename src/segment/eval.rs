@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::expr::{CountRange, Expr, PointsRange};
 use super::facts::PatientFacts;
+use super::probability::Probability;
 use crate::money::Yuan;
 
 /// The fact value a node read, for [`Explanation`]: json-rules-engine's `factResult`.
@@ -25,6 +26,8 @@ pub enum FactValue {
     Money(Yuan),
     /// A code: channel, lifecycle stage, tier.
     Text(String),
+    /// A model's probability: `p_alive`.
+    Probability(Probability),
 }
 
 impl fmt::Display for FactValue {
@@ -36,6 +39,7 @@ impl fmt::Display for FactValue {
             FactValue::Points(n) => write!(f, "{n}"),
             FactValue::Money(y) => write!(f, "¥{y}"),
             FactValue::Text(s) => f.write_str(s),
+            FactValue::Probability(p) => write!(f, "{p}"),
         }
     }
 }
@@ -112,6 +116,7 @@ impl Expr {
             Expr::Points(r) => facts.points.is_some_and(|p| r.contains(p)),
             Expr::Tier(t) => facts.tier.as_ref() == Some(t),
             Expr::ReferralsMade(r) => r.contains(facts.referrals_made),
+            Expr::PAlive(r) => facts.p_alive.is_some_and(|p| r.contains(p)),
             Expr::Consent { purpose } => facts.may(*purpose),
         }
     }
@@ -148,6 +153,9 @@ impl Expr {
                 .as_ref()
                 .map_or(FactValue::Missing, |t| FactValue::Text(t.as_str().into())),
             Expr::ReferralsMade(_) => FactValue::Count(facts.referrals_made),
+            Expr::PAlive(_) => facts
+                .p_alive
+                .map_or(FactValue::Missing, FactValue::Probability),
             Expr::Consent { purpose } => FactValue::Bool(facts.may(*purpose)),
         };
         Explanation {
@@ -208,6 +216,7 @@ fn never(e: &Expr) -> Option<String> {
             ..
         } if a > b => Some(empty_range(e)),
         Expr::Points(r) if r.is_empty() => Some(empty_range(e)),
+        Expr::PAlive(r) if r.is_empty() => Some(empty_range(e)),
         _ => None,
     }
 }

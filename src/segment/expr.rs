@@ -6,6 +6,7 @@ use std::fmt::{self, Write as _};
 use super::SegmentError;
 use super::lifecycle::Lifecycle;
 use super::load::RawExpr;
+use super::probability::ProbabilityRange;
 use super::tag::{TagCatalog, TagName, TagStatus};
 use crate::money::{Points, Yuan};
 use crate::patient::{Channel, ConditionCode, ConsentPurpose};
@@ -154,6 +155,10 @@ pub enum Expr {
     Tier(Label),
     /// Referrals made are in the range.
     ReferralsMade(CountRange),
+    /// A churn model's probability that the patient is still active is in the range, as
+    /// JSON numbers from 0 to 1: `{"p_alive": {"max": 0.3}}` is "active probability at most
+    /// 0.3". No score (the host ran no model for the patient): no match.
+    PAlive(ProbabilityRange),
     /// The patient consented to the purpose at the snapshot instant.
     Consent {
         /// The purpose.
@@ -275,6 +280,7 @@ impl Expr {
             Expr::Points(_) => "points",
             Expr::Tier(_) => "tier",
             Expr::ReferralsMade(_) => "referrals_made",
+            Expr::PAlive(_) => "p_alive",
             Expr::Consent { .. } => "consent",
         }
     }
@@ -499,6 +505,7 @@ impl Expr {
             Expr::Points(r) => format!("points({})", range_text(r.min, r.max, "")),
             Expr::Tier(t) => format!("tier({t})"),
             Expr::ReferralsMade(r) => format!("referrals_made({})", range_text(r.min, r.max, "")),
+            Expr::PAlive(r) => format!("p_alive({})", range_text(r.min, r.max, "")),
             Expr::Consent { purpose } => format!("consent({purpose})"),
         }
     }

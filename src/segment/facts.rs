@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SegmentError;
 use super::lifecycle::{Lifecycle, LifecycleRules};
+use super::probability::Probability;
 use super::tag::{TagName, TagSet, text_hash};
 use crate::calendar::{ClinicCalendar, day_number};
 use crate::id::PatientId;
@@ -151,6 +152,9 @@ pub struct PatientFacts {
     pub(crate) tier: Option<Label>,
     pub(crate) referrals_made: u32,
     pub(crate) tags: TagSet,
+    /// A churn model's probability that the patient is still active, when the host scored one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) p_alive: Option<Probability>,
 }
 
 impl PatientFacts {
@@ -263,6 +267,7 @@ impl PatientFacts {
                 tier: None,
                 referrals_made: 0,
                 tags: TagSet::new(),
+                p_alive: None,
             },
             spends: Vec::new(),
             lifecycle: None,
@@ -326,6 +331,24 @@ impl PatientFacts {
             Some((_, total)) => Yuan::new(*total).unwrap_or(Yuan::ZERO),
             None => Yuan::ZERO,
         }
+    }
+
+    /// A churn model's probability that the patient is still active, when scored.
+    #[must_use]
+    pub fn p_alive(&self) -> Option<Probability> {
+        self.p_alive
+    }
+
+    /// The same facts with a churn model's `p_alive` (for example
+    /// `crate::churn::BgNbd::p_alive` of the patient's RFM summary), which the `p_alive`
+    /// audience leaf reads; `rules` then moves an active or won-back patient whose `p_alive`
+    /// is below [`LifecycleRules::p_alive_at_risk`] to at risk (see
+    /// [`LifecycleRules::with_p_alive`]).
+    #[must_use]
+    pub fn with_p_alive(mut self, p_alive: Probability, rules: &LifecycleRules) -> Self {
+        self.p_alive = Some(p_alive);
+        self.lifecycle = rules.with_p_alive(self.lifecycle, Some(p_alive));
+        self
     }
 
     /// Whole local days since the last visit, or `None` before the first.
@@ -421,6 +444,13 @@ impl FactsBuilder {
     #[must_use]
     pub fn consent(mut self, purpose: ConsentPurpose) -> Self {
         self.facts.consents.insert(purpose);
+        self
+    }
+
+    /// Sets a churn model's `p_alive` (the lifecycle is left as set or derived).
+    #[must_use]
+    pub fn p_alive(mut self, p: Probability) -> Self {
+        self.facts.p_alive = Some(p);
         self
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::expr::Expr;
 use super::facts::PatientFacts;
+use super::probability::Probability;
 use crate::money::Yuan;
 
 /// Where a patient is in their relationship with the clinic, from days since the last visit.
@@ -131,6 +132,11 @@ pub struct LifecycleRules {
     pub at_risk: LifecycleThreshold,
     /// Up to here the patient is dormant; beyond, lost.
     pub dormant: LifecycleThreshold,
+    /// The churn rule: an active or won-back patient whose model `p_alive` is below this is
+    /// at risk, whatever the days say (a weekly patient silent for five weeks is at risk long
+    /// before 90 days). `None` (the default) leaves the stage to the days alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_alive_at_risk: Option<Probability>,
 }
 
 impl Default for LifecycleRules {
@@ -139,6 +145,7 @@ impl Default for LifecycleRules {
             active: LifecycleThreshold::Days(90),
             at_risk: LifecycleThreshold::Days(180),
             dormant: LifecycleThreshold::Days(365),
+            p_alive_at_risk: None,
         }
     }
 }
@@ -162,6 +169,21 @@ impl LifecycleRules {
                 percent: 600,
                 fallback_days: 365,
             },
+            p_alive_at_risk: None,
+        }
+    }
+
+    /// The stage `days_stage` (from [`LifecycleRules::stage`]) after the churn rule: active or
+    /// won back becomes at risk when `p_alive` is known and below
+    /// [`LifecycleRules::p_alive_at_risk`]. Other stages are kept: a new patient has no repeat
+    /// visit to judge (BG/NBD gives them 1), and the later stages are already past at risk.
+    #[must_use]
+    pub fn with_p_alive(&self, days_stage: Lifecycle, p_alive: Option<Probability>) -> Lifecycle {
+        match (days_stage, self.p_alive_at_risk, p_alive) {
+            (Lifecycle::Active | Lifecycle::WonBack, Some(limit), Some(p)) if p < limit => {
+                Lifecycle::AtRisk
+            }
+            (stage, ..) => stage,
         }
     }
 

@@ -11,6 +11,7 @@ use super::expr::{
     enter,
 };
 use super::lifecycle::Lifecycle;
+use super::probability::{Probability, ProbabilityRange};
 use super::tag::TagName;
 use crate::money::{Points, Yuan};
 use crate::patient::{Channel, ConditionCode, ConsentPurpose};
@@ -34,7 +35,17 @@ pub(super) enum RawExpr {
     Points(RawRange),
     Tier(String),
     ReferralsMade(RawRange),
+    PAlive(RawProbabilityRange),
     Consent(RawConsent),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProbabilityRange {
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +116,7 @@ fn raw_kind(raw: &RawExpr) -> &'static str {
         RawExpr::Points(_) => "points",
         RawExpr::Tier(_) => "tier",
         RawExpr::ReferralsMade(_) => "referrals_made",
+        RawExpr::PAlive(_) => "p_alive",
         RawExpr::Consent(_) => "consent",
     }
 }
@@ -160,6 +172,21 @@ fn convert(
         RawExpr::Age(r) => Expr::Age(count_range(r, p, MAX_AGE)?),
         RawExpr::DaysSinceLastVisit(r) => Expr::DaysSinceLastVisit(count_range(r, p, MAX_COUNT)?),
         RawExpr::ReferralsMade(r) => Expr::ReferralsMade(count_range(r, p, MAX_COUNT)?),
+        RawExpr::PAlive(r) => {
+            let bound = |v: Option<f64>, name: &str| {
+                v.map(|v| {
+                    Probability::new(v).ok_or_else(|| SegmentError::BadProbability {
+                        path: format!("{p}.{name}"),
+                        value: v.to_string(),
+                    })
+                })
+                .transpose()
+            };
+            Expr::PAlive(ProbabilityRange {
+                min: bound(r.min, "min")?,
+                max: bound(r.max, "max")?,
+            })
+        }
         RawExpr::Points(r) => Expr::Points(PointsRange {
             min: r.min.map(Points::new),
             max: r.max.map(Points::new),

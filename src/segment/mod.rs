@@ -34,7 +34,8 @@
 //! - **Tags** ([`TagName`], [`TagCatalog`], [`TagSet`]): `group/name`, at most 30 characters,
 //!   3,000 live tags per organisation, soft delete, sensitive groups (`condition`).
 //! - **Facts** ([`PatientFacts`], [`FactsInput`]): consents, age, channel, lifecycle, visits
-//!   and spend per local-day window, conditions, points, tier, referrals, tags.
+//!   and spend per local-day window, conditions, points, tier, referrals, tags, and a churn
+//!   model's `p_alive` when the host scores one ([`Probability`], see `crate::churn`).
 //! - **Expressions** ([`Expr`]): `evaluate`, `explain`, `check_tags`, `uses_sensitive_data`,
 //!   `contradiction`; validated on load with paths like `any[2].not.visits_in.days`.
 //! - **Auto-tag rules** ([`TagRule`], [`TagRuleSet`]): a pure, idempotent step to
@@ -51,6 +52,7 @@ mod expr;
 mod facts;
 mod lifecycle;
 mod load;
+mod probability;
 mod rfm;
 mod rules;
 mod tag;
@@ -66,6 +68,7 @@ pub use facts::{ConsentSet, FactsBuilder, FactsInput, PatientFacts};
 pub use lifecycle::{
     Lifecycle, LifecycleRules, LifecycleThreshold, Relationship, RelationshipRules,
 };
+pub use probability::{Probability, ProbabilityRange};
 pub use rfm::{RFM_HIGH_SCORE, RfmClass, RfmScore, RfmSummary, score_rfm, summarize_rfm};
 pub use rules::{
     MAX_RULES, SkipReason, SkippedTagRule, TagEvent, TagOutcome, TagRule, TagRuleSet, TagUse, apply,
