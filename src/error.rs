@@ -1,7 +1,9 @@
 //! The crate's one error.
 
+use crate::appointment::{AppointmentError, ScheduleError as AppointmentScheduleError};
 use crate::calendar::CalendarError;
 use crate::campaign::{CampaignError, ReservationError};
+use crate::feedback::FeedbackError;
 use crate::followup::FollowUpError;
 use crate::id::IdError;
 use crate::journey::{DaysSupplyError, JourneyError};
@@ -39,6 +41,15 @@ use crate::text::TextError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// An appointment command was refused.
+    #[error(transparent)]
+    Appointment(#[from] AppointmentError),
+    /// An appointment schedule or policy was refused.
+    #[error(transparent)]
+    AppointmentSchedule(#[from] AppointmentScheduleError),
+    /// A complaint command or service-level policy was refused.
+    #[error(transparent)]
+    Feedback(#[from] FeedbackError),
     /// A clinic calendar was refused.
     #[error(transparent)]
     Calendar(#[from] CalendarError),

@@ -140,6 +140,18 @@ define_id!(
     /// A membership points lot, created by one earning.
     LotId, "L", "lot"
 );
+define_id!(
+    /// An appointment (预约): a booked place in a doctor's slot, host-assigned.
+    AppointmentId, "A", "appointment"
+);
+define_id!(
+    /// A complaint (投诉) with its owner and service level.
+    ComplaintId, "CM", "complaint"
+);
+define_id!(
+    /// One piece of patient feedback (评价) after a visit.
+    FeedbackId, "F", "feedback"
+);
 
 #[cfg(test)]
 mod tests {

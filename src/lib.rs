@@ -177,9 +177,11 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod appointment;
 pub mod calendar;
 pub mod campaign;
 mod error;
+pub mod feedback;
 pub mod followup;
 pub mod id;
 pub mod journey;
