@@ -23,8 +23,10 @@
 //! [`TaskStore`](clinic_ops::store::TaskStore),
 //! [`VisitStore`](clinic_ops::store::VisitStore),
 //! [`PurchaseStore`](clinic_ops::store::PurchaseStore),
-//! [`TagCatalogStore`](clinic_ops::store::TagCatalogStore) and
-//! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore).
+//! [`TagCatalogStore`](clinic_ops::store::TagCatalogStore),
+//! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore),
+//! [`AppointmentStore`](clinic_ops::store::AppointmentStore) and
+//! [`FeedbackStore`](clinic_ops::store::FeedbackStore).
 //! Open one handle per thread ([`SqliteStore::reopen`]) or per process
 //! ([`SqliteStore::open`] on the same path).
 //!
@@ -111,6 +113,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+mod appointment;
 mod document;
 mod erasure;
 mod error;

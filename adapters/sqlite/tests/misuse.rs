@@ -229,8 +229,14 @@ fn concurrent_first_opens_migrate_once() {
 fn damaged_pages_give_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("damaged.db");
-    {
+    // The pages the schema takes (its tables' roots, and sqlite_master's own pages once the
+    // schema outgrows page 1): the damage below starts after them.
+    let schema_pages = {
         let mut s = SqliteStore::open(&path).unwrap();
+        let pages: usize = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
         for n in 1..=300 {
             register(&mut s, n).unwrap();
         }
@@ -239,11 +245,13 @@ fn damaged_pages_give_a_typed_error() {
             .unwrap()
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .unwrap();
-    }
+        pages
+    };
     let mut bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.len() > 64 * 1024, "the file spans many pages");
+    let start = (schema_pages.max(2)) * 4096;
+    assert!(bytes.len() > start + 64 * 1024, "the file spans many pages");
     let end = bytes.len() - 4096;
-    for b in &mut bytes[8192..end] {
+    for b in &mut bytes[start..end] {
         *b = 0xA5;
     }
     std::fs::write(&path, &bytes).unwrap();
