@@ -304,6 +304,8 @@ pub struct AppointmentBook {
     bookings: BTreeMap<AppointmentId, Booking>,
     taken: IdMap<(DoctorId, i64), u16>,
     live: IdMap<PatientId, Vec<AppointmentId>>,
+    /// Every booking of each patient, whatever its state, for planning their tasks.
+    all: IdMap<PatientId, Vec<AppointmentId>>,
     no_shows: IdMap<PatientId, Vec<DateTime<Utc>>>,
 }
 
@@ -340,6 +342,7 @@ impl From<RawBook> for AppointmentBook {
     fn from(r: RawBook) -> Self {
         let mut b = AppointmentBook::new(r.clinic);
         for (_, booking) in r.bookings {
+            b.all.entry(booking.patient).or_default().push(booking.id);
             b.index(&booking, 1);
             b.bookings.insert(booking.id, booking);
         }
@@ -360,6 +363,7 @@ impl AppointmentBook {
             bookings: BTreeMap::new(),
             taken: IdMap::default(),
             live: IdMap::default(),
+            all: IdMap::default(),
             no_shows: IdMap::default(),
         }
     }
@@ -383,7 +387,9 @@ impl AppointmentBook {
 
     /// A patient's bookings, in id order.
     pub fn of_patient(&self, patient: PatientId) -> impl Iterator<Item = &Booking> {
-        self.bookings.values().filter(move |b| b.patient == patient)
+        let mut ids = self.all.get(&patient).cloned().unwrap_or_default();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|id| self.bookings.get(&id))
     }
 
     /// The number of bookings.
@@ -482,6 +488,7 @@ pub fn apply(book: &mut AppointmentBook, event: &AppointmentEvent) {
     let id = match event {
         AppointmentEvent::Booked(b) => {
             if !book.bookings.contains_key(&b.id) {
+                book.all.entry(b.patient).or_default().push(b.id);
                 book.index(b, 1);
                 book.bookings.insert(b.id, b.clone());
             }

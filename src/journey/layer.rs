@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::appointments::{self, AppointmentConfig, AppointmentState};
 use super::bridge::{self, CampaignBonus, Cashback, RewardPosting};
 use super::error::JourneyError;
 use super::keys::{EventKey, KeyUse};
@@ -42,6 +43,8 @@ pub struct JourneyConfig {
     pub care_plans: Vec<CarePlan>,
     /// The follow-up contact rules.
     pub followup: FollowUpPolicy,
+    /// Schedules and the appointment, reminder and complaint policies.
+    pub appointments: AppointmentConfig,
 }
 
 impl JourneyConfig {
@@ -59,6 +62,7 @@ impl JourneyConfig {
             binding: BindingPolicy::default(),
             care_plans: Vec::new(),
             followup: FollowUpPolicy::default(),
+            appointments: AppointmentConfig::default(),
         }
     }
 }
@@ -121,6 +125,23 @@ pub enum ClinicEventKind {
     Expire,
     /// Planning the care follow-ups of the local day, for every patient.
     Plan,
+    /// A command to a clinic's appointment book (book, reschedule, cancel, check in,
+    /// no-show, complete).
+    Appointment {
+        /// The clinic.
+        clinic: crate::id::ClinicId,
+        /// The command.
+        command: crate::appointment::AppointmentCommand,
+    },
+    /// A command to a complaint (open, acknowledge, resolve, close, reopen, reassign).
+    Complaint {
+        /// The complaint.
+        id: crate::id::ComplaintId,
+        /// The command.
+        command: crate::feedback::ComplaintCommand,
+    },
+    /// Feedback after a visit.
+    Feedback(crate::feedback::Feedback),
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -215,6 +236,12 @@ pub struct Implications {
     pub rewards: Vec<RewardPosting>,
     /// What the host must do.
     pub host: Vec<HostTask>,
+    /// Appointment book events, by clinic.
+    pub appointments: Vec<(crate::id::ClinicId, crate::appointment::AppointmentEvent)>,
+    /// Complaint events, by complaint.
+    pub complaints: Vec<(crate::id::ComplaintId, crate::feedback::ComplaintEvent)>,
+    /// Feedback to record.
+    pub feedback: Vec<crate::feedback::Feedback>,
 }
 
 /// What [`decide`] answers for an event.
@@ -250,6 +277,7 @@ pub struct Clinic {
     usage: BTreeMap<UsageKey, Versioned<u64>>,
     histories: BTreeMap<PatientId, FollowUpHistory>,
     decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
+    appointments: AppointmentState,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -309,6 +337,11 @@ impl Clinic {
     /// A patient's points account.
     pub fn account(&self, id: PatientId) -> Option<&Account> {
         self.accounts.get(&id)
+    }
+
+    /// Appointment books, complaints and feedback.
+    pub fn appointments(&self) -> &AppointmentState {
+        &self.appointments
     }
 
     /// The referral forest.
@@ -479,6 +512,35 @@ pub fn decide(
             }
         }
         ClinicEventKind::Plan => plan_step(state, config, at, &mut step)?,
+        ClinicEventKind::Appointment { clinic, command } => appointments::appointment_step(
+            &state.appointments,
+            &config.appointments,
+            *clinic,
+            command,
+            &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
+            at,
+            cal,
+            &mut step,
+        )?,
+        ClinicEventKind::Complaint { id, command } => appointments::complaint_step(
+            &state.appointments,
+            &config.appointments,
+            *id,
+            command,
+            &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
+            at,
+            cal,
+            &mut step,
+        )?,
+        ClinicEventKind::Feedback(f) => appointments::feedback_step(
+            &state.appointments,
+            &config.appointments,
+            f,
+            &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
+            at,
+            cal,
+            &mut step,
+        )?,
     }
     Ok(Decision::New(Box::new(step)))
 }
@@ -827,6 +889,7 @@ fn refund_step(
 
 /// Folds a [`Implications`] into the clinic's state. Cannot fail: [`decide`] checked everything.
 pub fn apply(state: &mut Clinic, step: &Implications) {
+    state.appointments.apply(step);
     for (id, e) in &step.patient {
         let mut p = state.patients.remove(id);
         patient::apply(&mut p, e);

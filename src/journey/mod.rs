@@ -61,12 +61,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod appointments;
 mod bridge;
 mod error;
 mod keys;
 mod layer;
 mod records;
 
+pub use appointments::{AppointmentConfig, AppointmentState, complaint_id_for};
 pub use bridge::{
     CampaignBonus, Cashback, PurchaseEarning, RewardLeg, RewardPosting, base_points, earning,
     patient_facts, purchase_event, refund_bonus, refund_command, refund_share, reward_key,
