@@ -52,6 +52,8 @@
 //! | [`referral`] | the referral forest: binding rules, lawful rewards, referral analytics |
 //! | [`campaign`] | campaigns as data, the pure explainable engine, caps, conflicts, static checks |
 //! | [`followup`] | the care follow-up planner: due and overdue tasks, outcomes, contact caps |
+//! | [`appointment`] | schedules, the booking book, no-shows, pre-visit intake, reminders and recovery tasks |
+//! | [`feedback`] | feedback feeding NPS/CSAT, complaints with owners and service levels |
 //! | [`metrics`] | ClickHouse-exact funnels, retention, clinic rates, adherence, satisfaction, economics |
 //! | [`store`] | the storage ports, their shared error and version, the in-memory adapters |
 //! | `testkit` | the conformance kit every adapter runs (feature `testkit`) |

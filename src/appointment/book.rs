@@ -295,7 +295,7 @@ pub const MAX_BOOKINGS: usize = 10_000_000;
 
 /// One clinic's bookings: the state of the appointment aggregate.
 ///
-/// Serialised as the clinic and its bookings; the indexes that keep [`decide`] fast (places
+/// Serialised as the clinic and its bookings; the indexes that keep [`decide`](super::decide) fast (places
 /// taken per slot, live bookings per patient, no-shows per patient) are rebuilt on load.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(from = "RawBook")]

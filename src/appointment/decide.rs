@@ -26,7 +26,7 @@ fn not_applicable(b: &Booking, action: &'static str) -> AppointmentError {
 /// Booking and rescheduling check, in order: the slot exists in the schedule (doctor, hours,
 /// grid, closed days), it starts after `now`, it has a free place, and the patient has no
 /// other live booking overlapping it; a booking also needs a new id and, when the patient
-/// had the policy's threshold of no-shows in its window, a [`Guarantee`] meeting its
+/// had the policy's threshold of no-shows in its window, a [`Guarantee`](super::Guarantee) meeting its
 /// requirement. Cancel and reschedule apply to booked appointments; check-in to booked ones;
 /// a no-show to booked ones once the grace period after the start is over; complete to
 /// checked-in ones.

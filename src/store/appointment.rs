@@ -7,8 +7,8 @@ use crate::id::{ClinicId, ComplaintId, FeedbackId};
 
 /// Where each clinic's [`AppointmentBook`] is kept.
 ///
-/// Booking is a load–decide–commit loop: a till loads the book, [`appointment::decide`]s
-/// (crate::appointment::decide) and commits the events if the book is still at the version
+/// Booking is a load–decide–commit loop: a till loads the book, decides
+/// ([`appointment::decide`](crate::appointment::decide)) and commits the events if the book is still at the version
 /// loaded. Two tills booking the last place of a slot both decide "booked", but only the
 /// first commit lands: the other gets [`StoreError::Conflict`], loads again, and the next
 /// decision refuses with [`SlotFull`](crate::appointment::AppointmentError::SlotFull). So no
