@@ -1,7 +1,7 @@
 //! Reminders and recovery through the follow-up planner: the follow-up tasks a patient's
 //! bookings call for, and the cancellation of those that no longer apply.
 
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ScheduleError;
@@ -45,6 +45,32 @@ pub struct ReminderPolicy {
     intake_hours_before: u32,
     no_show_call_after_hours: u32,
     rebooking_after_hours: u32,
+    /// The rule keys of the tasks, parsed once (they are part of every task).
+    #[serde(skip)]
+    keys: Keys,
+}
+
+/// The rule keys a policy's tasks carry: `appointment.reminder.{i}` per offset,
+/// `appointment.intake`, `appointment.no_show`, `appointment.rebook`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Keys {
+    reminders: Vec<Option<RuleKey>>,
+    intake: Option<RuleKey>,
+    no_show: Option<RuleKey>,
+    rebook: Option<RuleKey>,
+}
+
+impl Keys {
+    fn new(offsets: usize) -> Self {
+        Keys {
+            reminders: (0..offsets)
+                .map(|i| RuleKey::parse(&format!("appointment.reminder.{i}")).ok())
+                .collect(),
+            intake: RuleKey::parse("appointment.intake").ok(),
+            no_show: RuleKey::parse("appointment.no_show").ok(),
+            rebook: RuleKey::parse("appointment.rebook").ok(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,6 +125,7 @@ impl Default for ReminderPolicy {
             intake_hours_before: 48,
             no_show_call_after_hours: 2,
             rebooking_after_hours: 24,
+            keys: Keys::new(2),
         }
     }
 }
@@ -151,6 +178,7 @@ impl ReminderPolicy {
             }
         }
         Ok(ReminderPolicy {
+            keys: Keys::new(offsets.len()),
             offsets,
             quiet_hours,
             channel,
@@ -177,17 +205,18 @@ impl ReminderPolicy {
 /// rescheduled booking gets fresh tasks and the old slot's are cancelled.
 #[must_use]
 pub fn appointment_subject(booking: &Booking, calendar: ClinicCalendar) -> String {
+    // Written by hand: chrono's `format` parses its pattern on every call, and this runs
+    // for every task planned. Years of the accepted range have four digits, as `%Y` gives.
+    let t = calendar.local_datetime(booking.start);
     format!(
-        "{}@{}",
+        "{}@{:04}-{:02}-{:02}T{:02}:{:02}",
         booking.id,
-        calendar
-            .local_datetime(booking.start)
-            .format("%Y-%m-%dT%H:%M")
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
     )
-}
-
-fn rule(key: &str) -> Option<RuleKey> {
-    RuleKey::parse(key).ok()
 }
 
 fn add_minutes(at: DateTime<Utc>, minutes: i64) -> Option<DateTime<Utc>> {
@@ -197,7 +226,7 @@ fn add_minutes(at: DateTime<Utc>, minutes: i64) -> Option<DateTime<Utc>> {
 /// One task of a booking, due at `due` (already out of quiet hours).
 fn task(
     b: &Booking,
-    key: &str,
+    key: Option<&RuleKey>,
     kind: TaskKind,
     channel: TaskChannel,
     due: DateTime<Utc>,
@@ -210,9 +239,16 @@ fn task(
         starts,
     };
     Some(
-        Task::new(b.patient, rule(key)?, kind, starts.date(), channel, reason)
-            .with_due_on(calendar.local_date(due))
-            .with_due_at(due),
+        Task::new(
+            b.patient,
+            key?.clone(),
+            kind,
+            starts.date(),
+            channel,
+            reason,
+        )
+        .with_due_on(calendar.local_date(due))
+        .with_due_at(due),
     )
 }
 
@@ -275,11 +311,11 @@ pub(crate) fn booking_tasks(
                     }
                     ReminderOffset::Before { minutes } => add_minutes(b.start, -i64::from(minutes)),
                 };
-                let key = format!("appointment.reminder.{i}");
+                let key = policy.keys.reminders.get(i).and_then(Option::as_ref);
                 if let Some(due) = at.and_then(before_start)
                     && let Some(t) = task(
                         b,
-                        &key,
+                        key,
                         TaskKind::AppointmentReminder,
                         policy.channel,
                         due,
@@ -295,7 +331,7 @@ pub(crate) fn booking_tasks(
                 if let Some(due) = at.and_then(before_start)
                     && let Some(t) = task(
                         b,
-                        "appointment.intake",
+                        policy.keys.intake.as_ref(),
                         TaskKind::PreVisitIntake,
                         policy.channel,
                         due,
@@ -312,7 +348,7 @@ pub(crate) fn booking_tasks(
             if let Some(due) = due
                 && let Some(t) = task(
                     b,
-                    "appointment.no_show",
+                    policy.keys.no_show.as_ref(),
                     TaskKind::NoShowRecovery,
                     TaskChannel::Call,
                     due,
@@ -328,7 +364,7 @@ pub(crate) fn booking_tasks(
             if let Some(due) = due
                 && let Some(t) = task(
                     b,
-                    "appointment.rebook",
+                    policy.keys.rebook.as_ref(),
                     TaskKind::Rebooking,
                     TaskChannel::Call,
                     due,

@@ -261,3 +261,27 @@ fn reminder_offsets_leave_quiet_hours() {
     assert!(q.contains(NaiveTime::from_hms_opt(7, 0, 0).unwrap()));
     assert_eq!(q.next_allowed(local(23, 7, 0), cal()), local(23, 8, 0));
 }
+
+#[test]
+fn subject_is_the_local_slot_as_chrono_writes_it() {
+    let s = schedule(1);
+    let mut b = AppointmentBook::new(ClinicId::new(1));
+    run(
+        &mut b,
+        &s,
+        &book_cmd(12, 1, local(23, 9, 30)),
+        local(20, 10, 0),
+    )
+    .unwrap();
+    let booking = b.get(AppointmentId::new(12)).unwrap();
+    let want = format!(
+        "A12@{}",
+        cal().local_datetime(booking.start).format("%Y-%m-%dT%H:%M")
+    );
+    assert_eq!(appointment_subject(booking, cal()), want);
+    assert_eq!(want, "A12@2026-11-23T09:30");
+    // The policy's serde form round-trips, keys rebuilt.
+    let p = ReminderPolicy::default();
+    let back: ReminderPolicy = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(back, p);
+}
