@@ -1,5 +1,6 @@
 //! The crate's one error.
 
+use crate::appointment::{AppointmentError, ScheduleError as AppointmentScheduleError};
 use crate::calendar::CalendarError;
 use crate::campaign::{CampaignError, ReservationError};
 use crate::content::ContentError;
@@ -7,6 +8,8 @@ use crate::event::OutreachEventError;
 
 #[cfg(feature = "churn")]
 use crate::churn::ChurnError;
+
+use crate::feedback::FeedbackError;
 use crate::followup::FollowUpError;
 use crate::id::IdError;
 use crate::journey::{DaysSupplyError, JourneyError};
@@ -44,6 +47,15 @@ use crate::text::TextError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// An appointment command was refused.
+    #[error(transparent)]
+    Appointment(#[from] AppointmentError),
+    /// An appointment schedule or policy was refused.
+    #[error(transparent)]
+    AppointmentSchedule(#[from] AppointmentScheduleError),
+    /// A complaint command or service-level policy was refused.
+    #[error(transparent)]
+    Feedback(#[from] FeedbackError),
     /// A clinic calendar was refused.
     #[error(transparent)]
     Calendar(#[from] CalendarError),

@@ -153,6 +153,18 @@ define_id!(
     /// An outreach event: a health lecture, a free clinic (义诊) or a member day.
     OutreachEventId, "EV", "outreach event"
 );
+define_id!(
+    /// An appointment (预约): a booked place in a doctor's slot, host-assigned.
+    AppointmentId, "A", "appointment"
+);
+define_id!(
+    /// A complaint (投诉) with its owner and service level.
+    ComplaintId, "CM", "complaint"
+);
+define_id!(
+    /// One piece of patient feedback (评价) after a visit.
+    FeedbackId, "F", "feedback"
+);
 
 #[cfg(test)]
 mod tests {

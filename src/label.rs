@@ -224,6 +224,11 @@ impl Label for TaskKind {
                 TaskKind::SeasonChange => ("节气关怀", "Change-of-season care"),
                 TaskKind::Birthday => ("生日关怀", "Birthday care"),
                 TaskKind::WinBack => ("沉睡唤醒", "Win-back"),
+                TaskKind::AppointmentReminder => ("预约提醒", "Appointment reminder"),
+                TaskKind::PreVisitIntake => ("诊前问诊", "Pre-visit intake"),
+                TaskKind::NoShowRecovery => ("爽约回访", "No-show call"),
+                TaskKind::Rebooking => ("改约提醒", "Rebooking prompt"),
+                TaskKind::ServiceRecovery => ("投诉回访", "Service recovery call"),
             },
         )
     }
@@ -239,6 +244,7 @@ impl Label for TaskOutcome {
                 TaskOutcome::Booked => ("已预约", "Booked"),
                 TaskOutcome::Declined => ("已婉拒", "Declined"),
                 TaskOutcome::OptedOut => ("拒绝联系", "Opted out"),
+                TaskOutcome::Cancelled => ("已取消", "Cancelled"),
             },
         )
     }

@@ -53,6 +53,8 @@
 //! | [`referral`] | the referral forest: binding rules, lawful rewards, referral analytics |
 //! | [`campaign`] | campaigns as data, the pure explainable engine, caps, conflicts, static checks |
 //! | [`followup`] | the care follow-up planner: due and overdue tasks, outcomes, contact caps |
+//! | [`appointment`] | schedules, the booking book, no-shows, pre-visit intake, reminders and recovery tasks |
+//! | [`feedback`] | feedback feeding NPS/CSAT, complaints with owners and service levels |
 //! | [`metrics`] | ClickHouse-exact funnels, retention, clinic rates, adherence, satisfaction, economics |
 //! | [`store`] | the storage ports, their shared error and version, the in-memory adapters |
 //! | `testkit` | the conformance kit every adapter runs (feature `testkit`) |
@@ -178,6 +180,7 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod appointment;
 pub mod calendar;
 pub mod campaign;
 pub mod content;
@@ -186,6 +189,8 @@ pub mod content;
 pub mod churn;
 mod error;
 pub mod event;
+
+pub mod feedback;
 pub mod followup;
 pub mod id;
 pub mod journey;

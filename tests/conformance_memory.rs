@@ -84,3 +84,21 @@ fn memory_outreach_event_store_conforms() {
     );
     testkit::outreach_event_store::run_all(&factory);
 }
+
+#[test]
+fn memory_appointment_store_conforms() {
+    use clinic_ops::store::memory::MemoryAppointmentStore;
+    let factory = (MemoryAppointmentStore::new, |s: &MemoryAppointmentStore| {
+        s.clone()
+    });
+    testkit::appointment_store::run_all(&factory);
+}
+
+#[test]
+fn memory_feedback_store_conforms() {
+    use clinic_ops::store::memory::MemoryFeedbackStore;
+    let factory = (MemoryFeedbackStore::new, |s: &MemoryFeedbackStore| {
+        s.clone()
+    });
+    testkit::appointment_store::run_all_feedback(&factory);
+}

@@ -23,8 +23,16 @@ use clinic_ops::calendar::{ClinicCalendar, day_number};
 use clinic_ops::churn::{BgNbd, DAYS_PER_MONTH, GammaGamma, Observation, SpendObservation, clv};
 use clinic_ops::segment::RfmSummary;
 
+// The rfm loader finds its columns with the shared CLI helpers; churn parses its own flags
+// (not yet on the shared clap contract), so most helpers go unused here.
+#[allow(dead_code)]
+#[path = "../common/cli.rs"]
+mod cli;
 #[path = "../rfm/fields.rs"]
 mod fields;
+
+/// The rfm input's columns, which the shared loader reads by name.
+pub(crate) const HEADER: &str = "patient_id,date,amount";
 #[path = "../common/ids.rs"]
 mod intern;
 #[path = "../rfm/load.rs"]

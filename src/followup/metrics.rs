@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::history::TaskRecord;
+use super::task::TaskOutcome;
 use crate::calendar::ClinicCalendar;
 use crate::id::StaffId;
 
@@ -54,7 +55,11 @@ where
     let today = calendar.local_date(as_of);
     let mut out: BTreeMap<Option<StaffId>, StaffFollowUpMetrics> = BTreeMap::new();
     for r in records {
-        if r.task.due_on > today {
+        // A task cancelled with its appointment was never staff's work to do.
+        if r.task.due_on > today
+            || r.outcome
+                .is_some_and(|o| o.outcome == TaskOutcome::Cancelled && o.at <= as_of)
+        {
             continue;
         }
         let m = out.entry(r.task.assignee).or_default();

@@ -31,11 +31,21 @@ pub enum TaskKind {
     Birthday,
     /// Reaching a patient who stopped coming (沉睡唤醒).
     WinBack,
+    /// A reminder before a booked appointment (预约提醒).
+    AppointmentReminder,
+    /// The pre-visit consult's intake questionnaire before a first visit (诊前问诊).
+    PreVisitIntake,
+    /// A call after a no-show (爽约回访).
+    NoShowRecovery,
+    /// A prompt to book again after a cancellation (改约提醒).
+    Rebooking,
+    /// A call after a complaint was resolved, to check the patient is satisfied (投诉回访).
+    ServiceRecovery,
 }
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [TaskKind; 8] = [
+    pub const ALL: [TaskKind; 13] = [
         TaskKind::PostVisitCheck,
         TaskKind::RevisitBooking,
         TaskKind::Refill,
@@ -44,6 +54,11 @@ impl TaskKind {
         TaskKind::SeasonChange,
         TaskKind::Birthday,
         TaskKind::WinBack,
+        TaskKind::AppointmentReminder,
+        TaskKind::PreVisitIntake,
+        TaskKind::NoShowRecovery,
+        TaskKind::Rebooking,
+        TaskKind::ServiceRecovery,
     ];
 
     /// The consent a task of this kind needs by default: care reminders for care, marketing
@@ -68,6 +83,11 @@ impl TaskKind {
             TaskKind::SeasonChange => "season_change",
             TaskKind::Birthday => "birthday",
             TaskKind::WinBack => "win_back",
+            TaskKind::AppointmentReminder => "appointment_reminder",
+            TaskKind::PreVisitIntake => "pre_visit_intake",
+            TaskKind::NoShowRecovery => "no_show_recovery",
+            TaskKind::Rebooking => "rebooking",
+            TaskKind::ServiceRecovery => "service_recovery",
         }
     }
 }
@@ -273,6 +293,24 @@ pub enum Reason {
         /// The series' maximum.
         of: u8,
     },
+    /// A booked (or missed, or cancelled) appointment; the task's kind tells the step.
+    Appointment {
+        /// The appointment.
+        appointment: crate::id::AppointmentId,
+        /// The appointment and its slot as text (`A12@2026-11-23T09:00`): the task's subject,
+        /// so each booking, and each slot it moves to, has its own tasks.
+        subject: String,
+        /// The slot's local start.
+        starts: chrono::NaiveDateTime,
+    },
+    /// A resolved complaint.
+    Complaint {
+        /// The complaint's id as text (`CM3`): the task's subject.
+        subject: String,
+        /// The local date it was resolved.
+        #[serde(with = "crate::calendar::in_range::date")]
+        resolved_on: NaiveDate,
+    },
 }
 
 impl Reason {
@@ -285,6 +323,9 @@ impl Reason {
                 Some(condition.as_str())
             }
             Reason::SeasonChange { name, .. } => Some(name),
+            Reason::Appointment { subject, .. } | Reason::Complaint { subject, .. } => {
+                Some(subject)
+            }
             _ => None,
         }
     }
@@ -333,6 +374,15 @@ impl fmt::Display for Reason {
                 attempt,
                 of,
             } => write!(f, "自 {last_visit_on} 后未再就诊，唤醒第{attempt}/{of}次"),
+            Reason::Appointment {
+                appointment,
+                starts,
+                ..
+            } => write!(f, "预约 {appointment}，{}", starts.format("%Y-%m-%d %H:%M")),
+            Reason::Complaint {
+                subject,
+                resolved_on,
+            } => write!(f, "投诉 {subject} 已于 {resolved_on} 处理，回访满意度"),
         }
     }
 }
@@ -523,16 +573,19 @@ pub enum TaskOutcome {
     Declined,
     /// The patient asked not to be contacted: everything but care they consented to stops.
     OptedOut,
+    /// The task no longer applies: its appointment was cancelled, moved or done before it.
+    Cancelled,
 }
 
 impl TaskOutcome {
     /// Every outcome, in a fixed order.
-    pub const ALL: [TaskOutcome; 5] = [
+    pub const ALL: [TaskOutcome; 6] = [
         TaskOutcome::Reached,
         TaskOutcome::NotReached,
         TaskOutcome::Booked,
         TaskOutcome::Declined,
         TaskOutcome::OptedOut,
+        TaskOutcome::Cancelled,
     ];
 
     /// Whether the task is done: everything but "not reached".
@@ -550,6 +603,7 @@ impl TaskOutcome {
             TaskOutcome::Booked => "booked",
             TaskOutcome::Declined => "declined",
             TaskOutcome::OptedOut => "opted_out",
+            TaskOutcome::Cancelled => "cancelled",
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::appointments::AppointmentConfig;
 use crate::calendar::ClinicCalendar;
 use crate::campaign::CampaignBook;
 use crate::followup::{CarePlan, FollowUpPolicy};
@@ -53,6 +54,9 @@ pub struct JourneyConfig {
     pub care_plans: Vec<CarePlan>,
     /// The follow-up contact rules.
     pub followup: FollowUpPolicy,
+    /// Schedules and the appointment, reminder and complaint policies (no serde form yet:
+    /// the default, set in code).
+    pub appointments: AppointmentConfig,
 }
 
 impl JourneyConfig {
@@ -70,6 +74,7 @@ impl JourneyConfig {
             binding: BindingPolicy::default(),
             care_plans: Vec::new(),
             followup: FollowUpPolicy::default(),
+            appointments: AppointmentConfig::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The journey layer's refusals.
 
-use crate::id::{PatientId, PurchaseId, VisitId};
+use crate::id::{ClinicId, ComplaintId, PatientId, PurchaseId, VisitId};
 use crate::money::Yuan;
 
 use super::keys::EventKey;
@@ -30,6 +30,26 @@ pub enum JourneyError {
     /// Planning follow-ups failed.
     #[error(transparent)]
     FollowUp(#[from] crate::followup::FollowUpError),
+    /// The appointment book refused the command.
+    #[error(transparent)]
+    Appointment(#[from] crate::appointment::AppointmentError),
+    /// The complaint refused the command.
+    #[error(transparent)]
+    Feedback(#[from] crate::feedback::FeedbackError),
+    /// A booking at a clinic the configuration holds no schedule for.
+    #[error("clinic {clinic} has no appointment schedule")]
+    NoSchedule {
+        /// The clinic.
+        clinic: ClinicId,
+    },
+    /// A complaint opened under another id than the event names.
+    #[error("complaint event for {given} opens complaint {opened}")]
+    ComplaintIdMismatch {
+        /// The id the event names.
+        given: ComplaintId,
+        /// The id the command opens.
+        opened: ComplaintId,
+    },
     /// The patient is not registered.
     #[error("patient {patient} is not registered")]
     UnknownPatient {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::appointments::{self, AppointmentState};
 use super::bridge::{self, CampaignBonus, Cashback, RewardPosting};
 use super::config::JourneyConfig;
 use super::error::JourneyError;
@@ -89,6 +90,23 @@ pub enum ClinicEventKind {
         /// What is asked of it.
         command: RosterCommand,
     },
+    /// A command to a clinic's appointment book (book, reschedule, cancel, check in,
+    /// no-show, complete).
+    Appointment {
+        /// The clinic.
+        clinic: crate::id::ClinicId,
+        /// The command.
+        command: crate::appointment::AppointmentCommand,
+    },
+    /// A command to a complaint (open, acknowledge, resolve, close, reopen, reassign).
+    Complaint {
+        /// The complaint.
+        id: crate::id::ComplaintId,
+        /// The command.
+        command: crate::feedback::ComplaintCommand,
+    },
+    /// Feedback after a visit.
+    Feedback(crate::feedback::Feedback),
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -202,6 +220,12 @@ pub struct Implications {
     pub event: Option<ClinicEvent>,
     /// Outreach event roster events (issue 20).
     pub rosters: Vec<(OutreachEventId, RosterEvent)>,
+    /// Appointment book events, by clinic.
+    pub appointments: Vec<(crate::id::ClinicId, crate::appointment::AppointmentEvent)>,
+    /// Complaint events, by complaint.
+    pub complaints: Vec<(crate::id::ComplaintId, crate::feedback::ComplaintEvent)>,
+    /// Feedback to record.
+    pub feedback: Vec<crate::feedback::Feedback>,
 }
 
 /// What [`decide`] answers for an event.
@@ -243,6 +267,7 @@ pub struct Clinic {
     /// Until when the referral-reward check can be skipped ([`super::rewards`]).
     pub(super) rewards_checked: Option<RewardsChecked>,
     rosters: BTreeMap<OutreachEventId, Roster>,
+    appointments: AppointmentState,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -308,6 +333,11 @@ impl Clinic {
     /// A patient's points account.
     pub fn account(&self, id: PatientId) -> Option<&Account> {
         self.accounts.get(&id)
+    }
+
+    /// Appointment books, complaints and feedback.
+    pub fn appointments(&self) -> &AppointmentState {
+        &self.appointments
     }
 
     /// The referral forest.
@@ -511,6 +541,35 @@ pub fn decide(
             command,
             at,
             &mut step.rosters,
+        )?,
+        ClinicEventKind::Appointment { clinic, command } => appointments::appointment_step(
+            &state.appointments,
+            &config.appointments,
+            *clinic,
+            command,
+            &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
+            at,
+            cal,
+            &mut step,
+        )?,
+        ClinicEventKind::Complaint { id, command } => appointments::complaint_step(
+            &state.appointments,
+            &config.appointments,
+            *id,
+            command,
+            &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
+            at,
+            cal,
+            &mut step,
+        )?,
+        ClinicEventKind::Feedback(f) => appointments::feedback_step(
+            &state.appointments,
+            &config.appointments,
+            f,
+            &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
+            at,
+            cal,
+            &mut step,
         )?,
     }
     step.event = Some(event.clone());
@@ -836,6 +895,7 @@ fn refund_step(
 /// that its replay is answered [`Decision::Replayed`]. Cannot fail: [`decide`] checked
 /// everything.
 pub fn apply(state: &mut Clinic, step: &Implications) {
+    state.appointments.apply(step);
     for (id, e) in &step.patient {
         let mut p = state.patients.remove(id);
         patient::apply(&mut p, e);

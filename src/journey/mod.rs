@@ -61,6 +61,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod appointments;
 mod bridge;
 mod config;
 mod error;
@@ -70,6 +71,7 @@ mod outreach;
 mod records;
 mod rewards;
 
+pub use appointments::{AppointmentConfig, AppointmentState, complaint_id_for};
 pub use bridge::{
     CampaignBonus, Cashback, PurchaseEarning, RewardLeg, RewardPosting, base_points, earning,
     patient_facts, purchase_event, refund_bonus, refund_cashback, refund_command, refund_share,

@@ -14,6 +14,10 @@
 //! - Journey records ([`VisitStore`], [`PurchaseStore`]) are append-only and keyed by their
 //!   own ids instead: appending a stored record again is a no-op, so a retry is a
 //!   comparison, and the same id with other content is [`StoreError::RecordConflict`].
+//! - Each clinic's appointment book ([`AppointmentStore`]) and each complaint
+//!   ([`FeedbackStore`]) is an aggregate committed under a version like a patient, so tills
+//!   racing for the last place of a slot cannot overbook it; feedback records are
+//!   append-only, like visits.
 //! - Documents ([`TagCatalogStore`], [`CampaignBookStore`]) are replaced whole under an
 //!   optimistic version; campaign books keep every version, so an evaluation can be
 //!   audited against the book that decided it.
@@ -55,6 +59,8 @@
 //! they see fit.
 
 mod content;
+
+mod appointment;
 mod document;
 mod erasure;
 mod journey;
@@ -67,6 +73,11 @@ mod task;
 mod usage;
 
 pub use content::{ContentStore, PostWrite, stage_account_commit, stage_post_append};
+
+pub use appointment::{
+    AppointmentStore, FeedbackStore, stage_book_commit, stage_complaint_commit,
+    stage_feedback_append,
+};
 pub use document::{CampaignBookStore, TagCatalogStore, stage_document_commit};
 pub use erasure::{Erased, PersonalDataPorts, erase_patient};
 pub use journey::{

@@ -14,6 +14,7 @@
 //!
 //! [`strategies`] has proptest strategies for valid and invalid inputs.
 
+pub mod appointment_store;
 pub mod campaign_book_store;
 pub mod content_store;
 pub mod erasure;

@@ -27,6 +27,9 @@
 //! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore),
 //! [`ContentStore`](clinic_ops::store::ContentStore) and
 //! [`OutreachEventStore`](clinic_ops::store::OutreachEventStore).
+
+//! [`AppointmentStore`](clinic_ops::store::AppointmentStore) and
+//! [`FeedbackStore`](clinic_ops::store::FeedbackStore).
 //! Open one handle per thread ([`SqliteStore::reopen`]) or per process
 //! ([`SqliteStore::open`] on the same path).
 //!
@@ -114,6 +117,8 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 mod content;
+
+mod appointment;
 mod document;
 mod erasure;
 mod error;

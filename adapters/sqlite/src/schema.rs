@@ -119,6 +119,23 @@ const MIGRATIONS: &[&str] = &[
         version INTEGER NOT NULL CHECK (version >= 1),
         state   TEXT NOT NULL
     ) STRICT;",
+    // 6: appointments and feedback. Each clinic's appointment book and each complaint is one
+    // snapshot row (version, JSON state), as patients are; feedback is one JSON row per
+    // record, keyed by its id, never updated.
+    "CREATE TABLE appointment_books (
+        clinic  INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE complaints (
+        id      INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE feedback (
+        id     INTEGER PRIMARY KEY,
+        record TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -175,3 +175,13 @@ fn stored_documents_and_records_are_validated_on_read() {
             .expect_err("an empty category")
     ));
 }
+
+#[test]
+fn sqlite_appointment_store_conforms() {
+    testkit::appointment_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_feedback_store_conforms() {
+    testkit::appointment_store::run_all_feedback(&TempFiles::new());
+}

@@ -5,6 +5,8 @@
 //! kit is written against, and a fine store for tests and single-process tools.
 
 mod content;
+
+mod appointment;
 mod document;
 mod journey;
 mod ledger;
@@ -15,6 +17,8 @@ mod task;
 mod usage;
 
 pub use content::MemoryContentStore;
+
+pub use appointment::{MemoryAppointmentStore, MemoryFeedbackStore};
 pub use document::{MemoryCampaignBookStore, MemoryTagCatalogStore};
 pub use journey::{MemoryPurchaseStore, MemoryVisitStore};
 pub use ledger::MemoryLedgerStore;

@@ -1,0 +1,210 @@
+//! [`AppointmentStore`] and [`FeedbackStore`] on SQLite.
+
+use clinic_ops::appointment::{AppointmentBook, AppointmentEvent};
+use clinic_ops::feedback::{Complaint, ComplaintEvent, Feedback};
+use clinic_ops::id::{ClinicId, ComplaintId, FeedbackId};
+use clinic_ops::store::{
+    AppointmentStore, FeedbackStore, StoreError, Version, Versioned, stage_book_commit,
+    stage_complaint_commit, stage_feedback_append,
+};
+use rusqlite::{OptionalExtension, params};
+
+use crate::SqliteStore;
+use crate::store::{Erases, db_at, decode_err, encode_err, int, snapshot, uint};
+
+const BOOK: &str = "appointment book";
+const COMPLAINT: &str = "complaint";
+const FEEDBACK: &str = "feedback";
+
+impl AppointmentStore for SqliteStore {
+    fn get_book(&self, clinic: ClinicId) -> Result<Option<Versioned<AppointmentBook>>, StoreError> {
+        let key = int("clinic id", clinic.get())?;
+        crate::store::load_snapshot(
+            &self.conn,
+            "SELECT version, state FROM appointment_books WHERE clinic = ?1",
+            key,
+            BOOK,
+            clinic,
+            |e| self.read_err(e),
+        )
+    }
+
+    fn commit_book(
+        &mut self,
+        clinic: ClinicId,
+        expected: Option<Version>,
+        events: &[AppointmentEvent],
+    ) -> Result<Version, StoreError> {
+        let key = int("clinic id", clinic.get())?;
+        let path = self.path().to_path_buf();
+        let err = move |e| db_at(e, &path);
+        // Erasing intake answers (health data) must leave no old page image behind.
+        let erases = Erases::when(
+            events
+                .iter()
+                .any(|e| matches!(e, AppointmentEvent::PatientErased { .. })),
+        );
+        self.write_erasing(erases, |tx| {
+            let current = crate::store::load_snapshot(
+                tx,
+                "SELECT version, state FROM appointment_books WHERE clinic = ?1",
+                key,
+                BOOK,
+                clinic,
+                &err,
+            )?;
+            let Some(staged) = stage_book_commit(clinic, current, expected, events)? else {
+                return expected.ok_or(StoreError::NotFound {
+                    what: BOOK,
+                    key: clinic.to_string(),
+                });
+            };
+            let state = serde_json::to_string(&staged.value).map_err(encode_err(BOOK))?;
+            let v = int("version", staged.version.get())?;
+            tx.prepare_cached(
+                "INSERT INTO appointment_books (clinic, version, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (clinic) DO UPDATE SET version = excluded.version,
+                     state = excluded.state",
+            )
+            .and_then(|mut s| s.execute(params![key, v, state]))
+            .map_err(&err)?;
+            Ok(staged.version)
+        })
+    }
+}
+
+impl FeedbackStore for SqliteStore {
+    fn get_complaint(&self, id: ComplaintId) -> Result<Option<Versioned<Complaint>>, StoreError> {
+        let key = int("complaint id", id.get())?;
+        crate::store::load_snapshot(
+            &self.conn,
+            "SELECT version, state FROM complaints WHERE id = ?1",
+            key,
+            COMPLAINT,
+            id,
+            |e| self.read_err(e),
+        )
+    }
+
+    fn commit_complaint(
+        &mut self,
+        id: ComplaintId,
+        expected: Option<Version>,
+        events: &[ComplaintEvent],
+    ) -> Result<Version, StoreError> {
+        let key = int("complaint id", id.get())?;
+        let path = self.path().to_path_buf();
+        let err = move |e| db_at(e, &path);
+        self.write(|tx| {
+            let current = crate::store::load_snapshot(
+                tx,
+                "SELECT version, state FROM complaints WHERE id = ?1",
+                key,
+                COMPLAINT,
+                id,
+                &err,
+            )?;
+            let Some(staged) = stage_complaint_commit(id, current, expected, events)? else {
+                return expected.ok_or(StoreError::NotFound {
+                    what: COMPLAINT,
+                    key: id.to_string(),
+                });
+            };
+            let state = serde_json::to_string(&staged.value).map_err(encode_err(COMPLAINT))?;
+            let v = int("version", staged.version.get())?;
+            tx.prepare_cached(
+                "INSERT INTO complaints (id, version, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+                     state = excluded.state",
+            )
+            .and_then(|mut s| s.execute(params![key, v, state]))
+            .map_err(&err)?;
+            Ok(staged.version)
+        })
+    }
+
+    fn scan_complaints(
+        &self,
+        after: Option<ComplaintId>,
+        limit: usize,
+    ) -> Result<Vec<Versioned<Complaint>>, StoreError> {
+        let after = match after {
+            Some(a) => int("complaint id", a.get())?,
+            None => -1,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, version, state FROM complaints WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map([after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter()
+            .map(|(k, v, state)| {
+                snapshot(
+                    COMPLAINT,
+                    ComplaintId::new(uint("complaint id", k)?),
+                    v,
+                    &state,
+                )
+            })
+            .collect()
+    }
+
+    fn append_feedback(&mut self, records: &[Feedback]) -> Result<usize, StoreError> {
+        let path = self.path().to_path_buf();
+        let err = move |e| db_at(e, &path);
+        self.write(|tx| {
+            let new = stage_feedback_append(records, |id| {
+                let key = int("feedback id", id.get())?;
+                let found: Option<String> = tx
+                    .prepare_cached("SELECT record FROM feedback WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+                    .map_err(&err)?;
+                found
+                    .map(|s| serde_json::from_str(&s).map_err(decode_err(FEEDBACK, id)))
+                    .transpose()
+            })?;
+            for r in &new {
+                let key = int("feedback id", r.id.get())?;
+                let record = serde_json::to_string(r).map_err(encode_err(FEEDBACK))?;
+                tx.prepare_cached("INSERT INTO feedback (id, record) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![key, record]))
+                    .map_err(&err)?;
+            }
+            Ok(new.len())
+        })
+    }
+
+    fn feedback_page(
+        &self,
+        after: Option<FeedbackId>,
+        limit: usize,
+    ) -> Result<Vec<Feedback>, StoreError> {
+        let after = match after {
+            Some(a) => int("feedback id", a.get())?,
+            None => -1,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT id, record FROM feedback WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .and_then(|mut s| {
+                s.query_map([after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter()
+            .map(|(k, s)| {
+                serde_json::from_str(&s).map_err(decode_err(
+                    FEEDBACK,
+                    FeedbackId::new(uint("feedback id", k)?),
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,202 @@
+//! The appointment and feedback storage ports.
+
+use super::{StoreError, Version, Versioned};
+use crate::appointment::{AppointmentBook, AppointmentEvent};
+use crate::feedback::{Complaint, ComplaintEvent, Feedback};
+use crate::id::{ClinicId, ComplaintId, FeedbackId};
+
+/// Where each clinic's [`AppointmentBook`] is kept.
+///
+/// Booking is a load–decide–commit loop: a till loads the book, decides
+/// ([`appointment::decide`](crate::appointment::decide)) and commits the events if the book is still at the version
+/// loaded. Two tills booking the last place of a slot both decide "booked", but only the
+/// first commit lands: the other gets [`StoreError::Conflict`], loads again, and the next
+/// decision refuses with [`SlotFull`](crate::appointment::AppointmentError::SlotFull). So no
+/// slot is ever over capacity, whatever the interleaving.
+///
+/// Intake answers are health data: erasing a patient commits
+/// [`AppointmentBook::anonymise`]'s event here.
+pub trait AppointmentStore {
+    /// Loads a clinic's book and its version.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the backend fails.
+    fn get_book(&self, clinic: ClinicId) -> Result<Option<Versioned<AppointmentBook>>, StoreError>;
+
+    /// Applies `events` to the clinic's book atomically if its version is still `expected`
+    /// (`None`: no book stored yet), and returns the new version. An empty `events` writes
+    /// nothing and returns the current version after the same check.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] on a stale `expected`, [`StoreError::NotFound`] for an empty
+    /// commit with `expected` `None` on a missing book, [`StoreError::Backend`].
+    fn commit_book(
+        &mut self,
+        clinic: ClinicId,
+        expected: Option<Version>,
+        events: &[AppointmentEvent],
+    ) -> Result<Version, StoreError>;
+}
+
+/// Checks `expected` against the stored version and applies `events` to the stored book (or
+/// a new, empty one). `Ok(None)` means the commit is valid and writes nothing. Every adapter
+/// runs this inside its transaction.
+///
+/// # Errors
+///
+/// [`StoreError::Conflict`] on a stale version.
+pub fn stage_book_commit(
+    clinic: ClinicId,
+    current: Option<Versioned<AppointmentBook>>,
+    expected: Option<Version>,
+    events: &[AppointmentEvent],
+) -> Result<Option<Versioned<AppointmentBook>>, StoreError> {
+    let actual = current.as_ref().map(|v| v.version);
+    if actual != expected {
+        return Err(StoreError::Conflict { expected, actual });
+    }
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let mut book = current
+        .map(|v| v.value)
+        .unwrap_or_else(|| AppointmentBook::new(clinic));
+    for e in events {
+        crate::appointment::apply(&mut book, e);
+    }
+    Ok(Some(Versioned {
+        value: book,
+        version: Version::after(expected)?,
+    }))
+}
+
+/// Where complaints and feedback are kept: complaints as versioned aggregates, feedback as
+/// append-only records keyed by their ids (appending a stored record again is a no-op; the
+/// same id with other content is [`StoreError::RecordConflict`]).
+///
+/// Comments are personal data; they stay until the host's erasure policy removes them.
+pub trait FeedbackStore {
+    /// Loads a complaint and its version.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the backend fails.
+    fn get_complaint(&self, id: ComplaintId) -> Result<Option<Versioned<Complaint>>, StoreError>;
+
+    /// Applies `events` to the complaint atomically if its version is still `expected`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] on a stale `expected`, [`StoreError::NotFound`] for events
+    /// that leave no complaint (or an empty commit with `expected` `None`),
+    /// [`StoreError::Backend`].
+    fn commit_complaint(
+        &mut self,
+        id: ComplaintId,
+        expected: Option<Version>,
+        events: &[ComplaintEvent],
+    ) -> Result<Version, StoreError>;
+
+    /// Up to `limit` complaints with ids greater than `after`, in id order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the backend fails.
+    fn scan_complaints(
+        &self,
+        after: Option<ComplaintId>,
+        limit: usize,
+    ) -> Result<Vec<Versioned<Complaint>>, StoreError>;
+
+    /// Appends feedback records, all or nothing, and returns how many were new.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::RecordConflict`] when an id is stored (or repeated in the batch) with
+    /// other content; [`StoreError::Backend`] for an instant out of range or a backend failure.
+    fn append_feedback(&mut self, records: &[Feedback]) -> Result<usize, StoreError>;
+
+    /// Up to `limit` feedback records with ids greater than `after`, in id order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the backend fails.
+    fn feedback_page(
+        &self,
+        after: Option<FeedbackId>,
+        limit: usize,
+    ) -> Result<Vec<Feedback>, StoreError>;
+}
+
+/// Checks `expected` and applies complaint events, as [`stage_book_commit`] does for books.
+///
+/// # Errors
+///
+/// [`StoreError::Conflict`] on a stale version; [`StoreError::NotFound`] when the events
+/// leave no complaint.
+pub fn stage_complaint_commit(
+    id: ComplaintId,
+    current: Option<Versioned<Complaint>>,
+    expected: Option<Version>,
+    events: &[ComplaintEvent],
+) -> Result<Option<Versioned<Complaint>>, StoreError> {
+    let actual = current.as_ref().map(|v| v.version);
+    if actual != expected {
+        return Err(StoreError::Conflict { expected, actual });
+    }
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let mut state = current.map(|v| v.value);
+    for e in events {
+        crate::feedback::apply(&mut state, e);
+    }
+    let value = state
+        .filter(|c| c.opened.id == id)
+        .ok_or_else(|| StoreError::NotFound {
+            what: "complaint",
+            key: id.to_string(),
+        })?;
+    Ok(Some(Versioned {
+        value,
+        version: Version::after(expected)?,
+    }))
+}
+
+/// Stages a feedback batch against what is stored: the records to write (new ones, once
+/// each), in batch order.
+///
+/// # Errors
+///
+/// [`StoreError::RecordConflict`] for an id stored or repeated with other content;
+/// [`StoreError::Backend`] for an instant out of range, or what `current` returns.
+pub fn stage_feedback_append<F>(
+    records: &[Feedback],
+    mut current: F,
+) -> Result<Vec<Feedback>, StoreError>
+where
+    F: FnMut(FeedbackId) -> Result<Option<Feedback>, StoreError>,
+{
+    let mut out: Vec<Feedback> = vec![];
+    for r in records {
+        crate::feedback::check(r).map_err(StoreError::backend)?;
+        let conflict = || StoreError::RecordConflict {
+            what: "feedback",
+            id: r.id.to_string(),
+        };
+        if let Some(prev) = out.iter().find(|p| p.id == r.id) {
+            if prev != r {
+                return Err(conflict());
+            }
+            continue;
+        }
+        match current(r.id)? {
+            Some(stored) if stored == *r => {}
+            Some(_) => return Err(conflict()),
+            None => out.push(r.clone()),
+        }
+    }
+    Ok(out)
+}
