@@ -140,6 +140,10 @@ define_id!(
     /// A membership points lot, created by one earning.
     LotId, "L", "lot"
 );
+define_id!(
+    /// A patient group (社群): a WeChat or WeCom customer group the clinic runs.
+    GroupId, "G", "group"
+);
 
 #[cfg(test)]
 mod tests {

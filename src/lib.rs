@@ -50,6 +50,7 @@
 //! | [`segment`] | tags, the one expression language, auto-tag rules, RFM, lifecycle, relationship strength |
 //! | [`points`] | the membership points ledger: lots, expiry, pending points, refunds, idempotency, tiers |
 //! | [`referral`] | the referral forest: binding rules, lawful rewards, referral analytics |
+//! | [`relationship`] | staff contact pools, handover under WeCom's transfer rules, concentration risk, patient groups |
 //! | [`campaign`] | campaigns as data, the pure explainable engine, caps, conflicts, static checks |
 //! | [`followup`] | the care follow-up planner: due and overdue tasks, outcomes, contact caps |
 //! | [`metrics`] | ClickHouse-exact funnels, retention, clinic rates, adherence, satisfaction, economics |
@@ -188,6 +189,7 @@ pub mod money;
 pub mod patient;
 pub mod points;
 pub mod referral;
+pub mod relationship;
 pub mod segment;
 pub mod store;
 #[cfg(feature = "testkit")]

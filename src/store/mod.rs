@@ -33,6 +33,7 @@
 //! | [`UsageStore`] | campaign counters, some per patient id | kept: counts only |
 //! | [`PurchaseStore`] | purchases: ids, times, amounts, days of supply, a product category | the category goes ([`PurchaseStore::erase_purchase_categories`]); the rest is kept |
 //! | [`VisitStore`] | visits: ids, times, clinic and doctor ids, amounts | kept: ids, times and amounts only |
+//! | [`ContactStore`] | which staff accounts hold the patient, since when, through which channel code | the whole log goes ([`ContactStore::erase_contacts`]) |
 //! | [`TagCatalogStore`], [`CampaignBookStore`] | the organisation's tags and campaigns | kept: no patient in them |
 //!
 //! Visits and purchases are not personal data by themselves, but a purchase category is
@@ -52,6 +53,7 @@
 //! crate, `clinic-ops-sqlite`. Async hosts call the pure core directly and wrap these ports as
 //! they see fit.
 
+mod contact;
 mod document;
 mod erasure;
 mod journey;
@@ -62,6 +64,7 @@ mod referral;
 mod task;
 mod usage;
 
+pub use contact::{ContactStore, stage_contact_commit};
 pub use document::{CampaignBookStore, TagCatalogStore, stage_document_commit};
 pub use erasure::{Erased, PersonalDataPorts, erase_patient};
 pub use journey::{

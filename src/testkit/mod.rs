@@ -15,6 +15,7 @@
 //! [`strategies`] has proptest strategies for valid and invalid inputs.
 
 pub mod campaign_book_store;
+pub mod contact_store;
 pub mod erasure;
 pub mod fuzz;
 pub mod ledger_store;

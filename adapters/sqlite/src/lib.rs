@@ -111,6 +111,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+mod contact;
 mod document;
 mod erasure;
 mod error;

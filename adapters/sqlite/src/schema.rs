@@ -99,6 +99,14 @@ const MIGRATIONS: &[&str] = &[
         book    TEXT NOT NULL,
         PRIMARY KEY (clinic, version)
     ) STRICT, WITHOUT ROWID;",
+    // 5: contact logs, one row per patient holding its contact events as JSON (a state
+    // row like the follow-up histories: a log is tens of events, rewritten per commit).
+    // Erasure deletes the row.
+    "CREATE TABLE contact_logs (
+        patient INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@
 //! data, so tests can hand one clone to each thread. They are the reference the conformance
 //! kit is written against, and a fine store for tests and single-process tools.
 
+mod contact;
 mod document;
 mod journey;
 mod ledger;
@@ -12,6 +13,7 @@ mod referral;
 mod task;
 mod usage;
 
+pub use contact::MemoryContactStore;
 pub use document::{MemoryCampaignBookStore, MemoryTagCatalogStore};
 pub use journey::{MemoryPurchaseStore, MemoryVisitStore};
 pub use ledger::MemoryLedgerStore;
