@@ -271,3 +271,62 @@ pub fn concentration_series(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::ClinicId;
+    use crate::relationship::{StaffAccount, StaffRoster};
+
+    fn roster() -> StaffRoster {
+        let c = ClinicId::new(1);
+        StaffRoster::new(vec![
+            StaffAccount::new(StaffId::new(1), AccountKind::Doctor, c, 10),
+            StaffAccount::new(StaffId::new(2), AccountKind::Doctor, c, 10),
+            StaffAccount::new(StaffId::new(3), AccountKind::Brand, c, 10),
+        ])
+        .unwrap()
+    }
+
+    type Row = (u64, Vec<StaffId>, bool, Yuan, bool);
+
+    fn hold(r: &Row) -> PatientHold<'_> {
+        PatientHold {
+            patient: PatientId::new(r.0),
+            holders: &r.1,
+            in_group: r.2,
+            revenue: r.3,
+            chronic: r.4,
+        }
+    }
+
+    #[test]
+    fn sole_doctor_patients_are_at_risk_and_shards_merge_exactly() {
+        let s = StaffId::new;
+        let y = Yuan::from_fen;
+        let rows: [Row; 5] = [
+            // Dr 1 alone (listed twice: counts once), chronic.
+            (1, vec![s(1), s(1)], false, y(10_000), true),
+            // Dr 1 and the brand account: held by the clinic.
+            (2, vec![s(1), s(3)], false, y(5_000), false),
+            // Dr 2 alone but in a group.
+            (3, vec![s(2)], true, y(1_000), true),
+            // Nobody.
+            (4, vec![], false, y(0), false),
+            // Dr 2 alone.
+            (5, vec![s(2)], false, y(4_000), false),
+        ];
+        let whole = concentration(rows.iter().map(hold), &roster());
+        assert_eq!((whole.patients, whole.at_risk, whole.unheld), (5, 2, 1));
+        assert_eq!(whole.at_risk_if_leaves(s(1)), 1);
+        assert_eq!(whole.by_doctor.get(&s(1)).map(|e| e.held), Some(2));
+        let sh = whole.shares(s(1));
+        assert!((sh.patients - 0.2).abs() < 1e-12);
+        assert!((sh.revenue - 0.5).abs() < 1e-12);
+        assert!((sh.chronic - 0.5).abs() < 1e-12);
+        assert!((whole.index() - 0.4).abs() < 1e-12);
+        let mut a = concentration(rows[..2].iter().map(hold), &roster());
+        a.merge(&concentration(rows[2..].iter().map(hold), &roster()));
+        assert_eq!(a, whole);
+    }
+}

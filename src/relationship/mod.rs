@@ -1,5 +1,5 @@
-//! The clinic owns the relationship: staff contact pools, handover when staff leave, and
-//! concentration risk.
+//! The clinic owns the relationship: staff contact pools, handover when staff leave,
+//! concentration risk and patient groups.
 //!
 //! The seeds' central argument: when "客户资源基本上都在医生手里" (the patients are in the
 //! doctor's own WeChat), "医生一走关门大吉" (the doctor leaves and the clinic closes). This
@@ -56,12 +56,22 @@
 //!   same specialty or a list, load-balanced, with typed refusals.
 //! - **Concentration risk** ([`concentration`], [`Concentration`], [`patients_at_risk`],
 //!   [`concentration_series`]).
+//! - **Patient groups (社群)** ([`GroupSeries`], [`plan_groups`], [`GroupEvent`],
+//!   [`GroupMembership`], [`group_stats`], [`compare_members`]): membership rules in the
+//!   segment expression language, overflow into numbered groups, never without `GroupChat`
+//!   consent.
+//! - **Group rules** ([`lint_group_post`], [`GroupPostRules`]): the Advertising Law words
+//!   plus group rules as data, a finding per rule.
 
 mod book;
 mod concentration;
 mod contact;
 mod decide;
 mod error;
+mod group;
+mod group_lint;
+mod group_metrics;
+mod group_plan;
 mod handover;
 mod rules;
 mod staff;
@@ -77,6 +87,13 @@ pub use contact::{
 };
 pub use decide::{ContactCommand, decide};
 pub use error::RelationshipError;
+pub use group::{
+    ChatMembers, GroupChatRef, GroupEvent, GroupMembership, GroupSeries, MAX_GROUP_CAPACITY,
+    WECHAT_GROUP_CAPACITY, apply_group, decide_group,
+};
+pub use group_lint::{GroupPostFinding, GroupPostRule, GroupPostRules, lint_group_post};
+pub use group_metrics::{GroupCohort, GroupStats, MemberComparison, compare_members, group_stats};
+pub use group_plan::{GroupPlan, MAX_GROUP_SERIES, NewGroupChat, plan_groups};
 pub use handover::{
     Handover, HandoverMessage, HandoverPlan, HandoverScope, MAX_HANDOVER_PATIENTS, PlannedTransfer,
     SuccessorRule, TransferNotice, plan_handover,
