@@ -1,9 +1,9 @@
 //! The conformance kit against the in-memory adapters: every port, races included.
 
 use clinic_ops::store::memory::{
-    MemoryCampaignBookStore, MemoryContactStore, MemoryLedgerStore, MemoryPatientStore,
-    MemoryPurchaseStore, MemoryReferralStore, MemoryTagCatalogStore, MemoryTaskStore,
-    MemoryUsageStore, MemoryVisitStore,
+    MemoryCampaignBookStore, MemoryContactStore, MemoryGroupStore, MemoryLedgerStore,
+    MemoryPatientStore, MemoryPurchaseStore, MemoryReferralStore, MemoryTagCatalogStore,
+    MemoryTaskStore, MemoryUsageStore, MemoryVisitStore,
 };
 use clinic_ops::testkit;
 
@@ -74,4 +74,10 @@ fn memory_campaign_book_store_conforms() {
 fn memory_contact_store_conforms() {
     let factory = (MemoryContactStore::new, |s: &MemoryContactStore| s.clone());
     testkit::contact_store::run_all(&factory);
+}
+
+#[test]
+fn memory_group_store_conforms() {
+    let factory = (MemoryGroupStore::new, |s: &MemoryGroupStore| s.clone());
+    testkit::group_store::run_all(&factory);
 }

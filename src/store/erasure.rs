@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    ContactStore, ExecuteError, PatientStore, PurchaseStore, TaskStore, Version, retry_on_conflict,
+    ContactStore, ExecuteError, GroupStore, PatientStore, PurchaseStore, TaskStore, Version,
+    retry_on_conflict,
 };
 use crate::calendar::ClinicCalendar;
 use crate::followup::FollowUpHistory;
@@ -17,7 +18,7 @@ use crate::patient::{self, PatientCommand, PatientError};
 /// (and so every host) fails to compile until it says where that port lives: erasure
 /// cannot forget it. The ports left out hold none (see the [module docs](super)).
 ///
-/// Implemented for a tuple `(patients, tasks, purchases, contacts)` of handles, and by an adapter
+/// Implemented for a tuple `(patients, tasks, purchases, contacts, groups)` of handles, and by an adapter
 /// that keeps every port behind one handle (`clinic_ops_sqlite::SqliteStore`).
 pub trait PersonalDataPorts {
     /// The patients: identity, contact details, chronic files.
@@ -28,10 +29,12 @@ pub trait PersonalDataPorts {
     fn purchases(&mut self) -> &mut dyn PurchaseStore;
     /// The contact logs: which staff accounts hold the patient, through which channel.
     fn contacts(&mut self) -> &mut dyn ContactStore;
+    /// The group events: membership of a condition's group is health data.
+    fn groups(&mut self) -> &mut dyn GroupStore;
 }
 
-impl<P: PatientStore, T: TaskStore, B: PurchaseStore, C: ContactStore> PersonalDataPorts
-    for (P, T, B, C)
+impl<P: PatientStore, T: TaskStore, B: PurchaseStore, C: ContactStore, G: GroupStore>
+    PersonalDataPorts for (P, T, B, C, G)
 {
     fn patients(&mut self) -> &mut dyn PatientStore {
         &mut self.0
@@ -44,6 +47,9 @@ impl<P: PatientStore, T: TaskStore, B: PurchaseStore, C: ContactStore> PersonalD
     }
     fn contacts(&mut self) -> &mut dyn ContactStore {
         &mut self.3
+    }
+    fn groups(&mut self) -> &mut dyn GroupStore {
+        &mut self.4
     }
 }
 
@@ -64,7 +70,8 @@ pub struct Erased {
 /// ([`FollowUpHistory::anonymise`]), each a load–decide–commit loop retried up to
 /// `max_attempts` times on [`StoreError::Conflict`](super::StoreError::Conflict), then
 /// their purchases' categories ([`PurchaseStore::erase_purchase_categories`]), then their
-/// contact log ([`ContactStore::erase_contacts`]).
+/// contact log ([`ContactStore::erase_contacts`]) and their group events
+/// ([`GroupStore::erase_group_member`]).
 ///
 /// Idempotent: each step decides nothing for a port already erased, so a host that failed
 /// half-way (a crash, a backend error) calls it again and it finishes the job. The patient
@@ -112,6 +119,7 @@ pub fn erase_patient<S: PersonalDataPorts + ?Sized>(
     })?;
     ports.purchases().erase_purchase_categories(id)?;
     let _had_contacts = ports.contacts().erase_contacts(id)?;
+    let _group_events = ports.groups().erase_group_member(id)?;
     Ok(Erased {
         patient,
         follow_ups,
@@ -122,7 +130,8 @@ pub fn erase_patient<S: PersonalDataPorts + ?Sized>(
 mod tests {
     use super::*;
     use crate::store::memory::{
-        MemoryContactStore, MemoryPatientStore, MemoryPurchaseStore, MemoryTaskStore,
+        MemoryContactStore, MemoryGroupStore, MemoryPatientStore, MemoryPurchaseStore,
+        MemoryTaskStore,
     };
 
     #[test]
@@ -133,6 +142,7 @@ mod tests {
             tasks.clone(),
             MemoryPurchaseStore::new(),
             MemoryContactStore::new(),
+            MemoryGroupStore::new(),
         );
         let now = DateTime::from_timestamp(1_772_416_800, 0).unwrap_or_default();
         let r = erase_patient(

@@ -15,14 +15,14 @@ use crate::followup::{
     FollowUpEvent, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome,
     record_outcome,
 };
-use crate::id::{ClinicId, PatientId, PurchaseId, StaffId};
+use crate::id::{ClinicId, GroupId, PatientId, PurchaseId, StaffId};
 use crate::journey::{Category, DaysSupply, Purchase};
 use crate::money::Yuan;
 use crate::patient::{
     self, Channel, ConditionCode, ContactUpdate, ExternalId, FollowUpCadence, MobileNumber,
     PatientCommand, PersonName, Registration, ResidentId,
 };
-use crate::relationship::ContactEvent;
+use crate::relationship::{ContactEvent, GroupChatRef, GroupEvent};
 use crate::store::{PersonalDataPorts, erase_patient};
 use crate::text::Label;
 
@@ -199,6 +199,30 @@ fn populate<S: PersonalDataPorts + ?Sized>(ports: &mut S) {
     );
     add_contact(ports, VICTIM, channel);
     add_contact(ports, BYSTANDER, KEPT_VALUES[0]);
+    let chat = GroupChatRef {
+        series: GroupId::new(1),
+        number: 1,
+    };
+    let at = scenario_now();
+    must(
+        ports.groups().commit_group(
+            chat.series,
+            None,
+            &[
+                GroupEvent::Joined {
+                    chat,
+                    patient: VICTIM,
+                    at,
+                },
+                GroupEvent::Joined {
+                    chat,
+                    patient: BYSTANDER,
+                    at,
+                },
+            ],
+        ),
+        "joining a group",
+    );
 }
 
 /// Records that staff account 1 holds `patient`, added through `channel`.
@@ -347,6 +371,15 @@ fn assert_erased_through_the_ports<S: PersonalDataPorts + ?Sized>(ports: &mut S)
         must(ports.contacts().get_contacts(BYSTANDER), "contacts").is_some(),
         "the bystander's contact log was erased too"
     );
+    let events = must(ports.groups().group_events(GroupId::new(1)), "group events")
+        .map(|v| v.value)
+        .unwrap_or_default();
+    let who: Vec<PatientId> = events.iter().map(GroupEvent::patient).collect();
+    assert_eq!(
+        who,
+        vec![BYSTANDER],
+        "group events: the erased patient's must go, the bystander's stay"
+    );
 }
 
 /// Erasing while another handle is open leaves no erased value in the stored bytes, at
@@ -449,7 +482,8 @@ pub fn erasing_twice_changes_nothing<S: PersonalDataPorts>(store: &mut S) {
 #[cfg(test)]
 mod tests {
     use crate::store::memory::{
-        MemoryContactStore, MemoryPatientStore, MemoryPurchaseStore, MemoryTaskStore,
+        MemoryContactStore, MemoryGroupStore, MemoryPatientStore, MemoryPurchaseStore,
+        MemoryTaskStore,
     };
 
     type Ports = (
@@ -457,6 +491,7 @@ mod tests {
         MemoryTaskStore,
         MemoryPurchaseStore,
         MemoryContactStore,
+        MemoryGroupStore,
     );
 
     /// Everything the in-memory adapters hold, indexes included, as JSON.
@@ -465,6 +500,7 @@ mod tests {
         out.extend(serde_json::to_vec(&s.1).unwrap_or_default());
         out.extend(serde_json::to_vec(&s.2).unwrap_or_default());
         out.extend(serde_json::to_vec(&s.3).unwrap_or_default());
+        out.extend(serde_json::to_vec(&s.4).unwrap_or_default());
         out
     }
 
@@ -477,6 +513,7 @@ mod tests {
                     MemoryTaskStore::new(),
                     MemoryPurchaseStore::new(),
                     MemoryContactStore::new(),
+                    MemoryGroupStore::new(),
                 )
             },
             |s: &Ports| s.clone(),

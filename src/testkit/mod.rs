@@ -18,6 +18,7 @@ pub mod campaign_book_store;
 pub mod contact_store;
 pub mod erasure;
 pub mod fuzz;
+pub mod group_store;
 pub mod ledger_store;
 pub mod patient_store;
 pub mod purchase_store;

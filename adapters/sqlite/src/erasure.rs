@@ -13,8 +13,8 @@
 //! # The rule
 //!
 //! 1. A commit whose events anonymise (`PatientEvent::Anonymised`,
-//!    `FollowUpEvent::Anonymised`, the erasure of a patient's purchase categories and of
-//!    their contact log)
+//!    `FollowUpEvent::Anonymised`, the erasure of a patient's purchase categories, of
+//!    their contact log and of their group events)
 //!    bumps a row of the `erasure_pending` table in the same
 //!    transaction, so the erasure and the duty to finish it commit together.
 //! 2. After every write transaction that saw that row (on any handle, in any process), and
@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use clinic_ops::followup::FollowUpEvent;
 use clinic_ops::patient::PatientEvent;
-use clinic_ops::store::{ContactStore, PatientStore, PersonalDataPorts, PurchaseStore, TaskStore};
+use clinic_ops::store::{
+    ContactStore, GroupStore, PatientStore, PersonalDataPorts, PurchaseStore, TaskStore,
+};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
 
 use crate::{SqliteError, SqliteStore};
@@ -59,6 +61,9 @@ impl PersonalDataPorts for SqliteStore {
         self
     }
     fn contacts(&mut self) -> &mut dyn ContactStore {
+        self
+    }
+    fn groups(&mut self) -> &mut dyn GroupStore {
         self
     }
 }

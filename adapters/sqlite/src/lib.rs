@@ -115,6 +115,7 @@ mod contact;
 mod document;
 mod erasure;
 mod error;
+mod group;
 mod journey;
 mod ledger;
 mod patient;

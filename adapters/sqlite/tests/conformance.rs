@@ -45,6 +45,11 @@ fn sqlite_contact_store_conforms() {
 }
 
 #[test]
+fn sqlite_group_store_conforms() {
+    testkit::group_store::run_all(&TempFiles::new());
+}
+
+#[test]
 fn sqlite_task_store_conforms() {
     testkit::task_store::run_all(&TempFiles::new());
 }

@@ -6,6 +6,7 @@
 
 mod contact;
 mod document;
+mod group;
 mod journey;
 mod ledger;
 mod patient;
@@ -15,6 +16,7 @@ mod usage;
 
 pub use contact::MemoryContactStore;
 pub use document::{MemoryCampaignBookStore, MemoryTagCatalogStore};
+pub use group::MemoryGroupStore;
 pub use journey::{MemoryPurchaseStore, MemoryVisitStore};
 pub use ledger::MemoryLedgerStore;
 pub use patient::MemoryPatientStore;
