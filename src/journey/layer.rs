@@ -42,6 +42,10 @@ pub struct JourneyConfig {
     pub care_plans: Vec<CarePlan>,
     /// The follow-up contact rules.
     pub followup: FollowUpPolicy,
+    /// The staff accounts that hold patients' contacts (issue 19).
+    pub staff: crate::relationship::StaffRoster,
+    /// The platform's transfer rules, WeCom's by default (issue 19).
+    pub transfer_rules: crate::relationship::TransferRules,
 }
 
 impl JourneyConfig {
@@ -59,6 +63,8 @@ impl JourneyConfig {
             binding: BindingPolicy::default(),
             care_plans: Vec::new(),
             followup: FollowUpPolicy::default(),
+            staff: crate::relationship::StaffRoster::default(),
+            transfer_rules: crate::relationship::TransferRules::wecom(),
         }
     }
 }
@@ -121,6 +127,18 @@ pub enum ClinicEventKind {
     Expire,
     /// Planning the care follow-ups of the local day, for every patient.
     Plan,
+    /// A staff account's contact with a patient changed (issue 19).
+    Contact {
+        /// The patient.
+        patient: PatientId,
+        /// What changed.
+        command: crate::relationship::ContactCommand,
+    },
+    /// A staff member left or was reassigned: their patients are handed over (issue 19).
+    StaffLeft {
+        /// Who, to whom, which patients.
+        handover: crate::relationship::Handover,
+    },
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -215,6 +233,12 @@ pub struct Implications {
     pub rewards: Vec<RewardPosting>,
     /// What the host must do.
     pub host: Vec<HostTask>,
+    /// Contact events, per patient, in order (issue 19).
+    pub contacts: Vec<(PatientId, crate::relationship::ContactEvent)>,
+    /// The patients a handover could not transfer, and why.
+    pub handover_refusals: Vec<(PatientId, crate::relationship::RelationshipError)>,
+    /// The transfer notices the host sends with the platform's transfer call.
+    pub handover_messages: Vec<crate::relationship::HandoverMessage>,
 }
 
 /// What [`decide`] answers for an event.
@@ -250,6 +274,7 @@ pub struct Clinic {
     usage: BTreeMap<UsageKey, Versioned<u64>>,
     histories: BTreeMap<PatientId, FollowUpHistory>,
     decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
+    contacts: crate::relationship::ContactBook,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -314,6 +339,11 @@ impl Clinic {
     /// The referral forest.
     pub fn forest(&self) -> &ReferralForest {
         &self.forest
+    }
+
+    /// Who holds each patient's contact (issue 19).
+    pub fn contacts(&self) -> &crate::relationship::ContactBook {
+        &self.contacts
     }
 
     /// Every visit, in the order recorded.
@@ -479,6 +509,14 @@ pub fn decide(
             }
         }
         ClinicEventKind::Plan => plan_step(state, config, at, &mut step)?,
+        ClinicEventKind::Contact { patient, command } => {
+            known(state, *patient)?;
+            let book = &state.contacts;
+            super::contacts::contact_step(book, config, *patient, command, at, &mut step)?
+        }
+        ClinicEventKind::StaffLeft { handover } => {
+            super::contacts::staff_left_step(&state.contacts, config, handover, at, &mut step)?
+        }
     }
     Ok(Decision::New(Box::new(step)))
 }
@@ -827,6 +865,9 @@ fn refund_step(
 
 /// Folds a [`Implications`] into the clinic's state. Cannot fail: [`decide`] checked everything.
 pub fn apply(state: &mut Clinic, step: &Implications) {
+    for (p, e) in &step.contacts {
+        state.contacts.apply(*p, std::slice::from_ref(e));
+    }
     for (id, e) in &step.patient {
         let mut p = state.patients.remove(id);
         patient::apply(&mut p, e);

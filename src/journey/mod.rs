@@ -62,6 +62,7 @@
 //! ```
 
 mod bridge;
+mod contacts;
 mod error;
 mod keys;
 mod layer;
