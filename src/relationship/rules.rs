@@ -1,36 +1,5 @@
-//! The platform's transfer rules, as data, with WeCom's as the default.
-//!
-//! # What WeCom documents
-//!
-//! - **On-job transfer (在职继承)**, `externalcontact/transfer_customer`
-//!   (<https://developer.work.weixin.qq.com/document/path/96325>): "为保障客户服务体验,90个自然日内,
-//!   在职成员的每位客户仅可被转接2次" — within 90 natural days each customer of an active
-//!   member may be transferred at most twice. A result of `0` "表示成功发起接替,待24小时后自动接替,
-//!   并不代表最终接替成功": the transfer starts, takes effect automatically after 24 hours,
-//!   and may still fail. At most 100 customers per call; the message to the customer
-//!   (`transfer_success_msg`) is at most 200 characters.
-//! - **Resigned-staff transfer (离职继承)**, `externalcontact/resigned/transfer_customer`
-//!   (<https://developer.work.weixin.qq.com/document/path/96331>): the departing member must
-//!   have left ("handover_userid必须是已离职用户"), not more than a year ago; the same
-//!   "automatic after 24 hours" result. The page states no per-customer limit, so none is
-//!   set here.
-//! - **Transfer status** (<https://developer.work.weixin.qq.com/document/path/96333>):
-//!   1 接替完毕 (done), 2 等待接替 (waiting), 3 客户拒绝 (the customer declined),
-//!   4 接替成员客户达到上限 (the successor is at its customer limit): the three refusals
-//!   this module types as [`RelationshipError::PatientDeclined`](super::RelationshipError),
-//!   `SuccessorAtCapacity` and `OverTransferLimit`.
-//!
-//! # What could not be verified
-//!
-//! What happens to a customer who declines is not on WeCom's API pages found. A WeChat
-//! developer-community answer
-//! (<https://developers.weixin.qq.com/community/personal/oCJUsw0mF-TDdQ8As7VPQFL6gc40/answer>,
-//! not an official document) says a declined on-job transfer returns the customer to the
-//! original member, and a declined resigned transfer loses the customer. The defaults
-//! follow it ([`DeclineOutcome`]); a host that learns otherwise changes the data. Whether a
-//! declined transfer counts toward the 90-day limit is not documented either: this module
-//! counts every transfer started and not declined, the reading that never exceeds the limit
-//! when WeCom counts only completed ones.
+//! The platform's transfer rules, as data, with WeCom's as the default (sources on
+//! [`TransferRules`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,6 +57,40 @@ pub const MAX_DECLINE_WINDOW_HOURS: u32 = 8_760;
 pub const MAX_LIMIT_DAYS: u32 = 3_660;
 
 /// The transfer rules of a platform, per mode. [`TransferRules::wecom`] is the default.
+///
+/// # What WeCom documents
+///
+/// - **On-job transfer (在职继承)**, `externalcontact/transfer_customer`
+///   (<https://developer.work.weixin.qq.com/document/path/96325>): "为保障客户服务体验,90个自然日内,
+///   在职成员的每位客户仅可被转接2次" — within 90 natural days each customer of an active
+///   member may be transferred at most twice. A result of `0` "表示成功发起接替,待24小时后自动接替,
+///   并不代表最终接替成功": the transfer starts, takes effect automatically after 24 hours,
+///   and may still fail. At most 100 customers per call; the message to the customer
+///   (`transfer_success_msg`) is at most 200 characters.
+/// - **Resigned-staff transfer (离职继承)**, `externalcontact/resigned/transfer_customer`
+///   (<https://developer.work.weixin.qq.com/document/path/96331>): the departing member must
+///   have left ("handover_userid必须是已离职用户"), not more than a year ago; the same
+///   "automatic after 24 hours" result. The page states no per-customer limit, so none is
+///   set here.
+/// - **Transfer status** (<https://developer.work.weixin.qq.com/document/path/96333>):
+///   1 接替完毕 (done), 2 等待接替 (waiting), 3 客户拒绝 (the customer declined),
+///   4 接替成员客户达到上限 (the successor is at its customer limit). Statuses 3 and 4 are
+///   typed here as [`RelationshipError::PatientDeclined`] and
+///   [`RelationshipError::SuccessorAtCapacity`]; the 90-day rule's refusal is
+///   [`RelationshipError::OverTransferLimit`].
+///
+/// # What could not be verified
+///
+/// What happens to a customer who declines is not on WeCom's API pages found. A WeChat
+/// developer-community answer
+/// (<https://developers.weixin.qq.com/community/personal/oCJUsw0mF-TDdQ8As7VPQFL6gc40/answer>,
+/// not an official document) says a declined on-job transfer returns the customer to the
+/// original member, and a declined resigned transfer loses the customer. The defaults
+/// follow it ([`DeclineOutcome`]); a host that learns otherwise changes the data. Whether a
+/// declined transfer counts toward the 90-day limit is not documented either: this module
+/// counts every transfer started and not declined. That never exceeds WeCom's limit if
+/// WeCom counts completed transfers only; if WeCom also counts declined ones, WeCom will
+/// refuse a transfer this module allows, and the host records that refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawTransferRules")]
 pub struct TransferRules {
@@ -147,7 +150,7 @@ impl TransferRules {
         Ok(TransferRules { on_job, resigned })
     }
 
-    /// WeCom's rules (see the [module docs](self) for the sources): on-job, at most 2
+    /// WeCom's rules (see [`TransferRules`] for the sources): on-job, at most 2
     /// transfers in 90 days, 24 hours to decline, a decline stays with the original
     /// account; resigned, no limit, 24 hours, a decline loses the contact.
     pub const fn wecom() -> Self {
