@@ -92,6 +92,16 @@ impl Model {
 /// What the model says a command does: `Some(new model)` if accepted.
 fn model_step(m: &Model, op: &Op, at: DateTime<Utc>, left: &BTreeSet<u64>) -> Option<Model> {
     let mut n = m.clone();
+    // A transfer whose window has closed takes effect before any command but a decline.
+    if !matches!(op, Op::Decline(_))
+        && let Some((a, b, _, _, until)) = n.pending
+        && at >= until
+    {
+        n.holders.remove(&a);
+        n.holders.insert(b);
+        n.pending = None;
+    }
+    let m = &n.clone();
     match *op {
         Op::Add(_, s) => {
             if left.contains(&s) {
@@ -354,4 +364,56 @@ fn a_third_on_job_transfer_in_90_days_is_refused() {
         "patient P1 was transferred 2 times in 90 days, the limit is 2"
     );
     run(&mut pool, third, t0() + Duration::days(91)).unwrap();
+}
+
+/// Regression (found by `pools_follow_the_model`): a contact added after a transfer's
+/// window closed, then the settle: the completion was dated at the window's end, after the
+/// later event, and the log refused it. A command decided after the window now completes
+/// the transfer first.
+#[test]
+fn a_command_after_the_window_completes_the_transfer_first() {
+    let rules = TransferRules::wecom();
+    let r = roster(&BTreeSet::new(), 100);
+    let p = PatientId::new(1);
+    let mut pool = ContactPool::new(p);
+    let mut log = ContactLog::new(p);
+    let steps = [
+        (
+            ContactCommand::Add {
+                staff: StaffId::new(2),
+                channel: None,
+            },
+            t0(),
+        ),
+        (
+            ContactCommand::Transfer {
+                from: StaffId::new(2),
+                to: StaffId::new(1),
+                mode: TransferMode::OnJob,
+            },
+            t0(),
+        ),
+        (
+            ContactCommand::Add {
+                staff: StaffId::new(1),
+                channel: None,
+            },
+            t0() + Duration::hours(25),
+        ),
+        (ContactCommand::Settle, t0() + Duration::hours(25)),
+    ];
+    for (cmd, at) in steps {
+        let events = relationship::decide(&pool, &cmd, at, &r, &rules).unwrap();
+        log.append(&events).unwrap();
+        for e in &events {
+            relationship::apply(&mut pool, e);
+        }
+    }
+    assert!(matches!(
+        log.events().get(2),
+        Some(ContactEvent::TransferCompleted { .. })
+    ));
+    let holders: Vec<u64> = pool.holders().map(|(s, _)| s.get()).collect();
+    assert_eq!(holders, vec![1]);
+    assert_eq!(ContactPool::from_log(&log), pool);
 }

@@ -55,7 +55,9 @@ pub enum ContactCommand {
 ///   every patient's load ([`plan_handover`](super::plan_handover)).
 /// - `Decline` inside the window ends the transfer; with [`DeclineOutcome::ContactLost`]
 ///   the original contact ends as well (a `RemovedByStaff` of it follows).
-/// - `Settle` at or after the window's end completes it.
+/// - `Settle` at or after the window's end completes it. Any other command decided after
+///   the window's end completes it first (the completion event comes first), so the log
+///   stays in time order whenever the host's timer fires.
 ///
 /// # Errors
 ///
@@ -65,6 +67,40 @@ pub enum ContactCommand {
 /// [`RelationshipError::TransferPending`], [`RelationshipError::OverTransferLimit`],
 /// [`RelationshipError::NoPendingTransfer`], [`RelationshipError::DeclineWindowClosed`].
 pub fn decide(
+    pool: &ContactPool,
+    command: &ContactCommand,
+    at: DateTime<Utc>,
+    roster: &StaffRoster,
+    rules: &TransferRules,
+) -> Result<Vec<ContactEvent>, RelationshipError> {
+    if *command == ContactCommand::Decline {
+        return decide_decline(pool, at, rules);
+    }
+    match settle_due(pool, at) {
+        None => decide_now(pool, command, at, roster, rules),
+        Some((settled, done)) => {
+            let mut events = vec![done];
+            events.extend(decide_now(&settled, command, at, roster, rules)?);
+            Ok(events)
+        }
+    }
+}
+
+/// A transfer whose window closed by `at` takes effect before anything else is decided,
+/// so its completion (at the window's end) never comes after a later event in the log:
+/// the pool after it, and the completion event.
+pub(crate) fn settle_due(
+    pool: &ContactPool,
+    at: DateTime<Utc>,
+) -> Option<(ContactPool, ContactEvent)> {
+    let p = pool.pending().filter(|p| at >= p.settles_at)?;
+    let done = ContactEvent::TransferCompleted { at: p.settles_at };
+    let mut settled = pool.clone();
+    super::apply(&mut settled, &done);
+    Some((settled, done))
+}
+
+fn decide_now(
     pool: &ContactPool,
     command: &ContactCommand,
     at: DateTime<Utc>,

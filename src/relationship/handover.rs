@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::decide::{check_source, check_transfer};
+use super::decide::{check_source, check_transfer, settle_due};
 use super::{
     ContactBook, ContactEvent, ContactPool, RelationshipError, StaffAccount, StaffRoster,
     TransferMode, TransferRules,
@@ -292,25 +292,32 @@ pub fn plan_handover(
             .get(patient)
             .ok_or(RelationshipError::UnknownPatient { patient })
             .and_then(|pool| {
+                let due = settle_due(pool, at);
+                let (pool, done) = match &due {
+                    Some((settled, done)) => (settled, Some(done.clone())),
+                    None => (pool, None),
+                };
                 check_source(pool, from, handover.mode, at, roster, rules)?;
                 already_declined(pool, from)?;
                 let to = balancer.pick(patient)?;
                 check_transfer(pool, from, to, handover.mode, at, roster, rules)?;
-                Ok(to)
+                Ok((to, done))
             });
         match decided {
-            Ok(to) => {
+            Ok((to, done)) => {
                 balancer.took(to);
+                let mut events: Vec<ContactEvent> = done.into_iter().collect();
+                events.push(ContactEvent::TransferStarted {
+                    from,
+                    to,
+                    mode: handover.mode,
+                    at,
+                    settles_at: rules.settles_at(handover.mode, at),
+                });
                 plan.transfers.push(PlannedTransfer {
                     patient,
                     to,
-                    events: vec![ContactEvent::TransferStarted {
-                        from,
-                        to,
-                        mode: handover.mode,
-                        at,
-                        settles_at: rules.settles_at(handover.mode, at),
-                    }],
+                    events,
                 });
                 plan.messages.push(HandoverMessage {
                     patient,
