@@ -23,6 +23,7 @@ use crate::money::MoneyError;
 use crate::patient::{CadenceError, MobileError, PatientError, ResidentIdError};
 use crate::points::{MultiplierError, PointsError, PolicyError, RateError};
 use crate::referral::{BindError, ScheduleError};
+use crate::relationship::RelationshipError;
 use crate::segment::{SegmentError, TagError};
 use crate::text::TextError;
 
@@ -86,6 +87,9 @@ pub enum Error {
     /// A tag or tag catalog was refused.
     #[error(transparent)]
     Tag(#[from] TagError),
+    /// A contact, handover or group command was refused.
+    #[error(transparent)]
+    Relationship(#[from] RelationshipError),
     /// A segment expression, rule or summary was refused.
     #[error(transparent)]
     Segment(#[from] SegmentError),

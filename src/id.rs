@@ -165,6 +165,10 @@ define_id!(
     /// One piece of patient feedback (评价) after a visit.
     FeedbackId, "F", "feedback"
 );
+define_id!(
+    /// A patient group (社群): a WeChat or WeCom customer group the clinic runs.
+    GroupId, "G", "group"
+);
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,7 @@
 //! | `churn` | BG/NBD churn risk (p_alive, expected visits) and Gamma-Gamma spend, fitted lifetimes-exact; CLV (feature `churn`, default) |
 //! | [`points`] | the membership points ledger: lots, expiry, pending points, refunds, idempotency, tiers |
 //! | [`referral`] | the referral forest: binding rules, lawful rewards, referral analytics |
+//! | [`relationship`] | staff contact pools, handover under WeCom's transfer rules, concentration risk, patient groups |
 //! | [`campaign`] | campaigns as data, the pure explainable engine, caps, conflicts, static checks |
 //! | [`followup`] | the care follow-up planner: due and overdue tasks, outcomes, contact caps |
 //! | [`appointment`] | schedules, the booking book, no-shows, pre-visit intake, reminders and recovery tasks |
@@ -200,6 +201,7 @@ pub mod money;
 pub mod patient;
 pub mod points;
 pub mod referral;
+pub mod relationship;
 pub mod segment;
 pub mod store;
 #[cfg(feature = "testkit")]

@@ -1,9 +1,10 @@
 //! The conformance kit against the in-memory adapters: every port, races included.
 
 use clinic_ops::store::memory::{
-    MemoryCampaignBookStore, MemoryContentStore, MemoryLedgerStore, MemoryOutreachEventStore,
-    MemoryPatientStore, MemoryPurchaseStore, MemoryReferralStore, MemoryTagCatalogStore,
-    MemoryTaskStore, MemoryUsageStore, MemoryVisitStore,
+    MemoryCampaignBookStore, MemoryContactStore, MemoryContentStore, MemoryGroupStore,
+    MemoryLedgerStore, MemoryOutreachEventStore, MemoryPatientStore, MemoryPurchaseStore,
+    MemoryReferralStore, MemoryTagCatalogStore, MemoryTaskStore, MemoryUsageStore,
+    MemoryVisitStore,
 };
 use clinic_ops::testkit;
 
@@ -101,4 +102,16 @@ fn memory_feedback_store_conforms() {
         s.clone()
     });
     testkit::appointment_store::run_all_feedback(&factory);
+}
+
+#[test]
+fn memory_contact_store_conforms() {
+    let factory = (MemoryContactStore::new, |s: &MemoryContactStore| s.clone());
+    testkit::contact_store::run_all(&factory);
+}
+
+#[test]
+fn memory_group_store_conforms() {
+    let factory = (MemoryGroupStore::new, |s: &MemoryGroupStore| s.clone());
+    testkit::group_store::run_all(&factory);
 }

@@ -57,6 +57,10 @@ pub struct JourneyConfig {
     /// Schedules and the appointment, reminder and complaint policies (no serde form yet:
     /// the default, set in code).
     pub appointments: AppointmentConfig,
+    /// The staff accounts that hold patients' contacts (no serde form yet: set in code).
+    pub staff: crate::relationship::StaffRoster,
+    /// The platform's transfer rules, WeCom's by default.
+    pub transfer_rules: crate::relationship::TransferRules,
 }
 
 impl JourneyConfig {
@@ -75,6 +79,8 @@ impl JourneyConfig {
             care_plans: Vec::new(),
             followup: FollowUpPolicy::default(),
             appointments: AppointmentConfig::default(),
+            staff: crate::relationship::StaffRoster::default(),
+            transfer_rules: crate::relationship::TransferRules::wecom(),
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum JourneyError {
     /// Building the patient's facts failed.
     #[error(transparent)]
     Segment(#[from] crate::segment::SegmentError),
+    /// A contact command or handover was refused.
+    #[error(transparent)]
+    Relationship(#[from] crate::relationship::RelationshipError),
     /// Planning follow-ups failed.
     #[error(transparent)]
     FollowUp(#[from] crate::followup::FollowUpError),

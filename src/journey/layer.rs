@@ -107,6 +107,18 @@ pub enum ClinicEventKind {
     },
     /// Feedback after a visit.
     Feedback(crate::feedback::Feedback),
+    /// A staff account's contact with a patient changed (issue 19).
+    Contact {
+        /// The patient.
+        patient: PatientId,
+        /// What changed.
+        command: crate::relationship::ContactCommand,
+    },
+    /// A staff member left or was reassigned: their patients are handed over (issue 19).
+    StaffLeft {
+        /// Who, to whom, which patients.
+        handover: crate::relationship::Handover,
+    },
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -226,6 +238,12 @@ pub struct Implications {
     pub complaints: Vec<(crate::id::ComplaintId, crate::feedback::ComplaintEvent)>,
     /// Feedback to record.
     pub feedback: Vec<crate::feedback::Feedback>,
+    /// Contact events, per patient, in order (issue 19).
+    pub contacts: Vec<(PatientId, crate::relationship::ContactEvent)>,
+    /// The patients a handover could not transfer, and why.
+    pub handover_refusals: Vec<(PatientId, crate::relationship::RelationshipError)>,
+    /// The transfer notices the host sends with the platform's transfer call.
+    pub handover_messages: Vec<crate::relationship::HandoverMessage>,
 }
 
 /// What [`decide`] answers for an event.
@@ -268,6 +286,7 @@ pub struct Clinic {
     pub(super) rewards_checked: Option<RewardsChecked>,
     rosters: BTreeMap<OutreachEventId, Roster>,
     appointments: AppointmentState,
+    contacts: crate::relationship::ContactBook,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -343,6 +362,11 @@ impl Clinic {
     /// The referral forest.
     pub fn forest(&self) -> &ReferralForest {
         &self.forest
+    }
+
+    /// Who holds each patient's contact (issue 19).
+    pub fn contacts(&self) -> &crate::relationship::ContactBook {
+        &self.contacts
     }
 
     /// Every visit, in the order recorded.
@@ -571,6 +595,14 @@ pub fn decide(
             cal,
             &mut step,
         )?,
+        ClinicEventKind::Contact { patient, command } => {
+            known(state, *patient)?;
+            let book = &state.contacts;
+            super::contacts::contact_step(book, config, *patient, command, at, &mut step)?
+        }
+        ClinicEventKind::StaffLeft { handover } => {
+            super::contacts::staff_left_step(&state.contacts, config, handover, at, &mut step)?
+        }
     }
     step.event = Some(event.clone());
     Ok(Decision::New(Box::new(step)))
@@ -896,6 +928,9 @@ fn refund_step(
 /// everything.
 pub fn apply(state: &mut Clinic, step: &Implications) {
     state.appointments.apply(step);
+    for (p, e) in &step.contacts {
+        state.contacts.apply(*p, std::slice::from_ref(e));
+    }
     for (id, e) in &step.patient {
         let mut p = state.patients.remove(id);
         patient::apply(&mut p, e);

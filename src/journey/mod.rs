@@ -64,6 +64,8 @@
 mod appointments;
 mod bridge;
 mod config;
+
+mod contacts;
 mod error;
 mod keys;
 mod layer;

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ExecuteError, PatientStore, PurchaseStore, TaskStore, Version, retry_on_conflict};
+use super::{
+    ContactStore, ExecuteError, GroupStore, PatientStore, PurchaseStore, TaskStore, Version,
+    retry_on_conflict,
+};
 use crate::calendar::ClinicCalendar;
 use crate::followup::FollowUpHistory;
 use crate::id::PatientId;
@@ -15,7 +18,7 @@ use crate::patient::{self, PatientCommand, PatientError};
 /// (and so every host) fails to compile until it says where that port lives: erasure
 /// cannot forget it. The ports left out hold none (see the [module docs](super)).
 ///
-/// Implemented for a triple `(patients, tasks, purchases)` of handles, and by an adapter
+/// Implemented for a tuple `(patients, tasks, purchases, contacts, groups)` of handles, and by an adapter
 /// that keeps every port behind one handle (`clinic_ops_sqlite::SqliteStore`).
 pub trait PersonalDataPorts {
     /// The patients: identity, contact details, chronic files.
@@ -24,9 +27,15 @@ pub trait PersonalDataPorts {
     fn follow_ups(&mut self) -> &mut dyn TaskStore;
     /// The purchases: a product category can name a drug or a treatment.
     fn purchases(&mut self) -> &mut dyn PurchaseStore;
+    /// The contact logs: which staff accounts hold the patient, through which channel.
+    fn contacts(&mut self) -> &mut dyn ContactStore;
+    /// The group events: membership of a condition's group is health data.
+    fn groups(&mut self) -> &mut dyn GroupStore;
 }
 
-impl<P: PatientStore, T: TaskStore, B: PurchaseStore> PersonalDataPorts for (P, T, B) {
+impl<P: PatientStore, T: TaskStore, B: PurchaseStore, C: ContactStore, G: GroupStore>
+    PersonalDataPorts for (P, T, B, C, G)
+{
     fn patients(&mut self) -> &mut dyn PatientStore {
         &mut self.0
     }
@@ -35,6 +44,12 @@ impl<P: PatientStore, T: TaskStore, B: PurchaseStore> PersonalDataPorts for (P, 
     }
     fn purchases(&mut self) -> &mut dyn PurchaseStore {
         &mut self.2
+    }
+    fn contacts(&mut self) -> &mut dyn ContactStore {
+        &mut self.3
+    }
+    fn groups(&mut self) -> &mut dyn GroupStore {
+        &mut self.4
     }
 }
 
@@ -54,7 +69,9 @@ pub struct Erased {
 /// patient ([`PatientCommand::Anonymise`]), then their follow-up history
 /// ([`FollowUpHistory::anonymise`]), each a load–decide–commit loop retried up to
 /// `max_attempts` times on [`StoreError::Conflict`](super::StoreError::Conflict), then
-/// their purchases' categories ([`PurchaseStore::erase_purchase_categories`]).
+/// their purchases' categories ([`PurchaseStore::erase_purchase_categories`]), then their
+/// contact log ([`ContactStore::erase_contacts`]) and their group events
+/// ([`GroupStore::erase_group_member`]).
 ///
 /// Idempotent: each step decides nothing for a port already erased, so a host that failed
 /// half-way (a crash, a backend error) calls it again and it finishes the job. The patient
@@ -101,6 +118,8 @@ pub fn erase_patient<S: PersonalDataPorts + ?Sized>(
         Ok::<_, ExecuteError<PatientError>>(tasks.commit(id, loaded.map(|v| v.version), &events)?)
     })?;
     ports.purchases().erase_purchase_categories(id)?;
+    let _had_contacts = ports.contacts().erase_contacts(id)?;
+    let _group_events = ports.groups().erase_group_member(id)?;
     Ok(Erased {
         patient,
         follow_ups,
@@ -110,7 +129,10 @@ pub fn erase_patient<S: PersonalDataPorts + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::{MemoryPatientStore, MemoryPurchaseStore, MemoryTaskStore};
+    use crate::store::memory::{
+        MemoryContactStore, MemoryGroupStore, MemoryPatientStore, MemoryPurchaseStore,
+        MemoryTaskStore,
+    };
 
     #[test]
     fn an_unknown_patient_is_refused_and_nothing_is_written() {
@@ -119,6 +141,8 @@ mod tests {
             MemoryPatientStore::new(),
             tasks.clone(),
             MemoryPurchaseStore::new(),
+            MemoryContactStore::new(),
+            MemoryGroupStore::new(),
         );
         let now = DateTime::from_timestamp(1_772_416_800, 0).unwrap_or_default();
         let r = erase_patient(

@@ -37,6 +37,8 @@
 //! | [`UsageStore`] | campaign counters, some per patient id | kept: counts only |
 //! | [`PurchaseStore`] | purchases: ids, times, amounts, days of supply, a product category | the category goes ([`PurchaseStore::erase_purchase_categories`]); the rest is kept |
 //! | [`VisitStore`] | visits: ids, times, clinic and doctor ids, amounts | kept: ids, times and amounts only |
+//! | [`GroupStore`] | group events: who joined which group (a condition's group is health data), message counts | every event of the patient goes ([`GroupStore::erase_group_member`]) |
+//! | [`ContactStore`] | which staff accounts hold the patient, since when, through which channel code | the whole log goes ([`ContactStore::erase_contacts`]) |
 //! | [`TagCatalogStore`], [`CampaignBookStore`] | the organisation's tags and campaigns | kept: no patient in them |
 //! | [`ContentStore`] | content accounts and posts | kept: no patient in them |
 //! | [`OutreachEventStore`] | events, and who registered and attended, by patient id | kept: ids and times only |
@@ -61,8 +63,11 @@
 mod content;
 
 mod appointment;
+
+mod contact;
 mod document;
 mod erasure;
+mod group;
 mod journey;
 mod ledger;
 pub mod memory;
@@ -78,8 +83,11 @@ pub use appointment::{
     AppointmentStore, FeedbackStore, stage_book_commit, stage_complaint_commit,
     stage_feedback_append,
 };
+
+pub use contact::{ContactStore, stage_contact_commit};
 pub use document::{CampaignBookStore, TagCatalogStore, stage_document_commit};
 pub use erasure::{Erased, PersonalDataPorts, erase_patient};
+pub use group::{GroupStore, MAX_GROUP_COMMIT, stage_group_commit};
 pub use journey::{
     JourneyRecord, PurchaseStore, RecordCursor, RecordWrite, VisitStore, erased_purchase, in_page,
     stage_purchase_append, stage_record_append, stage_visit_refund,

@@ -15,14 +15,16 @@ use crate::followup::{
     FollowUpEvent, Priority, Reason, RuleKey, Task, TaskChannel, TaskKind, TaskOutcome,
     record_outcome,
 };
-use crate::id::{ClinicId, PatientId, PurchaseId, StaffId};
+use crate::id::{ClinicId, GroupId, PatientId, PurchaseId, StaffId};
 use crate::journey::{Category, DaysSupply, Purchase};
 use crate::money::Yuan;
 use crate::patient::{
     self, Channel, ConditionCode, ContactUpdate, ExternalId, FollowUpCadence, MobileNumber,
     PatientCommand, PersonName, Registration, ResidentId,
 };
+use crate::relationship::{ContactEvent, GroupChatRef, GroupEvent};
 use crate::store::{PersonalDataPorts, erase_patient};
+use crate::text::Label;
 
 /// Runs every scenario, each on a fresh store.
 ///
@@ -46,7 +48,7 @@ const VICTIM: PatientId = PatientId::new(1);
 const BYSTANDER: PatientId = PatientId::new(2);
 
 /// The personal and health values of the patient erased, as stored text.
-pub const ERASED_VALUES: [&str; 7] = [
+pub const ERASED_VALUES: [&str; 8] = [
     "13912345678",
     "11010519491231002X",
     "欧阳娜娜",
@@ -55,10 +57,13 @@ pub const ERASED_VALUES: [&str; 7] = [
     "2型糖尿病",
     // A purchase category that names the treatment.
     "胰岛素注射液",
+    // The channel code the patient added a staff account through.
+    "qr_erase_victim_0417",
 ];
 
 /// Values of another patient that must survive the erasure.
-const KEPT_VALUES: [&str; 5] = [
+const KEPT_VALUES: [&str; 6] = [
+    "qr_bystander_0417",
     "13987654321",
     "张建国",
     "I10.X",
@@ -168,7 +173,7 @@ fn plan<S: PersonalDataPorts + ?Sized>(ports: &mut S, task: Task) {
 /// Registers the patient to erase and a bystander, each with a chronic file and planned
 /// follow-ups, through `ports`.
 fn populate<S: PersonalDataPorts + ?Sized>(ports: &mut S) {
-    let [mobile, rid, name, ext, code, condition, category] = ERASED_VALUES;
+    let [mobile, rid, name, ext, code, condition, category, channel] = ERASED_VALUES;
     run_patient(
         ports,
         VICTIM,
@@ -191,6 +196,47 @@ fn populate<S: PersonalDataPorts + ?Sized>(ports: &mut S) {
             purchase(2, BYSTANDER, "硝苯地平片"),
         ]),
         "appending purchases",
+    );
+    add_contact(ports, VICTIM, channel);
+    add_contact(ports, BYSTANDER, KEPT_VALUES[0]);
+    let chat = GroupChatRef {
+        series: GroupId::new(1),
+        number: 1,
+    };
+    let at = scenario_now();
+    must(
+        ports.groups().commit_group(
+            chat.series,
+            None,
+            &[
+                GroupEvent::Joined {
+                    chat,
+                    patient: VICTIM,
+                    at,
+                },
+                GroupEvent::Joined {
+                    chat,
+                    patient: BYSTANDER,
+                    at,
+                },
+            ],
+        ),
+        "joining a group",
+    );
+}
+
+/// Records that staff account 1 holds `patient`, added through `channel`.
+fn add_contact<S: PersonalDataPorts + ?Sized>(ports: &mut S, patient: PatientId, channel: &str) {
+    let store = ports.contacts();
+    let loaded = must(store.get_contacts(patient), "get contacts");
+    let event = ContactEvent::Added {
+        staff: StaffId::new(1),
+        channel: Some(must(Label::parse(channel), "test channel")),
+        at: scenario_now(),
+    };
+    must(
+        store.commit_contacts(patient, loaded.map(|v| v.version), &[event]),
+        "adding a contact",
     );
 }
 
@@ -317,6 +363,23 @@ fn assert_erased_through_the_ports<S: PersonalDataPorts + ?Sized>(ports: &mut S)
         kept.iter().all(|p| p.category.is_some()),
         "the bystander's purchase categories were erased too"
     );
+    assert!(
+        must(ports.contacts().get_contacts(VICTIM), "contacts").is_none(),
+        "the erased patient's contact log survived"
+    );
+    assert!(
+        must(ports.contacts().get_contacts(BYSTANDER), "contacts").is_some(),
+        "the bystander's contact log was erased too"
+    );
+    let events = must(ports.groups().group_events(GroupId::new(1)), "group events")
+        .map(|v| v.value)
+        .unwrap_or_default();
+    let who: Vec<PatientId> = events.iter().map(GroupEvent::patient).collect();
+    assert_eq!(
+        who,
+        vec![BYSTANDER],
+        "group events: the erased patient's must go, the bystander's stay"
+    );
 }
 
 /// Erasing while another handle is open leaves no erased value in the stored bytes, at
@@ -400,7 +463,7 @@ pub fn erasing_twice_changes_nothing<S: PersonalDataPorts>(store: &mut S) {
         "again",
     );
     assert_eq!(first, again, "a second erasure wrote something");
-    let [_, _, _, _, code, condition, _] = ERASED_VALUES;
+    let [_, _, _, _, code, condition, _, _] = ERASED_VALUES;
     let loaded = must(store.follow_ups().get(VICTIM), "get history");
     let late = FollowUpEvent::TaskPlanned(chronic_task(VICTIM, code, condition, 9));
     must(
@@ -418,15 +481,26 @@ pub fn erasing_twice_changes_nothing<S: PersonalDataPorts>(store: &mut S) {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::memory::{MemoryPatientStore, MemoryPurchaseStore, MemoryTaskStore};
+    use crate::store::memory::{
+        MemoryContactStore, MemoryGroupStore, MemoryPatientStore, MemoryPurchaseStore,
+        MemoryTaskStore,
+    };
 
-    type Ports = (MemoryPatientStore, MemoryTaskStore, MemoryPurchaseStore);
+    type Ports = (
+        MemoryPatientStore,
+        MemoryTaskStore,
+        MemoryPurchaseStore,
+        MemoryContactStore,
+        MemoryGroupStore,
+    );
 
     /// Everything the in-memory adapters hold, indexes included, as JSON.
     fn stored_bytes(s: &Ports) -> Vec<u8> {
         let mut out = serde_json::to_vec(&s.0).unwrap_or_default();
         out.extend(serde_json::to_vec(&s.1).unwrap_or_default());
         out.extend(serde_json::to_vec(&s.2).unwrap_or_default());
+        out.extend(serde_json::to_vec(&s.3).unwrap_or_default());
+        out.extend(serde_json::to_vec(&s.4).unwrap_or_default());
         out
     }
 
@@ -438,6 +512,8 @@ mod tests {
                     MemoryPatientStore::new(),
                     MemoryTaskStore::new(),
                     MemoryPurchaseStore::new(),
+                    MemoryContactStore::new(),
+                    MemoryGroupStore::new(),
                 )
             },
             |s: &Ports| s.clone(),

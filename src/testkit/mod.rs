@@ -17,8 +17,11 @@
 pub mod appointment_store;
 pub mod campaign_book_store;
 pub mod content_store;
+
+pub mod contact_store;
 pub mod erasure;
 pub mod fuzz;
+pub mod group_store;
 pub mod ledger_store;
 pub mod outreach_event_store;
 pub mod patient_store;

@@ -13,7 +13,8 @@
 //! # The rule
 //!
 //! 1. A commit whose events anonymise (`PatientEvent::Anonymised`,
-//!    `FollowUpEvent::Anonymised`, and the erasure of a patient's purchase categories)
+//!    `FollowUpEvent::Anonymised`, the erasure of a patient's purchase categories, of
+//!    their contact log and of their group events)
 //!    bumps a row of the `erasure_pending` table in the same
 //!    transaction, so the erasure and the duty to finish it commit together.
 //! 2. After every write transaction that saw that row (on any handle, in any process), and
@@ -37,7 +38,9 @@ use std::time::Duration;
 
 use clinic_ops::followup::FollowUpEvent;
 use clinic_ops::patient::PatientEvent;
-use clinic_ops::store::{PatientStore, PersonalDataPorts, PurchaseStore, TaskStore};
+use clinic_ops::store::{
+    ContactStore, GroupStore, PatientStore, PersonalDataPorts, PurchaseStore, TaskStore,
+};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
 
 use crate::{SqliteError, SqliteStore};
@@ -55,6 +58,12 @@ impl PersonalDataPorts for SqliteStore {
         self
     }
     fn purchases(&mut self) -> &mut dyn PurchaseStore {
+        self
+    }
+    fn contacts(&mut self) -> &mut dyn ContactStore {
+        self
+    }
+    fn groups(&mut self) -> &mut dyn GroupStore {
         self
     }
 }

@@ -119,9 +119,12 @@
 mod content;
 
 mod appointment;
+
+mod contact;
 mod document;
 mod erasure;
 mod error;
+mod group;
 mod journey;
 mod ledger;
 mod patient;

@@ -136,6 +136,28 @@ const MIGRATIONS: &[&str] = &[
         id     INTEGER PRIMARY KEY,
         record TEXT NOT NULL
     ) STRICT;",
+    // 7: contact logs, one row per patient holding its contact events as JSON (a state
+    // row like the follow-up histories: a log is tens of events, rewritten per commit).
+    // Erasure deletes the row. Group events are one row per event, appended under a
+    // version row per series; the patient is a column so that erasure is one indexed
+    // delete of their rows in every series.
+    "CREATE TABLE contact_logs (
+        patient INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE group_series (
+        series  INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 1)
+    ) STRICT;
+    CREATE TABLE group_events (
+        series  INTEGER NOT NULL REFERENCES group_series (series),
+        seq     INTEGER NOT NULL CHECK (seq >= 1),
+        patient INTEGER NOT NULL,
+        event   TEXT NOT NULL,
+        PRIMARY KEY (series, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX group_events_by_patient ON group_events (patient);",
 ];
 
 /// The schema version this build writes.

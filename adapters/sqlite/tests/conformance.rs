@@ -40,6 +40,16 @@ fn sqlite_patient_store_conforms() {
 }
 
 #[test]
+fn sqlite_contact_store_conforms() {
+    testkit::contact_store::run_all(&TempFiles::new());
+}
+
+#[test]
+fn sqlite_group_store_conforms() {
+    testkit::group_store::run_all(&TempFiles::new());
+}
+
+#[test]
 fn sqlite_task_store_conforms() {
     testkit::task_store::run_all(&TempFiles::new());
 }

@@ -7,7 +7,10 @@
 mod content;
 
 mod appointment;
+
+mod contact;
 mod document;
+mod group;
 mod journey;
 mod ledger;
 mod outreach;
@@ -19,7 +22,10 @@ mod usage;
 pub use content::MemoryContentStore;
 
 pub use appointment::{MemoryAppointmentStore, MemoryFeedbackStore};
+
+pub use contact::MemoryContactStore;
 pub use document::{MemoryCampaignBookStore, MemoryTagCatalogStore};
+pub use group::MemoryGroupStore;
 pub use journey::{MemoryPurchaseStore, MemoryVisitStore};
 pub use ledger::MemoryLedgerStore;
 pub use outreach::MemoryOutreachEventStore;
