@@ -14,24 +14,18 @@
 //! - a `key` that is a whole number is the event key itself; any other key is hashed;
 //! - a visit is recorded at the patient's home clinic, and consent is captured at the
 //!   `front_desk` (the journal names neither);
-//! - `earn` and `tiers` have no serde form in the library (its `Policy` is built with
-//!   `with_*` methods), so their JSON shape is this file's: see [`EarnConfig`] and
-//!   [`TiersConfig`], built from the library's own `EarnRate`, `TierCode` and `Points`.
+//! - `--config` is read as the library's `JourneyConfig` serde form, member by member the
+//!   modules' own forms.
 //!
 //! Bad input prints `line N: reason` (or `--config: reason`) on stderr and exits with code
 //! 2, with nothing on stdout.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use clinic_ops::calendar::ClinicCalendar;
-use clinic_ops::campaign::CampaignBook;
 use clinic_ops::event::RosterCommand;
-use clinic_ops::followup::CarePlan;
 use clinic_ops::id::{DoctorId, PatientId, PurchaseId, VisitId};
 use clinic_ops::journey::{
     Category, Clinic, ClinicEvent, ClinicEventKind, Decision, EventKey, JourneyConfig, Purchase,
@@ -39,8 +33,7 @@ use clinic_ops::journey::{
 };
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::{ConsentPurpose, Label, Registration};
-use clinic_ops::points::{EarnPolicy, EarnRate, ExpiryRule, Policy, Tier, TierCode, TierPolicy};
-use clinic_ops::referral::{Reward, RewardSchedule};
+use clinic_ops::referral::Reward;
 
 #[path = "common/acquisition.rs"]
 mod acquisition;
@@ -147,112 +140,9 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<
     }))
 }
 
-/// `earn` in the configuration: the earning policy and the expiry of new lots.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EarnConfig {
-    /// The base rate (`{"points": 1, "per_yuan": 1}`).
-    rate: EarnRate,
-    /// Rates of purchase categories.
-    #[serde(default)]
-    categories: BTreeMap<Category, EarnRate>,
-    /// Points per transaction at most.
-    #[serde(default)]
-    cap: Option<Points>,
-    /// `"never"`, `"end_of_month"`, `"end_of_year"` or `{"after_days": N}`.
-    #[serde(default)]
-    expiry: ExpiryConfig,
-}
-
-/// The expiry rule of new lots.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ExpiryConfig {
-    #[default]
-    Never,
-    EndOfMonth,
-    EndOfYear,
-    AfterDays(u32),
-}
-
-/// `tiers` in the configuration.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TiersConfig {
-    #[serde(default = "default_window")]
-    window_days: u32,
-    tiers: Vec<TierConfig>,
-}
-
-fn default_window() -> u32 {
-    365
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TierConfig {
-    code: TierCode,
-    threshold: i64,
-    retain: i64,
-}
-
-/// The configuration file. Absent members keep [`JourneyConfig::new`]'s defaults.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    calendar: ClinicCalendar,
-    earn: Option<EarnConfig>,
-    tiers: Option<TiersConfig>,
-    campaigns: Option<CampaignBook>,
-    referral: Option<RewardSchedule>,
-    #[serde(default)]
-    care_plans: Vec<CarePlan>,
-}
-
-/// Reads the configuration: the library's serde forms, validated as they are read.
+/// Reads the configuration: [`JourneyConfig`]'s own serde form, validated as it is read.
 pub(crate) fn load_config(text: &str) -> Result<JourneyConfig, String> {
-    let file: ConfigFile = serde_json::from_str(text).map_err(|e| format!("--config: {e}"))?;
-    let mut config = JourneyConfig::new(file.calendar);
-    let mut policy = Policy::default();
-    if let Some(earn) = file.earn {
-        let mut e = EarnPolicy::new(earn.rate);
-        for (c, r) in earn.categories {
-            e = e.with_category(c, r);
-        }
-        if let Some(cap) = earn.cap {
-            e = e
-                .with_cap(cap)
-                .map_err(|e| format!("--config: earn: {e}"))?;
-        }
-        let expiry = match earn.expiry {
-            ExpiryConfig::Never => ExpiryRule::Never,
-            ExpiryConfig::EndOfMonth => ExpiryRule::EndOfMonth,
-            ExpiryConfig::EndOfYear => ExpiryRule::EndOfYear,
-            ExpiryConfig::AfterDays(d) => ExpiryRule::AfterDays(d),
-        };
-        policy = policy
-            .with_earn(e)
-            .with_expiry(expiry)
-            .map_err(|e| format!("--config: earn: {e}"))?;
-    }
-    if let Some(t) = file.tiers {
-        let tiers = t
-            .tiers
-            .into_iter()
-            .map(|t| Tier::new(t.code, t.threshold, t.retain))
-            .collect();
-        policy = policy.with_tiers(
-            TierPolicy::new(tiers, t.window_days).map_err(|e| format!("--config: tiers: {e}"))?,
-        );
-    }
-    config.points = policy;
-    if let Some(book) = file.campaigns {
-        config.campaigns = book;
-    }
-    config.referral = file.referral;
-    config.care_plans = file.care_plans;
-    Ok(config)
+    serde_json::from_str(text).map_err(|e| format!("--config: {e}"))
 }
 
 /// One journal line's members, read with the line's number for the error.
