@@ -60,6 +60,8 @@ conforms!(postgres_visit_store_conforms, visit_store);
 conforms!(postgres_purchase_store_conforms, purchase_store);
 conforms!(postgres_tag_catalog_store_conforms, tag_catalog_store);
 conforms!(postgres_campaign_book_store_conforms, campaign_book_store);
+conforms!(postgres_contact_store_conforms, contact_store);
+conforms!(postgres_group_store_conforms, group_store);
 
 /// A second connection inside an open repeatable-read transaction: its snapshot predates
 /// whatever is committed while it lives.
@@ -88,7 +90,7 @@ fn live_rows(db: &TestDb, s: &PgStore) -> Vec<u8> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(tables.len() >= 12, "every table listed: {tables:?}");
+    assert!(tables.len() >= 15, "every table listed: {tables:?}");
     let mut out = Vec::new();
     for t in tables {
         for r in c
