@@ -2,15 +2,18 @@
 //! for the erased values to leave the database's files.
 //!
 //! An anonymising commit rewrites the patient's row, the follow-up history's row and the
-//! patient's purchase rows in one transaction each, so no live row holds an erased value
-//! once it returns (the conformance kit checks every live row of every table in the
-//! tenant's schema). PostgreSQL keeps the old row versions as dead tuples in the table's
-//! pages until `VACUUM` removes them and reuses the space; autovacuum does that on its own
-//! schedule, and [`PgStore::vacuum_erased`] does it at once for the three tables an erasure
-//! rewrites. The write-ahead log and base backups are the operator's: they age out with
-//! the server's WAL retention and backup rotation.
+//! patient's purchase rows, and deletes their contact log and their group event rows, in
+//! one transaction each, so no live row holds an erased value once it returns (the
+//! conformance kit checks every live row of every table in the tenant's schema).
+//! PostgreSQL keeps the old row versions as dead tuples in the table's pages until
+//! `VACUUM` removes them and reuses the space; autovacuum does that on its own schedule,
+//! and [`PgStore::vacuum_erased`] does it at once for the tables an erasure rewrites or
+//! deletes from. The write-ahead log and base backups are the operator's: they age out
+//! with the server's WAL retention and backup rotation.
 
-use clinic_ops::store::{PatientStore, PersonalDataPorts, PurchaseStore, TaskStore};
+use clinic_ops::store::{
+    ContactStore, GroupStore, PatientStore, PersonalDataPorts, PurchaseStore, TaskStore,
+};
 
 use crate::{PgError, PgStore};
 
@@ -24,11 +27,17 @@ impl PersonalDataPorts for PgStore {
     fn purchases(&mut self) -> &mut dyn PurchaseStore {
         self
     }
+    fn contacts(&mut self) -> &mut dyn ContactStore {
+        self
+    }
+    fn groups(&mut self) -> &mut dyn GroupStore {
+        self
+    }
 }
 
 impl PgStore {
-    /// Runs `VACUUM` on the tables an erasure rewrites (patients, follow-up histories,
-    /// purchases), removing the dead row versions that still hold erased values. A
+    /// Runs `VACUUM` on the tables an erasure rewrites or deletes from (patients, follow-up
+    /// histories, purchases, contact logs, group events), removing the dead row versions that still hold erased values. A
     /// transaction begun before the erasure keeps the rows it can see; they go at the first
     /// vacuum after it ends.
     ///
@@ -37,7 +46,9 @@ impl PgStore {
     /// [`PgError`] when the server refuses (the role must own the tables).
     pub fn vacuum_erased(&self) -> Result<(), PgError> {
         let mut c = self.pool_conn()?;
-        c.batch_execute("VACUUM patients, followup_histories, purchases")?;
+        c.batch_execute(
+            "VACUUM patients, followup_histories, purchases, contact_logs, group_events",
+        )?;
         Ok(())
     }
 }

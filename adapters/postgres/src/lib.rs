@@ -24,7 +24,9 @@
 //! [`VisitStore`](clinic_ops::store::VisitStore),
 //! [`PurchaseStore`](clinic_ops::store::PurchaseStore),
 //! [`TagCatalogStore`](clinic_ops::store::TagCatalogStore),
-//! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore), and
+//! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore),
+//! [`ContactStore`](clinic_ops::store::ContactStore),
+//! [`GroupStore`](clinic_ops::store::GroupStore), and
 //! [`PersonalDataPorts`](clinic_ops::store::PersonalDataPorts) for
 //! [`erase_patient`](clinic_ops::store::erase_patient).
 //!
@@ -73,9 +75,11 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+mod contact;
 mod document;
 mod erasure;
 mod error;
+mod group;
 mod journey;
 mod ledger;
 mod patient;

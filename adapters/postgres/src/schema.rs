@@ -86,6 +86,28 @@ const MIGRATIONS: &[&str] = &[
         book    TEXT NOT NULL,
         PRIMARY KEY (clinic, version)
     );",
+    // 2: contact logs and group events, as in the SQLite adapter's migration 7. A contact
+    // log is one state row per patient (tens of events, rewritten per commit); erasure
+    // deletes the row. Group events are one row per event, appended under a version row
+    // per series; the patient is a column so that erasure is one indexed delete of their
+    // rows in every series.
+    "CREATE TABLE contact_logs (
+        patient BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    );
+    CREATE TABLE group_series (
+        series  BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1)
+    );
+    CREATE TABLE group_events (
+        series  BIGINT NOT NULL REFERENCES group_series (series),
+        seq     BIGINT NOT NULL CHECK (seq >= 1),
+        patient BIGINT NOT NULL,
+        event   TEXT NOT NULL,
+        PRIMARY KEY (series, seq)
+    );
+    CREATE INDEX group_events_by_patient ON group_events (patient);",
 ];
 
 /// The schema version this build writes.

@@ -60,6 +60,8 @@ conforms!(postgres_visit_store_conforms, visit_store);
 conforms!(postgres_purchase_store_conforms, purchase_store);
 conforms!(postgres_tag_catalog_store_conforms, tag_catalog_store);
 conforms!(postgres_campaign_book_store_conforms, campaign_book_store);
+conforms!(postgres_contact_store_conforms, contact_store);
+conforms!(postgres_group_store_conforms, group_store);
 
 /// A second connection inside an open repeatable-read transaction: its snapshot predates
 /// whatever is committed while it lives.
@@ -88,7 +90,7 @@ fn live_rows(db: &TestDb, s: &PgStore) -> Vec<u8> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(tables.len() >= 12, "every table listed: {tables:?}");
+    assert!(tables.len() >= 15, "every table listed: {tables:?}");
     let mut out = Vec::new();
     for t in tables {
         for r in c
@@ -265,6 +267,39 @@ fn a_schema_from_a_newer_adapter_is_refused() {
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
+}
+
+/// A schema at version 1 (before contact logs and group events) keeps its rows and gains
+/// the new tables on connect.
+#[test]
+fn a_version_1_schema_is_migrated_in_place() {
+    use clinic_ops::id::{ClinicId, GroupId, PatientId};
+    use clinic_ops::store::{CampaignBookStore, ContactStore, GroupStore};
+
+    let Some(db) = TestDb::create("upgrade") else {
+        return;
+    };
+    let mut s = db.store("chain");
+    let c = ClinicId::new(1);
+    let book = s
+        .commit_book(c, None, &testkit::campaign_book_store::sample_book(10))
+        .expect("commit");
+    drop(s);
+    // Back to version 1: what a database migrated by the first release holds.
+    db.raw("chain")
+        .batch_execute(
+            "DROP TABLE group_events, group_series, contact_logs;
+             UPDATE clinic_ops_schema SET version = 1",
+        )
+        .expect("downgrade");
+    let s = db.store("chain");
+    assert_eq!(
+        s.schema_version().expect("version"),
+        PgStore::LATEST_SCHEMA_VERSION
+    );
+    assert_eq!(s.book_version(c).expect("book"), Some(book));
+    assert_eq!(s.get_contacts(PatientId::new(1)).expect("contacts"), None);
+    assert_eq!(s.group_events(GroupId::new(1)).expect("group"), None);
 }
 
 /// Hosts starting together on a fresh schema migrate it once, without an error.
