@@ -63,6 +63,7 @@
 
 mod appointments;
 mod bridge;
+mod clinic;
 mod config;
 
 mod contacts;
@@ -79,12 +80,13 @@ pub use bridge::{
     patient_facts, purchase_event, refund_bonus, refund_cashback, refund_command, refund_share,
     reward_key, reward_posting,
 };
+pub use clinic::{Clinic, apply};
 pub use config::JourneyConfig;
 pub use error::JourneyError;
 pub use keys::{EventKey, KeyUse};
 pub use layer::{
-    AppliedEffect, Clinic, ClinicEvent, ClinicEventKind, Decision, HostTask, Implications,
-    PurchaseEntry, apply, decide,
+    AppliedEffect, ClinicEvent, ClinicEventKind, Decision, HostTask, Implications, PurchaseEntry,
+    decide,
 };
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
 pub use rewards::RewardsChecked;

@@ -14,9 +14,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::bridge::{self, RewardLeg, RewardPosting};
+use super::clinic::{Clinic, Ledgers};
 use super::config::JourneyConfig;
 use super::error::JourneyError;
-use super::layer::{Clinic, Implications, Ledgers};
+use super::layer::Implications;
 use super::records::Visit;
 use crate::calendar::ClinicCalendar;
 use crate::calendar::SECONDS_PER_DAY;

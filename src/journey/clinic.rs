@@ -1,0 +1,333 @@
+//! The clinic in memory: the state the journey layer reads, and `apply`, which folds what
+//! an event implies into it.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::appointments::AppointmentState;
+use super::config::JourneyConfig;
+use super::error::JourneyError;
+use super::keys::EventKey;
+use super::records::{Purchase, Visit};
+use super::rewards::RewardsChecked;
+use crate::calendar::ClinicCalendar;
+use crate::campaign::{UsageKey, UsageSnapshot};
+use crate::event::Roster;
+use crate::followup::{self, FollowUpHistory, Task};
+use crate::id::{OutreachEventId, PatientId, PurchaseId, VisitId};
+use crate::patient::{self, Patient};
+use crate::points::{self, Account, LedgerCommand, LedgerDecision, Policy, Posting};
+use crate::referral::{self, ReferralForest, RewardDecision};
+use crate::version::{Version, Versioned};
+
+use super::layer::{ClinicEvent, Decision, Implications, PurchaseEntry, decide};
+/// The state the journey layer reads, held in memory: every aggregate and record of one
+/// clinic. It is also the simple host: [`Clinic::handle`] decides an event and applies
+/// what it implies.
+///
+/// A host with stores loads the aggregates an event touches into a `Clinic`, decides, and
+/// commits the [`Implications`] to each store.
+#[derive(Debug, Clone, Default)]
+pub struct Clinic {
+    pub(super) patients: BTreeMap<PatientId, Patient>,
+    pub(super) accounts: BTreeMap<PatientId, Account>,
+    pub(super) forest: ReferralForest,
+    pub(super) visits: Vec<Visit>,
+    pub(super) visit_index: BTreeMap<VisitId, usize>,
+    pub(super) by_patient: BTreeMap<PatientId, (Vec<Visit>, Vec<Purchase>)>,
+    pub(super) purchases: BTreeMap<PurchaseId, PurchaseEntry>,
+    // Every counter, kept as the snapshot the campaign engine reads: evaluating a purchase
+    // then copies nothing (loading each candidate's keys into a fresh snapshot was a fifth
+    // of a day's time).
+    pub(super) usage: UsageSnapshot,
+    pub(super) histories: BTreeMap<PatientId, FollowUpHistory>,
+    pub(super) decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
+    /// Until when the referral-reward check can be skipped ([`super::rewards`]).
+    pub(super) rewards_checked: Option<RewardsChecked>,
+    pub(super) rosters: BTreeMap<OutreachEventId, Roster>,
+    pub(super) appointments: AppointmentState,
+    pub(super) contacts: crate::relationship::ContactBook,
+}
+
+/// Scratch ledger accounts of one decision: each command is decided against the account as
+/// the earlier commands of the same event left it.
+pub(super) struct Ledgers<'a> {
+    pub(super) state: &'a Clinic,
+    pub(super) scratch: BTreeMap<PatientId, Account>,
+    pub(super) policy: &'a Policy,
+    pub(super) calendar: ClinicCalendar,
+}
+
+impl Ledgers<'_> {
+    /// The account as the event's earlier commands left it: borrowed, since most
+    /// decisions only read it (cloning a long account per reward check was most of a day's
+    /// time).
+    pub(super) fn account(&self, p: PatientId) -> Cow<'_, Account> {
+        match self.scratch.get(&p).or_else(|| self.state.accounts.get(&p)) {
+            Some(a) => Cow::Borrowed(a),
+            None => Cow::Owned(Account::new(p)),
+        }
+    }
+
+    pub(super) fn post(
+        &mut self,
+        p: PatientId,
+        cmd: &LedgerCommand,
+        at: DateTime<Utc>,
+        out: &mut Vec<Posting>,
+    ) -> Result<(), JourneyError> {
+        let decision = points::decide(&self.account(p), cmd, at, self.policy, self.calendar)?;
+        if let LedgerDecision::Posted(ps) = decision {
+            if !self.scratch.contains_key(&p) {
+                let a = self.account(p).into_owned();
+                self.scratch.insert(p, a);
+            }
+            if let Some(a) = self.scratch.get_mut(&p) {
+                for x in &ps {
+                    points::apply(a, x);
+                }
+            }
+            out.extend(ps);
+        }
+        Ok(())
+    }
+}
+
+impl Clinic {
+    /// An empty clinic.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A patient.
+    pub fn patient(&self, id: PatientId) -> Option<&Patient> {
+        self.patients.get(&id)
+    }
+
+    /// Every patient, by id.
+    pub fn patients(&self) -> impl Iterator<Item = &Patient> {
+        self.patients.values()
+    }
+
+    /// A patient's points account.
+    pub fn account(&self, id: PatientId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    /// Appointment books, complaints and feedback.
+    pub fn appointments(&self) -> &AppointmentState {
+        &self.appointments
+    }
+
+    /// The referral forest.
+    pub fn forest(&self) -> &ReferralForest {
+        &self.forest
+    }
+
+    /// Who holds each patient's contact (issue 19).
+    pub fn contacts(&self) -> &crate::relationship::ContactBook {
+        &self.contacts
+    }
+
+    /// Every visit, in the order recorded.
+    pub fn visits(&self) -> &[Visit] {
+        &self.visits
+    }
+
+    /// What a purchase did.
+    pub fn purchase(&self, id: PurchaseId) -> Option<&PurchaseEntry> {
+        self.purchases.get(&id)
+    }
+
+    /// Every purchase, by id.
+    pub fn purchases(&self) -> impl Iterator<Item = &PurchaseEntry> {
+        self.purchases.values()
+    }
+
+    /// An outreach event's roster (issue 20).
+    pub fn roster(&self, id: OutreachEventId) -> Option<&Roster> {
+        self.rosters.get(&id)
+    }
+
+    /// A usage counter (0 when never written).
+    pub fn usage(&self, key: &UsageKey) -> u64 {
+        self.usage.get(key).0
+    }
+
+    /// Every follow-up task planned, by patient, then in the order planned.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.histories
+            .values()
+            .flat_map(|h| h.tasks().map(|r| &r.task))
+    }
+
+    /// The referral rewards at `as_of` (empty without a schedule).
+    pub fn rewards(&self, config: &JourneyConfig, as_of: DateTime<Utc>) -> Vec<RewardDecision> {
+        config.referral.as_ref().map_or_else(Vec::new, |s| {
+            referral::decide_rewards(&self.forest, &self.visits, s, as_of, config.calendar)
+        })
+    }
+
+    /// Decides `event` and applies what it implies; a refusal is remembered as the event's
+    /// outcome, so a replay of a refused event stays refused and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The [`JourneyError`] that refused the event (again, for a replayed refusal).
+    pub fn handle(
+        &mut self,
+        config: &JourneyConfig,
+        event: &ClinicEvent,
+    ) -> Result<Decision, JourneyError> {
+        match decide(self, config, event) {
+            Ok(Decision::New(step)) => {
+                apply(self, &step);
+                Ok(Decision::New(step))
+            }
+            Ok(d) => Ok(d),
+            Err(e) => {
+                if !matches!(e, JourneyError::KeyReused { .. }) {
+                    self.remember_refusal(event);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Remembers that `event` was refused, so that its replay is answered
+    /// [`Decision::Replayed`] `{ refused: true }` and changes nothing even if the state
+    /// would now accept it (a redemption refused for the balance stays refused when the
+    /// till retries after the patient earned more). [`Clinic::handle`] calls it; a host
+    /// that calls [`decide`] and [`apply`] itself calls it on a refusal. Accepted events
+    /// need no call: [`apply`] remembers them.
+    pub fn remember_refusal(&mut self, event: &ClinicEvent) {
+        self.decided
+            .entry(event.key)
+            .or_insert_with(|| (event.clone(), true));
+    }
+
+    /// A visit.
+    pub(super) fn visit(&self, id: VisitId) -> Option<&Visit> {
+        self.visit_index.get(&id).and_then(|i| self.visits.get(*i))
+    }
+
+    /// A patient's visits, in the order recorded.
+    pub(super) fn visits_of(&self, p: PatientId) -> &[Visit] {
+        self.records_of(p).0
+    }
+
+    pub(super) fn records_of(&self, p: PatientId) -> (&[Visit], &[Purchase]) {
+        self.by_patient
+            .get(&p)
+            .map_or((&[], &[]), |(v, pu)| (v.as_slice(), pu.as_slice()))
+    }
+}
+
+/// Folds [`Implications`] into the clinic's state and remembers the event they are of, so
+/// that its replay is answered [`Decision::Replayed`]. Cannot fail: [`decide`] checked
+/// everything.
+pub fn apply(state: &mut Clinic, step: &Implications) {
+    state.appointments.apply(step);
+    for (p, e) in &step.contacts {
+        state.contacts.apply(*p, std::slice::from_ref(e));
+    }
+    for (id, e) in &step.patient {
+        let mut p = state.patients.remove(id);
+        patient::apply(&mut p, e);
+        if let Some(p) = p {
+            state.patients.insert(*id, p);
+        }
+    }
+    for m in &step.members {
+        // A member the forest refuses (an id it holds already) keeps the one it has.
+        let _ = state.forest.upsert_member(m.clone());
+    }
+    for e in &step.referral {
+        referral::apply(&mut state.forest, e);
+    }
+    for p in &step.ledger {
+        let a = state
+            .accounts
+            .entry(p.account)
+            .or_insert_with(|| Account::new(p.account));
+        points::apply(a, p);
+    }
+    for v in &step.visits {
+        state.visit_index.insert(v.id, state.visits.len());
+        state.visits.push(v.clone());
+        state
+            .by_patient
+            .entry(v.patient)
+            .or_default()
+            .0
+            .push(v.clone());
+    }
+    for (id, t) in &step.visit_refunds {
+        if let Some(v) = state
+            .visit_index
+            .get(id)
+            .and_then(|i| state.visits.get_mut(*i))
+        {
+            v.refunded_at.get_or_insert(*t);
+            let (pid, vid, at) = (v.patient, v.id, v.refunded_at);
+            if let Some((vs, _)) = state.by_patient.get_mut(&pid) {
+                for x in vs.iter_mut().filter(|x| x.id == vid) {
+                    x.refunded_at = at;
+                }
+            }
+        }
+    }
+    if let Some(entry) = &step.purchase {
+        if !state.purchases.contains_key(&entry.purchase.id) {
+            state
+                .by_patient
+                .entry(entry.purchase.patient)
+                .or_default()
+                .1
+                .push(entry.purchase.clone());
+        }
+        state.purchases.insert(entry.purchase.id, entry.clone());
+    }
+    for (k, add) in &step.usage {
+        let (value, version) = state.usage.get(k);
+        state
+            .usage
+            .insert(*k, counted(value.saturating_add(*add), version));
+    }
+    for (k, sub) in &step.usage_release {
+        if let (value, Some(version)) = state.usage.get(k) {
+            state
+                .usage
+                .insert(*k, counted(value.saturating_sub(*sub), Some(version)));
+        }
+    }
+    for (id, e) in &step.followup {
+        let history = state
+            .histories
+            .entry(*id)
+            .or_insert_with(|| FollowUpHistory::new(*id));
+        followup::apply(history, e);
+    }
+    super::outreach::apply_rosters(&mut state.rosters, &step.rosters);
+    let checked = step
+        .rewards_checked
+        .clone()
+        .or_else(|| state.rewards_checked.take());
+    state.rewards_checked = checked.and_then(|c| c.after(state, step));
+    if let Some(e) = &step.event {
+        state
+            .decided
+            .entry(e.key)
+            .or_insert_with(|| (e.clone(), false));
+    }
+}
+
+/// A usage counter's next value, one version after `version` (the first write is version 1).
+fn counted(value: u64, version: Option<Version>) -> Versioned<u64> {
+    Versioned {
+        value,
+        version: Version::new(version.map_or(1, |v| v.get().saturating_add(1))),
+    }
+}
