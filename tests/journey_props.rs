@@ -1,20 +1,26 @@
 //! Properties of the journey layer over random journals: a replayed event changes nothing,
-//! and refunding every purchase in full undoes what the purchases did.
+//! refunding every purchase in full undoes what the purchases did, and what the layer
+//! decides, applied module by module with each module's own `apply`, is the clinic it keeps.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::id::{ClinicId, PatientId, PurchaseId, VisitId};
+use clinic_ops::journey::Decision;
 use clinic_ops::journey::{
     Clinic, ClinicEvent, ClinicEventKind, EventKey, JourneyConfig, Purchase, Visit,
 };
 use clinic_ops::money::{Points, Yuan};
+use clinic_ops::patient::Patient;
 use clinic_ops::patient::{ConsentPurpose, Label};
+use clinic_ops::points::Account;
+use clinic_ops::referral::ReferralForest;
 use clinic_ops::referral::{
     Basis, Beneficiary, ComplianceProfile, Reward, RewardCaps, RewardSchedule, RuleId, RuleSpec,
     ScheduleSpec,
 };
 use clinic_ops::testkit::patient_store::registration;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const PATIENTS: u64 = 4;
 
@@ -251,5 +257,115 @@ proptest! {
                 prop_assert_eq!(c.usage(k), 0);
             }
         }
+    }
+}
+
+/// The modules' states, each folded with its own `apply` from the layer's implications.
+#[derive(Default)]
+struct Modules {
+    patients: BTreeMap<PatientId, Option<Patient>>,
+    accounts: BTreeMap<PatientId, Account>,
+    forest: ReferralForest,
+    histories: BTreeMap<PatientId, clinic_ops::followup::FollowUpHistory>,
+    usage: BTreeMap<String, u64>,
+}
+
+impl Modules {
+    fn fold(&mut self, step: &clinic_ops::journey::Implications) {
+        for (id, e) in &step.patient {
+            clinic_ops::patient::apply(self.patients.entry(*id).or_default(), e);
+        }
+        for m in &step.members {
+            let _ = self.forest.upsert_member(m.clone());
+        }
+        for e in &step.referral {
+            clinic_ops::referral::apply(&mut self.forest, e);
+        }
+        for p in &step.ledger {
+            let a = self
+                .accounts
+                .entry(p.account)
+                .or_insert_with(|| Account::new(p.account));
+            clinic_ops::points::apply(a, p);
+        }
+        for (k, n) in &step.usage {
+            *self.usage.entry(k.to_string()).or_default() += n;
+        }
+        for (k, n) in &step.usage_release {
+            let c = self.usage.entry(k.to_string()).or_default();
+            *c = c.saturating_sub(*n);
+        }
+        for (id, e) in &step.followup {
+            let h = self
+                .histories
+                .entry(*id)
+                .or_insert_with(|| clinic_ops::followup::FollowUpHistory::new(*id));
+            clinic_ops::followup::apply(h, e);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Every aggregate the clinic keeps equals the one its module builds from the layer's
+    /// implications: patients, ledger accounts (balance, lots, postings), the referral
+    /// forest, the usage counters and the follow-up tasks.
+    #[test]
+    fn the_layer_equals_its_implications_applied_module_by_module(
+        ops in prop::collection::vec(op(), 0..40),
+    ) {
+        let config = config();
+        let mut clinic = Clinic::new();
+        let mut modules = Modules::default();
+        let mut usage_keys = Vec::new();
+        // Then every purchase refunded in full, so that usage is given back and visits and
+        // rewards reversed too.
+        let mut j = journal(&ops);
+        let mut at = j.last().map_or(t0(), |e| e.at);
+        let full: Vec<(PurchaseId, Yuan)> = j
+            .iter()
+            .filter_map(|e| match &e.kind {
+                ClinicEventKind::Purchase { purchase, .. } => Some((purchase.id, purchase.amount)),
+                _ => None,
+            })
+            .collect();
+        for (n, (id, amount)) in full.into_iter().enumerate() {
+            at += Duration::hours(1);
+            j.push(ClinicEvent {
+                key: EventKey::new(20_000 + n as u64),
+                at,
+                kind: ClinicEventKind::Refund { purchase: id, amount },
+            });
+        }
+        for e in j {
+            if let Ok(Decision::New(step)) = clinic.handle(&config, &e) {
+                usage_keys.extend(step.usage.iter().map(|(k, _)| *k));
+                modules.fold(&step);
+            }
+        }
+        for (id, p) in &modules.patients {
+            prop_assert_eq!(clinic.patient(*id), p.as_ref());
+        }
+        prop_assert_eq!(clinic.patients().count(), modules.patients.values().flatten().count());
+        for (id, a) in &modules.accounts {
+            let c = clinic.account(*id).expect("an account the ledger posted to");
+            prop_assert_eq!(c.balance(), a.balance());
+            prop_assert_eq!(c.lots(), a.lots());
+            prop_assert_eq!(format!("{c:?}"), format!("{a:?}"));
+        }
+        for id in modules.patients.keys() {
+            prop_assert_eq!(clinic.forest().referrer_of(*id), modules.forest.referrer_of(*id));
+        }
+        for k in &usage_keys {
+            prop_assert_eq!(clinic.usage(k), modules.usage.get(&k.to_string()).copied().unwrap_or(0));
+        }
+        let tasks: Vec<_> = clinic.tasks().cloned().collect();
+        let folded: Vec<_> = modules
+            .histories
+            .values()
+            .flat_map(|h| h.tasks().map(|r| r.task.clone()))
+            .collect();
+        prop_assert_eq!(tasks, folded);
     }
 }
