@@ -16,7 +16,8 @@
 //! # Overview
 //!
 //! [`PgStore`] is a connection pool on one chain's schema and implements every port of
-//! [`clinic_ops::store`]: [`PatientStore`](clinic_ops::store::PatientStore),
+//! [`clinic_ops::store`] but [`ContentStore`](clinic_ops::store::ContentStore) and
+//! [`OutreachEventStore`](clinic_ops::store::OutreachEventStore) (not yet ported): [`PatientStore`](clinic_ops::store::PatientStore),
 //! [`LedgerStore`](clinic_ops::store::LedgerStore),
 //! [`ReferralStore`](clinic_ops::store::ReferralStore),
 //! [`UsageStore`](clinic_ops::store::UsageStore),
@@ -26,7 +27,9 @@
 //! [`TagCatalogStore`](clinic_ops::store::TagCatalogStore),
 //! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore),
 //! [`ContactStore`](clinic_ops::store::ContactStore),
-//! [`GroupStore`](clinic_ops::store::GroupStore), and
+//! [`GroupStore`](clinic_ops::store::GroupStore),
+//! [`AppointmentStore`](clinic_ops::store::AppointmentStore),
+//! [`FeedbackStore`](clinic_ops::store::FeedbackStore), and
 //! [`PersonalDataPorts`](clinic_ops::store::PersonalDataPorts) for
 //! [`erase_patient`](clinic_ops::store::erase_patient).
 //!
@@ -75,6 +78,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+mod appointment;
 mod contact;
 mod document;
 mod erasure;

@@ -108,6 +108,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (series, seq)
     );
     CREATE INDEX group_events_by_patient ON group_events (patient);",
+    // 3: appointments and feedback, as in the SQLite adapter's migration 6. Each clinic's
+    // appointment book and each complaint is one snapshot row (version, JSON state), as
+    // patients are; feedback is one JSON row per record, keyed by its id, never updated.
+    "CREATE TABLE appointment_books (
+        clinic  BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    );
+    CREATE TABLE complaints (
+        id      BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    );
+    CREATE TABLE feedback (
+        id     BIGINT PRIMARY KEY,
+        record TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -44,7 +44,7 @@ impl PgOptions {
 }
 
 /// A pool of connections to one chain's schema in a PostgreSQL database, implementing
-/// every storage port of `clinic-ops`.
+/// every storage port of `clinic-ops` but `ContentStore` and `OutreachEventStore`.
 ///
 /// A handle is [`Send`] but not [`Sync`] (it keeps decoded points postings in a
 /// per-handle cache). For another thread call [`PgStore::handle`]: the new handle shares
@@ -310,6 +310,17 @@ pub(crate) fn uint(what: &'static str, v: i64) -> Result<u64, StoreError> {
             value: v.to_string(),
         })
     })
+}
+
+/// The bounds of a page keyed by a u64 id: the exclusive lower key (`-1` before the first
+/// id) and the row limit, as `bigint`s.
+pub(crate) fn page(
+    after: Option<u64>,
+    what: &'static str,
+    limit: usize,
+) -> Result<(i64, i64), StoreError> {
+    let after = after.map_or(Ok(-1), |a| int(what, a))?;
+    Ok((after, i64::try_from(limit).unwrap_or(i64::MAX)))
 }
 
 /// A stored version.

@@ -62,6 +62,15 @@ conforms!(postgres_tag_catalog_store_conforms, tag_catalog_store);
 conforms!(postgres_campaign_book_store_conforms, campaign_book_store);
 conforms!(postgres_contact_store_conforms, contact_store);
 conforms!(postgres_group_store_conforms, group_store);
+conforms!(postgres_appointment_store_conforms, appointment_store);
+
+#[test]
+fn postgres_feedback_store_conforms() {
+    let Some(f) = Schemas::new("feedback_store") else {
+        return;
+    };
+    testkit::appointment_store::run_all_feedback(&f);
+}
 
 /// A second connection inside an open repeatable-read transaction: its snapshot predates
 /// whatever is committed while it lives.
@@ -289,6 +298,7 @@ fn a_version_1_schema_is_migrated_in_place() {
     db.raw("chain")
         .batch_execute(
             "DROP TABLE group_events, group_series, contact_logs;
+             DROP TABLE appointment_books, complaints, feedback;
              UPDATE clinic_ops_schema SET version = 1",
         )
         .expect("downgrade");
