@@ -16,8 +16,7 @@
 //! # Overview
 //!
 //! [`PgStore`] is a connection pool on one chain's schema and implements every port of
-//! [`clinic_ops::store`] but [`ContentStore`](clinic_ops::store::ContentStore) and
-//! [`OutreachEventStore`](clinic_ops::store::OutreachEventStore) (not yet ported): [`PatientStore`](clinic_ops::store::PatientStore),
+//! [`clinic_ops::store`]: [`PatientStore`](clinic_ops::store::PatientStore),
 //! [`LedgerStore`](clinic_ops::store::LedgerStore),
 //! [`ReferralStore`](clinic_ops::store::ReferralStore),
 //! [`UsageStore`](clinic_ops::store::UsageStore),
@@ -29,7 +28,9 @@
 //! [`ContactStore`](clinic_ops::store::ContactStore),
 //! [`GroupStore`](clinic_ops::store::GroupStore),
 //! [`AppointmentStore`](clinic_ops::store::AppointmentStore),
-//! [`FeedbackStore`](clinic_ops::store::FeedbackStore), and
+//! [`FeedbackStore`](clinic_ops::store::FeedbackStore),
+//! [`ContentStore`](clinic_ops::store::ContentStore),
+//! [`OutreachEventStore`](clinic_ops::store::OutreachEventStore), and
 //! [`PersonalDataPorts`](clinic_ops::store::PersonalDataPorts) for
 //! [`erase_patient`](clinic_ops::store::erase_patient).
 //!
@@ -80,6 +81,7 @@
 
 mod appointment;
 mod contact;
+mod content;
 mod document;
 mod erasure;
 mod error;

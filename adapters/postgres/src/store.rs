@@ -44,7 +44,7 @@ impl PgOptions {
 }
 
 /// A pool of connections to one chain's schema in a PostgreSQL database, implementing
-/// every storage port of `clinic-ops` but `ContentStore` and `OutreachEventStore`.
+/// every storage port of `clinic-ops`.
 ///
 /// A handle is [`Send`] but not [`Sync`] (it keeps decoded points postings in a
 /// per-handle cache). For another thread call [`PgStore::handle`]: the new handle shares
