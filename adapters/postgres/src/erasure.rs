@@ -37,7 +37,9 @@ impl PersonalDataPorts for PgStore {
 
 impl PgStore {
     /// Runs `VACUUM` on the tables an erasure rewrites or deletes from (patients, follow-up
-    /// histories, purchases, contact logs, group events), removing the dead row versions that still hold erased values. A
+    /// histories, purchases, contact logs, group events, and appointment books, which an
+    /// appointment commit erasing a patient's intake answers rewrites), removing the dead
+    /// row versions that still hold erased values. A
     /// transaction begun before the erasure keeps the rows it can see; they go at the first
     /// vacuum after it ends.
     ///
@@ -47,7 +49,8 @@ impl PgStore {
     pub fn vacuum_erased(&self) -> Result<(), PgError> {
         let mut c = self.pool_conn()?;
         c.batch_execute(
-            "VACUUM patients, followup_histories, purchases, contact_logs, group_events",
+            "VACUUM patients, followup_histories, purchases, contact_logs, group_events,
+                 appointment_books",
         )?;
         Ok(())
     }

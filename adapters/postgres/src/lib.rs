@@ -26,7 +26,11 @@
 //! [`TagCatalogStore`](clinic_ops::store::TagCatalogStore),
 //! [`CampaignBookStore`](clinic_ops::store::CampaignBookStore),
 //! [`ContactStore`](clinic_ops::store::ContactStore),
-//! [`GroupStore`](clinic_ops::store::GroupStore), and
+//! [`GroupStore`](clinic_ops::store::GroupStore),
+//! [`AppointmentStore`](clinic_ops::store::AppointmentStore),
+//! [`FeedbackStore`](clinic_ops::store::FeedbackStore),
+//! [`ContentStore`](clinic_ops::store::ContentStore),
+//! [`OutreachEventStore`](clinic_ops::store::OutreachEventStore), and
 //! [`PersonalDataPorts`](clinic_ops::store::PersonalDataPorts) for
 //! [`erase_patient`](clinic_ops::store::erase_patient).
 //!
@@ -75,7 +79,9 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+mod appointment;
 mod contact;
+mod content;
 mod document;
 mod erasure;
 mod error;

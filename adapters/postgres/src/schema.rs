@@ -108,6 +108,44 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (series, seq)
     );
     CREATE INDEX group_events_by_patient ON group_events (patient);",
+    // 3: appointments and feedback, as in the SQLite adapter's migration 6. Each clinic's
+    // appointment book and each complaint is one snapshot row (version, JSON state), as
+    // patients are; feedback is one JSON row per record, keyed by its id, never updated.
+    "CREATE TABLE appointment_books (
+        clinic  BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    );
+    CREATE TABLE complaints (
+        id      BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    );
+    CREATE TABLE feedback (
+        id     BIGINT PRIMARY KEY,
+        record TEXT NOT NULL
+    );",
+    // 4: content accounts, posts and outreach rosters, as in the SQLite adapter's migration
+    // 5. Accounts and rosters are JSON state rows under a version; posts are append-only
+    // JSON rows keyed by id, with the channel code as a UNIQUE column so that the index,
+    // not a read-then-write check, keeps one post per code (a racing append becomes a
+    // unique violation, hence a rerun that reads the other post).
+    "CREATE TABLE content_accounts (
+        id      BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    );
+    CREATE TABLE content_posts (
+        id      BIGINT PRIMARY KEY,
+        account BIGINT NOT NULL REFERENCES content_accounts (id),
+        code    TEXT NOT NULL UNIQUE,
+        record  TEXT NOT NULL
+    );
+    CREATE TABLE outreach_rosters (
+        id      BIGINT PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 1),
+        state   TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -312,6 +312,17 @@ pub(crate) fn uint(what: &'static str, v: i64) -> Result<u64, StoreError> {
     })
 }
 
+/// The bounds of a page keyed by a u64 id: the exclusive lower key (`-1` before the first
+/// id) and the row limit, as `bigint`s.
+pub(crate) fn page(
+    after: Option<u64>,
+    what: &'static str,
+    limit: usize,
+) -> Result<(i64, i64), StoreError> {
+    let after = after.map_or(Ok(-1), |a| int(what, a))?;
+    Ok((after, i64::try_from(limit).unwrap_or(i64::MAX)))
+}
+
 /// A stored version.
 pub(crate) fn version(v: i64) -> Result<Version, StoreError> {
     uint("version", v).map(Version::new)

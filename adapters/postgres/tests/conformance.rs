@@ -62,6 +62,17 @@ conforms!(postgres_tag_catalog_store_conforms, tag_catalog_store);
 conforms!(postgres_campaign_book_store_conforms, campaign_book_store);
 conforms!(postgres_contact_store_conforms, contact_store);
 conforms!(postgres_group_store_conforms, group_store);
+conforms!(postgres_appointment_store_conforms, appointment_store);
+conforms!(postgres_content_store_conforms, content_store);
+conforms!(postgres_outreach_event_store_conforms, outreach_event_store);
+
+#[test]
+fn postgres_feedback_store_conforms() {
+    let Some(f) = Schemas::new("feedback_store") else {
+        return;
+    };
+    testkit::appointment_store::run_all_feedback(&f);
+}
 
 /// A second connection inside an open repeatable-read transaction: its snapshot predates
 /// whatever is committed while it lives.
@@ -269,26 +280,36 @@ fn a_schema_from_a_newer_adapter_is_refused() {
     }
 }
 
-/// A schema at version 1 (before contact logs and group events) keeps its rows and gains
-/// the new tables on connect.
+/// A schema at version 1 (before contact logs, group events, appointments, feedback,
+/// content and outreach rosters) keeps its rows and gains the new tables on connect.
 #[test]
 fn a_version_1_schema_is_migrated_in_place() {
-    use clinic_ops::id::{ClinicId, GroupId, PatientId};
-    use clinic_ops::store::{CampaignBookStore, ContactStore, GroupStore};
+    use clinic_ops::id::{AccountId, ClinicId, GroupId, OutreachEventId, PatientId};
+    use clinic_ops::store::{
+        AppointmentStore, CampaignBookStore, ContactStore, ContentStore, GroupStore,
+        OutreachEventStore,
+    };
 
     let Some(db) = TestDb::create("upgrade") else {
         return;
     };
     let mut s = db.store("chain");
     let c = ClinicId::new(1);
-    let book = s
-        .commit_book(c, None, &testkit::campaign_book_store::sample_book(10))
-        .expect("commit");
+    // Both book ports have a `commit_book`: named in full.
+    let book = CampaignBookStore::commit_book(
+        &mut s,
+        c,
+        None,
+        &testkit::campaign_book_store::sample_book(10),
+    )
+    .expect("commit");
     drop(s);
     // Back to version 1: what a database migrated by the first release holds.
     db.raw("chain")
         .batch_execute(
             "DROP TABLE group_events, group_series, contact_logs;
+             DROP TABLE appointment_books, complaints, feedback;
+             DROP TABLE content_posts, content_accounts, outreach_rosters;
              UPDATE clinic_ops_schema SET version = 1",
         )
         .expect("downgrade");
@@ -300,6 +321,15 @@ fn a_version_1_schema_is_migrated_in_place() {
     assert_eq!(s.book_version(c).expect("book"), Some(book));
     assert_eq!(s.get_contacts(PatientId::new(1)).expect("contacts"), None);
     assert_eq!(s.group_events(GroupId::new(1)).expect("group"), None);
+    assert_eq!(
+        AppointmentStore::get_book(&s, c).expect("appointment book"),
+        None
+    );
+    assert_eq!(s.account(AccountId::new(1)).expect("account"), None);
+    assert_eq!(
+        OutreachEventStore::get(&s, OutreachEventId::new(1)).expect("roster"),
+        None
+    );
 }
 
 /// Hosts starting together on a fresh schema migrate it once, without an error.
