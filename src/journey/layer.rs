@@ -191,8 +191,8 @@ pub struct PurchaseEntry {
     pub refunded: Yuan,
 }
 
-/// Everything one clinic event implies, as values: apply them with [`apply`] (or commit
-/// each to its store), then carry out `host`.
+/// Everything one clinic event implies, as values: apply them with
+/// [`apply`](super::apply) (or commit each to its store), then carry out `host`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 pub struct Implications {
@@ -225,9 +225,9 @@ pub struct Implications {
     /// What the referral-reward check before the event found, when it ran: kept by the
     /// clinic so that later events can skip the check until something changes.
     pub rewards_checked: Option<RewardsChecked>,
-    /// The event these implications are of: [`apply`] remembers its key, so that the
-    /// event's replay is answered [`Decision::Replayed`]. `None` in implications a host
-    /// builds itself (patient commands the layer does not cover).
+    /// The event these implications are of: [`apply`](super::apply) remembers its key, so
+    /// that the event's replay is answered [`Decision::Replayed`]. `None` in implications a
+    /// host builds itself (patient commands the layer does not cover).
     pub event: Option<ClinicEvent>,
     /// Outreach event roster events (issue 20).
     pub rosters: Vec<(OutreachEventId, RosterEvent)>,
@@ -262,7 +262,7 @@ pub enum Decision {
 
 /// Decides one clinic event against the clinic's state: everything it implies, as values.
 /// Reads no clock and does no I/O. Every key it derives comes from the event's key, so an
-/// event decided twice decides the same, and after [`apply`] a replay is
+/// event decided twice decides the same, and after [`apply`](super::apply) a replay is
 /// [`Decision::Replayed`].
 ///
 /// Before the event itself, referral rewards approved (or reversed) by the event's time are
