@@ -22,6 +22,7 @@ pub mod contact_store;
 pub mod erasure;
 pub mod fuzz;
 pub mod group_store;
+pub mod ledger_batches;
 pub mod ledger_store;
 pub mod outreach_event_store;
 pub mod patient_store;

@@ -24,10 +24,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use clinic_ops::id::PatientId;
 use clinic_ops::points::Posting;
 use clinic_ops::store::{LedgerStore, Version};
+use clinic_ops::testkit::ledger_batches::earned;
 use clinic_ops_postgres::{PgOptions, PgStore};
 use clinic_ops_sqlite::SqliteStore;
 use support::TestDb;
-use support::ledger::earned;
 
 const BATCH: u64 = 100;
 /// Postings per commit in the concurrency benches: small, so the commit's latency (round

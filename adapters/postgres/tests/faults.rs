@@ -26,11 +26,11 @@ use clinic_ops::points::{
     self, Account, CommandKey, CommandKind, LedgerCommand, Multiplier, Policy, Posting, PostingKind,
 };
 use clinic_ops::store::{LedgerStore, StoreError, Version, retry_on_conflict};
+use clinic_ops::testkit::ledger_batches::decide_batch;
 use clinic_ops::testkit::scenario_now;
 use clinic_ops_postgres::postgres::Config;
 use clinic_ops_postgres::{PgOptions, PgStore};
 use support::TestDb;
-use support::ledger::decide_batch;
 
 /// The child's connection settings (a key=value string) and schema.
 const DB_ENV: &str = "CLINIC_OPS_PG_CHILD_DB";

@@ -8,9 +8,7 @@
 //! waits for one `fsync` of the write-ahead log, so its cost is mostly the disk's sync
 //! latency; `Durability::ProcessSafe` skips that wait.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
+use clinic_ops::testkit::ledger_batches::earned;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -27,7 +25,7 @@ const BATCH: u64 = 100;
 
 fn batch(account: PatientId, stored: u64) -> Vec<clinic_ops::points::Posting> {
     (1..=BATCH)
-        .map(|i| support::earned(account, stored + i, stored / BATCH + 1, 10))
+        .map(|i| earned(account, stored + i, stored / BATCH + 1, 10))
         .collect()
 }
 

@@ -9,8 +9,6 @@
 //! the database path in an environment variable, so `cargo test` on a fresh clone needs
 //! nothing else built.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -21,8 +19,8 @@ use std::time::{Duration, Instant};
 use clinic_ops::id::PatientId;
 use clinic_ops::points::{self, Account, Posting, PostingKind};
 use clinic_ops::store::{LedgerStore, Version};
+use clinic_ops::testkit::ledger_batches::decide_batch;
 use clinic_ops_sqlite::{Durability, SqliteStore};
-use support::decide_batch;
 
 const CHILD_ENV: &str = "CLINIC_OPS_SQLITE_CRASH_CHILD_DB";
 /// Set to `process` for a child that commits with `Durability::ProcessSafe`.

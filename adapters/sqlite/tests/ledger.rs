@@ -1,12 +1,10 @@
 //! The ledger's per-handle cache stays true to the file: appends through other
 //! connections, refused appends and empty appends.
 
-mod support;
-
 use clinic_ops::id::PatientId;
 use clinic_ops::store::{LedgerStore, StoreError};
+use clinic_ops::testkit::ledger_batches::commit_batch;
 use clinic_ops_sqlite::{SqliteError, SqliteStore};
-use support::commit_batch;
 
 fn open_pair() -> (tempfile::TempDir, SqliteStore, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,13 +4,11 @@
 //! aimed at the per-handle posting cache, which must never return what another handle has
 //! superseded.
 
-mod support;
-
 use clinic_ops::id::PatientId;
 use clinic_ops::store::memory::MemoryLedgerStore;
 use clinic_ops::store::{LedgerStore, StoreError, Version};
+use clinic_ops::testkit::ledger_batches::commit_batch;
 use clinic_ops_sqlite::SqliteStore;
-use support::commit_batch;
 
 struct Lcg(u64);
 

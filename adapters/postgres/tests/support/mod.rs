@@ -5,8 +5,6 @@
 
 #![allow(dead_code)]
 
-pub mod ledger;
-
 use std::io::Write;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,11 +1,12 @@
-//! Postings for the adapter's own ledger tests (the crash test, the ledger checks).
+//! Deterministic batches of ledger postings for adapters' own ledger tests: the crash and
+//! fault tests (a writer killed mid-commit) and the ledger checks. Each commit's size and
+//! content follow from its version alone, so a test can tell after a crash whether a commit
+//! landed whole. One copy for every adapter.
 
-#![allow(dead_code)]
-
-use clinic_ops::calendar::ClinicCalendar;
-use clinic_ops::id::{LotId, PatientId, PurchaseId};
-use clinic_ops::money::{Points, Yuan};
-use clinic_ops::points::{
+use crate::calendar::ClinicCalendar;
+use crate::id::{LotId, PatientId, PurchaseId};
+use crate::money::{Points, Yuan};
+use crate::points::{
     self, Account, CommandKey, CommandKind, Fingerprint, LedgerCommand, Multiplier, Policy,
     Posting, PostingKind,
 };
@@ -31,7 +32,7 @@ pub fn earned(account: PatientId, seq: u64, key: u64, points: i64) -> Posting {
             multiplier: Multiplier::ONE,
             lock_until: None,
         }),
-        at: clinic_ops::testkit::scenario_now(),
+        at: crate::testkit::scenario_now(),
         kind: PostingKind::Earned {
             purchase,
             paid,
@@ -97,7 +98,7 @@ pub fn decide_batch(v: u64, account: &Account) -> Vec<Posting> {
         let outcome = points::decide(
             &scratch,
             &cmd,
-            clinic_ops::testkit::scenario_now(),
+            crate::testkit::scenario_now(),
             &Policy::default(),
             ClinicCalendar::default(),
         )
