@@ -175,6 +175,25 @@ pub enum RosterEvent {
     },
     /// Called off.
     Cancelled,
+    /// The patient was anonymised: their seat goes, attended or not. Who came to an event
+    /// named after a condition (`糖尿病健康讲座`) is health data, as a condition's group is.
+    PatientErased {
+        /// Who.
+        patient: PatientId,
+    },
+}
+
+impl Roster {
+    /// Decides the event that erases a patient's seat: none when they hold none, so
+    /// erasing twice commits nothing.
+    #[must_use]
+    pub fn anonymise(&self, patient: PatientId) -> Vec<RosterEvent> {
+        if self.seats.contains_key(&patient) {
+            vec![RosterEvent::PatientErased { patient }]
+        } else {
+            vec![]
+        }
+    }
 }
 
 fn open(state: Option<&Roster>) -> Result<&Roster, OutreachEventError> {
@@ -316,7 +335,10 @@ pub fn apply(state: &mut Option<Roster>, event: &RosterEvent) {
                 attended_at: None,
             });
         }
-        (Some(r), RosterEvent::Unregistered { patient }) => {
+        (
+            Some(r),
+            RosterEvent::Unregistered { patient } | RosterEvent::PatientErased { patient },
+        ) => {
             r.seats.remove(patient);
         }
         (Some(r), RosterEvent::Attended { patient, at }) => {

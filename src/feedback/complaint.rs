@@ -273,6 +273,27 @@ pub enum ComplaintEvent {
         #[serde(with = "crate::calendar::in_range::instant")]
         at: DateTime<Utc>,
     },
+    /// The patient was anonymised: the complaint's free text (their words and every note)
+    /// is gone for good; its category, severity, owner, status and clocks stay for the
+    /// metrics, keyed by the pseudonymous patient id.
+    PatientErased {
+        /// When.
+        #[serde(with = "crate::calendar::in_range::instant")]
+        at: DateTime<Utc>,
+    },
+}
+
+impl Complaint {
+    /// Decides the event that erases the complaint's free text: none when it holds none,
+    /// so erasing twice commits nothing.
+    #[must_use]
+    pub fn anonymise(&self, at: DateTime<Utc>) -> Vec<ComplaintEvent> {
+        if self.opened.comment.is_some() || !self.notes.is_empty() {
+            vec![ComplaintEvent::PatientErased { at }]
+        } else {
+            vec![]
+        }
+    }
 }
 
 /// The most notes a complaint keeps.
@@ -479,6 +500,10 @@ pub fn apply(state: &mut Option<Complaint>, event: &ComplaintEvent) {
             if !c.breached.contains(clock) {
                 c.breached.push(*clock);
             }
+        }
+        ComplaintEvent::PatientErased { .. } => {
+            c.opened.comment = None;
+            c.notes.clear();
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::{StoreError, Version, Versioned};
 use crate::appointment::{AppointmentBook, AppointmentEvent};
 use crate::feedback::{Complaint, ComplaintEvent, Feedback};
-use crate::id::{ClinicId, ComplaintId, FeedbackId};
+use crate::id::{ClinicId, ComplaintId, FeedbackId, PatientId};
 
 /// Where each clinic's [`AppointmentBook`] is kept.
 ///
@@ -14,8 +14,9 @@ use crate::id::{ClinicId, ComplaintId, FeedbackId};
 /// decision refuses with [`SlotFull`](crate::appointment::AppointmentError::SlotFull). So no
 /// slot is ever over capacity, whatever the interleaving.
 ///
-/// Intake answers are health data: erasing a patient commits
-/// [`AppointmentBook::anonymise`]'s event here.
+/// Intake answers are health data: erasing a patient ([`super::erase_patient`]) commits
+/// [`AppointmentBook::anonymise`]'s event to every book [`book_clinics`](Self::book_clinics)
+/// lists, and an adapter must leave no copy of the old answers in its storage.
 pub trait AppointmentStore {
     /// Loads a clinic's book and its version.
     ///
@@ -38,6 +39,18 @@ pub trait AppointmentStore {
         expected: Option<Version>,
         events: &[AppointmentEvent],
     ) -> Result<Version, StoreError>;
+
+    /// Up to `limit` clinics with a stored book and an id greater than `after`, in
+    /// ascending order: how erasure finds every book that may hold a patient's answers.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the backend fails.
+    fn book_clinics(
+        &self,
+        after: Option<ClinicId>,
+        limit: usize,
+    ) -> Result<Vec<ClinicId>, StoreError>;
 }
 
 /// Checks `expected` against the stored version and applies `events` to the stored book (or
@@ -76,7 +89,13 @@ pub fn stage_book_commit(
 /// append-only records keyed by their ids (appending a stored record again is a no-op; the
 /// same id with other content is [`StoreError::RecordConflict`]).
 ///
-/// Comments are personal data; they stay until the host's erasure policy removes them.
+/// Comments and notes are personal data. Erasing a patient ([`super::erase_patient`])
+/// commits [`Complaint::anonymise`]'s event to each of their complaints, and
+/// [`erase_feedback_comments`](Self::erase_feedback_comments) removes the comment of
+/// every feedback record of theirs, keeping the scores, ids and times the NPS and CSAT
+/// read. The store remembers that erasure, as [`PurchaseStore`](super::PurchaseStore)
+/// does: feedback of that patient appended later (a late import, a replay) is stored
+/// without its comment, and matches the erased record.
 pub trait FeedbackStore {
     /// Loads a complaint and its version.
     ///
@@ -128,6 +147,25 @@ pub trait FeedbackStore {
         after: Option<FeedbackId>,
         limit: usize,
     ) -> Result<Vec<Feedback>, StoreError>;
+
+    /// Removes the comment of every feedback record of `patient`, and of every record of
+    /// theirs appended later, and returns how many stored records it rewrote. Idempotent:
+    /// erasing twice rewrites nothing. An adapter must leave no copy of the old comments
+    /// in its storage.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the backend fails.
+    fn erase_feedback_comments(&mut self, patient: PatientId) -> Result<usize, StoreError>;
+}
+
+/// A feedback record as stored for a patient whose data was erased: no comment.
+#[must_use]
+pub fn erased_feedback(f: &Feedback) -> Feedback {
+    Feedback {
+        comment: None,
+        ..f.clone()
+    }
 }
 
 /// Checks `expected` and applies complaint events, as [`stage_book_commit`] does for books.
@@ -166,21 +204,32 @@ pub fn stage_complaint_commit(
 }
 
 /// Stages a feedback batch against what is stored: the records to write (new ones, once
-/// each), in batch order.
+/// each), in batch order. A record of a patient whose comments were erased (`erased` says
+/// whose) is staged, and compared, without its comment.
 ///
 /// # Errors
 ///
 /// [`StoreError::RecordConflict`] for an id stored or repeated with other content;
-/// [`StoreError::Backend`] for an instant out of range, or what `current` returns.
-pub fn stage_feedback_append<F>(
+/// [`StoreError::Backend`] for an instant out of range, or what `erased` or `current`
+/// returns.
+pub fn stage_feedback_append<E, F>(
     records: &[Feedback],
+    mut erased: E,
     mut current: F,
 ) -> Result<Vec<Feedback>, StoreError>
 where
+    E: FnMut(PatientId) -> Result<bool, StoreError>,
     F: FnMut(FeedbackId) -> Result<Option<Feedback>, StoreError>,
 {
     let mut out: Vec<Feedback> = vec![];
     for r in records {
+        let cleaned;
+        let r = if r.comment.is_some() && erased(r.patient)? {
+            cleaned = erased_feedback(r);
+            &cleaned
+        } else {
+            r
+        };
         crate::feedback::check(r).map_err(StoreError::backend)?;
         let conflict = || StoreError::RecordConflict {
             what: "feedback",

@@ -41,7 +41,9 @@
 //! | [`ContactStore`] | which staff accounts hold the patient, since when, through which channel code | the whole log goes ([`ContactStore::erase_contacts`]) |
 //! | [`TagCatalogStore`], [`CampaignBookStore`] | the organisation's tags and campaigns | kept: no patient in them |
 //! | [`ContentStore`] | content accounts and posts | kept: no patient in them |
-//! | [`OutreachEventStore`] | events, and who registered and attended, by patient id | kept: ids and times only |
+//! | [`AppointmentStore`] | bookings (ids, times, status) and first visits' intake answers: symptoms and history | the answers go ([`AppointmentBook::anonymise`](crate::appointment::AppointmentBook::anonymise)); the bookings are kept |
+//! | [`FeedbackStore`] | complaints with the patient's words and staff notes; feedback scores and comments | every comment and note goes ([`Complaint::anonymise`](crate::feedback::Complaint::anonymise), [`FeedbackStore::erase_feedback_comments`]); scores, categories, owners and clocks are kept |
+//! | [`OutreachEventStore`] | events, and who registered and attended, by patient id | the patient's seat goes ([`Roster::anonymise`](crate::event::Roster::anonymise)): attending a lecture on a condition is health data, as a condition's group is |
 //!
 //! Visits and purchases are not personal data by themselves, but a purchase category is
 //! free text a host chooses, and a code such as `insulin` or `hiv_test` tells what the
@@ -80,7 +82,7 @@ mod usage;
 pub use content::{ContentStore, PostWrite, stage_account_commit, stage_post_append};
 
 pub use appointment::{
-    AppointmentStore, FeedbackStore, stage_book_commit, stage_complaint_commit,
+    AppointmentStore, FeedbackStore, erased_feedback, stage_book_commit, stage_complaint_commit,
     stage_feedback_append,
 };
 

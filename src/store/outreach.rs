@@ -10,7 +10,10 @@ use crate::id::OutreachEventId;
 /// [`event::decide`](crate::event::decide) refuses a full event, and `commit` writes the
 /// registration only if the roster is still at the version loaded, so two desks racing
 /// for the last seat give it to one: the other's commit conflicts, and on reload its
-/// decision refuses. A roster holds patient ids and times only.
+/// decision refuses. A roster holds patient ids and times only, but who came to an event
+/// named after a condition is health data: erasing a patient ([`super::erase_patient`])
+/// commits [`Roster::anonymise`]'s event to every roster [`scan`](Self::scan) finds them in,
+/// and an adapter must leave no copy of the old seat in its storage.
 pub trait OutreachEventStore {
     /// Loads an event's roster and its version.
     ///

@@ -146,6 +146,12 @@ const MIGRATIONS: &[&str] = &[
         version BIGINT NOT NULL CHECK (version >= 1),
         state   TEXT NOT NULL
     );",
+    // 5: erasure of feedback comments, as in the SQLite adapter's migration 8: the
+    // patients whose feedback comments were erased, so later appends of theirs are stored
+    // without them.
+    "CREATE TABLE feedback_erasures (
+        patient BIGINT PRIMARY KEY
+    );",
 ];
 
 /// The schema version this build writes.

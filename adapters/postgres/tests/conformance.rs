@@ -281,7 +281,8 @@ fn a_schema_from_a_newer_adapter_is_refused() {
 }
 
 /// A schema at version 1 (before contact logs, group events, appointments, feedback,
-/// content and outreach rosters) keeps its rows and gains the new tables on connect.
+/// content, outreach rosters and feedback erasures) keeps its rows and gains the new
+/// tables on connect.
 #[test]
 fn a_version_1_schema_is_migrated_in_place() {
     use clinic_ops::id::{AccountId, ClinicId, GroupId, OutreachEventId, PatientId};
@@ -310,6 +311,7 @@ fn a_version_1_schema_is_migrated_in_place() {
             "DROP TABLE group_events, group_series, contact_logs;
              DROP TABLE appointment_books, complaints, feedback;
              DROP TABLE content_posts, content_accounts, outreach_rosters;
+             DROP TABLE feedback_erasures;
              UPDATE clinic_ops_schema SET version = 1",
         )
         .expect("downgrade");

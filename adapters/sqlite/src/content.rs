@@ -13,7 +13,7 @@ use clinic_ops::text::Label;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::SqliteStore;
-use crate::store::{db_at, decode_err, encode_err, int, load_snapshot, snapshot, uint};
+use crate::store::{Erases, db_at, decode_err, encode_err, int, load_snapshot, snapshot, uint};
 
 const ACCOUNT: &str = "account";
 const POST: &str = "post";
@@ -206,7 +206,13 @@ impl OutreachEventStore for SqliteStore {
         let key = int("outreach event id", event.get())?;
         let path = self.path().to_path_buf();
         let err = move |e| db_at(e, &path);
-        self.write(|tx| {
+        // Erasing a patient's seat (health data) must leave no old page image behind.
+        let erases = Erases::when(
+            events
+                .iter()
+                .any(|e| matches!(e, RosterEvent::PatientErased { .. })),
+        );
+        self.write_erasing(erases, |tx| {
             let current = load_snapshot(
                 tx,
                 "SELECT version, state FROM outreach_rosters WHERE id = ?1",

@@ -13,8 +13,9 @@
 //! # The rule
 //!
 //! 1. A commit whose events anonymise (`PatientEvent::Anonymised`,
-//!    `FollowUpEvent::Anonymised`, the erasure of a patient's purchase categories, of
-//!    their contact log and of their group events)
+//!    `FollowUpEvent::Anonymised`, the `PatientErased` events of appointment books,
+//!    complaints and outreach rosters, the erasure of a patient's purchase categories, of
+//!    their feedback comments, of their contact log and of their group events)
 //!    bumps a row of the `erasure_pending` table in the same
 //!    transaction, so the erasure and the duty to finish it commit together.
 //! 2. After every write transaction that saw that row (on any handle, in any process), and
@@ -39,7 +40,8 @@ use std::time::Duration;
 use clinic_ops::followup::FollowUpEvent;
 use clinic_ops::patient::PatientEvent;
 use clinic_ops::store::{
-    ContactStore, GroupStore, PatientStore, PersonalDataPorts, PurchaseStore, TaskStore,
+    AppointmentStore, ContactStore, FeedbackStore, GroupStore, OutreachEventStore, PatientStore,
+    PersonalDataPorts, PurchaseStore, TaskStore,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction};
 
@@ -64,6 +66,15 @@ impl PersonalDataPorts for SqliteStore {
         self
     }
     fn groups(&mut self) -> &mut dyn GroupStore {
+        self
+    }
+    fn appointments(&mut self) -> &mut dyn AppointmentStore {
+        self
+    }
+    fn feedback(&mut self) -> &mut dyn FeedbackStore {
+        self
+    }
+    fn outreach_events(&mut self) -> &mut dyn OutreachEventStore {
         self
     }
 }

@@ -53,8 +53,10 @@
 //!   one row and campaign books one row per version, never updated. Every row read back
 //!   goes through its type's serde validation.
 //! - **Erasure.** Anonymising a patient ([`clinic_ops::store::erase_patient`]) rewrites
-//!   the patient's row, the follow-up history's row and the patient's purchase rows
-//!   (without their categories). `secure_delete = ON` zeroes the
+//!   the patient's row, the follow-up history's row, the patient's purchase and feedback
+//!   rows (without their categories and comments), and the appointment books, complaints
+//!   and outreach rosters that held their intake answers, words or seats, and deletes their
+//!   contact log and group events. `secure_delete = ON` zeroes the
 //!   bytes the rewrite frees, in the page and in free pages; and since the write-ahead log
 //!   still holds the page images written before, the anonymising commit truncates it
 //!   (`wal_checkpoint(TRUNCATE)`). A connection reading a snapshot older than the erasure

@@ -158,6 +158,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (series, seq)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX group_events_by_patient ON group_events (patient);",
+    // 8: erasure of feedback comments. Like `purchase_erasures`: the patients whose
+    // feedback comments were erased, so later appends of theirs are stored without them.
+    "CREATE TABLE feedback_erasures (
+        patient INTEGER PRIMARY KEY
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -1,13 +1,13 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use super::lock;
 use crate::appointment::{AppointmentBook, AppointmentEvent};
 use crate::feedback::{Complaint, ComplaintEvent, Feedback};
-use crate::id::{ClinicId, ComplaintId, FeedbackId};
+use crate::id::{ClinicId, ComplaintId, FeedbackId, PatientId};
 use crate::store::{
-    AppointmentStore, FeedbackStore, StoreError, Version, Versioned, stage_book_commit,
-    stage_complaint_commit, stage_feedback_append,
+    AppointmentStore, FeedbackStore, StoreError, Version, Versioned, erased_feedback,
+    stage_book_commit, stage_complaint_commit, stage_feedback_append,
 };
 
 /// The in-memory [`AppointmentStore`].
@@ -20,6 +20,15 @@ impl MemoryAppointmentStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+/// With feature `testkit`: everything the store holds, **with health data** (intake
+/// answers), for erasure checks such as `testkit::erasure`. Never log it.
+#[cfg(feature = "testkit")]
+impl serde::Serialize for MemoryAppointmentStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        lock(&self.inner).serialize(s)
     }
 }
 
@@ -46,12 +55,29 @@ impl AppointmentStore for MemoryAppointmentStore {
         g.insert(clinic, staged);
         Ok(version)
     }
+
+    fn book_clinics(
+        &self,
+        after: Option<ClinicId>,
+        limit: usize,
+    ) -> Result<Vec<ClinicId>, StoreError> {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(lock(&self.inner)
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(c, _)| *c)
+            .collect())
+    }
 }
 
 #[derive(Debug, Default)]
+#[cfg_attr(feature = "testkit", derive(serde::Serialize))]
 struct FeedbackInner {
     complaints: BTreeMap<ComplaintId, Versioned<Complaint>>,
     feedback: BTreeMap<FeedbackId, Feedback>,
+    /// Patients whose comments were erased: later appends of theirs are stored without.
+    erased: BTreeSet<PatientId>,
 }
 
 /// The in-memory [`FeedbackStore`].
@@ -64,6 +90,15 @@ impl MemoryFeedbackStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+/// With feature `testkit`: everything the store holds, **with the patients' words**, for
+/// erasure checks such as `testkit::erasure`. Never log it.
+#[cfg(feature = "testkit")]
+impl serde::Serialize for MemoryFeedbackStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        lock(&self.inner).serialize(s)
     }
 }
 
@@ -108,10 +143,15 @@ impl FeedbackStore for MemoryFeedbackStore {
 
     fn append_feedback(&mut self, records: &[Feedback]) -> Result<usize, StoreError> {
         let mut g = lock(&self.inner);
-        let new = stage_feedback_append(records, |id| Ok(g.feedback.get(&id).cloned()))?;
+        let inner = &mut *g;
+        let new = stage_feedback_append(
+            records,
+            |p| Ok(inner.erased.contains(&p)),
+            |id| Ok(inner.feedback.get(&id).cloned()),
+        )?;
         let n = new.len();
         for r in new {
-            g.feedback.insert(r.id, r);
+            inner.feedback.insert(r.id, r);
         }
         Ok(n)
     }
@@ -129,5 +169,19 @@ impl FeedbackStore for MemoryFeedbackStore {
             .take(limit)
             .map(|(_, v)| v.clone())
             .collect())
+    }
+
+    fn erase_feedback_comments(&mut self, patient: PatientId) -> Result<usize, StoreError> {
+        let mut g = lock(&self.inner);
+        let inner = &mut *g;
+        inner.erased.insert(patient);
+        let mut n = 0usize;
+        for f in inner.feedback.values_mut() {
+            if f.patient == patient && f.comment.is_some() {
+                *f = erased_feedback(f);
+                n = n.saturating_add(1);
+            }
+        }
+        Ok(n)
     }
 }

@@ -19,6 +19,15 @@ impl MemoryOutreachEventStore {
     }
 }
 
+/// With feature `testkit`: everything the store holds, **with health data** (who came to
+/// which event), for erasure checks such as `testkit::erasure`. Never log it.
+#[cfg(feature = "testkit")]
+impl serde::Serialize for MemoryOutreachEventStore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        lock(&self.inner).serialize(s)
+    }
+}
+
 impl OutreachEventStore for MemoryOutreachEventStore {
     fn get(&self, event: OutreachEventId) -> Result<Option<Versioned<Roster>>, StoreError> {
         Ok(lock(&self.inner).get(&event).cloned())
