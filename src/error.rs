@@ -12,7 +12,7 @@ use crate::churn::ChurnError;
 use crate::feedback::FeedbackError;
 use crate::followup::FollowUpError;
 use crate::id::IdError;
-use crate::journey::{DaysSupplyError, JourneyError};
+use crate::journey::{AppointmentConfigError, DaysSupplyError, JourneyError};
 use crate::metrics::adherence::AdherenceError;
 use crate::metrics::event::EventError;
 use crate::metrics::funnel::FunnelError;
@@ -54,6 +54,9 @@ pub enum Error {
     /// An appointment schedule or policy was refused.
     #[error(transparent)]
     AppointmentSchedule(#[from] AppointmentScheduleError),
+    /// The journey's in-visit configuration was refused.
+    #[error(transparent)]
+    AppointmentConfig(#[from] AppointmentConfigError),
     /// A complaint command or service-level policy was refused.
     #[error(transparent)]
     Feedback(#[from] FeedbackError),

@@ -46,6 +46,7 @@ pub struct NoShowPolicy {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPolicy {
     threshold: u32,
     window_days: u32,

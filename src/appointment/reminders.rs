@@ -74,6 +74,7 @@ impl Keys {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawReminderPolicy {
     offsets: Vec<ReminderOffset>,
     #[serde(default)]

@@ -34,6 +34,7 @@ fn err(path: String, why: impl Into<String>) -> ScheduleError {
 
 /// One range of working hours on a weekday, local time, `start` inclusive, `end` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkingHours {
     /// The weekday.
     pub weekday: Weekday,
@@ -45,6 +46,7 @@ pub struct WorkingHours {
 
 /// One doctor's week: working hours, slot length and places per slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DoctorSchedule {
     /// The doctor.
     pub doctor: DoctorId,
@@ -83,6 +85,7 @@ pub struct Schedule {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSchedule {
     clinic: ClinicId,
     doctors: Vec<DoctorSchedule>,

@@ -40,6 +40,7 @@ pub struct Feedback {
 /// When feedback opens a complaint by itself: a score at or below `open_at_or_below` opens
 /// one of `category` and `severity`, owned by `owner` (the clinic's patient-relations lead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AutoComplaintPolicy {
     /// The highest NPS score that opens a complaint (0–10).
     pub open_at_or_below: NpsScore,

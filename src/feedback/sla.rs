@@ -29,6 +29,7 @@ pub struct SlaPolicy {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSla {
     working_days: Vec<Weekday>,
     start: NaiveTime,

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::error::JourneyError;
 use super::layer::Implications;
@@ -30,7 +31,31 @@ use crate::patient::Patient;
 ///
 /// The default: no schedules, the default policies, no complaints opened by scores, and the
 /// service-recovery call 24 hours after a resolution.
-#[derive(Debug, Clone)]
+///
+/// Its serde form is one JSON object of the modules' own serde forms, each optional
+/// (absent: the default), unknown members refused; it goes through
+/// [`AppointmentConfig::new`], so a schedule listed twice for one clinic or a recovery call
+/// later than [`MAX_RECOVERY_HOURS`] is refused with the JSON path, and so is a bad
+/// schedule (`schedules[1]: schedule doctors[0].capacity: ...`):
+///
+/// ```
+/// use clinic_ops::id::ClinicId;
+/// use clinic_ops::journey::AppointmentConfig;
+///
+/// let config: AppointmentConfig = serde_json::from_str(r#"{
+///     "schedules": [{"clinic": 1, "doctors": [{"doctor": 7, "slot_minutes": 30, "capacity": 2,
+///                    "hours": [{"weekday": "Mon", "start": "09:00:00", "end": "12:00:00"}]}]}],
+///     "no_show": {"threshold": 2, "window_days": 90, "requirement": {"kind": "confirmation"},
+///                 "grace_minutes": 15},
+///     "recovery_after_hours": 48
+/// }"#)?;
+/// assert!(config.schedules.contains_key(&ClinicId::new(1)));
+/// let refused = serde_json::from_str::<AppointmentConfig>(r#"{"recovery_after_hours": 9999}"#);
+/// assert!(refused.unwrap_err().to_string().contains("recovery_after_hours"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawAppointmentConfig", into = "RawAppointmentConfig")]
 pub struct AppointmentConfig {
     /// Each clinic's schedule. A booking at a clinic without one is refused.
     pub schedules: BTreeMap<ClinicId, Schedule>,
@@ -42,9 +67,19 @@ pub struct AppointmentConfig {
     pub sla: SlaPolicy,
     /// Opening complaints for low scores; `None` never does.
     pub auto_complaint: Option<AutoComplaintPolicy>,
-    /// Hours after a resolution the service-recovery call falls due.
+    /// Hours after a resolution the service-recovery call falls due, at most
+    /// [`MAX_RECOVERY_HOURS`].
     pub recovery_after_hours: u32,
 }
+
+/// The latest a service-recovery call may fall due after a resolution, in hours (30 days):
+/// [`service_recovery_task`](crate::feedback::service_recovery_task) plans no later.
+pub const MAX_RECOVERY_HOURS: u32 = 720;
+
+/// The most clinic schedules one configuration holds.
+pub const MAX_SCHEDULES: usize = 10_000;
+
+const DEFAULT_RECOVERY_HOURS: u32 = 24;
 
 impl Default for AppointmentConfig {
     fn default() -> Self {
@@ -54,7 +89,153 @@ impl Default for AppointmentConfig {
             reminders: ReminderPolicy::default(),
             sla: SlaPolicy::default(),
             auto_complaint: None,
-            recovery_after_hours: 24,
+            recovery_after_hours: DEFAULT_RECOVERY_HOURS,
+        }
+    }
+}
+
+/// An [`AppointmentConfig`] that cannot be loaded: where (a JSON path such as
+/// `schedules[2].clinic`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("appointment config {path}: {why}")]
+pub struct AppointmentConfigError {
+    /// The JSON path of the offending value.
+    pub path: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl AppointmentConfig {
+    /// Checks and builds the in-visit rules: each schedule (already checked by
+    /// [`Schedule::new`] or its serde form) is keyed by its clinic.
+    ///
+    /// # Errors
+    ///
+    /// [`AppointmentConfigError`] naming `schedules` (more than [`MAX_SCHEDULES`]),
+    /// `schedules[i].clinic` (a clinic scheduled twice) or `recovery_after_hours` (more
+    /// than [`MAX_RECOVERY_HOURS`]).
+    pub fn new(
+        schedules: Vec<Schedule>,
+        no_show: NoShowPolicy,
+        reminders: ReminderPolicy,
+        sla: SlaPolicy,
+        auto_complaint: Option<AutoComplaintPolicy>,
+        recovery_after_hours: u32,
+    ) -> Result<Self, AppointmentConfigError> {
+        if schedules.len() > MAX_SCHEDULES {
+            return Err(AppointmentConfigError {
+                path: "schedules".into(),
+                why: format!("{} schedules, more than {MAX_SCHEDULES}", schedules.len()),
+            });
+        }
+        if recovery_after_hours > MAX_RECOVERY_HOURS {
+            return Err(AppointmentConfigError {
+                path: "recovery_after_hours".into(),
+                why: format!("{recovery_after_hours} hours, more than {MAX_RECOVERY_HOURS}"),
+            });
+        }
+        let mut by_clinic = BTreeMap::new();
+        for (i, s) in schedules.into_iter().enumerate() {
+            let clinic = s.clinic();
+            if by_clinic.insert(clinic, s).is_some() {
+                return Err(AppointmentConfigError {
+                    path: format!("schedules[{i}].clinic"),
+                    why: format!("clinic {clinic} is scheduled twice"),
+                });
+            }
+        }
+        Ok(AppointmentConfig {
+            schedules: by_clinic,
+            no_show,
+            reminders,
+            sla,
+            auto_complaint,
+            recovery_after_hours,
+        })
+    }
+}
+
+/// [`AppointmentConfig`]'s serde form: the schedules as a list, each carrying its clinic.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAppointmentConfig {
+    #[serde(default, deserialize_with = "indexed_schedules")]
+    schedules: Vec<Schedule>,
+    #[serde(default)]
+    no_show: NoShowPolicy,
+    #[serde(default)]
+    reminders: ReminderPolicy,
+    #[serde(default)]
+    sla: SlaPolicy,
+    #[serde(default)]
+    auto_complaint: Option<AutoComplaintPolicy>,
+    #[serde(default = "default_recovery_hours")]
+    recovery_after_hours: u32,
+}
+
+fn default_recovery_hours() -> u32 {
+    DEFAULT_RECOVERY_HOURS
+}
+
+/// The schedules, with a refused one's index put in front of its own JSON path.
+fn indexed_schedules<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Schedule>, D::Error> {
+    struct Seq;
+    impl<'de> serde::de::Visitor<'de> for Seq {
+        type Value = Vec<Schedule>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of schedules")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            use serde::de::Error;
+            let mut out = Vec::new();
+            loop {
+                if out.len() >= MAX_SCHEDULES {
+                    return Err(A::Error::custom(format_args!(
+                        "appointment config schedules: more than {MAX_SCHEDULES}"
+                    )));
+                }
+                let i = out.len();
+                match seq.next_element::<Schedule>() {
+                    Ok(Some(s)) => out.push(s),
+                    Ok(None) => return Ok(out),
+                    Err(e) => {
+                        return Err(A::Error::custom(format_args!(
+                            "appointment config schedules[{i}]: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    d.deserialize_seq(Seq)
+}
+
+impl TryFrom<RawAppointmentConfig> for AppointmentConfig {
+    type Error = AppointmentConfigError;
+    fn try_from(r: RawAppointmentConfig) -> Result<Self, Self::Error> {
+        AppointmentConfig::new(
+            r.schedules,
+            r.no_show,
+            r.reminders,
+            r.sla,
+            r.auto_complaint,
+            r.recovery_after_hours,
+        )
+    }
+}
+
+impl From<AppointmentConfig> for RawAppointmentConfig {
+    fn from(c: AppointmentConfig) -> Self {
+        RawAppointmentConfig {
+            schedules: c.schedules.into_values().collect(),
+            no_show: c.no_show,
+            reminders: c.reminders,
+            sla: c.sla,
+            auto_complaint: c.auto_complaint,
+            recovery_after_hours: c.recovery_after_hours,
         }
     }
 }

@@ -36,7 +36,9 @@ use crate::referral::{BindingPolicy, RewardSchedule};
 /// `earn` is the earning policy ([`EarnPolicy`]'s members) with the expiry of new lots
 /// ([`ExpiryRule`]) beside them; `tiers` is a [`TierPolicy`]; `campaigns` a
 /// [`CampaignBook`]; `referral` a [`RewardSchedule`]; `binding` a [`BindingPolicy`];
-/// `care_plans` a list of [`CarePlan`]s; `followup` a [`FollowUpPolicy`].
+/// `care_plans` a list of [`CarePlan`]s; `followup` a [`FollowUpPolicy`]; `appointments` an
+/// [`AppointmentConfig`] (schedules, no-show, reminder, service-level and auto-complaint
+/// policies).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "ConfigSpec")]
 pub struct JourneyConfig {
@@ -54,8 +56,7 @@ pub struct JourneyConfig {
     pub care_plans: Vec<CarePlan>,
     /// The follow-up contact rules.
     pub followup: FollowUpPolicy,
-    /// Schedules and the appointment, reminder and complaint policies (no serde form yet:
-    /// the default, set in code).
+    /// Schedules and the appointment, reminder and complaint policies.
     pub appointments: AppointmentConfig,
     /// The staff accounts that hold patients' contacts (no serde form yet: set in code).
     pub staff: crate::relationship::StaffRoster,
@@ -118,6 +119,8 @@ struct ConfigSpec {
     care_plans: Vec<CarePlan>,
     #[serde(default)]
     followup: Option<FollowUpPolicy>,
+    #[serde(default)]
+    appointments: Option<AppointmentConfig>,
 }
 
 impl TryFrom<ConfigSpec> for JourneyConfig {
@@ -149,6 +152,9 @@ impl TryFrom<ConfigSpec> for JourneyConfig {
         config.care_plans = spec.care_plans;
         if let Some(f) = spec.followup {
             config.followup = f;
+        }
+        if let Some(a) = spec.appointments {
+            config.appointments = a;
         }
         Ok(config)
     }
@@ -190,6 +196,102 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    const SCHEDULE: &str = r#"{"clinic": 3, "doctors": [{"doctor": 7, "slot_minutes": 20,
+        "capacity": 2, "hours": [{"weekday": "Tue", "start": "08:30:00", "end": "11:30:00"}]}],
+        "closed_days": ["2026-10-01"]}"#;
+
+    fn appointments_json() -> String {
+        format!(
+            r#"{{"schedules": [{SCHEDULE}],
+                "no_show": {{"threshold": 3, "window_days": 60,
+                             "requirement": {{"kind": "deposit", "amount": "50"}},
+                             "grace_minutes": 20}},
+                "reminders": {{"offsets": [{{"kind": "before", "minutes": 120}},
+                                          {{"kind": "day_before_at", "time": "19:00:00"}}],
+                               "channel": "call", "intake_hours_before": 12,
+                               "no_show_call_after_hours": 4, "rebooking_after_hours": 24}},
+                "sla": {{"working_days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+                         "start": "08:00:00", "end": "17:00:00",
+                         "acknowledge_hours": 2, "resolve_days": 5, "escalate_to": 9}},
+                "auto_complaint": {{"open_at_or_below": 4, "category": "other",
+                                    "severity": "medium", "owner": 9}},
+                "recovery_after_hours": 48}}"#
+        )
+    }
+
+    #[test]
+    fn appointment_settings_round_trip_through_the_journey_config() {
+        use crate::id::ClinicId;
+        let a: AppointmentConfig = serde_json::from_str(&appointments_json()).unwrap();
+        assert_ne!(a, AppointmentConfig::default());
+        assert!(a.schedules.contains_key(&ClinicId::new(3)));
+        assert_eq!(a.recovery_after_hours, 48);
+        assert!(a.auto_complaint.is_some());
+        let back: AppointmentConfig =
+            serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
+        let c: JourneyConfig =
+            serde_json::from_str(&format!(r#"{{"appointments": {}}}"#, appointments_json()))
+                .unwrap();
+        assert_eq!(c.appointments, a);
+        // Absent members are the defaults, in the journey config and in its member.
+        let c: JourneyConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(c.appointments, AppointmentConfig::default());
+        let d: AppointmentConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, AppointmentConfig::default());
+        let d: AppointmentConfig =
+            serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(d, AppointmentConfig::default());
+    }
+
+    #[test]
+    fn appointment_settings_are_checked_and_named() {
+        let zero_capacity = SCHEDULE.replace(r#""capacity": 2"#, r#""capacity": 0"#);
+        for (text, needles) in [
+            (
+                format!(r#"{{"schedules": [{SCHEDULE}, {SCHEDULE}]}}"#),
+                vec!["schedules[1].clinic", "twice"],
+            ),
+            (
+                format!(r#"{{"schedules": [{SCHEDULE}, {zero_capacity}]}}"#),
+                vec!["schedules[1]", "doctors[0].capacity"],
+            ),
+            (
+                r#"{"recovery_after_hours": 721}"#.to_owned(),
+                vec!["recovery_after_hours", "721"],
+            ),
+            (r#"{"reminder": {}}"#.to_owned(), vec!["reminder"]),
+            (
+                r#"{"no_show": {"threshold": 2, "window_days": 90,
+                    "requirement": {"kind": "confirmation"}, "grace_minutes": 15,
+                    "grace_minute": 5}}"#
+                    .to_owned(),
+                vec!["grace_minute"],
+            ),
+            (
+                r#"{"auto_complaint": {"open_at_or_below": 11, "category": "other",
+                    "severity": "medium", "owner": 9}}"#
+                    .to_owned(),
+                vec!["11"],
+            ),
+        ] {
+            let e = serde_json::from_str::<AppointmentConfig>(&text)
+                .unwrap_err()
+                .to_string();
+            for n in &needles {
+                assert!(e.contains(n), "{text}: {e}");
+            }
+            // The same refusal through the journey config.
+            let e =
+                serde_json::from_str::<JourneyConfig>(&format!(r#"{{"appointments": {text}}}"#))
+                    .unwrap_err()
+                    .to_string();
+            for n in &needles {
+                assert!(e.contains(n), "journey config {text}: {e}");
+            }
         }
     }
 

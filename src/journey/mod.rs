@@ -74,7 +74,10 @@ mod outreach;
 mod records;
 mod rewards;
 
-pub use appointments::{AppointmentConfig, AppointmentState, complaint_id_for};
+pub use appointments::{
+    AppointmentConfig, AppointmentConfigError, AppointmentState, MAX_RECOVERY_HOURS, MAX_SCHEDULES,
+    complaint_id_for,
+};
 pub use bridge::{
     CampaignBonus, Cashback, PurchaseEarning, RewardLeg, RewardPosting, base_points, earning,
     patient_facts, purchase_event, refund_bonus, refund_cashback, refund_command, refund_share,
