@@ -204,6 +204,8 @@ mod tests {
         assert_eq!(c.points.tiers().tiers().len(), 2);
         assert!(c.referral.is_some());
         assert_eq!(c.care_plans.len(), 1);
+        assert_eq!(c.staff.len(), 4);
+        assert_eq!(c.groups.len(), 1);
     }
 
     #[test]
