@@ -37,6 +37,8 @@ use clinic_ops::referral::Reward;
 
 #[path = "common/acquisition.rs"]
 mod acquisition;
+#[path = "common/clinic_lines.rs"]
+mod clinic_lines;
 
 const USAGE: &str = "usage: clinic --journal FILE [--config FILE] [--as-of TIMESTAMP]";
 
@@ -47,8 +49,13 @@ usage: cargo run --release --example clinic -- --journal FILE [--config FILE] [-
 FLAGS:
     --journal FILE   JSON Lines journal, '-' for stdin (required)
     --config FILE    JSON object with members calendar, earn, tiers, campaigns, referral,
-                     care_plans (default: examples/data/clinic.json, a TCM clinic with a
-                     monthly member day for patients with marketing consent)
+                     binding, care_plans, followup, staff ({\"accounts\":[{id, kind:
+                     doctor | assistant | brand | employee, clinic, capacity, optional
+                     specialty, status}]}), transfer_rules (WeCom's by default), groups
+                     ([{id, name, purpose, owner, capacity, rule}]) and appointments
+                     ({schedules:[..], no_show, reminders, sla, auto_complaint,
+                     recovery_after_hours}) (default: examples/data/clinic.json, a TCM
+                     clinic with a monthly member day for patients with marketing consent)
     --as-of TS       Unix seconds for the referral rewards' status (default: the latest 'at')
     --help           this text
 
@@ -76,6 +83,33 @@ nothing):
               (a free clinic without approval, or Advertising Law words, are refused)
     event_register  event, patient
     attend    event, patient
+    book      appointment, patient, doctor, start (RFC 3339); optional clinic (default the
+              patient's), first_visit (bool), guarantee ({\"kind\":\"confirmed\"} |
+              {\"kind\":\"deposit\",\"amount\":\"50\"}). Plans the reminders (care consent),
+              the pre-visit intake of a first visit
+    reschedule  appointment, start; optional doctor, clinic
+    cancel    appointment, reason; optional by (patient | clinic), clinic. Cancels the
+              reminders and plans the rebooking call
+    check_in  appointment; optional clinic
+    no_show   appointment (after the grace period); optional clinic. Plans the recovery call
+    complete  appointment; optional clinic
+    feedback  feedback, patient, visit, score (0-10); optional doctor (default the visit's),
+              clinic, csat (1-5), comment. A low score opens a complaint when the config's
+              appointments.auto_complaint says so
+    complaint complaint, patient, category (waiting_time | attitude | efficacy | price |
+              environment | privacy | other), severity (low | medium | high | critical),
+              owner; optional clinic, doctor, visit, comment
+    acknowledge  complaint
+    resolve   complaint, note. Plans the service-recovery call
+    close     complaint
+    reopen    complaint, note
+    contact_added    patient, staff; optional channel (the channel code)
+    contact_removed  patient, staff; optional by (patient | staff)
+    staff_left  staff, successors ([staff ids] | \"same_clinic\" | \"same_specialty\");
+              optional mode (resigned | on_job), patients (default all the staff holds),
+              notice. Each patient not transferred is listed in 'refused'
+    group_join   patient, group; optional number (default 1)
+    group_leave  patient, group; optional number, by (patient | owner)
 
 EXAMPLE LINE:
     {\"at\":\"2026-03-08T15:00:00+08:00\",\"type\":\"purchase\",\"patient\":\"P1\",\"purchase\":\"O1\",\"amount\":\"300.00\"}
@@ -91,6 +125,17 @@ OUTPUT (JSON on stdout):
     revenue): leads, converted, paying, retained, revenue, cost, cost_per_lead,
     cost_per_paying_patient, roi (and payout, paid_for_itself per account). With events,
     also \"events\": seats, attendance and conversion within 30 days.
+    With bookings, also \"appointments\": [{appointment, clinic, patient, doctor, start
+    (local), first_visit, status, reschedules, intake, open_tasks: [{kind, due}]}] (the
+    booking's reminder, intake and recovery tasks not cancelled); with complaints, \"complaints\":
+    [{complaint, patient, clinic, category, severity, owner, feedback, status, opened,
+    acknowledge_by, resolve_by, acknowledged, resolved, breached (the clocks run out by
+    --as-of), reopened}]; with feedback, \"feedback\": {responses, nps, csat,
+    nps_by_doctor}. With contacts, \"contacts\": [{patient, holders: [{staff, kind,
+    since}], pending}] as of --as-of, and \"concentration\": {patients, unheld, at_risk,
+    index, by_doctor: [{doctor, held, sole, at_risk_if_leaves, share_of_patients,
+    share_of_revenue}]}; with group members, \"groups\": [{group, number, name, members,
+    invited}].
     A line the library refuses is listed in 'refused' and the replay goes on.
 
 Bad input (not JSON, an unknown type, a missing or malformed member) prints 'line N: reason'
@@ -140,8 +185,12 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<
     }))
 }
 
-/// Reads the configuration: [`JourneyConfig`]'s own serde form, validated as it is read.
+/// Reads the configuration: [`JourneyConfig`]'s own serde form, validated as it is read;
+/// a config with an `appointments` member is read by [`clinic_lines::load_config`].
 pub(crate) fn load_config(text: &str) -> Result<JourneyConfig, String> {
+    if text.contains("\"appointments\"") {
+        return clinic_lines::load_config(text);
+    }
     serde_json::from_str(text).map_err(|e| format!("--config: {e}"))
 }
 
@@ -202,7 +251,12 @@ impl Line<'_> {
 }
 
 /// Parses one journal line into the event it records, and its type.
-fn event(n: usize, raw: &str, clinic: &Clinic) -> Result<(ClinicEvent, String), String> {
+fn event(
+    n: usize,
+    raw: &str,
+    clinic: &Clinic,
+    config: &JourneyConfig,
+) -> Result<(ClinicEvent, String), String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("line {n}: not JSON: {e}"))?;
     let obj = value
         .as_object()
@@ -360,7 +414,10 @@ fn event(n: usize, raw: &str, clinic: &Clinic) -> Result<(ClinicEvent, String), 
                 patient: l.parsed("patient")?,
             },
         },
-        other => return Err(l.err(format_args!("unknown type {other:?}"))),
+        other => match clinic_lines::event_kind(other, obj, at, clinic, config) {
+            Some(kind) => kind.map_err(|e| l.err(e))?,
+            None => return Err(l.err(format_args!("unknown type {other:?}"))),
+        },
     };
     Ok((ClinicEvent { key, at, kind }, ty))
 }
@@ -389,7 +446,7 @@ pub(crate) fn replay(
                 continue;
             }
         }
-        let (e, ty) = event(n, raw, &clinic)?;
+        let (e, ty) = event(n, raw, &clinic, config)?;
         latest = Some(latest.map_or(e.at, |l| l.max(e.at)));
         let created = match &e.kind {
             ClinicEventKind::Outreach {
@@ -423,6 +480,9 @@ pub(crate) fn replay(
                         "campaign": a.campaign,
                         "effect": a.effect,
                     }));
+                }
+                for reason in clinic_lines::partial_refusals(&step) {
+                    refused.push(json!({"line": n, "type": ty, "reason": reason}));
                 }
             }
             // A replay: the first occurrence already answered.
@@ -487,6 +547,7 @@ pub(crate) fn replay(
         if !outreach.is_empty() {
             m.insert("events".into(), acquisition::events(&clinic, &outreach));
         }
+        clinic_lines::insert_members(m, &clinic, config, as_of);
     }
     Ok(out)
 }

@@ -132,6 +132,24 @@ fn help_lists_flags_and_every_line_type() {
         "event_register",
         "attend",
         "acquisition",
+        "book",
+        "reschedule",
+        "cancel",
+        "check_in",
+        "no_show",
+        "feedback",
+        "complaint",
+        "acknowledge",
+        "resolve",
+        "contact_added",
+        "contact_removed",
+        "staff_left",
+        "group_join",
+        "group_leave",
+        "appointments",
+        "complaints",
+        "contacts",
+        "concentration",
         "EXAMPLE LINE",
     ] {
         assert!(out.contains(word), "--help lacks {word}");
@@ -384,4 +402,534 @@ fn posts_and_events_give_acquisition_and_the_lecture_result() {
 fn journals_without_posts_or_events_keep_their_answer() {
     let out: Value = serde_json::from_str(&replay(JOURNAL)).unwrap();
     assert!(out.get("acquisition").is_none() && out.get("events").is_none());
+}
+
+/// Issues 18 and 19's configuration: doctor D3 sees one patient a half-hour on Monday and
+/// Tuesday mornings, D4 on Tuesday mornings; a score of 4 or less opens a complaint owned
+/// by S5; two doctors' accounts (S1, S2), an assistant with room for one patient (S3) and
+/// the brand account (S4); a hypertension group of two members.
+const CARE_CONFIG: &str = r#"{
+  "calendar": "+08:00",
+  "staff": {"accounts": [
+    {"id": 1, "kind": "doctor", "clinic": 1, "capacity": 100},
+    {"id": 2, "kind": "doctor", "clinic": 1, "capacity": 100},
+    {"id": 3, "kind": "assistant", "clinic": 1, "capacity": 1},
+    {"id": 4, "kind": "brand", "clinic": 1, "capacity": 100}
+  ]},
+  "groups": [{"id": 1, "name": "高血压", "purpose": "血压管理", "owner": 4, "capacity": 2,
+              "rule": {"has_tag": "condition/高血压"}}],
+  "appointments": {
+    "schedules": [{"clinic": 1, "doctors": [
+      {"doctor": 3, "slot_minutes": 30, "capacity": 1, "hours": [
+        {"weekday": "Mon", "start": "09:00:00", "end": "12:00:00"},
+        {"weekday": "Tue", "start": "09:00:00", "end": "12:00:00"}]},
+      {"doctor": 4, "slot_minutes": 30, "capacity": 1, "hours": [
+        {"weekday": "Tue", "start": "09:00:00", "end": "12:00:00"}]}]}],
+    "auto_complaint": {"open_at_or_below": 4, "category": "other", "severity": "medium",
+                       "owner": 5}
+  }
+}"#;
+
+fn run_with(config: &str, journal: &str) -> (u8, String, String) {
+    let (journal, config) = (journal.to_owned(), config.to_owned());
+    cli(
+        ["--journal", "j.jsonl", "--config", "c.json"]
+            .iter()
+            .map(|s| s.to_string()),
+        move |path| match path {
+            "j.jsonl" => Ok(journal.clone()),
+            "c.json" => Ok(config.clone()),
+            _ => Err(format!("{path}: cannot read")),
+        },
+    )
+}
+
+fn care_replay(journal: &str) -> Value {
+    let (code, out, err) = run_with(CARE_CONFIG, journal);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Two registered patients, P1 with care-reminder consent; 2026-03-02 is a Monday.
+const CARE_HEAD: &str = r#"{"at":"2026-03-01T09:00:00+08:00","type":"register","patient":"P1","name":"王芳","mobile":"13800138001","clinic":1,"channel":"walk_in"}
+{"at":"2026-03-01T09:01:00+08:00","type":"consent","patient":"P1","purpose":"care_reminder","granted":true}
+{"at":"2026-03-01T09:02:00+08:00","type":"register","patient":"P2","name":"李明","mobile":"13900139002","clinic":1,"channel":"walk_in"}
+"#;
+
+/// Issue 18 and 19's lines, one of each accepted kind after the head.
+const CARE_JOURNAL: &str = r#"{"at":"2026-03-02T10:00:00+08:00","type":"book","appointment":"A1","patient":"P1","doctor":"D3","start":"2026-03-03T09:00:00+08:00","first_visit":true}
+{"at":"2026-03-02T10:05:00+08:00","type":"book","appointment":"A2","patient":"P2","doctor":"D3","start":"2026-03-03T09:00:00+08:00"}
+{"at":"2026-03-02T10:10:00+08:00","type":"reschedule","appointment":"A1","start":"2026-03-03T09:30:00+08:00"}
+{"at":"2026-03-02T10:15:00+08:00","type":"book","appointment":"A2","patient":"P2","doctor":"D3","start":"2026-03-03T09:00:00+08:00"}
+{"at":"2026-03-02T10:20:00+08:00","type":"book","appointment":"A3","patient":"P2","doctor":"D4","start":"2026-03-03T11:00:00+08:00"}
+{"at":"2026-03-02T10:25:00+08:00","type":"cancel","appointment":"A3","by":"clinic","reason":"医生停诊"}
+{"at":"2026-03-03T09:20:00+08:00","type":"no_show","appointment":"A2"}
+{"at":"2026-03-03T09:25:00+08:00","type":"check_in","appointment":"A1"}
+{"at":"2026-03-03T09:26:00+08:00","type":"check_in","appointment":"A1"}
+{"at":"2026-03-03T10:00:00+08:00","type":"complete","appointment":"A1"}
+{"at":"2026-03-03T12:00:00+08:00","type":"feedback","feedback":"F1","patient":"P1","visit":"V1","doctor":"D3","score":3,"comment":"候诊太久"}
+{"at":"2026-03-03T12:05:00+08:00","type":"complaint","complaint":"CM1","patient":"P2","category":"waiting_time","severity":"high","owner":"S5","comment":"叫号混乱"}
+{"at":"2026-03-03T13:00:00+08:00","type":"acknowledge","complaint":"CM1"}
+{"at":"2026-03-04T10:00:00+08:00","type":"resolve","complaint":"CM1","note":"已致歉并调整叫号"}
+{"at":"2026-03-04T11:00:00+08:00","type":"close","complaint":"CM1"}
+{"at":"2026-03-04T12:00:00+08:00","type":"reopen","complaint":"CM1","note":"仍然混乱"}
+{"at":"2026-03-05T09:00:00+08:00","type":"contact_added","patient":"P1","staff":"S1","channel":"qr-001"}
+{"at":"2026-03-05T09:01:00+08:00","type":"contact_added","patient":"P2","staff":"S1"}
+{"at":"2026-03-05T09:02:00+08:00","type":"contact_added","patient":"P2","staff":"S4"}
+{"at":"2026-03-05T09:03:00+08:00","type":"contact_added","patient":"P2","staff":"S2"}
+{"at":"2026-03-05T09:04:00+08:00","type":"contact_removed","patient":"P2","staff":"S2","by":"patient"}
+{"at":"2026-03-05T09:05:00+08:00","type":"group_join","patient":"P1","group":"G1"}
+{"at":"2026-03-05T09:06:00+08:00","type":"group_join","patient":"P2","group":"G1"}
+{"at":"2026-03-05T09:07:00+08:00","type":"group_leave","patient":"P1","group":"G1"}
+{"at":"2026-03-05T10:00:00+08:00","type":"staff_left","staff":"S1","successors":["S3"]}
+{"at":"2026-03-05T11:00:00+08:00","type":"book","appointment":"A4","patient":"P1","doctor":"D3","start":"2026-03-10T10:00:00+08:00"}
+{"at":"2026-03-06T12:00:00+08:00","type":"expire"}
+"#;
+
+#[test]
+fn each_appointment_feedback_contact_and_group_line_is_accepted() {
+    let journal = format!("{CARE_HEAD}{CARE_JOURNAL}");
+    let v = care_replay(&journal);
+    let refused: Vec<(u64, &str, &str)> = v["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["type"].as_str().unwrap(),
+                r["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Line 5: A1 holds the only place at 09:00 (moved away on line 6, then A2 takes it);
+    // line 12: a second check-in; line 28: the assistant has room for one of S1's two
+    // patients.
+    assert_eq!(
+        refused,
+        [
+            (
+                5,
+                "book",
+                "appointment A2: slot 2026-03-03T01:00:00Z of doctor D3 is full (1 of 1)"
+            ),
+            (
+                12,
+                "check_in",
+                "appointment A1 is checked_in: cannot check in"
+            ),
+            (
+                28,
+                "staff_left",
+                "patient P2: staff S3 is at capacity (1 contacts)"
+            ),
+        ],
+        "{refused:?}"
+    );
+    let every: Vec<String> = CARE_JOURNAL
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].to_string())
+        .collect();
+    for ty in [
+        "book",
+        "reschedule",
+        "cancel",
+        "check_in",
+        "no_show",
+        "complete",
+        "feedback",
+        "complaint",
+        "acknowledge",
+        "resolve",
+        "close",
+        "reopen",
+        "contact_added",
+        "contact_removed",
+        "staff_left",
+        "group_join",
+        "group_leave",
+    ] {
+        assert!(every.contains(&format!("{ty:?}")), "the journal lacks {ty}");
+    }
+}
+
+/// Checked by hand (the answer's new members; the older ones as before):
+/// - A1 (P1, first visit) was moved to 09:30 and seen; A2 (P2) took 09:00 and did not come
+///   (marked 20 minutes after the start, past the 15 minutes' grace); A3 was cancelled by
+///   the clinic;
+/// - P1's score of 3 opened complaint 2⁶³ + 1 (owner S5); CM1 was acknowledged within the
+///   4 working hours, resolved, closed and reopened, so its clocks start again from the
+///   reopening on Wednesday 12:00: acknowledge by 16:00, resolve 7 days later;
+/// - S1 held P1 alone and P2 beside the brand account S4 (P2 removed S2 again); S1 left and
+///   only P1 fitted into S3's one place; the expiry line on Friday 12:00 comes after the
+///   24-hour window, so S3 holds P1 and P2 is held by S1 (still pending nothing) and S4;
+/// - P1 joined and left the group: P2 is its one member;
+/// - A4 (P1, next Tuesday 10:00) keeps its two reminders open, the day before at 18:00 and
+///   two hours before; A1's reminders and intake, planned for 09:00 and again for 09:30,
+///   were all cancelled by the move and the visit (the `tasks` member lists every task
+///   planned, the `open_tasks` of a booking only those still to do).
+#[test]
+fn a_small_journal_of_appointments_complaints_contacts_and_groups() {
+    let v = care_replay(&format!("{CARE_HEAD}{CARE_JOURNAL}"));
+    let expected = serde_json::json!({
+        "appointments": [
+            {"appointment": "A1", "clinic": "C1", "patient": "P1", "doctor": "D3",
+             "start": "2026-03-03 09:30", "first_visit": true, "status": "completed",
+             "reschedules": 1, "intake": false, "open_tasks": []},
+            {"appointment": "A2", "clinic": "C1", "patient": "P2", "doctor": "D3",
+             "start": "2026-03-03 09:00", "first_visit": false, "status": "no_show",
+             "reschedules": 0, "intake": false, "open_tasks": []},
+            {"appointment": "A3", "clinic": "C1", "patient": "P2", "doctor": "D4",
+             "start": "2026-03-03 11:00", "first_visit": false, "status": "cancelled",
+             "reschedules": 0, "intake": false, "open_tasks": []},
+            {"appointment": "A4", "clinic": "C1", "patient": "P1", "doctor": "D3",
+             "start": "2026-03-10 10:00", "first_visit": false, "status": "booked",
+             "reschedules": 0, "intake": false, "open_tasks": [
+                {"kind": "appointment_reminder", "due": "2026-03-09 18:00"},
+                {"kind": "appointment_reminder", "due": "2026-03-10 08:00"}]}
+        ],
+        "feedback": {"responses": 1, "nps": -100.0, "csat": null,
+                     "nps_by_doctor": [{"doctor": "D3", "responses": 1, "nps": -100.0}]},
+        "groups": [{"group": "G1", "number": 1, "name": "高血压群", "members": 1,
+                    "invited": 0}]
+    });
+    for member in ["appointments", "feedback", "groups"] {
+        assert_eq!(v[member], expected[member], "{member}: {}", v[member]);
+    }
+    let complaints = v["complaints"].as_array().unwrap();
+    assert_eq!(complaints.len(), 2);
+    let cm1 = &complaints[0];
+    assert_eq!(
+        (
+            &cm1["complaint"],
+            &cm1["status"],
+            &cm1["category"],
+            &cm1["severity"],
+            &cm1["owner"]
+        ),
+        (
+            &Value::from("CM1"),
+            &Value::from("reopened"),
+            &Value::from("waiting_time"),
+            &Value::from("high"),
+            &Value::from("S5")
+        )
+    );
+    assert_eq!(cm1["reopened"], 1);
+    assert_eq!(cm1["acknowledge_by"], "2026-03-04 16:00");
+    let auto = &complaints[1];
+    assert_eq!(auto["complaint"], "CM9223372036854775809");
+    assert_eq!(auto["feedback"], "F1");
+    assert_eq!(auto["status"], "open");
+    assert_eq!(auto["owner"], "S5");
+    let contacts = &v["contacts"];
+    let holders = |i: usize| -> Vec<&str> {
+        contacts[i]["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["staff"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(contacts[0]["patient"], "P1");
+    assert_eq!(holders(0), ["S3"]);
+    assert_eq!(contacts[0]["holders"][0]["kind"], "assistant");
+    assert_eq!(contacts[1]["patient"], "P2");
+    assert_eq!(holders(1), ["S1", "S4"]);
+    let c = &v["concentration"];
+    assert_eq!(
+        (&c["patients"], &c["at_risk"], &c["unheld"]),
+        (&Value::from(2), &Value::from(0), &Value::from(0))
+    );
+    // Tasks: P1's reminders and intake, P2's no-show recovery and rebooking need care
+    // consent, which P2 never gave.
+    let kinds: Vec<(&str, &str)> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["patient"].as_str().unwrap(), t["kind"].as_str().unwrap()))
+        .collect();
+    assert!(kinds.contains(&("P1", "pre_visit_intake")), "{kinds:?}");
+    assert!(kinds.contains(&("P1", "appointment_reminder")), "{kinds:?}");
+    assert!(kinds.iter().all(|(p, _)| *p == "P1"), "{kinds:?}");
+}
+
+#[test]
+fn appointment_complaint_contact_and_group_lines_twice_change_nothing() {
+    let journal = format!("{CARE_HEAD}{CARE_JOURNAL}");
+    let once = run_with(CARE_CONFIG, &journal);
+    let twice = run_with(CARE_CONFIG, &format!("{journal}{journal}"));
+    assert_eq!(once.0, 0);
+    assert_eq!(once, twice);
+}
+
+#[test]
+fn each_refusal_reason_of_the_new_lines() {
+    let t = |at: &str, rest: &str| format!(r#"{{"at":"2026-03-02T{at}+08:00",{rest}}}"#);
+    let cases: Vec<(String, &str)> = vec![
+        // Appointments.
+        (
+            t(
+                "10:00:00",
+                r#""type":"book","appointment":"A9","patient":"P9","doctor":"D3","start":"2026-03-03T09:00:00+08:00""#,
+            ),
+            "patient P9 is not registered",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"book","appointment":"A9","patient":"P1","doctor":"D3","clinic":"C2","start":"2026-03-03T09:00:00+08:00""#,
+            ),
+            "clinic C2 has no appointment schedule",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"book","appointment":"A9","patient":"P1","doctor":"D3","start":"2026-03-03T13:00:00+08:00""#,
+            ),
+            "is not a slot of doctor D3",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"book","appointment":"A9","patient":"P1","doctor":"D7","start":"2026-03-03T09:00:00+08:00""#,
+            ),
+            "doctor D7 has no schedule",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"book","appointment":"A9","patient":"P1","doctor":"D3","start":"2026-03-02T09:30:00+08:00""#,
+            ),
+            "is in the past",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"book","appointment":"A1","patient":"P2","doctor":"D3","start":"2026-03-03T10:00:00+08:00""#,
+            ),
+            "appointment A1 already exists",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"book","appointment":"A9","patient":"P1","doctor":"D4","start":"2026-03-03T09:00:00+08:00""#,
+            ),
+            "patient P1 is already booked at that time in appointment A1",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"cancel","appointment":"A99","reason":"x""#,
+            ),
+            "appointment A99 not found",
+        ),
+        (
+            t("10:00:00", r#""type":"no_show","appointment":"A1""#),
+            "no-show only after",
+        ),
+        (
+            t("10:00:00", r#""type":"complete","appointment":"A1""#),
+            "appointment A1 is booked: cannot complete",
+        ),
+        // Feedback and complaints.
+        (
+            t(
+                "10:00:00",
+                r#""type":"feedback","feedback":"F1","patient":"P9","visit":"V1","doctor":"D3","score":9"#,
+            ),
+            "patient P9 is not registered",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"feedback","feedback":"F5","patient":"P2","visit":"V1","doctor":"D3","score":7"#,
+            ),
+            "feedback 5 was recorded before with other content",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"complaint","complaint":"CM5","patient":"P2","category":"price","severity":"low","owner":"S5""#,
+            ),
+            "complaint CM5 already exists",
+        ),
+        (
+            t("10:00:00", r#""type":"acknowledge","complaint":"CM8""#),
+            "complaint not found",
+        ),
+        (
+            t("10:00:00", r#""type":"close","complaint":"CM5""#),
+            "complaint CM5 is open: cannot close",
+        ),
+        // Contacts and handovers.
+        (
+            t(
+                "10:00:00",
+                r#""type":"contact_added","patient":"P1","staff":"S9""#,
+            ),
+            "staff S9 is not on the roster",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"contact_added","patient":"P9","staff":"S1""#,
+            ),
+            "patient P9 is not registered",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"contact_removed","patient":"P2","staff":"S1","by":"staff""#,
+            ),
+            "staff S1 does not hold patient P2",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"staff_left","staff":"S2","successors":["S9"]"#,
+            ),
+            "staff S9 is not on the roster",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"staff_left","staff":"S1","successors":["S3"],"mode":"on_job","patients":["P1"]"#,
+            ),
+            "",
+        ),
+        // Groups.
+        (
+            t(
+                "10:00:00",
+                r#""type":"group_join","patient":"P1","group":"G7""#,
+            ),
+            "group G7 is unknown",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"group_join","patient":"P9","group":"G1""#,
+            ),
+            "patient P9 is not registered",
+        ),
+        (
+            t(
+                "10:00:00",
+                r#""type":"group_join","patient":"P1","group":"G1""#,
+            ),
+            "group G1 would hold 3 members, more than its capacity of 2",
+        ),
+    ];
+    // P1 holds A1 on Tuesday 09:00 with D3 and is S1's contact; P2 gave feedback F5 and
+    // complaint CM5 is open; G1 holds two members (P2 and a third patient, P3).
+    let setup = format!(
+        "{CARE_HEAD}{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+        r#"{"at":"2026-03-01T09:03:00+08:00","type":"register","patient":"P3","name":"赵四","mobile":"13700137003","clinic":1,"channel":"walk_in"}"#,
+        r#"{"at":"2026-03-02T09:00:00+08:00","type":"book","appointment":"A1","patient":"P1","doctor":"D3","start":"2026-03-03T09:00:00+08:00"}"#,
+        r#"{"at":"2026-03-02T09:00:00+08:00","type":"feedback","feedback":"F5","patient":"P2","visit":"V1","doctor":"D3","score":9}"#,
+        r#"{"at":"2026-03-02T09:00:00+08:00","type":"complaint","complaint":"CM5","patient":"P2","category":"price","severity":"low","owner":"S5"}"#,
+        r#"{"at":"2026-03-02T09:00:00+08:00","type":"contact_added","patient":"P1","staff":"S1"}"#,
+        r#"{"at":"2026-03-02T09:00:00+08:00","type":"group_join","patient":"P2","group":"G1"}"#,
+        r#"{"at":"2026-03-02T09:00:00+08:00","type":"group_join","patient":"P3","group":"G1"}"#,
+    );
+    let base = setup.lines().count() as u64;
+    let base_out = care_replay(&setup);
+    assert_eq!(base_out["refused"], serde_json::json!([]), "{base_out}");
+    for (line, reason) in cases {
+        let v = care_replay(&format!("{setup}{line}\n"));
+        let refused = v["refused"].as_array().unwrap();
+        if reason.is_empty() {
+            // An on-job transfer from a working account is not a refusal.
+            assert!(refused.is_empty(), "{line}: {refused:?}");
+            continue;
+        }
+        assert_eq!(refused.len(), 1, "{line}: {refused:?}");
+        assert_eq!(refused[0]["line"], base + 1, "{line}");
+        let got = refused[0]["reason"].as_str().unwrap();
+        assert!(got.contains(reason), "{line}: {got}");
+    }
+}
+
+#[test]
+fn malformed_new_lines_are_bad_input() {
+    let good = "{\"at\":\"2026-03-05T08:00:00+08:00\",\"type\":\"plan\"}\n";
+    for (bad, reason) in [
+        (
+            r#"{"at":"2026-03-05T08:00:00+08:00","type":"book","appointment":"A1","patient":"P1","doctor":"D3"}"#,
+            "line 2: missing member \"start\"",
+        ),
+        (
+            r#"{"at":"2026-03-05T08:00:00+08:00","type":"feedback","feedback":"F1","patient":"P1","visit":"V1","doctor":"D3","score":11}"#,
+            "line 2: score: ",
+        ),
+        (
+            r#"{"at":"2026-03-05T08:00:00+08:00","type":"complaint","complaint":"CM1","patient":"P1","category":"noise","severity":"low","owner":"S1"}"#,
+            "line 2: category: unknown variant `noise`",
+        ),
+        (
+            r#"{"at":"2026-03-05T08:00:00+08:00","type":"cancel","appointment":"A1","reason":""}"#,
+            "line 2: reason: ",
+        ),
+        (
+            r#"{"at":"2026-03-05T08:00:00+08:00","type":"staff_left","staff":"S1"}"#,
+            "line 2: missing member \"successors\"",
+        ),
+        (
+            r#"{"at":"2026-03-05T08:00:00+08:00","type":"group_leave","patient":"P1","group":"X"}"#,
+            "line 2: group \"X\"",
+        ),
+    ] {
+        let (code, out, err) = run_with(CARE_CONFIG, &format!("{good}{bad}\n{good}"));
+        assert_eq!(code, 2, "{bad}");
+        assert!(out.is_empty(), "{bad}: {out}");
+        assert!(err.starts_with(reason), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn the_appointments_config_member_is_checked() {
+    for (config, needle) in [
+        (
+            r#"{"appointments":{"schedules":[{"clinic":1,"doctors":[{"doctor":3,"slot_minutes":30,"capacity":0,"hours":[]}]}]}}"#,
+            "doctors[0].capacity",
+        ),
+        (r#"{"appointments":{"colour":"red"}}"#, "colour"),
+        (
+            r#"{"appointments":{"schedules":[{"clinic":1,"doctors":[]},{"clinic":1,"doctors":[]}]}}"#,
+            "clinic C1 has a schedule already",
+        ),
+    ] {
+        let (code, out, err) = run_with(config, CARE_HEAD);
+        assert_eq!(code, 2, "{config}");
+        assert!(out.is_empty());
+        assert!(
+            err.starts_with("--config: ") && err.contains(needle),
+            "{config}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_default_config_names_a_roster_and_a_group() {
+    // Dr Li's account (S1) alone holds P1: the whole clinic is at risk with her; a
+    // booking is refused, as the default configuration holds no schedule.
+    let journal = format!(
+        "{}\n{}\n{}\n{}\n",
+        JOURNAL.lines().next().unwrap(),
+        r#"{"at":"2026-03-02T09:00:00+08:00","type":"contact_added","patient":"P1","staff":"S1"}"#,
+        r#"{"at":"2026-03-02T09:01:00+08:00","type":"group_join","patient":"P1","group":"G1"}"#,
+        r#"{"at":"2026-03-02T09:02:00+08:00","type":"book","appointment":"A1","patient":"P1","doctor":"D1","start":"2026-03-03T09:00:00+08:00"}"#,
+    );
+    let v: Value = serde_json::from_str(&replay(&journal)).unwrap();
+    assert_eq!(v["contacts"][0]["holders"][0]["kind"], "doctor");
+    // In the group, P1 is no longer held by the doctor alone.
+    assert_eq!(v["concentration"]["at_risk"], 0);
+    assert_eq!(v["concentration"]["by_doctor"][0]["held"], 1);
+    assert_eq!(v["groups"][0]["name"], "高血压群");
+    assert_eq!(v["refused"][0]["line"], 4);
+    assert_eq!(
+        v["refused"][0]["reason"],
+        "clinic C1 has no appointment schedule"
+    );
 }

@@ -24,7 +24,9 @@ use unicode_width::UnicodeWidthStr;
 #[allow(dead_code)] // the calculator's parts clinic_day does not use
 #[path = "../common/acquisition.rs"]
 mod acquisition;
+mod appointments;
 mod campaign;
+mod contacts;
 mod content;
 mod followup;
 mod funnel;
@@ -221,7 +223,9 @@ fn main() -> Res<()> {
     campaign::run(&mut clinic)?;
     points::run(&mut clinic)?;
     followup::run(&mut clinic)?;
+    appointments::run(&mut clinic)?;
     metrics::run(&mut clinic)?;
     content::run(&mut clinic)?;
+    contacts::run(&mut clinic)?;
     Ok(())
 }

@@ -49,6 +49,7 @@ pub struct Clinic {
     pub(super) rosters: BTreeMap<OutreachEventId, Roster>,
     pub(super) appointments: AppointmentState,
     pub(super) contacts: crate::relationship::ContactBook,
+    pub(super) groups: crate::relationship::GroupMembership,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -129,6 +130,16 @@ impl Clinic {
     /// Who holds each patient's contact (issue 19).
     pub fn contacts(&self) -> &crate::relationship::ContactBook {
         &self.contacts
+    }
+
+    /// A patient's follow-up history: every task planned for them, with its outcome.
+    pub fn history(&self, patient: PatientId) -> Option<&FollowUpHistory> {
+        self.histories.get(&patient)
+    }
+
+    /// Every patient group's members (issue 19).
+    pub fn groups(&self) -> &crate::relationship::GroupMembership {
+        &self.groups
     }
 
     /// Every visit, in the order recorded.
@@ -232,6 +243,9 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
     state.appointments.apply(step);
     for (p, e) in &step.contacts {
         state.contacts.apply(*p, std::slice::from_ref(e));
+    }
+    for e in &step.groups {
+        crate::relationship::apply_group(&mut state.groups, e);
     }
     for (id, e) in &step.patient {
         let mut p = state.patients.remove(id);

@@ -38,7 +38,10 @@ use crate::referral::{BindingPolicy, RewardSchedule};
 /// [`CampaignBook`]; `referral` a [`RewardSchedule`]; `binding` a [`BindingPolicy`];
 /// `care_plans` a list of [`CarePlan`]s; `followup` a [`FollowUpPolicy`]; `appointments` an
 /// [`AppointmentConfig`] (schedules, no-show, reminder, service-level and auto-complaint
-/// policies).
+/// policies); `staff` a
+/// [`StaffRoster`](crate::relationship::StaffRoster); `transfer_rules`
+/// [`TransferRules`](crate::relationship::TransferRules) (WeCom's when absent); `groups` a list
+/// of [`GroupSeries`](crate::relationship::GroupSeries), each id once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "ConfigSpec")]
 pub struct JourneyConfig {
@@ -58,10 +61,12 @@ pub struct JourneyConfig {
     pub followup: FollowUpPolicy,
     /// Schedules and the appointment, reminder and complaint policies.
     pub appointments: AppointmentConfig,
-    /// The staff accounts that hold patients' contacts (no serde form yet: set in code).
+    /// The staff accounts that hold patients' contacts.
     pub staff: crate::relationship::StaffRoster,
     /// The platform's transfer rules, WeCom's by default.
     pub transfer_rules: crate::relationship::TransferRules,
+    /// The patient group series (社群) whose joins and leaves the journey records.
+    pub groups: Vec<crate::relationship::GroupSeries>,
 }
 
 impl JourneyConfig {
@@ -82,6 +87,7 @@ impl JourneyConfig {
             appointments: AppointmentConfig::default(),
             staff: crate::relationship::StaffRoster::default(),
             transfer_rules: crate::relationship::TransferRules::wecom(),
+            groups: Vec::new(),
         }
     }
 }
@@ -121,6 +127,31 @@ struct ConfigSpec {
     followup: Option<FollowUpPolicy>,
     #[serde(default)]
     appointments: Option<AppointmentConfig>,
+    #[serde(default)]
+    staff: Option<crate::relationship::StaffRoster>,
+    #[serde(default)]
+    transfer_rules: Option<crate::relationship::TransferRules>,
+    #[serde(default, deserialize_with = "unique_groups")]
+    groups: Vec<crate::relationship::GroupSeries>,
+}
+
+/// The group series, each id once: a second series under one id would never be reached.
+fn unique_groups<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<crate::relationship::GroupSeries>, D::Error> {
+    let groups = Vec::<crate::relationship::GroupSeries>::deserialize(d)?;
+    let mut seen = std::collections::BTreeSet::new();
+    for g in &groups {
+        if !seen.insert(g.id()) {
+            return Err(serde::de::Error::custom(
+                crate::relationship::RelationshipError::DuplicateId {
+                    what: "group",
+                    id: g.id().to_string(),
+                },
+            ));
+        }
+    }
+    Ok(groups)
 }
 
 impl TryFrom<ConfigSpec> for JourneyConfig {
@@ -156,6 +187,13 @@ impl TryFrom<ConfigSpec> for JourneyConfig {
         if let Some(a) = spec.appointments {
             config.appointments = a;
         }
+        if let Some(s) = spec.staff {
+            config.staff = s;
+        }
+        if let Some(r) = spec.transfer_rules {
+            config.transfer_rules = r;
+        }
+        config.groups = spec.groups;
         Ok(config)
     }
 }
@@ -172,6 +210,8 @@ mod tests {
         assert_eq!(c.points.tiers().tiers().len(), 2);
         assert!(c.referral.is_some());
         assert_eq!(c.care_plans.len(), 1);
+        assert_eq!(c.staff.len(), 4);
+        assert_eq!(c.groups.len(), 1);
     }
 
     #[test]
@@ -292,6 +332,47 @@ mod tests {
             for n in &needles {
                 assert!(e.contains(n), "journey config {text}: {e}");
             }
+        }
+    }
+
+    #[test]
+    fn staff_transfer_rules_and_groups_read_and_are_checked() {
+        let text = r#"{
+            "staff": {"accounts": [
+                {"id": 1, "kind": "doctor", "clinic": 1, "capacity": 500},
+                {"id": 2, "kind": "assistant", "clinic": 1, "capacity": 500}
+            ]},
+            "transfer_rules": {
+                "on_job": {"decline_window_hours": 24, "limit": {"count": 2, "days": 90},
+                           "on_decline": "stays_with_original"},
+                "resigned": {"decline_window_hours": 24, "limit": {"count": 2, "days": 90},
+                             "on_decline": "contact_lost"}
+            },
+            "groups": [{"id": 1, "name": "高血压", "purpose": "血压管理", "owner": 2,
+                        "capacity": 3, "rule": {"has_tag": "condition/高血压"}}]
+        }"#;
+        let c: JourneyConfig = serde_json::from_str(text).unwrap();
+        assert_eq!(c.staff.len(), 2);
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!(c.groups[0].capacity(), 3);
+        for (text, needle) in [
+            (
+                r#"{"staff":{"accounts":[{"id":1,"kind":"doctor","clinic":1,"capacity":1},{"id":1,"kind":"doctor","clinic":1,"capacity":1}]}}"#,
+                "staff S1 is given twice",
+            ),
+            (
+                r#"{"groups":[{"id":1,"name":"a","purpose":"b","owner":2,"capacity":0,"rule":{"has_tag":"x/y"}}]}"#,
+                "capacity",
+            ),
+            (
+                r#"{"groups":[{"id":4,"name":"a","purpose":"b","owner":2,"capacity":5,"rule":{"has_tag":"x/y"}},{"id":4,"name":"c","purpose":"d","owner":2,"capacity":5,"rule":{"has_tag":"x/y"}}]}"#,
+                "group G4 is given twice",
+            ),
+        ] {
+            let e = serde_json::from_str::<JourneyConfig>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{text}: {e}");
         }
     }
 

@@ -118,6 +118,8 @@ pub enum ClinicEventKind {
         /// Who, to whom, which patients.
         handover: crate::relationship::Handover,
     },
+    /// A patient joined, left or was removed from a patient group (issue 19).
+    Group(crate::relationship::GroupEvent),
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -243,6 +245,8 @@ pub struct Implications {
     pub handover_refusals: Vec<(PatientId, crate::relationship::RelationshipError)>,
     /// The transfer notices the host sends with the platform's transfer call.
     pub handover_messages: Vec<crate::relationship::HandoverMessage>,
+    /// Patient group events, in order (issue 19).
+    pub groups: Vec<crate::relationship::GroupEvent>,
 }
 
 /// What [`decide`] answers for an event.
@@ -399,6 +403,10 @@ pub fn decide(
         }
         ClinicEventKind::StaffLeft { handover } => {
             super::contacts::staff_left_step(&state.contacts, config, handover, at, &mut step)?
+        }
+        ClinicEventKind::Group(e) => {
+            known(state, e.patient())?;
+            super::groups::group_step(&state.groups, config, e, &mut step)?
         }
     }
     step.event = Some(event.clone());

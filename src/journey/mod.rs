@@ -68,6 +68,7 @@ mod config;
 
 mod contacts;
 mod error;
+mod groups;
 mod keys;
 mod layer;
 mod outreach;
