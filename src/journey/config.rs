@@ -61,6 +61,8 @@ pub struct JourneyConfig {
     pub staff: crate::relationship::StaffRoster,
     /// The platform's transfer rules, WeCom's by default.
     pub transfer_rules: crate::relationship::TransferRules,
+    /// Content sequences and event reminders (issue 20; no serde form yet: set in code).
+    pub content: super::content::ContentConfig,
 }
 
 impl JourneyConfig {
@@ -81,6 +83,7 @@ impl JourneyConfig {
             appointments: AppointmentConfig::default(),
             staff: crate::relationship::StaffRoster::default(),
             transfer_rules: crate::relationship::TransferRules::wecom(),
+            content: super::content::ContentConfig::default(),
         }
     }
 }
