@@ -169,6 +169,14 @@ define_id!(
     /// A patient group (社群): a WeChat or WeCom customer group the clinic runs.
     GroupId, "G", "group"
 );
+define_id!(
+    /// One piece of a content library: a lesson, a medicine note (每日一学/每日一药), an offer.
+    ContentItemId, "CI", "content item"
+);
+define_id!(
+    /// A content sequence: the steps of content a patient is sent over days.
+    SequenceId, "SQ", "sequence"
+);
 
 #[cfg(test)]
 mod tests {

@@ -229,6 +229,8 @@ impl Label for TaskKind {
                 TaskKind::NoShowRecovery => ("爽约回访", "No-show call"),
                 TaskKind::Rebooking => ("改约提醒", "Rebooking prompt"),
                 TaskKind::ServiceRecovery => ("投诉回访", "Service recovery call"),
+                TaskKind::ContentSequence => ("内容推送", "Content sequence step"),
+                TaskKind::EventReminder => ("活动提醒", "Event reminder"),
             },
         )
     }

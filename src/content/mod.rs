@@ -18,6 +18,15 @@
 //!    derives cost per lead, cost per paying patient and ROI through
 //!    [`metrics::economics`](crate::metrics::economics).
 //!
+//! Content also keeps patients: a [`ContentLibrary`] of lessons and medicine notes tagged by
+//! condition (每日一学/每日一药), and [`ContentSequence`]s that send its items over days after
+//! a trigger. Each patient's [`Enrolment`] in a sequence is an aggregate ([`decide`],
+//! [`apply`]): the daily plan turns its next step into a follow-up task through
+//! [`next_step`], under the consent the item needs (education about the patient's own
+//! condition is care, anything promotional is marketing), out of quiet hours, within the
+//! weekly contact cap, at most one step a day, and stops it on an opt-out, a consent
+//! withdrawn, a chronic file closed or an anonymisation.
+//!
 //! ```
 //! use clinic_ops::campaign::AdLawWords;
 //! use clinic_ops::content::*;
@@ -66,23 +75,31 @@
 
 mod account;
 mod attribution;
+mod library;
 mod plan;
 mod post;
 mod report;
+mod sequence;
 
 pub use account::{AccountKind, AccountOwner, ContentAccount, CostTerms};
 pub use attribution::{
     ACQUISITION_STEPS, AcquisitionColumns, AcquisitionSpec, AcquisitionState, TouchRule,
 };
+pub use library::{ContentItem, ContentLibrary, ContentNature, MAX_CONDITIONS};
 pub use plan::{OverduePost, PostingPlan};
 pub use post::{CopyFinding, MAX_COPY_CHARS, MAX_TOPICS, Post, PostBook, lint_findings};
 pub use report::{
     AccountAcquisition, AcquisitionCounts, AcquisitionReport, PostAcquisition, acquisition_report,
 };
+pub use sequence::{
+    ContentSequence, Enrolment, EnrolmentCommand, EnrolmentEvent, EnrolmentStatus, NextStep,
+    SequenceCheck, SequenceContext, SequenceStep, SequenceTrigger, StopReason, apply,
+    check_sequence, decide, next_step,
+};
 
 use rust_decimal::Decimal;
 
-use crate::id::{AccountId, PostId};
+use crate::id::{AccountId, ContentItemId, PatientId, PostId, SequenceId};
 use crate::metrics::funnel::FunnelError;
 use crate::text::Label;
 
@@ -225,6 +242,111 @@ pub enum ContentError {
     /// The funnel engine refused.
     #[error(transparent)]
     Funnel(#[from] FunnelError),
+    /// Too many condition tags on a content item.
+    #[error("content item {item} has {count} conditions, more than {max}")]
+    TooManyConditions {
+        /// The item.
+        item: ContentItemId,
+        /// Tags given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A content item's copy that is too long.
+    #[error("content item {item} copy has {chars} characters, more than {max}")]
+    ItemCopyTooLong {
+        /// The item.
+        item: ContentItemId,
+        /// Its length.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A content item id given twice.
+    #[error("content item {item} is given twice")]
+    DuplicateItem {
+        /// The item.
+        item: ContentItemId,
+    },
+    /// More items than a library holds.
+    #[error("{count} content items are more than the limit of {max}")]
+    TooManyItems {
+        /// Items given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A sequence field that is wrong.
+    #[error("sequence {sequence} {path}: {why}")]
+    Sequence {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The field (`steps[2].after_days`).
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The static check of a sequence found something.
+    #[error("sequence {sequence} cannot be used: {}", describe_checks(.found))]
+    Unusable {
+        /// The sequence.
+        sequence: SequenceId,
+        /// What the check found.
+        found: Vec<SequenceCheck>,
+    },
+    /// A patient already enrolled in a sequence.
+    #[error("patient {patient} is already enrolled in sequence {sequence}")]
+    AlreadyEnrolled {
+        /// The patient.
+        patient: PatientId,
+        /// The sequence.
+        sequence: SequenceId,
+    },
+    /// No enrolment to act on.
+    #[error("patient {patient} is not enrolled in sequence {sequence}")]
+    NotEnrolled {
+        /// The patient.
+        patient: PatientId,
+        /// The sequence.
+        sequence: SequenceId,
+    },
+    /// An enrolment that completed or stopped.
+    #[error("the enrolment of patient {patient} in sequence {sequence} is over")]
+    EnrolmentOver {
+        /// The patient.
+        patient: PatientId,
+        /// The sequence.
+        sequence: SequenceId,
+    },
+    /// An enrolment decided with another patient's or sequence's context.
+    #[error("the enrolment is not of patient {patient} in sequence {sequence}")]
+    WrongEnrolment {
+        /// The context's patient.
+        patient: PatientId,
+        /// The context's sequence.
+        sequence: SequenceId,
+    },
+    /// An instant outside the accepted range.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
+}
+
+fn describe_checks(found: &[SequenceCheck]) -> String {
+    found
+        .iter()
+        .map(|c| match c {
+            SequenceCheck::UnknownItem { step, item } => {
+                format!("steps[{step}] names unknown content item {item}")
+            }
+            SequenceCheck::AdLaw {
+                step,
+                item,
+                word,
+                rule,
+            } => format!("steps[{step}] content item {item} word {word:?}: {rule}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn kind_code(kind: AccountKind) -> &'static str {

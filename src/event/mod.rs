@@ -8,7 +8,9 @@
 //! [`decide`] and [`apply`]; registering past the capacity is refused, and a store's
 //! version check makes two staff racing for the last seat give it to one.
 //! [`event_conversion`] compares attendees with registered no-shows by paid visits within
-//! N days.
+//! N days. [`plan_reminders`] reminds registered patients before the start, as follow-up
+//! tasks under consent and out of quiet hours, in a fixed order; [`cancelled_event_reminders`]
+//! closes the reminders of a seat given back or an event called off.
 //!
 //! ```
 //! use clinic_ops::campaign::AdLawWords;
@@ -36,10 +38,14 @@
 
 mod conversion;
 mod definition;
+mod reminders;
 mod roster;
 
 pub use conversion::{EventConversion, event_conversion};
 pub use definition::{EventCheck, LectureVenue, OutreachEvent, OutreachEventKind, check_event};
+pub use reminders::{
+    EventReminderPolicy, cancelled_event_reminders, plan_reminders, reminder_purpose,
+};
 pub use roster::{Roster, RosterCommand, RosterEvent, RosterStatus, Seat, apply, decide};
 
 use crate::id::{OutreachEventId, PatientId};
@@ -132,6 +138,14 @@ pub enum OutreachEventError {
         event: OutreachEventId,
         /// The patient.
         patient: PatientId,
+    },
+    /// A reminder policy field that is wrong.
+    #[error("event reminder policy {path}: {why}")]
+    ReminderPolicy {
+        /// The field (`offsets[1].minutes`).
+        path: String,
+        /// What is wrong.
+        why: String,
     },
     /// A patient already checked in.
     #[error("patient {patient} already attended event {event}")]

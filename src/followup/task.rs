@@ -41,11 +41,15 @@ pub enum TaskKind {
     Rebooking,
     /// A call after a complaint was resolved, to check the patient is satisfied (投诉回访).
     ServiceRecovery,
+    /// One step of a content sequence: a lesson or a note sent to a patient (每日一学/每日一药).
+    ContentSequence,
+    /// A reminder before an outreach event the patient registered for (活动提醒).
+    EventReminder,
 }
 
 impl TaskKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [TaskKind; 13] = [
+    pub const ALL: [TaskKind; 15] = [
         TaskKind::PostVisitCheck,
         TaskKind::RevisitBooking,
         TaskKind::Refill,
@@ -59,10 +63,14 @@ impl TaskKind {
         TaskKind::NoShowRecovery,
         TaskKind::Rebooking,
         TaskKind::ServiceRecovery,
+        TaskKind::ContentSequence,
+        TaskKind::EventReminder,
     ];
 
     /// The consent a task of this kind needs by default: care reminders for care, marketing
-    /// for birthday offers and win-back. A rule marked promotional always needs marketing.
+    /// for birthday offers and win-back. A rule marked promotional always needs marketing,
+    /// and content and event tasks say their own purpose on the task (education about the
+    /// patient's own condition is care, anything promotional is marketing).
     #[must_use]
     pub fn purpose(self) -> ConsentPurpose {
         match self {
@@ -88,6 +96,8 @@ impl TaskKind {
             TaskKind::NoShowRecovery => "no_show_recovery",
             TaskKind::Rebooking => "rebooking",
             TaskKind::ServiceRecovery => "service_recovery",
+            TaskKind::ContentSequence => "content_sequence",
+            TaskKind::EventReminder => "event_reminder",
         }
     }
 }
@@ -303,6 +313,27 @@ pub enum Reason {
         /// The slot's local start.
         starts: chrono::NaiveDateTime,
     },
+    /// A step of a content sequence.
+    Content {
+        /// The sequence, its enrolment and the step as text (`SQ3@2026-03-01#4`): the task's
+        /// subject, so each step of each enrolment has its own task.
+        subject: String,
+        /// The step, from 1.
+        step: u16,
+        /// The sequence's steps.
+        of: u16,
+        /// The content's title, for the nurse.
+        title: String,
+    },
+    /// An outreach event the patient registered for.
+    OutreachEvent {
+        /// The event's id as text (`EV4`): the task's subject.
+        subject: String,
+        /// The event's title.
+        title: String,
+        /// Its local start.
+        starts: chrono::NaiveDateTime,
+    },
     /// A resolved complaint.
     Complaint {
         /// The complaint's id as text (`CM3`): the task's subject.
@@ -323,9 +354,10 @@ impl Reason {
                 Some(condition.as_str())
             }
             Reason::SeasonChange { name, .. } => Some(name),
-            Reason::Appointment { subject, .. } | Reason::Complaint { subject, .. } => {
-                Some(subject)
-            }
+            Reason::Appointment { subject, .. }
+            | Reason::Complaint { subject, .. }
+            | Reason::Content { subject, .. }
+            | Reason::OutreachEvent { subject, .. } => Some(subject),
             _ => None,
         }
     }
@@ -383,6 +415,12 @@ impl fmt::Display for Reason {
                 subject,
                 resolved_on,
             } => write!(f, "投诉 {subject} 已于 {resolved_on} 处理，回访满意度"),
+            Reason::Content {
+                step, of, title, ..
+            } => write!(f, "内容推送 第{step}/{of}篇：{title}"),
+            Reason::OutreachEvent { title, starts, .. } => {
+                write!(f, "活动提醒：{title}，{}", starts.format("%Y-%m-%d %H:%M"))
+            }
         }
     }
 }

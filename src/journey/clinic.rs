@@ -50,6 +50,7 @@ pub struct Clinic {
     pub(super) appointments: AppointmentState,
     pub(super) contacts: crate::relationship::ContactBook,
     pub(super) groups: crate::relationship::GroupMembership,
+    pub(super) enrolments: BTreeMap<(PatientId, crate::id::SequenceId), crate::content::Enrolment>,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -325,6 +326,7 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
         followup::apply(history, e);
     }
     super::outreach::apply_rosters(&mut state.rosters, &step.rosters);
+    super::content::apply_enrolments(&mut state.enrolments, &step.enrolments);
     let checked = step
         .rewards_checked
         .clone()

@@ -67,6 +67,8 @@ pub struct JourneyConfig {
     pub transfer_rules: crate::relationship::TransferRules,
     /// The patient group series (社群) whose joins and leaves the journey records.
     pub groups: Vec<crate::relationship::GroupSeries>,
+    /// Content sequences and event reminders (issue 20; no serde form yet: set in code).
+    pub content: super::content::ContentConfig,
 }
 
 impl JourneyConfig {
@@ -88,6 +90,7 @@ impl JourneyConfig {
             staff: crate::relationship::StaffRoster::default(),
             transfer_rules: crate::relationship::TransferRules::wecom(),
             groups: Vec::new(),
+            content: super::content::ContentConfig::default(),
         }
     }
 }

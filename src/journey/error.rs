@@ -39,6 +39,15 @@ pub enum JourneyError {
     /// The complaint refused the command.
     #[error(transparent)]
     Feedback(#[from] crate::feedback::FeedbackError),
+    /// A content sequence refused the command (issue 20).
+    #[error(transparent)]
+    Content(#[from] crate::content::ContentError),
+    /// A content sequence the configuration does not hold (issue 20).
+    #[error("sequence {sequence} is not configured")]
+    UnknownSequence {
+        /// The sequence.
+        sequence: crate::id::SequenceId,
+    },
     /// A booking at a clinic the configuration holds no schedule for.
     #[error("clinic {clinic} has no appointment schedule")]
     NoSchedule {

@@ -120,6 +120,15 @@ pub enum ClinicEventKind {
     },
     /// A patient joined, left or was removed from a patient group (issue 19).
     Group(crate::relationship::GroupEvent),
+    /// A command on a patient's enrolment in a content sequence (issue 20).
+    Sequence {
+        /// The patient.
+        patient: PatientId,
+        /// The sequence.
+        sequence: crate::id::SequenceId,
+        /// Enrol, plan the next step, or stop.
+        command: crate::content::EnrolmentCommand,
+    },
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -247,6 +256,12 @@ pub struct Implications {
     pub handover_messages: Vec<crate::relationship::HandoverMessage>,
     /// Patient group events, in order (issue 19).
     pub groups: Vec<crate::relationship::GroupEvent>,
+    /// Content sequence enrolment events, by patient and sequence, in order (issue 20).
+    pub enrolments: Vec<(
+        PatientId,
+        crate::id::SequenceId,
+        crate::content::EnrolmentEvent,
+    )>,
 }
 
 /// What [`decide`] answers for an event.
@@ -358,15 +373,21 @@ pub fn decide(
                 ledgers.post(*id, &cmd, at, &mut step.ledger)?;
             }
         }
-        ClinicEventKind::Plan => plan_step(state, config, at, &mut step)?,
-        ClinicEventKind::Outreach { event, command } => super::outreach::outreach_step(
-            &state.rosters,
-            |p| state.patients.contains_key(&p),
-            *event,
-            command,
-            at,
-            &mut step.rosters,
-        )?,
+        ClinicEventKind::Plan => {
+            plan_step(state, config, at, &mut step)?;
+            super::content::plan_sequences_step(state, config, at, &mut step)?
+        }
+        ClinicEventKind::Outreach { event, command } => {
+            super::outreach::outreach_step(
+                &state.rosters,
+                |p| state.patients.contains_key(&p),
+                *event,
+                command,
+                at,
+                &mut step.rosters,
+            )?;
+            super::content::event_reminders_step(state, config, *event, at, &mut step)
+        }
         ClinicEventKind::Appointment { clinic, command } => appointments::appointment_step(
             &state.appointments,
             &config.appointments,
@@ -408,6 +429,13 @@ pub fn decide(
             known(state, e.patient())?;
             super::groups::group_step(&state.groups, config, e, &mut step)?
         }
+        ClinicEventKind::Sequence {
+            patient,
+            sequence,
+            command,
+        } => super::content::sequence_step(
+            state, config, *patient, *sequence, command, at, &mut step,
+        )?,
     }
     step.event = Some(event.clone());
     Ok(Decision::New(Box::new(step)))

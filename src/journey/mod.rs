@@ -67,6 +67,7 @@ mod clinic;
 mod config;
 
 mod contacts;
+mod content;
 mod error;
 mod groups;
 mod keys;
@@ -86,6 +87,7 @@ pub use bridge::{
 };
 pub use clinic::{Clinic, apply};
 pub use config::JourneyConfig;
+pub use content::ContentConfig;
 pub use error::JourneyError;
 pub use keys::{EventKey, KeyUse};
 pub use layer::{
