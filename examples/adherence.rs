@@ -123,8 +123,77 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
     })
 }
 
-/// Reads the fills. Patient ids and drug names are interned: the library wants compact ids and
-/// short drug codes, the output wants the original text back.
+/// The fills read so far. Patient ids and drug names are interned: the library wants compact
+/// ids and short drug codes, the output wants the original text back.
+#[derive(Default)]
+struct Loader {
+    patients: BTreeMap<String, u64>,
+    names: Vec<String>,
+    drugs: BTreeMap<String, Category>,
+    fills: Vec<Fill>,
+}
+
+/// A row's checks, in the order the messages report them; `drug` is already trimmed.
+fn check_row(
+    line: impl std::fmt::Display,
+    pid: &str,
+    drug: &str,
+    fill_date: Result<NaiveDate, &str>,
+    days_supply: Result<u32, &str>,
+) -> Result<(NaiveDate, DaysSupply), Fail> {
+    let bad = |reason: String| Fail(format!("line {line}: {reason}"));
+    if pid.is_empty() {
+        return Err(bad("patient_id is empty".into()));
+    }
+    if drug.is_empty() {
+        return Err(bad("drug is empty".into()));
+    }
+    let date = fill_date.or_else(|text| {
+        parse_date(text).ok_or_else(|| bad(format!("fill_date {text:?} is not a YYYY-MM-DD date")))
+    })?;
+    let days = days_supply.or_else(|text| {
+        let raw = text.trim();
+        raw.parse()
+            .map_err(|_| bad(format!("days_supply {raw:?} is not a whole number")))
+    })?;
+    let days_supply = DaysSupply::new(days).map_err(|e| bad(e.to_string()))?;
+    Ok((date, days_supply))
+}
+
+impl Loader {
+    fn push(
+        &mut self,
+        pid: &str,
+        drug: &str,
+        date: NaiveDate,
+        days_supply: DaysSupply,
+    ) -> Result<(), Fail> {
+        let next = self.names.len() as u64;
+        let names = &mut self.names;
+        let id = *self.patients.entry(pid.to_owned()).or_insert_with(|| {
+            names.push(pid.to_owned());
+            next
+        });
+        let code = self.drugs.len();
+        let drug = match self.drugs.get(drug) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Category::parse(&format!("d{code}"))?;
+                self.drugs.insert(drug.to_owned(), c.clone());
+                c
+            }
+        };
+        self.fills.push(Fill {
+            patient: PatientId::new(id),
+            drug,
+            filled_on: date,
+            days_supply,
+        });
+        Ok(())
+    }
+}
+
+/// Reads the fills of a CSV.
 fn load(data: &[u8]) -> Result<(Vec<Fill>, Vec<String>), Fail> {
     let mut rdr = csv::ReaderBuilder::new().from_reader(data);
     let headers = rdr
@@ -132,16 +201,9 @@ fn load(data: &[u8]) -> Result<(Vec<Fill>, Vec<String>), Fail> {
         .map_err(|e| Fail(format!("line 1: {e}")))?
         .clone();
     let names: Vec<&str> = headers.iter().collect();
-    let [cp, cd, cf, cs] = cli::find_columns(
-        &names,
-        ["patient_id", "drug", "fill_date", "days_supply"],
-        HEADER,
-    )
-    .map_err(|e| Fail(e.message().to_owned()))?;
-    let mut patients: BTreeMap<String, u64> = BTreeMap::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut drugs: BTreeMap<String, Category> = BTreeMap::new();
-    let mut fills = Vec::new();
+    let [cp, cd, cf, cs] =
+        cli::find_columns(&names, COLUMNS, HEADER).map_err(|e| Fail(e.message().to_owned()))?;
+    let mut loader = Loader::default();
     let mut rec = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut rec) {
@@ -153,61 +215,93 @@ fn load(data: &[u8]) -> Result<(Vec<Fill>, Vec<String>), Fail> {
             }
         }
         let line = rec.position().map_or(0, |p| p.line());
-        let bad = |reason: String| Fail(format!("line {line}: {reason}"));
         let field = |i: usize| rec.get(i).unwrap_or("");
-        let pid = field(cp);
-        if pid.is_empty() {
-            return Err(bad("patient_id is empty".into()));
-        }
-        let drug = field(cd).trim();
-        if drug.is_empty() {
-            return Err(bad("drug is empty".into()));
-        }
-        let date = parse_date(field(cf)).ok_or_else(|| {
-            bad(format!(
-                "fill_date {:?} is not a YYYY-MM-DD date",
-                field(cf)
-            ))
-        })?;
-        let raw = field(cs).trim();
-        let days: u32 = raw
-            .parse()
-            .map_err(|_| bad(format!("days_supply {raw:?} is not a whole number")))?;
-        let days_supply = DaysSupply::new(days).map_err(|e| bad(e.to_string()))?;
-        let next = names.len() as u64;
-        let id = *patients.entry(pid.to_owned()).or_insert_with(|| {
-            names.push(pid.to_owned());
-            next
-        });
-        let code = drugs.len();
-        let drug = match drugs.get(drug) {
-            Some(c) => c.clone(),
-            None => {
-                let c = Category::parse(&format!("d{code}"))?;
-                drugs.insert(drug.to_owned(), c.clone());
-                c
-            }
-        };
-        fills.push(Fill {
-            patient: PatientId::new(id),
-            drug,
-            filled_on: date,
-            days_supply,
-        });
+        let (pid, drug) = (field(cp), field(cd).trim());
+        let (date, days) = check_row(line, pid, drug, Err(field(cf)), Err(field(cs)))?;
+        loader.push(pid, drug, date, days)?;
     }
-    Ok((fills, names))
+    Ok((loader.fills, loader.names))
+}
+
+const COLUMNS: [&str; 4] = ["patient_id", "drug", "fill_date", "days_supply"];
+
+/// One checked row of a Parquet file.
+type Parsed = (Box<str>, Box<str>, NaiveDate, DaysSupply);
+
+/// Reads the fills of a Parquet file: the four columns decoded as Arrow arrays and checked
+/// on one thread per share of the row groups, then interned in row order, with the CSV
+/// reader's checks and messages (`line N` is row N - 2, 0-based).
+fn load_parquet(path: &str) -> Result<(Vec<Fill>, Vec<String>), Fail> {
+    let file = pq::open(path, &COLUMNS).map_err(Fail)?;
+    let header = file.header();
+    let names: Vec<&str> = header.split(',').filter(|n| !n.is_empty()).collect();
+    let [cp, cd, cf, cs] =
+        cli::find_columns(&names, COLUMNS, HEADER).map_err(|e| Fail(e.message().to_owned()))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts: Vec<Vec<Parsed>> = file
+        .scan(threads, |rows: &mut Vec<Parsed>, b| {
+            let cols = (b.col(cp), b.col(cd), b.col(cf), b.col(cs));
+            let (Some(p), Some(d), Some(f), Some(s)) = cols else {
+                return Err(pq::Fail::File(format!(
+                    "{path}: a column is missing from a row group"
+                )));
+            };
+            let (mut s1, mut s2, mut s3, mut s4) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for i in 0..b.rows {
+                let line = b.line(i);
+                let text = |c: &pq::Col<'_>, scratch: &mut Vec<u8>| -> Result<String, pq::Fail> {
+                    let t = c
+                        .text(i, scratch)
+                        .map_err(|why| pq::Fail::Line(line, why))?;
+                    String::from_utf8(t.to_vec())
+                        .map_err(|_| pq::Fail::Line(line, "text is not UTF-8".into()))
+                };
+                let pid = text(p, &mut s1)?;
+                let drug = text(d, &mut s2)?;
+                let date_text;
+                let date = match f
+                    .day(i)
+                    .and_then(|d| i32::try_from(d).ok())
+                    .and_then(NaiveDate::from_epoch_days)
+                {
+                    Some(d) => Ok(d),
+                    None => {
+                        date_text = text(f, &mut s3)?;
+                        Err(date_text.as_str())
+                    }
+                };
+                let days_text;
+                let days = match s.integer(i).and_then(|v| u32::try_from(v).ok()) {
+                    Some(v) => Ok(v),
+                    None => {
+                        days_text = text(s, &mut s4)?;
+                        Err(days_text.as_str())
+                    }
+                };
+                let (date, days) = check_row(line, &pid, drug.trim(), date, days)
+                    .map_err(|Fail(m)| pq::Fail::File(m))?;
+                rows.push((pid.into(), drug.trim().into(), date, days));
+            }
+            Ok(())
+        })
+        .map_err(|e| Fail(e.message()))?;
+    let mut loader = Loader::default();
+    for (pid, drug, date, days) in parts.into_iter().flatten() {
+        loader.push(&pid, &drug, date, days)?;
+    }
+    Ok((loader.fills, loader.names))
 }
 
 fn run(args: &Args) -> Result<(), Fail> {
     let t0 = Instant::now();
-    let data = match args.input.as_deref() {
-        Some(path) if pq::is_parquet(path) => {
-            pq::read_as_csv(path, &HEADER.split(',').collect::<Vec<_>>()).map_err(Fail)?
+    let (fills, names) = match args.input.as_deref() {
+        Some(path) if pq::is_parquet(path) => load_parquet(path)?,
+        path => {
+            let data = cli::read_input(path).map_err(|e| Fail(e.message().to_owned()))?;
+            cli::check_text(&data, HEADER).map_err(|e| Fail(e.message().to_owned()))?;
+            load(&data)?
         }
-        path => cli::read_input(path).map_err(|e| Fail(e.message().to_owned()))?,
     };
-    cli::check_text(&data, HEADER).map_err(|e| Fail(e.message().to_owned()))?;
-    let (fills, names) = load(&data)?;
     let t1 = Instant::now();
     let results = pdc_by_patient(&fills, &args.period, args.threshold);
     let mut rows: Vec<(&str, String)> = Vec::new();

@@ -29,6 +29,23 @@ impl ShortIds {
         }
     }
 
+    /// A table for about `n` keys without growing.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        let mut slots = 16;
+        while slots < n.saturating_mul(2) {
+            slots *= 2;
+        }
+        ShortIds {
+            slots: vec![(0, 0, 0); slots],
+            len: 0,
+        }
+    }
+
+    /// Keys held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     pub(crate) fn slot(&self, lo: u64, hi: u64) -> usize {
         (FxBuildHasher.hash_one((lo, hi)) as usize) & (self.slots.len() - 1)
     }
@@ -72,6 +89,15 @@ impl ShortIds {
             }
         }
     }
+}
+
+/// Partitions of inline keys (see [`partition`]).
+pub(crate) const PARTITIONS: usize = 256;
+
+/// The partition of an inline key: the top bits of its hash, where the table slots take the
+/// low ones. Interning by partition keeps each table small enough to stay in cache.
+pub(crate) fn partition(lo: u64, hi: u64) -> usize {
+    (FxBuildHasher.hash_one((hi, lo)) >> 56) as usize
 }
 
 /// Patient ids interned to dense `u32`s. Ids of up to 15 bytes (nearly all) are keyed inline,
@@ -176,5 +202,187 @@ impl Interner {
 
     pub(crate) fn len(&self) -> usize {
         self.spans.len()
+    }
+}
+
+/// One thread's patient ids, numbered densely from 0 in the order the thread first saw them.
+/// Threads intern their own share of the rows at once; [`merge_local`] then numbers the ids
+/// globally in the order a single reader would have first seen them, looking up each
+/// thread's distinct ids once instead of every row.
+pub(crate) struct LocalIds {
+    short: ShortIds,
+    long: IdMap<u32>,
+    /// Each local number's id: an inline key, or `(index into long_ids, u64::MAX)`.
+    order: Vec<(u64, u64)>,
+    long_ids: Vec<Box<[u8]>>,
+}
+
+impl Default for LocalIds {
+    fn default() -> Self {
+        LocalIds {
+            short: ShortIds::new(),
+            long: HashMap::default(),
+            order: Vec::new(),
+            long_ids: Vec::new(),
+        }
+    }
+}
+
+/// The high word of a key that stands for a long id (a short key's top byte is its length,
+/// at most 15).
+const LONG: u64 = u64::MAX;
+
+impl LocalIds {
+    /// Distinct ids so far.
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn next(&self) -> Result<u32, String> {
+        u32::try_from(self.order.len())
+            .ok()
+            .filter(|n| *n < u32::MAX - 1)
+            .ok_or_else(|| "more than 2^32 - 2 patients".to_owned())
+    }
+
+    /// The local number of a long id (16 bytes or more; short ones go through
+    /// [`LocalIds::resolve`]).
+    pub(crate) fn intern_long(&mut self, id: &[u8]) -> Result<u32, String> {
+        if let Some(&n) = self.long.get(id) {
+            return Ok(n);
+        }
+        let next = self.next()?;
+        self.long.insert(id.into(), next);
+        self.order.push((self.long_ids.len() as u64, LONG));
+        self.long_ids.push(id.into());
+        Ok(next)
+    }
+
+    /// Numbers a batch of short keys, in order, handing each its payload's number (the
+    /// batched lookups overlap their cache misses, as in [`Interner::resolve`]).
+    pub(crate) fn resolve<T>(
+        &mut self,
+        pending: &mut Vec<((u64, u64), T)>,
+        mut emit: impl FnMut(u32, T),
+    ) -> Result<(), String> {
+        self.short.reserve(pending.len());
+        let mut touched = 0u32;
+        for ((lo, hi), _) in pending.iter() {
+            let i = self.short.slot(*lo, *hi);
+            touched ^= self.short.slots.get(i).map_or(0, |s| s.2);
+        }
+        std::hint::black_box(touched);
+        for ((lo, hi), payload) in pending.drain(..) {
+            let next = self.next()?;
+            let (n, new) = self.short.get_or_insert(lo, hi, next);
+            if new {
+                self.order.push((lo, hi));
+            }
+            emit(n, payload);
+        }
+        Ok(())
+    }
+}
+
+/// Numbers the threads' ids globally, in input order: each thread's distinct ids in the
+/// order it first saw them, thread after thread, is the order in which a single reader
+/// would first see them. Returns, for each thread, its local numbers' global ones.
+///
+/// # Errors
+///
+/// More than 2^32 - 2 patients.
+pub(crate) fn merge_local(
+    global: &mut Interner,
+    parts: &[&LocalIds],
+) -> Result<Vec<Vec<u32>>, String> {
+    let mut maps = Vec::with_capacity(parts.len());
+    for part in parts {
+        let mut map = vec![0u32; part.order.len()];
+        let mut pending: Vec<((u64, u64), usize)> = Vec::with_capacity(BATCH);
+        for (local, &(lo, hi)) in part.order.iter().enumerate() {
+            if hi == LONG {
+                // Keep the order: the batch before this id first.
+                global.resolve(&mut pending, |g, l| put(&mut map, l, g))?;
+                let id = part
+                    .long_ids
+                    .get(usize::try_from(lo).unwrap_or(usize::MAX))
+                    .map_or(&[][..], |b| &b[..]);
+                put(&mut map, local, global.intern(id)?);
+            } else {
+                pending.push(((lo, hi), local));
+                if pending.len() == BATCH {
+                    global.resolve(&mut pending, |g, l| put(&mut map, l, g))?;
+                }
+            }
+        }
+        global.resolve(&mut pending, |g, l| put(&mut map, l, g))?;
+        maps.push(map);
+    }
+    Ok(maps)
+}
+
+fn put(map: &mut [u32], at: usize, value: u32) {
+    if let Some(slot) = map.get_mut(at) {
+        *slot = value;
+    }
+}
+
+#[cfg(test)]
+mod local_tests {
+    use super::*;
+
+    /// Ids numbered by several threads and merged get the numbers one reader gives them in
+    /// input order, long ids (16 bytes and more) among the short ones included.
+    #[test]
+    fn merged_local_numbers_are_the_first_seen_order() {
+        let ids: Vec<Vec<u8>> = (0..3_000u32)
+            .map(|i| {
+                let n = (i * 7919) % 611;
+                if n % 13 == 0 {
+                    format!("a-long-patient-identifier-{n}").into_bytes()
+                } else {
+                    format!("P{n}").into_bytes()
+                }
+            })
+            .collect();
+        let mut one = Interner::default();
+        let want: Vec<u32> = ids.iter().map(|id| one.intern(id).unwrap()).collect();
+        for cuts in [
+            vec![0, 3_000],
+            vec![0, 1, 1_500, 3_000],
+            vec![0, 700, 701, 2_999, 3_000],
+        ] {
+            let mut parts = Vec::new();
+            let mut rows = Vec::new();
+            for w in cuts.windows(2) {
+                let mut local = LocalIds::default();
+                let mut out = vec![0u32; w[1] - w[0]];
+                let mut pending = Vec::new();
+                for (row, id) in ids[w[0]..w[1]].iter().enumerate() {
+                    match short_key(id) {
+                        Some(k) => pending.push((k, row)),
+                        None => {
+                            local.resolve(&mut pending, |n, r| out[r] = n).unwrap();
+                            out[row] = local.intern_long(id).unwrap();
+                        }
+                    }
+                }
+                local.resolve(&mut pending, |n, r| out[r] = n).unwrap();
+                parts.push(local);
+                rows.push(out);
+            }
+            let mut global = Interner::default();
+            let maps = merge_local(&mut global, &parts.iter().collect::<Vec<_>>()).unwrap();
+            let got: Vec<u32> = rows
+                .iter()
+                .zip(&maps)
+                .flat_map(|(r, m)| r.iter().map(|&l| m[l as usize]))
+                .collect();
+            assert_eq!(got, want, "cuts {cuts:?}");
+            assert_eq!(global.len(), one.len());
+            for (p, id) in want.iter().zip(&ids) {
+                assert_eq!(global.name(*p), &id[..]);
+            }
+        }
     }
 }

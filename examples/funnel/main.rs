@@ -27,6 +27,8 @@ use serde_json::{Value, json};
 
 #[path = "../common/chart.rs"]
 mod chart;
+#[path = "../common/chunks.rs"]
+mod chunks;
 #[path = "../common/cli.rs"]
 mod cli;
 #[path = "../common/ids.rs"]
@@ -50,17 +52,6 @@ struct Args {
 }
 
 const HEADER: &str = "patient_id,event,timestamp";
-
-/// The columns read from a Parquet file, when it has them.
-const PARQUET_COLUMNS: [&str; 7] = [
-    "patient_id",
-    "event",
-    "timestamp",
-    "channel",
-    "doctor",
-    "clinic",
-    "amount",
-];
 
 const INPUT_HELP: &str = "\
 Input: CSV with a header row, UTF-8; columns are found by their header names:
@@ -173,7 +164,7 @@ mod load;
 mod parallel;
 
 use load::load;
-use parallel::load_parallel;
+use parallel::{Parallel, load_parallel, load_parquet};
 
 fn steps_json(steps: &[StepReport]) -> Value {
     Value::Array(
@@ -197,20 +188,24 @@ fn steps_json(steps: &[StepReport]) -> Value {
 fn run() -> Result<(), Exit> {
     let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
-    // The whole input in memory: the parallel reader cuts it into one range per thread.
-    let data = match &args.input {
+    let cols = match &args.input {
         Some(path) if pq::is_parquet(path) => {
-            pq::read_as_csv(path, &PARQUET_COLUMNS).map_err(Exit::Bad)?
+            load_parquet(path, &args, args.threads).map_err(|e| match e {
+                pq::Fail::Line(line, why) => Exit::line(line, why),
+                pq::Fail::File(why) => Exit::Bad(why),
+            })?
         }
-        path => cli::read_input(path.as_deref())?,
+        path => {
+            // The whole input in memory: the parallel reader cuts it into one range per thread.
+            let data = cli::read_input(path.as_deref())?;
+            match load_parallel(data, &args, args.threads) {
+                Ok(Parallel::Read(cols)) => Ok(cols),
+                Ok(Parallel::Sequential(data)) => load(data.as_slice(), &args),
+                Err(e) => Err(e),
+            }
+            .map_err(|(line, why)| Exit::line(line, why))?
+        }
     };
-    let cols = match load_parallel(&data, &args, args.threads) {
-        Ok(Some(cols)) => Ok(cols),
-        Ok(None) => load(data.as_slice(), &args),
-        Err(e) => Err(e),
-    }
-    .map_err(|(line, why)| Exit::line(line, why))?;
-    drop(data);
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     for step in &args.steps {
         if !cols.seen.contains_key(step.as_bytes()) {

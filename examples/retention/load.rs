@@ -20,13 +20,13 @@ pub(super) struct Rows {
 
 /// Where the columns we need are, from the header.
 #[derive(Clone, Copy)]
-struct Layout {
-    patient: usize,
-    timestamp: usize,
+pub(super) struct Layout {
+    pub(super) patient: usize,
+    pub(super) timestamp: usize,
     fields: usize,
 }
 
-fn layout(header: &[&str]) -> Result<Layout, Fail> {
+pub(super) fn layout(header: &[&str]) -> Result<Layout, Fail> {
     let find = |name: &str| {
         header
             .iter()
@@ -69,7 +69,7 @@ fn ten_digits(f: &[u8]) -> Option<i64> {
     Some(v as i64 * 100 + i64::from(d8) * 10 + i64::from(d9))
 }
 
-fn parse_ts(field: &[u8]) -> Result<i64, String> {
+pub(super) fn parse_ts(field: &[u8]) -> Result<i64, String> {
     if let Some(v) = ten_digits(field)
         && v <= MAX_UNIX_SECONDS
     {

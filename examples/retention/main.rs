@@ -31,7 +31,10 @@ use clinic_ops::metrics::retention::{
 mod chart;
 #[path = "../common/cli.rs"]
 mod cli;
+#[path = "../common/ids.rs"]
+mod ids;
 mod load;
+mod parquet;
 #[path = "../common/parquet.rs"]
 mod pq;
 
@@ -195,7 +198,9 @@ fn run(args: &Args) -> Result<(), Fail> {
     let started = Instant::now();
     let src = match &args.input {
         Some(path) if pq::is_parquet(path) => {
-            Source::Memory(pq::read_as_csv(path, &["patient_id", "timestamp"]).map_err(Fail)?)
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let rows = parquet::load_parquet(path, threads)?;
+            return finish(args, rows, started);
         }
         Some(path) => {
             Source::File(std::fs::File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?)
@@ -207,6 +212,11 @@ fn run(args: &Args) -> Result<(), Fail> {
         }
     };
     let rows = load(&src)?;
+    finish(args, rows, started)
+}
+
+/// Computes, draws and prints the answer for the loaded rows.
+fn finish(args: &Args, rows: load::Rows, started: Instant) -> Result<(), Fail> {
     let loaded = Instant::now();
     // The loader hands over two shards of disjoint patients: compute them on two threads and
     // merge, which is exact (`RetentionMatrix::merge`).

@@ -15,7 +15,7 @@
 //! one reused `csv::ByteRecord`, amounts are parsed without allocating, and rows are grouped
 //! by a counting sort rather than a comparison sort.
 
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -99,12 +99,15 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
 
 #[path = "../common/chart.rs"]
 mod chart;
+#[path = "../common/chunks.rs"]
+mod chunks;
 #[path = "../common/cli.rs"]
 mod cli;
 mod fields;
 #[path = "../common/ids.rs"]
 mod intern;
 mod load;
+mod parallel;
 #[path = "../common/parquet.rs"]
 mod pq;
 
@@ -112,46 +115,75 @@ use cli::Exit;
 use fields::parse_date;
 use intern::Interner;
 use load::{Loaded, Row, load};
+use parallel::{load_parallel, load_parquet};
 
 /// Stable LSD radix sort by patient, 11 bits a pass: each pass streams into 2,048 buckets,
-/// which stays in cache where a scatter to a million patients would miss on every row.
-fn group_by_patient(mut rows: Vec<Row>, patients: usize) -> Vec<Row> {
+/// which stays in cache where a scatter to a million patients would miss on every row. The
+/// first pass reads the rows where the reader left them, one vector per reader thread, in
+/// input order.
+fn group_by_patient(parts: Vec<Vec<Row>>, patients: usize) -> Vec<Row> {
     const BITS: u32 = 11;
-    let mut spare = vec![
-        Row {
-            patient: 0,
-            day: 0,
-            amount: Yuan::ZERO,
-        };
-        rows.len()
-    ];
-    let mut shift = 0;
-    while shift < 32 && (patients >> shift) > 0 {
-        let mut count = [0usize; 1 << BITS];
-        let bucket = |r: &Row| ((r.patient >> shift) as usize) & ((1 << BITS) - 1);
-        for r in &rows {
-            count[bucket(r)] += 1;
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let zero = Row {
+        patient: 0,
+        day: 0,
+        amount: Yuan::ZERO,
+    };
+    fn bucket(r: &Row, shift: u32) -> usize {
+        ((r.patient >> shift) as usize) & ((1 << BITS) - 1)
+    }
+    fn scatter<'a>(
+        from: impl Iterator<Item = &'a Row>,
+        count: &mut [usize],
+        to: &mut [Row],
+        shift: u32,
+    ) {
+        for r in from {
+            if let Some(c) = count.get_mut(bucket(r, shift)) {
+                if let Some(slot) = to.get_mut(*c) {
+                    *slot = *r;
+                }
+                *c += 1;
+            }
         }
+    }
+    fn offsets(count: &mut [usize]) {
         let mut at = 0;
         for c in count.iter_mut() {
             let n = *c;
             *c = at;
             at += n;
         }
+    }
+    let mut rows = vec![zero; total];
+    let mut count = [0usize; 1 << BITS];
+    for r in parts.iter().flatten() {
+        count[bucket(r, 0)] += 1;
+    }
+    offsets(&mut count);
+    scatter(parts.iter().flatten(), &mut count, &mut rows, 0);
+    drop(parts);
+    let mut spare = vec![zero; total];
+    let mut shift = BITS;
+    while shift < 32 && (patients >> shift) > 0 {
+        let mut count = [0usize; 1 << BITS];
         for r in &rows {
-            let b = bucket(r);
-            spare[count[b]] = *r;
-            count[b] += 1;
+            count[bucket(r, shift)] += 1;
         }
+        offsets(&mut count);
+        scatter(rows.iter(), &mut count, &mut spare, shift);
         std::mem::swap(&mut rows, &mut spare);
         shift += BITS;
     }
     rows
 }
 
-fn compute(loaded: Loaded, as_of: i64) -> Result<(Interner, Vec<(u32, RfmSummary)>), String> {
-    let Loaded { ids, rows } = loaded;
-    let rows = group_by_patient(rows, ids.len());
+fn compute(
+    ids: Interner,
+    parts: Vec<Vec<Row>>,
+    as_of: i64,
+) -> Result<(Interner, Vec<(u32, RfmSummary)>), String> {
+    let rows = group_by_patient(parts, ids.len());
     let mut out = Vec::with_capacity(ids.len());
     let mut days: Vec<(i64, Yuan)> = Vec::new();
     for run in rows.chunk_by(|a, b| a.patient == b.patient) {
@@ -225,28 +257,30 @@ fn run() -> Result<(), Exit> {
     let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
     let as_of = day_number(args.as_of);
-    let loaded = match &args.input {
-        Some(path) if pq::is_parquet(path) => {
-            let data =
-                pq::read_as_csv(path, &["patient_id", "date", "amount"]).map_err(Exit::Bad)?;
-            let size = data.len() as u64;
-            load(data.as_slice(), size, args.calendar, as_of)
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (ids, parts) = match &args.input {
+        Some(path) if pq::is_parquet(path) => load_parquet(path, threads, args.calendar, as_of)
+            .map_err(|e| match e {
+                pq::Fail::Line(line, why) => Exit::line(line, why),
+                pq::Fail::File(why) => Exit::Bad(why),
+            })?,
+        path => {
+            // The whole input in memory: the parallel reader cuts it into one range per
+            // thread; whatever it does not take, the sequential reader does.
+            let data = cli::read_input(path.as_deref())?;
+            match load_parallel(&data, threads, args.calendar, as_of) {
+                Some(loaded) => loaded,
+                None => {
+                    let size = data.len() as u64;
+                    let Loaded { ids, rows } =
+                        load(data.as_slice(), size, args.calendar, as_of).map_err(Exit::Bad)?;
+                    (ids, vec![rows])
+                }
+            }
         }
-        Some(path) => {
-            let f = std::fs::File::open(path).map_err(|e| Exit::Bad(format!("{path}: {e}")))?;
-            let size = f.metadata().map_or(0, |m| m.len());
-            load(
-                BufReader::with_capacity(1 << 20, f),
-                size,
-                args.calendar,
-                as_of,
-            )
-        }
-        None => load(io::stdin().lock(), 0, args.calendar, as_of),
-    }
-    .map_err(Exit::Bad)?;
+    };
     let t1 = Instant::now();
-    let (names, summaries) = compute(loaded, as_of).map_err(Exit::Bad)?;
+    let (names, summaries) = compute(ids, parts, as_of).map_err(Exit::Bad)?;
     let only: Vec<RfmSummary> = summaries.iter().map(|(_, s)| *s).collect();
     let scores = score_rfm(&only);
     // Sort whole output records on the first 16 bytes of the id held inline, falling back to
