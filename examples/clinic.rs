@@ -55,7 +55,9 @@ FLAGS:
                      ([{id, name, purpose, owner, capacity, rule}]) and appointments
                      ({schedules:[..], no_show, reminders, sla, auto_complaint,
                      recovery_after_hours}) (default: examples/data/clinic.json, a TCM
-                     clinic with a monthly member day for patients with marketing consent)
+                     clinic with a monthly member day for patients with marketing consent,
+                     two doctors' accounts S1 and S2, an assistant S3, the brand account
+                     S4 and a hypertension group G1; no appointment schedule)
     --as-of TS       Unix seconds for the referral rewards' status (default: the latest 'at')
     --help           this text
 

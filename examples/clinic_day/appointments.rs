@@ -264,17 +264,17 @@ pub fn run(clinic: &mut Clinic) -> Res<()> {
             },
         ),
         (
-            "A2 is seen",
-            at(9, 5),
-            AppointmentCommand::Complete {
-                id: AppointmentId::new(2),
-            },
-        ),
-        (
             "A1 marked no-show too early",
             at(8, 40),
             AppointmentCommand::MarkNoShow {
                 id: AppointmentId::new(1),
+            },
+        ),
+        (
+            "A2 is seen",
+            at(9, 5),
+            AppointmentCommand::Complete {
+                id: AppointmentId::new(2),
             },
         ),
         (
