@@ -39,6 +39,10 @@ impl TryFrom<RawBgNbd> for BgNbd {
     }
 }
 
+// Every parameter is finite (checked by `new` and serde), so equality is reflexive: a
+// model can sit in values that are `Eq`, such as a follow-up rule.
+impl Eq for BgNbd {}
+
 /// A BG/NBD fit: the parameters and how the optimiser got there.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[must_use]
