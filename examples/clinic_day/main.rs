@@ -25,6 +25,7 @@ use unicode_width::UnicodeWidthStr;
 #[path = "../common/acquisition.rs"]
 mod acquisition;
 mod campaign;
+mod churn;
 mod content;
 mod followup;
 mod funnel;
@@ -223,5 +224,6 @@ fn main() -> Res<()> {
     followup::run(&mut clinic)?;
     metrics::run(&mut clinic)?;
     content::run(&mut clinic)?;
+    churn::run(&mut clinic)?;
     Ok(())
 }
