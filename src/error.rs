@@ -14,6 +14,7 @@ use crate::followup::FollowUpError;
 use crate::id::IdError;
 use crate::journey::{AppointmentConfigError, DaysSupplyError, JourneyError};
 use crate::metrics::adherence::AdherenceError;
+use crate::metrics::economics::EconomicsError;
 use crate::metrics::event::EventError;
 use crate::metrics::funnel::FunnelError;
 use crate::metrics::rates::RatesError;
@@ -145,6 +146,9 @@ pub enum Error {
     /// A satisfaction score was refused.
     #[error(transparent)]
     Satisfaction(#[from] SatisfactionError),
+    /// A model CLV could not enter the channel economics.
+    #[error(transparent)]
+    Economics(#[from] EconomicsError),
     /// The journey layer refused a clinic event.
     #[error(transparent)]
     Journey(#[from] JourneyError),

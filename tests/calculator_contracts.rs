@@ -1,4 +1,4 @@
-//! The `retention`, `rfm` and `adherence` reference calculators run as the command line runs
+//! The `retention`, `rfm`, `churn` and `adherence` reference calculators run as the command line runs
 //! them (CALCULATORS.md): input on stdin, the answer on stdout with exit 0, and bad input as a
 //! line number and a reason on stderr with exit 2 and nothing on stdout. Answers are checked
 //! by hand in the comments.
@@ -153,7 +153,7 @@ struct Case {
     empty_answer: &'static str,
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 6] = [
     Case {
         name: "funnel",
         flags: &["--steps", "lead,booked", "--window", "1d"],
@@ -187,6 +187,17 @@ const CASES: [Case; 5] = [
         rows: "A,metformin,2026-01-01,30\nA,metformin,2026-01-31,30\nA,metformin,2026-03-15,30\nB,amlodipine,2026-01-10,10\n",
         answer: "patient_id,index_date,days_in_period,days_covered,pdc,adherent\nA,2026-01-01,181,90,0.4972,false\n",
         empty_answer: "patient_id,index_date,days_in_period,days_covered,pdc,adherent\n",
+    },
+    Case {
+        name: "churn",
+        flags: &["--as-of", "1998-06-30"],
+        header: "patient_id,date,amount",
+        // The first 399 rows (96 customers) of lifetimes' CDNOW log, ids prefixed with C (so
+        // they stay text in Parquet) and dates as YYYY-MM-DD: enough for both models to fit;
+        // the answer is pinned (its agreement with lifetimes is `churn_calculator.rs`'s).
+        rows: include_str!("fixtures/churn_contract_rows.csv"),
+        answer: include_str!("fixtures/churn_contract_answer.csv"),
+        empty_answer: "patient_id,frequency,recency,T,monetary_value,p_alive,expected_visits,clv\n",
     },
     Case {
         name: "points",
@@ -243,6 +254,7 @@ fn help_exits_0_and_lists_the_columns_with_an_example() {
         "funnel",
         "retention",
         "rfm",
+        "churn",
         "adherence",
         "points",
         "referral",
@@ -270,6 +282,7 @@ fn an_unknown_flag_is_bad_input_with_the_usage() {
         "funnel",
         "retention",
         "rfm",
+        "churn",
         "adherence",
         "points",
         "referral",
@@ -430,6 +443,58 @@ fn a_bad_flag_value_names_the_flag_and_the_value() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert_eq!(err, "--periods \"-30\": is negative; expected 0 or more\n");
+}
+
+#[test]
+fn churn_flag_values_and_unfittable_data_are_bad_input() {
+    let header = "patient_id,date,amount\n";
+    for (flags, err) in [
+        (
+            &["--as-of", "2026-02-01", "--clv-months", "2000"][..],
+            "--clv-months \"2000\": is more than 1200 months\n",
+        ),
+        (
+            &["--as-of", "2026-02-01", "--horizon-days", "-5"][..],
+            "--horizon-days \"-5\": is negative; expected 0 or more\n",
+        ),
+        (
+            &["--as-of", "2026-02-01", "--discount", "-1"][..],
+            "--discount \"-1\": is not a rate above -1\n",
+        ),
+        (
+            &["--as-of", "2026-13-01"][..],
+            "--as-of \"2026-13-01\": is not YYYY-MM-DD or YYYYMMDD\n",
+        ),
+    ] {
+        let out = run(example("churn"), flags, header);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(stderr(&out), err);
+    }
+    // Data the models cannot fit: the model's reason, exit 2, nothing on stdout.
+    let out = run(
+        example("churn"),
+        &["--as-of", "2026-02-01"],
+        "patient_id,date,amount\nA,2026-01-01,5\nB,2026-01-09,5\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr(&out), "cannot fit bg/nbd: no repeat patients\n");
+    // --params-only: one JSON object, the patients counted.
+    let input = format!(
+        "{header}{}",
+        include_str!("fixtures/churn_contract_rows.csv")
+    );
+    let text = answer(&run(
+        example("churn"),
+        &["--as-of", "1998-06-30", "--params-only"],
+        &input,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["patients"], 96);
+    assert!(
+        v["bgnbd"]["r"].as_f64().unwrap() > 0.0 && v["gamma_gamma"]["q"].as_f64().unwrap() > 1.0
+    );
 }
 
 /// The referral calculator reads three files: each gets the shared rules with its name in

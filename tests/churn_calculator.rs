@@ -170,7 +170,7 @@ fn bad_input_is_refused_with_its_line() {
     );
     refused(
         &run(&["--as-of", "2026-02-01", "--frobnicate"], ""),
-        "usage",
+        "Usage",
     );
     refused(
         &run(&["--as-of", "2026-02-01", "--discount", "-2"], ""),

@@ -7,24 +7,25 @@
 //!     [--horizon-days 90] [--clv-months 12] [--discount 0.01] [--params-only] [--tz +08:00] [--timing]
 //! ```
 //!
-//! Input: CSV `patient_id,date,amount` as for `rfm` (stdin when `--input` is missing or `-`),
+//! Input: CSV `patient_id,date,amount` as for `rfm` (stdin when `--input` is missing or `-`;
+//! a FILE ending in `.parquet` is read as Parquet, the same columns by name),
 //! summarised as `rfm` summarises it. Output: CSV
 //! `patient_id,frequency,recency,T,monetary_value,p_alive,expected_visits,clv`, sorted by
 //! `patient_id` as a string; `p_alive` and `expected_visits` with 6 decimals, `clv` with 2.
 //! `--params-only` prints the fitted parameters as one JSON object instead. Bad input or
 //! data the models cannot be fitted on: the reason on stderr, exit 2.
 
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use clinic_ops::calendar::{ClinicCalendar, day_number};
-use clinic_ops::churn::{BgNbd, DAYS_PER_MONTH, GammaGamma, Observation, SpendObservation, clv};
+use clinic_ops::churn::{
+    BgNbd, ChurnError, DAYS_PER_MONTH, GammaGamma, Observation, ScoreSpec, SpendObservation, score,
+};
 use clinic_ops::segment::RfmSummary;
 
-// The rfm loader finds its columns with the shared CLI helpers (cli.rs allows the ones a
-// calculator leaves unused); churn parses its own flags, not yet on the shared contract.
 #[path = "../common/cli.rs"]
 mod cli;
 #[path = "../rfm/fields.rs"]
@@ -36,26 +37,32 @@ pub(crate) const HEADER: &str = "patient_id,date,amount";
 mod intern;
 #[path = "../rfm/load.rs"]
 mod load;
+#[path = "../common/parquet.rs"]
+mod pq;
 
+use cli::Exit;
 use fields::parse_date;
 use intern::Interner;
 use load::{Loaded, load};
 
-const USAGE: &str = "\
-usage: churn [--input FILE|-] --as-of YYYY-MM-DD [--horizon-days 90] [--clv-months 12]
-             [--discount 0.01] [--params-only] [--tz +08:00] [--timing]
+const INPUT_HELP: &str = "\
+Input: CSV with a header row, UTF-8; columns are found by their header names (as for rfm):
+  patient_id   the patient, non-empty text
+  date         the local date of the transaction, YYYY-MM-DD or YYYYMMDD (other all-digit
+               values are read as Unix seconds and dated in --tz)
+  amount       a non-negative decimal, at most 2 places
+Example:
+  patient_id,date,amount
+  P001,2026-01-15,128.00
+A FILE ending in .parquet is read as Parquet: the same columns by name (date as text or a
+DATE, amount as text, a decimal or a double), 'line N' being row N-1.
 
-  --input FILE     transactions CSV (stdin when missing or -)
-  --as-of DATE     the last day observed (YYYY-MM-DD or YYYYMMDD); later rows are ignored
-  --horizon-days N expected visits in the next N days (default 90)
-  --clv-months N   CLV over N months of 30 days (default 12)
-  --discount R     monthly discount rate of the CLV (default 0.01)
-  --params-only    print {\"bgnbd\":{..},\"gamma_gamma\":{..},\"patients\":n} and nothing else
-  --tz +08:00      the clinic's UTC offset for Unix-second dates (default +08:00)
-  --timing         one line `timing load_ms=.. compute_ms=..` on stderr
-  --help           this text
-
-input columns: patient_id,date,amount    e.g.  P001,2026-01-15,128.00";
+Output: CSV patient_id,frequency,recency,T,monetary_value,p_alive,expected_visits,clv,
+sorted by patient_id; BG/NBD and Gamma-Gamma fitted as lifetimes' BetaGeoFitter() and
+GammaGammaFitter() fit them, one-day periods; p_alive and expected_visits with 6 decimals,
+clv with 2. --params-only prints {\"bgnbd\":{..},\"gamma_gamma\":{..},\"patients\":n} instead.
+Bad input, or data the models cannot be fitted on: the reason on stderr ('line N: reason'
+for the input), exit code 2, nothing on stdout.";
 
 struct Args {
     input: Option<String>,
@@ -68,66 +75,82 @@ struct Args {
     timing: bool,
 }
 
-/// `Ok(None)` for `--help`.
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut input = None;
-    let mut as_of = None;
-    let mut calendar = ClinicCalendar::default();
-    let (mut horizon, mut months, mut discount) = (90.0, 12, 0.01);
-    let (mut params_only, mut timing) = (false, false);
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
-        match a.as_str() {
-            "--input" => input = Some(value("--input")?),
-            "--as-of" => {
-                let v = value("--as-of")?;
-                as_of = Some(
-                    parse_date(v.as_bytes())
-                        .ok_or(format!("--as-of {v:?} is not YYYY-MM-DD or YYYYMMDD"))?,
-                );
+fn command() -> clap::Command {
+    cli::command(
+        "churn",
+        "BG/NBD p_alive and expected visits, Gamma-Gamma spend and CLV, fitted as lifetimes fits them",
+        INPUT_HELP,
+    )
+    .arg(cli::input_arg())
+    .arg(
+        cli::value(
+            "as-of",
+            "YYYY-MM-DD",
+            "the last day observed (YYYY-MM-DD or YYYYMMDD); later rows are ignored",
+        )
+        .required(true),
+    )
+    .arg(cli::value(
+        "horizon-days",
+        "N",
+        "expected visits in the next N days (default 90)",
+    ))
+    .arg(cli::value(
+        "clv-months",
+        "N",
+        "CLV over N months of 30 days, 0 to 1200 (default 12)",
+    ))
+    .arg(cli::value(
+        "discount",
+        "R",
+        "monthly discount rate of the CLV, above -1 (default 0.01)",
+    ))
+    .arg(
+        clap::Arg::new("params-only")
+            .long("params-only")
+            .action(clap::ArgAction::SetTrue)
+            .help("print the fitted parameters as one JSON object and nothing else"),
+    )
+    .arg(cli::value(
+        "tz",
+        "+08:00",
+        "the clinic's UTC offset for Unix-second dates (default +08:00)",
+    ))
+}
+
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
+    let m = cli::parse(command(), argv)?;
+    Ok(Args {
+        input: cli::input_path(&m),
+        as_of: cli::need(&m, "as-of", |v| {
+            parse_date(v.trim().as_bytes())
+                .ok_or_else(|| "is not YYYY-MM-DD or YYYYMMDD".to_owned())
+        })?,
+        calendar: cli::get(&m, "tz", |v| {
+            ClinicCalendar::parse(v).map_err(|e| e.to_string())
+        })?
+        .unwrap_or_default(),
+        horizon: cli::get(&m, "horizon-days", |v| cli::count::<u32>(v).map(f64::from))?
+            .unwrap_or(90.0),
+        months: cli::get(&m, "clv-months", |v| {
+            let n = cli::count::<u32>(v)?;
+            if n > 1200 {
+                return Err("is more than 1200 months".to_owned());
             }
-            "--horizon-days" => {
-                let v = value("--horizon-days")?;
-                horizon = v
-                    .parse::<u32>()
-                    .map(f64::from)
-                    .map_err(|_| format!("--horizon-days {v:?} is not a whole number of days"))?;
-            }
-            "--clv-months" => {
-                let v = value("--clv-months")?;
-                months = v.parse::<u32>().ok().filter(|m| *m <= 1200).ok_or(format!(
-                    "--clv-months {v:?} is not a whole number from 0 to 1200"
-                ))?;
-            }
-            "--discount" => {
-                let v = value("--discount")?;
-                discount = v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|d| d.is_finite() && *d > -1.0)
-                    .ok_or(format!("--discount {v:?} is not a rate above -1"))?;
-            }
-            "--tz" => {
-                let v = value("--tz")?;
-                calendar = ClinicCalendar::parse(&v).map_err(|e| format!("--tz: {e}"))?;
-            }
-            "--params-only" => params_only = true,
-            "--timing" => timing = true,
-            "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(Some(Args {
-        input: input.filter(|i| i != "-"),
-        as_of: as_of.ok_or(format!("--as-of is required\n{USAGE}"))?,
-        calendar,
-        horizon,
-        months,
-        discount,
-        params_only,
-        timing,
-    }))
+            Ok(n)
+        })?
+        .unwrap_or(12),
+        discount: cli::get(&m, "discount", |v| {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|d| d.is_finite() && *d > -1.0)
+                .ok_or_else(|| "is not a rate above -1".to_owned())
+        })?
+        .unwrap_or(0.01),
+        params_only: m.get_flag("params-only"),
+        timing: m.get_flag("timing"),
+    })
 }
 
 /// Every patient's summary, as `rfm` computes it, sorted by id as a string.
@@ -171,7 +194,7 @@ fn write_id(out: &mut impl Write, id: &[u8]) -> io::Result<()> {
 }
 
 /// The fitted models, or `None` with no patients at all (a header-only input).
-fn fit(summaries: &[(u32, RfmSummary)]) -> Result<Option<(BgNbd, GammaGamma)>, String> {
+fn fit(summaries: &[(u32, RfmSummary)]) -> Result<Option<(BgNbd, GammaGamma)>, Exit> {
     if summaries.is_empty() {
         return Ok(None);
     }
@@ -183,88 +206,97 @@ fn fit(summaries: &[(u32, RfmSummary)]) -> Result<Option<(BgNbd, GammaGamma)>, S
         .iter()
         .filter_map(|(_, s)| SpendObservation::from_rfm(s))
         .collect();
-    let bg = BgNbd::fit(&obs).map_err(|e| e.to_string())?.params;
-    let gg = GammaGamma::fit(&spend).map_err(|e| e.to_string())?.params;
+    let bad = |e: ChurnError| Exit::Bad(e.to_string());
+    let bg = BgNbd::fit(&obs).map_err(bad)?.params;
+    let gg = GammaGamma::fit(&spend).map_err(bad)?.params;
     Ok(Some((bg, gg)))
 }
 
-fn run() -> Result<(), (u8, String)> {
-    let Some(args) = parse_args().map_err(|e| (2, e))? else {
-        println!("{USAGE}");
-        return Ok(());
+fn params_json(models: Option<(BgNbd, GammaGamma)>, n: usize) -> String {
+    match models {
+        Some((bg, gg)) => format!(
+            "{{\"bgnbd\":{{\"r\":{},\"alpha\":{},\"a\":{},\"b\":{}}},\
+             \"gamma_gamma\":{{\"p\":{},\"q\":{},\"v\":{}}},\"patients\":{n}}}",
+            bg.r(),
+            bg.alpha(),
+            bg.a(),
+            bg.b(),
+            gg.p(),
+            gg.q(),
+            gg.v()
+        ),
+        None => format!("{{\"bgnbd\":null,\"gamma_gamma\":null,\"patients\":{n}}}"),
+    }
+}
+
+/// Every patient's scores, in one batch (`churn::score`); an error names the patient.
+fn scores(
+    args: &Args,
+    names: &Interner,
+    summaries: &[(u32, RfmSummary)],
+    models: Option<(BgNbd, GammaGamma)>,
+) -> Result<Vec<(f64, f64, f64)>, Exit> {
+    let Some((bg, gg)) = models else {
+        return Ok(Vec::new());
     };
+    let spec = ScoreSpec::new(args.horizon, args.months, args.discount, DAYS_PER_MONTH)
+        .map_err(|e| Exit::Bad(e.to_string()))?;
+    let patients: Vec<(Observation, f64)> = summaries
+        .iter()
+        .map(|(_, s)| {
+            #[allow(clippy::cast_precision_loss)] // fen below 2^53 are exact
+            let m = s.monetary_value.to_fen() as f64 / 100.0;
+            (Observation::from(*s), m)
+        })
+        .collect();
+    let scored = score(&bg, &gg, &patients, &spec).map_err(|e| match e {
+        ChurnError::Patient { index, source } => {
+            let who = summaries.get(index).map_or_else(String::new, |(p, _)| {
+                String::from_utf8_lossy(names.name(*p)).into_owned()
+            });
+            Exit::Bad(format!("patient {who}: {source}"))
+        }
+        other => Exit::Bad(other.to_string()),
+    })?;
+    Ok(scored
+        .iter()
+        .map(|s| (s.p_alive, s.expected_visits, s.clv))
+        .collect())
+}
+
+fn run() -> Result<(), Exit> {
+    let args = parse_args(std::env::args().skip(1))?;
     let t0 = Instant::now();
     let as_of = day_number(args.as_of);
     // Read whole: a 0-byte input is bad input (no header), which the shared loader cannot
     // tell from a header-only one.
     let bytes = match &args.input {
-        Some(path) => std::fs::read(path).map_err(|e| (2, format!("{path}: {e}")))?,
-        None => {
-            let mut b = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut b)
-                .map_err(|e| (2, format!("reading stdin: {e}")))?;
-            b
+        // A FILE ending in .parquet: the same columns by name, as rfm reads it.
+        Some(path) if pq::is_parquet(path) => {
+            pq::read_as_csv(path, &["patient_id", "date", "amount"]).map_err(Exit::Bad)?
         }
+        _ => cli::read_input(args.input.as_deref())?,
     };
-    if bytes.is_empty() {
-        return Err((
-            2,
-            "line 1: empty input, expected the header patient_id,date,amount".into(),
-        ));
-    }
+    cli::check_text(&bytes, HEADER)?;
     let size = u64::try_from(bytes.len()).unwrap_or(0);
-    let loaded = load(&bytes[..], size, args.calendar, as_of).map_err(|e| (2, e))?;
+    let loaded = load(&bytes[..], size, args.calendar, as_of).map_err(Exit::Bad)?;
     let t1 = Instant::now();
-    let (names, summaries) = summarise(loaded, as_of).map_err(|e| (2, e))?;
-    let models = fit(&summaries).map_err(|e| (2, e))?;
+    let (names, summaries) = summarise(loaded, as_of).map_err(Exit::Bad)?;
+    let models = fit(&summaries)?;
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    let io_err = |e: io::Error| (1, format!("writing output: {e}"));
+    let io_err = |e: io::Error| Exit::Io(format!("writing output: {e}"));
     if args.params_only {
-        let n = summaries.len();
-        let text = match models {
-            Some((bg, gg)) => format!(
-                "{{\"bgnbd\":{{\"r\":{},\"alpha\":{},\"a\":{},\"b\":{}}},\
-                 \"gamma_gamma\":{{\"p\":{},\"q\":{},\"v\":{}}},\"patients\":{n}}}",
-                bg.r(),
-                bg.alpha(),
-                bg.a(),
-                bg.b(),
-                gg.p(),
-                gg.q(),
-                gg.v()
-            ),
-            None => format!("{{\"bgnbd\":null,\"gamma_gamma\":null,\"patients\":{n}}}"),
-        };
-        writeln!(out, "{text}").map_err(io_err)?;
+        writeln!(out, "{}", params_json(models, summaries.len())).map_err(io_err)?;
     } else {
         // Every line is computed before the first is written: an error leaves stdout empty.
-        let mut lines = Vec::with_capacity(summaries.len());
-        if let Some((bg, gg)) = &models {
-            for (p, s) in &summaries {
-                let o = Observation::from(*s);
-                #[allow(clippy::cast_precision_loss)]
-                let m = s.monetary_value.to_fen() as f64 / 100.0;
-                let why = |e: clinic_ops::churn::ChurnError| {
-                    (
-                        2,
-                        format!("patient {}: {e}", String::from_utf8_lossy(names.name(*p))),
-                    )
-                };
-                let expected = bg.expected_visits(args.horizon, &o).map_err(why)?;
-                let value =
-                    clv(bg, gg, &o, m, args.months, args.discount, DAYS_PER_MONTH).map_err(why)?;
-                lines.push((*p, *s, bg.p_alive(&o), expected, value));
-            }
-        }
-        let compute_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let lines = scores(&args, &names, &summaries, models)?;
+        let compute = t1.elapsed();
         out.write_all(
             b"patient_id,frequency,recency,T,monetary_value,p_alive,expected_visits,clv\n",
         )
         .map_err(io_err)?;
-        for (p, s, alive, expected, value) in lines {
-            write_id(&mut out, names.name(p)).map_err(io_err)?;
+        for ((p, s), (alive, expected, value)) in summaries.iter().zip(lines) {
+            write_id(&mut out, names.name(*p)).map_err(io_err)?;
             writeln!(
                 out,
                 ",{},{},{},{},{alive:.6},{expected:.6},{value:.2}",
@@ -273,21 +305,12 @@ fn run() -> Result<(), (u8, String)> {
             .map_err(io_err)?;
         }
         if args.timing {
-            eprintln!(
-                "timing load_ms={:.3} compute_ms={compute_ms:.3}",
-                (t1 - t0).as_secs_f64() * 1e3
-            );
+            cli::print_timing(t1 - t0, compute);
         }
     }
     out.flush().map_err(io_err)
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((code, msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(code)
-        }
-    }
+    cli::finish(run())
 }

@@ -26,6 +26,7 @@ use unicode_width::UnicodeWidthStr;
 mod acquisition;
 mod appointments;
 mod campaign;
+mod churn;
 mod contacts;
 mod content;
 mod followup;
@@ -227,5 +228,6 @@ fn main() -> Res<()> {
     metrics::run(&mut clinic)?;
     content::run(&mut clinic)?;
     contacts::run(&mut clinic)?;
+    churn::run(&mut clinic)?;
     Ok(())
 }

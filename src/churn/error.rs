@@ -37,6 +37,14 @@ pub enum ChurnError {
         /// What stopped it (`iteration limit`, `no step improves`, `parameter diverges`).
         reason: &'static str,
     },
+    /// One patient of a batch could not be scored.
+    #[error("patient {index}: {source}")]
+    Patient {
+        /// The patient's position in the batch, from 0.
+        index: usize,
+        /// Why.
+        source: Box<ChurnError>,
+    },
     /// The Gaussian hypergeometric series did not converge within its term limit.
     #[error("hypergeometric series 2F1({a}, {b}; {c}; {z}) did not converge")]
     Hypergeometric {

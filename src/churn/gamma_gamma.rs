@@ -155,11 +155,18 @@ impl GammaGamma {
     /// the population mean.
     #[must_use]
     pub fn expected_spend(&self, frequency: u32, monetary_value: f64) -> f64 {
+        let (base, weight) = self.spend_parts(frequency);
+        base + weight * monetary_value
+    }
+
+    /// [`GammaGamma::expected_spend`] as `base + weight · monetary_value`: the patient's
+    /// weight `px/(px+q−1)` and the population mean's share `(1 − weight)·p·v/(q−1)`.
+    pub(crate) fn spend_parts(&self, frequency: u32) -> (f64, f64) {
         let GammaGamma { p, q, v } = *self;
         let px = p * f64::from(frequency);
         let weight = px / (px + q - 1.0);
         let population = v * p / (q - 1.0);
-        (1.0 - weight) * population + weight * monetary_value
+        ((1.0 - weight) * population, weight)
     }
 }
 

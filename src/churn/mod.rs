@@ -44,6 +44,7 @@ mod bgnbd;
 mod error;
 mod gamma_gamma;
 mod optim;
+mod score;
 mod special;
 
 pub use bgnbd::{BgNbd, BgNbdFit};
@@ -52,6 +53,7 @@ pub use gamma_gamma::{GammaGamma, GammaGammaFit};
 pub use optim::{
     FLOOR_GRADIENT_TOLERANCE, FLOOR_RELATIVE_CHANGE, GRADIENT_TOLERANCE, MAX_ITERATIONS,
 };
+pub use score::{ChurnScore, ScoreSpec, score};
 pub use special::{HYP2F1_MAX_TERMS, hyp2f1};
 
 use serde::{Deserialize, Serialize};
@@ -236,6 +238,10 @@ impl SpendObservation {
 /// [`DAYS_PER_MONTH`]; `monetary_value` is the patient's mean repeat spend (any value when
 /// `frequency` is 0, where the expected spend is the population mean).
 ///
+/// Computed as `spend · (p_alive · Σᵢ (Uᵢ − Uᵢ₋₁)/(1+rate)^i)` with `Uᵢ` the visits expected
+/// by i·L of a patient still active ([`BgNbd::expected_visits_if_active`]): the same value,
+/// and the same bits as [`score`] gives.
+///
 /// # Errors
 ///
 /// [`ChurnError::OutOfRange`] for a negative or non-finite `period_length` or
@@ -249,28 +255,69 @@ pub fn clv(
     discount_rate: f64,
     period_length: f64,
 ) -> Result<f64, ChurnError> {
-    if !(discount_rate.is_finite() && discount_rate > -1.0) {
-        return Err(ChurnError::OutOfRange {
-            field: "discount_rate".into(),
-            value: discount_rate,
-            expected: "a finite rate above -1",
-        });
-    }
-    if !(period_length.is_finite() && period_length > 0.0) {
-        return Err(ChurnError::OutOfRange {
-            field: "period_length".into(),
-            value: period_length,
-            expected: "a finite time above 0",
-        });
-    }
+    let plan = ClvPlan::new(periods, discount_rate, period_length)?;
     let spend = gamma_gamma.expected_spend(o.frequency, monetary_value);
-    let mut total = 0.0;
-    let mut previous = 0.0;
-    for i in 1..=periods {
-        let fi = f64::from(i);
-        let cumulative = bgnbd.expected_visits(fi * period_length, o)?;
-        total += spend * (cumulative - previous) / special::pow(1.0 + discount_rate, fi);
-        previous = cumulative;
+    let mut series = bgnbd.active_series(o.frequency);
+    let mut visits = vec![0.0; plan.horizons.len()];
+    bgnbd.if_active_at(&mut series, o.frequency, o.t, &plan.horizons, &mut visits)?;
+    Ok(spend * (bgnbd.p_alive(o) * plan.discounted(&visits)))
+}
+
+/// The horizons and discount factors of a CLV, computed once for every patient.
+#[derive(Debug, Clone)]
+pub(crate) struct ClvPlan {
+    /// i·L for i = 1..=periods.
+    pub(crate) horizons: Vec<f64>,
+    /// (1 + rate)^i for i = 1..=periods.
+    factors: Vec<f64>,
+}
+
+impl ClvPlan {
+    pub(crate) fn new(
+        periods: u32,
+        discount_rate: f64,
+        period_length: f64,
+    ) -> Result<ClvPlan, ChurnError> {
+        if !(discount_rate.is_finite() && discount_rate > -1.0) {
+            return Err(ChurnError::OutOfRange {
+                field: "discount_rate".into(),
+                value: discount_rate,
+                expected: "a finite rate above -1",
+            });
+        }
+        if !(period_length.is_finite() && period_length > 0.0) {
+            return Err(ChurnError::OutOfRange {
+                field: "period_length".into(),
+                value: period_length,
+                expected: "a finite time above 0",
+            });
+        }
+        let mut horizons = Vec::new();
+        let mut factors = Vec::new();
+        for i in 1..=periods {
+            let fi = f64::from(i);
+            let t = fi * period_length;
+            if !t.is_finite() {
+                return Err(ChurnError::OutOfRange {
+                    field: "t".into(),
+                    value: t,
+                    expected: "a finite time of at least 0",
+                });
+            }
+            horizons.push(t);
+            factors.push(special::pow(1.0 + discount_rate, fi));
+        }
+        Ok(ClvPlan { horizons, factors })
     }
-    Ok(total)
+
+    /// Σᵢ (Uᵢ − Uᵢ₋₁) / (1+rate)^i, with U₀ = 0, summed in period order.
+    pub(crate) fn discounted(&self, visits: &[f64]) -> f64 {
+        let mut total = 0.0;
+        let mut previous = 0.0;
+        for (u, factor) in visits.iter().zip(&self.factors) {
+            total += (u - previous) / factor;
+            previous = *u;
+        }
+        total
+    }
 }

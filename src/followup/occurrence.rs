@@ -111,7 +111,78 @@ pub(super) fn derive(
                 out.push(o);
             }
         }
+        #[cfg(feature = "churn")]
+        RuleKind::WinBackAtRisk {
+            model,
+            p_alive_below,
+            max_attempts,
+            ..
+        } => {
+            if let Some(o) =
+                at_risk_win_back(ctx, facts, window, model, *p_alive_below, *max_attempts)
+            {
+                out.push(o);
+            }
+        }
     }
+}
+
+/// The most days after the first visit an at-risk date is looked for (100 years): past it
+/// the patient is not at risk in any plan's lifetime.
+#[cfg(feature = "churn")]
+const AT_RISK_MAX_DAYS: f64 = 36_525.0;
+
+/// The first attempt of a model-keyed win-back: the first local day on which the patient's
+/// `p_alive` is below the threshold if they have not come back since their last visit.
+///
+/// The patient's summary is in whole local days, as `segment::RfmSummary` counts them:
+/// `frequency` = visit days after the first, `recency` = last − first visit day; `T` is the
+/// day asked about − the first visit day. `p_alive` is below the threshold exactly when
+/// `T` exceeds [`crate::churn::BgNbd::p_alive_falls_below_at`], so the day is the first
+/// visit day + ⌊that⌋ + 1.
+#[cfg(feature = "churn")]
+fn at_risk_win_back(
+    ctx: &Ctx<'_>,
+    facts: &Facts<'_>,
+    window: Window,
+    model: &crate::churn::BgNbd,
+    threshold: crate::segment::Probability,
+    max_attempts: u8,
+) -> Option<Occurrence> {
+    let last = ctx.last_visit?;
+    let id = ctx.patient.id();
+    let mut days: Vec<NaiveDate> = facts
+        .visits
+        .iter()
+        .filter(|v| v.patient == id && v.at <= ctx.now && !v.is_refunded_by(ctx.now))
+        .map(|v| ctx.calendar.local_date(v.at))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    let first = *days.first()?;
+    let frequency = u32::try_from(days.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    #[allow(clippy::cast_precision_loss)] // day counts are far below 2^52
+    let recency = (last - first).num_days() as f64;
+    let summary = crate::churn::Observation::new(frequency, recency, recency).ok()?;
+    let t = model.p_alive_falls_below_at(&summary, threshold.get())?;
+    if !(0.0..AT_RISK_MAX_DAYS).contains(&t) {
+        return None;
+    }
+    // 0 ≤ t < AT_RISK_MAX_DAYS here, so the cast is exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let on = add_days(first, t.floor() as u64 + 1);
+    if on > window.hi {
+        return None;
+    }
+    Some(Occurrence {
+        on,
+        reason: Reason::ChurnRisk {
+            last_visit_on: last,
+            p_alive_below: threshold,
+            attempt: 1,
+            of: max_attempts,
+        },
+    })
 }
 
 /// Recheck occurrences, one per open chronic file whose condition has an interval: that

@@ -165,6 +165,8 @@ pub(super) struct Ctx<'a> {
     pub(super) today: NaiveDate,
     pub(super) horizon: NaiveDate,
     pub(super) last_visit: Option<NaiveDate>,
+    /// The instant planned for.
+    pub(super) now: DateTime<Utc>,
 }
 
 pub(super) struct Occurrence {
@@ -252,6 +254,7 @@ fn plan_checked(
         today,
         horizon: add_days(today, u64::from(policy.lookahead_days())),
         last_visit,
+        now,
     };
     let mut candidates: Vec<Task> = Vec::new();
     let mut occurrences: Vec<Occurrence> = Vec::new();
@@ -486,6 +489,15 @@ fn next_attempt(rule: &Rule, occ: &Occurrence, ctx: &Ctx<'_>) -> ControlFlow<Sch
     {
         return next_win_back(latest, occ.on, *first_gap_days, *max_attempts, rule, ctx);
     }
+    #[cfg(feature = "churn")]
+    if let RuleKind::WinBackAtRisk {
+        first_gap_days,
+        max_attempts,
+        ..
+    } = &rule.kind
+    {
+        return next_win_back(latest, occ.on, *first_gap_days, *max_attempts, rule, ctx);
+    }
     let Some(r) = latest else {
         return ControlFlow::Continue(Attempt::first(occ.on));
     };
@@ -582,6 +594,17 @@ fn numbered(reason: Reason, attempt: u8) -> Reason {
             last_visit_on, of, ..
         } => Reason::WinBack {
             last_visit_on,
+            attempt: attempt.saturating_add(1),
+            of,
+        },
+        Reason::ChurnRisk {
+            last_visit_on,
+            p_alive_below,
+            of,
+            ..
+        } => Reason::ChurnRisk {
+            last_visit_on,
+            p_alive_below,
             attempt: attempt.saturating_add(1),
             of,
         },

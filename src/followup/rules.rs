@@ -107,6 +107,24 @@ pub enum RuleKind {
         /// The most attempts.
         max_attempts: u8,
     },
+    /// Win-back keyed on the churn model instead of fixed days: the first attempt is due on
+    /// the first local day on which the patient's BG/NBD `p_alive` (from their visit days
+    /// up to that day) is below `p_alive_below` if they have not come back
+    /// ([`crate::churn::BgNbd::p_alive_falls_below_at`]); later attempts follow as for
+    /// [`RuleKind::WinBack`], the gaps doubling from `first_gap_days`, at most
+    /// `max_attempts`. A patient with a single visit day has `p_alive` 1 in the model and is
+    /// left to the fixed-days rule. Needs marketing consent, as every win-back.
+    #[cfg(feature = "churn")]
+    WinBackAtRisk {
+        /// The clinic's fitted BG/NBD model, in days.
+        model: crate::churn::BgNbd,
+        /// The `p_alive` below which a patient is at risk (above 0 and below 1).
+        p_alive_below: crate::segment::Probability,
+        /// The gap between the first and second attempts, in days (1 to 180).
+        first_gap_days: u16,
+        /// The most attempts (1 to 6).
+        max_attempts: u8,
+    },
 }
 
 fn yes() -> bool {
@@ -126,6 +144,8 @@ impl RuleKind {
             RuleKind::SeasonChange { .. } => TaskKind::SeasonChange,
             RuleKind::Birthday { .. } => TaskKind::Birthday,
             RuleKind::WinBack { .. } => TaskKind::WinBack,
+            #[cfg(feature = "churn")]
+            RuleKind::WinBackAtRisk { .. } => TaskKind::WinBack,
         }
     }
 
@@ -188,6 +208,23 @@ impl RuleKind {
                 max_attempts,
             } => {
                 range("lapsed_after_days", (*lapsed_after_days).into(), 30, 1095)?;
+                range("first_gap_days", (*first_gap_days).into(), 1, 180)?;
+                range("max_attempts", (*max_attempts).into(), 1, 6)
+            }
+            #[cfg(feature = "churn")]
+            RuleKind::WinBackAtRisk {
+                p_alive_below,
+                first_gap_days,
+                max_attempts,
+                ..
+            } => {
+                let top = crate::segment::Probability::SCALE - 1;
+                range(
+                    "p_alive_below (millionths)",
+                    p_alive_below.millionths(),
+                    1,
+                    top,
+                )?;
                 range("first_gap_days", (*first_gap_days).into(), 1, 180)?;
                 range("max_attempts", (*max_attempts).into(), 1, 6)
             }

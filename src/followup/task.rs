@@ -303,6 +303,19 @@ pub enum Reason {
         /// The series' maximum.
         of: u8,
     },
+    /// The churn model finds the patient likely lapsed: their `p_alive` fell below the
+    /// rule's threshold on the task's occurrence date.
+    ChurnRisk {
+        /// The local date of the last visit.
+        #[serde(with = "crate::calendar::in_range::date")]
+        last_visit_on: NaiveDate,
+        /// The rule's threshold.
+        p_alive_below: crate::segment::Probability,
+        /// Which attempt of the series, from 1.
+        attempt: u8,
+        /// The series' maximum.
+        of: u8,
+    },
     /// A booked (or missed, or cancelled) appointment; the task's kind tells the step.
     Appointment {
         /// The appointment.
@@ -406,6 +419,15 @@ impl fmt::Display for Reason {
                 attempt,
                 of,
             } => write!(f, "自 {last_visit_on} 后未再就诊，唤醒第{attempt}/{of}次"),
+            Reason::ChurnRisk {
+                last_visit_on,
+                p_alive_below,
+                attempt,
+                of,
+            } => write!(
+                f,
+                "自 {last_visit_on} 后未再就诊，流失模型估计仍活跃的概率已低于{p_alive_below}，唤醒第{attempt}/{of}次"
+            ),
             Reason::Appointment {
                 appointment,
                 starts,
