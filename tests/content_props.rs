@@ -202,6 +202,18 @@ proptest! {
         }
     }
 
+    /// The state does not depend on the threads: the rows' chunks each sum revenue on
+    /// their own, and the funnel's workers each keep a dense index of posts.
+    #[test]
+    fn threads_do_not_change_the_state(rows in rows(12, 5), rule in rule()) {
+        let cols = Cols::of(12, &rows);
+        let s = spec(rule);
+        let one = s.compute(&cols.view(), 5, 1).unwrap();
+        for threads in [2, 3, 7] {
+            prop_assert_eq!(&s.compute(&cols.view(), 5, threads).unwrap(), &one);
+        }
+    }
+
     /// Attributed revenue never exceeds the revenue; post costs add up to the account's
     /// spend (and payout), accounts to the total.
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::ContentError;
 use crate::metrics::event::{JourneyEventKind, JourneyStage};
+use crate::metrics::funnel::par::{fan_out_owned, split};
 use crate::metrics::funnel::{
     Attribution, ConversionWindow, Dimension, EventColumns, FunnelBreakdown, FunnelMode,
     FunnelSpec, FunnelState, Step,
@@ -218,37 +219,62 @@ impl AcquisitionSpec {
         threads: usize,
     ) -> Result<AcquisitionState, ContentError> {
         let best = self.attribute(cols, max_code)?;
-        let dim: Vec<u32> = cols
-            .patient
-            .iter()
-            .map(|&p| best.get(p as usize).map_or(0, |b| b.1))
-            .collect();
+        let purchased = JourneyEventKind::stage(JourneyStage::Purchased).code();
+        let horizon = i64::from(self.revenue_days) * 86_400;
+        // One pass over the rows gives each row its patient's post and sums the revenue of
+        // purchases, reading `best` once per row (a random read into a table of every
+        // patient, which was most of the time of two separate passes), on `threads` chunks
+        // with a revenue table each. Saturating sums of non-negative amounts are
+        // associative, so the chunks add up to what one pass gives.
+        let threads = threads.max(1);
+        let rows = cols.patient.len();
+        let mut dim = vec![0u32; rows];
+        let mut work = Vec::with_capacity(threads);
+        let mut rest: &mut [u32] = &mut dim;
+        for r in split(rows, threads) {
+            let (head, tail) = rest.split_at_mut(r.len().min(rest.len()));
+            work.push((r, head));
+            rest = tail;
+        }
+        let parts = fan_out_owned(work, |(r, out)| {
+            let mut revenue = vec![0u128; max_code as usize + 1];
+            let mut total: u128 = 0;
+            let rows = cols
+                .patient
+                .get(r.clone())
+                .unwrap_or(&[])
+                .iter()
+                .zip(cols.kind.get(r.clone()).unwrap_or(&[]))
+                .zip(cols.at.get(r.clone()).unwrap_or(&[]))
+                .zip(cols.amount_fen.get(r).unwrap_or(&[]))
+                .zip(out.iter_mut());
+            for ((((&p, &k), &t), &fen), d) in rows {
+                let (touch, code) = best.get(p as usize).copied().unwrap_or(NO_TOUCH);
+                *d = code;
+                if k != purchased || fen == 0 {
+                    continue;
+                }
+                total = total.saturating_add(u128::from(fen));
+                let within = code != 0
+                    && t.checked_sub(touch)
+                        .is_some_and(|d| (0..=horizon).contains(&d));
+                if let Some(r) = revenue.get_mut(code as usize).filter(|_| within) {
+                    *r = r.saturating_add(u128::from(fen));
+                }
+            }
+            (revenue, total)
+        });
+        let mut parts = parts.into_iter();
+        let (mut revenue, mut total) = parts.next().unwrap_or_default();
+        for (r, t) in parts {
+            total = total.saturating_add(t);
+            for (a, b) in revenue.iter_mut().zip(r) {
+                *a = a.saturating_add(b);
+            }
+        }
         let events = EventColumns::new(cols.patient_count, cols.patient, cols.kind, cols.at)
             .with_dimension(&dim);
         let funnel = self.funnel.compute_columns(&events, threads)?;
-        let purchased = JourneyEventKind::stage(JourneyStage::Purchased).code();
-        let horizon = i64::from(self.revenue_days) * 86_400;
-        let mut revenue = vec![0u128; max_code as usize + 1];
-        let mut total: u128 = 0;
-        let rows = cols
-            .patient
-            .iter()
-            .zip(cols.kind)
-            .zip(cols.at)
-            .zip(cols.amount_fen);
-        for (((&p, &k), &t), &fen) in rows {
-            if k != purchased || fen == 0 {
-                continue;
-            }
-            total = total.saturating_add(u128::from(fen));
-            let (touch, code) = best.get(p as usize).copied().unwrap_or(NO_TOUCH);
-            let within = code != 0
-                && t.checked_sub(touch)
-                    .is_some_and(|d| (0..=horizon).contains(&d));
-            if let Some(r) = revenue.get_mut(code as usize).filter(|_| within) {
-                *r = r.saturating_add(u128::from(fen));
-            }
-        }
         let revenue_fen = revenue
             .into_iter()
             .enumerate()

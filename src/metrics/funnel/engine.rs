@@ -30,6 +30,64 @@ struct Partial {
     by_value: BTreeMap<BreakdownKey, Tally>,
 }
 
+/// The per-value tallies of one reduce.
+///
+/// A breakdown by a value with many keys (a post code of 100,000) looks up one key per
+/// patient; in a tree that lookup was a descent of cache misses and the largest cost of the
+/// reduce. When the layout's dimension is narrow, a dense index from value to slot makes it
+/// one array read. The result is the same map either way.
+struct ByValue {
+    /// For a value below its length, 1 + the slot of its tally, 0 for none yet.
+    index: Vec<u32>,
+    slots: Vec<(BreakdownKey, Tally)>,
+    /// `Unattributed`, and values the index does not cover.
+    rest: BTreeMap<BreakdownKey, Tally>,
+}
+
+/// The widest dimension the dense index covers: 4 MB of index per worker at most.
+const DENSE_DIM_BITS: u32 = 20;
+
+impl ByValue {
+    fn new(l: &Layout, breakdown: bool) -> Self {
+        let bits = l.dim_bits();
+        let index = if breakdown && bits <= DENSE_DIM_BITS {
+            vec![0; 1 << bits]
+        } else {
+            Vec::new()
+        };
+        ByValue {
+            index,
+            slots: Vec::new(),
+            rest: BTreeMap::new(),
+        }
+    }
+
+    #[inline]
+    fn tally(&mut self, key: BreakdownKey, n: usize) -> &mut Tally {
+        if let BreakdownKey::Value(v) = key
+            && let Some(i) = usize::try_from(v).ok().and_then(|v| self.index.get_mut(v))
+        {
+            if *i == 0 {
+                self.slots.push((key, Tally::new(n)));
+                // At most 2^DENSE_DIM_BITS slots, so the count fits.
+                *i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+            }
+            let slot = *i as usize - 1;
+            if let Some((_, t)) = self.slots.get_mut(slot) {
+                return t;
+            }
+        }
+        self.rest.entry(key).or_insert_with(|| Tally::new(n))
+    }
+
+    fn into_map(self) -> BTreeMap<BreakdownKey, Tally> {
+        let mut all = self.slots;
+        all.extend(self.rest);
+        // Keys are distinct: collecting sorts them and builds the tree in one go.
+        all.into_iter().collect()
+    }
+}
+
 /// [`reduce_with`] with the scan of the funnel's mode.
 fn reduce<R: Rec, P: Segments<R>>(
     parts: &mut [P],
@@ -65,6 +123,7 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
     let mut small = [R::default(); 16];
     let mut scanned = 0u64;
     let mut owned = 0u64;
+    let mut by_value = ByValue::new(l, p.attribution.is_some());
     for b in buckets {
         let first = b * per_bucket;
         owned += (patient_count as usize)
@@ -120,10 +179,7 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
                         let key = reach
                             .attributed(p)
                             .map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
-                        out.by_value
-                            .entry(key)
-                            .or_insert_with(|| Tally::new(p.n))
-                            .record(&reach, p);
+                        by_value.tally(key, p.n).record(&reach, p);
                     }
                 }
             }
@@ -133,6 +189,7 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
             pt.release(b);
         }
     }
+    out.by_value = by_value.into_map();
     let unseen = owned.saturating_sub(scanned);
     out.total.add_level0(unseen);
     if p.attribution.is_some() && unseen > 0 {

@@ -114,7 +114,7 @@
 
 mod columns;
 mod engine;
-mod par;
+pub(crate) mod par;
 mod partition;
 mod report;
 mod samples;

@@ -49,6 +49,11 @@ impl Layout {
     pub(crate) fn total_bits(&self) -> u32 {
         self.total
     }
+
+    /// The bits of the dimension field.
+    pub(crate) fn dim_bits(&self) -> u32 {
+        self.k_shift
+    }
 }
 
 /// A packed event: `u64` when the fields fit, `u128` otherwise.
