@@ -303,7 +303,9 @@ pub struct AppointmentBook {
     clinic: ClinicId,
     bookings: BTreeMap<AppointmentId, Booking>,
     taken: IdMap<(DoctorId, i64), u16>,
-    live: IdMap<PatientId, Vec<AppointmentId>>,
+    /// Live bookings per patient with their slot, so the double-booking check reads no
+    /// booking from the (large) id-ordered map.
+    live: IdMap<PatientId, Vec<LiveSlot>>,
     /// Every booking of each patient, whatever its state, for planning their tasks.
     all: IdMap<PatientId, Vec<AppointmentId>>,
     no_shows: IdMap<PatientId, Vec<DateTime<Utc>>>,
@@ -348,6 +350,14 @@ impl From<RawBook> for AppointmentBook {
         }
         b
     }
+}
+
+/// A live booking in the per-patient index: its id and slot.
+#[derive(Debug, Clone, Copy)]
+struct LiveSlot {
+    id: AppointmentId,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
 }
 
 fn slot_key(doctor: DoctorId, start: DateTime<Utc>) -> (DoctorId, i64) {
@@ -448,9 +458,13 @@ impl AppointmentBook {
         if b.status.is_live() {
             let v = self.live.entry(b.patient).or_default();
             if add {
-                v.push(b.id);
+                v.push(LiveSlot {
+                    id: b.id,
+                    start: b.start,
+                    end: b.end,
+                });
             } else {
-                v.retain(|&x| x != b.id);
+                v.retain(|x| x.id != b.id);
             }
         }
         if matches!(b.status, BookingStatus::NoShow { .. }) {
@@ -471,13 +485,11 @@ impl AppointmentBook {
         end: DateTime<Utc>,
         except: Option<AppointmentId>,
     ) -> Option<AppointmentId> {
-        self.live.get(&patient)?.iter().copied().find(|&id| {
-            Some(id) != except
-                && self
-                    .bookings
-                    .get(&id)
-                    .is_some_and(|o| o.start < end && start < o.end)
-        })
+        self.live
+            .get(&patient)?
+            .iter()
+            .find(|o| Some(o.id) != except && o.start < end && start < o.end)
+            .map(|o| o.id)
     }
 }
 
@@ -487,10 +499,11 @@ impl AppointmentBook {
 pub fn apply(book: &mut AppointmentBook, event: &AppointmentEvent) {
     let id = match event {
         AppointmentEvent::Booked(b) => {
-            if !book.bookings.contains_key(&b.id) {
+            // One descent of the id-ordered map, not a lookup and then an insert.
+            if let std::collections::btree_map::Entry::Vacant(slot) = book.bookings.entry(b.id) {
+                slot.insert(b.clone());
                 book.all.entry(b.patient).or_default().push(b.id);
                 book.index(b, 1);
-                book.bookings.insert(b.id, b.clone());
             }
             return;
         }

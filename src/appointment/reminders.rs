@@ -1,7 +1,7 @@
 //! Reminders and recovery through the follow-up planner: the follow-up tasks a patient's
 //! bookings call for, and the cancellation of those that no longer apply.
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, NaiveTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ScheduleError;
@@ -224,7 +224,9 @@ fn add_minutes(at: DateTime<Utc>, minutes: i64) -> Option<DateTime<Utc>> {
     at.checked_add_signed(Duration::minutes(minutes))
 }
 
-/// One task of a booking, due at `due` (already out of quiet hours).
+/// One task of a booking, due at `due` (already out of quiet hours). `slot` keeps the
+/// booking's subject and local start once made: a booking's tasks share them, and writing
+/// the subject is most of a task's cost.
 fn task(
     b: &Booking,
     key: Option<&RuleKey>,
@@ -232,11 +234,19 @@ fn task(
     channel: TaskChannel,
     due: DateTime<Utc>,
     calendar: ClinicCalendar,
+    slot: &mut Option<(String, NaiveDateTime)>,
 ) -> Option<Task> {
-    let starts = calendar.local_datetime(b.start);
+    let (subject, starts) = slot
+        .get_or_insert_with(|| {
+            (
+                appointment_subject(b, calendar),
+                calendar.local_datetime(b.start),
+            )
+        })
+        .clone();
     let reason = Reason::Appointment {
         appointment: b.id,
-        subject: appointment_subject(b, calendar),
+        subject,
         starts,
     };
     Some(
@@ -297,6 +307,7 @@ pub(crate) fn booking_tasks(
     out: &mut Vec<Task>,
 ) {
     let quiet = policy.quiet_hours;
+    let mut slot = None;
     let before_start = |at: DateTime<Utc>| {
         let due = quiet.next_allowed(at, calendar);
         (due < b.start && due >= now).then_some(due)
@@ -321,6 +332,7 @@ pub(crate) fn booking_tasks(
                         policy.channel,
                         due,
                         calendar,
+                        &mut slot,
                     )
                 {
                     out.push(t);
@@ -337,6 +349,7 @@ pub(crate) fn booking_tasks(
                         policy.channel,
                         due,
                         calendar,
+                        &mut slot,
                     )
                 {
                     out.push(t);
@@ -354,6 +367,7 @@ pub(crate) fn booking_tasks(
                     TaskChannel::Call,
                     due,
                     calendar,
+                    &mut slot,
                 )
             {
                 out.push(t);
@@ -370,6 +384,7 @@ pub(crate) fn booking_tasks(
                     TaskChannel::Call,
                     due,
                     calendar,
+                    &mut slot,
                 )
             {
                 let priority = match by {
