@@ -116,6 +116,7 @@ mod columns;
 mod engine;
 pub(crate) mod par;
 mod partition;
+mod patient;
 mod report;
 mod samples;
 mod scan;
@@ -254,6 +255,15 @@ pub enum FunnelError {
     /// Timestamps and dimension codes too far apart to pack.
     #[error("event timestamps span too wide a range to pack")]
     TimeRangeTooWide,
+    /// A host-built event mask with a step bit beyond the funnel's steps, or a bit above
+    /// the exclusion bit.
+    #[error("event mask {mask:#x} names a step beyond the funnel's {steps} steps")]
+    BadMask {
+        /// The mask given.
+        mask: u64,
+        /// Steps in the funnel.
+        steps: usize,
+    },
 }
 
 impl FunnelSpec {

@@ -146,7 +146,7 @@ pub(super) fn partition<R: Rec>(
 /// order both partition passes write them: a non-step marker (`strict_order` only), the
 /// steps from the lowest, then the exclusion.
 #[inline(always)]
-fn for_each_code(mask: u64, strict_order: bool, mut put: impl FnMut(u64)) {
+pub(super) fn for_each_code(mask: u64, strict_order: bool, mut put: impl FnMut(u64)) {
     let mut steps = mask & STEP_BITS;
     if steps == 0 && strict_order {
         put(OTHER_K);

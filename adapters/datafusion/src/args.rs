@@ -1,0 +1,131 @@
+//! Reading the constant arguments and the timestamp column of a call.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{
+    DataType, Int64Type, Schema, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::ColumnarValue;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::error::SqlFnError;
+
+/// The value of a constant argument: the expression evaluated on an empty batch, which
+/// only literals (and casts of them) survive.
+pub(crate) fn constant(
+    function: &'static str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    position: usize,
+    name: &'static str,
+) -> Result<ScalarValue> {
+    let not_constant = || SqlFnError::NotConstant {
+        function,
+        position: position + 1,
+        name,
+    };
+    let expr = exprs.get(position).ok_or_else(not_constant)?;
+    let batch = RecordBatch::new_empty(Arc::new(Schema::empty()));
+    match expr.evaluate(&batch) {
+        Ok(ColumnarValue::Scalar(s)) => Ok(s),
+        _ => Err(not_constant().into()),
+    }
+}
+
+/// A constant integer argument.
+pub(crate) fn constant_i64(
+    function: &'static str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    position: usize,
+    name: &'static str,
+    expected: &'static str,
+) -> Result<i64> {
+    let v = constant(function, exprs, position, name)?;
+    let bad = |v: &ScalarValue| SqlFnError::BadArgument {
+        function,
+        name,
+        value: v.to_string(),
+        expected,
+    };
+    let as_i64 = v.cast_to(&DataType::Int64).map_err(|_| bad(&v))?;
+    match as_i64 {
+        ScalarValue::Int64(Some(n)) => Ok(n),
+        _ => Err(bad(&v).into()),
+    }
+}
+
+/// A constant text argument.
+pub(crate) fn constant_str(
+    function: &'static str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    position: usize,
+    name: &'static str,
+    expected: &'static str,
+) -> Result<String> {
+    let v = constant(function, exprs, position, name)?;
+    match &v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Ok(s.clone()),
+        _ => Err(SqlFnError::BadArgument {
+            function,
+            name,
+            value: v.to_string(),
+            expected,
+        }
+        .into()),
+    }
+}
+
+/// Whether a column of this type can be a timestamp argument: integer Unix seconds or a
+/// SQL timestamp of any unit.
+pub(crate) fn is_time_type(t: &DataType) -> bool {
+    t.is_integer() || matches!(t, DataType::Timestamp(_, _))
+}
+
+/// The type a timestamp argument is cast to: integers widen to `Int64`, timestamps keep
+/// their unit and zone (they are read unit by unit, flooring to whole seconds).
+pub(crate) fn time_target(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(_, _) => t.clone(),
+        _ => DataType::Int64,
+    }
+}
+
+/// The timestamps of a column in whole Unix seconds (floored), `None` where null.
+pub(crate) fn seconds(col: &ArrayRef) -> Result<Vec<Option<i64>>> {
+    fn read<T: datafusion::arrow::datatypes::ArrowPrimitiveType<Native = i64>>(
+        col: &ArrayRef,
+        per_second: i64,
+    ) -> Vec<Option<i64>> {
+        col.as_primitive::<T>()
+            .iter()
+            .map(|v| v.map(|x| x.div_euclid(per_second)))
+            .collect()
+    }
+    Ok(match col.data_type() {
+        DataType::Int64 => read::<Int64Type>(col, 1),
+        DataType::Timestamp(TimeUnit::Second, _) => read::<TimestampSecondType>(col, 1),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            read::<TimestampMillisecondType>(col, 1_000)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            read::<TimestampMicrosecondType>(col, 1_000_000)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            read::<TimestampNanosecondType>(col, 1_000_000_000)
+        }
+        other => {
+            return Err(SqlFnError::Signature {
+                function: "timestamp",
+                problem: format!(
+                    "a timestamp column of type {other} is not integer seconds or a timestamp"
+                ),
+            }
+            .into());
+        }
+    })
+}
