@@ -187,12 +187,9 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<
     }))
 }
 
-/// Reads the configuration: [`JourneyConfig`]'s own serde form, validated as it is read;
-/// a config with an `appointments` member is read by [`clinic_lines::load_config`].
+/// Reads the configuration: [`JourneyConfig`]'s own serde form, validated as it is read
+/// (its `appointments` member is the library's `AppointmentConfig` form).
 pub(crate) fn load_config(text: &str) -> Result<JourneyConfig, String> {
-    if text.contains("\"appointments\"") {
-        return clinic_lines::load_config(text);
-    }
     serde_json::from_str(text).map_err(|e| format!("--config: {e}"))
 }
 

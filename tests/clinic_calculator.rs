@@ -889,24 +889,34 @@ fn malformed_new_lines_are_bad_input() {
 
 #[test]
 fn the_appointments_config_member_is_checked() {
-    for (config, needle) in [
+    // The member is the library's `AppointmentConfig` form, read by `JourneyConfig`: its
+    // refusals name the JSON path inside the member.
+    for (config, needles) in [
         (
             r#"{"appointments":{"schedules":[{"clinic":1,"doctors":[{"doctor":3,"slot_minutes":30,"capacity":0,"hours":[]}]}]}}"#,
-            "doctors[0].capacity",
+            &["appointment config schedules[0]", "doctors[0].capacity"][..],
         ),
-        (r#"{"appointments":{"colour":"red"}}"#, "colour"),
+        (r#"{"appointments":{"colour":"red"}}"#, &["colour"][..]),
         (
             r#"{"appointments":{"schedules":[{"clinic":1,"doctors":[]},{"clinic":1,"doctors":[]}]}}"#,
-            "clinic C1 has a schedule already",
+            &["schedules[1].clinic", "clinic C1 is scheduled twice"][..],
+        ),
+        (
+            r#"{"appointments":{"recovery_after_hours":721}}"#,
+            &["recovery_after_hours", "721"][..],
+        ),
+        (
+            r#"{"appointments":{"no_show":{"threshold":0,"window_days":90,"requirement":{"kind":"confirmation"},"grace_minutes":15}}}"#,
+            &["threshold"][..],
         ),
     ] {
         let (code, out, err) = run_with(config, CARE_HEAD);
         assert_eq!(code, 2, "{config}");
         assert!(out.is_empty());
-        assert!(
-            err.starts_with("--config: ") && err.contains(needle),
-            "{config}: {err}"
-        );
+        assert!(err.starts_with("--config: "), "{config}: {err}");
+        for needle in needles {
+            assert!(err.contains(needle), "{config}: {err}");
+        }
     }
 }
 
