@@ -57,7 +57,12 @@ FLAGS:
                      recovery_after_hours}) (default: examples/data/clinic.json, a TCM
                      clinic with a monthly member day for patients with marketing consent,
                      two doctors' accounts S1 and S2, an assistant S3, the brand account
-                     S4 and a hypertension group G1; no appointment schedule)
+                     S4, a hypertension group G1, and clinic C1's schedule: doctor D1 in
+                     30-minute slots Monday to Saturday mornings 09:00-12:00 and Monday
+                     and Wednesday afternoons 14:00-17:00, doctor D2 in 15-minute slots
+                     Monday, Tuesday, Thursday and Saturday 08:30-11:30 and Tuesday and
+                     Thursday afternoons 14:00-17:00, one patient a slot, closed
+                     2026-10-01 to 03)
     --as-of TS       Unix seconds for the referral rewards' status (default: the latest 'at')
     --help           this text
 

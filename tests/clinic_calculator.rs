@@ -921,15 +921,17 @@ fn the_appointments_config_member_is_checked() {
 }
 
 #[test]
-fn the_default_config_names_a_roster_and_a_group() {
-    // Dr Li's account (S1) alone holds P1: the whole clinic is at risk with her; a
-    // booking is refused, as the default configuration holds no schedule.
+fn the_default_config_names_a_roster_a_group_and_a_schedule() {
+    // Dr Li's account (S1) alone holds P1: the whole clinic is at risk with her. The
+    // default configuration schedules D1 on Tuesday mornings in half-hour slots, so the
+    // 09:00 booking stands and one at 12:00 is outside her hours.
     let journal = format!(
-        "{}\n{}\n{}\n{}\n",
+        "{}\n{}\n{}\n{}\n{}\n",
         JOURNAL.lines().next().unwrap(),
         r#"{"at":"2026-03-02T09:00:00+08:00","type":"contact_added","patient":"P1","staff":"S1"}"#,
         r#"{"at":"2026-03-02T09:01:00+08:00","type":"group_join","patient":"P1","group":"G1"}"#,
         r#"{"at":"2026-03-02T09:02:00+08:00","type":"book","appointment":"A1","patient":"P1","doctor":"D1","start":"2026-03-03T09:00:00+08:00"}"#,
+        r#"{"at":"2026-03-02T09:03:00+08:00","type":"book","appointment":"A2","patient":"P1","doctor":"D1","start":"2026-03-03T12:00:00+08:00"}"#,
     );
     let v: Value = serde_json::from_str(&replay(&journal)).unwrap();
     assert_eq!(v["contacts"][0]["holders"][0]["kind"], "doctor");
@@ -937,9 +939,12 @@ fn the_default_config_names_a_roster_and_a_group() {
     assert_eq!(v["concentration"]["at_risk"], 0);
     assert_eq!(v["concentration"]["by_doctor"][0]["held"], 1);
     assert_eq!(v["groups"][0]["name"], "高血压群");
-    assert_eq!(v["refused"][0]["line"], 4);
-    assert_eq!(
-        v["refused"][0]["reason"],
-        "clinic C1 has no appointment schedule"
-    );
+    assert_eq!(v["appointments"][0]["appointment"], "A1");
+    assert_eq!(v["appointments"][0]["doctor"], "D1");
+    assert_eq!(v["appointments"][0]["start"], "2026-03-03 09:00");
+    assert_eq!(v["appointments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["refused"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["refused"][0]["line"], 5);
+    let reason = v["refused"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("is not a slot of doctor D1"), "{reason}");
 }
