@@ -114,7 +114,8 @@ nothing):
     contact_removed  patient, staff; optional by (patient | staff)
     staff_left  staff, successors ([staff ids] | \"same_clinic\" | \"same_specialty\");
               optional mode (resigned | on_job), patients (default all the staff holds),
-              notice. Each patient not transferred is listed in 'refused'
+              notice. Each patient not transferred is listed in 'refused'; a staff
+              member who resigned takes no contact or transfer afterwards
     group_join   patient, group; optional number (default 1)
     group_leave  patient, group; optional number, by (patient | owner)
 

@@ -948,3 +948,24 @@ fn the_default_config_names_a_roster_a_group_and_a_schedule() {
     let reason = v["refused"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("is not a slot of doctor D1"), "{reason}");
 }
+
+#[test]
+fn a_doctor_who_left_takes_no_new_contacts() {
+    // S1 leaves (resigned, the default) on Thursday; the clinic remembers it, so P2's
+    // later contact with S1 is refused though the configured roster still lists S1 as
+    // working. S2 is still working and takes P2.
+    let journal = format!(
+        "{CARE_HEAD}{}\n{}\n{}\n{}\n",
+        r#"{"at":"2026-03-05T09:00:00+08:00","type":"contact_added","patient":"P1","staff":"S1"}"#,
+        r#"{"at":"2026-03-05T10:00:00+08:00","type":"staff_left","staff":"S1","successors":["S3"]}"#,
+        r#"{"at":"2026-03-06T10:00:00+08:00","type":"contact_added","patient":"P2","staff":"S1"}"#,
+        r#"{"at":"2026-03-06T10:01:00+08:00","type":"contact_added","patient":"P2","staff":"S2"}"#,
+    );
+    let v = care_replay(&journal);
+    let refused = v["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["line"], 6);
+    assert_eq!(refused[0]["type"], "contact_added");
+    assert_eq!(refused[0]["reason"], "staff S1 has left");
+    assert_eq!(v["contacts"][1]["holders"][0]["staff"], "S2");
+}
