@@ -57,7 +57,12 @@ FLAGS:
                      recovery_after_hours}) (default: examples/data/clinic.json, a TCM
                      clinic with a monthly member day for patients with marketing consent,
                      two doctors' accounts S1 and S2, an assistant S3, the brand account
-                     S4 and a hypertension group G1; no appointment schedule)
+                     S4, a hypertension group G1, and clinic C1's schedule: doctor D1 in
+                     30-minute slots Monday to Saturday mornings 09:00-12:00 and Monday
+                     and Wednesday afternoons 14:00-17:00, doctor D2 in 15-minute slots
+                     Monday, Tuesday, Thursday and Saturday 08:30-11:30 and Tuesday and
+                     Thursday afternoons 14:00-17:00, one patient a slot, closed
+                     2026-10-01 to 03)
     --as-of TS       Unix seconds for the referral rewards' status (default: the latest 'at')
     --help           this text
 
@@ -109,7 +114,8 @@ nothing):
     contact_removed  patient, staff; optional by (patient | staff)
     staff_left  staff, successors ([staff ids] | \"same_clinic\" | \"same_specialty\");
               optional mode (resigned | on_job), patients (default all the staff holds),
-              notice. Each patient not transferred is listed in 'refused'
+              notice. Each patient not transferred is listed in 'refused'; a staff
+              member who resigned takes no contact or transfer afterwards
     group_join   patient, group; optional number (default 1)
     group_leave  patient, group; optional number, by (patient | owner)
 
@@ -187,12 +193,9 @@ pub(crate) fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<
     }))
 }
 
-/// Reads the configuration: [`JourneyConfig`]'s own serde form, validated as it is read;
-/// a config with an `appointments` member is read by [`clinic_lines::load_config`].
+/// Reads the configuration: [`JourneyConfig`]'s own serde form, validated as it is read
+/// (its `appointments` member is the library's `AppointmentConfig` form).
 pub(crate) fn load_config(text: &str) -> Result<JourneyConfig, String> {
-    if text.contains("\"appointments\"") {
-        return clinic_lines::load_config(text);
-    }
     serde_json::from_str(text).map_err(|e| format!("--config: {e}"))
 }
 

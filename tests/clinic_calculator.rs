@@ -889,37 +889,49 @@ fn malformed_new_lines_are_bad_input() {
 
 #[test]
 fn the_appointments_config_member_is_checked() {
-    for (config, needle) in [
+    // The member is the library's `AppointmentConfig` form, read by `JourneyConfig`: its
+    // refusals name the JSON path inside the member.
+    for (config, needles) in [
         (
             r#"{"appointments":{"schedules":[{"clinic":1,"doctors":[{"doctor":3,"slot_minutes":30,"capacity":0,"hours":[]}]}]}}"#,
-            "doctors[0].capacity",
+            &["appointment config schedules[0]", "doctors[0].capacity"][..],
         ),
-        (r#"{"appointments":{"colour":"red"}}"#, "colour"),
+        (r#"{"appointments":{"colour":"red"}}"#, &["colour"][..]),
         (
             r#"{"appointments":{"schedules":[{"clinic":1,"doctors":[]},{"clinic":1,"doctors":[]}]}}"#,
-            "clinic C1 has a schedule already",
+            &["schedules[1].clinic", "clinic C1 is scheduled twice"][..],
+        ),
+        (
+            r#"{"appointments":{"recovery_after_hours":721}}"#,
+            &["recovery_after_hours", "721"][..],
+        ),
+        (
+            r#"{"appointments":{"no_show":{"threshold":0,"window_days":90,"requirement":{"kind":"confirmation"},"grace_minutes":15}}}"#,
+            &["threshold"][..],
         ),
     ] {
         let (code, out, err) = run_with(config, CARE_HEAD);
         assert_eq!(code, 2, "{config}");
         assert!(out.is_empty());
-        assert!(
-            err.starts_with("--config: ") && err.contains(needle),
-            "{config}: {err}"
-        );
+        assert!(err.starts_with("--config: "), "{config}: {err}");
+        for needle in needles {
+            assert!(err.contains(needle), "{config}: {err}");
+        }
     }
 }
 
 #[test]
-fn the_default_config_names_a_roster_and_a_group() {
-    // Dr Li's account (S1) alone holds P1: the whole clinic is at risk with her; a
-    // booking is refused, as the default configuration holds no schedule.
+fn the_default_config_names_a_roster_a_group_and_a_schedule() {
+    // Dr Li's account (S1) alone holds P1: the whole clinic is at risk with her. The
+    // default configuration schedules D1 on Tuesday mornings in half-hour slots, so the
+    // 09:00 booking stands and one at 12:00 is outside her hours.
     let journal = format!(
-        "{}\n{}\n{}\n{}\n",
+        "{}\n{}\n{}\n{}\n{}\n",
         JOURNAL.lines().next().unwrap(),
         r#"{"at":"2026-03-02T09:00:00+08:00","type":"contact_added","patient":"P1","staff":"S1"}"#,
         r#"{"at":"2026-03-02T09:01:00+08:00","type":"group_join","patient":"P1","group":"G1"}"#,
         r#"{"at":"2026-03-02T09:02:00+08:00","type":"book","appointment":"A1","patient":"P1","doctor":"D1","start":"2026-03-03T09:00:00+08:00"}"#,
+        r#"{"at":"2026-03-02T09:03:00+08:00","type":"book","appointment":"A2","patient":"P1","doctor":"D1","start":"2026-03-03T12:00:00+08:00"}"#,
     );
     let v: Value = serde_json::from_str(&replay(&journal)).unwrap();
     assert_eq!(v["contacts"][0]["holders"][0]["kind"], "doctor");
@@ -927,9 +939,33 @@ fn the_default_config_names_a_roster_and_a_group() {
     assert_eq!(v["concentration"]["at_risk"], 0);
     assert_eq!(v["concentration"]["by_doctor"][0]["held"], 1);
     assert_eq!(v["groups"][0]["name"], "高血压群");
-    assert_eq!(v["refused"][0]["line"], 4);
-    assert_eq!(
-        v["refused"][0]["reason"],
-        "clinic C1 has no appointment schedule"
+    assert_eq!(v["appointments"][0]["appointment"], "A1");
+    assert_eq!(v["appointments"][0]["doctor"], "D1");
+    assert_eq!(v["appointments"][0]["start"], "2026-03-03 09:00");
+    assert_eq!(v["appointments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["refused"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["refused"][0]["line"], 5);
+    let reason = v["refused"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("is not a slot of doctor D1"), "{reason}");
+}
+
+#[test]
+fn a_doctor_who_left_takes_no_new_contacts() {
+    // S1 leaves (resigned, the default) on Thursday; the clinic remembers it, so P2's
+    // later contact with S1 is refused though the configured roster still lists S1 as
+    // working. S2 is still working and takes P2.
+    let journal = format!(
+        "{CARE_HEAD}{}\n{}\n{}\n{}\n",
+        r#"{"at":"2026-03-05T09:00:00+08:00","type":"contact_added","patient":"P1","staff":"S1"}"#,
+        r#"{"at":"2026-03-05T10:00:00+08:00","type":"staff_left","staff":"S1","successors":["S3"]}"#,
+        r#"{"at":"2026-03-06T10:00:00+08:00","type":"contact_added","patient":"P2","staff":"S1"}"#,
+        r#"{"at":"2026-03-06T10:01:00+08:00","type":"contact_added","patient":"P2","staff":"S2"}"#,
     );
+    let v = care_replay(&journal);
+    let refused = v["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["line"], 6);
+    assert_eq!(refused[0]["type"], "contact_added");
+    assert_eq!(refused[0]["reason"], "staff S1 has left");
+    assert_eq!(v["contacts"][1]["holders"][0]["staff"], "S2");
 }

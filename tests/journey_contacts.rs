@@ -118,4 +118,107 @@ fn a_doctor_leaves_and_every_patient_is_still_held() {
         (3, 2),
         "load-balanced, lowest id first on a tie"
     );
+    // The clinic remembers the departure: the configured roster still says S1 is
+    // active, yet a later contact with S1 is refused (before, only the handover's own
+    // decision saw S1 as left, and this contact was accepted).
+    assert!(clinic.departed().contains(&StaffId::new(1)));
+    let back = ClinicEventKind::Contact {
+        patient: PatientId::new(1),
+        command: ContactCommand::Add {
+            staff: StaffId::new(1),
+            channel: None,
+        },
+    };
+    assert!(matches!(
+        handle(&mut clinic, settle + Duration::days(1), back),
+        Err(JourneyError::Relationship(RelationshipError::StaffLeft { staff }))
+            if staff == StaffId::new(1)
+    ));
+    // Nor does a transfer to the departed account go through.
+    let held_by_2 = (1..=5u64)
+        .map(PatientId::new)
+        .find(|p| {
+            clinic
+                .contacts()
+                .get(*p)
+                .is_some_and(|x| x.is_held_by(StaffId::new(2)))
+        })
+        .unwrap();
+    let to_left = ClinicEventKind::Contact {
+        patient: held_by_2,
+        command: ContactCommand::Transfer {
+            from: StaffId::new(2),
+            to: StaffId::new(1),
+            mode: TransferMode::OnJob,
+        },
+    };
+    assert!(matches!(
+        handle(&mut clinic, settle + Duration::days(1), to_left),
+        Err(JourneyError::Relationship(
+            RelationshipError::StaffLeft { .. }
+        ))
+    ));
+    // Contacts with colleagues still working are accepted as before.
+    let colleague = ClinicEventKind::Contact {
+        patient: PatientId::new(1),
+        command: ContactCommand::Add {
+            staff: StaffId::new(3),
+            channel: None,
+        },
+    };
+    handle(&mut clinic, settle + Duration::days(1), colleague).unwrap();
+}
+
+#[test]
+fn an_on_job_handover_leaves_the_account_working() {
+    let mut config = JourneyConfig::new(ClinicCalendar::default());
+    let c = ClinicId::new(1);
+    config.staff = StaffRoster::new(vec![
+        StaffAccount::new(StaffId::new(1), AccountKind::Doctor, c, 100),
+        StaffAccount::new(StaffId::new(2), AccountKind::Assistant, c, 100),
+    ])
+    .unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
+    let mut clinic = Clinic::new();
+    let mut key = 0u64;
+    let mut handle = |clinic: &mut Clinic, kind| {
+        key += 1;
+        let event = ClinicEvent {
+            key: EventKey::new(key),
+            at: t0,
+            kind,
+        };
+        clinic.handle(&config, &event).map(|_| ())
+    };
+    for p in 1..=2u64 {
+        let patient = PatientId::new(p);
+        let registration = Box::new(registration(p));
+        handle(
+            &mut clinic,
+            ClinicEventKind::Register {
+                patient,
+                registration,
+            },
+        )
+        .unwrap();
+    }
+    let add = |p: u64| ClinicEventKind::Contact {
+        patient: PatientId::new(p),
+        command: ContactCommand::Add {
+            staff: StaffId::new(1),
+            channel: None,
+        },
+    };
+    handle(&mut clinic, add(1)).unwrap();
+    let handover = Handover {
+        departing: StaffId::new(1),
+        mode: TransferMode::OnJob,
+        scope: HandoverScope::All,
+        rule: SuccessorRule::SameClinic,
+        notice: None,
+    };
+    handle(&mut clinic, ClinicEventKind::StaffLeft { handover }).unwrap();
+    // A reassignment is not a departure: S1 still takes new contacts.
+    assert!(clinic.departed().is_empty());
+    handle(&mut clinic, add(2)).unwrap();
 }

@@ -14,25 +14,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use clinic_ops::appointment::{
-    AppointmentCommand, CancelledBy, Guarantee, NoShowPolicy, ReminderPolicy, Schedule,
-};
+use clinic_ops::appointment::{AppointmentCommand, CancelledBy, Guarantee};
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::feedback::{
-    self, AutoComplaintPolicy, Category, Comment, ComplaintCommand, Feedback, NewComplaint,
-    Severity, SlaPolicy,
+    self, Category, Comment, ComplaintCommand, Feedback, NewComplaint, Severity,
 };
 use clinic_ops::followup::Reason;
 use clinic_ops::id::{
     AppointmentId, ClinicId, ComplaintId, DoctorId, FeedbackId, GroupId, PatientId, StaffId,
     VisitId,
 };
-use clinic_ops::journey::{
-    AppointmentConfig, Clinic, ClinicEventKind, Implications, JourneyConfig,
-};
+use clinic_ops::journey::{Clinic, ClinicEventKind, Implications, JourneyConfig};
 use clinic_ops::metrics::satisfaction::{CsatScore, NpsScore};
 use clinic_ops::money::Yuan;
 use clinic_ops::relationship::{
@@ -438,63 +432,6 @@ pub(crate) fn partial_refusals(step: &Implications) -> Vec<String> {
         .iter()
         .map(|(p, e)| format!("patient {p}: {e}"))
         .collect()
-}
-
-/// The example's reading of the `appointments` config member: each part is the library's
-/// own serde form. `AppointmentConfig` has no serde form of its own yet; when the library's
-/// `JourneyConfig` reads `appointments`, this goes.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AppointmentsSpec {
-    #[serde(default)]
-    schedules: Vec<Schedule>,
-    #[serde(default)]
-    no_show: Option<NoShowPolicy>,
-    #[serde(default)]
-    reminders: Option<ReminderPolicy>,
-    #[serde(default)]
-    sla: Option<SlaPolicy>,
-    #[serde(default)]
-    auto_complaint: Option<AutoComplaintPolicy>,
-    #[serde(default)]
-    recovery_after_hours: Option<u32>,
-}
-
-/// Reads the configuration: [`JourneyConfig`]'s serde form, and the `appointments` member
-/// (schedules, `no_show`, `reminders`, `sla`, `auto_complaint`, `recovery_after_hours`).
-pub(crate) fn load_config(text: &str) -> Result<JourneyConfig, String> {
-    let mut value: Value = serde_json::from_str(text).map_err(|e| format!("--config: {e}"))?;
-    let appointments = value.as_object_mut().and_then(|m| m.remove("appointments"));
-    let mut config: JourneyConfig =
-        serde_json::from_value(value).map_err(|e| format!("--config: {e}"))?;
-    if let Some(a) = appointments {
-        let spec: AppointmentsSpec =
-            serde_json::from_value(a).map_err(|e| format!("--config: appointments: {e}"))?;
-        let mut out = AppointmentConfig::default();
-        for (i, s) in spec.schedules.into_iter().enumerate() {
-            let c = s.clinic();
-            if out.schedules.insert(c, s).is_some() {
-                return Err(format!(
-                    "--config: appointments.schedules[{i}]: clinic {c} has a schedule already"
-                ));
-            }
-        }
-        if let Some(p) = spec.no_show {
-            out.no_show = p;
-        }
-        if let Some(p) = spec.reminders {
-            out.reminders = p;
-        }
-        if let Some(p) = spec.sla {
-            out.sla = p;
-        }
-        out.auto_complaint = spec.auto_complaint;
-        if let Some(h) = spec.recovery_after_hours {
-            out.recovery_after_hours = h;
-        }
-        config.appointments = out;
-    }
-    Ok(config)
 }
 
 fn local(cal: ClinicCalendar, t: DateTime<Utc>) -> String {

@@ -49,6 +49,9 @@ pub struct Clinic {
     pub(super) rosters: BTreeMap<OutreachEventId, Roster>,
     pub(super) appointments: AppointmentState,
     pub(super) contacts: crate::relationship::ContactBook,
+    /// Staff accounts a resigned handover marked as left: the configured roster never
+    /// changes, so later contact decisions consult this set ([`super::contacts`]).
+    pub(super) departed: std::collections::BTreeSet<crate::id::StaffId>,
     pub(super) groups: crate::relationship::GroupMembership,
     pub(super) enrolments: BTreeMap<(PatientId, crate::id::SequenceId), crate::content::Enrolment>,
 }
@@ -136,6 +139,11 @@ impl Clinic {
     /// A patient's follow-up history: every task planned for them, with its outcome.
     pub fn history(&self, patient: PatientId) -> Option<&FollowUpHistory> {
         self.histories.get(&patient)
+    }
+
+    /// The staff accounts that left through a resigned handover, in id order (issue 19).
+    pub fn departed(&self) -> &std::collections::BTreeSet<crate::id::StaffId> {
+        &self.departed
     }
 
     /// Every patient group's members (issue 19).
@@ -245,6 +253,7 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
     for (p, e) in &step.contacts {
         state.contacts.apply(*p, std::slice::from_ref(e));
     }
+    state.departed.extend(step.departed);
     for e in &step.groups {
         crate::relationship::apply_group(&mut state.groups, e);
     }

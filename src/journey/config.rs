@@ -215,6 +215,9 @@ mod tests {
         assert_eq!(c.care_plans.len(), 1);
         assert_eq!(c.staff.len(), 4);
         assert_eq!(c.groups.len(), 1);
+        // The default clinic's schedule, so bookings work without --config.
+        let clinic = c.appointments.schedules.get(&crate::id::ClinicId::new(1));
+        assert_eq!(clinic.map(|s| s.doctors().len()), Some(2));
     }
 
     #[test]

@@ -254,6 +254,9 @@ pub struct Implications {
     pub handover_refusals: Vec<(PatientId, crate::relationship::RelationshipError)>,
     /// The transfer notices the host sends with the platform's transfer call.
     pub handover_messages: Vec<crate::relationship::HandoverMessage>,
+    /// The account a resigned handover marked as left: the clinic treats it as left from
+    /// then on (no new contacts, no transfers to it).
+    pub departed: Option<crate::id::StaffId>,
     /// Patient group events, in order (issue 19).
     pub groups: Vec<crate::relationship::GroupEvent>,
     /// Content sequence enrolment events, by patient and sequence, in order (issue 20).
@@ -419,11 +422,12 @@ pub fn decide(
         )?,
         ClinicEventKind::Contact { patient, command } => {
             known(state, *patient)?;
-            let book = &state.contacts;
-            super::contacts::contact_step(book, config, *patient, command, at, &mut step)?
+            let (book, left) = (&state.contacts, &state.departed);
+            super::contacts::contact_step(book, left, config, *patient, command, at, &mut step)?
         }
         ClinicEventKind::StaffLeft { handover } => {
-            super::contacts::staff_left_step(&state.contacts, config, handover, at, &mut step)?
+            let (book, left) = (&state.contacts, &state.departed);
+            super::contacts::staff_left_step(book, left, config, handover, at, &mut step)?
         }
         ClinicEventKind::Group(e) => {
             known(state, e.patient())?;
