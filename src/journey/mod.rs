@@ -71,6 +71,7 @@ mod error;
 mod keys;
 mod layer;
 mod outreach;
+mod planning;
 mod records;
 mod rewards;
 
@@ -88,6 +89,7 @@ pub use layer::{
     AppliedEffect, ClinicEvent, ClinicEventKind, Decision, HostTask, Implications, PurchaseEntry,
     decide,
 };
+pub use planning::PlanChecked;
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
 pub use rewards::RewardsChecked;
 
