@@ -782,7 +782,8 @@ mod tests {
                     points: Points::ZERO,
                 },
             ),
-            // Pays the reward (no pending delay).
+            // The reward (no pending delay) was paid before the purchase, at the visit's
+            // instant; this visit posts nothing.
             (t0 + Duration::hours(2), small(2, 2)),
             (
                 t0 + Duration::hours(10),
@@ -812,7 +813,7 @@ mod tests {
         }
         assert_eq!(
             legs,
-            vec![(5, RewardLeg::Pay, p1), (8, RewardLeg::Reverse, p1)],
+            vec![(4, RewardLeg::Pay, p1), (8, RewardLeg::Reverse, p1)],
         );
     }
 
