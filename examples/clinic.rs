@@ -443,7 +443,14 @@ pub(crate) fn replay(
         if raw.trim().is_empty() {
             continue;
         }
-        match post_line(n, raw, &mut content)? {
+        // Only a line that spells `post` (or escapes a character, which could spell it) can
+        // be a post: the rest skip a second JSON parse of the line.
+        let maybe_post = raw.contains("post") || raw.contains('\\');
+        match if maybe_post {
+            post_line(n, raw, &mut content)?
+        } else {
+            PostLine::NotPost
+        } {
             PostLine::NotPost => {}
             PostLine::Accepted => continue,
             PostLine::Refused(reason) => {

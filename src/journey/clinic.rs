@@ -10,8 +10,9 @@ use super::appointments::AppointmentState;
 use super::config::JourneyConfig;
 use super::error::JourneyError;
 use super::keys::EventKey;
+use super::planning::PlanIndex;
 use super::records::{Purchase, Visit};
-use super::rewards::RewardsChecked;
+use super::rewards::RewardBook;
 use crate::calendar::ClinicCalendar;
 use crate::campaign::{UsageKey, UsageSnapshot};
 use crate::event::Roster;
@@ -43,9 +44,14 @@ pub struct Clinic {
     // of a day's time).
     pub(super) usage: UsageSnapshot,
     pub(super) histories: BTreeMap<PatientId, FollowUpHistory>,
-    pub(super) decided: BTreeMap<EventKey, (ClinicEvent, bool)>,
-    /// Until when the referral-reward check can be skipped ([`super::rewards`]).
-    pub(super) rewards_checked: Option<RewardsChecked>,
+    // Looked up and added to once per event, never iterated: a hash map, since keys derived
+    // from content land at random places in an ordered map, a cache miss per level.
+    pub(super) decided: crate::id::IdMap<EventKey, (ClinicEvent, bool)>,
+    /// Every referral's rewards, so that an event checks only those that can need a
+    /// posting ([`super::rewards`]).
+    pub(super) reward_book: RewardBook,
+    /// Who the next `Plan` must plan ([`super::planning`]).
+    pub(super) plans: PlanIndex,
     pub(super) rosters: BTreeMap<OutreachEventId, Roster>,
     pub(super) appointments: AppointmentState,
     pub(super) contacts: crate::relationship::ContactBook,
@@ -85,6 +91,11 @@ impl Ledgers<'_> {
     ) -> Result<(), JourneyError> {
         let decision = points::decide(&self.account(p), cmd, at, self.policy, self.calendar)?;
         if let LedgerDecision::Posted(ps) = decision {
+            // An expiry run with nothing due posts nothing: no copy of the account (the run
+            // asks every account, and most have nothing due).
+            if ps.is_empty() {
+                return Ok(());
+            }
             if !self.scratch.contains_key(&p) {
                 let a = self.account(p).into_owned();
                 self.scratch.insert(p, a);
@@ -336,11 +347,16 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
     }
     super::outreach::apply_rosters(&mut state.rosters, &step.rosters);
     super::content::apply_enrolments(&mut state.enrolments, &step.enrolments);
-    let checked = step
-        .rewards_checked
-        .clone()
-        .or_else(|| state.rewards_checked.take());
-    state.rewards_checked = checked.and_then(|c| c.after(state, step));
+    let (visits, index) = (&state.visits, &state.visit_index);
+    state.plans.apply(step, |v| {
+        index
+            .get(&v)
+            .and_then(|i| visits.get(*i))
+            .map(|v| v.patient)
+    });
+    let mut book = std::mem::take(&mut state.reward_book);
+    book.apply(state, step);
+    state.reward_book = book;
     if let Some(e) = &step.event {
         state
             .decided

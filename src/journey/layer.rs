@@ -10,12 +10,13 @@ use super::clinic::{Clinic, Ledgers};
 use super::config::JourneyConfig;
 use super::error::JourneyError;
 use super::keys::{EventKey, KeyUse};
+use super::planning::PlanChecked;
 use super::records::{Purchase, Visit};
 use super::rewards::{self, RewardsChecked};
 use crate::calendar::ClinicCalendar;
 use crate::campaign::{self, Amount, Effect, EvalOptions, Evaluation, UsageKey};
 use crate::event::{RosterCommand, RosterEvent};
-use crate::followup::{self, FollowUpEvent, FollowUpHistory};
+use crate::followup::FollowUpEvent;
 use crate::id::{CampaignId, OutreachEventId, PatientId, PurchaseId, VisitId};
 use crate::money::{Points, Yuan};
 use crate::patient::{
@@ -233,9 +234,12 @@ pub struct Implications {
     pub rewards: Vec<RewardPosting>,
     /// What the host must do.
     pub host: Vec<HostTask>,
-    /// What the referral-reward check before the event found, when it ran: kept by the
-    /// clinic so that later events can skip the check until something changes.
+    /// What the referral-reward check before the event did, when it ran: kept by the
+    /// clinic's reward book so that later events check only the rewards that can change.
     pub rewards_checked: Option<RewardsChecked>,
+    /// What a `Plan` event found, when it ran: kept by the clinic so that later plans
+    /// re-plan only the patients whose plan can have changed.
+    pub planned: Option<PlanChecked>,
     /// The event these implications are of: [`apply`](super::apply) remembers its key, so
     /// that the event's replay is answered [`Decision::Replayed`]. `None` in implications a
     /// host builds itself (patient commands the layer does not cover).
@@ -377,7 +381,7 @@ pub fn decide(
             }
         }
         ClinicEventKind::Plan => {
-            plan_step(state, config, at, &mut step)?;
+            super::planning::plan_step(state, config, at, &mut step)?;
             super::content::plan_sequences_step(state, config, at, &mut step)?
         }
         ClinicEventKind::Outreach { event, command } => {
@@ -521,45 +525,6 @@ fn visit_step(state: &Clinic, v: &Visit, step: &mut Implications) -> Result<(), 
             Ok(())
         }
     }
-}
-
-/// `Plan`: every patient's follow-ups for the local day of `at`, under every care plan.
-fn plan_step(
-    state: &Clinic,
-    config: &JourneyConfig,
-    at: DateTime<Utc>,
-    step: &mut Implications,
-) -> Result<(), JourneyError> {
-    for (id, p) in &state.patients {
-        let (visits, purchases) = state.records_of(*id);
-        let facts = followup::Facts {
-            visits,
-            fills: &[],
-            purchases,
-        };
-        let empty;
-        let history = match state.histories.get(id) {
-            Some(h) => h,
-            None => {
-                empty = FollowUpHistory::new(*id);
-                &empty
-            }
-        };
-        for care in &config.care_plans {
-            let plan = followup::plan(
-                p,
-                &facts,
-                history,
-                care,
-                &config.followup,
-                at,
-                config.calendar,
-            )?;
-            step.followup
-                .extend(plan.events(history).into_iter().map(|e| (*id, e)));
-        }
-    }
-    Ok(())
 }
 
 fn known(state: &Clinic, p: PatientId) -> Result<&Patient, JourneyError> {

@@ -73,6 +73,7 @@ mod groups;
 mod keys;
 mod layer;
 mod outreach;
+mod planning;
 mod records;
 mod rewards;
 
@@ -94,6 +95,7 @@ pub use layer::{
     AppliedEffect, ClinicEvent, ClinicEventKind, Decision, HostTask, Implications, PurchaseEntry,
     decide,
 };
+pub use planning::PlanChecked;
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
 pub use rewards::RewardsChecked;
 
