@@ -168,10 +168,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
             .parse::<i64>()
             .map_err(|_| "is not a whole number".to_owned())
     };
-    let calendar = cli::get(&m, "tz", |v| {
-        ClinicCalendar::parse(v).map_err(|e| e.to_string())
-    })?
-    .unwrap_or_default();
+    let calendar = cli::calendar(&m)?;
     let expiry = cli::get(&m, "expiry", |v| match v {
         "never" => Ok(ExpiryRule::Never),
         "month" => Ok(ExpiryRule::EndOfMonth),

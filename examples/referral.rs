@@ -131,10 +131,7 @@ pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args,
         .unwrap_or(Yuan::from_fen(10_000)),
         pending_days: cli::get(&m, "pending-days", days)?.unwrap_or(7),
         window_days: cli::get(&m, "window-days", days)?.unwrap_or(30),
-        tz: cli::get(&m, "tz", |v| {
-            ClinicCalendar::parse(v).map_err(|e| e.to_string())
-        })?
-        .unwrap_or_default(),
+        tz: cli::calendar(&m)?,
         timing: m.get_flag("timing"),
     })
 }

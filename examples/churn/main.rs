@@ -126,10 +126,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
             parse_date(v.trim().as_bytes())
                 .ok_or_else(|| "is not YYYY-MM-DD or YYYYMMDD".to_owned())
         })?,
-        calendar: cli::get(&m, "tz", |v| {
-            ClinicCalendar::parse(v).map_err(|e| e.to_string())
-        })?
-        .unwrap_or_default(),
+        calendar: cli::calendar(&m)?,
         horizon: cli::get(&m, "horizon-days", |v| cli::count::<u32>(v).map(f64::from))?
             .unwrap_or(90.0),
         months: cli::get(&m, "clv-months", |v| {

@@ -128,6 +128,14 @@ pub(crate) fn need<T>(
     get(m, name, parse)?.ok_or_else(|| Exit::Bad(format!("--{name} is required")))
 }
 
+/// The clinic calendar from `--tz` (a UTC offset such as `+08:00`), UTC+8 when absent.
+pub(crate) fn calendar(m: &ArgMatches) -> Result<clinic_ops::calendar::ClinicCalendar, Exit> {
+    Ok(get(m, "tz", |v| {
+        clinic_ops::calendar::ClinicCalendar::parse(v).map_err(|e| e.to_string())
+    })?
+    .unwrap_or_default())
+}
+
 /// A count (`u32`, `usize`, ...) from a flag's value: a negative number is refused as
 /// negative, anything else that is not a count as not a whole number.
 pub(crate) fn count<T: std::str::FromStr>(v: &str) -> Result<T, String> {

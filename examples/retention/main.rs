@@ -138,10 +138,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
         _ => Err("is not day, week or month".to_owned()),
     })?;
     let periods = cli::need(&m, "periods", cli::count::<u32>)?;
-    let cal = cli::get(&m, "tz", |v| {
-        ClinicCalendar::parse(v).map_err(|e| e.to_string())
-    })?
-    .unwrap_or_default();
+    let cal = cli::calendar(&m)?;
     let cohorts = cli::get(&m, "cohorts", |v| match v {
         "first" => Ok(CohortKind::FirstTime),
         "recurring" => Ok(CohortKind::Recurring),

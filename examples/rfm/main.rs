@@ -87,10 +87,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, Exit> {
             parse_date(v.trim().as_bytes())
                 .ok_or_else(|| "is not YYYY-MM-DD or YYYYMMDD".to_owned())
         })?,
-        calendar: cli::get(&m, "tz", |v| {
-            ClinicCalendar::parse(v).map_err(|e| e.to_string())
-        })?
-        .unwrap_or_default(),
+        calendar: cli::calendar(&m)?,
         timing: m.get_flag("timing"),
         svg: cli::get(&m, "svg", |v| Ok(v.to_owned()))?,
         lang: cli::get(&m, "lang", chart::parse_lang)?.unwrap_or_default(),
