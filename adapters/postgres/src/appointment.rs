@@ -14,7 +14,9 @@ use clinic_ops::store::{
 };
 
 use crate::PgStore;
-use crate::store::{Db, col, db, decode_err, encode_err, int, load_snapshot, page, snapshot, uint};
+use crate::store::{
+    Db, col, commit_snapshot, db, decode_err, encode_err, int, load_snapshot, page, snapshot, uint,
+};
 
 const BOOK: &str = "appointment book";
 const COMPLAINT: &str = "complaint";
@@ -39,23 +41,19 @@ impl AppointmentStore for PgStore {
     ) -> Result<Version, StoreError> {
         let key = int("clinic id", clinic.get())?;
         self.write(|tx| {
-            let current = load_snapshot(tx, GET_BOOK, key, BOOK, clinic)?;
-            let Some(staged) = stage_book_commit(clinic, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: BOOK,
-                    key: clinic.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(BOOK))?;
-            let v = int("version", staged.version.get())?;
-            tx.execute(
+            commit_snapshot(
+                tx,
+                GET_BOOK,
                 "INSERT INTO appointment_books (clinic, version, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (clinic) DO UPDATE SET version = excluded.version,
-                     state = excluded.state",
-                &[&key, &v, &state],
+                     ON CONFLICT (clinic) DO UPDATE SET version = excluded.version,
+                         state = excluded.state",
+                key,
+                BOOK,
+                clinic,
+                expected,
+                events,
+                stage_book_commit,
             )
-            .map_err(db)?;
-            Ok(staged.version)
         })
     }
 
@@ -103,23 +101,19 @@ impl FeedbackStore for PgStore {
     ) -> Result<Version, StoreError> {
         let key = int("complaint id", id.get())?;
         self.write(|tx| {
-            let current = load_snapshot(tx, GET_COMPLAINT, key, COMPLAINT, id)?;
-            let Some(staged) = stage_complaint_commit(id, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: COMPLAINT,
-                    key: id.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(COMPLAINT))?;
-            let v = int("version", staged.version.get())?;
-            tx.execute(
+            commit_snapshot(
+                tx,
+                GET_COMPLAINT,
                 "INSERT INTO complaints (id, version, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET version = excluded.version,
-                     state = excluded.state",
-                &[&key, &v, &state],
+                     ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+                         state = excluded.state",
+                key,
+                COMPLAINT,
+                id,
+                expected,
+                events,
+                stage_complaint_commit,
             )
-            .map_err(db)?;
-            Ok(staged.version)
         })
     }
 

@@ -6,7 +6,7 @@ use clinic_ops::relationship::{ContactEvent, ContactLog};
 use clinic_ops::store::{ContactStore, StoreError, Version, Versioned, stage_contact_commit};
 
 use crate::PgStore;
-use crate::store::{db, encode_err, int, load_snapshot};
+use crate::store::{commit_snapshot, db, int, load_snapshot};
 
 const WHAT: &str = "contact log";
 const GET: &str = "SELECT version, state FROM contact_logs WHERE patient = $1";
@@ -28,23 +28,19 @@ impl ContactStore for PgStore {
     ) -> Result<Version, StoreError> {
         let key = int("patient id", patient.get())?;
         self.write(|tx| {
-            let current = load_snapshot(tx, GET, key, WHAT, patient)?;
-            let Some(staged) = stage_contact_commit(patient, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: WHAT,
-                    key: patient.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(WHAT))?;
-            let v = int("version", staged.version.get())?;
-            tx.execute(
+            commit_snapshot(
+                tx,
+                GET,
                 "INSERT INTO contact_logs (patient, version, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (patient) DO UPDATE SET version = excluded.version,
-                     state = excluded.state",
-                &[&key, &v, &state],
+                     ON CONFLICT (patient) DO UPDATE SET version = excluded.version,
+                         state = excluded.state",
+                key,
+                WHAT,
+                patient,
+                expected,
+                events,
+                stage_contact_commit,
             )
-            .map_err(db)?;
-            Ok(staged.version)
         })
     }
 

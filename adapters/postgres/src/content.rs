@@ -14,7 +14,9 @@ use clinic_ops::text::Label;
 use postgres::types::ToSql;
 
 use crate::PgStore;
-use crate::store::{Db, col, db, decode_err, encode_err, int, load_snapshot, page, snapshot, uint};
+use crate::store::{
+    Db, col, commit_snapshot, db, decode_err, encode_err, int, load_snapshot, page, snapshot, uint,
+};
 
 const ACCOUNT: &str = "account";
 const POST: &str = "post";
@@ -184,23 +186,19 @@ impl OutreachEventStore for PgStore {
     ) -> Result<Version, StoreError> {
         let key = int("outreach event id", event.get())?;
         self.write(|tx| {
-            let current = load_snapshot(tx, GET_ROSTER, key, ROSTER, event)?;
-            let Some(staged) = stage_roster_commit(event, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: ROSTER,
-                    key: event.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(ROSTER))?;
-            let v = int("version", staged.version.get())?;
-            tx.execute(
+            commit_snapshot(
+                tx,
+                GET_ROSTER,
                 "INSERT INTO outreach_rosters (id, version, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET version = excluded.version,
-                     state = excluded.state",
-                &[&key, &v, &state],
+                     ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+                         state = excluded.state",
+                key,
+                ROSTER,
+                event,
+                expected,
+                events,
+                stage_roster_commit,
             )
-            .map_err(db)?;
-            Ok(staged.version)
         })
     }
 

@@ -5,7 +5,7 @@ use clinic_ops::id::PatientId;
 use clinic_ops::store::{StoreError, TaskStore, Version, Versioned, stage_task_commit};
 
 use crate::PgStore;
-use crate::store::{db, encode_err, int, load_snapshot};
+use crate::store::{commit_snapshot, int, load_snapshot};
 
 const WHAT: &str = "follow-up history";
 const GET: &str = "SELECT version, state FROM followup_histories WHERE patient = $1";
@@ -24,23 +24,19 @@ impl TaskStore for PgStore {
     ) -> Result<Version, StoreError> {
         let key = int("patient id", patient.get())?;
         self.write(|tx| {
-            let current = load_snapshot(tx, GET, key, WHAT, patient)?;
-            let Some(staged) = stage_task_commit(patient, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: WHAT,
-                    key: patient.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(WHAT))?;
-            let v = int("version", staged.version.get())?;
-            tx.execute(
+            commit_snapshot(
+                tx,
+                GET,
                 "INSERT INTO followup_histories (patient, version, state) VALUES ($1, $2, $3)
-                 ON CONFLICT (patient) DO UPDATE SET version = excluded.version,
-                     state = excluded.state",
-                &[&key, &v, &state],
+                     ON CONFLICT (patient) DO UPDATE SET version = excluded.version,
+                         state = excluded.state",
+                key,
+                WHAT,
+                patient,
+                expected,
+                events,
+                stage_task_commit,
             )
-            .map_err(db)?;
-            Ok(staged.version)
         })
     }
 
