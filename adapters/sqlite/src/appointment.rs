@@ -10,7 +10,7 @@ use clinic_ops::store::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::SqliteStore;
-use crate::store::{Erases, db_at, decode_err, encode_err, int, snapshot, uint};
+use crate::store::{Erases, commit_snapshot, db_at, decode_err, encode_err, int, snapshot, uint};
 
 const BOOK: &str = "appointment book";
 const COMPLAINT: &str = "complaint";
@@ -45,30 +45,20 @@ impl AppointmentStore for SqliteStore {
                 .any(|e| matches!(e, AppointmentEvent::PatientErased { .. })),
         );
         self.write_erasing(erases, |tx| {
-            let current = crate::store::load_snapshot(
+            commit_snapshot(
                 tx,
                 "SELECT version, state FROM appointment_books WHERE clinic = ?1",
-                key,
-                BOOK,
-                clinic,
-                &err,
-            )?;
-            let Some(staged) = stage_book_commit(clinic, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: BOOK,
-                    key: clinic.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(BOOK))?;
-            let v = int("version", staged.version.get())?;
-            tx.prepare_cached(
                 "INSERT INTO appointment_books (clinic, version, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT (clinic) DO UPDATE SET version = excluded.version,
                      state = excluded.state",
+                key,
+                BOOK,
+                clinic,
+                expected,
+                events,
+                stage_book_commit,
+                &err,
             )
-            .and_then(|mut s| s.execute(params![key, v, state]))
-            .map_err(&err)?;
-            Ok(staged.version)
         })
     }
 
@@ -133,30 +123,20 @@ impl FeedbackStore for SqliteStore {
                 .any(|e| matches!(e, ComplaintEvent::PatientErased { .. })),
         );
         self.write_erasing(erases, |tx| {
-            let current = crate::store::load_snapshot(
+            commit_snapshot(
                 tx,
                 "SELECT version, state FROM complaints WHERE id = ?1",
-                key,
-                COMPLAINT,
-                id,
-                &err,
-            )?;
-            let Some(staged) = stage_complaint_commit(id, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: COMPLAINT,
-                    key: id.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(COMPLAINT))?;
-            let v = int("version", staged.version.get())?;
-            tx.prepare_cached(
                 "INSERT INTO complaints (id, version, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version,
                      state = excluded.state",
+                key,
+                COMPLAINT,
+                id,
+                expected,
+                events,
+                stage_complaint_commit,
+                &err,
             )
-            .and_then(|mut s| s.execute(params![key, v, state]))
-            .map_err(&err)?;
-            Ok(staged.version)
         })
     }
 

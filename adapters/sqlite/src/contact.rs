@@ -4,10 +4,10 @@
 use clinic_ops::id::PatientId;
 use clinic_ops::relationship::{ContactEvent, ContactLog};
 use clinic_ops::store::{ContactStore, StoreError, Version, Versioned, stage_contact_commit};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::OptionalExtension;
 
 use crate::SqliteStore;
-use crate::store::{Erases, db_at, encode_err, int};
+use crate::store::{Erases, commit_snapshot, db_at, int};
 
 const WHAT: &str = "contact log";
 const LOAD: &str = "SELECT version, state FROM contact_logs WHERE patient = ?1";
@@ -31,23 +31,20 @@ impl ContactStore for SqliteStore {
         let path = self.path().to_path_buf();
         let err = move |e| db_at(e, &path);
         self.write(|tx| {
-            let current = crate::store::load_snapshot(tx, LOAD, key, WHAT, patient, &err)?;
-            let Some(staged) = stage_contact_commit(patient, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: WHAT,
-                    key: patient.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(WHAT))?;
-            let v = int("version", staged.version.get())?;
-            tx.prepare_cached(
+            commit_snapshot(
+                tx,
+                LOAD,
                 "INSERT INTO contact_logs (patient, version, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT (patient) DO UPDATE SET version = excluded.version,
                      state = excluded.state",
+                key,
+                WHAT,
+                patient,
+                expected,
+                events,
+                stage_contact_commit,
+                &err,
             )
-            .and_then(|mut s| s.execute(params![key, v, state]))
-            .map_err(&err)?;
-            Ok(staged.version)
         })
     }
 

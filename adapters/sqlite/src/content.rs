@@ -13,7 +13,9 @@ use clinic_ops::text::Label;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::SqliteStore;
-use crate::store::{Erases, db_at, decode_err, encode_err, int, load_snapshot, snapshot, uint};
+use crate::store::{
+    Erases, commit_snapshot, db_at, decode_err, encode_err, int, load_snapshot, snapshot, uint,
+};
 
 const ACCOUNT: &str = "account";
 const POST: &str = "post";
@@ -213,30 +215,20 @@ impl OutreachEventStore for SqliteStore {
                 .any(|e| matches!(e, RosterEvent::PatientErased { .. })),
         );
         self.write_erasing(erases, |tx| {
-            let current = load_snapshot(
+            commit_snapshot(
                 tx,
                 "SELECT version, state FROM outreach_rosters WHERE id = ?1",
-                key,
-                ROSTER,
-                event,
-                &err,
-            )?;
-            let Some(staged) = stage_roster_commit(event, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: ROSTER,
-                    key: event.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(ROSTER))?;
-            let v = int("version", staged.version.get())?;
-            tx.prepare_cached(
                 "INSERT INTO outreach_rosters (id, version, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version,
                      state = excluded.state",
+                key,
+                ROSTER,
+                event,
+                expected,
+                events,
+                stage_roster_commit,
+                &err,
             )
-            .and_then(|mut s| s.execute(params![key, v, state]))
-            .map_err(&err)?;
-            Ok(staged.version)
         })
     }
 

@@ -386,6 +386,48 @@ pub(crate) fn load_snapshot<T: serde::de::DeserializeOwned>(
     found.map(|(v, s)| snapshot(what, id, v, &s)).transpose()
 }
 
+/// The one write path of the event-sourced snapshot ports (follow-up histories, contact logs,
+/// rosters, appointment books, complaints): inside the caller's transaction, loads the row
+/// with `get`, stages `events` on it with the core's `stage` function, and writes the new state
+/// and version with `upsert` (`?1` key, `?2` version, `?3` state). An empty commit on an
+/// existing row answers its version; on a missing row with an expected version, `NotFound`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn commit_snapshot<T, E, I>(
+    conn: &Connection,
+    get: &str,
+    upsert: &str,
+    key: i64,
+    what: &'static str,
+    id: I,
+    expected: Option<Version>,
+    events: &[E],
+    stage: impl FnOnce(
+        I,
+        Option<Versioned<T>>,
+        Option<Version>,
+        &[E],
+    ) -> Result<Option<Versioned<T>>, StoreError>,
+    err: &impl Fn(rusqlite::Error) -> StoreError,
+) -> Result<Version, StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    I: std::fmt::Display + Copy,
+{
+    let current = load_snapshot(conn, get, key, what, id, err)?;
+    let Some(staged) = stage(id, current, expected, events)? else {
+        return expected.ok_or(StoreError::NotFound {
+            what,
+            key: id.to_string(),
+        });
+    };
+    let state = serde_json::to_string(&staged.value).map_err(encode_err(what))?;
+    let v = int("version", staged.version.get())?;
+    conn.prepare_cached(upsert)
+        .and_then(|mut s| s.execute(rusqlite::params![key, v, state]))
+        .map_err(err)?;
+    Ok(staged.version)
+}
+
 impl SqliteStore {
     /// Runs `sql` (selecting `key, version, state` rows) and decodes every row: the one read
     /// path of the snapshot ports' scans and listings.

@@ -3,10 +3,9 @@
 use clinic_ops::followup::{FollowUpEvent, FollowUpHistory};
 use clinic_ops::id::PatientId;
 use clinic_ops::store::{StoreError, TaskStore, Version, Versioned, stage_task_commit};
-use rusqlite::params;
 
 use crate::SqliteStore;
-use crate::store::{Erases, db_at, encode_err, int};
+use crate::store::{Erases, commit_snapshot, db_at, int};
 
 const WHAT: &str = "follow-up history";
 
@@ -34,30 +33,20 @@ impl TaskStore for SqliteStore {
         let err = move |e| db_at(e, &path);
         let erases = Erases::when(crate::erasure::follow_ups_erase(events));
         self.write_erasing(erases, |tx| {
-            let current = crate::store::load_snapshot(
+            commit_snapshot(
                 tx,
                 "SELECT version, state FROM followup_histories WHERE patient = ?1",
-                key,
-                WHAT,
-                patient,
-                &err,
-            )?;
-            let Some(staged) = stage_task_commit(patient, current, expected, events)? else {
-                return expected.ok_or(StoreError::NotFound {
-                    what: WHAT,
-                    key: patient.to_string(),
-                });
-            };
-            let state = serde_json::to_string(&staged.value).map_err(encode_err(WHAT))?;
-            let v = int("version", staged.version.get())?;
-            tx.prepare_cached(
                 "INSERT INTO followup_histories (patient, version, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT (patient) DO UPDATE SET version = excluded.version,
                      state = excluded.state",
+                key,
+                WHAT,
+                patient,
+                expected,
+                events,
+                stage_task_commit,
+                &err,
             )
-            .and_then(|mut s| s.execute(params![key, v, state]))
-            .map_err(&err)?;
-            Ok(staged.version)
         })
     }
 
