@@ -315,7 +315,8 @@ pub(super) type PatientOf<'a> =
 ///
 /// # Errors
 ///
-/// [`JourneyError::NoSchedule`], [`JourneyError::UnknownPatient`], or the book's
+/// [`JourneyError::NoSchedule`], [`JourneyError::UnknownPatient`],
+/// [`JourneyError::Anonymised`] for a new booking of an erased patient, or the book's
 /// [`AppointmentError`](crate::appointment::AppointmentError).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn appointment_step(
@@ -351,6 +352,13 @@ pub(super) fn appointment_step(
     let found = who.and_then(patient_of);
     if let (Some(p), None) = (who, found) {
         return Err(JourneyError::UnknownPatient { patient: p });
+    }
+    // A new booking carries intake answers: none for a patient already erased. Their
+    // existing bookings may still be cancelled, checked in or completed.
+    if let (AppointmentCommand::Book { patient, .. }, Some((found, _))) = (command, found)
+        && found.is_anonymised()
+    {
+        return Err(JourneyError::Anonymised { patient: *patient });
     }
     let events = appointment::decide(book, schedule, &config.no_show, command, at, cal)?;
     if let (Some(p), Some((patient, history))) = (who, found) {
@@ -390,7 +398,8 @@ pub(super) fn appointment_step(
 ///
 /// # Errors
 ///
-/// [`JourneyError::UnknownPatient`] when opening for an unregistered patient, or the
+/// [`JourneyError::UnknownPatient`] when opening for an unregistered patient,
+/// [`JourneyError::Anonymised`] when opening or reopening for an erased one, or the
 /// complaint's [`FeedbackError`](crate::feedback::FeedbackError).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn complaint_step(
@@ -404,6 +413,15 @@ pub(super) fn complaint_step(
     step: &mut Implications,
 ) -> Result<(), JourneyError> {
     let current = state.complaints.get(&id);
+    // Reopening starts a new round of talks with the patient: none with an erased one.
+    // Resolving (and closing) stays possible, so their open complaint can be closed out.
+    if let (ComplaintCommand::Reopen { .. }, Some(c)) = (command, current)
+        && patient_of(c.opened.patient).is_some_and(|(p, _)| p.is_anonymised())
+    {
+        return Err(JourneyError::Anonymised {
+            patient: c.opened.patient,
+        });
+    }
     if let ComplaintCommand::Open(n) = command {
         if n.id != id {
             return Err(JourneyError::ComplaintIdMismatch {
@@ -411,7 +429,11 @@ pub(super) fn complaint_step(
                 opened: n.id,
             });
         }
-        patient_of(n.patient).ok_or(JourneyError::UnknownPatient { patient: n.patient })?;
+        let (patient, _) =
+            patient_of(n.patient).ok_or(JourneyError::UnknownPatient { patient: n.patient })?;
+        if patient.is_anonymised() {
+            return Err(JourneyError::Anonymised { patient: n.patient });
+        }
     }
     let mut scratch = current.cloned();
     let mut events = scratch
@@ -451,8 +473,8 @@ pub(super) fn complaint_step(
 ///
 /// # Errors
 ///
-/// [`JourneyError::UnknownPatient`], [`JourneyError::DuplicateRecord`], or the complaint's
-/// refusal.
+/// [`JourneyError::UnknownPatient`], [`JourneyError::Anonymised`],
+/// [`JourneyError::DuplicateRecord`], or the complaint's refusal.
 pub(super) fn feedback_step(
     state: &AppointmentState,
     config: &AppointmentConfig,
@@ -462,9 +484,14 @@ pub(super) fn feedback_step(
     cal: ClinicCalendar,
     step: &mut Implications,
 ) -> Result<(), JourneyError> {
-    patient_of(given.patient).ok_or(JourneyError::UnknownPatient {
+    let (patient, _) = patient_of(given.patient).ok_or(JourneyError::UnknownPatient {
         patient: given.patient,
     })?;
+    if patient.is_anonymised() {
+        return Err(JourneyError::Anonymised {
+            patient: given.patient,
+        });
+    }
     feedback::check(given)?;
     match state.feedback.get(&given.id) {
         Some(old) if old == given => return Ok(()),
@@ -726,5 +753,78 @@ mod tests {
             )
             .unwrap();
         assert!(c.tasks().any(|t| t.kind == TaskKind::ServiceRecovery && t.assignee == Some(StaffId::new(5))));
+    }
+
+    #[test]
+    fn an_erased_patient_gets_no_new_booking_feedback_or_complaint() {
+        let cfg = config();
+        let mut c = Clinic::new();
+        let p = PatientId::new(1);
+        let register = ClinicEventKind::Register {
+            patient: p,
+            registration: Box::new(registration(1)),
+        };
+        let _ = c.handle(&cfg, &ev(1, t(0), register)).unwrap();
+        let f = |id: u64, score: i64| Feedback {
+            id: FeedbackId::new(id),
+            patient: p,
+            visit: VisitId::new(1),
+            doctor: DoctorId::new(1),
+            clinic: ClinicId::new(1),
+            score: NpsScore::new(score).unwrap(),
+            csat: None,
+            comment: Some(crate::feedback::Comment::parse("医生态度不好").unwrap()),
+            at: t(1),
+        };
+        // Before the erasure: a low score opens a complaint, which is then resolved.
+        let _ = c
+            .handle(&cfg, &ev(2, t(1), ClinicEventKind::Feedback(f(7, 2))))
+            .unwrap();
+        let id = complaint_id_for(FeedbackId::new(7));
+        let resolve = ComplaintCommand::Resolve {
+            note: crate::feedback::Comment::parse("已致歉").unwrap(),
+        };
+        let complaint = |key, command| ev(key, t(2), ClinicEventKind::Complaint { id, command });
+        let _ = c.handle(&cfg, &complaint(3, resolve)).unwrap();
+        // The host erased the patient and applied the patient's event to its clinic.
+        let erased = Implications {
+            patient: vec![(p, crate::patient::PatientEvent::Anonymised { at: t(3) })],
+            ..Implications::default()
+        };
+        crate::journey::apply(&mut c, &erased);
+        let book = AppointmentCommand::Book {
+            id: AppointmentId::new(1),
+            patient: p,
+            doctor: DoctorId::new(1),
+            start: t(23),
+            first_visit: true,
+            guarantee: crate::appointment::Guarantee::None,
+        };
+        let refused = [
+            ClinicEventKind::Appointment {
+                clinic: ClinicId::new(1),
+                command: book,
+            },
+            ClinicEventKind::Feedback(f(8, 9)),
+            ClinicEventKind::Complaint {
+                id,
+                command: ComplaintCommand::Reopen {
+                    note: crate::feedback::Comment::parse("又来投诉").unwrap(),
+                },
+            },
+        ];
+        for (k, kind) in (10..).zip(refused) {
+            let e = c.handle(&cfg, &ev(k, t(4), kind)).unwrap_err();
+            assert_eq!(e, JourneyError::Anonymised { patient: p }, "{e}");
+        }
+        assert_eq!(c.appointments().feedback().count(), 1);
+        assert!(
+            c.appointments()
+                .book(ClinicId::new(1))
+                .is_none_or(|b| b.get(AppointmentId::new(1)).is_none())
+        );
+        // Closing the resolved complaint out is still possible.
+        let closed = c.handle(&cfg, &complaint(20, ComplaintCommand::Close));
+        assert!(closed.is_ok(), "{closed:?}");
     }
 }

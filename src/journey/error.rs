@@ -68,6 +68,14 @@ pub enum JourneyError {
         /// The patient.
         patient: PatientId,
     },
+    /// The patient was anonymised (erased): nothing new that holds personal data (a
+    /// booking with its intake answers, a complaint, feedback, a seat at an event) is
+    /// recorded about them. A person who comes back registers again.
+    #[error("patient {patient} was anonymised: nothing new is recorded about them")]
+    Anonymised {
+        /// The patient.
+        patient: PatientId,
+    },
     /// The purchase is not known.
     #[error("purchase {purchase} is not known")]
     UnknownPurchase {

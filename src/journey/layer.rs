@@ -387,7 +387,7 @@ pub fn decide(
         ClinicEventKind::Outreach { event, command } => {
             super::outreach::outreach_step(
                 &state.rosters,
-                |p| state.patients.contains_key(&p),
+                |p| state.patients.get(&p),
                 *event,
                 command,
                 at,

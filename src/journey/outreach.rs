@@ -9,16 +9,17 @@ use crate::event::{self, Roster, RosterCommand, RosterEvent};
 use crate::id::OutreachEventId;
 
 /// Decides a command on one outreach event against its roster. A patient who registers
-/// or attends must be known to the clinic (`known` says whether they are): a free clinic's
-/// walk-ins are registered as patients first.
+/// or attends must be known to the clinic (`known` finds them): a free clinic's walk-ins
+/// are registered as patients first. An erased patient takes no new seat.
 ///
 /// # Errors
 ///
 /// [`JourneyError::UnknownPatient`] for a patient the clinic does not know,
+/// [`JourneyError::Anonymised`] for an erased patient registering or attending,
 /// [`JourneyError::OutreachEvent`] for what [`event::decide`] refuses.
-pub(super) fn outreach_step(
+pub(super) fn outreach_step<'a>(
     rosters: &BTreeMap<OutreachEventId, Roster>,
-    known: impl Fn(crate::id::PatientId) -> bool,
+    known: impl Fn(crate::id::PatientId) -> Option<&'a crate::patient::Patient>,
     id: OutreachEventId,
     command: &RosterCommand,
     at: DateTime<Utc>,
@@ -30,8 +31,17 @@ pub(super) fn outreach_step(
         | RosterCommand::Attend { patient } => Some(*patient),
         _ => None,
     };
-    if let Some(p) = patient.filter(|p| !known(*p)) {
-        return Err(JourneyError::UnknownPatient { patient: p });
+    if let Some(p) = patient {
+        match known(p) {
+            None => return Err(JourneyError::UnknownPatient { patient: p }),
+            Some(found)
+                if found.is_anonymised()
+                    && !matches!(command, RosterCommand::Unregister { .. }) =>
+            {
+                return Err(JourneyError::Anonymised { patient: p });
+            }
+            Some(_) => {}
+        }
     }
     let events = event::decide(rosters.get(&id), command, at)?;
     out.extend(events.into_iter().map(|e| (id, e)));
@@ -151,5 +161,21 @@ mod tests {
         let roster = clinic.roster(OutreachEventId::new(1)).unwrap();
         assert_eq!(roster.seats().len(), 1);
         assert_eq!(roster.free_seats(), 29);
+        // Once the patient is erased they take no new seat, but may still give theirs up.
+        let erased = crate::journey::Implications {
+            patient: vec![(p, crate::patient::PatientEvent::Anonymised { at: now() })],
+            ..crate::journey::Implications::default()
+        };
+        crate::journey::apply(&mut clinic, &erased);
+        let attend = outreach(7, RosterCommand::Attend { patient: p });
+        assert_eq!(
+            clinic.handle(&config, &attend),
+            Err(JourneyError::Anonymised { patient: p })
+        );
+        let leave = outreach(8, RosterCommand::Unregister { patient: p });
+        assert!(matches!(
+            clinic.handle(&config, &leave),
+            Ok(Decision::New(_))
+        ));
     }
 }
