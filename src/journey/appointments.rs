@@ -249,6 +249,17 @@ pub struct AppointmentState {
 }
 
 impl AppointmentState {
+    /// Removes the comments of the patient's feedback, as
+    /// [`FeedbackStore::erase_feedback_comments`](crate::store::FeedbackStore::erase_feedback_comments)
+    /// does in a store.
+    pub(super) fn erase_feedback_comments(&mut self, patient: PatientId) {
+        for f in self.feedback.values_mut() {
+            if f.patient == patient {
+                f.comment = None;
+            }
+        }
+    }
+
     /// A clinic's appointment book.
     #[must_use]
     pub fn book(&self, clinic: ClinicId) -> Option<&AppointmentBook> {

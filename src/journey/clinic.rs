@@ -47,6 +47,9 @@ pub struct Clinic {
     // Looked up and added to once per event, never iterated: a hash map, since keys derived
     // from content land at random places in an ordered map, a cache miss per level.
     pub(super) decided: crate::id::IdMap<EventKey, (ClinicEvent, bool)>,
+    /// The keys of remembered events that named a patient since erased, and whether each
+    /// was a refusal: their content is gone, their keys still answer as decided.
+    pub(super) erased_keys: crate::id::IdMap<EventKey, bool>,
     /// Every referral's rewards, so that an event checks only those that can need a
     /// posting ([`super::rewards`]).
     pub(super) reward_book: RewardBook,
@@ -357,6 +360,9 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
     let mut book = std::mem::take(&mut state.reward_book);
     book.apply(state, step);
     state.reward_book = book;
+    if let Some(p) = step.erased {
+        super::erasure::apply_erasure(state, p);
+    }
     if let Some(e) = &step.event {
         state
             .decided

@@ -130,6 +130,13 @@ pub enum ClinicEventKind {
         /// Enrol, plan the next step, or stop.
         command: crate::content::EnrolmentCommand,
     },
+    /// The patient is erased (asked to be forgotten, or their retention deadline passed):
+    /// anonymised everywhere the clinic holds them, as
+    /// [`store::erase_patient`](crate::store::erase_patient) does in the stores.
+    Erase {
+        /// The patient.
+        patient: PatientId,
+    },
 }
 
 /// One clinic event: its key, its time and what happened.
@@ -263,6 +270,11 @@ pub struct Implications {
     pub departed: Option<crate::id::StaffId>,
     /// Patient group events, in order (issue 19).
     pub groups: Vec<crate::relationship::GroupEvent>,
+    /// The patient an `Erase` anonymised: besides the events above, the host erases what
+    /// its stores keep without events (purchase categories, contact logs, group events,
+    /// feedback comments) with [`store::erase_patient`](crate::store::erase_patient), and
+    /// [`apply`](super::apply) removes the clinic's in-memory copies.
+    pub erased: Option<PatientId>,
     /// Content sequence enrolment events, by patient and sequence, in order (issue 20).
     pub enrolments: Vec<(
         PatientId,
@@ -310,6 +322,11 @@ pub fn decide(
         } else {
             Err(JourneyError::KeyReused { key: event.key })
         };
+    }
+    // An event that named an erased patient is forgotten with them: its key is still
+    // answered as decided, though its content can no longer be compared.
+    if let Some(refused) = state.erased_keys.get(&event.key) {
+        return Ok(Decision::Replayed { refused: *refused });
     }
     let mut step = Implications::default();
     let mut ledgers = Ledgers {
@@ -444,6 +461,9 @@ pub fn decide(
         } => super::content::sequence_step(
             state, config, *patient, *sequence, command, at, &mut step,
         )?,
+        ClinicEventKind::Erase { patient } => {
+            super::erasure::erase_step(state, *patient, at, cal, &mut step)?
+        }
     }
     step.event = Some(event.clone());
     Ok(Decision::New(Box::new(step)))

@@ -10,7 +10,8 @@
 //!   purchase, a referral reward or a refund means for the points ledger, and a patient's
 //!   facts in one call, so no host converts between modules by hand.
 //! - **The layer** ([`decide`], [`apply`], [`Clinic`]): a clinic event (registration,
-//!   consent, visit, purchase, refund, redemption, referral, expiry run, day plan) in,
+//!   consent, visit, purchase, refund, redemption, referral, expiry run, day plan,
+//!   erasure, and the in-visit, contact, group, outreach and content events) in,
 //!   a [`Implications`] out: the patient events, ledger postings, referral events, usage counters,
 //!   follow-up events, campaign effects with provenance and the host's tasks it implies.
 //!   Sans-IO like rustls and quinn-proto: state is passed in, nothing is read or written.
@@ -68,6 +69,7 @@ mod config;
 
 mod contacts;
 mod content;
+mod erasure;
 mod error;
 mod groups;
 mod keys;

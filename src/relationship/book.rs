@@ -42,6 +42,11 @@ impl ContactBook {
         self.pools.insert(pool.patient(), pool);
     }
 
+    /// Removes a patient's pool (their erasure), returning it.
+    pub fn remove(&mut self, patient: PatientId) -> Option<ContactPool> {
+        self.pools.remove(&patient)
+    }
+
     /// One patient's pool.
     pub fn get(&self, patient: PatientId) -> Option<&ContactPool> {
         self.pools.get(&patient)

@@ -286,6 +286,14 @@ impl GroupMembership {
         self.chats.values().any(|c| c.members.contains(&patient))
     }
 
+    /// Removes the patient from every group, as a member or an invitee (their erasure).
+    pub fn forget(&mut self, patient: PatientId) {
+        for c in self.chats.values_mut() {
+            c.members.remove(&patient);
+            c.invited.remove(&patient);
+        }
+    }
+
     /// The set of patients who are members of some group.
     pub fn members(&self) -> BTreeSet<PatientId> {
         self.chats
