@@ -207,7 +207,19 @@ pub fn run(clinic: &mut Clinic) -> Result<(), Box<dyn std::error::Error>> {
         before.channel(),
         before.home_clinic()
     );
-    clinic.patient_command(leaver, &PatientCommand::Anonymise)?;
+    // The journey's erasure: the patient's own anonymisation plus everything else the
+    // clinic holds of them (follow-ups, bookings, complaints, seats, referral keys).
+    let step = clinic.run(clinic.now, ClinicEventKind::Erase { patient: leaver })??;
+    println!(
+        "erase:  {} patient event, {} follow-up event, referral keys {}",
+        step.patient.len(),
+        step.followup.len(),
+        if step.members.is_empty() {
+            "none held"
+        } else {
+            "stripped"
+        },
+    );
     let after = clinic.patients.get(leaver)?.ok_or("missing")?.value;
     println!(
         "after:  identity={} birth_year={:?} channel={} clinic={} registered={}",
