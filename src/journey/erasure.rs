@@ -222,6 +222,12 @@ mod tests {
 
     /// Every kind of record that holds something of the patient, for patients 1 and 2.
     fn clinic_with_two_patients(config: &JourneyConfig) -> (Clinic, u64) {
+        clinic_with(config, &[0xff, 0xff])
+    }
+
+    /// Patients 1..=n, each registered, with the records their mask picks: 1 contact,
+    /// 2 group, 4 seat, 8 purchase, 16 feedback, 32 complaint.
+    fn clinic_with(config: &JourneyConfig, masks: &[u8]) -> (Clinic, u64) {
         let mut clinic = Clinic::new();
         let mut key = 0;
         let mut handle = |clinic: &mut Clinic, kind| {
@@ -248,8 +254,9 @@ mod tests {
         .unwrap();
         handle(&mut clinic, outreach(RosterCommand::Create(lecture)));
         handle(&mut clinic, outreach(RosterCommand::Publish));
-        for n in 1..=2u64 {
+        for (n, mask) in (1u64..).zip(masks.iter().copied()) {
             let patient = PatientId::new(n);
+            let has = |bit: u8| mask & bit != 0;
             handle(
                 &mut clinic,
                 ClinicEventKind::Register {
@@ -257,75 +264,87 @@ mod tests {
                     registration: Box::new(registration(n)),
                 },
             );
-            handle(
-                &mut clinic,
-                ClinicEventKind::Contact {
-                    patient,
-                    command: ContactCommand::Add {
-                        staff: StaffId::new(1),
-                        channel: None,
+            if has(1) {
+                handle(
+                    &mut clinic,
+                    ClinicEventKind::Contact {
+                        patient,
+                        command: ContactCommand::Add {
+                            staff: StaffId::new(1),
+                            channel: None,
+                        },
                     },
-                },
-            );
-            handle(
-                &mut clinic,
-                ClinicEventKind::Group(GroupEvent::Joined {
-                    chat: GroupChatRef {
-                        series: GroupId::new(1),
-                        number: 1,
-                    },
-                    patient,
-                    at: now(),
-                }),
-            );
-            handle(&mut clinic, outreach(RosterCommand::Register { patient }));
-            handle(
-                &mut clinic,
-                ClinicEventKind::Purchase {
-                    purchase: Purchase {
-                        id: PurchaseId::new(n),
+                );
+            }
+            if has(2) {
+                handle(
+                    &mut clinic,
+                    ClinicEventKind::Group(GroupEvent::Joined {
+                        chat: GroupChatRef {
+                            series: GroupId::new(1),
+                            number: 1,
+                        },
                         patient,
                         at: now(),
-                        amount: Yuan::from_whole(100).unwrap(),
-                        category: Some(crate::journey::Category::parse("herbal").unwrap()),
-                        days_supply: None,
-                    },
-                    visit: None,
-                    points: Points::ZERO,
-                },
-            );
-            handle(
-                &mut clinic,
-                ClinicEventKind::Feedback(Feedback {
-                    id: FeedbackId::new(n),
-                    patient,
-                    visit: VisitId::new(n),
-                    doctor: DoctorId::new(1),
-                    clinic: ClinicId::new(1),
-                    score: NpsScore::new(3).unwrap(),
-                    csat: None,
-                    comment: Some(Comment::parse("候诊太久").unwrap()),
-                    at: now(),
-                }),
-            );
-            handle(
-                &mut clinic,
-                ClinicEventKind::Complaint {
-                    id: ComplaintId::new(n),
-                    command: ComplaintCommand::Open(NewComplaint {
-                        id: ComplaintId::new(n),
-                        patient,
-                        clinic: ClinicId::new(1),
-                        doctor: None,
-                        visit: None,
-                        feedback: None,
-                        category: Category::Other,
-                        severity: Severity::Medium,
-                        owner: StaffId::new(1),
-                        comment: Some(Comment::parse("药太苦").unwrap()),
                     }),
-                },
-            );
+                );
+            }
+            if has(4) {
+                handle(&mut clinic, outreach(RosterCommand::Register { patient }));
+            }
+            if has(8) {
+                handle(
+                    &mut clinic,
+                    ClinicEventKind::Purchase {
+                        purchase: Purchase {
+                            id: PurchaseId::new(n),
+                            patient,
+                            at: now(),
+                            amount: Yuan::from_whole(100).unwrap(),
+                            category: Some(crate::journey::Category::parse("herbal").unwrap()),
+                            days_supply: None,
+                        },
+                        visit: None,
+                        points: Points::ZERO,
+                    },
+                );
+            }
+            if has(16) {
+                handle(
+                    &mut clinic,
+                    ClinicEventKind::Feedback(Feedback {
+                        id: FeedbackId::new(n),
+                        patient,
+                        visit: VisitId::new(n),
+                        doctor: DoctorId::new(1),
+                        clinic: ClinicId::new(1),
+                        score: NpsScore::new(3).unwrap(),
+                        csat: None,
+                        comment: Some(Comment::parse("候诊太久").unwrap()),
+                        at: now(),
+                    }),
+                );
+            }
+            if has(32) {
+                handle(
+                    &mut clinic,
+                    ClinicEventKind::Complaint {
+                        id: ComplaintId::new(n),
+                        command: ComplaintCommand::Open(NewComplaint {
+                            id: ComplaintId::new(n),
+                            patient,
+                            clinic: ClinicId::new(1),
+                            doctor: None,
+                            visit: None,
+                            feedback: None,
+                            category: Category::Other,
+                            severity: Severity::Medium,
+                            owner: StaffId::new(1),
+                            comment: Some(Comment::parse("药太苦").unwrap()),
+                        }),
+                    },
+                );
+            }
         }
         (clinic, key)
     }
@@ -465,5 +484,33 @@ mod tests {
                 patient: PatientId::new(9)
             })
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Whatever a patient's records, erasing them leaves nothing of them, and every
+        /// other patient keeps exactly what they had.
+        #[test]
+        fn erasure_reaches_all_of_one_patient_and_none_of_the_others(
+            masks in proptest::collection::vec(0u8..64, 1..5),
+            pick in 0usize..5,
+        ) {
+            let config = config();
+            let (mut clinic, last) = clinic_with(&config, &masks);
+            let n = u64::try_from(pick % masks.len()).unwrap() + 1;
+            let others: Vec<u64> = (1..=masks.len() as u64).filter(|&o| o != n).collect();
+            let before: Vec<_> = others.iter().map(|&o| holds(&clinic, o)).collect();
+            let erase = ClinicEvent {
+                key: EventKey::new(last + 1),
+                at: now() + Duration::hours(1),
+                kind: ClinicEventKind::Erase { patient: PatientId::new(n) },
+            };
+            let done = clinic.handle(&config, &erase);
+            proptest::prop_assert!(matches!(done, Ok(Decision::New(_))), "{:?}", done);
+            proptest::prop_assert_eq!(holds(&clinic, n), Vec::<&str>::new());
+            let after: Vec<_> = others.iter().map(|&o| holds(&clinic, o)).collect();
+            proptest::prop_assert_eq!(after, before);
+        }
     }
 }
