@@ -222,6 +222,9 @@ where
     F: FnMut(FeedbackId) -> Result<Option<Feedback>, StoreError>,
 {
     let mut out: Vec<Feedback> = vec![];
+    // Where each id staged so far sits in `out`: a batch repeating ids is checked in
+    // O(n log n), not by a scan of `out` per record.
+    let mut staged: std::collections::BTreeMap<FeedbackId, usize> = Default::default();
     for r in records {
         let cleaned;
         let r = if r.comment.is_some() && erased(r.patient)? {
@@ -235,7 +238,7 @@ where
             what: "feedback",
             id: r.id.to_string(),
         };
-        if let Some(prev) = out.iter().find(|p| p.id == r.id) {
+        if let Some(prev) = staged.get(&r.id).and_then(|&i| out.get(i)) {
             if prev != r {
                 return Err(conflict());
             }
@@ -244,8 +247,49 @@ where
         match current(r.id)? {
             Some(stored) if stored == *r => {}
             Some(_) => return Err(conflict()),
-            None => out.push(r.clone()),
+            None => {
+                staged.insert(r.id, out.len());
+                out.push(r.clone());
+            }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{ClinicId, DoctorId, VisitId};
+    use crate::metrics::satisfaction::NpsScore;
+
+    fn feedback(id: u64, score: i64) -> Feedback {
+        Feedback {
+            id: FeedbackId::new(id),
+            patient: PatientId::new(id % 3),
+            visit: VisitId::new(id),
+            doctor: DoctorId::new(1),
+            clinic: ClinicId::new(1),
+            score: NpsScore::new(score).unwrap_or_else(|e| panic!("{e}")),
+            csat: None,
+            comment: None,
+            at: chrono::DateTime::from_timestamp(1_772_416_800, 0).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn a_batch_repeating_ids_stages_each_once_and_refuses_other_content() {
+        let batch: Vec<Feedback> = (0..2_000).map(|i| feedback(i % 500, 7)).collect();
+        let staged = stage_feedback_append(&batch, |_| Ok(false), |_| Ok(None))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<u64> = staged.iter().map(|f| f.id.get()).collect();
+        assert_eq!(ids, (0..500).collect::<Vec<_>>());
+        let clash = [feedback(1, 7), feedback(2, 7), feedback(1, 8)];
+        assert!(matches!(
+            stage_feedback_append(&clash, |_| Ok(false), |_| Ok(None)),
+            Err(StoreError::RecordConflict {
+                what: "feedback",
+                ..
+            })
+        ));
+    }
 }
