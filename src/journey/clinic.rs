@@ -243,8 +243,8 @@ impl Clinic {
     /// [`Decision::Replayed`] `{ refused: true }` and changes nothing even if the state
     /// would now accept it (a redemption refused for the balance stays refused when the
     /// till retries after the patient earned more). [`Clinic::handle`] calls it; a host
-    /// that calls [`decide`] and [`apply`] itself calls it on a refusal. Accepted events
-    /// need no call: [`apply`] remembers them.
+    /// that calls [`decide`](super::decide) and [`apply`] itself calls it on a refusal.
+    /// Accepted events need no call: [`apply`] remembers them.
     pub fn remember_refusal(&mut self, event: &ClinicEvent) {
         self.decided
             .entry(event.key)
@@ -269,8 +269,8 @@ impl Clinic {
 }
 
 /// Folds [`Implications`] into the clinic's state and remembers the event they are of, so
-/// that its replay is answered [`Decision::Replayed`]. Cannot fail: [`decide`] checked
-/// everything.
+/// that its replay is answered [`Decision::Replayed`]. Cannot fail:
+/// [`decide`](super::decide) checked everything.
 pub fn apply(state: &mut Clinic, step: &Implications) {
     apply_with(state, step, None);
 }
