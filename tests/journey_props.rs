@@ -5,10 +5,10 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use clinic_ops::calendar::ClinicCalendar;
 use clinic_ops::id::{ClinicId, PatientId, PurchaseId, VisitId};
-use clinic_ops::journey::Decision;
 use clinic_ops::journey::{
     Clinic, ClinicEvent, ClinicEventKind, EventKey, JourneyConfig, Purchase, Visit,
 };
+use clinic_ops::journey::{Decision, JourneyError, apply, decide};
 use clinic_ops::money::{Points, Yuan};
 use clinic_ops::patient::Patient;
 use clinic_ops::patient::{ConsentPurpose, Label};
@@ -307,6 +307,65 @@ impl Modules {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// `Clinic::handle` keeps the accounts its decision posted to instead of applying each
+    /// posting a second time: every answer, account and usage counter it leaves equals what
+    /// `decide` then `apply` (the host's path) leave, refunds and replays included.
+    #[test]
+    fn handle_equals_decide_then_apply(ops in prop::collection::vec(op(), 0..40)) {
+        let config = config();
+        let (mut fast, mut slow) = (Clinic::new(), Clinic::new());
+        let mut usage_keys = Vec::new();
+        let mut j = journal(&ops);
+        // Each line again, and every purchase refunded in full an hour after the last line.
+        let again = j.clone();
+        let mut at = j.last().map_or(t0(), |e| e.at);
+        let refunds: Vec<ClinicEvent> = again
+            .iter()
+            .filter_map(|e| match &e.kind {
+                ClinicEventKind::Purchase { purchase, .. } => Some((purchase.id, purchase.amount)),
+                _ => None,
+            })
+            .enumerate()
+            .map(|(n, (id, amount))| {
+                at += Duration::hours(1);
+                ClinicEvent {
+                    key: EventKey::new(30_000 + n as u64),
+                    at,
+                    kind: ClinicEventKind::Refund { purchase: id, amount },
+                }
+            })
+            .collect();
+        j.extend(again);
+        j.extend(refunds);
+        for e in &j {
+            let a = fast.handle(&config, e);
+            let b = match decide(&slow, &config, e) {
+                Ok(Decision::New(step)) => {
+                    apply(&mut slow, &step);
+                    Ok(Decision::New(step))
+                }
+                Ok(d) => Ok(d),
+                Err(err) => {
+                    if !matches!(err, JourneyError::KeyReused { .. }) {
+                        slow.remember_refusal(e);
+                    }
+                    Err(err)
+                }
+            };
+            if let Ok(Decision::New(step)) = &a {
+                usage_keys.extend(step.usage.iter().map(|(k, _)| *k));
+            }
+            prop_assert_eq!(&a, &b);
+        }
+        for p in slow.patients() {
+            prop_assert_eq!(fast.account(p.id()), slow.account(p.id()));
+            prop_assert_eq!(format!("{:?}", fast.account(p.id())), format!("{:?}", slow.account(p.id())));
+        }
+        for k in &usage_keys {
+            prop_assert_eq!(fast.usage(k), slow.usage(k));
+        }
+    }
 
     /// Every aggregate the clinic keeps equals the one its module builds from the layer's
     /// implications: patients, ledger accounts (balance, lots, postings), the referral

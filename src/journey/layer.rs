@@ -316,9 +316,20 @@ pub fn decide(
     config: &JourneyConfig,
     event: &ClinicEvent,
 ) -> Result<Decision, JourneyError> {
+    decide_with_accounts(state, config, event).map(|(d, _)| d)
+}
+
+/// [`decide`], also handing over the accounts its ledger postings were decided against,
+/// with them applied (empty unless the decision is new and posts): [`super::Clinic::handle`]
+/// keeps them instead of applying each posting again.
+pub(super) fn decide_with_accounts(
+    state: &Clinic,
+    config: &JourneyConfig,
+    event: &ClinicEvent,
+) -> Result<(Decision, BTreeMap<PatientId, crate::points::Account>), JourneyError> {
     if let Some((first, refused)) = state.decided.get(&event.key) {
         return if first == event {
-            Ok(Decision::Replayed { refused: *refused })
+            Ok((Decision::Replayed { refused: *refused }, BTreeMap::new()))
         } else {
             Err(JourneyError::KeyReused { key: event.key })
         };
@@ -466,7 +477,7 @@ pub fn decide(
         }
     }
     step.event = Some(event.clone());
-    Ok(Decision::New(Box::new(step)))
+    Ok((Decision::New(Box::new(step)), ledgers.scratch))
 }
 
 /// `Register`: the patient's decision, and the referral forest's member for them.
@@ -580,6 +591,18 @@ fn purchase_step(
     }
     let eval = evaluate_purchase(state, config, p, purchase, at, ledgers)?;
     let earning = bridge::earning(key, purchase, &eval.effects, None);
+    // Sized once: a purchase under a busy book posts and grants dozens of entries.
+    step.ledger
+        .reserve(usize::from(earning.earn.is_some()) + earning.bonuses.len());
+    step.effects.reserve(eval.effects.len());
+    step.host.reserve(
+        earning.cashback.len()
+            + eval
+                .effects
+                .iter()
+                .filter(|g| g.effect.draws_on().is_none())
+                .count(),
+    );
     if let Some(cmd) = &earning.earn {
         ledgers.post(who, cmd, at, &mut step.ledger)?;
     }

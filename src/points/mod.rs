@@ -101,6 +101,7 @@ mod types;
 
 pub use account::{Account, PurchasePoints, apply};
 pub use command::{AdjustReason, CommandKind, Fingerprint, LedgerCommand};
+pub(crate) use decide::{Clock, decide_into};
 pub use decide::{LedgerDecision, Receipt, decide};
 pub use error::{PointsError, PolicyError};
 pub use ledger::{Executed, Ledger};
