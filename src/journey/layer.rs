@@ -337,7 +337,7 @@ pub(super) fn decide_with_accounts(
     // An event that named an erased patient is forgotten with them: its key is still
     // answered as decided, though its content can no longer be compared.
     if let Some(refused) = state.erased_keys.get(&event.key) {
-        return Ok(Decision::Replayed { refused: *refused });
+        return Ok((Decision::Replayed { refused: *refused }, BTreeMap::new()));
     }
     let mut step = Implications::default();
     let mut ledgers = Ledgers {
