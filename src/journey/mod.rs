@@ -88,7 +88,7 @@ pub use bridge::{
 };
 pub use clinic::{Clinic, apply};
 pub use config::JourneyConfig;
-pub use content::ContentConfig;
+pub use content::{ContentConfig, ContentConfigError, MAX_SEQUENCES};
 pub use error::JourneyError;
 pub use keys::{EventKey, KeyUse};
 pub use layer::{
