@@ -60,6 +60,8 @@ pub struct Clinic {
     pub(super) departed: std::collections::BTreeSet<crate::id::StaffId>,
     pub(super) groups: crate::relationship::GroupMembership,
     pub(super) enrolments: BTreeMap<(PatientId, crate::id::SequenceId), crate::content::Enrolment>,
+    /// Which enrolments the next `Plan` must visit ([`super::sequence_plans`]).
+    pub(super) sequence_plans: super::sequence_plans::SequenceIndex,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -347,6 +349,7 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
     }
     super::outreach::apply_rosters(&mut state.rosters, &step.rosters);
     super::content::apply_enrolments(&mut state.enrolments, &step.enrolments);
+    state.sequence_plans.apply(step);
     let (visits, index) = (&state.visits, &state.visit_index);
     state.plans.apply(step, |v| {
         index

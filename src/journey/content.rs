@@ -5,7 +5,8 @@
 //!   stops it ([`content::decide`]).
 //! - The daily `Plan` enrols the patients a sequence's trigger names (an open chronic file
 //!   of its condition) and plans the next step of every active enrolment, after the care
-//!   plans' tasks of the same day, so the weekly cap counts those first.
+//!   plans' tasks of the same day, so the weekly cap counts those first
+//!   ([`super::sequence_plans`], which visits only the enrolments that can change).
 //! - An `Outreach` command plans the reminders of the patients it leaves registered
 //!   ([`event::plan_reminders`]) and cancels those of a seat given back, a check-in or a
 //!   cancelled event ([`event::cancelled_event_reminders`]).
@@ -296,7 +297,7 @@ fn history_with<'a>(
 /// Decides one command on one enrolment and adds its events, and the task of a planned
 /// step, to `step`.
 #[allow(clippy::too_many_arguments)]
-fn enrolment_decision(
+pub(super) fn enrolment_decision(
     state: &Clinic,
     config: &JourneyConfig,
     sequence: &ContentSequence,
@@ -358,48 +359,6 @@ pub(super) fn sequence_step(
         .ok_or(JourneyError::UnknownSequence { sequence })?;
     let current = state.enrolments.get(&(patient, sequence));
     enrolment_decision(state, config, seq, patient, current, command, at, step)
-}
-
-/// `Plan`: enrols the patients each sequence's trigger names and plans the next step of
-/// every active enrolment, patients in id order, sequences in id order.
-///
-/// # Errors
-///
-/// The enrolment's [`ContentError`](crate::content::ContentError) (a sequence that
-/// [`content::check_sequence`] refuses, when its trigger enrols someone).
-pub(super) fn plan_sequences_step(
-    state: &Clinic,
-    config: &JourneyConfig,
-    at: DateTime<Utc>,
-    step: &mut Implications,
-) -> Result<(), JourneyError> {
-    if config.content.sequences.is_empty() {
-        return Ok(());
-    }
-    for (id, p) in &state.patients {
-        for (sid, seq) in &config.content.sequences {
-            let mut current = state.enrolments.get(&(*id, *sid)).cloned();
-            if current.is_none() {
-                let Some(started_at) = seq.triggered_at(p) else {
-                    continue;
-                };
-                let before = step.enrolments.len();
-                let enrol = EnrolmentCommand::Enrol { started_at };
-                enrolment_decision(state, config, seq, *id, None, &enrol, at, step)?;
-                for (_, _, e) in step.enrolments.get(before..).unwrap_or(&[]) {
-                    content::apply(&mut current, e);
-                }
-            }
-            if current
-                .as_ref()
-                .is_some_and(|e| e.status == content::EnrolmentStatus::Active)
-            {
-                let plan = EnrolmentCommand::Plan;
-                enrolment_decision(state, config, seq, *id, current.as_ref(), &plan, at, step)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `Outreach`, after the roster's decision: the reminders of the patients the event leaves

@@ -76,6 +76,7 @@ mod outreach;
 mod planning;
 mod records;
 mod rewards;
+mod sequence_plans;
 
 pub use appointments::{
     AppointmentConfig, AppointmentConfigError, AppointmentState, MAX_RECOVERY_HOURS, MAX_SCHEDULES,
@@ -98,6 +99,7 @@ pub use layer::{
 pub use planning::PlanChecked;
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
 pub use rewards::RewardsChecked;
+pub use sequence_plans::SequencesChecked;
 
 #[cfg(test)]
 mod tests;
