@@ -7,12 +7,13 @@ use super::{Clinic, Res, heading, pad, rpad};
 use crate::acquisition::{EVENT_DAYS, REVENUE_DAYS, acquisition_state};
 use clinic_ops::campaign::AdLawWords;
 use clinic_ops::content::{
-    AccountKind, AccountOwner, ContentAccount, CostTerms, EnrolmentEvent, Post, PostBook,
-    TouchRule, acquisition_report,
+    AccountKind, AccountOwner, ContentAccount, CostTerms, EnrolmentEvent, NextStep, Post, PostBook,
+    SequenceContext, TouchRule, acquisition_report, next_step,
 };
 use clinic_ops::event::{
     LectureVenue, OutreachEvent, OutreachEventKind, RosterCommand, event_conversion,
 };
+use clinic_ops::followup::FollowUpHistory;
 use clinic_ops::id::{AccountId, ClinicId, DoctorId, OutreachEventId, PatientId, PostId};
 use clinic_ops::journey::ClinicEventKind;
 use clinic_ops::money::Yuan;
@@ -189,6 +190,39 @@ fn sequence(clinic: &mut Clinic) -> Res<()> {
                     .map_or(task.due_on.to_string(), |t| clinic.local(t)),
                 task.channel,
                 task.purpose.code(),
+            ),
+            _ => {}
+        }
+    }
+    // An enrolment whose step did not go: why (the consent the step rests on, the cap).
+    let journey = &clinic.journey;
+    for e in journey.enrolments() {
+        let Some(patient) = journey.patient(e.patient) else {
+            continue;
+        };
+        let Some(seq) = clinic.config.content.sequences.get(&e.sequence) else {
+            continue;
+        };
+        let empty = FollowUpHistory::new(e.patient);
+        let ctx = SequenceContext {
+            sequence: seq,
+            library: &clinic.config.content.library,
+            patient,
+            history: journey.history(e.patient).unwrap_or(&empty),
+            policy: &clinic.config.followup,
+            calendar: clinic.calendar,
+        };
+        match next_step(e, &ctx, clinic.now) {
+            NextStep::NoConsent { purpose } => println!(
+                "{}: step {} waits for {} consent (education about their own condition is care)",
+                e.patient,
+                e.planned + 1,
+                purpose.code()
+            ),
+            NextStep::Held { week_of, cap } => println!(
+                "{}: step {} held: the week of {week_of} already has {cap} contacts",
+                e.patient,
+                e.planned + 1
             ),
             _ => {}
         }
