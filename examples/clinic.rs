@@ -49,7 +49,10 @@ usage: cargo run --release --example clinic -- --journal FILE [--config FILE] [-
 FLAGS:
     --journal FILE   JSON Lines journal, '-' for stdin (required)
     --config FILE    JSON object with members calendar, earn, tiers, campaigns, referral,
-                     binding, care_plans, followup, staff ({\"accounts\":[{id, kind:
+                     binding, care_plans, followup, content ({library:[{id, title, nature:
+                     education | promotional, conditions, copy}], sequences:[{id, name,
+                     trigger: manual | chronic_file_opened, condition, channel, steps:
+                     [{after_days, item}]}], event_reminders}), staff ({\"accounts\":[{id, kind:
                      doctor | assistant | brand | employee, clinic, capacity, optional
                      specialty, status}]}), transfer_rules (WeCom's by default), groups
                      ([{id, name, purpose, owner, capacity, rule}]) and appointments
@@ -57,7 +60,8 @@ FLAGS:
                      recovery_after_hours}) (default: examples/data/clinic.json, a TCM
                      clinic with a monthly member day for patients with marketing consent,
                      two doctors' accounts S1 and S2, an assistant S3, the brand account
-                     S4, a hypertension group G1, and clinic C1's schedule: doctor D1 in
+                     S4, a hypertension group G1, a three-day hypertension sequence SQ1
+                     (two lessons, then the member day: marketing), and clinic C1's schedule: doctor D1 in
                      30-minute slots Monday to Saturday mornings 09:00-12:00 and Monday
                      and Wednesday afternoons 14:00-17:00, doctor D2 in 15-minute slots
                      Monday, Tuesday, Thursday and Saturday 08:30-11:30 and Tuesday and
@@ -90,6 +94,12 @@ nothing):
               (a free clinic without approval, or Advertising Law words, are refused)
     event_register  event, patient
     attend    event, patient
+    sequence_enrol  patient, sequence (a content sequence of the config's content member);
+              optional started_at (RFC 3339, default 'at'). 'plan' lines then plan one step
+              a day as a follow-up task, under the item's consent (education about the
+              patient's own condition is care, anything else marketing), quiet hours and
+              the weekly cap
+    sequence_stop   patient, sequence; optional why (staff | opted_out, default staff)
     book      appointment, patient, doctor, start (RFC 3339); optional clinic (default the
               patient's), first_visit (bool), guarantee ({\"kind\":\"confirmed\"} |
               {\"kind\":\"deposit\",\"amount\":\"50\"}). Plans the reminders (care consent),
@@ -132,7 +142,10 @@ OUTPUT (JSON on stdout):
     With posts, also \"acquisition\": per account and per post (first touch, 90 days of
     revenue): leads, converted, paying, retained, revenue, cost, cost_per_lead,
     cost_per_paying_patient, roi (and payout, paid_for_itself per account). With events,
-    also \"events\": seats, attendance and conversion within 30 days.
+    also \"events\": seats, attendance and conversion within 30 days. With sequence lines,
+    also \"sequences\": [{sequence, name, enrolled, active, completed, stopped: {reason: n},
+    steps_planned, sent (steps due by --as-of), waiting_for_consent (active enrolments
+    whose next step waits for a consent, at --as-of)}].
     With bookings, also \"appointments\": [{appointment, clinic, patient, doctor, start
     (local), first_visit, status, reschedules, intake, open_tasks: [{kind, due}]}] (the
     booking's reminder, intake and recovery tasks not cancelled); with complaints, \"complaints\":
@@ -419,6 +432,9 @@ fn event(
                 patient: l.parsed("patient")?,
             },
         },
+        "sequence_enrol" | "sequence_stop" => {
+            acquisition::sequence_line(&ty, obj, at).map_err(|e| l.err(e))?
+        }
         other => match clinic_lines::event_kind(other, obj, at, clinic, config) {
             Some(kind) => kind.map_err(|e| l.err(e))?,
             None => return Err(l.err(format_args!("unknown type {other:?}"))),
@@ -438,6 +454,7 @@ pub(crate) fn replay(
     let mut latest: Option<DateTime<Utc>> = None;
     let mut content = acquisition::Content::default();
     let mut outreach = Vec::new();
+    let mut sequences = false;
     for (i, raw) in journal.lines().enumerate() {
         let n = i + 1;
         if raw.trim().is_empty() {
@@ -460,6 +477,7 @@ pub(crate) fn replay(
         }
         let (e, ty) = event(n, raw, &clinic, config)?;
         latest = Some(latest.map_or(e.at, |l| l.max(e.at)));
+        sequences |= matches!(e.kind, ClinicEventKind::Sequence { .. });
         let created = match &e.kind {
             ClinicEventKind::Outreach {
                 event,
@@ -558,6 +576,12 @@ pub(crate) fn replay(
         }
         if !outreach.is_empty() {
             m.insert("events".into(), acquisition::events(&clinic, &outreach));
+        }
+        if sequences || clinic.enrolments().next().is_some() {
+            m.insert(
+                "sequences".into(),
+                acquisition::sequences(&clinic, config, as_of),
+            );
         }
         clinic_lines::insert_members(m, &clinic, config, as_of);
     }

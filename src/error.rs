@@ -12,7 +12,7 @@ use crate::churn::ChurnError;
 use crate::feedback::FeedbackError;
 use crate::followup::FollowUpError;
 use crate::id::IdError;
-use crate::journey::{AppointmentConfigError, DaysSupplyError, JourneyError};
+use crate::journey::{AppointmentConfigError, ContentConfigError, DaysSupplyError, JourneyError};
 use crate::metrics::adherence::AdherenceError;
 use crate::metrics::economics::EconomicsError;
 use crate::metrics::event::EventError;
@@ -58,6 +58,9 @@ pub enum Error {
     /// The journey's in-visit configuration was refused.
     #[error(transparent)]
     AppointmentConfig(#[from] AppointmentConfigError),
+    /// The journey's content configuration (library, sequences) was refused.
+    #[error(transparent)]
+    ContentConfig(#[from] ContentConfigError),
     /// A complaint command or service-level policy was refused.
     #[error(transparent)]
     Feedback(#[from] FeedbackError),

@@ -131,6 +131,9 @@ fn help_lists_flags_and_every_line_type() {
         "event",
         "event_register",
         "attend",
+        "sequence_enrol",
+        "sequence_stop",
+        "sequences",
         "acquisition",
         "book",
         "reschedule",
@@ -402,6 +405,133 @@ fn posts_and_events_give_acquisition_and_the_lecture_result() {
 fn journals_without_posts_or_events_keep_their_answer() {
     let out: Value = serde_json::from_str(&replay(JOURNAL)).unwrap();
     assert!(out.get("acquisition").is_none() && out.get("events").is_none());
+    assert!(out.get("sequences").is_none());
+}
+
+/// Issue 20's content sequences, under the default config's SQ1 (每日一学·高血压: two
+/// lessons on days 0 and 1, the member day's offer on day 2, by WeChat message). No patient
+/// of a journal has a chronic file, so every step rests on marketing consent: P1 and P3
+/// gave it, P2 did not. 2026-03-02 is a Monday.
+const SEQUENCE_JOURNAL: &str = r#"{"at":"2026-03-02T09:00:00+08:00","type":"register","patient":"P1","name":"王芳","mobile":"13800138001","clinic":1,"channel":"walk_in"}
+{"at":"2026-03-02T09:01:00+08:00","type":"consent","patient":"P1","purpose":"marketing","granted":true}
+{"at":"2026-03-02T09:02:00+08:00","type":"register","patient":"P2","name":"李明","mobile":"13900139002","clinic":1,"channel":"walk_in"}
+{"at":"2026-03-02T09:03:00+08:00","type":"register","patient":"P3","name":"赵四","mobile":"13700137003","clinic":1,"channel":"walk_in"}
+{"at":"2026-03-02T09:04:00+08:00","type":"consent","patient":"P3","purpose":"marketing","granted":true}
+{"at":"2026-03-02T09:10:00+08:00","type":"sequence_enrol","patient":"P1","sequence":"SQ1"}
+{"at":"2026-03-02T09:11:00+08:00","type":"sequence_enrol","patient":"P2","sequence":"SQ1"}
+{"at":"2026-03-02T09:12:00+08:00","type":"sequence_enrol","patient":"P3","sequence":"SQ1"}
+{"at":"2026-03-02T09:13:00+08:00","type":"sequence_enrol","patient":"P1","sequence":"SQ1"}
+{"at":"2026-03-02T09:14:00+08:00","type":"sequence_enrol","patient":"P1","sequence":"SQ9"}
+{"at":"2026-03-02T10:00:00+08:00","type":"plan"}
+{"at":"2026-03-03T09:00:00+08:00","type":"sequence_stop","patient":"P3","sequence":"SQ1"}
+{"at":"2026-03-03T09:30:00+08:00","type":"sequence_stop","patient":"P3","sequence":"SQ1","why":"opted_out"}
+{"at":"2026-03-03T10:00:00+08:00","type":"plan"}
+{"at":"2026-03-04T10:00:00+08:00","type":"plan"}
+{"at":"2026-03-05T10:00:00+08:00","type":"plan"}
+"#;
+
+/// Checked by hand:
+/// - line 9 enrols P1 a second time and line 10 names a sequence the config lacks: both
+///   refused; line 13 stops P3's enrolment, which line 12 already stopped: refused;
+/// - the plan of 03-02 sends step 1 to P1 and P3 (due 10:00 that day); P2 has no
+///   marketing consent, so their step waits;
+/// - P1 gets step 2 on 03-03 and step 3 on 03-04 (3 contacts in the week: the cap), and
+///   completes; the plan of 03-05 plans nothing;
+/// - so SQ1 has 3 enrolments: P1 completed, P2 active and waiting for consent, P3 stopped
+///   by staff; 4 steps planned, all due (sent) by 03-05 10:00.
+#[test]
+fn sequence_lines_give_the_sequences_member() {
+    let out: Value = serde_json::from_str(&replay(SEQUENCE_JOURNAL)).unwrap();
+    let refused: Vec<(u64, &str, &str)> = out["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["type"].as_str().unwrap(),
+                r["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert_eq!((refused[0].0, refused[0].1), (9, "sequence_enrol"));
+    assert!(refused[0].2.contains("already enrolled"), "{refused:?}");
+    assert_eq!(refused[1].0, 10);
+    assert!(refused[1].2.contains("SQ9"), "{refused:?}");
+    assert_eq!((refused[2].0, refused[2].1), (13, "sequence_stop"));
+    assert!(refused[2].2.contains("is over"), "{refused:?}");
+    let tasks: Vec<(&str, &str, &str)> = out["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "content_sequence")
+        .map(|t| {
+            (
+                t["patient"].as_str().unwrap(),
+                t["due"].as_str().unwrap(),
+                t["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let days: Vec<(&str, &str)> = tasks.iter().map(|t| (t.0, t.1)).collect();
+    assert_eq!(
+        days,
+        vec![
+            ("P1", "2026-03-02"),
+            ("P1", "2026-03-03"),
+            ("P1", "2026-03-04"),
+            ("P3", "2026-03-02"),
+        ],
+        "{tasks:?}"
+    );
+    assert!(tasks[2].2.contains("每月会员日"), "{tasks:?}");
+    assert_eq!(
+        out["sequences"],
+        serde_json::json!([{
+            "sequence": "SQ1",
+            "name": "每日一学·高血压",
+            "enrolled": 3,
+            "active": 1,
+            "completed": 1,
+            "stopped": {"staff": 1},
+            "steps_planned": 4,
+            "sent": 4,
+            "waiting_for_consent": 1,
+        }])
+    );
+    // Every line twice: the same answer.
+    let twice: String = SEQUENCE_JOURNAL
+        .lines()
+        .flat_map(|l| [l, l])
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let again: Value = serde_json::from_str(&replay(&twice)).unwrap();
+    assert_eq!(again["sequences"], out["sequences"]);
+    assert_eq!(again["tasks"], out["tasks"]);
+}
+
+#[test]
+fn malformed_sequence_lines_are_bad_input() {
+    for (line, needle) in [
+        (
+            r#"{"at":"2026-03-02T09:10:00+08:00","type":"sequence_enrol","patient":"P1"}"#,
+            "sequence",
+        ),
+        (
+            r#"{"at":"2026-03-02T09:10:00+08:00","type":"sequence_enrol","patient":"P1","sequence":"SQ1","started_at":"yesterday"}"#,
+            "started_at",
+        ),
+        (
+            r#"{"at":"2026-03-02T09:10:00+08:00","type":"sequence_stop","patient":"P1","sequence":"SQ1","why":"bored"}"#,
+            "why",
+        ),
+    ] {
+        let (code, out, err) = run(&["--journal", "j.jsonl"], &format!("{line}\n"));
+        assert_eq!(code, 2, "{line}");
+        assert!(out.is_empty());
+        assert!(err.starts_with("line 1: ") && err.contains(needle), "{err}");
+    }
 }
 
 /// Issues 18 and 19's configuration: doctor D3 sees one patient a half-hour on Monday and

@@ -285,6 +285,86 @@ proptest! {
     }
 }
 
+/// The whole state written the plain way, from [`model`]'s attribution: every row carries
+/// its patient's post into the funnel engine on one thread, and each post's revenue is the
+/// sum of its patients' purchases from the touch to 90 days after it.
+fn plain_state(rule: TouchRule, count: u32, rows: &[Row]) -> Result<AcquisitionState, String> {
+    let won = model(rule, count, rows);
+    let purchased = JourneyEventKind::stage(JourneyStage::Purchased).code();
+    let mut revenue_fen: BTreeMap<u32, u128> = BTreeMap::new();
+    let mut total_revenue_fen = 0u128;
+    for r in rows.iter().filter(|r| r.kind == purchased && r.fen > 0) {
+        total_revenue_fen += u128::from(r.fen);
+        let (touch, code) = won[r.patient as usize];
+        let after = i128::from(r.at) - i128::from(touch);
+        if code != 0 && (0..=90 * i128::from(DAY)).contains(&after) {
+            *revenue_fen.entry(code).or_default() += u128::from(r.fen);
+        }
+    }
+    let cols = Cols::of(count, rows);
+    let dim: Vec<u32> = rows.iter().map(|r| won[r.patient as usize].1).collect();
+    let events =
+        clinic_ops::metrics::funnel::EventColumns::new(count, &cols.patient, &cols.kind, &cols.at)
+            .with_dimension(&dim);
+    let funnel = spec(rule)
+        .funnel()
+        .compute_columns(&events, 1)
+        .map_err(|e| e.to_string())?;
+    Ok(AcquisitionState {
+        funnel,
+        revenue_fen,
+        total_revenue_fen,
+    })
+}
+
+/// Rows whose times may lie anywhere an `i64` reaches, so that some sets' touches are too
+/// far apart to pack (the plain fallback) and others pack into every bit.
+fn wide_rows(patients: u32, posts: u32) -> impl Strategy<Value = Vec<Row>> {
+    (
+        rows(patients, posts),
+        prop_oneof![
+            3 => Just(0i64),
+            1 => Just(i64::MAX / 2),
+            1 => Just(i64::MIN / 2),
+            1 => any::<i64>(),
+        ],
+    )
+        .prop_map(|(rows, shift)| {
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, r)| Row {
+                    // Every third row moved by `shift`: spans from days to most of an i64.
+                    at: if i % 3 == 0 {
+                        r.at.saturating_add(shift)
+                    } else {
+                        r.at
+                    },
+                    ..r
+                })
+                .collect()
+        })
+}
+
+proptest! {
+    /// The fast path (checks and first paid visits in one pass, touches packed and won by
+    /// atomic min or max on several threads) gives the state of the plain model, whatever
+    /// the threads; wide time ranges take the plain fallback and agree too.
+    #[test]
+    fn the_fast_path_equals_the_plain_model(
+        rows in wide_rows(14, 7),
+        rule in rule(),
+        threads in 1usize..5,
+        max_code in prop_oneof![Just(7u32), Just(8), Just(1u32 << 20)],
+    ) {
+        let cols = Cols::of(14, &rows);
+        let s = spec(rule);
+        prop_assert_eq!(s.attribute(&cols.view(), max_code).unwrap(), model(rule, 14, &rows));
+        // Times too wide for the funnel engine to pack are refused by both alike.
+        let got = s.compute(&cols.view(), max_code, threads).map_err(|e| e.to_string());
+        prop_assert_eq!(got, plain_state(rule, 14, &rows));
+    }
+}
+
 #[test]
 fn bad_columns_and_codes_are_refused_with_their_row() {
     let s = spec(TouchRule::FirstTouch);

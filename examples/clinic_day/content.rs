@@ -1,4 +1,5 @@
-//! Content and events (issue 20): which account paid for itself, and one lecture's result.
+//! Content and events (issue 20): which account paid for itself, one lecture's result, and
+//! the day's 每日一药 step for hypertension patients.
 
 use chrono::Duration;
 
@@ -6,12 +7,13 @@ use super::{Clinic, Res, heading, pad, rpad};
 use crate::acquisition::{EVENT_DAYS, REVENUE_DAYS, acquisition_state};
 use clinic_ops::campaign::AdLawWords;
 use clinic_ops::content::{
-    AccountKind, AccountOwner, ContentAccount, CostTerms, Post, PostBook, TouchRule,
-    acquisition_report,
+    AccountKind, AccountOwner, ContentAccount, CostTerms, EnrolmentEvent, NextStep, Post, PostBook,
+    SequenceContext, TouchRule, acquisition_report, next_step,
 };
 use clinic_ops::event::{
     LectureVenue, OutreachEvent, OutreachEventKind, RosterCommand, event_conversion,
 };
+use clinic_ops::followup::FollowUpHistory;
 use clinic_ops::id::{AccountId, ClinicId, DoctorId, OutreachEventId, PatientId, PostId};
 use clinic_ops::journey::ClinicEventKind;
 use clinic_ops::money::Yuan;
@@ -145,7 +147,87 @@ pub fn run(clinic: &mut Clinic) -> Res<()> {
         "(leads through no post: {}; revenue counted for {REVENUE_DAYS} days after the touch)",
         report.unattributed_leads
     );
-    lecture(clinic)
+    lecture(clinic)?;
+    sequence(clinic)
+}
+
+/// The clinic's content library and its 每日一药 sequence for hypertension, in the journey
+/// config's serde form.
+const CONTENT: &str = r#"{
+    "library": [
+        {"id": 1, "title": "降压药怎么吃", "nature": "education", "conditions": ["I10"],
+         "copy": "按时服药，不要自行停药，每天早晚各测一次血压"},
+        {"id": 2, "title": "高血压饮食", "nature": "education", "conditions": ["I10"],
+         "copy": "少盐少油，每日食盐不超过5克"},
+        {"id": 3, "title": "会员日义诊", "nature": "promotional",
+         "copy": "每月8日会员日，到馆免费测血压"}
+    ],
+    "sequences": [
+        {"id": 1, "name": "每日一药·高血压", "trigger": "chronic_file_opened",
+         "condition": "I10", "channel": "wechat_message",
+         "steps": [{"after_days": 0, "item": 1}, {"after_days": 1, "item": 2},
+                   {"after_days": 2, "item": 3}]}
+    ]
+}"#;
+
+/// 每日一药: the day's plan enrols the hypertension patients (their chronic files) and
+/// sends each the step that is due, as care when it is about their own condition.
+fn sequence(clinic: &mut Clinic) -> Res<()> {
+    heading("每日一药 (daily content for hypertension patients)");
+    clinic.config.content = serde_json::from_str(CONTENT)?;
+    let step = clinic.run(clinic.now, ClinicEventKind::Plan)??;
+    for (patient, sequence, e) in &step.enrolments {
+        match e {
+            EnrolmentEvent::Enrolled { started_on, .. } => {
+                println!(
+                    "{patient} enrolled in {sequence} by their chronic file, from {started_on}"
+                )
+            }
+            EnrolmentEvent::StepPlanned { task, .. } => println!(
+                "{patient}: {} due {} by {}, resting on {} consent",
+                task.reason,
+                task.due_at
+                    .map_or(task.due_on.to_string(), |t| clinic.local(t)),
+                task.channel,
+                task.purpose.code(),
+            ),
+            _ => {}
+        }
+    }
+    // An enrolment whose step did not go: why (the consent the step rests on, the cap).
+    let journey = &clinic.journey;
+    for e in journey.enrolments() {
+        let Some(patient) = journey.patient(e.patient) else {
+            continue;
+        };
+        let Some(seq) = clinic.config.content.sequences.get(&e.sequence) else {
+            continue;
+        };
+        let empty = FollowUpHistory::new(e.patient);
+        let ctx = SequenceContext {
+            sequence: seq,
+            library: &clinic.config.content.library,
+            patient,
+            history: journey.history(e.patient).unwrap_or(&empty),
+            policy: &clinic.config.followup,
+            calendar: clinic.calendar,
+        };
+        match next_step(e, &ctx, clinic.now) {
+            NextStep::NoConsent { purpose } => println!(
+                "{}: step {} waits for {} consent (education about their own condition is care)",
+                e.patient,
+                e.planned + 1,
+                purpose.code()
+            ),
+            NextStep::Held { week_of, cap } => println!(
+                "{}: step {} held: the week of {week_of} already has {cap} contacts",
+                e.patient,
+                e.planned + 1
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A health lecture 40 days ago: 8 seats, 6 registered, 4 came.

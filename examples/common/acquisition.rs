@@ -1,5 +1,5 @@
-//! The `clinic` calculator's content and events (issue 20): posts, outreach events, and the
-//! `acquisition` and `events` output members.
+//! The `clinic` calculator's content and events (issue 20): posts, outreach events, content
+//! sequences, and the `acquisition`, `events` and `sequences` output members.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +8,14 @@ use serde_json::{Map, Value, json};
 
 use clinic_ops::campaign::AdLawWords;
 use clinic_ops::content::{
-    AcquisitionColumns, AcquisitionCounts, AcquisitionSpec, AcquisitionState, ContentAccount, Post,
-    PostBook, TouchRule, acquisition_report,
+    AcquisitionColumns, AcquisitionCounts, AcquisitionSpec, AcquisitionState, ContentAccount,
+    EnrolmentCommand, EnrolmentStatus, NextStep, Post, PostBook, SequenceContext, StopReason,
+    TouchRule, acquisition_report, next_step,
 };
 use clinic_ops::event::{OutreachEvent, OutreachEventKind, RosterCommand, event_conversion};
-use clinic_ops::id::{AccountId, ClinicId, OutreachEventId, PatientId, PostId};
-use clinic_ops::journey::Clinic;
+use clinic_ops::followup::FollowUpHistory;
+use clinic_ops::id::{AccountId, ClinicId, OutreachEventId, PatientId, PostId, SequenceId};
+use clinic_ops::journey::{Clinic, ClinicEventKind, JourneyConfig};
 use clinic_ops::metrics::event::{JourneyEventKind, JourneyStage};
 use clinic_ops::metrics::funnel::ConversionWindow;
 use clinic_ops::text::Label;
@@ -317,6 +319,112 @@ pub(crate) fn events(clinic: &Clinic, ids: &[OutreachEventId]) -> Value {
                 "no_shows": c.no_shows,
                 "no_shows_converted": c.no_shows_converted,
                 "conversion_days": EVENT_DAYS,
+            })
+        })
+        .collect();
+    Value::Array(out)
+}
+
+/// A `sequence_enrol` or `sequence_stop` line: a command on a patient's enrolment in a
+/// content sequence of the config, through the journey layer (which refuses an unknown
+/// sequence, a second enrolment, a stop of an enrolment that is over).
+pub(crate) fn sequence_line(
+    ty: &str,
+    obj: &Map<String, Value>,
+    at: DateTime<Utc>,
+) -> Result<ClinicEventKind, String> {
+    let patient: PatientId = parsed(obj, "patient")?;
+    let sequence: SequenceId = parsed(obj, "sequence")?;
+    let command = if ty == "sequence_enrol" {
+        let started_at = match obj.get("started_at") {
+            None | Some(Value::Null) => at,
+            Some(_) => {
+                let s = text(obj, "started_at")?;
+                DateTime::parse_from_rfc3339(&s)
+                    .map_err(|e| format!("started_at {s:?}: {e}"))?
+                    .with_timezone(&Utc)
+            }
+        };
+        EnrolmentCommand::Enrol { started_at }
+    } else {
+        let why = match obj.get("why") {
+            None | Some(Value::Null) => StopReason::Staff,
+            Some(Value::String(s)) if s == "staff" => StopReason::Staff,
+            Some(Value::String(s)) if s == "opted_out" => StopReason::OptedOut,
+            Some(other) => return Err(format!("why {other}: expected staff or opted_out")),
+        };
+        EnrolmentCommand::Stop { why }
+    };
+    Ok(ClinicEventKind::Sequence {
+        patient,
+        sequence,
+        command,
+    })
+}
+
+/// The `sequences` member: each configured sequence with its enrolments (active,
+/// completed, stopped by reason), the steps planned as tasks, those of them due by
+/// `as_of` (sent: a host sends each at its due time), and the active enrolments whose
+/// next step waits for a consent the patient has not given, at `as_of`.
+pub(crate) fn sequences(clinic: &Clinic, config: &JourneyConfig, as_of: DateTime<Utc>) -> Value {
+    let out: Vec<Value> = config
+        .content
+        .sequences
+        .values()
+        .map(|seq| {
+            let (mut active, mut completed, mut no_consent) = (0u64, 0u64, 0u64);
+            let (mut planned, mut sent) = (0u64, 0u64);
+            let mut stopped: BTreeMap<String, u64> = BTreeMap::new();
+            for e in clinic.enrolments().filter(|e| e.sequence == seq.id()) {
+                planned += u64::from(e.planned);
+                match e.status {
+                    EnrolmentStatus::Active => {
+                        active += 1;
+                        let Some(patient) = clinic.patient(e.patient) else {
+                            continue;
+                        };
+                        let empty = FollowUpHistory::new(e.patient);
+                        let ctx = SequenceContext {
+                            sequence: seq,
+                            library: &config.content.library,
+                            patient,
+                            history: clinic.history(e.patient).unwrap_or(&empty),
+                            policy: &config.followup,
+                            calendar: config.calendar,
+                        };
+                        if matches!(next_step(e, &ctx, as_of), NextStep::NoConsent { .. }) {
+                            no_consent += 1;
+                        }
+                    }
+                    EnrolmentStatus::Completed { .. } => completed += 1,
+                    EnrolmentStatus::Stopped { why, .. } => {
+                        let code = serde_json::to_value(why)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        *stopped.entry(code).or_default() += 1;
+                    }
+                    _ => {}
+                }
+            }
+            for t in clinic.tasks().filter(|t| &t.rule == seq.rule_key()) {
+                if t.due_at
+                    .unwrap_or_else(|| config.calendar.start_of(t.due_on))
+                    <= as_of
+                {
+                    sent += 1;
+                }
+            }
+            json!({
+                "sequence": seq.id().to_string(),
+                "name": seq.name(),
+                "enrolled": active + completed + stopped.values().sum::<u64>(),
+                "active": active,
+                "completed": completed,
+                "stopped": stopped,
+                "steps_planned": planned,
+                "sent": sent,
+                "waiting_for_consent": no_consent,
             })
         })
         .collect();

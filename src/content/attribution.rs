@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use super::ContentError;
 use crate::metrics::event::{JourneyEventKind, JourneyStage};
@@ -168,22 +170,94 @@ impl AcquisitionSpec {
         cols: &AcquisitionColumns<'_>,
         max_code: u32,
     ) -> Result<Vec<(i64, u32)>, ContentError> {
-        check_columns(cols, max_code)?;
+        let won = self.touches(cols, max_code, 1)?;
+        Ok((0..cols.patient_count as usize)
+            .map(|p| won.get(p))
+            .collect())
+    }
+
+    /// Checks the columns and picks each patient's touch, on `threads` chunks of rows.
+    fn touches(
+        &self,
+        cols: &AcquisitionColumns<'_>,
+        max_code: u32,
+        threads: usize,
+    ) -> Result<Touches, ContentError> {
+        let threads = threads.max(1);
         let n = cols.patient_count as usize;
-        let purchased = JourneyEventKind::stage(JourneyStage::Purchased).code();
-        let mut first_paid = vec![i64::MAX; n];
-        for ((&p, &k), &t) in cols.patient.iter().zip(cols.kind).zip(cols.at) {
-            if let Some(f) = first_paid.get_mut(p as usize).filter(|_| k == purchased) {
-                *f = (*f).min(t);
+        let chunks = split(cols.patient.len(), threads);
+        let first_paid: Vec<AtomicI64> = (0..n).map(|_| AtomicI64::new(i64::MAX)).collect();
+        // Pass 1: the checks, each patient's first paid visit, and the touches' time range.
+        let scans = fan_out_owned(chunks.clone(), |r| {
+            scan_chunk(cols, max_code, r, &first_paid)
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let range = scans
+            .iter()
+            .filter_map(|s| s.touch_range)
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        let code_bits = 32 - max_code.leading_zeros();
+        let Some(packing) = Packing::new(range, code_bits) else {
+            // Touch times too far apart to pack beside a code: the plain way, on one
+            // thread (no real journey spans that).
+            return Ok(Touches::Plain(self.plain(cols, &first_paid)));
+        };
+        // Pass 2: each touch at or before its patient's first paid visit competes for the
+        // patient with one atomic min (first touch) or max (last touch) of `(at, code)`
+        // packed into one number, so chunks need no merge and the winner is the same
+        // whatever the order.
+        let none = match self.rule {
+            TouchRule::FirstTouch => u64::MAX,
+            TouchRule::LastTouch => 0,
+        };
+        let best: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(none)).collect();
+        let rule = self.rule;
+        fan_out_owned(chunks, |r| {
+            let rows = cols
+                .patient
+                .get(r.clone())
+                .unwrap_or(&[])
+                .iter()
+                .zip(cols.at.get(r.clone()).unwrap_or(&[]))
+                .zip(cols.post.get(r).unwrap_or(&[]));
+            for ((&p, &t), &code) in rows {
+                if code == 0 {
+                    continue;
+                }
+                let p = p as usize;
+                let paid = first_paid.get(p).map_or(i64::MAX, |f| f.load(Relaxed));
+                if t > paid {
+                    continue;
+                }
+                if let Some(b) = best.get(p) {
+                    let v = packing.pack(t, code);
+                    match rule {
+                        TouchRule::FirstTouch => b.fetch_min(v, Relaxed),
+                        TouchRule::LastTouch => b.fetch_max(v, Relaxed),
+                    };
+                }
             }
-        }
-        let mut best = vec![NO_TOUCH; n];
+        });
+        Ok(Touches::Packed {
+            packing,
+            none,
+            best: best.into_iter().map(AtomicU64::into_inner).collect(),
+        })
+    }
+
+    /// The touches the plain way: a pass over every row, comparing `(at, code)` pairs.
+    fn plain(&self, cols: &AcquisitionColumns<'_>, first_paid: &[AtomicI64]) -> Vec<(i64, u32)> {
+        let mut best = vec![NO_TOUCH; cols.patient_count as usize];
         let rows = cols.patient.iter().zip(cols.at).zip(cols.post);
         for ((&p, &t), &code) in rows {
             let Some(b) = best.get_mut(p as usize).filter(|_| code != 0) else {
                 continue;
             };
-            if t > first_paid.get(p as usize).copied().unwrap_or(i64::MAX) {
+            if t > first_paid
+                .get(p as usize)
+                .map_or(i64::MAX, |f| f.load(Relaxed))
+            {
                 continue;
             }
             let better = b.1 == 0
@@ -195,7 +269,7 @@ impl AcquisitionSpec {
                 *b = (t, code);
             }
         }
-        Ok(best)
+        best
     }
 
     /// Attributes every patient to at most one post under the rule, then runs the funnel
@@ -218,7 +292,8 @@ impl AcquisitionSpec {
         max_code: u32,
         threads: usize,
     ) -> Result<AcquisitionState, ContentError> {
-        let best = self.attribute(cols, max_code)?;
+        let threads = threads.max(1);
+        let best = self.touches(cols, max_code, threads)?;
         let purchased = JourneyEventKind::stage(JourneyStage::Purchased).code();
         let horizon = i64::from(self.revenue_days) * 86_400;
         // One pass over the rows gives each row its patient's post and sums the revenue of
@@ -226,7 +301,6 @@ impl AcquisitionSpec {
         // patient, which was most of the time of two separate passes), on `threads` chunks
         // with a revenue table each. Saturating sums of non-negative amounts are
         // associative, so the chunks add up to what one pass gives.
-        let threads = threads.max(1);
         let rows = cols.patient.len();
         let mut dim = vec![0u32; rows];
         let mut work = Vec::with_capacity(threads);
@@ -249,7 +323,7 @@ impl AcquisitionSpec {
                 .zip(cols.amount_fen.get(r).unwrap_or(&[]))
                 .zip(out.iter_mut());
             for ((((&p, &k), &t), &fen), d) in rows {
-                let (touch, code) = best.get(p as usize).copied().unwrap_or(NO_TOUCH);
+                let (touch, code) = best.get(p as usize);
                 *d = code;
                 if k != purchased || fen == 0 {
                     continue;
@@ -289,7 +363,22 @@ impl AcquisitionSpec {
     }
 }
 
-fn check_columns(cols: &AcquisitionColumns<'_>, max_code: u32) -> Result<(), ContentError> {
+/// What the first pass found in one chunk of rows.
+struct ChunkScan {
+    /// The least and greatest time of the chunk's touches.
+    touch_range: Option<(i64, i64)>,
+}
+
+/// The first pass over rows `r`: the checks of [`AcquisitionSpec::compute`] (lengths, patient
+/// numbers, post codes), each patient's first paid visit (an atomic min into `first_paid`),
+/// and the time range of the touches. A refusal names the chunk's first bad row; chunks
+/// run in row order, so the first chunk's refusal is the first bad row of all.
+fn scan_chunk(
+    cols: &AcquisitionColumns<'_>,
+    max_code: u32,
+    r: std::ops::Range<usize>,
+    first_paid: &[AtomicI64],
+) -> Result<ChunkScan, ContentError> {
     if max_code as usize > super::PostBook::MAX_POSTS {
         return Err(ContentError::TooManyPosts {
             count: max_code as usize,
@@ -312,21 +401,107 @@ fn check_columns(cols: &AcquisitionColumns<'_>, max_code: u32) -> Result<(), Con
             amount: cols.amount_fen.len(),
         });
     }
-    for (row, (&p, &code)) in cols.patient.iter().zip(cols.post).enumerate() {
+    let purchased = JourneyEventKind::stage(JourneyStage::Purchased).code();
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    let start = r.start;
+    let rows = cols
+        .patient
+        .get(r.clone())
+        .unwrap_or(&[])
+        .iter()
+        .zip(cols.kind.get(r.clone()).unwrap_or(&[]))
+        .zip(cols.at.get(r.clone()).unwrap_or(&[]))
+        .zip(cols.post.get(r).unwrap_or(&[]));
+    for (i, (((&p, &k), &t), &code)) in rows.enumerate() {
         if p >= cols.patient_count {
             return Err(ContentError::PatientOutOfRange {
-                row,
+                row: start + i,
                 patient: p,
                 patient_count: cols.patient_count,
             });
         }
         if code > max_code {
             return Err(ContentError::UnknownPostCode {
-                row,
+                row: start + i,
                 code,
                 max_code,
             });
         }
+        if k == purchased
+            && let Some(f) = first_paid.get(p as usize)
+        {
+            f.fetch_min(t, Relaxed);
+        }
+        if code != 0 {
+            lo = lo.min(t);
+            hi = hi.max(t);
+        }
     }
-    Ok(())
+    Ok(ChunkScan {
+        touch_range: (lo <= hi).then_some((lo, hi)),
+    })
+}
+
+/// How a touch `(at, code)` packs into one `u64`: the time after the earliest touch
+/// above `code_bits` bits of code, so that the order of packed numbers is the order of
+/// `(at, code)` pairs.
+#[derive(Debug, Clone, Copy)]
+struct Packing {
+    base: i64,
+    code_bits: u32,
+}
+
+impl Packing {
+    /// A packing for touches in `range`, if their times and codes fit in 64 bits.
+    fn new(range: Option<(i64, i64)>, code_bits: u32) -> Option<Packing> {
+        let (lo, hi) = range.unwrap_or((0, 0));
+        let span = u64::try_from(i128::from(hi) - i128::from(lo)).ok()?;
+        let time_bits = 64 - span.leading_zeros();
+        // One bit to spare keeps every packed touch below `u64::MAX`, the first-touch "none".
+        (time_bits + code_bits <= 63).then_some(Packing {
+            base: lo,
+            code_bits,
+        })
+    }
+
+    fn pack(self, t: i64, code: u32) -> u64 {
+        let since = t.wrapping_sub(self.base) as u64;
+        (since << self.code_bits) | u64::from(code)
+    }
+
+    fn unpack(self, v: u64) -> (i64, u32) {
+        let mask = (1u64 << self.code_bits) - 1;
+        let code = u32::try_from(v & mask).unwrap_or(0);
+        (self.base.wrapping_add((v >> self.code_bits) as i64), code)
+    }
+}
+
+/// Each patient's winning touch.
+enum Touches {
+    /// Packed ([`Packing`]), `none` for a patient without one.
+    Packed {
+        packing: Packing,
+        none: u64,
+        best: Vec<u64>,
+    },
+    /// As pairs, [`NO_TOUCH`] for none.
+    Plain(Vec<(i64, u32)>),
+}
+
+impl Touches {
+    /// Patient `p`'s touch, [`NO_TOUCH`] for none.
+    #[inline]
+    fn get(&self, p: usize) -> (i64, u32) {
+        match self {
+            Touches::Packed {
+                packing,
+                none,
+                best,
+            } => match best.get(p) {
+                Some(&v) if v != *none => packing.unpack(v),
+                _ => NO_TOUCH,
+            },
+            Touches::Plain(best) => best.get(p).copied().unwrap_or(NO_TOUCH),
+        }
+    }
 }

@@ -63,6 +63,8 @@ pub struct Clinic {
     pub(super) departed: std::collections::BTreeSet<crate::id::StaffId>,
     pub(super) groups: crate::relationship::GroupMembership,
     pub(super) enrolments: BTreeMap<(PatientId, crate::id::SequenceId), crate::content::Enrolment>,
+    /// Which enrolments the next `Plan` must visit ([`super::sequence_plans`]).
+    pub(super) sequence_plans: super::sequence_plans::SequenceIndex,
 }
 
 /// Scratch ledger accounts of one decision: each command is decided against the account as
@@ -380,6 +382,7 @@ fn apply_with(
     }
     super::outreach::apply_rosters(&mut state.rosters, &step.rosters);
     super::content::apply_enrolments(&mut state.enrolments, &step.enrolments);
+    state.sequence_plans.apply(step);
     let (visits, index) = (&state.visits, &state.visit_index);
     state.plans.apply(step, |v| {
         index

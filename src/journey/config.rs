@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::appointments::AppointmentConfig;
+use super::content::ContentConfig;
 use crate::calendar::ClinicCalendar;
 use crate::campaign::CampaignBook;
 use crate::followup::{CarePlan, FollowUpPolicy};
@@ -41,7 +42,8 @@ use crate::referral::{BindingPolicy, RewardSchedule};
 /// policies); `staff` a
 /// [`StaffRoster`](crate::relationship::StaffRoster); `transfer_rules`
 /// [`TransferRules`](crate::relationship::TransferRules) (WeCom's when absent); `groups` a list
-/// of [`GroupSeries`](crate::relationship::GroupSeries), each id once.
+/// of [`GroupSeries`](crate::relationship::GroupSeries), each id once; `content` a
+/// [`ContentConfig`] (the content library, the content sequences and event reminders).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "ConfigSpec")]
 pub struct JourneyConfig {
@@ -67,8 +69,8 @@ pub struct JourneyConfig {
     pub transfer_rules: crate::relationship::TransferRules,
     /// The patient group series (社群) whose joins and leaves the journey records.
     pub groups: Vec<crate::relationship::GroupSeries>,
-    /// Content sequences and event reminders (issue 20; no serde form yet: set in code).
-    pub content: super::content::ContentConfig,
+    /// The content library, content sequences and event reminders (issue 20).
+    pub content: ContentConfig,
 }
 
 impl JourneyConfig {
@@ -90,7 +92,7 @@ impl JourneyConfig {
             staff: crate::relationship::StaffRoster::default(),
             transfer_rules: crate::relationship::TransferRules::wecom(),
             groups: Vec::new(),
-            content: super::content::ContentConfig::default(),
+            content: ContentConfig::default(),
         }
     }
 }
@@ -136,6 +138,8 @@ struct ConfigSpec {
     transfer_rules: Option<crate::relationship::TransferRules>,
     #[serde(default, deserialize_with = "unique_groups")]
     groups: Vec<crate::relationship::GroupSeries>,
+    #[serde(default)]
+    content: Option<ContentConfig>,
 }
 
 /// The group series, each id once: a second series under one id would never be reached.
@@ -197,6 +201,9 @@ impl TryFrom<ConfigSpec> for JourneyConfig {
             config.transfer_rules = r;
         }
         config.groups = spec.groups;
+        if let Some(c) = spec.content {
+            config.content = c;
+        }
         Ok(config)
     }
 }
@@ -379,6 +386,150 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    const LIBRARY: &str = r#"[
+        {"id": 1, "title": "降压药怎么吃", "nature": "education", "conditions": ["I10"],
+         "copy": "按时服药，定期测量血压"},
+        {"id": 2, "title": "会员日", "nature": "promotional", "copy": "每月会员日免费测血压"}
+    ]"#;
+
+    fn sequence(id: u64, items: &[u64]) -> String {
+        let steps: Vec<String> = items
+            .iter()
+            .enumerate()
+            .map(|(d, i)| format!(r#"{{"after_days": {d}, "item": {i}}}"#))
+            .collect();
+        format!(
+            r#"{{"id": {id}, "name": "每日一药", "trigger": "chronic_file_opened",
+                "condition": "I10", "channel": "wechat_message", "steps": [{}]}}"#,
+            steps.join(",")
+        )
+    }
+
+    #[test]
+    fn content_settings_round_trip_through_the_journey_config() {
+        use crate::content::{ContentNature, SequenceTrigger};
+        use crate::id::{ContentItemId, SequenceId};
+        let text = format!(
+            r#"{{"library": {LIBRARY}, "sequences": [{}, {}],
+                "event_reminders": {{"offsets": [{{"kind": "before", "minutes": 120}}],
+                                     "channel": "wechat_message"}}}}"#,
+            sequence(1, &[1, 2]),
+            sequence(2, &[1])
+        );
+        let c: ContentConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(c.library.items().count(), 2);
+        let nature = |i| c.library.get(ContentItemId::new(i)).map(|i| i.nature());
+        assert_eq!(nature(1), Some(ContentNature::Education));
+        assert_eq!(nature(2), Some(ContentNature::Promotional));
+        let s = c.sequences.get(&SequenceId::new(1)).unwrap();
+        assert_eq!(s.trigger(), SequenceTrigger::ChronicFileOpened);
+        assert_eq!(s.steps().len(), 2);
+        assert_ne!(
+            c.event_reminders,
+            crate::event::EventReminderPolicy::default()
+        );
+        let back: ContentConfig =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let j: JourneyConfig = serde_json::from_str(&format!(r#"{{"content": {text}}}"#)).unwrap();
+        assert_eq!(j.content, c);
+        // Absent members are the defaults, in the journey config and in its member.
+        let j: JourneyConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(j.content, ContentConfig::default());
+        let d: ContentConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, ContentConfig::default());
+        // The constructor and the serde form refuse alike.
+        let item = |i| c.library.get(ContentItemId::new(i)).cloned().unwrap();
+        let only_first = crate::content::ContentLibrary::new(vec![item(1)]).unwrap();
+        let e = ContentConfig::new(
+            only_first,
+            vec![s.clone()],
+            crate::event::EventReminderPolicy::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "sequences[0].steps[1].item");
+    }
+
+    #[test]
+    fn content_settings_are_checked_and_named() {
+        let bad_copy = r#"[{"id": 1, "title": "t", "nature": "education", "copy": "治愈率", "findings": [{"word": "治愈率", "rule": "efficacy_claim"}]}]"#;
+        for (text, needles) in [
+            (
+                format!(
+                    r#"{{"library": {LIBRARY}, "sequences": [{}, {}]}}"#,
+                    sequence(4, &[1]),
+                    sequence(4, &[2])
+                ),
+                vec!["sequences[1].id", "SQ4", "twice"],
+            ),
+            (
+                format!(
+                    r#"{{"library": {LIBRARY}, "sequences": [{}]}}"#,
+                    sequence(1, &[1, 9])
+                ),
+                vec!["sequences[0].steps[1].item", "CI9"],
+            ),
+            (
+                format!(
+                    r#"{{"library": {bad_copy}, "sequences": [{}]}}"#,
+                    sequence(1, &[1])
+                ),
+                vec!["sequences[0].steps[0].item", "治愈率"],
+            ),
+            (
+                format!(
+                    r#"{{"library": {LIBRARY}, "sequences": [{}]}}"#,
+                    sequence(1, &[])
+                ),
+                vec!["sequences[0]", "steps", "0 steps"],
+            ),
+            (
+                format!(
+                    r#"{{"library": {LIBRARY}, "sequences": [{}]}}"#,
+                    sequence(1, &[1]).replace(r#""condition": "I10","#, "")
+                ),
+                vec!["sequences[0]", "condition"],
+            ),
+            (
+                format!(
+                    r#"{{"library": {LIBRARY}, "sequences": [{}]}}"#,
+                    sequence(1, &[1]).replace("wechat_message", "in_clinic")
+                ),
+                vec!["sequences[0]", "channel"],
+            ),
+            (
+                r#"{"library": [{"id": 1, "title": "a", "nature": "education", "copy": "x"},
+                                {"id": 1, "title": "b", "nature": "education", "copy": "y"}]}"#
+                    .to_owned(),
+                vec!["library[1].id", "CI1", "twice"],
+            ),
+            (
+                r#"{"library": [{"id": 1, "title": "a", "nature": "gossip", "copy": "x"}]}"#
+                    .to_owned(),
+                vec!["library[0]", "gossip"],
+            ),
+            (
+                r#"{"event_reminders": {"offsets": [], "channel": "in_clinic"}}"#.to_owned(),
+                vec!["event_reminders"],
+            ),
+            (r#"{"sequence": []}"#.to_owned(), vec!["sequence"]),
+        ] {
+            let e = serde_json::from_str::<ContentConfig>(&text)
+                .unwrap_err()
+                .to_string();
+            for n in &needles {
+                assert!(e.contains(n), "{text}: {e}");
+            }
+            // The same refusal through the journey config.
+            let e = serde_json::from_str::<JourneyConfig>(&format!(r#"{{"content": {text}}}"#))
+                .unwrap_err()
+                .to_string();
+            for n in &needles {
+                assert!(e.contains(n), "journey config {text}: {e}");
+            }
         }
     }
 

@@ -5,7 +5,8 @@
 //!   stops it ([`content::decide`]).
 //! - The daily `Plan` enrols the patients a sequence's trigger names (an open chronic file
 //!   of its condition) and plans the next step of every active enrolment, after the care
-//!   plans' tasks of the same day, so the weekly cap counts those first.
+//!   plans' tasks of the same day, so the weekly cap counts those first
+//!   ([`super::sequence_plans`], which visits only the enrolments that can change).
 //! - An `Outreach` command plans the reminders of the patients it leaves registered
 //!   ([`event::plan_reminders`]) and cancels those of a seat given back, a check-in or a
 //!   cancelled event ([`event::cancelled_event_reminders`]).
@@ -18,9 +19,11 @@ use super::JourneyError;
 use super::clinic::Clinic;
 use super::config::JourneyConfig;
 use super::layer::Implications;
+use serde::{Deserialize, Serialize};
+
 use crate::content::{
-    self, ContentLibrary, ContentSequence, Enrolment, EnrolmentCommand, EnrolmentEvent,
-    SequenceContext,
+    self, ContentItem, ContentLibrary, ContentSequence, Enrolment, EnrolmentCommand,
+    EnrolmentEvent, SequenceCheck, SequenceContext,
 };
 use crate::event::{self, EventReminderPolicy, Roster, RosterEvent};
 use crate::followup::{self, FollowUpEvent, FollowUpHistory};
@@ -29,7 +32,34 @@ use crate::id::{OutreachEventId, PatientId, SequenceId};
 /// The content the journey sends: the library, the sequences patients are enrolled in, and
 /// how registered patients are reminded of outreach events. The default: nothing to send,
 /// and [`EventReminderPolicy::default`].
-#[derive(Debug, Clone, Default)]
+///
+/// Its serde form (the `content` member of [`JourneyConfig`]'s) goes through
+/// [`ContentConfig::new`]: `library` is a list of [`ContentItem`](crate::content::ContentItem)s,
+/// `sequences` a list of [`ContentSequence`]s, `event_reminders` an
+/// [`EventReminderPolicy`], each optional. A refusal names the JSON path and the value
+/// (`sequences[1].steps[0].item: content item CI9 is not in the library`):
+///
+/// ```
+/// use clinic_ops::id::SequenceId;
+/// use clinic_ops::journey::ContentConfig;
+///
+/// let config: ContentConfig = serde_json::from_str(r#"{
+///     "library": [{"id": 1, "title": "降压药怎么吃", "nature": "education",
+///                  "conditions": ["I10"], "copy": "按时服药，定期测量血压"}],
+///     "sequences": [{"id": 1, "name": "每日一药", "trigger": "chronic_file_opened",
+///                    "condition": "I10", "channel": "wechat_message",
+///                    "steps": [{"after_days": 0, "item": 1}]}]
+/// }"#)?;
+/// assert!(config.sequences.contains_key(&SequenceId::new(1)));
+/// let refused = serde_json::from_str::<ContentConfig>(
+///     r#"{"sequences": [{"id": 1, "name": "x", "trigger": "manual", "channel": "call",
+///                        "steps": [{"after_days": 0, "item": 9}]}]}"#,
+/// );
+/// assert!(refused.unwrap_err().to_string().contains("sequences[0].steps[0].item"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawContentConfig", into = "RawContentConfig")]
 pub struct ContentConfig {
     /// The content library.
     pub library: ContentLibrary,
@@ -37,6 +67,192 @@ pub struct ContentConfig {
     pub sequences: BTreeMap<SequenceId, ContentSequence>,
     /// Reminders before outreach events.
     pub event_reminders: EventReminderPolicy,
+}
+
+/// The most sequences one configuration holds.
+pub const MAX_SEQUENCES: usize = 10_000;
+
+/// A [`ContentConfig`] that cannot be loaded: where (a JSON path such as
+/// `sequences[2].steps[0].item`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("content config {path}: {why}")]
+pub struct ContentConfigError {
+    /// The JSON path of the offending value.
+    pub path: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl ContentConfig {
+    /// Checks and builds the content configuration: each sequence (already checked by
+    /// [`ContentSequence::new`] or its serde form) keyed by its id, and usable with the
+    /// library: [`content::check_sequence`] finds nothing (every step's item is in the
+    /// library, with no Advertising Law findings), so no enrolment is refused later for
+    /// what the configuration could have said at load.
+    ///
+    /// # Errors
+    ///
+    /// [`ContentConfigError`] naming `sequences` (more than [`MAX_SEQUENCES`]),
+    /// `sequences[i].id` (a sequence given twice) or `sequences[i].steps[j].item` (an item
+    /// the library does not hold, or whose copy has Advertising Law findings).
+    pub fn new(
+        library: ContentLibrary,
+        sequences: Vec<ContentSequence>,
+        event_reminders: EventReminderPolicy,
+    ) -> Result<Self, ContentConfigError> {
+        if sequences.len() > MAX_SEQUENCES {
+            return Err(ContentConfigError {
+                path: "sequences".into(),
+                why: format!("{} sequences, more than {MAX_SEQUENCES}", sequences.len()),
+            });
+        }
+        let mut by_id = BTreeMap::new();
+        for (i, s) in sequences.into_iter().enumerate() {
+            if let Some(found) = content::check_sequence(&s, &library).first() {
+                let (step, why) = match found {
+                    SequenceCheck::UnknownItem { step, item } => {
+                        (*step, format!("content item {item} is not in the library"))
+                    }
+                    SequenceCheck::AdLaw {
+                        step,
+                        item,
+                        word,
+                        rule,
+                    } => (
+                        *step,
+                        format!("content item {item} copy has {word:?}: {rule}"),
+                    ),
+                };
+                return Err(ContentConfigError {
+                    path: format!("sequences[{i}].steps[{step}].item"),
+                    why,
+                });
+            }
+            let id = s.id();
+            if by_id.insert(id, s).is_some() {
+                return Err(ContentConfigError {
+                    path: format!("sequences[{i}].id"),
+                    why: format!("sequence {id} is given twice"),
+                });
+            }
+        }
+        Ok(ContentConfig {
+            library,
+            sequences: by_id,
+            event_reminders,
+        })
+    }
+}
+
+/// [`ContentConfig`]'s serde form: the library and the sequences as lists.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContentConfig {
+    #[serde(default, deserialize_with = "indexed_items")]
+    library: Vec<ContentItem>,
+    #[serde(default, deserialize_with = "indexed_sequences")]
+    sequences: Vec<ContentSequence>,
+    #[serde(default, deserialize_with = "named_reminders")]
+    event_reminders: EventReminderPolicy,
+}
+
+/// A list of `T`, at most `max` long, with a refused element's index put in front of its
+/// own message (`library[3]: content item CI4 copy has ...`).
+fn indexed<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+    name: &'static str,
+    max: usize,
+) -> Result<Vec<T>, D::Error> {
+    struct Seq<T> {
+        name: &'static str,
+        max: usize,
+        out: std::marker::PhantomData<T>,
+    }
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Seq<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a list of {}", self.name)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            use serde::de::Error;
+            let mut out = Vec::new();
+            loop {
+                let i = out.len();
+                if i >= self.max {
+                    return Err(A::Error::custom(format_args!(
+                        "content config {}: more than {}",
+                        self.name, self.max
+                    )));
+                }
+                match seq.next_element::<T>() {
+                    Ok(Some(x)) => out.push(x),
+                    Ok(None) => return Ok(out),
+                    Err(e) => {
+                        return Err(A::Error::custom(format_args!(
+                            "content config {}[{i}]: {e}",
+                            self.name
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    d.deserialize_seq(Seq {
+        name,
+        max,
+        out: std::marker::PhantomData,
+    })
+}
+
+fn indexed_items<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ContentItem>, D::Error> {
+    indexed(d, "library", ContentLibrary::MAX_ITEMS)
+}
+
+fn indexed_sequences<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<ContentSequence>, D::Error> {
+    indexed(d, "sequences", MAX_SEQUENCES)
+}
+
+fn named_reminders<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<EventReminderPolicy, D::Error> {
+    EventReminderPolicy::deserialize(d)
+        .map_err(|e| serde::de::Error::custom(format_args!("content config event_reminders: {e}")))
+}
+
+impl TryFrom<RawContentConfig> for ContentConfig {
+    type Error = ContentConfigError;
+    fn try_from(r: RawContentConfig) -> Result<Self, Self::Error> {
+        // The library's own check, with the index of the item it refuses.
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, item) in r.library.iter().enumerate() {
+            if !seen.insert(item.id()) {
+                return Err(ContentConfigError {
+                    path: format!("library[{i}].id"),
+                    why: format!("content item {} is given twice", item.id()),
+                });
+            }
+        }
+        let library = ContentLibrary::new(r.library).map_err(|e| ContentConfigError {
+            path: "library".into(),
+            why: e.to_string(),
+        })?;
+        ContentConfig::new(library, r.sequences, r.event_reminders)
+    }
+}
+
+impl From<ContentConfig> for RawContentConfig {
+    fn from(c: ContentConfig) -> Self {
+        RawContentConfig {
+            library: c.library.into(),
+            sequences: c.sequences.into_values().collect(),
+            event_reminders: c.event_reminders,
+        }
+    }
 }
 
 impl Clinic {
@@ -81,7 +297,7 @@ fn history_with<'a>(
 /// Decides one command on one enrolment and adds its events, and the task of a planned
 /// step, to `step`.
 #[allow(clippy::too_many_arguments)]
-fn enrolment_decision(
+pub(super) fn enrolment_decision(
     state: &Clinic,
     config: &JourneyConfig,
     sequence: &ContentSequence,
@@ -143,48 +359,6 @@ pub(super) fn sequence_step(
         .ok_or(JourneyError::UnknownSequence { sequence })?;
     let current = state.enrolments.get(&(patient, sequence));
     enrolment_decision(state, config, seq, patient, current, command, at, step)
-}
-
-/// `Plan`: enrols the patients each sequence's trigger names and plans the next step of
-/// every active enrolment, patients in id order, sequences in id order.
-///
-/// # Errors
-///
-/// The enrolment's [`ContentError`](crate::content::ContentError) (a sequence that
-/// [`content::check_sequence`] refuses, when its trigger enrols someone).
-pub(super) fn plan_sequences_step(
-    state: &Clinic,
-    config: &JourneyConfig,
-    at: DateTime<Utc>,
-    step: &mut Implications,
-) -> Result<(), JourneyError> {
-    if config.content.sequences.is_empty() {
-        return Ok(());
-    }
-    for (id, p) in &state.patients {
-        for (sid, seq) in &config.content.sequences {
-            let mut current = state.enrolments.get(&(*id, *sid)).cloned();
-            if current.is_none() {
-                let Some(started_at) = seq.triggered_at(p) else {
-                    continue;
-                };
-                let before = step.enrolments.len();
-                let enrol = EnrolmentCommand::Enrol { started_at };
-                enrolment_decision(state, config, seq, *id, None, &enrol, at, step)?;
-                for (_, _, e) in step.enrolments.get(before..).unwrap_or(&[]) {
-                    content::apply(&mut current, e);
-                }
-            }
-            if current
-                .as_ref()
-                .is_some_and(|e| e.status == content::EnrolmentStatus::Active)
-            {
-                let plan = EnrolmentCommand::Plan;
-                enrolment_decision(state, config, seq, *id, current.as_ref(), &plan, at, step)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `Outreach`, after the roster's decision: the reminders of the patients the event leaves

@@ -281,6 +281,9 @@ pub struct Implications {
         crate::id::SequenceId,
         crate::content::EnrolmentEvent,
     )>,
+    /// What a `Plan` event's content sequence pass found, when it ran: kept by the clinic
+    /// so that later plans visit only the enrolments that can change (issue 20).
+    pub sequences_planned: Option<super::sequence_plans::SequencesChecked>,
 }
 
 /// What [`decide`] answers for an event.
@@ -410,7 +413,7 @@ pub(super) fn decide_with_accounts(
         }
         ClinicEventKind::Plan => {
             super::planning::plan_step(state, config, at, &mut step)?;
-            super::content::plan_sequences_step(state, config, at, &mut step)?
+            super::sequence_plans::plan_sequences_step(state, config, at, &mut step)?
         }
         ClinicEventKind::Outreach { event, command } => {
             super::outreach::outreach_step(

@@ -78,6 +78,7 @@ mod outreach;
 mod planning;
 mod records;
 mod rewards;
+mod sequence_plans;
 
 pub use appointments::{
     AppointmentConfig, AppointmentConfigError, AppointmentState, MAX_RECOVERY_HOURS, MAX_SCHEDULES,
@@ -90,7 +91,7 @@ pub use bridge::{
 };
 pub use clinic::{Clinic, apply};
 pub use config::JourneyConfig;
-pub use content::ContentConfig;
+pub use content::{ContentConfig, ContentConfigError, MAX_SEQUENCES};
 pub use error::JourneyError;
 pub use keys::{EventKey, KeyUse};
 pub use layer::{
@@ -100,6 +101,7 @@ pub use layer::{
 pub use planning::PlanChecked;
 pub use records::{Category, DaysSupply, DaysSupplyError, Fill, Purchase, Visit};
 pub use rewards::RewardsChecked;
+pub use sequence_plans::SequencesChecked;
 
 #[cfg(test)]
 mod tests;

@@ -81,9 +81,20 @@ impl ByValue {
     }
 
     fn into_map(self) -> BTreeMap<BreakdownKey, Tally> {
-        let mut all = self.slots;
+        // The slots in value order, read off the dense index, so that collecting finds
+        // them sorted: sorting 100,000 tallies by key moved each several times and was a
+        // fifth of a breakdown's reduce.
+        let mut slots: Vec<Option<(BreakdownKey, Tally)>> =
+            self.slots.into_iter().map(Some).collect();
+        let mut all: Vec<(BreakdownKey, Tally)> = Vec::with_capacity(slots.len() + self.rest.len());
+        for &i in self.index.iter().filter(|&&i| i != 0) {
+            if let Some(slot) = slots.get_mut(i as usize - 1).and_then(Option::take) {
+                all.push(slot);
+            }
+        }
         all.extend(self.rest);
-        // Keys are distinct: collecting sorts them and builds the tree in one go.
+        // Keys are distinct: collecting sorts them (here a run already in order, or two)
+        // and builds the tree in one go.
         all.into_iter().collect()
     }
 }
@@ -309,6 +320,12 @@ fn finish(
     for part in partials {
         state.excluded = state.excluded.saturating_add(part.excluded);
         state.total.absorb(part.total);
+        // The first worker's tallies become the state's as they are: a fresh tally per
+        // key to absorb them into was an allocation and a free per key (100,000 posts).
+        if state.by_value.is_empty() {
+            state.by_value = part.by_value;
+            continue;
+        }
         for (k, t) in part.by_value {
             state
                 .by_value
