@@ -247,16 +247,22 @@ fn wake(
     if p.is_anonymised() {
         return None;
     }
-    // Records dated after the plan change the answer as time reaches them.
-    if p.consents().records().iter().any(|r| r.at > at) {
-        return next;
-    }
+    // Records dated after the plan change the answer as time reaches them: from the
+    // record's own local day, which may be today (a later plan the same day sees it).
+    let cal = config.calendar;
     let visits = state.visits_of(id);
-    if visits
+    let later = p
+        .consents()
+        .records()
         .iter()
-        .any(|v| v.at > at || v.refunded_at.is_some_and(|r| r > at))
-    {
-        return next;
+        .map(|r| r.at)
+        .chain(visits.iter().map(|v| v.at))
+        .chain(visits.iter().filter_map(|v| v.refunded_at))
+        .filter(|t| *t > at)
+        .map(|t| cal.local_date(t))
+        .min();
+    if let Some(day) = later {
+        return Some(day.min(add_days(today, 1)));
     }
     let last_visit = visits
         .iter()

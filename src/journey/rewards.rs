@@ -101,6 +101,10 @@ pub(super) struct RewardBook {
     eval: BTreeSet<PatientId>,
     /// Referees to evaluate once an event reaches the time (an approval or a refund).
     watch: BTreeSet<(DateTime<Utc>, PatientId)>,
+    /// The latest time among the events and records folded in. The book holds each
+    /// referral as it stands after all of them (a refund taken as done), so an event
+    /// dated earlier, when that refund was still to come, checks every reward instead.
+    seen: Option<DateTime<Utc>>,
 }
 
 fn pending_of(schedule: &RewardSchedule) -> Duration {
@@ -134,8 +138,21 @@ fn status_of(
 }
 
 impl RewardBook {
-    fn answers(&self, config: &JourneyConfig) -> bool {
+    fn answers(&self, config: &JourneyConfig, at: DateTime<Utc>) -> bool {
         matches!(&self.key, Some((s, c)) if *s == config.referral && *c == config.calendar)
+            && self.seen.is_none_or(|seen| at >= seen)
+    }
+
+    /// The latest time a step brings: its event's, and its visits', refunds' and
+    /// purchase's.
+    fn latest_of(step: &Implications) -> Option<DateTime<Utc>> {
+        step.event
+            .iter()
+            .map(|e| e.at)
+            .chain(step.visits.iter().map(|v| v.at))
+            .chain(step.visit_refunds.iter().map(|(_, t)| *t))
+            .chain(step.purchase.iter().map(|p| p.purchase.at))
+            .max()
     }
 
     /// The book of `state` under `schedule` from scratch; every referral is evaluated at
@@ -323,6 +340,12 @@ impl RewardBook {
 
     /// Folds a step, already applied to `state`, into the book.
     pub(super) fn apply(&mut self, state: &Clinic, step: &Implications) {
+        let seen = self.seen.max(Self::latest_of(step));
+        self.fold(state, step);
+        self.seen = seen;
+    }
+
+    fn fold(&mut self, state: &Clinic, step: &Implications) {
         match step.rewards_checked.as_ref().map(|c| &c.0) {
             Some(Checked::Full { schedule, calendar }) => {
                 *self = RewardBook::build(state, schedule.clone(), *calendar);
@@ -458,7 +481,7 @@ pub(super) fn pay_rewards(
 ) -> Result<(), JourneyError> {
     let book = &state.reward_book;
     let mut due: Vec<RewardPosting> = Vec::new();
-    if !book.answers(config) {
+    if !book.answers(config, at) {
         for d in &state.rewards(config, at) {
             if let Some(r) = bridge::reward_posting(d, &ledgers.account(d.beneficiary)) {
                 due.push(r);
@@ -710,7 +733,7 @@ mod tests {
         as_of: DateTime<Utc>,
     ) -> Option<Vec<RewardDecision>> {
         let book = &clinic.reward_book;
-        if !book.answers(config) {
+        if !book.answers(config, as_of) {
             return None;
         }
         let Some(s) = config.referral.as_ref() else {
@@ -838,7 +861,7 @@ mod tests {
                 let config = if switch.is_some_and(|s| i >= s) { &other } else { &first };
                 let mut fresh = clinic.clone();
                 fresh.reward_book = RewardBook::default();
-                booked += usize::from(clinic.reward_book.answers(config));
+                booked += usize::from(clinic.reward_book.answers(config, e.at));
                 prop_assert_eq!(
                     shown(decide(&clinic, config, &e)),
                     shown(decide(&fresh, config, &e)),
