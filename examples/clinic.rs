@@ -20,9 +20,11 @@
 //! Bad input prints `line N: reason` (or `--config: reason`) on stderr and exits with code
 //! 2, with nothing on stdout.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use clinic_ops::event::RosterCommand;
@@ -39,6 +41,8 @@ use clinic_ops::referral::Reward;
 mod acquisition;
 #[path = "common/clinic_lines.rs"]
 mod clinic_lines;
+#[path = "common/clinic_read.rs"]
+mod clinic_read;
 
 const USAGE: &str = "usage: clinic --journal FILE [--config FILE] [--as-of TIMESTAMP]";
 
@@ -443,12 +447,96 @@ fn event(
     Ok((ClinicEvent { key, at, kind }, ty))
 }
 
+/// A line the library refused: `{"line", "reason", "type"}`.
+#[derive(Serialize)]
+struct Refused {
+    line: usize,
+    reason: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+/// A campaign effect a line applied: `{"campaign", "effect", "line", "patient"}` (the
+/// campaign and effect through `Value`, whose objects print their members in name order).
+#[derive(Serialize)]
+struct EffectRow {
+    campaign: Value,
+    effect: Value,
+    line: usize,
+    patient: String,
+}
+
+/// One patient's points: `{"balance", "lots", "patient", "pending", "tier"}`.
+#[derive(Serialize)]
+struct PatientRow {
+    balance: i64,
+    lots: Vec<LotRow>,
+    patient: String,
+    pending: i64,
+    tier: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LotRow {
+    expires: Option<String>,
+    points: i64,
+}
+
+#[derive(Serialize)]
+struct RewardRow {
+    points: i64,
+    referee: String,
+    referrer: String,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct TaskRow {
+    due: String,
+    kind: &'static str,
+    patient: String,
+    reason: String,
+}
+
+/// One member of the answer.
+enum Member {
+    Value(Value),
+    Patients(Vec<PatientRow>),
+    Effects(Vec<EffectRow>),
+    Rewards(Vec<RewardRow>),
+    Tasks(Vec<TaskRow>),
+    Refused(Vec<Refused>),
+}
+
+impl Serialize for Member {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Member::Value(v) => v.serialize(s),
+            Member::Patients(v) => v.serialize(s),
+            Member::Effects(v) => v.serialize(s),
+            Member::Rewards(v) => v.serialize(s),
+            Member::Tasks(v) => v.serialize(s),
+            Member::Refused(v) => v.serialize(s),
+        }
+    }
+}
+
+/// The contract's JSON answer: its members in name order, as a JSON object prints them,
+/// with the long lists as rows written straight out (no `Value` per row to build and drop).
+pub(crate) struct Answer(BTreeMap<String, Member>);
+
+impl Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
 /// Replays a journal and answers the contract's JSON, or `line N: reason` for bad input.
 pub(crate) fn replay(
     config: &JourneyConfig,
     journal: &str,
     as_of: Option<DateTime<Utc>>,
-) -> Result<Value, String> {
+) -> Result<Answer, String> {
     let mut clinic = Clinic::new();
     let (mut effects, mut refused) = (Vec::new(), Vec::new());
     let mut latest: Option<DateTime<Utc>> = None;
@@ -471,11 +559,20 @@ pub(crate) fn replay(
             PostLine::NotPost => {}
             PostLine::Accepted => continue,
             PostLine::Refused(reason) => {
-                refused.push(json!({"line": n, "type": "post", "reason": reason}));
+                refused.push(Refused {
+                    line: n,
+                    reason,
+                    ty: "post".into(),
+                });
                 continue;
             }
         }
-        let (e, ty) = event(n, raw, &clinic, config)?;
+        // The commonest lines are read straight into their members; any other line, and
+        // any line that is not well formed, goes to the general reader and its errors.
+        let (e, ty) = match clinic_read::event(raw, &clinic) {
+            Some(read) => read,
+            None => event(n, raw, &clinic, config)?,
+        };
         latest = Some(latest.map_or(e.at, |l| l.max(e.at)));
         sequences |= matches!(e.kind, ClinicEventKind::Sequence { .. });
         let created = match &e.kind {
@@ -497,95 +594,112 @@ pub(crate) fn replay(
                 },
             };
             if let Err(err) = clinic.handle(config, &publish) {
-                refused.push(json!({"line": n, "type": ty, "reason": err.to_string()}));
+                refused.push(Refused {
+                    line: n,
+                    reason: err.to_string(),
+                    ty: ty.clone(),
+                });
             }
             outreach.push(id);
         }
         match handled {
             Ok(Decision::New(step)) => {
                 for a in &step.effects {
-                    effects.push(json!({
-                        "line": n,
-                        "patient": a.patient.to_string(),
-                        "campaign": a.campaign,
-                        "effect": a.effect,
-                    }));
+                    effects.push(EffectRow {
+                        campaign: json!(a.campaign),
+                        effect: json!(a.effect),
+                        line: n,
+                        patient: a.patient.to_string(),
+                    });
                 }
                 for reason in clinic_lines::partial_refusals(&step) {
-                    refused.push(json!({"line": n, "type": ty, "reason": reason}));
+                    refused.push(Refused {
+                        line: n,
+                        reason,
+                        ty: ty.clone(),
+                    });
                 }
             }
             // A replay: the first occurrence already answered.
             Ok(_) => {}
-            Err(err) => refused.push(json!({"line": n, "type": ty, "reason": err.to_string()})),
+            Err(err) => refused.push(Refused {
+                line: n,
+                reason: err.to_string(),
+                ty,
+            }),
         }
     }
     let cal = config.calendar;
-    let patients: Vec<Value> = clinic
+    let patients: Vec<PatientRow> = clinic
         .patients()
         .map(|p| {
             let a = clinic.account(p.id());
-            json!({
-                "patient": p.id().to_string(),
-                "balance": a.map_or(0, |a| a.balance().get()),
-                "pending": a.map_or(0, |a| a.pending().iter().map(|l| l.points().get()).sum::<i64>()),
-                "tier": a.and_then(|a| a.tier()).map(ToString::to_string),
-                "lots": a.map_or_else(Vec::new, |a| a.lots().iter().map(|l| json!({
-                    "points": l.remaining().get(),
-                    "expires": l.expires().map(|t| cal.local_date(t).to_string()),
-                })).collect()),
-            })
+            PatientRow {
+                patient: p.id().to_string(),
+                balance: a.map_or(0, |a| a.balance().get()),
+                pending: a.map_or(0, |a| {
+                    a.pending().iter().map(|l| l.points().get()).sum::<i64>()
+                }),
+                tier: a.and_then(|a| a.tier()).map(ToString::to_string),
+                lots: a.map_or_else(Vec::new, |a| {
+                    a.lots()
+                        .iter()
+                        .map(|l| LotRow {
+                            points: l.remaining().get(),
+                            expires: l.expires().map(|t| cal.local_date(t).to_string()),
+                        })
+                        .collect()
+                }),
+            }
         })
         .collect();
     let as_of = as_of.or(latest).unwrap_or(DateTime::UNIX_EPOCH);
-    let rewards: Vec<Value> = clinic
+    let rewards: Vec<RewardRow> = clinic
         .rewards(config, as_of)
         .iter()
-        .map(|d| {
-            json!({
-                "referrer": d.referrer.to_string(),
-                "referee": d.referee.to_string(),
-                "status": d.status.code(),
-                "points": match d.reward { Reward::Points(p) => p.get(), _ => 0 },
-            })
+        .map(|d| RewardRow {
+            referrer: d.referrer.to_string(),
+            referee: d.referee.to_string(),
+            status: d.status.code(),
+            points: match d.reward {
+                Reward::Points(p) => p.get(),
+                _ => 0,
+            },
         })
         .collect();
-    let tasks: Vec<Value> = clinic
+    let tasks: Vec<TaskRow> = clinic
         .tasks()
-        .map(|t| {
-            json!({
-                "patient": t.patient.to_string(),
-                "kind": t.kind.code(),
-                "due": t.due_on.to_string(),
-                "reason": t.reason.to_string(),
-            })
+        .map(|t| TaskRow {
+            patient: t.patient.to_string(),
+            kind: t.kind.code(),
+            due: t.due_on.to_string(),
+            reason: t.reason.to_string(),
         })
         .collect();
-    let mut out = json!({
-        "patients": patients,
-        "effects": effects,
-        "referral_rewards": rewards,
-        "tasks": tasks,
-        "refused": refused,
-    });
     // The members of issue 20 appear only for journals that use them, so older journals'
     // answers stay byte-identical.
-    if let Some(m) = out.as_object_mut() {
-        if !content.is_empty() {
-            m.insert("acquisition".into(), content.acquisition(&clinic)?);
-        }
-        if !outreach.is_empty() {
-            m.insert("events".into(), acquisition::events(&clinic, &outreach));
-        }
-        if sequences || clinic.enrolments().next().is_some() {
-            m.insert(
-                "sequences".into(),
-                acquisition::sequences(&clinic, config, as_of),
-            );
-        }
-        clinic_lines::insert_members(m, &clinic, config, as_of);
+    let mut m = Map::new();
+    if !content.is_empty() {
+        m.insert("acquisition".into(), content.acquisition(&clinic)?);
     }
-    Ok(out)
+    if !outreach.is_empty() {
+        m.insert("events".into(), acquisition::events(&clinic, &outreach));
+    }
+    if sequences || clinic.enrolments().next().is_some() {
+        m.insert(
+            "sequences".into(),
+            acquisition::sequences(&clinic, config, as_of),
+        );
+    }
+    clinic_lines::insert_members(&mut m, &clinic, config, as_of);
+    let mut out: BTreeMap<String, Member> =
+        m.into_iter().map(|(k, v)| (k, Member::Value(v))).collect();
+    out.insert("patients".into(), Member::Patients(patients));
+    out.insert("effects".into(), Member::Effects(effects));
+    out.insert("referral_rewards".into(), Member::Rewards(rewards));
+    out.insert("tasks".into(), Member::Tasks(tasks));
+    out.insert("refused".into(), Member::Refused(refused));
+    Ok(Answer(out))
 }
 
 /// What [`post_line`] did with a line.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::index::{PatientIndex, Position, SlotIndex};
 use super::intake::IntakeAnswers;
 use super::policy::Requirement;
 use crate::id::{AppointmentId, ClinicId, DoctorId, IdMap, PatientId};
@@ -295,33 +296,72 @@ pub const MAX_BOOKINGS: usize = 10_000_000;
 
 /// One clinic's bookings: the state of the appointment aggregate.
 ///
-/// Serialised as the clinic and its bookings; the indexes that keep [`decide`](super::decide) fast (places
-/// taken per slot, live bookings per patient, no-shows per patient) are rebuilt on load.
-#[derive(Debug, Clone, Deserialize)]
+/// Serialised as the clinic and its bookings by id; the indexes that keep
+/// [`decide`](super::decide) fast (places taken per slot, and per patient their bookings,
+/// live slots and no-shows) are rebuilt on load.
+#[derive(Clone, Deserialize)]
 #[serde(from = "RawBook")]
 pub struct AppointmentBook {
     clinic: ClinicId,
-    bookings: BTreeMap<AppointmentId, Booking>,
-    taken: IdMap<(DoctorId, i64), u16>,
-    /// Live bookings per patient with their slot, so the double-booking check reads no
-    /// booking from the (large) id-ordered map.
-    live: IdMap<PatientId, Vec<LiveSlot>>,
-    /// Every booking of each patient, whatever its state, for planning their tasks.
-    all: IdMap<PatientId, Vec<AppointmentId>>,
-    no_shows: IdMap<PatientId, Vec<DateTime<Utc>>>,
+    /// Every booking, in the order it was booked. None is ever removed, so a position holds
+    /// the same booking for good.
+    bookings: Vec<Booking>,
+    /// Where each booking is in `bookings`, once the ids stopped coming in increasing order;
+    /// until then (hosts number bookings as they come) `bookings` is in id order and found
+    /// by its ids alone, and a new booking is the next id up with no lookup at all.
+    positions: Option<IdMap<AppointmentId, Position>>,
+    taken: SlotIndex,
+    patients: PatientIndex,
 }
 
 impl PartialEq for AppointmentBook {
     fn eq(&self, other: &Self) -> bool {
-        self.clinic == other.clinic && self.bookings == other.bookings
+        self.clinic == other.clinic
+            && self.len() == other.len()
+            && self.bookings().eq(other.bookings())
     }
 }
 impl Eq for AppointmentBook {}
 
+impl std::fmt::Debug for AppointmentBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppointmentBook")
+            .field("clinic", &self.clinic)
+            .field("bookings", &DebugMap(|| self.bookings().map(|b| (b.id, b))))
+            .finish()
+    }
+}
+
+/// Formats `(key, value)` pairs as a map.
+struct DebugMap<F>(F);
+
+impl<'a, I: Iterator<Item = (AppointmentId, &'a Booking)>, F: Fn() -> I> std::fmt::Debug
+    for DebugMap<F>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries((self.0)()).finish()
+    }
+}
+
+/// The bookings member: a map from id to booking, in id order, as the map this book once
+/// kept serialised.
+struct ById<'a>(&'a AppointmentBook);
+
+impl Serialize for ById<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for b in self.0.bookings() {
+            m.serialize_entry(&b.id, b)?;
+        }
+        m.end()
+    }
+}
+
 #[derive(Serialize)]
 struct RawBookRef<'a> {
     clinic: ClinicId,
-    bookings: &'a BTreeMap<AppointmentId, Booking>,
+    bookings: ById<'a>,
 }
 
 #[derive(Deserialize)]
@@ -334,7 +374,7 @@ impl Serialize for AppointmentBook {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         RawBookRef {
             clinic: self.clinic,
-            bookings: &self.bookings,
+            bookings: ById(self),
         }
         .serialize(s)
     }
@@ -344,24 +384,10 @@ impl From<RawBook> for AppointmentBook {
     fn from(r: RawBook) -> Self {
         let mut b = AppointmentBook::new(r.clinic);
         for (_, booking) in r.bookings {
-            b.all.entry(booking.patient).or_default().push(booking.id);
-            b.index(&booking, 1);
-            b.bookings.insert(booking.id, booking);
+            b.insert(booking);
         }
         b
     }
-}
-
-/// A live booking in the per-patient index: its id and slot.
-#[derive(Debug, Clone, Copy)]
-struct LiveSlot {
-    id: AppointmentId,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-}
-
-fn slot_key(doctor: DoctorId, start: DateTime<Utc>) -> (DoctorId, i64) {
-    (doctor, start.timestamp())
 }
 
 impl AppointmentBook {
@@ -370,11 +396,10 @@ impl AppointmentBook {
     pub fn new(clinic: ClinicId) -> Self {
         AppointmentBook {
             clinic,
-            bookings: BTreeMap::new(),
-            taken: IdMap::default(),
-            live: IdMap::default(),
-            all: IdMap::default(),
-            no_shows: IdMap::default(),
+            bookings: Vec::new(),
+            positions: None,
+            taken: SlotIndex::default(),
+            patients: PatientIndex::default(),
         }
     }
 
@@ -384,22 +409,55 @@ impl AppointmentBook {
         self.clinic
     }
 
+    /// Where a booking is in the list.
+    fn position(&self, id: AppointmentId) -> Option<Position> {
+        match &self.positions {
+            Some(p) => p.get(&id).copied(),
+            None => {
+                // In id order: numbered without gaps, the id says where; else search.
+                let first = self.bookings.first()?.id.get();
+                let guess = usize::try_from(id.get().checked_sub(first)?).ok()?;
+                if self.bookings.get(guess).is_some_and(|b| b.id == id) {
+                    return Some(guess);
+                }
+                self.bookings.binary_search_by_key(&id, |b| b.id).ok()
+            }
+        }
+    }
+
     /// One booking.
     #[must_use]
     pub fn get(&self, id: AppointmentId) -> Option<&Booking> {
-        self.bookings.get(&id)
+        if self.positions.is_none() && self.bookings.last().is_none_or(|b| b.id < id) {
+            return None;
+        }
+        self.bookings.get(self.position(id)?)
     }
 
     /// Every booking, in id order.
     pub fn bookings(&self) -> impl Iterator<Item = &Booking> {
-        self.bookings.values()
+        // Sorted only when the ids came out of order; usually the list is in id order.
+        let sorted = self.positions.as_ref().map(|_| {
+            let mut v: Vec<&Booking> = self.bookings.iter().collect();
+            v.sort_unstable_by_key(|b| b.id);
+            v
+        });
+        let direct = sorted.is_none().then(|| self.bookings.iter());
+        direct
+            .into_iter()
+            .flatten()
+            .chain(sorted.into_iter().flatten())
     }
 
     /// A patient's bookings, in id order.
     pub fn of_patient(&self, patient: PatientId) -> impl Iterator<Item = &Booking> {
-        let mut ids = self.all.get(&patient).cloned().unwrap_or_default();
-        ids.sort_unstable();
-        ids.into_iter().filter_map(|id| self.bookings.get(&id))
+        let mut v: Vec<&Booking> = self
+            .patients
+            .positions(patient)
+            .filter_map(|p| self.bookings.get(p))
+            .collect();
+        v.sort_unstable_by_key(|b| b.id);
+        v.into_iter()
     }
 
     /// The number of bookings.
@@ -417,21 +475,23 @@ impl AppointmentBook {
     /// Places taken in a slot (every booking but cancelled ones).
     #[must_use]
     pub fn taken(&self, doctor: DoctorId, start: DateTime<Utc>) -> u16 {
-        self.taken
-            .get(&slot_key(doctor, start))
-            .copied()
-            .unwrap_or(0)
+        self.taken.get(doctor, start)
     }
 
     /// The patient's no-shows whose slot started in `(at - days, at]`.
     #[must_use]
     pub fn recent_no_shows(&self, patient: PatientId, at: DateTime<Utc>, days: u32) -> u32 {
+        let Some(e) = self.patients.get(patient) else {
+            return 0;
+        };
+        if e.no_shows.is_empty() {
+            return 0;
+        }
         let from = at
             .checked_sub_signed(Duration::days(i64::from(days)))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        self.no_shows.get(&patient).map_or(0, |v| {
-            u32::try_from(v.iter().filter(|&&s| s > from && s <= at).count()).unwrap_or(u32::MAX)
-        })
+        u32::try_from(e.no_shows.iter().filter(|&&s| s > from && s <= at).count())
+            .unwrap_or(u32::MAX)
     }
 
     /// Decides the events that erase a patient's intake answers: none when there are none.
@@ -444,37 +504,40 @@ impl AppointmentBook {
         }
     }
 
-    /// Adds (`sign` 1) or removes (`sign` -1) a booking from the indexes.
-    fn index(&mut self, b: &Booking, sign: i8) {
-        let add = sign > 0;
+    /// Adds a booking with a new id, and indexes it.
+    fn insert(&mut self, b: Booking) {
+        let at = self.bookings.len();
+        if let Some(p) = &mut self.positions {
+            p.insert(b.id, at);
+        } else if self.bookings.last().is_some_and(|last| last.id > b.id) {
+            // The first id out of order: from now on the ids are looked up.
+            let mut p: IdMap<AppointmentId, Position> = IdMap::default();
+            p.reserve(at + 1);
+            p.extend(self.bookings.iter().enumerate().map(|(i, x)| (x.id, i)));
+            p.insert(b.id, at);
+            self.positions = Some(p);
+        }
         if b.status.holds_place() {
-            let e = self.taken.entry(slot_key(b.doctor, b.start)).or_insert(0);
-            *e = if add {
-                e.saturating_add(1)
-            } else {
-                e.saturating_sub(1)
-            };
+            self.taken.change(b.doctor, b.start, true);
         }
-        if b.status.is_live() {
-            let v = self.live.entry(b.patient).or_default();
-            if add {
-                v.push(LiveSlot {
-                    id: b.id,
-                    start: b.start,
-                    end: b.end,
-                });
-            } else {
-                v.retain(|x| x.id != b.id);
-            }
+        self.patients.push(at, &b);
+        self.bookings.push(b);
+    }
+
+    /// Changes the booking at `at` in place, taking it out of the indexes and back in.
+    fn update(&mut self, at: Position, change: impl FnOnce(&mut Booking)) {
+        let Some(b) = self.bookings.get_mut(at) else {
+            return;
+        };
+        if b.status.holds_place() {
+            self.taken.change(b.doctor, b.start, false);
         }
-        if matches!(b.status, BookingStatus::NoShow { .. }) {
-            let v = self.no_shows.entry(b.patient).or_default();
-            if add {
-                v.push(b.start);
-            } else if let Some(i) = v.iter().position(|&s| s == b.start) {
-                v.swap_remove(i);
-            }
+        self.patients.change(b, false);
+        change(b);
+        if b.status.holds_place() {
+            self.taken.change(b.doctor, b.start, true);
         }
+        self.patients.change(b, true);
     }
 
     /// The patient's live booking overlapping `[start, end)`, other than `except`.
@@ -485,8 +548,9 @@ impl AppointmentBook {
         end: DateTime<Utc>,
         except: Option<AppointmentId>,
     ) -> Option<AppointmentId> {
-        self.live
-            .get(&patient)?
+        self.patients
+            .get(patient)?
+            .live
             .iter()
             .find(|o| Some(o.id) != except && o.start < end && start < o.end)
             .map(|o| o.id)
@@ -499,17 +563,15 @@ impl AppointmentBook {
 pub fn apply(book: &mut AppointmentBook, event: &AppointmentEvent) {
     let id = match event {
         AppointmentEvent::Booked(b) => {
-            // One descent of the id-ordered map, not a lookup and then an insert.
-            if let std::collections::btree_map::Entry::Vacant(slot) = book.bookings.entry(b.id) {
-                slot.insert(b.clone());
-                book.all.entry(b.patient).or_default().push(b.id);
-                book.index(b, 1);
+            if book.get(b.id).is_none() {
+                book.insert(b.clone());
             }
             return;
         }
         AppointmentEvent::PatientErased { patient, .. } => {
-            for b in book.bookings.values_mut() {
-                if b.patient == *patient {
+            let at: Vec<Position> = book.patients.positions(*patient).collect();
+            for p in at {
+                if let Some(b) = book.bookings.get_mut(p) {
                     b.intake = None;
                 }
             }
@@ -527,14 +589,13 @@ pub fn apply(book: &mut AppointmentBook, event: &AppointmentEvent) {
         AppointmentEvent::IntakeRecorded { .. } => true,
         _ => b.status == BookingStatus::Booked,
     };
-    if !book.bookings.get(&id).is_some_and(applies) {
-        return;
-    }
-    let Some(mut b) = book.bookings.remove(&id) else {
+    let Some(at) = book.position(id) else {
         return;
     };
-    book.index(&b, -1);
-    match event {
+    if !book.bookings.get(at).is_some_and(applies) {
+        return;
+    }
+    book.update(at, |b| match event {
         AppointmentEvent::Rescheduled {
             doctor, start, end, ..
         } => {
@@ -562,7 +623,5 @@ pub fn apply(book: &mut AppointmentBook, event: &AppointmentEvent) {
         }
         AppointmentEvent::IntakeRecorded { answers, .. } => b.intake = Some(answers.clone()),
         AppointmentEvent::Booked(_) | AppointmentEvent::PatientErased { .. } => {}
-    }
-    book.index(&b, 1);
-    book.bookings.insert(id, b);
+    });
 }

@@ -56,6 +56,7 @@
 mod book;
 mod decide;
 mod error;
+mod index;
 mod intake;
 pub mod metrics;
 mod policy;
