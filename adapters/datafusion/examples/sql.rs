@@ -3,18 +3,37 @@
 //!
 //! ```text
 //! cargo run --release -p clinic-ops-datafusion --example sql -- --table NAME=FILE [--table ..] \
-//!     --sql "QUERY" [--partitions N]
+//!     --sql "QUERY" [--partitions N] [--scheduler df://HOST:PORT]
 //! ```
+//!
+//! With `--scheduler` the query runs on a Ballista cluster whose scheduler and executors
+//! know the functions (`examples/ballista_scheduler.rs`, `examples/ballista_executor.rs`);
+//! the answer is the same.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, ArrayRef, StringArray, StructArray, make_array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::csv::WriterBuilder;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 
 const USAGE: &str =
     "usage: sql --table NAME=FILE [--table NAME=FILE ..] --sql QUERY [--partitions N]
+           [--scheduler df://HOST:PORT]
 
-Runs QUERY over the tables and prints the result as CSV with a header on stdout.
+Runs QUERY over the tables and prints the result as CSV with a header on stdout. Rows come
+in the query's ORDER BY; a query without one has its rows sorted by every column, so that
+the output does not depend on --partitions. A struct column (rfm_summary, pdc,
+retention_cohort) becomes one column per field, named COLUMN.FIELD; a list is one cell,
+[a, b, ..].
 
 flags:
   --table NAME=FILE   a table NAME read from FILE, .parquet or .csv (with a header row)
@@ -28,6 +47,9 @@ flags:
                         pdc(period_start, period_end, drug, fill_date, days_supply [, threshold])
                       (signatures: adapters/datafusion/README.md)
   --partitions N      DataFusion's target partitions (default: the number of cores)
+  --scheduler URL     run on a Ballista cluster, df://HOST:PORT of its scheduler (whose
+                      scheduler and executors register the functions: see the README's
+                      \"Running on a cluster\"); every executor must read the FILEs
   --help              this text
 
 example:
@@ -42,12 +64,14 @@ struct Args {
     tables: Vec<(String, String)>,
     sql: String,
     partitions: Option<usize>,
+    scheduler: Option<String>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut tables = Vec::new();
     let mut sql = None;
     let mut partitions = None;
+    let mut scheduler = None;
     while let Some(flag) = argv.next() {
         let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
         match flag.as_str() {
@@ -70,6 +94,13 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String>
                     .ok_or_else(|| format!("--partitions {v:?} is not a positive integer"))?;
                 partitions = Some(n);
             }
+            "--scheduler" => {
+                let v = value("--scheduler")?;
+                if !v.starts_with("df://") {
+                    return Err(format!("--scheduler {v:?} is not df://HOST:PORT"));
+                }
+                scheduler = Some(v);
+            }
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
@@ -78,55 +109,163 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String>
         tables,
         sql,
         partitions,
+        scheduler,
     }))
 }
 
-async fn run(args: Args) -> Result<Vec<u8>, String> {
-    let mut config = SessionConfig::new();
-    if let Some(n) = args.partitions {
+/// A local session, or a client of the Ballista scheduler at `url`, with the functions.
+async fn context(
+    partitions: Option<usize>,
+    scheduler: Option<&str>,
+) -> Result<SessionContext, String> {
+    let Some(url) = scheduler else {
+        let mut config = SessionConfig::new();
+        if let Some(n) = partitions {
+            config = config.with_target_partitions(n);
+        }
+        let ctx = SessionContext::new_with_config(config);
+        clinic_ops_datafusion::register(&ctx);
+        return Ok(ctx);
+    };
+    use ballista::prelude::{SessionConfigExt, SessionContextExt};
+    let mut config = SessionConfig::new_with_ballista();
+    if let Some(n) = partitions {
         config = config.with_target_partitions(n);
     }
-    let ctx = SessionContext::new_with_config(config);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::remote_with_state(url, state)
+        .await
+        .map_err(|e| format!("--scheduler {url}: {e}"))?;
+    // Ballista's client state swaps the aggregate functions for its own list: the crate's
+    // are registered on the context it returns (the scheduler and executors have their own).
     clinic_ops_datafusion::register(&ctx);
+    Ok(ctx)
+}
+
+/// Whether the plan's rows come out in an order the query asked for.
+fn ordered(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Sort(_) => true,
+        LogicalPlan::Projection(p) => ordered(&p.input),
+        LogicalPlan::Limit(l) => ordered(&l.input),
+        LogicalPlan::SubqueryAlias(a) => ordered(&a.input),
+        _ => false,
+    }
+}
+
+/// The columns as CSV can hold them: a struct's fields become columns `name.field` (null
+/// where the struct is), recursively, and any other nested value one text cell.
+fn flatten(
+    name: &str,
+    field: &Field,
+    array: ArrayRef,
+    out: &mut Vec<(Field, ArrayRef)>,
+) -> Result<(), String> {
+    match array.data_type() {
+        DataType::Struct(_) => {
+            let s = array
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .ok_or("output: a struct column is not a struct array")?;
+            for (child_field, child) in s.fields().iter().zip(s.columns()) {
+                let nulls = NullBuffer::union(s.nulls(), child.nulls());
+                let data = child
+                    .to_data()
+                    .into_builder()
+                    .nulls(nulls)
+                    .build()
+                    .map_err(|e| format!("output: {e}"))?;
+                let child_name = format!("{name}.{}", child_field.name());
+                // A null struct makes its fields null, whatever the fields declare.
+                let nullable = child_field.as_ref().clone().with_nullable(true);
+                flatten(&child_name, &nullable, make_array(data), out)?;
+            }
+        }
+        t if t.is_nested() => {
+            let f = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
+                .map_err(|e| format!("output: {e}"))?;
+            let text: StringArray = (0..array.len())
+                .map(|i| array.is_valid(i).then(|| f.value(i).to_string()))
+                .collect();
+            out.push((Field::new(name, DataType::Utf8, true), Arc::new(text)));
+        }
+        _ => out.push((field.clone().with_name(name), array)),
+    }
+    Ok(())
+}
+
+/// The result as one flat batch, sorted by every column unless the query gave the order.
+fn shape(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    keep_order: bool,
+) -> Result<RecordBatch, String> {
+    let all = concat_batches(schema, batches).map_err(|e| format!("output: {e}"))?;
+    let mut flat = Vec::new();
+    for (field, column) in schema.fields().iter().zip(all.columns()) {
+        flatten(field.name(), field, column.clone(), &mut flat)?;
+    }
+    let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = flat.into_iter().unzip();
+    let schema = Arc::new(Schema::new(fields));
+    let mut columns = columns;
+    if !keep_order && all.num_rows() > 1 && !columns.is_empty() {
+        let sort_fields = columns
+            .iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect();
+        let converter = RowConverter::new(sort_fields).map_err(|e| format!("output: {e}"))?;
+        let rows = converter
+            .convert_columns(&columns)
+            .map_err(|e| format!("output: {e}"))?;
+        let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
+        order.sort_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+        let order = datafusion::arrow::array::UInt32Array::from(order);
+        columns = columns
+            .iter()
+            .map(|c| take(c, &order, None))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("output: {e}"))?;
+    }
+    RecordBatch::try_new(schema, columns).map_err(|e| format!("output: {e}"))
+}
+
+async fn run(args: Args) -> Result<Vec<u8>, String> {
+    let ctx = context(args.partitions, args.scheduler.as_deref()).await?;
     for (name, file) in &args.tables {
-        let registered = if file.ends_with(".parquet") {
+        let parquet = file.ends_with(".parquet");
+        if !parquet && !file.ends_with(".csv") {
+            return Err(format!("table {name}: {file:?} is not .parquet or .csv"));
+        }
+        // A path that does not exist would be a table of no files, and the query an
+        // answer over nothing: refuse it instead (object-store URLs are the runtime's).
+        if !file.contains("://") && !std::path::Path::new(file).exists() {
+            return Err(format!("table {name}: {file:?} does not exist"));
+        }
+        let registered = if parquet {
             ctx.register_parquet(name, file, ParquetReadOptions::default())
                 .await
-        } else if file.ends_with(".csv") {
+        } else {
             ctx.register_csv(name, file, CsvReadOptions::new().has_header(true))
                 .await
-        } else {
-            return Err(format!("table {name}: {file:?} is not .parquet or .csv"));
         };
         registered.map_err(|e| format!("table {name} ({file}): {e}"))?;
     }
-    let batches = ctx
+    let df = ctx
         .sql(&args.sql)
         .await
-        .map_err(|e| format!("query: {e}"))?
-        .collect()
-        .await
         .map_err(|e| format!("query: {e}"))?;
+    let keep_order = ordered(df.logical_plan());
+    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(|e| format!("query: {e}"))?;
+    let schema = batches.first().map_or(planned, RecordBatch::schema);
+    let table = shape(&schema, &batches, keep_order)?;
     let mut out = Vec::new();
     {
         let mut w = WriterBuilder::new().with_header(true).build(&mut out);
-        for b in &batches {
-            w.write(b).map_err(|e| format!("output: {e}"))?;
-        }
-    }
-    if batches.iter().all(|b| b.num_rows() == 0) && out.is_empty() {
-        // No batches at all: still print the header of the plan's schema.
-        let df = ctx
-            .sql(&args.sql)
-            .await
-            .map_err(|e| format!("query: {e}"))?;
-        let names: Vec<String> = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        out = format!("{}\n", names.join(",")).into_bytes();
+        w.write(&table).map_err(|e| format!("output: {e}"))?;
     }
     Ok(out)
 }
