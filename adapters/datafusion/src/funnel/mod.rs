@@ -17,10 +17,16 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
+};
 
 use crate::args::{constant_i64, constant_str, is_time_type, seconds, time_target};
 use crate::error::SqlFnError;
+
+mod groups;
+
+use groups::FunnelGroups;
 
 /// What the aggregate returns for a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,6 +62,28 @@ impl WindowFunnel {
             FunnelOutput::Level => "window_funnel",
             FunnelOutput::State => "funnel_state",
         }
+    }
+
+    /// The funnel of a call, from its constant arguments.
+    fn call(&self, args: &AccumulatorArgs) -> Result<FunnelCall> {
+        let function = self.function();
+        let window = constant_i64(
+            function,
+            args.exprs,
+            0,
+            "window_seconds",
+            "whole seconds, 1 to 4294967295",
+        )?;
+        let mode = constant_str(
+            function,
+            args.exprs,
+            1,
+            "mode",
+            "'default', 'strict_order', 'strict_deduplication', 'strict_increase' or 'unordered'",
+        )?;
+        let steps = args.exprs.len().saturating_sub(3);
+        let spec = sql_spec(function, steps, window, &mode, None)?;
+        Ok(FunnelCall::new(function, self.output, spec))
     }
 }
 
@@ -173,28 +201,25 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let function = self.function();
-        let window = constant_i64(
-            function,
-            args.exprs,
-            0,
-            "window_seconds",
-            "whole seconds, 1 to 4294967295",
-        )?;
-        let mode = constant_str(
-            function,
-            args.exprs,
-            1,
-            "mode",
-            "'default', 'strict_order', 'strict_deduplication', 'strict_increase' or 'unordered'",
-        )?;
-        let steps = args.exprs.len().saturating_sub(3);
-        let spec = sql_spec(function, steps, window, &mode, None)?;
-        Ok(Box::new(FunnelAccumulator::new(
-            function,
-            self.output,
-            spec,
-        )))
+        let call = self.call(&args)?;
+        Ok(Box::new(FunnelAccumulator {
+            call,
+            events: Vec::new(),
+        }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        // One accumulator for all of a partition's groups: the per-group adapter boxes an
+        // accumulator per patient and slices the batch per group, which dominates at
+        // millions of patients.
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(FunnelGroups::new(self.call(&args)?)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -205,28 +230,31 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 }
 
-/// One group's events, as `(unix seconds, step mask)`.
+/// What one call computes, shared by the per-group [`FunnelAccumulator`] and the
+/// all-groups [`FunnelGroups`]: which rows are events, which partial states are valid,
+/// and the library's scan of a group's events.
 #[derive(Debug)]
-pub(crate) struct FunnelAccumulator {
+pub(crate) struct FunnelCall {
     function: &'static str,
     output: FunnelOutput,
     spec: FunnelSpec,
     /// The masks a state may carry: the step bits, and 0 only in `strict_order`.
     steps_mask: u64,
     keep_other: bool,
-    events: Vec<(i64, u64)>,
 }
 
-impl FunnelAccumulator {
+/// One row's event, `(unix seconds, step mask)`, or `None` for a row that is no event.
+pub(crate) type RowEvent = Option<(i64, u64)>;
+
+impl FunnelCall {
     fn new(function: &'static str, output: FunnelOutput, spec: FunnelSpec) -> Self {
         let n = spec.steps().len();
-        FunnelAccumulator {
+        FunnelCall {
             function,
             output,
             steps_mask: (1u64 << n).wrapping_sub(1),
             keep_other: spec.mode() == FunnelMode::StrictOrder,
             spec,
-            events: Vec::new(),
         }
     }
 
@@ -237,88 +265,50 @@ impl FunnelAccumulator {
             problem,
         }
     }
-}
 
-impl Accumulator for FunnelAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+    /// The event of each row of an argument batch: rows without a time, and (except in
+    /// `strict_order`) rows that match no step, are none.
+    pub(crate) fn events(&self, values: &[ArrayRef]) -> Result<Vec<RowEvent>> {
+        let signature = |problem: &str| SqlFnError::Signature {
+            function: self.function,
+            problem: problem.to_owned(),
+        };
         let (Some(ts), Some(conds)) = (values.get(2), values.get(3..)) else {
-            return Err(SqlFnError::Signature {
-                function: self.function,
-                problem: "missing timestamp or conditions".to_owned(),
-            }
-            .into());
+            return Err(signature("missing timestamp or conditions").into());
         };
         let ts = seconds(ts)?;
         let conds: Vec<&BooleanArray> = conds
             .iter()
             .map(|c| c.as_boolean_opt())
             .collect::<Option<_>>()
-            .ok_or_else(|| SqlFnError::Signature {
-                function: self.function,
-                problem: "conditions must be booleans".to_owned(),
-            })?;
-        for (row, t) in ts.iter().enumerate() {
-            // A row without a time is no event, as ClickHouse skips NULL arguments.
-            let Some(t) = *t else { continue };
-            let mut mask = 0u64;
-            for (k, c) in conds.iter().enumerate() {
-                if c.is_valid(row) && c.value(row) {
-                    mask |= 1 << k;
+            .ok_or_else(|| signature("conditions must be booleans"))?;
+        if conds.iter().any(|c| c.len() != ts.len()) {
+            return Err(signature("conditions and timestamps of different lengths").into());
+        }
+        Ok(ts
+            .iter()
+            .enumerate()
+            .map(|(row, t)| {
+                // A row without a time is no event, as ClickHouse skips NULL arguments.
+                let t = (*t)?;
+                let mut mask = 0u64;
+                for (k, c) in conds.iter().enumerate() {
+                    if c.is_valid(row) && c.value(row) {
+                        mask |= 1 << k;
+                    }
                 }
-            }
-            if mask != 0 || self.keep_other {
-                self.events.push((t, mask));
-            }
-        }
-        Ok(())
+                (mask != 0 || self.keep_other).then_some((t, mask))
+            })
+            .collect())
     }
 
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let funnel = |source| SqlFnError::Funnel {
-            function: self.function,
-            source,
-        };
-        match self.output {
-            FunnelOutput::Level => {
-                let level = self.spec.patient_level(&self.events).map_err(funnel)?;
-                // At most MAX_STEPS (32).
-                Ok(ScalarValue::UInt8(Some(
-                    u8::try_from(level).unwrap_or(u8::MAX),
-                )))
-            }
-            FunnelOutput::State => {
-                let state = self.spec.patient_state(&self.events).map_err(funnel)?;
-                let mut bytes = Vec::new();
-                ciborium::into_writer(&state, &mut bytes)
-                    .map_err(|e| self.bad_state("state", e.to_string()))?;
-                Ok(ScalarValue::Binary(Some(bytes)))
-            }
-        }
-    }
-
-    fn size(&self) -> usize {
-        size_of_val(self) + self.events.capacity() * size_of::<(i64, u64)>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let (ts, masks): (Vec<i64>, Vec<u64>) =
-            std::mem::take(&mut self.events).into_iter().unzip();
-        let one = |values: ArrayRef, item: DataType| {
-            let len = values.len();
-            ScalarValue::List(Arc::new(ListArray::new(
-                Arc::new(Field::new_list_field(item, true)),
-                OffsetBuffer::from_lengths([len]),
-                values,
-                None,
-            )))
-        };
-        Ok(vec![
-            one(Arc::new(Int64Array::from(ts)), DataType::Int64),
-            one(Arc::new(UInt64Array::from(masks)), DataType::UInt64),
-        ])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+    /// Reads a batch of partial states, refusing any that no accumulator of this crate
+    /// produces, and gives each row's events (times and masks of equal length) to `f`.
+    pub(crate) fn for_each_state(
+        &self,
+        states: &[ArrayRef],
+        mut f: impl FnMut(usize, &[i64], &[u64]),
+    ) -> Result<()> {
         let (Some(ts), Some(masks)) = (states.first(), states.get(1)) else {
             return Err(self
                 .bad_state("state", "expected two lists".to_owned())
@@ -337,52 +327,186 @@ impl Accumulator for FunnelAccumulator {
                 )
                 .into());
         }
+        let items = (
+            ts.values().as_primitive_opt::<Int64Type>(),
+            masks.values().as_primitive_opt::<UInt64Type>(),
+        );
+        let range = |offsets: &[i32], row: usize| {
+            let at = |i: usize| offsets.get(i).and_then(|&o| usize::try_from(o).ok());
+            at(row).zip(at(row + 1)).filter(|(a, b)| a <= b)
+        };
+        let nulls = |a: &dyn Array, (from, to): (usize, usize)| match a.logical_nulls() {
+            Some(n) if to <= n.len() => n.slice(from, to - from).null_count(),
+            _ => 0,
+        };
         for row in 0..ts.len() {
             if ts.is_null(row) && masks.is_null(row) {
                 continue;
             }
-            let t = ts.value(row);
-            let m = masks.value(row);
-            let (Some(t), Some(m)) = (
-                t.as_primitive_opt::<Int64Type>(),
-                m.as_primitive_opt::<UInt64Type>(),
-            ) else {
+            let (Some(tv), Some(mv)) = items else {
                 return Err(self
                     .bad_state("ts", "expected Int64 times and UInt64 masks".to_owned())
                     .into());
             };
-            if t.len() != m.len() || t.null_count() > 0 || m.null_count() > 0 {
+            let (Some(tr), Some(mr)) = (
+                range(ts.value_offsets(), row),
+                range(masks.value_offsets(), row),
+            ) else {
+                return Err(self
+                    .bad_state("state", format!("row {row} has no valid offsets"))
+                    .into());
+            };
+            let (tn, mn) = (nulls(tv, tr), nulls(mv, mr));
+            let (Some(t), Some(m)) = (tv.values().get(tr.0..tr.1), mv.values().get(mr.0..mr.1))
+            else {
+                return Err(self
+                    .bad_state("state", format!("row {row} reaches beyond its values"))
+                    .into());
+            };
+            if t.len() != m.len() || tn > 0 || mn > 0 {
                 return Err(self
                     .bad_state(
                         "mask",
                         format!(
-                            "{} times and {} masks ({} and {} null) in one group",
+                            "{} times and {} masks ({tn} and {mn} null) in one group",
                             t.len(),
                             m.len(),
-                            t.null_count(),
-                            m.null_count()
                         ),
                     )
                     .into());
             }
-            self.events.reserve(t.len());
-            for (&at, &mask) in t.values().iter().zip(m.values().iter()) {
-                if mask & !self.steps_mask != 0 || (mask == 0 && !self.keep_other) {
-                    return Err(self
-                        .bad_state(
-                            "mask",
-                            format!(
-                                "{mask:#x} is no event of a {}-step {} funnel",
-                                self.spec.steps().len(),
-                                self.spec.mode()
-                            ),
-                        )
-                        .into());
-                }
-                self.events.push((at, mask));
+            if let Some(&mask) = m
+                .iter()
+                .find(|&&mask| mask & !self.steps_mask != 0 || (mask == 0 && !self.keep_other))
+            {
+                return Err(self
+                    .bad_state(
+                        "mask",
+                        format!(
+                            "{mask:#x} is no event of a {}-step {} funnel",
+                            self.spec.steps().len(),
+                            self.spec.mode()
+                        ),
+                    )
+                    .into());
             }
+            f(row, t, m);
         }
         Ok(())
+    }
+
+    /// The level of a group's events, by the library's scan.
+    pub(crate) fn level(&self, events: &[(i64, u64)]) -> Result<u8> {
+        let level = self
+            .spec
+            .patient_level(events)
+            .map_err(|source| SqlFnError::Funnel {
+                function: self.function,
+                source,
+            })?;
+        // At most MAX_STEPS (32).
+        Ok(u8::try_from(level).unwrap_or(u8::MAX))
+    }
+
+    /// A group's events as one patient's `FunnelState`, in its CBOR serde form.
+    pub(crate) fn state_bytes(&self, events: &[(i64, u64)]) -> Result<Vec<u8>> {
+        let state = self
+            .spec
+            .patient_state(events)
+            .map_err(|source| SqlFnError::Funnel {
+                function: self.function,
+                source,
+            })?;
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&state, &mut bytes)
+            .map_err(|e| self.bad_state("state", e.to_string()))?;
+        Ok(bytes)
+    }
+}
+
+/// The two partial state lists of groups, one list per group from its events.
+pub(crate) fn state_lists<'a>(
+    function: &'static str,
+    groups: impl Iterator<Item = &'a [(i64, u64)]> + Clone,
+) -> Result<Vec<ArrayRef>> {
+    let total: usize = groups.clone().map(<[_]>::len).sum();
+    let mut ts = Vec::with_capacity(total);
+    let mut masks = Vec::with_capacity(total);
+    let mut offsets = Vec::with_capacity(groups.size_hint().0 + 1);
+    offsets.push(0i32);
+    for g in groups {
+        ts.extend(g.iter().map(|e| e.0));
+        masks.extend(g.iter().map(|e| e.1));
+        offsets.push(i32::try_from(ts.len()).map_err(|_| SqlFnError::Signature {
+            function,
+            problem: format!("more than {} events in one state batch", i32::MAX),
+        })?);
+    }
+    let offsets = OffsetBuffer::new(offsets.into());
+    let one = |values: ArrayRef, item: DataType| -> Result<ArrayRef> {
+        Ok(Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(item, true)),
+            offsets.clone(),
+            values,
+            None,
+        )?))
+    };
+    Ok(vec![
+        one(Arc::new(Int64Array::from(ts)), DataType::Int64)?,
+        one(Arc::new(UInt64Array::from(masks)), DataType::UInt64)?,
+    ])
+}
+
+/// One group's events, as `(unix seconds, step mask)`.
+#[derive(Debug)]
+pub(crate) struct FunnelAccumulator {
+    call: FunnelCall,
+    events: Vec<(i64, u64)>,
+}
+
+impl FunnelAccumulator {
+    #[cfg(test)]
+    fn new(function: &'static str, output: FunnelOutput, spec: FunnelSpec) -> Self {
+        FunnelAccumulator {
+            call: FunnelCall::new(function, output, spec),
+            events: Vec::new(),
+        }
+    }
+}
+
+impl Accumulator for FunnelAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.events
+            .extend(self.call.events(values)?.into_iter().flatten());
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        match self.call.output {
+            FunnelOutput::Level => Ok(ScalarValue::UInt8(Some(self.call.level(&self.events)?))),
+            FunnelOutput::State => Ok(ScalarValue::Binary(Some(
+                self.call.state_bytes(&self.events)?,
+            ))),
+        }
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.events.capacity() * size_of::<(i64, u64)>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let events = std::mem::take(&mut self.events);
+        state_lists(self.call.function, std::iter::once(events.as_slice()))?
+            .iter()
+            .map(|list| ScalarValue::try_from_array(list, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let events = &mut self.events;
+        self.call.for_each_state(states, |_, t, m| {
+            events.extend(t.iter().copied().zip(m.iter().copied()));
+        })
     }
 }
 
