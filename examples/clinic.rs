@@ -104,6 +104,10 @@ nothing):
               patient's own condition is care, anything else marketing), quiet hours and
               the weekly cap
     sequence_stop   patient, sequence; optional why (staff | opted_out, default staff)
+    erase     patient. Anonymised everywhere the clinic holds them (identity, follow-ups,
+              intake answers, complaint words, feedback comments, purchase categories,
+              contacts, groups, event seats); their later bookings, feedback, complaints
+              and event seats are refused
     book      appointment, patient, doctor, start (RFC 3339); optional clinic (default the
               patient's), first_visit (bool), guarantee ({\"kind\":\"confirmed\"} |
               {\"kind\":\"deposit\",\"amount\":\"50\"}). Plans the reminders (care consent),
@@ -439,6 +443,9 @@ fn event(
         "sequence_enrol" | "sequence_stop" => {
             acquisition::sequence_line(&ty, obj, at).map_err(|e| l.err(e))?
         }
+        "erase" => ClinicEventKind::Erase {
+            patient: l.parsed("patient")?,
+        },
         other => match clinic_lines::event_kind(other, obj, at, clinic, config) {
             Some(kind) => kind.map_err(|e| l.err(e))?,
             None => return Err(l.err(format_args!("unknown type {other:?}"))),

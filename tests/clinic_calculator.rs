@@ -133,6 +133,7 @@ fn help_lists_flags_and_every_line_type() {
         "attend",
         "sequence_enrol",
         "sequence_stop",
+        "erase",
         "sequences",
         "acquisition",
         "book",
@@ -1098,4 +1099,34 @@ fn a_doctor_who_left_takes_no_new_contacts() {
     assert_eq!(refused[0]["type"], "contact_added");
     assert_eq!(refused[0]["reason"], "staff S1 has left");
     assert_eq!(v["contacts"][1]["holders"][0]["staff"], "S2");
+}
+
+#[test]
+fn an_erased_patient_is_forgotten_and_gets_no_new_records() {
+    // P1 leaves feedback with words, then asks to be erased; their next feedback and
+    // booking are refused, P2 is untouched.
+    let before = format!(
+        "{CARE_HEAD}{}\n",
+        r#"{"at":"2026-03-03T12:00:00+08:00","type":"feedback","feedback":"F1","patient":"P1","visit":"V1","doctor":"D3","score":3,"comment":"候诊太久"}"#,
+    );
+    let erased = format!(
+        "{before}{}\n{}\n{}\n{}\n",
+        r#"{"at":"2026-03-04T09:00:00+08:00","type":"erase","patient":"P1"}"#,
+        r#"{"at":"2026-03-04T10:00:00+08:00","type":"feedback","feedback":"F2","patient":"P1","visit":"V2","doctor":"D3","score":9}"#,
+        r#"{"at":"2026-03-04T10:05:00+08:00","type":"book","appointment":"A9","patient":"P1","doctor":"D3","start":"2026-03-10T09:00:00+08:00"}"#,
+        r#"{"at":"2026-03-04T10:10:00+08:00","type":"book","appointment":"A8","patient":"P2","doctor":"D3","start":"2026-03-10T09:30:00+08:00"}"#,
+    );
+    let v = care_replay(&erased);
+    let refused = v["refused"].as_array().unwrap();
+    let lines: Vec<(i64, &str)> = refused
+        .iter()
+        .map(|r| (r["line"].as_i64().unwrap(), r["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, vec![(6, "feedback"), (7, "book")], "{refused:?}");
+    assert_eq!(
+        refused[0]["reason"],
+        "patient P1 was anonymised: nothing new is recorded about them"
+    );
+    let again = care_replay(&erased);
+    assert_eq!(again, v, "the erasure replays the same");
 }
