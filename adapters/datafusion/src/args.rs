@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
     DataType, Int64Type, Schema, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
@@ -97,14 +98,28 @@ pub(crate) fn time_target(t: &DataType) -> DataType {
 
 /// The timestamps of a column in whole Unix seconds (floored), `None` where null.
 pub(crate) fn seconds(col: &ArrayRef) -> Result<Vec<Option<i64>>> {
+    let (values, nulls, per_second) = raw_times(col)?;
+    Ok(values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            nulls
+                .is_none_or(|n| n.is_valid(i))
+                .then(|| v.div_euclid(per_second))
+        })
+        .collect())
+}
+
+/// A timestamp column as it is stored: its `i64` values, its nulls, and the units per
+/// second to floor them by. Every accepted time type is 64-bit, so reading the values in
+/// place spares an `Option` per row on the hot path of `window_funnel`.
+pub(crate) fn raw_times(col: &ArrayRef) -> Result<(&[i64], Option<&NullBuffer>, i64)> {
     fn read<T: datafusion::arrow::datatypes::ArrowPrimitiveType<Native = i64>>(
         col: &ArrayRef,
         per_second: i64,
-    ) -> Vec<Option<i64>> {
-        col.as_primitive::<T>()
-            .iter()
-            .map(|v| v.map(|x| x.div_euclid(per_second)))
-            .collect()
+    ) -> (&[i64], Option<&NullBuffer>, i64) {
+        let a = col.as_primitive::<T>();
+        (a.values(), a.nulls(), per_second)
     }
     Ok(match col.data_type() {
         DataType::Int64 => read::<Int64Type>(col, 1),

@@ -13,7 +13,7 @@ use clinic_ops::metrics::funnel::{ConversionWindow, FunnelMode, FunnelSpec, MAX_
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, UInt64Array,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::args::{constant_i64, constant_str, is_time_type, seconds, time_target};
+use crate::args::{constant_i64, constant_str, is_time_type, raw_times, time_target};
 use crate::error::SqlFnError;
 
 mod groups;
@@ -243,9 +243,6 @@ pub(crate) struct FunnelCall {
     keep_other: bool,
 }
 
-/// One row's event, `(unix seconds, step mask)`, or `None` for a row that is no event.
-pub(crate) type RowEvent = Option<(i64, u64)>;
-
 impl FunnelCall {
     fn new(function: &'static str, output: FunnelOutput, spec: FunnelSpec) -> Self {
         let n = spec.steps().len();
@@ -266,9 +263,14 @@ impl FunnelCall {
         }
     }
 
-    /// The event of each row of an argument batch: rows without a time, and (except in
-    /// `strict_order`) rows that match no step, are none.
-    pub(crate) fn events(&self, values: &[ArrayRef]) -> Result<Vec<RowEvent>> {
+    /// Gives `f` the row, Unix seconds and step mask of each row of an argument batch that
+    /// is an event and passes `filter` (the aggregate's `FILTER (WHERE ..)`), in row order.
+    pub(crate) fn for_each_event(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        mut f: impl FnMut(usize, i64, u64),
+    ) -> Result<()> {
         let signature = |problem: &str| SqlFnError::Signature {
             function: self.function,
             problem: problem.to_owned(),
@@ -276,7 +278,7 @@ impl FunnelCall {
         let (Some(ts), Some(conds)) = (values.get(2), values.get(3..)) else {
             return Err(signature("missing timestamp or conditions").into());
         };
-        let ts = seconds(ts)?;
+        let (ts, nulls, per_second) = raw_times(ts)?;
         let conds: Vec<&BooleanArray> = conds
             .iter()
             .map(|c| c.as_boolean_opt())
@@ -285,21 +287,37 @@ impl FunnelCall {
         if conds.iter().any(|c| c.len() != ts.len()) {
             return Err(signature("conditions and timestamps of different lengths").into());
         }
-        Ok(ts
-            .iter()
-            .enumerate()
-            .map(|(row, t)| {
-                // A row without a time is no event, as ClickHouse skips NULL arguments.
-                let t = (*t)?;
-                let mut mask = 0u64;
-                for (k, c) in conds.iter().enumerate() {
-                    if c.is_valid(row) && c.value(row) {
-                        mask |= 1 << k;
-                    }
+        // Each condition's true and valid rows set their bit: the set bits of a bitmap are
+        // found a word at a time, where testing every row of every condition is not.
+        let mut masks = vec![0u64; ts.len()];
+        for (k, c) in conds.iter().enumerate() {
+            let truth = match c.nulls() {
+                Some(valid) => c.values() & valid.inner(),
+                None => c.values().clone(),
+            };
+            for row in truth.set_indices() {
+                if let Some(m) = masks.get_mut(row) {
+                    *m |= 1 << k;
                 }
-                (mask != 0 || self.keep_other).then_some((t, mask))
-            })
-            .collect())
+            }
+        }
+        let passes =
+            |row: usize| filter.is_none_or(|f| row < f.len() && f.is_valid(row) && f.value(row));
+        for (row, (&t, mask)) in ts.iter().zip(masks).enumerate() {
+            // A row without a time is no event, as ClickHouse skips NULL arguments.
+            if (mask != 0 || self.keep_other)
+                && nulls.is_none_or(|n| n.is_valid(row))
+                && passes(row)
+            {
+                let t = if per_second == 1 {
+                    t
+                } else {
+                    t.div_euclid(per_second)
+                };
+                f(row, t, mask);
+            }
+        }
+        Ok(())
     }
 
     /// Reads a batch of partial states, refusing any that no accumulator of this crate
@@ -335,7 +353,12 @@ impl FunnelCall {
             let at = |i: usize| offsets.get(i).and_then(|&o| usize::try_from(o).ok());
             at(row).zip(at(row + 1)).filter(|(a, b)| a <= b)
         };
-        let nulls = |a: &dyn Array, (from, to): (usize, usize)| match a.logical_nulls() {
+        // Read once per batch: our own states have no nulls, and then no row counts any.
+        let (tnulls, mnulls) = match items {
+            (Some(tv), Some(mv)) => (tv.logical_nulls(), mv.logical_nulls()),
+            _ => (None, None),
+        };
+        let nulls = |n: &Option<NullBuffer>, (from, to): (usize, usize)| match n {
             Some(n) if to <= n.len() => n.slice(from, to - from).null_count(),
             _ => 0,
         };
@@ -356,7 +379,7 @@ impl FunnelCall {
                     .bad_state("state", format!("row {row} has no valid offsets"))
                     .into());
             };
-            let (tn, mn) = (nulls(tv, tr), nulls(mv, mr));
+            let (tn, mn) = (nulls(&tnulls, tr), nulls(&mnulls, mr));
             let (Some(t), Some(m)) = (tv.values().get(tr.0..tr.1), mv.values().get(mr.0..mr.1))
             else {
                 return Err(self
@@ -432,16 +455,32 @@ pub(crate) fn state_lists<'a>(
     let total: usize = groups.clone().map(<[_]>::len).sum();
     let mut ts = Vec::with_capacity(total);
     let mut masks = Vec::with_capacity(total);
-    let mut offsets = Vec::with_capacity(groups.size_hint().0 + 1);
-    offsets.push(0i32);
+    let mut ends = Vec::with_capacity(groups.size_hint().0 + 1);
+    ends.push(0);
     for g in groups {
         ts.extend(g.iter().map(|e| e.0));
         masks.extend(g.iter().map(|e| e.1));
-        offsets.push(i32::try_from(ts.len()).map_err(|_| SqlFnError::Signature {
+        ends.push(ts.len());
+    }
+    lists(function, ts, masks, &ends)
+}
+
+/// The two partial state lists from all groups' times and masks, group `g`'s being
+/// `ends[g]..ends[g + 1]`.
+pub(crate) fn lists(
+    function: &'static str,
+    ts: Vec<i64>,
+    masks: Vec<u64>,
+    ends: &[usize],
+) -> Result<Vec<ArrayRef>> {
+    let offsets = ends
+        .iter()
+        .map(|&e| i32::try_from(e))
+        .collect::<std::result::Result<Vec<i32>, _>>()
+        .map_err(|_| SqlFnError::Signature {
             function,
             problem: format!("more than {} events in one state batch", i32::MAX),
-        })?);
-    }
+        })?;
     let offsets = OffsetBuffer::new(offsets.into());
     let one = |values: ArrayRef, item: DataType| -> Result<ArrayRef> {
         Ok(Arc::new(ListArray::try_new(
@@ -476,9 +515,9 @@ impl FunnelAccumulator {
 
 impl Accumulator for FunnelAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.events
-            .extend(self.call.events(values)?.into_iter().flatten());
-        Ok(())
+        let events = &mut self.events;
+        self.call
+            .for_each_event(values, None, |_, t, mask| events.push((t, mask)))
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
