@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p clinic-ops-datafusion --example sql -- --table NAME=FILE [--table ..] \
-//!     --sql "QUERY" [--partitions N] [--scheduler df://HOST:PORT]
+//!     --sql "QUERY" [--partitions N] [--memory-limit SIZE] [--scheduler df://HOST:PORT]
 //! ```
 //!
 //! With `--scheduler` the query runs on a Ballista cluster whose scheduler and executors
@@ -22,12 +22,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 
 const USAGE: &str =
     "usage: sql --table NAME=FILE [--table NAME=FILE ..] --sql QUERY [--partitions N]
-           [--scheduler df://HOST:PORT]
+           [--memory-limit SIZE] [--scheduler df://HOST:PORT]
 
 Runs QUERY over the tables and prints the result as CSV with a header on stdout. Rows come
 in the query's ORDER BY; a query without one has its rows sorted by every column, so that
@@ -47,6 +48,10 @@ flags:
                         pdc(period_start, period_end, drug, fill_date, days_supply [, threshold])
                       (signatures: adapters/datafusion/README.md)
   --partitions N      DataFusion's target partitions (default: the number of cores)
+  --memory-limit SIZE cap the memory DataFusion's operators reserve, e.g. 512M or 2G
+                      (default: no cap); past it an aggregation spills its partial
+                      states to temporary files, and a query that still cannot fit is
+                      refused with the reason
   --scheduler URL     run on a Ballista cluster, df://HOST:PORT of its scheduler (whose
                       scheduler and executors register the functions: see the README's
                       \"Running on a cluster\"); every executor must read the FILEs
@@ -64,13 +69,30 @@ struct Args {
     tables: Vec<(String, String)>,
     sql: String,
     partitions: Option<usize>,
+    memory_limit: Option<usize>,
     scheduler: Option<String>,
+}
+
+/// A size in bytes from `512M`, `2G`, `64K` or plain bytes.
+fn size(v: &str) -> Option<usize> {
+    let (digits, unit) = match v.char_indices().last()? {
+        (i, 'K' | 'k') => (&v[..i], 1usize << 10),
+        (i, 'M' | 'm') => (&v[..i], 1 << 20),
+        (i, 'G' | 'g') => (&v[..i], 1 << 30),
+        _ => (v, 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&n| n > 0)
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut tables = Vec::new();
     let mut sql = None;
     let mut partitions = None;
+    let mut memory_limit = None;
     let mut scheduler = None;
     while let Some(flag) = argv.next() {
         let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
@@ -94,6 +116,12 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String>
                     .ok_or_else(|| format!("--partitions {v:?} is not a positive integer"))?;
                 partitions = Some(n);
             }
+            "--memory-limit" => {
+                let v = value("--memory-limit")?;
+                memory_limit = Some(size(&v).ok_or_else(|| {
+                    format!("--memory-limit {v:?} is not a size such as 512M or 2G")
+                })?);
+            }
             "--scheduler" => {
                 let v = value("--scheduler")?;
                 if !v.starts_with("df://") {
@@ -109,21 +137,25 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String>
         tables,
         sql,
         partitions,
+        memory_limit,
         scheduler,
     }))
 }
 
 /// A local session, or a client of the Ballista scheduler at `url`, with the functions.
-async fn context(
-    partitions: Option<usize>,
-    scheduler: Option<&str>,
-) -> Result<SessionContext, String> {
+async fn context(args: &Args) -> Result<SessionContext, String> {
+    let (partitions, scheduler) = (args.partitions, args.scheduler.as_deref());
     let Some(url) = scheduler else {
         let mut config = SessionConfig::new();
         if let Some(n) = partitions {
             config = config.with_target_partitions(n);
         }
-        let ctx = SessionContext::new_with_config(config);
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = args.memory_limit {
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        let runtime = runtime.build_arc().map_err(|e| format!("runtime: {e}"))?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         clinic_ops_datafusion::register(&ctx);
         return Ok(ctx);
     };
@@ -233,7 +265,12 @@ fn shape(
 }
 
 async fn run(args: Args) -> Result<Vec<u8>, String> {
-    let ctx = context(args.partitions, args.scheduler.as_deref()).await?;
+    if args.memory_limit.is_some() && args.scheduler.is_some() {
+        return Err(
+            "--memory-limit applies to this process, not to a cluster's executors".to_owned(),
+        );
+    }
+    let ctx = context(&args).await?;
     for (name, file) in &args.tables {
         let parquet = file.ends_with(".parquet");
         if !parquet && !file.ends_with(".csv") {

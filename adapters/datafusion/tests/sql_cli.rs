@@ -334,6 +334,15 @@ fn partitions_never_change_the_answer() {
             "{n}"
         );
     }
+    // Nor does a memory cap the query fits in.
+    assert_eq!(
+        f.both(
+            "events",
+            unordered,
+            &["--memory-limit", "64M", "--partitions", "2"]
+        ),
+        want
+    );
 }
 
 #[test]
@@ -344,6 +353,7 @@ fn help_exits_0_with_every_flag() {
         "--table",
         "--sql",
         "--partitions",
+        "--memory-limit",
         "--scheduler",
         "window_funnel(window_seconds, mode, timestamp, cond_1, .., cond_N)",
         "patient_id,event,timestamp",
@@ -370,6 +380,13 @@ fn bad_input_is_exit_2_with_a_reason_and_no_answer() {
         refused(
             &run(&["--table", &missing, "--sql", "SELECT * FROM nothing"]),
             &["table nothing", "does not exist"],
+        );
+    }
+    // A memory limit that is no size.
+    for bad in ["lots", "0", "12X", "G"] {
+        refused(
+            &run(&["--memory-limit", bad, "--sql", "SELECT 1"]),
+            &["--memory-limit", "is not a size"],
         );
     }
     // A file of another kind.
