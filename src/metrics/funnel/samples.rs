@@ -55,6 +55,12 @@ impl Samples {
         self.len += 1;
     }
 
+    fn push_all(&mut self, values: &[u32]) {
+        for &v in values {
+            self.push(v);
+        }
+    }
+
     #[cold]
     fn spill(&mut self) {
         let next = self
@@ -112,9 +118,26 @@ impl Samples {
         }
     }
 
-    /// Adds copies of `other`'s samples.
+    /// Adds copies of `other`'s samples: a few are pushed one by one (cloning them first
+    /// was an allocation and a free for each multiset of a breakdown with many keys), more
+    /// are cloned and absorbed chunk by chunk.
     pub(crate) fn extend_from(&mut self, other: &Samples) {
-        self.absorb(other.clone());
+        if other.len < SMALL {
+            let inline = other
+                .inline
+                .get(..usize::from(other.inline_len))
+                .unwrap_or(&[]);
+            self.push_all(inline);
+            // Most multisets of a breakdown by post hold only inline samples.
+            if other.len > inline.len() {
+                for c in &other.done {
+                    self.push_all(c);
+                }
+                self.push_all(&other.cur);
+            }
+        } else {
+            self.absorb(other.clone());
+        }
     }
 
     /// The samples in ascending order.
