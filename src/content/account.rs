@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ContentError;
 use crate::id::{AccountId, ClinicId, DoctorId, StaffId};
-use crate::money::Yuan;
+use crate::money::{MAX_FEN, Yuan};
 use crate::patient::Platform;
 use crate::text::Label;
 
@@ -165,6 +165,79 @@ impl CostTerms {
             .into_iter()
             .try_fold(Yuan::ZERO, Yuan::checked_add)
             .unwrap_or(Yuan::MAX)
+    }
+
+    /// The terms in whole fen, for [`FenTerms::cost_fen`], when its integer arithmetic is
+    /// exactly that of [`cost_of_post`](Self::cost_of_post): fees of a plain sign (a
+    /// `Yuan` may hold a negative zero, which the decimal path would carry through) and a
+    /// share of at most [`FenTerms::MAX_SHARE_SCALE`] decimal places, so that the
+    /// decimal product and quotient of any revenue up to [`MAX_FEN`] are exact. `None`
+    /// otherwise: the caller then takes the decimal path.
+    pub(crate) fn fen_terms(&self) -> Option<FenTerms> {
+        let plain = |y: Yuan| !y.amount().is_sign_negative();
+        let share = self.revenue_share;
+        let scale = share.scale();
+        if !plain(self.per_post)
+            || !plain(self.per_lead)
+            || share.is_sign_negative()
+            || scale > FenTerms::MAX_SHARE_SCALE
+        {
+            return None;
+        }
+        Some(FenTerms {
+            per_post: self.per_post.to_fen(),
+            per_lead: self.per_lead.to_fen(),
+            share: u128::try_from(share.mantissa()).ok()?,
+            // revenue × share% in fen: revenue_fen × mantissa ÷ (100 × 10^scale).
+            share_den: 100 * 10u128.pow(scale),
+        })
+    }
+}
+
+/// [`CostTerms`] in whole fen: the per-post sum of the reports as integer arithmetic,
+/// exactly equal to the decimal [`CostTerms::cost_of_post`] (built by
+/// [`CostTerms::fen_terms`] only where it is; a property test compares the two).
+///
+/// The decimal path spends most of a 100,000-post report in `Decimal` products,
+/// quotients, normalisations and rescales; here a post costs a few integer operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FenTerms {
+    per_post: u64,
+    per_lead: u64,
+    /// The share's decimal mantissa: the share is `share / 10^scale` percent.
+    share: u128,
+    /// `100 × 10^scale`.
+    share_den: u128,
+}
+
+impl FenTerms {
+    /// The most decimal places of a share the integer path takes: with a share of at most
+    /// 100% its mantissa is at most 10¹², and a revenue of at most [`MAX_FEN`] (10¹⁴)
+    /// times that stays below 10²⁷, inside both `u128` and the 96 bits of a `Decimal`,
+    /// whose product and quotient by 100 (scale 14 at most) are then exact.
+    pub(crate) const MAX_SHARE_SCALE: u32 = 10;
+
+    /// [`CostTerms::cost_of_post`] in fen, for a revenue of `revenue_fen` (at most
+    /// [`MAX_FEN`]): `per_post + per_lead × leads + share`, the share rounded half to
+    /// even, the sum saturating at [`MAX_FEN`] as the decimal sum saturates at
+    /// [`Yuan::MAX`].
+    #[inline]
+    pub(crate) fn cost_fen(&self, leads: u64, revenue_fen: u64) -> u64 {
+        // Saturating, though the bounds above keep every product far below u128::MAX.
+        let num = u128::from(revenue_fen).saturating_mul(self.share);
+        // share_den is at least 100, never zero.
+        let (q, r) = (num / self.share_den, num % self.share_den);
+        let half = self.share_den / 2;
+        let share = if r > half || (r == half && q % 2 == 1) {
+            q + 1
+        } else {
+            q
+        };
+        let sum = u128::from(self.per_post)
+            .saturating_add(u128::from(self.per_lead).saturating_mul(u128::from(leads)))
+            .saturating_add(share);
+        // At most MAX_FEN, so it fits.
+        u64::try_from(sum.min(u128::from(MAX_FEN))).unwrap_or(MAX_FEN)
     }
 }
 

@@ -134,7 +134,9 @@ impl Tally {
         Tally {
             by_level: vec![0; n + 1],
             optional_hits: vec![0; n],
-            seconds: vec![Samples::default(); n],
+            // Built empty rather than cloned from one (`vec![x; n]`): a breakdown by post
+            // makes a tally per post and worker, and the clones were half of that.
+            seconds: std::iter::repeat_with(Samples::default).take(n).collect(),
         }
     }
 
