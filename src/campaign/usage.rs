@@ -284,7 +284,23 @@ impl UsageSnapshot {
             }
             return;
         }
-        self.update(key, next);
+        // No hint: usually a counter the engine found absent, about to be created, where
+        // one probe of the entry API beats a lookup followed by an insert.
+        match self.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if let Some(e) = self.entries.get_mut(*o.get() as usize)
+                    && let Some(n) = next(e.1.value, Some(e.1.version))
+                {
+                    e.1 = n;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if let Some(n) = next(0, None) {
+                    v.insert(u32::try_from(self.entries.len()).unwrap_or(u32::MAX));
+                    self.entries.push((key, n));
+                }
+            }
+        }
     }
 
     /// Moves `cursor` past the counters of `campaign` loaded at it: those of a candidate the
