@@ -52,13 +52,18 @@ impl Ctx<'_> {
 /// Per-evaluation working state of the candidates' checks.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
-    /// Where the next counter is expected in the snapshot (see `UsageSnapshot::get_at`).
+    /// Where the next counter is expected in the snapshot (see `UsageSnapshot::get_slot_at`).
     pub(super) cursor: usize,
     /// The patient's answers to the book's audience tags.
     pub(super) tags: TagMemo,
     /// Per group of the book: with the trace off, the most an eligible member assessed so
     /// far is worth (see [`cannot_win`]); then the group's resolution.
     pub(super) groups: Vec<GroupState>,
+    /// Per reserved counter, in the reservation's order: where the snapshot holds it
+    /// (`u32::MAX`: absent), so that a host writing the reservation back to the same
+    /// snapshot finds each counter without hashing its key again
+    /// ([`UsageSnapshot::update_at`]).
+    pub(super) slots: Vec<u32>,
 }
 
 impl Scratch {
@@ -67,6 +72,7 @@ impl Scratch {
     #[inline]
     pub(super) fn reset(&mut self, book: &CampaignBook) {
         self.cursor = 0;
+        self.slots.clear();
         book.audiences.reset(&mut self.tags);
         self.groups.clear();
         self.groups
@@ -222,11 +228,13 @@ pub(super) fn assess<'b>(
     let g0 = grants.len();
     let wanted = push_desired(gate.id, effects, rates, cx, grants);
     let k0 = keys.len();
-    let left = match reserve_counters(book, gate, cx, &wanted, keys, &mut scratch.cursor) {
+    let (cursor, slots) = (&mut scratch.cursor, &mut scratch.slots);
+    let left = match reserve_counters(book, gate, cx, &wanted, keys, cursor, slots) {
         Ok(left) => left,
         Err(stop) => {
             grants.truncate(g0);
             keys.truncate(k0);
+            slots.truncate(k0);
             return Err(stop);
         }
     };
@@ -403,6 +411,7 @@ fn reserve_counters(
     wanted: &Wanted,
     keys: &mut Vec<(UsageKey, UsageIncrement)>,
     cursor: &mut usize,
+    slots: &mut Vec<u32>,
 ) -> Result<Left, Outcome> {
     let caps = book
         .caps_flat
@@ -410,10 +419,11 @@ fn reserve_counters(
         .unwrap_or(&[]);
     let mut left = Left::default();
     for cap in caps {
-        let used = push_key_and_read(cap, gate.id, cx, keys, cursor);
+        let used = push_key_and_read(cap, gate.id, cx, keys, cursor, slots);
         if cap.repeat {
             // Its counter is already reserved, by an earlier cap of this campaign.
             keys.pop();
+            slots.pop();
         }
         let remaining = cap.max.saturating_sub(used);
         let want = match cap.action {
@@ -443,7 +453,7 @@ fn reserve_counters(
 }
 
 /// Pushes the key of `cap`'s counter, reads the counter, and records the version read on
-/// the key's increment; returns the count read.
+/// the key's increment and where the counter was found in `slots`; returns the count read.
 #[inline]
 fn push_key_and_read(
     cap: &CapSpec,
@@ -451,6 +461,7 @@ fn push_key_and_read(
     cx: &Ctx<'_>,
     keys: &mut Vec<(UsageKey, UsageIncrement)>,
     cursor: &mut usize,
+    slots: &mut Vec<u32>,
 ) -> u64 {
     // The key is built in its place in the reservation and read from there: a key built
     // on the stack and copied stalled on store forwarding (its narrow fields stored, then
@@ -469,11 +480,15 @@ fn push_key_and_read(
     ));
     match keys.last_mut() {
         Some((key, inc)) => {
-            let (used, version) = cx.usage.get_at(key, cursor);
+            let (used, version, slot) = cx.usage.get_slot_at(key, cursor);
             inc.expected = version;
+            slots.push(slot);
             used
         }
-        None => 0,
+        None => {
+            slots.push(u32::MAX);
+            0
+        }
     }
 }
 

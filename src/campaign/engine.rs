@@ -59,6 +59,39 @@ pub fn evaluate<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Result<Evaluation<'b>, CampaignError> {
+    let ev = one_shot(book, event, facts, usage, now, calendar, options)?;
+    Ok(ev.out)
+}
+
+/// [`evaluate`], also handing over where `usage` holds each counter of the reservation, in
+/// its order (`u32::MAX`: absent): a host that writes the reservation back to the same
+/// snapshot passes them to [`UsageSnapshot::update_at`] and finds each counter without
+/// hashing its key a second time.
+pub(crate) fn evaluate_with_slots<'b>(
+    book: &'b CampaignBook,
+    event: &Event,
+    facts: &PatientFacts,
+    usage: &UsageSnapshot,
+    now: DateTime<Utc>,
+    calendar: ClinicCalendar,
+    options: EvalOptions,
+) -> Result<(Evaluation<'b>, Vec<u32>), CampaignError> {
+    let mut ev = one_shot(book, event, facts, usage, now, calendar, options)?;
+    let slots = std::mem::take(&mut ev.scratch.slots);
+    Ok((ev.out, slots))
+}
+
+/// An evaluator that evaluated once, with buffers sized for that one evaluation.
+#[inline]
+fn one_shot<'b>(
+    book: &'b CampaignBook,
+    event: &Event,
+    facts: &PatientFacts,
+    usage: &UsageSnapshot,
+    now: DateTime<Utc>,
+    calendar: ClinicCalendar,
+    options: EvalOptions,
+) -> Result<Evaluator<'b>, CampaignError> {
     check_instant("now", now)?;
     // Buffers allocated once at their final size (the evaluation's `reserve`s are then
     // no-ops): cheaper than growing them through `reserve`.
@@ -77,12 +110,13 @@ pub fn evaluate<'b>(
         eligible: Vec::with_capacity(n),
         scratch: Scratch {
             groups: Vec::with_capacity(book.groups().len()),
+            slots: Vec::with_capacity(n * 3),
             ..Scratch::default()
         },
         ..Evaluator::default()
     };
     ev.evaluate(book, event, facts, usage, now, calendar, options)?;
-    Ok(ev.out)
+    Ok(ev)
 }
 
 /// An evaluation engine with reusable buffers: [`Evaluator::evaluate`] gives exactly what
@@ -183,7 +217,9 @@ impl<'b> Evaluator<'b> {
             let lost = || self.eligible.iter().filter(|e| e.loss.is_some());
             remove_ranges(&mut self.out.effects, lost().map(|e| e.grants.clone()));
             remove_ranges(&mut keys, lost().map(|e| e.keys.clone()));
+            remove_ranges(&mut self.scratch.slots, lost().map(|e| e.keys.clone()));
         }
+        debug_assert_eq!(keys.len(), self.scratch.slots.len(), "a slot per counter");
         debug_assert!(
             !options.trace || index_missed_none(book, &self.out.trace, event),
             "the index missed a campaign whose window holds"

@@ -82,6 +82,7 @@ pub use checks::{
     AdLawRule, AdLawWords, Finding, FindingKind, MAX_LISTED_OVERLAPS, OPT_OUT_MARKERS, check_book,
     lint_copy,
 };
+pub(crate) use engine::evaluate_with_slots;
 pub use engine::{Evaluator, evaluate};
 pub use error::CampaignError;
 pub use model::{

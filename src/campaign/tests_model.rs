@@ -597,3 +597,75 @@ fn spec_constructor_has_the_serde_defaults() {
     assert_eq!(grouped.group.as_deref(), Some("g1"));
     assert_eq!(grouped.consent, vec![ConsentPurpose::CareReminder]);
 }
+
+/// The slots `evaluate_with_slots` hands out name, per counter of the reservation, where
+/// the snapshot holds it (`u32::MAX`: absent), after group losers' counters are dropped;
+/// and the evaluation is `evaluate`'s.
+#[test]
+fn evaluation_slots_point_at_each_reserved_counter() {
+    use crate::id::PatientId;
+    use crate::version::{Version, Versioned};
+    use proptest::prelude::*;
+    let campaign = |(id, group, exclusive, points, limit): (u64, u8, bool, i64, u64)| {
+        // Exclusive only inside a group (the book refuses it elsewhere).
+        let mut v = simple(
+            id,
+            (id % 3) as i32,
+            None,
+            exclusive && group % 4 < 3,
+            points,
+        );
+        v["trigger"] = json!({ "on": "purchase" });
+        v["caps"] = json!({
+            "budget": { "points": 500 },
+            "limits": [
+                { "action": "apply", "per": "patient", "period": "month", "max": limit },
+                { "action": "apply", "per": "campaign", "period": "day", "max": 3 }
+            ]
+        });
+        match group % 4 {
+            0 => v["group"] = json!("fm"),
+            1 => v["group"] = json!("best"),
+            2 => v["group"] = json!("stack"),
+            _ => {}
+        }
+        v
+    };
+    let specs =
+        prop::collection::btree_map(1u64..40, (0u8..4, any::<bool>(), 1i64..200, 1u64..3), 1..12);
+    // Preloaded counters: which of the book's keys, in which order, at what count.
+    let loads = prop::collection::vec((any::<prop::sample::Index>(), 0u64..4), 0..30);
+    proptest!(|(specs in specs, loads in loads, patient in 1u64..4)| {
+        let specs: Vec<_> = specs
+            .into_iter()
+            .map(|(id, (g, x, p, l))| campaign((id, g, x, p, l)))
+            .collect();
+        let groups = json!({ "fm": "first_match", "best": "best_for_patient", "stack": "stack_all" });
+        let b = book(specs, groups);
+        let now = at(2026, 11, 8, 10);
+        let event = super::tests::purchase("200");
+        let facts = super::tests::facts(patient, &[], &[ConsentPurpose::Marketing]);
+        let keys = b.usage_keys(&event, PatientId::new(patient), now, CAL);
+        let mut usage = UsageSnapshot::new();
+        for (i, used) in &loads {
+            if !keys.is_empty() {
+                let k = keys[i.index(keys.len())];
+                usage.insert(k, Versioned { value: *used, version: Version::new(used + 1) });
+            }
+        }
+        let plain = evaluate(&b, &event, &facts, &usage, now, CAL, EvalOptions::default()).unwrap();
+        let (hinted, slots) = super::engine::evaluate_with_slots(
+            &b, &event, &facts, &usage, now, CAL, EvalOptions::default(),
+        ).unwrap();
+        prop_assert_eq!(&hinted, &plain);
+        prop_assert_eq!(slots.len(), hinted.reservation.len());
+        for ((k, inc), slot) in hinted.reservation.increments().zip(&slots) {
+            if *slot == u32::MAX {
+                prop_assert_eq!(usage.get(k), (0, None));
+                prop_assert_eq!(inc.expected, None);
+            } else {
+                prop_assert_eq!(usage.key_at(*slot), Some(k));
+            }
+        }
+    });
+}

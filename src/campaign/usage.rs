@@ -198,20 +198,21 @@ impl UsageSnapshot {
         key: UsageKey,
         next: impl FnOnce(u64, Option<Version>) -> Option<Versioned<u64>>,
     ) {
-        match self.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => {
-                if let Some(slot) = self.entries.get_mut(*e.get() as usize)
-                    && let Some(n) = next(slot.1.value, Some(slot.1.version))
-                {
-                    slot.1 = n;
-                }
+        // A lookup first, then an insert only for a new key: most writes are to counters
+        // that exist (a campaign's budget), and the entry API reserved room and walked the
+        // table's growth check on every call.
+        if let Some(&at) = self.index.get(&key) {
+            if let Some(slot) = self.entries.get_mut(at as usize)
+                && let Some(n) = next(slot.1.value, Some(slot.1.version))
+            {
+                slot.1 = n;
             }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                if let Some(n) = next(0, None) {
-                    e.insert(u32::try_from(self.entries.len()).unwrap_or(u32::MAX));
-                    self.entries.push((key, n));
-                }
-            }
+            return;
+        }
+        if let Some(n) = next(0, None) {
+            self.index
+                .insert(key, u32::try_from(self.entries.len()).unwrap_or(u32::MAX));
+            self.entries.push((key, n));
         }
     }
 
@@ -233,27 +234,72 @@ impl UsageSnapshot {
     }
 
     /// [`UsageSnapshot::get`], trying the counter at `cursor` first and leaving the cursor
-    /// after the counter found. Reading keys in the order they were loaded, every present
-    /// key is found at the cursor (absent keys were skipped by the store and leave it be).
+    /// after the counter found; also tells where the counter is held (`u32::MAX`: absent),
+    /// for [`UsageSnapshot::update_at`]. Reading keys in the order they were loaded, every
+    /// present key is found at the cursor (absent keys were skipped by the store and leave
+    /// it be).
     #[inline]
-    pub(crate) fn get_at(&self, key: &UsageKey, cursor: &mut usize) -> (u64, Option<Version>) {
+    pub(crate) fn get_slot_at(
+        &self,
+        key: &UsageKey,
+        cursor: &mut usize,
+    ) -> (u64, Option<Version>, u32) {
         if let Some((k, v)) = self.entries.get(*cursor)
             && k == key
         {
+            let slot = u32::try_from(*cursor).unwrap_or(u32::MAX);
             *cursor += 1;
-            return (v.value, Some(v.version));
+            return (v.value, Some(v.version), slot);
         }
         if self.entries.is_empty() {
-            return (0, None);
+            return (0, None, u32::MAX);
         }
         match self.index.get(key) {
             Some(&at) => {
                 *cursor = at as usize + 1;
                 self.entries
                     .get(at as usize)
-                    .map_or((0, None), |(_, v)| (v.value, Some(v.version)))
+                    .map_or((0, None, u32::MAX), |(_, v)| (v.value, Some(v.version), at))
             }
-            None => (0, None),
+            None => (0, None, u32::MAX),
+        }
+    }
+
+    /// [`UsageSnapshot::update`], trying the counter held at `slot` first (where
+    /// [`UsageSnapshot::get_slot_at`] found it): when that is `key`'s, no hashing. Any other
+    /// slot, stale or `u32::MAX`, falls back to the lookup, so the answer never depends on
+    /// the hint.
+    #[inline]
+    pub(crate) fn update_at(
+        &mut self,
+        slot: u32,
+        key: UsageKey,
+        next: impl FnOnce(u64, Option<Version>) -> Option<Versioned<u64>>,
+    ) {
+        if let Some(e) = self.entries.get_mut(slot as usize)
+            && e.0 == key
+        {
+            if let Some(n) = next(e.1.value, Some(e.1.version)) {
+                e.1 = n;
+            }
+            return;
+        }
+        // No hint: usually a counter the engine found absent, about to be created, where
+        // one probe of the entry API beats a lookup followed by an insert.
+        match self.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if let Some(e) = self.entries.get_mut(*o.get() as usize)
+                    && let Some(n) = next(e.1.value, Some(e.1.version))
+                {
+                    e.1 = n;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if let Some(n) = next(0, None) {
+                    v.insert(u32::try_from(self.entries.len()).unwrap_or(u32::MAX));
+                    self.entries.push((key, n));
+                }
+            }
         }
     }
 
@@ -268,6 +314,12 @@ impl UsageSnapshot {
         {
             *cursor += 1;
         }
+    }
+
+    /// The key held at `slot`, for tests of the slots handed out.
+    #[cfg(test)]
+    pub(crate) fn key_at(&self, slot: u32) -> Option<&UsageKey> {
+        self.entries.get(slot as usize).map(|(k, _)| k)
     }
 
     /// The number of counters loaded.
@@ -493,6 +545,57 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(b.get(&keys[0]), (77, Some(Version::new(78))));
     }
+    /// Writing a counter through a slot hint, right, stale or absent, gives what writing
+    /// it by its key gives: the hint only saves the hashing.
+    #[test]
+    fn update_at_any_slot_is_update_by_key() {
+        use proptest::prelude::*;
+        let key = |n: u8| UsageKey {
+            campaign: CampaignId::new(u64::from(n % 5)),
+            action: if n.is_multiple_of(2) {
+                UsageAction::Apply
+            } else {
+                UsageAction::EarnPoints
+            },
+            patient: (!n.is_multiple_of(3)).then(|| PatientId::new(u64::from(n / 3))),
+            bucket: Bucket::Lifetime,
+        };
+        // (key, slot hint: 0 right, 1 random, 2 absent, random slot, add, release?)
+        let ops = prop::collection::vec((0u8..40, 0u8..3, 0u32..50, 0u64..5, any::<bool>()), 0..80);
+        proptest!(|(ops in ops)| {
+            let (mut hinted, mut plain) = (UsageSnapshot::new(), UsageSnapshot::new());
+            for (k, hint, random, add, release) in ops {
+                let k = key(k);
+                let slot = match hint {
+                    0 => hinted.get_slot_at(&k, &mut 0).2,
+                    1 => random,
+                    _ => u32::MAX,
+                };
+                let next = |value: u64, version: Option<Version>| {
+                    if release {
+                        version.map(|v| Versioned {
+                            value: value.saturating_sub(add),
+                            version: Version::new(v.get() + 1),
+                        })
+                    } else {
+                        Some(Versioned {
+                            value: value + add,
+                            version: Version::new(version.map_or(1, |v| v.get() + 1)),
+                        })
+                    }
+                };
+                hinted.update_at(slot, k, next);
+                plain.update(k, next);
+                prop_assert_eq!(&hinted, &plain);
+                prop_assert_eq!(hinted.get(&k), plain.get(&k));
+            }
+            prop_assert_eq!(
+                hinted.iter().collect::<Vec<_>>(),
+                plain.iter().collect::<Vec<_>>()
+            );
+        });
+    }
+
     #[test]
     fn key_text_is_stable() {
         assert_eq!(

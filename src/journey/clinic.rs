@@ -36,8 +36,10 @@ pub struct Clinic {
     pub(super) accounts: BTreeMap<PatientId, Account>,
     pub(super) forest: ReferralForest,
     pub(super) visits: Vec<Visit>,
-    pub(super) visit_index: BTreeMap<VisitId, usize>,
-    pub(super) by_patient: BTreeMap<PatientId, (Vec<Visit>, Vec<Purchase>)>,
+    // Both only looked up by key, never iterated: hash maps, a probe where an ordered
+    // map walked a dozen comparisons per event (an event reads them several times).
+    pub(super) visit_index: crate::id::IdMap<VisitId, usize>,
+    pub(super) by_patient: crate::id::IdMap<PatientId, (Vec<Visit>, Vec<Purchase>)>,
     pub(super) purchases: BTreeMap<PurchaseId, PurchaseEntry>,
     // Every counter, kept as the snapshot the campaign engine reads: evaluating a purchase
     // then copies nothing (loading each candidate's keys into a fresh snapshot was a fifth
@@ -71,9 +73,16 @@ pub struct Clinic {
 /// the earlier commands of the same event left it.
 pub(super) struct Ledgers<'a> {
     pub(super) state: &'a Clinic,
-    pub(super) scratch: BTreeMap<PatientId, Account>,
+    /// By id, each once: an event posts to one or two accounts, and a sorted vector is
+    /// a single small allocation where a map allocated a node of a dozen accounts.
+    pub(super) scratch: Vec<(PatientId, Account)>,
     pub(super) policy: &'a Policy,
     pub(super) calendar: ClinicCalendar,
+    /// Where the clinic's usage snapshot holds each counter of `Implications::usage`, in
+    /// its order (`u32::MAX`: absent), as the campaign engine found them: [`Clinic::handle`]
+    /// writes the counters back without hashing their keys again. Empty when the event
+    /// writes no counter.
+    pub(super) usage_slots: Vec<u32>,
 }
 
 impl Ledgers<'_> {
@@ -81,10 +90,19 @@ impl Ledgers<'_> {
     /// decisions only read it (cloning a long account per reward check was most of a day's
     /// time).
     pub(super) fn account(&self, p: PatientId) -> Cow<'_, Account> {
-        match self.scratch.get(&p).or_else(|| self.state.accounts.get(&p)) {
+        let held = match self.slot(p) {
+            Ok(i) => self.scratch.get(i).map(|(_, a)| a),
+            Err(_) => self.state.accounts.get(&p),
+        };
+        match held {
             Some(a) => Cow::Borrowed(a),
             None => Cow::Owned(Account::new(p)),
         }
+    }
+
+    /// Where `p`'s scratch account is, or would go.
+    fn slot(&self, p: PatientId) -> Result<usize, usize> {
+        self.scratch.binary_search_by_key(&p, |(id, _)| *id)
     }
 
     pub(super) fn post(
@@ -96,10 +114,41 @@ impl Ledgers<'_> {
     ) -> Result<(), JourneyError> {
         // Straight into `out`: no vector per command (a purchase posts a dozen).
         let start = out.len();
+        let clock = points::Clock::new(at);
+        // An account the event already posted to is decided and moved on in place: one
+        // lookup in the (small) scratch map, none in the clinic's.
+        let slot = self.slot(p);
+        if let Ok(i) = slot
+            && let Some((_, a)) = self.scratch.get_mut(i)
+        {
+            let replayed = points::decide_into(
+                a,
+                cmd,
+                clock,
+                self.policy,
+                self.calendar,
+                out,
+                &mut Vec::new(),
+            )?;
+            if replayed.is_none() {
+                for x in out.get(start..).unwrap_or(&[]) {
+                    points::apply(a, x);
+                }
+            }
+            return Ok(());
+        }
+        let fresh;
+        let base = match self.state.accounts.get(&p) {
+            Some(a) => a,
+            None => {
+                fresh = Account::new(p);
+                &fresh
+            }
+        };
         let replayed = points::decide_into(
-            &self.account(p),
+            base,
             cmd,
-            points::Clock::new(at),
+            clock,
             self.policy,
             self.calendar,
             out,
@@ -111,14 +160,17 @@ impl Ledgers<'_> {
         if replayed.is_some() || posted.is_empty() {
             return Ok(());
         }
-        if !self.scratch.contains_key(&p) {
-            let a = self.account(p).clone_with_room(SCRATCH_ROOM);
-            self.scratch.insert(p, a);
+        let mut a = base.clone_with_room(SCRATCH_ROOM);
+        for x in posted {
+            points::apply(&mut a, x);
         }
-        if let Some(a) = self.scratch.get_mut(&p) {
-            for x in posted {
-                points::apply(a, x);
+        if let Err(i) = slot {
+            // Most events post to one account: room for exactly one first (a default
+            // growth to four accounts was an allocation past the allocator's fast sizes).
+            if self.scratch.is_empty() {
+                self.scratch.reserve_exact(1);
             }
+            self.scratch.insert(i, (p, a));
         }
         Ok(())
     }
@@ -230,8 +282,8 @@ impl Clinic {
         event: &ClinicEvent,
     ) -> Result<Decision, JourneyError> {
         match decide_with_accounts(self, config, event) {
-            Ok((Decision::New(step), accounts)) => {
-                apply_with(self, &step, Some(accounts));
+            Ok((Decision::New(step), held)) => {
+                apply_with(self, &step, Some(held));
                 Ok(Decision::New(step))
             }
             Ok((d, _)) => Ok(d),
@@ -280,15 +332,26 @@ pub fn apply(state: &mut Clinic, step: &Implications) {
     apply_with(state, step, None);
 }
 
+/// What [`Clinic::handle`] keeps from a decision besides its implications.
+#[derive(Default)]
+pub(super) struct Held {
+    /// The accounts the decision posted `Implications::ledger` to, with the postings
+    /// applied, by id.
+    pub(super) accounts: Vec<(PatientId, Account)>,
+    /// [`Ledgers::usage_slots`].
+    pub(super) usage_slots: Vec<u32>,
+}
+
 /// [`apply`], given (from [`Clinic::handle`]) the accounts the decision already posted
 /// `step.ledger` to: they replace the clinic's instead of each posting being applied a
 /// second time (that was a sixth of a day's time). Debug builds check that they are what
-/// applying the postings gives.
-fn apply_with(
-    state: &mut Clinic,
-    step: &Implications,
-    accounts: Option<BTreeMap<PatientId, Account>>,
-) {
+/// applying the postings gives. The usage slots say where each counter is held (checked
+/// against the key before use).
+fn apply_with(state: &mut Clinic, step: &Implications, held: Option<Held>) {
+    let (accounts, slots) = match held {
+        Some(h) => (Some(h.accounts), h.usage_slots),
+        None => (None, Vec::new()),
+    };
     state.appointments.apply(step);
     for (p, e) in &step.contacts {
         state.contacts.apply(*p, std::slice::from_ref(e));
@@ -298,10 +361,17 @@ fn apply_with(
         crate::relationship::apply_group(&mut state.groups, e);
     }
     for (id, e) in &step.patient {
-        let mut p = state.patients.remove(id);
-        patient::apply(&mut p, e);
-        if let Some(p) = p {
-            state.patients.insert(*id, p);
+        // In place: taking a patient out of the map and putting it back searched twice and
+        // shifted the node's (large) patients both times.
+        match state.patients.get_mut(id) {
+            Some(p) => patient::apply_to(p, e),
+            None => {
+                let mut p = None;
+                patient::apply(&mut p, e);
+                if let Some(p) = p {
+                    state.patients.insert(*id, p);
+                }
+            }
         }
     }
     for m in &step.members {
@@ -363,10 +433,18 @@ fn apply_with(
         }
         state.purchases.insert(entry.purchase.id, entry.clone());
     }
-    for (k, add) in &step.usage {
-        state.usage.update(*k, |value, version| {
-            Some(counted(value.saturating_add(*add), version))
-        });
+    // A slot per counter, or none at all (a host's own implications).
+    let slots = if slots.len() == step.usage.len() {
+        slots.as_slice()
+    } else {
+        &[]
+    };
+    for (n, (k, add)) in step.usage.iter().enumerate() {
+        let next = |value: u64, version| Some(counted(value.saturating_add(*add), version));
+        match slots.get(n) {
+            Some(slot) => state.usage.update_at(*slot, *k, next),
+            None => state.usage.update(*k, next),
+        }
     }
     for (k, sub) in &step.usage_release {
         state.usage.update(*k, |value, version| {
@@ -415,7 +493,7 @@ fn counted(value: u64, version: Option<Version>) -> Versioned<u64> {
 /// That `accounts` are exactly the clinic's accounts with `step.ledger` applied: what
 /// [`apply_with`] relies on to take them instead of applying the postings.
 #[cfg(debug_assertions)]
-fn check_posted(state: &Clinic, step: &Implications, accounts: &BTreeMap<PatientId, Account>) {
+fn check_posted(state: &Clinic, step: &Implications, accounts: &[(PatientId, Account)]) {
     let mut want: BTreeMap<PatientId, Account> = BTreeMap::new();
     for p in &step.ledger {
         let a = want.entry(p.account).or_insert_with(|| {
@@ -428,7 +506,7 @@ fn check_posted(state: &Clinic, step: &Implications, accounts: &BTreeMap<Patient
         points::apply(a, p);
     }
     assert!(
-        want == *accounts,
+        want.into_iter().collect::<Vec<_>>() == accounts,
         "the decision's accounts differ from its postings applied"
     );
 }

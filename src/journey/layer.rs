@@ -1,12 +1,10 @@
 //! The journey layer: one clinic event in, everything it implies across the modules out.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
 use super::appointments::{self};
 use super::bridge::{self, CampaignBonus, Cashback, RewardPosting};
-use super::clinic::{Clinic, Ledgers};
+use super::clinic::{Clinic, Held, Ledgers};
 use super::config::JourneyConfig;
 use super::error::JourneyError;
 use super::keys::{EventKey, KeyUse};
@@ -329,10 +327,10 @@ pub(super) fn decide_with_accounts(
     state: &Clinic,
     config: &JourneyConfig,
     event: &ClinicEvent,
-) -> Result<(Decision, BTreeMap<PatientId, crate::points::Account>), JourneyError> {
+) -> Result<(Decision, Held), JourneyError> {
     if let Some((first, refused)) = state.decided.get(&event.key) {
         return if first == event {
-            Ok((Decision::Replayed { refused: *refused }, BTreeMap::new()))
+            Ok((Decision::Replayed { refused: *refused }, Held::default()))
         } else {
             Err(JourneyError::KeyReused { key: event.key })
         };
@@ -340,22 +338,26 @@ pub(super) fn decide_with_accounts(
     // An event that named an erased patient is forgotten with them: its key is still
     // answered as decided, though its content can no longer be compared.
     if let Some(refused) = state.erased_keys.get(&event.key) {
-        return Ok((Decision::Replayed { refused: *refused }, BTreeMap::new()));
+        return Ok((Decision::Replayed { refused: *refused }, Held::default()));
     }
-    let mut step = Implications::default();
+    // Built in its box: moving the finished implications (a kilobyte of mostly empty
+    // vectors) into one cost a copy per event.
+    let mut boxed = Box::<Implications>::default();
+    let step = &mut *boxed;
     let mut ledgers = Ledgers {
         state,
-        scratch: BTreeMap::new(),
+        scratch: Vec::new(),
+        usage_slots: Vec::new(),
         policy: &config.points,
         calendar: config.calendar,
     };
-    rewards::pay_rewards(state, config, event.at, &mut ledgers, &mut step)?;
+    rewards::pay_rewards(state, config, event.at, &mut ledgers, step)?;
     let (key, at, cal) = (event.key, event.at, config.calendar);
     match &event.kind {
         ClinicEventKind::Register {
             patient,
             registration,
-        } => register_step(state, *patient, registration, at, cal, &mut step)?,
+        } => register_step(state, *patient, registration, at, cal, step)?,
         ClinicEventKind::Consent {
             patient,
             purpose,
@@ -363,9 +365,9 @@ pub(super) fn decide_with_accounts(
             source,
         } => {
             let cmd = consent_command(*purpose, *granted, source);
-            consent_step(state, *patient, &cmd, at, cal, &mut step)?
+            consent_step(state, *patient, &cmd, at, cal, step)?
         }
-        ClinicEventKind::Visit(v) => visit_step(state, v, &mut step)?,
+        ClinicEventKind::Visit(v) => visit_step(state, v, step)?,
         ClinicEventKind::Purchase {
             purchase,
             visit,
@@ -379,10 +381,10 @@ pub(super) fn decide_with_accounts(
             *visit,
             *points,
             &mut ledgers,
-            &mut step,
+            step,
         )?,
         ClinicEventKind::Refund { purchase, amount } => {
-            refund_step(state, key, at, *purchase, *amount, &mut ledgers, &mut step)?
+            refund_step(state, key, at, *purchase, *amount, &mut ledgers, step)?
         }
         ClinicEventKind::Redeem { patient, points } => {
             known(state, *patient)?;
@@ -412,8 +414,8 @@ pub(super) fn decide_with_accounts(
             }
         }
         ClinicEventKind::Plan => {
-            super::planning::plan_step(state, config, at, &mut step)?;
-            super::sequence_plans::plan_sequences_step(state, config, at, &mut step)?
+            super::planning::plan_step(state, config, at, step)?;
+            super::sequence_plans::plan_sequences_step(state, config, at, step)?
         }
         ClinicEventKind::Outreach { event, command } => {
             super::outreach::outreach_step(
@@ -424,7 +426,7 @@ pub(super) fn decide_with_accounts(
                 at,
                 &mut step.rosters,
             )?;
-            super::content::event_reminders_step(state, config, *event, at, &mut step)
+            super::content::event_reminders_step(state, config, *event, at, step)
         }
         ClinicEventKind::Appointment { clinic, command } => appointments::appointment_step(
             &state.appointments,
@@ -434,7 +436,7 @@ pub(super) fn decide_with_accounts(
             &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
             at,
             cal,
-            &mut step,
+            step,
         )?,
         ClinicEventKind::Complaint { id, command } => appointments::complaint_step(
             &state.appointments,
@@ -444,7 +446,7 @@ pub(super) fn decide_with_accounts(
             &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
             at,
             cal,
-            &mut step,
+            step,
         )?,
         ClinicEventKind::Feedback(f) => appointments::feedback_step(
             &state.appointments,
@@ -453,34 +455,36 @@ pub(super) fn decide_with_accounts(
             &|p| state.patients.get(&p).map(|x| (x, state.histories.get(&p))),
             at,
             cal,
-            &mut step,
+            step,
         )?,
         ClinicEventKind::Contact { patient, command } => {
             known(state, *patient)?;
             let (book, left) = (&state.contacts, &state.departed);
-            super::contacts::contact_step(book, left, config, *patient, command, at, &mut step)?
+            super::contacts::contact_step(book, left, config, *patient, command, at, step)?
         }
         ClinicEventKind::StaffLeft { handover } => {
             let (book, left) = (&state.contacts, &state.departed);
-            super::contacts::staff_left_step(book, left, config, handover, at, &mut step)?
+            super::contacts::staff_left_step(book, left, config, handover, at, step)?
         }
         ClinicEventKind::Group(e) => {
             known(state, e.patient())?;
-            super::groups::group_step(&state.groups, config, e, &mut step)?
+            super::groups::group_step(&state.groups, config, e, step)?
         }
         ClinicEventKind::Sequence {
             patient,
             sequence,
             command,
-        } => super::content::sequence_step(
-            state, config, *patient, *sequence, command, at, &mut step,
-        )?,
+        } => super::content::sequence_step(state, config, *patient, *sequence, command, at, step)?,
         ClinicEventKind::Erase { patient } => {
-            super::erasure::erase_step(state, *patient, at, cal, &mut step)?
+            super::erasure::erase_step(state, *patient, at, cal, step)?
         }
     }
     step.event = Some(event.clone());
-    Ok((Decision::New(Box::new(step)), ledgers.scratch))
+    let held = Held {
+        accounts: ledgers.scratch,
+        usage_slots: ledgers.usage_slots,
+    };
+    Ok((Decision::New(boxed), held))
 }
 
 /// `Register`: the patient's decision, and the referral forest's member for them.
@@ -592,7 +596,8 @@ fn purchase_step(
         );
         ledgers.post(who, &cmd, at, &mut step.ledger)?;
     }
-    let eval = evaluate_purchase(state, config, p, purchase, at, ledgers)?;
+    let (eval, slots) = evaluate_purchase(state, config, p, purchase, at, ledgers)?;
+    ledgers.usage_slots = slots;
     let earning = bridge::earning(key, purchase, &eval.effects, None);
     // Sized once: a purchase under a busy book posts and grants dozens of entries.
     step.ledger
@@ -690,7 +695,7 @@ fn evaluate_purchase<'c>(
     purchase: &Purchase,
     at: DateTime<Utc>,
     ledgers: &mut Ledgers<'_>,
-) -> Result<Evaluation<'c>, JourneyError> {
+) -> Result<(Evaluation<'c>, Vec<u32>), JourneyError> {
     let who = purchase.patient;
     let event = bridge::purchase_event(purchase, config.points.earn(), p.birth_date())?;
     let (visits, purchases) = state.records_of(who);
@@ -704,7 +709,7 @@ fn evaluate_purchase<'c>(
         at,
         config.calendar,
     )?;
-    Ok(campaign::evaluate(
+    Ok(campaign::evaluate_with_slots(
         &config.campaigns,
         &event,
         &facts,

@@ -422,40 +422,58 @@ impl Cx<'_> {
 /// fails; an event that does not fit the state (a follow-up for an unknown file) changes
 /// nothing.
 pub fn apply(state: &mut Option<Patient>, event: &PatientEvent) {
-    if let PatientEvent::Registered {
+    match (state.as_mut(), event) {
+        (Some(p), _) => apply_to(p, event),
+        (None, PatientEvent::Registered { .. }) => *state = registered(event),
+        (None, _) => {}
+    }
+}
+
+/// The patient a `Registered` event makes (`None` for any other event).
+fn registered(event: &PatientEvent) -> Option<Patient> {
+    let PatientEvent::Registered {
         id,
         at,
         registration: r,
     } = event
-    {
-        let birth_date = r.birth_date.or(r.resident_id.map(|x| x.birth_date()));
-        *state = Some(Patient {
-            id: *id,
-            identity: Some(Identity {
-                name: r.name.clone(),
-                mobile: r.mobile,
-                resident_id: r.resident_id,
-                external_id: r.external_id.clone(),
-                birth_date,
-            }),
-            sex: r.sex.or(r.resident_id.map(|x| x.sex())),
-            birth_year: birth_date.map(|b| b.year()),
-            owner: r.owner,
-            home_clinic: r.home_clinic,
-            channel: r.channel.clone(),
-            channel_code: r.channel_code.clone(),
-            registered_at: *at,
-            chronic_files: vec![],
-            consents: ConsentLog::default(),
-            contact_at: None,
-            deletion: None,
-            anonymised_at: None,
-        });
-        return;
-    }
-    let Some(p) = state.as_mut() else { return };
+    else {
+        return None;
+    };
+    let birth_date = r.birth_date.or(r.resident_id.map(|x| x.birth_date()));
+    Some(Patient {
+        id: *id,
+        identity: Some(Identity {
+            name: r.name.clone(),
+            mobile: r.mobile,
+            resident_id: r.resident_id,
+            external_id: r.external_id.clone(),
+            birth_date,
+        }),
+        sex: r.sex.or(r.resident_id.map(|x| x.sex())),
+        birth_year: birth_date.map(|b| b.year()),
+        owner: r.owner,
+        home_clinic: r.home_clinic,
+        channel: r.channel.clone(),
+        channel_code: r.channel_code.clone(),
+        registered_at: *at,
+        chronic_files: vec![],
+        consents: ConsentLog::default(),
+        contact_at: None,
+        deletion: None,
+        anonymised_at: None,
+    })
+}
+
+/// [`apply`] to a patient held in place (a `Registered` event replaces it, as [`apply`]
+/// does): a host keeping patients in a map updates one without taking it out and putting it
+/// back.
+pub(crate) fn apply_to(p: &mut Patient, event: &PatientEvent) {
     match event {
-        PatientEvent::Registered { .. } => {}
+        PatientEvent::Registered { .. } => {
+            if let Some(new) = registered(event) {
+                *p = new;
+            }
+        }
         PatientEvent::ContactUpdated { update, at } => {
             // Last write by time wins: an older change replayed after a newer one is stale.
             if *at < p.contact_changed_at() {

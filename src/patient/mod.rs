@@ -68,6 +68,7 @@ pub use aggregate::{
 };
 pub use channel::{Channel, Platform};
 pub use chronic::{CadenceError, ChronicFile, ConditionCode, FollowUpCadence};
+pub(crate) use command::apply_to;
 pub use command::{PatientCommand, PatientEvent, apply, decide};
 pub use consent::{ConsentAction, ConsentGiver, ConsentLog, ConsentPurpose, ConsentRecord};
 pub use error::PatientError;

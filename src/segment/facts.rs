@@ -201,20 +201,26 @@ impl PatientFacts {
         let id = patient.id();
         let today = calendar.local_date(now);
         let today_n = day_number(today);
-        let ago = |at: DateTime<Utc>| {
-            u32::try_from(today_n - day_number(calendar.local_date(at))).unwrap_or(u32::MAX)
-        };
+        let ago_of = |day: i64| u32::try_from(today_n - day).unwrap_or(u32::MAX);
         let mut builder = PatientFacts::builder(id, today);
-        let mut visit_days = Vec::new();
+        // Pushed in place rather than through the builder's by-value methods: each of those
+        // moved the whole builder, a copy per record of a patient's history (a tenth of a
+        // long journal's replay).
+        builder.facts.visits_ago.reserve(input.visits.len());
+        builder
+            .spends
+            .reserve(input.visits.len() + input.purchases.len());
+        let mut visit_days = Vec::with_capacity(input.visits.len());
         for v in input
             .visits
             .iter()
             .filter(|v| v.patient == id && v.at <= now)
         {
-            builder = builder.visit(ago(v.at));
-            visit_days.push(day_number(calendar.local_date(v.at)));
+            let day = day_number(calendar.local_date(v.at));
+            builder.facts.visits_ago.push(ago_of(day));
+            visit_days.push(day);
             if !v.is_refunded_by(now) && !v.paid.is_zero() {
-                builder = builder.spend(ago(v.at), v.paid);
+                builder.spends.push((ago_of(day), v.paid.amount()));
             }
         }
         for p in input
@@ -222,7 +228,8 @@ impl PatientFacts {
             .iter()
             .filter(|p| p.patient == id && p.at <= now)
         {
-            builder = builder.spend(ago(p.at), p.amount);
+            let day = day_number(calendar.local_date(p.at));
+            builder.spends.push((ago_of(day), p.amount.amount()));
         }
         visit_days.sort_unstable();
         visit_days.dedup();
@@ -237,7 +244,7 @@ impl PatientFacts {
         }
         for f in patient.chronic_files() {
             if f.closed_at.is_none_or(|c| c > now) && f.opened_at <= now {
-                builder = builder.condition(f.condition.clone());
+                builder.facts.conditions.push(f.condition.clone());
             }
         }
         builder.facts.points = input.points;
