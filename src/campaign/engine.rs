@@ -59,8 +59,7 @@ pub fn evaluate<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Result<Evaluation<'b>, CampaignError> {
-    let ev = one_shot(book, event, facts, usage, now, calendar, options)?;
-    Ok(ev.out)
+    evaluate_with_slots(book, event, facts, usage, now, calendar, options).map(|(out, _)| out)
 }
 
 /// [`evaluate`], also handing over where `usage` holds each counter of the reservation, in
@@ -76,22 +75,6 @@ pub(crate) fn evaluate_with_slots<'b>(
     calendar: ClinicCalendar,
     options: EvalOptions,
 ) -> Result<(Evaluation<'b>, Vec<u32>), CampaignError> {
-    let mut ev = one_shot(book, event, facts, usage, now, calendar, options)?;
-    let slots = std::mem::take(&mut ev.scratch.slots);
-    Ok((ev.out, slots))
-}
-
-/// An evaluator that evaluated once, with buffers sized for that one evaluation.
-#[inline]
-fn one_shot<'b>(
-    book: &'b CampaignBook,
-    event: &Event,
-    facts: &PatientFacts,
-    usage: &UsageSnapshot,
-    now: DateTime<Utc>,
-    calendar: ClinicCalendar,
-    options: EvalOptions,
-) -> Result<Evaluator<'b>, CampaignError> {
     check_instant("now", now)?;
     // Buffers allocated once at their final size (the evaluation's `reserve`s are then
     // no-ops): cheaper than growing them through `reserve`.
@@ -116,7 +99,7 @@ fn one_shot<'b>(
         ..Evaluator::default()
     };
     ev.evaluate(book, event, facts, usage, now, calendar, options)?;
-    Ok(ev)
+    Ok((ev.out, ev.scratch.slots))
 }
 
 /// An evaluation engine with reusable buffers: [`Evaluator::evaluate`] gives exactly what

@@ -114,22 +114,25 @@ impl Ledgers<'_> {
     ) -> Result<(), JourneyError> {
         // Straight into `out`: no vector per command (a purchase posts a dozen).
         let start = out.len();
-        let clock = points::Clock::new(at);
+        let (policy, calendar) = (self.policy, self.calendar);
+        let decide = |a: &Account, out: &mut Vec<Posting>| {
+            points::decide_into(
+                a,
+                cmd,
+                points::Clock::new(at),
+                policy,
+                calendar,
+                out,
+                &mut Vec::new(),
+            )
+        };
         // An account the event already posted to is decided and moved on in place: one
         // lookup in the (small) scratch map, none in the clinic's.
         let slot = self.slot(p);
         if let Ok(i) = slot
             && let Some((_, a)) = self.scratch.get_mut(i)
         {
-            let replayed = points::decide_into(
-                a,
-                cmd,
-                clock,
-                self.policy,
-                self.calendar,
-                out,
-                &mut Vec::new(),
-            )?;
+            let replayed = decide(a, out)?;
             if replayed.is_none() {
                 for x in out.get(start..).unwrap_or(&[]) {
                     points::apply(a, x);
@@ -145,15 +148,7 @@ impl Ledgers<'_> {
                 &fresh
             }
         };
-        let replayed = points::decide_into(
-            base,
-            cmd,
-            clock,
-            self.policy,
-            self.calendar,
-            out,
-            &mut Vec::new(),
-        )?;
+        let replayed = decide(base, out)?;
         // A replayed key or an expiry run with nothing due posts nothing: no copy of the
         // account (the run asks every account, and most have nothing due).
         let posted = out.get(start..).unwrap_or(&[]);
