@@ -124,19 +124,17 @@ pub struct AcquisitionReport {
     pub all_revenue: Yuan,
 }
 
-fn yuan_of(fen: u128) -> Result<Yuan, ContentError> {
-    u64::try_from(fen)
-        .ok()
-        .and_then(|f| Yuan::try_from_fen(f).ok())
-        .ok_or(ContentError::RevenueTooLarge { fen })
-}
-
-/// A revenue in whole fen, checked as [`yuan_of`] checks it.
+/// A revenue in whole fen, refused beyond [`MAX_FEN`] as [`Yuan::try_from_fen`] refuses it.
 fn fen_of(fen: u128) -> Result<u64, ContentError> {
     u64::try_from(fen)
         .ok()
         .filter(|&f| f <= MAX_FEN)
         .ok_or(ContentError::RevenueTooLarge { fen })
+}
+
+/// A revenue in whole fen as a [`Yuan`], checked by [`fen_of`].
+fn yuan_of(fen: u128) -> Result<Yuan, ContentError> {
+    fen_of(fen).map(yuan)
 }
 
 /// An amount of at most [`MAX_FEN`] fen as a [`Yuan`]: the same scale-2 decimal the sums
