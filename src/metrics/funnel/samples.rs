@@ -55,6 +55,13 @@ impl Samples {
         self.len += 1;
     }
 
+    /// The samples held inline: `inline[..inline_len]`.
+    fn inline(&self) -> &[u32] {
+        self.inline
+            .get(..usize::from(self.inline_len))
+            .unwrap_or(&[])
+    }
+
     fn push_all(&mut self, values: &[u32]) {
         for &v in values {
             self.push(v);
@@ -81,11 +88,7 @@ impl Samples {
 
     /// The samples as slices, in no particular order.
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &[u32]> {
-        let inline = self
-            .inline
-            .get(..usize::from(self.inline_len))
-            .unwrap_or(&[]);
-        std::iter::once(inline)
+        std::iter::once(self.inline())
             .chain(self.done.iter().map(|c| &c[..]))
             .chain(std::iter::once(&self.cur[..]))
             .filter(|c| !c.is_empty())
@@ -96,13 +99,7 @@ impl Samples {
     /// (a breakdown by a value with many keys) leaves a few well-filled chunks rather than
     /// one small chunk per multiset.
     pub(crate) fn absorb(&mut self, other: Samples) {
-        for &v in other
-            .inline
-            .get(..usize::from(other.inline_len))
-            .unwrap_or(&[])
-        {
-            self.push(v);
-        }
+        self.push_all(other.inline());
         // What `other` holds in full chunks: all but its inline and current samples.
         self.len += other
             .len
@@ -123,10 +120,7 @@ impl Samples {
     /// are cloned and absorbed chunk by chunk.
     pub(crate) fn extend_from(&mut self, other: &Samples) {
         if other.len < SMALL {
-            let inline = other
-                .inline
-                .get(..usize::from(other.inline_len))
-                .unwrap_or(&[]);
+            let inline = other.inline();
             self.push_all(inline);
             // Most multisets of a breakdown by post hold only inline samples.
             if other.len > inline.len() {
