@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -277,7 +278,7 @@ impl Line<'_> {
 }
 
 /// Parses one journal line into the event it records, and its type.
-fn event(
+pub(crate) fn event(
     n: usize,
     raw: &str,
     clinic: &Clinic,
@@ -538,10 +539,78 @@ impl Serialize for Answer {
     }
 }
 
+/// A journal line as the reading thread hands it to the replay.
+enum Read<'a> {
+    /// A line the fast reader ([`clinic_read::event`]) read, with its number and type.
+    Event(usize, clinic_read::ReadAhead, String),
+    /// A line left to the replay, with its number: one that may be a post, or one the fast
+    /// reader leaves to the general reader, whose errors and line numbers the answer keeps.
+    Raw(usize, &'a str),
+}
+
+/// Lines per hand-over from the reading thread to the replay: enough that the channel costs
+/// little per line, few enough that the replay starts at once.
+const BATCH: usize = 512;
+
+/// Whether a line could be a post: only one that spells `post`, or escapes a character
+/// (which could spell it). The rest skip a second JSON parse of the line.
+fn maybe_post(raw: &str) -> bool {
+    raw.contains("post") || raw.contains('\\')
+}
+
+/// The reading thread: reads the journal's lines in order and hands them over in batches,
+/// so that JSON reading, a quarter of the work, runs beside the replay. It stops when the
+/// replay has stopped (bad input), as the channel is then closed.
+fn read_journal<'a>(journal: &'a str, to_replay: &SyncSender<Vec<Read<'a>>>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    for (i, raw) in journal.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let read = if maybe_post(raw) {
+            None
+        } else {
+            clinic_read::event(raw)
+        };
+        batch.push(match read {
+            Some((e, ty)) => Read::Event(i + 1, e, ty),
+            None => Read::Raw(i + 1, raw),
+        });
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if to_replay.send(full).is_err() {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        // A closed channel here means the replay stopped already; nothing is left to do.
+        let _ = to_replay.send(batch);
+    }
+}
+
 /// Replays a journal and answers the contract's JSON, or `line N: reason` for bad input.
+///
+/// The journal is read on a second thread, in order, while this one replays it: the answer
+/// is the same as reading and replaying line by line, as every line is replayed in the
+/// journal's order and the one clinic state is touched only here.
 pub(crate) fn replay(
     config: &JourneyConfig,
     journal: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Answer, String> {
+    std::thread::scope(|s| {
+        let (to_replay, lines) = sync_channel(16);
+        s.spawn(move || read_journal(journal, &to_replay));
+        // `lines` is dropped when the replay returns, early or not, which stops the reader.
+        replay_lines(config, lines, as_of)
+    })
+}
+
+/// The replay of [`replay`]: every line through the journey layer, then the answer.
+fn replay_lines(
+    config: &JourneyConfig,
+    lines: Receiver<Vec<Read<'_>>>,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Answer, String> {
     let mut clinic = Clinic::new();
@@ -550,35 +619,35 @@ pub(crate) fn replay(
     let mut content = acquisition::Content::default();
     let mut outreach = Vec::new();
     let mut sequences = false;
-    for (i, raw) in journal.lines().enumerate() {
-        let n = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        // Only a line that spells `post` (or escapes a character, which could spell it) can
-        // be a post: the rest skip a second JSON parse of the line.
-        let maybe_post = raw.contains("post") || raw.contains('\\');
-        match if maybe_post {
-            post_line(n, raw, &mut content)?
-        } else {
-            PostLine::NotPost
-        } {
-            PostLine::NotPost => {}
-            PostLine::Accepted => continue,
-            PostLine::Refused(reason) => {
-                refused.push(Refused {
-                    line: n,
-                    reason,
-                    ty: "post".into(),
-                });
-                continue;
+    for read in lines.iter().flatten() {
+        let (n, e, ty) = match read {
+            Read::Event(n, e, ty) => (n, e.at_home_clinic(&clinic), ty),
+            Read::Raw(n, raw) => {
+                match if maybe_post(raw) {
+                    post_line(n, raw, &mut content)?
+                } else {
+                    PostLine::NotPost
+                } {
+                    PostLine::NotPost => {}
+                    PostLine::Accepted => continue,
+                    PostLine::Refused(reason) => {
+                        refused.push(Refused {
+                            line: n,
+                            reason,
+                            ty: "post".into(),
+                        });
+                        continue;
+                    }
+                }
+                // The commonest lines are read straight into their members; any other line,
+                // and any line that is not well formed, goes to the general reader and its
+                // errors.
+                let (e, ty) = match clinic_read::event(raw) {
+                    Some((e, ty)) => (e.at_home_clinic(&clinic), ty),
+                    None => event(n, raw, &clinic, config)?,
+                };
+                (n, e, ty)
             }
-        }
-        // The commonest lines are read straight into their members; any other line, and
-        // any line that is not well formed, goes to the general reader and its errors.
-        let (e, ty) = match clinic_read::event(raw, &clinic) {
-            Some(read) => read,
-            None => event(n, raw, &clinic, config)?,
         };
         latest = Some(latest.map_or(e.at, |l| l.max(e.at)));
         sequences |= matches!(e.kind, ClinicEventKind::Sequence { .. });

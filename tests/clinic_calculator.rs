@@ -211,6 +211,76 @@ fn bad_input_names_the_line_and_prints_nothing() {
     }
 }
 
+/// The journal is read on a second thread ahead of the replay, in batches: a bad line far
+/// from either end of a journal many batches long still stops everything at that line,
+/// with nothing printed (the reader, blocked on a full channel, stops when the replay does).
+#[test]
+fn bad_input_deep_in_a_long_journal_stops_at_its_line() {
+    let good = "{\"at\":\"2026-03-05T08:00:00+08:00\",\"type\":\"plan\"}\n";
+    let mut journal = good.repeat(30_000);
+    journal.push_str("not json\n");
+    journal.push_str(&good.repeat(30_000));
+    let (code, out, err) = run(&["--journal", "j.jsonl"], &journal);
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.starts_with("line 30001: not JSON"), "{err}");
+}
+
+/// Lines the fast reader reads and lines it leaves to the general reader (a `clinic` given
+/// as a code), with blank lines, over many of the reading thread's batches, give what the
+/// general reader and the journey layer give line by line.
+#[test]
+fn a_long_journal_answers_as_its_lines_do_one_by_one() {
+    let mut long = String::new();
+    for k in 0..1_500 {
+        let day = 1 + k % 28;
+        let clinic = if k % 2 == 0 {
+            "1".into()
+        } else {
+            format!("\"C{}\"", 1 + k % 3)
+        };
+        long.push_str(&format!(
+            concat!(
+                r#"{{"at":"2026-03-{day:02}T09:00:00+08:00","type":"register","patient":"P{k}","name":"患者","mobile":"1380013{k:04}","clinic":{clinic},"channel":"walk_in"}}"#,
+                "\n\n",
+                r#"{{"at":"2026-03-{day:02}T09:01:00+08:00","type":"consent","patient":"P{k}","purpose":"marketing","granted":true}}"#,
+                "\n",
+                r#"{{"at":"2026-03-{day:02}T10:00:00+08:00","type":"visit","patient":"P{k}","visit":"V{k}","paid":"120"}}"#,
+                "\n",
+                r#"{{"at":"2026-03-{day:02}T11:00:00+08:00","type":"purchase","patient":"P{k}","purchase":"O{k}","amount":"300.00","category":"herbal_decoction","visit":"V{k}"}}"#,
+                "\n"
+            ),
+            day = day,
+            k = k,
+            clinic = clinic
+        ));
+    }
+    let v: Value = serde_json::from_str(&replay(&long)).unwrap();
+    let config: clinic_ops::journey::JourneyConfig =
+        serde_json::from_str(calculator::DEFAULT_CONFIG).unwrap();
+    let mut clinic = clinic_ops::journey::Clinic::new();
+    let mut effects = 0;
+    for (n, raw) in long.lines().enumerate() {
+        if raw.is_empty() {
+            continue;
+        }
+        let (e, _) = calculator::event(n + 1, raw, &clinic, &config).unwrap();
+        if let Ok(clinic_ops::journey::Decision::New(step)) = clinic.handle(&config, &e) {
+            effects += step.effects.len();
+        }
+    }
+    assert!(effects > 0, "the journal exercises campaigns");
+    assert_eq!(v["effects"].as_array().unwrap().len(), effects);
+    assert_eq!(v["tasks"].as_array().unwrap().len(), clinic.tasks().count());
+    let rows = v["patients"].as_array().unwrap();
+    assert_eq!(rows.len(), 1_500);
+    for p in rows {
+        let id = p["patient"].as_str().unwrap();
+        let a = clinic.account(id.parse().unwrap()).unwrap();
+        assert_eq!(p["balance"], a.balance().get(), "{id}");
+    }
+}
+
 #[test]
 fn refused_lines_are_listed_and_the_replay_goes_on() {
     // An unknown patient, a redemption over the balance, a refund of an unknown purchase,

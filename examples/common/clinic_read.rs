@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde::de::{self, Visitor};
 use serde_json::{Map, Value};
 
-use clinic_ops::id::{DoctorId, PatientId, PurchaseId, VisitId};
+use clinic_ops::id::{ClinicId, DoctorId, PatientId, PurchaseId, VisitId};
 use clinic_ops::journey::{
     Category, Clinic, ClinicEvent, ClinicEventKind, EventKey, Purchase, Visit,
 };
@@ -180,7 +180,12 @@ fn yuan(m: &Option<Scalar<'_>>) -> Option<Yuan> {
 
 /// The event of a well-formed line of the types read here, and its type; `None` sends the
 /// line to the general reader.
-pub(crate) fn event(raw: &str, clinic: &Clinic) -> Option<(ClinicEvent, String)> {
+///
+/// A visit is read at clinic 0: the journal does not name its clinic, and the patient's home
+/// clinic is known only to the replay, which sets it with [`ReadAhead::at_home_clinic`]
+/// when the line's turn comes. That keeps this reader free of the clinic's state, so it runs on its own
+/// thread ahead of the replay.
+pub(crate) fn event(raw: &str) -> Option<(ReadAhead, String)> {
     let m: Members<'_> = serde_json::from_str(raw).ok()?;
     let Some(Scalar::Str(ty)) = &m.ty else {
         return None;
@@ -255,9 +260,7 @@ pub(crate) fn event(raw: &str, clinic: &Clinic) -> Option<(ClinicEvent, String)>
                 id: parsed::<VisitId>(&m.visit)?,
                 patient,
                 at,
-                clinic: clinic
-                    .patient(patient)
-                    .map_or_else(|| clinic_ops::id::ClinicId::new(0), |p| p.home_clinic()),
+                clinic: ClinicId::new(0),
                 doctor: opt_parsed::<DoctorId>(&m.doctor)?,
                 paid: yuan(&m.paid)?,
                 refunded_at: None,
@@ -301,7 +304,26 @@ pub(crate) fn event(raw: &str, clinic: &Clinic) -> Option<(ClinicEvent, String)>
         "plan" => ClinicEventKind::Plan,
         _ => return None,
     };
-    Some((ClinicEvent { key, at, kind }, ty.to_string()))
+    Some((ReadAhead(ClinicEvent { key, at, kind }), ty.to_string()))
+}
+
+/// An event read ahead of the replay, whose visit (if it is one) is still at clinic 0: the
+/// replay has to settle it with [`ReadAhead::at_home_clinic`] to get the event.
+#[derive(Debug)]
+pub(crate) struct ReadAhead(ClinicEvent);
+
+impl ReadAhead {
+    /// The event, a visit recorded at the patient's home clinic as the general reader does
+    /// (clinic 0 for a patient the clinic does not know, whose visit the layer refuses).
+    pub(crate) fn at_home_clinic(self, clinic: &Clinic) -> ClinicEvent {
+        let mut e = self.0;
+        if let ClinicEventKind::Visit(v) = &mut e.kind {
+            v.clinic = clinic
+                .patient(v.patient)
+                .map_or_else(|| ClinicId::new(0), |p| p.home_clinic());
+        }
+        e
+    }
 }
 
 #[cfg(test)]
@@ -334,7 +356,8 @@ mod tests {
             r#"{"at":"2026-03-10T11:00:00+08:00","type":"expire"}"#,
         ];
         for raw in read {
-            let fast = event(raw, &clinic).unwrap_or_else(|| panic!("not read: {raw}"));
+            let (read, ty) = event(raw).unwrap_or_else(|| panic!("not read: {raw}"));
+            let fast = (read.at_home_clinic(&clinic), ty);
             let general = super::super::event(1, raw, &clinic, &config).unwrap();
             assert_eq!(fast, general, "{raw}");
         }
@@ -355,7 +378,7 @@ mod tests {
             r#"{"at":"2026-03-01T09:00:00+08:00","type":"book","appointment":"A1","patient":"P1","doctor":"D1","start":"2026-03-02T09:00:00+08:00"}"#,
         ];
         for raw in left {
-            assert!(event(raw, &clinic).is_none(), "read: {raw}");
+            assert!(event(raw).is_none(), "read: {raw}");
         }
     }
 }
