@@ -12,6 +12,21 @@ use rustc_hash::FxBuildHasher;
 /// one-shot calculator.
 pub(crate) type IdMap<V> = HashMap<Box<[u8]>, V, FxBuildHasher>;
 
+/// `n` empty hash-table slots, written once now rather than allocated zeroed.
+///
+/// `vec![(0, 0, 0); n]` asks the allocator for zeroed memory, which for a large table is
+/// fresh pages the kernel maps lazily. A probe then reads an untouched page, which maps the
+/// shared zero page, and the insert after it writes there: a copy-on-write fault that flushes
+/// the page from every CPU the process runs on. With the other core parsing, that was an
+/// interprocessor interrupt per page (`perf`: a tenth of the `rfm` calculator's samples in
+/// `native_write_msr` under `ShortIds::reserve`). Writing the slots first maps each page
+/// once, as the process's own, with no flush.
+pub(crate) fn written_slots<T: Copy>(n: usize, empty: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, empty);
+    v
+}
+
 /// An open-addressing table from an inline 15-byte id (plus its length) to its number:
 /// linear probing at a load of at most one half, so a lookup is usually one cache line, where
 /// a general map reads a control byte and a bucket.
@@ -24,7 +39,7 @@ pub(crate) struct ShortIds {
 impl ShortIds {
     pub(crate) fn new() -> Self {
         ShortIds {
-            slots: vec![(0, 0, 0); 1 << 16],
+            slots: written_slots(1 << 16, (0, 0, 0)),
             len: 0,
         }
     }
@@ -36,7 +51,7 @@ impl ShortIds {
             slots *= 2;
         }
         ShortIds {
-            slots: vec![(0, 0, 0); slots],
+            slots: written_slots(slots, (0, 0, 0)),
             len: 0,
         }
     }
@@ -76,7 +91,7 @@ impl ShortIds {
     }
 
     pub(crate) fn grow(&mut self) {
-        let doubled = vec![(0, 0, 0); self.slots.len() * 2];
+        let doubled = written_slots(self.slots.len() * 2, (0, 0, 0));
         let old = std::mem::replace(&mut self.slots, doubled);
         let mask = self.slots.len() - 1;
         for (lo, hi, n) in old.into_iter().filter(|s| s.2 != 0) {
@@ -330,6 +345,24 @@ fn put(map: &mut [u32], at: usize, value: u32) {
 #[cfg(test)]
 mod local_tests {
     use super::*;
+
+    /// The written table is the zeroed one, and a table grown from it keeps every key.
+    #[test]
+    fn written_slots_are_the_empty_table() {
+        assert_eq!(
+            written_slots(70_000, (0u64, 0u64, 0u32)),
+            vec![(0, 0, 0); 70_000]
+        );
+        assert!(written_slots(0, 7u8).is_empty());
+        let mut t = ShortIds::with_capacity(4);
+        for k in 0..10_000u64 {
+            assert_eq!(t.get_or_insert(k, !k, k as u32), (k as u32, true));
+        }
+        for k in 0..10_000u64 {
+            assert_eq!(t.get_or_insert(k, !k, 0), (k as u32, false));
+        }
+        assert_eq!(t.len(), 10_000);
+    }
 
     /// Ids numbered by several threads and merged get the numbers one reader gives them in
     /// input order, long ids (16 bytes and more) among the short ones included.

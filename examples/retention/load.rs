@@ -134,7 +134,8 @@ impl ShortTable {
     fn with_capacity(n: usize) -> Self {
         let size = (n.max(8) * 2).next_power_of_two();
         Self {
-            slots: vec![(0, 0); size],
+            // Written, not allocated zeroed: see `ids::written_slots`.
+            slots: crate::ids::written_slots(size, (0, 0)),
             shift: 64 - size.trailing_zeros(),
             len: 0,
         }
