@@ -7,14 +7,8 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use resvg::tiny_skia::{Pixmap, Transform};
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    profile.join("examples").join(name)
-}
+mod support;
+use support::example;
 
 /// Runs a calculator on `stdin`, returning its stdout.
 fn run(name: &str, args: &[&str], stdin: &str) -> String {

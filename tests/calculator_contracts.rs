@@ -16,15 +16,8 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
-/// The built example binary `name`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    profile.join("examples").join(name)
-}
+mod support;
+use support::example;
 
 fn run(bin: PathBuf, args: &[&str], stdin: &str) -> Output {
     run_bytes(bin, args, stdin.as_bytes())

@@ -9,15 +9,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-/// The built example binary `name` (`cargo test` builds the examples first).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    profile.join("examples").join(name)
-}
+mod support;
+use support::example;
 
 fn run(args: &[&str], stdin: &str) -> Output {
     let bin = example("churn");
