@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use super::FunnelError;
 pub(crate) use super::columns::{Input, Masks};
+use super::flat::{self, FlatTallies};
 use super::par::{balance, fan_out, fan_out_owned, split};
 use super::partition::{
     BUCKET_SHIFT, FIXED_LAYOUT, FIXED_TS_BITS, Owned, Partition, Segments, Stats, emits_any,
@@ -26,81 +27,12 @@ use super::state::{BreakdownKey, FunnelState, Tally};
 
 struct Partial {
     excluded: u64,
+    /// Every recorded patient but those of `flat`.
     total: Tally,
+    /// The breakdown values a flat store covers, when the dimension is narrow enough.
+    flat: Option<FlatTallies>,
+    /// The other breakdown values, and `Unattributed`.
     by_value: BTreeMap<BreakdownKey, Tally>,
-}
-
-/// The per-value tallies of one reduce.
-///
-/// A breakdown by a value with many keys (a post code of 100,000) looks up one key per
-/// patient; in a tree that lookup was a descent of cache misses and the largest cost of the
-/// reduce. When the layout's dimension is narrow, a dense index from value to slot makes it
-/// one array read. The result is the same map either way.
-struct ByValue {
-    /// For a value below its length, 1 + the slot of its tally, 0 for none yet.
-    index: Vec<u32>,
-    slots: Vec<(BreakdownKey, Tally)>,
-    /// `Unattributed`, and values the index does not cover.
-    rest: BTreeMap<BreakdownKey, Tally>,
-}
-
-/// Rows per possible breakdown value from which a worker sums its groups into its total
-/// rather than recording each patient into both (see [`reduce_with`]).
-const ROWS_PER_VALUE_TO_SUM: u128 = 16;
-
-/// The widest dimension the dense index covers: 4 MB of index per worker at most.
-const DENSE_DIM_BITS: u32 = 20;
-
-impl ByValue {
-    fn new(l: &Layout, breakdown: bool) -> Self {
-        let bits = l.dim_bits();
-        let index = if breakdown && bits <= DENSE_DIM_BITS {
-            vec![0; 1 << bits]
-        } else {
-            Vec::new()
-        };
-        ByValue {
-            index,
-            slots: Vec::new(),
-            rest: BTreeMap::new(),
-        }
-    }
-
-    #[inline]
-    fn tally(&mut self, key: BreakdownKey, n: usize) -> &mut Tally {
-        if let BreakdownKey::Value(v) = key
-            && let Some(i) = usize::try_from(v).ok().and_then(|v| self.index.get_mut(v))
-        {
-            if *i == 0 {
-                self.slots.push((key, Tally::new(n)));
-                // At most 2^DENSE_DIM_BITS slots, so the count fits.
-                *i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-            }
-            let slot = *i as usize - 1;
-            if let Some((_, t)) = self.slots.get_mut(slot) {
-                return t;
-            }
-        }
-        self.rest.entry(key).or_insert_with(|| Tally::new(n))
-    }
-
-    fn into_map(self) -> BTreeMap<BreakdownKey, Tally> {
-        // The slots in value order, read off the dense index, so that collecting finds
-        // them sorted: sorting 100,000 tallies by key moved each several times and was a
-        // fifth of a breakdown's reduce.
-        let mut slots: Vec<Option<(BreakdownKey, Tally)>> =
-            self.slots.into_iter().map(Some).collect();
-        let mut all: Vec<(BreakdownKey, Tally)> = Vec::with_capacity(slots.len() + self.rest.len());
-        for &i in self.index.iter().filter(|&&i| i != 0) {
-            if let Some(slot) = slots.get_mut(i as usize - 1).and_then(Option::take) {
-                all.push(slot);
-            }
-        }
-        all.extend(self.rest);
-        // Keys are distinct: collecting sorts them (here a run already in order, or two)
-        // and builds the tree in one go.
-        all.into_iter().collect()
-    }
 }
 
 /// [`reduce_with`] with the scan of the funnel's mode.
@@ -129,6 +61,9 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
     let mut out = Partial {
         excluded: 0,
         total: Tally::new(p.n),
+        flat: p
+            .attribution
+            .and_then(|_| FlatTallies::new(l.dim_bits(), p)),
         by_value: BTreeMap::new(),
     };
     let per_bucket = 1usize << BUCKET_SHIFT;
@@ -138,18 +73,6 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
     let mut small = [R::default(); 16];
     let mut scanned = 0u64;
     let mut owned = 0u64;
-    let mut by_value = ByValue::new(l, p.attribution.is_some());
-    // With a breakdown every recorded patient is in exactly one group, so the total is
-    // also the groups' sum. Adding up the groups at the end costs a few hundred
-    // instructions a group, recording each patient a second time about a hundred: the sum
-    // pays when the groups are few for the rows (10,000,000 events over 100,000 posts),
-    // recording twice when they are many (1,000,000 events). Both give the same tally.
-    let rows: usize = buckets
-        .clone()
-        .map(|b| parts.iter().map(|pt| pt.seg(b).len()).sum::<usize>())
-        .sum();
-    let sum_groups = p.attribution.is_some()
-        && (rows as u128) >= (ROWS_PER_VALUE_TO_SUM << l.dim_bits().min(64));
     for b in buckets {
         let first = b * per_bucket;
         owned += (patient_count as usize)
@@ -200,27 +123,13 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
                 if reach.excluded(slice, l, p) {
                     out.excluded += 1;
                 } else {
-                    if !sum_groups {
-                        out.total.record(&reach, p);
-                    }
-                    if p.attribution.is_some() {
-                        let key = reach
-                            .attributed(p)
-                            .map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
-                        by_value.tally(key, p.n).record(&reach, p);
-                    }
+                    record(&mut out, &reach, p);
                 }
             }
             start = end.max(start);
         }
         for pt in parts.iter_mut() {
             pt.release(b);
-        }
-    }
-    out.by_value = by_value.into_map();
-    if sum_groups {
-        for t in out.by_value.values() {
-            out.total.merge(t);
         }
     }
     let unseen = owned.saturating_sub(scanned);
@@ -232,6 +141,29 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
             .add_level0(unseen);
     }
     out
+}
+
+/// Records one patient who was not excluded: into its breakdown value's flat slot (which
+/// the total takes as a sum at the end), or into the total and, with a breakdown, its
+/// value's tally in the map.
+#[inline]
+fn record(out: &mut Partial, reach: &Reach, p: &ScanParams) {
+    // With a breakdown, the value the patient is attributed to (`None`: unattributed).
+    let key = p.attribution.map(|_| reach.attributed(p));
+    if let (Some(Some(v)), Some(flat)) = (key, out.flat.as_mut())
+        && flat.covers(v)
+    {
+        flat.record(v, reach, p);
+        return;
+    }
+    out.total.record(reach, p);
+    if let Some(k) = key {
+        let key = k.map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
+        out.by_value
+            .entry(key)
+            .or_insert_with(|| Tally::new(p.n))
+            .record(reach, p);
+    }
 }
 
 fn bits_for(v: u64) -> u32 {
@@ -339,16 +271,28 @@ fn finish(
 ) -> Result<FunnelState, FunnelError> {
     let mut state = FunnelState::empty(spec);
     state.patients = u64::from(input.patient_count);
+    let mut flats = Vec::new();
     for part in partials {
         state.excluded = state.excluded.saturating_add(part.excluded);
         state.total.absorb(part.total);
+        flats.extend(part.flat);
         // The first worker's tallies become the state's as they are: a fresh tally per
-        // key to absorb them into was an allocation and a free per key (100,000 posts).
+        // key to absorb them into was an allocation and a free per key.
         if state.by_value.is_empty() {
             state.by_value = part.by_value;
             continue;
         }
         state.by_value = merge_sorted(std::mem::take(&mut state.by_value), part.by_value);
+    }
+    if !flats.is_empty() {
+        let (tallies, total) = flat::into_tallies(flats);
+        state.total.absorb(total);
+        // The flat values and the map's keys are distinct: the map holds values the stores
+        // do not cover, and `Unattributed`.
+        state.by_value = merge_sorted(
+            tallies.into_iter().collect(),
+            std::mem::take(&mut state.by_value),
+        );
     }
     Ok(state)
 }

@@ -114,6 +114,7 @@
 
 mod columns;
 mod engine;
+mod flat;
 pub(crate) mod par;
 mod partition;
 mod patient;
