@@ -35,6 +35,40 @@ struct Partial {
     by_value: BTreeMap<BreakdownKey, Tally>,
 }
 
+/// Where the reduce finds each patient's breakdown value, and how many bits the values
+/// take (which sizes the flat store).
+#[derive(Clone, Copy)]
+struct Values<'a> {
+    bits: u32,
+    /// Each patient's value, when the input gives them per patient; else the records
+    /// carry them.
+    by_patient: Option<&'a [u32]>,
+}
+
+impl<'a> Values<'a> {
+    fn of(input: &Input<'a>, l: &Layout) -> Self {
+        match input.by_patient {
+            Some(v) => Values {
+                bits: bits_for(u64::from(v.iter().copied().max().unwrap_or(0))),
+                by_patient: Some(v),
+            },
+            None => Values {
+                bits: l.dim_bits(),
+                by_patient: None,
+            },
+        }
+    }
+
+    /// The value of patient `patient`, whose records gave `packed`.
+    #[inline]
+    fn of_patient(&self, patient: usize, packed: u64) -> u64 {
+        match self.by_patient {
+            Some(v) => v.get(patient).map_or(0, |&x| u64::from(x)),
+            None => packed,
+        }
+    }
+}
+
 /// [`reduce_with`] with the scan of the funnel's mode.
 fn reduce<R: Rec, P: Segments<R>>(
     parts: &mut [P],
@@ -42,10 +76,11 @@ fn reduce<R: Rec, P: Segments<R>>(
     l: &Layout,
     p: &ScanParams,
     patient_count: u32,
+    values: Values<'_>,
 ) -> Partial {
     macro_rules! go {
         ($s:ty) => {
-            reduce_with::<R, P, $s>(parts, buckets, l, p, patient_count)
+            reduce_with::<R, P, $s>(parts, buckets, l, p, patient_count, values)
         };
     }
     scan::with_scan!(p, go)
@@ -57,13 +92,12 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
     l: &Layout,
     p: &ScanParams,
     patient_count: u32,
+    values: Values<'_>,
 ) -> Partial {
     let mut out = Partial {
         excluded: 0,
         total: Tally::new(p.n),
-        flat: p
-            .attribution
-            .and_then(|_| FlatTallies::new(l.dim_bits(), p)),
+        flat: p.attribution.and_then(|_| FlatTallies::new(values.bits, p)),
         by_value: BTreeMap::new(),
     };
     let per_bucket = 1usize << BUCKET_SHIFT;
@@ -123,7 +157,13 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
                 if reach.excluded(slice, l, p) {
                     out.excluded += 1;
                 } else {
-                    record(&mut out, &reach, p);
+                    // With a breakdown, the value the patient is attributed to (`None`:
+                    // unattributed).
+                    let key = p.attribution.map(|_| {
+                        let v = reach.attributed(p);
+                        v.map(|v| values.of_patient(first + local, v))
+                    });
+                    record(&mut out, &reach, p, key);
                 }
             }
             start = end.max(start);
@@ -147,9 +187,7 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
 /// the total takes as a sum at the end), or into the total and, with a breakdown, its
 /// value's tally in the map.
 #[inline]
-fn record(out: &mut Partial, reach: &Reach, p: &ScanParams) {
-    // With a breakdown, the value the patient is attributed to (`None`: unattributed).
-    let key = p.attribution.map(|_| reach.attributed(p));
+fn record(out: &mut Partial, reach: &Reach, p: &ScanParams, key: Option<Option<u64>>) {
     if let (Some(Some(v)), Some(flat)) = (key, out.flat.as_mut())
         && flat.covers(v)
     {
@@ -209,7 +247,9 @@ fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
         !spec.exclusions().is_empty(),
         spec.breakdown().map(|b| b.attribution),
     );
-    if spec.breakdown().is_none()
+    // The fixed layout packs no breakdown value: it serves funnels without a breakdown and
+    // breakdowns whose values come per patient.
+    if input.dim.is_none()
         && let Some(state) = run_fixed(spec, input, mask_of, &chunks, buckets, &params, so)?
     {
         return Ok(state);
@@ -345,6 +385,7 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
         .unwrap_or(0);
     let origin = first.saturating_sub(1 << (FIXED_TS_BITS - 1));
     let layout = &FIXED_LAYOUT;
+    let values = Values::of(input, layout);
     let parts = fan_out(chunks.len(), |t| {
         let rows = chunks.get(t).cloned().unwrap_or(0..0);
         partition_fixed(input, mask_of, rows, so, origin, buckets)
@@ -384,7 +425,7 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
         })
         .collect();
     let partials = fan_out_owned(work, |(r, mut parts)| {
-        reduce(&mut parts, r, layout, params, input.patient_count)
+        reduce(&mut parts, r, layout, params, input.patient_count, values)
     });
     finish(spec, input, partials).map(Some)
 }
@@ -406,6 +447,7 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
         let hist = stats.get(t).map_or(&[][..], |s| &s.hist[..]);
         partition(input, mask_of, rows, so, l, origin, hist)
     });
+    let values = Values::of(input, l);
     fan_out(ranges.len(), |t| {
         let mut shared: Vec<&Partition<R>> = parts.iter().collect();
         reduce(
@@ -414,6 +456,7 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
             l,
             p,
             input.patient_count,
+            values,
         )
     })
 }
@@ -436,6 +479,102 @@ mod tests {
             mode,
         )
         .unwrap_or_else(|_| unreachable!())
+    }
+
+    const KINDS: [JourneyStage; 4] = [
+        JourneyStage::Lead,
+        JourneyStage::Booked,
+        JourneyStage::Arrived,
+        JourneyStage::Purchased,
+    ];
+
+    /// A funnel over `steps` (indices into [`KINDS`]), steps after the first optional where
+    /// `optional` has their bit (ordered modes only), excluding purchases if asked, broken
+    /// down by channel under one of three attributions.
+    fn broken_down(
+        mode: FunnelMode,
+        steps: &[usize],
+        optional: u8,
+        exclude: bool,
+        attribution: u8,
+    ) -> FunnelSpec {
+        let steps = steps.iter().enumerate().map(|(i, &k)| {
+            let step = Step::kind(KINDS[k % 4]);
+            let skip = i > 0 && mode != FunnelMode::Unordered && optional & (1 << i) != 0;
+            if skip { step.optional() } else { step }
+        });
+        let window = ConversionWindow::seconds(20).unwrap_or_else(|_| unreachable!());
+        let mut s =
+            FunnelSpec::new(steps.collect(), window, mode).unwrap_or_else(|_| unreachable!());
+        if exclude {
+            s = s.with_exclusion(crate::metrics::funnel::StepMatcher::kind(
+                JourneyStage::Purchased,
+            ));
+        }
+        let attribution = match attribution {
+            0 => Attribution::FirstTouch,
+            1 => Attribution::LastTouch,
+            _ => Attribution::Step(1),
+        };
+        s.with_breakdown(FunnelBreakdown {
+            dimension: Dimension::Channel,
+            attribution,
+        })
+        .unwrap_or_else(|_| unreachable!())
+    }
+
+    proptest::proptest! {
+        /// A breakdown value given per patient gives the state that every row of the
+        /// patient carrying it gives: in every mode, with optional steps and exclusions,
+        /// narrow values (the flat store) and wide ones (the map), times inside and beyond
+        /// the fixed layout's 40 bits, on 1 to 3 threads.
+        #[test]
+        fn values_by_patient_equal_values_on_every_row(
+            mode in proptest::sample::select(FunnelMode::ALL.to_vec()),
+            steps in proptest::collection::vec(0usize..4, 1..4),
+            optional in proptest::prelude::any::<u8>(),
+            exclude in proptest::prelude::any::<bool>(),
+            attribution in 0u8..3,
+            rows in proptest::collection::vec((0u32..10, 0usize..5, 0i64..60), 0..60),
+            values in proptest::collection::vec(0u32..6, 10),
+            wide in proptest::prelude::any::<bool>(),
+            far in proptest::prelude::any::<bool>(),
+            threads in 1usize..4,
+        ) {
+            let s = broken_down(mode, &steps, optional, exclude, attribution);
+            let values: Vec<u32> = values.iter().map(|&v| if wide { v << 22 } else { v }).collect();
+            let patient: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            // Kind 4 is a kind no step names.
+            let kind: Vec<u32> = rows
+                .iter()
+                .map(|r| KINDS.get(r.1).map_or(JourneyStage::Referred as u32, |&k| k as u32))
+                .collect();
+            let at: Vec<i64> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| if far && i % 4 == 0 { r.2 + (1 << 41) } else { r.2 })
+                .collect();
+            let by_row: Vec<u32> = patient.iter().map(|&p| values[p as usize]).collect();
+            let cols = EventColumns::new(10, &patient, &kind, &at);
+            let want = s.compute_columns(&cols.with_dimension(&by_row), threads);
+            let got = s.compute_columns_by_patient(&cols, &values, threads);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn values_by_patient_cover_every_patient() {
+        let s = broken_down(FunnelMode::Default, &[0, 1], 0, false, 0);
+        let cols = EventColumns::new(3, &[0, 2], &[1, 1], &[5, 6]);
+        assert_eq!(
+            s.compute_columns_by_patient(&cols, &[1, 2], 1),
+            Err(FunnelError::MissingDimension)
+        );
+        assert!(s.compute_columns_by_patient(&cols, &[1, 2, 3], 1).is_ok());
+        assert_eq!(
+            spec(FunnelMode::Default).compute_columns_by_patient(&cols, &[1, 2, 3], 1),
+            Err(FunnelError::MissingDimension)
+        );
     }
 
     #[test]
