@@ -124,6 +124,8 @@ mod scan;
 mod spec;
 mod state;
 mod summary;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
