@@ -203,7 +203,7 @@ proptest! {
     }
 
     /// The state does not depend on the threads: the rows' chunks each sum revenue on
-    /// their own, and the funnel's workers each keep a dense index of posts.
+    /// their own, and the funnel's workers each keep a flat store of posts.
     #[test]
     fn threads_do_not_change_the_state(rows in rows(12, 5), rule in rule()) {
         let cols = Cols::of(12, &rows);

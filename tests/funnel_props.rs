@@ -184,6 +184,40 @@ fn per_patient(
     m
 }
 
+/// Events as dense columns: patients numbered in id order, then their kind and time.
+struct Columns {
+    patients: u32,
+    patient: Vec<u32>,
+    kind: Vec<u32>,
+    at: Vec<i64>,
+}
+
+fn columns(events: &[JourneyEvent]) -> Columns {
+    let ids: std::collections::BTreeMap<u64, u32> = per_patient(events)
+        .keys()
+        .enumerate()
+        .map(|(i, &p)| (p, i as u32))
+        .collect();
+    Columns {
+        patients: ids.len() as u32,
+        patient: events.iter().map(|e| ids[&e.patient.get()]).collect(),
+        kind: events.iter().map(|e| e.kind.code()).collect(),
+        at: events.iter().map(|e| e.at).collect(),
+    }
+}
+
+impl Columns {
+    fn view<'a>(&'a self, dimension: Option<&'a [u32]>) -> EventColumns<'a> {
+        EventColumns {
+            patient_count: self.patients,
+            patient: &self.patient,
+            kind: &self.kind,
+            at: &self.at,
+            dimension,
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -293,15 +327,8 @@ proptest! {
     #[test]
     fn columns_and_threads_agree_with_events(c in case()) {
         let s = spec_of(&c);
-        let ids: std::collections::BTreeMap<u64, u32> = per_patient(&c.events)
-            .keys()
-            .enumerate()
-            .map(|(i, &p)| (p, i as u32))
-            .collect();
-        let patient: Vec<u32> = c.events.iter().map(|e| ids[&e.patient.get()]).collect();
-        let kind: Vec<u32> = c.events.iter().map(|e| e.kind.code()).collect();
-        let at: Vec<i64> = c.events.iter().map(|e| e.at).collect();
-        let cols = EventColumns { patient_count: ids.len() as u32, patient: &patient, kind: &kind, at: &at, dimension: None };
+        let cols = columns(&c.events);
+        let cols = cols.view(None);
         let want = s.compute(&c.events).unwrap();
         for threads in [1, 2, 3] {
             prop_assert_eq!(&s.compute_columns(&cols, threads).unwrap(), &want);
@@ -313,9 +340,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     /// A breakdown's total is the funnel's without one, and every group adds up to it,
-    /// on any number of threads. Up to 300 events on channels below 1, 2 or 4 reach the
-    /// engine's path that sums a worker's groups into its total (16 rows or more per
-    /// possible value) as well as the one that records each patient into both.
+    /// on any number of threads. Up to 300 events on channels below 1, 2 or 4 put many
+    /// patients on each value of the engine's flat store, whose sum is the total.
     #[test]
     fn a_breakdown_total_is_the_funnel_without_one(
         c in case(),
@@ -341,16 +367,9 @@ proptest! {
             .with_breakdown(FunnelBreakdown { dimension: Dimension::Channel, attribution })
             .unwrap();
         let want = plain.compute(&events).unwrap();
-        let ids: std::collections::BTreeMap<u64, u32> = per_patient(&events)
-            .keys()
-            .enumerate()
-            .map(|(i, &p)| (p, i as u32))
-            .collect();
-        let patient: Vec<u32> = events.iter().map(|e| ids[&e.patient.get()]).collect();
-        let kind: Vec<u32> = events.iter().map(|e| e.kind.code()).collect();
-        let at: Vec<i64> = events.iter().map(|e| e.at).collect();
         let dim: Vec<u32> = events.iter().map(|e| e.channel.map_or(0, |ch| ch.get())).collect();
-        let cols = EventColumns { patient_count: ids.len() as u32, patient: &patient, kind: &kind, at: &at, dimension: Some(&dim) };
+        let cols = columns(&events);
+        let cols = cols.view(Some(&dim));
         for threads in [1, 2, 3] {
             let got = s.compute_columns(&cols, threads).unwrap();
             prop_assert_eq!(got.total(), want.total());
@@ -369,6 +388,75 @@ proptest! {
             prop_assert_eq!(&levels[..], want.total().by_level());
             prop_assert_eq!(seconds, want.total().seconds());
         }
+    }
+}
+
+/// Breakdown values of up to 20 bits are tallied in flat arrays per worker, wider ones in a
+/// map; `2^21` is the shift that sends the same values down the map's path (the narrow
+/// values below stay under 2^12).
+const WIDE: u64 = 1 << 21;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Both ways of keeping a breakdown's tallies give every value the same tally: the same
+    /// values shifted by [`WIDE`] (the same order, so the same ties) go down the map's path,
+    /// with and without optional steps, spread over few or many values, on any threads.
+    #[test]
+    fn flat_and_mapped_breakdowns_agree(
+        c in case(),
+        optional in any::<u8>(),
+        attribution in 0u8..3,
+        spread in prop_oneof![Just(1u32), Just(700)],
+        threads in 1usize..4,
+    ) {
+        let attribution = match attribution {
+            0 => Attribution::FirstTouch,
+            1 => Attribution::LastTouch,
+            _ => Attribution::Step(1),
+        };
+        let steps = c.steps.iter().enumerate().map(|(i, &k)| {
+            let step = Step::kind(k);
+            if i > 0 && c.mode != FunnelMode::Unordered && optional & (1 << i) != 0 {
+                step.optional()
+            } else {
+                step
+            }
+        });
+        let mut s = FunnelSpec::new(
+            steps.collect(),
+            ConversionWindow::seconds(c.window).unwrap(),
+            c.mode,
+        )
+        .unwrap();
+        if c.exclusion {
+            s = s.with_exclusion(StepMatcher::kind(excl()));
+        }
+        let s = s
+            .with_breakdown(FunnelBreakdown { dimension: Dimension::Channel, attribution })
+            .unwrap();
+        let cols = columns(&c.events);
+        let narrow: Vec<u32> = c
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.channel.map_or(0, |ch| ch.get() * spread + i as u32 % spread))
+            .collect();
+        let wide: Vec<u32> = narrow.iter().map(|&d| d + WIDE as u32).collect();
+        let flat = s.compute_columns(&cols.view(Some(&narrow)), threads).unwrap();
+        let mapped = s.compute_columns(&cols.view(Some(&wide)), threads).unwrap();
+        prop_assert_eq!(flat.total(), mapped.total());
+        prop_assert_eq!(flat.excluded(), mapped.excluded());
+        prop_assert_eq!(flat.patients(), mapped.patients());
+        let shifted: std::collections::BTreeMap<BreakdownKey, _> = flat
+            .by_value()
+            .iter()
+            .map(|(k, t)| match k {
+                BreakdownKey::Value(v) => (BreakdownKey::Value(v + WIDE), t.clone()),
+                _ => (*k, t.clone()),
+            })
+            .collect();
+        prop_assert_eq!(&shifted, mapped.by_value());
     }
 }
 

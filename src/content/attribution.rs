@@ -294,23 +294,42 @@ impl AcquisitionSpec {
     ) -> Result<AcquisitionState, ContentError> {
         let threads = threads.max(1);
         let best = self.touches(cols, max_code, threads)?;
+        let (revenue, total) = self.revenue(cols, &best, max_code, threads);
+        // The funnel takes each patient's post once, rather than a column that gives every
+        // row its patient's post: building that column was a random read of the patients'
+        // touches per row (most of the attribution's time), and the engine reads the posts
+        // in patient order.
+        let posts = best.posts(cols.patient_count as usize, threads);
+        let events = EventColumns::new(cols.patient_count, cols.patient, cols.kind, cols.at);
+        let funnel = self
+            .funnel
+            .compute_columns_by_patient(&events, &posts, threads)?;
+        let revenue_fen = revenue
+            .into_iter()
+            .enumerate()
+            .filter(|(_, r)| *r > 0)
+            .filter_map(|(c, r)| Some((u32::try_from(c).ok()?, r)))
+            .collect();
+        Ok(AcquisitionState {
+            funnel,
+            revenue_fen,
+            total_revenue_fen: total,
+        })
+    }
+
+    /// Each post's revenue (indexed by code) and the revenue of every purchase, from one
+    /// pass over the rows on `threads` chunks, each with its own table: saturating sums of
+    /// non-negative amounts are associative, so the chunks add up to what one pass gives.
+    fn revenue(
+        &self,
+        cols: &AcquisitionColumns<'_>,
+        best: &Touches,
+        max_code: u32,
+        threads: usize,
+    ) -> (Vec<u128>, u128) {
         let purchased = JourneyEventKind::stage(JourneyStage::Purchased).code();
         let horizon = i64::from(self.revenue_days) * 86_400;
-        // One pass over the rows gives each row its patient's post and sums the revenue of
-        // purchases, reading `best` once per row (a random read into a table of every
-        // patient, which was most of the time of two separate passes), on `threads` chunks
-        // with a revenue table each. Saturating sums of non-negative amounts are
-        // associative, so the chunks add up to what one pass gives.
-        let rows = cols.patient.len();
-        let mut dim = vec![0u32; rows];
-        let mut work = Vec::with_capacity(threads);
-        let mut rest: &mut [u32] = &mut dim;
-        for r in split(rows, threads) {
-            let (head, tail) = rest.split_at_mut(r.len().min(rest.len()));
-            work.push((r, head));
-            rest = tail;
-        }
-        let parts = fan_out_owned(work, |(r, out)| {
+        let parts = fan_out_owned(split(cols.patient.len(), threads), |r| {
             let mut revenue = vec![0u128; max_code as usize + 1];
             let mut total: u128 = 0;
             let rows = cols
@@ -320,15 +339,13 @@ impl AcquisitionSpec {
                 .iter()
                 .zip(cols.kind.get(r.clone()).unwrap_or(&[]))
                 .zip(cols.at.get(r.clone()).unwrap_or(&[]))
-                .zip(cols.amount_fen.get(r).unwrap_or(&[]))
-                .zip(out.iter_mut());
-            for ((((&p, &k), &t), &fen), d) in rows {
-                let (touch, code) = best.get(p as usize);
-                *d = code;
+                .zip(cols.amount_fen.get(r).unwrap_or(&[]));
+            for (((&p, &k), &t), &fen) in rows {
                 if k != purchased || fen == 0 {
                     continue;
                 }
                 total = total.saturating_add(u128::from(fen));
+                let (touch, code) = best.get(p as usize);
                 let within = code != 0
                     && t.checked_sub(touch)
                         .is_some_and(|d| (0..=horizon).contains(&d));
@@ -346,20 +363,7 @@ impl AcquisitionSpec {
                 *a = a.saturating_add(b);
             }
         }
-        let events = EventColumns::new(cols.patient_count, cols.patient, cols.kind, cols.at)
-            .with_dimension(&dim);
-        let funnel = self.funnel.compute_columns(&events, threads)?;
-        let revenue_fen = revenue
-            .into_iter()
-            .enumerate()
-            .filter(|(_, r)| *r > 0)
-            .filter_map(|(c, r)| Some((u32::try_from(c).ok()?, r)))
-            .collect();
-        Ok(AcquisitionState {
-            funnel,
-            revenue_fen,
-            total_revenue_fen: total,
-        })
+        (revenue, total)
     }
 }
 
@@ -503,5 +507,23 @@ impl Touches {
             },
             Touches::Plain(best) => best.get(p).copied().unwrap_or(NO_TOUCH),
         }
+    }
+
+    /// The post of each of the `n` patients (0: none), on `threads` chunks of patients.
+    fn posts(&self, n: usize, threads: usize) -> Vec<u32> {
+        let mut posts = vec![0u32; n];
+        let mut work = Vec::with_capacity(threads);
+        let mut rest: &mut [u32] = &mut posts;
+        for r in split(n, threads) {
+            let (head, tail) = rest.split_at_mut(r.len().min(rest.len()));
+            work.push((r, head));
+            rest = tail;
+        }
+        fan_out_owned(work, |(r, out)| {
+            for (p, o) in r.zip(out) {
+                *o = self.get(p).1;
+            }
+        });
+        posts
     }
 }

@@ -71,7 +71,11 @@ pub(crate) struct Input<'a> {
     pub(crate) patient: &'a [u32],
     pub(crate) at: &'a [i64],
     pub(crate) masks: Masks<'a>,
+    /// The breakdown value of each row, packed into its records.
     pub(crate) dim: Option<&'a [u32]>,
+    /// Or the breakdown value of each patient, `patient_count` of them, read once per
+    /// patient in the reduce: the same as every row of the patient carrying it.
+    pub(crate) by_patient: Option<&'a [u32]>,
 }
 
 impl<'a> Input<'a> {
@@ -79,17 +83,8 @@ impl<'a> Input<'a> {
         spec: &FunnelSpec,
         cols: &EventColumns<'a>,
     ) -> Result<Self, FunnelError> {
+        check_rows(spec, cols)?;
         let n = cols.patient.len();
-        if cols.kind.len() != n || cols.at.len() != n {
-            return Err(FunnelError::ColumnLengths {
-                patient: n,
-                kind: cols.kind.len(),
-                at: cols.at.len(),
-            });
-        }
-        if !spec.kind_only() {
-            return Err(FunnelError::NeedsEvents);
-        }
         let dim = match spec.breakdown() {
             None => None,
             Some(_) => match cols.dimension {
@@ -104,27 +99,71 @@ impl<'a> Input<'a> {
                 None => return Err(FunnelError::MissingDimension),
             },
         };
-        // One lookup table from kind code to step mask, sized by the highest kind a step or
-        // exclusion names; every other code maps to 0.
-        let max_code = spec
-            .steps()
-            .iter()
-            .map(|s| s.matcher.kind.code())
-            .chain(spec.exclusions().iter().map(|x| x.kind.code()))
-            .max()
-            .unwrap_or(0);
-        let table = (0..=max_code)
-            .map(|c| spec.mask_of_kind(crate::metrics::event::JourneyEventKind::from_code(c)))
-            .collect();
-        Ok(Input {
+        Ok(Input::of(spec, cols, dim, None))
+    }
+
+    /// [`from_columns`](Input::from_columns) for a breakdown whose value is given per
+    /// patient, `by_patient[p]` for patient `p`; `cols.dimension` is not read.
+    pub(crate) fn from_columns_by_patient(
+        spec: &FunnelSpec,
+        cols: &EventColumns<'a>,
+        by_patient: &'a [u32],
+    ) -> Result<Self, FunnelError> {
+        check_rows(spec, cols)?;
+        if spec.breakdown().is_none() || by_patient.len() != cols.patient_count as usize {
+            return Err(FunnelError::MissingDimension);
+        }
+        Ok(Input::of(spec, cols, None, Some(by_patient)))
+    }
+
+    fn of(
+        spec: &FunnelSpec,
+        cols: &EventColumns<'a>,
+        dim: Option<&'a [u32]>,
+        by_patient: Option<&'a [u32]>,
+    ) -> Self {
+        Input {
             patient_count: cols.patient_count,
             patient: cols.patient,
             at: cols.at,
             masks: Masks::Table {
                 kind: cols.kind,
-                table,
+                table: mask_table(spec),
             },
             dim,
-        })
+            by_patient,
+        }
     }
+}
+
+/// The checks of the rows themselves: the lengths of their columns, and steps that match
+/// on kind alone.
+fn check_rows(spec: &FunnelSpec, cols: &EventColumns<'_>) -> Result<(), FunnelError> {
+    let n = cols.patient.len();
+    if cols.kind.len() != n || cols.at.len() != n {
+        return Err(FunnelError::ColumnLengths {
+            patient: n,
+            kind: cols.kind.len(),
+            at: cols.at.len(),
+        });
+    }
+    if !spec.kind_only() {
+        return Err(FunnelError::NeedsEvents);
+    }
+    Ok(())
+}
+
+/// One lookup table from kind code to step mask, sized by the highest kind a step or
+/// exclusion names; every other code maps to 0.
+fn mask_table(spec: &FunnelSpec) -> Vec<u64> {
+    let max_code = spec
+        .steps()
+        .iter()
+        .map(|s| s.matcher.kind.code())
+        .chain(spec.exclusions().iter().map(|x| x.kind.code()))
+        .max()
+        .unwrap_or(0);
+    (0..=max_code)
+        .map(|c| spec.mask_of_kind(crate::metrics::event::JourneyEventKind::from_code(c)))
+        .collect()
 }

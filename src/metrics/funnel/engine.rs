@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use super::FunnelError;
 pub(crate) use super::columns::{Input, Masks};
+use super::flat::{self, FlatTallies};
 use super::par::{balance, fan_out, fan_out_owned, split};
 use super::partition::{
     BUCKET_SHIFT, FIXED_LAYOUT, FIXED_TS_BITS, Owned, Partition, Segments, Stats, emits_any,
@@ -26,80 +27,45 @@ use super::state::{BreakdownKey, FunnelState, Tally};
 
 struct Partial {
     excluded: u64,
+    /// Every recorded patient but those of `flat`.
     total: Tally,
+    /// The breakdown values a flat store covers, when the dimension is narrow enough.
+    flat: Option<FlatTallies>,
+    /// The other breakdown values, and `Unattributed`.
     by_value: BTreeMap<BreakdownKey, Tally>,
 }
 
-/// The per-value tallies of one reduce.
-///
-/// A breakdown by a value with many keys (a post code of 100,000) looks up one key per
-/// patient; in a tree that lookup was a descent of cache misses and the largest cost of the
-/// reduce. When the layout's dimension is narrow, a dense index from value to slot makes it
-/// one array read. The result is the same map either way.
-struct ByValue {
-    /// For a value below its length, 1 + the slot of its tally, 0 for none yet.
-    index: Vec<u32>,
-    slots: Vec<(BreakdownKey, Tally)>,
-    /// `Unattributed`, and values the index does not cover.
-    rest: BTreeMap<BreakdownKey, Tally>,
+/// Where the reduce finds each patient's breakdown value, and how many bits the values
+/// take (which sizes the flat store).
+#[derive(Clone, Copy)]
+struct Values<'a> {
+    bits: u32,
+    /// Each patient's value, when the input gives them per patient; else the records
+    /// carry them.
+    by_patient: Option<&'a [u32]>,
 }
 
-/// Rows per possible breakdown value from which a worker sums its groups into its total
-/// rather than recording each patient into both (see [`reduce_with`]).
-const ROWS_PER_VALUE_TO_SUM: u128 = 16;
-
-/// The widest dimension the dense index covers: 4 MB of index per worker at most.
-const DENSE_DIM_BITS: u32 = 20;
-
-impl ByValue {
-    fn new(l: &Layout, breakdown: bool) -> Self {
-        let bits = l.dim_bits();
-        let index = if breakdown && bits <= DENSE_DIM_BITS {
-            vec![0; 1 << bits]
-        } else {
-            Vec::new()
-        };
-        ByValue {
-            index,
-            slots: Vec::new(),
-            rest: BTreeMap::new(),
+impl<'a> Values<'a> {
+    fn of(input: &Input<'a>, l: &Layout) -> Self {
+        match input.by_patient {
+            Some(v) => Values {
+                bits: bits_for(u64::from(v.iter().copied().max().unwrap_or(0))),
+                by_patient: Some(v),
+            },
+            None => Values {
+                bits: l.dim_bits(),
+                by_patient: None,
+            },
         }
     }
 
+    /// The value of patient `patient`, whose records gave `packed`.
     #[inline]
-    fn tally(&mut self, key: BreakdownKey, n: usize) -> &mut Tally {
-        if let BreakdownKey::Value(v) = key
-            && let Some(i) = usize::try_from(v).ok().and_then(|v| self.index.get_mut(v))
-        {
-            if *i == 0 {
-                self.slots.push((key, Tally::new(n)));
-                // At most 2^DENSE_DIM_BITS slots, so the count fits.
-                *i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-            }
-            let slot = *i as usize - 1;
-            if let Some((_, t)) = self.slots.get_mut(slot) {
-                return t;
-            }
+    fn of_patient(&self, patient: usize, packed: u64) -> u64 {
+        match self.by_patient {
+            Some(v) => v.get(patient).map_or(0, |&x| u64::from(x)),
+            None => packed,
         }
-        self.rest.entry(key).or_insert_with(|| Tally::new(n))
-    }
-
-    fn into_map(self) -> BTreeMap<BreakdownKey, Tally> {
-        // The slots in value order, read off the dense index, so that collecting finds
-        // them sorted: sorting 100,000 tallies by key moved each several times and was a
-        // fifth of a breakdown's reduce.
-        let mut slots: Vec<Option<(BreakdownKey, Tally)>> =
-            self.slots.into_iter().map(Some).collect();
-        let mut all: Vec<(BreakdownKey, Tally)> = Vec::with_capacity(slots.len() + self.rest.len());
-        for &i in self.index.iter().filter(|&&i| i != 0) {
-            if let Some(slot) = slots.get_mut(i as usize - 1).and_then(Option::take) {
-                all.push(slot);
-            }
-        }
-        all.extend(self.rest);
-        // Keys are distinct: collecting sorts them (here a run already in order, or two)
-        // and builds the tree in one go.
-        all.into_iter().collect()
     }
 }
 
@@ -110,10 +76,11 @@ fn reduce<R: Rec, P: Segments<R>>(
     l: &Layout,
     p: &ScanParams,
     patient_count: u32,
+    values: Values<'_>,
 ) -> Partial {
     macro_rules! go {
         ($s:ty) => {
-            reduce_with::<R, P, $s>(parts, buckets, l, p, patient_count)
+            reduce_with::<R, P, $s>(parts, buckets, l, p, patient_count, values)
         };
     }
     scan::with_scan!(p, go)
@@ -125,10 +92,12 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
     l: &Layout,
     p: &ScanParams,
     patient_count: u32,
+    values: Values<'_>,
 ) -> Partial {
     let mut out = Partial {
         excluded: 0,
         total: Tally::new(p.n),
+        flat: p.attribution.and_then(|_| FlatTallies::new(values.bits, p)),
         by_value: BTreeMap::new(),
     };
     let per_bucket = 1usize << BUCKET_SHIFT;
@@ -138,18 +107,6 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
     let mut small = [R::default(); 16];
     let mut scanned = 0u64;
     let mut owned = 0u64;
-    let mut by_value = ByValue::new(l, p.attribution.is_some());
-    // With a breakdown every recorded patient is in exactly one group, so the total is
-    // also the groups' sum. Adding up the groups at the end costs a few hundred
-    // instructions a group, recording each patient a second time about a hundred: the sum
-    // pays when the groups are few for the rows (10,000,000 events over 100,000 posts),
-    // recording twice when they are many (1,000,000 events). Both give the same tally.
-    let rows: usize = buckets
-        .clone()
-        .map(|b| parts.iter().map(|pt| pt.seg(b).len()).sum::<usize>())
-        .sum();
-    let sum_groups = p.attribution.is_some()
-        && (rows as u128) >= (ROWS_PER_VALUE_TO_SUM << l.dim_bits().min(64));
     for b in buckets {
         let first = b * per_bucket;
         owned += (patient_count as usize)
@@ -200,27 +157,19 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
                 if reach.excluded(slice, l, p) {
                     out.excluded += 1;
                 } else {
-                    if !sum_groups {
-                        out.total.record(&reach, p);
-                    }
-                    if p.attribution.is_some() {
-                        let key = reach
-                            .attributed(p)
-                            .map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
-                        by_value.tally(key, p.n).record(&reach, p);
-                    }
+                    // With a breakdown, the value the patient is attributed to (`None`:
+                    // unattributed).
+                    let key = p.attribution.map(|_| {
+                        let v = reach.attributed(p);
+                        v.map(|v| values.of_patient(first + local, v))
+                    });
+                    record(&mut out, &reach, p, key);
                 }
             }
             start = end.max(start);
         }
         for pt in parts.iter_mut() {
             pt.release(b);
-        }
-    }
-    out.by_value = by_value.into_map();
-    if sum_groups {
-        for t in out.by_value.values() {
-            out.total.merge(t);
         }
     }
     let unseen = owned.saturating_sub(scanned);
@@ -232,6 +181,27 @@ fn reduce_with<R: Rec, P: Segments<R>, S: Scan>(
             .add_level0(unseen);
     }
     out
+}
+
+/// Records one patient who was not excluded: into its breakdown value's flat slot (which
+/// the total takes as a sum at the end), or into the total and, with a breakdown, its
+/// value's tally in the map.
+#[inline]
+fn record(out: &mut Partial, reach: &Reach, p: &ScanParams, key: Option<Option<u64>>) {
+    if let (Some(Some(v)), Some(flat)) = (key, out.flat.as_mut())
+        && flat.covers(v)
+    {
+        flat.record(v, reach, p);
+        return;
+    }
+    out.total.record(reach, p);
+    if let Some(k) = key {
+        let key = k.map_or(BreakdownKey::Unattributed, BreakdownKey::Value);
+        out.by_value
+            .entry(key)
+            .or_insert_with(|| Tally::new(p.n))
+            .record(reach, p);
+    }
 }
 
 fn bits_for(v: u64) -> u32 {
@@ -277,7 +247,9 @@ fn run_with<M: Fn(usize) -> u64 + Sync + Copy>(
         !spec.exclusions().is_empty(),
         spec.breakdown().map(|b| b.attribution),
     );
-    if spec.breakdown().is_none()
+    // The fixed layout packs no breakdown value: it serves funnels without a breakdown and
+    // breakdowns whose values come per patient.
+    if input.dim.is_none()
         && let Some(state) = run_fixed(spec, input, mask_of, &chunks, buckets, &params, so)?
     {
         return Ok(state);
@@ -339,16 +311,28 @@ fn finish(
 ) -> Result<FunnelState, FunnelError> {
     let mut state = FunnelState::empty(spec);
     state.patients = u64::from(input.patient_count);
+    let mut flats = Vec::new();
     for part in partials {
         state.excluded = state.excluded.saturating_add(part.excluded);
         state.total.absorb(part.total);
+        flats.extend(part.flat);
         // The first worker's tallies become the state's as they are: a fresh tally per
-        // key to absorb them into was an allocation and a free per key (100,000 posts).
+        // key to absorb them into was an allocation and a free per key.
         if state.by_value.is_empty() {
             state.by_value = part.by_value;
             continue;
         }
         state.by_value = merge_sorted(std::mem::take(&mut state.by_value), part.by_value);
+    }
+    if !flats.is_empty() {
+        let (tallies, total) = flat::into_tallies(flats);
+        state.total.absorb(total);
+        // The flat values and the map's keys are distinct: the map holds values the stores
+        // do not cover, and `Unattributed`.
+        state.by_value = merge_sorted(
+            tallies.into_iter().collect(),
+            std::mem::take(&mut state.by_value),
+        );
     }
     Ok(state)
 }
@@ -401,6 +385,7 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
         .unwrap_or(0);
     let origin = first.saturating_sub(1 << (FIXED_TS_BITS - 1));
     let layout = &FIXED_LAYOUT;
+    let values = Values::of(input, layout);
     let parts = fan_out(chunks.len(), |t| {
         let rows = chunks.get(t).cloned().unwrap_or(0..0);
         partition_fixed(input, mask_of, rows, so, origin, buckets)
@@ -440,7 +425,7 @@ fn run_fixed<M: Fn(usize) -> u64 + Sync + Copy>(
         })
         .collect();
     let partials = fan_out_owned(work, |(r, mut parts)| {
-        reduce(&mut parts, r, layout, params, input.patient_count)
+        reduce(&mut parts, r, layout, params, input.patient_count, values)
     });
     finish(spec, input, partials).map(Some)
 }
@@ -462,6 +447,7 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
         let hist = stats.get(t).map_or(&[][..], |s| &s.hist[..]);
         partition(input, mask_of, rows, so, l, origin, hist)
     });
+    let values = Values::of(input, l);
     fan_out(ranges.len(), |t| {
         let mut shared: Vec<&Partition<R>> = parts.iter().collect();
         reduce(
@@ -470,73 +456,7 @@ fn go<R: Rec, M: Fn(usize) -> u64 + Sync + Copy>(
             l,
             p,
             input.patient_count,
+            values,
         )
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::event::JourneyStage;
-    use crate::metrics::funnel::{
-        Attribution, ConversionWindow, Dimension, EventColumns, FunnelBreakdown, Step,
-    };
-
-    fn spec(mode: FunnelMode) -> FunnelSpec {
-        FunnelSpec::new(
-            vec![
-                Step::kind(JourneyStage::Lead),
-                Step::kind(JourneyStage::Booked),
-            ],
-            ConversionWindow::seconds(10).unwrap_or_else(|_| unreachable!()),
-            mode,
-        )
-        .unwrap_or_else(|_| unreachable!())
-    }
-
-    #[test]
-    fn balance_splits_by_weight() {
-        assert_eq!(balance(&[1, 1, 1, 1], 2), vec![0..2, 2..4]);
-        assert_eq!(balance(&[10, 0, 0, 1], 2), vec![0..1, 1..4]);
-        assert_eq!(balance(&[], 2), vec![0..0]);
-        assert_eq!(balance(&[3, 3], 1), vec![0..2]);
-    }
-
-    /// Timestamps too far apart for the fixed 40-bit field take the measured path, and
-    /// beyond 64 bits of record the u128 one; all give the same levels.
-    #[test]
-    fn wide_time_ranges_fall_back_exactly() {
-        let lead = JourneyStage::Lead as u32;
-        let booked = JourneyStage::Booked as u32;
-        for (base, far) in [(0i64, 5i64), (0, 1 << 41), (-(1 << 61), 1 << 61)] {
-            let patient = [0, 0, 1, 1, 2];
-            let kind = [lead, booked, lead, booked, lead];
-            let at = [base, base + 3, far, far + 11, far];
-            let dim = [7, 7, 1 << 20, 3, 5];
-            let cols = EventColumns {
-                patient_count: 3,
-                patient: &patient,
-                kind: &kind,
-                at: &at,
-                dimension: Some(&dim),
-            };
-            for with_breakdown in [false, true] {
-                let mut s = spec(FunnelMode::Default);
-                if with_breakdown {
-                    s = s
-                        .with_breakdown(FunnelBreakdown {
-                            dimension: Dimension::Channel,
-                            attribution: Attribution::FirstTouch,
-                        })
-                        .unwrap_or_else(|_| unreachable!());
-                }
-                for threads in [1, 2] {
-                    let st = s.compute_columns(&cols, threads);
-                    let st = st.unwrap_or_else(|e| panic!("{e}"));
-                    assert_eq!(st.total().by_level(), &[0, 2, 1], "{base} {far}");
-                    assert_eq!(st.total().seconds()[1], vec![3]);
-                }
-            }
-        }
-    }
 }

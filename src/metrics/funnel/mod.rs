@@ -114,6 +114,7 @@
 
 mod columns;
 mod engine;
+mod flat;
 pub(crate) mod par;
 mod partition;
 mod patient;
@@ -123,6 +124,8 @@ mod scan;
 mod spec;
 mod state;
 mod summary;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
@@ -307,6 +310,7 @@ impl FunnelSpec {
             at: &at,
             masks: engine::Masks::Rows(&masks),
             dim: self.breakdown().map(|_| &dim[..]),
+            by_patient: None,
         };
         let mut state = engine::run(self, &input, 1)?;
         if self.breakdown().is_some() {
@@ -349,6 +353,26 @@ impl FunnelSpec {
         threads: usize,
     ) -> Result<FunnelState, FunnelError> {
         let input = engine::Input::from_columns(self, cols)?;
+        engine::run(self, &input, threads)
+    }
+
+    /// [`compute_columns`](FunnelSpec::compute_columns) with the breakdown value given per
+    /// patient, `by_patient[p]` for patient `p` (`cols.dimension` is not read): the state is
+    /// the one every row of a patient carrying the patient's value gives. The engine then
+    /// packs no value into its records and reads each patient's once, in patient order.
+    ///
+    /// # Errors
+    ///
+    /// As [`compute_columns`](FunnelSpec::compute_columns), and
+    /// [`FunnelError::MissingDimension`] for a funnel without a breakdown or a `by_patient`
+    /// that is not `cols.patient_count` long.
+    pub(crate) fn compute_columns_by_patient(
+        &self,
+        cols: &EventColumns<'_>,
+        by_patient: &[u32],
+        threads: usize,
+    ) -> Result<FunnelState, FunnelError> {
+        let input = engine::Input::from_columns_by_patient(self, cols, by_patient)?;
         engine::run(self, &input, threads)
     }
 }

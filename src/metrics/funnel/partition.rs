@@ -205,9 +205,9 @@ pub(super) const FIXED_TS_BITS: u32 = 40;
 /// The fixed layout as a constant, so that the partition's shifts are immediates.
 pub(super) const FIXED_LAYOUT: Layout = Layout::new(0, FIXED_TS_BITS, BUCKET_SHIFT);
 
-/// The partition pass without a stats pass: a fixed layout (no breakdown), one growable
-/// buffer per bucket. `Ok(None)` when a timestamp falls outside the fixed range, and the
-/// caller takes the measured path instead.
+/// The partition pass without a stats pass: a fixed layout (no breakdown value in the
+/// records), one growable buffer per bucket. `Ok(None)` when a timestamp falls outside the
+/// fixed range, and the caller takes the measured path instead.
 pub(super) fn partition_fixed(
     input: &Input<'_>,
     mask_of: impl Fn(usize) -> u64,

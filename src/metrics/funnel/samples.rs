@@ -134,6 +134,17 @@ impl Samples {
         }
     }
 
+    /// A multiset of `values`: inline when they fit, else one chunk of exactly their size
+    /// (a tally built from grouped samples allocates at most once a step).
+    pub(crate) fn from_slice(values: &[u32]) -> Self {
+        if values.len() > INLINE {
+            return Samples::from(values.to_vec());
+        }
+        let mut s = Samples::default();
+        s.push_all(values);
+        s
+    }
+
     /// The samples in ascending order.
     pub(crate) fn sorted(&self) -> Vec<u32> {
         let mut v = Vec::with_capacity(self.len);

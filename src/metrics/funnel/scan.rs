@@ -183,6 +183,26 @@ impl Reach {
         }
     }
 
+    /// Calls `f(k, seconds, optional)` for each step `k >= 2` the patient reached, from the
+    /// lowest: its time to convert (from the start of the chain that reached it) and
+    /// whether the step is optional. What a tally records beyond the level.
+    #[inline]
+    pub(crate) fn for_each_timed(&self, p: &ScanParams, mut f: impl FnMut(usize, u32, bool)) {
+        if self.level() < 2 && p.optional == 0 {
+            return;
+        }
+        let mut bits = self.set & !3;
+        while bits != 0 {
+            let k = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let (at, start) = (self.at.get(k), self.start.get(k));
+            let since = at.zip(start).map_or(0, |(a, s)| a.saturating_sub(*s));
+            // at - start <= window <= u32::MAX by construction of the scan.
+            let seconds = u32::try_from(since).unwrap_or(u32::MAX);
+            f(k, seconds, p.optional & (1 << k) != 0);
+        }
+    }
+
     /// Whether the patient did an exclusion event inside the window of its chain.
     pub(crate) fn excluded<R: Rec>(&self, recs: &[R], l: &Layout, p: &ScanParams) -> bool {
         let level = self.level();

@@ -140,6 +140,20 @@ impl Tally {
         }
     }
 
+    /// A tally of `n = optional_hits.len()` steps from its parts, as [`Tally::record`] would
+    /// have built them: `n + 1` levels and `n` multisets.
+    pub(super) fn from_parts(
+        by_level: Vec<u64>,
+        optional_hits: Vec<u64>,
+        seconds: Vec<Samples>,
+    ) -> Self {
+        Tally {
+            by_level,
+            optional_hits,
+            seconds,
+        }
+    }
+
     /// Patients per final level: entry `k` counts patients whose level is exactly `k`.
     #[must_use]
     pub fn by_level(&self) -> &[u64] {
@@ -331,29 +345,17 @@ impl Tally {
 
     #[inline]
     pub(crate) fn record(&mut self, r: &Reach, p: &ScanParams) {
-        let level = r.level();
-        if let Some(c) = self.by_level.get_mut(level) {
+        if let Some(c) = self.by_level.get_mut(r.level()) {
             *c += 1;
         }
-        if level < 2 && p.optional == 0 {
-            return;
-        }
-        let mut bits = r.set & !3;
-        while bits != 0 {
-            let k = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if let (Some(v), Some(at), Some(st)) =
-                (self.seconds.get_mut(k - 1), r.at.get(k), r.start.get(k))
-            {
-                // at - start <= window <= u32::MAX by construction of the scan.
-                v.push(u32::try_from(at.saturating_sub(*st)).unwrap_or(u32::MAX));
+        r.for_each_timed(p, |k, seconds, optional| {
+            if let Some(v) = self.seconds.get_mut(k - 1) {
+                v.push(seconds);
             }
-            if p.optional & (1 << k) != 0
-                && let Some(h) = self.optional_hits.get_mut(k - 1)
-            {
+            if optional && let Some(h) = self.optional_hits.get_mut(k - 1) {
                 *h += 1;
             }
-        }
+        });
     }
 
     /// Adds another group's counts and samples, taking ownership (samples move by chunk).
