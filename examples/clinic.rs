@@ -623,26 +623,26 @@ fn replay_lines(
         let (n, e, ty) = match read {
             Read::Event(n, e, ty) => (n, e.at_home_clinic(&clinic), ty),
             Read::Raw(n, raw) => {
-                match if maybe_post(raw) {
-                    post_line(n, raw, &mut content)?
-                } else {
-                    PostLine::NotPost
-                } {
-                    PostLine::NotPost => {}
-                    PostLine::Accepted => continue,
-                    PostLine::Refused(reason) => {
-                        refused.push(Refused {
-                            line: n,
-                            reason,
-                            ty: "post".into(),
-                        });
-                        continue;
+                // A line that may be a post was not read ahead: a post first, else the fast
+                // reader. Any other line here is one the fast reader already left to the
+                // general reader, which reads it with its errors.
+                let fast = if maybe_post(raw) {
+                    match post_line(n, raw, &mut content)? {
+                        PostLine::NotPost => clinic_read::event(raw),
+                        PostLine::Accepted => continue,
+                        PostLine::Refused(reason) => {
+                            refused.push(Refused {
+                                line: n,
+                                reason,
+                                ty: "post".into(),
+                            });
+                            continue;
+                        }
                     }
-                }
-                // The commonest lines are read straight into their members; any other line,
-                // and any line that is not well formed, goes to the general reader and its
-                // errors.
-                let (e, ty) = match clinic_read::event(raw) {
+                } else {
+                    None
+                };
+                let (e, ty) = match fast {
                     Some((e, ty)) => (e.at_home_clinic(&clinic), ty),
                     None => event(n, raw, &clinic, config)?,
                 };
