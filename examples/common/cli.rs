@@ -152,6 +152,48 @@ pub(crate) fn input_path(m: &ArgMatches) -> Option<String> {
     m.get_one::<String>("input").filter(|p| *p != "-").cloned()
 }
 
+/// A whole input in memory: a regular file mapped, or what was read from stdin or a pipe.
+pub(crate) enum Input {
+    /// The file's pages, shared with the page cache: no copy, and no fresh memory to zero.
+    Mapped(memmap2::Mmap),
+    /// Read into memory (stdin, a pipe, an empty file).
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for Input {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Input::Mapped(m) => m,
+            Input::Read(v) => v,
+        }
+    }
+}
+
+/// The whole input, mapped where it is a non-empty regular file, read otherwise. For the
+/// calculators built for ten-million-row files: reading a 370 MB export into fresh memory
+/// spent a tenth of the funnel calculator's time on one core copying it and zeroing the
+/// pages it was copied to, before either parser thread could start.
+pub(crate) fn map_input(path: Option<&str>) -> Result<Input, Exit> {
+    let Some(p) = path.filter(|p| *p != "-") else {
+        return read_input(None).map(Input::Read);
+    };
+    let cannot = |e: std::io::Error| Exit::Bad(format!("{p}: cannot read: {e}"));
+    let file = std::fs::File::open(p).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() || meta.len() == 0 {
+        return read_input(Some(p)).map(Input::Read);
+    }
+    // SAFETY: the map is only read, and lives no longer than this run. Its one hazard is
+    // another process shrinking the file while it is mapped, which ends this process with
+    // SIGBUS; calculators read exports that are not being written, as `rg` and `git` read
+    // files by mapping them under the same assumption.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
+    Ok(Input::Mapped(map))
+}
+
 /// Reads a whole input, a file or stdin.
 pub(crate) fn read_input(path: Option<&str>) -> Result<Vec<u8>, Exit> {
     match path {

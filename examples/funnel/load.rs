@@ -95,11 +95,22 @@ pub(crate) fn parse_ts(f: &[u8]) -> Option<i64> {
         return None;
     }
     let mut v: i64 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
+    if digits.len() <= 18 {
+        // Eighteen digits stay below 10^18 < 2^63: no overflow to check on every digit.
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + i64::from(d);
         }
-        v = v.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    } else {
+        for &b in digits {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            v = v.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+        }
     }
     Some(if neg { -v } else { v })
 }
@@ -352,5 +363,53 @@ fn resolve(
 pub(crate) fn trim_eol(line: &mut Vec<u8>) {
     while matches!(line.last(), Some(b'\n' | b'\r')) {
         line.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ts;
+    use proptest::prelude::*;
+
+    /// The definition: Rust's own integer parse, without its leading `+`, and without
+    /// `i64::MIN`, whose magnitude is no `i64`.
+    fn reference(s: &str) -> Option<i64> {
+        if s.starts_with('+') {
+            return None;
+        }
+        s.parse::<i64>().ok().filter(|v| *v != i64::MIN)
+    }
+
+    #[test]
+    fn edges() {
+        assert_eq!(parse_ts(b"1767225600"), Some(1_767_225_600));
+        assert_eq!(parse_ts(b"-0"), Some(0));
+        assert_eq!(
+            parse_ts(b"999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        assert_eq!(parse_ts(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_ts(b"9223372036854775808"), None);
+        assert_eq!(parse_ts(b"-9223372036854775808"), None);
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"1.0",
+            b" 1",
+            b"1e3",
+            b"12345678901234567890",
+        ] {
+            assert_eq!(parse_ts(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn equals_the_integer_parse(s in "[-+]?[0-9:/ ]{0,21}", v in any::<i64>()) {
+            prop_assert_eq!(parse_ts(s.as_bytes()), reference(&s));
+            let text = v.to_string();
+            prop_assert_eq!(parse_ts(text.as_bytes()), reference(&text));
+        }
     }
 }

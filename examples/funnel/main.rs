@@ -197,10 +197,10 @@ fn run() -> Result<(), Exit> {
         }
         path => {
             // The whole input in memory: the parallel reader cuts it into one range per thread.
-            let data = cli::read_input(path.as_deref())?;
+            let data = cli::map_input(path.as_deref())?;
             match load_parallel(data, &args, args.threads) {
                 Ok(Parallel::Read(cols)) => Ok(cols),
-                Ok(Parallel::Sequential(data)) => load(data.as_slice(), &args),
+                Ok(Parallel::Sequential(data)) => load(&data[..], &args),
                 Err(e) => Err(e),
             }
             .map_err(|(line, why)| Exit::line(line, why))?

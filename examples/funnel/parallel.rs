@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::ids::{IdMap, PARTITIONS, ShortIds, partition, short_key};
 use crate::load::{Columns, Layout, layout, parse_ts};
-use crate::{Args, pq};
+use crate::{Args, cli, pq};
 
 /// One thread's rows, with its own codes for patients, event names and breakdown values.
 #[derive(Default)]
@@ -40,8 +40,9 @@ pub(crate) struct Part {
     dims: Vec<Box<[u8]>>,
     kind_codes: IdMap<u32>,
     dim_codes: IdMap<u32>,
-    /// The last event name and its code: exports often repeat an event on adjacent rows.
-    last_kind: Option<(Box<[u8]>, u32)>,
+    /// The last event's code: exports often repeat an event on adjacent rows. Its name is
+    /// `kinds[code]`, so that a change of event costs a lookup, not an allocation.
+    last_kind: Option<u32>,
 }
 
 /// Bad input at a position: a byte offset of the CSV (the start of its line), or a line
@@ -85,9 +86,14 @@ impl Part {
             }
             None => self.long.push((row, Box::from(p))),
         }
-        let kind = match &self.last_kind {
-            Some((name, code)) if **name == *e => *code,
-            _ => {
+        let last = self.last_kind.filter(|&c| {
+            self.kinds
+                .get(c as usize)
+                .is_some_and(|(name, _)| **name == *e)
+        });
+        let kind = match last {
+            Some(code) => code,
+            None => {
                 let next = self.kinds.len() as u32;
                 let code = match self.kind_codes.get(e) {
                     Some(&c) => c,
@@ -97,7 +103,7 @@ impl Part {
                         next
                     }
                 };
-                self.last_kind = Some((Box::from(e), code));
+                self.last_kind = Some(code);
                 code
             }
         };
@@ -157,15 +163,13 @@ fn parse_part(data: &[u8], range: (usize, usize), lay: Layout) -> Result<Part, B
     let mut part = Part::default();
     part.reserve((range.1 - range.0) / 32, lay.dim.is_some());
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(lay.width + 1);
-    for (at, line) in chunks::lines(data, range) {
-        if line.is_empty() {
-            continue;
-        }
+    // Most exports are ASCII: one check for the range, and a line's own check only if not.
+    let ascii = data.get(range.0..range.1).is_some_and(<[u8]>::is_ascii);
+    chunks::for_each_row(data, range, &mut fields, |at, line, fields| {
         let bad = |why: String| (at, why);
-        if !line.is_ascii() && std::str::from_utf8(line).is_err() {
+        if !ascii && std::str::from_utf8(line).is_err() {
             return Err(bad("text is not UTF-8".into()));
         }
-        chunks::split(line, &mut fields);
         if fields.len() != lay.width {
             return Err(bad(format!(
                 "{} fields, the header has {}",
@@ -188,8 +192,8 @@ fn parse_part(data: &[u8], range: (usize, usize), lay: Layout) -> Result<Part, B
         }
         let ts = parse_ts(t).ok_or_else(|| bad(bad_ts(t)))?;
         check(p, e, lay.amount.map(field)).map_err(bad)?;
-        part.push(p, e, ts, lay.dim.map(field), at)?;
-    }
+        part.push(p, e, ts, lay.dim.map(field), at)
+    })?;
     Ok(part)
 }
 
@@ -197,14 +201,14 @@ fn parse_part(data: &[u8], range: (usize, usize), lay: Layout) -> Result<Part, B
 pub(crate) enum Parallel {
     Read(Columns),
     /// The input is empty or holds a quote: the sequential reader's, given back.
-    Sequential(Vec<u8>),
+    Sequential(cli::Input),
 }
 
 /// Reads an unquoted export held in memory on `threads` threads. The input is freed once
 /// its rows are parsed, before the columns are built, which keeps the peak under 1 GB on a
 /// 10-million-row export.
 pub(crate) fn load_parallel(
-    data: Vec<u8>,
+    data: cli::Input,
     args: &Args,
     threads: usize,
 ) -> Result<Parallel, (usize, String)> {
@@ -623,7 +627,8 @@ mod tests {
         .unwrap();
         let seq = crate::load::load(text.as_bytes(), &args).ok().unwrap();
         for threads in 1..6 {
-            let Ok(Parallel::Read(par)) = load_parallel(text.as_bytes().to_vec(), &args, threads)
+            let Ok(Parallel::Read(par)) =
+                load_parallel(cli::Input::Read(text.as_bytes().to_vec()), &args, threads)
             else {
                 panic!("the parallel reader takes unquoted input")
             };
@@ -658,7 +663,9 @@ mod tests {
             .unwrap();
         let seq = crate::load::load(text.as_bytes(), &args).err().unwrap();
         for threads in 1..5 {
-            let Err(par) = load_parallel(text.as_bytes().to_vec(), &args, threads) else {
+            let Err(par) =
+                load_parallel(cli::Input::Read(text.as_bytes().to_vec()), &args, threads)
+            else {
                 panic!("a bad line is refused")
             };
             assert_eq!(par, seq);

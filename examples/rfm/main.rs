@@ -264,13 +264,13 @@ fn run() -> Result<(), Exit> {
         path => {
             // The whole input in memory: the parallel reader cuts it into one range per
             // thread; whatever it does not take, the sequential reader does.
-            let data = cli::read_input(path.as_deref())?;
+            let data = cli::map_input(path.as_deref())?;
             match load_parallel(&data, threads, args.calendar, as_of) {
                 Some(loaded) => loaded,
                 None => {
                     let size = data.len() as u64;
                     let Loaded { ids, rows } =
-                        load(data.as_slice(), size, args.calendar, as_of).map_err(Exit::Bad)?;
+                        load(&data[..], size, args.calendar, as_of).map_err(Exit::Bad)?;
                     (ids, vec![rows])
                 }
             }

@@ -59,19 +59,19 @@ fn parse_part(
     let mut part = Part::default();
     part.rows.reserve((range.1 - range.0) / 20);
     let mut fields = Vec::with_capacity(lay.width + 1);
-    for (_, line) in chunks::lines(data, range) {
-        if line.is_empty() {
-            continue;
-        }
+    // One search of the range each, and a line's own check only where it found something.
+    let text = data.get(range.0..range.1).unwrap_or(&[]);
+    let ascii = text.is_ascii();
+    let cr = memchr::memchr(b'\r', text).is_some();
+    chunks::for_each_row(data, range, &mut fields, |_, line, fields| {
         // The csv crate ends a record at a lone carriage return too.
-        if memchr::memchr(b'\r', line).is_some()
-            || (!line.is_ascii() && std::str::from_utf8(line).is_err())
+        if (cr && memchr::memchr(b'\r', line).is_some())
+            || (!ascii && std::str::from_utf8(line).is_err())
         {
-            return None;
+            return Err(());
         }
-        chunks::split(line, &mut fields);
         if fields.len() != lay.width {
-            return None;
+            return Err(());
         }
         let field = |i: usize| {
             fields
@@ -81,24 +81,24 @@ fn parse_part(
         };
         let id = field(lay.id);
         if id.is_empty() {
-            return None;
+            return Err(());
         }
-        let day = parse_day(field(lay.date), cal).ok()?;
-        let amount = parse_amount(field(lay.amount)).ok()?;
+        let day = parse_day(field(lay.date), cal).map_err(|_| ())?;
+        let amount = parse_amount(field(lay.amount)).map_err(|_| ())?;
         if day > as_of {
-            continue;
+            return Ok(());
         }
-        let day = i32::try_from(day).ok()?;
+        let day = i32::try_from(day).map_err(|_| ())?;
         match short_key(id) {
             Some(key) => {
                 part.pending.push((key, (day, amount)));
                 if part.pending.len() == BATCH {
-                    part.flush()?;
+                    part.flush().ok_or(())?;
                 }
             }
             None => {
-                part.flush()?;
-                let patient = part.ids.intern_long(id).ok()?;
+                part.flush().ok_or(())?;
+                let patient = part.ids.intern_long(id).map_err(|_| ())?;
                 part.rows.push(Row {
                     patient,
                     day,
@@ -106,7 +106,9 @@ fn parse_part(
                 });
             }
         }
-    }
+        Ok(())
+    })
+    .ok()?;
     part.flush()?;
     Some(part)
 }

@@ -7,10 +7,11 @@ use std::sync::Mutex;
 
 /// The built example binary `name`, next to this test's own `deps` folder.
 ///
-/// `cargo test` (and `cargo test --workspace`, which CI runs) builds every example before it
-/// runs the tests. Run alone (`cargo test --test calculator_contracts`), cargo builds only
-/// the test, so a missing example is built here, once, with the cargo and the profile that
-/// built this test.
+/// `cargo test` builds the examples that are programs before it runs the tests, but the
+/// ones marked `test = true` (`funnel`, `retention`) only as test harnesses, and a test run
+/// alone (`cargo test --test calculator_contracts`) builds none. So each example is built
+/// here, once per test process, with the cargo and the profile that built this test: a
+/// no-op when it is fresh, and never a stale binary left by an earlier build.
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
     let profile = exe
@@ -22,9 +23,9 @@ pub fn example(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     // One build at a time: the tests of a binary run on several threads, and cargo would
     // only make them wait on its lock.
-    static BUILDING: Mutex<()> = Mutex::new(());
-    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    if !bin.exists() {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "--example", name])
@@ -34,6 +35,7 @@ pub fn example(name: &str) -> PathBuf {
         }
         let status = cmd.status().expect("cargo runs");
         assert!(status.success(), "cargo build --example {name} failed");
+        built.push(name.to_owned());
     }
     bin
 }
