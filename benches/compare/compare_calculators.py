@@ -4,7 +4,7 @@ on the same file, paired and interleaved (ours, theirs, ours, theirs, ...), medi
 
 usage: compare_calculators.py funnel EVENTS.csv|EVENTS.parquet [--runs 5]
        compare_calculators.py retention EVENTS.csv [--runs 5]
-       compare_calculators.py rfm TRANSACTIONS.csv --as-of YYYY-MM-DD [--runs 5]
+       compare_calculators.py rfm TRANSACTIONS.csv --as-of YYYY-MM-DD [--runs 5] [--table]
 
 Set-up, once, by hand (never in CI):
     python3 -m pip install chdb duckdb numpy
@@ -18,8 +18,13 @@ Each engine runs as its own process (the engines' Python start-up included, as a
 would run them), wall and CPU time and peak memory from wait4. The answers are compared:
 funnel step counts with ClickHouse windowFunnel, retention cohorts with chDB's, the RFM
 summary (patients, total frequency, recency and T) with DuckDB's. Exit 1 when they differ.
+The RFM query sums its summary to four numbers; with --table DuckDB writes what the rfm
+calculator writes, a row per patient with quintile scores, sorted, so both do the same work.
+Peak memory is measured from a small launcher (rusage.py), not from this script.
 """
 import argparse, json, os, statistics, subprocess, sys, time
+
+from rusage import measure
 
 STEPS = "lead,converted,booked,arrived,consulted,purchased,followed_up,revisited"
 RELEASE = "target/release/examples/"
@@ -70,21 +75,26 @@ WITH d AS (SELECT patient_id, CAST(date AS DATE) AS day, sum(amount) AS spend
 SELECT count(*), sum(frequency), sum(recency), sum(t) FROM s'''
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
-print(json.dumps([int(x) for x in con.execute(q).fetchone()]))
+if len(sys.argv) > 3:
+    # --table: the calculator's whole answer, one row per patient with quintile scores,
+    # sorted by patient, as CSV on stdout.
+    head, _ = q.rsplit("SELECT count(*)", 1)
+    con.execute(f'''COPY ({head} SELECT patient_id, frequency, recency, t, monetary,
+        ntile(5) OVER (ORDER BY recency) AS r_score, ntile(5) OVER (ORDER BY frequency) AS f_score,
+        ntile(5) OVER (ORDER BY monetary) AS m_score FROM s ORDER BY patient_id)
+        TO '/dev/stdout' (HEADER)''')
+else:
+    print(json.dumps([int(x) for x in con.execute(q).fetchone()]))
 """
 
 
 def rusage_run(cmd):
-    """Like run, with CPU time and peak memory of the child from wait4."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    if status != 0:
-        sys.exit(f"{' '.join(cmd[:3])} failed ({status}): {err.decode()[:500]}")
-    return out.decode(), wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    """Runs cmd: its stdout, wall seconds, CPU seconds (user + sys) and peak MB, measured from
+    a small launcher (rusage.py), so that this script's own memory is not counted."""
+    code, out, err, wall, cpu, peak = measure(cmd)
+    if code != 0:
+        sys.exit(f"{' '.join(cmd[:3])} failed ({code}): {err.decode()[:500]}")
+    return out.decode(), wall, cpu, peak
 
 
 def main():
@@ -94,6 +104,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--as-of", default="2026-07-01")
     ap.add_argument("--periods", type=int, default=8)
+    ap.add_argument("--table", action="store_true",
+                    help="rfm: DuckDB writes the calculator's whole answer (a row per patient, "
+                         "quintile scores, sorted) instead of four sums")
     a = ap.parse_args()
     py = sys.executable
     if a.calculator == "funnel":
@@ -112,13 +125,16 @@ def main():
             return [len(rows), sum(int(r[1]) for r in rows), sum(int(r[2]) for r in rows),
                     sum(int(r[3]) for r in rows)]
         theirs = ("DuckDB read_csv + SQL", [py, "-c", DUCKDB_RFM, a.input, a.as_of])
+        if a.table:
+            theirs = ("DuckDB, the whole table", theirs[1] + ["table"])
     mine, other = [], []
     answers = [None, None]
     for _ in range(a.runs):
         out, *m = rusage_run(ours_cmd)
         mine.append(m); answers[0] = ours_answer(out)
         out, *m = rusage_run(theirs[1])
-        other.append(m); answers[1] = json.loads(out)
+        other.append(m)
+        answers[1] = ours_answer(out) if a.table else json.loads(out)
     med = lambda xs, i: statistics.median(x[i] for x in xs)
     print(f"{a.calculator} on {a.input} ({os.path.getsize(a.input) / 1e6:.0f} MB), paired, median of {a.runs}")
     print(f"{'':28} {'wall s':>8} {'cpu s':>8} {'peak MB':>8}")

@@ -26,6 +26,8 @@ ClickHouse's in every mode.
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
+from rusage import measure
+
 STEPS = "lead,converted,booked,arrived,consulted,purchased,followed_up,revisited"
 MODES = "default,strict_order,strict_deduplication,strict_increase"
 WINDOW = 2592000  # 30 days
@@ -60,17 +62,13 @@ def load():
 
 
 def rusage_run(cmd):
-    """Runs cmd: its stdout, wall seconds, CPU seconds (user + sys), peak MB (wait4), and the
+    """Runs cmd: its stdout, wall seconds, CPU seconds (user + sys), peak MB, measured from a
+    small launcher (rusage.py) so that this script's own memory is not counted, and the
     1-minute load average when it ended."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    if status != 0:
-        sys.exit(f"{' '.join(cmd[:2])} failed ({status}): {err.decode()[:500]}")
-    return out.decode(), wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, load()[0]
+    code, out, err, wall, cpu, peak = measure(cmd)
+    if code != 0:
+        sys.exit(f"{' '.join(cmd[:2])} failed ({code}): {err.decode()[:500]}")
+    return out.decode(), wall, cpu, peak, load()[0]
 
 
 def main():
