@@ -67,11 +67,9 @@ pub(crate) fn constant_str(
     expected: &'static str,
 ) -> Result<String> {
     let v = constant(function, exprs, position, name)?;
-    match &v {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => Ok(s.clone()),
-        _ => Err(SqlFnError::BadArgument {
+    match crate::funnel::text_of(&v) {
+        Some(s) => Ok(s.to_owned()),
+        None => Err(SqlFnError::BadArgument {
             function,
             name,
             value: v.to_string(),

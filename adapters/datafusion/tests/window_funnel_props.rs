@@ -33,6 +33,24 @@ proptest! {
             );
             let got = rt.block_on(pairs(&ctx, &sql));
             prop_assert_eq!(&got, &want, "{}", sql);
+            // The same funnel in the other two forms: the equality form written out, and
+            // conditions that are no equality of a column (so not rewritten into it).
+            let names: Vec<String> = steps.iter().map(|&i| format!("'{}'", EVENTS[i].0)).collect();
+            let conds: Vec<String> = steps
+                .iter()
+                .map(|&i| format!("upper(e) = upper('{}')", EVENTS[i].0))
+                .collect();
+            for args in [
+                format!("e, {}", names.join(", ")),
+                conds.join(", "),
+            ] {
+                let sql = format!(
+                    "SELECT patient, window_funnel({window}, '{}', t, {args}) FROM events GROUP BY patient",
+                    mode.code()
+                );
+                let got = rt.block_on(pairs(&ctx, &sql));
+                prop_assert_eq!(&got, &want, "{}", sql);
+            }
 
             let labels: Vec<&str> = spec.steps().iter().map(|s| s.label.as_str()).collect();
             let sql = format!(
@@ -101,5 +119,41 @@ fn bad_arguments_are_refused() {
             }
         });
         assert!(got.contains(want), "{sql}: {got}");
+    }
+}
+
+/// Conditions that all compare one column with text are planned in the equality form (the
+/// steps as dictionary constants, one pass over the column); others stay conditions.
+#[test]
+fn equalities_of_one_column_are_planned_as_one_pass() {
+    let rt = runtime();
+    let ctx = session(&[(1, 0, 5)], &[0], 1);
+    let plan = |conds: &str| {
+        let sql = format!(
+            "EXPLAIN SELECT patient, window_funnel(10, 'default', t, {conds}) FROM events GROUP BY patient"
+        );
+        rt.block_on(async {
+            let batches = ctx
+                .sql(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_string()
+        })
+    };
+    let rewritten = plan("e = 'lead', 'booked' = e");
+    assert!(
+        rewritten.contains(
+            r#"events.e, Dictionary(Int8, Utf8("lead")), Dictionary(Int8, Utf8("booked"))"#
+        ),
+        "{rewritten}"
+    );
+    for kept in ["e = 'lead', upper(e) = 'BOOKED'", "e = 'lead', t = 5"] {
+        let plan = plan(kept);
+        assert!(!plan.contains("Dictionary(Int8"), "{kept}: {plan}");
     }
 }

@@ -16,16 +16,21 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
+};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Expr, GroupsAccumulator, Signature, Volatility,
 };
 
 use crate::args::{constant_i64, constant_str, is_time_type, raw_times, time_target};
 use crate::error::SqlFnError;
 
+mod equality;
 mod groups;
 
+pub(crate) use equality::text_of;
+use equality::{equality_form, is_text, step_masks};
 use groups::FunnelGroups;
 
 /// What the aggregate returns for a group.
@@ -81,6 +86,24 @@ impl WindowFunnel {
             "mode",
             "'default', 'strict_order', 'strict_deduplication', 'strict_increase' or 'unordered'",
         )?;
+        // The equality form (a text column, then the steps' values) or the conditions.
+        let equality = args
+            .exprs
+            .get(3)
+            .and_then(|e| e.data_type(args.schema).ok())
+            .is_some_and(|t| is_text(&t));
+        if equality {
+            let values = (4..args.exprs.len())
+                .map(|i| {
+                    constant_str(function, args.exprs, i, "step", "a text constant")
+                        .map(|s| Box::from(s.as_bytes()))
+                })
+                .collect::<Result<Vec<Box<[u8]>>>>()?;
+            let spec = sql_spec(function, values.len(), window, &mode, None)?;
+            let mut call = FunnelCall::new(function, self.output, spec);
+            call.step_values = Some(values);
+            return Ok(call);
+        }
         let steps = args.exprs.len().saturating_sub(3);
         let spec = sql_spec(function, steps, window, &mode, None)?;
         Ok(FunnelCall::new(function, self.output, spec))
@@ -151,16 +174,16 @@ impl AggregateUDFImpl for WindowFunnel {
             ))
             .into());
         }
-        if arg_types.len() - 3 > MAX_STEPS {
-            return Err(wrong(format!(
-                "takes at most {MAX_STEPS} conditions, got {}",
-                arg_types.len() - 3
-            ))
-            .into());
+        // The equality form: a text column, then the steps' text values.
+        let equality = arg_types.len() >= 5 && arg_types[3..].iter().all(is_text);
+        let steps = arg_types.len() - if equality { 4 } else { 3 };
+        if steps > MAX_STEPS {
+            return Err(wrong(format!("takes at most {MAX_STEPS} conditions, got {steps}")).into());
         }
         let mut out = Vec::with_capacity(arg_types.len());
         for (i, t) in arg_types.iter().enumerate() {
             out.push(match i {
+                3.. if equality => t.clone(),
                 0 if t.is_integer() || t.is_null() => DataType::Int64,
                 1 if matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
                     DataType::Utf8
@@ -222,6 +245,12 @@ impl AggregateUDFImpl for WindowFunnel {
         Ok(Box::new(FunnelGroups::new(self.call(&args)?)))
     }
 
+    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
+        Some(Box::new(|agg, _| {
+            Ok(Expr::AggregateFunction(equality_form(agg)))
+        }))
+    }
+
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
             list_field(&format!("{}[ts]", args.name), DataType::Int64),
@@ -241,6 +270,9 @@ pub(crate) struct FunnelCall {
     /// The masks a state may carry: the step bits, and 0 only in `strict_order`.
     steps_mask: u64,
     keep_other: bool,
+    /// The steps' values in the equality form, whose fourth argument is the column they
+    /// are values of; `None` where the arguments are conditions.
+    step_values: Option<Vec<Box<[u8]>>>,
 }
 
 impl FunnelCall {
@@ -252,6 +284,7 @@ impl FunnelCall {
             steps_mask: (1u64 << n).wrapping_sub(1),
             keep_other: spec.mode() == FunnelMode::StrictOrder,
             spec,
+            step_values: None,
         }
     }
 
@@ -279,28 +312,17 @@ impl FunnelCall {
             return Err(signature("missing timestamp or conditions").into());
         };
         let (ts, nulls, per_second) = raw_times(ts)?;
-        let conds: Vec<&BooleanArray> = conds
-            .iter()
-            .map(|c| c.as_boolean_opt())
-            .collect::<Option<_>>()
-            .ok_or_else(|| signature("conditions must be booleans"))?;
-        if conds.iter().any(|c| c.len() != ts.len()) {
-            return Err(signature("conditions and timestamps of different lengths").into());
-        }
-        // Each condition's true and valid rows set their bit: the set bits of a bitmap are
-        // found a word at a time, where testing every row of every condition is not.
-        let mut masks = vec![0u64; ts.len()];
-        for (k, c) in conds.iter().enumerate() {
-            let truth = match c.nulls() {
-                Some(valid) => c.values() & valid.inner(),
-                None => c.values().clone(),
-            };
-            for row in truth.set_indices() {
-                if let Some(m) = masks.get_mut(row) {
-                    *m |= 1 << k;
+        let masks = match (&self.step_values, conds.first()) {
+            (Some(steps), Some(column)) => {
+                if column.len() != ts.len() {
+                    return Err(
+                        signature("steps' column and timestamps of different lengths").into(),
+                    );
                 }
+                step_masks(self.function, column, steps)?
             }
-        }
+            _ => self.condition_masks(conds, ts.len())?,
+        };
         let passes =
             |row: usize| filter.is_none_or(|f| row < f.len() && f.is_valid(row) && f.value(row));
         for (row, (&t, mask)) in ts.iter().zip(masks).enumerate() {
@@ -318,6 +340,38 @@ impl FunnelCall {
             }
         }
         Ok(())
+    }
+
+    /// Each row's step mask from the conditions' boolean arrays: bit `k` where `cond_k+1`
+    /// is true (not NULL).
+    fn condition_masks(&self, conds: &[ArrayRef], rows: usize) -> Result<Vec<u64>> {
+        let signature = |problem: &str| SqlFnError::Signature {
+            function: self.function,
+            problem: problem.to_owned(),
+        };
+        let conds: Vec<&BooleanArray> = conds
+            .iter()
+            .map(|c| c.as_boolean_opt())
+            .collect::<Option<_>>()
+            .ok_or_else(|| signature("conditions must be booleans"))?;
+        if conds.iter().any(|c| c.len() != rows) {
+            return Err(signature("conditions and timestamps of different lengths").into());
+        }
+        // Each condition's true and valid rows set their bit: the set bits of a bitmap are
+        // found a word at a time, where testing every row of every condition is not.
+        let mut masks = vec![0u64; rows];
+        for (k, c) in conds.iter().enumerate() {
+            let truth = match c.nulls() {
+                Some(valid) => c.values() & valid.inner(),
+                None => c.values().clone(),
+            };
+            for row in truth.set_indices() {
+                if let Some(m) = masks.get_mut(row) {
+                    *m |= 1 << k;
+                }
+            }
+        }
+        Ok(masks)
     }
 
     /// Reads a batch of partial states, refusing any that no accumulator of this crate
