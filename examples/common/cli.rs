@@ -190,8 +190,11 @@ pub(crate) fn map_input(path: Option<&str>) -> Result<Input, Exit> {
     // SIGBUS; calculators read exports that are not being written, as `rg` and `git` read
     // files by mapping them under the same assumption.
     #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
-    Ok(Input::Mapped(map))
+    match unsafe { memmap2::Mmap::map(&file) } {
+        Ok(map) => Ok(Input::Mapped(map)),
+        // A file system that cannot map files can still be read.
+        Err(_) => read_input(Some(p)).map(Input::Read),
+    }
 }
 
 /// Reads a whole input, a file or stdin.

@@ -18,6 +18,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
 use datafusion::arrow::array::{Array, ArrayRef, StringArray, StructArray, make_array};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{concat_batches, take};
@@ -31,38 +33,24 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 
-const USAGE: &str =
-    "usage: sql --table NAME=FILE [--table NAME=FILE ..] --sql QUERY [--partitions N]
-           [--memory-limit SIZE] [--scheduler df://HOST:PORT]
+const ABOUT: &str = "SQL over Parquet and CSV files with the clinic-ops aggregates registered";
 
+const AFTER_HELP: &str = "\
 Runs QUERY over the tables and prints the result as CSV with a header on stdout. Rows come
 in the query's ORDER BY; a query without one has its rows sorted by every column, so that
 the output does not depend on --partitions. A struct column (rfm_summary, pdc,
 retention_cohort) becomes one column per field, named COLUMN.FIELD; a list is one cell,
 [a, b, ..].
 
-flags:
-  --table NAME=FILE   a table NAME read from FILE, .parquet or .csv (with a header row)
-  --sql QUERY         the query; the clinic-ops aggregates are registered:
-                        window_funnel(window_seconds, mode, timestamp, cond_1, .., cond_N)
-                        funnel_state(window_seconds, mode, timestamp, cond_1, .., cond_N)
-                        funnel_report(state [, labels])
-                        retention_cohort(period, periods, timestamp [, utc_offset])
-                        retention_report(cohort)
-                        rfm_summary(as_of, date, amount)
-                        pdc(period_start, period_end, drug, fill_date, days_supply [, threshold])
-                      (signatures: adapters/datafusion/README.md)
-  --partitions N      DataFusion's target partitions (default: the number of cores, at
-                      least 16, which keeps each partition's GROUP BY hash table small;
-                      with --scheduler, Ballista's default)
-  --memory-limit SIZE cap the memory DataFusion's operators reserve, e.g. 512M or 2G
-                      (default: no cap); past it an aggregation spills its partial
-                      states to temporary files, and a query that still cannot fit is
-                      refused with the reason
-  --scheduler URL     run on a Ballista cluster, df://HOST:PORT of its scheduler (whose
-                      scheduler and executors register the functions: see the README's
-                      \"Running on a cluster\"); every executor must read the FILEs
-  --help              this text
+The clinic-ops aggregates (signatures: adapters/datafusion/README.md):
+  window_funnel(window_seconds, mode, timestamp, cond_1, .., cond_N)
+  window_funnel(window_seconds, mode, timestamp, column, 'step_1', .., 'step_N')
+  funnel_state(window_seconds, mode, timestamp, cond_1, .., cond_N)
+  funnel_report(state [, labels])
+  retention_cohort(period, periods, timestamp [, utc_offset])
+  retention_report(cohort)
+  rfm_summary(as_of, date, amount)
+  pdc(period_start, period_end, drug, fill_date, days_supply [, threshold])
 
 example:
   sql --table events=events.csv --sql \"SELECT patient_id, window_funnel(2592000, 'default', \\
@@ -71,6 +59,52 @@ example:
   events.csv: patient_id,event,timestamp
               P1,lead,1767225600
 ";
+
+fn cli() -> Command {
+    Command::new("sql")
+        .about(ABOUT)
+        .override_usage(
+            "sql --table NAME=FILE [--table NAME=FILE ..] --sql QUERY [--partitions N] \
+             [--memory-limit SIZE] [--scheduler df://HOST:PORT]",
+        )
+        .after_help(AFTER_HELP)
+        .arg(
+            Arg::new("table")
+                .long("table")
+                .value_name("NAME=FILE")
+                .action(ArgAction::Append)
+                .value_parser(table)
+                .help("a table NAME read from FILE, .parquet or .csv (with a header row)"),
+        )
+        .arg(
+            Arg::new("sql")
+                .long("sql")
+                .value_name("QUERY")
+                .required(true)
+                .help("the query; the clinic-ops aggregates below are registered"),
+        )
+        .arg(
+            Arg::new("partitions")
+                .long("partitions")
+                .value_name("N")
+                .value_parser(positive)
+                .help("target partitions (default: the cores, at least 16; with --scheduler, Ballista's)"),
+        )
+        .arg(
+            Arg::new("memory-limit")
+                .long("memory-limit")
+                .value_name("SIZE")
+                .value_parser(memory)
+                .help("a cap on operators' memory, e.g. 512M or 2G; aggregations spill past it"),
+        )
+        .arg(
+            Arg::new("scheduler")
+                .long("scheduler")
+                .value_name("URL")
+                .value_parser(scheduler)
+                .help("run on the Ballista cluster whose scheduler is df://HOST:PORT (README: Running on a cluster)"),
+        )
+}
 
 struct Args {
     tables: Vec<(String, String)>,
@@ -95,58 +129,45 @@ fn size(v: &str) -> Option<usize> {
         .filter(|&n| n > 0)
 }
 
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut tables = Vec::new();
-    let mut sql = None;
-    let mut partitions = None;
-    let mut memory_limit = None;
-    let mut scheduler = None;
-    while let Some(flag) = argv.next() {
-        let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--table" => {
-                let v = value("--table")?;
-                let (name, file) = v
-                    .split_once('=')
-                    .filter(|(n, f)| !n.is_empty() && !f.is_empty())
-                    .ok_or_else(|| format!("--table {v:?} is not NAME=FILE"))?;
-                tables.push((name.to_owned(), file.to_owned()));
-            }
-            "--sql" => sql = Some(value("--sql")?),
-            "--partitions" => {
-                let v = value("--partitions")?;
-                let n: usize = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("--partitions {v:?} is not a positive integer"))?;
-                partitions = Some(n);
-            }
-            "--memory-limit" => {
-                let v = value("--memory-limit")?;
-                memory_limit = Some(size(&v).ok_or_else(|| {
-                    format!("--memory-limit {v:?} is not a size such as 512M or 2G")
-                })?);
-            }
-            "--scheduler" => {
-                let v = value("--scheduler")?;
-                if !v.starts_with("df://") {
-                    return Err(format!("--scheduler {v:?} is not df://HOST:PORT"));
-                }
-                scheduler = Some(v);
-            }
-            other => return Err(format!("unknown flag {other:?}")),
-        }
+fn table(v: &str) -> Result<(String, String), String> {
+    v.split_once('=')
+        .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+        .map(|(n, f)| (n.to_owned(), f.to_owned()))
+        .ok_or_else(|| "is not NAME=FILE".to_owned())
+}
+
+fn positive(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| "is not a positive integer".to_owned())
+}
+
+fn memory(v: &str) -> Result<usize, String> {
+    size(v).ok_or_else(|| "is not a size such as 512M or 2G".to_owned())
+}
+
+fn scheduler(v: &str) -> Result<String, String> {
+    if v.starts_with("df://") {
+        Ok(v.to_owned())
+    } else {
+        Err("is not df://HOST:PORT".to_owned())
     }
-    let sql = sql.ok_or("--sql is missing")?;
-    Ok(Some(Args {
-        tables,
-        sql,
-        partitions,
-        memory_limit,
-        scheduler,
-    }))
+}
+
+fn parse(m: &ArgMatches) -> Args {
+    Args {
+        tables: m
+            .get_many::<(String, String)>("table")
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        sql: m.get_one::<String>("sql").cloned().unwrap_or_default(),
+        partitions: m.get_one::<usize>("partitions").copied(),
+        memory_limit: m.get_one::<usize>("memory-limit").copied(),
+        scheduler: m.get_one::<String>("scheduler").cloned(),
+    }
 }
 
 /// The fewest partitions a local query runs in without `--partitions` (more on a machine of
@@ -339,15 +360,13 @@ async fn run(args: Args) -> Result<Vec<u8>, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+    // --help on stdout with exit 0; a bad flag or value on stderr with exit 2.
+    let args = match cli().try_get_matches() {
+        Ok(m) => parse(&m),
         Err(e) => {
-            eprintln!("{e}\n\n{USAGE}");
-            return ExitCode::from(2);
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
         }
     };
     match run(args).await {
