@@ -12,6 +12,8 @@
 //! the system's temporary folder.
 
 use std::process::ExitCode;
+
+use clap::{Arg, ArgMatches, Command};
 use std::time::{Duration, Instant};
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
@@ -33,9 +35,6 @@ const STEPS: [&str; 8] = [
     "revisited",
 ];
 
-const USAGE: &str = "usage: ballista_funnel FILE.parquet [--mode MODE] [--executors N] \
-                     [--slots N] [--partitions N]";
-
 struct Args {
     file: String,
     mode: String,
@@ -44,36 +43,58 @@ struct Args {
     partitions: usize,
 }
 
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut args = Args {
-        file: String::new(),
-        mode: "default".to_owned(),
-        executors: 2,
-        slots: 1,
-        partitions: 2,
+fn positive(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|&n: &usize| n > 0)
+        .ok_or_else(|| "is not a positive integer".to_owned())
+}
+
+fn cli() -> Command {
+    let count = |name: &'static str, default: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .value_name("N")
+            .value_parser(positive)
+            .default_value(default)
+            .help(help)
     };
-    while let Some(a) = argv.next() {
-        let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
-        let mut count = |name: &str| -> Result<usize, String> {
-            let v = value(name)?;
-            v.parse()
-                .ok()
-                .filter(|&n: &usize| n > 0)
-                .ok_or_else(|| format!("{name} {v:?} is not a positive integer"))
-        };
-        match a.as_str() {
-            "--mode" => args.mode = value("--mode")?,
-            "--executors" => args.executors = count("--executors")?,
-            "--slots" => args.slots = count("--slots")?,
-            "--partitions" => args.partitions = count("--partitions")?,
-            f if f.starts_with("--") => return Err(format!("unknown flag {f:?}")),
-            f => args.file = f.to_owned(),
-        }
+    Command::new("ballista_funnel")
+        .about("window_funnel on an in-process Ballista cluster, then in one DataFusion process")
+        .arg(
+            Arg::new("file")
+                .value_name("FILE.parquet")
+                .required(true)
+                .help("rows of patient_id, event, timestamp"),
+        )
+        .arg(
+            Arg::new("mode")
+                .long("mode")
+                .value_name("MODE")
+                .default_value("default")
+                .help("the ClickHouse mode"),
+        )
+        .arg(count("executors", "2", "executors in the cluster"))
+        .arg(count("slots", "1", "task slots of each executor"))
+        .arg(count(
+            "partitions",
+            "2",
+            "target partitions of both sessions",
+        ))
+}
+
+fn parse(m: &ArgMatches) -> Args {
+    let count = |name: &str| m.get_one::<usize>(name).copied().unwrap_or(1);
+    Args {
+        file: m.get_one::<String>("file").cloned().unwrap_or_default(),
+        mode: m
+            .get_one::<String>("mode")
+            .cloned()
+            .unwrap_or_else(|| "default".to_owned()),
+        executors: count("executors"),
+        slots: count("slots"),
+        partitions: count("partitions"),
     }
-    if args.file.is_empty() {
-        return Err("the Parquet file is missing".to_owned());
-    }
-    Ok(args)
 }
 
 fn query(mode: &str) -> String {
@@ -186,11 +207,12 @@ async fn run(args: Args) -> Result<bool, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(a) => a,
+    let args = match cli().try_get_matches() {
+        Ok(m) => parse(&m),
         Err(e) => {
-            eprintln!("{e}\n{USAGE}");
-            return ExitCode::from(2);
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
         }
     };
     match run(args).await {
