@@ -68,45 +68,12 @@ pub(crate) fn in_parallel<T: Send, E: Send>(
     results.into_iter().collect()
 }
 
-/// The lines of `data[from..to]` (which starts at a line start): each line's offset and its
-/// bytes without `\n` or `\r\n`. Empty lines are yielded too.
-pub(crate) struct Lines<'a> {
-    data: &'a [u8],
-    at: usize,
-    to: usize,
-}
-
-pub(crate) fn lines(data: &[u8], (from, to): (usize, usize)) -> Lines<'_> {
-    Lines {
-        data,
-        at: from,
-        to: to.min(data.len()),
-    }
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = (usize, &'a [u8]);
-
-    #[inline]
-    fn next(&mut self) -> Option<(usize, &'a [u8])> {
-        if self.at >= self.to {
-            return None;
-        }
-        let start = self.at;
-        let rest = self.data.get(start..self.to)?;
-        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-        self.at = start + len + 1;
-        let line = rest.get(..len)?;
-        Some((start, line.strip_suffix(b"\r").unwrap_or(line)))
-    }
-}
-
 /// Calls `row(offset, line, fields)` for each non-empty line of `data[from..to]` (which
 /// starts at a line start), in order: the line's offset in `data`, its bytes without `\n` or
-/// `\r\n`, and its comma-separated fields as ranges of the line. The lines and fields are
-/// those of [`lines`] and [`split`], found in one pass: commas and line ends are searched
-/// eight bytes at a time, where a `memchr` call per line and per field spent more time
-/// starting its search than searching lines of forty bytes. The first error stops the scan.
+/// `\r\n`, and its comma-separated fields as ranges of the line (a line of no comma is one
+/// field). Commas and line ends are searched eight bytes at a time in one pass, where a
+/// `memchr` call per line and per field spent more time starting its search than searching
+/// lines of forty bytes. The first error stops the scan.
 pub(crate) fn for_each_row<E>(
     data: &[u8],
     (from, to): (usize, usize),
@@ -170,22 +137,56 @@ fn zero_bytes(x: u64) -> u64 {
     !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
 }
 
-/// Splits an unquoted line at its commas into `out` (ranges of `line`).
-#[inline]
-pub(crate) fn split(line: &[u8], out: &mut Vec<(usize, usize)>) {
-    out.clear();
-    let mut start = 0;
-    for i in memchr::memchr_iter(b',', line) {
-        out.push((start, i));
-        start = i + 1;
-    }
-    out.push((start, line.len()));
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{for_each_row, lines, ranges, split};
+    use super::{for_each_row, ranges};
     use proptest::prelude::*;
+
+    // The definition the scan is held to: a `memchr` for each line end, then for each comma.
+    /// The lines of `data[from..to]` (which starts at a line start): each line's offset and its
+    /// bytes without `\n` or `\r\n`. Empty lines are yielded too.
+    struct Lines<'a> {
+        data: &'a [u8],
+        at: usize,
+        to: usize,
+    }
+
+    fn lines(data: &[u8], (from, to): (usize, usize)) -> Lines<'_> {
+        Lines {
+            data,
+            at: from,
+            to: to.min(data.len()),
+        }
+    }
+
+    impl<'a> Iterator for Lines<'a> {
+        type Item = (usize, &'a [u8]);
+
+        #[inline]
+        fn next(&mut self) -> Option<(usize, &'a [u8])> {
+            if self.at >= self.to {
+                return None;
+            }
+            let start = self.at;
+            let rest = self.data.get(start..self.to)?;
+            let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            self.at = start + len + 1;
+            let line = rest.get(..len)?;
+            Some((start, line.strip_suffix(b"\r").unwrap_or(line)))
+        }
+    }
+
+    /// Splits an unquoted line at its commas into `out` (ranges of `line`).
+    #[inline]
+    fn split(line: &[u8], out: &mut Vec<(usize, usize)>) {
+        out.clear();
+        let mut start = 0;
+        for i in memchr::memchr_iter(b',', line) {
+            out.push((start, i));
+            start = i + 1;
+        }
+        out.push((start, line.len()));
+    }
 
     /// The rows `for_each_row` gives, as owned lines and fields.
     type Rows = Vec<(usize, Vec<u8>, Vec<(usize, usize)>)>;
@@ -201,7 +202,7 @@ mod tests {
         out
     }
 
-    /// The definition: `lines`, empty ones skipped, each `split`.
+    /// The rows by the definition: `lines`, empty ones skipped, each `split`.
     fn by_lines(data: &[u8], range: (usize, usize)) -> Rows {
         let mut fields = Vec::new();
         lines(data, range)

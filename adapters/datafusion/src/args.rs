@@ -67,7 +67,7 @@ pub(crate) fn constant_str(
     expected: &'static str,
 ) -> Result<String> {
     let v = constant(function, exprs, position, name)?;
-    match crate::funnel::text_of(&v) {
+    match text_of(&v) {
         Some(s) => Ok(s.to_owned()),
         None => Err(SqlFnError::BadArgument {
             function,
@@ -141,4 +141,24 @@ pub(crate) fn raw_times(col: &ArrayRef) -> Result<(&[i64], Option<&NullBuffer>, 
             .into());
         }
     })
+}
+
+/// Whether a column or constant of this type is text (the equality form's column and steps).
+pub(crate) fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_text(v),
+        _ => false,
+    }
+}
+
+/// The text of a constant, through a dictionary constant's value.
+pub(crate) fn text_of(v: &ScalarValue) -> Option<&str> {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s),
+        ScalarValue::Dictionary(_, inner) => text_of(inner),
+        _ => None,
+    }
 }

@@ -21,27 +21,8 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
+use crate::args::{is_text, text_of};
 use crate::error::SqlFnError;
-
-/// Whether a column or constant of this type is text (the equality form's column and steps).
-pub(crate) fn is_text(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => is_text(v),
-        _ => false,
-    }
-}
-
-/// The text of a constant, through a dictionary constant's value.
-pub(crate) fn text_of(v: &ScalarValue) -> Option<&str> {
-    match v {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => Some(s),
-        ScalarValue::Dictionary(_, inner) => text_of(inner),
-        _ => None,
-    }
-}
 
 /// The call in its equality form when every condition compares the same column with a text
 /// constant (either side), the call unchanged otherwise.

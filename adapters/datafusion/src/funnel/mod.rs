@@ -23,14 +23,13 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Expr, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::args::{constant_i64, constant_str, is_time_type, raw_times, time_target};
+use crate::args::{constant_i64, constant_str, is_text, is_time_type, raw_times, time_target};
 use crate::error::SqlFnError;
 
 mod equality;
 mod groups;
 
-pub(crate) use equality::text_of;
-use equality::{equality_form, is_text, step_masks};
+use equality::{equality_form, step_masks};
 use groups::FunnelGroups;
 
 /// What the aggregate returns for a group.
