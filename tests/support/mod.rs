@@ -28,7 +28,10 @@ pub fn example(name: &str) -> PathBuf {
     if !built.iter().any(|b| b == name) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", name])
+        // The workspace's feature set, as `cargo test --workspace` resolves it: then the
+        // build finds every artifact fresh, where the package's own set would compile a
+        // second clinic-ops (and, for the SQL example, a second DataFusion).
+        cmd.args(["build", "--quiet", "--workspace", "--example", name])
             .args(["--manifest-path", env!("CARGO_MANIFEST_PATH")]);
         if profile.file_name().is_some_and(|p| p == "release") {
             cmd.arg("--release");

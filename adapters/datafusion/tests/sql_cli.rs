@@ -32,7 +32,10 @@ fn sql_binary() -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "--example", "sql"])
+        // The workspace's feature set, as `cargo test --workspace` resolves it: then the
+        // build finds every artifact fresh, where this package's own set would compile a
+        // second DataFusion.
+        cmd.args(["build", "--quiet", "--workspace", "--example", "sql"])
             .args(["--manifest-path", env!("CARGO_MANIFEST_PATH")]);
         if profile.file_name().is_some_and(|p| p == "release") {
             cmd.arg("--release");
