@@ -1,4 +1,5 @@
-//! What the tests that run the reference calculators as processes share.
+//! What the tests that run the reference calculators as processes share (also included by
+//! `adapters/datafusion/tests/sql_cli.rs` for the `sql` example: standard library only).
 #![allow(dead_code)]
 
 use std::path::PathBuf;

@@ -4,10 +4,10 @@
 //! Parquet give the same output byte for byte, and `--partitions` never changes it.
 //! Answers are checked by hand in the comments.
 //!
-//! `cargo test` builds every example before it runs the tests, so the binary sits in
-//! `target/<profile>/examples`, next to this test's own `deps` folder; `assert_cmd` runs it.
+//! The binary is built (or found fresh) by the root crate's `tests/support` before the first
+//! run, so that `cargo test --test sql_cli` alone never tests a stale one; `assert_cmd` runs it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
@@ -17,37 +17,13 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 
-/// The built `sql` example.
-fn sql_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test binary: {e}"));
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap_or_else(|| panic!("tests run from target/<profile>/deps"))
-        .to_path_buf();
-    // `cargo test` builds the example first, but `cargo test --test sql_cli` does not: build
-    // it once per test process, with the cargo and profile that built this test, so that a
-    // binary left by an earlier build is never the one tested.
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        // The workspace's feature set, as `cargo test --workspace` resolves it: then the
-        // build finds every artifact fresh, where this package's own set would compile a
-        // second DataFusion.
-        cmd.args(["build", "--quiet", "--workspace", "--example", "sql"])
-            .args(["--manifest-path", env!("CARGO_MANIFEST_PATH")]);
-        if profile.file_name().is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().unwrap_or_else(|e| panic!("cargo: {e}"));
-        assert!(status.success(), "cargo build --example sql failed");
-    });
-    profile.join("examples").join("sql")
-}
+/// The root crate's builder of example binaries (standard library only): it builds the
+/// example once per test process, with the workspace's features and this test's profile.
+#[path = "../../../tests/support/mod.rs"]
+mod examples;
 
 fn run(args: &[&str]) -> Output {
-    let bin = sql_binary();
+    let bin = examples::example("sql");
     Command::new(&bin)
         .args(args)
         .output()
