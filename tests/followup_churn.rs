@@ -247,6 +247,27 @@ fn below_already_at_the_last_visit_is_the_recency() {
     assert_eq!(m.p_alive_falls_below_at(&o, threshold), Some(0.0));
 }
 
+/// Pinned (found by the proptest below in CI, whose expectation used the unrounded
+/// threshold): visits on days 0 and 50 and a threshold of 0.378497223..., which the rule
+/// holds as 0.378497. The task is due on the model's day for the threshold the rule holds.
+#[test]
+fn the_planner_uses_the_threshold_the_rule_holds() {
+    let days = [0, 50];
+    let drawn = 0.378_497_223_610_315_07;
+    let held = Probability::new(drawn).unwrap();
+    assert_eq!(held.millionths(), 378_497);
+    let due = at_risk_day(&days, held.get()).unwrap();
+    // The drawn threshold falls on another day: the expectation the proptest had.
+    assert_ne!(at_risk_day(&days, drawn), Some(due));
+    let offset = (due - day(0)).num_days();
+    let v = visits(&days);
+    let h = FollowUpHistory::new(PatientId::new(1));
+    let on = plan_on(&patient(true), &v, &h, offset, drawn);
+    assert_eq!(on.due.len(), 1, "{on:?}");
+    assert_eq!(on.due[0].occurrence, due);
+    assert!(plan_on(&patient(true), &v, &h, offset - 1, drawn).is_empty());
+}
+
 proptest! {
     /// The falls-below time is exact: at every whole day past it `p_alive` is below the
     /// threshold, at every whole day from the last visit up to it, not (to rounding); and
@@ -282,6 +303,9 @@ proptest! {
 
     #[test]
     fn the_planner_uses_that_day(gaps in prop::collection::vec(1i64..60, 1..6), threshold in 0.05f64..0.9) {
+        // The rule holds the threshold as a `Probability`, to the millionth: the expected
+        // day is the model's for that threshold, not for the unrounded draw.
+        let threshold = Probability::new(threshold).unwrap().get();
         let mut days = vec![0i64];
         for g in gaps {
             let next = days.last().unwrap() + g;
